@@ -1,0 +1,103 @@
+#include "dataplane/addr.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace magline::dp {
+
+IpAddr IpAddr::v4(uint32_t host_order) noexcept {
+  IpAddr a;
+  a.bytes[0] = uint8_t(host_order >> 24);
+  a.bytes[1] = uint8_t(host_order >> 16);
+  a.bytes[2] = uint8_t(host_order >> 8);
+  a.bytes[3] = uint8_t(host_order);
+  return a;
+}
+
+IpAddr IpAddr::v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) noexcept {
+  return v4(uint32_t(a) << 24 | uint32_t(b) << 16 | uint32_t(c) << 8 | d);
+}
+
+IpAddr IpAddr::v6(const uint8_t* network_order16) noexcept {
+  IpAddr a;
+  a.family = Family::v6;
+  std::memcpy(a.bytes.data(), network_order16, 16);
+  return a;
+}
+
+std::optional<IpAddr> parse_ip(std::string_view text) {
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+  char buf[INET6_ADDRSTRLEN + 1];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  IpAddr a;
+  if (text.find(':') == std::string_view::npos) {
+    if (inet_pton(AF_INET, buf, a.bytes.data()) != 1) return std::nullopt;
+    return a;
+  }
+  a.family = Family::v6;
+  if (inet_pton(AF_INET6, buf, a.bytes.data()) != 1) return std::nullopt;
+  return a;
+}
+
+std::string to_string(const IpAddr& addr) {
+  char buf[INET6_ADDRSTRLEN];
+  const int af = addr.family == Family::v4 ? AF_INET : AF_INET6;
+  if (inet_ntop(af, addr.bytes.data(), buf, sizeof buf) == nullptr) return "?";
+  return buf;
+}
+
+namespace {
+
+// Zeroes every bit past the first `len` bits; returns whether any bit was set there.
+bool mask_host_bits(IpAddr& a, unsigned len) noexcept {
+  bool had_host_bits = false;
+  for (unsigned i = 0; i < a.size(); ++i) {
+    const unsigned bit0 = i * 8;
+    uint8_t keep = 0xff;
+    if (bit0 >= len) {
+      keep = 0;
+    } else if (len - bit0 < 8) {
+      keep = uint8_t(0xff << (8 - (len - bit0)));
+    }
+    if (a.bytes[i] & ~keep) had_host_bits = true;
+    a.bytes[i] &= keep;
+  }
+  return had_host_bits;
+}
+
+}  // namespace
+
+bool IpPrefix::contains(const IpAddr& a) const noexcept {
+  if (a.family != addr.family) return false;
+  const unsigned full = len / 8;
+  if (std::memcmp(a.bytes.data(), addr.bytes.data(), full) != 0) return false;
+  const unsigned rest = len % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = uint8_t(0xff << (8 - rest));
+  return (a.bytes[full] & mask) == addr.bytes[full];
+}
+
+std::optional<IpPrefix> parse_prefix(std::string_view text, HostBits host_bits) {
+  const auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto addr = parse_ip(text.substr(0, slash));
+  if (!addr) return std::nullopt;
+  const std::string_view len_text = text.substr(slash + 1);
+  unsigned len = 0;
+  const auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+  if (ec != std::errc() || end != len_text.data() + len_text.size() || len_text.empty()) {
+    return std::nullopt;
+  }
+  if (len > addr->size() * 8) return std::nullopt;
+  if (mask_host_bits(*addr, len) && host_bits == HostBits::reject) return std::nullopt;
+  return IpPrefix{*addr, uint8_t(len)};
+}
+
+std::string to_string(const IpPrefix& prefix) {
+  return to_string(prefix.addr) + "/" + std::to_string(prefix.len);
+}
+
+}  // namespace magline::dp

@@ -1,0 +1,59 @@
+// The 5-tuple of a flow, in one fixed-size layout for IPv4 and IPv6.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "dataplane/addr.hpp"
+#include "dataplane/hash.hpp"
+
+namespace magline::dp {
+
+struct FlowKey {
+  std::array<uint8_t, 16> src{};  // IPv4 in the first 4 bytes, the rest zero
+  std::array<uint8_t, 16> dst{};
+  uint16_t sport = 0;  // host byte order; 0 for protocols without ports
+  uint16_t dport = 0;
+  uint8_t proto = 0;  // IP protocol number
+  Family family = Family::v4;
+  uint16_t zero_ = 0;  // padding kept zero so a key is fully defined
+
+  IpAddr src_addr() const noexcept { return IpAddr{src, family}; }
+  IpAddr dst_addr() const noexcept { return IpAddr{dst, family}; }
+
+  // The key of the other direction of the same conversation.
+  FlowKey reversed() const noexcept {
+    FlowKey r = *this;
+    r.src = dst;
+    r.dst = src;
+    r.sport = dport;
+    r.dport = sport;
+    return r;
+  }
+
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
+};
+static_assert(sizeof(FlowKey) == 40);
+
+// 64-bit hash of a flow key. The flow table seeds it per process (hash flooding); Maglev uses a
+// fixed seed (kFlowHashSeed) so every edge node picks the same backend for the same flow.
+inline uint64_t hash_flow(const FlowKey& k, uint64_t seed) noexcept {
+  const uint64_t tail = uint64_t(k.sport) | uint64_t(k.dport) << 16 | uint64_t(k.proto) << 32 |
+                        uint64_t(k.family) << 40;
+  const uint64_t a = hash_mum(load_le64(k.src.data()) ^ seed ^ kHashP0,
+                              load_le64(k.src.data() + 8) ^ kHashP1);
+  const uint64_t b = hash_mum(load_le64(k.dst.data()) ^ seed ^ kHashP2,
+                              load_le64(k.dst.data() + 8) ^ kHashP3);
+  return hash_mum(a ^ tail ^ kHashP1, b ^ kHashP0);
+}
+
+// Hash of a client address alone, for session affinity (sessionAffinity: ClientIP).
+inline uint64_t hash_client(const IpAddr& a, uint64_t seed) noexcept {
+  const uint64_t x = hash_mum(load_le64(a.bytes.data()) ^ seed ^ kHashP0,
+                              load_le64(a.bytes.data() + 8) ^ kHashP1);
+  return hash_mum(x ^ uint64_t(a.family) ^ kHashP2, kHashP3);
+}
+
+inline constexpr uint64_t kFlowHashSeed = 0x4d61676c696e6531ull;  // "Magline1"
+
+}  // namespace magline::dp

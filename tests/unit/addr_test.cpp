@@ -1,0 +1,63 @@
+#include "dataplane/addr.hpp"
+
+#include <gtest/gtest.h>
+
+namespace magline::dp {
+namespace {
+
+TEST(Addr, ParsesAndFormatsBothFamilies) {
+  auto a = parse_ip("198.18.0.1");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->family, Family::v4);
+  EXPECT_EQ(*a, IpAddr::v4(198, 18, 0, 1));
+  EXPECT_EQ(to_string(*a), "198.18.0.1");
+
+  auto b = parse_ip("2001:db8::1");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->family, Family::v6);
+  EXPECT_EQ(b->bytes[0], 0x20);
+  EXPECT_EQ(b->bytes[15], 1);
+  EXPECT_EQ(to_string(*b), "2001:db8::1");
+}
+
+TEST(Addr, RefusesMalformedText) {
+  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.0.0.1", " 1.2.3.4", "1.2.3.4 ", "::g",
+                          "2001:db8::1%eth0", "1.2.3.4/24", "abc"}) {
+    EXPECT_FALSE(parse_ip(bad)) << bad;
+  }
+}
+
+TEST(Addr, PrefixesParseAndContain) {
+  auto p = parse_prefix("198.18.0.0/15", HostBits::reject);
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->contains(IpAddr::v4(198, 19, 255, 255)));
+  EXPECT_FALSE(p->contains(IpAddr::v4(198, 20, 0, 0)));
+  EXPECT_FALSE(p->contains(*parse_ip("2001:db8::1")));
+  EXPECT_EQ(to_string(*p), "198.18.0.0/15");
+
+  auto all = parse_prefix("0.0.0.0/0", HostBits::reject);
+  ASSERT_TRUE(all);
+  EXPECT_TRUE(all->contains(IpAddr::v4(1, 2, 3, 4)));
+
+  auto v6 = parse_prefix("2001:db8:0:1::/63", HostBits::reject);
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->contains(*parse_ip("2001:db8:0:1:ffff::1")));
+  EXPECT_FALSE(v6->contains(*parse_ip("2001:db8:0:2::1")));
+}
+
+TEST(Addr, PrefixHostBitsAreRefusedOrCleared) {
+  EXPECT_FALSE(parse_prefix("10.1.2.3/8", HostBits::reject));
+  auto cleared = parse_prefix("10.1.2.3/8", HostBits::clear);
+  ASSERT_TRUE(cleared);
+  EXPECT_EQ(to_string(*cleared), "10.0.0.0/8");
+}
+
+TEST(Addr, PrefixRefusesBadLengths) {
+  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "10.0.0.0/8x", "10.0.0.0",
+                          "2001:db8::/129", "/8"}) {
+    EXPECT_FALSE(parse_prefix(bad, HostBits::clear)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace magline::dp
