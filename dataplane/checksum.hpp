@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "dataplane/addr.hpp"
+#include "dataplane/bytes.hpp"
 
 namespace magline::dp {
 
@@ -27,6 +28,7 @@ uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, uint8_t proto,
 
 // The full L4 checksum over `l4_len` bytes at `l4` with the pseudo-header, computed as if the
 // checksum field were zero. For ICMP over IPv4 (no pseudo-header) use csum_fold(csum_add(...)).
+// UDP callers map a result of 0 to 0xffff (RFC 768: 0 means "no checksum").
 uint16_t l4_checksum(const IpAddr& src, const IpAddr& dst, uint8_t proto, const uint8_t* l4,
                      size_t l4_len, size_t csum_field_off) noexcept;
 
@@ -36,8 +38,52 @@ uint16_t csum_replace(uint16_t csum, const uint8_t* old_words, const uint8_t* ne
                       size_t n) noexcept;
 uint16_t csum_replace16(uint16_t csum, uint16_t old_word, uint16_t new_word) noexcept;
 
-// CRC32c (Castagnoli), as SCTP uses it: returns the value to store, in host order, for
-// store_le32 into the checksum field (SCTP transmits the CRC least significant byte first).
+namespace detail {
+
+// End-around carry down to 16 bits, straight-line. A non-zero sum never folds to 0, which is what
+// makes RFC 1624 eqn. 3 agree exactly with a full recomputation.
+inline uint32_t fold16(uint64_t acc) noexcept {
+  acc = (acc & 0xffffffff) + (acc >> 32);  // < 2^33
+  acc = (acc & 0xffff) + (acc >> 16);      // < 2^18
+  acc = (acc & 0xffff) + (acc >> 16);      // <= 0x10003
+  acc = (acc & 0xffff) + (acc >> 16);      // <= 0xffff
+  return uint32_t(acc);
+}
+
+}  // namespace detail
+
+// The same update split in two, for a rewrite that changes fields covered by several checksums
+// (an address sits in the IPv4 header and in the TCP/UDP pseudo-header): csum_diff accumulates
+// ~m + m' for `n` bytes (even) once, csum_apply adds an accumulated difference to a checksum.
+// Inline: they run on every rewritten packet.
+inline uint32_t csum_diff(uint32_t acc, const uint8_t* old_words, const uint8_t* new_words,
+                          size_t n) noexcept {
+  uint64_t a = acc;
+  for (size_t i = 0; i + 1 < n; i += 2) {
+    a += uint16_t(~load_be16(old_words + i));
+    a += load_be16(new_words + i);
+  }
+  return detail::fold16(a);
+}
+
+inline uint16_t csum_apply(uint16_t csum, uint32_t diff) noexcept {
+  return uint16_t(~detail::fold16(uint64_t(uint16_t(~csum)) + diff));
+}
+
+// CRC32c (Castagnoli), as SCTP uses it: returns the value to store with store_crc32c (SCTP
+// transmits the CRC least significant byte first). Table driven, slicing by 8.
 uint32_t crc32c(const uint8_t* p, size_t n) noexcept;
+
+inline void store_crc32c(uint8_t* field, uint32_t crc) noexcept {
+  field[0] = uint8_t(crc);
+  field[1] = uint8_t(crc >> 8);
+  field[2] = uint8_t(crc >> 16);
+  field[3] = uint8_t(crc >> 24);
+}
+
+inline uint32_t load_crc32c(const uint8_t* field) noexcept {
+  return uint32_t(field[0]) | uint32_t(field[1]) << 8 | uint32_t(field[2]) << 16 |
+         uint32_t(field[3]) << 24;
+}
 
 }  // namespace magline::dp

@@ -9,6 +9,7 @@ namespace magline::dp {
 
 // X(name, help): one line per reason. Order is ABI only within a process.
 #define MAGLINE_DROP_REASONS(X)                                                              \
+  X(frame_too_long, "frame longer than 65535 bytes (parser offsets are 16-bit)")             \
   X(eth_truncated, "frame shorter than an Ethernet header")                                  \
   X(vlan_truncated, "802.1Q/802.1ad tag cut short")                                           \
   X(vlan_too_deep, "more VLAN tags than the parser accepts (2)")                              \
@@ -34,7 +35,8 @@ namespace magline::dp {
   X(sctp_truncated, "SCTP common header cut short")                                           \
   X(icmp_truncated, "ICMP or ICMPv6 header cut short")                                        \
   X(icmp_inner_truncated, "ICMP error quotes a header that is cut short or malformed")       \
-  X(ttl_exceeded, "TTL or hop limit would reach zero when forwarded")
+  X(ttl_exceeded, "TTL or hop limit would reach zero when forwarded")                         \
+  X(sctp_fragment_rewrite, "SCTP ports to rewrite in a fragment: the CRC32c spans the datagram")
 
 enum class DropReason : uint8_t {
   none = 0,

@@ -44,14 +44,14 @@ inline uint64_t hash_flow(const FlowKey& k, uint64_t seed) noexcept {
                               load_le64(k.src.data() + 8) ^ kHashP1);
   const uint64_t b = hash_mum(load_le64(k.dst.data()) ^ seed ^ kHashP2,
                               load_le64(k.dst.data() + 8) ^ kHashP3);
-  return hash_mum(a ^ tail ^ kHashP1, b ^ kHashP0);
+  return hash_fmix(hash_mum(a ^ tail ^ kHashP1, b ^ tail ^ kHashP0));
 }
 
 // Hash of a client address alone, for session affinity (sessionAffinity: ClientIP).
 inline uint64_t hash_client(const IpAddr& a, uint64_t seed) noexcept {
   const uint64_t x = hash_mum(load_le64(a.bytes.data()) ^ seed ^ kHashP0,
                               load_le64(a.bytes.data() + 8) ^ kHashP1);
-  return hash_mum(x ^ uint64_t(a.family) ^ kHashP2, kHashP3);
+  return hash_fmix(x ^ uint64_t(a.family));
 }
 
 inline constexpr uint64_t kFlowHashSeed = 0x4d61676c696e6531ull;  // "Magline1"

@@ -17,10 +17,22 @@ inline constexpr uint64_t kHashP1 = 0xe7037ed1a0b428dbull;
 inline constexpr uint64_t kHashP2 = 0x8ebc6af09c88c6e3ull;
 inline constexpr uint64_t kHashP3 = 0x589965cc75374cc3ull;
 
+__extension__ using uint128 = unsigned __int128;  // g++ and clang on 64-bit targets
+
 // Multiply two words into 128 bits and fold the halves together.
 inline uint64_t hash_mum(uint64_t a, uint64_t b) noexcept {
-  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  const uint128 r = static_cast<uint128>(a) * b;
   return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+// MurmurHash3's 64-bit finaliser: full avalanche, so that keys differing in a few low bits (one
+// port, say) spread over every bit of the result, which bucket and slot choices rely on.
+inline uint64_t hash_fmix(uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
 }
 
 // Hash of an arbitrary byte string (backend identities, names). Not for the per-packet path.
@@ -33,7 +45,7 @@ inline uint64_t hash_bytes(const uint8_t* p, size_t n, uint64_t seed) noexcept {
   uint8_t tail[16] = {};
   std::memcpy(tail, p + i, n - i);
   h = hash_mum(load_le64(tail) ^ kHashP1, load_le64(tail + 8) ^ h);
-  return hash_mum(h ^ kHashP2, uint64_t(n) ^ kHashP3);
+  return hash_fmix(hash_mum(h ^ kHashP2, uint64_t(n) ^ kHashP3));
 }
 
 // Maps a 32-bit hash onto [0, n) with a multiply and a shift (Lemire, "Fast random integer

@@ -71,8 +71,12 @@ struct Parsed {
   uint8_t ttl = 0;        // IPv4 TTL or IPv6 hop limit
   uint8_t tcp_flags = 0;
 
+  // Fragment fields are set only when is_fragment, except frag_hdr_off, which also locates the
+  // header of an IPv6 atomic fragment (offset 0, M clear: not a fragment, RFC 6946).
   bool is_fragment = false;     // IPv4 MF or offset, or an IPv6 fragment header (not atomic)
   bool first_fragment = false;  // offset 0 (the fragment that carries the L4 header)
+  bool more_fragments = false;  // MF / M flag: another fragment follows this one
+  uint16_t frag_offset = 0;     // position of this fragment in the datagram, in bytes
   uint16_t frag_hdr_off = 0;    // IPv6 fragment header offset, 0 if none
   uint32_t frag_id = 0;         // IPv4 identification or IPv6 fragment identification
 

@@ -39,10 +39,11 @@ TEST(Addr, PrefixesParseAndContain) {
   ASSERT_TRUE(all);
   EXPECT_TRUE(all->contains(IpAddr::v4(1, 2, 3, 4)));
 
-  auto v6 = parse_prefix("2001:db8:0:1::/63", HostBits::reject);
+  auto v6 = parse_prefix("2001:db8:0:2::/63", HostBits::reject);
   ASSERT_TRUE(v6);
-  EXPECT_TRUE(v6->contains(*parse_ip("2001:db8:0:1:ffff::1")));
-  EXPECT_FALSE(v6->contains(*parse_ip("2001:db8:0:2::1")));
+  EXPECT_TRUE(v6->contains(*parse_ip("2001:db8:0:3:ffff::1")));
+  EXPECT_FALSE(v6->contains(*parse_ip("2001:db8:0:4::1")));
+  EXPECT_FALSE(parse_prefix("2001:db8:0:1::/63", HostBits::reject));  // bit 63 is a host bit
 }
 
 TEST(Addr, PrefixHostBitsAreRefusedOrCleared) {

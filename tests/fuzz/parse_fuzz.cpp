@@ -1,0 +1,186 @@
+// Fuzz target for the packet layer: parse() on arbitrary bytes, then rewrite_tuple() on whatever
+// parses. Beyond "no crash, no sanitizer report" it checks the invariants callers rely on:
+// offsets ordered and inside the frame; flow keys well formed; a rewrite that succeeds yields a
+// packet that parses to the new tuple; and no checksum that was valid becomes invalid.
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "dataplane/bytes.hpp"
+#include "dataplane/checksum.hpp"
+#include "dataplane/parse.hpp"
+#include "dataplane/rewrite.hpp"
+
+namespace {
+
+using namespace magline::dp;
+
+// A macro for __LINE__: clang 14 has no std::source_location with libstdc++.
+#define CHECK_INVARIANT(ok, what) check_invariant((ok), (what), __LINE__)
+
+void check_invariant(bool ok, const char* what, int line) {
+  if (ok) return;
+  std::fprintf(stderr, "parse_fuzz.cpp:%d: invariant violated: %s\n", line, what);
+  std::abort();
+}
+
+bool is_ip(const Parsed& p) {
+  return p.l3 == L3::ipv4 || p.l3 == L3::ipv6;
+}
+
+void check_offsets(const Parsed& p, size_t size) {
+  CHECK_INVARIANT(p.l3_off <= p.l4_off, "l3_off <= l4_off");
+  CHECK_INVARIANT(p.l4_off <= p.l3_end, "l4_off <= l3_end");
+  CHECK_INVARIANT(p.l3_end <= size, "l3_end <= frame size");
+  CHECK_INVARIANT(p.vlan_count <= kMaxVlanTags, "vlan_count <= kMaxVlanTags");
+  if (is_ip(p)) CHECK_INVARIANT(p.l3_off >= 14, "an IP header follows Ethernet");
+  if (p.has_l4) {
+    CHECK_INVARIANT(p.l4_off <= p.payload_off && p.payload_off <= p.l3_end,
+                    "payload within the packet");
+  }
+  if (p.is_fragment && !p.first_fragment) {
+    CHECK_INVARIANT(!p.has_l4 && p.key.sport == 0 && p.key.dport == 0,
+                    "non-first fragment has no L4");
+  }
+  if (p.frag_hdr_off != 0) {
+    CHECK_INVARIANT(p.frag_hdr_off >= p.l3_off + 40 && p.frag_hdr_off + 8u <= p.l4_off,
+                    "frag header");
+  }
+  if (p.icmp_error) {
+    CHECK_INVARIANT(p.has_l4, "ICMP error has an L4 header");
+    CHECK_INVARIANT(p.l4_off + 8u == p.inner.l3_off, "quote follows the ICMP header");
+    CHECK_INVARIANT(p.inner.l3_off <= p.inner.l4_off && p.inner.l4_off <= p.l3_end,
+                    "quote offsets");
+    if (p.inner.has_ports) CHECK_INVARIANT(p.inner.l4_off + 4u <= p.l3_end, "quoted ports inside");
+    CHECK_INVARIANT(p.inner.key.family == p.key.family, "quote family matches");
+  }
+}
+
+void check_key(const FlowKey& k) {
+  CHECK_INVARIANT(k.zero_ == 0, "key padding is zero");
+  if (k.family == Family::v4) {
+    for (size_t i = 4; i < 16; ++i)
+      CHECK_INVARIANT(k.src[i] == 0 && k.dst[i] == 0, "v4 key tail is zero");
+  }
+  CHECK_INVARIANT(k.reversed().reversed() == k, "reversed twice is the key");
+  CHECK_INVARIANT(hash_flow(k.reversed().reversed(), kFlowHashSeed) == hash_flow(k, kFlowHashSeed),
+                  "hash of reversed twice");
+}
+
+// Whether each checksum of the packet verifies (sums to all ones, RFC 1071), in a fixed order:
+// IPv4 header, L4. Fragments have no verifiable L4 checksum; a zero UDP checksum is "none".
+struct Validity {
+  bool ip = true;
+  bool l4 = true;
+};
+
+bool sums_to_ones(uint32_t acc) {
+  return csum_fold(acc) == 0;
+}
+
+Validity validity(const std::vector<uint8_t>& f, const Parsed& p) {
+  Validity v;
+  const uint8_t* ip = f.data() + p.l3_off;
+  if (p.l3 == L3::ipv4) v.ip = sums_to_ones(csum_add(0, ip, size_t(p.l4_off - p.l3_off)));
+  if (!p.has_l4 || p.is_fragment) return v;
+  const uint8_t* l4 = f.data() + p.l4_off;
+  const size_t n = size_t(p.l3_end - p.l4_off);
+  const IpAddr src = p.key.src_addr();
+  const IpAddr dst = p.key.dst_addr();
+  switch (p.key.proto) {
+    case kProtoTcp:
+      v.l4 = sums_to_ones(csum_add(pseudo_header_sum(src, dst, kProtoTcp, uint32_t(n)), l4, n));
+      break;
+    case kProtoUdp: {
+      if (load_be16(l4 + 6) == 0) break;
+      const size_t len = load_be16(l4 + 4);
+      v.l4 = sums_to_ones(csum_add(pseudo_header_sum(src, dst, kProtoUdp, uint32_t(len)), l4, len));
+      break;
+    }
+    case kProtoIcmp:
+      if (p.key.family == Family::v4) v.l4 = sums_to_ones(csum_add(0, l4, n));
+      break;
+    case kProtoIcmpv6:
+      if (p.key.family == Family::v6) {
+        v.l4 =
+            sums_to_ones(csum_add(pseudo_header_sum(src, dst, kProtoIcmpv6, uint32_t(n)), l4, n));
+      }
+      break;
+    case kProtoSctp: {
+      std::vector<uint8_t> copy(l4, l4 + n);
+      const uint32_t stored = load_crc32c(copy.data() + 8);
+      store_crc32c(copy.data() + 8, 0);
+      v.l4 = crc32c(copy.data(), n) == stored;
+      break;
+    }
+    default:
+      break;
+  }
+  return v;
+}
+
+FlowKey target_for(const Parsed& p) {
+  FlowKey to = p.key;
+  if (p.key.family == Family::v4) {
+    to.src = IpAddr::v4(198, 18, 50, 1).bytes;
+    to.dst = IpAddr::v4(198, 18, 200, 7).bytes;
+  } else {
+    to.src = {0x20, 0x01, 0x0d, 0xb8, 0, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    to.dst = {0x20, 0x01, 0x0d, 0xb8, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+  }
+  to.sport = 61000;
+  to.dport = 8080;
+  return to;
+}
+
+bool has_ports(uint8_t proto) {
+  return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp;
+}
+
+void check_rewrite(std::vector<uint8_t> frame, const Parsed& p) {
+  const FlowKey to = target_for(p);
+  const std::vector<uint8_t> original = frame;
+  const Validity before = validity(frame, p);
+  const DropReason r = rewrite_tuple(frame, p, to);
+  if (p.ttl <= 1) {
+    CHECK_INVARIANT(r == DropReason::ttl_exceeded && frame == original,
+                    "TTL <= 1 refused untouched");
+    return;
+  }
+  if (r == DropReason::sctp_fragment_rewrite) {
+    CHECK_INVARIANT(p.key.proto == kProtoSctp && p.is_fragment && frame == original,
+                    "SCTP fragment");
+    return;
+  }
+  CHECK_INVARIANT(r == DropReason::none, "rewrite succeeds");
+
+  Parsed after;
+  CHECK_INVARIANT(parse(frame, after) == DropReason::none, "rewritten packet parses");
+  FlowKey want = to;
+  if (!p.has_l4 || !has_ports(p.key.proto)) {
+    want.sport = p.key.sport;
+    want.dport = p.key.dport;
+  }
+  CHECK_INVARIANT(after.key == want, "rewritten packet has the new tuple");
+  CHECK_INVARIANT(after.ttl == p.ttl - 1, "TTL decremented");
+  CHECK_INVARIANT(after.l4_off == p.l4_off && after.l3_end == p.l3_end && after.has_l4 == p.has_l4,
+                  "rewrite keeps the layout");
+  const Validity now = validity(frame, after);
+  CHECK_INVARIANT(!before.ip || now.ip, "valid IPv4 header checksum stays valid");
+  CHECK_INVARIANT(!before.l4 || now.l4, "valid L4 checksum stays valid");
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Parsed p;
+  const DropReason r = parse({data, size}, p);
+  CHECK_INVARIANT(r < DropReason::count_, "a known verdict");
+  if (r != DropReason::none) return 0;
+  check_offsets(p, size);
+  check_key(p.key);
+  if (p.icmp_error) check_key(p.inner.key);
+  if (is_ip(p)) check_rewrite(std::vector<uint8_t>(data, data + size), p);
+  return 0;
+}
