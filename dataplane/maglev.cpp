@@ -1,0 +1,169 @@
+#include "dataplane/maglev.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <queue>
+#include <string>
+
+namespace magline::dp {
+
+bool is_prime(uint32_t n) noexcept {
+  if (n < 2) return false;
+  if (n % 2 == 0) return n == 2;
+  for (uint32_t d = 3; uint64_t(d) * d <= n; d += 2) {
+    if (n % d == 0) return false;
+  }
+  return true;
+}
+
+namespace {
+
+uint64_t hash_id(std::string_view id, uint64_t seed) noexcept {
+  return hash_bytes(reinterpret_cast<const uint8_t*>(id.data()), id.size(), seed);
+}
+
+// One backend's walk along its permutation (section 3.4): permutation[j] = (offset + j*skip)
+// mod M. `next` is the next position to try; advancing by addition avoids a division per probe.
+struct Walk {
+  uint32_t next;
+  uint32_t skip;
+  uint16_t index;  // the backend's index in the caller's array
+};
+
+class Filler {
+ public:
+  Filler(uint32_t size, std::vector<uint16_t>& slots)
+      : size_(size), used_((size + 63) / 64), slots_(slots) {}
+
+  // Gives backend `w` its next preferred free slot. Terminates because skip and M are coprime
+  // (M prime), so the walk visits every slot, and the caller never asks for more than M turns.
+  void take(Walk& w) noexcept {
+    uint32_t c = w.next;
+    while (used(c)) c = advance(c, w.skip);
+    used_[c >> 6] |= uint64_t{1} << (c & 63);
+    slots_[c] = w.index;
+    w.next = advance(c, w.skip);
+  }
+
+ private:
+  uint32_t advance(uint32_t c, uint32_t skip) const noexcept {
+    c += skip;
+    return c >= size_ ? c - size_ : c;
+  }
+  unsigned used(uint32_t c) const noexcept { return unsigned(used_[c >> 6] >> (c & 63)) & 1; }
+
+  uint32_t size_;
+  std::vector<uint64_t> used_;  // one bit per slot: M/8 bytes stay in L1/L2 while filling
+  std::vector<uint16_t>& slots_;
+};
+
+// Largest-remainder apportionment of `size` slots by weight; ties go to the earlier backend.
+std::vector<uint32_t> quotas(const std::vector<uint32_t>& weights, uint32_t size) {
+  const uint64_t total = std::accumulate(weights.begin(), weights.end(), uint64_t{0});
+  std::vector<uint32_t> q(weights.size());
+  std::vector<uint64_t> rem(weights.size());
+  uint64_t given = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const uint64_t share = uint64_t(size) * weights[i];
+    q[i] = static_cast<uint32_t>(share / total);
+    rem[i] = share % total;
+    given += q[i];
+  }
+  std::vector<uint32_t> by_rem(weights.size());
+  std::iota(by_rem.begin(), by_rem.end(), 0u);
+  std::stable_sort(by_rem.begin(), by_rem.end(),
+                   [&](uint32_t a, uint32_t b) { return rem[a] > rem[b]; });
+  for (uint64_t k = 0; given < size; ++k, ++given) ++q[by_rem[k]];
+  return q;
+}
+
+}  // namespace
+
+Result<MaglevTable> MaglevTable::build(std::span<const MaglevBackend> backends, uint32_t size) {
+  if (size < kMinMaglevSize || size > kMaxMaglevSize || !is_prime(size)) {
+    return Error{"table size " + std::to_string(size) + " is not a prime between " +
+                 std::to_string(kMinMaglevSize) + " and " + std::to_string(kMaxMaglevSize)};
+  }
+  if (backends.size() > kMaxMaglevBackends) {
+    return Error{std::to_string(backends.size()) + " backends: at most " +
+                 std::to_string(kMaxMaglevBackends) + " fit a Maglev table"};
+  }
+
+  std::vector<uint32_t> order(backends.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return backends[a].id < backends[b].id; });
+  for (size_t k = 0; k < order.size(); ++k) {
+    const MaglevBackend& b = backends[order[k]];
+    if (k > 0 && backends[order[k - 1]].id == b.id) {
+      return Error{"backend \"" + std::string(b.id) + "\" appears twice"};
+    }
+    if (b.weight > kMaxMaglevWeight) {
+      return Error{"backend \"" + std::string(b.id) + "\" has weight " +
+                   std::to_string(b.weight) + ", above " + std::to_string(kMaxMaglevWeight)};
+    }
+  }
+
+  MaglevTable table;
+  table.size_ = size;
+  table.backend_count_ = backends.size();
+
+  // Backends that take new connections, in identity order.
+  std::vector<Walk> walks;
+  std::vector<uint32_t> weights;
+  for (uint32_t i : order) {
+    if (backends[i].weight == 0) continue;
+    const uint32_t offset = static_cast<uint32_t>(hash_id(backends[i].id, kMaglevOffsetSeed) % size);
+    const uint32_t skip =
+        static_cast<uint32_t>(hash_id(backends[i].id, kMaglevSkipSeed) % (size - 1)) + 1;
+    walks.push_back(Walk{offset, skip, static_cast<uint16_t>(i)});
+    weights.push_back(backends[i].weight);
+  }
+  if (walks.empty()) return table;  // explicit "no backends": empty()
+  if (walks.size() > size) {
+    return Error{std::to_string(walks.size()) + " backends do not fit a table of " +
+                 std::to_string(size) + " slots"};
+  }
+
+  table.slots_.resize(size);
+  Filler filler(size, table.slots_);
+  const size_t n = walks.size();
+
+  if (std::all_of(weights.begin(), weights.end(), [&](uint32_t w) { return w == weights[0]; })) {
+    // The paper's loop: whole rounds, then the first M mod N backends once more.
+    for (uint32_t round = 0; round < size / n; ++round) {
+      for (Walk& w : walks) filler.take(w);
+    }
+    for (size_t i = 0; i < size % n; ++i) filler.take(walks[i]);
+    return table;
+  }
+
+  // Weighted: turns ordered by (round, identity order), each backend up to its quota.
+  const std::vector<uint32_t> quota = quotas(weights, size);
+  const uint64_t w_max = *std::max_element(weights.begin(), weights.end());
+  std::vector<uint32_t> taken(n, 0);
+  using Turn = uint64_t;  // round << 32 | position in identity order
+  std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (quota[i] > 0) turns.push(i);
+  }
+  while (!turns.empty()) {
+    const uint32_t i = static_cast<uint32_t>(turns.top());
+    turns.pop();
+    filler.take(walks[i]);
+    if (++taken[i] < quota[i]) {
+      const uint64_t round = taken[i] * w_max / weights[i];
+      turns.push(round << 32 | i);
+    }
+  }
+  return table;
+}
+
+std::vector<uint32_t> MaglevTable::slot_counts() const {
+  std::vector<uint32_t> counts(backend_count_, 0);
+  for (uint16_t s : slots_) ++counts[s];
+  return counts;
+}
+
+}  // namespace magline::dp
