@@ -1,0 +1,28 @@
+#include "dataplane/big_array.hpp"
+
+#include <sys/mman.h>
+
+namespace magline::dp {
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+
+size_t mapped_size(size_t bytes) noexcept {
+  return bytes == 0 ? kHugePage : (bytes + kHugePage - 1) / kHugePage * kHugePage;
+}
+}  // namespace
+
+void* big_alloc(size_t bytes) {
+  const size_t size = mapped_size(bytes);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // Advice only: without transparent huge pages the table still works, with more TLB misses.
+  madvise(p, size, MADV_HUGEPAGE);
+  return p;
+}
+
+void big_free(void* p, size_t bytes) noexcept {
+  if (p != nullptr) munmap(p, mapped_size(bytes));
+}
+
+}  // namespace magline::dp

@@ -1,0 +1,319 @@
+#include "dataplane/flow_table.hpp"
+
+#include <algorithm>
+
+#include "dataplane/parse.hpp"
+
+namespace magline::dp {
+
+const char* flow_state_name(FlowState s) noexcept {
+  switch (s) {
+    case FlowState::free: return "free";
+    case FlowState::tcp_syn: return "tcp_syn";
+    case FlowState::tcp_established: return "tcp_established";
+    case FlowState::tcp_closing: return "tcp_closing";
+    case FlowState::udp: return "udp";
+    case FlowState::other: return "other";
+  }
+  return "unknown";
+}
+
+// A simplified TCP tracker in the spirit of Katran and the Maglev paper: the load balancer may
+// see only the client's half of the conversation (DSR, DNAT replies bypassing it), so it keys on
+// the client's flags alone and never waits for a SYN-ACK.
+FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
+  if (proto == kProtoUdp) return FlowState::udp;
+  if (proto != kProtoTcp) return FlowState::other;
+  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::tcp_closing;
+  const bool bare_syn = (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  switch (from) {
+    case FlowState::free:
+      return bare_syn ? FlowState::tcp_syn : FlowState::tcp_established;  // may join mid-stream
+    case FlowState::tcp_syn:
+      return (tcp_flags & kTcpAck) ? FlowState::tcp_established : FlowState::tcp_syn;
+    case FlowState::tcp_closing:
+      // A bare SYN on a closed tuple opens a new connection (TIME_WAIT reuse).
+      return bare_syn ? FlowState::tcp_syn : FlowState::tcp_closing;
+    default:
+      return FlowState::tcp_established;
+  }
+}
+
+namespace {
+
+size_t bucket_count_for(size_t capacity) noexcept {
+  return std::max<size_t>(2, (capacity + FlowTable::kWays - 1) / FlowTable::kWays);
+}
+
+}  // namespace
+
+FlowTable::FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t seed)
+    : timeouts_(timeouts),
+      max_timeout_ms_(std::max({timeouts.tcp_syn_ms, timeouts.tcp_established_ms,
+                                timeouts.tcp_closing_ms, timeouts.udp_ms, timeouts.other_ms})),
+      seed_(seed),
+      bucket_count_(uint32_t(bucket_count_for(capacity))),
+      buckets_(bucket_count_),
+      entries_(size_t(bucket_count_) * kWays) {
+  stats_.capacity = uint64_t(bucket_count_) * kWays;
+}
+
+FlowTable::~FlowTable() = default;
+
+size_t FlowTable::memory_bytes(size_t capacity) noexcept {
+  const size_t buckets = bucket_count_for(capacity);
+  return buckets * sizeof(Bucket) + buckets * kWays * sizeof(FlowEntry);
+}
+
+uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
+  switch (s) {
+    case FlowState::tcp_syn: return timeouts_.tcp_syn_ms;
+    case FlowState::tcp_established: return timeouts_.tcp_established_ms;
+    case FlowState::tcp_closing: return timeouts_.tcp_closing_ms;
+    case FlowState::udp: return timeouts_.udp_ms;
+    case FlowState::other: return timeouts_.other_ms;
+    case FlowState::free: break;
+  }
+  return 0;
+}
+
+// Primary and alternate buckets come from the low and high 32 bits of the hash; the signature
+// from the lowest byte of each half, which Lemire's reduction (high bits first) leaves out of the
+// bucket choice for tables below 2^24 buckets.
+FlowTable::Slots FlowTable::slots_of(uint64_t hash) const noexcept {
+  Slots s;
+  s.primary = reduce32(uint32_t(hash), bucket_count_);
+  s.alternate = reduce32(uint32_t(hash >> 32), bucket_count_);
+  if (s.alternate == s.primary) s.alternate = s.primary + 1 == bucket_count_ ? 0 : s.primary + 1;
+  s.sig = uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
+  return s;
+}
+
+void FlowTable::prefetch(uint64_t hash) const noexcept {
+  __builtin_prefetch(&buckets_[reduce32(uint32_t(hash), bucket_count_)]);
+}
+
+FlowEntry* FlowTable::find_in(uint32_t b, const FlowKey& key, uint16_t sig,
+                              uint64_t now_ms) noexcept {
+  const Bucket& bk = buckets_[b];
+  unsigned match = 0;
+  for (unsigned w = 0; w < kWays; ++w) match |= unsigned(bk.sig[w] == sig) << w;
+  while (match) {
+    const unsigned w = unsigned(__builtin_ctz(match));
+    match &= match - 1;
+    if (bk.state[w] == FlowState::free || !alive(bk.deadline[w], now_ms)) continue;
+    FlowEntry& e = entries_[size_t(b) * kWays + w];
+    if (e.key == key) return &e;
+  }
+  return nullptr;
+}
+
+FlowEntry* FlowTable::find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept {
+  const Slots s = slots_of(hash);
+  if (FlowEntry* e = find_in(s.primary, key, s.sig, now_ms)) return e;
+  if (buckets_[s.primary].overflow == 0) return nullptr;
+  return find_in(s.alternate, key, s.sig, now_ms);
+}
+
+void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
+                          FlowEntry** out, uint64_t now_ms) noexcept {
+  constexpr size_t kChunk = 64;
+  for (size_t base = 0; base < n; base += kChunk) {
+    const size_t m = std::min(kChunk, n - base);
+    Slots slots[kChunk];
+    unsigned masks[kChunk];
+    for (size_t i = 0; i < m; ++i) {
+      slots[i] = slots_of(hashes[base + i]);
+      __builtin_prefetch(&buckets_[slots[i].primary]);
+    }
+    for (size_t i = 0; i < m; ++i) {
+      const Bucket& bk = buckets_[slots[i].primary];
+      unsigned match = 0;
+      for (unsigned w = 0; w < kWays; ++w) {
+        match |= unsigned(bk.sig[w] == slots[i].sig && bk.state[w] != FlowState::free &&
+                          alive(bk.deadline[w], now_ms))
+                 << w;
+      }
+      masks[i] = match;
+      if (match) {
+        __builtin_prefetch(&entries_[size_t(slots[i].primary) * kWays +
+                                     unsigned(__builtin_ctz(match))]);
+      }
+    }
+    for (size_t i = 0; i < m; ++i) {
+      const FlowKey& key = *keys[base + i];
+      FlowEntry* hit = nullptr;
+      for (unsigned match = masks[i]; match && !hit; match &= match - 1) {
+        FlowEntry& e = entries_[size_t(slots[i].primary) * kWays + unsigned(__builtin_ctz(match))];
+        if (e.key == key) hit = &e;
+      }
+      if (!hit && buckets_[slots[i].primary].overflow != 0) {
+        hit = find_in(slots[i].alternate, key, slots[i].sig, now_ms);
+      }
+      out[base + i] = hit;
+    }
+  }
+}
+
+void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
+  Bucket& bk = buckets_[b];
+  if (bk.alt_mask & (1u << w)) {
+    const Slots s = slots_of(hash(entries_[size_t(b) * kWays + w].key));
+    uint16_t& overflow = buckets_[s.primary].overflow;
+    if (overflow != UINT16_MAX) --overflow;  // a saturated count stays: lookups stay correct
+    bk.alt_mask &= uint8_t(~(1u << w));
+  }
+  bk.state[w] = FlowState::free;
+  --stats_.occupied;
+}
+
+void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key,
+                      FlowState state, uint64_t now_ms) noexcept {
+  Bucket& bk = buckets_[b];
+  bk.sig[w] = s.sig;
+  bk.state[w] = state;
+  bk.deadline[w] = uint32_t(now_ms + timeout_ms(state));
+  if (b != s.primary) {
+    uint16_t& overflow = buckets_[s.primary].overflow;
+    if (overflow != UINT16_MAX) ++overflow;
+    bk.alt_mask |= uint8_t(1u << w);
+  }
+  FlowEntry& e = entries_[size_t(b) * kWays + w];
+  e.key = key;
+  e.value = FlowValue{};
+  ++stats_.occupied;
+  ++stats_.inserts;
+}
+
+FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
+                             uint64_t now_ms) noexcept {
+  const Slots s = slots_of(hash);
+  const uint32_t candidates[2] = {s.primary, s.alternate};
+
+  // Rank every way of both buckets: lower is a better place; ties go to the way nearest its
+  // deadline, then to the primary bucket.
+  enum Rank : unsigned { kSameKey, kFree, kExpired, kHalfOpen, kClosing, kNone };
+  Rank best = kNone;
+  uint32_t best_left = UINT32_MAX;
+  uint32_t best_b = 0;
+  unsigned best_w = 0;
+  for (uint32_t b : candidates) {
+    const Bucket& bk = buckets_[b];
+    for (unsigned w = 0; w < kWays; ++w) {
+      Rank r;
+      const uint32_t left = bk.deadline[w] - uint32_t(now_ms);
+      if (bk.state[w] == FlowState::free) {
+        r = kFree;
+      } else if (bk.sig[w] == s.sig && entries_[size_t(b) * kWays + w].key == key) {
+        r = kSameKey;  // an expired (or, against the contract, live) copy: reuse its way
+      } else if (!alive(bk.deadline[w], now_ms)) {
+        r = kExpired;
+      } else if (bk.state[w] == FlowState::tcp_syn) {
+        r = kHalfOpen;
+      } else if (bk.state[w] == FlowState::tcp_closing) {
+        r = kClosing;
+      } else {
+        continue;
+      }
+      if (r < best || (r == best && r >= kHalfOpen && left < best_left)) {
+        best = r;
+        best_left = left;
+        best_b = b;
+        best_w = w;
+      }
+    }
+    if (best <= kFree) break;  // a free way in the primary: no need to look further
+  }
+
+  if (best == kNone) {
+    // Both buckets hold only established and UDP entries. Move one of them to its other
+    // bucket if that has room (one step of cuckoo displacement), so that a table with free
+    // ways elsewhere does not refuse connections.
+    for (uint32_t b : candidates) {
+      const int w = move_one_out(b, now_ms);
+      if (w >= 0) {
+        ++stats_.displaced;
+        place(b, unsigned(w), s, key, state, now_ms);
+        return &entries_[size_t(b) * kWays + unsigned(w)];
+      }
+    }
+    ++stats_.insert_failures;
+    return nullptr;
+  }
+  switch (best) {
+    case kExpired: ++stats_.reclaimed_expired; break;
+    case kHalfOpen: ++stats_.evicted_half_open; break;
+    case kClosing: ++stats_.evicted_closing; break;
+    default: break;
+  }
+  if (best != kFree) free_way(best_b, best_w);
+  place(best_b, best_w, s, key, state, now_ms);
+  return &entries_[size_t(best_b) * kWays + best_w];
+}
+
+int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
+  Bucket& from = buckets_[b];
+  for (unsigned w = 0; w < kWays; ++w) {
+    FlowEntry& e = entries_[size_t(b) * kWays + w];
+    const Slots s = slots_of(hash(e.key));
+    const uint32_t other = b == s.primary ? s.alternate : s.primary;
+    Bucket& to = buckets_[other];
+    for (unsigned v = 0; v < kWays; ++v) {
+      const bool usable = to.state[v] == FlowState::free || !alive(to.deadline[v], now_ms);
+      if (!usable) continue;
+      if (to.state[v] != FlowState::free) {
+        free_way(other, v);
+        ++stats_.reclaimed_expired;
+      }
+      // Keep the entry's state and deadline, re-place it, then release its old way.
+      const FlowState state = from.state[w];
+      const uint32_t deadline = from.deadline[w];
+      const FlowValue value = e.value;
+      free_way(b, w);
+      place(other, v, s, e.key, state, now_ms);
+      --stats_.inserts;  // a move, not an insert
+      to.deadline[v] = deadline;
+      entries_[size_t(other) * kWays + v].value = value;
+      return int(w);
+    }
+  }
+  return -1;
+}
+
+void FlowTable::refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
+  const uint32_t i = index(e);
+  Bucket& bk = buckets_[i / kWays];
+  bk.state[i % kWays] = state;
+  bk.deadline[i % kWays] = uint32_t(now_ms + timeout_ms(state));
+}
+
+FlowState FlowTable::state(const FlowEntry* e) const noexcept {
+  const uint32_t i = uint32_t(e - entries_.get());
+  return buckets_[i / kWays].state[i % kWays];
+}
+
+void FlowTable::erase(FlowEntry* e) noexcept {
+  const uint32_t i = index(e);
+  if (buckets_[i / kWays].state[i % kWays] == FlowState::free) return;
+  free_way(i / kWays, i % kWays);
+  ++stats_.erased;
+}
+
+size_t FlowTable::expire(uint64_t now_ms, size_t buckets) noexcept {
+  size_t freed = 0;
+  for (size_t k = 0; k < buckets && k < bucket_count_; ++k) {
+    const uint32_t b = expire_cursor_;
+    expire_cursor_ = b + 1 == bucket_count_ ? 0 : b + 1;
+    const Bucket& bk = buckets_[b];
+    for (unsigned w = 0; w < kWays; ++w) {
+      if (bk.state[w] != FlowState::free && !alive(bk.deadline[w], now_ms)) {
+        free_way(b, w);
+        ++freed;
+      }
+    }
+  }
+  stats_.reclaimed_expired += freed;
+  return freed;
+}
+
+}  // namespace magline::dp

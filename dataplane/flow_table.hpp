@@ -1,0 +1,178 @@
+// The per-worker connection table: flow key -> the backend a connection was given.
+//
+// Single writer: one worker owns a table and is the only thread to touch it; nothing here is
+// atomic or locked. Capacity is fixed at construction; no allocation afterwards. Per-packet
+// calls are noexcept.
+//
+// Layout (after rte_hash and VPP's lb flow table): each key hashes to two candidate buckets; a
+// bucket is one 64-byte cache line describing 8 ways (a 16-bit signature, a state and an expiry
+// deadline per way), and each way has one 64-byte entry holding the full key and the value.
+// A hit touches two cache lines: the bucket and the entry. An entry goes to its primary bucket
+// when there is room and to the alternate otherwise; the primary counts such overflows, so a
+// lookup visits the alternate only when the primary has overflowed.
+//
+// Expiry is by timestamp: a way whose deadline has passed is free for reuse, and expire()
+// reclaims such ways incrementally (bounded work per call) so the occupancy figure stays true.
+// Insertion takes a free or expired way first, then evicts a half-open (SYN seen, no ACK yet)
+// entry, then a closing one (FIN or RST seen), each time the one nearest its deadline. When both
+// buckets hold only established, UDP or other live entries, one of them moves to its own other
+// bucket if that has room (one step of cuckoo displacement; bounded work). Failing that, insert
+// fails and the caller forwards statelessly with Maglev (Maglev paper, section 3.3): traffic
+// never stops because the table is full, and live connections are never evicted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include "dataplane/big_array.hpp"
+#include "dataplane/flow_key.hpp"
+
+namespace magline::dp {
+
+enum class FlowState : uint8_t {
+  free = 0,
+  tcp_syn,          // half-open: SYN seen, no ACK yet
+  tcp_established,  // an ACK without SYN seen (or joined mid-stream)
+  tcp_closing,      // FIN or RST seen
+  udp,
+  other,            // SCTP, ICMP and the rest
+};
+
+const char* flow_state_name(FlowState s) noexcept;
+
+// Idle timeouts in milliseconds, each at most kMaxFlowTimeoutMs.
+struct FlowTimeouts {
+  uint32_t tcp_syn_ms = 30'000;
+  uint32_t tcp_established_ms = 7'440'000;  // beyond Linux's 2 h keepalive time plus a probe
+  uint32_t tcp_closing_ms = 60'000;
+  uint32_t udp_ms = 120'000;
+  uint32_t other_ms = 120'000;
+};
+inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2^31
+
+// The state a connection moves to when a packet with `tcp_flags` arrives (0 for non-TCP).
+// `from` is FlowState::free for the first packet of a flow.
+FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
+
+// What a connection keeps: where it goes, by address rather than by any table index, so a new
+// service snapshot never strands it. 24 bytes, so that an entry is exactly one cache line.
+struct FlowValue {
+  std::array<uint8_t, 16> backend_addr{};  // family as in the key
+  uint16_t backend_port = 0;
+  uint16_t nat_port = 0;  // full-NAT source port
+  uint8_t nat_addr = 0;   // full-NAT source address (index into the node's SNAT addresses)
+  uint8_t flags = 0;
+  uint16_t epoch = 0;     // the service epoch at which the backend was last confirmed
+};
+static_assert(sizeof(FlowValue) == 24);
+
+struct alignas(64) FlowEntry {
+  FlowKey key;
+  FlowValue value;
+};
+static_assert(sizeof(FlowEntry) == 64);
+
+struct FlowTableStats {
+  uint64_t capacity = 0;           // ways
+  uint64_t occupied = 0;           // ways in use, including expired ones not yet reclaimed
+  uint64_t inserts = 0;
+  uint64_t insert_failures = 0;    // both buckets full of non-evictable entries
+  uint64_t reclaimed_expired = 0;  // expired ways reused by insert or freed by expire()
+  uint64_t evicted_half_open = 0;
+  uint64_t evicted_closing = 0;
+  uint64_t displaced = 0;          // entries moved to their other bucket to make room
+  uint64_t erased = 0;
+};
+
+class FlowTable {
+ public:
+  static constexpr unsigned kWays = 8;
+
+  // `capacity` is rounded up to a multiple of kWays. `seed` randomises bucket placement per
+  // process so that a remote sender cannot aim keys at one bucket (hash flooding).
+  FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t seed);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  // Bytes of memory the table holds for `capacity` ways.
+  static size_t memory_bytes(size_t capacity) noexcept;
+
+  uint64_t hash(const FlowKey& key) const noexcept { return hash_flow(key, seed_); }
+
+  // Starts loading the primary bucket of `hash`; call for a whole burst before the lookups.
+  void prefetch(uint64_t hash) const noexcept;
+
+  // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
+  FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
+
+  // find() for a burst, overlapping the memory accesses of its keys: buckets are prefetched,
+  // then candidate entries, then keys compared. keys[i] and hashes[i] in, out[i] out.
+  void find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
+                 FlowEntry** out, uint64_t now_ms) noexcept;
+
+  // Adds `key`, which must not be live in the table, in `state` with that state's deadline.
+  // Returns the entry (its value zeroed, to be filled by the caller) or nullptr when there is no
+  // room in either bucket without evicting an established or UDP entry.
+  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms) noexcept;
+
+  // After a packet of the entry's connection: moves to `state` and extends the deadline.
+  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept;
+
+  FlowState state(const FlowEntry* e) const noexcept;
+  uint32_t index(const FlowEntry* e) const noexcept { return uint32_t(e - entries_.get()); }
+  FlowEntry* at(uint32_t index) noexcept { return &entries_[index]; }
+
+  void erase(FlowEntry* e) noexcept;
+
+  // Frees expired ways in up to `buckets` buckets, continuing where the previous call stopped.
+  // Call regularly (e.g. on empty polls); returns the number of ways freed. A full sweep must
+  // complete well within 2^31 ms (24 days) for deadlines to be read unambiguously.
+  size_t expire(uint64_t now_ms, size_t buckets) noexcept;
+
+  const FlowTableStats& stats() const noexcept { return stats_; }
+  const FlowTimeouts& timeouts() const noexcept { return timeouts_; }
+  uint32_t timeout_ms(FlowState s) const noexcept;
+
+ private:
+  struct alignas(64) Bucket {
+    uint16_t sig[kWays];
+    FlowState state[kWays];
+    uint32_t deadline[kWays];  // milliseconds, modulo 2^32
+    uint16_t overflow;         // entries whose primary is this bucket, stored in the alternate
+    uint8_t alt_mask;          // ways holding an entry whose primary is the other bucket
+    uint8_t pad[5];
+  };
+  static_assert(sizeof(Bucket) == 64);
+
+  struct Slots {
+    uint32_t primary;
+    uint32_t alternate;
+    uint16_t sig;
+  };
+  Slots slots_of(uint64_t hash) const noexcept;
+
+  // Live: the deadline lies in (now, now + max timeout]. Anything else has expired, including
+  // a deadline so old that it wrapped around (expire() prevents that in practice).
+  bool alive(uint32_t deadline, uint64_t now_ms) const noexcept {
+    return uint32_t(deadline - uint32_t(now_ms)) - 1u < max_timeout_ms_;
+  }
+
+  FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
+  void free_way(uint32_t b, unsigned w) noexcept;
+  // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
+  // the way it left in `b`, or -1.
+  int move_one_out(uint32_t b, uint64_t now_ms) noexcept;
+  void place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key, FlowState state,
+             uint64_t now_ms) noexcept;
+
+  FlowTimeouts timeouts_;
+  uint32_t max_timeout_ms_;
+  uint64_t seed_;
+  uint32_t bucket_count_;
+  uint32_t expire_cursor_ = 0;
+  BigArray<Bucket> buckets_;
+  BigArray<FlowEntry> entries_;
+  FlowTableStats stats_;
+};
+
+}  // namespace magline::dp

@@ -1,0 +1,310 @@
+#include "dataplane/flow_table.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <vector>
+
+#include "dataplane/parse.hpp"
+
+namespace magline::dp {
+namespace {
+
+FlowKey key_of(uint32_t n, uint8_t proto = kProtoTcp) {
+  FlowKey k;
+  k.src = IpAddr::v4(0xc6120000 | (n >> 16)).bytes;  // 198.18.x.y
+  k.dst = IpAddr::v4(198, 19, 0, 1).bytes;
+  k.sport = uint16_t(n);
+  k.dport = 80;
+  k.proto = proto;
+  return k;
+}
+
+constexpr uint64_t kSeed = 0x1234;
+
+TEST(FlowState, TransitionsFollowTheClientsFlags) {
+  struct Case {
+    FlowState from;
+    uint8_t proto;
+    uint8_t flags;
+    FlowState to;
+  };
+  const Case cases[] = {
+      {FlowState::free, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::free, kProtoTcp, kTcpAck, FlowState::tcp_established},  // joined mid-stream
+      {FlowState::free, kProtoTcp, kTcpSyn | kTcpAck, FlowState::tcp_established},
+      {FlowState::free, kProtoTcp, kTcpRst, FlowState::tcp_closing},
+      {FlowState::tcp_syn, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // retransmitted SYN
+      {FlowState::tcp_syn, kProtoTcp, kTcpAck, FlowState::tcp_established},
+      {FlowState::tcp_syn, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_established, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_established},
+      {FlowState::tcp_established, kProtoTcp, kTcpSyn, FlowState::tcp_established},
+      {FlowState::tcp_established, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_established, kProtoTcp, kTcpRst, FlowState::tcp_closing},
+      {FlowState::tcp_closing, kProtoTcp, kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // tuple reused
+      {FlowState::free, kProtoUdp, 0, FlowState::udp},
+      {FlowState::udp, kProtoUdp, 0, FlowState::udp},
+      {FlowState::free, kProtoSctp, 0, FlowState::other},
+      {FlowState::free, kProtoIcmp, 0, FlowState::other},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(next_flow_state(c.from, c.proto, c.flags), c.to)
+        << flow_state_name(c.from) << " flags " << int(c.flags);
+  }
+}
+
+TEST(FlowTable, InsertFindRefreshErase) {
+  FlowTable t(1024, {}, kSeed);
+  EXPECT_EQ(t.stats().capacity, 1024u);
+  const FlowKey k = key_of(1);
+  const uint64_t h = t.hash(k);
+  EXPECT_EQ(t.find(k, h, 0), nullptr);
+
+  FlowEntry* e = t.insert(k, h, FlowState::tcp_syn, 0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->key, k);
+  e->value.backend_port = 42;
+  EXPECT_EQ(t.find(k, h, 10), e);
+  EXPECT_EQ(t.find(key_of(2), t.hash(key_of(2)), 10), nullptr);
+  EXPECT_EQ(t.state(e), FlowState::tcp_syn);
+
+  t.refresh(e, FlowState::tcp_established, 20);
+  EXPECT_EQ(t.state(e), FlowState::tcp_established);
+  EXPECT_EQ(t.find(k, h, 30)->value.backend_port, 42u);
+  EXPECT_EQ(t.stats().occupied, 1u);
+
+  t.erase(e);
+  EXPECT_EQ(t.find(k, h, 40), nullptr);
+  EXPECT_EQ(t.stats().occupied, 0u);
+  EXPECT_EQ(t.stats().erased, 1u);
+}
+
+TEST(FlowTable, EntriesExpireAtTheirStatesDeadline) {
+  FlowTimeouts to;
+  to.tcp_syn_ms = 1000;
+  to.tcp_established_ms = 5000;
+  to.udp_ms = 3000;
+  FlowTable t(64, to, kSeed);
+  const FlowKey k = key_of(1);
+  const uint64_t h = t.hash(k);
+  FlowEntry* e = t.insert(k, h, FlowState::tcp_syn, 100);
+  EXPECT_NE(t.find(k, h, 1099), nullptr);
+  EXPECT_EQ(t.find(k, h, 1100), nullptr);  // deadline = 100 + 1000
+
+  e = t.insert(k, h, FlowState::tcp_syn, 2000);  // the expired way is reused, not duplicated
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(t.stats().occupied, 1u);
+  t.refresh(e, FlowState::tcp_established, 2500);
+  EXPECT_NE(t.find(k, h, 7499), nullptr);
+  EXPECT_EQ(t.find(k, h, 7500), nullptr);
+
+  const FlowKey u = key_of(2, kProtoUdp);
+  t.insert(u, t.hash(u), FlowState::udp, 0);
+  EXPECT_NE(t.find(u, t.hash(u), 2999), nullptr);
+  EXPECT_EQ(t.find(u, t.hash(u), 3000), nullptr);
+}
+
+TEST(FlowTable, DeadlinesWorkAcrossTheMillisecondWrap) {
+  FlowTable t(64, {}, kSeed);
+  const uint64_t near_wrap = (uint64_t{1} << 32) - 500;
+  const FlowKey k = key_of(1);
+  const uint64_t h = t.hash(k);
+  t.insert(k, h, FlowState::tcp_syn, near_wrap);
+  EXPECT_NE(t.find(k, h, near_wrap + 29'999), nullptr);
+  EXPECT_EQ(t.find(k, h, near_wrap + 30'000), nullptr);
+}
+
+TEST(FlowTable, ExpireReclaimsIncrementallyAndKeepsOccupancyTrue) {
+  FlowTimeouts to;
+  to.udp_ms = 100;
+  FlowTable t(4096, to, kSeed);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    ASSERT_NE(t.insert(key_of(i, kProtoUdp), t.hash(key_of(i, kProtoUdp)), FlowState::udp, 0),
+              nullptr);
+  }
+  EXPECT_EQ(t.stats().occupied, 1000u);
+  EXPECT_EQ(t.expire(50, 512), 0u);  // nothing expired yet
+  size_t freed = t.expire(100, 100);
+  EXPECT_LT(freed, 1000u);  // bounded: only 100 of 512 buckets visited
+  freed += t.expire(100, 512);
+  EXPECT_EQ(freed, 1000u);
+  EXPECT_EQ(t.stats().occupied, 0u);
+  EXPECT_EQ(t.stats().reclaimed_expired, 1000u);
+}
+
+// Two buckets of 8 ways: every key's primary and alternate are buckets 0 and 1, so the table
+// holds exactly 16 entries and the eviction order is observable.
+TEST(FlowTable, EvictsExpiredThenHalfOpenThenClosingButNeverEstablished) {
+  FlowTimeouts to;
+  to.tcp_syn_ms = 1000;
+  to.tcp_closing_ms = 2000;
+  FlowTable t(16, to, kSeed);
+  ASSERT_EQ(t.stats().capacity, 16u);
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 40; ++i) keys.push_back(key_of(i));
+  auto ins = [&](uint32_t i, FlowState s, uint64_t now) {
+    return t.insert(keys[i], t.hash(keys[i]), s, now);
+  };
+  auto present = [&](uint32_t i, uint64_t now) {
+    return t.find(keys[i], t.hash(keys[i]), now) != nullptr;
+  };
+
+  // 12 established, 2 half-open, 2 closing.
+  for (uint32_t i = 0; i < 12; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
+  ASSERT_NE(ins(12, FlowState::tcp_syn, 0), nullptr);
+  ASSERT_NE(ins(13, FlowState::tcp_syn, 100), nullptr);
+  ASSERT_NE(ins(14, FlowState::tcp_closing, 0), nullptr);
+  ASSERT_NE(ins(15, FlowState::tcp_closing, 0), nullptr);
+  EXPECT_EQ(t.stats().occupied, 16u);
+
+  // Half-open entries go first, the one nearest its deadline first.
+  ASSERT_NE(ins(16, FlowState::tcp_established, 500), nullptr);
+  EXPECT_FALSE(present(12, 500));
+  EXPECT_TRUE(present(13, 500));
+  ASSERT_NE(ins(17, FlowState::tcp_established, 500), nullptr);
+  EXPECT_FALSE(present(13, 500));
+  EXPECT_EQ(t.stats().evicted_half_open, 2u);
+
+  // Then closing ones.
+  ASSERT_NE(ins(18, FlowState::tcp_established, 600), nullptr);
+  ASSERT_NE(ins(19, FlowState::tcp_established, 600), nullptr);
+  EXPECT_EQ(t.stats().evicted_closing, 2u);
+
+  // Now only established entries: insert fails and every one of them stays.
+  EXPECT_EQ(ins(20, FlowState::tcp_syn, 700), nullptr);
+  EXPECT_EQ(t.stats().insert_failures, 1u);
+  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 16u, 17u, 18u, 19u}) {
+    EXPECT_TRUE(present(i, 700)) << i;
+  }
+
+  // An expired entry is reclaimed before anything live.
+  FlowTable u(16, to, kSeed);
+  for (uint32_t i = 0; i < 15; ++i) {
+    ASSERT_NE(u.insert(keys[i], u.hash(keys[i]), FlowState::tcp_established, 0), nullptr);
+  }
+  ASSERT_NE(u.insert(keys[15], u.hash(keys[15]), FlowState::tcp_syn, 0), nullptr);
+  ASSERT_NE(u.insert(keys[30], u.hash(keys[30]), FlowState::tcp_syn, 1500), nullptr);
+  EXPECT_EQ(u.stats().reclaimed_expired, 1u);
+  EXPECT_EQ(u.stats().evicted_half_open, 0u);
+}
+
+// Two choices plus one step of displacement fill the table almost completely: inserts fail only
+// rarely below 90% occupancy and the table still takes entries near 98%.
+TEST(FlowTable, FillsToHighOccupancyWithRareFailures) {
+  FlowTable t(1 << 16, {}, kSeed);
+  const uint32_t capacity = uint32_t(t.stats().capacity);
+  uint32_t failed_by_90 = 0;
+  for (uint32_t n = 0; n < capacity; ++n) {
+    if (t.insert(key_of(n), t.hash(key_of(n)), FlowState::tcp_established, 0) == nullptr &&
+        n < capacity * 9 / 10) {
+      ++failed_by_90;
+    }
+  }
+  const double occupancy = double(t.stats().occupied) / capacity;
+  std::printf("  %u failed inserts below 90%%; %.1f%% occupancy after %u attempts; %lu moved\n",
+              failed_by_90, occupancy * 100, capacity, (unsigned long)t.stats().displaced);
+  EXPECT_LT(failed_by_90, capacity / 1000);
+  EXPECT_GT(occupancy, 0.97);
+  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closing, 0u);
+  // Every entry that went in is still found, moved or not.
+  uint32_t found = 0;
+  for (uint32_t n = 0; n < capacity; ++n) found += t.find(key_of(n), t.hash(key_of(n)), 1) != nullptr;
+  EXPECT_EQ(found, t.stats().occupied);
+}
+
+TEST(FlowTable, BulkLookupAgreesWithSingleLookups) {
+  FlowTable t(4096, {}, kSeed);
+  for (uint32_t i = 0; i < 3800; i += 2) {  // dense enough that some entries overflow
+    ASSERT_NE(t.insert(key_of(i), t.hash(key_of(i)), FlowState::tcp_established, 0), nullptr);
+  }
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; i < 200; ++i) keys.push_back(key_of(i * 19 % 3800));
+  std::vector<const FlowKey*> ptrs;
+  std::vector<uint64_t> hashes;
+  for (const FlowKey& k : keys) {
+    ptrs.push_back(&k);
+    hashes.push_back(t.hash(k));
+  }
+  std::vector<FlowEntry*> out(keys.size());
+  t.find_bulk(ptrs.data(), hashes.data(), keys.size(), out.data(), 5);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(out[i], t.find(keys[i], hashes[i], 5)) << i;
+    EXPECT_EQ(out[i] != nullptr, (keys[i].sport % 2) == 0) << i;
+  }
+}
+
+// A random sequence of operations against a plain map that knows each key's deadline. Inserts
+// may fail only when the table is dense; what went in must agree with the model exactly.
+void run_against_model(size_t capacity, uint32_t key_space, FlowState insert_state,
+                       bool dense) {
+  FlowTimeouts to;
+  to.tcp_syn_ms = 50;
+  to.tcp_established_ms = dense ? 1'000'000 : 400;  // dense: entries pile up until full
+  to.tcp_closing_ms = 100;
+  FlowTable t(capacity, to, kSeed);
+  std::map<uint32_t, std::pair<uint64_t, uint32_t>> model;  // key id -> (deadline, backend)
+  std::mt19937 rng(3);
+  uint64_t now = 1;
+  for (int op = 0; op < 200000; ++op) {
+    const uint32_t id = rng() % key_space;
+    const FlowKey k = key_of(id);
+    const uint64_t h = t.hash(k);
+    FlowEntry* e = t.find(k, h, now);
+    auto it = model.find(id);
+    const bool alive = it != model.end() && it->second.first > now;
+    ASSERT_EQ(e != nullptr, alive) << "op " << op;
+    if (e) {
+      ASSERT_EQ(e->value.backend_port, it->second.second);
+    }
+    switch (rng() % 4) {
+      case 0:
+        if (!e) {
+          e = t.insert(k, h, insert_state, now);
+          if (e) {
+            e->value.backend_port = uint16_t(op);
+            model[id] = {now + t.timeout_ms(insert_state), uint16_t(op)};
+          }
+        }
+        break;
+      case 1:
+        if (e) {
+          t.refresh(e, FlowState::tcp_established, now);
+          it->second.first = now + to.tcp_established_ms;
+        }
+        break;
+      case 2:
+        if (e) {
+          t.erase(e);
+          model.erase(it);
+        }
+        break;
+      default:
+        now += rng() % 3;
+        break;
+    }
+    if (op % 1000 == 0) t.expire(now, 64);
+  }
+  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closing, 0u);
+  if (dense) {
+    EXPECT_GT(t.stats().displaced, 0u);
+    EXPECT_GT(t.stats().insert_failures, 0u);
+  }
+}
+
+TEST(FlowTable, AgreesWithAReferenceModel) {
+  run_against_model(1 << 14, 3000, FlowState::tcp_syn, false);
+}
+
+TEST(FlowTable, AgreesWithAReferenceModelWhenDenseAndDisplacing) {
+  run_against_model(1024, 3000, FlowState::tcp_established, true);
+}
+
+TEST(FlowTable, MemoryIsStatedUpFront) {
+  EXPECT_EQ(FlowTable::memory_bytes(8), 2 * 64 + 16 * 64u);  // at least two buckets
+  EXPECT_EQ(FlowTable::memory_bytes(1 << 20), (1u << 17) * 64 + (1u << 20) * 64u);
+}
+
+}  // namespace
+}  // namespace magline::dp
