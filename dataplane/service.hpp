@@ -1,0 +1,157 @@
+// The service model: what Magline forwards. A service has frontends (address, port, protocol),
+// backends and options; its ServiceState adds the Maglev table and is immutable once built, so
+// workers read it without locks while the control thread builds the next one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/addr.hpp"
+#include "dataplane/maglev.hpp"
+#include "dataplane/result.hpp"
+
+namespace magline::dp {
+
+enum class Protocol : uint8_t { tcp = 6, udp = 17, sctp = 132 };
+enum class FrontendKind : uint8_t { load_balancer, node_port, external_ip };
+enum class ForwardMode : uint8_t {
+  full_nat,  // source and destination rewritten; replies come back through Magline
+  dnat,      // destination rewritten; backends route replies back through Magline
+  dsr_l2,    // only the destination MAC rewritten; backends hold the VIP and reply directly
+};
+enum class BackendState : uint8_t { ready, terminating };
+enum class NoBackends : uint8_t { reject, drop };  // what a new connection gets when none is usable
+
+std::string_view to_string(Protocol p) noexcept;
+std::string_view to_string(FrontendKind k) noexcept;
+std::string_view to_string(ForwardMode m) noexcept;
+std::string_view to_string(BackendState s) noexcept;
+std::string_view to_string(NoBackends n) noexcept;
+
+struct Frontend {
+  IpAddr addr;
+  uint16_t port = 0;
+  Protocol proto = Protocol::tcp;
+  FrontendKind kind = FrontendKind::load_balancer;
+  friend bool operator==(const Frontend&, const Frontend&) = default;
+};
+
+struct Backend {
+  IpAddr addr;
+  uint16_t port = 0;
+  uint32_t weight = 1;  // 0: takes no new connections
+  BackendState state = BackendState::ready;
+  friend bool operator==(const Backend&, const Backend&) = default;
+};
+
+// "ADDR:PORT" or "[ADDR]:PORT": a backend's stable identity (Maglev orders and hashes it).
+std::string backend_id(const IpAddr& addr, uint16_t port);
+std::string to_string(const Frontend& f);
+
+struct SessionAffinity {
+  bool client_ip = false;
+  uint32_t timeout_s = 10800;  // Kubernetes' default for ClientIP affinity
+  friend bool operator==(const SessionAffinity&, const SessionAffinity&) = default;
+};
+
+struct Service {
+  std::string name;  // unique, e.g. "default/web:http"
+  std::vector<Frontend> frontends;
+  std::vector<Backend> backends;
+  ForwardMode mode = ForwardMode::full_nat;
+  SessionAffinity affinity;
+  std::vector<IpPrefix> source_ranges;  // empty: every source is allowed
+  NoBackends no_backends = NoBackends::reject;
+  uint32_t table_size = kDefaultMaglevSize;
+  friend bool operator==(const Service&, const Service&) = default;
+};
+
+// A service ready for the data plane. Immutable after build().
+//
+// New connections go to ready backends by weight. Terminating backends keep the connections they
+// have and get no new ones, except when no backend is ready: then new connections go to the
+// terminating ones, as Kubernetes does (KEP-1669). With neither, the table is empty() and new
+// connections get the service's NoBackends action.
+class ServiceState {
+ public:
+  static Result<std::shared_ptr<const ServiceState>> build(Service spec);
+
+  const Service& spec() const noexcept { return spec_; }
+  const MaglevTable& table() const noexcept { return table_; }
+  bool has_backends() const noexcept { return !table_.empty(); }
+  bool serving_terminating() const noexcept { return serving_terminating_; }
+
+  // The backend a new connection with `flow_hash` goes to. Precondition: has_backends().
+  const Backend& pick(uint64_t flow_hash) const noexcept {
+    return spec_.backends[table_.lookup(flow_hash)];
+  }
+
+  bool source_allowed(const IpAddr& src) const noexcept;
+
+ private:
+  Service spec_;
+  MaglevTable table_;
+  bool serving_terminating_ = false;
+};
+
+// Frontend (address, port, protocol) -> service, by open addressing with linear probing: one or
+// two cache lines per lookup, O(1). Single writer; readers of an instance must not run
+// concurrently with its writer (each worker owns its own copy, see docs/architecture.md).
+class FrontendMap {
+ public:
+  explicit FrontendMap(size_t expected = 16);
+
+  const ServiceState* find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept;
+  // Adds or replaces. Grows (allocating) when the map passes half full: control path only.
+  void insert(const Frontend& f, const ServiceState* s);
+  bool erase(const Frontend& f) noexcept;
+  size_t size() const noexcept { return size_; }
+
+ private:
+  struct Key {
+    std::array<uint8_t, 16> addr;
+    uint16_t port;
+    uint8_t proto;
+    Family family;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  struct Slot {
+    Key key;
+    const ServiceState* value;  // nullptr: empty
+  };
+  static Key key_of(const IpAddr& addr, uint16_t port, uint8_t proto) noexcept;
+  size_t home(const Key& k) const noexcept;
+  void grow();
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// A consistent set of services with their frontend index: what `magline table` prints and what
+// the control thread diffs against. Services sorted by name.
+class Snapshot {
+ public:
+  // Builds every service; refuses duplicate names and a frontend claimed by two services.
+  // Services equal to one in `previous` are shared with it, not rebuilt.
+  static Result<std::shared_ptr<const Snapshot>> build(std::vector<Service> services,
+                                                       const Snapshot* previous = nullptr);
+
+  const std::vector<std::shared_ptr<const ServiceState>>& services() const noexcept {
+    return services_;
+  }
+  const ServiceState* find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
+    return frontends_.find(addr, port, proto);
+  }
+  const ServiceState* find_by_name(std::string_view name) const noexcept;
+
+ private:
+  std::vector<std::shared_ptr<const ServiceState>> services_;
+  FrontendMap frontends_;
+};
+
+}  // namespace magline::dp
