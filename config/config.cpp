@@ -1,0 +1,267 @@
+// Reads the configuration's fields (types, ranges, the shape of each object); validate.cpp then
+// checks how they fit together.
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <system_error>
+
+#include "config/json_reader.hpp"
+#include "config/validate.hpp"
+
+namespace magline::cfg {
+namespace {
+
+constexpr Choice<dp::ForwardMode> kModes[] = {
+    {"full_nat", dp::ForwardMode::full_nat},
+    {"dnat", dp::ForwardMode::dnat},
+    {"dsr_l2", dp::ForwardMode::dsr_l2},
+};
+constexpr Choice<dp::FrontendKind> kFrontendKinds[] = {
+    {"load_balancer", dp::FrontendKind::load_balancer},
+    {"node_port", dp::FrontendKind::node_port},
+    {"external_ip", dp::FrontendKind::external_ip},
+};
+constexpr Choice<dp::Protocol> kProtocols[] = {
+    {"tcp", dp::Protocol::tcp},
+    {"udp", dp::Protocol::udp},
+    {"sctp", dp::Protocol::sctp},
+};
+constexpr Choice<dp::BackendState> kBackendStates[] = {
+    {"ready", dp::BackendState::ready},
+    {"terminating", dp::BackendState::terminating},
+};
+constexpr Choice<dp::NoBackends> kNoBackends[] = {
+    {"reject", dp::NoBackends::reject},
+    {"drop", dp::NoBackends::drop},
+};
+constexpr Choice<bool> kAffinityTypes[] = {{"none", false}, {"client_ip", true}};
+
+constexpr uint64_t kMaxPort = 65535;
+constexpr uint64_t kMaxWeight = dp::kMaxMaglevWeight;
+constexpr uint64_t kMaxAffinityTimeoutS = 86400;  // Kubernetes' limit for ClientIP affinity
+constexpr uint64_t kMinFlowCapacity = 16;         // two buckets of eight ways
+constexpr uint64_t kMaxFlowCapacity = uint64_t(1) << 31;
+constexpr size_t kMaxFileBytes = size_t(64) << 20;  // far above any sane config; stops /dev/zero
+
+// A Maglev table size (section 3.4 needs M prime so that every skip is coprime with it).
+std::optional<uint32_t> read_table_size(const Node& node) {
+  const auto v = node.integer(dp::kMinMaglevSize, dp::kMaxMaglevSize);
+  if (!v) return std::nullopt;
+  if (dp::is_prime(uint32_t(*v))) return uint32_t(*v);
+  uint32_t next = uint32_t(*v);
+  // Ends by kMaxMaglevSize, itself prime.
+  while (!dp::is_prime(next))
+    ++next;
+  node.fail("expected a prime, got " + node.shown() + " (the next prime is " +
+            std::to_string(next) + ")");
+  return std::nullopt;
+}
+
+void read_node(const Node& node, Config& config) {
+  const Object o = node.object({"addresses"});
+  if (const auto addresses = o.find("addresses")) {
+    for (const Node& a : addresses->array()) {
+      if (const auto ip = a.ip()) config.node_addresses.push_back(*ip);
+    }
+  }
+}
+
+void read_maglev(const Node& node, Config& config) {
+  const Object o = node.object({"table_size"});
+  if (const auto size = o.find("table_size")) {
+    config.table_size = read_table_size(*size).value_or(config.table_size);
+  }
+}
+
+void read_timeouts(const Node& node, dp::FlowTimeouts& t) {
+  const Object o = node.object({"tcp_syn", "tcp_established", "tcp_closing", "udp", "other"});
+  auto read = [&](std::string_view key, uint32_t& ms) {
+    ms = uint32_t(o.integer(key, 1, dp::kMaxFlowTimeoutMs, ms));
+  };
+  read("tcp_syn", t.tcp_syn_ms);
+  read("tcp_established", t.tcp_established_ms);
+  read("tcp_closing", t.tcp_closing_ms);
+  read("udp", t.udp_ms);
+  read("other", t.other_ms);
+}
+
+void read_flow_table(const Node& node, Config& config) {
+  const Object o = node.object({"capacity", "timeouts_ms"});
+  config.flow_capacity =
+      o.integer("capacity", kMinFlowCapacity, kMaxFlowCapacity, config.flow_capacity);
+  if (const auto t = o.find("timeouts_ms")) read_timeouts(*t, config.timeouts);
+}
+
+FrontendConfig read_frontend(const Node& node) {
+  FrontendConfig fe;
+  const Object o = node.object({"kind", "address", "port", "protocol"});
+  fe.kind = o.choice<dp::FrontendKind>("kind", kFrontendKinds, fe.kind);
+  const auto address = o.find("address");
+  if (fe.kind == dp::FrontendKind::node_port && address) {
+    address->fail(
+        "a node_port frontend has no address: it listens on the node addresses of the "
+        "service's family");
+  } else if (fe.kind != dp::FrontendKind::node_port && !address) {
+    o.fail("missing key \"address\" (kind \"" + std::string(dp::to_string(fe.kind)) +
+           "\" needs one)");
+  }
+  if (address) fe.address = address->ip();
+  fe.port = uint16_t(o.at("port").integer(1, kMaxPort).value_or(0));
+  fe.protocol = o.choice<dp::Protocol>("protocol", kProtocols, fe.protocol);
+  return fe;
+}
+
+dp::Backend read_backend(const Node& node) {
+  dp::Backend be;
+  const Object o = node.object({"address", "port", "weight", "state"});
+  be.addr = o.at("address").ip().value_or(be.addr);
+  be.port = uint16_t(o.at("port").integer(1, kMaxPort).value_or(0));
+  be.weight = uint32_t(o.integer("weight", 0, kMaxWeight, be.weight));
+  be.state = o.choice<dp::BackendState>("state", kBackendStates, be.state);
+  return be;
+}
+
+dp::SessionAffinity read_affinity(const Node& node) {
+  dp::SessionAffinity affinity;
+  const Object o = node.object({"type", "timeout_s"});
+  affinity.client_ip = o.choice<bool>("type", kAffinityTypes, false);
+  if (const auto timeout = o.find("timeout_s")) {
+    // Kubernetes refuses a timeout without ClientIP affinity too: it would be silently unused.
+    if (!affinity.client_ip) timeout->fail("only \"type\": \"client_ip\" takes a timeout");
+    affinity.timeout_s = uint32_t(timeout->integer(1, kMaxAffinityTimeoutS).value_or(0));
+  }
+  return affinity;
+}
+
+// Names appear in `magline table`, metrics labels and logs, where a space would split a field.
+void check_name(const Node& node, const std::string& name) {
+  const bool printable = std::all_of(
+      name.begin(), name.end(), [](char c) { return uint8_t(c) > 0x20 && uint8_t(c) != 0x7f; });
+  if (name.empty()) {
+    node.fail("expected a non-empty name, got \"\"");
+  } else if (!printable) {
+    node.fail("expected a name without spaces or control characters, got " + node.shown());
+  }
+}
+
+ServiceConfig read_service(const Node& node) {
+  ServiceConfig s;
+  const Object o = node.object({"name", "mode", "frontends", "backends", "session_affinity",
+                                "source_ranges", "no_backends", "table_size"});
+  const Node name = o.at("name");
+  s.name = name.string().value_or("");
+  check_name(name, s.name);
+  s.mode = o.choice<dp::ForwardMode>("mode", kModes, s.mode);
+
+  const Node frontends = o.at("frontends");
+  for (const Node& f : frontends.array())
+    s.frontends.push_back(read_frontend(f));
+  if (s.frontends.empty() && frontends.json().is_array()) {
+    frontends.fail("expected at least one frontend, got []");
+  }
+  if (const auto backends = o.find("backends")) {
+    for (const Node& b : backends->array())
+      s.backends.push_back(read_backend(b));
+  }
+  if (const auto affinity = o.find("session_affinity")) s.affinity = read_affinity(*affinity);
+  if (const auto ranges = o.find("source_ranges")) {
+    for (const Node& r : ranges->array()) {
+      if (const auto p = r.prefix()) s.source_ranges.push_back(*p);
+    }
+  }
+  s.no_backends = o.choice<dp::NoBackends>("no_backends", kNoBackends, s.no_backends);
+  if (const auto size = o.find("table_size")) s.table_size = read_table_size(*size);
+  return s;
+}
+
+void read_config(const Node& root, Config& config) {
+  const Object o = root.object({"node", "maglev", "flow_table", "services"});
+  if (const auto n = o.find("node")) read_node(*n, config);
+  if (const auto n = o.find("maglev")) read_maglev(*n, config);
+  if (const auto n = o.find("flow_table")) read_flow_table(*n, config);
+  if (const auto n = o.find("services")) {
+    for (const Node& s : n->array())
+      config.services.push_back(read_service(s));
+  }
+}
+
+Result<Config> parse_unguarded(std::string_view text, std::string_view source) {
+  auto json = parse_json(text, source);
+  if (!json) return json.error();
+  Config config;
+  config.source = std::string(source);
+  Errors errors(source);
+  read_config(Node(*json, "", errors), config);
+  if (!errors.failed()) validate(config, errors);
+  if (errors.failed()) return errors.error();
+  return config;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  auto fail = [&](int err) {
+    return Error{path + ": cannot read: " + std::generic_category().message(err)};
+  };
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                                          &std::fclose);
+  if (!f) return fail(errno);
+  std::string text;
+  char buf[65536];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
+    text.append(buf, n);
+    if (text.size() > kMaxFileBytes) {
+      return Error{path + ": cannot read: larger than " + std::to_string(kMaxFileBytes) + " bytes"};
+    }
+  }
+  if (std::ferror(f.get())) return fail(errno);  // e.g. EISDIR
+  return text;
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view text, std::string_view source) {
+  // The reader checks types before every access, so nothing should throw; this keeps a bug
+  // there (or bad_alloc) from escaping as an exception through an API that promises values.
+  try {
+    return parse_unguarded(text, source);
+  } catch (const std::exception& e) {
+    return Error{std::string(source) + ": cannot load: " + e.what()};
+  }
+}
+
+Result<Config> load_config(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text.error();
+  return parse_config(*text, path);
+}
+
+std::vector<dp::Service> services_of(const Config& config) {
+  std::vector<dp::Service> services;
+  services.reserve(config.services.size());
+  for (const ServiceConfig& s : config.services) {
+    dp::Service& out = services.emplace_back();
+    out.name = s.name;
+    for (const FrontendConfig& f : s.frontends) {
+      if (f.address) {
+        out.frontends.push_back({*f.address, f.port, f.protocol, f.kind});
+        continue;
+      }
+      for (const dp::IpAddr& a : config.node_addresses) {
+        if (a.family == s.family) out.frontends.push_back({a, f.port, f.protocol, f.kind});
+      }
+    }
+    out.backends = s.backends;
+    out.mode = s.mode;
+    out.affinity = s.affinity;
+    out.source_ranges = s.source_ranges;
+    out.no_backends = s.no_backends;
+    out.table_size = s.table_size.value_or(config.table_size);
+  }
+  return services;
+}
+
+}  // namespace magline::cfg

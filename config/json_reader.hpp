@@ -1,0 +1,140 @@
+// A small reader over nlohmann::json for configuration files: strict parsing that refuses
+// duplicate keys, and typed reads that know the path of every value, so that an error can say
+// `services[0].backends[2].port: expected an integer in 1..65535, got "80a"`.
+//
+// Internal to the config layer; config.hpp is the public interface.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "dataplane/addr.hpp"
+#include "dataplane/result.hpp"
+
+namespace magline::cfg {
+
+using Json = nlohmann::json;
+
+// What the path of the top-level value prints as.
+inline constexpr std::string_view kTopLevel = "(top level)";
+
+std::string child_path(std::string_view parent, std::string_view key);
+std::string index_path(std::string_view parent, size_t index);
+
+// Parses strict JSON (RFC 8259: no comments, no trailing commas) nested at most 32 deep. Errors
+// are `SOURCE:LINE:COL: invalid JSON: REASON`, `SOURCE: PATH: duplicate key "K"` (PATH is the
+// object's) and `SOURCE: PATH: nested deeper than 32 levels`.
+Result<Json> parse_json(std::string_view text, std::string_view source);
+
+// Collects the first error of a load. Reading goes on after it, but later errors are dropped:
+// a read that fails returns a default, and whatever follows from that default (a second
+// "missing" or "wrong family" complaint) is noise the user should not see. The loader can so
+// read straight through, checking once at the end, and the message names the first bad field.
+class Errors {
+ public:
+  explicit Errors(std::string_view source) : source_(source) {}
+
+  void fail(std::string_view path, std::string_view message);
+  bool failed() const noexcept { return failed_; }
+  // `SOURCE: PATH: message`. Precondition: failed().
+  Error error() const { return Error{message_}; }
+
+ private:
+  std::string source_;
+  std::string message_;
+  bool failed_ = false;
+};
+
+template <typename E>
+struct Choice {
+  std::string_view name;
+  E value;
+};
+
+class Object;
+
+// A JSON value with the path that leads to it. Typed reads check the type and range, record an
+// error at this path on a mismatch and return std::nullopt. Refers to the Json and the Errors it
+// was made from, which must outlive it.
+class Node {
+ public:
+  Node(const Json& value, std::string path, Errors& errors)
+      : value_(&value), path_(std::move(path)), errors_(&errors) {}
+
+  const std::string& path() const noexcept { return path_; }
+  const Json& json() const noexcept { return *value_; }
+  Errors& errors() const noexcept { return *errors_; }
+  void fail(std::string_view message) const { errors_->fail(path_, message); }
+
+  // An integer in [lo, hi]; floats (even 80.0), booleans and strings are refused.
+  std::optional<uint64_t> integer(uint64_t lo, uint64_t hi) const;
+  std::optional<std::string> string() const;
+  std::optional<dp::IpAddr> ip() const;
+  // "ADDR/LEN" with no bits set past LEN.
+  std::optional<dp::IpPrefix> prefix() const;
+  // The elements of an array (none after an error).
+  std::vector<Node> array() const;
+  // An object whose keys must all be in `known` (listed in schema order: the error shows them).
+  Object object(std::initializer_list<std::string_view> known) const;
+
+  template <typename E>
+  std::optional<E> choice(std::span<const Choice<E>> choices) const {
+    if (auto s = string_silently()) {
+      for (const Choice<E>& c : choices) {
+        if (c.name == *s) return c.value;
+      }
+    }
+    std::vector<std::string_view> names;
+    for (const Choice<E>& c : choices)
+      names.push_back(c.name);
+    fail_choice(names);
+    return std::nullopt;
+  }
+
+  // "got X" for messages: the value as JSON text, cut short if long.
+  std::string shown() const;
+
+ private:
+  std::optional<std::string> string_silently() const;
+  void fail_choice(std::span<const std::string_view> names) const;
+
+  const Json* value_;
+  std::string path_;
+  Errors* errors_;
+};
+
+// An object opened by Node::object(). Not an object (after an error): every key is absent.
+class Object {
+ public:
+  Object(const Node& node, bool valid) : node_(node), valid_(valid) {}
+
+  const std::string& path() const noexcept { return node_.path(); }
+  void fail(std::string_view message) const { node_.fail(message); }
+
+  // The value of an optional key.
+  std::optional<Node> find(std::string_view key) const;
+  // The value of a required key; when it is missing, records `missing key "K"` and returns a
+  // null Node (whose reads then fail silently, the first error being recorded).
+  Node at(std::string_view key) const;
+
+  // Optional scalars with their defaults.
+  uint64_t integer(std::string_view key, uint64_t lo, uint64_t hi, uint64_t fallback) const;
+  template <typename E>
+  E choice(std::string_view key, std::span<const Choice<E>> choices, E fallback) const {
+    const auto n = find(key);
+    return n ? n->choice(choices).value_or(fallback) : fallback;
+  }
+
+ private:
+  Node node_;
+  bool valid_;
+};
+
+}  // namespace magline::cfg

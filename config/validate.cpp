@@ -1,0 +1,186 @@
+#include "config/validate.hpp"
+
+#include <map>
+#include <tuple>
+
+namespace magline::cfg {
+namespace {
+
+std::string family_name(dp::Family f) {
+  return f == dp::Family::v4 ? "IPv4" : "IPv6";
+}
+
+// A service's family and the field it comes from, for messages.
+struct FamilyOrigin {
+  dp::Family family = dp::Family::v4;
+  std::string field;  // e.g. "frontends[0].address"; empty when nothing tells
+};
+
+// The family rule: the first frontend address tells, else the first backend.
+FamilyOrigin family_of(const ServiceConfig& s) {
+  for (size_t i = 0; i < s.frontends.size(); ++i) {
+    if (s.frontends[i].address) {
+      return {s.frontends[i].address->family, index_path("frontends", i) + ".address"};
+    }
+  }
+  if (!s.backends.empty()) return {s.backends[0].addr.family, "backends[0].address"};
+  return {};
+}
+
+// Checks one service. `path` is "services[I]"; each check records at most one error (the
+// first one counts) and the later ones may then run on a service known to be bad, harmlessly.
+class ServiceChecker {
+ public:
+  ServiceChecker(const Config& config, ServiceConfig& service, std::string path, Errors& errors)
+      : config_(config), s_(service), path_(std::move(path)), errors_(errors) {}
+
+  void run() {
+    origin_ = family_of(s_);
+    if (origin_.field.empty()) {
+      fail(path_,
+           "cannot tell the service's address family: give a frontend an \"address\" or add a "
+           "backend");
+      return;
+    }
+    s_.family = origin_.family;
+    check_frontends();
+    check_backends();
+    check_source_ranges();
+    if (s_.mode == dp::ForwardMode::dsr_l2) check_dsr_ports();
+    check_table_size();
+  }
+
+ private:
+  void fail(const std::string& path, std::string_view message) { errors_.fail(path, message); }
+  std::string at(std::string_view field) const { return path_ + "." + std::string(field); }
+
+  void check_family(const dp::IpAddr& a, const std::string& shown, const std::string& path) {
+    if (a.family == s_.family) return;
+    fail(path, shown + " is " + family_name(a.family) + ", but the service is " +
+                   family_name(s_.family) + " (from " + origin_.field +
+                   "); use one service per family");
+  }
+
+  // What frontend j listens on once node_port is expanded over the node addresses.
+  std::vector<dp::Frontend> expand(const FrontendConfig& f) const {
+    if (f.address) return {{*f.address, f.port, f.protocol, f.kind}};
+    std::vector<dp::Frontend> out;
+    for (const dp::IpAddr& a : config_.node_addresses) {
+      if (a.family == s_.family) out.push_back({a, f.port, f.protocol, f.kind});
+    }
+    return out;
+  }
+
+  void check_frontends() {
+    using Key = std::tuple<dp::IpAddr, uint16_t, dp::Protocol>;
+    std::map<Key, size_t> seen;
+    for (size_t j = 0; j < s_.frontends.size(); ++j) {
+      const FrontendConfig& f = s_.frontends[j];
+      const std::string path = index_path(at("frontends"), j);
+      if (f.address) check_family(*f.address, dp::to_string(*f.address), path + ".address");
+      const std::vector<dp::Frontend> listens = expand(f);
+      if (listens.empty()) {
+        fail(path, "a node_port frontend needs an " + family_name(s_.family) +
+                       " address in node.addresses");
+      }
+      for (const dp::Frontend& l : listens) {
+        const auto [it, fresh] = seen.try_emplace(Key{l.addr, l.port, l.proto}, j);
+        if (!fresh) {
+          fail(path, "duplicate frontend " + dp::to_string(l) + " (also " +
+                         index_path("frontends", it->second) + ")");
+        }
+      }
+    }
+  }
+
+  void check_backends() {
+    if (s_.backends.size() > dp::kMaxMaglevBackends) {
+      fail(at("backends"), "expected at most " + std::to_string(dp::kMaxMaglevBackends) +
+                               " backends, got " + std::to_string(s_.backends.size()));
+    }
+    std::map<std::pair<dp::IpAddr, uint16_t>, size_t> seen;
+    for (size_t k = 0; k < s_.backends.size(); ++k) {
+      const dp::Backend& b = s_.backends[k];
+      const std::string path = index_path(at("backends"), k);
+      check_family(b.addr, dp::to_string(b.addr), path + ".address");
+      const auto [it, fresh] = seen.try_emplace({b.addr, b.port}, k);
+      if (!fresh) {
+        fail(path, "duplicate backend " + dp::backend_id(b.addr, b.port) + " (also " +
+                       index_path("backends", it->second) + ")");
+      }
+    }
+  }
+
+  void check_source_ranges() {
+    for (size_t k = 0; k < s_.source_ranges.size(); ++k) {
+      const dp::IpPrefix& p = s_.source_ranges[k];
+      check_family(p.addr, dp::to_string(p), index_path(at("source_ranges"), k));
+    }
+  }
+
+  // L2 DSR rewrites only the destination MAC: the backend sees the client's packet unchanged,
+  // so it must serve on the very port the client connected to.
+  void check_dsr_ports() {
+    for (size_t k = 0; k < s_.backends.size(); ++k) {
+      for (size_t j = 0; j < s_.frontends.size(); ++j) {
+        const uint16_t want = s_.frontends[j].port;
+        if (s_.backends[k].port == want) continue;
+        fail(index_path(at("backends"), k) + ".port",
+             "dsr_l2 cannot translate ports: expected " + std::to_string(want) + " (the port of " +
+                 index_path("frontends", j) + "), got " + std::to_string(s_.backends[k].port));
+        return;
+      }
+    }
+  }
+
+  // MaglevTable::build refuses more backends than slots; say so in the file's terms.
+  void check_table_size() {
+    const size_t n = s_.backends.size();
+    if (s_.table_size && *s_.table_size < n) {
+      fail(at("table_size"), "expected a prime of at least " + std::to_string(n) +
+                                 " (the number of backends), got " +
+                                 std::to_string(*s_.table_size));
+    } else if (!s_.table_size && config_.table_size < n) {
+      fail(at("backends"), std::to_string(n) + " backends need a Maglev table of at least " +
+                               std::to_string(n) + " slots, but maglev.table_size is " +
+                               std::to_string(config_.table_size));
+    }
+  }
+
+  const Config& config_;
+  ServiceConfig& s_;
+  std::string path_;
+  Errors& errors_;
+  FamilyOrigin origin_;
+};
+
+void check_node_addresses(const Config& config, Errors& errors) {
+  std::map<dp::IpAddr, size_t> seen;
+  for (size_t i = 0; i < config.node_addresses.size(); ++i) {
+    const auto [it, fresh] = seen.try_emplace(config.node_addresses[i], i);
+    if (!fresh) {
+      errors.fail(index_path("node.addresses", i),
+                  "duplicate address " + dp::to_string(config.node_addresses[i]) + " (also " +
+                      index_path("node.addresses", it->second) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void validate(Config& config, Errors& errors) {
+  check_node_addresses(config, errors);
+  std::map<std::string, size_t> names;
+  for (size_t i = 0; i < config.services.size(); ++i) {
+    ServiceConfig& s = config.services[i];
+    const std::string path = index_path("services", i);
+    const auto [it, fresh] = names.try_emplace(s.name, i);
+    if (!fresh) {
+      errors.fail(path + ".name", "duplicate service name " + Json(s.name).dump() + " (also " +
+                                      index_path("services", it->second) + ")");
+    }
+    ServiceChecker(config, s, path, errors).run();
+  }
+}
+
+}  // namespace magline::cfg
