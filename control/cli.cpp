@@ -1,0 +1,149 @@
+#include "control/cli.hpp"
+
+#include <boost/program_options.hpp>
+#include <ostream>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "control/table_report.hpp"
+
+namespace magline::cli {
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr std::string_view kVersion = "magline 0.1.0";
+
+struct Command {
+  std::string_view name;
+  std::string_view summary;
+  int (*run)(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+};
+
+// Parses a subcommand's options. Returns kOk, kUsage after printing why, or -1 after printing
+// help (the caller then exits with kOk).
+int parse(std::string_view command, const po::options_description& desc,
+          const std::vector<std::string>& args, po::variables_map& vm, std::ostream& out,
+          std::ostream& err) {
+  try {
+    const po::positional_options_description none;  // stray words are errors
+    po::store(po::command_line_parser(args).options(desc).positional(none).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "magline " << command << ": " << e.what() << "\n"
+        << "Run 'magline " << command << " --help' for its options.\n";
+    return kUsage;
+  }
+  if (vm.count("help")) {
+    out << "Usage: magline " << command << " [OPTIONS]\n\n" << desc;
+    return -1;
+  }
+  return kOk;
+}
+
+po::options_description config_options(std::string_view command) {
+  po::options_description desc("Options of 'magline " + std::string(command) + "'");
+  desc.add_options()("help,h", "show this help")(
+      "config,c", po::value<std::string>()->value_name("FILE"),
+      "configuration file (JSON, docs/config.md); default: the embedded default");
+  return desc;
+}
+
+// The configuration named by --config (or the embedded one), with its services built: exactly
+// what `run` would forward. Errors are printed; nullptr then.
+std::shared_ptr<const dp::Snapshot> load(const po::variables_map& vm, cfg::Config& config,
+                                         std::ostream& err) {
+  auto loaded = vm.count("config")
+                    ? cfg::load_config(vm["config"].as<std::string>())
+                    : cfg::parse_config(cfg::embedded_default_config(), cfg::kEmbeddedSource);
+  if (!loaded) {
+    err << loaded.error().message << "\n";
+    return nullptr;
+  }
+  config = std::move(loaded).value();
+  auto snapshot = dp::Snapshot::build(cfg::services_of(config));
+  if (!snapshot) {
+    err << config.source << ": " << snapshot.error().message << "\n";
+    return nullptr;
+  }
+  return std::move(snapshot).value();
+}
+
+int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = config_options("check");
+  po::variables_map vm;
+  if (const int rc = parse("check", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  cfg::Config config;
+  const auto snapshot = load(vm, config, err);
+  if (!snapshot) return kInvalid;
+  size_t frontends = 0, backends = 0;
+  for (const auto& s : snapshot->services()) {
+    frontends += s->spec().frontends.size();
+    backends += s->spec().backends.size();
+  }
+  out << config.source << ": OK: " << snapshot->services().size() << " services, " << frontends
+      << " frontends, " << backends << " backends\n";
+  return kOk;
+}
+
+int cmd_table(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description desc = config_options("table");
+  desc.add_options()("json", "print JSON instead of text")(
+      "dump", "also print every slot of every table (the backend each slot holds)");
+  po::variables_map vm;
+  if (const int rc = parse("table", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  cfg::Config config;
+  const auto snapshot = load(vm, config, err);
+  if (!snapshot) return kInvalid;
+  const bool dump = vm.count("dump") > 0;
+  out << (vm.count("json") ? table_json(*snapshot, dump) : table_text(*snapshot, dump));
+  return kOk;
+}
+
+int cmd_version(const std::vector<std::string>&, std::ostream& out, std::ostream&) {
+  out << kVersion << "\n";
+  return kOk;
+}
+
+constexpr Command kCommands[] = {
+    {"check", "validate a configuration file and exit", cmd_check},
+    {"table", "print each service's backends and Maglev slot counts", cmd_table},
+    {"version", "print the version", cmd_version},
+};
+
+void usage(std::ostream& o) {
+  o << "Usage: magline COMMAND [OPTIONS]\n\nMagline: a DPDK service load balancer for "
+       "Kubernetes.\n\nCommands:\n";
+  for (const Command& c : kCommands) {
+    o << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << "\n";
+  }
+  o << "\nRun 'magline COMMAND --help' for a command's options. Documentation: docs/cli.md\n";
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) {
+    usage(err);
+    return kUsage;
+  }
+  const std::string& name = args[0];
+  if (name == "--help" || name == "-h" || name == "help") {
+    usage(out);
+    return kOk;
+  }
+  if (name == "--version") return cmd_version({}, out, err);
+  for (const Command& c : kCommands) {
+    if (c.name == name) return c.run({args.begin() + 1, args.end()}, out, err);
+  }
+  err << "magline: unknown command '" << name << "'\n\n";
+  usage(err);
+  return kUsage;
+}
+
+}  // namespace magline::cli

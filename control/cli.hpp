@@ -1,0 +1,20 @@
+// The `magline` command line: one subcommand per job (check, table, and later run, replay,
+// plan). Parsing and rendering are functions of their arguments and streams, so tests drive them
+// in-process; main() only passes argv and the standard streams.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace magline::cli {
+
+// Exit codes.
+inline constexpr int kOk = 0;
+inline constexpr int kInvalid = 1;  // bad configuration or input
+inline constexpr int kUsage = 2;    // bad command line
+
+// Runs `magline ARGS...` (args excludes the program name).
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace magline::cli
