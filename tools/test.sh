@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
+# runs every suite (the normal build, then the unit tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, then a short libFuzzer run of the parser), and ends with the line
+# "N passed, N failed, N skipped".
+#
+#   tools/test.sh            everything
+#   FAST=1 tools/test.sh     the normal build's tests only
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash tools/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+jobs=$(nproc)
+results=()   # junit files to count
+extra_pass=0
+extra_fail=0
+
+step() { printf '\n== %s\n' "$*"; }
+
+setup() {  # dir, meson options...
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi
+}
+
+run_meson_tests() {  # build dir, meson test args...
+  local dir=$1; shift
+  meson test -C "$dir" --num-processes "$jobs" --print-errorlogs "$@"
+  results+=("$dir/meson-logs/testlog.junit.xml")
+}
+
+step "build (warnings are errors)"
+if setup build-ci -Dwerror=true -Dbuildtype=debugoptimized && ninja -C build-ci -j "$jobs"; then
+  step "tests"
+  run_meson_tests build-ci
+else
+  extra_fail=$((extra_fail + 1))
+fi
+
+if [ -z "${FAST:-}" ]; then
+  step "unit tests under ASan + UBSan"
+  if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false &&
+     ninja -C build-asan -j "$jobs"; then
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_meson_tests build-asan --suite unit
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+
+  step "parser fuzzing (libFuzzer, 30 s)"
+  if CXX=clang++ setup build-fuzz -Dfuzz=true -Dperf=false -Dwerror=true &&
+     ninja -C build-fuzz -j "$jobs" tests/fuzz/parse_fuzz; then
+    work=$(mktemp -d)
+    cp -r tests/fuzz/corpus/parse/. "$work/"
+    if build-fuzz/tests/fuzz/parse_fuzz -max_total_time=30 -print_final_stats=1 \
+         -artifact_prefix=build-fuzz/ "$work" > build-fuzz/fuzz.log 2>&1; then
+      extra_pass=$((extra_pass + 1))
+      grep -E 'stat::number_of_executed_units|stat::peak_rss' build-fuzz/fuzz.log
+    else
+      extra_fail=$((extra_fail + 1))
+      tail -n 40 build-fuzz/fuzz.log
+    fi
+    rm -rf "$work"
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+fi
+
+step "summary"
+python3 tools/test_summary.py --extra-pass "$extra_pass" --extra-fail "$extra_fail" "${results[@]}"
