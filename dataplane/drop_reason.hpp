@@ -36,7 +36,26 @@ namespace magline::dp {
   X(icmp_truncated, "ICMP or ICMPv6 header cut short")                                        \
   X(icmp_inner_truncated, "ICMP error quotes a header that is cut short or malformed")       \
   X(ttl_exceeded, "TTL or hop limit would reach zero when forwarded")                         \
-  X(sctp_fragment_rewrite, "SCTP ports to rewrite in a fragment: the CRC32c spans the datagram")
+  X(sctp_fragment_rewrite, "SCTP ports to rewrite in a fragment: the CRC32c spans the datagram") \
+  X(l2_not_for_us, "Ethernet destination is not a port's MAC, broadcast or multicast")        \
+  X(not_ip, "ether type other than IPv4, IPv6 and ARP")                                       \
+  X(ip_fragment, "IP fragment: fragments are not forwarded (yet)")                            \
+  X(icmp_unsupported, "ICMP that is not neighbour discovery: echo and errors are not handled yet") \
+  X(no_service, "no frontend and no connection for this destination")                         \
+  X(source_range_denied, "source outside the service's source ranges")                        \
+  X(no_backend, "no usable backend, and the service drops rather than rejects")               \
+  X(backend_unreachable, "no on-link subnet or route covers the backend")                     \
+  X(dsr_backend_not_on_link, "L2 DSR to a backend that is not on a port's subnet")            \
+  X(no_snat_address, "full-NAT with no address of the family on the egress port")             \
+  X(snat_ports_exhausted, "full-NAT found no free source port for this backend")              \
+  X(flow_table_full, "full-NAT connection could not be recorded: flow table full")            \
+  X(last_hop_table_full, "too many distinct last hops to remember where replies go")          \
+  X(neighbor_queue_full, "the slow path could not take a packet waiting for a neighbour")     \
+  X(no_headroom, "too little headroom in the buffer for a header to prepend")                 \
+  X(reject_about_icmp_error, "no ICMP error about an ICMP error (RFC 1122 3.2.2, RFC 4443)")  \
+  X(reject_about_fragment, "fragment: no ICMP error unless first, no reset unless it has ACK") \
+  X(reject_about_reset, "no reset sent in answer to a reset (RFC 9293 3.10.7.1)")             \
+  X(reject_not_unicast, "no rejection of a packet to or from a non-unicast address")
 
 enum class DropReason : uint8_t {
   none = 0,

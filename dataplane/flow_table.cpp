@@ -49,8 +49,6 @@ size_t bucket_count_for(size_t capacity) noexcept {
 
 FlowTable::FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t seed)
     : timeouts_(timeouts),
-      max_timeout_ms_(std::max({timeouts.tcp_syn_ms, timeouts.tcp_established_ms,
-                                timeouts.tcp_closing_ms, timeouts.udp_ms, timeouts.other_ms})),
       seed_(seed),
       bucket_count_(uint32_t(bucket_count_for(capacity))),
       buckets_(bucket_count_),
@@ -168,11 +166,11 @@ void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
 }
 
 void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key,
-                      FlowState state, uint64_t now_ms) noexcept {
+                      FlowState state, uint32_t deadline) noexcept {
   Bucket& bk = buckets_[b];
   bk.sig[w] = s.sig;
   bk.state[w] = state;
-  bk.deadline[w] = uint32_t(now_ms + timeout_ms(state));
+  bk.deadline[w] = deadline;
   if (b != s.primary) {
     uint16_t& overflow = buckets_[s.primary].overflow;
     if (overflow != UINT16_MAX) ++overflow;
@@ -180,13 +178,14 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
   }
   FlowEntry& e = entries_[size_t(b) * kWays + w];
   e.key = key;
-  e.value = FlowValue{};
+  e.value = FlowValue{};  // all zero: a forward entry with no flags
   ++stats_.occupied;
   ++stats_.inserts;
 }
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
-                             uint64_t now_ms) noexcept {
+                             uint64_t now_ms, uint32_t timeout_ms) noexcept {
+  const uint32_t deadline = uint32_t(now_ms + timeout_ms);
   const Slots s = slots_of(hash);
   const uint32_t candidates[2] = {s.primary, s.alternate};
 
@@ -233,7 +232,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       const int w = move_one_out(b, now_ms);
       if (w >= 0) {
         ++stats_.displaced;
-        place(b, unsigned(w), s, key, state, now_ms);
+        place(b, unsigned(w), s, key, state, deadline);
         return &entries_[size_t(b) * kWays + unsigned(w)];
       }
     }
@@ -247,7 +246,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     default: break;
   }
   if (best != kFree) free_way(best_b, best_w);
-  place(best_b, best_w, s, key, state, now_ms);
+  place(best_b, best_w, s, key, state, deadline);
   return &entries_[size_t(best_b) * kWays + best_w];
 }
 
@@ -270,9 +269,8 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
       const uint32_t deadline = from.deadline[w];
       const FlowValue value = e.value;
       free_way(b, w);
-      place(other, v, s, e.key, state, now_ms);
+      place(other, v, s, e.key, state, deadline);
       --stats_.inserts;  // a move, not an insert
-      to.deadline[v] = deadline;
       entries_[size_t(other) * kWays + v].value = value;
       return int(w);
     }
@@ -280,16 +278,23 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
   return -1;
 }
 
-void FlowTable::refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
+void FlowTable::refresh(FlowEntry* e, FlowState state, uint64_t now_ms,
+                        uint32_t timeout_ms) noexcept {
   const uint32_t i = index(e);
   Bucket& bk = buckets_[i / kWays];
   bk.state[i % kWays] = state;
-  bk.deadline[i % kWays] = uint32_t(now_ms + timeout_ms(state));
+  bk.deadline[i % kWays] = uint32_t(now_ms + timeout_ms);
 }
 
 FlowState FlowTable::state(const FlowEntry* e) const noexcept {
   const uint32_t i = uint32_t(e - entries_.get());
   return buckets_[i / kWays].state[i % kWays];
+}
+
+uint32_t FlowTable::remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept {
+  const uint32_t i = uint32_t(e - entries_.get());
+  const uint32_t deadline = buckets_[i / kWays].deadline[i % kWays];
+  return alive(deadline, now_ms) ? deadline - uint32_t(now_ms) : 0;
 }
 
 void FlowTable::erase(FlowEntry* e) noexcept {

@@ -53,15 +53,37 @@ inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2
 // `from` is FlowState::free for the first packet of a flow.
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
-// What a connection keeps: where it goes, by address rather than by any table index, so a new
-// service snapshot never strands it. 24 bytes, so that an entry is exactly one cache line.
-struct FlowValue {
-  std::array<uint8_t, 16> backend_addr{};  // family as in the key
-  uint16_t backend_port = 0;
-  uint16_t nat_port = 0;  // full-NAT source port
-  uint8_t nat_addr = 0;   // full-NAT source address (index into the node's SNAT addresses)
-  uint8_t flags = 0;
-  uint16_t epoch = 0;     // the service epoch at which the backend was last confirmed
+// What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
+// either for a connection's original direction (client -> frontend) or for its replies
+// (backend -> Magline); `flags` (first in both, so either view may read it) says which.
+inline constexpr uint8_t kFlowReply = 0x01;     // the entry is a ReplyFlow
+inline constexpr uint8_t kFlowModeMask = 0x06;  // ForwardMode << 1
+inline constexpr uint8_t kFlowAffinity = 0x08;  // a session-affinity record, not a connection
+
+// Original direction: where the connection goes, by address rather than by any table index, so
+// a new service snapshot never strands it.
+struct ForwardFlow {
+  uint8_t flags;
+  uint8_t snat_addr;        // full-NAT: index of the source address on the egress port
+  uint16_t backend_port;
+  uint16_t snat_port;       // full-NAT source port
+  uint16_t backend_hint;    // the backend's index in its service when last confirmed
+  std::array<uint8_t, 16> backend_addr;  // family as in the key
+};
+
+// Reply direction: what the client expects to see and where to send it.
+struct ReplyFlow {
+  uint8_t flags;
+  uint8_t reserved;
+  uint16_t client_port;     // full-NAT: the client's port (DNAT: it is in the key)
+  uint16_t frontend;        // FrontendRegistry id: the address and port the client used
+  uint16_t last_hop;        // LastHops id: the port and MAC the connection came from
+  std::array<uint8_t, 16> client_addr;  // full-NAT: the client's address
+};
+
+union FlowValue {
+  ForwardFlow fwd;
+  ReplyFlow reply;
 };
 static_assert(sizeof(FlowValue) == 24);
 
@@ -113,12 +135,22 @@ class FlowTable {
   // Adds `key`, which must not be live in the table, in `state` with that state's deadline.
   // Returns the entry (its value zeroed, to be filled by the caller) or nullptr when there is no
   // room in either bucket without evicting an established or UDP entry.
-  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms) noexcept;
+  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms) noexcept {
+    return insert(key, hash, state, now_ms, timeout_ms(state));
+  }
+  // The same with an explicit idle timeout (at most kMaxFlowTimeoutMs), e.g. session affinity.
+  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
+                    uint32_t timeout_ms) noexcept;
 
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
-  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept;
+  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
+    refresh(e, state, now_ms, timeout_ms(state));
+  }
+  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms, uint32_t timeout_ms) noexcept;
 
   FlowState state(const FlowEntry* e) const noexcept;
+  // Milliseconds until the entry expires (0 if it has).
+  uint32_t remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept;
   uint32_t index(const FlowEntry* e) const noexcept { return uint32_t(e - entries_.get()); }
   FlowEntry* at(uint32_t index) noexcept { return &entries_[index]; }
 
@@ -151,10 +183,10 @@ class FlowTable {
   };
   Slots slots_of(uint64_t hash) const noexcept;
 
-  // Live: the deadline lies in (now, now + max timeout]. Anything else has expired, including
-  // a deadline so old that it wrapped around (expire() prevents that in practice).
-  bool alive(uint32_t deadline, uint64_t now_ms) const noexcept {
-    return uint32_t(deadline - uint32_t(now_ms)) - 1u < max_timeout_ms_;
+  // Live: the deadline lies in (now, now + kMaxFlowTimeoutMs]. Anything else has expired,
+  // including a deadline so old that it wrapped around (expire() prevents that in practice).
+  static bool alive(uint32_t deadline, uint64_t now_ms) noexcept {
+    return uint32_t(deadline - uint32_t(now_ms)) - 1u < kMaxFlowTimeoutMs;
   }
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
@@ -163,10 +195,9 @@ class FlowTable {
   // the way it left in `b`, or -1.
   int move_one_out(uint32_t b, uint64_t now_ms) noexcept;
   void place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key, FlowState state,
-             uint64_t now_ms) noexcept;
+             uint32_t deadline) noexcept;
 
   FlowTimeouts timeouts_;
-  uint32_t max_timeout_ms_;
   uint64_t seed_;
   uint32_t bucket_count_;
   uint32_t expire_cursor_ = 0;

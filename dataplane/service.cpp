@@ -1,6 +1,8 @@
 #include "dataplane/service.hpp"
 
 #include <algorithm>
+#include <numeric>
+#include <tuple>
 
 #include "dataplane/flow_key.hpp"
 
@@ -50,7 +52,8 @@ std::string to_string(const Frontend& f) {
   return backend_id(f.addr, f.port) + "/" + std::string(to_string(f.proto));
 }
 
-Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec) {
+Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
+                                                               const ServiceBuild& opts) {
   auto state = std::make_shared<ServiceState>();
   std::vector<std::string> ids;
   ids.reserve(spec.backends.size());
@@ -76,8 +79,45 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec) {
   auto table = MaglevTable::build(backends, spec.table_size);
   if (!table) return Error{"service \"" + spec.name + "\": " + table.error().message};
   state->table_ = std::move(table).value();
+
+  state->id_ = uint32_t(hash_bytes(reinterpret_cast<const uint8_t*>(spec.name.data()),
+                                   spec.name.size(), kFlowHashSeed));
+  for (const Backend& b : spec.backends) {
+    state->next_hops_.push_back(opts.node ? opts.node->resolve(b.addr) : std::nullopt);
+  }
+  state->by_identity_.resize(spec.backends.size());
+  std::iota(state->by_identity_.begin(), state->by_identity_.end(), uint16_t{0});
+  std::sort(state->by_identity_.begin(), state->by_identity_.end(), [&](uint16_t a, uint16_t b) {
+    return std::tie(spec.backends[a].addr.bytes, spec.backends[a].port) <
+           std::tie(spec.backends[b].addr.bytes, spec.backends[b].port);
+  });
+  if (opts.frontend_ids.size() == spec.frontends.size()) {
+    state->frontend_ids_ = opts.frontend_ids;
+  } else {
+    state->frontend_ids_.resize(spec.frontends.size());
+    std::iota(state->frontend_ids_.begin(), state->frontend_ids_.end(), uint16_t{0});
+  }
+
+  // One row of counters per worker, each starting on its own cache line (no false sharing).
+  constexpr size_t kPerLine = 64 / sizeof(TrafficCounter);
+  state->workers_ = std::max<size_t>(1, opts.workers);
+  const size_t used = spec.frontends.size() + spec.backends.size();
+  state->counter_row_ = (used + kPerLine - 1) / kPerLine * kPerLine;
+  state->counters_.reset(new TrafficCounter[state->workers_ * state->counter_row_ + kPerLine]);
   state->spec_ = std::move(spec);
   return std::shared_ptr<const ServiceState>(std::move(state));
+}
+
+int ServiceState::find_backend(const std::array<uint8_t, 16>& addr,
+                               uint16_t port) const noexcept {
+  auto it = std::lower_bound(by_identity_.begin(), by_identity_.end(), std::tie(addr, port),
+                             [&](uint16_t i, const auto& key) {
+                               return std::tie(spec_.backends[i].addr.bytes,
+                                               spec_.backends[i].port) < key;
+                             });
+  if (it == by_identity_.end()) return -1;
+  const Backend& b = spec_.backends[*it];
+  return b.addr.bytes == addr && b.port == port ? int(*it) : -1;
 }
 
 bool ServiceState::source_allowed(const IpAddr& src) const noexcept {
@@ -106,28 +146,28 @@ size_t FrontendMap::home(const Key& k) const noexcept {
          mask_;
 }
 
-const ServiceState* FrontendMap::find(const IpAddr& addr, uint16_t port,
-                                      uint8_t proto) const noexcept {
+FrontendHit FrontendMap::find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
   const Key k = key_of(addr, port, proto);
   for (size_t i = home(k);; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
-    if (s.value == nullptr) return nullptr;
-    if (s.key == k) return s.value;
+    if (s.value == nullptr) return {};
+    if (s.key == k) return {s.value, s.index};
   }
 }
 
-void FrontendMap::insert(const Frontend& f, const ServiceState* s) {
+void FrontendMap::insert(const Frontend& f, const ServiceState* s, uint16_t index) {
   if ((size_ + 1) * 2 > slots_.size()) grow();
   const Key k = key_of(f.addr, f.port, uint8_t(f.proto));
   for (size_t i = home(k);; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
     if (slot.value == nullptr) {
-      slot = Slot{k, s};
+      slot = Slot{k, s, index};
       ++size_;
       return;
     }
     if (slot.key == k) {
       slot.value = s;
+      slot.index = index;
       return;
     }
   }
@@ -177,39 +217,50 @@ void FrontendMap::grow() {
 // ---- Snapshot ----
 
 Result<std::shared_ptr<const Snapshot>> Snapshot::build(std::vector<Service> services,
-                                                        const Snapshot* previous) {
-  std::sort(services.begin(), services.end(),
-            [](const Service& a, const Service& b) { return a.name < b.name; });
-  auto snap = std::make_shared<Snapshot>();
-  size_t frontend_count = 0;
-  for (size_t i = 0; i < services.size(); ++i) {
-    if (i > 0 && services[i - 1].name == services[i].name) {
-      return Error{"two services are named \"" + services[i].name + "\""};
-    }
-    frontend_count += services[i].frontends.size();
-  }
-  snap->frontends_ = FrontendMap(frontend_count);
-  snap->services_.reserve(services.size());
+                                                        const Snapshot* previous,
+                                                        const ServiceBuild& opts) {
+  std::vector<std::shared_ptr<const ServiceState>> states;
+  states.reserve(services.size());
   for (Service& spec : services) {
     const ServiceState* old = previous ? previous->find_by_name(spec.name) : nullptr;
-    std::shared_ptr<const ServiceState> state;
     if (old != nullptr && old->spec() == spec) {
-      state = *std::find_if(previous->services_.begin(), previous->services_.end(),
-                            [&](const auto& s) { return s.get() == old; });
-    } else {
-      auto built = ServiceState::build(std::move(spec));
-      if (!built) return built.error();
-      state = std::move(built).value();
+      states.push_back(*std::find_if(previous->services_.begin(), previous->services_.end(),
+                                     [&](const auto& s) { return s.get() == old; }));
+      continue;
     }
-    for (const Frontend& f : state->spec().frontends) {
-      if (const ServiceState* other = snap->frontends_.find(f.addr, f.port, uint8_t(f.proto))) {
+    auto built = ServiceState::build(std::move(spec), opts);
+    if (!built) return built.error();
+    states.push_back(std::move(built).value());
+  }
+  return assemble(std::move(states));
+}
+
+Result<std::shared_ptr<const Snapshot>> Snapshot::assemble(
+    std::vector<std::shared_ptr<const ServiceState>> states) {
+  std::sort(states.begin(), states.end(),
+            [](const auto& a, const auto& b) { return a->spec().name < b->spec().name; });
+  auto snap = std::make_shared<Snapshot>();
+  size_t frontend_count = 0;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (i > 0 && states[i - 1]->spec().name == states[i]->spec().name) {
+      return Error{"two services are named \"" + states[i]->spec().name + "\""};
+    }
+    frontend_count += states[i]->spec().frontends.size();
+  }
+  snap->frontends_ = FrontendMap(frontend_count);
+  for (const auto& state : states) {
+    const auto& frontends = state->spec().frontends;
+    for (size_t i = 0; i < frontends.size(); ++i) {
+      const Frontend& f = frontends[i];
+      if (const ServiceState* other =
+              snap->frontends_.find(f.addr, f.port, uint8_t(f.proto)).service) {
         return Error{"frontend " + to_string(f) + " is claimed by services \"" +
                      other->spec().name + "\" and \"" + state->spec().name + "\""};
       }
-      snap->frontends_.insert(f, state.get());
+      snap->frontends_.insert(f, state.get(), uint16_t(i));
     }
-    snap->services_.push_back(std::move(state));
   }
+  snap->services_ = std::move(states);
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 

@@ -3,6 +3,7 @@
 // workers read it without locks while the control thread builds the next one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -12,6 +13,7 @@
 
 #include "dataplane/addr.hpp"
 #include "dataplane/maglev.hpp"
+#include "dataplane/node.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::dp {
@@ -70,7 +72,30 @@ struct Service {
   friend bool operator==(const Service&, const Service&) = default;
 };
 
-// A service ready for the data plane. Immutable after build().
+// Packets and bytes, written by one worker and read by the control thread (relaxed atomics:
+// single writer, totals need no ordering).
+struct TrafficCounter {
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+
+  void add(uint32_t frame_bytes) noexcept {
+    std::atomic_ref<uint64_t>(packets).store(packets + 1, std::memory_order_relaxed);
+    std::atomic_ref<uint64_t>(bytes).store(bytes + frame_bytes, std::memory_order_relaxed);
+  }
+  TrafficCounter load() const noexcept {
+    return {std::atomic_ref<const uint64_t>(packets).load(std::memory_order_relaxed),
+            std::atomic_ref<const uint64_t>(bytes).load(std::memory_order_relaxed)};
+  }
+};
+
+struct ServiceBuild {
+  const Node* node = nullptr;          // resolves each backend's next hop; none: unresolved
+  size_t workers = 1;                  // rows of per-worker counters
+  std::vector<uint16_t> frontend_ids;  // FrontendRegistry ids, one per frontend; empty: 0, 1, ...
+};
+
+// A service ready for the data plane. Immutable after build(), but for the traffic counters,
+// which each worker writes in its own row.
 //
 // New connections go to ready backends by weight. Terminating backends keep the connections they
 // have and get no new ones, except when no backend is ready: then new connections go to the
@@ -78,36 +103,66 @@ struct Service {
 // connections get the service's NoBackends action.
 class ServiceState {
  public:
-  static Result<std::shared_ptr<const ServiceState>> build(Service spec);
+  static Result<std::shared_ptr<const ServiceState>> build(Service spec,
+                                                           const ServiceBuild& opts = {});
 
   const Service& spec() const noexcept { return spec_; }
   const MaglevTable& table() const noexcept { return table_; }
   bool has_backends() const noexcept { return !table_.empty(); }
   bool serving_terminating() const noexcept { return serving_terminating_; }
+  // A stable 32-bit id derived from the name: the same on every node and after restarts.
+  uint32_t id() const noexcept { return id_; }
 
-  // The backend a new connection with `flow_hash` goes to. Precondition: has_backends().
-  const Backend& pick(uint64_t flow_hash) const noexcept {
-    return spec_.backends[table_.lookup(flow_hash)];
-  }
+  // The index of the backend a new connection with `flow_hash` goes to. Precondition:
+  // has_backends().
+  uint16_t pick(uint64_t flow_hash) const noexcept { return table_.lookup(flow_hash); }
+  const Backend& backend(size_t i) const noexcept { return spec_.backends[i]; }
+  // Where backend i is reached, when a route or an on-link subnet covers it.
+  const std::optional<NextHop>& next_hop(size_t i) const noexcept { return next_hops_[i]; }
+  // The index of the backend with this address and port, or -1: O(log N).
+  int find_backend(const std::array<uint8_t, 16>& addr, uint16_t port) const noexcept;
+
+  uint16_t frontend_id(size_t i) const noexcept { return frontend_ids_[i]; }
 
   bool source_allowed(const IpAddr& src) const noexcept;
+
+  TrafficCounter& frontend_counter(size_t worker, size_t i) const noexcept {
+    return counters_[worker * counter_row_ + i];
+  }
+  TrafficCounter& backend_counter(size_t worker, size_t i) const noexcept {
+    return counters_[worker * counter_row_ + spec_.frontends.size() + i];
+  }
+  size_t workers() const noexcept { return workers_; }
 
  private:
   Service spec_;
   MaglevTable table_;
   bool serving_terminating_ = false;
+  uint32_t id_ = 0;
+  std::vector<std::optional<NextHop>> next_hops_;
+  std::vector<uint16_t> by_identity_;  // backend indices sorted by (address, port)
+  std::vector<uint16_t> frontend_ids_;
+  size_t workers_ = 1;
+  size_t counter_row_ = 0;  // counters per worker, rounded up to whole cache lines
+  std::unique_ptr<TrafficCounter[]> counters_;
 };
 
 // Frontend (address, port, protocol) -> service, by open addressing with linear probing: one or
 // two cache lines per lookup, O(1). Single writer; readers of an instance must not run
 // concurrently with its writer (each worker owns its own copy, see docs/architecture.md).
+struct FrontendHit {
+  const ServiceState* service = nullptr;  // nullptr: no such frontend
+  uint16_t index = 0;                     // the frontend's index in the service
+};
+
 class FrontendMap {
  public:
+  // Room for `expected` frontends without growing.
   explicit FrontendMap(size_t expected = 16);
 
-  const ServiceState* find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept;
-  // Adds or replaces. Grows (allocating) when the map passes half full: control path only.
-  void insert(const Frontend& f, const ServiceState* s);
+  FrontendHit find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept;
+  // Adds or replaces. Grows (allocating) past `expected`.
+  void insert(const Frontend& f, const ServiceState* s, uint16_t index);
   bool erase(const Frontend& f) noexcept;
   size_t size() const noexcept { return size_; }
 
@@ -122,6 +177,7 @@ class FrontendMap {
   struct Slot {
     Key key;
     const ServiceState* value;  // nullptr: empty
+    uint16_t index;
   };
   static Key key_of(const IpAddr& addr, uint16_t port, uint8_t proto) noexcept;
   size_t home(const Key& k) const noexcept;
@@ -137,15 +193,20 @@ class FrontendMap {
 class Snapshot {
  public:
   // Builds every service; refuses duplicate names and a frontend claimed by two services.
-  // Services equal to one in `previous` are shared with it, not rebuilt.
+  // Services equal to one in `previous` are shared with it, not rebuilt. `opts` applies to every
+  // service (frontend ids are left to the caller: see Publisher).
   static Result<std::shared_ptr<const Snapshot>> build(std::vector<Service> services,
-                                                       const Snapshot* previous = nullptr);
+                                                       const Snapshot* previous = nullptr,
+                                                       const ServiceBuild& opts = {});
+  // A snapshot of services already built; the same checks as build().
+  static Result<std::shared_ptr<const Snapshot>> assemble(
+      std::vector<std::shared_ptr<const ServiceState>> states);
 
   const std::vector<std::shared_ptr<const ServiceState>>& services() const noexcept {
     return services_;
   }
   const ServiceState* find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
-    return frontends_.find(addr, port, proto);
+    return frontends_.find(addr, port, proto).service;
   }
   const ServiceState* find_by_name(std::string_view name) const noexcept;
 

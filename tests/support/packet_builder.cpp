@@ -52,6 +52,19 @@ Bytes options_header(size_t len) {
   return raw;
 }
 
+// A neighbour discovery body after the first 8 bytes: the target and, when given, one Ethernet
+// link-layer address option (RFC 4861 4.6.1).
+Bytes nd_body(std::string_view target, uint8_t option, const std::optional<Mac>& ll) {
+  Bytes body;
+  append_addr(body, must_parse(target, dp::Family::v6));
+  if (ll) {
+    body.push_back(option);
+    body.push_back(1);  // in units of 8 bytes
+    append(body, *ll);
+  }
+  return body;
+}
+
 }  // namespace
 
 Packet& Packet::eth(const Mac& src, const Mac& dst) {
@@ -231,6 +244,18 @@ Packet& Packet::payload(std::string_view text) {
 Packet& Packet::payload(Bytes data) {
   payload_ = std::move(data);
   return *this;
+}
+
+Packet& Packet::ndp_ns(std::string_view target, std::optional<Mac> src_ll) {
+  icmp(135, 0, 0);
+  ttl_ = 255;
+  return payload(nd_body(target, 1, src_ll));
+}
+
+Packet& Packet::ndp_na(std::string_view target, uint8_t flags, std::optional<Mac> tgt_ll) {
+  icmp(136, 0, uint32_t(flags) << 24);
+  ttl_ = 255;
+  return payload(nd_body(target, 2, tgt_ll));
 }
 
 Packet& Packet::version(uint8_t v) {

@@ -82,6 +82,11 @@ class Packet {
                      uint32_t rest = 0);
   Packet& payload(std::string_view text);
   Packet& payload(Bytes data);
+  // Neighbour solicitation / advertisement (RFC 4861 4.3, 4.4) for an IPv6 packet, with the hop
+  // limit 255 they need (a later ttl() overrides it) and, when given, the source (NS) or target
+  // (NA) link-layer address option. The target and the option are the ICMPv6 payload.
+  Packet& ndp_ns(std::string_view target, std::optional<Mac> src_ll = std::nullopt);
+  Packet& ndp_na(std::string_view target, uint8_t flags, std::optional<Mac> tgt_ll = std::nullopt);
 
   // --- Raw overrides for malformed packets ---
   Packet& version(uint8_t v);

@@ -65,14 +65,14 @@ TEST(FlowTable, InsertFindRefreshErase) {
   FlowEntry* e = t.insert(k, h, FlowState::tcp_syn, 0);
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->key, k);
-  e->value.backend_port = 42;
+  e->value.fwd.backend_port = 42;
   EXPECT_EQ(t.find(k, h, 10), e);
   EXPECT_EQ(t.find(key_of(2), t.hash(key_of(2)), 10), nullptr);
   EXPECT_EQ(t.state(e), FlowState::tcp_syn);
 
   t.refresh(e, FlowState::tcp_established, 20);
   EXPECT_EQ(t.state(e), FlowState::tcp_established);
-  EXPECT_EQ(t.find(k, h, 30)->value.backend_port, 42u);
+  EXPECT_EQ(t.find(k, h, 30)->value.fwd.backend_port, 42u);
   EXPECT_EQ(t.stats().occupied, 1u);
 
   t.erase(e);
@@ -256,14 +256,14 @@ void run_against_model(size_t capacity, uint32_t key_space, FlowState insert_sta
     const bool alive = it != model.end() && it->second.first > now;
     ASSERT_EQ(e != nullptr, alive) << "op " << op;
     if (e) {
-      ASSERT_EQ(e->value.backend_port, it->second.second);
+      ASSERT_EQ(e->value.fwd.backend_port, it->second.second);
     }
     switch (rng() % 4) {
       case 0:
         if (!e) {
           e = t.insert(k, h, insert_state, now);
           if (e) {
-            e->value.backend_port = uint16_t(op);
+            e->value.fwd.backend_port = uint16_t(op);
             model[id] = {now + t.timeout_ms(insert_state), uint16_t(op)};
           }
         }

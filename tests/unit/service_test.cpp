@@ -48,7 +48,7 @@ TEST(Service, NewConnectionsGoOnlyToReadyBackends) {
   EXPECT_EQ(counts[2], 0u);
   EXPECT_EQ(counts[0] + counts[1], 251u);
   std::mt19937_64 rng(1);
-  for (int i = 0; i < 1000; ++i) EXPECT_NE(s->pick(rng()).addr, ip("198.18.1.12"));
+  for (int i = 0; i < 1000; ++i) EXPECT_NE(s->backend(s->pick(rng())).addr, ip("198.18.1.12"));
 }
 
 TEST(Service, FallsBackToTerminatingBackendsWhenNoneIsReady) {
@@ -100,28 +100,28 @@ TEST(FrontendMap, AgreesWithAReferenceMapUnderInsertAndErase) {
       EXPECT_EQ(map.erase(f), model.erase(key) == 1);
     } else {
       const ServiceState* s = states[rng() % states.size()].get();
-      map.insert(f, s);
+      map.insert(f, s, 0);
       model[key] = s;
     }
     ASSERT_EQ(map.size(), model.size());
     if (op % 97 == 0) {
       for (const auto& [k, v] : model) {
-        ASSERT_EQ(map.find(IpAddr::v4(std::get<0>(k)), std::get<1>(k), std::get<2>(k)), v);
+        ASSERT_EQ(map.find(IpAddr::v4(std::get<0>(k)), std::get<1>(k), std::get<2>(k)).service, v);
       }
     }
   }
-  EXPECT_EQ(map.find(IpAddr::v4(1, 2, 3, 4), 80, kProtoTcp), nullptr);
+  EXPECT_EQ(map.find(IpAddr::v4(1, 2, 3, 4), 80, kProtoTcp).service, nullptr);
 }
 
 TEST(FrontendMap, FamiliesAndProtocolsAreDistinct) {
   FrontendMap map;
   auto s4 = build_ok(web({}));
   auto s6 = build_ok(web({}));
-  map.insert({IpAddr::v4(0, 0, 0, 0), 80, Protocol::tcp, FrontendKind::load_balancer}, s4.get());
-  map.insert({ip("::"), 80, Protocol::tcp, FrontendKind::load_balancer}, s6.get());
-  EXPECT_EQ(map.find(IpAddr::v4(0, 0, 0, 0), 80, kProtoTcp), s4.get());
-  EXPECT_EQ(map.find(ip("::"), 80, kProtoTcp), s6.get());
-  EXPECT_EQ(map.find(ip("::"), 80, kProtoUdp), nullptr);
+  map.insert({IpAddr::v4(0, 0, 0, 0), 80, Protocol::tcp, FrontendKind::load_balancer}, s4.get(), 0);
+  map.insert({ip("::"), 80, Protocol::tcp, FrontendKind::load_balancer}, s6.get(), 0);
+  EXPECT_EQ(map.find(IpAddr::v4(0, 0, 0, 0), 80, kProtoTcp).service, s4.get());
+  EXPECT_EQ(map.find(ip("::"), 80, kProtoTcp).service, s6.get());
+  EXPECT_EQ(map.find(ip("::"), 80, kProtoUdp).service, nullptr);
 }
 
 TEST(Snapshot, IndexesFrontendsAndRefusesConflicts) {

@@ -1,0 +1,51 @@
+// The DPDK Environment Abstraction Layer, initialised once per process.
+//
+// rte_eal_init() can succeed only once in a process: after rte_eal_cleanup() the EAL cannot be
+// initialised again (DPDK keeps "run once" state), so there is at most one EalSession per
+// process, for the process's lifetime. Every other magline::dpdk object that touches EAL memory
+// (ports, mempools) must be destroyed before the session.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "dataplane/result.hpp"
+
+namespace magline::dpdk {
+
+class EalSession {
+ public:
+  // Calls rte_eal_init with `args` (EAL options only, without the program name, which is added).
+  // Call from the thread that will be the main lcore (usually main()); it blocks while the EAL
+  // probes devices and maps memory. Errors: a second session in this process (live or ended),
+  // or rte_eal_init's failure (rte_strerror(rte_errno)).
+  static Result<EalSession> create(const std::vector<std::string>& args);
+
+  EalSession(EalSession&& other) noexcept
+      : active_(other.active_), runtime_dir_(std::move(other.runtime_dir_)) {
+    other.active_ = false;
+  }
+  EalSession& operator=(EalSession&&) = delete;
+  EalSession(const EalSession&) = delete;
+  EalSession& operator=(const EalSession&) = delete;
+
+  // rte_eal_cleanup(): releases EAL memory and threads. From the thread that created it.
+  ~EalSession();
+
+  // The EAL runtime directory (/var/run/dpdk/PREFIX as root). The EAL leaves it behind, even
+  // with --no-shconf; a test that used a private --file-prefix may remove it after the session.
+  const std::string& runtime_dir() const noexcept { return runtime_dir_; }
+
+ private:
+  EalSession() = default;
+
+  bool active_ = false;
+  std::string runtime_dir_;
+};
+
+// rte_strerror(rte_errno) as a string, for error messages (after a failed DPDK call).
+std::string last_error();
+// rte_strerror(-rc) for DPDK calls that return a negative errno.
+std::string error_text(int rc);
+
+}  // namespace magline::dpdk

@@ -1,0 +1,542 @@
+#include "dataplane/forwarder.hpp"
+
+#include <algorithm>
+#include <span>
+
+#include "dataplane/reject.hpp"
+#include "dataplane/rewrite.hpp"
+
+namespace magline::dp {
+
+namespace {
+
+// Session-affinity records share the flow table with connections under a key no packet can
+// have: protocol 255 (reserved, RFC 5237), the client's address, and the service id.
+constexpr uint8_t kAffinityProto = 255;
+
+FlowKey affinity_key(const IpAddr& client, uint32_t service_id) noexcept {
+  FlowKey k;
+  k.src = client.bytes;
+  k.family = client.family;
+  k.proto = kAffinityProto;
+  k.sport = uint16_t(service_id);
+  k.dport = uint16_t(service_id >> 16);
+  return k;
+}
+
+ForwardMode mode_of(uint8_t flags) noexcept { return ForwardMode((flags & kFlowModeMask) >> 1); }
+uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
+
+bool usable_for_new(const ServiceState& s, size_t i) noexcept {
+  const Backend& b = s.backend(i);
+  const BackendState wanted = s.serving_terminating() ? BackendState::terminating
+                                                      : BackendState::ready;
+  return b.weight > 0 && b.state == wanted;
+}
+
+}  // namespace
+
+std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, uint16_t,
+                                                      uint16_t first, uint16_t lo, uint16_t hi,
+                                                      bool (*usable)(void*, uint16_t),
+                                                      void* ctx) const noexcept {
+  const uint32_t span = uint32_t(hi - lo) + 1;
+  for (uint32_t k = 0; k < span; ++k) {
+    const uint16_t p = uint16_t(lo + (uint32_t(first - lo) + k) % span);
+    if (usable(ctx, p)) return p;
+  }
+  return std::nullopt;
+}
+
+struct Forwarder::Work {
+  Parsed p;
+  FrontendHit fe;
+  uint64_t hash = 0;
+};
+
+Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
+                     const FrontendRegistry& frontends, const Steering& steering, PeerLink& peers)
+    : config_(config),
+      node_(node),
+      registry_(frontends),
+      steering_(steering),
+      peers_(peers),
+      flows_(config.flow_capacity, config.timeouts, config.flow_seed),
+      frontends_(config.max_frontends),
+      neighbors_(config.max_neighbors),
+      last_hops_(config.max_last_hops),
+      work_(new Work[kMaxBurst]) {}
+
+Forwarder::~Forwarder() = default;
+
+bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
+  return port < node_.ports.size() && node_.ports[port].mac == mac;
+}
+
+void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept {
+  out.n_tx = out.n_drop = out.n_slow = 0;
+  n = std::min(n, kMaxBurst);
+  now_ms_ = now_ms;
+  const FlowKey* keys[kMaxBurst];
+  uint64_t hashes[kMaxBurst];
+  FlowEntry* hits[kMaxBurst];
+  uint16_t which[kMaxBurst];
+  uint16_t m = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    ++counters_.rx_packets;
+    counters_.rx_bytes += pkts[i].len;
+    Work& w = work_[i];
+    if (!classify(pkts[i], w, out)) continue;
+    w.hash = flows_.hash(w.p.key);
+    keys[m] = &w.p.key;
+    hashes[m] = w.hash;
+    which[m++] = i;
+  }
+  if (m == 0) return;
+  flows_.find_bulk(keys, hashes, m, hits, now_ms);
+  for (uint16_t j = 0; j < m; ++j) {
+    Work& w = work_[which[j]];
+    Packet& pkt = pkts[which[j]];
+    FlowEntry* e = hits[j];
+    if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
+      reply(pkt, w, e, now_ms, out);  // a reply, even if its tuple also names a frontend
+    } else if (w.fe.service != nullptr) {
+      forward(pkt, w, e, now_ms, out);
+    } else {
+      reply(pkt, w, e, now_ms, out);
+    }
+  }
+}
+
+// Decides what a frame is. Returns true when it needs a flow lookup; otherwise it has gone to
+// the slow path or been dropped.
+bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
+  Parsed& p = w.p;
+  if (const DropReason r = parse({pkt.data, pkt.len}, p); r != DropReason::none) {
+    drop(pkt, r, out);
+    return false;
+  }
+  if (p.l3 == L3::arp) {
+    to_slow_path(pkt, SlowReason::arp, {}, out);
+    return false;
+  }
+  if (p.l3 == L3::none) {
+    drop(pkt, DropReason::not_ip, out);
+    return false;
+  }
+  if (p.key.proto == kProtoIcmpv6 && p.has_l4 && p.icmp_type >= 133 && p.icmp_type <= 137) {
+    to_slow_path(pkt, SlowReason::ndp, {}, out);  // RFC 4861: router and neighbour discovery
+    return false;
+  }
+  const MacAddr dst_mac = MacAddr::from(pkt.data);
+  if (!dst_mac.is_multicast() && !is_our_mac(pkt.port, dst_mac)) {
+    drop(pkt, DropReason::l2_not_for_us, out);
+    return false;
+  }
+  if (p.is_fragment) {
+    drop(pkt, DropReason::ip_fragment, out);
+    return false;
+  }
+  const uint8_t proto = p.key.proto;
+  if (proto == kProtoIcmp || proto == kProtoIcmpv6) {
+    drop(pkt, DropReason::icmp_unsupported, out);
+    return false;
+  }
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
+    drop(pkt, DropReason::no_service, out);
+    return false;
+  }
+  w.fe = frontends_.find(p.key.dst_addr(), p.key.dport, proto);
+  return true;
+}
+
+void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
+                        BurstOut& out) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const Parsed& p = w.p;
+  // A frame earlier in this burst may have opened the connection since the bulk lookup.
+  if (e == nullptr) e = flows_.find(p.key, w.hash, now_ms);
+
+  int idx = -1;
+  if (e != nullptr) {
+    const FlowState state = flows_.state(e);
+    const FlowState next = next_flow_state(state, p.key.proto, p.tcp_flags);
+    ForwardFlow& f = e->value.fwd;
+    if (state == FlowState::tcp_closing && next == FlowState::tcp_syn) {
+      flows_.erase(e);  // a new connection on a closed tuple: choose afresh
+      e = nullptr;
+    } else {
+      idx = f.backend_hint < s.spec().backends.size() &&
+                    s.backend(f.backend_hint).addr.bytes == f.backend_addr &&
+                    s.backend(f.backend_hint).port == f.backend_port
+                ? f.backend_hint
+                : s.find_backend(f.backend_addr, f.backend_port);
+      if (idx < 0) {
+        // The backend was removed outright. A TCP peer that is gone cannot take the stream
+        // over: reset the client now rather than let it time out. Other protocols move on.
+        flows_.erase(e);
+        e = nullptr;
+        if (p.key.proto == kProtoTcp) {
+          ++counters_.reset_removed_backend;
+          reject(pkt, w, out);
+          return;
+        }
+        ++counters_.rescheduled;
+      } else {
+        f.backend_hint = uint16_t(idx);
+        flows_.refresh(e, next, now_ms);
+      }
+    }
+  }
+  if (e == nullptr) {
+    e = open(pkt, w, now_ms, out);
+    if (e == nullptr) return;  // dropped, rejected, or forwarded statelessly
+    idx = e->value.fwd.backend_hint;
+  }
+  emit_forward(pkt, w, e->value.fwd, uint16_t(idx), out);
+}
+
+// Rewrites a frame of an established connection for its backend and sends it on.
+void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
+                             BurstOut& out) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const std::optional<NextHop>& hop = s.next_hop(idx);
+  if (!hop) {
+    drop(pkt, DropReason::backend_unreachable, out);
+    return;
+  }
+  const ForwardMode mode = mode_of(f.flags);
+  if (mode != ForwardMode::dsr_l2) {
+    FlowKey to = w.p.key;
+    to.dst = f.backend_addr;
+    to.dport = f.backend_port;
+    if (mode == ForwardMode::full_nat) {
+      const IfAddr* snat = node_.source_address(hop->port, to.family);
+      if (snat == nullptr) {
+        drop(pkt, DropReason::no_snat_address, out);
+        return;
+      }
+      to.src = snat->addr.bytes;
+      to.sport = f.snat_port;
+    }
+    if (const DropReason r = rewrite_tuple({pkt.data, pkt.len}, w.p, to); r != DropReason::none) {
+      drop(pkt, r, out);
+      return;
+    }
+  }
+  s.frontend_counter(config_.worker, w.fe.index).add(pkt.len);
+  s.backend_counter(config_.worker, idx).add(pkt.len);
+  send_to(pkt, *hop, out);
+}
+
+// Sets up a new connection: checks, backend choice, flow entries. Returns the forward entry, or
+// nullptr when the frame has been dealt with (dropped, rejected, or sent without state).
+FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const Parsed& p = w.p;
+  if (!s.source_allowed(p.key.src_addr())) {
+    drop(pkt, DropReason::source_range_denied, out);
+    return nullptr;
+  }
+  if (!s.has_backends()) {
+    if (s.spec().no_backends == NoBackends::reject) {
+      reject(pkt, w, out);
+    } else {
+      drop(pkt, DropReason::no_backend, out);
+    }
+    return nullptr;
+  }
+  const uint16_t idx = pick_backend(w, now_ms);
+  const Backend& b = s.backend(idx);
+  const std::optional<NextHop>& hop = s.next_hop(idx);
+  if (!hop) {
+    drop(pkt, DropReason::backend_unreachable, out);
+    return nullptr;
+  }
+  const ForwardMode mode = s.spec().mode;
+  if (mode == ForwardMode::dsr_l2 && hop->ip != b.addr) {
+    drop(pkt, DropReason::dsr_backend_not_on_link, out);
+    return nullptr;
+  }
+
+  FlowValue v{};
+  v.fwd.flags = flags_of(mode);
+  v.fwd.backend_addr = b.addr.bytes;
+  v.fwd.backend_port = b.port;
+  v.fwd.backend_hint = idx;
+
+  // The reply direction: what replies will look like when they reach Magline.
+  FlowKey reply_key;
+  reply_key.family = p.key.family;
+  reply_key.proto = p.key.proto;
+  reply_key.src = b.addr.bytes;
+  reply_key.sport = b.port;
+  if (mode == ForwardMode::full_nat) {
+    const IfAddr* snat = node_.source_address(hop->port, p.key.family);
+    if (snat == nullptr) {
+      drop(pkt, DropReason::no_snat_address, out);
+      return nullptr;
+    }
+    reply_key.dst = snat->addr.bytes;
+    const std::optional<uint16_t> port = choose_snat_port(reply_key, hop->port, w.hash);
+    if (!port) {
+      drop(pkt, DropReason::snat_ports_exhausted, out);
+      return nullptr;
+    }
+    reply_key.dport = *port;
+    v.fwd.snat_port = *port;
+  } else {
+    reply_key.dst = p.key.src;
+    reply_key.dport = p.key.sport;
+  }
+
+  const FlowState state = next_flow_state(FlowState::free, p.key.proto, p.tcp_flags);
+  FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms);
+  if (e == nullptr && mode == ForwardMode::full_nat) {
+    drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
+    return nullptr;
+  }
+  if (e != nullptr) e->value = v;
+  ++counters_.new_connections;
+
+  if (mode != ForwardMode::dsr_l2) {
+    const uint16_t hop_id = last_hops_.intern(pkt.port, MacAddr::from(pkt.data + 6));
+    if (hop_id == LastHops::kNone) {
+      if (e != nullptr) flows_.erase(e);
+      drop(pkt, DropReason::last_hop_table_full, out);
+      return nullptr;
+    }
+    FlowValue r{};
+    r.reply.flags = uint8_t(kFlowReply | flags_of(mode));
+    r.reply.frontend = s.frontend_id(w.fe.index);
+    r.reply.last_hop = hop_id;
+    r.reply.client_addr = p.key.src;
+    r.reply.client_port = p.key.sport;
+    if (!record_reply(reply_key, r, state, hop->port, pkt.port, MacAddr::from(pkt.data + 6),
+                      now_ms)) {
+      if (e != nullptr) flows_.erase(e);
+      drop(pkt, DropReason::flow_table_full, out);
+      return nullptr;
+    }
+  }
+  if (e == nullptr) {
+    ++counters_.stateless;
+    emit_forward(pkt, w, v.fwd, idx, out);
+  }
+  return e;
+}
+
+std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, uint16_t port,
+                                                    uint64_t flow_hash) noexcept {
+  struct Ctx {
+    Forwarder* self;
+    FlowKey key;
+  } ctx{this, reply_key};
+  auto usable = [](void* c, uint16_t candidate) {
+    auto* x = static_cast<Ctx*>(c);
+    x->key.dport = candidate;
+    // Neither an open connection's reply nor a frontend (a NodePort on the same address).
+    return x->self->flows_.find(x->key, x->self->flows_.hash(x->key), x->self->now_ms_) ==
+               nullptr &&
+           x->self->frontends_.find(x->key.dst_addr(), candidate, x->key.proto).service ==
+               nullptr;
+  };
+  const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
+  const uint16_t first = uint16_t(config_.snat_port_lo + (flow_hash >> 40) % span);
+  return steering_.find_reply_port(reply_key, port, config_.worker, first, config_.snat_port_lo,
+                                   config_.snat_port_hi, usable, &ctx);
+}
+
+// Records the reply entry where the NIC will deliver the replies: here, or on another worker
+// through a peer message.
+bool Forwarder::record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
+                             uint16_t egress_port, uint16_t last_hop_port,
+                             const MacAddr& last_hop_mac, uint64_t now_ms) noexcept {
+  const uint16_t owner = steering_.worker_of(reply_key, egress_port);
+  if (owner == config_.worker) {
+    FlowEntry* r = flows_.insert(reply_key, flows_.hash(reply_key), state, now_ms);
+    if (r == nullptr) return false;
+    r->value = value;
+    return true;
+  }
+  PeerMessage m;
+  m.kind = PeerMessage::Kind::reply_flow;
+  m.state = state;
+  m.key = reply_key;
+  m.value = value;
+  m.last_hop_port = last_hop_port;
+  m.last_hop_mac = last_hop_mac;
+  if (peers_.send(owner, m)) {
+    ++counters_.peer_messages_sent;
+  } else {
+    ++counters_.peer_messages_lost;  // the connection's replies will not be translated
+  }
+  return true;
+}
+
+// The backend for a new connection: the client's recorded one under session affinity (while
+// it can take new connections), else Maglev over the 5-tuple, or over the client address alone
+// for affinity, so that every worker and every node makes the same first choice.
+uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const SessionAffinity& aff = s.spec().affinity;
+  if (!aff.client_ip) return s.pick(hash_flow(w.p.key, kFlowHashSeed));
+
+  const IpAddr client = w.p.key.src_addr();
+  const FlowKey key = affinity_key(client, s.id());
+  const uint64_t h = flows_.hash(key);
+  const uint32_t timeout_ms = aff.timeout_s * 1000;
+  FlowEntry* e = flows_.find(key, h, now_ms);
+  if (e != nullptr) {
+    const int idx = s.find_backend(e->value.fwd.backend_addr, e->value.fwd.backend_port);
+    if (idx >= 0 && usable_for_new(s, size_t(idx))) {
+      // Refresh here; tell the other workers again once half the timeout has gone by, so that
+      // their copies do not lapse while this client keeps connecting through this worker.
+      const bool stale = flows_.remaining_ms(e, now_ms) < timeout_ms / 2;
+      flows_.refresh(e, FlowState::other, now_ms, timeout_ms);
+      if (stale) broadcast_affinity(key, e->value, timeout_ms);
+      return uint16_t(idx);
+    }
+    flows_.erase(e);
+  }
+  const uint16_t idx = s.pick(hash_client(client, kFlowHashSeed));
+  FlowValue v{};
+  v.fwd.flags = kFlowAffinity;
+  v.fwd.backend_addr = s.backend(idx).addr.bytes;
+  v.fwd.backend_port = s.backend(idx).port;
+  if (FlowEntry* a = flows_.insert(key, h, FlowState::other, now_ms, timeout_ms)) a->value = v;
+  broadcast_affinity(key, v, timeout_ms);
+  return idx;
+}
+
+void Forwarder::broadcast_affinity(const FlowKey& key, const FlowValue& value,
+                                   uint32_t timeout_ms) noexcept {
+  PeerMessage m;
+  m.kind = PeerMessage::Kind::affinity;
+  m.state = FlowState::other;
+  m.timeout_ms = timeout_ms;
+  m.key = key;
+  m.value = value;
+  for (uint16_t other = 0; other < config_.workers; ++other) {
+    if (other == config_.worker) continue;
+    if (peers_.send(other, m)) {
+      ++counters_.peer_messages_sent;
+    } else {
+      ++counters_.peer_messages_lost;
+    }
+  }
+}
+
+void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
+                      BurstOut& out) noexcept {
+  if (e == nullptr || !(e->value.reply.flags & kFlowReply)) {
+    drop(pkt, DropReason::no_service, out);
+    return;
+  }
+  const ReplyFlow& r = e->value.reply;
+  const Parsed& p = w.p;
+  flows_.refresh(e, next_flow_state(flows_.state(e), p.key.proto, p.tcp_flags), now_ms);
+  if (r.last_hop == LastHops::kNone) {
+    drop(pkt, DropReason::last_hop_table_full, out);
+    return;
+  }
+  const FrontendRef& f = registry_.at(r.frontend);
+  FlowKey to = p.key;
+  to.src = f.addr.bytes;
+  to.sport = f.port;
+  if (mode_of(r.flags) == ForwardMode::full_nat) {
+    to.dst = r.client_addr;
+    to.dport = r.client_port;
+  }
+  if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {
+    drop(pkt, d, out);
+    return;
+  }
+  ++counters_.replies;
+  const Neighbor& hop = last_hops_.at(r.last_hop);
+  transmit(pkt, hop.port, hop.mac, out);
+}
+
+void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {
+  ++counters_.peer_messages_received;
+  FlowValue value = m.value;
+  uint32_t timeout = flows_.timeout_ms(m.state);
+  if (m.kind == PeerMessage::Kind::reply_flow) {
+    value.reply.last_hop = last_hops_.intern(m.last_hop_port, m.last_hop_mac);
+  } else {
+    timeout = m.timeout_ms;
+  }
+  const uint64_t h = flows_.hash(m.key);
+  FlowEntry* e = flows_.find(m.key, h, now_ms);
+  if (e == nullptr) e = flows_.insert(m.key, h, m.state, now_ms, timeout);
+  else flows_.refresh(e, m.state, now_ms, timeout);
+  if (e != nullptr) e->value = value;
+}
+
+void Forwarder::apply(const Update& u) noexcept {
+  ++counters_.updates_applied;
+  if (u.kind == Update::Kind::neighbor) {
+    const NeighborUpdate& n = u.neighbor;
+    if (n.valid) {
+      neighbors_.set(n.ip, Neighbor{n.mac, n.port});
+    } else {
+      neighbors_.erase(n.ip);
+    }
+    return;
+  }
+  if (u.old_state != nullptr) {
+    // Drop the old state's frontends that still point to it (another update of the same batch
+    // may already have given one to another service).
+    for (const Frontend& f : u.old_state->spec().frontends) {
+      if (frontends_.find(f.addr, f.port, uint8_t(f.proto)).service == u.old_state) {
+        frontends_.erase(f);
+      }
+    }
+  }
+  if (u.new_state != nullptr) {
+    const auto& fs = u.new_state->spec().frontends;
+    for (size_t i = 0; i < fs.size(); ++i) frontends_.insert(fs[i], u.new_state, uint16_t(i));
+  }
+}
+
+void Forwarder::send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept {
+  if (const Neighbor* n = neighbors_.find(hop.ip)) {
+    transmit(pkt, n->port, n->mac, out);
+    return;
+  }
+  to_slow_path(pkt, SlowReason::needs_neighbor, hop, out);
+}
+
+void Forwarder::transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept {
+  dst.store(pkt.data);
+  node_.ports[port].mac.store(pkt.data + 6);
+  pkt.port = port;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += pkt.len;
+  out.tx[out.n_tx++] = pkt;
+}
+
+void Forwarder::to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop,
+                             BurstOut& out) noexcept {
+  ++counters_.to_slow_path;
+  out.slow[out.n_slow++] = SlowPacket{pkt, why, hop};
+}
+
+void Forwarder::drop(Packet& pkt, DropReason r, BurstOut& out) noexcept {
+  ++counters_.drops[size_t(r)];
+  out.drop[out.n_drop++] = pkt;
+}
+
+// Answers a frame with a TCP RST or an ICMP unreachable, back the way it came.
+void Forwarder::reject(Packet& pkt, const Work& w, BurstOut& out) noexcept {
+  if (const DropReason r = make_reject(pkt, w.p); r != DropReason::none) {
+    drop(pkt, r, out);
+    return;
+  }
+  ++counters_.rejected;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += pkt.len;
+  out.tx[out.n_tx++] = pkt;  // make_reject swapped the Ethernet addresses; same port
+}
+
+}  // namespace magline::dp

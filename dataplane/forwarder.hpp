@@ -1,0 +1,193 @@
+// The forwarding pipeline of one worker: a burst of frames in, a verdict for each out.
+//
+// For each frame: parse; hand ARP and neighbour discovery to the slow path; look the
+// destination up among the frontends; look the flow up (in bulk for the burst); on a hit, rewrite
+// as the connection was set up; on a miss, check source ranges, choose a backend (session
+// affinity, else Maglev over the 5-tuple), record the connection and, for full-NAT and DNAT, the
+// entry its replies will hit; then rewrite for the service's mode and address the frame to the
+// next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+//
+// Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
+// receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of
+// BurstOut's lists; every drop is counted under one DropReason.
+//
+// Return traffic: a full-NAT connection picks a source port whose reply the NIC delivers to this
+// worker (Steering), so both directions stay here. A DNAT connection's replies come from the
+// backend to the client, a tuple the NIC may deliver to another worker: that worker gets the
+// reply entry through a PeerLink message sent before the first packet leaves, and drains its
+// peer messages before each receive, so the entry is in place before any reply can arrive.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "dataplane/drop_reason.hpp"
+#include "dataplane/flow_table.hpp"
+#include "dataplane/frontend_registry.hpp"
+#include "dataplane/last_hops.hpp"
+#include "dataplane/neighbor_map.hpp"
+#include "dataplane/node.hpp"
+#include "dataplane/packet.hpp"
+#include "dataplane/parse.hpp"
+#include "dataplane/service.hpp"
+#include "dataplane/slow_path.hpp"
+
+namespace magline::dp {
+
+inline constexpr uint16_t kMaxBurst = 64;
+
+// Which worker the NIC delivers a tuple to, as RSS or flow rules decide (steering.hpp and the
+// DPDK adapter implement it).
+class Steering {
+ public:
+  virtual ~Steering() = default;
+  virtual uint16_t worker_of(const FlowKey& k, uint16_t port) const noexcept = 0;
+  // A destination port for `reply` (a reply tuple whose dport is to be chosen), in [lo, hi],
+  // tried from `first` on, such that the reply reaches `worker` on `port` and `usable(p)` holds.
+  virtual std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port,
+                                                  uint16_t worker, uint16_t first, uint16_t lo,
+                                                  uint16_t hi,
+                                                  bool (*usable)(void*, uint16_t),
+                                                  void* ctx) const noexcept = 0;
+};
+
+// Everything arrives at one worker (a single queue).
+class SingleWorker final : public Steering {
+ public:
+  uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return 0; }
+  std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
+                                          uint16_t first, uint16_t lo, uint16_t hi,
+                                          bool (*usable)(void*, uint16_t),
+                                          void* ctx) const noexcept override;
+};
+
+// A message from one worker to another.
+struct PeerMessage {
+  enum class Kind : uint8_t { reply_flow, affinity };
+  Kind kind = Kind::reply_flow;
+  FlowState state = FlowState::free;
+  uint16_t last_hop_port = 0;  // reply_flow: where the connection came from
+  MacAddr last_hop_mac;
+  uint32_t timeout_ms = 0;     // affinity: the service's affinity timeout
+  FlowKey key;
+  FlowValue value;
+};
+
+class PeerLink {
+ public:
+  virtual ~PeerLink() = default;
+  // Queues `m` for `worker`; false when its queue is full (the message is lost).
+  virtual bool send(uint16_t worker, const PeerMessage& m) noexcept = 0;
+};
+
+// A change from the control thread, applied between bursts. A service update removes the
+// frontends of `old_state` (those still pointing to it) and installs those of `new_state`.
+struct Update {
+  enum class Kind : uint8_t { service, neighbor };
+  Kind kind = Kind::service;
+  const ServiceState* old_state = nullptr;  // service: replaced or removed (may be null)
+  const ServiceState* new_state = nullptr;  // service: added or replacement (may be null)
+  NeighborUpdate neighbor;
+};
+
+struct ForwarderConfig {
+  uint16_t worker = 0;
+  uint16_t workers = 1;
+  size_t flow_capacity = 1 << 20;
+  FlowTimeouts timeouts;
+  uint64_t flow_seed = 0;
+  uint16_t snat_port_lo = 1024;
+  uint16_t snat_port_hi = 65535;
+  size_t max_frontends = FrontendRegistry::kCapacity;
+  size_t max_neighbors = 4096;
+  size_t max_last_hops = 4096;
+};
+
+struct ForwarderCounters {
+  uint64_t rx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_packets = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t to_slow_path = 0;
+  uint64_t new_connections = 0;
+  uint64_t stateless = 0;          // forwarded without a flow entry (table full)
+  uint64_t rejected = 0;           // answered with a TCP RST or ICMP unreachable
+  uint64_t reset_removed_backend = 0;
+  uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
+  uint64_t replies = 0;
+  uint64_t peer_messages_sent = 0;
+  uint64_t peer_messages_lost = 0;
+  uint64_t peer_messages_received = 0;
+  uint64_t updates_applied = 0;
+  std::array<uint64_t, kDropReasonCount> drops{};
+};
+
+// Where each frame of a burst ended up. Packet::port is the egress port of `tx`.
+struct BurstOut {
+  std::array<Packet, kMaxBurst> tx;
+  uint16_t n_tx = 0;
+  std::array<Packet, kMaxBurst> drop;
+  uint16_t n_drop = 0;
+  std::array<SlowPacket, kMaxBurst> slow;
+  uint16_t n_slow = 0;
+};
+
+class Forwarder {
+ public:
+  Forwarder(const ForwarderConfig& config, const Node& node, const FrontendRegistry& frontends,
+            const Steering& steering, PeerLink& peers);
+  ~Forwarder();
+
+  // Handles up to kMaxBurst frames received together; `out` is cleared first.
+  void process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept;
+
+  // Control-thread changes and messages from other workers, between bursts.
+  void apply(const Update& u) noexcept;
+  void receive(const PeerMessage& m, uint64_t now_ms) noexcept;
+
+  // Reclaims expired flow entries, a bounded amount per call (idle polls).
+  void expire(uint64_t now_ms) noexcept { flows_.expire(now_ms, 64); }
+
+  const ForwarderCounters& counters() const noexcept { return counters_; }
+  const FlowTable& flows() const noexcept { return flows_; }
+
+ private:
+  struct Work;  // per-frame scratch of a burst
+  bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
+  void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
+  void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
+                    BurstOut& out) noexcept;
+  FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out) noexcept;
+  uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
+  void broadcast_affinity(const FlowKey& key, const FlowValue& value,
+                          uint32_t timeout_ms) noexcept;
+  std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
+                                           uint64_t flow_hash) noexcept;
+  bool record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
+                    uint16_t egress_port, uint16_t last_hop_port, const MacAddr& last_hop_mac,
+                    uint64_t now_ms) noexcept;
+  void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
+  void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
+  void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
+  void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
+  void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
+  void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
+  bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
+
+  ForwarderConfig config_;
+  const Node& node_;
+  const FrontendRegistry& registry_;
+  const Steering& steering_;
+  PeerLink& peers_;
+  FlowTable flows_;
+  FrontendMap frontends_;
+  NeighborMap neighbors_;
+  LastHops last_hops_;
+  ForwarderCounters counters_;
+  std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
+  uint64_t now_ms_ = 0;           // the current burst's clock
+};
+
+}  // namespace magline::dp

@@ -1,0 +1,74 @@
+#include "dataplane/node.hpp"
+
+namespace magline::dp {
+
+IpPrefix IfAddr::subnet() const noexcept {
+  IpPrefix p{addr, prefix_len};
+  const unsigned bits = unsigned(addr.size()) * 8;
+  if (p.len > bits) p.len = uint8_t(bits);
+  for (unsigned i = 0; i < addr.size(); ++i) {
+    const unsigned bit0 = i * 8;
+    if (bit0 >= p.len) {
+      p.addr.bytes[i] = 0;
+    } else if (p.len - bit0 < 8) {
+      p.addr.bytes[i] &= uint8_t(0xff << (8 - (p.len - bit0)));
+    }
+  }
+  return p;
+}
+
+// Routes are few and this runs when services change, never per packet: a linear scan says what
+// it does. Candidates are taken in order, so among equal prefixes the first port or route wins.
+std::optional<NextHop> Node::resolve(const IpAddr& dst) const {
+  std::optional<NextHop> best;
+  int best_len = -1;
+  for (const NodePort& port : ports) {
+    for (const IfAddr& a : port.addrs) {
+      const IpPrefix net = a.subnet();
+      if (net.contains(dst) && int(net.len) > best_len) {
+        best = NextHop{dst, port.id};
+        best_len = net.len;
+      }
+    }
+  }
+  // Strictly longer only: an on-link subnet wins a tie with a route.
+  for (const StaticRoute& r : routes) {
+    if (r.dst.contains(dst) && int(r.dst.len) > best_len) {
+      best = NextHop{r.via, r.port};
+      best_len = r.dst.len;
+    }
+  }
+  return best;
+}
+
+namespace {
+bool is_link_local(const IpAddr& a) noexcept {
+  return a.family == Family::v6 && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+}
+}  // namespace
+
+// A global address first: a full-NAT source must be reachable off-link, and fe80::/10 is not
+// (RFC 4291 2.5.6). The first one configured, so the choice is predictable.
+const IfAddr* Node::source_address(uint16_t port, Family family) const noexcept {
+  const IfAddr* fallback = nullptr;
+  for (const NodePort& p : ports) {
+    if (p.id != port) continue;
+    for (const IfAddr& a : p.addrs) {
+      if (a.addr.family != family) continue;
+      if (!is_link_local(a.addr)) return &a;
+      if (fallback == nullptr) fallback = &a;
+    }
+  }
+  return fallback;
+}
+
+bool Node::is_local(const IpAddr& a) const noexcept {
+  for (const NodePort& p : ports) {
+    for (const IfAddr& x : p.addrs) {
+      if (x.addr == a) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace magline::dp

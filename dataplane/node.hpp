@@ -1,0 +1,61 @@
+// The node Magline runs on, as the forwarding code needs it: its ports with their MAC and
+// interface addresses, and static routes. Built from the configuration at start (and reload);
+// immutable while workers use it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dataplane/addr.hpp"
+#include "dataplane/packet.hpp"
+
+namespace magline::dp {
+
+// An address configured on a port, with the length of its on-link subnet.
+struct IfAddr {
+  IpAddr addr;
+  uint8_t prefix_len = 0;
+
+  IpPrefix subnet() const noexcept;
+  friend bool operator==(const IfAddr&, const IfAddr&) = default;
+};
+
+struct NodePort {
+  uint16_t id = 0;  // index in Node::ports, and the DPDK port's index in Magline's port list
+  std::string name;
+  MacAddr mac;
+  std::vector<IfAddr> addrs;
+  uint16_t mtu = 1500;
+};
+
+struct StaticRoute {
+  IpPrefix dst;
+  IpAddr via;
+  uint16_t port = 0;
+};
+
+// Where to send a packet for `dst`: the neighbour to resolve (the destination itself when it is
+// on-link, else the gateway) and the port.
+struct NextHop {
+  IpAddr ip;
+  uint16_t port = 0;
+  friend bool operator==(const NextHop&, const NextHop&) = default;
+};
+
+struct Node {
+  std::vector<NodePort> ports;
+  std::vector<StaticRoute> routes;
+
+  // Longest-prefix match over the ports' subnets (on-link) and the static routes; on-link wins
+  // a tie. Control path only (services' backends are resolved when services change).
+  std::optional<NextHop> resolve(const IpAddr& dst) const;
+
+  // The port address of `family` that Magline uses as its source on `port` (full-NAT, ARP),
+  // or nullptr.
+  const IfAddr* source_address(uint16_t port, Family family) const noexcept;
+  bool is_local(const IpAddr& a) const noexcept;  // one of the ports' addresses
+};
+
+}  // namespace magline::dp

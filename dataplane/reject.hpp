@@ -1,0 +1,40 @@
+// Rejections, as Kubernetes gives them for a Service without endpoints (kube-proxy's REJECT
+// rule): a TCP reset for TCP, an ICMP "port unreachable" for everything else. Built in place:
+// the packet becomes the reply, from the original destination to the original source with the
+// Ethernet addresses swapped, to leave on the port it came in on.
+//
+// Contract: per-packet path, noexcept, no allocation. `parsed` is parse() of the packet as it is
+// now. On success returns DropReason::none and `p` (data, len, headroom) holds the reply; else
+// returns why no reply may or can be sent, having changed nothing.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/drop_reason.hpp"
+#include "dataplane/packet.hpp"
+#include "dataplane/parse.hpp"
+
+namespace magline::dp {
+
+inline constexpr uint8_t kReplyTtl = 64;
+inline constexpr uint8_t kIcmpUnreachable = 3;  // RFC 792
+inline constexpr uint8_t kIcmpPortUnreachable = 3;
+inline constexpr uint8_t kIcmpv6Unreachable = 1;  // RFC 4443 3.1
+inline constexpr uint8_t kIcmpv6PortUnreachable = 4;
+
+// TCP: RFC 9293 3.10.7.1 (a segment reaching a closed port). Otherwise an ICMP destination
+// unreachable, port unreachable: type 3 code 3 (RFC 792) or ICMPv6 type 1 code 4 (RFC 4443 3.1).
+DropReason make_reject(Packet& p, const Parsed& parsed) noexcept;
+
+// An ICMP error about the packet in its own family (`type`, `code` and `rest`, the header's
+// second word, are ICMP or ICMPv6 values accordingly), quoting as much of the original IP packet
+// as keeps the error within 576 bytes (IPv4, RFC 1812 4.3.2.3) or 1280 (IPv6, RFC 4443 2.4(c)).
+// Prepends the new IP and ICMP headers in front of the quote, which stays where it is: needs
+// 28 (IPv4) or 48 (IPv6) bytes of headroom. Never answers what RFC 1122 3.2.2 and RFC 4443
+// 2.4(e) forbid: ICMP errors, non-first fragments, packets to or from an address that is not a
+// single host, link-layer broadcasts (without 4443's exceptions for Packet Too Big and
+// Parameter Problem code 2 to multicast destinations).
+DropReason make_icmp_error(Packet& p, const Parsed& parsed, uint8_t type, uint8_t code,
+                           uint32_t rest = 0) noexcept;
+
+}  // namespace magline::dp

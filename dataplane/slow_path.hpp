@@ -1,0 +1,115 @@
+// The slow path, run by the control thread: what the workers hand over instead of forwarding.
+//
+// - ARP (RFC 826) and NDP (RFC 4861): answers requests for the node's port addresses and for
+//   every VIP; learns senders; resolves next hops for the workers (requests sent, retried and
+//   given up after a bound), and publishes every change as a NeighborUpdate for the workers.
+// - Packets waiting for a neighbour: held in a bounded queue per neighbour (and in total),
+//   transmitted with their Ethernet header completed once it resolves, dropped (with a counted
+//   reason) when it does not resolve in time or a queue is full.
+// - Announcements: gratuitous ARP and unsolicited neighbour advertisements for every address at
+//   start and when VIPs appear.
+// - Entries age out: a resolved neighbour is probed again after `reachable_ms`, and forgotten
+//   (NeighborUpdate with `valid = false`) when the probe gets no answer.
+//
+// Single-threaded (the control thread); never called per packet on a worker. Allocates only
+// through PacketPool and its own bounded containers.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "dataplane/drop_reason.hpp"
+#include "dataplane/node.hpp"
+#include "dataplane/packet.hpp"
+
+namespace magline::dp {
+
+// Why a worker handed a packet to the control thread.
+enum class SlowReason : uint8_t {
+  arp,             // an ARP packet
+  ndp,             // ICMPv6 router/neighbour solicitation or advertisement, or redirect
+  needs_neighbor,  // ready to go except for its Ethernet destination: `next_hop` is unresolved
+};
+
+struct SlowPacket {
+  Packet pkt;
+  SlowReason reason = SlowReason::arp;
+  NextHop next_hop;  // needs_neighbor only
+};
+
+struct NeighborUpdate {
+  IpAddr ip;
+  MacAddr mac;
+  uint16_t port = 0;
+  bool valid = true;  // false: forget it
+};
+
+// Buffers for packets the slow path sends on its own (requests, replies, announcements).
+class PacketPool {
+ public:
+  virtual ~PacketPool() = default;
+  // A fresh buffer with at least `len` bytes of room; false when the pool is exhausted.
+  virtual bool alloc(Packet& p, uint16_t len) = 0;
+  virtual void free(Packet& p) = 0;
+};
+
+struct SlowPathConfig {
+  uint32_t request_interval_ms = 1000;   // between retries of an unanswered request
+  uint32_t request_attempts = 3;         // then the neighbour is unreachable
+  uint32_t reachable_ms = 300'000;       // a resolved entry is probed again after this
+  uint32_t max_queued_per_neighbor = 16;
+  uint32_t max_queued_total = 1024;
+  uint32_t max_neighbors = 4096;
+};
+
+struct SlowPathStats {
+  uint64_t arp_requests_answered = 0;
+  uint64_t arp_replies_learned = 0;
+  uint64_t nd_solicitations_answered = 0;
+  uint64_t nd_advertisements_learned = 0;
+  uint64_t requests_sent = 0;
+  uint64_t queued = 0;
+  uint64_t released = 0;           // held packets sent after resolution
+  uint64_t dropped_unresolved = 0;  // neighbor did not answer in time
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_table_full = 0;  // no room for another neighbour entry
+  uint64_t alloc_failed = 0;        // a request, reply or announcement not sent: pool empty
+  uint64_t ignored = 0;             // not for us, malformed, unsupported
+};
+
+// What the slow path produced: packets to transmit on a port, and neighbour changes for the
+// workers. The caller drains both after each call.
+struct SlowPathOutput {
+  std::vector<Packet> tx;  // Packet::port is the egress port
+  std::vector<NeighborUpdate> updates;
+};
+
+class SlowPath {
+ public:
+  // `is_vip(addr)`: whether an address is a frontend address Magline answers for.
+  SlowPath(const Node& node, std::function<bool(const IpAddr&)> is_vip, PacketPool& pool,
+           SlowPathConfig config = {});
+
+  // Takes ownership of the packet: it ends up transmitted (in `out.tx`), held, or freed.
+  void handle(SlowPacket sp, uint64_t now_ms, SlowPathOutput& out);
+
+  // Timers: retries, give-ups, ageing. Call at least every 100 ms.
+  void tick(uint64_t now_ms, SlowPathOutput& out);
+
+  // Gratuitous ARP / unsolicited neighbour advertisement for every port address and VIP in
+  // `vips` (each on the port whose subnet holds it, else on every port).
+  void announce(std::span<const IpAddr> vips, uint64_t now_ms, SlowPathOutput& out);
+
+  const SlowPathStats& stats() const noexcept;
+  // Held packets are freed through the pool on destruction.
+  ~SlowPath();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace magline::dp

@@ -1,0 +1,362 @@
+// Packet tables through the forwarding pipeline: {name, input, expected verdict, expected
+// output}. Multi-step cases (a connection and its replies) are written out as sequences.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/packet/harness.hpp"
+
+namespace magline::test {
+namespace {
+
+using dp::DropReason;
+using dp::ForwardMode;
+using dp::Protocol;
+using dp::kTcpAck;
+using dp::kTcpFin;
+using dp::kTcpSyn;
+
+constexpr const char* kClient = "198.18.10.1";
+constexpr const char* kClient6 = "2001:db8:10::1";
+constexpr Mac kRouterMac{0x02, 0, 0, 0, 0, 0x0a};
+
+// The services every table runs against.
+class ForwarderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                  {{"198.18.1.10", 8080}}));
+    h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat,
+                  {{"198.18.1.20", 5353}}));
+    h.add(service("static", "198.18.100.3", 80, Protocol::tcp, ForwardMode::dsr_l2,
+                  {{"198.18.1.30", 80}}));
+    h.add(service("diameter", "198.18.100.4", 3868, Protocol::sctp, ForwardMode::full_nat,
+                  {{"198.18.1.40", 3868}}));
+    h.add(service("web6", "2001:db8:100::1", 80, Protocol::tcp, ForwardMode::full_nat,
+                  {{"2001:db8::10", 8080}}));
+    h.add(service("dns6", "2001:db8:100::2", 53, Protocol::udp, ForwardMode::dnat,
+                  {{"2001:db8::20", 53}}));
+    auto empty = service("empty", "198.18.100.5", 80, Protocol::tcp, ForwardMode::full_nat, {});
+    h.add(empty);
+    auto empty_udp = service("empty-udp", "198.18.100.5", 53, Protocol::udp,
+                             ForwardMode::full_nat, {});
+    h.add(empty_udp);
+    auto dropping = service("dropping", "198.18.100.6", 80, Protocol::tcp,
+                            ForwardMode::full_nat, {});
+    dropping.no_backends = dp::NoBackends::drop;
+    h.add(dropping);
+    auto ranged = service("ranged", "198.18.100.7", 80, Protocol::tcp, ForwardMode::full_nat,
+                          {{"198.18.1.10", 8080}});
+    ranged.source_ranges = {*dp::parse_prefix("198.18.20.0/24", dp::HostBits::reject)};
+    h.add(ranged);
+    auto far = service("far", "198.18.100.8", 80, Protocol::tcp, ForwardMode::full_nat,
+                       {{"203.0.113.10", 80}});  // no route: outside every subnet
+    h.add(far);
+    for (const char* b : {"198.18.1.10", "198.18.1.20", "198.18.1.30", "198.18.1.40",
+                          "2001:db8::10", "2001:db8::20"}) {
+      h.neighbor(b, kBackendMac);
+    }
+  }
+
+  Harness h;
+};
+
+struct Case {
+  std::string name;
+  Packet input;
+  Verdict verdict;
+  DropReason reason = DropReason::none;
+};
+
+TEST_F(ForwarderTest, VerdictsForFramesThatAreNotForwarded) {
+  const std::vector<Case> cases = {
+      {"ARP goes to the slow path",
+       Packet().eth(kClientMac, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+           .arp(1, kClientMac, kClient, {}, kLbIp),
+       Verdict::slow},
+      {"neighbour solicitation goes to the slow path",
+       Packet().ipv6(kClient6, "ff02::1:ff00:1").ttl(255).icmp(135, 0), Verdict::slow},
+      {"unknown destination", Packet().ipv4(kClient, "198.18.100.99").tcp(40000, 80, kTcpSyn),
+       Verdict::drop, DropReason::no_service},
+      {"known address, unknown port",
+       Packet().ipv4(kClient, "198.18.100.1").tcp(40000, 81, kTcpSyn), Verdict::drop,
+       DropReason::no_service},
+      {"known port, other protocol", Packet().ipv4(kClient, "198.18.100.1").udp(40000, 80),
+       Verdict::drop, DropReason::no_service},
+      {"not our MAC",
+       Packet().eth(kClientMac, kBackendMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80),
+       Verdict::drop, DropReason::l2_not_for_us},
+      {"other ether type", Packet().ether_type(0x88cc).payload("lldp"), Verdict::drop,
+       DropReason::not_ip},
+      {"malformed: IHL below 5", Packet().ipv4(kClient, "198.18.100.1").ihl(4).tcp(1, 80),
+       Verdict::drop, DropReason::ipv4_bad_ihl},
+      {"malformed: frame cut inside TCP",
+       Packet().ipv4(kClient, "198.18.100.1").tcp(40000, 80).truncate(40), Verdict::drop,
+       DropReason::ipv4_total_len_beyond_frame},
+      {"malformed: TCP data offset below 5",
+       Packet().ipv4(kClient, "198.18.100.1").tcp(40000, 80).data_offset(4), Verdict::drop,
+       DropReason::tcp_bad_data_offset},
+      {"fragment", Packet().ipv4(kClient, "198.18.100.1").fragment(0, true).tcp(40000, 80),
+       Verdict::drop, DropReason::ip_fragment},
+      {"echo request to a VIP", Packet().ipv4(kClient, "198.18.100.1").icmp_echo(1, 1),
+       Verdict::drop, DropReason::icmp_unsupported},
+      {"outside the source ranges",
+       Packet().ipv4(kClient, "198.18.100.7").tcp(40000, 80, kTcpSyn), Verdict::drop,
+       DropReason::source_range_denied},
+      {"no backend, service drops",
+       Packet().ipv4(kClient, "198.18.100.6").tcp(40000, 80, kTcpSyn), Verdict::drop,
+       DropReason::no_backend},
+      {"TTL 1 to a backend", Packet().ipv4(kClient, "198.18.100.1").ttl(1).tcp(40001, 80, kTcpSyn),
+       Verdict::drop, DropReason::ttl_exceeded},
+      {"backend with no route",
+       Packet().ipv4(kClient, "198.18.100.8").tcp(40000, 80, kTcpSyn), Verdict::drop,
+       DropReason::backend_unreachable},
+      {"reply-looking frame with no connection",
+       Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp).tcp(8080, 5555, kTcpAck),
+       Verdict::drop, DropReason::no_service},
+  };
+  for (const Case& c : cases) {
+    const Outcome o = h.run(c.input.bytes());
+    EXPECT_EQ(o.verdict, c.verdict) << c.name << ": " << to_string(o);
+    if (c.verdict == Verdict::drop) {
+      EXPECT_EQ(o.reason, c.reason) << c.name << ": " << to_string(o);
+    }
+  }
+}
+
+TEST_F(ForwarderTest, FullNatTcpV4ForwardAndReply) {
+  const Outcome syn = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80, kTcpSyn)
+          .bytes());
+  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  const uint16_t snat = sport_of(syn.frame);
+  EXPECT_GE(snat, 1024);
+  EXPECT_EQ(syn.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
+                           .tcp(snat, 8080, kTcpSyn).bytes());
+
+  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, snat, kTcpSyn | kTcpAck).bytes());
+  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                              .tcp(80, 40000, kTcpSyn | kTcpAck).bytes());
+
+  // The rest of the connection keeps its source port.
+  const Outcome ack = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(ack.verdict, Verdict::tx);
+  EXPECT_EQ(sport_of(ack.frame), snat);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
+  EXPECT_EQ(h.forwarder().counters().replies, 1u);
+}
+
+TEST_F(ForwarderTest, FullNatV6AndSctp) {
+  const Outcome syn6 = h.run(Packet().eth(kRouterMac, kLbMac).ipv6(kClient6, "2001:db8:100::1")
+                                 .tcp(40000, 80, kTcpSyn).bytes());
+  ASSERT_EQ(syn6.verdict, Verdict::tx) << to_string(syn6);
+  const uint16_t snat6 = sport_of(syn6.frame);
+  EXPECT_EQ(syn6.frame, Packet().eth(kLbMac, kBackendMac).ipv6(kLbIp6, "2001:db8::10").ttl(63)
+                            .tcp(snat6, 8080, kTcpSyn).bytes());
+  const Outcome back6 = h.run(Packet().eth(kBackendMac, kLbMac).ipv6("2001:db8::10", kLbIp6)
+                                  .tcp(8080, snat6, kTcpSyn | kTcpAck).bytes());
+  ASSERT_EQ(back6.verdict, Verdict::tx);
+  EXPECT_EQ(back6.frame, Packet().eth(kLbMac, kRouterMac).ipv6("2001:db8:100::1", kClient6)
+                             .ttl(63).tcp(80, 40000, kTcpSyn | kTcpAck).bytes());
+
+  const Outcome init = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.4")
+                                 .sctp(5000, 3868).payload("INIT").bytes());
+  ASSERT_EQ(init.verdict, Verdict::tx) << to_string(init);
+  const uint16_t snat = sport_of(init.frame);
+  EXPECT_EQ(init.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.40").ttl(63)
+                            .sctp(snat, 3868).payload("INIT").bytes());
+}
+
+TEST_F(ForwarderTest, DnatUdpKeepsTheClientAndTranslatesReplies) {
+  for (const bool v6 : {false, true}) {
+    const char* client = v6 ? kClient6 : kClient;
+    const char* vip = v6 ? "2001:db8:100::2" : "198.18.100.2";
+    const char* backend = v6 ? "2001:db8::20" : "198.18.1.20";
+    const uint16_t bport = v6 ? 53 : 5353;
+    auto l3 = [&](Packet p, const char* s, const char* d) {
+      return v6 ? p.ipv6(s, d) : p.ipv4(s, d);
+    };
+    const Outcome q = h.run(l3(Packet().eth(kRouterMac, kLbMac), client, vip).udp(33000, 53)
+                                .payload("query").bytes());
+    ASSERT_EQ(q.verdict, Verdict::tx) << to_string(q);
+    EXPECT_EQ(q.frame, l3(Packet().eth(kLbMac, kBackendMac), client, backend).ttl(63)
+                           .udp(33000, bport).payload("query").bytes());
+    const Outcome a = h.run(l3(Packet().eth(kBackendMac, kLbMac), backend, client)
+                                .udp(bport, 33000).payload("answer").bytes());
+    ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);
+    EXPECT_EQ(a.frame, l3(Packet().eth(kLbMac, kRouterMac), vip, client).ttl(63)
+                           .udp(53, 33000).payload("answer").bytes());
+  }
+}
+
+TEST_F(ForwarderTest, DsrRewritesOnlyTheMac) {
+  const Packet in = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
+                        .tcp(40000, 80, kTcpSyn);
+  const Outcome o = h.run(in.bytes());
+  ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);
+  EXPECT_EQ(o.frame, Packet(in).eth(kLbMac, kBackendMac).bytes());
+}
+
+TEST_F(ForwarderTest, NoBackendRejectsTcpWithRstAndUdpWithIcmp) {
+  const Outcome rst = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.5")
+                                .tcp(40000, 80, kTcpSyn).bytes());
+  ASSERT_EQ(rst.verdict, Verdict::tx) << to_string(rst);
+  dp::Parsed p;
+  ASSERT_EQ(dp::parse(rst.frame, p), DropReason::none);
+  EXPECT_EQ(p.tcp_flags & dp::kTcpRst, dp::kTcpRst);
+  EXPECT_EQ(dp::to_string(p.key.src_addr()), "198.18.100.5");
+  EXPECT_EQ(dp::to_string(p.key.dst_addr()), kClient);
+  EXPECT_EQ(rst.port, 0);
+
+  const Outcome icmp = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.5")
+                                 .udp(40000, 53).payload("q").bytes());
+  ASSERT_EQ(icmp.verdict, Verdict::tx) << to_string(icmp);
+  ASSERT_EQ(dp::parse(icmp.frame, p), DropReason::none);
+  EXPECT_EQ(p.key.proto, dp::kProtoIcmp);
+  EXPECT_EQ(p.icmp_type, 3);
+  EXPECT_EQ(p.icmp_code, 3);
+  EXPECT_EQ(h.forwarder().counters().rejected, 2u);
+}
+
+TEST_F(ForwarderTest, UnresolvedBackendWaitsInTheSlowPath) {
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.11", 8080}}));
+  const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                              .tcp(40002, 80, kTcpSyn).bytes());
+  ASSERT_EQ(o.verdict, Verdict::slow) << to_string(o);
+  EXPECT_EQ(o.slow, dp::SlowReason::needs_neighbor);
+  EXPECT_EQ(dp::to_string(o.next_hop.ip), "198.18.1.11");
+  // Rewritten already: only the Ethernet destination is missing.
+  dp::Parsed p;
+  ASSERT_EQ(dp::parse(o.frame, p), DropReason::none);
+  EXPECT_EQ(dp::to_string(p.key.dst_addr()), "198.18.1.11");
+}
+
+// A connection keeps its backend when the service changes; a removed backend's TCP connection
+// is reset; a UDP flow moves to a remaining backend.
+TEST_F(ForwarderTest, ConnectionsSurviveUpdatesAndRemovedBackendsAreHandled) {
+  h.neighbor("198.18.1.11", kBackendMac);
+  h.neighbor("198.18.1.21", kBackendMac);
+  auto syn = [&](uint16_t sport) {
+    return Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(sport, 80, kTcpSyn)
+        .bytes();
+  };
+  auto data = [&](uint16_t sport) {
+    return Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(sport, 80, kTcpAck)
+        .bytes();
+  };
+  auto dst_of = [](const Bytes& frame) {
+    dp::Parsed p;
+    dp::parse(frame, p);
+    return dp::to_string(p.key.dst_addr());
+  };
+  ASSERT_EQ(h.run(syn(41000)).verdict, Verdict::tx);  // to 198.18.1.10, the only backend
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.11", 8080}, {"198.18.1.10", 8080}}));
+  EXPECT_EQ(dst_of(h.run(data(41000)).frame), "198.18.1.10");  // kept
+
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.11", 8080}}));
+  const Outcome reset = h.run(data(41000));
+  ASSERT_EQ(reset.verdict, Verdict::tx);
+  dp::Parsed p;
+  ASSERT_EQ(dp::parse(reset.frame, p), DropReason::none);
+  EXPECT_EQ(p.tcp_flags & dp::kTcpRst, dp::kTcpRst);
+  EXPECT_EQ(h.forwarder().counters().reset_removed_backend, 1u);
+
+  auto query = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2").udp(33001, 53)
+                   .bytes();
+  ASSERT_EQ(dst_of(h.run(query).frame), "198.18.1.20");
+  h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat,
+                {{"198.18.1.21", 5353}}));
+  EXPECT_EQ(dst_of(h.run(query).frame), "198.18.1.21");
+  EXPECT_EQ(h.forwarder().counters().rescheduled, 1u);
+}
+
+TEST_F(ForwarderTest, TerminatingBackendKeepsItsConnectionsButGetsNoNewOnes) {
+  h.neighbor("198.18.1.11", kBackendMac);
+  auto spec = service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                      {{"198.18.1.10", 8080}});
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                      .tcp(42000, 80, kTcpSyn).bytes()).verdict,
+            Verdict::tx);
+  spec.backends[0].state = dp::BackendState::terminating;
+  spec.backends.push_back({*dp::parse_ip("198.18.1.11"), 8080, 1, dp::BackendState::ready});
+  h.add(spec);
+  auto dst_of = [&](uint16_t sport, uint8_t flags) {
+    dp::Parsed p;
+    dp::parse(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                        .tcp(sport, 80, flags).bytes()).frame, p);
+    return dp::to_string(p.key.dst_addr());
+  };
+  EXPECT_EQ(dst_of(42000, kTcpAck), "198.18.1.10");
+  for (uint16_t sport = 43000; sport < 43050; ++sport) {
+    EXPECT_EQ(dst_of(sport, kTcpSyn), "198.18.1.11");
+  }
+}
+
+TEST_F(ForwarderTest, ClosedTupleReusedBySynIsANewConnection) {
+  auto frame = [&](uint8_t flags) {
+    return Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(44000, 80, flags)
+        .bytes();
+  };
+  ASSERT_EQ(h.run(frame(kTcpSyn)).verdict, Verdict::tx);
+  ASSERT_EQ(h.run(frame(kTcpFin | kTcpAck)).verdict, Verdict::tx);
+  ASSERT_EQ(h.run(frame(kTcpSyn)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 2u);
+}
+
+TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers) {
+  dp::ForwarderConfig config;
+  config.workers = 2;
+  Harness two(config);
+  auto spec = service("sticky", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                      {{"198.18.1.10", 80}, {"198.18.1.11", 80}, {"198.18.1.12", 80}});
+  spec.affinity = {true, 60};
+  two.add(spec);
+  for (const char* b : {"198.18.1.10", "198.18.1.11", "198.18.1.12"}) two.neighbor(b, kBackendMac);
+  auto dst_for = [&](const char* client, uint16_t sport) {
+    dp::Parsed p;
+    dp::parse(two.run(Packet().eth(kRouterMac, kLbMac).ipv4(client, "198.18.100.9")
+                          .tcp(sport, 80, kTcpSyn).bytes()).frame, p);
+    return dp::to_string(p.key.dst_addr());
+  };
+  const std::string first = dst_for("198.18.30.1", 1000);
+  for (uint16_t sport = 1001; sport < 1100; ++sport) {
+    EXPECT_EQ(dst_for("198.18.30.1", sport), first);
+  }
+  // The record went to the other worker once.
+  size_t affinity_messages = 0;
+  for (const auto& [worker, m] : two.peers.sent) {
+    affinity_messages += m.kind == dp::PeerMessage::Kind::affinity;
+    EXPECT_EQ(worker, 1);
+  }
+  EXPECT_EQ(affinity_messages, 1u);
+  // Different clients spread over the backends.
+  std::set<std::string> seen;
+  for (int c = 0; c < 60; ++c) {
+    seen.insert(dst_for(("198.18.31." + std::to_string(c + 1)).c_str(), 2000));
+  }
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST_F(ForwarderTest, EveryFrameOfABurstGetsOneVerdict) {
+  std::vector<Bytes> burst;
+  for (uint16_t i = 0; i < 40; ++i) {
+    burst.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, i % 2 ? "198.18.100.1"
+                                                                          : "198.18.100.99")
+                        .tcp(uint16_t(45000 + i / 4), 80, kTcpSyn).bytes());
+  }
+  const auto outcomes = h.run_burst(burst);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    EXPECT_EQ(outcomes[i].verdict, i % 2 ? Verdict::tx : Verdict::drop) << i;
+  }
+  // Frames of one connection within a burst share its entry.
+  EXPECT_EQ(h.forwarder().counters().new_connections, 10u);
+}
+
+}  // namespace
+}  // namespace magline::test
