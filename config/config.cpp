@@ -11,6 +11,7 @@
 
 #include "config/json_reader.hpp"
 #include "config/validate.hpp"
+#include "dataplane/forwarder.hpp"
 
 namespace magline::cfg {
 namespace {
@@ -46,6 +47,14 @@ constexpr uint64_t kMaxAffinityTimeoutS = 86400;  // Kubernetes' limit for Clien
 constexpr uint64_t kMinFlowCapacity = 16;         // two buckets of eight ways
 constexpr uint64_t kMaxFlowCapacity = uint64_t(1) << 31;
 constexpr size_t kMaxFileBytes = size_t(64) << 20;  // far above any sane config; stops /dev/zero
+constexpr uint64_t kMaxCore = 1023;                 // RTE_MAX_LCORE in Debian's build is 128
+constexpr uint64_t kMinMemoryMb = 64;
+constexpr uint64_t kMaxMemoryMb = uint64_t(1) << 20;
+constexpr uint64_t kMinDescriptors = 64;
+constexpr uint64_t kMaxDescriptors = 32768;
+constexpr uint64_t kMaxMbufs = uint64_t(1) << 26;
+constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
+constexpr uint64_t kMaxMtu = 9216;
 
 // A Maglev table size (section 3.4 needs M prime so that every skip is coprime with it).
 std::optional<uint32_t> read_table_size(const Node& node) {
@@ -178,11 +187,99 @@ ServiceConfig read_service(const Node& node) {
   return s;
 }
 
+PortConfig read_port(const Node& node) {
+  PortConfig p;
+  const Object o = node.object({"name", "device", "mac", "addresses", "mtu", "promiscuous"});
+  const Node name = o.at("name");
+  p.name = name.string().value_or("");
+  check_name(name, p.name);
+  const Node device = o.at("device");
+  p.device = device.string().value_or("");
+  if (p.device.empty() && device.json().is_string()) device.fail("expected a DPDK device name");
+  if (const auto mac = o.find("mac")) p.mac = mac->mac();
+  if (const auto addresses = o.find("addresses")) {
+    for (const Node& a : addresses->array()) {
+      if (const auto ifa = a.if_addr()) p.addresses.push_back(*ifa);
+    }
+  }
+  p.mtu = uint16_t(o.integer("mtu", kMinMtu, kMaxMtu, p.mtu));
+  if (const auto promiscuous = o.find("promiscuous")) {
+    p.promiscuous = promiscuous->boolean().value_or(false);
+  }
+  return p;
+}
+
+RouteConfig read_route(const Node& node) {
+  RouteConfig r;
+  const Object o = node.object({"to", "via", "port"});
+  r.to = o.at("to").prefix().value_or(r.to);
+  r.via = o.at("via").ip().value_or(r.via);
+  r.port = o.at("port").string().value_or("");
+  return r;
+}
+
+void read_dataplane(const Node& node, Config& config) {
+  DataplaneConfig& d = config.dataplane;
+  const Object o = node.object({"main_core", "worker_cores", "memory_mb", "hugepages", "eal_args",
+                                "burst", "rx_descriptors", "tx_descriptors", "mbufs", "ports",
+                                "routes", "snat_ports"});
+  d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
+  if (const auto cores = o.find("worker_cores")) {
+    d.worker_cores.clear();
+    for (const Node& c : cores->array()) {
+      if (const auto id = c.integer(0, kMaxCore)) d.worker_cores.push_back(uint32_t(*id));
+    }
+  }
+  d.memory_mb = uint32_t(o.integer("memory_mb", kMinMemoryMb, kMaxMemoryMb, d.memory_mb));
+  if (const auto huge = o.find("hugepages")) d.hugepages = huge->boolean().value_or(true);
+  if (const auto args = o.find("eal_args")) {
+    for (const Node& a : args->array()) {
+      if (const auto text = a.string()) d.eal_args.push_back(*text);
+    }
+  }
+  d.burst = uint16_t(o.integer("burst", 1, dp::kMaxBurst, d.burst));
+  d.rx_descriptors =
+      uint16_t(o.integer("rx_descriptors", kMinDescriptors, kMaxDescriptors, d.rx_descriptors));
+  d.tx_descriptors =
+      uint16_t(o.integer("tx_descriptors", kMinDescriptors, kMaxDescriptors, d.tx_descriptors));
+  d.mbufs = uint32_t(o.integer("mbufs", 0, kMaxMbufs, d.mbufs));
+  if (const auto ports = o.find("ports")) {
+    for (const Node& p : ports->array()) d.ports.push_back(read_port(p));
+  }
+  if (const auto routes = o.find("routes")) {
+    for (const Node& r : routes->array()) d.routes.push_back(read_route(r));
+  }
+  if (const auto snat = o.find("snat_ports")) {
+    const Object so = snat->object({"low", "high"});
+    d.snat_port_low = uint16_t(so.integer("low", 1, kMaxPort, d.snat_port_low));
+    d.snat_port_high = uint16_t(so.integer("high", 1, kMaxPort, d.snat_port_high));
+  }
+}
+
+void read_admin(const Node& node, Config& config) {
+  AdminConfig& a = config.admin;
+  const Object o = node.object({"enabled", "address", "port"});
+  if (const auto enabled = o.find("enabled")) a.enabled = enabled->boolean().value_or(true);
+  if (const auto address = o.find("address")) {
+    if (const auto ip = address->ip()) a.address = dp::to_string(*ip);
+  }
+  a.port = uint16_t(o.integer("port", 1, kMaxPort, a.port));
+}
+
 void read_config(const Node& root, Config& config) {
-  const Object o = root.object({"node", "maglev", "flow_table", "services"});
+  const Object o =
+      root.object({"node", "maglev", "flow_table", "services", "dataplane", "admin"});
   if (const auto n = o.find("node")) read_node(*n, config);
   if (const auto n = o.find("maglev")) read_maglev(*n, config);
   if (const auto n = o.find("flow_table")) read_flow_table(*n, config);
+  if (const auto n = o.find("dataplane")) read_dataplane(*n, config);
+  if (const auto n = o.find("admin")) read_admin(*n, config);
+  // NodePorts listen on the node's addresses: by default, every port address.
+  if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
+    for (const PortConfig& p : config.dataplane.ports) {
+      for (const dp::IfAddr& a : p.addresses) config.node_addresses.push_back(a.addr);
+    }
+  }
   if (const auto n = o.find("services")) {
     for (const Node& s : n->array())
       config.services.push_back(read_service(s));
@@ -237,6 +334,25 @@ Result<Config> load_config(const std::string& path) {
   auto text = read_file(path);
   if (!text) return text.error();
   return parse_config(*text, path);
+}
+
+dp::Node node_of(const Config& config) {
+  dp::Node node;
+  for (size_t i = 0; i < config.dataplane.ports.size(); ++i) {
+    const PortConfig& p = config.dataplane.ports[i];
+    dp::NodePort& out = node.ports.emplace_back();
+    out.id = uint16_t(i);
+    out.name = p.name;
+    out.mac = p.mac.value_or(dp::MacAddr{});
+    out.addrs = p.addresses;
+    out.mtu = p.mtu;
+  }
+  for (const RouteConfig& r : config.dataplane.routes) {
+    for (const dp::NodePort& p : node.ports) {
+      if (p.name == r.port) node.routes.push_back({r.to, r.via, p.id});
+    }
+  }
+  return node;
 }
 
 std::vector<dp::Service> services_of(const Config& config) {

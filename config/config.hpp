@@ -13,6 +13,8 @@
 
 #include "dataplane/addr.hpp"
 #include "dataplane/flow_table.hpp"
+#include "dataplane/node.hpp"
+#include "dataplane/packet.hpp"
 #include "dataplane/result.hpp"
 #include "dataplane/service.hpp"
 
@@ -37,13 +39,54 @@ struct ServiceConfig {
   std::optional<uint32_t> table_size;  // overrides maglev.table_size
 };
 
+// A DPDK port Magline owns.
+struct PortConfig {
+  std::string name;    // used by routes, metrics and logs
+  std::string device;  // a PCI address (0000:03:00.0) or a virtual device (net_af_packet0,iface=x)
+  std::optional<dp::MacAddr> mac;     // replaces the device's own MAC address
+  std::vector<dp::IfAddr> addresses;  // "ADDR/LEN": the port's addresses and on-link subnets
+  uint16_t mtu = 1500;
+  bool promiscuous = false;
+};
+
+struct RouteConfig {
+  dp::IpPrefix to;
+  dp::IpAddr via;
+  std::string port;
+};
+
+// How `magline run` sets up DPDK. Absent from a file: no ports (check and table still work).
+struct DataplaneConfig {
+  uint32_t main_core = 0;                  // the control thread
+  std::vector<uint32_t> worker_cores{1};   // one worker per core
+  uint32_t memory_mb = 512;
+  bool hugepages = true;                   // false: --no-huge (tests, small machines)
+  std::vector<std::string> eal_args;       // appended to the EAL's arguments as given
+  uint16_t burst = 32;
+  uint16_t rx_descriptors = 1024;
+  uint16_t tx_descriptors = 1024;
+  uint32_t mbufs = 0;                      // 0: enough for every queue (computed)
+  std::vector<PortConfig> ports;
+  std::vector<RouteConfig> routes;
+  uint16_t snat_port_low = 1024;
+  uint16_t snat_port_high = 65535;
+};
+
+struct AdminConfig {
+  std::string address = "127.0.0.1";  // loopback by default
+  uint16_t port = 9100;
+  bool enabled = true;
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
-  std::vector<dp::IpAddr> node_addresses;
+  std::vector<dp::IpAddr> node_addresses;  // default: every port address
   uint32_t table_size = dp::kDefaultMaglevSize;
   uint64_t flow_capacity = 1u << 20;  // per worker
   dp::FlowTimeouts timeouts;
   std::vector<ServiceConfig> services;
+  DataplaneConfig dataplane;
+  AdminConfig admin;
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";
@@ -56,6 +99,10 @@ Result<Config> load_config(const std::string& path);
 
 // The configuration built into the binary (config/default.json), used when none is given.
 std::string_view embedded_default_config() noexcept;
+
+// The node as the forwarding code sees it: ports (MACs from the configuration, or zero until
+// the devices are opened) and routes resolved to port indices.
+dp::Node node_of(const Config& config);
 
 // The services to forward: node_port frontends expanded over the node addresses of the
 // service's family, the table size resolved. Order as in the file.

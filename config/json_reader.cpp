@@ -259,6 +259,31 @@ std::optional<dp::IpPrefix> Node::prefix() const {
   return cleared;
 }
 
+std::optional<dp::IfAddr> Node::if_addr() const {
+  const auto s = string_silently();
+  const auto slash = s ? s->find('/') : std::string::npos;
+  if (slash != std::string::npos) {
+    const auto addr = dp::parse_ip(std::string_view(*s).substr(0, slash));
+    const auto subnet = dp::parse_prefix(*s, dp::HostBits::clear);
+    if (addr && subnet) return dp::IfAddr{*addr, subnet->len};
+  }
+  fail("expected an interface address ADDRESS/LENGTH, got " + shown());
+  return std::nullopt;
+}
+
+std::optional<dp::MacAddr> Node::mac() const {
+  const auto s = string_silently();
+  if (const auto m = s ? dp::parse_mac(*s) : std::nullopt) return m;
+  fail("expected a MAC address like \"02:00:00:00:00:01\", got " + shown());
+  return std::nullopt;
+}
+
+std::optional<bool> Node::boolean() const {
+  if (value_->is_boolean()) return value_->get<bool>();
+  fail("expected true or false, got " + shown());
+  return std::nullopt;
+}
+
 std::vector<Node> Node::array() const {
   std::vector<Node> elements;
   if (!value_->is_array()) {

@@ -16,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "dataplane/addr.hpp"
+#include "dataplane/node.hpp"
+#include "dataplane/packet.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::cfg {
@@ -79,6 +81,10 @@ class Node {
   std::optional<dp::IpAddr> ip() const;
   // "ADDR/LEN" with no bits set past LEN.
   std::optional<dp::IpPrefix> prefix() const;
+  // "ADDR/LEN" naming an interface address and its subnet: bits past LEN are the host's.
+  std::optional<dp::IfAddr> if_addr() const;
+  std::optional<dp::MacAddr> mac() const;
+  std::optional<bool> boolean() const;
   // The elements of an array (none after an error).
   std::vector<Node> array() const;
   // An object whose keys must all be in `known` (listed in schema order: the error shows them).

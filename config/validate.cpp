@@ -166,9 +166,79 @@ void check_node_addresses(const Config& config, Errors& errors) {
   }
 }
 
+template <typename T, typename Key>
+void check_unique(const std::vector<T>& items, Key key, const std::string& list,
+                  std::string_view field, std::string_view what, Errors& errors) {
+  std::map<decltype(key(items[0])), size_t> seen;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto [it, fresh] = seen.try_emplace(key(items[i]), i);
+    if (!fresh) {
+      errors.fail(index_path(list, i) + "." + std::string(field),
+                  "duplicate " + std::string(what) + " (also " + index_path(list, it->second) +
+                      ")");
+    }
+  }
+}
+
+void check_dataplane(const Config& config, Errors& errors) {
+  const DataplaneConfig& d = config.dataplane;
+  if (d.worker_cores.empty()) errors.fail("dataplane.worker_cores", "expected at least one core");
+  std::map<uint32_t, size_t> cores;
+  for (size_t i = 0; i < d.worker_cores.size(); ++i) {
+    const std::string path = index_path("dataplane.worker_cores", i);
+    if (d.worker_cores[i] == d.main_core) {
+      errors.fail(path, "core " + std::to_string(d.main_core) +
+                            " is the main core (the control thread); workers need their own");
+    }
+    if (!cores.try_emplace(d.worker_cores[i], i).second) {
+      errors.fail(path, "duplicate core " + std::to_string(d.worker_cores[i]));
+    }
+  }
+  check_unique(d.ports, [](const PortConfig& p) { return p.name; }, "dataplane.ports", "name",
+               "port name", errors);
+  check_unique(d.ports, [](const PortConfig& p) { return p.device; }, "dataplane.ports",
+               "device", "device", errors);
+  std::map<dp::IpAddr, std::string> owners;
+  for (size_t i = 0; i < d.ports.size(); ++i) {
+    for (size_t k = 0; k < d.ports[i].addresses.size(); ++k) {
+      const dp::IpAddr& a = d.ports[i].addresses[k].addr;
+      const std::string path = index_path(index_path("dataplane.ports", i) + ".addresses", k);
+      const auto [it, fresh] = owners.try_emplace(a, path);
+      if (!fresh) errors.fail(path, "duplicate address " + dp::to_string(a) + " (also " + it->second + ")");
+    }
+  }
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    const RouteConfig& r = d.routes[i];
+    const std::string path = index_path("dataplane.routes", i);
+    const auto port = std::find_if(d.ports.begin(), d.ports.end(),
+                                   [&](const PortConfig& p) { return p.name == r.port; });
+    if (port == d.ports.end()) {
+      errors.fail(path + ".port", "no port is named " + Json(r.port).dump());
+      continue;
+    }
+    if (r.via.family != r.to.addr.family) {
+      errors.fail(path + ".via", dp::to_string(r.via) + " is " + family_name(r.via.family) +
+                                     ", but the route is to " + dp::to_string(r.to));
+      continue;
+    }
+    const bool on_link = std::any_of(port->addresses.begin(), port->addresses.end(),
+                                     [&](const dp::IfAddr& a) { return a.subnet().contains(r.via); });
+    if (!on_link) {
+      errors.fail(path + ".via", dp::to_string(r.via) + " is not in a subnet of port " +
+                                     Json(r.port).dump() + "; a gateway must be on-link");
+    }
+  }
+  if (d.snat_port_low > d.snat_port_high) {
+    errors.fail("dataplane.snat_ports", "low (" + std::to_string(d.snat_port_low) +
+                                            ") is above high (" +
+                                            std::to_string(d.snat_port_high) + ")");
+  }
+}
+
 }  // namespace
 
 void validate(Config& config, Errors& errors) {
+  check_dataplane(config, errors);  // first: node addresses may come from port addresses
   check_node_addresses(config, errors);
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < config.services.size(); ++i) {

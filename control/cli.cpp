@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "control/replay.hpp"
+#include "control/runtime.hpp"
 #include "control/table_report.hpp"
 
 namespace magline::cli {
@@ -105,12 +107,48 @@ int cmd_table(const std::vector<std::string>& args, std::ostream& out, std::ostr
   return kOk;
 }
 
+int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description desc = config_options("run");
+  desc.add_options()("duration", po::value<double>()->value_name("SECONDS"),
+                     "stop after this many seconds (default: run until SIGTERM or SIGINT)")(
+      "stats", po::value<std::string>()->value_name("FILE"),
+      "also write the final counters (JSON) to FILE");
+  po::variables_map vm;
+  if (const int rc = parse("run", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  control::RunOptions opts;
+  if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
+  if (vm.count("duration")) opts.duration_s = vm["duration"].as<double>();
+  if (vm.count("stats")) opts.stats_path = vm["stats"].as<std::string>();
+  return control::run(opts, out, err) == 0 ? kOk : kInvalid;
+}
+
+int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description desc = config_options("replay");
+  desc.add_options()("in", po::value<std::string>()->value_name("IN.pcap")->required(),
+                     "the capture to replay (Ethernet)")(
+      "out", po::value<std::string>()->value_name("OUT.pcap")->required(),
+      "where to write what Magline transmits");
+  po::variables_map vm;
+  if (const int rc = parse("replay", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  control::ReplayOptions opts;
+  if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
+  opts.in = vm["in"].as<std::string>();
+  opts.out = vm["out"].as<std::string>();
+  return control::replay(opts, out, err) == 0 ? kOk : kInvalid;
+}
+
 int cmd_version(const std::vector<std::string>&, std::ostream& out, std::ostream&) {
   out << kVersion << "\n";
   return kOk;
 }
 
 constexpr Command kCommands[] = {
+    {"run", "run the load balancer (DPDK)", cmd_run},
+    {"replay", "run a capture through the forwarding pipeline offline", cmd_replay},
     {"check", "validate a configuration file and exit", cmd_check},
     {"table", "print each service's backends and Maglev slot counts", cmd_table},
     {"version", "print the version", cmd_version},

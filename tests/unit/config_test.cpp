@@ -305,7 +305,7 @@ TEST(ConfigErrors, TopLevelMustBeAnObject) {
 TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
   expect_errors({
       {R"({"servcies": []})",
-       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services)"},
+       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin)"},
       {R"({"node": {"address": []}})",
        R"(t.json: node: unknown key "address"; known keys: addresses)"},
       {R"({"maglev": {"size": 7}})",
@@ -672,6 +672,102 @@ TEST(ConfigErrors, NamesTheEmbeddedSource) {
 
 // ---------------------------------------------------------------------------------------------
 // services_of(): what the data plane gets.
+
+// ---------------------------------------------------------------------------------------------
+// The dataplane and admin sections.
+
+TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
+  const Config c = parse_ok(R"({"dataplane": {
+      "main_core": 0, "worker_cores": [1, 2], "memory_mb": 256, "hugepages": false,
+      "eal_args": ["--log-level=*:info"], "burst": 16, "rx_descriptors": 512,
+      "tx_descriptors": 256, "mbufs": 8191,
+      "ports": [{"name": "lan0", "device": "net_af_packet0,iface=veth0",
+                 "mac": "02:00:00:00:00:aa", "addresses": ["198.18.0.1/16", "2001:db8::1/64"],
+                 "mtu": 9000, "promiscuous": true},
+                {"name": "lan1", "device": "0000:03:00.0"}],
+      "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "lan0"}],
+      "snat_ports": {"low": 20000, "high": 29999}},
+    "admin": {"address": "::1", "port": 9200}})");
+  const DataplaneConfig& d = c.dataplane;
+  EXPECT_EQ(d.worker_cores, (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(d.memory_mb, 256u);
+  EXPECT_FALSE(d.hugepages);
+  EXPECT_EQ(d.eal_args, (std::vector<std::string>{"--log-level=*:info"}));
+  EXPECT_EQ(d.burst, 16);
+  EXPECT_EQ(d.mbufs, 8191u);
+  ASSERT_EQ(d.ports.size(), 2u);
+  EXPECT_EQ(dp::to_string(*d.ports[0].mac), "02:00:00:00:00:aa");
+  EXPECT_EQ(d.ports[0].addresses[0].prefix_len, 16);
+  EXPECT_EQ(dp::to_string(d.ports[0].addresses[0].addr), "198.18.0.1");
+  EXPECT_EQ(d.ports[0].mtu, 9000);
+  EXPECT_TRUE(d.ports[0].promiscuous);
+  EXPECT_FALSE(d.ports[1].mac);
+  EXPECT_EQ(d.snat_port_low, 20000);
+  EXPECT_EQ(c.admin.address, "::1");
+  EXPECT_EQ(c.admin.port, 9200);
+  // No node.addresses: NodePorts listen on every port address.
+  ASSERT_EQ(c.node_addresses.size(), 2u);
+  EXPECT_EQ(dp::to_string(c.node_addresses[1]), "2001:db8::1");
+
+  const dp::Node node = node_of(c);
+  ASSERT_EQ(node.ports.size(), 2u);
+  EXPECT_EQ(node.ports[1].id, 1);
+  ASSERT_EQ(node.routes.size(), 1u);
+  EXPECT_EQ(node.routes[0].port, 0);
+  EXPECT_EQ(dp::to_string(node.resolve(*dp::parse_ip("203.0.113.7"))->ip), "198.18.0.254");
+}
+
+TEST(Dataplane, Defaults) {
+  const Config c = parse_ok("{}");
+  EXPECT_EQ(c.dataplane.main_core, 0u);
+  EXPECT_EQ(c.dataplane.worker_cores, (std::vector<uint32_t>{1}));
+  EXPECT_TRUE(c.dataplane.ports.empty());
+  EXPECT_EQ(c.admin.address, "127.0.0.1");
+  EXPECT_EQ(c.admin.port, 9100);
+  EXPECT_TRUE(c.admin.enabled);
+}
+
+TEST(ConfigErrors, Dataplane) {
+  const std::string port0 = R"({"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1/16"]})";
+  auto dp = [](std::string_view members) { return "{\"dataplane\": {" + std::string(members) + "}}"; };
+  expect_errors({
+      {dp(R"("worker_cores": [])"), "t.json: dataplane.worker_cores: expected at least one core"},
+      {dp(R"("worker_cores": [0])"),
+       "t.json: dataplane.worker_cores[0]: core 0 is the main core (the control thread); workers "
+       "need their own"},
+      {dp(R"("worker_cores": [1, 1])"), "t.json: dataplane.worker_cores[1]: duplicate core 1"},
+      {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
+      {dp(R"("hugepages": "no")"), "t.json: dataplane.hugepages: expected true or false, got \"no\""},
+      {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "x", "mac": "02:00:00:00:00"}])"),
+       "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "
+       "\"02:00:00:00:00\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "x", "addresses": ["198.18.0.1"]}])"),
+       "t.json: dataplane.ports[0].addresses[0]: expected an interface address ADDRESS/LENGTH, "
+       "got \"198.18.0.1\""},
+      {dp(R"("ports": [)" + port0 + ", " + port0 + "]"),
+       "t.json: dataplane.ports[1].name: duplicate port name (also dataplane.ports[0])"},
+      {dp(R"("ports": [)" + port0 +
+          R"(, {"name": "lan1", "device": "net_null1", "addresses": ["198.18.0.1/24"]}])"),
+       "t.json: dataplane.ports[1].addresses[0]: duplicate address 198.18.0.1 (also "
+       "dataplane.ports[0].addresses[0])"},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "wan"}])"),
+       "t.json: dataplane.routes[0].port: no port is named \"wan\""},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "203.0.113.0/24", "via": "10.0.0.1", "port": "lan0"}])"),
+       "t.json: dataplane.routes[0].via: 10.0.0.1 is not in a subnet of port \"lan0\"; a "
+       "gateway must be on-link"},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "2001:db8:5::/48", "via": "198.18.0.254", "port": "lan0"}])"),
+       "t.json: dataplane.routes[0].via: 198.18.0.254 is IPv4, but the route is to "
+       "2001:db8:5::/48"},
+      {dp(R"("snat_ports": {"low": 3000, "high": 2000})"),
+       "t.json: dataplane.snat_ports: low (3000) is above high (2000)"},
+      {R"({"admin": {"address": "localhost"}})",
+       "t.json: admin.address: expected an IPv4 or IPv6 address, got \"localhost\""},
+  });
+}
 
 TEST(ServicesOf, ExpandsNodePortOverTheNodeAddressesOfTheFamily) {
   const Config c = parse_ok(R"({

@@ -1,0 +1,33 @@
+// The counters of a running (or stopped) Magline as JSON (`magline run`'s final report, the
+// admin listener's /stats) and Prometheus text (/metrics). Any thread: workers' counters are
+// read through their published copies.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "control/worker.hpp"
+#include "dataplane/service.hpp"
+#include "dataplane/slow_path.hpp"
+
+namespace magline::control {
+
+struct ControlCounters {
+  uint64_t reloads = 0;
+  uint64_t reloads_refused = 0;
+  uint64_t updates_published = 0;
+  double last_update_ms = 0;  // publish to every worker applying it
+};
+
+nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+                                  const dp::SlowPathStats& slow, const ControlCounters& control);
+
+// Prometheus text exposition format 0.0.4. `services` adds per-frontend and per-backend
+// traffic (from each state's per-worker counters).
+std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+                         const dp::SlowPathStats& slow, const ControlCounters& control,
+                         const dp::Snapshot* services);
+
+}  // namespace magline::control

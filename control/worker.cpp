@@ -1,0 +1,182 @@
+#include "control/worker.hpp"
+
+#include <rte_cycles.h>
+
+#include <memory>
+
+#include "dataplane/dpdk/mbuf_io.hpp"
+
+namespace magline::control {
+
+namespace {
+
+// Counter structs are arrays of uint64_t; copies between threads go word by word through
+// relaxed atomics (a seqlock then tells the reader whether the copy is whole).
+template <typename T>
+void copy_words(T& dst, const T& src) noexcept {
+  static_assert(sizeof(T) % sizeof(uint64_t) == 0 && std::is_trivially_copyable_v<T>);
+  auto* d = reinterpret_cast<uint64_t*>(&dst);
+  const auto* s = reinterpret_cast<const uint64_t*>(&src);
+  for (size_t i = 0; i < sizeof(T) / sizeof(uint64_t); ++i) {
+    std::atomic_ref<uint64_t>(d[i]).store(
+        std::atomic_ref<const uint64_t>(s[i]).load(std::memory_order_relaxed),
+        std::memory_order_relaxed);
+  }
+}
+
+class RingPeers final : public dp::PeerLink {
+ public:
+  explicit RingPeers(const std::vector<PeerRing*>& out) : out_(out) {}
+  bool send(uint16_t worker, const dp::PeerMessage& m) noexcept override {
+    return worker < out_.size() && out_[worker] != nullptr && out_[worker]->enqueue(m);
+  }
+
+ private:
+  const std::vector<PeerRing*>& out_;
+};
+
+class Loop {
+ public:
+  Loop(WorkerContext& ctx, dpdk::QsbrReader reader)
+      : ctx_(ctx),
+        peers_(ctx.peers_out),
+        fwd_(ctx.config, *ctx.node, *ctx.registry, *ctx.steering, peers_),
+        reader_(std::move(reader)),
+        ticks_per_ms_(std::max<uint64_t>(1, rte_get_tsc_hz() / 1000)) {}
+
+  void run() noexcept {
+    reader_.online();
+    uint64_t next_publish = 0;
+    while (!ctx_.stop->load(std::memory_order_relaxed)) {
+      const uint64_t now = rte_get_tsc_cycles() / ticks_per_ms_;
+      apply_updates();
+      bool busy = false;
+      for (uint16_t port : ctx_.ports) busy |= poll(port, now);
+      ++ctx_.io.polls;
+      if (!busy) {
+        ++ctx_.io.idle_polls;
+        fwd_.expire(now);
+      }
+      reader_.quiescent();
+      if (now >= next_publish) {
+        publish();
+        next_publish = now + 100;
+      }
+    }
+    apply_updates();
+    reader_.offline();
+    ctx_.counters = fwd_.counters();
+    ctx_.flows = fwd_.flows().stats();
+    publish();
+  }
+
+ private:
+  void apply_updates() noexcept {
+    dp::Update ups[64];
+    uint64_t applied = 0;
+    while (const uint32_t n = ctx_.updates->dequeue_burst(ups, 64)) {
+      for (uint32_t i = 0; i < n; ++i) fwd_.apply(ups[i]);
+      applied += n;
+    }
+    if (applied) ctx_.applied.fetch_add(applied, std::memory_order_release);
+  }
+
+  void drain_peers(uint64_t now) noexcept {
+    dp::PeerMessage msgs[32];
+    for (PeerRing* ring : ctx_.peers_in) {
+      if (ring == nullptr) continue;
+      while (const uint32_t n = ring->dequeue_burst(msgs, 32)) {
+        for (uint32_t i = 0; i < n; ++i) fwd_.receive(msgs[i], now);
+      }
+    }
+  }
+
+  bool poll(uint16_t port, uint64_t now) noexcept {
+    drain_peers(now);
+    const uint16_t n = dpdk::rx_burst(port, ctx_.index, pkts_, ctx_.burst);
+    if (n == 0) return false;
+    // The forwarder speaks in indices into Node::ports; DPDK in port ids.
+    const uint16_t node_port = node_port_of(port);
+    for (uint16_t i = 0; i < n; ++i) pkts_[i].port = node_port;
+    fwd_.process(pkts_, n, now, out_);
+    transmit();
+    if (out_.n_drop) dpdk::free_packets(out_.drop.data(), out_.n_drop);
+    for (uint16_t i = 0; i < out_.n_slow; ++i) {
+      if (!ctx_.slow->enqueue(out_.slow[i])) {
+        ++ctx_.io.slow_full;
+        dpdk::free_packet(out_.slow[i].pkt);
+      }
+    }
+    return true;
+  }
+
+  // Sends the burst's frames, grouped by egress port, on this worker's TX queue. Frames the
+  // device does not take are freed and counted: the next burst will not wait for them.
+  void transmit() noexcept {
+    for (uint16_t p = 0; p < ctx_.ports.size(); ++p) {
+      dp::Packet group[dp::kMaxBurst];
+      uint16_t k = 0;
+      for (uint16_t i = 0; i < out_.n_tx; ++i) {
+        if (out_.tx[i].port == p) group[k++] = out_.tx[i];
+      }
+      if (k == 0) continue;
+      const uint16_t sent = dpdk::tx_burst(ctx_.ports[p], ctx_.index, group, k);
+      if (sent < k) {
+        ctx_.io.tx_full += k - sent;
+        dpdk::free_packets(group + sent, uint16_t(k - sent));
+      }
+    }
+  }
+
+  uint16_t node_port_of(uint16_t dpdk_port) const noexcept {
+    for (uint16_t i = 0; i < ctx_.ports.size(); ++i) {
+      if (ctx_.ports[i] == dpdk_port) return i;
+    }
+    return 0;
+  }
+
+  void publish() noexcept {
+    ctx_.published_seq.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
+    copy_words(ctx_.published_counters, fwd_.counters());
+    copy_words(ctx_.published_flows, fwd_.flows().stats());
+    copy_words(ctx_.published_io, ctx_.io);
+    ctx_.published_seq.fetch_add(1, std::memory_order_release);  // even: whole
+  }
+
+  WorkerContext& ctx_;
+  RingPeers peers_;
+  dp::Forwarder fwd_;
+  dpdk::QsbrReader reader_;
+  uint64_t ticks_per_ms_;
+  dp::Packet pkts_[dp::kMaxBurst];
+  dp::BurstOut out_;
+};
+
+}  // namespace
+
+int worker_main(void* arg) {
+  auto& ctx = *static_cast<WorkerContext*>(arg);
+  auto reader = dpdk::QsbrReader::create(*ctx.qsbr, ctx.index);
+  if (!reader) return -1;
+  // Built here, on the worker's core, so that the flow table's pages are first touched (and
+  // placed) on this core's NUMA node.
+  auto loop = std::make_unique<Loop>(ctx, std::move(reader).value());
+  loop->run();
+  return 0;
+}
+
+void read_worker_counters(const WorkerContext& w, dp::ForwarderCounters& counters,
+                          dp::FlowTableStats& flows, WorkerIoCounters& io) {
+  for (;;) {
+    const uint64_t before = w.published_seq.load(std::memory_order_acquire);
+    if (before % 2 == 0) {
+      copy_words(counters, w.published_counters);
+      copy_words(flows, w.published_flows);
+      copy_words(io, w.published_io);
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (w.published_seq.load(std::memory_order_relaxed) == before) return;
+    }
+  }
+}
+
+}  // namespace magline::control

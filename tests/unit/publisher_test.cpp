@@ -1,0 +1,97 @@
+#include "control/publisher.hpp"
+
+#include <gtest/gtest.h>
+
+namespace magline::control {
+namespace {
+
+dp::IpAddr ip(const char* s) { return *dp::parse_ip(s); }
+
+dp::Service svc(const std::string& name, const char* vip, uint16_t port,
+                std::vector<const char*> backends) {
+  dp::Service s;
+  s.name = name;
+  s.frontends = {{ip(vip), port, dp::Protocol::tcp, dp::FrontendKind::load_balancer}};
+  for (const char* b : backends) s.backends.push_back({ip(b), 8080, 1, {}});
+  s.table_size = 251;
+  return s;
+}
+
+dp::Node one_port() {
+  dp::Node n;
+  n.ports.push_back({0, "lan0", {}, {{ip("198.18.0.1"), 16}}, 1500});
+  return n;
+}
+
+TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
+  const dp::Node node = one_port();
+  Publisher pub(node, 2);
+  auto first = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
+                            svc("b", "198.18.100.2", 80, {"198.18.1.20"})},
+                           0);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(first->built, 2u);
+  EXPECT_EQ(first->updates.size(), 2u);
+  EXPECT_TRUE(first->retired.empty());
+  const dp::ServiceState* a1 = pub.current()->find_by_name("a");
+  ASSERT_NE(a1, nullptr);
+  EXPECT_TRUE(a1->next_hop(0).has_value());
+  EXPECT_EQ(a1->workers(), 2u);
+
+  auto second = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
+                             svc("b", "198.18.100.2", 80, {"198.18.1.20", "198.18.1.21"})},
+                            0);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->built, 1u);
+  EXPECT_EQ(second->unchanged, 1u);
+  EXPECT_EQ(pub.current()->find_by_name("a"), a1);  // shared, not rebuilt
+  ASSERT_EQ(second->retired.size(), 1u);
+  EXPECT_EQ(second->retired[0]->spec().name, "b");
+  // Removal of the old state's frontends first, then the install.
+  ASSERT_EQ(second->updates.size(), 2u);
+  EXPECT_EQ(second->updates[0].old_state, second->retired[0].get());
+  EXPECT_EQ(second->updates[0].new_state, nullptr);
+  EXPECT_EQ(second->updates[1].old_state, nullptr);
+  EXPECT_EQ(second->updates[1].new_state, pub.current()->find_by_name("b"));
+
+  auto third = pub.publish({svc("b", "198.18.100.2", 80, {"198.18.1.20", "198.18.1.21"})}, 0);
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->removed, 1u);
+  EXPECT_EQ(third->built, 0u);
+  EXPECT_EQ(pub.current()->find_by_name("a"), nullptr);
+}
+
+TEST(Publisher, FrontendIdsAreStableWhileAFrontendLives) {
+  const dp::Node node = one_port();
+  Publisher pub(node, 1);
+  ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
+  const uint16_t id = pub.current()->find_by_name("a")->frontend_id(0);
+  ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.11"})}, 0).ok());
+  EXPECT_EQ(pub.current()->find_by_name("a")->frontend_id(0), id);
+  EXPECT_EQ(dp::to_string(pub.registry().at(id).addr), "198.18.100.1");
+  // A frontend that moves to another service keeps its id too.
+  ASSERT_TRUE(pub.publish({svc("z", "198.18.100.1", 80, {"198.18.1.11"})}, 0).ok());
+  EXPECT_EQ(pub.current()->find_by_name("z")->frontend_id(0), id);
+  EXPECT_EQ(pub.registry().in_use(), 1u);
+}
+
+TEST(Publisher, AnInvalidSetChangesNothing) {
+  const dp::Node node = one_port();
+  Publisher pub(node, 1);
+  ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
+  const auto before = pub.current();
+  auto clash = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
+                            svc("b", "198.18.100.1", 80, {"198.18.1.20"})},
+                           0);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().message,
+            "frontend 198.18.100.1:80/tcp is claimed by services \"a\" and \"b\"");
+  EXPECT_EQ(pub.current(), before);
+  EXPECT_EQ(pub.registry().in_use(), 1u);  // b's id was given back
+  auto bad = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10", "198.18.1.10"})}, 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(pub.current(), before);
+}
+
+}  // namespace
+}  // namespace magline::control
