@@ -162,6 +162,7 @@ class Runtime {
   std::vector<std::unique_ptr<UpdateRing>> update_rings_;
   std::vector<std::unique_ptr<PeerRing>> peer_rings_;  // [from * W + to]
   std::vector<std::unique_ptr<SlowRing>> slow_rings_;
+  std::unique_ptr<TxRing> control_tx_;
   std::vector<std::unique_ptr<WorkerContext>> workers_;
   std::vector<std::deque<dp::Update>> pending_;  // updates that did not fit a worker's ring
   std::vector<std::shared_ptr<const dp::ServiceState>> awaiting_send_;
@@ -199,7 +200,7 @@ Result<void> Runtime::start_dataplane() {
     c.device = pc.device.substr(0, pc.device.find(','));
     c.devargs = pc.device;
     c.rx_queues = workers;
-    c.tx_queues = uint16_t(workers + 1);  // the last TX queue is the control thread's
+    c.tx_queues = workers;  // the control thread transmits through worker 0 (WorkerContext)
     c.rx_descriptors = d.rx_descriptors;
     c.tx_descriptors = d.tx_descriptors;
     c.mtu = pc.mtu;
@@ -254,6 +255,9 @@ Result<void> Runtime::start_dataplane() {
     update_rings_.push_back(std::make_unique<UpdateRing>(std::move(up).value()));
     slow_rings_.push_back(std::make_unique<SlowRing>(std::move(slow).value()));
   }
+  auto control_tx = TxRing::create(4096);
+  if (!control_tx) return Error{"cannot allocate rings"};
+  control_tx_ = std::make_unique<TxRing>(std::move(control_tx).value());
   peer_rings_.resize(size_t(workers) * workers);
   for (uint16_t from = 0; from < workers; ++from) {
     for (uint16_t to = 0; to < workers; ++to) {
@@ -279,6 +283,7 @@ Result<void> Runtime::start_dataplane() {
     ctx->burst = d.burst;
     ctx->updates = update_rings_[w].get();
     ctx->slow = slow_rings_[w].get();
+    if (w == 0) ctx->control_tx = control_tx_.get();
     ctx->qsbr = &*qsbr_;
     ctx->stop = &stop_workers_;
     for (uint16_t o = 0; o < workers; ++o) {
@@ -363,19 +368,12 @@ void Runtime::launch() {
   launched_ = true;
 }
 
+// The control thread's frames leave through worker 0, which drains the ring every loop.
 void Runtime::transmit(std::vector<dp::Packet>& pkts) {
-  const uint16_t queue = uint16_t(workers_.size());
-  for (uint16_t p = 0; p < ports_.size(); ++p) {
-    std::vector<dp::Packet> group;
-    for (const dp::Packet& pkt : pkts) {
-      if (pkt.port == p) group.push_back(pkt);
-    }
-    size_t done = 0;
-    while (done < group.size()) {
-      const uint16_t n = uint16_t(std::min<size_t>(group.size() - done, dpdk::kMaxBurst));
-      const uint16_t sent = dpdk::tx_burst(ports_[p].id(), queue, group.data() + done, n);
-      if (sent < n) dpdk::free_packets(group.data() + done + sent, uint16_t(n - sent));
-      done += n;
+  for (const dp::Packet& p : pkts) {
+    if (!control_tx_->enqueue(p)) {
+      ++control_.control_tx_full;
+      dpdk::free_packet(p);
     }
   }
   pkts.clear();
@@ -511,6 +509,8 @@ int Runtime::run() {
   admin_.reset();
   report();
   shutting_down_ = true;
+  dp::Packet left;
+  while (control_tx_->dequeue(left)) dpdk::free_packet(left);
   retirer_.reset();  // no worker is online any more: everything retired is freed now
   slow_.reset();     // its held packets go back to the pool before the pool goes
   for (dpdk::Port& p : ports_) p.stop();

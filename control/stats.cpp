@@ -100,7 +100,8 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
   j["control"] = {{"reloads", control.reloads},
                   {"reloads_refused", control.reloads_refused},
                   {"updates_published", control.updates_published},
-                  {"last_update_ms", control.last_update_ms}};
+                  {"last_update_ms", control.last_update_ms},
+                  {"control_tx_full", control.control_tx_full}};
   return j;
 }
 

@@ -19,6 +19,7 @@ struct ControlCounters {
   uint64_t reloads_refused = 0;
   uint64_t updates_published = 0;
   double last_update_ms = 0;  // publish to every worker applying it
+  uint64_t control_tx_full = 0;  // slow-path frames dropped: worker 0's ring was full
 };
 
 nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContext>>& workers,

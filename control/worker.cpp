@@ -50,7 +50,7 @@ class Loop {
     while (!ctx_.stop->load(std::memory_order_relaxed)) {
       const uint64_t now = rte_get_tsc_cycles() / ticks_per_ms_;
       apply_updates();
-      bool busy = false;
+      bool busy = transmit_for_control();
       for (uint16_t port : ctx_.ports) busy |= poll(port, now);
       ++ctx_.io.polls;
       if (!busy) {
@@ -79,6 +79,14 @@ class Loop {
       applied += n;
     }
     if (applied) ctx_.applied.fetch_add(applied, std::memory_order_release);
+  }
+
+  bool transmit_for_control() noexcept {
+    if (ctx_.control_tx == nullptr) return false;
+    out_.n_tx = uint16_t(ctx_.control_tx->dequeue_burst(out_.tx.data(), dp::kMaxBurst));
+    if (out_.n_tx == 0) return false;
+    transmit();
+    return true;
   }
 
   void drain_peers(uint64_t now) noexcept {

@@ -24,6 +24,7 @@ namespace magline::control {
 using UpdateRing = dpdk::SpscRing<dp::Update>;
 using PeerRing = dpdk::SpscRing<dp::PeerMessage>;
 using SlowRing = dpdk::SpscRing<dp::SlowPacket>;
+using TxRing = dpdk::SpscRing<dp::Packet>;
 
 // Counters the worker keeps beside the forwarder's (also written by the worker only).
 struct WorkerIoCounters {
@@ -46,6 +47,10 @@ struct WorkerContext {
   std::vector<PeerRing*> peers_in;      // from each worker (nullptr for itself)
   std::vector<PeerRing*> peers_out;     // to each worker (nullptr for itself)
   SlowRing* slow = nullptr;             // this worker -> control
+  // Frames the control thread sends (ARP and NDP answers and requests, released frames): worker
+  // 0 transmits them on its own TX queues. Devices such as af_packet have exactly as many TX
+  // queues as RX queues, and every RX queue must be polled, so the control thread has none.
+  TxRing* control_tx = nullptr;         // worker 0 only
   const dpdk::Qsbr* qsbr = nullptr;
   const std::atomic<bool>* stop = nullptr;
   std::atomic<uint64_t> applied{0};  // updates applied so far (release: after applying them)

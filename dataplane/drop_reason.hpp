@@ -39,6 +39,7 @@ namespace magline::dp {
   X(sctp_fragment_rewrite, "SCTP ports to rewrite in a fragment: the CRC32c spans the datagram") \
   X(l2_not_for_us, "Ethernet destination is not a port's MAC, broadcast or multicast")        \
   X(not_ip, "ether type other than IPv4, IPv6 and ARP")                                       \
+  X(ip_multicast, "multicast or broadcast IP destination (other than neighbour discovery)")   \
   X(ip_fragment, "IP fragment: fragments are not forwarded (yet)")                            \
   X(icmp_unsupported, "ICMP that is not neighbour discovery: echo and errors are not handled yet") \
   X(no_service, "no frontend and no connection for this destination")                         \

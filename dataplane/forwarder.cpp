@@ -24,6 +24,12 @@ FlowKey affinity_key(const IpAddr& client, uint32_t service_id) noexcept {
   return k;
 }
 
+bool is_multicast(const FlowKey& k) noexcept {
+  if (k.family == Family::v6) return k.dst[0] == 0xff;  // ff00::/8
+  return (k.dst[0] & 0xf0) == 0xe0 ||                      // 224.0.0.0/4
+         (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
+}
+
 ForwardMode mode_of(uint8_t flags) noexcept { return ForwardMode((flags & kFlowModeMask) >> 1); }
 uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
 
@@ -131,6 +137,10 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
   const MacAddr dst_mac = MacAddr::from(pkt.data);
   if (!dst_mac.is_multicast() && !is_our_mac(pkt.port, dst_mac)) {
     drop(pkt, DropReason::l2_not_for_us, out);
+    return false;
+  }
+  if (is_multicast(p.key)) {
+    drop(pkt, DropReason::ip_multicast, out);  // MLD reports, mDNS, ...: nothing for us
     return false;
   }
   if (p.is_fragment) {

@@ -96,6 +96,12 @@ TEST_F(ForwarderTest, VerdictsForFramesThatAreNotForwarded) {
       {"malformed: TCP data offset below 5",
        Packet().ipv4(kClient, "198.18.100.1").tcp(40000, 80).data_offset(4), Verdict::drop,
        DropReason::tcp_bad_data_offset},
+      {"multicast listener report",
+       Packet().eth(kClientMac, {0x33, 0x33, 0, 0, 0, 0x16}).ipv6(kClient6, "ff02::16").icmp(143, 0),
+       Verdict::drop, DropReason::ip_multicast},
+      {"limited broadcast", Packet().eth(kClientMac, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+           .ipv4(kClient, "255.255.255.255").udp(68, 67),
+       Verdict::drop, DropReason::ip_multicast},
       {"fragment", Packet().ipv4(kClient, "198.18.100.1").fragment(0, true).tcp(40000, 80),
        Verdict::drop, DropReason::ip_fragment},
       {"echo request to a VIP", Packet().ipv4(kClient, "198.18.100.1").icmp_echo(1, 1),

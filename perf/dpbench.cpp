@@ -1,0 +1,313 @@
+// magline-dpbench: packets per second per worker core through the real forwarding pipeline, next
+// to a trivial forwarder and dpdk-testpmd's macswap on the same virtual device, in the same run.
+//
+// The device is net_null: it hands out buffers at the rate they are asked for and frees what is
+// transmitted, like a NIC that is never the bottleneck. Each received buffer is filled with the
+// next frame of the traffic mix (a 64-byte copy, the work a NIC's DMA does; testpmd's baseline
+// pays the same copy through net_null's copy=1), then forwarded on one worker core:
+//
+//   copy+macswap   the copy and a MAC swap: Magline's own baseline (bursts, copies)
+//   hit-1k         established full-NAT connections (flow-table hits), 1000 flows: the table
+//                  stays in cache
+//   hit-1M         the same with 1M flows in random order: every lookup misses cache and TLB
+//   new            every frame a new connection (SYN, new 5-tuple): Maglev choice, source
+//                  port search, two flow entries (forward and reply) in a table that grows
+//
+// Every path writes the same template and patches the client address and port into it, so the
+// generating work is the same for all of them.
+//
+// Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
+// Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "control/publisher.hpp"
+#include "dataplane/dpdk/eal.hpp"
+#include "dataplane/dpdk/mbuf_io.hpp"
+#include "dataplane/dpdk/port.hpp"
+#include "dataplane/forwarder.hpp"
+#include "dataplane/checksum.hpp"
+#include "dataplane/rewrite.hpp"
+
+namespace magline::bench {
+namespace {
+
+constexpr uint16_t kBurst = 32;
+const dp::MacAddr kLbMac{{0x02, 0, 0, 0, 0, 0x01}};
+const dp::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0x0a}};
+const dp::MacAddr kBackendMac{{0x02, 0, 0, 0, 0, 0x0b}};
+
+// A 64-byte Ethernet/IPv4/TCP frame (with the FCS the wire would add: 60 bytes here).
+std::vector<uint8_t> tcp_frame(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
+                               uint8_t flags) {
+  std::vector<uint8_t> f(60, 0);
+  kLbMac.store(f.data());
+  kClientMac.store(f.data() + 6);
+  f[12] = 0x08;
+  uint8_t* ip = f.data() + 14;
+  ip[0] = 0x45;
+  dp::store_be16(ip + 2, 46);  // 20 IP + 20 TCP + 6 payload
+  ip[8] = 64;
+  ip[9] = dp::kProtoTcp;
+  dp::store_be32(ip + 12, src);
+  dp::store_be32(ip + 16, dst);
+  dp::store_be16(ip + 10, dp::ipv4_header_checksum(ip, 20));
+  uint8_t* tcp = ip + 20;
+  dp::store_be16(tcp, sport);
+  dp::store_be16(tcp + 2, dport);
+  tcp[12] = 5 << 4;
+  tcp[13] = flags;
+  dp::store_be16(tcp + 14, 65535);
+  const dp::IpAddr s = dp::IpAddr::v4(src), d = dp::IpAddr::v4(dst);
+  dp::store_be16(tcp + 16, dp::l4_checksum(s, d, dp::kProtoTcp, tcp, 26, 16));
+  return f;
+}
+
+class NoPeers final : public dp::PeerLink {
+  bool send(uint16_t, const dp::PeerMessage&) noexcept override { return true; }
+};
+
+enum class Mode { macswap, hit, fresh };
+
+struct Job {
+  Mode mode;
+  uint16_t port;
+  double seconds;
+  const std::vector<uint8_t>* frame;  // the template
+  uint32_t flows;                     // hit: how many distinct flows are cycled
+  dp::Forwarder* fwd;
+  // results
+  uint64_t packets = 0;
+  uint64_t forwarded = 0;
+  uint64_t cycles = 0;
+};
+
+int worker(void* arg) {
+  Job& job = *static_cast<Job*>(arg);
+  dp::Packet pkts[kBurst];
+  dp::BurstOut out;
+  const uint64_t hz = rte_get_tsc_hz();
+  const uint64_t start = rte_get_tsc_cycles();
+  const uint64_t end = start + uint64_t(job.seconds * double(hz));
+  const std::vector<uint8_t>& f = *job.frame;
+  uint32_t seq = 0;
+  uint64_t now_tsc = start;
+  while ((now_tsc = rte_get_tsc_cycles()) < end) {
+    const uint16_t n = dpdk::rx_burst(job.port, 0, pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) {
+      std::memcpy(pkts[i].data, f.data(), f.size());
+      pkts[i].len = uint16_t(f.size());
+      pkts[i].port = 0;
+      // The client: flow k of the mix (hit: k cycles over the flows in a scattered order;
+      // new: k never repeats). Checksums are left as they are: the pipeline updates them
+      // incrementally and never verifies them.
+      const uint32_t k = job.mode == Mode::fresh ? seq++ : (seq += 2654435761u) % job.flows;
+      dp::store_be32(pkts[i].data + 26, 0xc6130000u | (k >> 14));  // 198.19.x.y
+      dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (k & 0x3fff)));
+    }
+    job.packets += n;
+    if (job.mode == Mode::macswap) {
+      for (uint16_t i = 0; i < n; ++i) {
+        uint8_t tmp[6];
+        std::memcpy(tmp, pkts[i].data, 6);
+        std::memcpy(pkts[i].data, pkts[i].data + 6, 6);
+        std::memcpy(pkts[i].data + 6, tmp, 6);
+      }
+      const uint16_t sent = dpdk::tx_burst(job.port, 0, pkts, n);
+      if (sent < n) dpdk::free_packets(pkts + sent, uint16_t(n - sent));
+      job.forwarded += sent;
+      continue;
+    }
+    job.fwd->process(pkts, n, now_tsc / (hz / 1000), out);
+    const uint16_t sent = dpdk::tx_burst(job.port, 0, out.tx.data(), out.n_tx);
+    if (sent < out.n_tx) dpdk::free_packets(out.tx.data() + sent, uint16_t(out.n_tx - sent));
+    if (out.n_drop) dpdk::free_packets(out.drop.data(), out.n_drop);
+    for (uint16_t i = 0; i < out.n_slow; ++i) dpdk::free_packet(out.slow[i].pkt);
+    job.forwarded += sent;
+  }
+  job.cycles = rte_get_tsc_cycles() - start;
+  return 0;
+}
+
+// testpmd macswap on net_null (copy=1) on the same worker core; its mean Rx-pps.
+double testpmd_pps(const std::string& testpmd, unsigned worker_core, double seconds) {
+  const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
+                          " -l 0," + std::to_string(worker_core) +
+                          " --no-huge -m 512 --no-shconf --no-pci --no-telemetry"
+                          " --file-prefix magline-bench-testpmd"
+                          " --vdev net_null0,copy=1,size=64 -- --forward-mode=macswap"
+                          " --auto-start --stats-period 1 --nb-cores=1 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return 0;
+  std::vector<double> samples;
+  char line[512];
+  const std::regex rx(R"(Rx-pps:\s+(\d+))");
+  while (std::fgets(line, sizeof line, p)) {
+    std::cmatch m;
+    if (std::regex_search(line, m, rx)) samples.push_back(std::stod(m[1]));
+  }
+  pclose(p);
+  // The first samples include start-up; keep the steady ones.
+  if (samples.size() > 2) samples.erase(samples.begin(), samples.begin() + 1);
+  double sum = 0;
+  for (double s : samples) sum += s;
+  return samples.empty() ? 0 : sum / double(samples.size());
+}
+
+int run(int argc, char** argv) {
+  double seconds = 3;
+  size_t flows = 1000;  // the cache-resident hit path
+  std::string testpmd = "dpdk-testpmd";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--seconds") seconds = std::stod(argv[i + 1]);
+    else if (a == "--flows") flows = std::stoul(argv[i + 1]);
+    else if (a == "--testpmd") testpmd = argv[i + 1];
+  }
+  const unsigned worker_core = 1;
+  double baseline = 0;
+  if (testpmd != "none") baseline = testpmd_pps(testpmd, worker_core, seconds + 2);
+
+  auto eal = dpdk::EalSession::create({"-l", "0," + std::to_string(worker_core), "--no-huge",
+                                       "-m", "1024", "--no-shconf", "--no-pci", "--no-telemetry",
+                                       "--file-prefix", "magline-bench",
+                                       "--log-level=*:warning"});
+  if (!eal) {
+    std::fprintf(stderr, "%s\n", eal.error().message.c_str());
+    return 1;
+  }
+  auto pool = dpdk::PktPool::create("bench", 16383);
+  if (!pool) return 1;
+  dpdk::PortConfig pc;
+  pc.device = "net_null0";
+  pc.devargs = "net_null0,size=64";
+  pc.rss = dpdk::RssMode::off;
+  auto port = dpdk::Port::open(pc, pool->get());
+  if (!port || !port->start()) {
+    std::fprintf(stderr, "cannot open net_null0\n");
+    return 1;
+  }
+
+  dp::Node node;
+  node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500});
+  dp::Service svc;
+  svc.name = "bench/web:http";
+  svc.frontends = {{dp::IpAddr::v4(198, 18, 100, 1), 80, dp::Protocol::tcp,
+                    dp::FrontendKind::load_balancer}};
+  for (uint32_t b = 0; b < 256; ++b) {
+    svc.backends.push_back({dp::IpAddr::v4(0xc6120100u + b), 8080, 1, {}});  // 198.18.1.x
+  }
+  control::Publisher publisher(node, 1);
+  auto change = publisher.publish({svc}, 0);
+  if (!change) return 1;
+
+  auto make_forwarder = [&](NoPeers& peers, dp::SingleWorker& steering) {
+    dp::ForwarderConfig fc;
+    fc.flow_capacity = 1 << 21;
+    auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers);
+    for (const dp::Update& u : change->updates) fwd->apply(u);
+    for (uint32_t b = 0; b < 256; ++b) {
+      dp::Update u;
+      u.kind = dp::Update::Kind::neighbor;
+      u.neighbor = {dp::IpAddr::v4(0xc6120100u + b), kBackendMac, 0, true};
+      fwd->apply(u);
+    }
+    return fwd;
+  };
+
+  const std::vector<uint8_t> ack = tcp_frame(0xc6130000u, 1024, 0xc6126401u, 80, dp::kTcpAck);
+  const std::vector<uint8_t> syn = tcp_frame(0xc6130000u, 1024, 0xc6126401u, 80, dp::kTcpSyn);
+
+  struct Result {
+    std::string name;
+    Job job;
+  };
+  std::vector<Result> results;
+  auto launch = [&](Job& job) {
+    rte_eal_remote_launch(worker, &job, worker_core);
+    rte_eal_wait_lcore(worker_core);
+  };
+  NoPeers peers;
+  dp::SingleWorker steering;
+  {
+    Job job{Mode::macswap, port->id(), seconds, &ack, uint32_t(flows), nullptr};
+    launch(job);
+    results.push_back({"copy+macswap", job});
+  }
+  std::vector<std::unique_ptr<dp::Forwarder>> keep;
+  for (const uint32_t n : {uint32_t(flows), uint32_t(1000000)}) {
+    auto fwd = make_forwarder(peers, steering);
+    // Open every flow first (each is visited once per n frames), so that measured frames hit.
+    Job warm{Mode::hit, port->id(), 0, &ack, n, fwd.get()};
+    warm.seconds = 0.3 + double(n) / 2e6;
+    launch(warm);
+    const uint64_t opened = fwd->counters().new_connections;
+    Job job{Mode::hit, port->id(), seconds, &ack, n, fwd.get()};
+    launch(job);
+    if (fwd->counters().new_connections != opened) {
+      std::fprintf(stderr, "hit path opened %lu connections while measured\n",
+                   (unsigned long)(fwd->counters().new_connections - opened));
+    }
+    results.push_back({n == 1000000 ? "hit-1M" : "hit-" + std::to_string(n), job});
+    keep.push_back(std::move(fwd));
+  }
+  auto fresh = make_forwarder(peers, steering);
+  {
+    Job job{Mode::fresh, port->id(), seconds, &syn, 0, fresh.get()};
+    launch(job);
+    results.push_back({"new", job});
+  }
+
+  const double hz = double(rte_get_tsc_hz());
+  nlohmann::ordered_json j;
+  j["device"] = "net_null (64-byte frames)";
+  j["flows"] = flows;
+  j["seconds"] = seconds;
+  j["testpmd_macswap_pps"] = baseline;
+  std::printf("%-14s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");
+  std::printf("%-14s %12.2f %10s %10s\n", "testpmd", baseline / 1e6, "-", "1.00");
+  for (const Result& r : results) {
+    const double secs = double(r.job.cycles) / hz;
+    const double pps = double(r.job.forwarded) / secs;
+    const double cyc = double(r.job.cycles) / double(std::max<uint64_t>(1, r.job.packets));
+    const double ratio = baseline > 0 ? pps / baseline : 0;
+    std::printf("%-14s %12.2f %10.1f %10.2f\n", r.name.c_str(), pps / 1e6, cyc, ratio);
+    j["paths"][r.name] = {{"pps", pps},
+                          {"cycles_per_packet", cyc},
+                          {"ratio_to_testpmd", ratio},
+                          {"received", r.job.packets},
+                          {"forwarded", r.job.forwarded}};
+  }
+  const auto& fc = fresh->counters();
+  j["new_path"] = {{"new_connections", fc.new_connections},
+                   {"flow_entries", fresh->flows().stats().occupied},
+                   {"evicted_half_open", fresh->flows().stats().evicted_half_open},
+                   {"drops_snat_ports_exhausted",
+                    fc.drops[size_t(dp::DropReason::snat_ports_exhausted)]},
+                   {"drops_flow_table_full", fc.drops[size_t(dp::DropReason::flow_table_full)]}};
+  const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
+  const double new_pps = j["paths"]["new"]["pps"].get<double>();
+  j["new_vs_hit_1M"] = hit1m > 0 ? new_pps / hit1m : 0;
+  std::printf("new / hit-1M: %.2f\n%s\n", new_pps / hit1m, j.dump().c_str());
+  keep.clear();
+  fresh.reset();
+  port->stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace magline::bench
+
+int main(int argc, char** argv) { return magline::bench::run(argc, argv); }

@@ -1,0 +1,210 @@
+#!/usr/bin/python3
+"""Servers and clients that tests/e2e/e2e.py runs inside its network namespaces
+(`ip netns exec NS /usr/bin/python3 agent.py COMMAND ...`). Standard library only.
+
+Commands:
+  serve NAME [--stay]  a backend: HTTP on 8080 and 80 (answers "backend=NAME peer=A:P local=A:P"),
+                       UDP echo on 5353 (IPv4 and IPv6; answers the datagram plus " from NAME"),
+                       TCP line echo on 9000 (greets "hello from NAME", then echoes each line).
+                       Prints "ready" once every socket listens; exits when its parent dies
+                       (unless --stay: e2e.py --keep).
+  udp ADDR PORT N [S]  sends N datagrams (within S seconds), each from a fresh socket (its own
+                       source port), and prints one JSON line: the answers and what went wrong.
+  stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
+                       100 ms for S seconds, checks each echo, and prints a JSON summary.
+"""
+import ctypes
+import json
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+def die_with_parent():
+    """The harness may be killed without cleaning up: go with it (PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def plain(addr):
+    """'::ffff:198.18.0.1' -> '198.18.0.1' (IPv4 peers of a dual-stack socket)."""
+    return addr[7:] if addr.startswith("::ffff:") else addr
+
+
+class DualStackMixin:
+    """Listens on [::]:PORT for IPv4 and IPv6, without HTTPServer's reverse DNS lookup
+    (socket.getfqdn hangs in a namespace without DNS: see /work/shared/FIELD-NOTES.md)."""
+    address_family = socket.AF_INET6
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "e2e"
+        self.server_port = self.server_address[1]
+
+
+class HttpServer(DualStackMixin, socketserver.ThreadingMixIn, HTTPServer):
+    pass
+
+
+class LineServer(DualStackMixin, socketserver.ThreadingTCPServer):
+    pass
+
+
+def http_handler(name):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self):
+            peer = self.client_address
+            local = self.connection.getsockname()
+            body = (f"backend={name} peer={plain(peer[0])}:{peer[1]} "
+                    f"local={plain(local[0])}:{local[1]}\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+def line_handler(name):
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            self.wfile.write(f"hello from {name}\n".encode())
+            for line in self.rfile:
+                self.wfile.write(line)
+
+    return Handler
+
+
+def udp_echo(sock, name):
+    suffix = f" from {name}".encode()
+    while True:
+        data, peer = sock.recvfrom(2048)
+        sock.sendto(data + suffix, peer)
+
+
+def serve(name, stay):
+    if not stay:
+        die_with_parent()
+    servers = [HttpServer(("::", 8080), http_handler(name)),
+               HttpServer(("::", 80), http_handler(name)),
+               LineServer(("::", 9000), line_handler(name))]
+    udp4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp4.bind(("0.0.0.0", 5353))
+    udp6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    udp6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    udp6.bind(("::", 5353))
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    threads += [threading.Thread(target=udp_echo, args=(s, name), daemon=True)
+                for s in (udp4, udp6)]
+    for t in threads:
+        t.start()
+    print("ready", flush=True)
+    while True:  # until SIGTERM or SIGKILL (default actions)
+        signal.pause()
+
+
+def udp_client(addr, port, n, budget):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    answers, problems = [], []
+    lost_in_a_row = 0
+    end = time.monotonic() + budget
+    for i in range(n):
+        if time.monotonic() >= end:
+            problems.append(f"out of time after {i} of {n} datagrams")
+            break
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            s.settimeout(2.0)
+            payload = f"ping {i} {time.monotonic_ns()}".encode()
+            sport = s.getsockname()[1]
+            s.sendto(payload, (addr, port))
+            try:
+                data, peer = s.recvfrom(2048)
+            except socket.timeout:
+                problems.append(f"datagram {i} from port {sport}: no answer within 2 s")
+                lost_in_a_row += 1
+                if lost_in_a_row == 3 and i + 1 < n:
+                    problems.append(f"gave up after 3 losses in a row ({n - i - 1} not sent)")
+                    break
+                continue
+            lost_in_a_row = 0
+            if peer[0] != addr or peer[1] != port:
+                problems.append(f"datagram {i}: answer came from {peer[0]}:{peer[1]}")
+            if not data.startswith(payload + b" from "):
+                problems.append(f"datagram {i}: wrong answer {data!r}")
+                continue
+            answers.append({"sport": sport, "backend": data[len(payload) + 6:].decode()})
+    print(json.dumps({"answers": answers, "problems": problems}), flush=True)
+
+
+def stream_client(addr, port, seconds):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    out = {"sent": 0, "echoed": 0, "problems": []}
+    try:
+        s = socket.create_connection((addr, port), timeout=3)
+    except OSError as e:
+        print(json.dumps({"greeting": None, "error": f"connect: {e}"}), flush=True)
+        return
+    s.settimeout(2.0)
+    f = s.makefile("rwb")
+    greeting = f.readline().decode().strip()
+    print(json.dumps({"greeting": greeting, "local_port": s.getsockname()[1]}), flush=True)
+    end = time.monotonic() + seconds
+    i = 0
+    while time.monotonic() < end and i < 1000:
+        line = f"line {i} {time.monotonic_ns()}\n".encode()
+        try:
+            f.write(line)
+            f.flush()
+            out["sent"] += 1
+            echo = f.readline()
+        except OSError as e:
+            out["problems"].append(f"line {i}: {type(e).__name__}: {e}")
+            break
+        if echo == b"":
+            out["problems"].append(f"line {i}: connection closed by the peer")
+            break
+        if echo != line:
+            out["problems"].append(f"line {i}: echo {echo!r} != {line!r}")
+        else:
+            out["echoed"] += 1
+        i += 1
+        time.sleep(0.1)
+    s.close()
+    print(json.dumps(out), flush=True)
+
+
+def main():
+    cmd = sys.argv[1] if len(sys.argv) > 1 else ""
+    if cmd == "serve" and len(sys.argv) in (3, 4) and sys.argv[3:] in ([], ["--stay"]):
+        serve(sys.argv[2], stay=sys.argv[3:] == ["--stay"])
+    elif cmd == "udp" and len(sys.argv) in (5, 6):
+        budget = float(sys.argv[5]) if len(sys.argv) == 6 else 60.0
+        udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget)
+    elif cmd == "stream" and len(sys.argv) == 5:
+        die_with_parent()
+        stream_client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1009 @@
+#!/usr/bin/python3
+"""End-to-end test of Magline on real kernel traffic (see tests/e2e/README.md).
+
+Builds a topology of network namespaces around a Linux bridge, runs `magline run` on an
+af_packet port in the root namespace, and drives real TCP and UDP clients and servers through
+it. Standard library only; run as root with Debian's /usr/bin/python3:
+
+    python3 tests/e2e/e2e.py --magline build/control/magline [--junit FILE] [--keep]
+                             [--capture] [--pmd af_packet|pcap] [--cleanup]
+
+Every name it creates starts with "mle2e-"; leftovers of a crashed run are removed first.
+Addresses are only from 198.18.0.0/15 and 2001:db8::/32, inside namespaces it created.
+"""
+import argparse
+import ctypes
+import fcntl
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import xml.etree.ElementTree as ET
+
+PREFIX = "mle2e-"
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT = os.path.join(HERE, "agent.py")
+PYTHON = "/usr/bin/python3"  # Debian's (FIELD-NOTES): the same everywhere
+LOCK_PATH = "/tmp/mle2e.lock"
+
+FABRIC = PREFIX + "fabric"   # holds the bridge (the "switch")
+BRIDGE = "br0"
+LB_IF = PREFIX + "lb"        # Magline's af_packet port, root namespace
+LB_PEER = "lb"               # its other end, on the bridge (inside FABRIC)
+CLIENT = PREFIX + "c1"
+CLIENT2 = PREFIX + "c2"      # another subnet: DNAT
+BACKENDS = [  # (namespace, name, IPv4, IPv6)
+    (PREFIX + "b0", "b0", "198.18.1.10", "2001:db8::10"),
+    (PREFIX + "b1", "b1", "198.18.1.11", "2001:db8::11"),
+    (PREFIX + "b2", "b2", "198.18.1.12", "2001:db8::12"),
+]
+NAMESPACES = [FABRIC, CLIENT, CLIENT2] + [b[0] for b in BACKENDS]
+
+LB_V4, LB_V4_DNAT, LB_V6 = "198.18.0.1", "198.19.0.1", "2001:db8::1"
+CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
+VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
+    "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
+VIP_HTTP6 = "2001:db8:100::1"
+NODE_PORT = 30080
+
+
+class Fail(Exception):
+    """A test case's failure, with its message."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP to the harness: unwind through every finally, like Ctrl-C."""
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, check=True, timeout=15, input=None):
+    """Runs a short command; returns its CompletedProcess (text). Raises Fail when `check` and
+    the command fails or overruns."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    except subprocess.TimeoutExpired:
+        raise Fail(f"{' '.join(cmd)}: still running after {timeout} s")
+    if check and p.returncode != 0:
+        raise Fail(f"{' '.join(cmd)}: exit {p.returncode}: {(p.stderr or p.stdout).strip()}")
+    return p
+
+
+def nsx(ns, *cmd):
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def in_ns(ns, *cmd, **kw):
+    return run(nsx(ns, *cmd), **kw)
+
+
+def sysctl(ns, *settings):
+    cmd = ["sysctl", "-q", "-w", *settings]
+    return in_ns(ns, *cmd) if ns else run(cmd)
+
+
+def no_offload(ns, ifname):
+    """FIELD-NOTES: a veth with TX checksum offload hands af_packet frames whose checksums were
+    never filled in. Off on every end."""
+    cmd = ["ethtool", "-K", ifname, "tx", "off", "rx", "off"]
+    return in_ns(ns, *cmd) if ns else run(cmd)
+
+
+# --- cleanup ---------------------------------------------------------------------------------
+
+
+def our_namespaces():
+    out = run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines()
+            if line.split() and line.split()[0].startswith(PREFIX)]
+
+
+def our_root_links():
+    out = run(["ip", "-o", "link", "show"], check=False).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(PREFIX):
+                names.append(name)
+    return names
+
+
+def tagged_processes():
+    """Processes of ours outside the namespaces' own: a `magline run --config` whose file is in
+    a work directory of ours (TMPDIR/mle2e-*), or a tcpdump writing there. Not this process or
+    its ancestors, and nothing else that merely mentions the name (an editor, a `tail -f`)."""
+    workdirs = os.path.join(tempfile.gettempdir(), PREFIX).encode()
+    mine = set()
+    pid = os.getpid()
+    while pid > 1 and pid not in mine:
+        mine.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        ours = any(a.startswith(workdirs) for a in args[1:])
+        prog = os.path.basename(args[0])
+        if ours and ((b"run" in args and b"--config" in args) or prog == b"tcpdump"):
+            found.append((int(entry), b" ".join(args).decode(errors="replace").strip()))
+    return found
+
+
+def processes_in(ns):
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(x) for x in out.split() if x.isdigit()]
+
+
+def kill_pids(pids, grace=2.0):
+    pids = [p for p in pids if p != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not is_zombie(p)]
+            if not pids:
+                return
+            time.sleep(0.05)
+
+
+def is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def remove_everything():
+    """Processes first, then namespaces, then root-side veths (FIELD-NOTES: `ip netns del`
+    returns before the namespace is gone while a process still runs in it)."""
+    pids = [p for p, _ in tagged_processes()]
+    for ns in our_namespaces():
+        pids += processes_in(ns)
+    kill_pids(sorted(set(pids)))
+    for ns in our_namespaces():
+        run(["ip", "netns", "del", ns], check=False)
+    for link in our_root_links():
+        run(["ip", "link", "del", link], check=False)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and (our_namespaces() or our_root_links()):
+        time.sleep(0.1)
+
+
+def leftovers():
+    problems = []
+    if ns := our_namespaces():
+        problems.append(f"namespaces: {', '.join(ns)}")
+    if links := our_root_links():
+        problems.append(f"links: {', '.join(links)}")
+    if procs := tagged_processes():
+        problems.append("processes: " + "; ".join(f"{p} {c}" for p, c in procs))
+    return problems
+
+
+# --- topology --------------------------------------------------------------------------------
+
+
+def build_topology():
+    for ns in NAMESPACES:
+        run(["ip", "netns", "add", ns])
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        # No duplicate address detection: IPv6 addresses are usable at once.
+        sysctl(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+    # The switch: a bridge with no address, no IPv6 chatter and no multicast snooping (Magline
+    # sends no MLD reports, so snooping could starve its solicited-node groups).
+    sysctl(FABRIC, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+    in_ns(FABRIC, "ip", "link", "add", BRIDGE, "type", "bridge", "forward_delay", "0",
+          "mcast_snooping", "0")
+    in_ns(FABRIC, "ip", "link", "set", BRIDGE, "up")
+
+    # Magline's port: the root end has no address, no IPv6, no ARP and no forwarding, so the
+    # root namespace's kernel ignores what arrives there; af_packet still sees every frame.
+    run(["ip", "link", "add", LB_IF, "type", "veth", "peer", "name", LB_PEER, "netns", FABRIC])
+    sysctl(None, f"net.ipv6.conf.{LB_IF}.disable_ipv6=1", f"net.ipv4.conf.{LB_IF}.forwarding=0")
+    run(["ip", "link", "set", LB_IF, "arp", "off"])
+    no_offload(None, LB_IF)
+    run(["ip", "link", "set", LB_IF, "up"])
+    attach(LB_PEER)
+
+    for ns, short in [(CLIENT, "c1"), (CLIENT2, "c2")] + [(b[0], b[1]) for b in BACKENDS]:
+        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", short,
+             "netns", FABRIC])
+        sysctl(ns, "net.ipv6.conf.eth0.accept_dad=0", "net.ipv4.conf.all.rp_filter=0",
+               "net.ipv4.conf.eth0.rp_filter=0")
+        no_offload(ns, "eth0")
+        in_ns(ns, "ip", "link", "set", "eth0", "up")
+        attach(short)
+
+    # Client 1: same /16 as the backends (the IPv4 VIPs are on-link: Magline answers ARP for
+    # them); the IPv6 VIPs through Magline.
+    in_ns(CLIENT, "ip", "addr", "add", f"{CLIENT_V4}/16", "dev", "eth0")
+    in_ns(CLIENT, "ip", "-6", "addr", "add", f"{CLIENT_V6}/64", "dev", "eth0", "nodad")
+    in_ns(CLIENT, "ip", "-6", "route", "add", "2001:db8:100::/64", "via", LB_V6)
+    # Client 2: another subnet, Magline is its default gateway (DNAT).
+    in_ns(CLIENT2, "ip", "addr", "add", f"{CLIENT2_V4}/24", "dev", "eth0")
+    in_ns(CLIENT2, "ip", "route", "add", "default", "via", LB_V4_DNAT)
+    for ns, _, v4, v6 in BACKENDS:
+        in_ns(ns, "ip", "addr", "add", f"{v4}/16", "dev", "eth0")
+        in_ns(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        # DNAT replies go back through Magline.
+        in_ns(ns, "ip", "route", "add", "198.19.0.0/24", "via", LB_V4)
+        # DSR: the VIP on loopback, never answered for in ARP (only Magline answers).
+        in_ns(ns, "ip", "addr", "add", f"{VIP_DSR}/32", "dev", "lo")
+        sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+               "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2")
+
+
+def attach(port):
+    in_ns(FABRIC, "ip", "link", "set", port, "master", BRIDGE)
+    no_offload(FABRIC, port)
+    in_ns(FABRIC, "ip", "link", "set", port, "up")
+
+
+# --- Magline ---------------------------------------------------------------------------------
+
+
+# How Magline opens its port. af_packet is the one under test; pcap (libpcap on the same veth)
+# is a diagnostic that sidesteps af_packet's queue layout (README: "Findings").
+DEVICES = {
+    # One worker: one queue pair (af_packet has as many RX as TX queues, and with more than one
+    # the kernel fans flows out over sockets that must all be polled).
+    "af_packet": f"net_af_packet0,iface={LB_IF},qpairs=1",
+    # One RX queue (incoming frames only: not Magline's own), one TX queue.
+    "pcap": f"net_pcap0,rx_iface_in={LB_IF},tx_iface={LB_IF}",
+}
+
+
+def magline_config(echo_backends, pmd="af_packet"):
+    def backends(addrs, port):
+        return [{"address": a, "port": port} for a in addrs]
+
+    v4 = [b[2] for b in BACKENDS]
+    v6 = [b[3] for b in BACKENDS]
+    return {
+        "flow_table": {"capacity": 65536},
+        "admin": {"enabled": False},
+        "dataplane": {
+            "main_core": 0,
+            "worker_cores": [1],
+            "hugepages": False,
+            "memory_mb": 256,
+            "ports": [{
+                "name": "lb0",
+                "device": DEVICES[pmd],
+                "addresses": [f"{LB_V4}/16", f"{LB_V4_DNAT}/24", f"{LB_V6}/64"],
+            }],
+        },
+        "services": [
+            {"name": "e2e/web:http", "mode": "full_nat",
+             "frontends": [{"kind": "load_balancer", "address": VIP_HTTP, "port": 80},
+                           {"kind": "node_port", "port": NODE_PORT}],
+             "backends": backends(v4, 8080)},
+            {"name": "e2e/dns:udp", "mode": "full_nat",
+             "frontends": [{"address": VIP_UDP, "port": 53, "protocol": "udp"}],
+             "backends": backends(v4, 5353)},
+            {"name": "e2e/dsr:http", "mode": "dsr_l2",
+             "frontends": [{"address": VIP_DSR, "port": 80}],
+             "backends": backends(v4, 80)},
+            {"name": "e2e/dnat:http", "mode": "dnat",
+             "frontends": [{"address": VIP_DNAT, "port": 80}],
+             "backends": backends(v4, 8080)},
+            {"name": "e2e/web6:http", "mode": "full_nat",
+             "frontends": [{"address": VIP_HTTP6, "port": 80}],
+             "backends": backends(v6, 8080)},
+            {"name": "e2e/echo:stream", "mode": "full_nat",
+             "frontends": [{"address": VIP_ECHO, "port": 9000}],
+             "backends": backends(echo_backends, 9000)},
+        ],
+    }
+
+
+LIBC = ctypes.CDLL(None)
+PR_SET_PDEATHSIG = 1
+
+
+def pdeathsig():
+    """In the child, before exec: SIGTERM when the harness dies, even by SIGKILL."""
+    LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+class Magline:
+    def __init__(self, binary, workdir, pmd):
+        self.binary = binary
+        self.pmd = pmd
+        self.config = os.path.join(workdir, "magline.json")
+        self.stats = os.path.join(workdir, "stats.json")
+        self.out_path = os.path.join(workdir, "magline.stdout")
+        self.err_path = os.path.join(workdir, "magline.stderr")
+        self.proc = None
+        self.reloads_sent = 0
+
+    def write_config(self, echo_backends):
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(magline_config(echo_backends, self.pmd), f, indent=2)
+        os.replace(tmp, self.config)  # a reload never sees half a file
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "run", "--config", self.config, "--stats", self.stats],
+            stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"),
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=pdeathsig)
+
+    def stderr(self):
+        try:
+            with open(self.err_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stdout(self):
+        try:
+            with open(self.out_path, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise Fail(f"magline exited with status {self.proc.returncode}; stderr:\n"
+                       f"{tail(self.stderr())}")
+
+    def reload(self):
+        self.check_alive()
+        self.proc.send_signal(signal.SIGHUP)
+        self.reloads_sent += 1
+
+    def stop(self, timeout):
+        """SIGTERM; returns (exit status or None if it had to be killed, seconds taken)."""
+        if not self.alive():
+            return (self.proc.returncode if self.proc else None), 0.0
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            return None, time.monotonic() - t0
+        return rc, time.monotonic() - t0
+
+
+def tail(text, lines=30):
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(empty)"
+
+
+class Agent:
+    """A long-lived agent.py process in a namespace."""
+
+    def __init__(self, ns, args, workdir, name):
+        self.err_path = os.path.join(workdir, f"{name}.stderr")
+        self.proc = subprocess.Popen(nsx(ns, PYTHON, AGENT, *args), stdout=subprocess.PIPE,
+                                     stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+
+    def readline(self, timeout):
+        end = time.monotonic() + timeout
+        line = b""
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            ch = os.read(fd, 1)
+            if not ch:
+                break
+            if ch == b"\n":
+                return line.decode(errors="replace")
+            line += ch
+        return None
+
+    def stderr(self):
+        with open(self.err_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+def read_mac(ns, ifname):
+    path = f"/sys/class/net/{ifname}/address"
+    if ns is None:
+        with open(path) as f:
+            return f.read().strip()
+    return in_ns(ns, "cat", path).stdout.strip()
+
+
+class Sniffer:
+    """tcpdump -e in a namespace; stop() returns the source MACs of the frames it saw, or None
+    when tcpdump is not installed."""
+
+    def __init__(self, ns, ifname, bpf):
+        self.proc = None
+        if shutil.which("tcpdump") is None:
+            return
+        self.proc = subprocess.Popen(nsx(ns, "tcpdump", "-nlei", ifname, "-c", "1000", bpf),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        # It drops nothing it saw once it says "listening on"; wait for that (bounded).
+        seen = b""
+        end = time.monotonic() + 5
+        fd = self.proc.stderr.fileno()
+        while b"listening on" not in seen and time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            seen += chunk
+
+    def stop(self):
+        if self.proc is None:
+            return None
+        time.sleep(0.2)  # the last frames reach the socket
+        self.proc.terminate()
+        try:
+            stdout, _ = self.proc.communicate(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            stdout, _ = self.proc.communicate(timeout=3)
+        # "12:00:00.000000 02:00:00:00:00:01 > 02:00:00:00:00:02, ethertype IPv4 ..."
+        return [line.split()[1] for line in stdout.decode(errors="replace").splitlines()
+                if len(line.split()) > 3 and line.split()[2] == ">"]
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+def curl(ns, url, max_time=3):
+    """One HTTP GET on a new connection: (body or None, error text)."""
+    p = run(nsx(ns, "curl", "-sS", "-g", "--max-time", str(max_time), url), check=False,
+            timeout=max_time + 5)
+    if p.returncode != 0:
+        return None, f"curl exit {p.returncode}: {p.stderr.strip()}"
+    return p.stdout.strip(), ""
+
+
+def parse_answer(body):
+    """'backend=b0 peer=198.18.0.1:4242 local=198.18.1.10:8080' -> dict."""
+    return dict(part.split("=", 1) for part in body.split() if "=" in part)
+
+
+GIVE_UP_AFTER = 3  # consecutive failures: the rest would fail too, and time is bounded
+
+
+# The whole run stays well under 2 minutes even when everything half-works: each series has
+# a budget, and none starts a request after the run's deadline.
+SERIES_BUDGET_S = 10.0
+RUN_BUDGET_S = 95.0
+RUN_DEADLINE = time.monotonic() + RUN_BUDGET_S  # reset when the run starts
+
+
+def time_left(budget):
+    return max(0.0, min(budget, RUN_DEADLINE - time.monotonic()))
+
+
+def http_series(ns, url, n, budget=SERIES_BUDGET_S):
+    """n requests, each on a new connection; stops early after GIVE_UP_AFTER failures in a row
+    or when its budget (or the run's) is spent."""
+    answers, errors = [], []
+    in_a_row = 0
+    end = time.monotonic() + time_left(budget)
+    for i in range(n):
+        if time.monotonic() >= end:
+            errors.append(f"out of time after {i} of {n} requests")
+            break
+        body, err = curl(ns, url)
+        if body is None:
+            errors.append(f"request {i}: {err}")
+            in_a_row += 1
+            if in_a_row == GIVE_UP_AFTER and i + 1 < n:
+                errors.append(f"gave up after {GIVE_UP_AFTER} failures in a row "
+                              f"({n - i - 1} requests not sent)")
+                break
+        else:
+            in_a_row = 0
+            answers.append(parse_answer(body))
+    return answers, errors
+
+
+# --- test cases ------------------------------------------------------------------------------
+
+
+class Suite:
+    def __init__(self, args):
+        self.args = args
+        self.results = []  # (name, seconds, failure or None, skipped reason or None, output)
+        self.workdir = None
+        self.magline = None
+        self.agents = []
+        self.tcpdump = None
+        self.setup_error = None
+
+    def case(self, name, fn, needs_setup=True):
+        t0 = time.monotonic()
+        out = []
+        failure = None
+        if needs_setup and self.setup_error:
+            failure = f"setup failed: {self.setup_error}"
+        else:
+            try:
+                fn(out)
+            except Fail as e:
+                failure = str(e)
+            except (KeyboardInterrupt, Interrupted) as e:
+                why = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
+                self.results.append((name, time.monotonic() - t0, f"interrupted ({why})",
+                                     None, "\n".join(out)))
+                log(f"FAIL {name}: interrupted ({why})")
+                raise
+            except Exception:
+                failure = "error in the test itself:\n" + traceback.format_exc()
+        dt = time.monotonic() - t0
+        self.results.append((name, dt, failure, None, "\n".join(out)))
+        status = "FAIL" if failure else "ok"
+        log(f"{status:4} {name} ({dt:.1f} s)")
+        for line in out:
+            log(f"       {line}")
+        if failure and needs_setup and self.setup_error:
+            log("       | setup failed (see above)")
+        elif failure:
+            for line in failure.splitlines():
+                log(f"       | {line}")
+
+    def skip(self, name, why):
+        self.results.append((name, 0.0, None, why, ""))
+        log(f"skip {name}: {why}")
+
+    # -- setup
+
+    def setup(self):
+        self.workdir = tempfile.mkdtemp(prefix=PREFIX)
+        log(f"work directory {self.workdir}")
+        t0 = time.monotonic()
+        build_topology()
+        log(f"topology up ({time.monotonic() - t0:.1f} s)")
+        for ns, name, _, _ in BACKENDS:
+            stay = ["--stay"] if self.args.keep else []
+            self.agents.append(Agent(ns, ["serve", name] + stay, self.workdir, f"server-{name}"))
+        for a, (_, name, _, _) in zip(self.agents, BACKENDS):
+            if a.readline(10) != "ready":
+                raise Fail(f"server {name} did not start: {tail(a.stderr())}")
+        if self.args.capture:
+            pcap = os.path.join(self.workdir, "bridge.pcap")
+            self.tcpdump = subprocess.Popen(
+                nsx(FABRIC, "tcpdump", "-ni", BRIDGE, "-U", "-s", "256", "-w", pcap),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            time.sleep(0.5)
+        self.magline = Magline(self.args.magline, self.workdir, self.args.pmd)
+        self.magline.write_config([b[2] for b in BACKENDS])
+        self.magline.start()
+        t0 = time.monotonic()
+        end = t0 + 15
+        while time.monotonic() < end and "magline: forwarding" not in self.magline.stderr():
+            self.magline.check_alive()
+            time.sleep(0.05)
+        if "magline: forwarding" not in self.magline.stderr():
+            raise Fail(f"magline did not report forwarding within 15 s:\n"
+                       f"{tail(self.magline.stderr())}")
+        # Forwarding for real: the first request through the VIP (bounded retries; the first
+        # ones wait for ARP on both sides).
+        last = ""
+        for _ in range(15):
+            self.magline.check_alive()
+            body, last = curl(CLIENT, f"http://{VIP_HTTP}/", max_time=1)
+            if body is not None:
+                break
+        else:
+            raise Fail(f"no HTTP answer through {VIP_HTTP}:80 after 15 tries ({last});"
+                       f" magline stderr:\n{tail(self.magline.stderr())}")
+        log(f"magline forwarding ({time.monotonic() - t0:.1f} s after start)")
+
+    # -- cases
+
+    def http_v4_vip(self, out):
+        self.http_vip(out, f"http://{VIP_HTTP}/", LB_V4)
+
+    def http_v6_vip(self, out):
+        self.http_vip(out, f"http://[{VIP_HTTP6}]/", LB_V6)
+
+    def http_vip(self, out, url, snat):
+        n = 30
+        answers, errors = http_series(CLIENT, url, n)
+        seen = {}
+        for a in answers:
+            seen[a.get("backend")] = seen.get(a.get("backend"), 0) + 1
+        out.append(f"{len(answers)}/{n} answered; backends {dict(sorted(seen.items()))}")
+        problems = list(errors)
+        wrong_peer = [a for a in answers if a.get("peer", "").rsplit(":", 1)[0] != snat]
+        if wrong_peer:
+            problems.append(f"{len(wrong_peer)} answers where the backend saw a peer other "
+                            f"than Magline's {snat} (full-NAT), e.g. {wrong_peer[0]}")
+        if len(seen) != len(BACKENDS) and len(answers) == n:
+            problems.append(f"answers came from {sorted(seen)} only, not all "
+                            f"{len(BACKENDS)} backends")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def nodeport(self, out):
+        n = 5
+        answers, errors = http_series(CLIENT, f"http://{LB_V4}:{NODE_PORT}/", n)
+        out.append(f"{len(answers)}/{n} answered by "
+                   f"{sorted(set(a.get('backend') for a in answers))}")
+        if errors:
+            raise Fail("\n".join(errors))
+
+    def udp_echo(self, out):
+        n = 20
+        budget = time_left(SERIES_BUDGET_S)
+        p = in_ns(CLIENT, PYTHON, AGENT, "udp", VIP_UDP, "53", str(n), f"{budget:.1f}",
+                  timeout=budget + 10)
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        backends = {}
+        for a in r["answers"]:
+            backends[a["backend"]] = backends.get(a["backend"], 0) + 1
+        out.append(f"{len(r['answers'])}/{n} echoed; backends {dict(sorted(backends.items()))}")
+        if r["problems"] or len(r["answers"]) != n:
+            raise Fail("\n".join(r["problems"]) or "missing answers")
+
+    def dnat(self, out):
+        n = 5
+        answers, errors = http_series(CLIENT2, f"http://{VIP_DNAT}/", n)
+        peers = sorted(set(a.get("peer", "").rsplit(":", 1)[0] for a in answers))
+        out.append(f"{len(answers)}/{n} answered; backends saw peers {peers}")
+        problems = list(errors)
+        if answers and peers != [CLIENT2_V4]:
+            problems.append(f"the backends saw {peers}, not the client's own {CLIENT2_V4}")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def dsr(self, out):
+        n = 5
+        # Watch the client's link: DSR replies must come from a backend's MAC, not Magline's.
+        sniffer = Sniffer(CLIENT, "eth0", f"tcp and src host {VIP_DSR} and src port 80")
+        try:
+            answers, errors = http_series(CLIENT, f"http://{VIP_DSR}/", n)
+        finally:
+            frames = sniffer.stop()
+        peers = sorted(set(a.get("peer", "").rsplit(":", 1)[0] for a in answers))
+        locals_ = sorted(set(a.get("local", "") for a in answers))
+        out.append(f"{len(answers)}/{n} answered; backends saw peers {peers}, "
+                   f"local {locals_}")
+        problems = list(errors)
+        if answers and peers != [CLIENT_V4]:
+            problems.append(f"the backends saw {peers}, not the client's own {CLIENT_V4}")
+        if answers and locals_ != [f"{VIP_DSR}:80"]:
+            problems.append(f"the backends answered on {locals_}, not the VIP {VIP_DSR}:80")
+        if frames is None:
+            out.append("(tcpdump not available: the reply path was not checked)")
+        else:
+            lb_mac = read_mac(None, LB_IF)
+            backend_macs = {read_mac(ns, "eth0"): name for ns, name, _, _ in BACKENDS}
+            senders = {}
+            for src_mac in frames:
+                who = "magline" if src_mac == lb_mac else backend_macs.get(src_mac, src_mac)
+                senders[who] = senders.get(who, 0) + 1
+            out.append(f"reply frames on the client's link by sender: {senders}")
+            if answers and not frames:
+                problems.append("tcpdump on the client saw no reply frames")
+            if "magline" in senders:
+                problems.append(f"{senders['magline']} reply frames came from Magline's MAC "
+                                f"{lb_mac}: DSR replies must bypass it")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def long_stream(self, out):
+        seconds = 8.0
+        if time_left(seconds + 5) < seconds + 5:
+            raise Fail("out of time for the run: not started")
+        agent = Agent(CLIENT, ["stream", VIP_ECHO, "9000", str(seconds)], self.workdir,
+                      "stream-client")
+        self.agents.append(agent)
+        first = agent.readline(5)
+        if first is None:
+            raise Fail(f"no greeting from {VIP_ECHO}:9000: {tail(agent.stderr())}")
+        hello = json.loads(first)
+        if not hello.get("greeting"):
+            raise Fail(f"stream did not start: {hello}")
+        used = hello["greeting"].rsplit(" ", 1)[-1]
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        if used not in by_name:
+            raise Fail(f"unexpected greeting {hello['greeting']!r}")
+        others = [b[2] for b in BACKENDS if b[1] != used]
+        out.append(f"stream from port {hello['local_port']} is on {used}; reloading with the "
+                   f"other backends changing")
+        # Remove the others one by one, then add them back: 4 reloads, ~1.5 s apart.
+        steps = [[by_name[used], others[1]], [by_name[used]], [by_name[used], others[0]],
+                 [by_name[used]] + others]
+        before = self.magline.stderr().count("magline: reloaded")
+        problems = []
+        for i, backends in enumerate(steps):
+            time.sleep(1.2)
+            self.magline.write_config(backends)
+            self.magline.reload()
+            want = before + i + 1
+            end = time.monotonic() + 3
+            while time.monotonic() < end and self.magline.stderr().count(
+                    "magline: reloaded") < want:
+                time.sleep(0.05)
+            got = self.magline.stderr().count("magline: reloaded")
+            if got < want:
+                problems.append(f"reload {i + 1} (echo backends {backends}) not reported "
+                                f"within 3 s; stderr:\n{tail(self.magline.stderr(), 5)}")
+        final = agent.readline(seconds + 10)
+        agent.stop()
+        if final is None:
+            raise Fail("the stream client gave no summary\n" + "\n".join(problems))
+        r = json.loads(final)
+        out.append(f"{r['echoed']}/{r['sent']} lines echoed over {self.magline.reloads_sent} "
+                   f"reloads")
+        problems += r["problems"]
+        if r["sent"] < seconds * 5:
+            problems.append(f"only {r['sent']} lines sent in {seconds} s")
+        if r["echoed"] != r["sent"]:
+            problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def counters(self, out):
+        rc, dt = self.magline.stop(timeout=5)
+        stdout, stderr = self.magline.stdout(), self.magline.stderr()
+        out.append(f"magline exited with {rc} after {dt:.2f} s")
+        if rc is None:
+            raise Fail(f"magline still running 5 s after SIGTERM (killed); stderr:\n"
+                       f"{tail(stderr)}")
+        problems = []
+        if rc != 0:
+            problems.append(f"exit status {rc}; stderr:\n{tail(stderr)}")
+        try:
+            final = json.loads(stdout[stdout.index("{"):])
+        except ValueError as e:
+            raise Fail(f"no final JSON on stdout ({e}):\n{tail(stdout)}\n" + "\n".join(problems))
+        total = final.get("total", {})
+        out.append("total: " + ", ".join(
+            f"{k}={total.get(k)}" for k in ("rx_packets", "tx_packets", "new_connections",
+                                           "replies", "to_slow_path", "rejected")))
+        out.append(f"drops: {total.get('drops')}")
+        out.append(f"slow_path: {final.get('slow_path')}")
+        out.append(f"control: {final.get('control')}")
+        other = [line for line in stderr.splitlines()
+                 if not line.startswith(("magline: forwarding", "magline: reloaded"))]
+        if other:
+            out.append("other stderr lines: " + " | ".join(other[:10]))
+        for key in ("rx_packets", "tx_packets", "new_connections", "replies"):
+            if not isinstance(total.get(key), int) or total[key] <= 0:
+                problems.append(f"total.{key} is {total.get(key)!r}, expected > 0")
+        control = final.get("control", {})
+        if control.get("reloads") != self.magline.reloads_sent:
+            problems.append(f"control.reloads is {control.get('reloads')}, but "
+                            f"{self.magline.reloads_sent} SIGHUPs were sent")
+        if control.get("reloads_refused"):
+            problems.append(f"{control['reloads_refused']} reloads refused")
+        try:
+            with open(self.magline.stats) as f:
+                stats = json.load(f)
+            if stats != final:
+                problems.append("the stats file differs from the JSON printed on stdout")
+        except (OSError, ValueError) as e:
+            problems.append(f"stats file {self.magline.stats}: {e}")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def cleanup_case(self, out):
+        self.teardown()
+        problems = leftovers()
+        if problems:
+            raise Fail("left behind: " + "; ".join(problems))
+        out.append("no mle2e- namespace, link or process left")
+
+    # -- teardown
+
+    def teardown(self):
+        t0 = time.monotonic()
+        if self.magline and self.magline.alive():
+            rc, dt = self.magline.stop(timeout=3)
+            log(f"stopped magline: exit {rc} after {dt:.1f} s")
+        for a in self.agents:
+            try:
+                a.stop()
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.agents = []
+        if self.tcpdump and self.tcpdump.poll() is None:
+            self.tcpdump.terminate()
+            try:
+                self.tcpdump.wait(3)
+            except subprocess.TimeoutExpired:
+                self.tcpdump.kill()
+        remove_everything()
+        if time.monotonic() - t0 > 2:
+            log(f"teardown took {time.monotonic() - t0:.1f} s")
+
+    def run(self):
+        cases = [
+            ("http_v4_vip", self.http_v4_vip),
+            ("http_v6_vip", self.http_v6_vip),
+            ("nodeport", self.nodeport),
+            ("udp_echo", self.udp_echo),
+            ("dnat", self.dnat),
+            ("dsr", self.dsr),
+            ("long_stream_survives_reloads", self.long_stream),
+            ("counters", self.counters),
+        ]
+        try:
+            try:
+                self.setup()
+            except Fail as e:
+                self.setup_error = str(e)
+                log("setup failed: " + str(e).replace("\n", "\n    "))
+            for name, fn in cases:
+                if self.magline is not None and not self.setup_error and name != "counters":
+                    try:
+                        self.magline.check_alive()
+                    except Fail as e:
+                        self.results.append((name, 0.0, str(e), None, ""))
+                        log(f"FAIL {name}: {e}")
+                        continue
+                self.case(name, fn)
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # cleanup is bounded: let it finish
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if self.args.keep:
+                self.skip("cleanup", "--keep")
+                self.print_keep_help()
+            else:
+                self.case("cleanup", self.cleanup_case, needs_setup=False)
+
+
+    def print_keep_help(self):
+        m = self.args.magline
+        cfg = os.path.join(self.workdir or "", "magline.json")
+        log("--keep: the topology, the servers and the work directory stay:")
+        print(f"""
+  work directory:   {self.workdir}   (magline.json, magline.stderr, stats.json, ...)
+  namespaces:       {', '.join(NAMESPACES)}
+  magline again:    {m} run --config {cfg}
+  try it:           ip netns exec {CLIENT} curl -s http://{VIP_HTTP}/
+  watch the switch: ip netns exec {FABRIC} tcpdump -ni {BRIDGE} -e
+  remove it all:    python3 {os.path.relpath(__file__)} --cleanup
+""", flush=True)
+
+
+def write_junit(path, results, total_time):
+    suite = ET.Element("testsuite", name="e2e", tests=str(len(results)),
+                       failures=str(sum(1 for r in results if r[2])), errors="0",
+                       skipped=str(sum(1 for r in results if r[3])), time=f"{total_time:.3f}")
+    for name, seconds, failure, skipped, output in results:
+        case = ET.SubElement(suite, "testcase", classname="e2e", name=name,
+                             time=f"{seconds:.3f}")
+        if failure:
+            f = ET.SubElement(case, "failure", message=failure.splitlines()[0][:200])
+            f.text = failure
+        if skipped:
+            ET.SubElement(case, "skipped", message=skipped)
+        if output:
+            ET.SubElement(case, "system-out").text = output
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def preflight(args):
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("run as root (network namespaces, veths, af_packet)")
+    for tool in ("ip", "ethtool", "curl", "sysctl"):
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} not found (apt-get install iproute2 ethtool curl procps)")
+    if args.capture and shutil.which("tcpdump") is None:
+        problems.append("tcpdump not found")
+    if not args.cleanup and not (os.path.isfile(args.magline) and os.access(args.magline, os.X_OK)):
+        problems.append(f"{args.magline}: not an executable (build it: ninja -C build)")
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--magline", default="build/control/magline", help="the magline binary")
+    ap.add_argument("--junit", metavar="FILE", help="write JUnit XML here")
+    ap.add_argument("--keep", action="store_true",
+                    help="leave the topology, servers and work directory for debugging")
+    ap.add_argument("--capture", action="store_true",
+                    help="record the bridge's traffic to WORKDIR/bridge.pcap")
+    ap.add_argument("--pmd", choices=sorted(DEVICES), default="af_packet",
+                    help="how Magline opens its port (default af_packet; pcap is a diagnostic)")
+    ap.add_argument("--cleanup", action="store_true",
+                    help="only remove what a previous run left behind, then exit")
+    args = ap.parse_args()
+    args.magline = os.path.abspath(args.magline)
+
+    if problems := preflight(args):
+        for p in problems:
+            print(f"e2e: {p}", file=sys.stderr)
+        return 2
+    lock = open(LOCK_PATH, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"e2e: another run holds {LOCK_PATH}; its topology would be torn down under it",
+              file=sys.stderr)
+        return 2
+
+    def on_signal(sig, _frame):
+        raise Interrupted(signal.Signals(sig).name)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+
+    if found := leftovers():
+        log("removing leftovers of an earlier run: " + "; ".join(found))
+    remove_everything()
+    if args.cleanup:
+        left = leftovers()
+        print("clean" if not left else "still there: " + "; ".join(left))
+        return 1 if left else 0
+
+    global RUN_DEADLINE
+    t0 = time.monotonic()
+    RUN_DEADLINE = t0 + RUN_BUDGET_S
+    suite = Suite(args)
+    interrupted = None
+    try:
+        suite.run()
+    except (KeyboardInterrupt, Interrupted) as e:
+        interrupted = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
+        log(f"interrupted ({interrupted}): cleaning up")
+        suite.teardown()
+    total = time.monotonic() - t0
+    if interrupted and not any(r[2] and r[2].startswith("interrupted") for r in suite.results):
+        # Interrupted outside a case (setup, between cases): the run still did not pass.
+        suite.results.append(("interrupted", 0.0, f"interrupted ({interrupted})", None, ""))
+    passed = sum(1 for r in suite.results if not r[2] and not r[3])
+    failed = sum(1 for r in suite.results if r[2])
+    if args.junit:
+        write_junit(args.junit, suite.results, total)
+    if suite.workdir and os.path.isdir(suite.workdir):
+        if args.keep or failed:
+            log(f"logs kept in {suite.workdir}")
+        else:
+            shutil.rmtree(suite.workdir, ignore_errors=True)
+    skipped = sum(1 for r in suite.results if r[3])
+    line = f"{passed} passed, {failed} failed"
+    if skipped:
+        line += f", {skipped} skipped"
+    log(f"total {total:.1f} s")
+    print(line, flush=True)
+    return 1 if failed or passed == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
