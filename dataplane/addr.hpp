@@ -4,6 +4,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,8 +28,19 @@ struct IpAddr {
   const uint8_t* data() const noexcept { return bytes.data(); }
   uint8_t* data() noexcept { return bytes.data(); }
 
-  friend bool operator==(const IpAddr&, const IpAddr&) = default;
+  friend bool operator==(const IpAddr& a, const IpAddr& b) noexcept {
+    return a.family == b.family && same_bytes(a.bytes, b.bytes);
+  }
   friend auto operator<=>(const IpAddr&, const IpAddr&) = default;
+
+  // Two word compares (a defaulted == on std::array calls memcmp).
+  static bool same_bytes(const std::array<uint8_t, 16>& a,
+                         const std::array<uint8_t, 16>& b) noexcept {
+    uint64_t x[2], y[2];
+    std::memcpy(x, a.data(), 16);
+    std::memcpy(y, b.data(), 16);
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0;
+  }
 };
 
 // Parses dotted-quad IPv4 or RFC 4291 IPv6 text. No zone ids, no surrounding spaces.

@@ -177,7 +177,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
       e = nullptr;
     } else {
       idx = f.backend_hint < s.spec().backends.size() &&
-                    s.backend(f.backend_hint).addr.bytes == f.backend_addr &&
+                    IpAddr::same_bytes(s.backend(f.backend_hint).addr.bytes, f.backend_addr) &&
                     s.backend(f.backend_hint).port == f.backend_port
                 ? f.backend_hint
                 : s.find_backend(f.backend_addr, f.backend_port);

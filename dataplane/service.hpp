@@ -172,7 +172,10 @@ class FrontendMap {
     uint16_t port;
     uint8_t proto;
     Family family;
-    friend bool operator==(const Key&, const Key&) = default;
+    friend bool operator==(const Key& a, const Key& b) noexcept {
+      return a.port == b.port && a.proto == b.proto && a.family == b.family &&
+             IpAddr::same_bytes(a.addr, b.addr);
+    }
   };
   struct Slot {
     Key key;
