@@ -145,10 +145,11 @@ int worker(void* arg) {
 double testpmd_pps(const std::string& testpmd, unsigned worker_core, double seconds) {
   const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
                           " -l 0," + std::to_string(worker_core) +
-                          " --no-huge -m 512 --no-shconf --no-pci --no-telemetry"
+                          " --no-huge -m 1024 --no-shconf --no-pci --no-telemetry"
                           " --file-prefix magline-bench-testpmd"
                           " --vdev net_null0,copy=1,size=64 -- --forward-mode=macswap"
-                          " --auto-start --stats-period 1 --nb-cores=1 2>&1";
+                          " --total-num-mbufs=16384 --auto-start --stats-period 1"
+                          " --nb-cores=1 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return 0;
   std::vector<double> samples;
@@ -213,9 +214,9 @@ int run(int argc, char** argv) {
   auto change = publisher.publish({svc}, 0);
   if (!change) return 1;
 
-  auto make_forwarder = [&](NoPeers& peers, dp::SingleWorker& steering) {
+  auto make_forwarder = [&](NoPeers& peers, dp::SingleWorker& steering, size_t capacity) {
     dp::ForwarderConfig fc;
-    fc.flow_capacity = 1 << 21;
+    fc.flow_capacity = std::max<size_t>(capacity, 1 << 16);
     auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers);
     for (const dp::Update& u : change->updates) fwd->apply(u);
     for (uint32_t b = 0; b < 256; ++b) {
@@ -248,11 +249,12 @@ int run(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<dp::Forwarder>> keep;
   for (const uint32_t n : {uint32_t(flows), uint32_t(1000000)}) {
-    auto fwd = make_forwarder(peers, steering);
-    // Open every flow first (each is visited once per n frames), so that measured frames hit.
-    Job warm{Mode::hit, port->id(), 0, &ack, n, fwd.get()};
-    warm.seconds = 0.3 + double(n) / 2e6;
-    launch(warm);
+    auto fwd = make_forwarder(peers, steering, size_t(n) * 4);  // forward and reply entries
+    // Open every flow first, so that measured frames hit.
+    for (int round = 0; round < 20 && fwd->counters().new_connections < n; ++round) {
+      Job warm{Mode::hit, port->id(), 0.5, &ack, n, fwd.get()};
+      launch(warm);
+    }
     const uint64_t opened = fwd->counters().new_connections;
     Job job{Mode::hit, port->id(), seconds, &ack, n, fwd.get()};
     launch(job);
@@ -263,7 +265,7 @@ int run(int argc, char** argv) {
     results.push_back({n == 1000000 ? "hit-1M" : "hit-" + std::to_string(n), job});
     keep.push_back(std::move(fwd));
   }
-  auto fresh = make_forwarder(peers, steering);
+  auto fresh = make_forwarder(peers, steering, 1 << 21);
   {
     Job job{Mode::fresh, port->id(), seconds, &syn, 0, fresh.get()};
     launch(job);
