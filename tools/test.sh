@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
-# runs every suite (the normal build, then the unit tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, then a short libFuzzer run of the parser), and ends with the line
-# "N passed, N failed, N skipped".
+# runs every suite (unit, packet, integration on DPDK virtual devices), runs them again under
+# AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free publication tests under
+# ThreadSanitizer, fuzzes the parser for 30 s, runs the end-to-end tests (network namespaces,
+# real TCP, needs root), and ends with the line "N passed, N failed, N skipped".
 #
 #   tools/test.sh            everything
 #   FAST=1 tools/test.sh     the normal build's tests only
@@ -43,10 +44,19 @@ else
 fi
 
 if [ -z "${FAST:-}" ]; then
-  step "unit tests under ASan + UBSan"
+  step "tests under ASan + UBSan"
   if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false &&
      ninja -C build-asan -j "$jobs"; then
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_meson_tests build-asan --suite unit
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_meson_tests build-asan \
+      --suite unit --suite packet --suite integration
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+
+  step "publication (rings, QSBR) under ThreadSanitizer"
+  if setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dperf=false &&
+     ninja -C build-tsan -j "$jobs" tests/integration/concurrency_test; then
+    run_meson_tests build-tsan --no-rebuild concurrency
   else
     extra_fail=$((extra_fail + 1))
   fi
@@ -67,6 +77,12 @@ if [ -z "${FAST:-}" ]; then
     rm -rf "$work"
   else
     extra_fail=$((extra_fail + 1))
+  fi
+
+  if [ "$(id -u)" -eq 0 ] && [ -f tests/e2e/e2e.py ]; then
+    step "end to end (namespaces, veths, real TCP)"
+    /usr/bin/python3 tests/e2e/e2e.py --magline build-ci/control/magline --junit build-ci/e2e.xml
+    results+=("build-ci/e2e.xml")
   fi
 fi
 

@@ -331,9 +331,10 @@ def pdeathsig():
 
 
 class Magline:
-    def __init__(self, binary, workdir, pmd):
+    def __init__(self, binary, workdir, pmd, embedded=False):
         self.binary = binary
         self.pmd = pmd
+        self.embedded = embedded  # demo: run on the configuration built into the binary
         self.config = os.path.join(workdir, "magline.json")
         self.stats = os.path.join(workdir, "stats.json")
         self.out_path = os.path.join(workdir, "magline.stdout")
@@ -348,8 +349,9 @@ class Magline:
         os.replace(tmp, self.config)  # a reload never sees half a file
 
     def start(self):
+        config = [] if self.embedded else ["--config", self.config]
         self.proc = subprocess.Popen(
-            [self.binary, "run", "--config", self.config, "--stats", self.stats],
+            [self.binary, "run"] + config + ["--stats", self.stats],
             stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"),
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=pdeathsig)
 
@@ -605,7 +607,8 @@ class Suite:
                 nsx(FABRIC, "tcpdump", "-ni", BRIDGE, "-U", "-s", "256", "-w", pcap),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             time.sleep(0.5)
-        self.magline = Magline(self.args.magline, self.workdir, self.args.pmd)
+        self.magline = Magline(self.args.magline, self.workdir, self.args.pmd,
+                               embedded=self.args.demo)
         self.magline.write_config([b[2] for b in BACKENDS])
         self.magline.start()
         t0 = time.monotonic()
@@ -849,6 +852,48 @@ class Suite:
         if time.monotonic() - t0 > 2:
             log(f"teardown took {time.monotonic() - t0:.1f} s")
 
+    def demo(self):
+        """README's first command: real clients through Magline on its embedded default."""
+        try:
+            self.setup()
+            log("Magline is running on its embedded default configuration (magline run).")
+            tally = {}
+            for label, ns, url, n in [
+                ("full-NAT, IPv4 VIP", CLIENT, f"http://{VIP_HTTP}/", 60),
+                ("full-NAT, IPv6 VIP", CLIENT, f"http://[{VIP_HTTP6}]/", 30),
+                ("NodePort", CLIENT, f"http://{LB_V4}:{NODE_PORT}/", 15),
+                ("DNAT (client address kept)", CLIENT2, f"http://{VIP_DNAT}/", 15),
+                ("L2 DSR (replies bypass Magline)", CLIENT, f"http://{VIP_DSR}/", 15),
+            ]:
+                answers, errors = http_series(ns, url, n)
+                seen = {}
+                for a in answers:
+                    seen[a.get("backend")] = seen.get(a.get("backend"), 0) + 1
+                    tally[a.get("backend")] = tally.get(a.get("backend"), 0) + 1
+                log(f"{label:34} {url:28} {len(answers):3}/{n} answered, by backend: "
+                    f"{dict(sorted(seen.items()))}")
+                for e in errors[:3]:
+                    log(f"    {e}")
+            log("Magline's own per-backend counters (admin listener, /metrics):")
+            metrics = run(["curl", "-s", "--max-time", "3", "http://127.0.0.1:9100/metrics"],
+                          check=False).stdout
+            for line in metrics.splitlines():
+                if line.startswith("magline_backend_packets_total{service=\"demo/web:http\""):
+                    log("    " + line)
+            for line in metrics.splitlines():
+                if line.startswith(("magline_new_connections_total", "magline_replies_total",
+                                    "magline_flow_table_entries")):
+                    log("    " + line)
+            self.magline.proc.send_signal(signal.SIGTERM)
+            self.magline.proc.wait(timeout=10)
+            totals = json.loads(self.magline.stdout())["total"]
+            log(f"Magline stopped: {totals['rx_packets']} frames in, {totals['tx_packets']} out, "
+                f"{totals['new_connections']} connections, drops {totals['drops']}")
+            return 0 if tally else 1
+        finally:
+            self.teardown()
+            log("cleaned up: " + ("nothing left" if not leftovers() else "; ".join(leftovers())))
+
     def run(self):
         cases = [
             ("http_v4_vip", self.http_v4_vip),
@@ -942,6 +987,8 @@ def main():
                     help="how Magline opens its port (default af_packet; pcap is a diagnostic)")
     ap.add_argument("--cleanup", action="store_true",
                     help="only remove what a previous run left behind, then exit")
+    ap.add_argument("--demo", action="store_true",
+                    help="the demo: Magline on its embedded default, real clients, counts shown")
     args = ap.parse_args()
     args.magline = os.path.abspath(args.magline)
 
@@ -976,6 +1023,12 @@ def main():
     t0 = time.monotonic()
     RUN_DEADLINE = t0 + RUN_BUDGET_S
     suite = Suite(args)
+    if args.demo:
+        try:
+            return suite.demo()
+        except (Fail, KeyboardInterrupt, Interrupted) as e:
+            log(f"demo failed: {e}")
+            return 1
     interrupted = None
     try:
         suite.run()

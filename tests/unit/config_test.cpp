@@ -849,8 +849,9 @@ TEST(EmbeddedDefault, IsDefaultJsonAndLoads) {
   std::vector<std::string> names;
   for (const ServiceConfig& s : r->services)
     names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"demo/web:http", "demo/dns:dns", "demo/web6:http",
-                                             "demo/static:http"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"demo/web:http", "demo/dns:udp", "demo/static:http",
+                                             "demo/api:http", "demo/web6:http",
+                                             "demo/echo:stream"}));
   auto snapshot = dp::Snapshot::build(services_of(*r));
   EXPECT_TRUE(snapshot) << snapshot.error().message;
 }
