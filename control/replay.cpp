@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "control/publisher.hpp"
+#include "control/stats.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/slow_path.hpp"
 
@@ -163,26 +164,12 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
     settle(so);
   }
 
-  const dp::ForwarderCounters& c = fwd.counters();
   nlohmann::ordered_json j;
   j["frames"] = frames;
   j["written"] = written;
   j["skipped_truncated_or_long"] = too_long;
-  j["new_connections"] = c.new_connections;
-  j["replies"] = c.replies;
-  j["rejected"] = c.rejected;
-  j["to_slow_path"] = c.to_slow_path;
-  nlohmann::ordered_json drops = nlohmann::ordered_json::object();
-  for (size_t r = 1; r < dp::kDropReasonCount; ++r) {
-    if (c.drops[r]) drops[std::string(dp::drop_reason_name(dp::DropReason(r)))] = c.drops[r];
-  }
-  j["drops"] = drops;
-  const dp::SlowPathStats& s = slow.stats();
-  j["slow_path"] = {{"arp_requests_answered", s.arp_requests_answered},
-                    {"nd_solicitations_answered", s.nd_solicitations_answered},
-                    {"requests_sent", s.requests_sent},
-                    {"queued", s.queued},
-                    {"released", s.released}};
+  j["forwarder"] = forwarder_json(fwd.counters());
+  j["slow_path"] = slow_path_json(slow.stats());
   out << j.dump(2) << "\n";
   return 0;
 }

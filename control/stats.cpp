@@ -28,6 +28,8 @@ Totals read_all(const std::vector<std::unique_ptr<WorkerContext>>& workers) {
   return t;
 }
 
+}  // namespace
+
 nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c) {
   nlohmann::ordered_json j;
   j["rx_packets"] = c.rx_packets;
@@ -52,6 +54,21 @@ nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c) {
   j["drops"] = drops;
   return j;
 }
+
+nlohmann::ordered_json slow_path_json(const dp::SlowPathStats& slow) {
+  return {{"arp_requests_answered", slow.arp_requests_answered},
+          {"arp_replies_learned", slow.arp_replies_learned},
+          {"nd_solicitations_answered", slow.nd_solicitations_answered},
+          {"nd_advertisements_learned", slow.nd_advertisements_learned},
+          {"requests_sent", slow.requests_sent},
+          {"queued", slow.queued},
+          {"released", slow.released},
+          {"dropped_unresolved", slow.dropped_unresolved},
+          {"dropped_queue_full", slow.dropped_queue_full},
+          {"ignored", slow.ignored}};
+}
+
+namespace {
 
 nlohmann::ordered_json flows_json(const dp::FlowTableStats& f) {
   return {{"capacity", f.capacity},          {"occupied", f.occupied},
@@ -87,16 +104,7 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
   }
   j["total"] = forwarder_json(total);
   j["workers"] = std::move(per_worker);
-  j["slow_path"] = {{"arp_requests_answered", slow.arp_requests_answered},
-                    {"arp_replies_learned", slow.arp_replies_learned},
-                    {"nd_solicitations_answered", slow.nd_solicitations_answered},
-                    {"nd_advertisements_learned", slow.nd_advertisements_learned},
-                    {"requests_sent", slow.requests_sent},
-                    {"queued", slow.queued},
-                    {"released", slow.released},
-                    {"dropped_unresolved", slow.dropped_unresolved},
-                    {"dropped_queue_full", slow.dropped_queue_full},
-                    {"ignored", slow.ignored}};
+  j["slow_path"] = slow_path_json(slow);
   j["control"] = {{"reloads", control.reloads},
                   {"reloads_refused", control.reloads_refused},
                   {"updates_published", control.updates_published},

@@ -22,6 +22,9 @@ struct ControlCounters {
   uint64_t control_tx_full = 0;  // slow-path frames dropped: worker 0's ring was full
 };
 
+nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c);
+nlohmann::ordered_json slow_path_json(const dp::SlowPathStats& slow);
+
 nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContext>>& workers,
                                   const dp::SlowPathStats& slow, const ControlCounters& control);
 
