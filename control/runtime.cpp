@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <filesystem>
 #include <deque>
 #include <fstream>
 #include <memory>
@@ -127,6 +128,20 @@ class Runtime {
  public:
   Runtime(cfg::Config config, const RunOptions& opts, std::ostream& out, std::ostream& err)
       : config_(std::move(config)), opts_(opts), out_(out), err_(err) {}
+
+  // Everything that lives in EAL memory goes before the EAL; the EAL leaves its (empty)
+  // runtime directory behind even with --in-memory or --no-shconf, so remove that too.
+  ~Runtime() {
+    const std::string dir = eal_ ? eal_->runtime_dir() : "";
+    workers_.clear();
+    slow_.reset();
+    retirer_.reset();
+    ports_.clear();
+    pool_.reset();
+    eal_.reset();
+    std::error_code ignored;
+    if (!dir.empty()) std::filesystem::remove(dir, ignored);  // only if empty
+  }
 
   int run();
 
