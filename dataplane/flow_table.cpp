@@ -41,8 +41,12 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 
 namespace {
 
+// A power of two (at least two buckets): the alternate bucket is an XOR away.
 size_t bucket_count_for(size_t capacity) noexcept {
-  return std::max<size_t>(2, (capacity + FlowTable::kWays - 1) / FlowTable::kWays);
+  const size_t wanted = std::max<size_t>(2, (capacity + FlowTable::kWays - 1) / FlowTable::kWays);
+  size_t n = 2;
+  while (n < wanted) n *= 2;
+  return n;
 }
 
 }  // namespace
@@ -75,15 +79,24 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
   return 0;
 }
 
-// Primary and alternate buckets come from the low and high 32 bits of the hash; the signature
-// from the lowest byte of each half, which Lemire's reduction (high bits first) leaves out of the
-// bucket choice for tables below 2^24 buckets.
+// The primary bucket comes from the low 32 bits of the hash, the signature from the lowest byte
+// of each half (bits Lemire's reduction, high bits first, leaves out of the bucket choice below
+// 2^24 buckets). The alternate is derived from the primary and the signature alone (partial-key
+// cuckoo hashing, Fan et al., "Cuckoo Filter", CoNEXT 2014): the mapping is its own inverse,
+// so either bucket of an entry, and the signature, give the other without
+// reading the entry's key: evicting or moving an entry costs no access to its cache line.
+// other(b) = b XOR m, with m odd (never 0: the two buckets always differ) and taken from a hash
+// of the signature, over a power-of-two bucket count.
+uint32_t FlowTable::other_bucket(uint32_t b, uint16_t sig) const noexcept {
+  const uint32_t m = ((uint32_t(sig) * 0x9e3779b1u) >> 16 | 1) & (bucket_count_ - 1);
+  return b ^ m;
+}
+
 FlowTable::Slots FlowTable::slots_of(uint64_t hash) const noexcept {
   Slots s;
   s.primary = reduce32(uint32_t(hash), bucket_count_);
-  s.alternate = reduce32(uint32_t(hash >> 32), bucket_count_);
-  if (s.alternate == s.primary) s.alternate = s.primary + 1 == bucket_count_ ? 0 : s.primary + 1;
   s.sig = uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
+  s.alternate = other_bucket(s.primary, s.sig);
   return s;
 }
 
@@ -156,8 +169,7 @@ void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, si
 void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
   Bucket& bk = buckets_[b];
   if (bk.alt_mask & (1u << w)) {
-    const Slots s = slots_of(hash(entries_[size_t(b) * kWays + w].key));
-    uint16_t& overflow = buckets_[s.primary].overflow;
+    uint16_t& overflow = buckets_[other_bucket(b, bk.sig[w])].overflow;
     if (overflow != UINT16_MAX) --overflow;  // a saturated count stays: lookups stay correct
     bk.alt_mask &= uint8_t(~(1u << w));
   }
@@ -254,8 +266,9 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
   Bucket& from = buckets_[b];
   for (unsigned w = 0; w < kWays; ++w) {
     FlowEntry& e = entries_[size_t(b) * kWays + w];
-    const Slots s = slots_of(hash(e.key));
-    const uint32_t other = b == s.primary ? s.alternate : s.primary;
+    const uint32_t other = other_bucket(b, from.sig[w]);
+    const uint32_t primary = (from.alt_mask & (1u << w)) ? other : b;
+    const Slots s{primary, other_bucket(primary, from.sig[w]), from.sig[w]};
     Bucket& to = buckets_[other];
     for (unsigned v = 0; v < kWays; ++v) {
       const bool usable = to.state[v] == FlowState::free || !alive(to.deadline[v], now_ms);

@@ -4,7 +4,8 @@
 // atomic or locked. Capacity is fixed at construction; no allocation afterwards. Per-packet
 // calls are noexcept.
 //
-// Layout (after rte_hash and VPP's lb flow table): each key hashes to two candidate buckets; a
+// Layout (after rte_hash and VPP's lb flow table): each key has two candidate buckets (the second
+// derived from the first and the signature, so entries move without their key being read); a
 // bucket is one 64-byte cache line describing 8 ways (a 16-bit signature, a state and an expiry
 // deadline per way), and each way has one 64-byte entry holding the full key and the value.
 // A hit touches two cache lines: the bucket and the entry. An entry goes to its primary bucket
@@ -109,7 +110,7 @@ class FlowTable {
  public:
   static constexpr unsigned kWays = 8;
 
-  // `capacity` is rounded up to a multiple of kWays. `seed` randomises bucket placement per
+  // `capacity` is rounded up to kWays times a power of two. `seed` randomises placement per
   // process so that a remote sender cannot aim keys at one bucket (hash flooding).
   FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t seed);
   ~FlowTable();
@@ -182,6 +183,7 @@ class FlowTable {
     uint16_t sig;
   };
   Slots slots_of(uint64_t hash) const noexcept;
+  uint32_t other_bucket(uint32_t b, uint16_t sig) const noexcept;
 
   // Live: the deadline lies in (now, now + kMaxFlowTimeoutMs]. Anything else has expired,
   // including a deadline so old that it wrapped around (expire() prevents that in practice).
