@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -161,6 +162,8 @@ double testpmd_pps(const std::string& testpmd, unsigned worker_core, double seco
     if (std::regex_search(line, m, rx)) samples.push_back(std::stod(m[1]));
   }
   pclose(p);
+  std::error_code ignored;
+  std::filesystem::remove("/var/run/dpdk/magline-bench-testpmd", ignored);  // empty by now
   // The first samples include start-up; keep the steady ones.
   if (samples.size() > 2) samples.erase(samples.begin(), samples.begin() + 1);
   double sum = 0;
@@ -168,7 +171,30 @@ double testpmd_pps(const std::string& testpmd, unsigned worker_core, double seco
   return samples.empty() ? 0 : sum / double(samples.size());
 }
 
+int measure(int argc, char** argv);
+
+// The EAL outlives everything in its memory (the port and pool live in measure()); it leaves an
+// empty runtime directory behind, removed here.
 int run(int argc, char** argv) {
+  std::string runtime_dir;
+  int rc = 1;
+  {
+    auto eal = dpdk::EalSession::create({"-l", "0,1", "--no-huge", "-m", "1024", "--no-shconf",
+                                         "--no-pci", "--no-telemetry", "--file-prefix",
+                                         "magline-bench", "--log-level=*:warning"});
+    if (!eal) {
+      std::fprintf(stderr, "%s\n", eal.error().message.c_str());
+      return 1;
+    }
+    runtime_dir = eal->runtime_dir();
+    rc = measure(argc, argv);
+  }
+  std::error_code ignored;
+  std::filesystem::remove(runtime_dir, ignored);
+  return rc;
+}
+
+int measure(int argc, char** argv) {
   double seconds = 3;
   size_t flows = 1000;  // the cache-resident hit path
   std::string testpmd = "dpdk-testpmd";
@@ -184,14 +210,6 @@ int run(int argc, char** argv) {
   double baseline = 0;
   if (testpmd != "none") baseline = testpmd_pps(testpmd, worker_core, seconds + 2);
 
-  auto eal = dpdk::EalSession::create({"-l", "0," + std::to_string(worker_core), "--no-huge",
-                                       "-m", "1024", "--no-shconf", "--no-pci", "--no-telemetry",
-                                       "--file-prefix", "magline-bench",
-                                       "--log-level=*:warning"});
-  if (!eal) {
-    std::fprintf(stderr, "%s\n", eal.error().message.c_str());
-    return 1;
-  }
   auto pool = dpdk::PktPool::create("bench", 16383);
   if (!pool) return 1;
   dpdk::PortConfig pc;
