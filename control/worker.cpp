@@ -51,7 +51,7 @@ class Loop {
       const uint64_t now = rte_get_tsc_cycles() / ticks_per_ms_;
       apply_updates();
       bool busy = transmit_for_control();
-      for (uint16_t port : ctx_.ports) busy |= poll(port, now);
+      for (uint16_t p = 0; p < ctx_.ports.size(); ++p) busy |= poll(p, now);
       ++ctx_.io.polls;
       if (!busy) {
         ++ctx_.io.idle_polls;
@@ -99,12 +99,11 @@ class Loop {
     }
   }
 
-  bool poll(uint16_t port, uint64_t now) noexcept {
+  // `node_port` indexes Node::ports (what the forwarder speaks); ctx_.ports maps it to DPDK's id.
+  bool poll(uint16_t node_port, uint64_t now) noexcept {
     drain_peers(now);
-    const uint16_t n = dpdk::rx_burst(port, ctx_.index, pkts_, ctx_.burst);
+    const uint16_t n = dpdk::rx_burst(ctx_.ports[node_port], ctx_.index, pkts_, ctx_.burst);
     if (n == 0) return false;
-    // The forwarder speaks in indices into Node::ports; DPDK in port ids.
-    const uint16_t node_port = node_port_of(port);
     for (uint16_t i = 0; i < n; ++i) pkts_[i].port = node_port;
     fwd_.process(pkts_, n, now, out_);
     transmit();
@@ -134,13 +133,6 @@ class Loop {
         dpdk::free_packets(group + sent, uint16_t(k - sent));
       }
     }
-  }
-
-  uint16_t node_port_of(uint16_t dpdk_port) const noexcept {
-    for (uint16_t i = 0; i < ctx_.ports.size(); ++i) {
-      if (ctx_.ports[i] == dpdk_port) return i;
-    }
-    return 0;
   }
 
   void publish() noexcept {

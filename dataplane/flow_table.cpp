@@ -100,10 +100,6 @@ FlowTable::Slots FlowTable::slots_of(uint64_t hash) const noexcept {
   return s;
 }
 
-void FlowTable::prefetch(uint64_t hash) const noexcept {
-  __builtin_prefetch(&buckets_[reduce32(uint32_t(hash), bucket_count_)]);
-}
-
 FlowEntry* FlowTable::find_in(uint32_t b, const FlowKey& key, uint16_t sig,
                               uint64_t now_ms) noexcept {
   const Bucket& bk = buckets_[b];

@@ -122,9 +122,6 @@ class FlowTable {
 
   uint64_t hash(const FlowKey& key) const noexcept { return hash_flow(key, seed_); }
 
-  // Starts loading the primary bucket of `hash`; call for a whole burst before the lookups.
-  void prefetch(uint64_t hash) const noexcept;
-
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
 

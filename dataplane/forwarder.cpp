@@ -71,7 +71,13 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       frontends_(config.max_frontends),
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
-      work_(new Work[kMaxBurst]) {}
+      work_(new Work[kMaxBurst]) {
+  // Node::source_address scans a port's addresses: look each answer up once, not per frame.
+  for (const NodePort& port : node.ports) {
+    snat_.push_back({node.source_address(port.id, Family::v4),
+                     node.source_address(port.id, Family::v6)});
+  }
+}
 
 Forwarder::~Forwarder() = default;
 
@@ -221,7 +227,7 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     to.dst = f.backend_addr;
     to.dport = f.backend_port;
     if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = node_.source_address(hop->port, to.family);
+      const IfAddr* snat = snat_address(hop->port, to.family);
       if (snat == nullptr) {
         drop(pkt, DropReason::no_snat_address, out);
         return;
@@ -282,7 +288,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (mode == ForwardMode::full_nat) {
-    const IfAddr* snat = node_.source_address(hop->port, p.key.family);
+    const IfAddr* snat = snat_address(hop->port, p.key.family);
     if (snat == nullptr) {
       drop(pkt, DropReason::no_snat_address, out);
       return nullptr;

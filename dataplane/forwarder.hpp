@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/flow_table.hpp"
@@ -175,6 +176,10 @@ class Forwarder {
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
+  // The full-NAT source address on `port` for `family`, or nullptr.
+  const IfAddr* snat_address(uint16_t port, Family family) const noexcept {
+    return port < snat_.size() ? snat_[port][family == Family::v6] : nullptr;
+  }
 
   ForwarderConfig config_;
   const Node& node_;
@@ -187,6 +192,7 @@ class Forwarder {
   LastHops last_hops_;
   ForwarderCounters counters_;
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
+  std::vector<std::array<const IfAddr*, 2>> snat_;  // per port: IPv4, IPv6 source address
   uint64_t now_ms_ = 0;           // the current burst's clock
 };
 
