@@ -2,6 +2,7 @@
 
 #include "dataplane/bytes.hpp"
 #include "dataplane/hash.hpp"
+#include "dataplane/linear_probe.hpp"
 
 namespace magline::dp {
 
@@ -46,26 +47,14 @@ bool NeighborMap::set(const IpAddr& ip, const Neighbor& n) noexcept {
   }
 }
 
-// Backward-shift deletion (Knuth 6.4, algorithm R), as FrontendMap: no tombstones, so a map
-// that churns for months keeps its probe sequences short.
 bool NeighborMap::erase(const IpAddr& ip) noexcept {
   size_t i = home(ip);
   for (;; i = (i + 1) & mask_) {
     if (!slots_[i].used) return false;
     if (slots_[i].ip == ip) break;
   }
-  for (size_t j = i;;) {
-    j = (j + 1) & mask_;
-    if (!slots_[j].used) break;
-    const size_t h = home(slots_[j].ip);
-    // Slot j may move back into the hole at i unless its home lies cyclically in (i, j].
-    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-    if (!stays) {
-      slots_[i] = slots_[j];
-      i = j;
-    }
-  }
-  slots_[i] = Slot{};
+  backward_shift_erase(slots_, mask_, i, [](const Slot& s) { return s.used; },
+                       [this](const Slot& s) { return home(s.ip); });
   --size_;
   return true;
 }

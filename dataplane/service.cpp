@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "dataplane/flow_key.hpp"
+#include "dataplane/linear_probe.hpp"
 
 namespace magline::dp {
 
@@ -173,7 +174,6 @@ void FrontendMap::insert(const Frontend& f, const ServiceState* s, uint16_t inde
   }
 }
 
-// Backward-shift deletion (Knuth 6.4, algorithm R): no tombstones, so lookups stay short.
 bool FrontendMap::erase(const Frontend& f) noexcept {
   const Key k = key_of(f.addr, f.port, uint8_t(f.proto));
   size_t i = home(k);
@@ -181,18 +181,8 @@ bool FrontendMap::erase(const Frontend& f) noexcept {
     if (slots_[i].value == nullptr) return false;
     if (slots_[i].key == k) break;
   }
-  for (size_t j = i;;) {
-    j = (j + 1) & mask_;
-    if (slots_[j].value == nullptr) break;
-    const size_t h = home(slots_[j].key);
-    // Move slot j back into the hole at i unless its home lies cyclically in (i, j].
-    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
-    if (!stays) {
-      slots_[i] = slots_[j];
-      i = j;
-    }
-  }
-  slots_[i] = Slot{};
+  backward_shift_erase(slots_, mask_, i, [](const Slot& s) { return s.value != nullptr; },
+                       [this](const Slot& s) { return home(s.key); });
   --size_;
   return true;
 }
