@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""The end-to-end topology: names and addresses, command helpers, building the namespaces
+around a bridge, and removing everything a run (or a crashed one) left behind. Used by
+e2e.py; standard library only."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+
+PREFIX = "mle2e-"
+HERE = os.path.dirname(os.path.abspath(__file__))
+AGENT = os.path.join(HERE, "agent.py")
+PYTHON = "/usr/bin/python3"  # Debian's (FIELD-NOTES): the same everywhere
+LOCK_PATH = "/tmp/mle2e.lock"
+
+FABRIC = PREFIX + "fabric"   # holds the bridge (the "switch")
+BRIDGE = "br0"
+LB_IF = PREFIX + "lb"        # Magline's af_packet port, root namespace
+LB_PEER = "lb"               # its other end, on the bridge (inside FABRIC)
+CLIENT = PREFIX + "c1"
+CLIENT2 = PREFIX + "c2"      # another subnet: DNAT
+BACKENDS = [  # (namespace, name, IPv4, IPv6)
+    (PREFIX + "b0", "b0", "198.18.1.10", "2001:db8::10"),
+    (PREFIX + "b1", "b1", "198.18.1.11", "2001:db8::11"),
+    (PREFIX + "b2", "b2", "198.18.1.12", "2001:db8::12"),
+]
+NAMESPACES = [FABRIC, CLIENT, CLIENT2] + [b[0] for b in BACKENDS]
+
+LB_V4, LB_V4_DNAT, LB_V6 = "198.18.0.1", "198.19.0.1", "2001:db8::1"
+CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
+VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
+    "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
+VIP_HTTP6 = "2001:db8:100::1"
+NODE_PORT = 30080
+
+
+class Fail(Exception):
+    """A test case's failure, with its message."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP to the harness: unwind through every finally, like Ctrl-C."""
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd, check=True, timeout=15, input=None):
+    """Runs a short command; returns its CompletedProcess (text). Raises Fail when `check` and
+    the command fails or overruns."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+    except subprocess.TimeoutExpired:
+        raise Fail(f"{' '.join(cmd)}: still running after {timeout} s")
+    if check and p.returncode != 0:
+        raise Fail(f"{' '.join(cmd)}: exit {p.returncode}: {(p.stderr or p.stdout).strip()}")
+    return p
+
+
+def nsx(ns, *cmd):
+    return ["ip", "netns", "exec", ns, *cmd]
+
+
+def in_ns(ns, *cmd, **kw):
+    return run(nsx(ns, *cmd), **kw)
+
+
+def sysctl(ns, *settings):
+    cmd = ["sysctl", "-q", "-w", *settings]
+    return in_ns(ns, *cmd) if ns else run(cmd)
+
+
+def no_offload(ns, ifname):
+    """FIELD-NOTES: a veth with TX checksum offload hands af_packet frames whose checksums were
+    never filled in. Off on every end."""
+    cmd = ["ethtool", "-K", ifname, "tx", "off", "rx", "off"]
+    return in_ns(ns, *cmd) if ns else run(cmd)
+
+
+# --- cleanup ---------------------------------------------------------------------------------
+
+
+def our_namespaces():
+    out = run(["ip", "netns", "list"], check=False).stdout
+    return [line.split()[0] for line in out.splitlines()
+            if line.split() and line.split()[0].startswith(PREFIX)]
+
+
+def our_root_links():
+    out = run(["ip", "-o", "link", "show"], check=False).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) >= 2:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(PREFIX):
+                names.append(name)
+    return names
+
+
+def tagged_processes():
+    """Processes of ours outside the namespaces' own: a `magline run --config` whose file is in
+    a work directory of ours (TMPDIR/mle2e-*), or a tcpdump writing there. Not this process or
+    its ancestors, and nothing else that merely mentions the name (an editor, a `tail -f`)."""
+    workdirs = os.path.join(tempfile.gettempdir(), PREFIX).encode()
+    mine = set()
+    pid = os.getpid()
+    while pid > 1 and pid not in mine:
+        mine.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                pid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        ours = any(a.startswith(workdirs) for a in args[1:])
+        prog = os.path.basename(args[0])
+        if ours and ((b"run" in args and b"--config" in args) or prog == b"tcpdump"):
+            found.append((int(entry), b" ".join(args).decode(errors="replace").strip()))
+    return found
+
+
+def processes_in(ns):
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    return [int(x) for x in out.split() if x.isdigit()]
+
+
+def kill_pids(pids, grace=2.0):
+    pids = [p for p in pids if p != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in pids:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            pids = [p for p in pids if os.path.exists(f"/proc/{p}") and not is_zombie(p)]
+            if not pids:
+                return
+            time.sleep(0.05)
+
+
+def is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def remove_everything():
+    """Processes first, then namespaces, then root-side veths (FIELD-NOTES: `ip netns del`
+    returns before the namespace is gone while a process still runs in it)."""
+    pids = [p for p, _ in tagged_processes()]
+    for ns in our_namespaces():
+        pids += processes_in(ns)
+    kill_pids(sorted(set(pids)))
+    for ns in our_namespaces():
+        run(["ip", "netns", "del", ns], check=False)
+    for link in our_root_links():
+        run(["ip", "link", "del", link], check=False)
+    end = time.monotonic() + 5
+    while time.monotonic() < end and (our_namespaces() or our_root_links()):
+        time.sleep(0.1)
+
+
+def leftovers():
+    problems = []
+    if ns := our_namespaces():
+        problems.append(f"namespaces: {', '.join(ns)}")
+    if links := our_root_links():
+        problems.append(f"links: {', '.join(links)}")
+    if procs := tagged_processes():
+        problems.append("processes: " + "; ".join(f"{p} {c}" for p, c in procs))
+    return problems
+
+
+# --- topology --------------------------------------------------------------------------------
+
+
+def build_topology():
+    for ns in NAMESPACES:
+        run(["ip", "netns", "add", ns])
+        in_ns(ns, "ip", "link", "set", "lo", "up")
+        # No duplicate address detection: IPv6 addresses are usable at once.
+        sysctl(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+    # The switch: a bridge with no address, no IPv6 chatter and no multicast snooping (Magline
+    # sends no MLD reports, so snooping could starve its solicited-node groups).
+    sysctl(FABRIC, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+    in_ns(FABRIC, "ip", "link", "add", BRIDGE, "type", "bridge", "forward_delay", "0",
+          "mcast_snooping", "0")
+    in_ns(FABRIC, "ip", "link", "set", BRIDGE, "up")
+
+    # Magline's port: the root end has no address, no IPv6, no ARP and no forwarding, so the
+    # root namespace's kernel ignores what arrives there; af_packet still sees every frame.
+    run(["ip", "link", "add", LB_IF, "type", "veth", "peer", "name", LB_PEER, "netns", FABRIC])
+    sysctl(None, f"net.ipv6.conf.{LB_IF}.disable_ipv6=1", f"net.ipv4.conf.{LB_IF}.forwarding=0")
+    run(["ip", "link", "set", LB_IF, "arp", "off"])
+    no_offload(None, LB_IF)
+    run(["ip", "link", "set", LB_IF, "up"])
+    attach(LB_PEER)
+
+    for ns, short in [(CLIENT, "c1"), (CLIENT2, "c2")] + [(b[0], b[1]) for b in BACKENDS]:
+        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", short,
+             "netns", FABRIC])
+        sysctl(ns, "net.ipv6.conf.eth0.accept_dad=0", "net.ipv4.conf.all.rp_filter=0",
+               "net.ipv4.conf.eth0.rp_filter=0")
+        no_offload(ns, "eth0")
+        in_ns(ns, "ip", "link", "set", "eth0", "up")
+        attach(short)
+
+    # Client 1: same /16 as the backends (the IPv4 VIPs are on-link: Magline answers ARP for
+    # them); the IPv6 VIPs through Magline.
+    in_ns(CLIENT, "ip", "addr", "add", f"{CLIENT_V4}/16", "dev", "eth0")
+    in_ns(CLIENT, "ip", "-6", "addr", "add", f"{CLIENT_V6}/64", "dev", "eth0", "nodad")
+    in_ns(CLIENT, "ip", "-6", "route", "add", "2001:db8:100::/64", "via", LB_V6)
+    # Client 2: another subnet, Magline is its default gateway (DNAT).
+    in_ns(CLIENT2, "ip", "addr", "add", f"{CLIENT2_V4}/24", "dev", "eth0")
+    in_ns(CLIENT2, "ip", "route", "add", "default", "via", LB_V4_DNAT)
+    for ns, _, v4, v6 in BACKENDS:
+        in_ns(ns, "ip", "addr", "add", f"{v4}/16", "dev", "eth0")
+        in_ns(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        # DNAT replies go back through Magline.
+        in_ns(ns, "ip", "route", "add", "198.19.0.0/24", "via", LB_V4)
+        # DSR: the VIP on loopback, never answered for in ARP (only Magline answers).
+        in_ns(ns, "ip", "addr", "add", f"{VIP_DSR}/32", "dev", "lo")
+        sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
+               "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2")
+
+
+def attach(port):
+    in_ns(FABRIC, "ip", "link", "set", port, "master", BRIDGE)
+    no_offload(FABRIC, port)
+    in_ns(FABRIC, "ip", "link", "set", port, "up")
