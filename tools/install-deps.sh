@@ -8,8 +8,9 @@ packages=(
   meson ninja-build pkg-config g++ clang libclang-rt-14-dev python3
   dpdk-dev libdpdk-dev nlohmann-json3-dev libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libcpp-httplib-dev libpcap-dev
+  libyaml-cpp-dev
   # tests and tools
-  iproute2 ethtool curl tcpdump python3-scapy
+  iproute2 ethtool curl tcpdump python3-scapy python3-yaml
 )
 
 missing=()

@@ -1,0 +1,49 @@
+// Service + its EndpointSlices -> what Magline forwards, with Kubernetes' semantics (kube-proxy's
+// view: ../../docs/k8s.md has every rule and where it comes from). Pure and deterministic: the
+// same objects always give the same services, in the same order.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/k8s/objects.hpp"
+#include "dataplane/addr.hpp"
+#include "dataplane/service.hpp"
+
+namespace magline::k8s {
+
+struct TranslateOptions {
+  // NodePort frontends go on these addresses (per family). Empty: no NodePort frontends.
+  std::vector<dp::IpAddr> node_addresses;
+  // Only Services with label service.kubernetes.io/service-proxy-name=<proxy_name> when set;
+  // when empty, only Services without the label.
+  std::string proxy_name;
+  // Only Services with spec.loadBalancerClass == this when set; when empty, only classless ones.
+  std::string load_balancer_class;
+  // The node Magline runs as, for externalTrafficPolicy Local and topology hints: with
+  // node_name empty every endpoint counts as local (an edge node in front of the cluster).
+  std::string node_name;
+  std::string zone;  // topology.kubernetes.io/zone of that node; empty: hints ignored
+  uint32_t table_size = dp::kDefaultMaglevSize;
+};
+
+// Why a Service yields nothing; empty when it is handled.
+std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOptions& opts);
+
+struct Translation {
+  // One dp::Service per (service port, family, frontend group); names are
+  // "<ns>/<name>:<port name or number>/<protocol>/<v4|v6>" (plus a suffix when split, see
+  // docs/k8s.md). Sorted by name.
+  std::vector<dp::Service> services;
+  // Things the user should know (a source range that does not parse, a port without a slice
+  // port, an ingress skipped for ipMode Proxy...). Never an error: the rest still forwards.
+  std::vector<std::string> notes;
+  std::optional<std::string> skipped;  // skip_reason(), when the whole Service is skipped
+};
+
+// `slices` are the Service's EndpointSlices (any order; those of other Services are ignored).
+Translation translate(const K8sService& svc, const std::vector<const K8sEndpointSlice*>& slices,
+                      const TranslateOptions& opts);
+
+}  // namespace magline::k8s
