@@ -5,7 +5,7 @@
 namespace magline::control {
 
 void AdminView::update(const dp::SlowPathStats& slow, const ControlCounters& control,
-                       std::shared_ptr<const dp::Snapshot> services) {
+                       std::shared_ptr<const dp::ServiceList> services) {
   std::lock_guard<std::mutex> lock(mu_);
   data_.slow = slow;
   data_.control = control;

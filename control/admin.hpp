@@ -28,14 +28,14 @@ namespace magline::control {
 class AdminView {
  public:
   void update(const dp::SlowPathStats& slow, const ControlCounters& control,
-              std::shared_ptr<const dp::Snapshot> services);
+              std::shared_ptr<const dp::ServiceList> services);
   void set_running(bool running) { running_.store(running); }
   bool running() const { return running_.load(); }
 
   struct Copy {
     dp::SlowPathStats slow;
     ControlCounters control;
-    std::shared_ptr<const dp::Snapshot> services;
+    std::shared_ptr<const dp::ServiceList> services;
   };
   Copy copy() const;
 

@@ -1,9 +1,11 @@
 #include "control/publisher.hpp"
 
+#include <set>
+#include <unordered_map>
+
 namespace magline::control {
 
-Publisher::Publisher(const dp::Node& node, size_t workers)
-    : node_(node), workers_(workers), current_(*dp::Snapshot::build({})) {}
+Publisher::Publisher(const dp::Node& node, size_t workers) : node_(node), workers_(workers) {}
 
 std::vector<uint16_t> Publisher::acquire_ids(const dp::Service& s, uint64_t now_ms) {
   std::vector<uint16_t> ids;
@@ -19,20 +21,84 @@ void Publisher::release_ids(const dp::ServiceState& s, uint64_t now_ms) {
   for (size_t i = 0; i < s.spec().frontends.size(); ++i) registry_.release(s.frontend_id(i), now_ms);
 }
 
+void Publisher::index(const dp::ServiceState& s) {
+  const auto& fs = s.spec().frontends;
+  for (size_t i = 0; i < fs.size(); ++i) {
+    frontends_.insert(fs[i], &s, uint16_t(i));
+    ++vips_[fs[i].addr];
+  }
+}
+
+void Publisher::unindex(const dp::ServiceState& s) {
+  for (const dp::Frontend& f : s.spec().frontends) {
+    if (frontends_.find(f.addr, f.port, uint8_t(f.proto)).service == &s) frontends_.erase(f);
+    auto it = vips_.find(f.addr);
+    if (it != vips_.end() && --it->second == 0) vips_.erase(it);
+  }
+}
+
+const dp::ServiceState* Publisher::find_by_name(std::string_view name) const noexcept {
+  auto it = services_.find(name);
+  return it == services_.end() ? nullptr : it->second.get();
+}
+
+dp::ServiceList Publisher::services() const {
+  dp::ServiceList out;
+  out.reserve(services_.size());
+  for (const auto& [name, s] : services_) out.push_back(s);
+  return out;
+}
+
 Result<Change> Publisher::publish(std::vector<dp::Service> services, uint64_t now_ms) {
+  std::set<std::string_view> wanted;
+  for (const dp::Service& s : services) wanted.insert(s.name);
+  std::vector<std::string> removals;
+  for (const auto& [name, s] : services_) {
+    if (!wanted.count(name)) removals.push_back(name);
+  }
+  return update(std::move(services), removals, now_ms);
+}
+
+Result<Change> Publisher::update(std::vector<dp::Service> upserts,
+                                 const std::vector<std::string>& removals, uint64_t now_ms) {
   Change change;
-  std::vector<std::shared_ptr<const dp::ServiceState>> states;
-  std::vector<std::shared_ptr<const dp::ServiceState>> built;  // new this time: undone on error
+  // Which names this change touches: a frontend held by one of them may be claimed anew.
+  std::set<std::string_view> touched;
+  for (const std::string& name : removals) {
+    if (!touched.insert(name).second) return Error{"service \"" + name + "\" is removed twice"};
+  }
+  for (const dp::Service& s : upserts) {
+    if (!touched.insert(s.name).second) {
+      return Error{"two services are named \"" + s.name + "\""};
+    }
+  }
+  std::unordered_map<std::string, const std::string*> claimed;  // frontend -> new owner's name
+  for (const dp::Service& s : upserts) {
+    for (const dp::Frontend& f : s.frontends) {
+      const std::string key = dp::to_string(f);
+      const std::string* other = nullptr;
+      if (auto [it, fresh] = claimed.emplace(key, &s.name); !fresh) {
+        other = it->second;
+      } else if (const dp::ServiceState* held = owner(f);
+                 held != nullptr && !touched.count(held->spec().name)) {
+        other = &held->spec().name;
+      }
+      if (other != nullptr) {
+        return Error{"frontend " + key + " is claimed by services \"" + *other + "\" and \"" +
+                     s.name + "\""};
+      }
+    }
+  }
+
+  // Build what changed; give ids back if anything fails.
+  std::vector<std::shared_ptr<const dp::ServiceState>> built;
   auto undo = [&](Error e) -> Result<Change> {
     for (const auto& s : built) release_ids(*s, now_ms);
     return e;
   };
-  for (dp::Service& spec : services) {
-    const dp::ServiceState* old = current_->find_by_name(spec.name);
+  for (dp::Service& spec : upserts) {
+    const dp::ServiceState* old = find_by_name(spec.name);
     if (old != nullptr && old->spec() == spec) {
-      for (const auto& s : current_->services()) {
-        if (s.get() == old) states.push_back(s);
-      }
       ++change.unchanged;
       continue;
     }
@@ -47,32 +113,36 @@ Result<Change> Publisher::publish(std::vector<dp::Service> services, uint64_t no
       for (uint16_t id : ids) registry_.release(id, now_ms);
       return undo(state.error());
     }
-    built.push_back(*state);
-    states.push_back(*state);
+    built.push_back(std::move(state).value());
   }
-  auto next = dp::Snapshot::assemble(states);
-  if (!next) return undo(next.error());
 
   // Valid. Every worker first drops the frontends of services that change or go, then installs
   // the services that change or come; it applies a publish's updates together, between two
   // bursts, so a frontend that moves from one service to another is never without one.
-  std::vector<dp::Update> installs;
-  for (const auto& s : (*next)->services()) {
-    const dp::ServiceState* old = current_->find_by_name(s->spec().name);
-    if (old == s.get()) continue;
-    installs.push_back({dp::Update::Kind::service, nullptr, s.get(), {}});
+  auto retire = [&](std::map<std::string, std::shared_ptr<const dp::ServiceState>,
+                             std::less<>>::iterator it) {
+    const dp::ServiceState& s = *it->second;
+    change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}});
+    unindex(s);
+    release_ids(s, now_ms);
+    change.retired.push_back(std::move(it->second));
+    services_.erase(it);
+  };
+  for (const std::string& name : removals) {
+    auto it = services_.find(name);
+    if (it == services_.end()) continue;
+    retire(it);
+    ++change.removed;
+  }
+  for (const auto& s : built) {
+    if (auto it = services_.find(s->spec().name); it != services_.end()) retire(it);
+  }
+  for (auto& s : built) {
+    change.updates.push_back({dp::Update::Kind::service, nullptr, s.get(), {}});
+    index(*s);
+    services_.emplace(s->spec().name, std::move(s));
     ++change.built;
   }
-  for (const auto& s : current_->services()) {
-    const dp::ServiceState* now = (*next)->find_by_name(s->spec().name);
-    if (now == s.get()) continue;
-    if (now == nullptr) ++change.removed;
-    change.updates.push_back({dp::Update::Kind::service, s.get(), nullptr, {}});
-    release_ids(*s, now_ms);
-    change.retired.push_back(s);
-  }
-  change.updates.insert(change.updates.end(), installs.begin(), installs.end());
-  current_ = std::move(next).value();
   return change;
 }
 

@@ -1,10 +1,11 @@
-// The control thread's view of what the workers forward, and the diff that moves them from one
-// set of services to the next.
+// The control thread's view of what the workers forward, and the changes that move them from
+// one set of services to the next.
 //
-// publish() takes the complete desired set, rebuilds only the services that changed (a new
-// Maglev table per changed service, never for all), checks the whole set (names, frontends
-// claimed twice) and, only if it is valid, returns the updates every worker applies and the
-// states they stop using. Nothing changes on error: the running set stays.
+// update() takes the services that are new or changed (by name) and the names that go. Work is
+// proportional to what it is given, never to the number of services held: unchanged services are
+// recognised and left alone, a Maglev table is built only for a service whose spec changed, and
+// conflicts (a frontend claimed by two services) are checked against an index of the frontends
+// in use. All or nothing: on error nothing changes and the running set stays.
 //
 // Control thread only. The returned states in `retired` must stay alive until every worker has
 // applied the updates and passed a quiescent state (QSBR); the caller arranges that.
@@ -14,8 +15,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "dataplane/addr.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/frontend_registry.hpp"
 #include "dataplane/node.hpp"
@@ -28,7 +31,7 @@ struct Change {
   std::vector<dp::Update> updates;  // for every worker, in this order
   std::vector<std::shared_ptr<const dp::ServiceState>> retired;
   size_t built = 0;      // services whose state (and Maglev table) was built
-  size_t unchanged = 0;  // services shared with the previous set
+  size_t unchanged = 0;  // services given that equal the running ones
   size_t removed = 0;
 };
 
@@ -36,20 +39,38 @@ class Publisher {
  public:
   Publisher(const dp::Node& node, size_t workers);
 
+  // Adds or replaces `upserts` and removes `removals` (names not held are ignored). A name may
+  // not appear twice, nor in both lists.
+  Result<Change> update(std::vector<dp::Service> upserts, const std::vector<std::string>& removals,
+                        uint64_t now_ms);
+  // The complete desired set: everything held and not in `services` is removed. O(held).
   Result<Change> publish(std::vector<dp::Service> services, uint64_t now_ms);
 
-  // The set published last (empty before the first publish).
-  const std::shared_ptr<const dp::Snapshot>& current() const noexcept { return current_; }
+  const dp::ServiceState* find_by_name(std::string_view name) const noexcept;
+  // The service a frontend belongs to, or nullptr.
+  const dp::ServiceState* owner(const dp::Frontend& f) const noexcept {
+    return frontends_.find(f.addr, f.port, uint8_t(f.proto)).service;
+  }
+  // An address some frontend uses (the slow path answers ARP and NDP for it).
+  bool is_vip(const dp::IpAddr& a) const noexcept { return vips_.count(a) > 0; }
+  size_t size() const noexcept { return services_.size(); }
+  // Every service, sorted by name: O(held), for reports, not for the update path.
+  dp::ServiceList services() const;
+
   const dp::FrontendRegistry& registry() const noexcept { return registry_; }
 
  private:
   std::vector<uint16_t> acquire_ids(const dp::Service& s, uint64_t now_ms);
   void release_ids(const dp::ServiceState& s, uint64_t now_ms);
+  void index(const dp::ServiceState& s);
+  void unindex(const dp::ServiceState& s);
 
   const dp::Node& node_;
   size_t workers_;
   dp::FrontendRegistry registry_;
-  std::shared_ptr<const dp::Snapshot> current_;
+  std::map<std::string, std::shared_ptr<const dp::ServiceState>, std::less<>> services_;
+  dp::FrontendMap frontends_;
+  std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it
 };
 
 }  // namespace magline::control

@@ -109,12 +109,8 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
   NoPeers peers;
   dp::Forwarder fwd(fc, node, publisher.registry(), steering, peers);
   for (const dp::Update& u : change->updates) fwd.apply(u);
-  std::set<dp::IpAddr> vips;
-  for (const auto& s : publisher.current()->services()) {
-    for (const dp::Frontend& f : s->spec().frontends) vips.insert(f.addr);
-  }
   Buffers buffers;
-  dp::SlowPath slow(node, [&](const dp::IpAddr& a) { return vips.count(a) > 0; }, buffers);
+  dp::SlowPath slow(node, [&](const dp::IpAddr& a) { return publisher.is_vip(a); }, buffers);
 
   pcap_pkthdr hdr{};
   uint64_t frames = 0, written = 0, too_long = 0;

@@ -147,7 +147,9 @@ class Runtime {
 
  private:
   Result<void> start_dataplane();
-  Result<void> publish(std::vector<dp::Service> services);
+  Result<void> publish_static(std::vector<dp::Service> services);
+  void send_change(Change change);
+  void refresh_admin_view(uint64_t now);
   void launch();
   void control_loop();
   void reload();
@@ -171,7 +173,11 @@ class Runtime {
   dp::Node node_;
   std::unique_ptr<dp::Steering> steering_;
   std::unique_ptr<Publisher> publisher_;
-  std::set<dp::IpAddr> vips_;
+  std::set<std::string> static_names_;  // services from the configuration file
+  uint64_t services_version_ = 0;        // publishes that changed something
+  uint64_t admin_version_ = ~0ull;
+  uint64_t admin_refreshed_ms_ = 0;
+  std::shared_ptr<const dp::ServiceList> admin_services_;
   std::optional<dpdk::Qsbr> qsbr_;
   std::unique_ptr<dpdk::Retirer> retirer_;
   std::vector<std::unique_ptr<UpdateRing>> update_rings_;
@@ -258,7 +264,7 @@ Result<void> Runtime::start_dataplane() {
   retirer_ = std::make_unique<dpdk::Retirer>(*qsbr_);
   mbufs_ = std::make_unique<MbufPool>(pool_->get());
   slow_ = std::make_unique<dp::SlowPath>(
-      node_, [this](const dp::IpAddr& a) { return vips_.count(a) > 0; }, *mbufs_);
+      node_, [this](const dp::IpAddr& a) { return publisher_->is_vip(a); }, *mbufs_);
 
   // Rings and worker contexts.
   pending_.resize(workers);
@@ -310,20 +316,41 @@ Result<void> Runtime::start_dataplane() {
   return {};
 }
 
-Result<void> Runtime::publish(std::vector<dp::Service> services) {
-  auto change = publisher_->publish(std::move(services), now_ms());
-  if (!change) return change.error();
-  vips_.clear();
-  for (const auto& s : publisher_->current()->services()) {
-    for (const dp::Frontend& f : s->spec().frontends) vips_.insert(f.addr);
+// The configuration file's services replace the ones it gave before; watched services stay.
+Result<void> Runtime::publish_static(std::vector<dp::Service> services) {
+  std::set<std::string> names;
+  for (const dp::Service& s : services) names.insert(s.name);
+  std::vector<std::string> removals;
+  for (const std::string& n : static_names_) {
+    if (!names.count(n)) removals.push_back(n);
   }
+  auto change = publisher_->update(std::move(services), removals, now_ms());
+  if (!change) return change.error();
+  static_names_ = std::move(names);
+  send_change(std::move(change).value());
+  return {};
+}
+
+void Runtime::send_change(Change change) {
+  if (change.updates.empty()) return;
+  ++services_version_;
   ++control_.updates_published;
   publish_sent_tsc_ = rte_get_tsc_cycles();
   publish_in_flight_ = true;
-  send_updates(change->updates);
-  for (auto& old : change->retired) awaiting_send_.push_back(std::move(old));
+  send_updates(change.updates);
+  for (auto& old : change.retired) awaiting_send_.push_back(std::move(old));
   flush_pending();
-  return {};
+}
+
+// The admin listener's list of services: rebuilt (O(services)) at most once a second, never on
+// the update path.
+void Runtime::refresh_admin_view(uint64_t now) {
+  if (services_version_ != admin_version_ && now >= admin_refreshed_ms_ + 1000) {
+    admin_services_ = std::make_shared<const dp::ServiceList>(publisher_->services());
+    admin_version_ = services_version_;
+    admin_refreshed_ms_ = now;
+  }
+  admin_view_.update(slow_->stats(), control_, admin_services_);
 }
 
 // Every worker gets the updates of one publish in one piece: it drains its ring between
@@ -426,14 +453,14 @@ void Runtime::reload() {
          << loaded.error().message << std::endl;
     return;
   }
-  if (auto published = publish(cfg::services_of(*loaded)); !published) {
+  if (auto published = publish_static(cfg::services_of(*loaded)); !published) {
     ++control_.reloads_refused;
     err_ << "magline: reload refused, keeping the running configuration: " << source << ": "
          << published.error().message << std::endl;
     return;
   }
-  err_ << "magline: reloaded " << source << " (" << publisher_->current()->services().size()
-       << " services)" << std::endl;
+  err_ << "magline: reloaded " << source << " (" << static_names_.size()
+       << " services from the file, " << publisher_->size() << " in all)" << std::endl;
 }
 
 void Runtime::control_loop() {
@@ -441,7 +468,11 @@ void Runtime::control_loop() {
   const uint64_t deadline = opts_.duration_s > 0 ? start + uint64_t(opts_.duration_s * 1000) : 0;
   {
     dp::SlowPathOutput out;
-    const std::vector<dp::IpAddr> vips(vips_.begin(), vips_.end());
+    std::set<dp::IpAddr> unique;
+    for (const auto& s : publisher_->services()) {
+      for (const dp::Frontend& f : s->spec().frontends) unique.insert(f.addr);
+    }
+    const std::vector<dp::IpAddr> vips(unique.begin(), unique.end());
     slow_->announce(vips, start, out);
     transmit(out.tx);
   }
@@ -453,7 +484,7 @@ void Runtime::control_loop() {
     flush_pending();
     retirer_->poll();
     track_update_latency();
-    admin_view_.update(slow_->stats(), control_, publisher_->current());
+    refresh_admin_view(now);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
@@ -494,18 +525,18 @@ int Runtime::run() {
     return 1;
   }
   publisher_ = std::make_unique<Publisher>(node_, workers_.size());
-  if (auto published = publish(cfg::services_of(config_)); !published) {
+  if (auto published = publish_static(cfg::services_of(config_)); !published) {
     err_ << config_.source << ": " << published.error().message << std::endl;
     return 1;
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_signal);
-  err_ << "magline: forwarding " << publisher_->current()->services().size() << " services on "
+  err_ << "magline: forwarding " << publisher_->size() << " services on "
        << ports_.size() << " port(s) with " << workers_.size() << " worker(s)" << std::endl;
   launch();
   admin_view_.set_running(true);
-  admin_view_.update(slow_->stats(), control_, publisher_->current());
+  refresh_admin_view(now_ms());
   if (config_.admin.enabled) {
     auto admin = AdminServer::start(config_.admin.address, config_.admin.port, workers_,
                                     admin_view_);

@@ -115,7 +115,7 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
 
 std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
-                         const dp::Snapshot* services) {
+                         const dp::ServiceList* services) {
   const Totals t = read_all(workers);
   std::ostringstream o;
   auto family = [&](const char* name, const char* type, const char* help) {
@@ -195,7 +195,7 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
   if (services != nullptr) {
     family("magline_frontend_packets_total", "counter", "Frames to a frontend, new or not.");
     std::ostringstream bytes_f, pkts_b, bytes_b;
-    for (const auto& s : services->services()) {
+    for (const auto& s : *services) {
       const auto& spec = s->spec();
       for (size_t i = 0; i < spec.frontends.size(); ++i) {
         dp::TrafficCounter sum;

@@ -32,6 +32,6 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
 // traffic (from each state's per-worker counters).
 std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
-                         const dp::Snapshot* services);
+                         const dp::ServiceList* services);
 
 }  // namespace magline::control

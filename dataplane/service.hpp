@@ -147,6 +147,8 @@ class ServiceState {
   std::unique_ptr<TrafficCounter[]> counters_;
 };
 
+using ServiceList = std::vector<std::shared_ptr<const ServiceState>>;
+
 // Frontend (address, port, protocol) -> service, by open addressing with linear probing: one or
 // two cache lines per lookup, O(1). Single writer; readers of an instance must not run
 // concurrently with its writer (each worker owns its own copy, see docs/architecture.md).

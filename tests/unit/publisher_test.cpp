@@ -33,7 +33,7 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   EXPECT_EQ(first->built, 2u);
   EXPECT_EQ(first->updates.size(), 2u);
   EXPECT_TRUE(first->retired.empty());
-  const dp::ServiceState* a1 = pub.current()->find_by_name("a");
+  const dp::ServiceState* a1 = pub.find_by_name("a");
   ASSERT_NE(a1, nullptr);
   EXPECT_TRUE(a1->next_hop(0).has_value());
   EXPECT_EQ(a1->workers(), 2u);
@@ -44,7 +44,7 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->built, 1u);
   EXPECT_EQ(second->unchanged, 1u);
-  EXPECT_EQ(pub.current()->find_by_name("a"), a1);  // shared, not rebuilt
+  EXPECT_EQ(pub.find_by_name("a"), a1);  // shared, not rebuilt
   ASSERT_EQ(second->retired.size(), 1u);
   EXPECT_EQ(second->retired[0]->spec().name, "b");
   // Removal of the old state's frontends first, then the install.
@@ -52,26 +52,26 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   EXPECT_EQ(second->updates[0].old_state, second->retired[0].get());
   EXPECT_EQ(second->updates[0].new_state, nullptr);
   EXPECT_EQ(second->updates[1].old_state, nullptr);
-  EXPECT_EQ(second->updates[1].new_state, pub.current()->find_by_name("b"));
+  EXPECT_EQ(second->updates[1].new_state, pub.find_by_name("b"));
 
   auto third = pub.publish({svc("b", "198.18.100.2", 80, {"198.18.1.20", "198.18.1.21"})}, 0);
   ASSERT_TRUE(third.ok());
   EXPECT_EQ(third->removed, 1u);
   EXPECT_EQ(third->built, 0u);
-  EXPECT_EQ(pub.current()->find_by_name("a"), nullptr);
+  EXPECT_EQ(pub.find_by_name("a"), nullptr);
 }
 
 TEST(Publisher, FrontendIdsAreStableWhileAFrontendLives) {
   const dp::Node node = one_port();
   Publisher pub(node, 1);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
-  const uint16_t id = pub.current()->find_by_name("a")->frontend_id(0);
+  const uint16_t id = pub.find_by_name("a")->frontend_id(0);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.11"})}, 0).ok());
-  EXPECT_EQ(pub.current()->find_by_name("a")->frontend_id(0), id);
+  EXPECT_EQ(pub.find_by_name("a")->frontend_id(0), id);
   EXPECT_EQ(dp::to_string(pub.registry().at(id).addr), "198.18.100.1");
   // A frontend that moves to another service keeps its id too.
   ASSERT_TRUE(pub.publish({svc("z", "198.18.100.1", 80, {"198.18.1.11"})}, 0).ok());
-  EXPECT_EQ(pub.current()->find_by_name("z")->frontend_id(0), id);
+  EXPECT_EQ(pub.find_by_name("z")->frontend_id(0), id);
   EXPECT_EQ(pub.registry().in_use(), 1u);
 }
 
@@ -79,18 +79,68 @@ TEST(Publisher, AnInvalidSetChangesNothing) {
   const dp::Node node = one_port();
   Publisher pub(node, 1);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
-  const auto before = pub.current();
+  const dp::ServiceState* before = pub.find_by_name("a");
   auto clash = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
                             svc("b", "198.18.100.1", 80, {"198.18.1.20"})},
                            0);
   ASSERT_FALSE(clash.ok());
   EXPECT_EQ(clash.error().message,
             "frontend 198.18.100.1:80/tcp is claimed by services \"a\" and \"b\"");
-  EXPECT_EQ(pub.current(), before);
+  EXPECT_EQ(pub.find_by_name("a"), before);
+  EXPECT_EQ(pub.size(), 1u);
   EXPECT_EQ(pub.registry().in_use(), 1u);  // b's id was given back
   auto bad = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10", "198.18.1.10"})}, 0);
   ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(pub.current(), before);
+  EXPECT_EQ(pub.find_by_name("a"), before);
+  EXPECT_EQ(pub.size(), 1u);
+}
+
+TEST(Publisher, UpdatesTouchOnlyTheServicesNamed) {
+  const dp::Node node = one_port();
+  Publisher pub(node, 1);
+  ASSERT_TRUE(pub.update({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
+                          svc("b", "198.18.100.2", 80, {"198.18.1.20"})},
+                         {}, 0)
+                  .ok());
+  const dp::ServiceState* a = pub.find_by_name("a");
+  // Changing b leaves a alone; removing a name not held is no error.
+  auto c = pub.update({svc("b", "198.18.100.2", 80, {"198.18.1.21"})}, {"nope"}, 0);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->built, 1u);
+  EXPECT_EQ(c->removed, 0u);
+  EXPECT_EQ(pub.find_by_name("a"), a);
+  EXPECT_EQ(pub.size(), 2u);
+  // The same spec again is recognised: no update at all.
+  auto same = pub.update({svc("b", "198.18.100.2", 80, {"198.18.1.21"})}, {}, 0);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->unchanged, 1u);
+  EXPECT_TRUE(same->updates.empty());
+  // A frontend held by a service the change does not touch cannot be claimed...
+  auto clash = pub.update({svc("c", "198.18.100.1", 80, {"198.18.1.30"})}, {}, 0);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().message,
+            "frontend 198.18.100.1:80/tcp is claimed by services \"a\" and \"c\"");
+  EXPECT_EQ(pub.size(), 2u);
+  // ...but it can move in the same change that removes its holder.
+  auto moved = pub.update({svc("c", "198.18.100.1", 80, {"198.18.1.30"})}, {"a"}, 0);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->removed, 1u);
+  ASSERT_EQ(moved->updates.size(), 2u);
+  EXPECT_EQ(moved->updates[0].old_state, a);  // removal first
+  EXPECT_EQ(moved->updates[1].new_state, pub.find_by_name("c"));
+  EXPECT_EQ(pub.owner({ip("198.18.100.1"), 80, dp::Protocol::tcp, {}}), pub.find_by_name("c"));
+  EXPECT_TRUE(pub.is_vip(ip("198.18.100.1")));
+  // Names are unique within a change.
+  EXPECT_FALSE(pub.update({svc("d", "198.18.100.4", 80, {}), svc("d", "198.18.100.5", 80, {})},
+                          {}, 0)
+                   .ok());
+  EXPECT_FALSE(pub.update({svc("d", "198.18.100.4", 80, {})}, {"d"}, 0).ok());
+  // The last user of an address gone: no longer a VIP.
+  ASSERT_TRUE(pub.update({}, {"c"}, 0).ok());
+  EXPECT_FALSE(pub.is_vip(ip("198.18.100.1")));
+  EXPECT_TRUE(pub.is_vip(ip("198.18.100.2")));
+  ASSERT_EQ(pub.services().size(), 1u);
+  EXPECT_EQ(pub.services()[0]->spec().name, "b");
 }
 
 }  // namespace
