@@ -266,14 +266,44 @@ void read_admin(const Node& node, Config& config) {
   a.port = uint16_t(o.integer("port", 1, kMaxPort, a.port));
 }
 
+void read_kubernetes(const Node& node, Config& config) {
+  KubernetesConfig& k = config.kubernetes;
+  const Object o = node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace",
+                                "proxy_name", "load_balancer_class", "node_name", "zone",
+                                "table_size", "coalesce_ms", "page_limit"});
+  k.enabled = true;
+  if (const auto n = o.find("enabled")) k.enabled = n->boolean().value_or(true);
+  if (const auto n = o.find("in_cluster")) k.in_cluster = n->boolean().value_or(false);
+  auto text = [&](std::string_view key, std::string& out) {
+    if (const auto n = o.find(key)) out = n->string().value_or("");
+  };
+  text("kubeconfig", k.kubeconfig);
+  text("context", k.context);
+  text("namespace", k.namespace_);
+  text("proxy_name", k.proxy_name);
+  text("load_balancer_class", k.load_balancer_class);
+  text("node_name", k.node_name);
+  text("zone", k.zone);
+  if (const auto size = o.find("table_size")) {
+    k.table_size = read_table_size(*size).value_or(k.table_size);
+  }
+  k.coalesce_ms = uint32_t(o.integer("coalesce_ms", 0, 1000, k.coalesce_ms));
+  k.page_limit = uint32_t(o.integer("page_limit", 1, 100000, k.page_limit));
+  if (k.enabled && k.in_cluster == !k.kubeconfig.empty()) {
+    o.fail(k.in_cluster ? "in_cluster and kubeconfig exclude each other"
+                        : "needs either \"in_cluster\": true or a \"kubeconfig\" file");
+  }
+}
+
 void read_config(const Node& root, Config& config) {
-  const Object o =
-      root.object({"node", "maglev", "flow_table", "services", "dataplane", "admin"});
+  const Object o = root.object(
+      {"node", "maglev", "flow_table", "services", "dataplane", "admin", "kubernetes"});
   if (const auto n = o.find("node")) read_node(*n, config);
   if (const auto n = o.find("maglev")) read_maglev(*n, config);
   if (const auto n = o.find("flow_table")) read_flow_table(*n, config);
   if (const auto n = o.find("dataplane")) read_dataplane(*n, config);
   if (const auto n = o.find("admin")) read_admin(*n, config);
+  if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
   // NodePorts listen on the node's addresses: by default, every port address.
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
     for (const PortConfig& p : config.dataplane.ports) {

@@ -78,6 +78,23 @@ struct AdminConfig {
   bool enabled = true;
 };
 
+// Watching a Kubernetes API server for Services and EndpointSlices (docs/k8s.md). Absent from
+// a file: nothing is watched.
+struct KubernetesConfig {
+  bool enabled = false;
+  bool in_cluster = false;         // service-account token and CA, KUBERNETES_SERVICE_HOST/_PORT
+  std::string kubeconfig;          // a kubeconfig file (when not in_cluster)
+  std::string context;             // its context; empty: current-context
+  std::string namespace_;          // watch one namespace; empty: all
+  std::string proxy_name;          // service.kubernetes.io/service-proxy-name to claim
+  std::string load_balancer_class; // spec.loadBalancerClass to claim; empty: classless only
+  std::string node_name;           // the node Magline runs as (Local policy, topology hints)
+  std::string zone;                // that node's topology.kubernetes.io/zone
+  uint32_t table_size = 16381;     // Maglev table size for watched services
+  uint32_t coalesce_ms = 2;        // events within this window are published together
+  uint32_t page_limit = 500;       // LIST page size
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   std::vector<dp::IpAddr> node_addresses;  // default: every port address
@@ -87,6 +104,7 @@ struct Config {
   std::vector<ServiceConfig> services;
   DataplaneConfig dataplane;
   AdminConfig admin;
+  KubernetesConfig kubernetes;
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";

@@ -1,0 +1,83 @@
+// The watched Kubernetes objects and what they become. Holds every Service and EndpointSlice the
+// watcher delivered, remembers which Services an event touched, and on sync() translates just
+// those (control/k8s/translate.hpp) and hands the difference to the Publisher: the work of a
+// sync is proportional to the Services that changed, not to the number held.
+//
+// Control thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "control/k8s/objects.hpp"
+#include "control/k8s/translate.hpp"
+#include "control/publisher.hpp"
+
+namespace magline::control {
+
+enum class K8sKind : uint8_t { service, endpoint_slice };
+
+struct K8sSourceStats {
+  uint64_t events = 0;          // objects added, changed or deleted
+  uint64_t relists = 0;         // complete lists that replaced what was held
+  uint64_t decode_errors = 0;   // objects that could not be read (dropped)
+  uint64_t translations = 0;    // Services translated
+  uint64_t publish_failures = 0;  // Services whose change the publisher refused (see errors())
+  uint64_t name_conflicts = 0;  // translated services named like one from the configuration file
+};
+
+class K8sSource {
+ public:
+  explicit K8sSource(k8s::TranslateOptions opts) : opts_(std::move(opts)) {}
+
+  // Watch events. Objects are raw JSON as the API server sent them.
+  void upsert(K8sKind kind, const nlohmann::json& object);
+  void erase(K8sKind kind, const nlohmann::json& object);
+  // A complete list: whatever is held and missing from `items` was deleted meanwhile.
+  void replace(K8sKind kind, const std::vector<nlohmann::json>& items);
+
+  // Services touched since the last sync.
+  size_t pending() const noexcept { return dirty_.size(); }
+
+  // Translates the touched Services and publishes the difference. Names in `reserved` (the
+  // configuration file's services) are never taken. A Service the publisher refuses (a frontend
+  // another service holds, say) keeps what it had; its error shows in errors() and it is tried
+  // again with the next sync that has other changes.
+  Change sync(Publisher& publisher, const std::set<std::string>& reserved, uint64_t now_ms);
+
+  const K8sSourceStats& stats() const noexcept { return stats_; }
+  size_t services_held() const noexcept { return services_.size(); }
+  size_t slices_held() const noexcept { return slices_.size(); }
+  // The Services' objects, for the plan (/state): O(held).
+  std::vector<k8s::K8sService> service_objects() const;
+  std::vector<k8s::K8sEndpointSlice> slice_objects() const;
+  // "namespace/name" -> why its latest version is not (wholly) in effect.
+  std::map<std::string, std::string> errors() const;
+  const k8s::TranslateOptions& options() const noexcept { return opts_; }
+
+ private:
+  void put_service(k8s::K8sService svc);
+  void drop_service(const std::string& key);
+  void put_slice(k8s::K8sEndpointSlice slice);
+  void drop_slice(const std::string& key);
+  void decode_failed(const nlohmann::json& object, const std::string& why);
+
+  k8s::TranslateOptions opts_;
+  std::unordered_map<std::string, k8s::K8sService> services_;        // by namespace/name
+  std::unordered_map<std::string, k8s::K8sEndpointSlice> slices_;    // by namespace/name
+  std::unordered_map<std::string, std::set<std::string>> slices_of_;  // service key -> slices
+  std::unordered_map<std::string, std::vector<std::string>> published_;  // key -> service names
+  std::set<std::string> dirty_;
+  std::set<std::string> failed_;
+  std::map<std::string, std::string> read_errors_;  // set by upsert, cleared by a good read
+  std::map<std::string, std::string> sync_errors_;  // set and cleared by sync
+  K8sSourceStats stats_;
+};
+
+}  // namespace magline::control
