@@ -305,7 +305,7 @@ TEST(ConfigErrors, TopLevelMustBeAnObject) {
 TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
   expect_errors({
       {R"({"servcies": []})",
-       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin)"},
+       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes)"},
       {R"({"node": {"address": []}})",
        R"(t.json: node: unknown key "address"; known keys: addresses)"},
       {R"({"maglev": {"size": 7}})",
@@ -725,6 +725,50 @@ TEST(Dataplane, Defaults) {
   EXPECT_EQ(c.admin.address, "127.0.0.1");
   EXPECT_EQ(c.admin.port, 9100);
   EXPECT_TRUE(c.admin.enabled);
+}
+
+TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
+  EXPECT_FALSE(parse_ok("{}").kubernetes.enabled);
+  const Config c = parse_ok(R"({"kubernetes": {
+    "kubeconfig": "/etc/magline/kubeconfig", "context": "edge", "namespace": "prod",
+    "proxy_name": "magline", "load_balancer_class": "magline.io/lb", "node_name": "edge-1",
+    "zone": "zone-a", "table_size": 4093, "coalesce_ms": 5, "page_limit": 100}})");
+  const KubernetesConfig& k = c.kubernetes;
+  EXPECT_TRUE(k.enabled);
+  EXPECT_FALSE(k.in_cluster);
+  EXPECT_EQ(k.kubeconfig, "/etc/magline/kubeconfig");
+  EXPECT_EQ(k.context, "edge");
+  EXPECT_EQ(k.namespace_, "prod");
+  EXPECT_EQ(k.proxy_name, "magline");
+  EXPECT_EQ(k.load_balancer_class, "magline.io/lb");
+  EXPECT_EQ(k.node_name, "edge-1");
+  EXPECT_EQ(k.zone, "zone-a");
+  EXPECT_EQ(k.table_size, 4093u);
+  EXPECT_EQ(k.coalesce_ms, 5u);
+  EXPECT_EQ(k.page_limit, 100u);
+  const KubernetesConfig d = parse_ok(R"({"kubernetes": {"in_cluster": true}})").kubernetes;
+  EXPECT_TRUE(d.enabled && d.in_cluster);
+  EXPECT_EQ(d.table_size, 16381u);
+  EXPECT_EQ(d.coalesce_ms, 2u);
+  EXPECT_EQ(d.page_limit, 500u);
+  EXPECT_FALSE(parse_ok(R"({"kubernetes": {"enabled": false}})").kubernetes.enabled);
+}
+
+TEST(ConfigErrors, Kubernetes) {
+  expect_errors({
+      {R"({"kubernetes": {}})",
+       "t.json: kubernetes: needs either \"in_cluster\": true or a \"kubeconfig\" file"},
+      {R"({"kubernetes": {"in_cluster": true, "kubeconfig": "k"}})",
+       "t.json: kubernetes: in_cluster and kubeconfig exclude each other"},
+      {R"({"kubernetes": {"in_cluster": true, "table_size": 1000}})",
+       "t.json: kubernetes.table_size: expected a prime, got 1000 (the next prime is 1009)"},
+      {R"({"kubernetes": {"in_cluster": true, "coalesce_ms": 5000}})",
+       "t.json: kubernetes.coalesce_ms: expected an integer in 0..1000, got 5000"},
+      {R"({"kubernetes": {"in_cluster": true, "namespaces": "x"}})",
+       "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
+       "kubeconfig, context, namespace, proxy_name, load_balancer_class, node_name, zone, "
+       "table_size, coalesce_ms, page_limit"},
+  });
 }
 
 TEST(ConfigErrors, Dataplane) {
