@@ -116,6 +116,15 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
     built.push_back(std::move(state).value());
   }
 
+  // Addresses that come into use with this change, to be announced.
+  std::set<dp::IpAddr> fresh;
+  for (const auto& s : built) {
+    for (const dp::Frontend& f : s->spec().frontends) {
+      if (!is_vip(f.addr)) fresh.insert(f.addr);
+    }
+  }
+  change.new_vips.assign(fresh.begin(), fresh.end());
+
   // Valid. Every worker first drops the frontends of services that change or go, then installs
   // the services that change or come; it applies a publish's updates together, between two
   // bursts, so a frontend that moves from one service to another is never without one.

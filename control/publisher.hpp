@@ -33,6 +33,7 @@ struct Change {
   size_t built = 0;      // services whose state (and Maglev table) was built
   size_t unchanged = 0;  // services given that equal the running ones
   size_t removed = 0;
+  std::vector<dp::IpAddr> new_vips;  // addresses no frontend used before (to announce)
 };
 
 class Publisher {

@@ -130,6 +130,11 @@ TEST(Publisher, UpdatesTouchOnlyTheServicesNamed) {
   EXPECT_EQ(moved->updates[1].new_state, pub.find_by_name("c"));
   EXPECT_EQ(pub.owner({ip("198.18.100.1"), 80, dp::Protocol::tcp, {}}), pub.find_by_name("c"));
   EXPECT_TRUE(pub.is_vip(ip("198.18.100.1")));
+  EXPECT_TRUE(moved->new_vips.empty());  // the address was in use all along
+  auto fresh = pub.update({svc("e", "198.18.100.5", 80, {})}, {}, 0);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->new_vips, std::vector<dp::IpAddr>{ip("198.18.100.5")});
+  ASSERT_TRUE(pub.update({}, {"e"}, 0).ok());
   // Names are unique within a change.
   EXPECT_FALSE(pub.update({svc("d", "198.18.100.4", 80, {}), svc("d", "198.18.100.5", 80, {})},
                           {}, 0)
