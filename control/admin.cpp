@@ -12,6 +12,30 @@ void AdminView::update(const dp::SlowPathStats& slow, const ControlCounters& con
   data_.services = std::move(services);
 }
 
+void AdminView::update_extra(std::string metrics, nlohmann::ordered_json stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.extra_metrics = std::move(metrics);
+  data_.extra_stats = std::move(stats);
+}
+
+std::optional<std::string> AdminView::ask_state(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(state_mu_);
+  const uint64_t ticket = ++state_asked_;
+  if (!state_cv_.wait_for(lock, timeout, [&] { return state_answered_.load() >= ticket; })) {
+    return std::nullopt;
+  }
+  return state_;
+}
+
+void AdminView::answer_state(std::string text) {
+  {
+    std::lock_guard<std::mutex> lock(state_mu_);
+    state_ = std::move(text);
+    state_answered_.store(state_asked_.load());
+  }
+  state_cv_.notify_all();
+}
+
 AdminView::Copy AdminView::copy() const {
   std::lock_guard<std::mutex> lock(mu_);
   return data_;
@@ -30,12 +54,29 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(
   });
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
-    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()),
+    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) + c.extra_metrics,
                     "text/plain; version=0.0.4");
   });
   srv.Get("/stats", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
-    res.set_content(stats_json(workers, c.slow, c.control).dump(2) + "\n", "application/json");
+    nlohmann::ordered_json j = stats_json(workers, c.slow, c.control);
+    if (!c.extra_stats.is_null()) j["kubernetes"] = c.extra_stats;
+    res.set_content(j.dump(2) + "\n", "application/json");
+  });
+  srv.Get("/state", [&view](const httplib::Request&, httplib::Response& res) {
+    if (!view.state_available()) {
+      res.status = 404;
+      res.set_content("nothing is watched: the configuration has no kubernetes section\n",
+                      "text/plain");
+      return;
+    }
+    auto state = view.ask_state(std::chrono::seconds(5));
+    if (!state) {
+      res.status = 503;
+      res.set_content("the control thread did not answer\n", "text/plain");
+      return;
+    }
+    res.set_content(*state, "application/json");
   });
   if (!srv.bind_to_port(address, port)) {
     return Error{"admin listener: cannot listen on " + address + ":" + std::to_string(port)};

@@ -2,14 +2,19 @@
 //   /healthz  200 "ok" while the workers run, 503 otherwise
 //   /metrics  Prometheus text format (control/stats.hpp)
 //   /stats    the same counters as JSON
+//   /state    the forwarding plan of the watched Kubernetes objects (docs/k8s.md), 404 when
+//             nothing is watched
 //
 // It runs on its own thread and never touches the data plane: it reads workers' published
 // counter copies, and what the control thread publishes into an AdminView under a mutex.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,17 +37,38 @@ class AdminView {
   void set_running(bool running) { running_.store(running); }
   bool running() const { return running_.load(); }
 
+  // Text the control thread adds to /metrics and a section it adds to /stats (the watcher's
+  // counters), refreshed now and then.
+  void update_extra(std::string metrics, nlohmann::ordered_json stats);
+
   struct Copy {
     dp::SlowPathStats slow;
     ControlCounters control;
     std::shared_ptr<const dp::ServiceList> services;
+    std::string extra_metrics;
+    nlohmann::ordered_json extra_stats;
   };
   Copy copy() const;
+
+  // /state is built by the control thread, which owns what it shows: the listener asks and
+  // waits (bounded); the control thread answers between two turns of its loop.
+  void set_state_available(bool yes) { state_available_.store(yes); }
+  bool state_available() const { return state_available_.load(); }
+  std::optional<std::string> ask_state(std::chrono::milliseconds timeout) const;
+  bool state_wanted() const { return state_asked_.load() != state_answered_.load(); }
+  void answer_state(std::string text);
 
  private:
   mutable std::mutex mu_;
   Copy data_;
   std::atomic<bool> running_{false};
+
+  mutable std::mutex state_mu_;
+  mutable std::condition_variable state_cv_;
+  mutable std::atomic<uint64_t> state_asked_{0};
+  std::atomic<uint64_t> state_answered_{0};
+  std::string state_;
+  std::atomic<bool> state_available_{false};
 };
 
 class AdminServer {

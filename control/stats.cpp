@@ -1,5 +1,6 @@
 #include "control/stats.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include "dataplane/drop_reason.hpp"
@@ -29,6 +30,23 @@ Totals read_all(const std::vector<std::unique_ptr<WorkerContext>>& workers) {
 }
 
 }  // namespace
+
+void LatencySamples::add(double ms) {
+  if (ring_.size() < kKeep) {
+    ring_.push_back(ms);
+  } else {
+    ring_[count_ % kKeep] = ms;
+  }
+  ++count_;
+}
+
+double LatencySamples::quantile(double q) const {
+  if (ring_.empty()) return 0;
+  std::vector<double> v = ring_;
+  const size_t k = std::min(v.size() - 1, size_t(q * double(v.size())));
+  std::nth_element(v.begin(), v.begin() + ptrdiff_t(k), v.end());
+  return v[k];
+}
 
 nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c) {
   nlohmann::ordered_json j;

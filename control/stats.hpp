@@ -22,6 +22,20 @@ struct ControlCounters {
   uint64_t control_tx_full = 0;  // slow-path frames dropped: worker 0's ring was full
 };
 
+// The latest latency samples (a ring of the last kKeep) and their quantiles.
+class LatencySamples {
+ public:
+  static constexpr size_t kKeep = 4096;
+  void add(double ms);
+  uint64_t count() const noexcept { return count_; }
+  // The q-quantile (0..1) of the samples kept; 0 when there are none. O(kKeep).
+  double quantile(double q) const;
+
+ private:
+  std::vector<double> ring_;
+  uint64_t count_ = 0;
+};
+
 nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c);
 nlohmann::ordered_json slow_path_json(const dp::SlowPathStats& slow);
 
