@@ -2,6 +2,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -18,7 +19,10 @@ struct FlowKey {
   uint16_t dport = 0;
   uint8_t proto = 0;  // IP protocol number
   Family family = Family::v4;
-  uint16_t zero_ = 0;  // padding kept zero so a key is fully defined
+  // Zero in every key a packet gives. A stored forward entry keeps its frontend's
+  // FrontendRegistry id here, so that a flow-table hit names its service without a frontend
+  // lookup; same_flow() ignores it.
+  uint16_t tag = 0;
 
   IpAddr src_addr() const noexcept { return IpAddr{src, family}; }
   IpAddr dst_addr() const noexcept { return IpAddr{dst, family}; }
@@ -41,7 +45,17 @@ struct FlowKey {
     std::memcpy(y, &b, sizeof y);
     return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
   }
+  // The same connection: equal but for the tag.
+  bool same_flow(const FlowKey& o) const noexcept {
+    uint64_t x[5], y[5];
+    std::memcpy(x, this, sizeof x);
+    std::memcpy(y, &o, sizeof y);
+    constexpr uint64_t kNoTag = ~(uint64_t(0xffff) << 48);  // tag: bytes 38-39 of the key
+    return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) |
+            ((x[4] ^ y[4]) & kNoTag)) == 0;
+  }
 };
+static_assert(offsetof(FlowKey, tag) == 38);
 static_assert(sizeof(FlowKey) == 40 && std::has_unique_object_representations_v<FlowKey>);
 
 // 64-bit hash of a flow key. The flow table seeds it per process (hash flooding); Maglev uses a

@@ -110,7 +110,7 @@ FlowEntry* FlowTable::find_in(uint32_t b, const FlowKey& key, uint16_t sig,
     match &= match - 1;
     if (bk.state[w] == FlowState::free || !alive(bk.deadline[w], now_ms)) continue;
     FlowEntry& e = entries_[size_t(b) * kWays + w];
-    if (e.key == key) return &e;
+    if (e.key.same_flow(key)) return &e;
   }
   return nullptr;
 }
@@ -152,7 +152,7 @@ void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, si
       FlowEntry* hit = nullptr;
       for (unsigned match = masks[i]; match && !hit; match &= match - 1) {
         FlowEntry& e = entries_[size_t(slots[i].primary) * kWays + unsigned(__builtin_ctz(match))];
-        if (e.key == key) hit = &e;
+        if (e.key.same_flow(key)) hit = &e;
       }
       if (!hit && buckets_[slots[i].primary].overflow != 0) {
         hit = find_in(slots[i].alternate, key, slots[i].sig, now_ms);
@@ -211,7 +211,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       const uint32_t left = bk.deadline[w] - uint32_t(now_ms);
       if (bk.state[w] == FlowState::free) {
         r = kFree;
-      } else if (bk.sig[w] == s.sig && entries_[size_t(b) * kWays + w].key == key) {
+      } else if (bk.sig[w] == s.sig && entries_[size_t(b) * kWays + w].key.same_flow(key)) {
         r = kSameKey;  // an expired (or, against the contract, live) copy: reuse its way
       } else if (!alive(bk.deadline[w], now_ms)) {
         r = kExpired;

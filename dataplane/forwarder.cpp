@@ -69,6 +69,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       peers_(peers),
       flows_(config.flow_capacity, config.timeouts, config.flow_seed),
       frontends_(config.max_frontends),
+      by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
       work_(new Work[kMaxBurst]) {
@@ -112,7 +113,12 @@ void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out
     FlowEntry* e = hits[j];
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
       reply(pkt, w, e, now_ms, out);  // a reply, even if its tuple also names a frontend
-    } else if (w.fe.service != nullptr) {
+      continue;
+    }
+    // A forward entry names its frontend; anything else looks the destination up.
+    w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
+    if (w.fe.service == nullptr) w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
+    if (w.fe.service != nullptr) {
       forward(pkt, w, e, now_ms, out);
     } else {
       reply(pkt, w, e, now_ms, out);
@@ -162,7 +168,6 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     drop(pkt, DropReason::no_service, out);
     return false;
   }
-  w.fe = frontends_.find(p.key.dst_addr(), p.key.dport, proto);
   return true;
 }
 
@@ -312,7 +317,10 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
     return nullptr;
   }
-  if (e != nullptr) e->value = v;
+  if (e != nullptr) {
+    e->key.tag = s.frontend_id(w.fe.index);
+    e->value = v;
+  }
   ++counters_.new_connections;
 
   if (mode != ForwardMode::dsr_l2) {
@@ -503,15 +511,21 @@ void Forwarder::apply(const Update& u) noexcept {
   if (u.old_state != nullptr) {
     // Drop the old state's frontends that still point to it (another update of the same batch
     // may already have given one to another service).
-    for (const Frontend& f : u.old_state->spec().frontends) {
-      if (frontends_.find(f.addr, f.port, uint8_t(f.proto)).service == u.old_state) {
-        frontends_.erase(f);
+    const auto& fs = u.old_state->spec().frontends;
+    for (size_t i = 0; i < fs.size(); ++i) {
+      if (frontends_.find(fs[i].addr, fs[i].port, uint8_t(fs[i].proto)).service == u.old_state) {
+        frontends_.erase(fs[i]);
       }
+      FrontendHit& hit = by_id_[u.old_state->frontend_id(i)];
+      if (hit.service == u.old_state) hit = {};
     }
   }
   if (u.new_state != nullptr) {
     const auto& fs = u.new_state->spec().frontends;
-    for (size_t i = 0; i < fs.size(); ++i) frontends_.insert(fs[i], u.new_state, uint16_t(i));
+    for (size_t i = 0; i < fs.size(); ++i) {
+      frontends_.insert(fs[i], u.new_state, uint16_t(i));
+      by_id_[u.new_state->frontend_id(i)] = {u.new_state, uint16_t(i)};
+    }
   }
 }
 

@@ -188,6 +188,9 @@ class Forwarder {
   PeerLink& peers_;
   FlowTable flows_;
   FrontendMap frontends_;
+  // Frontend id -> service: what a forward entry's tag (flow_key.hpp) names. Kept in step with
+  // frontends_ by apply().
+  std::unique_ptr<FrontendHit[]> by_id_;
   NeighborMap neighbors_;
   LastHops last_hops_;
   ForwarderCounters counters_;

@@ -58,7 +58,7 @@ void check_offsets(const Parsed& p, size_t size) {
 }
 
 void check_key(const FlowKey& k) {
-  CHECK_INVARIANT(k.zero_ == 0, "key padding is zero");
+  CHECK_INVARIANT(k.tag == 0, "a parsed key has no tag");
   if (k.family == Family::v4) {
     for (size_t i = 4; i < 16; ++i)
       CHECK_INVARIANT(k.src[i] == 0 && k.dst[i] == 0, "v4 key tail is zero");

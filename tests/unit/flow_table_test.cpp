@@ -70,6 +70,16 @@ TEST(FlowTable, InsertFindRefreshErase) {
   EXPECT_EQ(t.find(key_of(2), t.hash(key_of(2)), 10), nullptr);
   EXPECT_EQ(t.state(e), FlowState::tcp_syn);
 
+  // A stored entry's tag (its frontend) does not take part in lookups, in either API.
+  e->key.tag = 0xbeef;
+  EXPECT_EQ(t.find(k, h, 10), e);
+  const FlowKey* keys[1] = {&k};
+  FlowEntry* found[1] = {nullptr};
+  t.find_bulk(keys, &h, 1, found, 10);
+  EXPECT_EQ(found[0], e);
+  EXPECT_FALSE(e->key == k);
+  EXPECT_TRUE(e->key.same_flow(k));
+
   t.refresh(e, FlowState::tcp_established, 20);
   EXPECT_EQ(t.state(e), FlowState::tcp_established);
   EXPECT_EQ(t.find(k, h, 30)->value.fwd.backend_port, 42u);

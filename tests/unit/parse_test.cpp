@@ -535,7 +535,7 @@ TEST(Parse, Ipv4TupleLayout) {
   EXPECT_EQ(p.key.src[3], 1);
   for (size_t i = 4; i < 16; ++i)
     EXPECT_EQ(p.key.src[i], 0) << i;
-  EXPECT_EQ(p.key.zero_, 0);
+  EXPECT_EQ(p.key.tag, 0);
   EXPECT_EQ(p.ttl, 17);
   EXPECT_EQ(p.tcp_flags, dp::kTcpSyn | dp::kTcpAck);
   EXPECT_EQ(p.vlan_count, 0);
