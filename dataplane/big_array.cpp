@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
+
 namespace magline::dp {
 
 namespace {
@@ -18,6 +20,10 @@ void* big_alloc(size_t bytes) {
   if (p == MAP_FAILED) throw std::bad_alloc();
   // Advice only: without transparent huge pages the table still works, with more TLB misses.
   madvise(p, size, MADV_HUGEPAGE);
+  // Fault every page in now, by writing (a read would map the shared zero page, and the first
+  // write fault again): the data path must never stop for the kernel to find it memory.
+  volatile uint8_t* page = static_cast<uint8_t*>(p);
+  for (size_t off = 0; off < size; off += 4096) page[off] = 0;
   return p;
 }
 

@@ -58,6 +58,7 @@ struct Forwarder::Work {
   Parsed p;
   FrontendHit fe;
   uint64_t hash = 0;
+  int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
 };
 
 Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
@@ -107,18 +108,28 @@ void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out
   }
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
+  // Which service each frame is for: a forward entry names its frontend, anything else looks
+  // the destination up. New connections also start loading the flow-table bucket their reply
+  // entry will go to, for the whole burst at once: it is the one DRAM miss per new connection
+  // that nothing else would overlap.
+  for (uint16_t j = 0; j < m; ++j) {
+    Work& w = work_[which[j]];
+    FlowEntry* e = hits[j];
+    w.pick = -1;
+    if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
+    w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
+    if (w.fe.service == nullptr) {
+      w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
+    }
+    if (e == nullptr && w.fe.service != nullptr) prefetch_reply(w);
+  }
   for (uint16_t j = 0; j < m; ++j) {
     Work& w = work_[which[j]];
     Packet& pkt = pkts[which[j]];
     FlowEntry* e = hits[j];
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
       reply(pkt, w, e, now_ms, out);  // a reply, even if its tuple also names a frontend
-      continue;
-    }
-    // A forward entry names its frontend; anything else looks the destination up.
-    w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
-    if (w.fe.service == nullptr) w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
-    if (w.fe.service != nullptr) {
+    } else if (w.fe.service != nullptr) {
       forward(pkt, w, e, now_ms, out);
     } else {
       reply(pkt, w, e, now_ms, out);
@@ -401,9 +412,45 @@ bool Forwarder::record_reply(const FlowKey& reply_key, const FlowValue& value, F
 // The backend for a new connection: the client's recorded one under session affinity (while
 // it can take new connections), else Maglev over the 5-tuple, or over the client address alone
 // for affinity, so that every worker and every node makes the same first choice.
+// For a frame that will open a connection: makes its backend choice now and prefetches the
+// bucket of the reply entry open() will record (full-NAT: at the source port the steering will
+// most likely give it). A guess at worst: open() decides, and checks, as always.
+void Forwarder::prefetch_reply(Work& w) noexcept {
+  const ServiceState& s = *w.fe.service;
+  if (!s.has_backends() || s.spec().affinity.client_ip || s.spec().mode == ForwardMode::dsr_l2) {
+    return;
+  }
+  w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
+  const std::optional<NextHop>& hop = s.next_hop(size_t(w.pick));
+  if (!hop) return;
+  const Backend& b = s.backend(size_t(w.pick));
+  FlowKey reply_key;
+  reply_key.family = w.p.key.family;
+  reply_key.proto = w.p.key.proto;
+  reply_key.src = b.addr.bytes;
+  reply_key.sport = b.port;
+  if (s.spec().mode == ForwardMode::full_nat) {
+    const IfAddr* snat = snat_address(hop->port, reply_key.family);
+    if (snat == nullptr) return;
+    reply_key.dst = snat->addr.bytes;
+    const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
+    const uint16_t first = uint16_t(config_.snat_port_lo + (w.hash >> 40) % span);
+    const std::optional<uint16_t> port = steering_.find_reply_port(
+        reply_key, hop->port, config_.worker, first, config_.snat_port_lo, config_.snat_port_hi,
+        [](void*, uint16_t) { return true; }, nullptr);
+    if (!port) return;
+    reply_key.dport = *port;
+  } else {
+    reply_key.dst = w.p.key.src;
+    reply_key.dport = w.p.key.sport;
+  }
+  flows_.prefetch(flows_.hash(reply_key));
+}
+
 uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
   const ServiceState& s = *w.fe.service;
   const SessionAffinity& aff = s.spec().affinity;
+  if (w.pick >= 0) return uint16_t(w.pick);  // chosen ahead by prefetch_reply()
   if (!aff.client_ip) return s.pick(hash_flow(w.p.key, kFlowHashSeed));
 
   const IpAddr client = w.p.key.src_addr();

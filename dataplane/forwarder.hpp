@@ -162,6 +162,7 @@ class Forwarder {
                     BurstOut& out) noexcept;
   FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out) noexcept;
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
+  void prefetch_reply(Work& w) noexcept;
   void broadcast_affinity(const FlowKey& key, const FlowValue& value,
                           uint32_t timeout_ms) noexcept;
   std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
