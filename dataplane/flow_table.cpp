@@ -191,19 +191,13 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
   ++stats_.inserts;
 }
 
-FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
-                             uint64_t now_ms, uint32_t timeout_ms) noexcept {
-  const uint32_t deadline = uint32_t(now_ms + timeout_ms);
-  const Slots s = slots_of(hash);
+// Ranks every way of both buckets: lower is a better place; ties go to the way nearest its
+// deadline, then to the primary bucket.
+FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
+                                    uint64_t now_ms) const noexcept {
   const uint32_t candidates[2] = {s.primary, s.alternate};
-
-  // Rank every way of both buckets: lower is a better place; ties go to the way nearest its
-  // deadline, then to the primary bucket.
-  enum Rank : unsigned { kSameKey, kFree, kExpired, kHalfOpen, kClosing, kNone };
-  Rank best = kNone;
+  Choice best;
   uint32_t best_left = UINT32_MAX;
-  uint32_t best_b = 0;
-  unsigned best_w = 0;
   for (uint32_t b : candidates) {
     const Bucket& bk = buckets_[b];
     for (unsigned w = 0; w < kWays; ++w) {
@@ -211,7 +205,8 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       const uint32_t left = bk.deadline[w] - uint32_t(now_ms);
       if (bk.state[w] == FlowState::free) {
         r = kFree;
-      } else if (bk.sig[w] == s.sig && entries_[size_t(b) * kWays + w].key.same_flow(key)) {
+      } else if (key != nullptr && bk.sig[w] == s.sig &&
+                 entries_[size_t(b) * kWays + w].key.same_flow(*key)) {
         r = kSameKey;  // an expired (or, against the contract, live) copy: reuse its way
       } else if (!alive(bk.deadline[w], now_ms)) {
         r = kExpired;
@@ -222,15 +217,36 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       } else {
         continue;
       }
-      if (r < best || (r == best && r >= kHalfOpen && left < best_left)) {
-        best = r;
+      if (r < best.rank || (r == best.rank && r >= kHalfOpen && left < best_left)) {
+        best = {r, b, w};
         best_left = left;
-        best_b = b;
-        best_w = w;
       }
     }
-    if (best <= kFree) break;  // a free way in the primary: no need to look further
+    if (best.rank <= kFree) break;  // a free way in the primary: no need to look further
   }
+  return best;
+}
+
+void FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept {
+  const Slots s = slots_of(hash);
+  const Choice c = choose(s, nullptr, now_ms);
+  if (c.rank == kNone) return;
+  __builtin_prefetch(&entries_[size_t(c.bucket) * kWays + c.way], 1);
+  const Bucket& bk = buckets_[c.bucket];
+  if (bk.state[c.way] != FlowState::free && (bk.alt_mask & (1u << c.way))) {
+    __builtin_prefetch(&buckets_[other_bucket(c.bucket, bk.sig[c.way])], 1);
+  }
+}
+
+FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
+                             uint64_t now_ms, uint32_t timeout_ms) noexcept {
+  const uint32_t deadline = uint32_t(now_ms + timeout_ms);
+  const Slots s = slots_of(hash);
+  const uint32_t candidates[2] = {s.primary, s.alternate};
+  const Choice c = choose(s, &key, now_ms);
+  const Rank best = c.rank;
+  const uint32_t best_b = c.bucket;
+  const unsigned best_w = c.way;
 
   if (best == kNone) {
     // Both buckets hold only established and UDP entries. Move one of them to its other

@@ -125,10 +125,17 @@ class FlowTable {
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
 
-  // Starts loading the bucket a lookup or insert of `hash` reads first (its primary).
+  // Starts loading both buckets a lookup or insert of `hash` may read.
   void prefetch(uint64_t hash) const noexcept {
-    __builtin_prefetch(&buckets_[slots_of(hash).primary], 1);
+    const Slots s = slots_of(hash);
+    __builtin_prefetch(&buckets_[s.primary], 1);
+    __builtin_prefetch(&buckets_[s.alternate], 1);
   }
+  // Starts loading what insert(hash) will write beyond the buckets: the entry it will take and,
+  // when that evicts an entry placed in its alternate bucket, that entry's primary bucket. Reads
+  // the buckets, so call it a while after prefetch(): a burst's new connections are set up in
+  // passes (prefetch all, then this for all, then insert), so their misses overlap.
+  void prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept;
 
   // find() for a burst, overlapping the memory accesses of its keys: buckets are prefetched,
   // then candidate entries, then keys compared. keys[i] and hashes[i] in, out[i] out.
@@ -194,6 +201,15 @@ class FlowTable {
   }
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
+  // Where insert() puts a key: the best way of its two buckets, lower ranks first.
+  enum Rank : unsigned { kSameKey, kFree, kExpired, kHalfOpen, kClosing, kNone };
+  struct Choice {
+    Rank rank = kNone;
+    uint32_t bucket = 0;
+    unsigned way = 0;
+  };
+  // `key` null: the expired copy of the same key is not looked for (prefetch_insert).
+  Choice choose(const Slots& s, const FlowKey* key, uint64_t now_ms) const noexcept;
   void free_way(uint32_t b, unsigned w) noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.

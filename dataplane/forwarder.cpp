@@ -59,6 +59,7 @@ struct Forwarder::Work {
   FrontendHit fe;
   uint64_t hash = 0;
   int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
+  uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
 };
 
 Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
@@ -71,6 +72,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       flows_(config.flow_capacity, config.timeouts, config.flow_seed),
       frontends_(config.max_frontends),
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
+      port_uses_(new uint32_t[65536]()),
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
       work_(new Work[kMaxBurst]) {
@@ -109,19 +111,34 @@ void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
   // Which service each frame is for: a forward entry names its frontend, anything else looks
-  // the destination up. New connections also start loading the flow-table bucket their reply
-  // entry will go to, for the whole burst at once: it is the one DRAM miss per new connection
-  // that nothing else would overlap.
+  // the destination up. New connections are set up in passes over the whole burst, so that
+  // their DRAM misses overlap rather than stall one after the other: first the buckets of the
+  // forward and (predicted) reply entries, then the entries and evicted neighbours the inserts
+  // will write, then the inserts themselves.
+  uint16_t fresh = 0;
   for (uint16_t j = 0; j < m; ++j) {
     Work& w = work_[which[j]];
     FlowEntry* e = hits[j];
     w.pick = -1;
+    w.reply_hash = 0;
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
     w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
     if (w.fe.service == nullptr) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
-    if (e == nullptr && w.fe.service != nullptr) prefetch_reply(w);
+    if (e == nullptr && w.fe.service != nullptr) {
+      flows_.prefetch(w.hash);
+      prefetch_reply(w);
+      ++fresh;
+    }
+  }
+  if (fresh > 0) {
+    for (uint16_t j = 0; j < m; ++j) {
+      const Work& w = work_[which[j]];
+      if (hits[j] != nullptr || w.pick < 0) continue;
+      flows_.prefetch_insert(w.hash, now_ms);
+      if (w.reply_hash != 0) flows_.prefetch_insert(w.reply_hash, now_ms);
+    }
   }
   for (uint16_t j = 0; j < m; ++j) {
     Work& w = work_[which[j]];
@@ -371,10 +388,12 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
     auto* x = static_cast<Ctx*>(c);
     x->key.dport = candidate;
     // Neither an open connection's reply nor a frontend (a NodePort on the same address).
+    const bool frontend_port = (x->self->port_used_[candidate >> 6] >> (candidate & 63)) & 1;
     return x->self->flows_.find(x->key, x->self->flows_.hash(x->key), x->self->now_ms_) ==
                nullptr &&
-           x->self->frontends_.find(x->key.dst_addr(), candidate, x->key.proto).service ==
-               nullptr;
+           (!frontend_port ||
+            x->self->frontends_.find(x->key.dst_addr(), candidate, x->key.proto).service ==
+                nullptr);
   };
   const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
   const uint16_t first = uint16_t(config_.snat_port_lo + (flow_hash >> 40) % span);
@@ -444,7 +463,8 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
     reply_key.dst = w.p.key.src;
     reply_key.dport = w.p.key.sport;
   }
-  flows_.prefetch(flows_.hash(reply_key));
+  w.reply_hash = flows_.hash(reply_key);
+  flows_.prefetch(w.reply_hash);
 }
 
 uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
@@ -562,6 +582,9 @@ void Forwarder::apply(const Update& u) noexcept {
     for (size_t i = 0; i < fs.size(); ++i) {
       if (frontends_.find(fs[i].addr, fs[i].port, uint8_t(fs[i].proto)).service == u.old_state) {
         frontends_.erase(fs[i]);
+        if (--port_uses_[fs[i].port] == 0) {
+          port_used_[fs[i].port >> 6] &= ~(uint64_t(1) << (fs[i].port & 63));
+        }
       }
       FrontendHit& hit = by_id_[u.old_state->frontend_id(i)];
       if (hit.service == u.old_state) hit = {};
@@ -570,6 +593,10 @@ void Forwarder::apply(const Update& u) noexcept {
   if (u.new_state != nullptr) {
     const auto& fs = u.new_state->spec().frontends;
     for (size_t i = 0; i < fs.size(); ++i) {
+      if (frontends_.find(fs[i].addr, fs[i].port, uint8_t(fs[i].proto)).service == nullptr) {
+        ++port_uses_[fs[i].port];
+        port_used_[fs[i].port >> 6] |= uint64_t(1) << (fs[i].port & 63);
+      }
       frontends_.insert(fs[i], u.new_state, uint16_t(i));
       by_id_[u.new_state->frontend_id(i)] = {u.new_state, uint16_t(i)};
     }

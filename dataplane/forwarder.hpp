@@ -192,6 +192,11 @@ class Forwarder {
   // Frontend id -> service: what a forward entry's tag (flow_key.hpp) names. Kept in step with
   // frontends_ by apply().
   std::unique_ptr<FrontendHit[]> by_id_;
+  // Ports some frontend listens on (any address, any protocol): a full-NAT source port that is
+  // not among them cannot collide with a frontend, without a frontend lookup (a likely cache
+  // miss) per candidate. Counts per port, and a bit per port set while its count is not zero.
+  std::unique_ptr<uint32_t[]> port_uses_;
+  std::array<uint64_t, 1024> port_used_{};
   NeighborMap neighbors_;
   LastHops last_hops_;
   ForwarderCounters counters_;
