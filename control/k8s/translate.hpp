@@ -3,8 +3,10 @@
 // same objects always give the same services, in the same order.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "control/k8s/objects.hpp"
@@ -28,14 +30,38 @@ struct TranslateOptions {
   uint32_t table_size = dp::kDefaultMaglevSize;
 };
 
+// The label that hands a Service to an alternative proxy (k8s-api.md §8).
+inline constexpr std::string_view kProxyNameLabel = "service.kubernetes.io/service-proxy-name";
+// Appended to a service's name for the frontends that loadBalancerSourceRanges do not cover
+// (NodePorts and externalIPs) when the ranges split a Service port in two (docs/k8s.md).
+inline constexpr std::string_view kOpenSuffix = "/open";
+
 // Why a Service yields nothing; empty when it is handled.
 std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOptions& opts);
+
+// Which of a Service port's frontends a dp::Service holds.
+enum class FrontendGroup : uint8_t {
+  all,            // every frontend (no source ranges for this family)
+  load_balancer,  // only the LoadBalancer IPs, with the source ranges
+  open,           // the NodePorts and externalIPs of a port whose LB IPs are range-checked
+};
+std::string_view to_string(FrontendGroup g) noexcept;
+
+// Where a translated dp::Service comes from: for the plan and for messages.
+struct ServiceOrigin {
+  std::string port_name;  // spec.ports[].name; may be empty
+  uint16_t port = 0;      // spec.ports[].port
+  std::string protocol;   // "TCP", "UDP" or "SCTP"
+  dp::Family family = dp::Family::v4;
+  FrontendGroup group = FrontendGroup::all;
+};
 
 struct Translation {
   // One dp::Service per (service port, family, frontend group); names are
   // "<ns>/<name>:<port name or number>/<protocol>/<v4|v6>" (plus a suffix when split, see
   // docs/k8s.md). Sorted by name.
   std::vector<dp::Service> services;
+  std::vector<ServiceOrigin> origins;  // origins[i] is where services[i] comes from
   // Things the user should know (a source range that does not parse, a port without a slice
   // port, an ingress skipped for ipMode Proxy...). Never an error: the rest still forwards.
   std::vector<std::string> notes;

@@ -1,0 +1,231 @@
+#include "control/k8s/plan.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace magline::k8s {
+
+namespace {
+
+using Json = nlohmann::json;
+using OJson = nlohmann::ordered_json;
+
+// "namespace/name" of a raw item, or empty.
+std::string key_of(const Json& item) {
+  if (!item.is_object()) return {};
+  const auto meta = item.find("metadata");
+  if (meta == item.end() || !meta->is_object()) return {};
+  const auto name = meta->find("name");
+  if (name == meta->end() || !name->is_string()) return {};
+  const auto ns = meta->find("namespace");
+  const std::string n = ns != meta->end() && ns->is_string() ? ns->get<std::string>() : "";
+  return (n.empty() ? "default" : n) + "/" + name->get<std::string>();
+}
+
+std::string string_field(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+void add_item(const Json& item, const std::string& implied_kind, const std::string& where,
+              K8sObjects& out, std::set<std::string>& seen_services,
+              std::set<std::string>& seen_slices) {
+  const std::string key = key_of(item);
+  std::string kind = item.is_object() ? string_field(item, "kind") : std::string();
+  if (kind.empty()) kind = implied_kind;
+  if (kind.empty()) {
+    out.errors.push_back({key.empty() ? where : key, where + ": no kind"});
+    return;
+  }
+  if (kind == "Service") {
+    auto svc = decode_service(item);
+    if (!svc) {
+      out.errors.push_back({key.empty() ? where : key, where + ": " + svc.error().message});
+    } else if (!seen_services.insert(svc->meta.key()).second) {
+      out.errors.push_back({svc->meta.key(), where + ": a second Service with this name: ignored"});
+    } else {
+      out.services.push_back(std::move(svc).value());
+    }
+  } else if (kind == "EndpointSlice") {
+    auto slice = decode_endpoint_slice(item);
+    if (!slice) {
+      out.errors.push_back({key.empty() ? where : key, where + ": " + slice.error().message});
+    } else if (!seen_slices.insert(slice->meta.key()).second) {
+      out.errors.push_back(
+          {slice->meta.key(), where + ": a second EndpointSlice with this name: ignored"});
+    } else {
+      out.slices.push_back(std::move(slice).value());
+    }
+  } else {
+    out.ignored.push_back(where + ": " + kind + (key.empty() ? "" : " " + key));
+  }
+}
+
+OJson frontend_json(const dp::Frontend& f) {
+  return {{"address", dp::to_string(f.addr)},
+          {"port", f.port},
+          {"protocol", dp::to_string(f.proto)},
+          {"kind", dp::to_string(f.kind)}};
+}
+
+OJson backend_json(const dp::Backend& b) {
+  return {{"address", dp::to_string(b.addr)},
+          {"port", b.port},
+          {"state", dp::to_string(b.state)},
+          {"weight", b.weight}};
+}
+
+OJson service_json(const PlanService& p) {
+  const dp::Service& s = p.service;
+  OJson j;
+  j["name"] = s.name;
+  j["source"] = {{"namespace", p.ns},
+                 {"name", p.name},
+                 {"port_name", p.origin.port_name},
+                 {"port", p.origin.port},
+                 {"protocol", p.origin.protocol},
+                 {"family", p.origin.family == dp::Family::v4 ? "IPv4" : "IPv6"},
+                 {"frontends", to_string(p.origin.group)}};
+  j["mode"] = dp::to_string(s.mode);
+  OJson fs = OJson::array();
+  for (const dp::Frontend& f : s.frontends) fs.push_back(frontend_json(f));
+  j["frontends"] = std::move(fs);
+  OJson bs = OJson::array();
+  for (const dp::Backend& b : s.backends) bs.push_back(backend_json(b));
+  j["backends"] = std::move(bs);
+  j["affinity"] = s.affinity.client_ip ? OJson{{"client_ip", true}, {"timeout_s", s.affinity.timeout_s}}
+                                       : OJson(nullptr);
+  OJson ranges = OJson::array();
+  for (const dp::IpPrefix& r : s.source_ranges) ranges.push_back(dp::to_string(r));
+  j["source_ranges"] = std::move(ranges);
+  j["no_backends"] = dp::to_string(s.no_backends);
+  j["table_size"] = s.table_size;
+  return j;
+}
+
+}  // namespace
+
+Result<K8sObjects> parse_list(const nlohmann::json& doc) {
+  if (!doc.is_object()) {
+    return Error{std::string("expected a Kubernetes object or List, got JSON ") + doc.type_name()};
+  }
+  K8sObjects out;
+  std::set<std::string> seen_services, seen_slices;
+  const std::string kind = string_field(doc, "kind");
+  const auto items = doc.find("items");
+  if (items != doc.end() && (kind.empty() || kind == "List" || kind.ends_with("List"))) {
+    if (items->is_null()) return out;  // an empty list as Go writes it
+    if (!items->is_array()) return Error{"items: expected an array"};
+    std::string implied;
+    if (kind == "ServiceList") implied = "Service";
+    if (kind == "EndpointSliceList") implied = "EndpointSlice";
+    if (!implied.empty() || kind == "List" || kind.empty()) {
+      for (size_t i = 0; i < items->size(); ++i) {
+        add_item((*items)[i], implied, "items[" + std::to_string(i) + "]", out, seen_services,
+                 seen_slices);
+      }
+      return out;
+    }
+    return Error{"a " + kind + " holds neither Services nor EndpointSlices"};
+  }
+  if (kind == "Service" || kind == "EndpointSlice") {
+    add_item(doc, kind, "(top level)", out, seen_services, seen_slices);
+    return out;
+  }
+  return Error{kind.empty() ? std::string("expected a List (\"items\") or an object with a kind")
+                            : "expected a List, a Service or an EndpointSlice, got kind " + kind};
+}
+
+Plan build_plan(const std::vector<K8sService>& services,
+                const std::vector<K8sEndpointSlice>& slices, const TranslateOptions& opts) {
+  Plan plan;
+  plan.options = opts;
+
+  std::map<std::string, std::vector<const K8sEndpointSlice*>> by_service;
+  for (const K8sEndpointSlice& s : slices) {
+    const std::string key = s.service_key();
+    if (key.empty()) {
+      plan.notes.push_back({"", "EndpointSlice " + s.meta.key() +
+                                    " has no kubernetes.io/service-name label: ignored"});
+      continue;
+    }
+    by_service[key].push_back(&s);
+  }
+
+  std::vector<const K8sService*> order;
+  for (const K8sService& s : services) order.push_back(&s);
+  std::sort(order.begin(), order.end(), [](const K8sService* a, const K8sService* b) {
+    return a->meta.key() < b->meta.key();
+  });
+  std::set<std::string> known;
+  static const std::vector<const K8sEndpointSlice*> kNone;
+  for (const K8sService* svc : order) {
+    const std::string key = svc->meta.key();
+    known.insert(key);
+    const auto it = by_service.find(key);
+    Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, opts);
+    if (tr.skipped) plan.skipped.push_back({key, *tr.skipped});
+    for (std::string& n : tr.notes) plan.notes.push_back({key, std::move(n)});
+    for (size_t i = 0; i < tr.services.size(); ++i) {
+      plan.services.push_back(
+          {svc->meta.ns, svc->meta.name, std::move(tr.origins[i]), std::move(tr.services[i])});
+    }
+  }
+  for (const auto& [key, list] : by_service) {
+    if (known.count(key)) continue;
+    for (const K8sEndpointSlice* s : list) {
+      plan.notes.push_back({key, "EndpointSlice " + s->meta.name + ": no such Service"});
+    }
+  }
+  std::stable_sort(plan.notes.begin(), plan.notes.end(),
+                   [](const PlanNote& a, const PlanNote& b) { return a.service < b.service; });
+  std::sort(plan.services.begin(), plan.services.end(),
+            [](const PlanService& a, const PlanService& b) {
+              return a.service.name < b.service.name;
+            });
+  return plan;
+}
+
+Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts) {
+  Plan plan = build_plan(objects.services, objects.slices, opts);
+  plan.errors = objects.errors;
+  plan.ignored = objects.ignored;
+  return plan;
+}
+
+nlohmann::ordered_json plan_to_json(const Plan& plan) {
+  OJson root;
+  OJson nodes = OJson::array();
+  for (const dp::IpAddr& a : plan.options.node_addresses) nodes.push_back(dp::to_string(a));
+  root["options"] = {{"node_addresses", std::move(nodes)},
+                     {"proxy_name", plan.options.proxy_name},
+                     {"load_balancer_class", plan.options.load_balancer_class},
+                     {"node_name", plan.options.node_name},
+                     {"zone", plan.options.zone},
+                     {"table_size", plan.options.table_size}};
+  OJson services = OJson::array();
+  for (const PlanService& s : plan.services) services.push_back(service_json(s));
+  root["services"] = std::move(services);
+  OJson skipped = OJson::array();
+  for (const PlanSkip& s : plan.skipped) {
+    skipped.push_back({{"service", s.service}, {"reason", s.reason}});
+  }
+  root["skipped"] = std::move(skipped);
+  OJson notes = OJson::array();
+  for (const PlanNote& n : plan.notes) notes.push_back({{"service", n.service}, {"note", n.note}});
+  root["notes"] = std::move(notes);
+  OJson errors = OJson::array();
+  for (const PlanError& e : plan.errors) {
+    errors.push_back({{"object", e.object}, {"error", e.error}});
+  }
+  root["errors"] = std::move(errors);
+  root["ignored"] = plan.ignored;
+  return root;
+}
+
+std::string plan_json(const Plan& plan) { return plan_to_json(plan).dump(2) + "\n"; }
+
+}  // namespace magline::k8s
