@@ -1,0 +1,1203 @@
+#!/usr/bin/env python3
+"""A protocol-faithful fake kube-apiserver for Services and EndpointSlices (LIST and WATCH).
+
+It reproduces what a real apiserver does on the wire, as written up in k8s-api.md §1-5 and §11
+(items 1, 2, 3, 8, 9): a global, monotonically increasing resourceVersion (RV) stamped on every
+write; paginated, consistent LISTs; chunked WATCH streams whose events are split across chunks at
+random; selector transitions turned into ADDED/DELETED; bookmarks; a bounded history window with
+the in-band "too old resource version" ERROR; bearer-token auth; and fault injection. Python 3
+standard library only. Tests drive it through a small control API on the same port.
+
+Command line
+  fake_apiserver.py [--host 127.0.0.1] [--port 0] [--token TOKEN]
+                    [--tls-cert FILE --tls-key FILE] [--seed N] [--history N]
+                    [--bookmark-interval SECONDS] [--max-chunk BYTES] [--continue-ttl SECONDS]
+                    [--pre-134] [--verbose]
+  Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a free
+  port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
+  --history: how many write events the watch history keeps (default 100000); a watch from an RV
+  older than the window gets the in-band ERROR 410. --bookmark-interval: seconds between BOOKMARK
+  events on watches that allow them (default 60, as the real watch cache; 0 = never).
+  --max-chunk: the largest chunk a watch writes; events are cut at random points (seeded by --seed)
+  into chunks of 1..max-chunk bytes, each written separately with TCP_NODELAY (0 = one chunk per
+  batch of events, for benchmarks). --continue-ttl: lifetime of a continue token (default 300).
+  --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
+
+API (what the client under test uses)
+  GET /api/v1/services, /api/v1/namespaces/NS/services,
+      /apis/discovery.k8s.io/v1/endpointslices, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices
+    LIST: limit, continue (the same list RV on every page; a token is bound to the selectors and
+      namespace it was issued for: other values on a continue request are a 400), resourceVersion
+      unset (current) / "0" (whole list, limit ignored, as the watch cache serves it) / N (current
+      state if N <= current; 504 "Too large resource version" if N > current; 410 if N is older
+      than the history window and limit or resourceVersionMatch=Exact is given; Exact is only
+      servable for N == current), labelSelector (=, ==, !=, in, notin, key, !key; comma = AND),
+      fieldSelector (metadata.name, metadata.namespace with =, ==, !=). Items carry no
+      kind/apiVersion; remainingItemCount is set on non-final pages of unfiltered lists.
+    WATCH (watch=1|true): resourceVersion N = events after N; unset/"0" = synthetic ADDED for every
+      current object first; N > current = HTTP 504; N older than the window = 200 + in-band ERROR
+      410 "too old resource version: N (oldest)". allowWatchBookmarks, timeoutSeconds (clean end;
+      unset = random in [1800, 3600) s), labelSelector, fieldSelector. Event objects carry
+      kind/apiVersion; DELETED carries the last state with the deletion's RV; an object that stops
+      matching the selector is DELETED (previous content, the event's RV), one that starts matching
+      is ADDED. A watch that falls out of the history window is ended (the client re-watches and
+      gets the 410).
+  GET /api/v1/namespaces/NS/services/NAME, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices/NAME
+
+Control API (under /fake, never authenticated; JSON in and out)
+  POST   /fake/objects        one object {"kind":"Service"|"EndpointSlice", "metadata":{...}, ...}
+                              or a batch {"items":[obj, ...], "delete":[{"kind","namespace","name"}]}
+                              creates or replaces (by namespace/name) each object and deletes the
+                              listed ones, one RV per write, in order. Server fields (uid,
+                              creationTimestamp, resourceVersion) are filled in.
+                              -> {"resourceVersion": "N", "written": k, "deleted": d}
+  DELETE /fake/objects/KIND/NS/NAME   KIND = services|endpointslices (or Service|EndpointSlice);
+                              404 when absent. -> {"resourceVersion": "N"}
+  GET    /fake/objects?kind=services   the current objects (list-item form) and the current RV
+  GET    /fake/state          {"resourceVersion", "compacted", "open_watches", "watches_served"}
+  POST   /fake/compact        {"rv": N} (default: current): forget the history up to N; watches
+                              from RV < N then get the in-band 410. -> {"compacted": "N"}
+  POST   /fake/inject         a fault for the next `count` (default 1; -1 = until cleared) API
+                              requests that match: {"path": "/api/v1/services" (default any),
+                              "match": "any"|"list"|"watch"|"continue" (default any), then one of
+                                "status": 410|429|500|503|504|401|403|400|... a Status reply
+                                  (410 on a continue request carries a fresh continue token and
+                                  the "inconsistent list" message; 504 is the too-large-RV
+                                  Status); "retry_after": S sets Retry-After (429 default 1),
+                                "reset": true    reset the connection (RST) instead of replying,
+                                "inband_status": 410   watch only: 200, then an ERROR event, end,
+                                "reset_after_events": K   watch only: serve K events, then half
+                                  of the next line, then RST,
+                                "raw_body": "TEXT"   watch only: 200, TEXT as the body, clean
+                                  end (for malformed or unknown events).}  -> {"id": n}
+  GET    /fake/inject         the pending faults;   DELETE /fake/inject  clears them
+  POST   /fake/token          {"token": "T"}: from now on only T is accepted ("" = no auth)
+  POST   /fake/reset-watches  {"mode": "reset"|"end", "path": optional}: cut every open watch,
+                              with an RST mid-event (reset, the default) or a clean end of stream
+                              (end); returns once they are closed. -> {"cut": n}
+  POST   /fake/config         {"bookmark_interval": S, "max_chunk": B, "history": N,
+                              "continue_ttl": S}: change settings at run time
+  GET    /fake/requests?since=SEQ   the API requests seen: {"requests": [{"seq", "t" (seconds
+                              since start, monotonic), "method", "path", "query": {k: v}, "watch",
+                              "status", "auth", "ended" (watch: clean|reset|error|gone)}],
+                              "next": SEQ}.   DELETE /fake/requests forgets them.
+"""
+
+import argparse
+import base64
+import json
+import random
+import select
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit, unquote
+
+START = time.monotonic()
+
+
+def compact(obj):
+    return json.dumps(obj, separators=(',', ':'))
+
+
+class Kind:
+    def __init__(self, resource, kind, api_version, prefix):
+        self.resource = resource
+        self.kind = kind
+        self.api_version = api_version
+        self.list_kind = kind + 'List'
+        self.prefix = prefix
+        self.header = '"kind":%s,"apiVersion":%s' % (json.dumps(kind), json.dumps(api_version))
+
+    def bookmark_object(self, rv, pre_134):
+        meta = '{"resourceVersion":"%d"%s}' % (rv, ',"creationTimestamp":null' if pre_134 else '')
+        if self.resource == 'services':
+            return '{%s,"metadata":%s,"spec":{},"status":{"loadBalancer":{}}}' % (self.header, meta)
+        return '{%s,"metadata":%s,"addressType":"","endpoints":null,"ports":null}' % (self.header,
+                                                                                     meta)
+
+
+KINDS = {
+    'services': Kind('services', 'Service', 'v1', '/api/v1'),
+    'endpointslices': Kind('endpointslices', 'EndpointSlice', 'discovery.k8s.io/v1',
+                           '/apis/discovery.k8s.io/v1'),
+}
+KIND_ALIASES = {'services': 'services', 'service': 'services', 'Service': 'services',
+                'endpointslices': 'endpointslices', 'endpointslice': 'endpointslices',
+                'EndpointSlice': 'endpointslices'}
+
+
+class ApiError(Exception):
+    """An error answered with a Status body."""
+
+    def __init__(self, code, reason, message, details=None, metadata=None, headers=None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.metadata = metadata or {}
+        self.headers = headers or {}
+
+    def body(self):
+        s = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': self.metadata, 'status': 'Failure',
+             'message': self.message, 'reason': self.reason}
+        if self.details is not None:
+            s['details'] = self.details
+        s['code'] = self.code
+        return compact(s)
+
+
+class ConnectionCut(Exception):
+    """The handler reset the connection on purpose: stop handling it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Selectors
+
+KEY_CHARS = set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/')
+VALUE_CHARS = set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-')
+
+
+def bad_selector(s, why):
+    return ApiError(400, 'BadRequest', 'unable to parse requirement: %s: %r' % (why, s))
+
+
+def parse_label_selector(s):
+    """k8s label selector syntax -> list of (op, key, values). Raises ApiError(400)."""
+    reqs = []
+    i, n = 0, len(s)
+
+    def ws(i):
+        while i < n and s[i] in ' \t':
+            i += 1
+        return i
+
+    def word(i, chars):
+        j = i
+        while j < n and s[j] in chars:
+            j += 1
+        return s[i:j], j
+
+    i = ws(i)
+    if i >= n:
+        return reqs
+    while True:
+        i = ws(i)
+        neg = i < n and s[i] == '!'
+        if neg:
+            i = ws(i + 1)
+        key, i = word(i, KEY_CHARS)
+        if not key:
+            raise bad_selector(s, 'missing key')
+        i = ws(i)
+        if neg:
+            reqs.append(('!', key, None))
+        elif i >= n or s[i] == ',':
+            reqs.append(('exists', key, None))
+        elif s.startswith('!=', i) or s.startswith('==', i) or s[i] == '=':
+            op = '!=' if s[i] == '!' else '='
+            i = ws(i + (1 if s[i] == '=' and not s.startswith('==', i) else 2))
+            val, i = word(i, VALUE_CHARS)
+            reqs.append((op, key, val))
+        else:
+            op, j = word(i, set('innot'))
+            if op not in ('in', 'notin'):
+                raise bad_selector(s, 'unknown operator')
+            i = ws(j)
+            if i >= n or s[i] != '(':
+                raise bad_selector(s, 'expected (')
+            i += 1
+            vals = set()
+            while True:
+                i = ws(i)
+                val, i = word(i, VALUE_CHARS)
+                vals.add(val)
+                i = ws(i)
+                if i < n and s[i] == ',':
+                    i += 1
+                    continue
+                if i < n and s[i] == ')':
+                    i += 1
+                    break
+                raise bad_selector(s, 'expected , or )')
+            reqs.append((op, key, vals))
+        i = ws(i)
+        if i >= n:
+            return reqs
+        if s[i] != ',':
+            raise bad_selector(s, 'unexpected %r' % s[i])
+        i += 1
+
+
+def labels_match(reqs, labels):
+    for op, key, val in reqs:
+        have = labels.get(key)
+        if op == '=':
+            if have != val:
+                return False
+        elif op == '!=':
+            if have == val:
+                return False
+        elif op == 'in':
+            if have is None or have not in val:
+                return False
+        elif op == 'notin':
+            if have is not None and have in val:
+                return False
+        elif op == 'exists':
+            if have is None:
+                return False
+        elif op == '!':
+            if have is not None:
+                return False
+    return True
+
+
+def parse_field_selector(s):
+    reqs = []
+    for term in filter(None, (t.strip() for t in s.split(','))):
+        if '!=' in term:
+            field, val, op = *term.split('!=', 1), '!='
+        elif '==' in term:
+            field, val, op = *term.split('==', 1), '='
+        elif '=' in term:
+            field, val, op = *term.split('=', 1), '='
+        else:
+            raise ApiError(400, 'BadRequest', 'invalid field selector: %r' % s)
+        field = field.strip()
+        if field not in ('metadata.name', 'metadata.namespace'):
+            raise ApiError(400, 'BadRequest',
+                           'field label not supported: %s' % field)
+        reqs.append((op, field, val.strip()))
+    return reqs
+
+
+def fields_match(reqs, obj):
+    for op, field, val in reqs:
+        have = obj.name if field == 'metadata.name' else obj.ns
+        if (have == val) != (op == '='):
+            return False
+    return True
+
+
+class Filter:
+    def __init__(self, ns, labels, fields):
+        self.ns = ns
+        self.labels = labels
+        self.fields = fields
+
+    def match(self, obj):
+        if obj is None:
+            return False
+        if self.ns and obj.ns != self.ns:
+            return False
+        return labels_match(self.labels, obj.labels) and fields_match(self.fields, obj)
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+class Obj:
+    __slots__ = ('ns', 'name', 'labels', 'data', 'json', 'rv')
+
+    def __init__(self, data, rv):
+        meta = data['metadata']
+        self.ns = meta.get('namespace', '')
+        self.name = meta['name']
+        self.labels = meta.get('labels') or {}
+        self.data = data
+        self.rv = rv
+        self.json = compact(data)
+
+    def with_rv(self, rv):
+        data = dict(self.data)
+        data['metadata'] = dict(data['metadata'], resourceVersion=str(rv))
+        return Obj(data, rv)
+
+
+class Entry:
+    """One write: the state before (old) and after (new; for DELETED the last state stamped with
+    the deletion's RV)."""
+    __slots__ = ('rv', 'kind', 'type', 'old', 'new', 'lines')
+
+    def __init__(self, rv, kind, type_, old, new):
+        self.rv = rv
+        self.kind = kind
+        self.type = type_
+        self.old = old
+        self.new = new
+        self.lines = {}
+
+
+def with_kind(kind, obj_json):
+    """A stored object (list-item form) with kind and apiVersion first, as single GETs and watch
+    events carry them."""
+    body = obj_json[1:-1]
+    return '{%s%s%s}' % (kind.header, ',' if body else '', body)
+
+
+def event_line(kind, type_, obj_json):
+    return ('{"type":"%s","object":%s}\n' % (type_, with_kind(kind, obj_json))).encode()
+
+
+class Store:
+    def __init__(self, history_limit):
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.rv = 1  # like a fresh cluster, RVs start above 0
+        self.objects = {k: {} for k in KINDS}
+        self.sorted_keys = {k: None for k in KINDS}
+        self.history = []       # Entry for RVs compacted+1 .. rv
+        self.compacted = self.rv  # every event with RV <= compacted is gone
+        self.history_limit = history_limit
+        self.cut_generation = 0
+        self.cut_mode = 'reset'
+        self.cut_path = None
+
+    # --- writes (lock held) -------------------------------------------------------------------
+    def _append(self, entry):
+        self.history.append(entry)
+        excess = len(self.history) - self.history_limit
+        if excess > max(16, self.history_limit // 4):  # trim in batches: amortised O(1)
+            del self.history[:excess]
+            self.compacted = self.history[0].rv - 1
+
+    def put(self, resource, data):
+        kind = KINDS[resource]
+        data = dict(data)
+        data.pop('kind', None)
+        data.pop('apiVersion', None)
+        meta = dict(data.get('metadata') or {})
+        if not meta.get('name'):
+            raise ApiError(422, 'Invalid', 'metadata.name: Required value')
+        meta.setdefault('namespace', 'default')
+        key = meta['namespace'] + '/' + meta['name']
+        old = self.objects[resource].get(key)
+        if old is not None:
+            meta['uid'] = old.data['metadata'].get('uid')
+            meta['creationTimestamp'] = old.data['metadata'].get('creationTimestamp')
+        else:
+            meta.setdefault('uid', str(uuid.uuid4()))
+            meta.setdefault('creationTimestamp', time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                                               time.gmtime()))
+        self.rv += 1
+        meta['resourceVersion'] = str(self.rv)
+        data['metadata'] = meta
+        obj = Obj(data, self.rv)
+        self.objects[resource][key] = obj
+        if old is None:
+            self.sorted_keys[resource] = None
+        self._append(Entry(self.rv, kind, 'MODIFIED' if old else 'ADDED', old, obj))
+
+    def delete(self, resource, ns, name):
+        key = ns + '/' + name
+        old = self.objects[resource].pop(key, None)
+        if old is None:
+            return False
+        self.sorted_keys[resource] = None
+        self.rv += 1
+        self._append(Entry(self.rv, KINDS[resource], 'DELETED', old, old.with_rv(self.rv)))
+        return True
+
+    def compact_to(self, rv):
+        rv = min(rv, self.rv)
+        if rv > self.compacted:
+            self.history = [e for e in self.history if e.rv > rv]
+            self.compacted = rv
+        return self.compacted
+
+    # --- reads (lock held) --------------------------------------------------------------------
+    def sorted_objects(self, resource):
+        keys = self.sorted_keys[resource]
+        if keys is None:
+            keys = self.sorted_keys[resource] = sorted(self.objects[resource])
+        objs = self.objects[resource]
+        return [objs[k] for k in keys]
+
+    def entries_from(self, rv):
+        """History entries with RV >= rv, or None when some of them are gone."""
+        if rv <= self.compacted:
+            return None
+        first = self.compacted + 1  # RV of history[0]: one entry per RV
+        return self.history[rv - first:]
+
+
+# ---------------------------------------------------------------------------------------------
+# Continue tokens: an opaque base64 JSON, as real ones are; the fake keeps the page snapshot.
+
+class Snapshot:
+    def __init__(self, rv, items, bound, created):
+        self.rv = rv
+        self.items = items
+        self.bound = bound  # (namespace, labelSelector, fieldSelector) the token is valid for
+        self.created = created
+
+
+def make_token(snap_id, rv, offset):
+    raw = compact({'v': 'meta.k8s.io/v1', 'rv': rv, 'start': offset, 'snap': snap_id})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip('=')
+
+
+def read_token(token):
+    try:
+        raw = base64.urlsafe_b64decode(token + '=' * (-len(token) % 4))
+        t = json.loads(raw)
+        return int(t['snap']), int(t['rv']), int(t['start'])
+    except Exception:
+        raise ApiError(400, 'BadRequest', 'continue key is not valid: %r' % token)
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+
+class Fault:
+    def __init__(self, spec, fid):
+        self.id = fid
+        self.path = spec.get('path')
+        self.match = spec.get('match', 'any')
+        self.count = int(spec.get('count', 1))
+        self.spec = spec
+        if 'inband_status' in spec or 'reset_after_events' in spec or 'raw_body' in spec:
+            self.match = 'watch'  # only a watch can carry these
+
+    def applies(self, path, is_watch, has_continue):
+        if self.count == 0:
+            return False
+        if self.path and self.path != path:
+            return False
+        return (self.match == 'any' or (self.match == 'watch' and is_watch) or
+                (self.match == 'list' and not is_watch) or
+                (self.match == 'continue' and has_continue))
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.store = Store(args.history)
+        self.token = args.token or ''
+        self.bookmark_interval = args.bookmark_interval
+        self.max_chunk = args.max_chunk
+        self.continue_ttl = args.continue_ttl
+        self.seed = args.seed
+        self.meta_lock = threading.Lock()  # faults, requests log, snapshots, watch registry
+        self.faults = []
+        self.next_fault_id = 1
+        self.requests = []
+        self.next_seq = 1
+        self.snapshots = {}
+        self.next_snap = 1
+        self.open_watches = {}  # id -> threading.Event set when it ends
+        self.watches_served = 0
+
+    def log_request(self, method, path, query, is_watch, auth):
+        with self.meta_lock:
+            rec = {'seq': self.next_seq, 't': round(time.monotonic() - START, 6),
+                   'method': method, 'path': path, 'query': query, 'watch': is_watch,
+                   'status': None, 'auth': auth}
+            self.next_seq += 1
+            self.requests.append(rec)
+            if len(self.requests) > 100000:
+                del self.requests[:10000]
+            return rec
+
+    def take_fault(self, path, is_watch, has_continue):
+        with self.meta_lock:
+            for f in self.faults:
+                if f.applies(path, is_watch, has_continue):
+                    if f.count > 0:
+                        f.count -= 1
+                    spec = f.spec
+                    self.faults = [x for x in self.faults if x.count != 0]
+                    return spec
+        return None
+
+    def add_snapshot(self, rv, items, bound):
+        with self.meta_lock:
+            sid = self.next_snap
+            self.next_snap += 1
+            self.snapshots[sid] = Snapshot(rv, items, bound, time.monotonic())
+            while len(self.snapshots) > 64:  # bounded: the oldest tokens expire first
+                del self.snapshots[min(self.snapshots)]
+            return sid
+
+    def get_snapshot(self, sid):
+        with self.meta_lock:
+            snap = self.snapshots.get(sid)
+            if snap is not None and time.monotonic() - snap.created > self.continue_ttl:
+                del self.snapshots[sid]
+                snap = None
+            return snap
+
+
+STATUS_REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
+                  405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired', 422: 'Invalid',
+                  429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
+                  504: 'Timeout'}
+
+MSG_LIST_EXPIRED = 'The resourceVersion for the provided list is too old.'
+MSG_WATCH_EXPIRED = 'The resourceVersion for the provided watch is too old.'
+MSG_INCONSISTENT_CONTINUE = (
+    'The provided continue parameter is too old to display a consistent list result. You can '
+    'start a new list without the continue parameter, or use the continue token in this response '
+    'to retrieve the remainder of the results. Continuing with the provided token results in an '
+    'inconsistent list - objects that were created, modified, or deleted between the time the '
+    'first chunk was returned and now may show up in the list.')
+
+
+def too_large(requested, current):
+    return ApiError(504, 'Timeout',
+                    'Timeout: Too large resource version: %s, current: %d' % (requested, current),
+                    details={'causes': [{'reason': 'ResourceVersionTooLarge',
+                                         'message': 'Too large resource version'}],
+                             'retryAfterSeconds': 1})
+
+
+def unauthorized():
+    return ApiError(401, 'Unauthorized', 'Unauthorized')
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    server_version = 'fake-apiserver'
+    sys_version = ''
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def setup(self):
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            try:
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.close_connection = True
+            self.request.settimeout(None)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
+    def handle(self):
+        try:
+            super().handle()
+        except (ConnectionCut, ConnectionError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        if self.server.state.args.verbose:
+            sys.stderr.write('fake-apiserver: ' + (fmt % args) + '\n')
+
+    @property
+    def state(self):
+        return self.server.state
+
+    def send_body(self, code, body, content_type='application/json', headers=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(code)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(data)
+
+    def send_error_status(self, err, rec=None):
+        if rec is not None:
+            rec['status'] = err.code
+        self.send_body(err.code, err.body(), headers=err.headers)
+
+    def read_json(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        raw = self.rfile.read(n) if n else b''
+        if not raw:
+            return {}
+        try:
+            return json.loads(raw)
+        except ValueError as e:
+            raise ApiError(400, 'BadRequest', 'invalid JSON: %s' % e)
+
+    def reset_connection(self):
+        """An abrupt close: RST, no FIN, no TLS close_notify."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack('ii', 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+        raise ConnectionCut()
+
+    def client_gone(self):
+        if isinstance(self.connection, ssl.SSLSocket):
+            return False  # no MSG_PEEK on TLS sockets: noticed on the next write instead
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if readable:
+                return self.connection.recv(1, socket.MSG_PEEK) == b''
+        except OSError:
+            return True
+        return False
+
+    # --- dispatch -----------------------------------------------------------------------------
+    def do_GET(self):
+        self.dispatch('GET')
+
+    def do_POST(self):
+        self.dispatch('POST')
+
+    def do_DELETE(self):
+        self.dispatch('DELETE')
+
+    def do_PUT(self):
+        self.dispatch('PUT')
+
+    def do_PATCH(self):
+        self.dispatch('PATCH')
+
+    def dispatch(self, method):
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        try:
+            if path.startswith('/fake/'):
+                self.control(method, path, query)
+            else:
+                self.api(method, path, query)
+        except ApiError as e:
+            self.send_error_status(e)
+        except (ConnectionCut, OSError):
+            raise
+        except Exception as e:  # a bad control request: say so rather than drop the connection
+            self.send_error_status(ApiError(500, 'InternalError', '%s: %s' % (type(e).__name__, e)))
+
+    # --- the API ------------------------------------------------------------------------------
+    def route(self, path):
+        """path -> (resource, namespace, name) or None."""
+        for resource, kind in KINDS.items():
+            if not path.startswith(kind.prefix + '/'):
+                continue
+            parts = path[len(kind.prefix) + 1:].split('/')
+            if parts == [resource]:
+                return resource, '', None
+            if len(parts) in (3, 4) and parts[0] == 'namespaces' and parts[2] == resource:
+                return resource, parts[1], parts[3] if len(parts) == 4 else None
+        return None
+
+    def api(self, method, path, query):
+        st = self.state
+        is_watch = query.get('watch') in ('1', 'true')
+        auth_header = self.headers.get('Authorization', '')
+        token = st.token
+        if not token:
+            auth = 'none'
+        else:
+            auth = 'ok' if auth_header == 'Bearer ' + token else 'bad'
+        rec = st.log_request(method, path, query, is_watch, auth)
+        if auth == 'bad':
+            return self.send_error_status(unauthorized(), rec)
+        fault = st.take_fault(path, is_watch, bool(query.get('continue')))
+        if fault is not None:
+            if fault.get('reset'):
+                rec['status'] = 'reset'
+                self.reset_connection()
+            if 'status' in fault:
+                return self.send_error_status(self.fault_error(fault, query, is_watch), rec)
+        r = self.route(path)
+        if r is None:
+            return self.send_error_status(ApiError(404, 'NotFound', 'the server could not find '
+                                                   'the requested resource'), rec)
+        resource, ns, name = r
+        if method != 'GET':
+            return self.send_error_status(ApiError(405, 'MethodNotAllowed',
+                                                   'the fake serves GET only'), rec)
+        try:
+            if name is not None:
+                return self.get_one(resource, ns, name, rec)
+            flt = Filter(ns, parse_label_selector(query.get('labelSelector', '')),
+                         parse_field_selector(query.get('fieldSelector', '')))
+            if is_watch:
+                return self.watch(resource, flt, query, rec, fault)
+            return self.list(resource, flt, query, rec)
+        except ApiError as e:
+            return self.send_error_status(e, rec)
+
+    def fault_error(self, fault, query, is_watch):
+        code = int(fault['status'])
+        headers = {}
+        if code == 410:
+            if query.get('continue'):
+                # A fresh token, as handleCompactedErrorForPaging gives when it can.
+                snap_id, rv, start = read_token(query['continue'])
+                fresh = make_token(0, self.state.store.rv, start)
+                err = ApiError(410, 'Expired', MSG_INCONSISTENT_CONTINUE,
+                               metadata={'continue': fresh})
+            else:
+                err = ApiError(410, 'Expired', MSG_WATCH_EXPIRED if is_watch else MSG_LIST_EXPIRED)
+        elif code == 504:
+            err = too_large(query.get('resourceVersion', ''), self.state.store.rv)
+        elif code == 429:
+            retry = int(fault.get('retry_after', 1))
+            headers['Retry-After'] = str(retry)
+            err = ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.',
+                           details={'retryAfterSeconds': retry})
+        elif code == 401:
+            err = unauthorized()
+        elif code == 500:
+            err = ApiError(500, 'InternalError', 'Internal error occurred: injected by the fake',
+                           details={'causes': [{'message': 'injected'}]})
+        else:
+            err = ApiError(code, STATUS_REASONS.get(code, 'Unknown'), 'injected %d' % code)
+        if 'retry_after' in fault and code != 429:
+            headers['Retry-After'] = str(int(fault['retry_after']))
+        err.headers = headers
+        return err
+
+    def get_one(self, resource, ns, name, rec):
+        st = self.state
+        with st.store.lock:
+            obj = st.store.objects[resource].get(ns + '/' + name)
+        if obj is None:
+            raise ApiError(404, 'NotFound', '%s "%s" not found' % (resource, name),
+                           details={'name': name, 'kind': resource})
+        rec['status'] = 200
+        self.send_body(200, with_kind(KINDS[resource], obj.json))
+
+    def list(self, resource, flt, query, rec):
+        st = self.state
+        store = st.store
+        kind = KINDS[resource]
+        try:
+            limit = int(query.get('limit') or 0)
+        except ValueError:
+            raise ApiError(400, 'BadRequest', 'invalid limit')
+        cont = query.get('continue', '')
+        rv_param = query.get('resourceVersion')
+        match = query.get('resourceVersionMatch', '')
+        bound = (flt.ns, query.get('labelSelector', ''), query.get('fieldSelector', ''))
+        if cont:
+            if rv_param not in (None, ''):
+                raise ApiError(400, 'BadRequest',
+                               'specifying resource version is not allowed when using continue')
+            snap_id, _, offset = read_token(cont)
+            snap = st.get_snapshot(snap_id)
+            if snap is None:
+                with store.lock:
+                    fresh = make_token(0, store.rv, offset)
+                raise ApiError(410, 'Expired', MSG_INCONSISTENT_CONTINUE,
+                               metadata={'continue': fresh})
+            if snap.bound != bound:
+                raise ApiError(400, 'BadRequest', 'continue token was issued for namespace=%r '
+                               'labelSelector=%r fieldSelector=%r' % snap.bound)
+            list_rv, items = snap.rv, snap.items
+        else:
+            with store.lock:
+                current = store.rv
+                if rv_param not in (None, ''):
+                    try:
+                        n = int(rv_param)
+                    except ValueError:
+                        raise ApiError(400, 'BadRequest',
+                                       'invalid resource version: %r' % rv_param)
+                    if n > current:
+                        raise too_large(rv_param, current)
+                    if (limit or match == 'Exact') and n != 0 and n < store.compacted:
+                        raise ApiError(410, 'Expired', MSG_LIST_EXPIRED)
+                    if match == 'Exact' and n != current:
+                        raise ApiError(410, 'Expired', MSG_LIST_EXPIRED)  # no MVCC in the fake
+                    if rv_param == '0' and match != 'Exact':
+                        limit = 0  # served whole from the "watch cache"
+                objs = store.sorted_objects(resource)
+            items = [o.json for o in objs if flt.match(o)]
+            list_rv, offset = current, 0
+            snap_id = None
+        page = items[offset:offset + limit] if limit else items[offset:]
+        end = offset + len(page)
+        meta = '"resourceVersion":"%d"' % list_rv
+        if limit and end < len(items):
+            if snap_id is None:
+                snap_id = st.add_snapshot(list_rv, items, bound)
+            meta += ',"continue":"%s"' % make_token(snap_id, list_rv, end)
+            if not bound[1] and not bound[2]:
+                meta += ',"remainingItemCount":%d' % (len(items) - end)
+        body = '{"kind":"%s","apiVersion":"%s","metadata":{%s},"items":[%s]}' % (
+            kind.list_kind, kind.api_version, meta, ','.join(page))
+        rec['status'] = 200
+        self.send_body(200, body)
+
+    # --- WATCH --------------------------------------------------------------------------------
+    def write_chunks(self, data, rng, max_chunk):
+        if not data:
+            return
+        if max_chunk <= 0:
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+            return
+        i, n = 0, len(data)
+        while i < n:
+            # Mostly chunks up to max_chunk, sometimes tiny ones, so boundaries fall anywhere.
+            size = rng.randint(1, 16) if rng.random() < 0.25 else rng.randint(1, max_chunk)
+            piece = data[i:i + size]
+            self.wfile.write(b'%x\r\n%s\r\n' % (len(piece), piece))
+            i += size
+
+    def end_stream(self):
+        self.wfile.write(b'0\r\n\r\n')
+
+    def watch(self, resource, flt, query, rec, fault):
+        st = self.state
+        store = st.store
+        kind = KINDS[resource]
+        rv_param = query.get('resourceVersion')
+        try:
+            timeout = float(query['timeoutSeconds']) if query.get('timeoutSeconds') else None
+        except ValueError:
+            raise ApiError(400, 'BadRequest', 'invalid timeoutSeconds')
+        bookmarks = query.get('allowWatchBookmarks') in ('1', 'true')
+        with st.meta_lock:
+            st.watches_served += 1
+            watch_no = st.watches_served
+        rng = random.Random(st.seed * 1000003 + watch_no)
+        if timeout is None:
+            timeout = rng.uniform(1800, 3600)
+        initial = []
+        too_old = None
+        with store.lock:
+            current = store.rv
+            if rv_param in (None, '', '0'):
+                initial = [o for o in store.sorted_objects(resource) if flt.match(o)]
+                cursor = current + 1
+            else:
+                try:
+                    n = int(rv_param)
+                except ValueError:
+                    raise ApiError(400, 'BadRequest', 'invalid resource version: %r' % rv_param)
+                if n > current:
+                    raise too_large(rv_param, current)
+                if n < store.compacted:
+                    too_old = 'too old resource version: %d (%d)' % (n, store.compacted + 1)
+                cursor = n + 1
+            generation = store.cut_generation
+
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        rec['status'] = 200
+        done = threading.Event()
+        with st.meta_lock:
+            st.open_watches[watch_no] = (self.route_path(), done)
+        try:
+            self.stream(kind, resource, flt, rec, fault, rng, timeout, bookmarks, initial, cursor,
+                        too_old, generation)
+        finally:
+            with st.meta_lock:
+                st.open_watches.pop(watch_no, None)
+            done.set()
+
+    def stream(self, kind, resource, flt, rec, fault, rng, timeout, bookmarks, initial, cursor,
+               too_old, generation):
+        st = self.state
+        store = st.store
+        rec['ended'] = 'gone'
+        if fault is not None and 'raw_body' in fault:
+            self.write_chunks(fault['raw_body'].encode(), rng, st.max_chunk)
+            self.end_stream()
+            rec['ended'] = 'clean'
+            return
+        if too_old is None and fault is not None and 'inband_status' in fault:
+            code = int(fault['inband_status'])
+            too_old = ('too old resource version: %d (%d)' % (cursor - 1, store.compacted + 1)
+                       if code == 410 else 'injected %d' % code)
+            err_code = code
+        else:
+            err_code = 410
+        if too_old is not None:
+            err = ApiError(err_code, STATUS_REASONS.get(err_code, 'Unknown'), too_old)
+            self.write_chunks(('{"type":"ERROR","object":%s}\n' % err.body()).encode(), rng,
+                              st.max_chunk)
+            self.end_stream()
+            rec['ended'] = 'error'
+            return
+        reset_after = int(fault['reset_after_events']) if fault and 'reset_after_events' in fault \
+            else None
+        sent = 0
+
+        def send(lines):
+            nonlocal sent
+            if reset_after is not None and sent + len(lines) > reset_after:
+                keep = lines[:reset_after - sent]
+                half = lines[reset_after - sent]
+                self.write_chunks(b''.join(keep) + half[:len(half) // 2], rng, st.max_chunk)
+                rec['ended'] = 'reset'
+                self.reset_connection()
+            sent += len(lines)
+            self.write_chunks(b''.join(lines), rng, st.max_chunk)
+
+        my_path = self.route_path()
+        start = time.monotonic()
+        deadline = start + timeout
+        if initial:
+            send([event_line(kind, 'ADDED', o.json) for o in initial])
+        interval = st.bookmark_interval
+        next_bookmark = start + interval if bookmarks and interval > 0 else None
+        while True:
+            now = time.monotonic()
+            with store.lock:
+                while True:
+                    now = time.monotonic()
+                    if (cursor <= store.rv or store.cut_generation != generation or
+                            now >= deadline or (next_bookmark is not None and now >= next_bookmark)):
+                        break
+                    wake = deadline if next_bookmark is None else min(deadline, next_bookmark)
+                    store.cond.wait(min(0.25, wake - now))
+                    if cursor > store.rv and store.cut_generation == generation:
+                        break  # re-check the client between waits (outside the lock)
+                entries = store.entries_from(cursor)
+                top = store.rv
+                seen_generation = store.cut_generation
+                cut = seen_generation != generation and store.cut_path in (None, my_path)
+                cut_mode = store.cut_mode
+            if not cut:
+                generation = seen_generation  # none, or a cut aimed at another path
+            if entries is None:
+                # Fell out of the history window: the server drops the watcher; the client's
+                # re-watch gets the 410.
+                self.end_stream()
+                rec['ended'] = 'clean'
+                return
+            cursor = top + 1
+            lines = []
+            for e in entries:
+                if e.kind is not kind:
+                    continue
+                line = self.render(e, flt)
+                if line is not None:
+                    lines.append(line)
+            now = time.monotonic()
+            if next_bookmark is not None and now >= next_bookmark:
+                lines.append(('{"type":"BOOKMARK","object":%s}\n' % kind.bookmark_object(
+                    top, st.args.pre_134)).encode())
+                next_bookmark = now + st.bookmark_interval if st.bookmark_interval > 0 else None
+            if lines:
+                send(lines)
+            elif cursor > store.rv and self.client_gone():
+                rec['ended'] = 'gone'
+                return
+            if cut:
+                if cut_mode == 'end':
+                    self.end_stream()
+                    rec['ended'] = 'clean'
+                    return
+                # Mid-event: half a line, then RST.
+                partial = ('{"type":"BOOKMARK","object":%s}\n' % kind.bookmark_object(
+                    top, False)).encode()
+                self.write_chunks(partial[:len(partial) // 2], rng, st.max_chunk)
+                rec['ended'] = 'reset'
+                self.reset_connection()
+            if now >= deadline:
+                self.end_stream()
+                rec['ended'] = 'clean'
+                return
+
+    def route_path(self):
+        return unquote(urlsplit(self.path).path)
+
+    def render(self, e, flt):
+        old_m = flt.match(e.old)
+        new_m = flt.match(e.new)
+        if e.type == 'ADDED':
+            t = 'ADDED' if new_m else None
+        elif e.type == 'DELETED':
+            t = 'DELETED' if old_m else None
+        elif old_m and new_m:
+            t = 'MODIFIED'
+        elif new_m:
+            t = 'ADDED'
+        elif old_m:
+            t = 'GONE'  # stopped matching: DELETED with the previous content and this RV
+        else:
+            t = None
+        if t is None:
+            return None
+        line = e.lines.get(t)
+        if line is None:
+            if t == 'GONE':
+                line = event_line(e.kind, 'DELETED', e.old.with_rv(e.rv).json)
+            else:
+                line = event_line(e.kind, t, e.new.json)
+            e.lines[t] = line
+        return line
+
+    # --- control ------------------------------------------------------------------------------
+    def control(self, method, path, query):
+        st = self.state
+        store = st.store
+        parts = path.strip('/').split('/')[1:]
+        if parts == ['objects'] and method == 'POST':
+            body = self.read_json()
+            items = body['items'] if 'items' in body else ([body] if 'kind' in body else [])
+            deleted = 0
+            with store.lock:
+                resolved = []
+                for it in items:
+                    resource = KIND_ALIASES.get(it.get('kind', ''))
+                    if resource is None:
+                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % it.get('kind'))
+                    resolved.append((resource, it))
+                for resource, it in resolved:
+                    store.put(resource, it)
+                for d in body.get('delete', []):
+                    resource = KIND_ALIASES.get(d.get('kind', ''))
+                    if resource is None:
+                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % d.get('kind'))
+                    deleted += store.delete(resource, d.get('namespace', 'default'), d['name'])
+                rv = store.rv
+                store.cond.notify_all()
+            return self.send_body(200, compact({'resourceVersion': str(rv), 'written': len(items),
+                                                'deleted': deleted}))
+        if len(parts) == 4 and parts[0] == 'objects' and method == 'DELETE':
+            resource = KIND_ALIASES.get(parts[1])
+            if resource is None:
+                raise ApiError(400, 'BadRequest', 'unknown kind %r' % parts[1])
+            with store.lock:
+                ok = store.delete(resource, parts[2], parts[3])
+                rv = store.rv
+                store.cond.notify_all()
+            if not ok:
+                raise ApiError(404, 'NotFound', '%s %s/%s not found' % tuple(parts[1:]))
+            return self.send_body(200, compact({'resourceVersion': str(rv)}))
+        if parts == ['objects'] and method == 'GET':
+            resource = KIND_ALIASES.get(query.get('kind', 'services'))
+            if resource is None:
+                raise ApiError(400, 'BadRequest', 'unknown kind')
+            with store.lock:
+                objs = store.sorted_objects(resource)
+                rv = store.rv
+            return self.send_body(200, '{"resourceVersion":"%d","items":[%s]}' % (
+                rv, ','.join(o.json for o in objs)))
+        if parts == ['state'] and method == 'GET':
+            with store.lock:
+                s = {'resourceVersion': str(store.rv), 'compacted': str(store.compacted),
+                     'history': len(store.history)}
+            with st.meta_lock:
+                s['open_watches'] = len(st.open_watches)
+                s['watches_served'] = st.watches_served
+            return self.send_body(200, compact(s))
+        if parts == ['compact'] and method == 'POST':
+            body = self.read_json()
+            with store.lock:
+                c = store.compact_to(int(body.get('rv', store.rv)))
+            return self.send_body(200, compact({'compacted': str(c)}))
+        if parts == ['inject']:
+            with st.meta_lock:
+                if method == 'POST':
+                    f = Fault(self.read_json(), st.next_fault_id)
+                    st.next_fault_id += 1
+                    st.faults.append(f)
+                    out = {'id': f.id}
+                elif method == 'DELETE':
+                    out = {'cleared': len(st.faults)}
+                    st.faults = []
+                else:
+                    out = {'faults': [dict(f.spec, id=f.id, remaining=f.count) for f in st.faults]}
+            return self.send_body(200, compact(out))
+        if parts == ['token'] and method == 'POST':
+            st.token = self.read_json().get('token', '')
+            return self.send_body(200, '{}')
+        if parts == ['reset-watches'] and method == 'POST':
+            body = self.read_json()
+            with st.meta_lock:
+                waiting = [ev for p, ev in st.open_watches.values()
+                           if body.get('path') in (None, p)]
+            with store.lock:
+                store.cut_mode = body.get('mode', 'reset')
+                store.cut_path = body.get('path')
+                store.cut_generation += 1
+                store.cond.notify_all()
+            deadline = time.monotonic() + 5
+            for ev in waiting:
+                ev.wait(max(0.0, deadline - time.monotonic()))
+            return self.send_body(200, compact({'cut': len(waiting)}))
+        if parts == ['config'] and method == 'POST':
+            body = self.read_json()
+            if 'bookmark_interval' in body:
+                st.bookmark_interval = float(body['bookmark_interval'])
+            if 'max_chunk' in body:
+                st.max_chunk = int(body['max_chunk'])
+            if 'continue_ttl' in body:
+                st.continue_ttl = float(body['continue_ttl'])
+            if 'history' in body:
+                with store.lock:
+                    store.history_limit = int(body['history'])
+            return self.send_body(200, '{}')
+        if parts == ['requests']:
+            with st.meta_lock:
+                if method == 'DELETE':
+                    st.requests = []
+                    return self.send_body(200, '{}')
+                since = int(query.get('since', 0))
+                reqs = [r for r in st.requests if r['seq'] >= since]
+                nxt = st.next_seq
+            return self.send_body(200, compact({'requests': reqs, 'next': nxt}))
+        raise ApiError(404, 'NotFound', 'no control endpoint %s %s' % (method, path))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, addr, state, tls_context):
+        self.state = state
+        self.tls_context = tls_context
+        super().__init__(addr, Handler)
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self.tls_context is not None:
+            # The handshake runs on the connection's thread (Handler.setup), not the accept loop.
+            sock = self.tls_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, addr
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--host', default='127.0.0.1')
+    p.add_argument('--port', type=int, default=0)
+    p.add_argument('--token', default='')
+    p.add_argument('--tls-cert')
+    p.add_argument('--tls-key')
+    p.add_argument('--seed', type=int, default=1)
+    p.add_argument('--history', type=int, default=100000)
+    p.add_argument('--bookmark-interval', type=float, default=60.0)
+    p.add_argument('--max-chunk', type=int, default=4096)
+    p.add_argument('--continue-ttl', type=float, default=300.0)
+    p.add_argument('--pre-134', action='store_true')
+    p.add_argument('--verbose', action='store_true')
+    args = p.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        p.error('--tls-cert and --tls-key go together')
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    family = socket.AF_INET6 if ':' in args.host else socket.AF_INET
+    Server.address_family = family
+    server = Server((args.host, args.port), State(args), tls)
+    print('listening on %d' % server.server_address[1], flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == '__main__':
+    main()
