@@ -26,7 +26,9 @@ std::string at(std::string_view parent, size_t index) {
   return std::string(parent) + "[" + std::to_string(index) + "]";
 }
 
-std::string type_of(const Json& j) { return j.type_name(); }
+std::string type_of(const Json& j) {
+  return j.type_name();
+}
 
 // The member `key` of `obj`, or nullptr when absent or null (Kubernetes writes nil as null or
 // leaves it out; both mean the same).
@@ -79,7 +81,8 @@ std::optional<int64_t> opt_int(const Json& obj, std::string_view key, std::strin
   }
   if (v->is_number_unsigned()) {
     const uint64_t u = v->get<uint64_t>();
-    if (u > uint64_t(hi)) throw Malformed{path, "expected an integer" + range + ", got " + v->dump()};
+    if (u > uint64_t(hi))
+      throw Malformed{path, "expected an integer" + range + ", got " + v->dump()};
     return int64_t(u);
   }
   const int64_t i = v->get<int64_t>();
@@ -197,8 +200,8 @@ K8sService service_of(const Json& j) {
       if (const Json* cip = member(*cfg, "clientIP")) {
         const std::string path = "spec.sessionAffinityConfig.clientIP";
         object(*cip, path);
-        if (const auto t = opt_int(*cip, "timeoutSeconds", path, 0,
-                                   std::numeric_limits<int32_t>::max())) {
+        if (const auto t =
+                opt_int(*cip, "timeoutSeconds", path, 0, std::numeric_limits<int32_t>::max())) {
           s.affinity_timeout_s = uint32_t(*t);
         }
       }
@@ -224,7 +227,8 @@ K8sService service_of(const Json& j) {
       if (const Json* ing = member(lbo, "ingress")) {
         const std::string path = "status.loadBalancer.ingress";
         const Json& a = array(*ing, path);
-        for (size_t i = 0; i < a.size(); ++i) s.ingress.push_back(decode_ingress(a[i], at(path, i)));
+        for (size_t i = 0; i < a.size(); ++i)
+          s.ingress.push_back(decode_ingress(a[i], at(path, i)));
       }
     }
   }
@@ -291,11 +295,13 @@ K8sEndpointSlice slice_of(const Json& j) {
   if (const Json* eps = member(j, "endpoints")) {
     const Json& a = array(*eps, "endpoints");
     s.endpoints.reserve(a.size());
-    for (size_t i = 0; i < a.size(); ++i) s.endpoints.push_back(decode_endpoint(a[i], at("endpoints", i)));
+    for (size_t i = 0; i < a.size(); ++i)
+      s.endpoints.push_back(decode_endpoint(a[i], at("endpoints", i)));
   }
   if (const Json* ports = member(j, "ports")) {
     const Json& a = array(*ports, "ports");
-    for (size_t i = 0; i < a.size(); ++i) s.ports.push_back(decode_endpoint_port(a[i], at("ports", i)));
+    for (size_t i = 0; i < a.size(); ++i)
+      s.ports.push_back(decode_endpoint_port(a[i], at("ports", i)));
   }
   return s;
 }
@@ -324,7 +330,9 @@ std::string K8sEndpointSlice::service_key() const {
   return svc.empty() ? std::string() : meta.ns + "/" + svc;
 }
 
-Result<K8sService> decode_service(const nlohmann::json& j) { return guarded(service_of, j); }
+Result<K8sService> decode_service(const nlohmann::json& j) {
+  return guarded(service_of, j);
+}
 
 Result<K8sEndpointSlice> decode_endpoint_slice(const nlohmann::json& j) {
   return guarded(slice_of, j);

@@ -19,7 +19,7 @@
 namespace magline::k8s {
 
 struct ObjectMeta {
-  std::string ns;    // metadata.namespace
+  std::string ns;    // metadata.namespace; "default" when absent (a manifest, as kubectl does)
   std::string name;  // metadata.name
   std::string uid;
   std::string resource_version;  // opaque: compared for equality only

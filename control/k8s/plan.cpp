@@ -91,15 +91,19 @@ OJson service_json(const PlanService& p) {
                  {"frontends", to_string(p.origin.group)}};
   j["mode"] = dp::to_string(s.mode);
   OJson fs = OJson::array();
-  for (const dp::Frontend& f : s.frontends) fs.push_back(frontend_json(f));
+  for (const dp::Frontend& f : s.frontends)
+    fs.push_back(frontend_json(f));
   j["frontends"] = std::move(fs);
   OJson bs = OJson::array();
-  for (const dp::Backend& b : s.backends) bs.push_back(backend_json(b));
+  for (const dp::Backend& b : s.backends)
+    bs.push_back(backend_json(b));
   j["backends"] = std::move(bs);
-  j["affinity"] = s.affinity.client_ip ? OJson{{"client_ip", true}, {"timeout_s", s.affinity.timeout_s}}
-                                       : OJson(nullptr);
+  j["affinity"] = s.affinity.client_ip
+                      ? OJson{{"client_ip", true}, {"timeout_s", s.affinity.timeout_s}}
+                      : OJson(nullptr);
   OJson ranges = OJson::array();
-  for (const dp::IpPrefix& r : s.source_ranges) ranges.push_back(dp::to_string(r));
+  for (const dp::IpPrefix& r : s.source_ranges)
+    ranges.push_back(dp::to_string(r));
   j["source_ranges"] = std::move(ranges);
   j["no_backends"] = dp::to_string(s.no_backends);
   j["table_size"] = s.table_size;
@@ -156,10 +160,10 @@ Plan build_plan(const std::vector<K8sService>& services,
   }
 
   std::vector<const K8sService*> order;
-  for (const K8sService& s : services) order.push_back(&s);
-  std::sort(order.begin(), order.end(), [](const K8sService* a, const K8sService* b) {
-    return a->meta.key() < b->meta.key();
-  });
+  for (const K8sService& s : services)
+    order.push_back(&s);
+  std::sort(order.begin(), order.end(),
+            [](const K8sService* a, const K8sService* b) { return a->meta.key() < b->meta.key(); });
   std::set<std::string> known;
   static const std::vector<const K8sEndpointSlice*> kNone;
   for (const K8sService* svc : order) {
@@ -168,7 +172,8 @@ Plan build_plan(const std::vector<K8sService>& services,
     const auto it = by_service.find(key);
     Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, opts);
     if (tr.skipped) plan.skipped.push_back({key, *tr.skipped});
-    for (std::string& n : tr.notes) plan.notes.push_back({key, std::move(n)});
+    for (std::string& n : tr.notes)
+      plan.notes.push_back({key, std::move(n)});
     for (size_t i = 0; i < tr.services.size(); ++i) {
       plan.services.push_back(
           {svc->meta.ns, svc->meta.name, std::move(tr.origins[i]), std::move(tr.services[i])});
@@ -182,10 +187,9 @@ Plan build_plan(const std::vector<K8sService>& services,
   }
   std::stable_sort(plan.notes.begin(), plan.notes.end(),
                    [](const PlanNote& a, const PlanNote& b) { return a.service < b.service; });
-  std::sort(plan.services.begin(), plan.services.end(),
-            [](const PlanService& a, const PlanService& b) {
-              return a.service.name < b.service.name;
-            });
+  std::sort(
+      plan.services.begin(), plan.services.end(),
+      [](const PlanService& a, const PlanService& b) { return a.service.name < b.service.name; });
   return plan;
 }
 
@@ -199,7 +203,8 @@ Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts) {
 nlohmann::ordered_json plan_to_json(const Plan& plan) {
   OJson root;
   OJson nodes = OJson::array();
-  for (const dp::IpAddr& a : plan.options.node_addresses) nodes.push_back(dp::to_string(a));
+  for (const dp::IpAddr& a : plan.options.node_addresses)
+    nodes.push_back(dp::to_string(a));
   root["options"] = {{"node_addresses", std::move(nodes)},
                      {"proxy_name", plan.options.proxy_name},
                      {"load_balancer_class", plan.options.load_balancer_class},
@@ -207,7 +212,8 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
                      {"zone", plan.options.zone},
                      {"table_size", plan.options.table_size}};
   OJson services = OJson::array();
-  for (const PlanService& s : plan.services) services.push_back(service_json(s));
+  for (const PlanService& s : plan.services)
+    services.push_back(service_json(s));
   root["services"] = std::move(services);
   OJson skipped = OJson::array();
   for (const PlanSkip& s : plan.skipped) {
@@ -215,7 +221,8 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
   }
   root["skipped"] = std::move(skipped);
   OJson notes = OJson::array();
-  for (const PlanNote& n : plan.notes) notes.push_back({{"service", n.service}, {"note", n.note}});
+  for (const PlanNote& n : plan.notes)
+    notes.push_back({{"service", n.service}, {"note", n.note}});
   root["notes"] = std::move(notes);
   OJson errors = OJson::array();
   for (const PlanError& e : plan.errors) {
@@ -226,6 +233,8 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
   return root;
 }
 
-std::string plan_json(const Plan& plan) { return plan_to_json(plan).dump(2) + "\n"; }
+std::string plan_json(const Plan& plan) {
+  return plan_to_json(plan).dump(2) + "\n";
+}
 
 }  // namespace magline::k8s

@@ -39,7 +39,7 @@ struct K8sObjects {
 Result<K8sObjects> parse_list(const nlohmann::json& doc);
 
 struct PlanService {
-  std::string ns;    // the Kubernetes Service it comes from
+  std::string ns;  // the Kubernetes Service it comes from
   std::string name;
   ServiceOrigin origin;
   dp::Service service;

@@ -13,7 +13,9 @@ namespace {
 
 constexpr uint32_t kDefaultAffinityTimeout = 10800;  // DefaultClientIPServiceAffinitySeconds
 
-std::string_view family_name(dp::Family f) { return f == dp::Family::v4 ? "IPv4" : "IPv6"; }
+std::string_view family_name(dp::Family f) {
+  return f == dp::Family::v4 ? "IPv4" : "IPv6";
+}
 
 std::optional<dp::Protocol> protocol_of(const std::string& p) {
   if (p == "TCP") return dp::Protocol::tcp;
@@ -79,7 +81,9 @@ std::map<dp::Family, Addresses> addresses_of(const K8sService& svc,
                                              const TranslateOptions& opts,
                                              std::vector<std::string>& notes) {
   std::map<dp::Family, Addresses> by;
-  for (dp::Family f : families) by[f];
+  for (dp::Family f : families) {
+    by.try_emplace(f);
+  }
   auto place = [&](const dp::IpAddr& a, std::string_view what) -> Addresses* {
     if (!has_family(families, a.family)) {
       notes.push_back(std::string(what) + " " + dp::to_string(a) + " is " +
@@ -258,9 +262,8 @@ struct BackendSet {
 BackendSet choose(const std::vector<Candidate>& cs, bool local_policy,
                   const TranslateOptions& opts) {
   BackendSet out;
-  const bool has_any = std::any_of(cs.begin(), cs.end(), [](const Candidate& c) {
-    return c.ready || c.serving_terminating;
-  });
+  const bool has_any = std::any_of(
+      cs.begin(), cs.end(), [](const Candidate& c) { return c.ready || c.serving_terminating; });
   TopologyMode mode = local_policy ? TopologyMode::none : topology_mode(cs, opts);
   for (const Candidate& c : cs) {
     if (!c.ready && !c.serving_terminating) continue;
@@ -278,9 +281,10 @@ BackendSet choose(const std::vector<Candidate>& cs, bool local_policy,
   }
   // No endpoint at all: reject. Endpoints, but none local under Local: drop (§9.4).
   if (local_policy && has_any && out.backends.empty()) out.no_backends = dp::NoBackends::drop;
-  std::sort(out.backends.begin(), out.backends.end(), [](const dp::Backend& a, const dp::Backend& b) {
-    return std::tie(a.addr, a.port) < std::tie(b.addr, b.port);
-  });
+  std::sort(out.backends.begin(), out.backends.end(),
+            [](const dp::Backend& a, const dp::Backend& b) {
+              return std::tie(a.addr, a.port) < std::tie(b.addr, b.port);
+            });
   return out;
 }
 
@@ -294,9 +298,12 @@ std::string service_name(const K8sService& svc, const ServicePort& sp, dp::Proto
 
 std::string_view to_string(FrontendGroup g) noexcept {
   switch (g) {
-    case FrontendGroup::all: return "all";
-    case FrontendGroup::load_balancer: return "load_balancer";
-    case FrontendGroup::open: return "open";
+    case FrontendGroup::all:
+      return "all";
+    case FrontendGroup::load_balancer:
+      return "load_balancer";
+    case FrontendGroup::open:
+      return "open";
   }
   return "?";
 }
@@ -421,11 +428,14 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
         }
         to.push_back({ip, port, *proto, kind});
       };
-      for (const dp::IpAddr& ip : a.lb) add(lb, ip, sp.port, dp::FrontendKind::load_balancer);
+      for (const dp::IpAddr& ip : a.lb)
+        add(lb, ip, sp.port, dp::FrontendKind::load_balancer);
       if (sp.node_port != 0) {
-        for (const dp::IpAddr& ip : a.nodes) add(open, ip, sp.node_port, dp::FrontendKind::node_port);
+        for (const dp::IpAddr& ip : a.nodes)
+          add(open, ip, sp.node_port, dp::FrontendKind::node_port);
       }
-      for (const dp::IpAddr& ip : a.external) add(open, ip, sp.port, dp::FrontendKind::external_ip);
+      for (const dp::IpAddr& ip : a.external)
+        add(open, ip, sp.port, dp::FrontendKind::external_ip);
 
       BackendSet set = choose(candidates_of(svc, sp, family, own, opts, port_matched, tr.notes),
                               local_policy, opts);
