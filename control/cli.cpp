@@ -1,10 +1,15 @@
 #include "control/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <ostream>
+#include <sstream>
 #include <string_view>
 
 #include "config/config.hpp"
+#include "control/k8s/plan.hpp"
 #include "control/replay.hpp"
 #include "control/runtime.hpp"
 #include "control/table_report.hpp"
@@ -141,6 +146,101 @@ int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ost
   return control::replay(opts, out, err) == 0 ? kOk : kInvalid;
 }
 
+// `magline plan`: what Services and EndpointSlices (kubectl's JSON) become, without a cluster.
+int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description desc("Options of 'magline plan'");
+  desc.add_options()("help,h", "show this help")(
+      "k8s", po::value<std::string>()->value_name("FILE"),
+      "Services and EndpointSlices as JSON, e.g. from 'kubectl get services,endpointslices -A "
+      "-o json'; '-' reads standard input")(
+      "config,c", po::value<std::string>()->value_name("FILE"),
+      "take node addresses, table size and the kubernetes section's options from this "
+      "configuration")(
+      "node-address", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
+      "an address NodePorts listen on (repeatable; default: the configuration's node addresses)")(
+      "proxy-name", po::value<std::string>()->value_name("NAME"),
+      "claim Services labelled service.kubernetes.io/service-proxy-name=NAME")(
+      "lb-class", po::value<std::string>()->value_name("CLASS"),
+      "claim LoadBalancer Services of this loadBalancerClass (default: classless ones)")(
+      "node-name", po::value<std::string>()->value_name("NAME"),
+      "the node Magline runs as (externalTrafficPolicy Local, node hints)")(
+      "zone", po::value<std::string>()->value_name("ZONE"), "that node's zone (zone hints)");
+  po::variables_map vm;
+  if (const int rc = parse("plan", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  // Checked here rather than by required(), which would refuse --help without it.
+  if (!vm.count("k8s")) {
+    err << "magline plan: the option '--k8s' is required but missing\n"
+        << "Run 'magline plan --help' for its options.\n";
+    return kUsage;
+  }
+
+  k8s::TranslateOptions opts;
+  if (vm.count("config")) {
+    auto loaded = cfg::load_config(vm["config"].as<std::string>());
+    if (!loaded) {
+      err << loaded.error().message << "\n";
+      return kInvalid;
+    }
+    const cfg::Config& config = *loaded;
+    opts.node_addresses = config.node_addresses;
+    opts.table_size = config.table_size;
+    // What the watcher would use: the kubernetes section, when the file has one.
+    if (config.kubernetes.enabled) {
+      const cfg::KubernetesConfig& k = config.kubernetes;
+      opts.proxy_name = k.proxy_name;
+      opts.load_balancer_class = k.load_balancer_class;
+      opts.node_name = k.node_name;
+      opts.zone = k.zone;
+      opts.table_size = k.table_size;
+    }
+  }
+  if (vm.count("node-address")) {
+    opts.node_addresses.clear();
+    for (const std::string& text : vm["node-address"].as<std::vector<std::string>>()) {
+      const auto a = dp::parse_ip(text);
+      if (!a) {
+        err << "magline plan: --node-address: \"" << text << "\" is not an IP address\n";
+        return kUsage;
+      }
+      opts.node_addresses.push_back(*a);
+    }
+  }
+  if (vm.count("proxy-name")) opts.proxy_name = vm["proxy-name"].as<std::string>();
+  if (vm.count("lb-class")) opts.load_balancer_class = vm["lb-class"].as<std::string>();
+  if (vm.count("node-name")) opts.node_name = vm["node-name"].as<std::string>();
+  if (vm.count("zone")) opts.zone = vm["zone"].as<std::string>();
+
+  const std::string path = vm["k8s"].as<std::string>();
+  const std::string source = path == "-" ? "<stdin>" : path;
+  std::ostringstream text;
+  if (path == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+      err << path << ": cannot read the file\n";
+      return kInvalid;
+    }
+    text << in.rdbuf();
+  }
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    err << source << ": not JSON (kubectl needs -o json): " << e.what() << "\n";
+    return kInvalid;
+  }
+  auto objects = k8s::parse_list(doc);
+  if (!objects) {
+    err << source << ": " << objects.error().message << "\n";
+    return kInvalid;
+  }
+  out << k8s::plan_json(k8s::build_plan(*objects, opts));
+  return kOk;
+}
+
 int cmd_version(const std::vector<std::string>&, std::ostream& out, std::ostream&) {
   out << kVersion << "\n";
   return kOk;
@@ -151,6 +251,7 @@ constexpr Command kCommands[] = {
     {"replay", "run a capture through the forwarding pipeline offline", cmd_replay},
     {"check", "validate a configuration file and exit", cmd_check},
     {"table", "print each service's backends and Maglev slot counts", cmd_table},
+    {"plan", "print what Kubernetes Services and EndpointSlices become", cmd_plan},
     {"version", "print the version", cmd_version},
 };
 

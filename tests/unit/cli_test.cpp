@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -141,6 +142,125 @@ TEST(Cli, TableRunsOnTheEmbeddedDefault) {
   Outcome o = magline({"table"});
   EXPECT_EQ(o.rc, kOk) << o.err;
   EXPECT_NE(o.out.find("service "), std::string::npos);
+}
+
+// `magline plan`: a List as kubectl prints it (items carry their kind).
+const char* kK8sList = R"({"apiVersion": "v1", "kind": "List", "items": [
+  {"apiVersion": "v1", "kind": "Service",
+   "metadata": {"name": "web", "namespace": "shop"},
+   "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10",
+            "loadBalancerClass": "example.com/lb",
+            "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 30080}]},
+   "status": {"loadBalancer": {"ingress": [{"ip": "198.18.100.9", "ipMode": "VIP"}]}}},
+  {"apiVersion": "v1", "kind": "Service",
+   "metadata": {"name": "internal", "namespace": "shop"},
+   "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.11", "ports": [{"port": 80}]}},
+  {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+   "metadata": {"name": "web-x", "namespace": "shop",
+                "labels": {"kubernetes.io/service-name": "web"}},
+   "addressType": "IPv4",
+   "endpoints": [{"addresses": ["198.18.1.10"], "nodeName": "n1"}],
+   "ports": [{"name": "http", "protocol": "TCP", "port": 8080}]}
+]})";
+
+TEST(Cli, PlanPrintsTheTranslation) {
+  TempDir dir;
+  const std::string file = dir.write("k8s.json", kK8sList);
+  Outcome o = magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--node-address",
+                       "198.18.0.1", "--node-address", "2001:db8::1"});
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("services").size(), 1u);
+  const auto& svc = j.at("services").at(0);
+  EXPECT_EQ(svc.at("name"), "shop/web:http/tcp/v4");
+  EXPECT_EQ(svc.at("mode"), "full_nat");
+  EXPECT_EQ(svc.at("frontends").size(), 2u);
+  EXPECT_EQ(svc.at("frontends").at(1).at("address"), "198.18.0.1");
+  EXPECT_EQ(svc.at("frontends").at(1).at("port"), 30080);
+  EXPECT_EQ(svc.at("backends").at(0).at("address"), "198.18.1.10");
+  EXPECT_EQ(svc.at("backends").at(0).at("port"), 8080);
+  EXPECT_EQ(svc.at("table_size"), 65537);
+  ASSERT_EQ(j.at("skipped").size(), 1u);
+  EXPECT_EQ(j.at("skipped").at(0).at("service"), "shop/internal");
+  EXPECT_EQ(j.at("options").at("load_balancer_class"), "example.com/lb");
+
+  // Without the class the LoadBalancer Service belongs to another implementation.
+  Outcome classless = magline({"plan", "--k8s", file});
+  ASSERT_EQ(classless.rc, kOk) << classless.err;
+  EXPECT_TRUE(nlohmann::json::parse(classless.out).at("services").empty());
+}
+
+TEST(Cli, PlanReadsStandardInput) {
+  std::istringstream in(kK8sList);
+  std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
+  Outcome o = magline({"plan", "--k8s", "-", "--lb-class", "example.com/lb"});
+  std::cin.rdbuf(saved);
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out).at("services").at(0).at("name"), "shop/web:http/tcp/v4");
+}
+
+TEST(Cli, PlanTakesDefaultsFromTheConfiguration) {
+  TempDir dir;
+  const std::string file = dir.write("k8s.json", kK8sList);
+  // Node addresses and the kubernetes section's options and table size.
+  const std::string with_k8s = dir.write("k.json", R"({
+    "node": {"addresses": ["198.18.0.7"]},
+    "maglev": {"table_size": 251},
+    "kubernetes": {"in_cluster": true, "load_balancer_class": "example.com/lb",
+                   "node_name": "n1", "table_size": 4093}})");
+  Outcome o = magline({"plan", "--k8s", file, "--config", with_k8s});
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("services").size(), 1u);
+  EXPECT_EQ(j.at("services").at(0).at("frontends").at(1).at("address"), "198.18.0.7");
+  EXPECT_EQ(j.at("services").at(0).at("table_size"), 4093);
+  EXPECT_EQ(j.at("options").at("node_name"), "n1");
+
+  // The command line wins; without a kubernetes section the table size is maglev's.
+  const std::string plain = dir.write("p.json", R"({
+    "node": {"addresses": ["198.18.0.7"]}, "maglev": {"table_size": 251}})");
+  Outcome p = magline({"plan", "--k8s", file, "--config", plain, "--lb-class", "example.com/lb",
+                       "--node-address", "198.18.0.8"});
+  ASSERT_EQ(p.rc, kOk) << p.err;
+  j = nlohmann::json::parse(p.out);
+  EXPECT_EQ(j.at("services").at(0).at("frontends").at(1).at("address"), "198.18.0.8");
+  EXPECT_EQ(j.at("services").at(0).at("table_size"), 251);
+}
+
+TEST(Cli, PlanRefusesWhatItCannotRead) {
+  TempDir dir;
+  Outcome missing = magline({"plan", "--k8s", "/nonexistent/k8s.json"});
+  EXPECT_EQ(missing.rc, kInvalid);
+  EXPECT_EQ(missing.err, "/nonexistent/k8s.json: cannot read the file\n");
+  EXPECT_TRUE(missing.out.empty());
+
+  const std::string yaml = dir.write("k8s.yaml", "apiVersion: v1\nkind: List\nitems: []\n");
+  Outcome not_json = magline({"plan", "--k8s", yaml});
+  EXPECT_EQ(not_json.rc, kInvalid);
+  EXPECT_EQ(not_json.err.rfind(yaml + ": not JSON", 0), 0u) << not_json.err;
+
+  const std::string pod = dir.write("pod.json", R"({"kind": "Pod", "metadata": {"name": "p"}})");
+  Outcome wrong_kind = magline({"plan", "--k8s", pod});
+  EXPECT_EQ(wrong_kind.rc, kInvalid);
+  EXPECT_NE(wrong_kind.err.find("got kind Pod"), std::string::npos) << wrong_kind.err;
+
+  // Items that do not decode are reported in the plan; the others still count.
+  const std::string bad_item = dir.write("bad.json", R"({"kind": "ServiceList", "items": [
+    {"metadata": {"name": "a", "namespace": "n"}, "spec": {"ports": "80"}}]})");
+  Outcome partial = magline({"plan", "--k8s", bad_item});
+  ASSERT_EQ(partial.rc, kOk) << partial.err;
+  const auto j = nlohmann::json::parse(partial.out);
+  ASSERT_EQ(j.at("errors").size(), 1u);
+  EXPECT_EQ(j.at("errors").at(0).at("object"), "n/a");
+  EXPECT_EQ(j.at("errors").at(0).at("error"),
+            "items[0]: spec.ports: expected an array, got string");
+
+  EXPECT_EQ(magline({"plan"}).rc, kUsage);
+  EXPECT_EQ(magline({"plan", "--k8s", pod, "--node-address", "nope"}).rc, kUsage);
+  Outcome help = magline({"plan", "--help"});
+  EXPECT_EQ(help.rc, kOk);
+  EXPECT_NE(help.out.find("--node-address"), std::string::npos);
+  EXPECT_NE(magline({"--help"}).out.find("plan"), std::string::npos);
 }
 
 }  // namespace
