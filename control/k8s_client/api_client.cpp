@@ -12,7 +12,9 @@ namespace magline::k8s {
 
 namespace {
 
-CURL* handle(void* p) { return static_cast<CURL*>(p); }
+CURL* handle(void* p) {
+  return static_cast<CURL*>(p);
+}
 
 bool read_token_file(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
@@ -28,7 +30,9 @@ bool read_token_file(const std::string& path, std::string& out) {
   return true;
 }
 
-bool readable(const std::string& path) { return std::ifstream(path).good(); }
+bool readable(const std::string& path) {
+  return std::ifstream(path).good();
+}
 
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -55,7 +59,8 @@ Result<ServerUrl> parse_server(const std::string& server) {
   const size_t slash = rest.find('/');
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) u.prefix = rest.substr(slash);
-  while (!u.prefix.empty() && u.prefix.back() == '/') u.prefix.pop_back();
+  while (!u.prefix.empty() && u.prefix.back() == '/')
+    u.prefix.pop_back();
   if (authority.empty()) return Error{"server \"" + server + "\" has no host"};
   size_t port_colon = std::string::npos;
   if (authority.front() == '[') {
@@ -121,8 +126,8 @@ Result<void> ApiClient::init() {
   if (config_.server.empty()) return Error{"API client: no server configured"};
   auto url = parse_server(config_.server);
   if (!url) return Error{"API client: " + url.error().message};
-  for (const std::string* f : {&config_.ca_file, &config_.client_cert_file,
-                               &config_.client_key_file}) {
+  for (const std::string* f :
+       {&config_.ca_file, &config_.client_cert_file, &config_.client_key_file}) {
     if (!f->empty() && !readable(*f)) return Error{"API client: cannot read " + *f};
   }
 
@@ -146,16 +151,16 @@ Result<void> ApiClient::init() {
   if (curl_ == nullptr) return Error{"API client: curl_easy_init failed"};
   CURL* h = handle(curl_);
 
-  const bool override_name = !config_.tls_server_name.empty() &&
-                             config_.tls_server_name != url->host;
+  const bool override_name =
+      !config_.tls_server_name.empty() && config_.tls_server_name != url->host;
   const std::string authority = url->host + ":" + url->port;
   if (override_name) {
     // Connect to the configured host, but speak TLS (SNI, certificate check) and build URLs
     // with tls_server_name, as client-go's TLSClientConfig.ServerName does. The Host header
     // keeps naming the server.
     base_url_ = url->scheme + "://" + config_.tls_server_name + ":" + url->port + url->prefix;
-    connect_to_ = curl_slist_append(nullptr, (config_.tls_server_name + ":" + url->port + ":" +
-                                              authority).c_str());
+    connect_to_ = curl_slist_append(
+        nullptr, (config_.tls_server_name + ":" + url->port + ":" + authority).c_str());
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, connect_to_);
     host_header_ = "Host: " + authority;
   } else {
@@ -165,7 +170,8 @@ Result<void> ApiClient::init() {
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_USERAGENT, "magline-k8s-client");
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 10L);
@@ -191,8 +197,7 @@ Result<void> ApiClient::init() {
     curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
   }
   if (!config_.client_cert_pem.empty()) {
-    curl_blob blob{config_.client_cert_pem.data(), config_.client_cert_pem.size(),
-                   CURL_BLOB_COPY};
+    curl_blob blob{config_.client_cert_pem.data(), config_.client_cert_pem.size(), CURL_BLOB_COPY};
     curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
     curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
   } else if (!config_.client_cert_file.empty()) {
@@ -245,7 +250,8 @@ HttpResponse ApiClient::perform(const std::string& path_and_query, Transfer& t, 
   refresh_token();
   CURL* h = handle(curl_);
   struct curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
-  if (!token_.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
+  if (!token_.empty())
+    headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
   if (!host_header_.empty()) headers = curl_slist_append(headers, host_header_.c_str());
   char errbuf[CURL_ERROR_SIZE] = {0};
   const std::string url = base_url_ + path_and_query;
@@ -319,7 +325,8 @@ size_t ApiClient::on_header(char* data, size_t size, size_t n, void* user) {
     // A new response (an interim 1xx, or the final one): its status and headers replace any
     // earlier ones.
     const size_t sp = line.find(' ');
-    t.resp.status = sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
+    t.resp.status =
+        sp == std::string_view::npos ? 0 : std::atol(std::string(line.substr(sp + 1, 3)).c_str());
     t.resp.retry_after.reset();
   } else if (iequals_prefix(line, "retry-after:")) {
     std::string v(line.substr(12));

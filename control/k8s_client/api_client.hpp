@@ -33,8 +33,8 @@ struct HttpResponse {
   // get(): the body. stream(): the body of a non-2xx response only (at most kMaxErrorBody).
   std::string body;
   std::optional<std::chrono::seconds> retry_after;  // the Retry-After header, in seconds form
-  uint64_t bytes = 0;                                // body bytes received
-  std::string error;                                 // when transfer == failed
+  uint64_t bytes = 0;                               // body bytes received
+  std::string error;                                // when transfer == failed
 
   bool complete() const noexcept { return transfer == Transfer::complete; }
 };
@@ -105,14 +105,14 @@ class ApiClient {
   ApiConfig config_;
   ApiClientOptions options_;
   const std::atomic<bool>* stop_;
-  void* curl_ = nullptr;                  // CURL*
+  void* curl_ = nullptr;  // CURL*
   ::curl_slist* connect_to_ = nullptr;
   std::string base_url_;
-  std::string host_header_;               // "Host: <server's authority>" with tls_server_name
+  std::string host_header_;  // "Host: <server's authority>" with tls_server_name
   std::string token_;
   std::chrono::steady_clock::time_point token_read_at_{};
   std::atomic<bool> token_stale_{false};
-  Transfer* current_ = nullptr;           // the transfer in progress, for the callbacks
+  Transfer* current_ = nullptr;  // the transfer in progress, for the callbacks
 };
 
 // Percent-encodes everything but RFC 3986 unreserved characters: for query values such as a

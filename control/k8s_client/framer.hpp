@@ -47,12 +47,12 @@ class JsonFramer {
   bool fail(std::string message);
 
   size_t max_value_bytes_;
-  std::string current_;       // the value being assembled
-  std::vector<char> stack_;   // the closing bracket each open one expects
+  std::string current_;      // the value being assembled
+  std::vector<char> stack_;  // the closing bracket each open one expects
   bool in_string_ = false;
   bool escape_ = false;
   uint64_t values_ = 0;
-  uint64_t offset_ = 0;       // stream offset, for error messages
+  uint64_t offset_ = 0;  // stream offset, for error messages
   std::string error_;
 };
 

@@ -44,12 +44,14 @@ YAML::Node find_named(const YAML::Node& root, const char* list, const char* fiel
                       const std::string& name) {
   const YAML::Node entries = root[list];
   if (!entries || entries.IsNull()) return YAML::Node(YAML::NodeType::Undefined);
-  if (!entries.IsSequence()) throw YAML::Exception(entries.Mark(), std::string(list) + ": expected a list");
+  if (!entries.IsSequence())
+    throw YAML::Exception(entries.Mark(), std::string(list) + ": expected a list");
   for (const YAML::Node& e : entries) {
     if (e.IsMap() && str(e, "name") == name) {
       const YAML::Node body = e[field];
       if (!body || body.IsNull()) return YAML::Node(YAML::NodeType::Map);  // present but empty
-      if (!body.IsMap()) throw YAML::Exception(body.Mark(), std::string(field) + ": expected a map");
+      if (!body.IsMap())
+        throw YAML::Exception(body.Mark(), std::string(field) + ": expected a map");
       return body;
     }
   }
@@ -171,7 +173,8 @@ Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& co
     if (c.server.rfind("https://", 0) != 0 && c.server.rfind("http://", 0) != 0) {
       return Error{cwhere + ": server \"" + c.server + "\" is not an http(s) URL"};
     }
-    while (c.server.size() > 8 && c.server.back() == '/') c.server.pop_back();
+    while (c.server.size() > 8 && c.server.back() == '/')
+      c.server.pop_back();
     if (!str(cluster, "proxy-url").empty()) return Error{cwhere + ": proxy-url is not supported"};
 
     if (const std::string data = str(cluster, "certificate-authority-data"); !data.empty()) {
@@ -199,8 +202,9 @@ Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& co
                    "client certificate)"};
     }
     if (user["auth-provider"]) {
-      return Error{uwhere + ": auth-provider is not supported (use a token, tokenFile or a client "
-                            "certificate)"};
+      return Error{uwhere +
+                   ": auth-provider is not supported (use a token, tokenFile or a client "
+                   "certificate)"};
     }
     if (!str(user, "username").empty() || !str(user, "password").empty()) {
       return Error{uwhere + ": username/password (basic auth) is not supported"};

@@ -22,15 +22,19 @@ std::string collection_path(Resource r, const std::string& ns) {
                                  : "/apis/discovery.k8s.io/v1/" + scope + "endpointslices";
 }
 
-void bump(std::atomic<uint64_t>& c, uint64_t by = 1) { c.fetch_add(by, std::memory_order_relaxed); }
+void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
+  c.fetch_add(by, std::memory_order_relaxed);
+}
 
 // Capped exponential backoff with jitter (client-go's reflector uses 800 ms doubling to 30 s,
 // jittered): each wait is the current base plus up to half of it again.
 class Backoff {
  public:
   Backoff(milliseconds initial, milliseconds max, std::mt19937_64& rng)
-      : initial_(std::max(initial, milliseconds(1))), max_(std::max(max, initial_)),
-        current_(initial_), rng_(rng) {}
+      : initial_(std::max(initial, milliseconds(1))),
+        max_(std::max(max, initial_)),
+        current_(initial_),
+        rng_(rng) {}
 
   milliseconds next() {
     const milliseconds base = current_;
@@ -149,7 +153,8 @@ void WatchCounters::for_each(const std::function<void(std::string_view, uint64_t
       {"watch_token_reloads_total", &token_reloads},
       {"watch_bytes_received_total", &bytes_received},
   };
-  for (const auto& [name, value] : all) fn(name, value->load(std::memory_order_relaxed));
+  for (const auto& [name, value] : all)
+    fn(name, value->load(std::memory_order_relaxed));
 }
 
 // --- The reflector ------------------------------------------------------------------------------
@@ -170,8 +175,14 @@ struct Watcher::Shared {
 struct Watcher::Runner {
   Runner(Resource r, const WatcherOptions& o, EventQueue& q, WatchCounters& c, Shared& s,
          std::unique_ptr<ApiClient> cl, uint64_t seed)
-      : resource(r), options(o), queue(q), counters(c), shared(s), client(std::move(cl)),
-        rng(seed), backoff(o.backoff_initial, o.backoff_max, rng),
+      : resource(r),
+        options(o),
+        queue(q),
+        counters(c),
+        shared(s),
+        client(std::move(cl)),
+        rng(seed),
+        backoff(o.backoff_initial, o.backoff_max, rng),
         path(collection_path(r, o.ns)) {
     if (!o.label_selector.empty()) selector = "labelSelector=" + url_encode(o.label_selector);
   }
@@ -209,7 +220,7 @@ struct Watcher::Runner {
 
   // The watch in progress: why its stream was aborted.
   struct StreamState {
-    bool progress = false;       // an event or bookmark arrived
+    bool progress = false;  // an event or bookmark arrived
     bool decode_error = false;
     bool error_event = false;
     int64_t error_code = 0;
@@ -253,9 +264,7 @@ Step Watcher::Runner::list() {
   std::string cont;
   for (;;) {
     std::string query;
-    auto add = [&query](const std::string& param) {
-      query += (query.empty() ? "?" : "&") + param;
-    };
+    auto add = [&query](const std::string& param) { query += (query.empty() ? "?" : "&") + param; };
     if (!whole) add("limit=" + std::to_string(options.page_limit));
     if (!cont.empty()) add("continue=" + url_encode(cont));
     if (!selector.empty()) add(selector);
@@ -347,8 +356,7 @@ Step Watcher::Runner::on_error_status(const HttpResponse& r, bool watching) {
 }
 
 // One framed watch event. false: abort the stream (an ERROR event or a decode error).
-bool Watcher::Runner::on_event(const std::string& text,
-                               std::chrono::steady_clock::time_point now) {
+bool Watcher::Runner::on_event(const std::string& text, std::chrono::steady_clock::time_point now) {
   auto ev = nlohmann::json::parse(text, nullptr, false);
   const auto type_it = ev.is_object() ? ev.find("type") : ev.end();
   const auto obj_it = ev.is_object() ? ev.find("object") : ev.end();
@@ -378,7 +386,8 @@ bool Watcher::Runner::on_event(const std::string& text,
   } else if (type == "ERROR") {
     stream.error_event = true;
     const auto code = obj_it->find("code");
-    stream.error_code = code != obj_it->end() && code->is_number_integer() ? code->get<int64_t>() : 0;
+    stream.error_code =
+        code != obj_it->end() && code->is_number_integer() ? code->get<int64_t>() : 0;
     stream.error_text = obj_it->dump();
     return false;
   } else {
@@ -473,10 +482,14 @@ Step Watcher::Runner::watch() {
 // --- Watcher ------------------------------------------------------------------------------------
 
 Watcher::Watcher(ApiConfig config, WatcherOptions options, EventQueue& queue)
-    : config_(std::move(config)), options_(std::move(options)), queue_(queue),
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      queue_(queue),
       shared_(std::make_unique<Shared>()) {}
 
-Watcher::~Watcher() { stop(); }
+Watcher::~Watcher() {
+  stop();
+}
 
 Result<void> Watcher::start() {
   if (started_) return Error{"watcher: already started"};
@@ -486,7 +499,8 @@ Result<void> Watcher::start() {
   for (const Resource r : options_.resources) {
     const auto idx = static_cast<size_t>(r);
     bool dup = false;
-    for (const auto& existing : runners) dup = dup || existing->resource == r;
+    for (const auto& existing : runners)
+      dup = dup || existing->resource == r;
     if (dup) continue;
     ApiClientOptions co;
     co.connect_timeout = options_.connect_timeout;
@@ -494,10 +508,11 @@ Result<void> Watcher::start() {
     co.low_speed_time = options_.list_low_speed_time;
     co.token_reloads = &counters_[idx].token_reloads;
     auto client = ApiClient::create(config_, co, &shared_->stop);
-    if (!client) return Error{"watcher (" + std::string(resource_name(r)) + "): " +
-                              client.error().message};
+    if (!client)
+      return Error{"watcher (" + std::string(resource_name(r)) + "): " + client.error().message};
     runners.push_back(std::make_unique<Runner>(r, options_, queue_, counters_[idx], *shared_,
-                                               std::move(*client), seed + idx * 0x9e3779b97f4a7c15ULL));
+                                               std::move(*client),
+                                               seed + idx * 0x9e3779b97f4a7c15ULL));
   }
   started_ = true;
   runners_ = std::move(runners);

@@ -64,21 +64,21 @@ class EventQueue {
 // atomics: each is an independent statistic, nothing is published through them).
 // for_each() names them as Prometheus counters (docs/k8s-client.md explains each).
 struct WatchCounters {
-  std::atomic<uint64_t> lists{0};              // complete LISTs (all pages): one relisted event each
-  std::atomic<uint64_t> list_pages{0};         // LIST responses with 200
-  std::atomic<uint64_t> relists{0};            // returns to LIST after the first one
-  std::atomic<uint64_t> watches_started{0};    // WATCH requests answered 200
-  std::atomic<uint64_t> clean_ends{0};         // watches the server ended cleanly (timeoutSeconds)
+  std::atomic<uint64_t> lists{0};            // complete LISTs (all pages): one relisted event each
+  std::atomic<uint64_t> list_pages{0};       // LIST responses with 200
+  std::atomic<uint64_t> relists{0};          // returns to LIST after the first one
+  std::atomic<uint64_t> watches_started{0};  // WATCH requests answered 200
+  std::atomic<uint64_t> clean_ends{0};       // watches the server ended cleanly (timeoutSeconds)
   std::atomic<uint64_t> events_added{0};
   std::atomic<uint64_t> events_modified{0};
   std::atomic<uint64_t> events_deleted{0};
   std::atomic<uint64_t> bookmarks{0};
-  std::atomic<uint64_t> expired_in_band{0};    // ERROR events with code 410
-  std::atomic<uint64_t> errors_in_band{0};     // ERROR events with any other code
-  std::atomic<uint64_t> http_410{0};           // LIST or WATCH answered 410 (incl. expired continue)
+  std::atomic<uint64_t> expired_in_band{0};  // ERROR events with code 410
+  std::atomic<uint64_t> errors_in_band{0};   // ERROR events with any other code
+  std::atomic<uint64_t> http_410{0};         // LIST or WATCH answered 410 (incl. expired continue)
   std::atomic<uint64_t> http_429{0};
-  std::atomic<uint64_t> http_5xx{0};           // 5xx other than the too-large-RV 504
-  std::atomic<uint64_t> too_large_rv{0};       // 504 "Too large resource version"
+  std::atomic<uint64_t> http_5xx{0};      // 5xx other than the too-large-RV 504
+  std::atomic<uint64_t> too_large_rv{0};  // 504 "Too large resource version"
   std::atomic<uint64_t> http_401{0};
   std::atomic<uint64_t> http_other{0};         // any other non-2xx status
   std::atomic<uint64_t> connection_errors{0};  // connect/TLS failures, resets, truncated bodies
@@ -108,7 +108,7 @@ struct WatcherOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::seconds list_low_speed_time{30};  // a LIST page that stalls this long fails
   size_t max_event_bytes = size_t{16} << 20;     // a larger watch event is a decode error
-  uint64_t seed = 0;  // jitter and timeouts; 0: from std::random_device
+  uint64_t seed = 0;                             // jitter and timeouts; 0: from std::random_device
 };
 
 class Watcher {
@@ -138,8 +138,7 @@ class Watcher {
 
   // fn(resource, name, value) for every counter of every watched resource, plus
   // "watch_synced" (0/1) as a gauge.
-  void for_each_counter(
-      const std::function<void(Resource, std::string_view, uint64_t)>& fn) const;
+  void for_each_counter(const std::function<void(Resource, std::string_view, uint64_t)>& fn) const;
 
  private:
   struct Runner;

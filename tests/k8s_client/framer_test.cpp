@@ -33,10 +33,10 @@ const Stream& stream() {
   return s;
 }
 
-std::vector<std::string> frame_pieces(const std::vector<std::string_view>& pieces,
-                                      JsonFramer& f) {
+std::vector<std::string> frame_pieces(const std::vector<std::string_view>& pieces, JsonFramer& f) {
   std::vector<std::string> out;
-  for (auto p : pieces) EXPECT_TRUE(f.feed(p, out)) << f.error();
+  for (auto p : pieces)
+    EXPECT_TRUE(f.feed(p, out)) << f.error();
   return out;
 }
 
@@ -177,7 +177,8 @@ TEST(Framer, LimitHoldsWhenAValueNeverEnds) {
   std::vector<std::string> out;
   ASSERT_TRUE(f.feed("{\"a\":\"", out));
   bool ok = true;
-  for (int i = 0; i < 100 && ok; ++i) ok = f.feed(std::string(100, 'x'), out);
+  for (int i = 0; i < 100 && ok; ++i)
+    ok = f.feed(std::string(100, 'x'), out);
   EXPECT_FALSE(ok);
   EXPECT_LE(f.pending_bytes(), 1024u);
 }

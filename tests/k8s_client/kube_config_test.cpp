@@ -214,60 +214,83 @@ struct BadCase {
 TEST(Kubeconfig, ErrorsNameTheProblem) {
   const std::string cluster = "clusters: [{name: k, cluster: {server: \"https://h:1\"}}]\n";
   const std::vector<BadCase> cases = {
-      {.description = "unknown context", .yaml = kKubeconfig, .context = "nope",
+      {.description = "unknown context",
+       .yaml = kKubeconfig,
+       .context = "nope",
        .expected = "context \"nope\" not found"},
-      {.description = "no current context", .yaml = cluster, .context = "",
+      {.description = "no current context",
+       .yaml = cluster,
+       .context = "",
        .expected = "no current-context"},
       {.description = "unknown cluster",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: x}}]\n" + cluster,
-       .context = "", .expected = "cluster \"x\" not found"},
+       .context = "",
+       .expected = "cluster \"x\" not found"},
       {.description = "unknown user",
-       .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
-               cluster,
-       .context = "", .expected = "user \"u\" not found"},
+       .yaml =
+           "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" + cluster,
+       .context = "",
+       .expected = "user \"u\" not found"},
       {.description = "no server",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
                "clusters: [{name: k, cluster: {}}]\n",
-       .context = "", .expected = "server is missing"},
+       .context = "",
+       .expected = "server is missing"},
       {.description = "exec plugin",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
                cluster + "users: [{name: u, user: {exec: {command: aws}}}]\n",
-       .context = "", .expected = "exec credential plugins are not supported"},
+       .context = "",
+       .expected = "exec credential plugins are not supported"},
       {.description = "auth provider",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
                cluster + "users: [{name: u, user: {auth-provider: {name: gcp}}}]\n",
-       .context = "", .expected = "auth-provider is not supported"},
+       .context = "",
+       .expected = "auth-provider is not supported"},
       {.description = "basic auth",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
                cluster + "users: [{name: u, user: {username: a, password: b}}]\n",
-       .context = "", .expected = "basic auth"},
+       .context = "",
+       .expected = "basic auth"},
       {.description = "bad base64",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
                "clusters: [{name: k, cluster: {server: \"https://h\", "
                "certificate-authority-data: \"!!notbase64\"}}]\n",
-       .context = "", .expected = "not valid base64"},
+       .context = "",
+       .expected = "not valid base64"},
       {.description = "cert without key",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\n" +
                cluster + "users: [{name: u, user: {client-certificate: a.crt}}]\n",
-       .context = "", .expected = "both the certificate and the key"},
+       .context = "",
+       .expected = "both the certificate and the key"},
       {.description = "not a URL",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
                "clusters: [{name: k, cluster: {server: \"h:6443\"}}]\n",
-       .context = "", .expected = "not an http(s) URL"},
-      {.description = "proxy", .yaml = "current-context: c\ncontexts: [{name: c, context: "
-                                      "{cluster: k}}]\nclusters: [{name: k, cluster: {server: "
-                                      "\"https://h\", proxy-url: \"http://p:3128\"}}]\n",
-       .context = "", .expected = "proxy-url is not supported"},
-      {.description = "wrong type", .yaml = "current-context: [a, b]\n", .context = "",
+       .context = "",
+       .expected = "not an http(s) URL"},
+      {.description = "proxy",
+       .yaml = "current-context: c\ncontexts: [{name: c, context: "
+               "{cluster: k}}]\nclusters: [{name: k, cluster: {server: "
+               "\"https://h\", proxy-url: \"http://p:3128\"}}]\n",
+       .context = "",
+       .expected = "proxy-url is not supported"},
+      {.description = "wrong type",
+       .yaml = "current-context: [a, b]\n",
+       .context = "",
        .expected = "expected a string"},
       {.description = "bad bool",
        .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
                "clusters: [{name: k, cluster: {server: \"https://h\", "
                "insecure-skip-tls-verify: maybe}}]\n",
-       .context = "", .expected = "bad conversion"},
-      {.description = "malformed YAML", .yaml = "clusters: [\n", .context = "",
+       .context = "",
+       .expected = "bad conversion"},
+      {.description = "malformed YAML",
+       .yaml = "clusters: [\n",
+       .context = "",
        .expected = "kubeconfig"},
-      {.description = "not a map", .yaml = "- a\n- b\n", .context = "", .expected = "not a YAML map"},
+      {.description = "not a map",
+       .yaml = "- a\n- b\n",
+       .context = "",
+       .expected = "not a YAML map"},
   };
   for (const BadCase& bc : cases) {
     TempDir d;
