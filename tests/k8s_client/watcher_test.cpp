@@ -74,12 +74,20 @@ class FakeServer {
     std::vector<std::string> argv_s = {MAGLINE_PYTHON, MAGLINE_FAKE_APISERVER, "--port", "0"};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
+    for (auto& a : argv_s)
+      argv.push_back(a.data());
     argv.push_back(nullptr);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    const int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    // A process group of its own: the teardown signals the group, so a wrapper (a pyenv shim,
+    // say) cannot leave the real server behind.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    const int rc = posix_spawn(&pid_, argv[0], &fa, &attr, argv.data(), environ);
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (rc != 0) {
@@ -102,7 +110,7 @@ class FakeServer {
   }
   ~FakeServer() {
     if (pid_ > 0) {
-      kill(pid_, SIGTERM);
+      kill(-pid_, SIGTERM);  // the group this server leads, and only it
       waitpid(pid_, nullptr, 0);
     }
   }
@@ -129,7 +137,8 @@ class FakeServer {
   std::vector<json> requests() {
     const Reply reply = call("GET", "/fake/requests");
     std::vector<json> out;
-    for (const auto& r : reply.body["requests"]) out.push_back(r);
+    for (const auto& r : reply.body["requests"])
+      out.push_back(r);
     return out;
   }
   std::map<std::string, json> objects(const std::string& kind) {
@@ -170,8 +179,8 @@ json slice(const std::string& name, const std::string& svc, int endpoints,
            const std::string& ns = "default") {
   json eps = json::array();
   for (int e = 0; e < endpoints; ++e) {
-    eps.push_back({{"addresses", {"10.244.0." + std::to_string(e + 1)}},
-                   {"conditions", {{"ready", true}}}});
+    eps.push_back(
+        {{"addresses", {"10.244.0." + std::to_string(e + 1)}}, {"conditions", {{"ready", true}}}});
   }
   return {{"kind", "EndpointSlice"},
           {"apiVersion", "discovery.k8s.io/v1"},
@@ -206,7 +215,8 @@ struct Mirror {
       switch (e.type) {
         case WatchEvent::Type::relisted:
           m.clear();
-          for (const auto& item : e.items) m[key_of(item)] = item;
+          for (const auto& item : e.items)
+            m[key_of(item)] = item;
           relists.push_back(e);
           break;
         case WatchEvent::Type::added:
@@ -375,23 +385,27 @@ TEST_F(WatcherTest, ManyEventsSplitAcrossChunksReachTheSameStateAsTheServer) {
   }
   server_->put(away);
   json back = {{"items", json::array()}, {"delete", json::array()}};
-  for (int i = 0; i < 10; ++i) back["items"].push_back(service("svc-" + std::to_string(i), i));
+  for (int i = 0; i < 10; ++i)
+    back["items"].push_back(service("svc-" + std::to_string(i), i));
   for (int i = 40; i < 60; ++i) {
-    back["delete"].push_back({{"kind", "Service"}, {"namespace", "default"},
-                              {"name", "svc-" + std::to_string(i)}});
-    back["delete"].push_back({{"kind", "EndpointSlice"}, {"namespace", "default"},
+    back["delete"].push_back(
+        {{"kind", "Service"}, {"namespace", "default"}, {"name", "svc-" + std::to_string(i)}});
+    back["delete"].push_back({{"kind", "EndpointSlice"},
+                              {"namespace", "default"},
                               {"name", "svc-" + std::to_string(i) + "-abc"}});
   }
   server_->put(back);
 
   auto want = server_->objects("services");
-  for (int i = 10; i < 20; ++i) want.erase("default/svc-" + std::to_string(i));  // filtered out
+  for (int i = 10; i < 20; ++i)
+    want.erase("default/svc-" + std::to_string(i));  // filtered out
   const auto want_slices = server_->objects("endpointslices");
   ASSERT_EQ(want.size(), 30u);
   ASSERT_EQ(want_slices.size(), 40u);
   EXPECT_TRUE(eventually([&] {
     return mirror_.objects[0] == want && mirror_.objects[1] == want_slices;
-  })) << "services " << mirror_.objects[0].size() << " slices " << mirror_.objects[1].size();
+  })) << "services "
+      << mirror_.objects[0].size() << " slices " << mirror_.objects[1].size();
   EXPECT_EQ(svc(&WatchCounters::decode_errors), 0u);
   EXPECT_EQ(svc(&WatchCounters::relists), 0u);
   EXPECT_EQ(svc(&WatchCounters::events_deleted), 40u);  // 20 went away + 20 deleted
@@ -414,7 +428,8 @@ TEST_F(WatcherTest, BookmarksAdvanceTheResourceVersion) {
   ASSERT_TRUE(eventually([&] { return mirror_.objects[0].size() == 1; }));
   // Writes to another resource move the global RV; only bookmarks can tell the Service watch.
   std::string now;
-  for (int i = 0; i < 5; ++i) now = server_->put(slice("s" + std::to_string(i), "a", 1));
+  for (int i = 0; i < 5; ++i)
+    now = server_->put(slice("s" + std::to_string(i), "a", 1));
   ASSERT_NE(now, svc_rv);
   EXPECT_TRUE(eventually([&] { return watcher_->resource_version(Resource::services) == now; }))
       << watcher_->resource_version(Resource::services) << " != " << now;
@@ -477,7 +492,8 @@ TEST_F(WatcherTest, ObjectsDeletedWhileDisconnectedDisappearAfterTheRelist) {
   serve();
   REQUIRE_SERVER();
   json batch = {{"items", json::array()}};
-  for (int i = 0; i < 10; ++i) batch["items"].push_back(service("s" + std::to_string(i), i));
+  for (int i = 0; i < 10; ++i)
+    batch["items"].push_back(service("s" + std::to_string(i), i));
   server_->put(batch);
   watch(fast());
   ASSERT_TRUE(synced_and_matching(Resource::services, "services"));
@@ -497,7 +513,8 @@ TEST_F(WatcherTest, ObjectsDeletedWhileDisconnectedDisappearAfterTheRelist) {
   ASSERT_TRUE(eventually([&] { return mirror_.relists.size() == 2; }));
   EXPECT_EQ(svc(&WatchCounters::expired_in_band), 1u);
   std::set<std::string> names;
-  for (const auto& item : mirror_.relists[1].items) names.insert(item["metadata"]["name"]);
+  for (const auto& item : mirror_.relists[1].items)
+    names.insert(item["metadata"]["name"]);
   EXPECT_EQ(names, (std::set<std::string>{"s4", "s5", "s6", "s7", "s8", "s9"}));
   EXPECT_TRUE(synced_and_matching(Resource::services, "services"));
   EXPECT_EQ(mirror_.objects[0]["default/s9"]["spec"]["ports"][0]["port"], 179);
@@ -641,7 +658,8 @@ TEST_F(WatcherTest, ExpiredContinueTokenRestartsTheListWhole) {
   serve();
   REQUIRE_SERVER();
   json batch = {{"items", json::array()}};
-  for (int i = 0; i < 12; ++i) batch["items"].push_back(service("s" + std::to_string(i), i));
+  for (int i = 0; i < 12; ++i)
+    batch["items"].push_back(service("s" + std::to_string(i), i));
   server_->put(batch);
   server_->inject({{"match", "continue"}, {"status", 410}});
   auto o = fast();
@@ -668,9 +686,12 @@ TEST_F(WatcherTest, UnknownEventTypeIsADecodeErrorAndTheStreamRestarts) {
   ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::watches_started) >= 1; }));
   const std::string rv = server_->rv();
   server_->inject({{"match", "watch"},
-                   {"raw_body", "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{"
-                                "\"resourceVersion\":\"" + rv + "\"}}}\n"
-                                "{\"type\":\"SURPRISE\",\"object\":{}}\n"}});
+                   {"raw_body",
+                    "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{"
+                    "\"resourceVersion\":\"" +
+                        rv +
+                        "\"}}}\n"
+                        "{\"type\":\"SURPRISE\",\"object\":{}}\n"}});
   server_->cut_watches("end");
   ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::watches_started) >= 3; }));
   EXPECT_EQ(svc(&WatchCounters::decode_errors), 1u);
@@ -681,9 +702,10 @@ TEST_F(WatcherTest, UnknownEventTypeIsADecodeErrorAndTheStreamRestarts) {
 TEST_F(WatcherTest, NamespaceScopesBothCollections) {
   serve();
   REQUIRE_SERVER();
-  server_->put({{"items",
-                 {service("a", 1, json::object(), "team-a"), service("b", 2, json::object(), "team-b"),
-                  slice("a-1", "a", 2, "team-a"), slice("b-1", "b", 2, "team-b")}}});
+  server_->put(
+      {{"items",
+        {service("a", 1, json::object(), "team-a"), service("b", 2, json::object(), "team-b"),
+         slice("a-1", "a", 2, "team-a"), slice("b-1", "b", 2, "team-b")}}});
   auto o = fast();
   o.resources = {Resource::services, Resource::endpoint_slices};
   o.ns = "team-a";
@@ -693,9 +715,11 @@ TEST_F(WatcherTest, NamespaceScopesBothCollections) {
   EXPECT_EQ(mirror_.objects[0].count("team-a/a"), 1u);
   EXPECT_EQ(mirror_.objects[1].count("team-a/a-1"), 1u);
   std::set<std::string> paths;
-  for (auto& r : server_->requests()) paths.insert(r["path"]);
-  EXPECT_EQ(paths, (std::set<std::string>{"/api/v1/namespaces/team-a/services",
-                                          "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices"}));
+  for (auto& r : server_->requests())
+    paths.insert(r["path"]);
+  EXPECT_EQ(paths,
+            (std::set<std::string>{"/api/v1/namespaces/team-a/services",
+                                   "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices"}));
 }
 
 TEST_F(WatcherTest, StopReturnsPromptlyDuringASilentWatch) {
@@ -738,8 +762,8 @@ class TlsTest : public WatcherTest {
     const std::string cmd =
         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
         "-subj /CN=fake-apiserver -addext subjectAltName=DNS:fake-apiserver,DNS:localhost "
-        "-keyout " + (dir_ / "key.pem").string() + " -out " + (dir_ / "cert.pem").string() +
-        " 2>/dev/null";
+        "-keyout " +
+        (dir_ / "key.pem").string() + " -out " + (dir_ / "cert.pem").string() + " 2>/dev/null";
     if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl could not make a certificate";
     serve({"--tls-cert", cert(), "--tls-key", (dir_ / "key.pem").string()}, "https");
   }
