@@ -1,11 +1,32 @@
 #include "control/publisher.hpp"
 
+#include <atomic>
+#include <optional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 namespace magline::control {
 
 Publisher::Publisher(const dp::Node& node, size_t workers) : node_(node), workers_(workers) {}
+
+// Runs build(0..n-1). A resync builds thousands of Maglev tables, each independent of the others
+// and pure: they are spread over a few threads when there are enough to be worth starting them.
+void Publisher::build_states(size_t n, const std::function<void(size_t)>& build) const {
+  const size_t threads = std::min<size_t>(builder_threads_, n / kPerThread);
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) build(i);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) build(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
 
 std::vector<uint16_t> Publisher::acquire_ids(const dp::Service& s, uint64_t now_ms) {
   std::vector<uint16_t> ids;
@@ -90,11 +111,18 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
     }
   }
 
-  // Build what changed; give ids back if anything fails.
-  std::vector<std::shared_ptr<const dp::ServiceState>> built;
-  auto undo = [&](Error e) -> Result<Change> {
-    for (const auto& s : built) release_ids(*s, now_ms);
-    return e;
+  // Build what changed (ids first: the registry is not shared with the builders); give the ids
+  // back if anything fails.
+  struct Job {
+    dp::Service spec;
+    std::vector<uint16_t> ids;
+    std::optional<Result<std::shared_ptr<const dp::ServiceState>>> state;
+  };
+  std::vector<Job> jobs;
+  auto release_all = [&] {
+    for (const Job& j : jobs) {
+      for (uint16_t id : j.ids) registry_.release(id, now_ms);
+    }
   };
   for (dp::Service& spec : upserts) {
     const dp::ServiceState* old = find_by_name(spec.name);
@@ -102,18 +130,29 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
       ++change.unchanged;
       continue;
     }
-    const std::vector<uint16_t> ids = acquire_ids(spec, now_ms);
-    if (ids.size() != spec.frontends.size()) {
-      for (uint16_t id : ids) registry_.release(id, now_ms);
-      return undo(Error{"service \"" + spec.name + "\": more than " +
-                        std::to_string(dp::FrontendRegistry::kCapacity) + " frontends in use"});
+    std::vector<uint16_t> ids = acquire_ids(spec, now_ms);
+    const bool all = ids.size() == spec.frontends.size();
+    const std::string name = spec.name;
+    jobs.push_back({std::move(spec), std::move(ids), std::nullopt});
+    if (!all) {
+      release_all();
+      return Error{"service \"" + name + "\": more than " +
+                   std::to_string(dp::FrontendRegistry::kCapacity) + " frontends in use"};
     }
-    auto state = dp::ServiceState::build(std::move(spec), {&node_, workers_, ids});
-    if (!state) {
-      for (uint16_t id : ids) registry_.release(id, now_ms);
-      return undo(state.error());
+  }
+  build_states(jobs.size(), [&](size_t i) {
+    Job& j = jobs[i];
+    j.state = dp::ServiceState::build(std::move(j.spec), {&node_, workers_, j.ids});
+  });
+  std::vector<std::shared_ptr<const dp::ServiceState>> built;
+  built.reserve(jobs.size());
+  for (Job& j : jobs) {
+    if (!*j.state) {
+      Error e = j.state->error();
+      release_all();
+      return e;
     }
-    built.push_back(std::move(state).value());
+    built.push_back(std::move(*j.state).value());
   }
 
   // Addresses that come into use with this change, to be announced.

@@ -11,11 +11,14 @@
 // applied the updates and passed a quiescent state (QSBR); the caller arranges that.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "dataplane/addr.hpp"
@@ -60,7 +63,13 @@ class Publisher {
 
   const dp::FrontendRegistry& registry() const noexcept { return registry_; }
 
+  // Threads that build service states (Maglev tables) when a change has many; 1: the calling
+  // thread only. Default: the machine's hardware threads, at most 8.
+  void set_builder_threads(size_t n) noexcept { builder_threads_ = std::max<size_t>(1, n); }
+
  private:
+  static constexpr size_t kPerThread = 64;  // fewer builds than this per thread: not worth it
+  void build_states(size_t n, const std::function<void(size_t)>& build) const;
   std::vector<uint16_t> acquire_ids(const dp::Service& s, uint64_t now_ms);
   void release_ids(const dp::ServiceState& s, uint64_t now_ms);
   void index(const dp::ServiceState& s);
@@ -72,6 +81,7 @@ class Publisher {
   std::map<std::string, std::shared_ptr<const dp::ServiceState>, std::less<>> services_;
   dp::FrontendMap frontends_;
   std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it
+  size_t builder_threads_ = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
 };
 
 }  // namespace magline::control
