@@ -6,6 +6,9 @@
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
@@ -14,11 +17,17 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "config/config.hpp"
 #include "control/admin.hpp"
+#include "control/k8s/plan.hpp"
+#include "control/k8s_client/kube_config.hpp"
+#include "control/k8s_client/watcher.hpp"
+#include "control/k8s_source.hpp"
 #include "control/publisher.hpp"
 #include "control/stats.hpp"
 #include "control/worker.hpp"
@@ -161,6 +170,9 @@ class Runtime {
   void stop_workers();
   void track_update_latency();
   void report();
+  Result<void> start_kubernetes();
+  void poll_kubernetes(uint64_t now);
+  void kubernetes_report();
 
   cfg::Config config_;
   const RunOptions& opts_;
@@ -197,6 +209,17 @@ class Runtime {
   uint64_t publish_sent_tsc_ = 0;
   std::vector<uint64_t> updates_sent_;
   bool publish_in_flight_ = false;
+  // Kubernetes: the watcher's threads fill k8s_events_; the control thread applies them to
+  // k8s_ and publishes, at most coalesce_ms after the first event of a burst.
+  std::unique_ptr<K8sSource> k8s_;
+  std::unique_ptr<k8s::EventQueue> k8s_events_;
+  std::unique_ptr<k8s::Watcher> watcher_;
+  std::vector<k8s::WatchEvent> k8s_batch_;
+  std::optional<uint64_t> k8s_pending_since_;  // ms: the oldest event not yet published
+  std::optional<std::chrono::steady_clock::time_point> k8s_oldest_;  // ...as read off the wire
+  std::optional<std::chrono::steady_clock::time_point> k8s_in_flight_;  // published, not in effect
+  LatencySamples k8s_latency_;
+  uint64_t k8s_reported_ms_ = 0;
   bool launched_ = false;
   bool shutting_down_ = false;
   ControlCounters control_;
@@ -481,6 +504,7 @@ void Runtime::control_loop() {
     if (deadline && now >= deadline) break;
     if (g_reload.exchange(false)) reload();
     handle_slow(now);
+    poll_kubernetes(now);
     flush_pending();
     retirer_->poll();
     track_update_latency();
@@ -499,6 +523,152 @@ void Runtime::track_update_latency() {
   publish_in_flight_ = false;
   control_.last_update_ms =
       double(rte_get_tsc_cycles() - publish_sent_tsc_) * 1000.0 / double(rte_get_tsc_hz());
+  if (k8s_in_flight_) {
+    const auto took = std::chrono::steady_clock::now() - *k8s_in_flight_;
+    k8s_latency_.add(std::chrono::duration<double, std::milli>(took).count());
+    k8s_in_flight_.reset();
+  }
+}
+
+// The label selector kube-proxy uses, turned around when Magline claims Services by name
+// (docs/k8s.md): Services carry the proxy-name label, and their slices inherit it.
+std::string k8s_selector(const std::string& proxy_name) {
+  std::string s = proxy_name.empty() ? "!service.kubernetes.io/service-proxy-name"
+                                     : "service.kubernetes.io/service-proxy-name=" + proxy_name;
+  return s + ",!service.kubernetes.io/headless";
+}
+
+Result<void> Runtime::start_kubernetes() {
+  const cfg::KubernetesConfig& k = config_.kubernetes;
+  if (!k.enabled) return {};
+  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
+                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  if (!api) return Error{"kubernetes: " + api.error().message};
+  k8s::TranslateOptions opts;
+  opts.node_addresses = config_.node_addresses;
+  opts.proxy_name = k.proxy_name;
+  opts.load_balancer_class = k.load_balancer_class;
+  opts.node_name = k.node_name;
+  opts.zone = k.zone;
+  opts.table_size = k.table_size;
+  k8s_ = std::make_unique<K8sSource>(std::move(opts));
+  k8s_events_ = std::make_unique<k8s::EventQueue>();
+  k8s::WatcherOptions wo;
+  wo.label_selector = k8s_selector(k.proxy_name);
+  wo.ns = k.namespace_;
+  wo.page_limit = k.page_limit;
+  err_ << "magline: watching Services and EndpointSlices at " << api->server << std::endl;
+  watcher_ = std::make_unique<k8s::Watcher>(std::move(api).value(), wo, *k8s_events_);
+  if (auto started = watcher_->start(); !started) {
+    return Error{"kubernetes: " + started.error().message};
+  }
+  admin_view_.set_state_available(true);
+  return {};
+}
+
+void Runtime::poll_kubernetes(uint64_t now) {
+  if (!k8s_) return;
+  k8s_batch_.clear();
+  k8s_events_->drain(k8s_batch_);
+  for (const k8s::WatchEvent& e : k8s_batch_) {
+    const K8sKind kind =
+        e.resource == k8s::Resource::services ? K8sKind::service : K8sKind::endpoint_slice;
+    switch (e.type) {
+      case k8s::WatchEvent::Type::added:
+      case k8s::WatchEvent::Type::modified:
+        k8s_->upsert(kind, e.object);
+        break;
+      case k8s::WatchEvent::Type::deleted:
+        k8s_->erase(kind, e.object);
+        break;
+      case k8s::WatchEvent::Type::relisted:
+        k8s_->replace(kind, e.items);
+        break;
+    }
+    if (!k8s_pending_since_) k8s_pending_since_ = now;
+    if (!k8s_oldest_ || e.received < *k8s_oldest_) k8s_oldest_ = e.received;
+  }
+  if (k8s_pending_since_ && now >= *k8s_pending_since_ + config_.kubernetes.coalesce_ms) {
+    Change change = k8s_->sync(*publisher_, static_names_, now);
+    if (!change.updates.empty()) {
+      // The latency of the oldest event still on its way to the workers.
+      if (!k8s_in_flight_) k8s_in_flight_ = k8s_oldest_;
+      if (!change.new_vips.empty()) {
+        dp::SlowPathOutput out;
+        slow_->announce(change.new_vips, now, out);
+        transmit(out.tx);
+      }
+      send_change(std::move(change));
+    }
+    k8s_pending_since_.reset();
+    k8s_oldest_.reset();
+  }
+  if (admin_view_.state_wanted()) {
+    k8s::Plan plan =
+        k8s::build_plan(k8s_->service_objects(), k8s_->slice_objects(), k8s_->options());
+    for (const auto& [key, why] : k8s_->errors()) plan.errors.push_back({key, why});
+    admin_view_.answer_state(k8s::plan_json(plan));
+  }
+  if (now >= k8s_reported_ms_ + 250) {
+    k8s_reported_ms_ = now;
+    kubernetes_report();
+  }
+}
+
+// The watcher's and the translation's counters for /metrics and /stats.
+void Runtime::kubernetes_report() {
+  std::ostringstream m;
+  nlohmann::ordered_json j;
+  auto family = [&](const std::string& name, const char* type, const char* help) {
+    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  const std::pair<k8s::Resource, const char*> resources[] = {
+      {k8s::Resource::services, "services"}, {k8s::Resource::endpoint_slices, "endpointslices"}};
+  std::map<std::string, std::vector<std::pair<const char*, uint64_t>>> watch;
+  for (const auto& [res, label] : resources) {
+    nlohmann::ordered_json r;
+    watcher_->counters(res).for_each([&](std::string_view name, uint64_t v) {
+      watch[std::string(name)].emplace_back(label, v);
+      r[std::string(name)] = v;
+    });
+    j["watch"][label] = std::move(r);
+  }
+  for (const auto& [name, rows] : watch) {
+    const std::string metric = "magline_k8s_" + name;
+    family(metric, metric.ends_with("_total") ? "counter" : "gauge",
+           "Kubernetes watch (docs/k8s-client.md), by resource.");
+    for (const auto& [label, v] : rows) m << metric << "{resource=\"" << label << "\"} " << v << "\n";
+  }
+  const K8sSourceStats& s = k8s_->stats();
+  const std::pair<const char*, uint64_t> source_rows[] = {
+      {"events", s.events},
+      {"relists", s.relists},
+      {"decode_errors", s.decode_errors},
+      {"translations", s.translations},
+      {"publish_failures", s.publish_failures},
+      {"name_conflicts", s.name_conflicts}};
+  family("magline_k8s_source_total", "counter", "Watched objects applied and translated, by kind.");
+  for (const auto& [name, v] : source_rows) {
+    m << "magline_k8s_source_total{kind=\"" << name << "\"} " << v << "\n";
+    j["source"][name] = v;
+  }
+  family("magline_k8s_objects", "gauge", "Watched objects held.");
+  m << "magline_k8s_objects{kind=\"services\"} " << k8s_->services_held() << "\n";
+  m << "magline_k8s_objects{kind=\"endpointslices\"} " << k8s_->slices_held() << "\n";
+  j["source"]["services_held"] = k8s_->services_held();
+  j["source"]["slices_held"] = k8s_->slices_held();
+  j["source"]["synced"] = watcher_->synced();
+  family("magline_k8s_update_latency_seconds", "summary",
+         "From a watch event read off the wire to every worker using the change it made.");
+  for (double q : {0.5, 0.9, 0.99}) {
+    m << "magline_k8s_update_latency_seconds{quantile=\"" << q << "\"} "
+      << k8s_latency_.quantile(q) / 1000.0 << "\n";
+  }
+  m << "magline_k8s_update_latency_seconds_count " << k8s_latency_.count() << "\n";
+  j["update_latency_ms"] = {{"count", k8s_latency_.count()},
+                            {"p50", k8s_latency_.quantile(0.5)},
+                            {"p99", k8s_latency_.quantile(0.99)}};
+  admin_view_.update_extra(m.str(), std::move(j));
 }
 
 void Runtime::stop_workers() {
@@ -509,6 +679,10 @@ void Runtime::stop_workers() {
 
 void Runtime::report() {
   nlohmann::ordered_json j = stats_json(workers_, slow_->stats(), control_);
+  if (k8s_) {
+    kubernetes_report();
+    j["kubernetes"] = admin_view_.copy().extra_stats;
+  }
   const std::string text = j.dump(2);
   out_ << text << std::endl;
   if (!opts_.stats_path.empty()) std::ofstream(opts_.stats_path) << text << "\n";
@@ -525,6 +699,15 @@ int Runtime::run() {
     return 1;
   }
   publisher_ = std::make_unique<Publisher>(node_, workers_.size());
+  // Service states are built on the control thread's cores only: the EAL pinned this thread to
+  // the main core, and the workers' cores are not to be shared.
+  {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) == 0) {
+      publisher_->set_builder_threads(size_t(CPU_COUNT(&set)));
+    }
+  }
   if (auto published = publish_static(cfg::services_of(config_)); !published) {
     err_ << config_.source << ": " << published.error().message << std::endl;
     return 1;
@@ -549,7 +732,12 @@ int Runtime::run() {
            << std::endl;
     }
   }
+  if (auto k8s = start_kubernetes(); !k8s) {
+    err_ << "magline: " << k8s.error().message << std::endl;
+    g_stop.store(true);
+  }
   control_loop();
+  if (watcher_) watcher_->stop();
   admin_view_.set_running(false);
   stop_workers();
   admin_.reset();

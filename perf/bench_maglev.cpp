@@ -51,7 +51,7 @@ void BM_MaglevBuild(benchmark::State& state) {
   state.counters["ideal"] = 1.0 / double(backends.size());
 }
 BENCHMARK(BM_MaglevBuild)
-    ->ArgsProduct({{65537, 655373}, {10, 100, 1000}})
+    ->ArgsProduct({{16381, 65537, 655373}, {10, 100, 1000}})
     ->ArgNames({"M", "N"})
     ->Unit(benchmark::kMillisecond);
 
