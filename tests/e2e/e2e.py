@@ -28,10 +28,11 @@ import xml.etree.ElementTree as ET
 
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, BRIDGE, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, FABRIC, Fail, Interrupted,
-    LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LOCK_PATH, NAMESPACES, NODE_PORT, PREFIX, PYTHON, VIP_DNAT,
-    VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_UDP, build_topology, in_ns, leftovers, log, nsx,
-    remove_everything, run,
+    LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LOCK_PATH, NAMESPACES, NODE_PORT, NODE_PORT_K8S, PREFIX,
+    PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO, VIP_UDP,
+    build_topology, in_ns, leftovers, log, nsx, remove_everything, run,
 )
+import k8s
 
 # --- Magline ---------------------------------------------------------------------------------
 
@@ -47,7 +48,10 @@ DEVICES = {
 }
 
 
-def magline_config(echo_backends, pmd="af_packet"):
+ADMIN_PORT = 9101  # not the default 9100: a demo may run beside a kept topology
+
+
+def magline_config(echo_backends, pmd="af_packet", kubeconfig=None):
     def backends(addrs, port):
         return [{"address": a, "port": port} for a in addrs]
 
@@ -55,7 +59,8 @@ def magline_config(echo_backends, pmd="af_packet"):
     v6 = [b[3] for b in BACKENDS]
     return {
         "flow_table": {"capacity": 65536},
-        "admin": {"enabled": False},
+        "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},
+        **({"kubernetes": {"kubeconfig": kubeconfig, "coalesce_ms": 2}} if kubeconfig else {}),
         "dataplane": {
             "main_core": 0,
             "worker_cores": [1],
@@ -101,8 +106,9 @@ def pdeathsig():
 
 
 class Magline:
-    def __init__(self, binary, workdir, pmd, embedded=False):
+    def __init__(self, binary, workdir, pmd, embedded=False, kubeconfig=None):
         self.binary = binary
+        self.kubeconfig = kubeconfig
         self.pmd = pmd
         self.embedded = embedded  # demo: run on the configuration built into the binary
         self.config = os.path.join(workdir, "magline.json")
@@ -115,7 +121,7 @@ class Magline:
     def write_config(self, echo_backends):
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(magline_config(echo_backends, self.pmd), f, indent=2)
+            json.dump(magline_config(echo_backends, self.pmd, self.kubeconfig), f, indent=2)
         os.replace(tmp, self.config)  # a reload never sees half a file
 
     def start(self):
@@ -320,6 +326,7 @@ class Suite:
         self.magline = None
         self.agents = []
         self.tcpdump = None
+        self.api = None
         self.setup_error = None
 
     def case(self, name, fn, needs_setup=True):
@@ -377,8 +384,12 @@ class Suite:
                 nsx(FABRIC, "tcpdump", "-ni", BRIDGE, "-U", "-s", "256", "-w", pcap),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             time.sleep(0.5)
+        if not self.args.demo:
+            self.api = k8s.FakeApi(self.workdir)
+            log(f"fake Kubernetes API server on 127.0.0.1:{self.api.port}")
         self.magline = Magline(self.args.magline, self.workdir, self.args.pmd,
-                               embedded=self.args.demo)
+                               embedded=self.args.demo,
+                               kubeconfig=self.api.kubeconfig if self.api else None)
         self.magline.write_config([b[2] for b in BACKENDS])
         self.magline.start()
         t0 = time.monotonic()
@@ -548,6 +559,132 @@ class Suite:
         if problems:
             raise Fail("\n".join(problems))
 
+    # -- Services from the (fake) Kubernetes API server
+
+    def wait_for_answer(self, url, seconds):
+        """Seconds until the first HTTP answer through `url`, or a Fail."""
+        t0 = time.monotonic()
+        last = ""
+        while time.monotonic() < t0 + seconds:
+            self.magline.check_alive()
+            body, last = curl(CLIENT, url, max_time=1)
+            if body is not None:
+                return time.monotonic() - t0
+            time.sleep(0.1)
+        raise Fail(f"no answer through {url} within {seconds} s ({last}); magline stderr:\n"
+                   f"{tail(self.magline.stderr())}")
+
+    def k8s_service(self, out):
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        self.api.write(k8s.service("kweb", VIP_K8S, 80, node_port=NODE_PORT_K8S),
+                       k8s.slice_("kweb", "a", 8080, ready=[by_name["b0"], by_name["b1"]]))
+        took = self.wait_for_answer(f"http://{VIP_K8S}/", 5)
+        out.append(f"Service written: first answer through {VIP_K8S}:80 after {took:.2f} s")
+        n = 20
+        answers, errors = http_series(CLIENT, f"http://{VIP_K8S}/", n)
+        seen = sorted(set(a.get("backend") for a in answers))
+        out.append(f"{len(answers)}/{n} answered by {seen}")
+        problems = list(errors)
+        if len(answers) == n and seen != ["b0", "b1"]:
+            problems.append(f"answers from {seen}, not the slice's b0 and b1")
+        np_answers, np_errors = http_series(CLIENT, f"http://{LB_V4}:{NODE_PORT_K8S}/", 5)
+        out.append(f"NodePort {LB_V4}:{NODE_PORT_K8S}: {len(np_answers)}/5 answered")
+        problems += np_errors
+        state = run(["curl", "-s", "--max-time", "3", f"http://127.0.0.1:{ADMIN_PORT}/state"],
+                    check=False).stdout
+        try:
+            names = [s["name"] for s in json.loads(state)["services"]]
+        except (ValueError, KeyError, TypeError):
+            names = None
+        out.append(f"/state lists {names}")
+        if not names or "e2e/kweb:main/tcp/v4" not in names:
+            problems.append(f"/state does not list e2e/kweb:main/tcp/v4: {state[:300]!r}")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def k8s_stream(self, out):
+        """A long-lived connection survives EndpointSlice changes that remove and add the other
+        endpoints and mark its own terminating; new connections follow the slices."""
+        seconds = 8.0
+        if time_left(seconds + 8) < seconds + 8:
+            raise Fail("out of time for the run: not started")
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        everyone = [b[2] for b in BACKENDS]
+        self.api.write(k8s.service("kecho", VIP_K8S_ECHO, 9000),
+                       k8s.slice_("kecho", "a", 9000, ready=everyone))
+        self.wait_for_echo(VIP_K8S_ECHO, 5)
+        agent = Agent(CLIENT, ["stream", VIP_K8S_ECHO, "9000", str(seconds)], self.workdir,
+                      "k8s-stream-client")
+        self.agents.append(agent)
+        first = agent.readline(5)
+        hello = json.loads(first) if first else {}
+        used = (hello.get("greeting") or "").rsplit(" ", 1)[-1]
+        if used not in by_name:
+            raise Fail(f"stream did not start: {first!r}: {tail(agent.stderr())}")
+        others = [by_name[n] for n in by_name if n != used]
+        out.append(f"stream on {used}; changing the slices under it")
+        steps = [
+            dict(ready=[by_name[used], others[0]]),
+            dict(ready=[others[0]], terminating=[by_name[used]]),  # its pod is going away
+            dict(ready=[others[1]], terminating=[by_name[used]]),
+            dict(ready=everyone),
+        ]
+        for i, step in enumerate(steps):
+            time.sleep(1.2)
+            self.api.write(k8s.slice_("kecho", "a", 9000, **step))
+            if i == 2:
+                # New connections go only where the slice says: the ready endpoint.
+                got = self.echo_backends(VIP_K8S_ECHO, 4)
+                out.append(f"while {used} terminates, new connections reach {sorted(set(got))}")
+                want = [n for n in by_name if by_name[n] == others[1]]
+                if sorted(set(got)) != want:
+                    raise Fail(f"new connections reached {got}, not only {want}")
+        final = agent.readline(seconds + 10)
+        agent.stop()
+        if final is None:
+            raise Fail("the stream client gave no summary")
+        r = json.loads(final)
+        out.append(f"{r['echoed']}/{r['sent']} lines echoed over {len(steps)} slice changes")
+        problems = list(r["problems"])
+        if r["sent"] < seconds * 5:
+            problems.append(f"only {r['sent']} lines sent in {seconds} s")
+        if r["echoed"] != r["sent"]:
+            problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def echo_backends(self, vip, n):
+        """The backends n new connections to vip:9000 greet from."""
+        names = []
+        for _ in range(n):
+            p = in_ns(CLIENT, PYTHON, AGENT, "stream", vip, "9000", "0.2", timeout=10,
+                      check=False)
+            lines = p.stdout.strip().splitlines()
+            hello = json.loads(lines[0]) if lines else {}
+            names.append((hello.get("greeting") or "none").rsplit(" ", 1)[-1])
+        return names
+
+    def wait_for_echo(self, vip, seconds):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if self.echo_backends(vip, 1)[0] != "none":
+                return
+            time.sleep(0.1)
+        raise Fail(f"no greeting from {vip}:9000 within {seconds} s")
+
+    def k8s_deleted(self, out):
+        self.api.call("DELETE", f"/fake/objects/services/{k8s.NS}/kweb")
+        t0 = time.monotonic()
+        while time.monotonic() < t0 + 5:
+            sent = time.monotonic()
+            body, _ = curl(CLIENT, f"http://{VIP_K8S}/", max_time=1)
+            if body is None:
+                out.append(f"Service deleted: a request sent {sent - t0:.2f} s later got no "
+                           f"answer")
+                return
+            time.sleep(0.1)
+        raise Fail(f"{VIP_K8S}:80 still answers 5 s after its Service was deleted")
+
     def counters(self, out):
         rc, dt = self.magline.stop(timeout=5)
         stdout, stderr = self.magline.stdout(), self.magline.stderr()
@@ -612,6 +749,9 @@ class Suite:
             except (OSError, subprocess.TimeoutExpired):
                 pass
         self.agents = []
+        if self.api:
+            self.api.stop()
+            self.api = None
         if self.tcpdump and self.tcpdump.poll() is None:
             self.tcpdump.terminate()
             try:
@@ -673,6 +813,9 @@ class Suite:
             ("dnat", self.dnat),
             ("dsr", self.dsr),
             ("long_stream_survives_reloads", self.long_stream),
+            ("k8s_service_forwards", self.k8s_service),
+            ("k8s_stream_survives_slice_changes", self.k8s_stream),
+            ("k8s_service_deleted", self.k8s_deleted),
             ("counters", self.counters),
         ]
         try:

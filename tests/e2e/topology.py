@@ -34,6 +34,8 @@ VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
     "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
 VIP_HTTP6 = "2001:db8:100::1"
 NODE_PORT = 30080
+# Services watched through the fake Kubernetes API server.
+VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
 
 
 class Fail(Exception):

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Kubernetes for the end-to-end test: the fake API server (tests/k8s_client/fake_apiserver.py)
+run beside Magline, a kubeconfig pointing at it, and the Service and EndpointSlice objects the
+cases write into it. Standard library only."""
+import json
+import os
+import select
+import subprocess
+import time
+import urllib.request
+
+from topology import PYTHON, Fail
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE_APISERVER = os.path.join(HERE, "..", "k8s_client", "fake_apiserver.py")
+TOKEN = "e2e-token"
+NS = "e2e"
+
+
+class FakeApi:
+    """The fake API server on 127.0.0.1 in the root namespace (where Magline runs)."""
+
+    def __init__(self, workdir):
+        self.err_path = os.path.join(workdir, "fake-apiserver.stderr")
+        self.proc = subprocess.Popen(
+            [PYTHON, FAKE_APISERVER, "--port", "0", "--token", TOKEN],
+            stdout=subprocess.PIPE, stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        line = b""
+        end = time.monotonic() + 10
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < end and not line.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+            if not ready:
+                break
+            chunk = os.read(fd, 1)
+            if not chunk:
+                break
+            line += chunk
+        words = line.decode(errors="replace").split()
+        if len(words) != 3 or words[:2] != ["listening", "on"]:
+            self.stop()
+            raise Fail(f"fake API server did not start: {line!r}")
+        self.port = int(words[2])
+        self.kubeconfig = os.path.join(workdir, "kubeconfig")
+        with open(self.kubeconfig, "w") as f:
+            f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster:
+    server: http://127.0.0.1:{self.port}
+users:
+- name: magline
+  user:
+    token: {TOKEN}
+contexts:
+- name: fake
+  context:
+    cluster: fake
+    user: magline
+current-context: fake
+""")
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return json.loads(r.read() or b"{}")
+
+    def write(self, *objects, delete=()):
+        return self.call("POST", "/fake/objects", {
+            "items": list(objects),
+            "delete": [{"kind": k, "namespace": NS, "name": n} for k, n in delete]})
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+def service(name, vip, port, node_port=None, protocol="TCP"):
+    p = {"name": "main", "protocol": protocol, "port": port, "targetPort": port}
+    if node_port:
+        p["nodePort"] = node_port
+    return {"kind": "Service", "apiVersion": "v1",
+            "metadata": {"namespace": NS, "name": name},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20",
+                     "clusterIPs": ["10.96.0.20"], "ports": [p],
+                     "externalTrafficPolicy": "Cluster", "sessionAffinity": "None"},
+            "status": {"loadBalancer": {"ingress": [{"ip": vip, "ipMode": "VIP"}]}}}
+
+
+def slice_(service_name, suffix, port, ready=(), terminating=()):
+    """An EndpointSlice of `service_name`: `ready` addresses serving, `terminating` ones being
+    deleted (serving, not ready)."""
+    eps = [{"addresses": [a], "conditions": {"ready": True, "serving": True,
+                                             "terminating": False}} for a in ready]
+    eps += [{"addresses": [a], "conditions": {"ready": False, "serving": True,
+                                              "terminating": True}} for a in terminating]
+    return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+            "metadata": {"namespace": NS, "name": f"{service_name}-{suffix}",
+                         "labels": {"kubernetes.io/service-name": service_name}},
+            "addressType": "IPv4", "endpoints": eps,
+            "ports": [{"name": "main", "protocol": "TCP", "port": port}]}
