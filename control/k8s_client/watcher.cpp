@@ -307,6 +307,12 @@ Step Watcher::Runner::list() {
     }
     return on_error_status(r, false);
   }
+  if (list_rv.empty()) {
+    // Every list carries the RV to watch from (k8s-api.md §2); without it there is no resume
+    // point.
+    bump(counters.decode_errors);
+    return {Step::Next::list, Step::Wait::backoff};
+  }
   bump(counters.lists);
   set_rv(list_rv);
   synced.store(true);
@@ -417,6 +423,7 @@ Step Watcher::Runner::watch() {
   if (!selector.empty()) query += "&" + selector;
 
   stream = StreamState{};
+  const auto started = std::chrono::steady_clock::now();
   JsonFramer framer(options.max_event_bytes);
   std::vector<std::string> values;
   const auto on_status = [this](long status) {
@@ -475,6 +482,11 @@ Step Watcher::Runner::watch() {
     return {Step::Next::watch, Step::Wait::backoff};
   }
   bump(counters.clean_ends);
+  if (!stream.progress && std::chrono::steady_clock::now() - started < seconds(1)) {
+    // A watch that ends at once with nothing in it is a server in trouble, not a timeout:
+    // client-go's "very short watch" error. Back off instead of spinning.
+    return {Step::Next::watch, Step::Wait::backoff};
+  }
   backoff.reset();
   return {Step::Next::watch};
 }

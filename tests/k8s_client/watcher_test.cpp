@@ -485,7 +485,14 @@ TEST_F(WatcherTest, HttpGoneRelists) {
   ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::lists) == 2; }));
   EXPECT_EQ(svc(&WatchCounters::http_410), 1u);
   EXPECT_EQ(svc(&WatchCounters::relists), 1u);
-  EXPECT_EQ(svc(&WatchCounters::backoffs), 0u);  // expired: relist at once
+  // One backoff: the cut watch ended at once with nothing in it ("very short watch"). None
+  // after the 410: the relist follows at once.
+  EXPECT_EQ(svc(&WatchCounters::backoffs), 1u);
+  const auto log = server_->requests();
+  ASSERT_GE(log.size(), 4u);  // list, watch (cut), watch (410), list[, the next watch]
+  EXPECT_EQ(log[2]["status"], 410);
+  EXPECT_FALSE(log[3]["watch"].get<bool>());
+  EXPECT_LT(log[3]["t"].get<double>() - log[2]["t"].get<double>(), 0.2);
 }
 
 TEST_F(WatcherTest, ObjectsDeletedWhileDisconnectedDisappearAfterTheRelist) {
@@ -546,6 +553,7 @@ TEST_F(WatcherTest, ServerErrorsBackOffThenRecoverWithoutRelisting) {
   o.backoff_max = 1000ms;
   watch(o);
   ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::watches_started) >= 1; }));
+  std::this_thread::sleep_for(1s);  // so that the cut below ends a watch, not a "very short" one
   server_->inject({{"match", "watch"}, {"status", 500}, {"count", 3}});
   server_->cut_watches("end");
   ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::watches_started) >= 2; }));
@@ -563,6 +571,25 @@ TEST_F(WatcherTest, ServerErrorsBackOffThenRecoverWithoutRelisting) {
   EXPECT_GE(first_gap, 0.035);
   EXPECT_GE(last_gap, 0.155);
   EXPECT_GT(last_gap, first_gap);
+}
+
+TEST_F(WatcherTest, WatchesThatEndAtOnceAreRetriedAfterGrowingWaits) {
+  serve();
+  REQUIRE_SERVER();
+  auto o = fast();
+  o.backoff_initial = 40ms;
+  o.backoff_max = 1000ms;
+  server_->inject({{"match", "watch"}, {"raw_body", ""}, {"count", 3}});  // 200, then nothing
+  watch(o);
+  ASSERT_TRUE(eventually([&] { return svc(&WatchCounters::watches_started) >= 4; }));
+  EXPECT_EQ(svc(&WatchCounters::clean_ends), 3u);
+  EXPECT_EQ(svc(&WatchCounters::backoffs), 3u);
+  const auto w = requests(true);
+  ASSERT_GE(w.size(), 4u);
+  const double first_gap = w[1]["t"].get<double>() - w[0]["t"].get<double>();
+  const double last_gap = w[3]["t"].get<double>() - w[2]["t"].get<double>();
+  EXPECT_GE(first_gap, 0.035);
+  EXPECT_GE(last_gap, 0.155);
 }
 
 TEST_F(WatcherTest, TooLargeResourceVersionRelistsWithoutResourceVersion) {
