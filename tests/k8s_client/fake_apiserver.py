@@ -6,7 +6,8 @@ It reproduces what a real apiserver does on the wire, as written up in k8s-api.m
 write; paginated, consistent LISTs; chunked WATCH streams whose events are split across chunks at
 random; selector transitions turned into ADDED/DELETED; bookmarks; a bounded history window with
 the in-band "too old resource version" ERROR; bearer-token auth; and fault injection. Python 3
-standard library only. Tests drive it through a small control API on the same port.
+standard library only. Tests drive it through a small control API on the same port. The data
+model (store, history, selectors, Status bodies) is in fake_apiserver_model.py next to it.
 
 Command line
   fake_apiserver.py [--host 127.0.0.1] [--port 0] [--token TOKEN]
@@ -84,7 +85,6 @@ Control API (under /fake, never authenticated; JSON in and out)
 """
 
 import argparse
-import base64
 import json
 import random
 import select
@@ -94,363 +94,20 @@ import struct
 import sys
 import threading
 import time
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit, unquote
+
+from fake_apiserver_model import (KINDS, KIND_ALIASES, MSG_INCONSISTENT_CONTINUE,
+                                  MSG_LIST_EXPIRED, MSG_WATCH_EXPIRED, STATUS_REASONS, ApiError,
+                                  Filter, Snapshot, Store, compact, event_line, make_token,
+                                  parse_field_selector, parse_label_selector, read_token,
+                                  too_large, unauthorized, with_kind)
 
 START = time.monotonic()
 
 
-def compact(obj):
-    return json.dumps(obj, separators=(',', ':'))
-
-
-class Kind:
-    def __init__(self, resource, kind, api_version, prefix):
-        self.resource = resource
-        self.kind = kind
-        self.api_version = api_version
-        self.list_kind = kind + 'List'
-        self.prefix = prefix
-        self.header = '"kind":%s,"apiVersion":%s' % (json.dumps(kind), json.dumps(api_version))
-
-    def bookmark_object(self, rv, pre_134):
-        meta = '{"resourceVersion":"%d"%s}' % (rv, ',"creationTimestamp":null' if pre_134 else '')
-        if self.resource == 'services':
-            return '{%s,"metadata":%s,"spec":{},"status":{"loadBalancer":{}}}' % (self.header, meta)
-        return '{%s,"metadata":%s,"addressType":"","endpoints":null,"ports":null}' % (self.header,
-                                                                                     meta)
-
-
-KINDS = {
-    'services': Kind('services', 'Service', 'v1', '/api/v1'),
-    'endpointslices': Kind('endpointslices', 'EndpointSlice', 'discovery.k8s.io/v1',
-                           '/apis/discovery.k8s.io/v1'),
-}
-KIND_ALIASES = {'services': 'services', 'service': 'services', 'Service': 'services',
-                'endpointslices': 'endpointslices', 'endpointslice': 'endpointslices',
-                'EndpointSlice': 'endpointslices'}
-
-
-class ApiError(Exception):
-    """An error answered with a Status body."""
-
-    def __init__(self, code, reason, message, details=None, metadata=None, headers=None):
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-        self.metadata = metadata or {}
-        self.headers = headers or {}
-
-    def body(self):
-        s = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': self.metadata, 'status': 'Failure',
-             'message': self.message, 'reason': self.reason}
-        if self.details is not None:
-            s['details'] = self.details
-        s['code'] = self.code
-        return compact(s)
-
-
 class ConnectionCut(Exception):
     """The handler reset the connection on purpose: stop handling it."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Selectors
-
-KEY_CHARS = set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/')
-VALUE_CHARS = set('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-')
-
-
-def bad_selector(s, why):
-    return ApiError(400, 'BadRequest', 'unable to parse requirement: %s: %r' % (why, s))
-
-
-def parse_label_selector(s):
-    """k8s label selector syntax -> list of (op, key, values). Raises ApiError(400)."""
-    reqs = []
-    i, n = 0, len(s)
-
-    def ws(i):
-        while i < n and s[i] in ' \t':
-            i += 1
-        return i
-
-    def word(i, chars):
-        j = i
-        while j < n and s[j] in chars:
-            j += 1
-        return s[i:j], j
-
-    i = ws(i)
-    if i >= n:
-        return reqs
-    while True:
-        i = ws(i)
-        neg = i < n and s[i] == '!'
-        if neg:
-            i = ws(i + 1)
-        key, i = word(i, KEY_CHARS)
-        if not key:
-            raise bad_selector(s, 'missing key')
-        i = ws(i)
-        if neg:
-            reqs.append(('!', key, None))
-        elif i >= n or s[i] == ',':
-            reqs.append(('exists', key, None))
-        elif s.startswith('!=', i) or s.startswith('==', i) or s[i] == '=':
-            op = '!=' if s[i] == '!' else '='
-            i = ws(i + (1 if s[i] == '=' and not s.startswith('==', i) else 2))
-            val, i = word(i, VALUE_CHARS)
-            reqs.append((op, key, val))
-        else:
-            op, j = word(i, set('innot'))
-            if op not in ('in', 'notin'):
-                raise bad_selector(s, 'unknown operator')
-            i = ws(j)
-            if i >= n or s[i] != '(':
-                raise bad_selector(s, 'expected (')
-            i += 1
-            vals = set()
-            while True:
-                i = ws(i)
-                val, i = word(i, VALUE_CHARS)
-                vals.add(val)
-                i = ws(i)
-                if i < n and s[i] == ',':
-                    i += 1
-                    continue
-                if i < n and s[i] == ')':
-                    i += 1
-                    break
-                raise bad_selector(s, 'expected , or )')
-            reqs.append((op, key, vals))
-        i = ws(i)
-        if i >= n:
-            return reqs
-        if s[i] != ',':
-            raise bad_selector(s, 'unexpected %r' % s[i])
-        i += 1
-
-
-def labels_match(reqs, labels):
-    for op, key, val in reqs:
-        have = labels.get(key)
-        if op == '=':
-            if have != val:
-                return False
-        elif op == '!=':
-            if have == val:
-                return False
-        elif op == 'in':
-            if have is None or have not in val:
-                return False
-        elif op == 'notin':
-            if have is not None and have in val:
-                return False
-        elif op == 'exists':
-            if have is None:
-                return False
-        elif op == '!':
-            if have is not None:
-                return False
-    return True
-
-
-def parse_field_selector(s):
-    reqs = []
-    for term in filter(None, (t.strip() for t in s.split(','))):
-        if '!=' in term:
-            field, val, op = *term.split('!=', 1), '!='
-        elif '==' in term:
-            field, val, op = *term.split('==', 1), '='
-        elif '=' in term:
-            field, val, op = *term.split('=', 1), '='
-        else:
-            raise ApiError(400, 'BadRequest', 'invalid field selector: %r' % s)
-        field = field.strip()
-        if field not in ('metadata.name', 'metadata.namespace'):
-            raise ApiError(400, 'BadRequest',
-                           'field label not supported: %s' % field)
-        reqs.append((op, field, val.strip()))
-    return reqs
-
-
-def fields_match(reqs, obj):
-    for op, field, val in reqs:
-        have = obj.name if field == 'metadata.name' else obj.ns
-        if (have == val) != (op == '='):
-            return False
-    return True
-
-
-class Filter:
-    def __init__(self, ns, labels, fields):
-        self.ns = ns
-        self.labels = labels
-        self.fields = fields
-
-    def match(self, obj):
-        if obj is None:
-            return False
-        if self.ns and obj.ns != self.ns:
-            return False
-        return labels_match(self.labels, obj.labels) and fields_match(self.fields, obj)
-
-
-# ---------------------------------------------------------------------------------------------
-# The store
-
-class Obj:
-    __slots__ = ('ns', 'name', 'labels', 'data', 'json', 'rv')
-
-    def __init__(self, data, rv):
-        meta = data['metadata']
-        self.ns = meta.get('namespace', '')
-        self.name = meta['name']
-        self.labels = meta.get('labels') or {}
-        self.data = data
-        self.rv = rv
-        self.json = compact(data)
-
-    def with_rv(self, rv):
-        data = dict(self.data)
-        data['metadata'] = dict(data['metadata'], resourceVersion=str(rv))
-        return Obj(data, rv)
-
-
-class Entry:
-    """One write: the state before (old) and after (new; for DELETED the last state stamped with
-    the deletion's RV)."""
-    __slots__ = ('rv', 'kind', 'type', 'old', 'new', 'lines')
-
-    def __init__(self, rv, kind, type_, old, new):
-        self.rv = rv
-        self.kind = kind
-        self.type = type_
-        self.old = old
-        self.new = new
-        self.lines = {}
-
-
-def with_kind(kind, obj_json):
-    """A stored object (list-item form) with kind and apiVersion first, as single GETs and watch
-    events carry them."""
-    body = obj_json[1:-1]
-    return '{%s%s%s}' % (kind.header, ',' if body else '', body)
-
-
-def event_line(kind, type_, obj_json):
-    return ('{"type":"%s","object":%s}\n' % (type_, with_kind(kind, obj_json))).encode()
-
-
-class Store:
-    def __init__(self, history_limit):
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.rv = 1  # like a fresh cluster, RVs start above 0
-        self.objects = {k: {} for k in KINDS}
-        self.sorted_keys = {k: None for k in KINDS}
-        self.history = []       # Entry for RVs compacted+1 .. rv
-        self.compacted = self.rv  # every event with RV <= compacted is gone
-        self.history_limit = history_limit
-        self.cut_generation = 0
-        self.cut_mode = 'reset'
-        self.cut_path = None
-
-    # --- writes (lock held) -------------------------------------------------------------------
-    def _append(self, entry):
-        self.history.append(entry)
-        excess = len(self.history) - self.history_limit
-        if excess > max(16, self.history_limit // 4):  # trim in batches: amortised O(1)
-            del self.history[:excess]
-            self.compacted = self.history[0].rv - 1
-
-    def put(self, resource, data):
-        kind = KINDS[resource]
-        data = dict(data)
-        data.pop('kind', None)
-        data.pop('apiVersion', None)
-        meta = dict(data.get('metadata') or {})
-        if not meta.get('name'):
-            raise ApiError(422, 'Invalid', 'metadata.name: Required value')
-        meta.setdefault('namespace', 'default')
-        key = meta['namespace'] + '/' + meta['name']
-        old = self.objects[resource].get(key)
-        if old is not None:
-            meta['uid'] = old.data['metadata'].get('uid')
-            meta['creationTimestamp'] = old.data['metadata'].get('creationTimestamp')
-        else:
-            meta.setdefault('uid', str(uuid.uuid4()))
-            meta.setdefault('creationTimestamp', time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                                                               time.gmtime()))
-        self.rv += 1
-        meta['resourceVersion'] = str(self.rv)
-        data['metadata'] = meta
-        obj = Obj(data, self.rv)
-        self.objects[resource][key] = obj
-        if old is None:
-            self.sorted_keys[resource] = None
-        self._append(Entry(self.rv, kind, 'MODIFIED' if old else 'ADDED', old, obj))
-
-    def delete(self, resource, ns, name):
-        key = ns + '/' + name
-        old = self.objects[resource].pop(key, None)
-        if old is None:
-            return False
-        self.sorted_keys[resource] = None
-        self.rv += 1
-        self._append(Entry(self.rv, KINDS[resource], 'DELETED', old, old.with_rv(self.rv)))
-        return True
-
-    def compact_to(self, rv):
-        rv = min(rv, self.rv)
-        if rv > self.compacted:
-            self.history = [e for e in self.history if e.rv > rv]
-            self.compacted = rv
-        return self.compacted
-
-    # --- reads (lock held) --------------------------------------------------------------------
-    def sorted_objects(self, resource):
-        keys = self.sorted_keys[resource]
-        if keys is None:
-            keys = self.sorted_keys[resource] = sorted(self.objects[resource])
-        objs = self.objects[resource]
-        return [objs[k] for k in keys]
-
-    def entries_from(self, rv):
-        """History entries with RV >= rv, or None when some of them are gone."""
-        if rv <= self.compacted:
-            return None
-        first = self.compacted + 1  # RV of history[0]: one entry per RV
-        return self.history[rv - first:]
-
-
-# ---------------------------------------------------------------------------------------------
-# Continue tokens: an opaque base64 JSON, as real ones are; the fake keeps the page snapshot.
-
-class Snapshot:
-    def __init__(self, rv, items, bound, created):
-        self.rv = rv
-        self.items = items
-        self.bound = bound  # (namespace, labelSelector, fieldSelector) the token is valid for
-        self.created = created
-
-
-def make_token(snap_id, rv, offset):
-    raw = compact({'v': 'meta.k8s.io/v1', 'rv': rv, 'start': offset, 'snap': snap_id})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip('=')
-
-
-def read_token(token):
-    try:
-        raw = base64.urlsafe_b64decode(token + '=' * (-len(token) % 4))
-        t = json.loads(raw)
-        return int(t['snap']), int(t['rv']), int(t['start'])
-    except Exception:
-        raise ApiError(400, 'BadRequest', 'continue key is not valid: %r' % token)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,33 +190,6 @@ class State:
                 del self.snapshots[sid]
                 snap = None
             return snap
-
-
-STATUS_REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
-                  405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired', 422: 'Invalid',
-                  429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
-                  504: 'Timeout'}
-
-MSG_LIST_EXPIRED = 'The resourceVersion for the provided list is too old.'
-MSG_WATCH_EXPIRED = 'The resourceVersion for the provided watch is too old.'
-MSG_INCONSISTENT_CONTINUE = (
-    'The provided continue parameter is too old to display a consistent list result. You can '
-    'start a new list without the continue parameter, or use the continue token in this response '
-    'to retrieve the remainder of the results. Continuing with the provided token results in an '
-    'inconsistent list - objects that were created, modified, or deleted between the time the '
-    'first chunk was returned and now may show up in the list.')
-
-
-def too_large(requested, current):
-    return ApiError(504, 'Timeout',
-                    'Timeout: Too large resource version: %s, current: %d' % (requested, current),
-                    details={'causes': [{'reason': 'ResourceVersionTooLarge',
-                                         'message': 'Too large resource version'}],
-                             'retryAfterSeconds': 1})
-
-
-def unauthorized():
-    return ApiError(401, 'Unauthorized', 'Unauthorized')
 
 
 class Handler(BaseHTTPRequestHandler):
