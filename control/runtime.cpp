@@ -220,6 +220,7 @@ class Runtime {
   std::optional<std::chrono::steady_clock::time_point> k8s_in_flight_;  // published, not in effect
   LatencySamples k8s_latency_;
   uint64_t k8s_reported_ms_ = 0;
+  uint64_t k8s_reported_samples_ = 0;
   bool launched_ = false;
   bool shutting_down_ = false;
   ControlCounters control_;
@@ -609,8 +610,10 @@ void Runtime::poll_kubernetes(uint64_t now) {
     for (const auto& [key, why] : k8s_->errors()) plan.errors.push_back({key, why});
     admin_view_.answer_state(k8s::plan_json(plan));
   }
-  if (now >= k8s_reported_ms_ + 250) {
+  // The counters for the admin listener: every 250 ms, and at once when an update took effect.
+  if (now >= k8s_reported_ms_ + 250 || k8s_latency_.count() != k8s_reported_samples_) {
     k8s_reported_ms_ = now;
+    k8s_reported_samples_ = k8s_latency_.count();
     kubernetes_report();
   }
 }
@@ -664,8 +667,10 @@ void Runtime::kubernetes_report() {
     m << "magline_k8s_update_latency_seconds{quantile=\"" << q << "\"} "
       << k8s_latency_.quantile(q) / 1000.0 << "\n";
   }
+  m << "magline_k8s_update_latency_seconds_sum " << k8s_latency_.sum() / 1000.0 << "\n";
   m << "magline_k8s_update_latency_seconds_count " << k8s_latency_.count() << "\n";
   j["update_latency_ms"] = {{"count", k8s_latency_.count()},
+                            {"sum", k8s_latency_.sum()},
                             {"p50", k8s_latency_.quantile(0.5)},
                             {"p99", k8s_latency_.quantile(0.99)}};
   admin_view_.update_extra(m.str(), std::move(j));

@@ -38,6 +38,7 @@ void LatencySamples::add(double ms) {
     ring_[count_ % kKeep] = ms;
   }
   ++count_;
+  sum_ += ms;
 }
 
 double LatencySamples::quantile(double q) const {

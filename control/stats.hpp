@@ -28,12 +28,14 @@ class LatencySamples {
   static constexpr size_t kKeep = 4096;
   void add(double ms);
   uint64_t count() const noexcept { return count_; }
+  double sum() const noexcept { return sum_; }  // of every sample ever added
   // The q-quantile (0..1) of the samples kept; 0 when there are none. O(kKeep).
   double quantile(double q) const;
 
  private:
   std::vector<double> ring_;
   uint64_t count_ = 0;
+  double sum_ = 0;
 };
 
 nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c);
