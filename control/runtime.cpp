@@ -625,17 +625,12 @@ void Runtime::kubernetes_report() {
   auto family = [&](const std::string& name, const char* type, const char* help) {
     m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   };
-  const std::pair<k8s::Resource, const char*> resources[] = {
-      {k8s::Resource::services, "services"}, {k8s::Resource::endpoint_slices, "endpointslices"}};
-  std::map<std::string, std::vector<std::pair<const char*, uint64_t>>> watch;
-  for (const auto& [res, label] : resources) {
-    nlohmann::ordered_json r;
-    watcher_->counters(res).for_each([&](std::string_view name, uint64_t v) {
-      watch[std::string(name)].emplace_back(label, v);
-      r[std::string(name)] = v;
-    });
-    j["watch"][label] = std::move(r);
-  }
+  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> watch;
+  watcher_->for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
+    const std::string label(k8s::resource_name(res));
+    watch[std::string(name)].emplace_back(label, v);
+    j["watch"][label][std::string(name)] = v;
+  });
   for (const auto& [name, rows] : watch) {
     const std::string metric = "magline_k8s_" + name;
     family(metric, metric.ends_with("_total") ? "counter" : "gauge",
