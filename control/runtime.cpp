@@ -221,6 +221,7 @@ class Runtime {
   LatencySamples k8s_latency_;
   uint64_t k8s_reported_ms_ = 0;
   uint64_t k8s_reported_samples_ = 0;
+  bool k8s_listed_[2] = {false, false};  // Services, EndpointSlices: first list applied
   bool launched_ = false;
   bool shutting_down_ = false;
   ControlCounters control_;
@@ -584,12 +585,16 @@ void Runtime::poll_kubernetes(uint64_t now) {
         break;
       case k8s::WatchEvent::Type::relisted:
         k8s_->replace(kind, e.items);
+        k8s_listed_[kind == K8sKind::service ? 0 : 1] = true;
         break;
     }
     if (!k8s_pending_since_) k8s_pending_since_ = now;
     if (!k8s_oldest_ || e.received < *k8s_oldest_) k8s_oldest_ = e.received;
   }
-  if (k8s_pending_since_ && now >= *k8s_pending_since_ + config_.kubernetes.coalesce_ms) {
+  // Nothing is published before both resources' first lists are applied (as kube-proxy waits
+  // for its informers): Services whose slices have not arrived yet would reject their traffic.
+  if (k8s_pending_since_ && now >= *k8s_pending_since_ + config_.kubernetes.coalesce_ms &&
+      k8s_listed_[0] && k8s_listed_[1]) {
     Change change = k8s_->sync(*publisher_, static_names_, now);
     if (!change.updates.empty()) {
       // The latency of the oldest event still on its way to the workers.

@@ -10,6 +10,7 @@
 //   memory    resident memory per Service after the resync (Maglev table, state, objects).
 //
 // Usage: magline-k8sbench [--services N] [--endpoints E] [--changes C] [--table-size M]
+//                         [--threads T]   (threads building service states; default: all)
 // Prints a table and one JSON object.
 #include <algorithm>
 #include <chrono>
@@ -95,10 +96,12 @@ struct Run {
   double p50_ms = 0, p99_ms = 0, max_ms = 0;
 };
 
-Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size) {
+Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size,
+        uint32_t threads) {
   dp::Node node;
   node.ports.push_back({0, "lan0", {}, {{*dp::parse_ip("10.0.0.1"), 8}}, 1500});
   Publisher pub(node, 2);
+  if (threads > 0) pub.set_builder_threads(threads);
   k8s::TranslateOptions opts;
   opts.table_size = table_size;
   K8sSource src(opts);
@@ -150,7 +153,7 @@ Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size) {
 }
 
 int main_(int argc, char** argv) {
-  uint32_t services = 10000, endpoints = 10, changes = 1000, table_size = 16381;
+  uint32_t services = 10000, endpoints = 10, changes = 1000, table_size = 16381, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const uint32_t v = uint32_t(std::strtoul(argv[i + 1], nullptr, 10));
@@ -158,9 +161,10 @@ int main_(int argc, char** argv) {
     else if (a == "--endpoints") endpoints = v;
     else if (a == "--changes") changes = v;
     else if (a == "--table-size") table_size = v;
+    else if (a == "--threads") threads = v;
     else {
       std::fprintf(stderr, "usage: magline-k8sbench [--services N] [--endpoints E] "
-                           "[--changes C] [--table-size M]\n");
+                           "[--changes C] [--table-size M] [--threads T]\n");
       return 2;
     }
   }
@@ -177,7 +181,7 @@ int main_(int argc, char** argv) {
               "MB/1k svc", "change p50", "change p99", "change max");
   json out = {{"endpoints", endpoints}, {"table_size", table_size}, {"runs", json::array()}};
   for (uint32_t n : sizes) {
-    const Run r = run(n, endpoints, changes, table_size);
+    const Run r = run(n, endpoints, changes, table_size, threads);
     std::printf("%10u %12.1f %14.1f %12.2f %10.3fms %10.3fms %10.3fms\n", r.services, r.resync_ms,
                 r.resync_build_ms, r.mb_per_1k, r.p50_ms, r.p99_ms, r.max_ms);
     out["runs"].push_back({{"services", r.services},
