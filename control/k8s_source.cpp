@@ -165,23 +165,26 @@ std::map<std::string, std::string> K8sSource::errors() const {
   return all;
 }
 
-std::vector<k8s::K8sService> K8sSource::service_objects() const {
-  std::vector<k8s::K8sService> out;
-  out.reserve(services_.size());
-  for (const auto& [key, svc] : services_) out.push_back(svc);
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.meta.key() < b.meta.key(); });
+namespace {
+
+// The objects of a map keyed by namespace/name, in key order.
+template <typename T>
+std::vector<T> by_key(const std::unordered_map<std::string, T>& objects) {
+  std::vector<const std::pair<const std::string, T>*> order;
+  order.reserve(objects.size());
+  for (const auto& kv : objects) order.push_back(&kv);
+  std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  std::vector<T> out;
+  out.reserve(order.size());
+  for (auto* kv : order) out.push_back(kv->second);
   return out;
 }
 
-std::vector<k8s::K8sEndpointSlice> K8sSource::slice_objects() const {
-  std::vector<k8s::K8sEndpointSlice> out;
-  out.reserve(slices_.size());
-  for (const auto& [key, slice] : slices_) out.push_back(slice);
-  std::sort(out.begin(), out.end(),
-            [](const auto& a, const auto& b) { return a.meta.key() < b.meta.key(); });
-  return out;
-}
+}  // namespace
+
+std::vector<k8s::K8sService> K8sSource::service_objects() const { return by_key(services_); }
+
+std::vector<k8s::K8sEndpointSlice> K8sSource::slice_objects() const { return by_key(slices_); }
 
 Change K8sSource::sync(Publisher& publisher, const std::set<std::string>& reserved,
                        uint64_t now_ms) {

@@ -315,6 +315,24 @@ def http_series(ns, url, n, budget=SERIES_BUDGET_S):
     return answers, errors
 
 
+def stream_summary(agent, seconds, over, out, problems):
+    """Reads an `agent.py stream` client's summary: every line sent (at least 5 a second) must
+    have come back. Fails with `problems` and whatever the summary adds."""
+    final = agent.readline(seconds + 10)
+    agent.stop()
+    if final is None:
+        raise Fail("\n".join(["the stream client gave no summary"] + problems))
+    r = json.loads(final)
+    out.append(f"{r['echoed']}/{r['sent']} lines echoed over {over}")
+    problems = problems + r["problems"]
+    if r["sent"] < seconds * 5:
+        problems.append(f"only {r['sent']} lines sent in {seconds} s")
+    if r["echoed"] != r["sent"]:
+        problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
+    if problems:
+        raise Fail("\n".join(problems))
+
+
 # --- test cases ------------------------------------------------------------------------------
 
 
@@ -544,20 +562,7 @@ class Suite:
             if got < want:
                 problems.append(f"reload {i + 1} (echo backends {backends}) not reported "
                                 f"within 3 s; stderr:\n{tail(self.magline.stderr(), 5)}")
-        final = agent.readline(seconds + 10)
-        agent.stop()
-        if final is None:
-            raise Fail("the stream client gave no summary\n" + "\n".join(problems))
-        r = json.loads(final)
-        out.append(f"{r['echoed']}/{r['sent']} lines echoed over {self.magline.reloads_sent} "
-                   f"reloads")
-        problems += r["problems"]
-        if r["sent"] < seconds * 5:
-            problems.append(f"only {r['sent']} lines sent in {seconds} s")
-        if r["echoed"] != r["sent"]:
-            problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
-        if problems:
-            raise Fail("\n".join(problems))
+        stream_summary(agent, seconds, f"{self.magline.reloads_sent} reloads", out, problems)
 
     # -- Services from the (fake) Kubernetes API server
 
@@ -639,19 +644,7 @@ class Suite:
                 want = [n for n in by_name if by_name[n] == others[1]]
                 if sorted(set(got)) != want:
                     raise Fail(f"new connections reached {got}, not only {want}")
-        final = agent.readline(seconds + 10)
-        agent.stop()
-        if final is None:
-            raise Fail("the stream client gave no summary")
-        r = json.loads(final)
-        out.append(f"{r['echoed']}/{r['sent']} lines echoed over {len(steps)} slice changes")
-        problems = list(r["problems"])
-        if r["sent"] < seconds * 5:
-            problems.append(f"only {r['sent']} lines sent in {seconds} s")
-        if r["echoed"] != r["sent"]:
-            problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
-        if problems:
-            raise Fail("\n".join(problems))
+        stream_summary(agent, seconds, f"{len(steps)} slice changes", out, [])
 
     def echo_backends(self, vip, n):
         """The backends n new connections to vip:9000 greet from."""
