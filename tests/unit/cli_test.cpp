@@ -109,6 +109,43 @@ TEST(Cli, CheckRefusesBadFilesWithTheirName) {
   EXPECT_EQ(c.err, clash + ": frontend 198.18.100.1:80/tcp is claimed by services \"a\" and \"b\"\n");
 }
 
+TEST(Cli, CheckReadsTheKubeconfigRunWouldUse) {
+  TempDir dir;
+  const std::string kubeconfig = dir.write("kubeconfig", R"(apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://198.18.0.100:6443", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: t}
+contexts:
+- name: x
+  context: {cluster: c, user: u}
+current-context: x
+)");
+  const std::string good =
+      dir.write("good.json", R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"("}})");
+  Outcome ok = magline({"check", "-c", good});
+  EXPECT_EQ(ok.rc, kOk) << ok.err;
+  EXPECT_EQ(ok.out, good + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                        kubeconfig + ")\n");
+
+  const std::string missing = dir.write(
+      "missing.json", R"({"kubernetes": {"kubeconfig": "/nonexistent/kubeconfig"}})");
+  Outcome m = magline({"check", "-c", missing});
+  EXPECT_EQ(m.rc, kInvalid);
+  EXPECT_EQ(m.err.rfind(missing + ": kubernetes.kubeconfig: ", 0), 0u) << m.err;
+  EXPECT_NE(m.err.find("/nonexistent/kubeconfig"), std::string::npos) << m.err;
+
+  const std::string context = dir.write(
+      "context.json",
+      R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"(", "context": "nope"}})");
+  Outcome c = magline({"check", "-c", context});
+  EXPECT_EQ(c.rc, kInvalid);
+  EXPECT_NE(c.err.find("nope"), std::string::npos) << c.err;
+}
+
 TEST(Cli, TableTextShowsSlotsPerBackend) {
   TempDir dir;
   Outcome o = magline({"table", "--config", dir.write("small.json", kSmall)});
