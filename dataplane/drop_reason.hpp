@@ -26,6 +26,7 @@ namespace magline::dp {
   X(ipv6_payload_len_beyond_frame, "IPv6 payload length longer than the frame")               \
   X(ipv6_ext_truncated, "IPv6 extension header runs past the packet")                         \
   X(ipv6_ext_chain_too_long, "more IPv6 extension headers than the parser accepts")           \
+  X(ipv6_routing_pending, "IPv6 routing header with segments left: the address is a waypoint")  \
   X(ipv6_hop_by_hop_misplaced, "IPv6 hop-by-hop options header not first (RFC 8200 4.1)")     \
   X(ipv6_fragment_overflow, "IPv6 fragment ends beyond 65535 bytes")                          \
   X(tcp_truncated, "TCP header cut short")                                                    \

@@ -106,6 +106,9 @@ DropReason walk_ipv6_chain(const uint8_t* f, size_t off, size_t end, uint8_t nh,
       len = (size_t(h[1]) + 1) * 8;  // RFC 8200 4.3-4.6: in 8-byte units, minus 1
     }
     if (end - off < len) return DropReason::ipv6_ext_truncated;
+    // RFC 8200 4.4: with segments left, the destination address is only a waypoint; the
+    // checksums cover the final one. Magline is no router of source routes.
+    if (nh == kIpv6Routing && h[3] != 0) return DropReason::ipv6_routing_pending;
     nh = h[0];
     off += len;
   }

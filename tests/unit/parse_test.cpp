@@ -372,6 +372,13 @@ std::vector<DropCase> drop_cases() {
       {"ipv6_ext_beyond_payload_length",
        Packet().ipv6(kClient6, kVip6).hop_by_hop(16).tcp(1, 2).payload_length(8).bytes(),
        DropReason::ipv6_ext_truncated},
+      {"ipv6_routing_header_with_segments_left",
+       Packet()
+           .ipv6(kClient6, kVip6)
+           .ext_header(kIpv6Routing, {0, 0, 4, 1, 0, 0, 0, 0})
+           .tcp(1, 2)
+           .bytes(),
+       DropReason::ipv6_routing_pending},
       {"ipv6_ext_one_byte", Packet().ipv6(kClient6, kVip6).dest_opts().payload_length(1).bytes(),
        DropReason::ipv6_ext_truncated},
       {"ipv6_fragment_header_cut",
