@@ -1,0 +1,486 @@
+#include "perf/bench/engine.hpp"
+
+#include <rte_cycles.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+
+#include "control/publisher.hpp"
+#include "control/worker.hpp"
+#include "dataplane/dpdk/mbuf_io.hpp"
+#include "dataplane/dpdk/qsbr.hpp"
+#include "dataplane/flow_table.hpp"
+#include "dataplane/parse.hpp"
+#include "perf/bench/generator.hpp"
+
+namespace magline::bench {
+
+// ---------------------------------------------------------------------------------------------
+// Testbed
+
+Result<std::unique_ptr<Testbed>> Testbed::create(uint32_t ring_size) {
+  std::unique_ptr<Testbed> bed(new Testbed);
+  bed->ring_size_ = ring_size;
+  // Both rings, Magline's in-flight burst, the sink's held replies and two lcore caches.
+  const uint32_t mbufs = std::max<uint32_t>(16383, 4 * ring_size - 1);
+  auto pool = dpdk::PktPool::create("mbench", mbufs);
+  if (!pool) return pool.error();
+  bed->pool_.emplace(std::move(pool).value());
+  const unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
+  bed->to_lb_ = rte_ring_create("mbench_to_lb", ring_size, SOCKET_ID_ANY, flags);
+  bed->from_lb_ = rte_ring_create("mbench_from_lb", ring_size, SOCKET_ID_ANY, flags);
+  if (bed->to_lb_ == nullptr || bed->from_lb_ == nullptr) {
+    return Error{"cannot create rings of " + std::to_string(ring_size) + " (a power of two?)"};
+  }
+  // Magline receives from to_lb and transmits into from_lb.
+  if (rte_eth_from_rings("mbench", &bed->to_lb_, 1, &bed->from_lb_, 1, SOCKET_ID_ANY) < 0) {
+    return Error{"rte_eth_from_rings failed: " + dpdk::last_error()};
+  }
+  dpdk::PortConfig pc;
+  pc.device = "net_ring_mbench";
+  pc.rss = dpdk::RssMode::off;
+  auto port = dpdk::Port::open(pc, bed->pool_->get());
+  if (!port) return port.error();
+  bed->port_.emplace(std::move(port).value());
+  if (auto started = bed->port_->start(); !started) return started.error();
+  return bed;
+}
+
+void Testbed::drain() noexcept {
+  void* m[64];
+  for (rte_ring* r : {to_lb_, from_lb_}) {
+    while (const unsigned n = rte_ring_dequeue_burst(r, m, 64, nullptr)) {
+      rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf**>(m), n);
+    }
+  }
+}
+
+Testbed::~Testbed() {
+  drain();
+  port_.reset();
+  rte_ring_free(to_lb_);
+  rte_ring_free(from_lb_);
+  pool_.reset();
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// The forwarders on the worker lcore
+
+// The baseline: what testpmd's macswap does, on the same port and rings as Magline.
+struct MacswapJob {
+  uint16_t port = 0;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> rx{0}, tx{0}, polls{0}, idle_polls{0};
+};
+
+int macswap_main(void* arg) {
+  auto& job = *static_cast<MacswapJob*>(arg);
+  rte_mbuf* m[32];
+  uint64_t rx = 0, tx = 0, polls = 0, idle = 0;
+  while (!job.stop.load(std::memory_order_relaxed)) {
+    const uint16_t n = rte_eth_rx_burst(job.port, 0, m, 32);
+    ++polls;
+    if (n == 0) {
+      ++idle;
+    } else {
+      for (uint16_t i = 0; i < n; ++i) {
+        auto* eth = rte_pktmbuf_mtod(m[i], uint8_t*);
+        uint8_t tmp[6];
+        std::memcpy(tmp, eth, 6);
+        std::memcpy(eth, eth + 6, 6);
+        std::memcpy(eth + 6, tmp, 6);
+      }
+      const uint16_t sent = rte_eth_tx_burst(job.port, 0, m, n);
+      if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+      rx += n;
+      tx += sent;
+    }
+    // One relaxed store each per poll: the main lcore reads them at the window's edges.
+    job.rx.store(rx, std::memory_order_relaxed);
+    job.tx.store(tx, std::memory_order_relaxed);
+    job.polls.store(polls, std::memory_order_relaxed);
+    job.idle_polls.store(idle, std::memory_order_relaxed);
+  }
+  return 0;
+}
+
+// Magline: a node with one port, one service, the backends' neighbours, and the worker's
+// context and rings, as control/runtime.cpp builds them.
+struct MaglineSide {
+  dp::Node node;
+  dp::Service service;
+  std::unique_ptr<control::Publisher> publisher;
+  dp::SingleWorker steering;
+  std::optional<dpdk::Qsbr> qsbr;
+  std::optional<control::UpdateRing> updates;
+  std::optional<control::SlowRing> slow;
+  std::unique_ptr<control::WorkerContext> ctx;
+  std::atomic<bool> stop{false};
+  // Replaced service states stay alive until the worker has stopped: simpler than QSBR
+  // retirement, and just as safe.
+  std::vector<std::shared_ptr<const dp::ServiceState>> retired;
+  std::vector<dp::Update> churn_updates;
+  uint64_t sent = 0;  // updates enqueued
+
+  std::string setup(const RunOptions& o, const Testbed& bed, size_t capacity) {
+    const TrafficSpec& t = o.traffic;
+    dp::NodePort p;
+    p.id = 0;
+    p.name = "ring0";
+    p.mac = bed.lb_mac();
+    p.addrs = {{lb_address(false), 16}, {lb_address(true), 64}};
+    node.ports.push_back(p);
+    service.name = "bench/vip:80";
+    service.frontends = {{vip_address(t.ipv6), kVipPort,
+                          t.udp ? dp::Protocol::udp : dp::Protocol::tcp,
+                          dp::FrontendKind::load_balancer}};
+    for (uint32_t b = 0; b < t.backends; ++b) {
+      service.backends.push_back({backend_address(t.ipv6, b), kBackendPort, 1, {}});
+    }
+    publisher = std::make_unique<control::Publisher>(node, 1);
+    auto change = publisher->update({service}, {}, 0);
+    if (!change) return "publish: " + change.error().message;
+    std::vector<dp::Update> ups = change->updates;
+    for (uint32_t b = 0; b < t.backends; ++b) {
+      dp::Update u;
+      u.kind = dp::Update::Kind::neighbor;
+      u.neighbor = {backend_address(t.ipv6, b), kBackendMac, 0, true};
+      ups.push_back(u);
+    }
+    auto q = dpdk::Qsbr::create(1);
+    auto up = control::UpdateRing::create(uint32_t(ups.size() + 1024), "mbench_updates");
+    auto sl = control::SlowRing::create(4096, "mbench_slow");
+    if (!q || !up || !sl) return "cannot create the worker's rings";
+    qsbr.emplace(std::move(q).value());
+    updates.emplace(std::move(up).value());
+    slow.emplace(std::move(sl).value());
+    ctx = std::make_unique<control::WorkerContext>();
+    ctx->index = 0;
+    ctx->config.flow_capacity = capacity;
+    ctx->config.flow_seed = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
+    ctx->node = &node;
+    ctx->registry = &publisher->registry();
+    ctx->steering = &steering;
+    ctx->ports = {bed.port_id()};
+    ctx->updates = &*updates;
+    ctx->peers_in = {nullptr};
+    ctx->peers_out = {nullptr};
+    ctx->slow = &*slow;
+    ctx->qsbr = &*qsbr;
+    ctx->stop = &stop;
+    if (updates->enqueue_burst(ups.data(), uint32_t(ups.size())) != ups.size()) {
+      return "update ring too small";
+    }
+    sent = ups.size();
+    if (t.churn) {
+      dp::Service smaller = service;
+      smaller.backends.erase(smaller.backends.begin() + t.backends / 2);
+      auto next = publisher->update({smaller}, {}, 0);
+      if (!next) return "churn: " + next.error().message;
+      churn_updates = next->updates;
+      for (auto& r : next->retired)
+        retired.push_back(std::move(r));
+    }
+    return {};
+  }
+
+  void send_churn() {
+    sent += updates->enqueue_burst(churn_updates.data(), uint32_t(churn_updates.size()));
+  }
+};
+
+uint64_t tsc() noexcept {
+  return rte_get_tsc_cycles();
+}
+
+// Counters of the forwarder on the worker lcore, read from the main lcore.
+struct ForwarderView {
+  uint64_t rx = 0, tx = 0, polls = 0, idle_polls = 0, new_connections = 0, drops = 0;
+};
+
+uint64_t sum_drops(const dp::ForwarderCounters& c) {
+  uint64_t s = 0;
+  for (uint64_t d : c.drops)
+    s += d;
+  return s;
+}
+
+ForwarderView view_of(const dp::ForwarderCounters& c, const control::WorkerIoCounters& io) {
+  return {c.rx_packets, c.tx_packets, io.polls, io.idle_polls, c.new_connections, sum_drops(c)};
+}
+
+// A point of the run: the forwarder's counters and the generator's, at one TSC reading.
+struct Mark {
+  uint64_t tsc = 0;
+  ForwarderView fwd;
+  GenCounters gen;
+};
+
+Window between(const Mark& a, const Mark& b, double hz) {
+  Window w;
+  w.cycles = b.tsc - a.tsc;
+  w.seconds = double(w.cycles) / hz;
+  w.rx = b.fwd.rx - a.fwd.rx;
+  w.tx = b.fwd.tx - a.fwd.tx;
+  w.polls = b.fwd.polls - a.fwd.polls;
+  w.idle_polls = b.fwd.idle_polls - a.fwd.idle_polls;
+  w.new_connections = b.fwd.new_connections - a.fwd.new_connections;
+  w.drops = b.fwd.drops - a.fwd.drops;
+  w.generated = b.gen.generated - a.gen.generated;
+  w.injected = b.gen.injected - a.gen.injected;
+  w.backpressure = b.gen.backpressure - a.gen.backpressure;
+  w.handshakes = b.gen.synack_rx - a.gen.synack_rx;
+  w.sink_rx = (b.gen.backend_rx + b.gen.client_rx) - (a.gen.backend_rx + a.gen.client_rx);
+  return w;
+}
+
+// Reads the forwarder's counters when they change: Magline's worker publishes a copy about every
+// 100 ms (a seqlock), so a window runs from one publication to another and its edges are
+// exact to the main lcore's loop time; the baseline's counters are read at any time.
+class Watcher {
+ public:
+  Watcher(MaglineSide* m, MacswapJob* j) : m_(m), j_(j) {}
+
+  // A new reading if there is one (Magline: a new publication), else nullopt.
+  std::optional<ForwarderView> poll() noexcept {
+    if (j_ != nullptr) {
+      return ForwarderView{j_->rx.load(std::memory_order_relaxed),
+                           j_->tx.load(std::memory_order_relaxed),
+                           j_->polls.load(std::memory_order_relaxed),
+                           j_->idle_polls.load(std::memory_order_relaxed),
+                           0,
+                           0};
+    }
+    const uint64_t seq = m_->ctx->published_seq.load(std::memory_order_acquire);
+    if (seq == last_seq_ || (seq & 1)) return std::nullopt;
+    last_seq_ = seq;
+    dp::ForwarderCounters c;
+    dp::FlowTableStats f;
+    control::WorkerIoCounters io;
+    control::read_worker_counters(*m_->ctx, c, f, io);
+    return view_of(c, io);
+  }
+
+ private:
+  MaglineSide* m_;
+  MacswapJob* j_;
+  uint64_t last_seq_ = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// One run
+
+RunResult run_once(Testbed& bed, const RunOptions& o) {
+  RunResult r;
+  r.options = o;
+  r.layout = Layout::of(o.traffic);
+  r.hz = double(rte_get_tsc_hz());
+  const TrafficSpec& t = o.traffic;
+  const bool magline = o.forwarding == Forwarding::magline;
+  bed.drain();
+
+  size_t capacity = o.flow_capacity;
+  if (capacity == 0) {
+    capacity = std::max<size_t>(size_t(t.flows) * 4, t.new_share > 0 ? (1u << 18) : (1u << 16));
+  }
+  MaglineSide side;
+  MacswapJob job;
+  job.port = bed.port_id();
+  if (magline) {
+    r.error = side.setup(o, bed, capacity);
+    if (!r.error.empty()) return r;
+    if (rte_eal_remote_launch(control::worker_main, side.ctx.get(), o.worker_lcore) != 0) {
+      r.error = "cannot launch the worker on lcore " + std::to_string(o.worker_lcore);
+      return r;
+    }
+  } else if (rte_eal_remote_launch(macswap_main, &job, o.worker_lcore) != 0) {
+    r.error = "cannot launch the baseline on lcore " + std::to_string(o.worker_lcore);
+    return r;
+  }
+  auto stop_forwarder = [&] {
+    side.stop.store(true);
+    job.stop.store(true);
+    rte_eal_wait_lcore(o.worker_lcore);
+  };
+
+  Generator gen(t, r.layout, bed.lb_mac(), bed.to_lb(), bed.from_lb(), bed.pool(), o.seed);
+  const uint64_t hz = rte_get_tsc_hz();
+  // The worker builds its forwarder (and faults its flow table in) before its first loop.
+  if (magline) {
+    const uint64_t until = tsc() + 30 * hz;
+    while (side.ctx->applied.load(std::memory_order_acquire) < side.sent) {
+      if (tsc() > until || rte_eal_get_lcore_state(o.worker_lcore) != RUNNING) {
+        stop_forwarder();
+        r.error = "the worker did not start (or did not apply its updates in 30 s)";
+        return r;
+      }
+      rte_pause();
+    }
+    r.flow_capacity = capacity;
+    r.flow_table_bytes = dp::FlowTable::memory_bytes(capacity);
+  }
+  const uint64_t launched = tsc();
+
+  // Open every established flow: one frame each, in order; then wait for all of them, or until
+  // none has arrived for half a second (the accounting then says what went missing).
+  {
+    const uint64_t start = tsc();
+    while (!gen.warmup_done()) gen.step_warmup(tsc());
+    uint64_t last = 0, quiet_since = tsc();
+    while (gen.counters().warmup_received < t.flows && tsc() < quiet_since + hz / 2) {
+      gen.step_idle(tsc());
+      if (gen.counters().warmup_received != last) {
+        last = gen.counters().warmup_received;
+        quiet_since = tsc();
+      }
+    }
+    r.warmup_received = gen.counters().warmup_received;
+    r.warmup_seconds = double(tsc() - start) / double(hz);
+  }
+
+  Watcher watch(magline ? &side : nullptr, magline ? nullptr : &job);
+  // The cost of an idle poll, with no traffic: from the first to the third publication.
+  if (magline) {
+    std::optional<Mark> a;
+    int seen = 0;
+    const uint64_t until = tsc() + 2 * hz;
+    while (seen < 3 && tsc() < until) {
+      const uint64_t now = tsc();
+      gen.step_idle(now);
+      if (auto v = watch.poll()) {
+        if (++seen == 1) {
+          a = Mark{now, *v, {}};
+        } else if (seen == 3) {
+          const uint64_t polls = v->polls - a->fwd.polls;
+          if (polls > 0) r.idle_poll_cycles = double(now - a->tsc) / double(polls);
+        }
+      }
+    }
+  } else {
+    // The baseline's loop: rx_burst on an empty ring and four relaxed stores.
+    const auto before = watch.poll();
+    const uint64_t t0 = tsc();
+    while (tsc() < t0 + hz / 5)
+      gen.step_idle(tsc());
+    const auto after = watch.poll();
+    if (after->polls > before->polls) {
+      r.idle_poll_cycles = double(tsc() - t0) / double(after->polls - before->polls);
+    }
+  }
+
+  // The measurement: the window opens at the first reading and closes at the first reading
+  // after traffic.seconds; the churn happens half-way.
+  gen.start_measurement(tsc());
+  std::optional<Mark> open, close;
+  const uint64_t length = uint64_t(t.seconds * double(hz));
+  bool churned = false;
+  const uint64_t give_up = tsc() + length + 5 * hz;
+  while (!close) {
+    const uint64_t now = tsc();
+    gen.step(now);
+    if (now > give_up) break;
+    if (open && !churned && t.churn && magline && now >= open->tsc + length / 2) {
+      side.send_churn();
+      gen.churn(t.backends / 2);
+      churned = true;
+    }
+    auto v = watch.poll();
+    if (!v) continue;
+    if (!open) {
+      open = Mark{now, *v, gen.counters()};
+      gen.clear_latency();
+    } else if (now >= open->tsc + length) {
+      close = Mark{now, *v, gen.counters()};
+    }
+  }
+  if (!close) {
+    stop_forwarder();
+    r.error = "the forwarder published no counters during the run";
+    return r;
+  }
+  r.window = between(*open, *close, double(hz));
+
+  // Drain: answer what is still in flight until nothing has moved for 20 ms, then stop.
+  {
+    uint64_t quiet_since = tsc();
+    uint64_t last = gen.counters().backend_rx + gen.counters().client_rx;
+    while (tsc() < quiet_since + hz / 50) {
+      gen.step_idle(tsc());
+      const uint64_t seen = gen.counters().backend_rx + gen.counters().client_rx;
+      if (seen != last || rte_ring_count(bed.to_lb()) > 0 || gen.pending() > 0) {
+        last = seen;
+        quiet_since = tsc();
+      }
+    }
+  }
+  const uint64_t stopped = tsc();
+  stop_forwarder();
+  gen.step_idle(tsc());  // anything transmitted after the last look
+  gen.finish();
+
+  const GenCounters& s = gen.counters();
+  if (magline) {
+    const dp::ForwarderCounters& c = side.ctx->counters;
+    r.total =
+        between(Mark{launched, {}, {}}, Mark{stopped, view_of(c, side.ctx->io), s}, double(hz));
+    r.drops = c.drops;
+    r.tx_full = side.ctx->io.tx_full;
+    r.slow_full = side.ctx->io.slow_full;
+    r.to_slow_path = c.to_slow_path;
+    r.rejected = c.rejected;
+    r.reset_removed_backend = c.reset_removed_backend;
+    r.rescheduled = c.rescheduled;
+    r.stateless = c.stateless;
+    r.flows_occupied = side.ctx->flows.occupied;
+    dp::SlowPacket sp;
+    while (side.slow->dequeue(sp)) {
+      ++r.slow_received;
+      dpdk::free_packet(sp.pkt);
+    }
+  } else {
+    ForwarderView v{job.rx.load(), job.tx.load(), job.polls.load(), job.idle_polls.load(), 0, 0};
+    r.total = between(Mark{launched, {}, {}}, Mark{stopped, v, s}, double(hz));
+    r.tx_full = v.rx - v.tx;
+  }
+  r.backend_rx = s.backend_rx;
+  r.client_rx = s.client_rx;
+  r.syn_sent = s.syn_sent;
+  r.synack_sent = s.synack_sent;
+  r.synack_rx = s.synack_rx;
+  r.finack_sent = s.finack_sent;
+  r.fin_rx = s.fin_rx;
+  r.rst_rx = s.rst_rx;
+  r.echo_rx = s.echo_rx;
+  r.malformed = s.malformed;
+  r.generated_total = s.generated;
+  r.injected_total = s.injected;
+  r.per_backend = gen.per_backend();
+  const LatencyHistogram& one = gen.oneway();
+  r.oneway_p50 = one.quantile(0.5);
+  r.oneway_p99 = one.quantile(0.99);
+  r.oneway_p999 = one.quantile(0.999);
+  r.oneway_max = double(one.max());
+  r.oneway_samples = one.count();
+  const LatencyHistogram& hs = gen.handshake();
+  r.handshake_p50 = hs.quantile(0.5);
+  r.handshake_p99 = hs.quantile(0.99);
+  r.handshake_p999 = hs.quantile(0.999);
+  r.handshake_samples = hs.count();
+  r.churn = gen.churn_result();
+  r.churn.done = churned;
+  bed.drain();
+  return r;
+}
+
+}  // namespace magline::bench

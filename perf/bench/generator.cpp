@@ -1,0 +1,259 @@
+#include "perf/bench/generator.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dataplane/parse.hpp"
+
+namespace magline::bench {
+
+Generator::Generator(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb, rte_ring* to_lb,
+                     rte_ring* from_lb, rte_mempool* pool, uint64_t seed)
+    : t_(t),
+      l_(l),
+      lb_(lb),
+      to_lb_(to_lb),
+      from_lb_(from_lb),
+      pool_(pool),
+      tmpl_(build_template(t, l, lb)),
+      chooser_(t, seed),
+      new_threshold_(uint64_t(std::clamp(t.new_share, 0.0, 1.0) * 4294967296.0)),
+      per_backend_(t.backends, 0),
+      track_flows_(t.churn) {
+  if (track_flows_) {
+    first_backend_.assign(t.flows, kNone);
+    moved_.assign(t.flows, 0);
+  }
+}
+
+Generator::~Generator() {
+  finish();
+}
+
+void Generator::finish() noexcept {
+  if (n_held_) rte_pktmbuf_free_bulk(held_, n_held_);
+  n_held_ = 0;
+}
+
+void Generator::start_measurement(uint64_t now) noexcept {
+  measuring_ = true;
+  rate_start_ = now;
+  rate_sent_ = 0;
+  frames_per_cycle_ = t_.rate_pps / double(rte_get_tsc_hz());
+}
+
+void Generator::clear_latency() noexcept {
+  oneway_.clear();
+  handshake_.clear();
+}
+
+void Generator::churn(uint32_t removed) noexcept {
+  churned_ = true;
+  removed_ = removed;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Receiving
+
+// Up to four bursts per pass while full ones come: the sink must never be what fills Magline's
+// TX ring (the worker would count those frames as tx_full).
+void Generator::receive(uint64_t now) noexcept {
+  rte_mbuf* m[kBurst];
+  const uint32_t now32 = uint32_t(now);
+  for (int round = 0; round < 4; ++round) {
+    // Leave room for the answers this burst may produce.
+    const unsigned want = std::min<unsigned>(kBurst, kHeld - n_held_);
+    const unsigned n = rte_ring_dequeue_burst(from_lb_, reinterpret_cast<void**>(m), want, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      uint8_t* d = rte_pktmbuf_mtod(m[i], uint8_t*);
+      if (dp::MacAddr::from(d) == kBackendMac) {
+        on_backend(m[i], d, now32);
+      } else {
+        on_client(m[i], d, now32);
+      }
+    }
+    if (n_free_) {
+      rte_pktmbuf_free_bulk(to_free_, n_free_);
+      n_free_ = 0;
+    }
+    if (n < kBurst) break;
+  }
+}
+
+void Generator::on_backend(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
+  ++c_.backend_rx;
+  const uint32_t id = stamp_id(d, l_);
+  const uint32_t b = backend_index(dp::load_be32(d + l_.dst_low));
+  if (b >= t_.backends || dp::load_be16(d + l_.l4 + 2) != kBackendPort || m->data_len != l_.len) {
+    ++c_.malformed;
+    to_free_[n_free_++] = m;
+    return;
+  }
+  ++per_backend_[b];
+  oneway_.add(uint32_t(now32 - stamp_tsc(d, l_)));
+  if (!l_.udp) {
+    const uint8_t flags = d[l_.l4 + 13];
+    if (flags == dp::kTcpSyn) {
+      // The backend accepts: SYN-ACK back through Magline, the stamp kept (handshake time).
+      turn_around(d, l_, lb_, kBackendMac, dp::kTcpSyn | dp::kTcpAck);
+      held_[n_held_++] = m;
+      ++c_.synack_sent;
+      return;
+    }
+    if (flags & dp::kTcpFin) ++c_.fin_rx;
+  }
+  if ((id & kIdNew) == 0) {
+    const uint32_t k = id & kIdMask;
+    if (!measuring_) ++c_.warmup_received;
+    if (track_flows_ && k < t_.flows) {
+      const uint16_t first = first_backend_[k];
+      if (first == kNone) {
+        first_backend_[k] = uint16_t(b);
+      } else if (first != b && !moved_[k]) {
+        moved_[k] = 1;
+        ++churn_.flows_moved;
+        if (first != removed_) ++churn_.flows_moved_kept;
+      }
+      if (id & kIdAfterChurn) {
+        if (first == removed_) {
+          ++churn_.received_removed;
+        } else {
+          ++churn_.received_kept;
+        }
+      }
+    }
+  }
+  to_free_[n_free_++] = m;
+}
+
+void Generator::on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
+  ++c_.client_rx;
+  if (!l_.udp) {
+    const uint8_t flags = d[l_.l4 + 13];
+    if (flags == (dp::kTcpSyn | dp::kTcpAck)) {
+      ++c_.synack_rx;
+      if (dp::load_be16(d + l_.l4) != kVipPort) ++c_.malformed;
+      handshake_.add(uint32_t(now32 - stamp_tsc(d, l_)));
+      // The client completes the handshake and closes at once: FIN+ACK, stamped afresh.
+      turn_around(d, l_, lb_, kClientMac, dp::kTcpFin | dp::kTcpAck);
+      restamp(d, l_, now32);
+      held_[n_held_++] = m;
+      ++c_.finack_sent;
+      return;
+    }
+    if (flags & dp::kTcpRst) {
+      ++c_.rst_rx;
+      if (churned_) ++churn_.resets;
+      to_free_[n_free_++] = m;
+      return;
+    }
+  }
+  // The baseline's MAC swap sends the clients' frames straight back.
+  ++c_.echo_rx;
+  oneway_.add(uint32_t(now32 - stamp_tsc(d, l_)));
+  to_free_[n_free_++] = m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+void Generator::send_held() noexcept {
+  if (n_held_ == 0) return;
+  const unsigned sent =
+      rte_ring_enqueue_burst(to_lb_, reinterpret_cast<void**>(held_), n_held_, nullptr);
+  c_.injected += sent;
+  if (sent < n_held_) {
+    std::memmove(held_, held_ + sent, (n_held_ - sent) * sizeof(held_[0]));
+  }
+  n_held_ -= sent;
+}
+
+uint32_t Generator::room() const noexcept {
+  return rte_ring_free_count(to_lb_);
+}
+
+void Generator::generate(uint32_t n, uint64_t now, bool warmup) noexcept {
+  rte_mbuf* m[kBurst];
+  n = std::min<uint32_t>(n, kBurst);
+  if (n == 0) return;
+  if (rte_pktmbuf_alloc_bulk(pool_, m, n) != 0) {
+    ++c_.alloc_failed;
+    return;
+  }
+  const uint32_t now32 = uint32_t(now);
+  const uint32_t after = churned_ ? kIdAfterChurn : 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    uint8_t* d = rte_pktmbuf_mtod(m[i], uint8_t*);
+    m[i]->data_len = l_.len;
+    m[i]->pkt_len = l_.len;
+    if (warmup) {
+      const uint32_t k = warmup_next_++;
+      fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpAck, k, now32);
+      continue;
+    }
+    const uint64_t r = chooser_.random();
+    if ((r >> 32) < new_threshold_) {
+      const uint64_t c = new_count_++;
+      fill_frame(d, tmpl_, l_, new_client_low(c), client_port(c), dp::kTcpSyn,
+                 kIdNew | uint32_t(c & kIdMask), now32);
+      c_.syn_sent += !l_.udp;
+      continue;
+    }
+    const uint32_t k = chooser_.next(r);
+    if (churned_ && track_flows_) {
+      if (first_backend_[k] == removed_) {
+        ++churn_.sent_removed;
+      } else {
+        ++churn_.sent_kept;
+      }
+    }
+    fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpAck, k | after, now32);
+  }
+  // Room was checked and this lcore is the ring's only producer: all of them fit.
+  const unsigned sent = rte_ring_enqueue_burst(to_lb_, reinterpret_cast<void**>(m), n, nullptr);
+  if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+  c_.generated += sent;
+  c_.injected += sent;
+}
+
+void Generator::step_idle(uint64_t now) noexcept {
+  receive(now);
+  send_held();
+}
+
+void Generator::step_warmup(uint64_t now) noexcept {
+  step_idle(now);
+  const uint32_t left = t_.flows - warmup_next_;
+  generate(std::min(left, room()), now, true);
+}
+
+void Generator::step(uint64_t now) noexcept {
+  step_idle(now);
+  uint32_t n = kBurst;
+  if (t_.rate_pps > 0) {
+    const uint64_t due = uint64_t(double(now - rate_start_) * frames_per_cycle_);
+    if (due <= rate_sent_) return;
+    n = uint32_t(std::min<uint64_t>(due - rate_sent_, kBurst));
+  }
+  const uint32_t free = room();
+  if (free < n) {
+    ++c_.backpressure;
+    n = free;
+  }
+  const uint64_t before = c_.generated;
+  generate(n, now, false);
+  rate_sent_ += c_.generated - before;
+}
+
+ChurnResult Generator::churn_result() const {
+  ChurnResult r = churn_;
+  r.removed_backend = removed_;
+  for (uint16_t b : first_backend_) {
+    if (b == kNone) continue;
+    ++r.flows_observed;
+    if (b == removed_) ++r.flows_on_removed;
+  }
+  return r;
+}
+
+}  // namespace magline::bench

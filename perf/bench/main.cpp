@@ -1,0 +1,371 @@
+// magline-bench: a traffic generator and sink that drives one Magline worker (the real
+// worker_main loop) over net_ring inside one process, with dpdk-testpmd's macswap and a MAC swap
+// on the same rings as baselines in the same run. docs/performance.md ("magline-bench") says
+// what each figure means; engine.hpp draws the test bed.
+//
+//   magline-bench [--flows N] [--distribution uniform|zipf] [--zipf-s S] [--new-share F]
+//                 [--size BYTES] [--ipv6] [--udp] [--rate PPS] [--seconds S] [--backends N]
+//                 [--churn] [--ring SLOTS] [--flow-capacity N] [--seed N]
+//                 [--testpmd PATH|none] [--no-ring-baseline]
+//                 [--sweep flows=1k,64k,1M | size=64,512,1500 | new-share=0,0.5,1 | ...]
+//                 [--json FILE] [--csv FILE] [--plot FILE.png]
+//   magline-bench --smoke      short low-rate runs whose counts must add up; exit 1 if not
+//
+// Exit status: 0, 1 (a run failed, or its counts did not add up), 2 (bad command line).
+#include <rte_cycles.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "dataplane/dpdk/eal.hpp"
+#include "perf/bench/engine.hpp"
+#include "perf/bench/report.hpp"
+
+namespace magline::bench {
+namespace {
+
+struct Options {
+  TrafficSpec traffic;
+  uint32_t ring = 1024;
+  size_t flow_capacity = 0;
+  uint64_t seed = 1;
+  std::string testpmd = "dpdk-testpmd";
+  bool ring_baseline = true;
+  std::string sweep_key;
+  std::vector<std::string> sweep_values;
+  std::string json_path, csv_path, plot_path;
+  bool smoke = false;
+};
+
+const char* kUsage =
+    "usage: magline-bench [--flows N] [--distribution uniform|zipf] [--zipf-s S]\n"
+    "         [--new-share F] [--size BYTES] [--ipv6] [--udp] [--rate PPS] [--seconds S]\n"
+    "         [--backends N] [--churn] [--ring SLOTS] [--flow-capacity N] [--seed N]\n"
+    "         [--testpmd PATH|none] [--no-ring-baseline]\n"
+    "         [--sweep flows=1k,64k,1M|size=64,512,1500|new-share=..|rate=..|backends=..]\n"
+    "         [--json FILE] [--csv FILE] [--plot FILE.png]\n"
+    "       magline-bench --smoke\n";
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, sep))
+    out.push_back(item);
+  return out;
+}
+
+// Applies key=value to a traffic spec; an error message, or empty.
+std::string apply(TrafficSpec& t, const std::string& key, const std::string& value) {
+  try {
+    if (key == "flows") {
+      const uint64_t n = parse_count(value);
+      if (n == 0 || n > kMaxFlows) return "flows: 1 .. 16M";
+      t.flows = uint32_t(n);
+    } else if (key == "size") {
+      const unsigned long n = std::stoul(value);
+      if (n < 64 || n > 1518) return "size: 64 .. 1518 bytes on the wire";
+      t.size = uint32_t(n);
+    } else if (key == "new-share") {
+      t.new_share = std::stod(value);
+      if (t.new_share < 0 || t.new_share > 1) return "new-share: 0 .. 1";
+    } else if (key == "rate") {
+      t.rate_pps = double(parse_count(value));
+    } else if (key == "backends") {
+      const uint64_t n = parse_count(value);
+      if (n < 2 || n > kMaxBackends) return "backends: 2 .. 16384";
+      t.backends = uint32_t(n);
+    } else if (key == "seconds") {
+      t.seconds = std::stod(value);
+      if (t.seconds <= 0) return "seconds: more than 0";
+    } else if (key == "zipf-s") {
+      t.zipf_s = std::stod(value);
+    } else if (key == "cores") {
+      return "cores: this harness runs one Magline worker (two cores: one generator, one worker)";
+    } else {
+      return "unknown parameter " + key;
+    }
+  } catch (const std::exception&) {
+    return key + ": bad value " + value;
+  }
+  return {};
+}
+
+bool parse(int argc, char** argv, Options& o, std::string& err) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        err = a + " needs a value";
+        return {};
+      }
+      return argv[++i];
+    };
+    std::string v;
+    if (a == "--ipv6") {
+      o.traffic.ipv6 = true;
+    } else if (a == "--udp") {
+      o.traffic.udp = true;
+    } else if (a == "--churn") {
+      o.traffic.churn = true;
+    } else if (a == "--smoke") {
+      o.smoke = true;
+    } else if (a == "--no-ring-baseline") {
+      o.ring_baseline = false;
+    } else if (a == "--distribution") {
+      v = value();
+      if (v == "uniform") {
+        o.traffic.distribution = Distribution::uniform;
+      } else if (v == "zipf") {
+        o.traffic.distribution = Distribution::zipf;
+      } else {
+        err = "--distribution: uniform or zipf";
+      }
+    } else if (a == "--ring") {
+      v = value();
+      o.ring = uint32_t(parse_count(v));
+      if (o.ring < 64 || (o.ring & (o.ring - 1))) err = "--ring: a power of two, at least 64";
+    } else if (a == "--flow-capacity") {
+      o.flow_capacity = parse_count(value());
+    } else if (a == "--seed") {
+      o.seed = parse_count(value());
+    } else if (a == "--testpmd") {
+      o.testpmd = value();
+    } else if (a == "--json") {
+      o.json_path = value();
+    } else if (a == "--csv") {
+      o.csv_path = value();
+    } else if (a == "--plot") {
+      o.plot_path = value();
+    } else if (a == "--sweep") {
+      v = value();
+      const size_t eq = v.find('=');
+      if (eq == std::string::npos) {
+        err = "--sweep: key=v1,v2,...";
+      } else {
+        o.sweep_key = v.substr(0, eq);
+        o.sweep_values = split(v.substr(eq + 1), ',');
+        TrafficSpec probe = o.traffic;
+        for (const std::string& s : o.sweep_values) {
+          if (err.empty()) err = apply(probe, o.sweep_key, s);
+        }
+      }
+    } else if (a.rfind("--", 0) == 0 && a.size() > 2) {
+      v = value();
+      if (err.empty()) err = apply(o.traffic, a.substr(2), v);
+    } else {
+      err = "unexpected argument " + a;
+    }
+    if (!err.empty()) return false;
+  }
+  return true;
+}
+
+// dpdk-testpmd --forward-mode=macswap on net_null (copy=1: every frame written, as a NIC's DMA
+// does) on the worker's core; its mean Rx-pps after the first sample. As perf/dpbench.cpp.
+double testpmd_pps(const std::string& testpmd, unsigned frame_len, double seconds,
+                   std::string& note) {
+  const std::string prefix = "magline-bench-testpmd-" + std::to_string(getpid());
+  const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
+                          " -l 0,1 --no-huge -m 1024 --no-shconf --no-pci --no-telemetry"
+                          " --file-prefix " +
+                          prefix + " --vdev net_null0,copy=1,size=" + std::to_string(frame_len) +
+                          " -- --forward-mode=macswap --total-num-mbufs=16384 --auto-start"
+                          " --stats-period 1 --nb-cores=1 2>&1";
+  note = "dpdk-testpmd macswap, net_null0 copy=1 size=" + std::to_string(frame_len) +
+         ", 1 forwarding core (lcore 1)";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return 0;
+  std::vector<double> samples;
+  char line[512];
+  const std::regex rx(R"(Rx-pps:\s+(\d+))");
+  while (std::fgets(line, sizeof line, p)) {
+    std::cmatch m;
+    if (std::regex_search(line, m, rx)) samples.push_back(std::stod(m[1]));
+  }
+  pclose(p);
+  std::error_code ignored;
+  std::filesystem::remove("/var/run/dpdk/" + prefix, ignored);
+  if (samples.size() > 2) samples.erase(samples.begin());
+  double sum = 0;
+  for (double s : samples)
+    sum += s;
+  if (samples.empty()) note += ": no Rx-pps read (is " + testpmd + " installed?)";
+  return samples.empty() ? 0 : sum / double(samples.size());
+}
+
+int smoke(Testbed& bed, const Options& o) {
+  // A TCP/IPv4 run with handshakes and a backend removed half-way, then UDP/IPv6: low rates,
+  // where nothing may be dropped and every frame must be accounted for.
+  std::vector<RunOptions> runs(2);
+  TrafficSpec& a = runs[0].traffic;
+  a.flows = 1024;
+  a.new_share = 0.05;
+  a.rate_pps = 100000;
+  a.seconds = 2;
+  a.backends = 16;
+  a.churn = true;
+  TrafficSpec& b = runs[1].traffic;
+  b.flows = 1024;
+  b.udp = true;
+  b.ipv6 = true;
+  b.new_share = 0.02;
+  b.rate_pps = 100000;
+  b.seconds = 1;
+  b.backends = 16;
+  int failed = 0;
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].seed = o.seed + i;
+    Point p;
+    p.label = i == 0 ? "smoke-tcp4-churn" : "smoke-udp6";
+    p.magline = run_once(bed, runs[i]);
+    print_point(p, stdout);
+    std::vector<std::string> errors = smoke_errors(p.magline);
+    if (!p.magline.error.empty()) errors.insert(errors.begin(), p.magline.error);
+    for (const std::string& e : errors)
+      std::printf("   SMOKE FAILED: %s\n", e.c_str());
+    failed += !errors.empty();
+    nlohmann::ordered_json j = to_json(p);
+    j["smoke_errors"] = errors;
+    all.push_back(j);
+  }
+  std::printf("%s\n", all.dump().c_str());
+  if (!o.json_path.empty()) std::ofstream(o.json_path) << all.dump(2) << "\n";
+  std::printf("smoke: %s\n", failed ? "FAILED" : "ok");
+  return failed ? 1 : 0;
+}
+
+int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& testpmd,
+            const std::map<unsigned, std::string>& notes) {
+  std::vector<TrafficSpec> specs;
+  std::vector<std::string> labels;
+  if (o.sweep_key.empty()) {
+    specs.push_back(o.traffic);
+    labels.push_back("run");
+  } else {
+    for (const std::string& v : o.sweep_values) {
+      TrafficSpec t = o.traffic;
+      apply(t, o.sweep_key, v);
+      specs.push_back(t);
+      labels.push_back(v);
+    }
+  }
+  std::vector<Point> points;
+  int rc = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    RunOptions ro;
+    ro.traffic = specs[i];
+    ro.flow_capacity = o.flow_capacity;
+    ro.seed = o.seed;
+    Point p;
+    p.label = labels[i];
+    const unsigned len = Layout::of(specs[i]).len;
+    if (auto it = testpmd.find(len); it != testpmd.end()) {
+      p.testpmd_pps = it->second;
+      p.testpmd_note = notes.at(len);
+    } else {
+      p.testpmd_note = "not measured (--testpmd none)";
+    }
+    if (o.ring_baseline) {
+      RunOptions base = ro;
+      base.forwarding = Forwarding::ring_macswap;
+      base.traffic.new_share = 0;
+      base.traffic.churn = false;
+      p.ring = run_once(bed, base);
+    }
+    p.magline = run_once(bed, ro);
+    print_point(p, stdout);
+    std::fflush(stdout);
+    if (!p.magline.error.empty() || !accounting_errors(p.magline).empty()) rc = 1;
+    points.push_back(std::move(p));
+  }
+  nlohmann::ordered_json j;
+  if (o.sweep_key.empty()) {
+    j = to_json(points[0]);
+  } else {
+    j["sweep"] = o.sweep_key;
+    j["points"] = nlohmann::ordered_json::array();
+    for (const Point& p : points)
+      j["points"].push_back(to_json(p));
+  }
+  std::printf("%s\n", j.dump().c_str());
+  if (!o.json_path.empty()) std::ofstream(o.json_path) << j.dump(2) << "\n";
+  if (!o.csv_path.empty() || !o.plot_path.empty()) {
+    const std::string csv_path = o.csv_path.empty() ? o.plot_path + ".csv" : o.csv_path;
+    std::ofstream(csv_path) << csv_of(points, o.sweep_key.empty() ? "run" : o.sweep_key);
+    std::printf("csv: %s\n", csv_path.c_str());
+    if (!o.plot_path.empty()) {
+      std::string why;
+      if (plot(csv_path, o.sweep_key.empty() ? "run" : o.sweep_key, o.plot_path, why)) {
+        std::printf("plot: %s\n", o.plot_path.c_str());
+      } else {
+        std::printf("plot: not drawn: %s\n", why.c_str());
+      }
+    }
+  }
+  return rc;
+}
+
+int run(int argc, char** argv) {
+  Options o;
+  std::string err;
+  if (!parse(argc, argv, o, err)) {
+    std::fprintf(stderr, "magline-bench: %s\n%s", err.c_str(), kUsage);
+    return 2;
+  }
+  // testpmd first, before this process's EAL takes the cores: one run per frame size.
+  std::map<unsigned, double> testpmd;
+  std::map<unsigned, std::string> notes;
+  if (!o.smoke && o.testpmd != "none") {
+    std::vector<TrafficSpec> specs{o.traffic};
+    for (const std::string& v : o.sweep_values) {
+      specs.push_back(o.traffic);
+      apply(specs.back(), o.sweep_key, v);
+    }
+    for (const TrafficSpec& t : specs) {
+      const unsigned len = Layout::of(t).len;
+      if (testpmd.count(len)) continue;
+      std::string note;
+      testpmd[len] = testpmd_pps(o.testpmd, len, std::max(3.0, t.seconds) + 2, note);
+      notes[len] = note;
+      std::printf("baseline: %s: %.2f Mpps\n", note.c_str(), testpmd[len] / 1e6);
+    }
+  }
+  const std::string prefix = "magline-bench-" + std::to_string(getpid());
+  std::string runtime_dir;
+  int rc = 1;
+  {
+    auto eal = dpdk::EalSession::create({"-l", "0,1", "--no-huge", "-m", "512", "--no-shconf",
+                                         "--no-pci", "--no-telemetry", "--file-prefix", prefix,
+                                         "--log-level=*:warning"});
+    if (!eal) {
+      std::fprintf(stderr, "magline-bench: %s\n", eal.error().message.c_str());
+      return 1;
+    }
+    runtime_dir = eal->runtime_dir();
+    auto bed = Testbed::create(o.ring);
+    if (!bed) {
+      std::fprintf(stderr, "magline-bench: %s\n", bed.error().message.c_str());
+    } else {
+      rc = o.smoke ? smoke(**bed, o) : measure(**bed, o, testpmd, notes);
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::remove(runtime_dir, ignored);
+  return rc;
+}
+
+}  // namespace
+}  // namespace magline::bench
+
+int main(int argc, char** argv) {
+  return magline::bench::run(argc, argv);
+}

@@ -1,0 +1,55 @@
+// magline-bench's figures: what a run's counters mean (rates, cycles, ratios), the checks that
+// its counts add up, and the outputs (table, JSON, CSV, gnuplot PNG). Main lcore, after runs.
+#pragma once
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "perf/bench/engine.hpp"
+
+namespace magline::bench {
+
+// One measured point: Magline, and in the same process the baselines.
+struct Point {
+  std::string label;  // the sweep's value ("1M", "512"), or "run"
+  RunResult magline;
+  std::optional<RunResult> ring;  // the same traffic through a MAC swap on the same rings
+  double testpmd_pps = 0;         // dpdk-testpmd macswap on net_null, same core; 0: not measured
+  std::string testpmd_note;       // how, or why not
+};
+
+struct Figures {
+  double tx_pps = 0, rx_pps = 0;  // Magline's counters over the window
+  double generated_pps = 0;
+  double cycles_per_packet = 0;       // every cycle of the worker's core over the window / frames
+  double busy_cycles_per_packet = 0;  // without the idle polls' cycles
+  double idle_share = 0;              // of the worker core's cycles spent on idle polls
+  double capacity_pps = 0;            // hz / busy cycles per packet: what a saturated worker does
+  double new_connections_per_s = 0;   // Magline's counter (opened)
+  double handshakes_per_s = 0;        // SYN-ACKs the clients received
+  const char* bound = "";             // "magline", "generator" or "offered rate"
+};
+
+Figures figures_of(const RunResult& r);
+
+// The identities every run must satisfy once drained: frames into Magline = frames it
+// received = transmitted + dropped + slow path; transmitted = received by the sink + refused by
+// the ring. Empty when they hold.
+std::vector<std::string> accounting_errors(const RunResult& r);
+// The smoke test's expectations at a low rate on top of those: no drops, every frame and
+// handshake delivered, no established frame lost to the churn, the offered rate reached.
+std::vector<std::string> smoke_errors(const RunResult& r);
+
+nlohmann::ordered_json to_json(const Point& p);
+void print_point(const Point& p, std::FILE* out);
+
+// CSV: one line per point; `param` names the swept column.
+std::string csv_of(const std::vector<Point>& points, const std::string& param);
+// Draws the CSV with gnuplot into `png`. False (and why) if gnuplot is missing or fails.
+bool plot(const std::string& csv_path, const std::string& param, const std::string& png,
+          std::string& why);
+
+}  // namespace magline::bench
