@@ -35,7 +35,8 @@ namespace magline::bench {
 // The rings, their port and the packet pool: made once per process (after the EAL).
 class Testbed {
  public:
-  // `ring_size`: slots of each ring (a power of two; one fewer frames fit).
+  // `ring_size`: slots of Magline's RX ring (a power of two; one fewer frames fit); its TX
+  // ring has four times as many.
   static Result<std::unique_ptr<Testbed>> create(uint32_t ring_size);
   ~Testbed();
 
@@ -105,7 +106,7 @@ struct RunResult {
   uint64_t flow_capacity = 0;
   uint64_t flow_table_bytes = 0;
   uint64_t flows_occupied = 0;
-  uint64_t warmup_received = 0;  // established flows' first frames that reached a backend
+  uint64_t warmup_opened = 0;  // established flows open before the measurement
   double warmup_seconds = 0;
   std::array<uint64_t, dp::kDropReasonCount> drops{};  // whole run, by reason
   uint64_t tx_full = 0, slow_full = 0, to_slow_path = 0, slow_received = 0;

@@ -52,6 +52,7 @@ class Generator {
   void step(uint64_t now) noexcept;
   void step_idle(uint64_t now) noexcept;
   bool warmup_done() const noexcept { return warmup_next_ >= t_.flows; }
+  void restart_warmup() noexcept { warmup_next_ = 0; }
 
   void start_measurement(uint64_t now) noexcept;
   void clear_latency() noexcept;

@@ -84,9 +84,9 @@ std::vector<std::string> accounting_errors(const RunResult& r) {
   expect(r.injected_total == r.generated_total + r.synack_sent + r.finack_sent,
          "frames into the ring " + into + " != generated + SYN-ACKs + FIN+ACKs");
   expect(r.malformed == 0, std::to_string(r.malformed) + " frames not as Magline should send");
-  expect(r.warmup_received == r.options.traffic.flows,
-         "only " + std::to_string(r.warmup_received) + " of " +
-             std::to_string(r.options.traffic.flows) + " flows opened before the measurement");
+  expect(r.warmup_opened == r.options.traffic.flows, std::to_string(r.warmup_opened) + " of " +
+                                                         std::to_string(r.options.traffic.flows) +
+                                                         " flows open before the measurement");
   return e;
 }
 
@@ -326,7 +326,7 @@ bool plot(const std::string& csv_path, const std::string& param, const std::stri
   s << "set terminal pngcairo size 900,520 noenhanced\n"
     << "set output '" << png << "'\n"
     << "set datafile separator ','\n"
-    << "set key top right\n"
+    << "set key below\n"
     << "set grid ytics\n"
     << "set title 'magline-bench: one worker, net_ring, by " << param << "'\n"
     << "set xlabel '" << param << "'\n"
