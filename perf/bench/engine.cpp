@@ -477,6 +477,8 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
   r.synack_rx = s.synack_rx;
   r.finack_sent = s.finack_sent;
   r.fin_rx = s.fin_rx;
+  r.fin_back_sent = s.fin_back_sent;
+  r.fin_back_rx = s.fin_back_rx;
   r.rst_rx = s.rst_rx;
   r.echo_rx = s.echo_rx;
   r.malformed = s.malformed;

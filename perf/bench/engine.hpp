@@ -113,7 +113,8 @@ struct RunResult {
   uint64_t rejected = 0, reset_removed_backend = 0, rescheduled = 0, stateless = 0;
   // The sink, whole run.
   uint64_t backend_rx = 0, client_rx = 0, syn_sent = 0, synack_sent = 0, synack_rx = 0;
-  uint64_t finack_sent = 0, fin_rx = 0, rst_rx = 0, echo_rx = 0, malformed = 0;
+  uint64_t finack_sent = 0, fin_rx = 0, fin_back_sent = 0, fin_back_rx = 0;
+  uint64_t rst_rx = 0, echo_rx = 0, malformed = 0;
   uint64_t generated_total = 0, injected_total = 0;
   std::vector<uint64_t> per_backend;  // frames each backend received
   // Latency (cycles): generator to backend (one way, through Magline once) and SYN to SYN-ACK

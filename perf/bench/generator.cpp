@@ -100,7 +100,18 @@ void Generator::on_backend(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
       ++c_.synack_sent;
       return;
     }
-    if (flags & dp::kTcpFin) ++c_.fin_rx;
+    if (flags & dp::kTcpFin) {
+      ++c_.fin_rx;
+      if (id & kIdNew) {
+        // The backend closes its side too (FIN+ACK back through the reply path), so that
+        // both of Magline's entries end closing, as in a whole TCP close.
+        turn_around(d, l_, lb_, kBackendMac, dp::kTcpFin | dp::kTcpAck);
+        restamp(d, l_, now32);
+        held_[n_held_++] = m;
+        ++c_.fin_back_sent;
+        return;
+      }
+    }
   }
   if ((id & kIdNew) == 0) {
     const uint32_t k = id & kIdMask;
@@ -139,6 +150,11 @@ void Generator::on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
       restamp(d, l_, now32);
       held_[n_held_++] = m;
       ++c_.finack_sent;
+      return;
+    }
+    if (flags == (dp::kTcpFin | dp::kTcpAck)) {
+      ++c_.fin_back_rx;
+      to_free_[n_free_++] = m;
       return;
     }
     if (flags & dp::kTcpRst) {

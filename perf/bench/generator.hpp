@@ -5,7 +5,8 @@
 //               new connections: a SYN from a fresh 5-tuple, with probability new_share;
 //               on a SYN-ACK: FIN+ACK (the handshake's last segment closes the connection, so
 //               Magline's entries end closing and evictable, as short connections do)
-//   backends -> on a SYN: SYN-ACK back through Magline (its reply path); everything else is
+//   backends -> on a SYN: SYN-ACK back through Magline (its reply path); on a new connection's
+//               FIN+ACK: FIN+ACK back (the backend's half of the close); everything else is
 //               counted, its latency taken from the stamp, its flow's backend noted (churn)
 //
 // Every mbuf it allocates goes into Magline's RX ring or back to the pool; nothing is allocated
@@ -30,6 +31,7 @@ struct GenCounters {
   uint64_t backpressure = 0;  // passes that found the ring full
   uint64_t alloc_failed = 0;
   uint64_t syn_sent = 0, synack_sent = 0, synack_rx = 0, finack_sent = 0, fin_rx = 0;
+  uint64_t fin_back_sent = 0, fin_back_rx = 0;  // the backends' FIN+ACKs
   uint64_t rst_rx = 0;
   uint64_t echo_rx = 0;  // frames that came back to the clients unchanged but for the MACs
   uint64_t backend_rx = 0, client_rx = 0;

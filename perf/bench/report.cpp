@@ -29,6 +29,11 @@ const char* proto_name(const TrafficSpec& t) {
 
 }  // namespace
 
+bool disturbed(const Point& p) {
+  if (!p.ring || p.testpmd_pps <= 0) return false;
+  return figures_of(*p.ring).tx_pps < 0.8 * p.testpmd_pps;
+}
+
 Figures figures_of(const RunResult& r) {
   Figures f;
   const Window& w = r.window;
@@ -81,8 +86,8 @@ std::vector<std::string> accounting_errors(const RunResult& r) {
          "transmitted " + std::to_string(r.total.tx) + " != received by backends " +
              std::to_string(r.backend_rx) + " + by clients " + std::to_string(r.client_rx) +
              " + refused by the ring " + std::to_string(r.tx_full));
-  expect(r.injected_total == r.generated_total + r.synack_sent + r.finack_sent,
-         "frames into the ring " + into + " != generated + SYN-ACKs + FIN+ACKs");
+  expect(r.injected_total == r.generated_total + r.synack_sent + r.finack_sent + r.fin_back_sent,
+         "frames into the ring " + into + " != generated + SYN-ACKs + FIN+ACKs both ways");
   expect(r.malformed == 0, std::to_string(r.malformed) + " frames not as Magline should send");
   expect(r.warmup_opened == r.options.traffic.flows, std::to_string(r.warmup_opened) + " of " +
                                                          std::to_string(r.options.traffic.flows) +
@@ -110,6 +115,9 @@ std::vector<std::string> smoke_errors(const RunResult& r) {
            "handshakes: " + std::to_string(r.syn_sent) + " SYNs, " + std::to_string(r.synack_sent) +
                " SYN-ACKs sent, " + std::to_string(r.synack_rx) + " received");
     expect(t.new_share == 0 || r.syn_sent > 0, "no new connection was opened");
+    expect(r.fin_back_rx == r.fin_back_sent,
+           "backends' FIN+ACKs: " + std::to_string(r.fin_back_sent) + " sent, " +
+               std::to_string(r.fin_back_rx) + " received");
   }
   const Figures f = figures_of(r);
   expect(t.rate_pps <= 0 || std::abs(f.generated_pps / t.rate_pps - 1) < 0.1,
@@ -151,6 +159,7 @@ nlohmann::ordered_json to_json(const Point& p) {
                   {"churn", t.churn}};
   if (!r.error.empty()) j["error"] = r.error;
   const double ring_pps = p.ring ? figures_of(*p.ring).tx_pps : 0;
+  j["disturbed"] = disturbed(p);
   j["baseline"] = {{"testpmd_macswap_pps", p.testpmd_pps},
                    {"testpmd", p.testpmd_note},
                    {"ring_macswap_pps", ring_pps},
@@ -250,6 +259,11 @@ void print_point(const Point& p, std::FILE* out) {
   if (p.ring) row("ring macswap (same gen, core 1)", ring_pps);
   row("Magline worker, transmitted", f.tx_pps);
   row("Magline worker, capacity (busy)", f.capacity_pps);
+  if (disturbed(p)) {
+    std::fprintf(out,
+                 "   DISTURBED: the ring MAC swap did less than 0.8x testpmd; something else "
+                 "ran on these cores\n");
+  }
   std::fprintf(out, "   bound by %s; worker idle %.1f%%; %.0f cycles/frame (%.0f busy)\n", f.bound,
                f.idle_share * 100, f.cycles_per_packet, f.busy_cycles_per_packet);
   std::fprintf(out, "   latency one way p50/p99/p99.9 %.2f / %.2f / %.2f us (%lu samples)\n",

@@ -34,6 +34,9 @@ struct Figures {
 };
 
 Figures figures_of(const RunResult& r);
+// The same generator and rings through a MAC swap did less than 0.8x testpmd's macswap: the
+// run shared its cores with something else (the machine is not quiet), figures not to quote.
+bool disturbed(const Point& p);
 
 // The identities every run must satisfy once drained: frames into Magline = frames it
 // received = transmitted + dropped + slow path; transmitted = received by the sink + refused by
