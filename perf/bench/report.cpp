@@ -308,7 +308,7 @@ void print_point(const Point& p, std::FILE* out) {
 
 std::string csv_of(const std::vector<Point>& points, const std::string& param) {
   std::ostringstream o;
-  o << param
+  o << "swept_" << param
     << ",flows,frame_bytes,protocol,new_share,magline_mpps,capacity_mpps,testpmd_mpps,"
        "ring_mpps,vs_testpmd,vs_ring,cycles_per_packet,busy_cycles_per_packet,bound,"
        "oneway_p50_us,oneway_p99_us,oneway_p999_us,new_conn_per_s,drops\n";
