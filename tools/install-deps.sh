@@ -10,7 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libcpp-httplib-dev libpcap-dev
   libyaml-cpp-dev
   # tests and tools
-  iproute2 ethtool curl tcpdump python3-scapy python3-yaml
+  iproute2 ethtool curl tcpdump python3-scapy python3-yaml gnuplot-nox
 )
 
 missing=()
