@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "control/publisher.hpp"
+#include "perf/testpmd.hpp"
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/mbuf_io.hpp"
 #include "dataplane/dpdk/port.hpp"
@@ -148,34 +149,6 @@ int worker(void* arg) {
   return 0;
 }
 
-// testpmd macswap on net_null (copy=1) on the same worker core; its mean Rx-pps.
-double testpmd_pps(const std::string& testpmd, unsigned worker_core, double seconds) {
-  const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
-                          " -l 0," + std::to_string(worker_core) +
-                          " --no-huge -m 1024 --no-shconf --no-pci --no-telemetry"
-                          " --file-prefix magline-bench-testpmd"
-                          " --vdev net_null0,copy=1,size=64 -- --forward-mode=macswap"
-                          " --total-num-mbufs=16384 --auto-start --stats-period 1"
-                          " --nb-cores=1 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return 0;
-  std::vector<double> samples;
-  char line[512];
-  const std::regex rx(R"(Rx-pps:\s+(\d+))");
-  while (std::fgets(line, sizeof line, p)) {
-    std::cmatch m;
-    if (std::regex_search(line, m, rx)) samples.push_back(std::stod(m[1]));
-  }
-  pclose(p);
-  std::error_code ignored;
-  std::filesystem::remove("/var/run/dpdk/magline-bench-testpmd", ignored);  // empty by now
-  // The first samples include start-up; keep the steady ones.
-  if (samples.size() > 2) samples.erase(samples.begin(), samples.begin() + 1);
-  double sum = 0;
-  for (double s : samples) sum += s;
-  return samples.empty() ? 0 : sum / double(samples.size());
-}
-
 int measure(int argc, char** argv);
 
 // The EAL outlives everything in its memory (the port and pool live in measure()); it leaves an
@@ -213,7 +186,7 @@ int measure(int argc, char** argv) {
   }
   const unsigned worker_core = 1;
   double baseline = 0;
-  if (testpmd != "none") baseline = testpmd_pps(testpmd, worker_core, seconds + 2);
+  if (testpmd != "none") baseline = testpmd_macswap_pps(testpmd, worker_core, 64, seconds + 2);
 
   auto pool = dpdk::PktPool::create("bench", 16383);
   if (!pool) return 1;

@@ -27,6 +27,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "perf/bench/engine.hpp"
 #include "perf/bench/report.hpp"
+#include "perf/testpmd.hpp"
 
 namespace magline::bench {
 namespace {
@@ -168,37 +169,14 @@ bool parse(int argc, char** argv, Options& o, std::string& err) {
   return true;
 }
 
-// dpdk-testpmd --forward-mode=macswap on net_null (copy=1: every frame written, as a NIC's DMA
-// does) on the worker's core; its mean Rx-pps after the first sample. As perf/dpbench.cpp.
+// The testpmd baseline (perf/testpmd.hpp) and what it was, for the report.
 double testpmd_pps(const std::string& testpmd, unsigned frame_len, double seconds,
                    std::string& note) {
-  const std::string prefix = "magline-bench-testpmd-" + std::to_string(getpid());
-  const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
-                          " -l 0,1 --no-huge -m 1024 --no-shconf --no-pci --no-telemetry"
-                          " --file-prefix " +
-                          prefix + " --vdev net_null0,copy=1,size=" + std::to_string(frame_len) +
-                          " -- --forward-mode=macswap --total-num-mbufs=16384 --auto-start"
-                          " --stats-period 1 --nb-cores=1 2>&1";
   note = "dpdk-testpmd macswap, net_null0 copy=1 size=" + std::to_string(frame_len) +
          ", 1 forwarding core (lcore 1)";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return 0;
-  std::vector<double> samples;
-  char line[512];
-  const std::regex rx(R"(Rx-pps:\s+(\d+))");
-  while (std::fgets(line, sizeof line, p)) {
-    std::cmatch m;
-    if (std::regex_search(line, m, rx)) samples.push_back(std::stod(m[1]));
-  }
-  pclose(p);
-  std::error_code ignored;
-  std::filesystem::remove("/var/run/dpdk/" + prefix, ignored);
-  if (samples.size() > 2) samples.erase(samples.begin());
-  double sum = 0;
-  for (double s : samples)
-    sum += s;
-  if (samples.empty()) note += ": no Rx-pps read (is " + testpmd + " installed?)";
-  return samples.empty() ? 0 : sum / double(samples.size());
+  const double pps = testpmd_macswap_pps(testpmd, 1, frame_len, seconds);
+  if (pps == 0) note += ": no Rx-pps read (is " + testpmd + " installed?)";
+  return pps;
 }
 
 int smoke(Testbed& bed, const Options& o) {
