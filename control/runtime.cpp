@@ -17,9 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
-#include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "config/config.hpp"
@@ -628,55 +626,8 @@ void Runtime::poll_kubernetes(uint64_t now) {
 
 // The watcher's and the translation's counters for /metrics and /stats.
 void Runtime::kubernetes_report() {
-  std::ostringstream m;
-  nlohmann::ordered_json j;
-  auto family = [&](const std::string& name, const char* type, const char* help) {
-    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-  };
-  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> watch;
-  watcher_->for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
-    const std::string label(k8s::resource_name(res));
-    watch[std::string(name)].emplace_back(label, v);
-    j["watch"][label][std::string(name)] = v;
-  });
-  for (const auto& [name, rows] : watch) {
-    const std::string metric = "magline_k8s_" + name;
-    family(metric, metric.ends_with("_total") ? "counter" : "gauge",
-           "Kubernetes watch (docs/k8s-client.md), by resource.");
-    for (const auto& [label, v] : rows) m << metric << "{resource=\"" << label << "\"} " << v << "\n";
-  }
-  const K8sSourceStats& s = k8s_->stats();
-  const std::pair<const char*, uint64_t> source_rows[] = {
-      {"events", s.events},
-      {"relists", s.relists},
-      {"decode_errors", s.decode_errors},
-      {"translations", s.translations},
-      {"publish_failures", s.publish_failures},
-      {"name_conflicts", s.name_conflicts}};
-  family("magline_k8s_source_total", "counter", "Watched objects applied and translated, by kind.");
-  for (const auto& [name, v] : source_rows) {
-    m << "magline_k8s_source_total{kind=\"" << name << "\"} " << v << "\n";
-    j["source"][name] = v;
-  }
-  family("magline_k8s_objects", "gauge", "Watched objects held.");
-  m << "magline_k8s_objects{kind=\"services\"} " << k8s_->services_held() << "\n";
-  m << "magline_k8s_objects{kind=\"endpointslices\"} " << k8s_->slices_held() << "\n";
-  j["source"]["services_held"] = k8s_->services_held();
-  j["source"]["slices_held"] = k8s_->slices_held();
-  j["source"]["synced"] = watcher_->synced();
-  family("magline_k8s_update_latency_seconds", "summary",
-         "From a watch event read off the wire to every worker using the change it made.");
-  for (double q : {0.5, 0.9, 0.99}) {
-    m << "magline_k8s_update_latency_seconds{quantile=\"" << q << "\"} "
-      << k8s_latency_.quantile(q) / 1000.0 << "\n";
-  }
-  m << "magline_k8s_update_latency_seconds_sum " << k8s_latency_.sum() / 1000.0 << "\n";
-  m << "magline_k8s_update_latency_seconds_count " << k8s_latency_.count() << "\n";
-  j["update_latency_ms"] = {{"count", k8s_latency_.count()},
-                            {"sum", k8s_latency_.sum()},
-                            {"p50", k8s_latency_.quantile(0.5)},
-                            {"p99", k8s_latency_.quantile(0.99)}};
-  admin_view_.update_extra(m.str(), std::move(j));
+  KubernetesReport r = kubernetes_report_of(*watcher_, *k8s_, k8s_latency_);
+  admin_view_.update_extra(std::move(r.metrics), std::move(r.stats));
 }
 
 void Runtime::stop_workers() {

@@ -1,6 +1,7 @@
 #include "control/stats.hpp"
 
 #include <algorithm>
+#include <map>
 #include <sstream>
 
 #include "dataplane/drop_reason.hpp"
@@ -250,6 +251,59 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
     o << bytes_b.str();
   }
   return o.str();
+}
+
+KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSource& source,
+                                      const LatencySamples& latency) {
+  std::ostringstream m;
+  nlohmann::ordered_json j;
+  auto family = [&](const std::string& name, const char* type, const char* help) {
+    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  };
+  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> watch;
+  watcher.for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
+    const std::string label(k8s::resource_name(res));
+    watch[std::string(name)].emplace_back(label, v);
+    j["watch"][label][std::string(name)] = v;
+  });
+  for (const auto& [name, rows] : watch) {
+    const std::string metric = "magline_k8s_" + name;
+    family(metric, metric.ends_with("_total") ? "counter" : "gauge",
+           "Kubernetes watch (docs/k8s-client.md), by resource.");
+    for (const auto& [label, v] : rows) m << metric << "{resource=\"" << label << "\"} " << v << "\n";
+  }
+  const K8sSourceStats& s = source.stats();
+  const std::pair<const char*, uint64_t> source_rows[] = {
+      {"events", s.events},
+      {"relists", s.relists},
+      {"decode_errors", s.decode_errors},
+      {"translations", s.translations},
+      {"publish_failures", s.publish_failures},
+      {"name_conflicts", s.name_conflicts}};
+  family("magline_k8s_source_total", "counter", "Watched objects applied and translated, by kind.");
+  for (const auto& [name, v] : source_rows) {
+    m << "magline_k8s_source_total{kind=\"" << name << "\"} " << v << "\n";
+    j["source"][name] = v;
+  }
+  family("magline_k8s_objects", "gauge", "Watched objects held.");
+  m << "magline_k8s_objects{kind=\"services\"} " << source.services_held() << "\n";
+  m << "magline_k8s_objects{kind=\"endpointslices\"} " << source.slices_held() << "\n";
+  j["source"]["services_held"] = source.services_held();
+  j["source"]["slices_held"] = source.slices_held();
+  j["source"]["synced"] = watcher.synced();
+  family("magline_k8s_update_latency_seconds", "summary",
+         "From a watch event read off the wire to every worker using the change it made.");
+  for (double q : {0.5, 0.9, 0.99}) {
+    m << "magline_k8s_update_latency_seconds{quantile=\"" << q << "\"} "
+      << latency.quantile(q) / 1000.0 << "\n";
+  }
+  m << "magline_k8s_update_latency_seconds_sum " << latency.sum() / 1000.0 << "\n";
+  m << "magline_k8s_update_latency_seconds_count " << latency.count() << "\n";
+  j["update_latency_ms"] = {{"count", latency.count()},
+                            {"sum", latency.sum()},
+                            {"p50", latency.quantile(0.5)},
+                            {"p99", latency.quantile(0.99)}};
+  return {m.str(), std::move(j)};
 }
 
 }  // namespace magline::control

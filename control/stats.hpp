@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "control/k8s_client/watcher.hpp"
+#include "control/k8s_source.hpp"
 #include "control/worker.hpp"
 #include "dataplane/service.hpp"
 #include "dataplane/slow_path.hpp"
@@ -49,5 +51,15 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
 std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
                          const dp::ServiceList* services);
+
+// The Kubernetes watcher's and source's counters and the update latency, as Prometheus text
+// (magline_k8s_*, docs/cli.md) and as the /stats `kubernetes` section. Control thread (reads
+// the source).
+struct KubernetesReport {
+  std::string metrics;
+  nlohmann::ordered_json stats;
+};
+KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSource& source,
+                                      const LatencySamples& latency);
 
 }  // namespace magline::control
