@@ -95,7 +95,8 @@ nlohmann::ordered_json flows_json(const dp::FlowTableStats& f) {
           {"inserts", f.inserts},            {"insert_failures", f.insert_failures},
           {"reclaimed_expired", f.reclaimed_expired},
           {"evicted_half_open", f.evicted_half_open},
-          {"evicted_closing", f.evicted_closing}, {"displaced", f.displaced}};
+          {"evicted_closing", f.evicted_closing},
+          {"evicted_midstream", f.evicted_midstream}, {"displaced", f.displaced}};
 }
 
 void add(dp::ForwarderCounters& a, const dp::ForwarderCounters& b) {
@@ -185,8 +186,9 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
              [&](size_t w) { return t.flows[w].inserts; });
   per_worker("magline_flow_table_insert_failures_total", "Flow entries that found no room.",
              [&](size_t w) { return t.flows[w].insert_failures; });
-  per_worker("magline_flow_table_evictions_total", "Live half-open or closing entries evicted.",
-             [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closing; });
+  per_worker("magline_flow_table_evictions_total", "Live closing, unconfirmed mid-stream or half-open entries evicted.",
+             [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closing +
+                                    t.flows[w].evicted_midstream; });
 
   family("magline_slow_path_total", "counter", "Slow-path events, by kind.");
   const std::pair<const char*, uint64_t> slow_rows[] = {

@@ -12,6 +12,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::tcp_syn: return "tcp_syn";
     case FlowState::tcp_established: return "tcp_established";
     case FlowState::tcp_closing: return "tcp_closing";
+    case FlowState::tcp_midstream: return "tcp_midstream";
     case FlowState::udp: return "udp";
     case FlowState::other: return "other";
   }
@@ -28,15 +29,21 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
   const bool bare_syn = (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
   switch (from) {
     case FlowState::free:
-      return bare_syn ? FlowState::tcp_syn : FlowState::tcp_established;  // may join mid-stream
+      return bare_syn ? FlowState::tcp_syn : FlowState::tcp_midstream;
     case FlowState::tcp_syn:
       return (tcp_flags & kTcpAck) ? FlowState::tcp_established : FlowState::tcp_syn;
     case FlowState::tcp_closing:
+    case FlowState::tcp_midstream:
       // A bare SYN on a closed tuple opens a new connection (TIME_WAIT reuse).
-      return bare_syn ? FlowState::tcp_syn : FlowState::tcp_closing;
+      return bare_syn ? FlowState::tcp_syn : from;
     default:
       return FlowState::tcp_established;
   }
+}
+
+FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
+  const FlowState next = next_flow_state(from, proto, tcp_flags);
+  return next == FlowState::tcp_midstream ? FlowState::tcp_established : next;
 }
 
 namespace {
@@ -70,7 +77,8 @@ size_t FlowTable::memory_bytes(size_t capacity) noexcept {
 uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
   switch (s) {
     case FlowState::tcp_syn: return timeouts_.tcp_syn_ms;
-    case FlowState::tcp_established: return timeouts_.tcp_established_ms;
+    case FlowState::tcp_established:
+    case FlowState::tcp_midstream: return timeouts_.tcp_established_ms;
     case FlowState::tcp_closing: return timeouts_.tcp_closing_ms;
     case FlowState::udp: return timeouts_.udp_ms;
     case FlowState::other: return timeouts_.other_ms;
@@ -210,14 +218,16 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
         r = kSameKey;  // an expired (or, against the contract, live) copy: reuse its way
       } else if (!alive(bk.deadline[w], now_ms)) {
         r = kExpired;
-      } else if (bk.state[w] == FlowState::tcp_syn) {
-        r = kHalfOpen;
       } else if (bk.state[w] == FlowState::tcp_closing) {
         r = kClosing;
+      } else if (bk.state[w] == FlowState::tcp_midstream) {
+        r = kMidstream;
+      } else if (bk.state[w] == FlowState::tcp_syn) {
+        r = kHalfOpen;
       } else {
         continue;
       }
-      if (r < best.rank || (r == best.rank && r >= kHalfOpen && left < best_left)) {
+      if (r < best.rank || (r == best.rank && r >= kClosing && left < best_left)) {
         best = {r, b, w};
         best_left = left;
       }
@@ -267,6 +277,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     case kExpired: ++stats_.reclaimed_expired; break;
     case kHalfOpen: ++stats_.evicted_half_open; break;
     case kClosing: ++stats_.evicted_closing; break;
+    case kMidstream: ++stats_.evicted_midstream; break;
     default: break;
   }
   if (best != kFree) free_way(best_b, best_w);

@@ -14,12 +14,22 @@
 //
 // Expiry is by timestamp: a way whose deadline has passed is free for reuse, and expire()
 // reclaims such ways incrementally (bounded work per call) so the occupancy figure stays true.
-// Insertion takes a free or expired way first, then evicts a half-open (SYN seen, no ACK yet)
-// entry, then a closing one (FIN or RST seen), each time the one nearest its deadline. When both
-// buckets hold only established, UDP or other live entries, one of them moves to its own other
-// bucket if that has room (one step of cuckoo displacement; bounded work). Failing that, insert
-// fails and the caller forwards statelessly with Maglev (Maglev paper, section 3.3): traffic
-// never stops because the table is full, and live connections are never evicted.
+// Insertion takes a free or expired way first, then evicts, each time the entry nearest its
+// deadline: a closing one (FIN or RST seen: the connection is over), then one joined mid-stream
+// and never confirmed (see below), then a half-open one (SYN seen, no ACK yet). Closing goes
+// before half-open because a half-open entry may be a handshake in progress, and evicting a
+// full-NAT one loses its source port. When both buckets hold only established, UDP or other
+// live entries, one of them moves to its own other bucket if that has room (one step of cuckoo
+// displacement; bounded work). Failing that, insert fails and the caller forwards statelessly
+// with Maglev (Maglev paper, section 3.3): traffic never stops because the table is full, and
+// live connections are never evicted.
+//
+// A TCP entry opened by a frame that is not a bare SYN (after a restart, a failover between
+// nodes, or an ACK flood of made-up tuples) is `tcp_midstream`: evictable, so a flood cannot fill
+// the table with entries nothing may take over. Its reply entry turns established when the
+// backend answers with anything but a RST; the original direction stays evictable (the client's
+// frames prove nothing), and when evicted, its next frame opens it again with the same Maglev
+// choice as long as the backend set has not changed.
 #pragma once
 
 #include <cstddef>
@@ -32,10 +42,11 @@ namespace magline::dp {
 enum class FlowState : uint8_t {
   free = 0,
   tcp_syn,          // half-open: SYN seen, no ACK yet
-  tcp_established,  // an ACK without SYN seen (or joined mid-stream)
+  tcp_established,  // an ACK seen after the SYN
   tcp_closing,      // FIN or RST seen
   udp,
   other,            // SCTP, ICMP and the rest
+  tcp_midstream,    // opened by a frame other than a bare SYN; not confirmed by a reply
 };
 
 const char* flow_state_name(FlowState s) noexcept;
@@ -53,6 +64,10 @@ inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2
 // The state a connection moves to when a packet with `tcp_flags` arrives (0 for non-TCP).
 // `from` is FlowState::free for the first packet of a flow.
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
+
+// The same for the reply direction, where an answer that is not a FIN or RST confirms a
+// connection joined mid-stream.
+FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
 // What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
 // either for a connection's original direction (client -> frontend) or for its replies
@@ -102,6 +117,7 @@ struct FlowTableStats {
   uint64_t reclaimed_expired = 0;  // expired ways reused by insert or freed by expire()
   uint64_t evicted_half_open = 0;
   uint64_t evicted_closing = 0;
+  uint64_t evicted_midstream = 0;
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
 };
@@ -202,7 +218,7 @@ class FlowTable {
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
-  enum Rank : unsigned { kSameKey, kFree, kExpired, kHalfOpen, kClosing, kNone };
+  enum Rank : unsigned { kSameKey, kFree, kExpired, kClosing, kMidstream, kHalfOpen, kNone };
   struct Choice {
     Rank rank = kNone;
     uint32_t bucket = 0;

@@ -526,7 +526,7 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   }
   const ReplyFlow& r = e->value.reply;
   const Parsed& p = w.p;
-  flows_.refresh(e, next_flow_state(flows_.state(e), p.key.proto, p.tcp_flags), now_ms);
+  flows_.refresh(e, next_reply_state(flows_.state(e), p.key.proto, p.tcp_flags), now_ms);
   if (r.last_hop == LastHops::kNone) {
     drop(pkt, DropReason::last_hop_table_full, out);
     return;

@@ -315,6 +315,85 @@ TEST_F(ForwarderTest, ClosedTupleReusedBySynIsANewConnection) {
   EXPECT_EQ(h.forwarder().counters().new_connections, 2u);
 }
 
+// An ACK flood of made-up tuples opens entries nothing confirms. They must not fill the table:
+// a real connection still gets its entries (full-NAT cannot forward without one), and once
+// established it survives the next flood.
+TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 256;
+  Harness h(config);
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  auto flood = [&](uint32_t base) {
+    for (uint32_t i = 0; i < 2000; ++i) {
+      const uint32_t n = base + i;
+      const std::string src = "198.19." + std::to_string(n >> 8 & 255) + "." +
+                              std::to_string(n & 255);
+      const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                  .tcp(uint16_t(1024 + n % 60000), 80, kTcpAck).bytes());
+      ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
+    }
+  };
+  flood(0);
+  const auto& flows = h.forwarder().flows().stats();
+  EXPECT_EQ(flows.occupied, flows.capacity);  // full of the flood's entries
+  EXPECT_GT(flows.evicted_midstream, 3000u);
+  EXPECT_EQ(flows.insert_failures, 0u);
+
+  const Outcome syn = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80, kTcpSyn)
+          .bytes());
+  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  const uint16_t snat = sport_of(syn.frame);
+  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, snat, kTcpSyn | kTcpAck).bytes());
+  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                      .tcp(40000, 80, kTcpAck).bytes()).verdict, Verdict::tx);
+
+  flood(2000);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);  // the same connection, not a new one
+  const Outcome answer = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, snat, kTcpAck).payload("200 OK").bytes());
+  ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+  EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                              .tcp(80, 40000, kTcpAck).payload("200 OK").bytes());
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+}
+
+// A backend's answer confirms a connection joined mid-stream: its reply entry is then never
+// evicted for new ones, and the backend's frames keep reaching the client through a flood.
+TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 256;
+  Harness h(config);
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::dnat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  const Outcome ack = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(45000, 80, kTcpAck).payload("more").bytes());
+  ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
+  auto answer = [&] {
+    return h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kClient)
+                     .tcp(8080, 45000, kTcpAck).payload("200 OK").bytes());
+  };
+  ASSERT_EQ(answer().verdict, Verdict::tx);  // confirms it
+  for (uint32_t n = 0; n < 2000; ++n) {
+    const std::string src = "198.19." + std::to_string(n >> 8) + "." + std::to_string(n & 255);
+    ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                        .tcp(uint16_t(1024 + n), 80, kTcpAck).bytes()).verdict, Verdict::tx);
+  }
+  const Outcome later = answer();
+  ASSERT_EQ(later.verdict, Verdict::tx) << to_string(later);
+  EXPECT_EQ(later.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                             .tcp(80, 45000, kTcpAck).payload("200 OK").bytes());
+  EXPECT_GT(h.forwarder().flows().stats().evicted_midstream, 1000u);
+}
+
 TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers) {
   dp::ForwarderConfig config;
   config.workers = 2;

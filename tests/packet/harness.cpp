@@ -31,7 +31,7 @@ Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering) {
   p.mac = dp::MacAddr{kLbMac};
   p.addrs = {{ip(kLbIp), 16}, {ip(kLbIp6), 64}};
   node_.ports.push_back(p);
-  config.flow_capacity = 4096;
+  if (config.flow_capacity == dp::ForwarderConfig{}.flow_capacity) config.flow_capacity = 4096;
   fwd_ = std::make_unique<dp::Forwarder>(config, node_, registry_,
                                          steering ? *steering : single_, peers);
 }

@@ -32,8 +32,12 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
   };
   const Case cases[] = {
       {FlowState::free, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
-      {FlowState::free, kProtoTcp, kTcpAck, FlowState::tcp_established},  // joined mid-stream
-      {FlowState::free, kProtoTcp, kTcpSyn | kTcpAck, FlowState::tcp_established},
+      {FlowState::free, kProtoTcp, kTcpAck, FlowState::tcp_midstream},  // joined mid-stream
+      {FlowState::free, kProtoTcp, kTcpSyn | kTcpAck, FlowState::tcp_midstream},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpAck, FlowState::tcp_midstream},  // unconfirmed
+      {FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_midstream},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
       {FlowState::free, kProtoTcp, kTcpRst, FlowState::tcp_closing},
       {FlowState::tcp_syn, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // retransmitted SYN
       {FlowState::tcp_syn, kProtoTcp, kTcpAck, FlowState::tcp_established},
@@ -53,6 +57,22 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
     EXPECT_EQ(next_flow_state(c.from, c.proto, c.flags), c.to)
         << flow_state_name(c.from) << " flags " << int(c.flags);
   }
+}
+
+// The reply direction confirms a connection joined mid-stream, unless it resets or closes it.
+TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpRst),
+            FlowState::tcp_closing);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck),
+            FlowState::tcp_closing);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn, kProtoTcp, kTcpSyn | kTcpAck),
+            FlowState::tcp_established);  // the SYN-ACK
+  EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
@@ -146,7 +166,7 @@ TEST(FlowTable, ExpireReclaimsIncrementallyAndKeepsOccupancyTrue) {
 
 // Two buckets of 8 ways: every key's primary and alternate are buckets 0 and 1, so the table
 // holds exactly 16 entries and the eviction order is observable.
-TEST(FlowTable, EvictsExpiredThenHalfOpenThenClosingButNeverEstablished) {
+TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstablished) {
   FlowTimeouts to;
   to.tcp_syn_ms = 1000;
   to.tcp_closing_ms = 2000;
@@ -161,32 +181,43 @@ TEST(FlowTable, EvictsExpiredThenHalfOpenThenClosingButNeverEstablished) {
     return t.find(keys[i], t.hash(keys[i]), now) != nullptr;
   };
 
-  // 12 established, 2 half-open, 2 closing.
-  for (uint32_t i = 0; i < 12; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
+  // 10 established, 2 half-open, 2 mid-stream, 2 closing.
+  for (uint32_t i = 0; i < 10; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
+  ASSERT_NE(ins(10, FlowState::tcp_midstream, 0), nullptr);
+  ASSERT_NE(ins(11, FlowState::tcp_midstream, 0), nullptr);
   ASSERT_NE(ins(12, FlowState::tcp_syn, 0), nullptr);
   ASSERT_NE(ins(13, FlowState::tcp_syn, 100), nullptr);
   ASSERT_NE(ins(14, FlowState::tcp_closing, 0), nullptr);
   ASSERT_NE(ins(15, FlowState::tcp_closing, 0), nullptr);
   EXPECT_EQ(t.stats().occupied, 16u);
 
-  // Half-open entries go first, the one nearest its deadline first.
+  // Closing entries go first: their connections are over.
   ASSERT_NE(ins(16, FlowState::tcp_established, 500), nullptr);
-  EXPECT_FALSE(present(12, 500));
-  EXPECT_TRUE(present(13, 500));
   ASSERT_NE(ins(17, FlowState::tcp_established, 500), nullptr);
-  EXPECT_FALSE(present(13, 500));
-  EXPECT_EQ(t.stats().evicted_half_open, 2u);
-
-  // Then closing ones.
-  ASSERT_NE(ins(18, FlowState::tcp_established, 600), nullptr);
-  ASSERT_NE(ins(19, FlowState::tcp_established, 600), nullptr);
+  EXPECT_FALSE(present(14, 500));
+  EXPECT_FALSE(present(15, 500));
   EXPECT_EQ(t.stats().evicted_closing, 2u);
 
+  // Then entries joined mid-stream and never confirmed (an ACK flood's, for one).
+  ASSERT_NE(ins(18, FlowState::tcp_established, 600), nullptr);
+  ASSERT_NE(ins(19, FlowState::tcp_established, 600), nullptr);
+  EXPECT_FALSE(present(10, 600));
+  EXPECT_FALSE(present(11, 600));
+  EXPECT_EQ(t.stats().evicted_midstream, 2u);
+
+  // Then half-open ones, the one nearest its deadline first.
+  ASSERT_NE(ins(20, FlowState::tcp_established, 700), nullptr);
+  EXPECT_FALSE(present(12, 700));
+  EXPECT_TRUE(present(13, 700));
+  ASSERT_NE(ins(21, FlowState::tcp_established, 700), nullptr);
+  EXPECT_FALSE(present(13, 700));
+  EXPECT_EQ(t.stats().evicted_half_open, 2u);
+
   // Now only established entries: insert fails and every one of them stays.
-  EXPECT_EQ(ins(20, FlowState::tcp_syn, 700), nullptr);
+  EXPECT_EQ(ins(22, FlowState::tcp_syn, 800), nullptr);
   EXPECT_EQ(t.stats().insert_failures, 1u);
-  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 10u, 11u, 16u, 17u, 18u, 19u}) {
-    EXPECT_TRUE(present(i, 700)) << i;
+  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 16u, 17u, 18u, 19u, 20u, 21u}) {
+    EXPECT_TRUE(present(i, 800)) << i;
   }
 
   // An expired entry is reclaimed before anything live.
