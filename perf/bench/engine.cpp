@@ -205,11 +205,6 @@ uint64_t tsc() noexcept {
   return rte_get_tsc_cycles();
 }
 
-// Counters of the forwarder on the worker lcore, read from the main lcore.
-struct ForwarderView {
-  uint64_t rx = 0, tx = 0, polls = 0, idle_polls = 0, new_connections = 0, drops = 0;
-};
-
 uint64_t sum_drops(const dp::ForwarderCounters& c) {
   uint64_t s = 0;
   for (uint64_t d : c.drops)
@@ -221,12 +216,151 @@ ForwarderView view_of(const dp::ForwarderCounters& c, const control::WorkerIoCou
   return {c.rx_packets, c.tx_packets, io.polls, io.idle_polls, c.new_connections, sum_drops(c)};
 }
 
+// Magline's worker_main on the worker lcore, in this process. Its counters are read when they
+// change: the worker publishes a copy about every 100 ms (a seqlock), so a window runs from one
+// publication to another and its edges are exact to the main lcore's loop time.
+class InProcessMagline final : public Target {
+ public:
+  InProcessMagline(const Testbed& bed, const RunOptions& o, size_t capacity)
+      : bed_(bed), o_(o), capacity_(capacity) {}
+
+  std::string start(RunResult& r) override {
+    std::string err = side_.setup(o_, bed_, capacity_);
+    if (!err.empty()) return err;
+    if (rte_eal_remote_launch(control::worker_main, side_.ctx.get(), o_.worker_lcore) != 0) {
+      return "cannot launch the worker on lcore " + std::to_string(o_.worker_lcore);
+    }
+    launched_ = true;
+    // The worker builds its forwarder (and faults its flow table in) before its first loop.
+    const uint64_t hz = rte_get_tsc_hz();
+    const uint64_t until = tsc() + 30 * hz;
+    while (side_.ctx->applied.load(std::memory_order_acquire) < side_.sent) {
+      if (tsc() > until || rte_eal_get_lcore_state(o_.worker_lcore) != RUNNING) {
+        return "the worker did not start (or did not apply its updates in 30 s)";
+      }
+      rte_pause();
+    }
+    r.flow_capacity = capacity_;
+    r.flow_table_bytes = dp::FlowTable::memory_bytes(capacity_);
+    return {};
+  }
+
+  std::optional<ForwarderView> poll(const GenCounters&) override {
+    const uint64_t seq = side_.ctx->published_seq.load(std::memory_order_acquire);
+    if (seq == last_seq_ || (seq & 1)) return std::nullopt;
+    last_seq_ = seq;
+    dp::ForwarderCounters c;
+    dp::FlowTableStats f;
+    control::WorkerIoCounters io;
+    control::read_worker_counters(*side_.ctx, c, f, io);
+    return view_of(c, io);
+  }
+
+  bool counts_connections() const override { return true; }
+  void churn() override { side_.send_churn(); }
+
+  void stop(RunResult& r, const GenCounters&) override {
+    if (!launched_) return;
+    side_.stop.store(true);
+    rte_eal_wait_lcore(o_.worker_lcore);
+    launched_ = false;
+    const dp::ForwarderCounters& c = side_.ctx->counters;
+    const ForwarderView v = view_of(c, side_.ctx->io);
+    r.total.rx = v.rx;
+    r.total.tx = v.tx;
+    r.total.polls = v.polls;
+    r.total.idle_polls = v.idle_polls;
+    r.total.new_connections = v.new_connections;
+    r.total.drops = v.drops;
+    r.drops = c.drops;
+    r.tx_full = side_.ctx->io.tx_full;
+    r.slow_full = side_.ctx->io.slow_full;
+    r.to_slow_path = c.to_slow_path;
+    r.rejected = c.rejected;
+    r.reset_removed_backend = c.reset_removed_backend;
+    r.rescheduled = c.rescheduled;
+    r.stateless = c.stateless;
+    r.flows_occupied = side_.ctx->flows.occupied;
+    dp::SlowPacket sp;
+    while (side_.slow->dequeue(sp)) {
+      ++r.slow_received;
+      dpdk::free_packet(sp.pkt);
+    }
+  }
+
+  ~InProcessMagline() override {
+    if (launched_) {
+      side_.stop.store(true);
+      rte_eal_wait_lcore(o_.worker_lcore);
+    }
+  }
+
+ private:
+  const Testbed& bed_;
+  const RunOptions& o_;
+  size_t capacity_;
+  MaglineSide side_;
+  bool launched_ = false;
+  uint64_t last_seq_ = 0;
+};
+
+// The baseline's MAC swap on the worker lcore: its counters can be read at any time.
+class InProcessMacswap final : public Target {
+ public:
+  InProcessMacswap(const Testbed& bed, unsigned lcore) : lcore_(lcore) { job_.port = bed.port_id(); }
+
+  std::string start(RunResult&) override {
+    if (rte_eal_remote_launch(macswap_main, &job_, lcore_) != 0) {
+      return "cannot launch the baseline on lcore " + std::to_string(lcore_);
+    }
+    launched_ = true;
+    return {};
+  }
+  std::optional<ForwarderView> poll(const GenCounters&) override { return view(); }
+  bool counts_connections() const override { return false; }
+  void stop(RunResult& r, const GenCounters&) override {
+    if (!launched_) return;
+    job_.stop.store(true);
+    rte_eal_wait_lcore(lcore_);
+    launched_ = false;
+    const ForwarderView v = view();
+    r.total.rx = v.rx;
+    r.total.tx = v.tx;
+    r.total.polls = v.polls;
+    r.total.idle_polls = v.idle_polls;
+    r.tx_full = v.rx - v.tx;
+  }
+  ~InProcessMacswap() override {
+    if (launched_) {
+      job_.stop.store(true);
+      rte_eal_wait_lcore(lcore_);
+    }
+  }
+
+ private:
+  ForwarderView view() const noexcept {
+    return {job_.rx.load(std::memory_order_relaxed),
+            job_.tx.load(std::memory_order_relaxed),
+            job_.polls.load(std::memory_order_relaxed),
+            job_.idle_polls.load(std::memory_order_relaxed),
+            0,
+            0};
+  }
+  unsigned lcore_;
+  MacswapJob job_;
+  bool launched_ = false;
+};
+
 // A point of the run: the forwarder's counters and the generator's, at one TSC reading.
 struct Mark {
   uint64_t tsc = 0;
   ForwarderView fwd;
   GenCounters gen;
 };
+
+Mark mark_of(uint64_t now, const ForwarderView& v, const GenCounters& g) {
+  return Mark{v.tsc ? v.tsc : now, v, g};
+}
 
 Window between(const Mark& a, const Mark& b, double hz) {
   Window w;
@@ -246,96 +380,67 @@ Window between(const Mark& a, const Mark& b, double hz) {
   return w;
 }
 
-// Reads the forwarder's counters when they change: Magline's worker publishes a copy about every
-// 100 ms (a seqlock), so a window runs from one publication to another and its edges are
-// exact to the main lcore's loop time; the baseline's counters are read at any time.
-class Watcher {
- public:
-  Watcher(MaglineSide* m, MacswapJob* j) : m_(m), j_(j) {}
-
-  // A new reading if there is one (Magline: a new publication), else nullopt.
-  std::optional<ForwarderView> poll() noexcept {
-    if (j_ != nullptr) {
-      return ForwarderView{j_->rx.load(std::memory_order_relaxed),
-                           j_->tx.load(std::memory_order_relaxed),
-                           j_->polls.load(std::memory_order_relaxed),
-                           j_->idle_polls.load(std::memory_order_relaxed),
-                           0,
-                           0};
-    }
-    const uint64_t seq = m_->ctx->published_seq.load(std::memory_order_acquire);
-    if (seq == last_seq_ || (seq & 1)) return std::nullopt;
-    last_seq_ = seq;
-    dp::ForwarderCounters c;
-    dp::FlowTableStats f;
-    control::WorkerIoCounters io;
-    control::read_worker_counters(*m_->ctx, c, f, io);
-    return view_of(c, io);
-  }
-
- private:
-  MaglineSide* m_;
-  MacswapJob* j_;
-  uint64_t last_seq_ = 0;
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // One run
 
 RunResult run_once(Testbed& bed, const RunOptions& o) {
+  bed.drain();
+  const TrafficSpec& t = o.traffic;
+  size_t capacity = o.flow_capacity;
+  if (capacity == 0) {
+    capacity = std::max<size_t>(size_t(t.flows) * 4, t.new_share > 0 ? (1u << 18) : (1u << 16));
+  }
+  RunResult r;
+  if (o.forwarding == Forwarding::magline) {
+    InProcessMagline target(bed, o, capacity);
+    r = run_target(target, Link::rings(bed.to_lb(), bed.from_lb()), bed.lb_mac(), bed.pool(), o);
+  } else {
+    InProcessMacswap target(bed, o.worker_lcore);
+    r = run_target(target, Link::rings(bed.to_lb(), bed.from_lb()), bed.lb_mac(), bed.pool(), o);
+  }
+  bed.drain();
+  return r;
+}
+
+RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac,
+                     rte_mempool* pool, const RunOptions& o) {
   RunResult r;
   r.options = o;
   r.layout = Layout::of(o.traffic);
   r.hz = double(rte_get_tsc_hz());
   const TrafficSpec& t = o.traffic;
-  const bool magline = o.forwarding == Forwarding::magline;
-  bed.drain();
+  const bool magline = target.counts_connections();
 
-  size_t capacity = o.flow_capacity;
-  if (capacity == 0) {
-    capacity = std::max<size_t>(size_t(t.flows) * 4, t.new_share > 0 ? (1u << 18) : (1u << 16));
-  }
-  MaglineSide side;
-  MacswapJob job;
-  job.port = bed.port_id();
-  if (magline) {
-    r.error = side.setup(o, bed, capacity);
-    if (!r.error.empty()) return r;
-    if (rte_eal_remote_launch(control::worker_main, side.ctx.get(), o.worker_lcore) != 0) {
-      r.error = "cannot launch the worker on lcore " + std::to_string(o.worker_lcore);
-      return r;
-    }
-  } else if (rte_eal_remote_launch(macswap_main, &job, o.worker_lcore) != 0) {
-    r.error = "cannot launch the baseline on lcore " + std::to_string(o.worker_lcore);
+  Generator gen(t, r.layout, lb_mac, link, pool, o.seed);
+  auto fail = [&](std::string why) {
+    target.stop(r, gen.counters());
+    gen.finish();
+    r.error = std::move(why);
     return r;
-  }
-  auto stop_forwarder = [&] {
-    side.stop.store(true);
-    job.stop.store(true);
-    rte_eal_wait_lcore(o.worker_lcore);
   };
-
-  Generator gen(t, r.layout, bed.lb_mac(), bed.to_lb(), bed.from_lb(), bed.pool(), o.seed);
+  r.error = target.start(r);
+  if (!r.error.empty()) return fail(r.error);
   const uint64_t hz = rte_get_tsc_hz();
-  // The worker builds its forwarder (and faults its flow table in) before its first loop.
-  if (magline) {
-    const uint64_t until = tsc() + 30 * hz;
-    while (side.ctx->applied.load(std::memory_order_acquire) < side.sent) {
-      if (tsc() > until || rte_eal_get_lcore_state(o.worker_lcore) != RUNNING) {
-        stop_forwarder();
-        r.error = "the worker did not start (or did not apply its updates in 30 s)";
-        return r;
-      }
-      rte_pause();
-    }
-    r.flow_capacity = capacity;
-    r.flow_table_bytes = dp::FlowTable::memory_bytes(capacity);
-  }
   const uint64_t launched = tsc();
 
-  Watcher watch(magline ? &side : nullptr, magline ? nullptr : &job);
+  // Across processes Magline learns the backends from their ARP requests (or solicitations)
+  // before any traffic, as a real backend's first packet would teach it.
+  if (target.resolves_neighbours()) {
+    uint32_t next = 0;
+    const uint64_t until = tsc() + 2 * hz;
+    while ((next < t.backends || gen.counters().neighbour_answers_rx < t.backends) &&
+           tsc() < until) {
+      if (next < t.backends) next += gen.send_neighbour_requests(next);
+      gen.step_idle(tsc());
+    }
+    if (gen.counters().neighbour_answers_rx < t.backends) {
+      return fail("Magline answered " + std::to_string(gen.counters().neighbour_answers_rx) +
+                  " of the " + std::to_string(t.backends) + " backends' neighbour requests");
+    }
+  }
+
   // Open every established flow: one frame each, in order; wait until they have all arrived or
   // nothing has for 100 ms. A frame lost on the way (the sink's lcore preempted while Magline's
   // TX ring filled) leaves its flow unopened, so Magline's own count of connections decides, and
@@ -355,10 +460,16 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
           quiet_since = tsc();
         }
       }
-      const uint64_t until = tsc() + hz;
+      // Two readings: the first may have been published before the last frames arrived.
+      const uint64_t until = tsc() + 2 * hz;
       std::optional<ForwarderView> v;
-      while (!(v = watch.poll()) && tsc() < until)
+      for (int seen = 0; seen < 2 && tsc() < until;) {
         gen.step_idle(tsc());
+        if (auto x = target.poll(gen.counters())) {
+          v = x;
+          ++seen;
+        }
+      }
       r.warmup_opened = v ? v->new_connections : 0;
       if (r.warmup_opened >= t.flows) break;
     }
@@ -367,32 +478,25 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
     r.warmup_opened = t.flows;  // a MAC swap has nothing to open
   }
 
-  // The cost of an idle poll, with no traffic: from the first to the third publication.
-  if (magline) {
+  // The cost of an idle poll, with no traffic: from the first to the third reading.
+  {
     std::optional<Mark> a;
     int seen = 0;
     const uint64_t until = tsc() + 2 * hz;
+    const uint64_t min_len = magline ? 0 : hz / 5;  // a MAC swap's counters change every poll
     while (seen < 3 && tsc() < until) {
       const uint64_t now = tsc();
       gen.step_idle(now);
-      if (auto v = watch.poll()) {
-        if (++seen == 1) {
-          a = Mark{now, *v, {}};
-        } else if (seen == 3) {
-          const uint64_t polls = v->polls - a->fwd.polls;
-          if (polls > 0) r.idle_poll_cycles = double(now - a->tsc) / double(polls);
-        }
+      auto v = target.poll(gen.counters());
+      if (!v) continue;
+      const Mark m = mark_of(now, *v, {});
+      if (!a) {
+        a = m;
+        seen = 1;
+      } else if (m.tsc >= a->tsc + min_len && ++seen == 3) {
+        const uint64_t polls = m.fwd.polls - a->fwd.polls;
+        if (polls > 0) r.idle_poll_cycles = double(m.tsc - a->tsc) / double(polls);
       }
-    }
-  } else {
-    // The baseline's loop: rx_burst on an empty ring and four relaxed stores.
-    const auto before = watch.poll();
-    const uint64_t t0 = tsc();
-    while (tsc() < t0 + hz / 5)
-      gen.step_idle(tsc());
-    const auto after = watch.poll();
-    if (after->polls > before->polls) {
-      r.idle_poll_cycles = double(tsc() - t0) / double(after->polls - before->polls);
     }
   }
 
@@ -403,73 +507,62 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
   const uint64_t length = uint64_t(t.seconds * double(hz));
   bool churned = false;
   const uint64_t give_up = tsc() + length + 5 * hz;
+  // A remote reading's time is known to within its error: the window's edges take readings
+  // known to 1 ms, or after a second of none, the next.
+  const uint64_t precise = hz / 1000;
+  const uint64_t measure_from = tsc();
   while (!close) {
     const uint64_t now = tsc();
     gen.step(now);
     if (now > give_up) break;
     if (open && !churned && t.churn && magline && now >= open->tsc + length / 2) {
-      side.send_churn();
+      target.churn();
       gen.churn(t.backends / 2);
       churned = true;
     }
-    auto v = watch.poll();
+    auto v = target.poll(gen.counters());
     if (!v) continue;
     if (!open) {
-      open = Mark{now, *v, gen.counters()};
+      if (v->error > precise && now < measure_from + hz) continue;
+      open = mark_of(now, *v, gen.counters());
       gen.clear_latency();
     } else if (now >= open->tsc + length) {
-      close = Mark{now, *v, gen.counters()};
+      if (v->error > precise && now < open->tsc + length + hz) continue;
+      close = mark_of(now, *v, gen.counters());
     }
   }
-  if (!close) {
-    stop_forwarder();
-    r.error = "the forwarder published no counters during the run";
-    return r;
-  }
+  if (!close) return fail("the forwarder published no counters during the run");
   r.window = between(*open, *close, double(hz));
+  r.window_edge_error_s = double(open->fwd.error + close->fwd.error) / double(hz);
 
-  // Drain: answer what is still in flight until nothing has moved for 20 ms, then stop.
+  // Drain: answer what is still in flight until nothing has moved for 20 ms (50 ms across
+  // processes, where what is queued at the far end cannot be seen), then stop.
   {
+    const uint64_t quiet = link.is_port() ? hz / 20 : hz / 50;
     uint64_t quiet_since = tsc();
     uint64_t last = gen.counters().backend_rx + gen.counters().client_rx;
-    while (tsc() < quiet_since + hz / 50) {
+    while (tsc() < quiet_since + quiet) {
       gen.step_idle(tsc());
       const uint64_t seen = gen.counters().backend_rx + gen.counters().client_rx;
-      if (seen != last || rte_ring_count(bed.to_lb()) > 0 || gen.pending() > 0) {
+      if (seen != last || link.queued() > 0 || gen.pending() > 0) {
         last = seen;
         quiet_since = tsc();
       }
     }
   }
   const uint64_t stopped = tsc();
-  stop_forwarder();
+  const GenCounters& s = gen.counters();
+  target.stop(r, s);
   gen.step_idle(tsc());  // anything transmitted after the last look
   gen.finish();
 
-  const GenCounters& s = gen.counters();
-  if (magline) {
-    const dp::ForwarderCounters& c = side.ctx->counters;
-    r.total =
-        between(Mark{launched, {}, {}}, Mark{stopped, view_of(c, side.ctx->io), s}, double(hz));
-    r.drops = c.drops;
-    r.tx_full = side.ctx->io.tx_full;
-    r.slow_full = side.ctx->io.slow_full;
-    r.to_slow_path = c.to_slow_path;
-    r.rejected = c.rejected;
-    r.reset_removed_backend = c.reset_removed_backend;
-    r.rescheduled = c.rescheduled;
-    r.stateless = c.stateless;
-    r.flows_occupied = side.ctx->flows.occupied;
-    dp::SlowPacket sp;
-    while (side.slow->dequeue(sp)) {
-      ++r.slow_received;
-      dpdk::free_packet(sp.pkt);
-    }
-  } else {
-    ForwarderView v{job.rx.load(), job.tx.load(), job.polls.load(), job.idle_polls.load(), 0, 0};
-    r.total = between(Mark{launched, {}, {}}, Mark{stopped, v, s}, double(hz));
-    r.tx_full = v.rx - v.tx;
-  }
+  r.total.cycles = stopped - launched;
+  r.total.seconds = double(r.total.cycles) / double(hz);
+  r.total.generated = s.generated;
+  r.total.injected = s.injected;
+  r.total.backpressure = s.backpressure;
+  r.total.handshakes = s.synack_rx;
+  r.total.sink_rx = s.backend_rx + s.client_rx;
   r.backend_rx = s.backend_rx;
   r.client_rx = s.client_rx;
   r.syn_sent = s.syn_sent;
@@ -482,6 +575,8 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
   r.rst_rx = s.rst_rx;
   r.echo_rx = s.echo_rx;
   r.malformed = s.malformed;
+  r.neighbour_rx = s.neighbour_rx;
+  r.neighbour_sent = s.neighbour_requests_sent + s.neighbour_answers_sent;
   r.generated_total = s.generated;
   r.injected_total = s.injected;
   r.per_backend = gen.per_backend();
@@ -498,7 +593,6 @@ RunResult run_once(Testbed& bed, const RunOptions& o) {
   r.handshake_samples = hs.count();
   r.churn = gen.churn_result();
   r.churn.done = churned;
-  bed.drain();
   return r;
 }
 

@@ -26,6 +26,7 @@
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/result.hpp"
+#include "perf/bench/link.hpp"
 #include "perf/bench/traffic.hpp"
 
 struct rte_ring;
@@ -58,7 +59,9 @@ class Testbed {
   uint32_t ring_size_ = 0;
 };
 
-enum class Forwarding : uint8_t { magline, ring_macswap };
+// magline and ring_macswap run in this process over net_ring; magline_process (`magline run`)
+// and testpmd_macswap (dpdk-testpmd) are other processes at the far end of a net_memif port.
+enum class Forwarding : uint8_t { magline, ring_macswap, magline_process, testpmd_macswap };
 
 struct RunOptions {
   TrafficSpec traffic;
@@ -115,6 +118,7 @@ struct RunResult {
   uint64_t backend_rx = 0, client_rx = 0, syn_sent = 0, synack_sent = 0, synack_rx = 0;
   uint64_t finack_sent = 0, fin_rx = 0, fin_back_sent = 0, fin_back_rx = 0;
   uint64_t rst_rx = 0, echo_rx = 0, malformed = 0;
+  uint64_t neighbour_rx = 0, neighbour_sent = 0;  // ARP and NDP frames (across processes)
   uint64_t generated_total = 0, injected_total = 0;
   std::vector<uint64_t> per_backend;  // frames each backend received
   // Latency (cycles): generator to backend (one way, through Magline once) and SYN to SYN-ACK
@@ -124,7 +128,48 @@ struct RunResult {
   double handshake_p50 = 0, handshake_p99 = 0, handshake_p999 = 0;
   uint64_t handshake_samples = 0;
   ChurnResult churn;
+  // Across processes: the window's edges are known to within this (seconds, both together),
+  // the forwarder's resident memory at the end (VmHWM, bytes), and how it was started.
+  double window_edge_error_s = 0;
+  uint64_t forwarder_rss_bytes = 0;
+  std::string forwarder_note;
 };
+
+// A forwarder's counters as the main lcore reads them.
+struct ForwarderView {
+  uint64_t rx = 0, tx = 0, polls = 0, idle_polls = 0, new_connections = 0, drops = 0;
+  uint64_t tsc = 0;    // when they were true, if known (a remote reading); 0: when read
+  uint64_t error = 0;  // ...to within +- this many cycles
+};
+
+struct GenCounters;
+class Generator;
+
+// The forwarder a run measures, wherever it runs. Main lcore only, one run at a time.
+class Target {
+ public:
+  virtual ~Target() = default;
+  // Launches the forwarder; returns when it forwards (fills r.flow_capacity, r.flow_table_bytes)
+  // or an error.
+  virtual std::string start(RunResult& r) = 0;
+  // A new reading of its counters, if there is one. `g`: the generator's (a forwarder that
+  // cannot be read, testpmd, is seen through them).
+  virtual std::optional<ForwarderView> poll(const GenCounters& g) = 0;
+  // Whether it counts opened connections (Magline: the warm-up waits for them) and has to
+  // learn the backends' addresses (ARP, NDP) before traffic.
+  virtual bool counts_connections() const = 0;
+  virtual bool resolves_neighbours() const { return false; }
+  // Removes backend traffic.backends / 2.
+  virtual void churn() {}
+  // Stops it (always safe, also after a failed start) and fills r's totals, drops and counts
+  // from its final counters; `g` as above.
+  virtual void stop(RunResult& r, const GenCounters& g) = 0;
+};
+
+// One run against any target: opens every established flow, measures for traffic.seconds,
+// drains, stops the target and reads its counters.
+RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac,
+                     rte_mempool* pool, const RunOptions& options);
 
 // One run: launches the forwarder on the worker lcore, opens every established flow, measures
 // for traffic.seconds, drains, stops the forwarder and reads its counters.

@@ -3,17 +3,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "dataplane/arp_nd.hpp"
 #include "dataplane/parse.hpp"
 
 namespace magline::bench {
 
-Generator::Generator(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb, rte_ring* to_lb,
-                     rte_ring* from_lb, rte_mempool* pool, uint64_t seed)
+Generator::Generator(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb,
+                     const Link& link, rte_mempool* pool, uint64_t seed)
     : t_(t),
       l_(l),
       lb_(lb),
-      to_lb_(to_lb),
-      from_lb_(from_lb),
+      link_(link),
       pool_(pool),
       tmpl_(build_template(t, l, lb)),
       chooser_(t, seed),
@@ -63,10 +63,15 @@ void Generator::receive(uint64_t now) noexcept {
   for (int round = 0; round < 4; ++round) {
     // Leave room for the answers this burst may produce.
     const unsigned want = std::min<unsigned>(kBurst, kHeld - n_held_);
-    const unsigned n = rte_ring_dequeue_burst(from_lb_, reinterpret_cast<void**>(m), want, nullptr);
+    const unsigned n = link_.receive(m, want);
     for (unsigned i = 0; i < n; ++i) {
       uint8_t* d = rte_pktmbuf_mtod(m[i], uint8_t*);
-      if (dp::MacAddr::from(d) == kBackendMac) {
+      // Neighbour discovery (Magline's own requests and announcements, across processes):
+      // not IP, or ICMPv6. Everything else is the traffic's TCP or UDP.
+      const uint16_t type = dp::load_be16(d + 12);
+      if ((type != 0x0800 && type != 0x86dd) || (type == 0x86dd && d[14 + 6] == 58)) {
+        on_neighbour(m[i], d);
+      } else if (dp::MacAddr::from(d) == kBackendMac) {
         on_backend(m[i], d, now32);
       } else {
         on_client(m[i], d, now32);
@@ -170,13 +175,93 @@ void Generator::on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
   to_free_[n_free_++] = m;
 }
 
+// Answers Magline's ARP requests and neighbour solicitations for a backend's address with the
+// sink's MAC; counts everything else (its answers to the backends, its announcements).
+void Generator::on_neighbour(rte_mbuf* m, uint8_t* d) noexcept {
+  ++c_.neighbour_rx;
+  const std::span<const uint8_t> frame(d, m->data_len);
+  dp::Parsed p;
+  uint8_t out[dp::kMaxArpNdFrameLen];
+  size_t len = 0;
+  if (dp::parse(frame, p) == dp::DropReason::none) {
+    auto is_backend = [&](const dp::IpAddr& a) {
+      const uint32_t low = dp::load_be32(a.data() + (a.family == dp::Family::v4 ? 0 : 12));
+      return backend_index(low) < t_.backends && a == backend_address(!(a.family == dp::Family::v4),
+                                                                     backend_index(low));
+    };
+    if (p.l3 == dp::L3::arp) {
+      const dp::ArpInfo& a = p.arp;
+      if (a.op == dp::kArpRequest && is_backend(a.target_ip) && a.sender_ip != a.target_ip) {
+        const dp::EthHeader eth{dp::MacAddr::from(a.sender_mac), kBackendMac};
+        len = dp::build_arp_reply(out, eth, a.target_ip, dp::MacAddr::from(a.sender_mac),
+                                  a.sender_ip);
+      } else if (a.op == dp::kArpReply && dp::MacAddr::from(d) == kBackendMac) {
+        ++c_.neighbour_answers_rx;
+      }
+    } else if (p.l3 == dp::L3::ipv6) {
+      dp::NdMessage nd;
+      if (dp::parse_nd(frame, p, nd) == dp::NdError::none) {
+        if (nd.type == dp::kNdNeighborSolicit && is_backend(nd.target)) {
+          const dp::EthHeader eth{dp::MacAddr::from(d + 6), kBackendMac};
+          len = dp::build_na(out, eth, nd.target, nd.src, nd.target,
+                             dp::kNaSolicited | dp::kNaOverride);
+        } else if (nd.type == dp::kNdNeighborAdvert && dp::MacAddr::from(d) == kBackendMac) {
+          ++c_.neighbour_answers_rx;
+        }
+      }
+    }
+  }
+  if (len == 0 || n_held_ >= kHeld) {
+    to_free_[n_free_++] = m;
+    return;
+  }
+  std::memcpy(d, out, len);
+  m->data_len = uint16_t(len);
+  m->pkt_len = uint32_t(len);
+  held_[n_held_++] = m;
+  ++c_.neighbour_answers_sent;
+}
+
+uint32_t Generator::send_neighbour_requests(uint32_t first) noexcept {
+  uint32_t sent_total = 0;
+  while (first < t_.backends) {
+    rte_mbuf* m[kBurst];
+    const uint32_t n = std::min<uint32_t>(kBurst, t_.backends - first);
+    if (rte_pktmbuf_alloc_bulk(pool_, m, n) != 0) break;
+    for (uint32_t i = 0; i < n; ++i) {
+      uint8_t* d = rte_pktmbuf_mtod(m[i], uint8_t*);
+      const dp::IpAddr b = backend_address(t_.ipv6, first + i);
+      const dp::IpAddr lb = lb_address(t_.ipv6);
+      size_t len;
+      if (t_.ipv6) {
+        const dp::IpAddr group = dp::solicited_node(lb);
+        len = dp::build_ns({d, dp::kMaxArpNdFrameLen}, {dp::ipv6_multicast_mac(group), kBackendMac},
+                           b, group, lb);
+      } else {
+        len = dp::build_arp_request({d, dp::kMaxArpNdFrameLen},
+                                    {dp::MacAddr{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}, kBackendMac},
+                                    b, lb);
+      }
+      m[i]->data_len = uint16_t(len);
+      m[i]->pkt_len = uint32_t(len);
+    }
+    const uint32_t sent = link_.send(m, n);
+    if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+    c_.injected += sent;
+    c_.neighbour_requests_sent += sent;
+    sent_total += sent;
+    first += sent;
+    if (sent < n) break;
+  }
+  return sent_total;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sending
 
 void Generator::send_held() noexcept {
   if (n_held_ == 0) return;
-  const unsigned sent =
-      rte_ring_enqueue_burst(to_lb_, reinterpret_cast<void**>(held_), n_held_, nullptr);
+  const unsigned sent = link_.send(held_, n_held_);
   c_.injected += sent;
   if (sent < n_held_) {
     std::memmove(held_, held_ + sent, (n_held_ - sent) * sizeof(held_[0]));
@@ -185,11 +270,14 @@ void Generator::send_held() noexcept {
 }
 
 uint32_t Generator::room() const noexcept {
-  return rte_ring_free_count(to_lb_);
+  return link_.room();
 }
 
 void Generator::generate(uint32_t n, uint64_t now, bool warmup) noexcept {
   rte_mbuf* m[kBurst];
+  // What each frame is, so that only the frames the link takes are counted: 0 established,
+  // 1 a SYN, 2 established on a remaining backend after the churn, 3 on the removed one.
+  uint8_t kind[kBurst];
   n = std::min<uint32_t>(n, kBurst);
   if (n == 0) return;
   if (rte_pktmbuf_alloc_bulk(pool_, m, n) != 0) {
@@ -202,6 +290,7 @@ void Generator::generate(uint32_t n, uint64_t now, bool warmup) noexcept {
     uint8_t* d = rte_pktmbuf_mtod(m[i], uint8_t*);
     m[i]->data_len = l_.len;
     m[i]->pkt_len = l_.len;
+    kind[i] = 0;
     if (warmup) {
       const uint32_t k = warmup_next_++;
       fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpAck, k, now32);
@@ -212,22 +301,26 @@ void Generator::generate(uint32_t n, uint64_t now, bool warmup) noexcept {
       const uint64_t c = new_count_++;
       fill_frame(d, tmpl_, l_, new_client_low(c), client_port(c), dp::kTcpSyn,
                  kIdNew | uint32_t(c & kIdMask), now32);
-      c_.syn_sent += !l_.udp;
+      kind[i] = 1;
       continue;
     }
     const uint32_t k = chooser_.next(r);
-    if (churned_ && track_flows_) {
-      if (first_backend_[k] == removed_) {
-        ++churn_.sent_removed;
-      } else {
-        ++churn_.sent_kept;
-      }
-    }
+    if (churned_ && track_flows_) kind[i] = first_backend_[k] == removed_ ? 3 : 2;
     fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpAck, k | after, now32);
   }
-  // Room was checked and this lcore is the ring's only producer: all of them fit.
-  const unsigned sent = rte_ring_enqueue_burst(to_lb_, reinterpret_cast<void**>(m), n, nullptr);
-  if (sent < n) rte_pktmbuf_free_bulk(m + sent, n - sent);
+  // A ring had room for all of them (checked; this lcore is its only producer); a port may
+  // refuse some: they are freed, and a warm-up sends its flows again from the first refused.
+  const uint32_t sent = link_.send(m, n);
+  if (sent < n) {
+    rte_pktmbuf_free_bulk(m + sent, n - sent);
+    if (warmup) warmup_next_ -= n - sent;
+    ++c_.backpressure;
+  }
+  for (uint32_t i = 0; i < sent; ++i) {
+    c_.syn_sent += kind[i] == 1 && !l_.udp;
+    churn_.sent_kept += kind[i] == 2;
+    churn_.sent_removed += kind[i] == 3;
+  }
   c_.generated += sent;
   c_.injected += sent;
 }

@@ -8,6 +8,9 @@
 //   backends -> on a SYN: SYN-ACK back through Magline (its reply path); on a new connection's
 //               FIN+ACK: FIN+ACK back (the backend's half of the close); everything else is
 //               counted, its latency taken from the stamp, its flow's backend noted (churn)
+//   neighbours -> across processes Magline resolves the backends itself: the backends ask for
+//               Magline's address first (it learns them from the request, RFC 826), and the
+//               sink answers its ARP requests and neighbour solicitations for them
 //
 // Every mbuf it allocates goes into Magline's RX ring or back to the pool; nothing is allocated
 // per frame on the heap. Main lcore only.
@@ -21,6 +24,7 @@
 
 #include "perf/bench/engine.hpp"
 #include "perf/bench/histogram.hpp"
+#include "perf/bench/link.hpp"
 #include "perf/bench/traffic.hpp"
 
 namespace magline::bench {
@@ -37,12 +41,17 @@ struct GenCounters {
   uint64_t backend_rx = 0, client_rx = 0;
   uint64_t malformed = 0;  // not what Magline should have sent (wrong port, backend, ...)
   uint64_t warmup_received = 0;
+  // Neighbour discovery (ARP, NDP): frames received (Magline's requests, answers and
+  // announcements), requests the backends sent, and answers the sink gave. The frames sent are
+  // also in `injected`.
+  uint64_t neighbour_rx = 0, neighbour_requests_sent = 0, neighbour_answers_sent = 0;
+  uint64_t neighbour_answers_rx = 0;  // Magline's answers to the backends' requests
 };
 
 class Generator {
  public:
-  Generator(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb, rte_ring* to_lb,
-            rte_ring* from_lb, rte_mempool* pool, uint64_t seed);
+  Generator(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb, const Link& link,
+            rte_mempool* pool, uint64_t seed);
   Generator(const Generator&) = delete;
   Generator& operator=(const Generator&) = delete;
   ~Generator();
@@ -55,6 +64,11 @@ class Generator {
   void step_idle(uint64_t now) noexcept;
   bool warmup_done() const noexcept { return warmup_next_ >= t_.flows; }
   void restart_warmup() noexcept { warmup_next_ = 0; }
+
+  // Each backend from `first` on asks for Magline's address (ARP request, or a neighbour
+  // solicitation with its link-layer address), so that Magline learns where it is; returns
+  // how many were sent (fewer when the link is full). Setup, not per frame.
+  uint32_t send_neighbour_requests(uint32_t first) noexcept;
 
   void start_measurement(uint64_t now) noexcept;
   void clear_latency() noexcept;
@@ -78,6 +92,7 @@ class Generator {
   void receive(uint64_t now) noexcept;
   void on_backend(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept;
   void on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept;
+  void on_neighbour(rte_mbuf* m, uint8_t* d) noexcept;
   void send_held() noexcept;
   uint32_t room() const noexcept;
   void generate(uint32_t n, uint64_t now, bool warmup) noexcept;
@@ -85,8 +100,7 @@ class Generator {
   TrafficSpec t_;
   Layout l_;
   dp::MacAddr lb_;
-  rte_ring* to_lb_;
-  rte_ring* from_lb_;
+  Link link_;
   rte_mempool* pool_;
   std::vector<uint8_t> tmpl_;
   FlowChooser chooser_;
@@ -98,7 +112,7 @@ class Generator {
   uint64_t rate_sent_ = 0;
   double frames_per_cycle_ = 0;
 
-  // Answers (SYN-ACKs, FIN+ACKs) waiting for room in Magline's RX ring.
+  // Answers (SYN-ACKs, FIN+ACKs, neighbour advertisements) waiting for room in Magline's RX.
   rte_mbuf* held_[kHeld];
   uint32_t n_held_ = 0;
   rte_mbuf* to_free_[64];

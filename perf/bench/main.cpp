@@ -1,7 +1,9 @@
 // magline-bench: a traffic generator and sink that drives one Magline worker (the real
 // worker_main loop) over net_ring inside one process, with dpdk-testpmd's macswap and a MAC swap
-// on the same rings as baselines in the same run. docs/performance.md ("magline-bench") says
-// what each figure means; engine.hpp draws the test bed.
+// on the same rings as baselines in the same run; or, with --memif, the real daemon (`magline
+// run`) in another process over net_memif, with testpmd's macswap through the same memif as the
+// baseline. docs/performance.md ("magline-bench") says what each figure means; engine.hpp and
+// remote.hpp draw the test beds.
 //
 //   magline-bench [--flows N] [--distribution uniform|zipf] [--zipf-s S] [--new-share F]
 //                 [--size BYTES] [--ipv6] [--udp] [--rate PPS] [--seconds S] [--backends N]
@@ -9,6 +11,8 @@
 //                 [--testpmd PATH|none] [--no-ring-baseline]
 //                 [--sweep flows=1k,64k,1M | size=64,512,1500 | new-share=0,0.5,1 | ...]
 //                 [--json FILE] [--csv FILE] [--plot FILE.png]
+//                 [--memif server|client [--memif-socket NAME] [--memif-socket-file]
+//                  [--magline PATH] [--admin-port N] [--keep-logs]]
 //   magline-bench --smoke      short low-rate runs whose counts must add up; exit 1 if not
 //
 // Exit status: 0, 1 (a run failed, or its counts did not add up), 2 (bad command line).
@@ -18,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -26,6 +31,7 @@
 
 #include "dataplane/dpdk/eal.hpp"
 #include "perf/bench/engine.hpp"
+#include "perf/bench/remote.hpp"
 #include "perf/bench/report.hpp"
 #include "perf/testpmd.hpp"
 
@@ -43,6 +49,8 @@ struct Options {
   std::vector<std::string> sweep_values;
   std::string json_path, csv_path, plot_path;
   bool smoke = false;
+  bool memif = false;
+  MemifOptions memif_options;
 };
 
 const char* kUsage =
@@ -52,6 +60,8 @@ const char* kUsage =
     "         [--testpmd PATH|none] [--no-ring-baseline]\n"
     "         [--sweep flows=1k,64k,1M|size=64,512,1500|new-share=..|rate=..|backends=..]\n"
     "         [--json FILE] [--csv FILE] [--plot FILE.png]\n"
+    "         [--memif server|client [--memif-socket NAME] [--memif-socket-file]\n"
+    "          [--magline PATH] [--admin-port N] [--keep-logs]]\n"
     "       magline-bench --smoke\n";
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -120,6 +130,30 @@ bool parse(int argc, char** argv, Options& o, std::string& err) {
       o.smoke = true;
     } else if (a == "--no-ring-baseline") {
       o.ring_baseline = false;
+    } else if (a == "--memif") {
+      v = value();
+      o.memif = true;
+      if (v == "server" || v == "client") {
+        o.memif_options.server = v == "server";
+      } else {
+        err = "--memif: server or client (this process's role on the socket)";
+      }
+    } else if (a == "--memif-socket") {
+      o.memif_options.socket = value();
+      if (o.memif_options.socket.empty() || o.memif_options.socket.find(',') != std::string::npos) {
+        err = "--memif-socket: a name without commas";
+      }
+    } else if (a == "--memif-socket-file") {
+      o.memif_options.socket_abstract = false;
+    } else if (a == "--magline") {
+      o.memif_options.magline = value();
+    } else if (a == "--keep-logs") {
+      o.memif_options.keep_workdir = true;
+    } else if (a == "--admin-port") {
+      v = value();
+      const uint64_t n = parse_count(v);
+      if (n == 0 || n > 65535) err = "--admin-port: 1 .. 65535";
+      o.memif_options.admin_port = uint16_t(n);
     } else if (a == "--distribution") {
       v = value();
       if (v == "uniform") {
@@ -221,7 +255,9 @@ int smoke(Testbed& bed, const Options& o) {
   return failed ? 1 : 0;
 }
 
-int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& testpmd,
+// `run`: one run on the test bed (in process, or over memif).
+int measure(const std::function<RunResult(const RunOptions&)>& run, const Options& o,
+            const std::map<unsigned, double>& testpmd,
             const std::map<unsigned, std::string>& notes) {
   std::vector<TrafficSpec> specs;
   std::vector<std::string> labels;
@@ -243,6 +279,7 @@ int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& te
     ro.traffic = specs[i];
     ro.flow_capacity = o.flow_capacity;
     ro.seed = o.seed;
+    ro.forwarding = o.memif ? Forwarding::magline_process : Forwarding::magline;
     Point p;
     p.label = labels[i];
     const unsigned len = Layout::of(specs[i]).len;
@@ -250,16 +287,24 @@ int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& te
       p.testpmd_pps = it->second;
       p.testpmd_note = notes.at(len);
     } else {
-      p.testpmd_note = "not measured (--testpmd none)";
+      p.testpmd_note = "not measured (--testpmd none or --no-ring-baseline)";
     }
-    if (o.ring_baseline) {
+    // The baseline: the same generated frames through the same rings (a MAC swap on lcore 1)
+    // or the same memif (testpmd's macswap in another process).
+    if (o.ring_baseline && (!o.memif || o.testpmd != "none")) {
       RunOptions base = ro;
-      base.forwarding = Forwarding::ring_macswap;
+      base.forwarding = o.memif ? Forwarding::testpmd_macswap : Forwarding::ring_macswap;
       base.traffic.new_share = 0;
       base.traffic.churn = false;
-      p.ring = run_once(bed, base);
+      p.ring = run(base);
+      if (o.memif) {
+        p.testpmd_pps = p.ring->error.empty() ? figures_of(*p.ring).tx_pps : 0;
+        p.testpmd_note = p.ring->error.empty() ? p.ring->forwarder_note + ", same generator"
+                                               : "failed: " + p.ring->error;
+        if (!p.ring->error.empty()) std::printf("baseline failed: %s\n", p.ring->error.c_str());
+      }
     }
-    p.magline = run_once(bed, ro);
+    p.magline = run(ro);
     print_point(p, stdout);
     std::fflush(stdout);
     if (!p.magline.error.empty() || !accounting_errors(p.magline).empty()) rc = 1;
@@ -282,7 +327,11 @@ int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& te
     std::printf("csv: %s\n", csv_path.c_str());
     if (!o.plot_path.empty()) {
       std::string why;
-      if (plot(csv_path, o.sweep_key.empty() ? "run" : o.sweep_key, o.plot_path, why)) {
+      const std::string param = o.sweep_key.empty() ? "run" : o.sweep_key;
+      const std::string title =
+          o.memif ? "magline-bench: magline run (one worker) over net_memif, by " + param
+                  : "magline-bench: one worker, net_ring, by " + param;
+      if (plot(csv_path, param, o.plot_path, title, o.memif, why)) {
         std::printf("plot: %s\n", o.plot_path.c_str());
       } else {
         std::printf("plot: not drawn: %s\n", why.c_str());
@@ -292,13 +341,66 @@ int measure(Testbed& bed, const Options& o, const std::map<unsigned, double>& te
   return rc;
 }
 
+// --memif: this process is the generator and sink on lcore 0 only; each run starts its peer.
+int run_memif_mode(Options o) {
+  MemifOptions& m = o.memif_options;
+  const std::string tag = std::to_string(getpid());
+  if (m.socket.empty()) m.socket = "magline-bench-" + tag;
+  if (m.admin_port == 0) m.admin_port = uint16_t(19100 + getpid() % 1000);
+  if (m.magline.empty()) {
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    m.magline = (self.parent_path().parent_path() / "control" / "magline").string();
+  }
+  m.testpmd = o.testpmd == "none" ? "dpdk-testpmd" : o.testpmd;
+  if (access(m.magline.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "magline-bench: --memif needs the magline binary: %s is not executable "
+                 "(build it: ninja -C build-bench control/magline, or give --magline PATH)\n",
+                 m.magline.c_str());
+    return 2;
+  }
+  m.workdir = "/tmp/magline-bench-" + tag;
+  std::error_code ec;
+  std::filesystem::create_directories(m.workdir, ec);
+  if (ec) {
+    std::fprintf(stderr, "magline-bench: cannot create %s\n", m.workdir.c_str());
+    return 1;
+  }
+  const std::string prefix = "magline-bench-" + tag;
+  std::string runtime_dir;
+  int rc = 1;
+  {
+    auto eal = dpdk::EalSession::create({"-l", std::to_string(m.main_core), "--no-huge", "-m",
+                                         "512", "--no-shconf", "--no-pci", "--no-telemetry",
+                                         "--file-prefix", prefix, "--log-level=*:warning"});
+    if (!eal) {
+      std::fprintf(stderr, "magline-bench: %s\n", eal.error().message.c_str());
+      return 1;
+    }
+    runtime_dir = eal->runtime_dir();
+    auto bed = MemifBed::create(m);
+    if (!bed) {
+      std::fprintf(stderr, "magline-bench: memif port: %s\n", bed.error().message.c_str());
+    } else {
+      MemifBed& b = **bed;
+      rc = measure([&b](const RunOptions& ro) { return run_memif(b, ro); }, o, {}, {});
+    }
+  }
+  std::filesystem::remove(runtime_dir, ec);
+  if (!m.keep_workdir) std::filesystem::remove_all(m.workdir, ec);
+  return rc;
+}
+
 int run(int argc, char** argv) {
   Options o;
   std::string err;
-  if (!parse(argc, argv, o, err)) {
+  const bool parsed = parse(argc, argv, o, err);
+  if (parsed && o.memif && o.smoke) err = "--smoke runs in process only (without --memif)";
+  if (!parsed || !err.empty()) {
     std::fprintf(stderr, "magline-bench: %s\n%s", err.c_str(), kUsage);
     return 2;
   }
+  if (o.memif) return run_memif_mode(o);
   // testpmd first, before this process's EAL takes the cores: one run per frame size.
   std::map<unsigned, double> testpmd;
   std::map<unsigned, std::string> notes;
@@ -333,7 +435,10 @@ int run(int argc, char** argv) {
     if (!bed) {
       std::fprintf(stderr, "magline-bench: %s\n", bed.error().message.c_str());
     } else {
-      rc = o.smoke ? smoke(**bed, o) : measure(**bed, o, testpmd, notes);
+      Testbed& b = **bed;
+      rc = o.smoke ? smoke(b, o)
+                   : measure([&b](const RunOptions& ro) { return run_once(b, ro); }, o, testpmd,
+                             notes);
     }
   }
   std::error_code ignored;

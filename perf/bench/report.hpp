@@ -34,6 +34,10 @@ struct Figures {
 };
 
 Figures figures_of(const RunResult& r);
+// Whether the run drove another process over net_memif (magline run, or testpmd).
+bool across_processes(const RunResult& r);
+// What the run drove, and how (for the JSON and the plots).
+std::string device_of(const RunResult& r);
 // The same generator and rings through a MAC swap did less than 0.8x testpmd's macswap: the
 // run shared its cores with something else (the machine is not quiet), figures not to quote.
 bool disturbed(const Point& p);
@@ -51,8 +55,9 @@ void print_point(const Point& p, std::FILE* out);
 
 // CSV: one line per point; `param` names the swept column.
 std::string csv_of(const std::vector<Point>& points, const std::string& param);
-// Draws the CSV with gnuplot into `png`. False (and why) if gnuplot is missing or fails.
+// Draws the CSV with gnuplot into `png` (`memif`: no ring MAC swap column). False (and why) if
+// gnuplot is missing or fails.
 bool plot(const std::string& csv_path, const std::string& param, const std::string& png,
-          std::string& why);
+          const std::string& title, bool memif, std::string& why);
 
 }  // namespace magline::bench
