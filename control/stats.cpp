@@ -96,7 +96,7 @@ nlohmann::ordered_json flows_json(const dp::FlowTableStats& f) {
           {"reclaimed_expired", f.reclaimed_expired},
           {"evicted_half_open", f.evicted_half_open},
           {"evicted_closing", f.evicted_closing},
-          {"evicted_midstream", f.evicted_midstream}, {"displaced", f.displaced}};
+          {"evicted_unconfirmed", f.evicted_unconfirmed}, {"displaced", f.displaced}};
 }
 
 void add(dp::ForwarderCounters& a, const dp::ForwarderCounters& b) {
@@ -186,9 +186,9 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
              [&](size_t w) { return t.flows[w].inserts; });
   per_worker("magline_flow_table_insert_failures_total", "Flow entries that found no room.",
              [&](size_t w) { return t.flows[w].insert_failures; });
-  per_worker("magline_flow_table_evictions_total", "Live closing, unconfirmed mid-stream or half-open entries evicted.",
+  per_worker("magline_flow_table_evictions_total", "Live closing, unconfirmed (mid-stream TCP, unreplied UDP) or half-open entries evicted.",
              [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closing +
-                                    t.flows[w].evicted_midstream; });
+                                    t.flows[w].evicted_unconfirmed; });
 
   family("magline_slow_path_total", "counter", "Slow-path events, by kind.");
   const std::pair<const char*, uint64_t> slow_rows[] = {

@@ -13,6 +13,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::tcp_established: return "tcp_established";
     case FlowState::tcp_closing: return "tcp_closing";
     case FlowState::tcp_midstream: return "tcp_midstream";
+    case FlowState::udp_unreplied: return "udp_unreplied";
     case FlowState::udp: return "udp";
     case FlowState::other: return "other";
   }
@@ -23,7 +24,7 @@ const char* flow_state_name(FlowState s) noexcept {
 // see only the client's half of the conversation (DSR, DNAT replies bypassing it), so it keys on
 // the client's flags alone and never waits for a SYN-ACK.
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
-  if (proto == kProtoUdp) return FlowState::udp;
+  if (proto == kProtoUdp) return from == FlowState::udp ? FlowState::udp : FlowState::udp_unreplied;
   if (proto != kProtoTcp) return FlowState::other;
   if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::tcp_closing;
   const bool bare_syn = (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
@@ -43,7 +44,9 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
   const FlowState next = next_flow_state(from, proto, tcp_flags);
-  return next == FlowState::tcp_midstream ? FlowState::tcp_established : next;
+  if (next == FlowState::tcp_midstream) return FlowState::tcp_established;
+  if (next == FlowState::udp_unreplied) return FlowState::udp;
+  return next;
 }
 
 namespace {
@@ -80,7 +83,8 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
     case FlowState::tcp_established:
     case FlowState::tcp_midstream: return timeouts_.tcp_established_ms;
     case FlowState::tcp_closing: return timeouts_.tcp_closing_ms;
-    case FlowState::udp: return timeouts_.udp_ms;
+    case FlowState::udp:
+    case FlowState::udp_unreplied: return timeouts_.udp_ms;
     case FlowState::other: return timeouts_.other_ms;
     case FlowState::free: break;
   }
@@ -220,8 +224,8 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
         r = kExpired;
       } else if (bk.state[w] == FlowState::tcp_closing) {
         r = kClosing;
-      } else if (bk.state[w] == FlowState::tcp_midstream) {
-        r = kMidstream;
+      } else if (unconfirmed(bk.state[w])) {
+        r = kUnconfirmed;
       } else if (bk.state[w] == FlowState::tcp_syn) {
         r = kHalfOpen;
       } else {
@@ -277,7 +281,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     case kExpired: ++stats_.reclaimed_expired; break;
     case kHalfOpen: ++stats_.evicted_half_open; break;
     case kClosing: ++stats_.evicted_closing; break;
-    case kMidstream: ++stats_.evicted_midstream; break;
+    case kUnconfirmed: ++stats_.evicted_unconfirmed; break;
     default: break;
   }
   if (best != kFree) free_way(best_b, best_w);

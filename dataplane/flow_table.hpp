@@ -18,18 +18,19 @@
 // deadline: a closing one (FIN or RST seen: the connection is over), then one joined mid-stream
 // and never confirmed (see below), then a half-open one (SYN seen, no ACK yet). Closing goes
 // before half-open because a half-open entry may be a handshake in progress, and evicting a
-// full-NAT one loses its source port. When both buckets hold only established, UDP or other
+// full-NAT one loses its source port. "Mid-stream" above stands for every unconfirmed entry. When both buckets hold only established, UDP or other
 // live entries, one of them moves to its own other bucket if that has room (one step of cuckoo
 // displacement; bounded work). Failing that, insert fails and the caller forwards statelessly
 // with Maglev (Maglev paper, section 3.3): traffic never stops because the table is full, and
 // live connections are never evicted.
 //
-// A TCP entry opened by a frame that is not a bare SYN (after a restart, a failover between
-// nodes, or an ACK flood of made-up tuples) is `tcp_midstream`: evictable, so a flood cannot fill
-// the table with entries nothing may take over. Its reply entry turns established when the
-// backend answers with anything but a RST; the original direction stays evictable (the client's
-// frames prove nothing), and when evicted, its next frame opens it again with the same Maglev
-// choice as long as the backend set has not changed.
+// Entries nobody has answered are evictable, so that a flood of made-up tuples cannot fill the
+// table with entries nothing may take over: a TCP entry opened by a frame that is not a bare SYN
+// (after a restart, a failover between nodes, or an ACK flood) is `tcp_midstream`, and a UDP
+// entry is `udp_unreplied` until a reply. A reply confirms the reply entry and, where the worker
+// holds it, the original-direction entry (`tcp_established`, `udp`). Unconfirmed entries time
+// out like confirmed ones; when one is evicted, the flow's next frame opens it again with the
+// same Maglev choice as long as the backend set has not changed.
 #pragma once
 
 #include <cstddef>
@@ -47,7 +48,14 @@ enum class FlowState : uint8_t {
   udp,
   other,            // SCTP, ICMP and the rest
   tcp_midstream,    // opened by a frame other than a bare SYN; not confirmed by a reply
+  udp_unreplied,    // UDP, no reply seen yet
 };
+
+// Entries nothing has confirmed yet: the client's frames alone opened them, and they may be a
+// flood's. They can be evicted; a reply confirms them.
+inline bool unconfirmed(FlowState s) noexcept {
+  return s == FlowState::tcp_midstream || s == FlowState::udp_unreplied;
+}
 
 const char* flow_state_name(FlowState s) noexcept;
 
@@ -65,8 +73,8 @@ inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2
 // `from` is FlowState::free for the first packet of a flow.
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
-// The same for the reply direction, where an answer that is not a FIN or RST confirms a
-// connection joined mid-stream.
+// The same for the reply direction, where an answer confirms the flow: a TCP connection joined
+// mid-stream (unless the answer is a FIN or RST), a UDP flow.
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
 // What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
@@ -117,7 +125,7 @@ struct FlowTableStats {
   uint64_t reclaimed_expired = 0;  // expired ways reused by insert or freed by expire()
   uint64_t evicted_half_open = 0;
   uint64_t evicted_closing = 0;
-  uint64_t evicted_midstream = 0;
+  uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
 };
@@ -218,7 +226,7 @@ class FlowTable {
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
-  enum Rank : unsigned { kSameKey, kFree, kExpired, kClosing, kMidstream, kHalfOpen, kNone };
+  enum Rank : unsigned { kSameKey, kFree, kExpired, kClosing, kUnconfirmed, kHalfOpen, kNone };
   struct Choice {
     Rank rank = kNone;
     uint32_t bucket = 0;

@@ -526,12 +526,14 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   }
   const ReplyFlow& r = e->value.reply;
   const Parsed& p = w.p;
-  flows_.refresh(e, next_reply_state(flows_.state(e), p.key.proto, p.tcp_flags), now_ms);
+  const FrontendRef& f = registry_.at(r.frontend);
+  const FlowState state = flows_.state(e);
+  flows_.refresh(e, next_reply_state(state, p.key.proto, p.tcp_flags), now_ms);
+  if (unconfirmed(state)) confirm_forward(w, r, f, now_ms);
   if (r.last_hop == LastHops::kNone) {
     drop(pkt, DropReason::last_hop_table_full, out);
     return;
   }
-  const FrontendRef& f = registry_.at(r.frontend);
   FlowKey to = p.key;
   to.src = f.addr.bytes;
   to.sport = f.port;
@@ -546,6 +548,32 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   ++counters_.replies;
   const Neighbor& hop = last_hops_.at(r.last_hop);
   transmit(pkt, hop.port, hop.mac, out);
+}
+
+// The first reply of a flow nobody had answered: its original-direction entry, when this
+// worker holds it (full-NAT's replies are steered to the worker of the connection; DNAT's may land
+// on another, whose entry then stays evictable: re-opened, it gets the same backend), is
+// confirmed too, so that it is no longer evicted for new flows.
+void Forwarder::confirm_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
+                                uint64_t now_ms) noexcept {
+  FlowKey k;
+  k.family = w.p.key.family;
+  k.proto = w.p.key.proto;
+  if (mode_of(r.flags) == ForwardMode::full_nat) {
+    k.src = r.client_addr;
+    k.sport = r.client_port;
+  } else {
+    k.src = w.p.key.dst;
+    k.sport = w.p.key.dport;
+  }
+  k.dst = f.addr.bytes;
+  k.dport = f.port;
+  FlowEntry* fwd = flows_.find(k, flows_.hash(k), now_ms);
+  if (fwd == nullptr || (fwd->value.fwd.flags & kFlowReply)) return;
+  const FlowState s = flows_.state(fwd);
+  if (!unconfirmed(s)) return;
+  flows_.refresh(fwd, s == FlowState::udp_unreplied ? FlowState::udp : FlowState::tcp_established,
+                 now_ms);
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {

@@ -338,7 +338,7 @@ TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
   flood(0);
   const auto& flows = h.forwarder().flows().stats();
   EXPECT_EQ(flows.occupied, flows.capacity);  // full of the flood's entries
-  EXPECT_GT(flows.evicted_midstream, 3000u);
+  EXPECT_GT(flows.evicted_unconfirmed, 3000u);
   EXPECT_EQ(flows.insert_failures, 0u);
 
   const Outcome syn = h.run(
@@ -363,6 +363,46 @@ TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
   EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
                               .tcp(80, 40000, kTcpAck).payload("200 OK").bytes());
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+}
+
+// The same with UDP, where every flow starts without a handshake: a flood of one-frame flows
+// must not crowd out a full-NAT UDP service's answered flows (DNS through a LoadBalancer).
+TEST(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 256;
+  Harness h(config);
+  h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::full_nat,
+                {{"198.18.1.20", 5353}}));
+  h.neighbor("198.18.1.20", kBackendMac);
+  auto query = [&](uint16_t sport) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2").udp(sport, 53)
+                     .payload("query").bytes());
+  };
+  const Outcome q = query(41000);
+  ASSERT_EQ(q.verdict, Verdict::tx) << to_string(q);
+  const uint16_t snat = sport_of(q.frame);
+  const Outcome a = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.20", kLbIp)
+                              .udp(5353, snat).payload("answer").bytes());
+  ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);  // answered: both entries confirmed
+
+  for (uint32_t n = 0; n < 2000; ++n) {
+    const std::string src = "198.19." + std::to_string(n >> 8) + "." + std::to_string(n & 255);
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.2")
+                                .udp(uint16_t(1024 + n), 53).bytes());
+    ASSERT_EQ(o.verdict, Verdict::tx) << n << ": " << to_string(o);
+  }
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+
+  // The answered flow kept its source port and its reply translation.
+  const Outcome again = query(41000);
+  ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
+  EXPECT_EQ(sport_of(again.frame), snat);
+  const Outcome answer = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.20", kLbIp)
+                                   .udp(5353, snat).payload("answer").bytes());
+  ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+  EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.2", kClient).ttl(63)
+                              .udp(53, 41000).payload("answer").bytes());
 }
 
 // A backend's answer confirms a connection joined mid-stream: its reply entry is then never
@@ -391,7 +431,7 @@ TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
   ASSERT_EQ(later.verdict, Verdict::tx) << to_string(later);
   EXPECT_EQ(later.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
                              .tcp(80, 45000, kTcpAck).payload("200 OK").bytes());
-  EXPECT_GT(h.forwarder().flows().stats().evicted_midstream, 1000u);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
 }
 
 TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers) {

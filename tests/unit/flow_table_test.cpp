@@ -48,7 +48,8 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
       {FlowState::tcp_established, kProtoTcp, kTcpRst, FlowState::tcp_closing},
       {FlowState::tcp_closing, kProtoTcp, kTcpAck, FlowState::tcp_closing},
       {FlowState::tcp_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // tuple reused
-      {FlowState::free, kProtoUdp, 0, FlowState::udp},
+      {FlowState::free, kProtoUdp, 0, FlowState::udp_unreplied},
+      {FlowState::udp_unreplied, kProtoUdp, 0, FlowState::udp_unreplied},  // the client's own
       {FlowState::udp, kProtoUdp, 0, FlowState::udp},
       {FlowState::free, kProtoSctp, 0, FlowState::other},
       {FlowState::free, kProtoIcmp, 0, FlowState::other},
@@ -73,6 +74,7 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
             FlowState::tcp_established);  // the SYN-ACK
   EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
   EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
+  EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
@@ -181,10 +183,10 @@ TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstabli
     return t.find(keys[i], t.hash(keys[i]), now) != nullptr;
   };
 
-  // 10 established, 2 half-open, 2 mid-stream, 2 closing.
+  // 10 established, 2 half-open, 2 unconfirmed (TCP mid-stream, UDP unreplied), 2 closing.
   for (uint32_t i = 0; i < 10; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
   ASSERT_NE(ins(10, FlowState::tcp_midstream, 0), nullptr);
-  ASSERT_NE(ins(11, FlowState::tcp_midstream, 0), nullptr);
+  ASSERT_NE(ins(11, FlowState::udp_unreplied, 0), nullptr);
   ASSERT_NE(ins(12, FlowState::tcp_syn, 0), nullptr);
   ASSERT_NE(ins(13, FlowState::tcp_syn, 100), nullptr);
   ASSERT_NE(ins(14, FlowState::tcp_closing, 0), nullptr);
@@ -203,7 +205,7 @@ TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstabli
   ASSERT_NE(ins(19, FlowState::tcp_established, 600), nullptr);
   EXPECT_FALSE(present(10, 600));
   EXPECT_FALSE(present(11, 600));
-  EXPECT_EQ(t.stats().evicted_midstream, 2u);
+  EXPECT_EQ(t.stats().evicted_unconfirmed, 2u);
 
   // Then half-open ones, the one nearest its deadline first.
   ASSERT_NE(ins(20, FlowState::tcp_established, 700), nullptr);
