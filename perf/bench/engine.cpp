@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "control/publisher.hpp"
 #include "control/worker.hpp"
@@ -205,6 +207,16 @@ uint64_t tsc() noexcept {
   return rte_get_tsc_cycles();
 }
 
+// This process's resident memory (VmRSS), bytes: the flow table is faulted in whole.
+uint64_t resident_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
 uint64_t sum_drops(const dp::ForwarderCounters& c) {
   uint64_t s = 0;
   for (uint64_t d : c.drops)
@@ -261,6 +273,7 @@ class InProcessMagline final : public Target {
 
   void stop(RunResult& r, const GenCounters&) override {
     if (!launched_) return;
+    r.forwarder_rss_bytes = resident_bytes();  // before the worker frees its flow table
     side_.stop.store(true);
     rte_eal_wait_lcore(o_.worker_lcore);
     launched_ = false;

@@ -222,6 +222,7 @@ nlohmann::ordered_json to_json(const Point& p) {
                   {"flow_table_bytes", r.flow_table_bytes},
                   {"flow_entries_at_end", r.flows_occupied},
                   {"warmup_seconds", r.warmup_seconds}};
+  if (!across_processes(r)) j["magline"]["process_rss_bytes"] = r.forwarder_rss_bytes;
   if (across_processes(r)) {
     j["magline"]["window_edge_error_s"] = r.window_edge_error_s;
     j["magline"]["process_peak_rss_bytes"] = r.forwarder_rss_bytes;
@@ -331,6 +332,8 @@ void print_point(const Point& p, std::FILE* out) {
   if (memif) {
     std::fprintf(out, "; magline process peak RSS %.0f MiB; window edges known to %.2f ms",
                  double(r.forwarder_rss_bytes) / 1048576.0, r.window_edge_error_s * 1e3);
+  } else if (r.forwarder_rss_bytes) {
+    std::fprintf(out, "; this process's RSS %.0f MiB", double(r.forwarder_rss_bytes) / 1048576.0);
   }
   std::fprintf(out, "\n");
   std::string drops;
@@ -364,7 +367,7 @@ std::string csv_of(const std::vector<Point>& points, const std::string& param) {
   o << "swept_" << param
     << ",flows,frame_bytes,protocol,new_share,magline_mpps,capacity_mpps,testpmd_mpps,"
        "ring_mpps,vs_testpmd,vs_ring,cycles_per_packet,busy_cycles_per_packet,bound,"
-       "oneway_p50_us,oneway_p99_us,oneway_p999_us,new_conn_per_s,drops\n";
+       "oneway_p50_us,oneway_p99_us,oneway_p999_us,new_conn_per_s,drops,disturbed\n";
   for (const Point& p : points) {
     const RunResult& r = p.magline;
     const Figures f = figures_of(r);
@@ -376,7 +379,8 @@ std::string csv_of(const std::vector<Point>& points, const std::string& param) {
       << "," << ratio(f.tx_pps, ring_pps) << "," << f.cycles_per_packet << ","
       << f.busy_cycles_per_packet << "," << f.bound << "," << ns(r, r.oneway_p50) / 1e3 << ","
       << ns(r, r.oneway_p99) / 1e3 << "," << ns(r, r.oneway_p999) / 1e3 << ","
-      << f.new_connections_per_s << "," << total_drops(r) + r.tx_full << "\n";
+      << f.new_connections_per_s << "," << total_drops(r) + r.tx_full << ","
+      << (disturbed(p) ? 1 : 0) << "\n";
   }
   return o.str();
 }
@@ -405,7 +409,9 @@ bool plot(const std::string& csv_path, const std::string& param, const std::stri
     << (memif ? "testpmd macswap (same generator, memif)" : "testpmd macswap (net_null)") << "',"
     << (memif ? "" : " '' every ::1 using 0:9 title 'ring macswap (same generator)',")
     << " '' every ::1 using 0:6 title 'Magline transmitted',"
-    << " '' every ::1 using 0:7 title 'Magline capacity (busy cycles)'\n";
+    << " '' every ::1 using 0:($7 > 0 ? $7 : 1/0) title 'Magline capacity (busy cycles)',"
+    << " '' every ::1 using 0:($20 > 0 ? $6 : 1/0) with points pt 6 ps 2.5 lc 'red'"
+    << " title 'disturbed (ring macswap < 0.8x testpmd)'\n";
   const std::string script = png + ".gp";
   std::ofstream(script) << s.str();
   if (std::system(("gnuplot '" + script + "'").c_str()) != 0) {
