@@ -270,7 +270,7 @@ void read_kubernetes(const Node& node, Config& config) {
   KubernetesConfig& k = config.kubernetes;
   const Object o = node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace",
                                 "proxy_name", "load_balancer_class", "node_name", "zone",
-                                "table_size", "coalesce_ms", "page_limit"});
+                                "table_size", "min_table_size", "coalesce_ms", "page_limit"});
   k.enabled = true;
   if (const auto n = o.find("enabled")) k.enabled = n->boolean().value_or(true);
   if (const auto n = o.find("in_cluster")) k.in_cluster = n->boolean().value_or(false);
@@ -286,6 +286,19 @@ void read_kubernetes(const Node& node, Config& config) {
   text("zone", k.zone);
   if (const auto size = o.find("table_size")) {
     k.table_size = read_table_size(*size).value_or(k.table_size);
+  }
+  if (const auto size = o.find("min_table_size")) {
+    if (size->json().is_number_integer() && size->json().get<int64_t>() == 0) {
+      k.min_table_size = 0;  // every table has table_size slots
+    } else if (const auto m = read_table_size(*size)) {
+      k.min_table_size = *m;
+      if (*m > k.table_size) {
+        size->fail("min_table_size " + std::to_string(*m) + " is above table_size " +
+                   std::to_string(k.table_size));
+      }
+    }
+  } else {
+    k.min_table_size = std::min(k.min_table_size, k.table_size);  // a small table_size alone
   }
   k.coalesce_ms = uint32_t(o.integer("coalesce_ms", 0, 1000, k.coalesce_ms));
   k.page_limit = uint32_t(o.integer("page_limit", 1, 100000, k.page_limit));

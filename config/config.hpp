@@ -90,7 +90,8 @@ struct KubernetesConfig {
   std::string load_balancer_class; // spec.loadBalancerClass to claim; empty: classless only
   std::string node_name;           // the node Magline runs as (Local policy, topology hints)
   std::string zone;                // that node's topology.kubernetes.io/zone
-  uint32_t table_size = 16381;     // Maglev table size for watched services
+  uint32_t table_size = 16381;     // Maglev table size for watched services (the largest)
+  uint32_t min_table_size = 4093;  // the smallest; 0: every table has table_size slots
   uint32_t coalesce_ms = 2;        // events within this window are published together
   uint32_t page_limit = 500;       // LIST page size
 };

@@ -205,6 +205,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       opts.node_name = k.node_name;
       opts.zone = k.zone;
       opts.table_size = k.table_size;
+      opts.min_table_size = k.min_table_size;
     }
   }
   if (vm.count("node-address")) {

@@ -554,6 +554,7 @@ Result<void> Runtime::start_kubernetes() {
   opts.node_name = k.node_name;
   opts.zone = k.zone;
   opts.table_size = k.table_size;
+  opts.min_table_size = k.min_table_size;
   k8s_ = std::make_unique<K8sSource>(std::move(opts));
   k8s_events_ = std::make_unique<k8s::EventQueue>();
   k8s::WatcherOptions wo;

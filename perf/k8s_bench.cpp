@@ -10,6 +10,7 @@
 //   memory    resident memory per Service after the resync (Maglev table, state, objects).
 //
 // Usage: magline-k8sbench [--services N] [--endpoints E] [--changes C] [--table-size M]
+//                         [--min-table-size M|0] (per-Service sizes as the daemon; 0: all M)
 //                         [--threads T]   (threads building service states; default: all)
 // Prints a table and one JSON object.
 #include <algorithm>
@@ -97,13 +98,14 @@ struct Run {
 };
 
 Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size,
-        uint32_t threads) {
+        uint32_t min_table_size, uint32_t threads) {
   dp::Node node;
   node.ports.push_back({0, "lan0", {}, {{*dp::parse_ip("10.0.0.1"), 8}}, 1500});
   Publisher pub(node, 2);
   if (threads > 0) pub.set_builder_threads(threads);
   k8s::TranslateOptions opts;
   opts.table_size = table_size;
+  opts.min_table_size = min_table_size;
   K8sSource src(opts);
 
   std::vector<json> services, slices;
@@ -153,7 +155,9 @@ Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size,
 }
 
 int main_(int argc, char** argv) {
-  uint32_t services = 10000, endpoints = 10, changes = 1000, table_size = 16381, threads = 0;
+  // The daemon's defaults (kubernetes.table_size, kubernetes.min_table_size).
+  uint32_t services = 10000, endpoints = 10, changes = 1000, table_size = 16381,
+           min_table_size = 4093, threads = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const uint32_t v = uint32_t(std::strtoul(argv[i + 1], nullptr, 10));
@@ -161,15 +165,19 @@ int main_(int argc, char** argv) {
     else if (a == "--endpoints") endpoints = v;
     else if (a == "--changes") changes = v;
     else if (a == "--table-size") table_size = v;
+    else if (a == "--min-table-size") min_table_size = v;
     else if (a == "--threads") threads = v;
     else {
       std::fprintf(stderr, "usage: magline-k8sbench [--services N] [--endpoints E] "
-                           "[--changes C] [--table-size M] [--threads T]\n");
+                           "[--changes C] [--table-size M] [--min-table-size M|0] "
+                           "[--threads T]\n");
       return 2;
     }
   }
-  if (!dp::is_prime(table_size) || services == 0 || endpoints == 0 || changes == 0) {
-    std::fprintf(stderr, "magline-k8sbench: table size must be prime, counts positive\n");
+  if (!dp::is_prime(table_size) || (min_table_size != 0 && !dp::is_prime(min_table_size)) ||
+      min_table_size > table_size || services == 0 || endpoints == 0 || changes == 0) {
+    std::fprintf(stderr, "magline-k8sbench: table sizes must be prime (min at most the size, or "
+                         "0), counts positive\n");
     return 2;
   }
   std::vector<uint32_t> sizes;
@@ -179,9 +187,12 @@ int main_(int argc, char** argv) {
   sizes.push_back(services);
   std::printf("%10s %12s %14s %12s %12s %12s %12s\n", "services", "resync ms", "of it build ms",
               "MB/1k svc", "change p50", "change p99", "change max");
-  json out = {{"endpoints", endpoints}, {"table_size", table_size}, {"runs", json::array()}};
+  json out = {{"endpoints", endpoints},
+              {"table_size", table_size},
+              {"min_table_size", min_table_size},
+              {"runs", json::array()}};
   for (uint32_t n : sizes) {
-    const Run r = run(n, endpoints, changes, table_size, threads);
+    const Run r = run(n, endpoints, changes, table_size, min_table_size, threads);
     std::printf("%10u %12.1f %14.1f %12.2f %10.3fms %10.3fms %10.3fms\n", r.services, r.resync_ms,
                 r.resync_build_ms, r.mb_per_1k, r.p50_ms, r.p99_ms, r.max_ms);
     out["runs"].push_back({{"services", r.services},

@@ -210,7 +210,8 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
                      {"load_balancer_class", plan.options.load_balancer_class},
                      {"node_name", plan.options.node_name},
                      {"zone", plan.options.zone},
-                     {"table_size", plan.options.table_size}};
+                     {"table_size", plan.options.table_size},
+                     {"min_table_size", plan.options.min_table_size}};
   OJson services = OJson::array();
   for (const PlanService& s : plan.services)
     services.push_back(service_json(s));

@@ -9,6 +9,32 @@
 
 namespace magline::k8s {
 
+uint32_t table_size_for(size_t endpoints, const TranslateOptions& opts) noexcept {
+  if (opts.min_table_size == 0 || opts.min_table_size >= opts.table_size) return opts.table_size;
+  const uint64_t wanted = 100 * uint64_t(endpoints);
+  if (opts.min_table_size >= wanted) return opts.min_table_size;
+  for (uint32_t m : kTableSizeSteps) {
+    if (m >= opts.table_size) break;
+    if (m > opts.min_table_size && m >= wanted) return m;
+  }
+  return opts.table_size;
+}
+
+namespace {
+
+// Endpoints that take new connections: the ready ones, or the serving-terminating ones when none
+// is ready (the dataplane's fallback), or none.
+size_t taking_new(const std::vector<dp::Backend>& backends) noexcept {
+  size_t ready = 0, terminating = 0;
+  for (const dp::Backend& b : backends) {
+    if (b.weight == 0) continue;
+    (b.state == dp::BackendState::ready ? ready : terminating) += 1;
+  }
+  return ready > 0 ? ready : terminating;
+}
+
+}  // namespace
+
 namespace {
 
 constexpr uint32_t kDefaultAffinityTimeout = 10800;  // DefaultClientIPServiceAffinitySeconds
@@ -445,7 +471,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       s.mode = mode;
       s.affinity = affinity;
       s.no_backends = set.no_backends;
-      s.table_size = opts.table_size;
+      s.table_size = table_size_for(taking_new(s.backends), opts);
       ServiceOrigin origin{sp.name, sp.port, sp.protocol, family, FrontendGroup::all};
       // Source ranges guard LB IPs only (§10); a dp::Service applies its ranges to all its
       // frontends, so the others go to a second service. No range of this family: no check

@@ -27,8 +27,22 @@ struct TranslateOptions {
   // node_name empty every endpoint counts as local (an edge node in front of the cluster).
   std::string node_name;
   std::string zone;  // topology.kubernetes.io/zone of that node; empty: hints ignored
+  // Maglev table size M. With min_table_size 0 every Service's table has table_size slots.
+  // Otherwise each Service gets the smallest size, from min_table_size up through the primes
+  // below (then table_size), that gives at least 100 slots per endpoint taking new
+  // connections (the Maglev paper's M > 100 N, for a balance within 1%), table_size at most.
   uint32_t table_size = dp::kDefaultMaglevSize;
+  uint32_t min_table_size = 0;
 };
+
+// The primes table sizes are taken from between min_table_size and table_size: each about
+// twice the one before, so that a Service crosses from one to the next rarely.
+inline constexpr uint32_t kTableSizeSteps[] = {1021,   2039,   4093,    8191,    16381,
+                                               32749,  65521,  131071,  262139,  524287,
+                                               1048573, 2097143, 4194301, 8388593, 16777213};
+
+// The table size for a Service with `endpoints` endpoints taking new connections (above).
+uint32_t table_size_for(size_t endpoints, const TranslateOptions& opts) noexcept;
 
 // The label that hands a Service to an alternative proxy (k8s-api.md §8).
 inline constexpr std::string_view kProxyNameLabel = "service.kubernetes.io/service-proxy-name";

@@ -248,6 +248,40 @@ TEST(K8sRules, Frontends) {
   EXPECT_EQ(run(no_np, {}, o).services[0].frontends.size(), 3u);
 }
 
+// Per-Service table sizes: at least 100 slots per endpoint taking new connections, from
+// min_table_size up through the steps, at most table_size; deterministic in the count alone.
+TEST(K8sRules, TableSizeGrowsWithTheEndpointsTakingNewConnections) {
+  TranslateOptions o;
+  o.table_size = 16381;
+  o.min_table_size = 4093;
+  EXPECT_EQ(table_size_for(0, o), 4093u);
+  EXPECT_EQ(table_size_for(10, o), 4093u);
+  EXPECT_EQ(table_size_for(40, o), 4093u);
+  EXPECT_EQ(table_size_for(41, o), 8191u);
+  EXPECT_EQ(table_size_for(81, o), 8191u);
+  EXPECT_EQ(table_size_for(82, o), 16381u);
+  EXPECT_EQ(table_size_for(5000, o), 16381u);  // capped: balance then within 100 / (M / N) %
+  o.min_table_size = 0;
+  EXPECT_EQ(table_size_for(1, o), 16381u);  // off: every table the same
+  o.min_table_size = 1021;
+  o.table_size = 65537;  // a prime that is not a step
+  EXPECT_EQ(table_size_for(10, o), 1021u);
+  EXPECT_EQ(table_size_for(11, o), 2039u);
+  EXPECT_EQ(table_size_for(600, o), 65521u);
+  EXPECT_EQ(table_size_for(700, o), 65537u);
+
+  // Counted: the ready endpoints, or the serving-terminating ones when none is ready.
+  o.table_size = 16381;
+  o.min_table_size = 4093;
+  std::vector<Endpoint> eps;
+  for (int i = 0; i < 45; ++i) {
+    eps.push_back(endpoint(("10.0.1." + std::to_string(i + 1)).c_str(), "", false, true, true));
+  }
+  EXPECT_EQ(run(lb_service(), {slice("a", eps)}, o).services[0].table_size, 8191u);
+  for (int i = 0; i < 10; ++i) eps.push_back(endpoint(("10.0.2." + std::to_string(i + 1)).c_str()));
+  EXPECT_EQ(run(lb_service(), {slice("a", eps)}, o).services[0].table_size, 4093u);
+}
+
 TEST(K8sRules, AffinityAndTableSize) {
   K8sService svc = lb_service();
   svc.session_affinity = "ClientIP";

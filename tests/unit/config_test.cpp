@@ -749,9 +749,17 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   const KubernetesConfig d = parse_ok(R"({"kubernetes": {"in_cluster": true}})").kubernetes;
   EXPECT_TRUE(d.enabled && d.in_cluster);
   EXPECT_EQ(d.table_size, 16381u);
+  EXPECT_EQ(d.min_table_size, 4093u);
   EXPECT_EQ(d.coalesce_ms, 2u);
   EXPECT_EQ(d.page_limit, 500u);
   EXPECT_FALSE(parse_ok(R"({"kubernetes": {"enabled": false}})").kubernetes.enabled);
+  // Per-Service table sizes: 0 turns them off; a small table_size alone lowers the minimum.
+  EXPECT_EQ(parse_ok(R"({"kubernetes": {"in_cluster": true, "min_table_size": 0}})")
+                .kubernetes.min_table_size, 0u);
+  EXPECT_EQ(parse_ok(R"({"kubernetes": {"in_cluster": true, "min_table_size": 1021}})")
+                .kubernetes.min_table_size, 1021u);
+  EXPECT_EQ(parse_ok(R"({"kubernetes": {"in_cluster": true, "table_size": 251}})")
+                .kubernetes.min_table_size, 251u);
 }
 
 TEST(ConfigErrors, Kubernetes) {
@@ -762,12 +770,16 @@ TEST(ConfigErrors, Kubernetes) {
        "t.json: kubernetes: in_cluster and kubeconfig exclude each other"},
       {R"({"kubernetes": {"in_cluster": true, "table_size": 1000}})",
        "t.json: kubernetes.table_size: expected a prime, got 1000 (the next prime is 1009)"},
+      {R"({"kubernetes": {"in_cluster": true, "min_table_size": 4000}})",
+       "t.json: kubernetes.min_table_size: expected a prime, got 4000 (the next prime is 4001)"},
+      {R"({"kubernetes": {"in_cluster": true, "table_size": 1021, "min_table_size": 4093}})",
+       "t.json: kubernetes.min_table_size: min_table_size 4093 is above table_size 1021"},
       {R"({"kubernetes": {"in_cluster": true, "coalesce_ms": 5000}})",
        "t.json: kubernetes.coalesce_ms: expected an integer in 0..1000, got 5000"},
       {R"({"kubernetes": {"in_cluster": true, "namespaces": "x"}})",
        "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
        "kubeconfig, context, namespace, proxy_name, load_balancer_class, node_name, zone, "
-       "table_size, coalesce_ms, page_limit"},
+       "table_size, min_table_size, coalesce_ms, page_limit"},
   });
 }
 
