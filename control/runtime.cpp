@@ -104,9 +104,9 @@ class RssWorkers final : public dp::Steering {
   std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
                                           uint16_t worker, uint16_t first, uint16_t lo,
                                           uint16_t hi, bool (*usable)(void*, uint16_t),
-                                          void* ctx) const noexcept override {
+                                          void* ctx, uint32_t max_checks) const noexcept override {
     return ports_[port].find_port(reply, worker, first, lo, hi,
-                                  [&](uint16_t p) { return !usable(ctx, p); });
+                                  [&](uint16_t p) { return !usable(ctx, p); }, max_checks);
   }
 
  private:

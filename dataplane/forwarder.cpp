@@ -45,9 +45,10 @@ bool usable_for_new(const ServiceState& s, size_t i) noexcept {
 std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, uint16_t,
                                                       uint16_t first, uint16_t lo, uint16_t hi,
                                                       bool (*usable)(void*, uint16_t),
-                                                      void* ctx) const noexcept {
+                                                      void* ctx,
+                                                      uint32_t max_checks) const noexcept {
   const uint32_t span = uint32_t(hi - lo) + 1;
-  for (uint32_t k = 0; k < span; ++k) {
+  for (uint32_t k = 0; k < span && k < max_checks; ++k) {
     const uint16_t p = uint16_t(lo + (uint32_t(first - lo) + k) % span);
     if (usable(ctx, p)) return p;
   }
@@ -398,7 +399,7 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
   const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
   const uint16_t first = uint16_t(config_.snat_port_lo + (flow_hash >> 40) % span);
   return steering_.find_reply_port(reply_key, port, config_.worker, first, config_.snat_port_lo,
-                                   config_.snat_port_hi, usable, &ctx);
+                                   config_.snat_port_hi, usable, &ctx, kMaxSnatPortChecks);
 }
 
 // Records the reply entry where the NIC will deliver the replies: here, or on another worker
@@ -456,7 +457,7 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
     const uint16_t first = uint16_t(config_.snat_port_lo + (w.hash >> 40) % span);
     const std::optional<uint16_t> port = steering_.find_reply_port(
         reply_key, hop->port, config_.worker, first, config_.snat_port_lo, config_.snat_port_hi,
-        [](void*, uint16_t) { return true; }, nullptr);
+        [](void*, uint16_t) { return true; }, nullptr, 1);
     if (!port) return;
     reply_key.dport = *port;
   } else {

@@ -39,6 +39,14 @@ namespace magline::dp {
 
 inline constexpr uint16_t kMaxBurst = 64;
 
+// A full-NAT connection's source port is searched from a point its hash gives, port after port,
+// each a flow-table lookup. Where a backend's ports are nearly all taken that search would cost
+// a lookup per port (tens of thousands per SYN: a cheap way to stall a worker); after this many
+// taken ports the SYN is dropped as snat_ports_exhausted. Linear probing needs about 13 probes
+// on average at 80% of a range taken and 50 at 90%, so the bound refuses connections only
+// beyond about 90%.
+inline constexpr uint32_t kMaxSnatPortChecks = 64;
+
 // Which worker the NIC delivers a tuple to, as RSS or flow rules decide (steering.hpp and the
 // DPDK adapter implement it).
 class Steering {
@@ -46,12 +54,13 @@ class Steering {
   virtual ~Steering() = default;
   virtual uint16_t worker_of(const FlowKey& k, uint16_t port) const noexcept = 0;
   // A destination port for `reply` (a reply tuple whose dport is to be chosen), in [lo, hi],
-  // tried from `first` on, such that the reply reaches `worker` on `port` and `usable(p)` holds.
+  // tried from `first` on, such that the reply reaches `worker` on `port` and `usable(p)` holds;
+  // nullopt after `usable` said no `max_checks` times.
   virtual std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port,
                                                   uint16_t worker, uint16_t first, uint16_t lo,
                                                   uint16_t hi,
                                                   bool (*usable)(void*, uint16_t),
-                                                  void* ctx) const noexcept = 0;
+                                                  void* ctx, uint32_t max_checks) const noexcept = 0;
 };
 
 // Everything arrives at one worker (a single queue).
@@ -60,8 +69,8 @@ class SingleWorker final : public Steering {
   uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return 0; }
   std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
                                           uint16_t first, uint16_t lo, uint16_t hi,
-                                          bool (*usable)(void*, uint16_t),
-                                          void* ctx) const noexcept override;
+                                          bool (*usable)(void*, uint16_t), void* ctx,
+                                          uint32_t max_checks) const noexcept override;
 };
 
 // A message from one worker to another.

@@ -138,7 +138,9 @@ class RssSteering {
   // Full-NAT source port choice. `reply` is the reply tuple (backend -> SNAT address), its
   // dport the port to choose. Returns the first p of first, first+1, ... (cyclic within
   // [lo, hi]; a `first` outside the range starts at lo) with queue_of(reply with dport = p) ==
-  // queue and !in_use(p); nullopt if none (or lo > hi).
+  // queue and !in_use(p); nullopt if none (or lo > hi), or if in_use has said yes `max_checks`
+  // times (in_use is a flow-table lookup: the bound keeps a nearly exhausted range from costing
+  // a lookup per port).
   //
   // Cost: one base hash, then two table loads, an XOR and a RETA load per candidate (Toeplitz is
   // linear, so the dport's two bytes are swapped into a base hash taken with dport = 0). With Q
@@ -147,16 +149,19 @@ class RssSteering {
   // ports that map to `queue`. Allocation-free; Pred is `bool(uint16_t)`.
   template <typename Pred>
   std::optional<uint16_t> find_port(const FlowKey& reply, uint16_t queue, uint16_t first,
-                                    uint16_t lo, uint16_t hi, Pred in_use) const {
+                                    uint16_t lo, uint16_t hi, Pred in_use,
+                                    uint32_t max_checks = UINT32_MAX) const {
     if (lo > hi) return std::nullopt;
+    uint32_t checks = 0;
     if (first < lo || first > hi) first = lo;
     const uint32_t count = uint32_t(hi) - lo + 1;
     uint32_t p = first;
     if (is_single_queue() || !hashes_ports(reply.proto)) {
       // The queue does not depend on the port: every port or none.
       if (queue_of(reply) != queue) return std::nullopt;
-      for (uint32_t i = 0; i < count; ++i, p = (p == hi) ? lo : p + 1) {
+      for (uint32_t i = 0; i < count && checks < max_checks; ++i, p = (p == hi) ? lo : p + 1) {
         if (!in_use(uint16_t(p))) return uint16_t(p);
+        ++checks;
       }
       return std::nullopt;
     }
@@ -164,10 +169,12 @@ class RssSteering {
     base_key.dport = 0;
     const uint32_t base = hash_of(base_key);
     const size_t off = rss_layout(reply.family).dport_off;
-    for (uint32_t i = 0; i < count; ++i, p = (p == hi) ? lo : p + 1) {
+    for (uint32_t i = 0; i < count && checks < max_checks; ++i, p = (p == hi) ? lo : p + 1) {
       const uint32_t h = base ^ toeplitz_->byte_term(off, uint8_t(p >> 8)) ^
                          toeplitz_->byte_term(off + 1, uint8_t(p));
-      if (queue_of_hash(h) == queue && !in_use(uint16_t(p))) return uint16_t(p);
+      if (queue_of_hash(h) != queue) continue;
+      if (!in_use(uint16_t(p))) return uint16_t(p);
+      ++checks;
     }
     return std::nullopt;
   }

@@ -405,6 +405,47 @@ TEST(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
                               .udp(53, 41000).payload("answer").bytes());
 }
 
+// Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
+// flow-table lookups and is dropped, counted, rather than searched port by port.
+TEST(ForwarderFlood, AnExhaustedSourcePortRangeCostsABoundedSearch) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 4096;
+  config.snat_port_lo = 2000;
+  config.snat_port_hi = 2199;  // 200 ports
+  Harness h(config);
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  std::set<uint16_t> ports;
+  uint64_t refused = 0;
+  size_t given_at_first_refusal = 0;
+  for (uint32_t n = 0; n < 400; ++n) {
+    const std::string src = "198.19.0." + std::to_string(n % 250 + 1);
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                .tcp(uint16_t(10000 + n), 80, kTcpSyn).bytes());
+    if (o.verdict == Verdict::tx) {
+      ports.insert(sport_of(o.frame));
+    } else {
+      ASSERT_EQ(o.reason, DropReason::snat_ports_exhausted) << to_string(o);
+      if (refused++ == 0) given_at_first_refusal = ports.size();
+    }
+  }
+  // Most of the range is used before SYNs are refused; none is given twice.
+  EXPECT_GT(ports.size(), 180u);
+  EXPECT_LE(ports.size(), 200u);
+  EXPECT_EQ(refused, 400u - ports.size());
+  // The first refusal came with free ports left: the search gave up after its bound (an
+  // unbounded search refuses nothing before all 200 are taken).
+  std::printf("  %zu of 200 ports given at the first refusal, %zu in all\n",
+              given_at_first_refusal, ports.size());
+  EXPECT_LT(given_at_first_refusal, 200u);
+  for (uint16_t p : ports) {
+    EXPECT_GE(p, 2000);
+    EXPECT_LE(p, 2199);
+  }
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::snat_ports_exhausted)], refused);
+}
+
 // A backend's answer confirms a connection joined mid-stream: its reply entry is then never
 // evicted for new ones, and the backend's frames keep reaching the client through a flood.
 TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {

@@ -281,6 +281,17 @@ TEST(RssSteering, FindPortGivesUpWhenNothingIsFree) {
   EXPECT_EQ(s.find_port(reply, 1, 0, 0, 65535, all_used), std::nullopt);
   EXPECT_GT(calls, 10000u);  // about a quarter of the range maps to queue 1
   EXPECT_LT(calls, 30000u);  // and in_use is asked only about those
+  // With a bound on the taken ports it is told about, it stops there.
+  calls = 0;
+  EXPECT_EQ(s.find_port(reply, 1, 0, 0, 65535, all_used, 64), std::nullopt);
+  EXPECT_EQ(calls, 64u);
+  const auto taken_below = [](uint16_t p) { return p < 1000; };
+  EXPECT_EQ(s.find_port(reply, 1, 0, 0, 65535, taken_below, 64), std::nullopt);
+  EXPECT_TRUE(s.find_port(reply, 1, 0, 0, 65535, taken_below, 300).has_value());
+  const RssSteering one = RssSteering::single_queue();
+  calls = 0;
+  EXPECT_EQ(one.find_port(reply, 0, 0, 0, 65535, all_used, 64), std::nullopt);
+  EXPECT_EQ(calls, 64u);
   // An empty range, and a queue that no RETA entry names.
   EXPECT_EQ(s.find_port(reply, 0, 10, 20, 10, [](uint16_t) { return false; }), std::nullopt);
   EXPECT_EQ(s.find_port(reply, 7, 0, 0, 65535, [](uint16_t) { return false; }), std::nullopt);
