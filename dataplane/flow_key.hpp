@@ -58,16 +58,23 @@ struct FlowKey {
 static_assert(offsetof(FlowKey, tag) == 38);
 static_assert(sizeof(FlowKey) == 40 && std::has_unique_object_representations_v<FlowKey>);
 
-// 64-bit hash of a flow key. The flow table seeds it per process (hash flooding); Maglev uses a
-// fixed seed (kFlowHashSeed) so every edge node picks the same backend for the same flow.
-inline uint64_t hash_flow(const FlowKey& k, uint64_t seed) noexcept {
+// 64-bit hashes of a flow key. hash_flow_mix is the flow table's, seeded per worker (hash
+// flooding): the multiply-folds alone, the last of which spreads every input bit over the
+// result, as wyhash ends. hash_flow adds MurmurHash3's finaliser; Maglev uses it with a fixed
+// seed (kFlowHashSeed) so that every edge node picks the same backend for the same flow, and it
+// may not change.
+inline uint64_t hash_flow_mix(const FlowKey& k, uint64_t seed) noexcept {
   const uint64_t tail = uint64_t(k.sport) | uint64_t(k.dport) << 16 | uint64_t(k.proto) << 32 |
                         uint64_t(k.family) << 40;
   const uint64_t a = hash_mum(load_le64(k.src.data()) ^ seed ^ kHashP0,
                               load_le64(k.src.data() + 8) ^ kHashP1);
   const uint64_t b = hash_mum(load_le64(k.dst.data()) ^ seed ^ kHashP2,
                               load_le64(k.dst.data() + 8) ^ kHashP3);
-  return hash_fmix(hash_mum(a ^ tail ^ kHashP1, b ^ tail ^ kHashP0));
+  return hash_mum(a ^ tail ^ kHashP1, b ^ tail ^ kHashP0);
+}
+
+inline uint64_t hash_flow(const FlowKey& k, uint64_t seed) noexcept {
+  return hash_fmix(hash_flow_mix(k, seed));
 }
 
 // Hash of a client address alone, for session affinity (sessionAffinity: ClientIP).

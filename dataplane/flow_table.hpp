@@ -144,7 +144,7 @@ class FlowTable {
   // Bytes of memory the table holds for `capacity` ways.
   static size_t memory_bytes(size_t capacity) noexcept;
 
-  uint64_t hash(const FlowKey& key) const noexcept { return hash_flow(key, seed_); }
+  uint64_t hash(const FlowKey& key) const noexcept { return hash_flow_mix(key, seed_); }
 
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
