@@ -262,10 +262,13 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   const uint32_t best_b = c.bucket;
   const unsigned best_w = c.way;
 
-  if (best == kNone) {
-    // Both buckets hold only established and UDP entries. Move one of them to its other
-    // bucket if that has room (one step of cuckoo displacement), so that a table with free
-    // ways elsewhere does not refuse connections.
+  // No free, expired or closing way in either bucket. Move a live entry to its other bucket if
+  // that has room (one step of cuckoo displacement), so that a table with free ways elsewhere
+  // neither refuses the connection nor evicts a live one. It reads up to 16 more buckets, so
+  // when the table is nearly full (a flood's entries, most likely) and an unconfirmed or
+  // half-open entry can go, that one is evicted at once.
+  const bool crowded = stats_.occupied >= stats_.capacity / 8 * 7;
+  if (best == kNone || (best > kClosing && !crowded)) {
     for (uint32_t b : candidates) {
       const int w = move_one_out(b, now_ms);
       if (w >= 0) {
@@ -274,8 +277,10 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
         return &entries_[size_t(b) * kWays + unsigned(w)];
       }
     }
-    ++stats_.insert_failures;
-    return nullptr;
+    if (best == kNone) {
+      ++stats_.insert_failures;
+      return nullptr;
+    }
   }
   switch (best) {
     case kExpired: ++stats_.reclaimed_expired; break;

@@ -14,15 +14,15 @@
 //
 // Expiry is by timestamp: a way whose deadline has passed is free for reuse, and expire()
 // reclaims such ways incrementally (bounded work per call) so the occupancy figure stays true.
-// Insertion takes a free or expired way first, then evicts, each time the entry nearest its
-// deadline: a closing one (FIN or RST seen: the connection is over), then one joined mid-stream
-// and never confirmed (see below), then a half-open one (SYN seen, no ACK yet). Closing goes
-// before half-open because a half-open entry may be a handshake in progress, and evicting a
-// full-NAT one loses its source port. "Mid-stream" above stands for every unconfirmed entry. When both buckets hold only established, UDP or other
-// live entries, one of them moves to its own other bucket if that has room (one step of cuckoo
-// displacement; bounded work). Failing that, insert fails and the caller forwards statelessly
-// with Maglev (Maglev paper, section 3.3): traffic never stops because the table is full, and
-// live connections are never evicted.
+// Insertion takes a free or expired way first, then evicts a closing entry (FIN or RST seen:
+// the connection is over), the one nearest its deadline. Failing that, one live entry of either
+// bucket moves to its own other bucket if that has room (one step of cuckoo displacement;
+// bounded work). Failing that, it evicts, nearest deadline first, an unconfirmed entry (below),
+// then a half-open one (SYN seen, no ACK yet: a handshake in progress, whose full-NAT source
+// port would be lost); in a table 7/8 full or more these go before displacement is tried.
+// Failing all that, insert fails and the caller forwards statelessly with Maglev (Maglev paper,
+// section 3.3): traffic never stops because the table is full, and live confirmed connections
+// are never evicted.
 //
 // Entries nobody has answered are evictable, so that a flood of made-up tuples cannot fill the
 // table with entries nothing may take over: a TCP entry opened by a frame that is not a bare SYN

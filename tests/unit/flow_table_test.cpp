@@ -233,6 +233,21 @@ TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstabli
   EXPECT_EQ(u.stats().evicted_half_open, 0u);
 }
 
+// Unconfirmed entries are evictable, but a table with room elsewhere moves an entry to its other
+// bucket rather than evict a live flow: below 7/8 full none is evicted.
+TEST(FlowTable, DisplacesRatherThanEvictsWhileThereIsRoom) {
+  FlowTable t(1 << 16, {}, kSeed);
+  const uint32_t n = uint32_t(t.stats().capacity) * 85 / 100;
+  for (uint32_t i = 0; i < n; ++i) {
+    ASSERT_NE(t.insert(key_of(i), t.hash(key_of(i)), FlowState::tcp_midstream, 0), nullptr);
+  }
+  EXPECT_GT(t.stats().displaced, 0u);
+  EXPECT_EQ(t.stats().evicted_unconfirmed, 0u);
+  uint32_t found = 0;
+  for (uint32_t i = 0; i < n; ++i) found += t.find(key_of(i), t.hash(key_of(i)), 1) != nullptr;
+  EXPECT_EQ(found, n);
+}
+
 // Two choices plus one step of displacement fill the table almost completely: inserts fail only
 // rarely below 90% occupancy and the table still takes entries near 98%.
 TEST(FlowTable, FillsToHighOccupancyWithRareFailures) {
