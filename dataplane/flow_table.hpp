@@ -148,6 +148,9 @@ class FlowTable {
 
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
+  const FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) const noexcept {
+    return const_cast<FlowTable*>(this)->find(key, hash, now_ms);  // a lookup changes nothing
+  }
 
   // Starts loading both buckets a lookup or insert of `hash` may read.
   void prefetch(uint64_t hash) const noexcept {

@@ -235,6 +235,9 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
       } else {
         f.backend_hint = uint16_t(idx);
         flows_.refresh(e, next, now_ms);
+        if (next == FlowState::tcp_closing && state != FlowState::tcp_closing) {
+          close_reply(w, f, uint16_t(idx), now_ms);
+        }
       }
     }
   }
@@ -529,8 +532,11 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const Parsed& p = w.p;
   const FrontendRef& f = registry_.at(r.frontend);
   const FlowState state = flows_.state(e);
-  flows_.refresh(e, next_reply_state(state, p.key.proto, p.tcp_flags), now_ms);
-  if (unconfirmed(state)) confirm_forward(w, r, f, now_ms);
+  const FlowState next = next_reply_state(state, p.key.proto, p.tcp_flags);
+  flows_.refresh(e, next, now_ms);
+  if (unconfirmed(state) || (next == FlowState::tcp_closing && state != FlowState::tcp_closing)) {
+    update_forward(w, r, f, next, now_ms);
+  }
   if (r.last_hop == LastHops::kNone) {
     drop(pkt, DropReason::last_hop_table_full, out);
     return;
@@ -551,12 +557,15 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   transmit(pkt, hop.port, hop.mac, out);
 }
 
-// The first reply of a flow nobody had answered: its original-direction entry, when this
-// worker holds it (full-NAT's replies are steered to the worker of the connection; DNAT's may land
-// on another, whose entry then stays evictable: re-opened, it gets the same backend), is
-// confirmed too, so that it is no longer evicted for new flows.
-void Forwarder::confirm_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
-                                uint64_t now_ms) noexcept {
+// A reply that changes what the connection is, applied to its original-direction entry when
+// this worker holds it (full-NAT's replies are steered to the connection's worker; DNAT's may
+// land on another, whose entry is then left as it is):
+// - the first reply of a flow nobody had answered confirms it, so that it is no longer evicted
+//   for new flows (re-opened, a DNAT or DSR flow gets the same backend anyway);
+// - a FIN or RST from the backend makes it closing, so that a connection the client never
+//   closes does not hold a live entry for the established timeout.
+void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
+                               FlowState reply_state, uint64_t now_ms) noexcept {
   FlowKey k;
   k.family = w.p.key.family;
   k.proto = w.p.key.proto;
@@ -572,9 +581,39 @@ void Forwarder::confirm_forward(const Work& w, const ReplyFlow& r, const Fronten
   FlowEntry* fwd = flows_.find(k, flows_.hash(k), now_ms);
   if (fwd == nullptr || (fwd->value.fwd.flags & kFlowReply)) return;
   const FlowState s = flows_.state(fwd);
-  if (!unconfirmed(s)) return;
-  flows_.refresh(fwd, s == FlowState::udp_unreplied ? FlowState::udp : FlowState::tcp_established,
-                 now_ms);
+  if (reply_state == FlowState::tcp_closing) {
+    if (s != FlowState::tcp_closing) flows_.refresh(fwd, FlowState::tcp_closing, now_ms);
+  } else if (unconfirmed(s)) {
+    flows_.refresh(fwd, s == FlowState::udp_unreplied ? FlowState::udp : FlowState::tcp_established,
+                   now_ms);
+  }
+}
+
+// A FIN or RST from the client: the reply entry, when this worker holds it, becomes closing too
+// (its timeout then runs from the last frame either way), so that a backend that never sends
+// its own FIN does not keep a live entry for the established timeout.
+void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
+                            uint64_t now_ms) noexcept {
+  const ForwardMode mode = mode_of(f.flags);
+  if (mode == ForwardMode::dsr_l2) return;  // replies bypass Magline: no reply entry
+  FlowKey k;
+  k.family = w.p.key.family;
+  k.proto = w.p.key.proto;
+  k.src = f.backend_addr;
+  k.sport = f.backend_port;
+  if (mode == ForwardMode::full_nat) {
+    const std::optional<NextHop>& hop = w.fe.service->next_hop(idx);
+    const IfAddr* snat = hop ? snat_address(hop->port, k.family) : nullptr;
+    if (snat == nullptr) return;
+    k.dst = snat->addr.bytes;
+    k.dport = f.snat_port;
+  } else {
+    k.dst = w.p.key.src;
+    k.dport = w.p.key.sport;
+  }
+  FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms);
+  if (r == nullptr || !(r->value.reply.flags & kFlowReply)) return;
+  if (flows_.state(r) != FlowState::tcp_closing) flows_.refresh(r, FlowState::tcp_closing, now_ms);
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {

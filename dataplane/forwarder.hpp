@@ -180,8 +180,9 @@ class Forwarder {
                     uint16_t egress_port, uint16_t last_hop_port, const MacAddr& last_hop_mac,
                     uint64_t now_ms) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
-  void confirm_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
-                       uint64_t now_ms) noexcept;
+  void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
+                      FlowState reply_state, uint64_t now_ms) noexcept;
+  void close_reply(const Work& w, const ForwardFlow& f, uint16_t idx, uint64_t now_ms) noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
   void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;

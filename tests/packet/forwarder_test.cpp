@@ -475,6 +475,62 @@ TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
   EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
 }
 
+// The state of the entry for a tuple, or free when there is none.
+dp::FlowState state_of(Harness& h, const char* src, uint16_t sport, const char* dst,
+                       uint16_t dport, uint8_t proto = dp::kProtoTcp) {
+  dp::FlowKey k;
+  k.family = dp::Family::v4;
+  k.proto = proto;
+  k.src = dp::parse_ip(src)->bytes;
+  k.sport = sport;
+  k.dst = dp::parse_ip(dst)->bytes;
+  k.dport = dport;
+  const dp::FlowTable& t = h.forwarder().flows();
+  const dp::FlowEntry* e = t.find(k, t.hash(k), 1000);
+  return e == nullptr ? dp::FlowState::free : t.state(e);
+}
+
+// A FIN or RST in one direction makes both of the connection's entries closing: a backend that
+// never sends its own FIN (or a client that never does) must not hold a live entry for the
+// established timeout.
+TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
+  const Outcome syn = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(46000, 80, kTcpSyn)
+          .bytes());
+  ASSERT_EQ(syn.verdict, Verdict::tx);
+  const uint16_t snat = sport_of(syn.frame);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                      .tcp(46000, 80, kTcpAck).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 46000, "198.18.100.1", 80), dp::FlowState::tcp_established);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_established);
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                      .tcp(46000, 80, kTcpFin | kTcpAck).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 46000, "198.18.100.1", 80), dp::FlowState::tcp_closing);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_closing);
+  // The backend may still send (a half-close): its frames are translated.
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpAck).payload("more").bytes()).verdict, Verdict::tx);
+
+  // DNAT, the other way: the backend resets.
+  const auto dnat = [&](uint8_t flags) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.9")
+                     .tcp(47000, 80, flags).bytes());
+  };
+  h.add(service("dnat", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                {{"198.18.1.10", 8080}}));
+  ASSERT_EQ(dnat(kTcpSyn).verdict, Verdict::tx);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kClient)
+                      .tcp(8080, 47000, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
+  ASSERT_EQ(dnat(kTcpAck).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_established);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kClient)
+                      .tcp(8080, 47000, dp::kTcpRst).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kClient, 47000), dp::FlowState::tcp_closing);
+  EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closing);
+}
+
 TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers) {
   dp::ForwarderConfig config;
   config.workers = 2;
