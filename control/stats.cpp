@@ -58,6 +58,7 @@ nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c) {
   j["tx_bytes"] = c.tx_bytes;
   j["new_connections"] = c.new_connections;
   j["replies"] = c.replies;
+  j["icmp_errors"] = c.icmp_errors;
   j["stateless"] = c.stateless;
   j["rejected"] = c.rejected;
   j["reset_removed_backend"] = c.reset_removed_backend;
@@ -160,6 +161,9 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
              [&](size_t w) { return t.fwd[w].new_connections; });
   per_worker("magline_replies_total", "Reply frames translated back to clients.",
              [&](size_t w) { return t.fwd[w].replies; });
+  per_worker("magline_icmp_errors_total",
+             "ICMP errors passed on to the host whose packet they quote (path MTU discovery).",
+             [&](size_t w) { return t.fwd[w].icmp_errors; });
   per_worker("magline_stateless_total", "Frames forwarded without a flow entry (table full).",
              [&](size_t w) { return t.fwd[w].stateless; });
   per_worker("magline_rejected_total", "Connections answered with TCP RST or ICMP unreachable.",

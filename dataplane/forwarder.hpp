@@ -127,6 +127,7 @@ struct ForwarderCounters {
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
   uint64_t replies = 0;
+  uint64_t icmp_errors = 0;        // ICMP errors passed on to the host whose packet they quote
   uint64_t peer_messages_sent = 0;
   uint64_t peer_messages_lost = 0;
   uint64_t peer_messages_received = 0;
@@ -183,6 +184,11 @@ class Forwarder {
   void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                       FlowState reply_state, uint64_t now_ms) noexcept;
   void close_reply(const Work& w, const ForwardFlow& f, uint16_t idx, uint64_t now_ms) noexcept;
+  void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
+  void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
+                             const ForwardFlow& f, BurstOut& out) noexcept;
+  void icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
+                            BurstOut& out) noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
   void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;

@@ -531,6 +531,108 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closing);
 }
 
+// Path MTU discovery through Magline (reliability.md, bug class 3): an ICMP error about a
+// connection reaches the host whose packet it quotes, quote and outer header translated alike.
+TEST_F(ForwarderTest, IcmpErrorsReachTheHostWhosePacketTheyQuote) {
+  const Outcome syn = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80, kTcpSyn)
+          .bytes());
+  ASSERT_EQ(syn.verdict, Verdict::tx);
+  const uint16_t snat = sport_of(syn.frame);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
+
+  // A router on the client's path: the SYN-ACK (VIP -> client) was too big. To the backend,
+  // from Magline's address, quoting the SYN-ACK as the backend sent it.
+  const Outcome up = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
+          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).ttl(63)
+                                .tcp(80, 40000, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
+          .bytes());
+  ASSERT_EQ(up.verdict, Verdict::tx) << to_string(up);
+  EXPECT_EQ(up.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
+                          .icmp_error(3, 4, Packet().ipv4("198.18.1.10", kLbIp).ttl(63)
+                                                .tcp(8080, snat, kTcpSyn | kTcpAck),
+                                      Packet::kWhole, 1400)
+                          .bytes());
+
+  // A router on the backend's side: a forwarded packet (Magline -> backend) was too big. To the
+  // client, from the VIP, quoting the packet as the client sent it, back the way it came.
+  const Outcome down = h.run(
+      Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kLbIp)
+          .icmp_error(3, 4, Packet().ipv4(kLbIp, "198.18.1.10").ttl(63)
+                                .tcp(snat, 8080, kTcpAck).payload("GET /"), 48, 1280)
+          .bytes());
+  ASSERT_EQ(down.verdict, Verdict::tx) << to_string(down);
+  EXPECT_EQ(down.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                            .icmp_error(3, 4, Packet().ipv4(kClient, "198.18.100.1").ttl(63)
+                                                  .tcp(40000, 80, kTcpAck).payload("GET /"),
+                                        48, 1280)
+                            .bytes());
+
+  // DNAT keeps the client's address: only the frontend side of the quote changes.
+  const Outcome q = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2")
+                              .udp(41000, 53).payload("q").bytes());
+  ASSERT_EQ(q.verdict, Verdict::tx);
+  const Outcome unreach = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.2")
+          .icmp_error(3, 3, Packet().ipv4("198.18.100.2", kClient).ttl(63).udp(53, 41000)
+                                .payload("a"))
+          .bytes());
+  ASSERT_EQ(unreach.verdict, Verdict::tx) << to_string(unreach);
+  EXPECT_EQ(unreach.frame,
+            Packet().eth(kLbMac, kBackendMac).ipv4("198.18.30.1", "198.18.1.20").ttl(63)
+                .icmp_error(3, 3, Packet().ipv4("198.18.1.20", kClient).ttl(63).udp(5353, 41000)
+                                      .payload("a"))
+                .bytes());
+
+  // IPv6: packet too big about a full-NAT reply.
+  const Outcome syn6 = h.run(Packet().eth(kRouterMac, kLbMac).ipv6(kClient6, "2001:db8:100::1")
+                                 .tcp(40000, 80, kTcpSyn).bytes());
+  ASSERT_EQ(syn6.verdict, Verdict::tx);
+  const uint16_t snat6 = sport_of(syn6.frame);
+  const Outcome ptb = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv6("2001:db8:30::1", "2001:db8:100::1")
+          .icmp_error(2, 0, Packet().ipv6("2001:db8:100::1", kClient6).ttl(63)
+                                .tcp(80, 40000, kTcpAck).payload("big"), Packet::kWhole, 1280)
+          .bytes());
+  ASSERT_EQ(ptb.verdict, Verdict::tx) << to_string(ptb);
+  EXPECT_EQ(ptb.frame, Packet().eth(kLbMac, kBackendMac).ipv6(kLbIp6, "2001:db8::10").ttl(63)
+                           .icmp_error(2, 0, Packet().ipv6("2001:db8::10", kLbIp6).ttl(63)
+                                                 .tcp(8080, snat6, kTcpAck).payload("big"),
+                                       Packet::kWhole, 1280)
+                           .bytes());
+
+  // L2 DSR: the backend holds the VIP and sent the reply itself; the error goes on unchanged.
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
+                      .tcp(42000, 80, kTcpSyn).bytes()).verdict, Verdict::tx);
+  const Packet dsr_error = Packet().ipv4("198.18.30.1", "198.18.100.3")
+                               .icmp_error(3, 4, Packet().ipv4("198.18.100.3", kClient)
+                                                     .tcp(80, 42000, kTcpSyn | kTcpAck));
+  const Outcome dsr = h.run(Packet(dsr_error).eth(kRouterMac, kLbMac).bytes());
+  ASSERT_EQ(dsr.verdict, Verdict::tx) << to_string(dsr);
+  EXPECT_EQ(dsr.frame, Packet(dsr_error).eth(kLbMac, kBackendMac).bytes());
+
+  // A DNAT flow this worker holds no entry for (RSS sent the error elsewhere, or the entry
+  // expired): Maglev's choice over the quoted tuple, as for the flow's own next frame.
+  const Outcome unknown_dnat = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.2")
+          .icmp_error(3, 3, Packet().ipv4("198.18.100.2", kClient).udp(53, 45555)).bytes());
+  ASSERT_EQ(unknown_dnat.verdict, Verdict::tx) << to_string(unknown_dnat);
+  EXPECT_EQ(unknown_dnat.frame,
+            Packet().eth(kLbMac, kBackendMac).ipv4("198.18.30.1", "198.18.1.20").ttl(63)
+                .icmp_error(3, 3, Packet().ipv4("198.18.1.20", kClient).udp(5353, 45555))
+                .bytes());
+
+  // About no connection: dropped and counted.
+  const Outcome stray = h.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
+          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).tcp(80, 49999)).bytes());
+  EXPECT_EQ(stray.verdict, Verdict::drop);
+  EXPECT_EQ(stray.reason, DropReason::icmp_error_no_flow);
+  EXPECT_EQ(h.forwarder().counters().icmp_errors, 6u);
+}
+
 TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers) {
   dp::ForwarderConfig config;
   config.workers = 2;
