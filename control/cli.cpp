@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "control/k8s/plan.hpp"
+#include "control/k8s_source.hpp"
 #include "control/k8s_client/kube_config.hpp"
 #include "control/replay.hpp"
 #include "control/runtime.hpp"
@@ -194,19 +195,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       err << loaded.error().message << "\n";
       return kInvalid;
     }
-    const cfg::Config& config = *loaded;
-    opts.node_addresses = config.node_addresses;
-    opts.table_size = config.table_size;
-    // What the watcher would use: the kubernetes section, when the file has one.
-    if (config.kubernetes.enabled) {
-      const cfg::KubernetesConfig& k = config.kubernetes;
-      opts.proxy_name = k.proxy_name;
-      opts.load_balancer_class = k.load_balancer_class;
-      opts.node_name = k.node_name;
-      opts.zone = k.zone;
-      opts.table_size = k.table_size;
-      opts.min_table_size = k.min_table_size;
-    }
+    opts = control::translate_options(*loaded);  // what the watcher would use
   }
   if (vm.count("node-address")) {
     opts.node_addresses.clear();

@@ -277,4 +277,20 @@ Change K8sSource::sync(Publisher& publisher, const std::set<std::string>& reserv
   return total;
 }
 
+k8s::TranslateOptions translate_options(const cfg::Config& config) {
+  k8s::TranslateOptions o;
+  o.node_addresses = config.node_addresses;
+  o.table_size = config.table_size;
+  if (config.kubernetes.enabled) {
+    const cfg::KubernetesConfig& k = config.kubernetes;
+    o.proxy_name = k.proxy_name;
+    o.load_balancer_class = k.load_balancer_class;
+    o.node_name = k.node_name;
+    o.zone = k.zone;
+    o.table_size = k.table_size;
+    o.min_table_size = k.min_table_size;
+  }
+  return o;
+}
+
 }  // namespace magline::control

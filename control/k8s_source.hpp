@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "config/config.hpp"
 #include "control/k8s/objects.hpp"
 #include "control/k8s/translate.hpp"
 #include "control/publisher.hpp"
@@ -79,5 +80,10 @@ class K8sSource {
   std::map<std::string, std::string> sync_errors_;  // set and cleared by sync
   K8sSourceStats stats_;
 };
+
+// What the watcher translates with: the node addresses and the kubernetes section (without
+// one, the maglev section's table size for every Service). `magline run` and `magline plan`
+// share it, so that the plan shows what the daemon would do.
+k8s::TranslateOptions translate_options(const cfg::Config& config);
 
 }  // namespace magline::control

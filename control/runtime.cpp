@@ -547,15 +547,7 @@ Result<void> Runtime::start_kubernetes() {
   auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
                           : k8s::load_kubeconfig(k.kubeconfig, k.context);
   if (!api) return Error{"kubernetes: " + api.error().message};
-  k8s::TranslateOptions opts;
-  opts.node_addresses = config_.node_addresses;
-  opts.proxy_name = k.proxy_name;
-  opts.load_balancer_class = k.load_balancer_class;
-  opts.node_name = k.node_name;
-  opts.zone = k.zone;
-  opts.table_size = k.table_size;
-  opts.min_table_size = k.min_table_size;
-  k8s_ = std::make_unique<K8sSource>(std::move(opts));
+  k8s_ = std::make_unique<K8sSource>(translate_options(config_));
   k8s_events_ = std::make_unique<k8s::EventQueue>();
   k8s::WatcherOptions wo;
   wo.label_selector = k8s_selector(k.proxy_name);
