@@ -315,6 +315,24 @@ TEST_F(ForwarderTest, ClosedTupleReusedBySynIsANewConnection) {
   EXPECT_EQ(h.forwarder().counters().new_connections, 2u);
 }
 
+// A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP ACKs (or UDP datagrams)
+// to vip:port, from flow number `base` on. Each must be forwarded.
+void flood(Harness& h, const char* vip, uint16_t port, Protocol proto, uint32_t base,
+           uint32_t n = 2000) {
+  for (uint32_t i = base; i < base + n; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
+    const uint16_t sport = uint16_t(1024 + i % 60000);
+    if (proto == Protocol::tcp) {
+      f.tcp(sport, port, kTcpAck);
+    } else {
+      f.udp(sport, port);
+    }
+    const Outcome o = h.run(f.bytes());
+    ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
+  }
+}
+
 // An ACK flood of made-up tuples opens entries nothing confirms. They must not fill the table:
 // a real connection still gets its entries (full-NAT cannot forward without one), and once
 // established it survives the next flood.
@@ -325,17 +343,7 @@ TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
   h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
                 {{"198.18.1.10", 8080}}));
   h.neighbor("198.18.1.10", kBackendMac);
-  auto flood = [&](uint32_t base) {
-    for (uint32_t i = 0; i < 2000; ++i) {
-      const uint32_t n = base + i;
-      const std::string src = "198.19." + std::to_string(n >> 8 & 255) + "." +
-                              std::to_string(n & 255);
-      const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
-                                  .tcp(uint16_t(1024 + n % 60000), 80, kTcpAck).bytes());
-      ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
-    }
-  };
-  flood(0);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0);
   const auto& flows = h.forwarder().flows().stats();
   EXPECT_EQ(flows.occupied, flows.capacity);  // full of the flood's entries
   EXPECT_GT(flows.evicted_unconfirmed, 3000u);
@@ -352,7 +360,7 @@ TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
   ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                       .tcp(40000, 80, kTcpAck).bytes()).verdict, Verdict::tx);
 
-  flood(2000);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 2000);
   const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                                  .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
   ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
@@ -385,12 +393,7 @@ TEST(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
                               .udp(5353, snat).payload("answer").bytes());
   ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);  // answered: both entries confirmed
 
-  for (uint32_t n = 0; n < 2000; ++n) {
-    const std::string src = "198.19." + std::to_string(n >> 8) + "." + std::to_string(n & 255);
-    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.2")
-                                .udp(uint16_t(1024 + n), 53).bytes());
-    ASSERT_EQ(o.verdict, Verdict::tx) << n << ": " << to_string(o);
-  }
+  flood(h, "198.18.100.2", 53, Protocol::udp, 0);
   EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
 
@@ -463,11 +466,7 @@ TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
                      .tcp(8080, 45000, kTcpAck).payload("200 OK").bytes());
   };
   ASSERT_EQ(answer().verdict, Verdict::tx);  // confirms it
-  for (uint32_t n = 0; n < 2000; ++n) {
-    const std::string src = "198.19." + std::to_string(n >> 8) + "." + std::to_string(n & 255);
-    ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
-                        .tcp(uint16_t(1024 + n), 80, kTcpAck).bytes()).verdict, Verdict::tx);
-  }
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0);
   const Outcome later = answer();
   ASSERT_EQ(later.verdict, Verdict::tx) << to_string(later);
   EXPECT_EQ(later.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
