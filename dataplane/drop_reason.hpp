@@ -42,7 +42,7 @@ namespace magline::dp {
   X(not_ip, "ether type other than IPv4, IPv6 and ARP")                                       \
   X(ip_multicast, "multicast or broadcast IP destination (other than neighbour discovery)")   \
   X(ip_fragment, "IP fragment: fragments are not forwarded (yet)")                            \
-  X(icmp_unsupported, "ICMP that is neither an error nor neighbour discovery (echo is not answered)") \
+  X(icmp_unsupported, "ICMP that is not an error, an echo request or neighbour discovery") \
   X(icmp_error_no_flow, "an ICMP error quoting no connection this worker holds") \
   X(no_service, "no frontend and no connection for this destination")                         \
   X(source_range_denied, "source outside the service's source ranges")                        \

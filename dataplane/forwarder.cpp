@@ -193,6 +193,8 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
   if (proto == kProtoIcmp || proto == kProtoIcmpv6) {
     if (p.icmp_error) {
       icmp_error(pkt, w, out);
+    } else if (p.icmp_type == (proto == kProtoIcmp ? kIcmpEchoRequest : kIcmpv6EchoRequest)) {
+      to_slow_path(pkt, SlowReason::echo, {}, out);  // answered there for our addresses and VIPs
     } else {
       drop(pkt, DropReason::icmp_unsupported, out);
     }

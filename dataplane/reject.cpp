@@ -158,4 +158,26 @@ DropReason make_reject(Packet& p, const Parsed& parsed) noexcept {
   return write_icmp_error(p, parsed, kIcmpv6Unreachable, kIcmpv6PortUnreachable, 0);
 }
 
+DropReason make_echo_reply(Packet& p, const Parsed& in) noexcept {
+  if (in.is_fragment) return DropReason::reject_about_fragment;
+  if (const DropReason r = may_answer(p, in); r != DropReason::none) return r;
+  const bool v4 = in.l3 == L3::ipv4;
+  const IpAddr src = in.key.dst_addr();
+  const IpAddr dst = in.key.src_addr();
+  const size_t len = size_t(in.l3_end - in.l4_off);  // the whole echo message
+  uint8_t* ip = p.data + in.l3_off;
+  const size_t hlen = v4 ? kIpv4Len : kIpv6Len;
+  std::memmove(ip + hlen, p.data + in.l4_off, len);  // options or extension headers dropped
+  write_ip(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, len);
+  uint8_t* icmp = ip + hlen;
+  icmp[0] = v4 ? 0 : 129;
+  icmp[1] = 0;
+  std::memset(icmp + 2, 0, 2);
+  store_be16(icmp + 2, v4 ? csum_fold(csum_add(0, icmp, len))
+                          : l4_checksum(src, dst, kProtoIcmpv6, icmp, len, 2));
+  swap_macs(p.data);
+  p.len = uint16_t(icmp + len - p.data);
+  return DropReason::none;
+}
+
 }  // namespace magline::dp

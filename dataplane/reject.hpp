@@ -1,5 +1,6 @@
-// Rejections, as Kubernetes gives them for a Service without endpoints (kube-proxy's REJECT
-// rule): a TCP reset for TCP, an ICMP "port unreachable" for everything else. Built in place:
+// Answers Magline gives itself: rejections, as Kubernetes gives them for a Service without
+// endpoints (kube-proxy's REJECT rule): a TCP reset for TCP, an ICMP "port unreachable" for
+// everything else; ICMP errors; echo replies for its addresses and VIPs. Built in place:
 // the packet becomes the reply, from the original destination to the original source with the
 // Ethernet addresses swapped, to leave on the port it came in on.
 //
@@ -21,6 +22,8 @@ inline constexpr uint8_t kIcmpUnreachable = 3;  // RFC 792
 inline constexpr uint8_t kIcmpPortUnreachable = 3;
 inline constexpr uint8_t kIcmpv6Unreachable = 1;  // RFC 4443 3.1
 inline constexpr uint8_t kIcmpv6PortUnreachable = 4;
+inline constexpr uint8_t kIcmpEchoRequest = 8;      // RFC 792
+inline constexpr uint8_t kIcmpv6EchoRequest = 128;  // RFC 4443 4.1
 
 // TCP: RFC 9293 3.10.7.1 (a segment reaching a closed port). Otherwise an ICMP destination
 // unreachable, port unreachable: type 3 code 3 (RFC 792) or ICMPv6 type 1 code 4 (RFC 4443 3.1).
@@ -36,5 +39,11 @@ DropReason make_reject(Packet& p, const Parsed& parsed) noexcept;
 // Parameter Problem code 2 to multicast destinations).
 DropReason make_icmp_error(Packet& p, const Parsed& parsed, uint8_t type, uint8_t code,
                            uint32_t rest = 0) noexcept;
+
+// An echo reply (RFC 792 type 0; RFC 4443 4.2 type 129) to an echo request, carrying its
+// identifier, sequence number and data, from the address it was sent to, in a fresh IP header
+// (no options or extension headers). Not for fragments (the data would be partial) nor for what
+// make_reject does not answer (not unicast).
+DropReason make_echo_reply(Packet& p, const Parsed& parsed) noexcept;
 
 }  // namespace magline::dp

@@ -6,6 +6,7 @@
 
 #include "dataplane/arp_nd.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/reject.hpp"
 
 namespace magline::dp {
 
@@ -359,6 +360,20 @@ struct SlowPath::Impl {
     }
   }
 
+  // A ping to one of the port's addresses or a VIP is answered from that address, back to the
+  // neighbour it came from (operators check a VIP's reachability that way). True when `pkt` was
+  // turned into the reply and queued.
+  bool on_echo(Packet& pkt, const Parsed& parsed, const NodePort& port, SlowPathOutput& out) {
+    if (!owns(port, parsed.key.dst_addr()) || make_echo_reply(pkt, parsed) != DropReason::none) {
+      ++stats.ignored;
+      return false;
+    }
+    pkt.port = port.id;
+    out.tx.push_back(pkt);
+    ++stats.echo_requests_answered;
+    return true;
+  }
+
   void handle(SlowPacket& sp, uint64_t now_ms, SlowPathOutput& out) {
     if (sp.reason == SlowReason::needs_neighbor) return on_needs_neighbor(sp, now_ms, out);
     const std::span<const uint8_t> frame(sp.pkt.data, sp.pkt.len);
@@ -366,6 +381,8 @@ struct SlowPath::Impl {
     const NodePort* port = port_of(sp.pkt.port);
     if (port == nullptr || parse(frame, parsed) != DropReason::none) {
       ++stats.ignored;
+    } else if (sp.reason == SlowReason::echo) {
+      if (on_echo(sp.pkt, parsed, *port, out)) return;  // the packet became the reply
     } else if (sp.reason == SlowReason::arp) {
       on_arp(frame, parsed, *port, now_ms, out);
     } else {

@@ -32,6 +32,7 @@ enum class SlowReason : uint8_t {
   arp,             // an ARP packet
   ndp,             // ICMPv6 router/neighbour solicitation or advertisement, or redirect
   needs_neighbor,  // ready to go except for its Ethernet destination: `next_hop` is unresolved
+  echo,            // an ICMP or ICMPv6 echo request
 };
 
 struct SlowPacket {
@@ -70,6 +71,7 @@ struct SlowPathStats {
   uint64_t arp_replies_learned = 0;
   uint64_t nd_solicitations_answered = 0;
   uint64_t nd_advertisements_learned = 0;
+  uint64_t echo_requests_answered = 0;  // pings to a port address or a VIP
   uint64_t requests_sent = 0;
   uint64_t queued = 0;
   uint64_t released = 0;           // held packets sent after resolution

@@ -240,6 +240,48 @@ TEST_F(SlowPathTest, AnswersArpForAVipOnAnyPort) {
   EXPECT_EQ(stats().arp_requests_answered, 2u);
 }
 
+// ---- Echo ----
+
+// A ping to a VIP or a port address is answered from that address, back to the asker's MAC on
+// the port it came in on; IPv4 options are not echoed. Pings to anything else are ignored.
+TEST_F(SlowPathTest, AnswersPingsForItsAddressesAndVips) {
+  const Out v4 = handle(Packet().eth(kClientMac, kLb2Mac).ipv4("198.18.2.10", "198.18.100.1")
+                            .ip_id(7).dont_fragment().ttl(64).icmp_echo(0x1234, 9)
+                            .payload("ping data").bytes(),
+                        SlowReason::echo, 1, 0);
+  const std::vector<Sent> want4 = {
+      {1, Packet().eth(kLb2Mac, kClientMac).ipv4("198.18.100.1", "198.18.2.10").ip_id(0)
+              .dont_fragment().ttl(64).icmp_echo(0x1234, 9, true).payload("ping data").bytes()}};
+  EXPECT_EQ(v4.tx, want4);
+
+  const Out opts = handle(Packet().eth(kClientMac, kLbMac).ipv4("198.18.1.10", "198.18.1.1")
+                              .ipv4_options({0x01, 0x01, 0x01, 0x00}).icmp_echo(1, 2).bytes(),
+                          SlowReason::echo, 0, 0);
+  const std::vector<Sent> want_opts = {
+      {0, Packet().eth(kLbMac, kClientMac).ipv4("198.18.1.1", "198.18.1.10").ip_id(0)
+              .dont_fragment().ttl(64).icmp_echo(1, 2, true).bytes()}};
+  EXPECT_EQ(opts.tx, want_opts);
+
+  const Out v6 = handle(Packet().eth(kClientMac, kLbMac).ipv6("2001:db8:1::10", "2001:db8:1::1")
+                            .icmp_echo(5, 6).payload("six").bytes(),
+                        SlowReason::echo, 0, 0);
+  const std::vector<Sent> want6 = {
+      {0, Packet().eth(kLbMac, kClientMac).ipv6("2001:db8:1::1", "2001:db8:1::10").ttl(64)
+              .icmp_echo(5, 6, true).payload("six").bytes()}};
+  EXPECT_EQ(v6.tx, want6);
+  EXPECT_EQ(stats().echo_requests_answered, 3u);
+
+  // Another host's address, a port address asked on the other port's link, a fragment.
+  for (const Bytes& f :
+       {Packet().eth(kClientMac, kLbMac).ipv4("198.18.1.10", "198.18.1.99").icmp_echo(1, 1).bytes(),
+        Packet().eth(kClientMac, kLbMac).ipv4("198.18.1.10", "198.18.2.1").icmp_echo(1, 1).bytes(),
+        Packet().eth(kClientMac, kLbMac).ipv4("198.18.1.10", "198.18.1.1").fragment(0, true)
+            .icmp_echo(1, 1).payload("part").bytes()}) {
+    EXPECT_TRUE(handle(f, SlowReason::echo, 0, 0).tx.empty());
+  }
+  EXPECT_EQ(stats().echo_requests_answered, 3u);
+}
+
 TEST_F(SlowPathTest, IgnoresArpForOtherAddresses) {
   struct Case {
     const char* name;
