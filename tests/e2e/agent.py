@@ -12,6 +12,8 @@ Commands:
                        source port), and prints one JSON line: the answers and what went wrong.
   stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
                        100 ms for S seconds, checks each echo, and prints a JSON summary.
+  ping ADDR N          N ICMP or ICMPv6 echo requests (raw socket: root), 200 ms apart; prints one
+                       JSON line: how many were answered, from where, and what went wrong.
 """
 import ctypes
 import json
@@ -190,6 +192,55 @@ def stream_client(addr, port, seconds):
     print(json.dumps(out), flush=True)
 
 
+def icmp_checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def ping(addr, n):
+    """Echo requests with their own identifier; an answer must come from ADDR and carry the same
+    identifier, sequence number and data. ICMPv6's checksum is the kernel's (RFC 3542 3.1)."""
+    v6 = ":" in addr
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW,
+                      socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP)
+    s.settimeout(1.0)
+    ident = 0x4d4c
+    out = {"sent": 0, "answered": 0, "problems": []}
+    for seq in range(n):
+        data = f"magline ping {seq}".encode()
+        head = bytes([128 if v6 else 8, 0]) + b"\0\0" + ident.to_bytes(2, "big") + seq.to_bytes(2, "big")
+        msg = head + data
+        if not v6:
+            msg = msg[:2] + icmp_checksum(msg).to_bytes(2, "big") + msg[4:]
+        s.sendto(msg, (addr, 0))
+        out["sent"] += 1
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                pkt, peer = s.recvfrom(2048)
+            except socket.timeout:
+                break
+            icmp = pkt if v6 else pkt[(pkt[0] & 0x0f) * 4:]  # IPv4 raw sockets include the header
+            if icmp[0] != (129 if v6 else 0):
+                continue
+            if int.from_bytes(icmp[4:6], "big") != ident or int.from_bytes(icmp[6:8], "big") != seq:
+                continue
+            if plain(peer[0]) != addr or icmp[8:] != data:
+                out["problems"].append(f"answer {seq} from {peer[0]} with {icmp[8:]!r}")
+            else:
+                out["answered"] += 1
+            break
+        else:
+            out["problems"].append(f"no answer to {seq}")
+        time.sleep(0.2)
+    s.close()
+    print(json.dumps(out), flush=True)
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "serve" and len(sys.argv) in (3, 4) and sys.argv[3:] in ([], ["--stay"]):
@@ -197,6 +248,9 @@ def main():
     elif cmd == "udp" and len(sys.argv) in (5, 6):
         budget = float(sys.argv[5]) if len(sys.argv) == 6 else 60.0
         udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget)
+    elif cmd == "ping" and len(sys.argv) == 4:
+        die_with_parent()
+        ping(sys.argv[2], int(sys.argv[3]))
     elif cmd == "stream" and len(sys.argv) == 5:
         die_with_parent()
         stream_client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))

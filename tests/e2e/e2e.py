@@ -478,6 +478,18 @@ class Suite:
         if r["problems"] or len(r["answers"]) != n:
             raise Fail("\n".join(r["problems"]) or "missing answers")
 
+    def ping_vip(self, out):
+        """Pings to a VIP and to Magline's own address, IPv4 and IPv6, are answered by Magline."""
+        problems = []
+        for addr in (VIP_HTTP, VIP_HTTP6, LB_V4, LB_V6):
+            p = in_ns(CLIENT, PYTHON, AGENT, "ping", addr, "3", timeout=15)
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            out.append(f"{addr}: {r['answered']}/{r['sent']} answered")
+            if r["answered"] != r["sent"]:
+                problems.append(f"{addr}: " + "; ".join(r["problems"] or ["missing answers"]))
+        if problems:
+            raise Fail("\n".join(problems))
+
     def dnat(self, out):
         n = 5
         answers, errors = http_series(CLIENT2, f"http://{VIP_DNAT}/", n)
@@ -803,6 +815,7 @@ class Suite:
             ("http_v6_vip", self.http_v6_vip),
             ("nodeport", self.nodeport),
             ("udp_echo", self.udp_echo),
+            ("ping_vip", self.ping_vip),
             ("dnat", self.dnat),
             ("dsr", self.dsr),
             ("long_stream_survives_reloads", self.long_stream),
