@@ -44,6 +44,7 @@ namespace magline::dp {
   X(ip_fragment, "IP fragment: fragments are not forwarded (yet)")                            \
   X(icmp_unsupported, "ICMP that is not an error, an echo request or neighbour discovery") \
   X(icmp_error_no_flow, "an ICMP error quoting no connection this worker holds") \
+  X(echo_rate_limited, "an echo request beyond the slow path's share (1000 a second per worker)") \
   X(no_service, "no frontend and no connection for this destination")                         \
   X(source_range_denied, "source outside the service's source ranges")                        \
   X(no_backend, "no usable backend, and the service drops rather than rejects")               \

@@ -194,7 +194,16 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     if (p.icmp_error) {
       icmp_error(pkt, w, out);
     } else if (p.icmp_type == (proto == kProtoIcmp ? kIcmpEchoRequest : kIcmpv6EchoRequest)) {
-      to_slow_path(pkt, SlowReason::echo, {}, out);  // answered there for our addresses and VIPs
+      if (now_ms_ / kEchoWindowMs != echo_window_) {
+        echo_window_ = now_ms_ / kEchoWindowMs;
+        echo_left_ = kEchoPerWindow;
+      }
+      if (echo_left_ == 0) {
+        drop(pkt, DropReason::echo_rate_limited, out);
+      } else {
+        --echo_left_;
+        to_slow_path(pkt, SlowReason::echo, {}, out);  // answered there for our addresses, VIPs
+      }
     } else {
       drop(pkt, DropReason::icmp_unsupported, out);
     }

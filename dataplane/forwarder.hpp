@@ -47,6 +47,11 @@ inline constexpr uint16_t kMaxBurst = 64;
 // beyond about 90%.
 inline constexpr uint32_t kMaxSnatPortChecks = 64;
 
+// Pings to Magline's addresses and VIPs are answered by the slow path, at most this many per
+// window per worker (1000 a second); the rest are dropped as echo_rate_limited.
+inline constexpr uint64_t kEchoWindowMs = 10;
+inline constexpr uint32_t kEchoPerWindow = 10;
+
 // Which worker the NIC delivers a tuple to, as RSS or flow rules decide (steering.hpp and the
 // DPDK adapter implement it).
 class Steering {
@@ -221,6 +226,10 @@ class Forwarder {
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
   std::vector<std::array<const IfAddr*, 2>> snat_;  // per port: IPv4, IPv6 source address
   uint64_t now_ms_ = 0;           // the current burst's clock
+  // Echo requests handed to the slow path: at most kEchoPerWindow per kEchoWindowMs, so that a
+  // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
+  uint64_t echo_window_ = 0;
+  uint32_t echo_left_ = 0;
 };
 
 }  // namespace magline::dp

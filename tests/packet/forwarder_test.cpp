@@ -532,6 +532,26 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closing);
 }
 
+// Pings go to the slow path (which answers those for Magline's addresses and VIPs), at most
+// kEchoPerWindow per window: a ping flood must not crowd ARP and NDP out of the slow-path ring.
+TEST_F(ForwarderTest, PingsReachTheSlowPathAtABoundedRate) {
+  const Bytes ping = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                         .icmp_echo(1, 1).bytes();
+  size_t slow = 0, limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    const Outcome o = h.run(ping, 5000);
+    if (o.verdict == Verdict::slow) {
+      EXPECT_EQ(o.slow, dp::SlowReason::echo);
+      ++slow;
+    } else if (o.verdict == Verdict::drop && o.reason == DropReason::echo_rate_limited) {
+      ++limited;
+    }
+  }
+  EXPECT_EQ(slow, dp::kEchoPerWindow);
+  EXPECT_EQ(limited, 30 - dp::kEchoPerWindow);
+  EXPECT_EQ(h.run(ping, 5000 + dp::kEchoWindowMs).verdict, Verdict::slow);  // the next window
+}
+
 // Path MTU discovery through Magline (reliability.md, bug class 3): an ICMP error about a
 // connection reaches the host whose packet it quotes, quote and outer header translated alike.
 TEST_F(ForwarderTest, IcmpErrorsReachTheHostWhosePacketTheyQuote) {
