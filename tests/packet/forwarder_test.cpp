@@ -284,6 +284,34 @@ TEST_F(ForwarderTest, ConnectionsSurviveUpdatesAndRemovedBackendsAreHandled) {
   EXPECT_EQ(h.forwarder().counters().rescheduled, 1u);
 }
 
+// reliability.md bug class 1 (kubernetes #48370, #139628): a UDP flow on a fixed source port
+// whose Service goes to zero endpoints is rejected, not blackholed, and reaches the new backend
+// as soon as endpoints come back; nothing sticky is left from the empty period.
+TEST_F(ForwarderTest, UdpFlowFollowsItsServiceThroughZeroEndpointsAndBack) {
+  h.neighbor("198.18.1.22", kBackendMac);
+  const Bytes query = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2")
+                          .udp(33333, 53).payload("q").bytes();
+  auto dst_of = [](const Bytes& frame) {
+    dp::Parsed p;
+    dp::parse(frame, p);
+    return dp::to_string(p.key.dst_addr());
+  };
+  ASSERT_EQ(dst_of(h.run(query).frame), "198.18.1.20");
+  h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat, {}));
+  for (int i = 0; i < 3; ++i) {
+    const Outcome o = h.run(query);
+    ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);  // the ICMP port unreachable
+    dp::Parsed p;
+    ASSERT_EQ(dp::parse(o.frame, p), DropReason::none);
+    EXPECT_EQ(p.key.proto, dp::kProtoIcmp);
+    EXPECT_EQ(dp::to_string(p.key.dst_addr()), kClient);
+  }
+  h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat,
+                {{"198.18.1.22", 5353}}));
+  EXPECT_EQ(dst_of(h.run(query).frame), "198.18.1.22");
+  EXPECT_EQ(dst_of(h.run(query).frame), "198.18.1.22");
+}
+
 TEST_F(ForwarderTest, TerminatingBackendKeepsItsConnectionsButGetsNoNewOnes) {
   h.neighbor("198.18.1.11", kBackendMac);
   auto spec = service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
@@ -317,16 +345,35 @@ TEST_F(ForwarderTest, ClosedTupleReusedBySynIsANewConnection) {
   EXPECT_EQ(h.forwarder().counters().new_connections, 2u);
 }
 
-// A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP ACKs (or UDP datagrams)
-// to vip:port, from flow number `base` on. Each must be forwarded.
+// A full-NAT TCP handshake between kClient:sport and the web service (198.18.100.1:80, backend
+// 198.18.1.10:8080): SYN, the backend's SYN-ACK, and with `ack` the client's ACK. Returns the
+// source port Magline chose (0 after a failed step, which is reported).
+uint16_t handshake(Harness& h, uint16_t sport, bool ack = true) {
+  const Outcome syn = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(sport, 80, kTcpSyn).bytes());
+  EXPECT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  if (syn.verdict != Verdict::tx) return 0;
+  const uint16_t snat = sport_of(syn.frame);
+  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, snat, kTcpSyn | kTcpAck).bytes());
+  EXPECT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  if (ack) {
+    EXPECT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                        .tcp(sport, 80, kTcpAck).bytes()).verdict, Verdict::tx);
+  }
+  return snat;
+}
+
+// A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP segments with `flags`
+// (or UDP datagrams) to vip:port, from flow number `base` on. Each must be forwarded.
 void flood(Harness& h, const char* vip, uint16_t port, Protocol proto, uint32_t base,
-           uint32_t n = 2000) {
+           uint32_t n = 2000, uint8_t flags = kTcpAck) {
   for (uint32_t i = base; i < base + n; ++i) {
     const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
     Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
     const uint16_t sport = uint16_t(1024 + i % 60000);
     if (proto == Protocol::tcp) {
-      f.tcp(sport, port, kTcpAck);
+      f.tcp(sport, port, flags);
     } else {
       f.udp(sport, port);
     }
@@ -335,32 +382,41 @@ void flood(Harness& h, const char* vip, uint16_t port, Protocol proto, uint32_t 
   }
 }
 
+// Floods through a 256-entry table, small enough to fill.
+class ForwarderFlood : public ::testing::Test {
+ protected:
+  ForwarderFlood() : h(small_table()) {}
+  static dp::ForwarderConfig small_table() {
+    dp::ForwarderConfig c;
+    c.flow_capacity = 256;
+    return c;
+  }
+  // The web service (198.18.100.1:80 -> 198.18.1.10:8080), or dns (198.18.100.2:53 ->
+  // 198.18.1.20:5353), in the given mode.
+  void web(ForwardMode mode) {
+    h.add(service("web", "198.18.100.1", 80, Protocol::tcp, mode, {{"198.18.1.10", 8080}}));
+    h.neighbor("198.18.1.10", kBackendMac);
+  }
+  void dns(ForwardMode mode) {
+    h.add(service("dns", "198.18.100.2", 53, Protocol::udp, mode, {{"198.18.1.20", 5353}}));
+    h.neighbor("198.18.1.20", kBackendMac);
+  }
+  Harness h;
+};
+
 // An ACK flood of made-up tuples opens entries nothing confirms. They must not fill the table:
 // a real connection still gets its entries (full-NAT cannot forward without one), and once
 // established it survives the next flood.
-TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
-  dp::ForwarderConfig config;
-  config.flow_capacity = 256;
-  Harness h(config);
-  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
-                {{"198.18.1.10", 8080}}));
-  h.neighbor("198.18.1.10", kBackendMac);
+TEST_F(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
+  web(ForwardMode::full_nat);
   flood(h, "198.18.100.1", 80, Protocol::tcp, 0);
   const auto& flows = h.forwarder().flows().stats();
   EXPECT_EQ(flows.occupied, flows.capacity);  // full of the flood's entries
   EXPECT_GT(flows.evicted_unconfirmed, 3000u);
   EXPECT_EQ(flows.insert_failures, 0u);
 
-  const Outcome syn = h.run(
-      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80, kTcpSyn)
-          .bytes());
-  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
-  const uint16_t snat = sport_of(syn.frame);
-  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
-                                   .tcp(8080, snat, kTcpSyn | kTcpAck).bytes());
-  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
-  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
-                      .tcp(40000, 80, kTcpAck).bytes()).verdict, Verdict::tx);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
 
   flood(h, "198.18.100.1", 80, Protocol::tcp, 2000);
   const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
@@ -375,15 +431,26 @@ TEST(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
 }
 
+// A SYN flood of made-up sources (reliability.md bug class 6) fills the table with half-open
+// entries; established connections are never evicted for them and keep their source ports.
+TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
+  web(ForwardMode::full_nat);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, 1000u);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpAck).payload("200").bytes()).verdict, Verdict::tx);
+}
+
 // The same with UDP, where every flow starts without a handshake: a flood of one-frame flows
 // must not crowd out a full-NAT UDP service's answered flows (DNS through a LoadBalancer).
-TEST(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
-  dp::ForwarderConfig config;
-  config.flow_capacity = 256;
-  Harness h(config);
-  h.add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::full_nat,
-                {{"198.18.1.20", 5353}}));
-  h.neighbor("198.18.1.20", kBackendMac);
+TEST_F(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
+  dns(ForwardMode::full_nat);
   auto query = [&](uint16_t sport) {
     return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2").udp(sport, 53)
                      .payload("query").bytes());
@@ -412,7 +479,7 @@ TEST(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
 
 // Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
 // flow-table lookups and is dropped, counted, rather than searched port by port.
-TEST(ForwarderFlood, AnExhaustedSourcePortRangeCostsABoundedSearch) {
+TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {
   dp::ForwarderConfig config;
   config.flow_capacity = 4096;
   config.snat_port_lo = 2000;
@@ -453,13 +520,8 @@ TEST(ForwarderFlood, AnExhaustedSourcePortRangeCostsABoundedSearch) {
 
 // A backend's answer confirms a connection joined mid-stream: its reply entry is then never
 // evicted for new ones, and the backend's frames keep reaching the client through a flood.
-TEST(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
-  dp::ForwarderConfig config;
-  config.flow_capacity = 256;
-  Harness h(config);
-  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::dnat,
-                {{"198.18.1.10", 8080}}));
-  h.neighbor("198.18.1.10", kBackendMac);
+TEST_F(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
+  web(ForwardMode::dnat);
   const Outcome ack = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                                 .tcp(45000, 80, kTcpAck).payload("more").bytes());
   ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
@@ -495,15 +557,8 @@ dp::FlowState state_of(Harness& h, const char* src, uint16_t sport, const char* 
 // never sends its own FIN (or a client that never does) must not hold a live entry for the
 // established timeout.
 TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
-  const Outcome syn = h.run(
-      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(46000, 80, kTcpSyn)
-          .bytes());
-  ASSERT_EQ(syn.verdict, Verdict::tx);
-  const uint16_t snat = sport_of(syn.frame);
-  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
-                      .tcp(8080, snat, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
-  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
-                      .tcp(46000, 80, kTcpAck).bytes()).verdict, Verdict::tx);
+  const uint16_t snat = handshake(h, 46000);
+  ASSERT_NE(snat, 0);
   EXPECT_EQ(state_of(h, kClient, 46000, "198.18.100.1", 80), dp::FlowState::tcp_established);
   EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_established);
   ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
@@ -555,13 +610,8 @@ TEST_F(ForwarderTest, PingsReachTheSlowPathAtABoundedRate) {
 // Path MTU discovery through Magline (reliability.md, bug class 3): an ICMP error about a
 // connection reaches the host whose packet it quotes, quote and outer header translated alike.
 TEST_F(ForwarderTest, IcmpErrorsReachTheHostWhosePacketTheyQuote) {
-  const Outcome syn = h.run(
-      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80, kTcpSyn)
-          .bytes());
-  ASSERT_EQ(syn.verdict, Verdict::tx);
-  const uint16_t snat = sport_of(syn.frame);
-  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
-                      .tcp(8080, snat, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
+  const uint16_t snat = handshake(h, 40000, false);
+  ASSERT_NE(snat, 0);
 
   // A router on the client's path: the SYN-ACK (VIP -> client) was too big. To the backend,
   // from Magline's address, quoting the SYN-ACK as the backend sent it.
