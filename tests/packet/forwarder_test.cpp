@@ -365,9 +365,10 @@ uint16_t handshake(Harness& h, uint16_t sport, bool ack = true) {
 }
 
 // A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP segments with `flags`
-// (or UDP datagrams) to vip:port, from flow number `base` on. Each must be forwarded.
+// (or UDP datagrams) to vip:port, from flow number `base` on, the i-th at time t0 + i ms. Each
+// must be forwarded.
 void flood(Harness& h, const char* vip, uint16_t port, Protocol proto, uint32_t base,
-           uint32_t n = 2000, uint8_t flags = kTcpAck) {
+           uint32_t n = 2000, uint8_t flags = kTcpAck, uint64_t t0 = 1000) {
   for (uint32_t i = base; i < base + n; ++i) {
     const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
     Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
@@ -377,7 +378,7 @@ void flood(Harness& h, const char* vip, uint16_t port, Protocol proto, uint32_t 
     } else {
       f.udp(sport, port);
     }
-    const Outcome o = h.run(f.bytes());
+    const Outcome o = h.run(f.bytes(), t0 + (i - base));
     ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
   }
 }
@@ -439,6 +440,19 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
   ASSERT_NE(snat, 0);
   flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
   EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, 1000u);
+
+  // A handshake in progress during the flood: half-open entries go nearest their deadline
+  // (oldest) first, so a new SYN's entries outlive the flood's older ones until 16 newer SYNs
+  // land in its two buckets (here 32 buckets take 50 flood SYNs, 1 ms apart, before the
+  // SYN-ACK).
+  const Outcome syn2 = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40001, 80, kTcpSyn).bytes(), 3100);
+  ASSERT_EQ(syn2.verdict, Verdict::tx) << to_string(syn2);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 2000, 50, kTcpSyn, 3101);
+  const Outcome synack2 =
+      h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                .tcp(8080, sport_of(syn2.frame), kTcpSyn | kTcpAck).bytes(), 3200);
+  ASSERT_EQ(synack2.verdict, Verdict::tx) << to_string(synack2);
   const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                                  .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
   ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
