@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <span>
 
-#include "dataplane/icmp_error.hpp"
+#include "dataplane/forwarder_work.hpp"
 #include "dataplane/reject.hpp"
 #include "dataplane/rewrite.hpp"
 
@@ -31,9 +31,6 @@ bool is_multicast(const FlowKey& k) noexcept {
          (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
 }
 
-ForwardMode mode_of(uint8_t flags) noexcept { return ForwardMode((flags & kFlowModeMask) >> 1); }
-uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
-
 bool usable_for_new(const ServiceState& s, size_t i) noexcept {
   const Backend& b = s.backend(i);
   const BackendState wanted = s.serving_terminating() ? BackendState::terminating
@@ -55,14 +52,6 @@ std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, 
   }
   return std::nullopt;
 }
-
-struct Forwarder::Work {
-  Parsed p;
-  FrontendHit fe;
-  uint64_t hash = 0;
-  int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
-  uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
-};
 
 Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
                      const FrontendRegistry& frontends, const Steering& steering, PeerLink& peers)
@@ -630,123 +619,6 @@ void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
   FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms);
   if (r == nullptr || !(r->value.reply.flags & kFlowReply)) return;
   if (flows_.state(r) != FlowState::tcp_closing) flows_.refresh(r, FlowState::tcp_closing, now_ms);
-}
-
-// An ICMP error (destination unreachable, fragmentation needed, packet too big, time exceeded)
-// quoting a packet of a connection Magline translates goes to the host that sent that packet,
-// with the quote as that host sent it: path MTU discovery through the load balancer. The quote
-// reversed is the connection's key: its original direction when a client-side router answered a
-// reply (the error goes to the backend), its reply direction when a backend-side router answered
-// a forwarded packet (the error goes to the client). Errors about anything else are dropped.
-void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
-  const IcmpInner& in = w.p.inner;
-  const uint8_t proto = in.key.proto;
-  if (!in.has_ports || (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp)) {
-    drop(pkt, DropReason::icmp_error_no_flow, out);
-    return;
-  }
-  const FlowKey k = in.key.reversed();
-  FlowEntry* e = flows_.find(k, flows_.hash(k), now_ms_);
-  if (e == nullptr) {
-    // Not here: with several workers, RSS spreads ICMP by its outer addresses alone. A DNAT or
-    // DSR connection's backend is Maglev's choice over the tuple, which any worker can make
-    // (as a flow that lost its entry gets it); full-NAT's source port is only in the entry.
-    const FrontendHit fe = frontends_.find(k.dst_addr(), k.dport, k.proto);
-    const ServiceState* s = fe.service;
-    if (s == nullptr || s->spec().mode == ForwardMode::full_nat || s->spec().affinity.client_ip ||
-        !s->has_backends()) {
-      drop(pkt, DropReason::icmp_error_no_flow, out);
-      return;
-    }
-    const Backend& b = s->backend(s->pick(hash_flow(k, kFlowHashSeed)));
-    ForwardFlow f{};
-    f.flags = flags_of(s->spec().mode);
-    f.backend_addr = b.addr.bytes;
-    f.backend_port = b.port;
-    icmp_error_to_backend(pkt, w, s->frontend_id(fe.index), f, out);
-    return;
-  }
-  if (e->value.fwd.flags & kFlowAffinity) {
-    drop(pkt, DropReason::icmp_error_no_flow, out);
-    return;
-  }
-  if (e->value.fwd.flags & kFlowReply) {
-    icmp_error_to_client(pkt, w, e->value.reply, out);
-  } else {
-    icmp_error_to_backend(pkt, w, e->key.tag, e->value.fwd, out);
-  }
-}
-
-// To the backend, quoting the reply as the backend sent it (full-NAT: to Magline's address and
-// source port; DNAT: to the client) and, in full-NAT, from Magline's address. DSR backends hold
-// the VIP themselves: the error goes as it is.
-void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
-                                      const ForwardFlow& f, BurstOut& out) noexcept {
-  const ServiceState* s = by_id_[frontend_id].service;
-  const int idx = s != nullptr ? s->find_backend(f.backend_addr, f.backend_port) : -1;
-  if (idx < 0) {
-    drop(pkt, DropReason::icmp_error_no_flow, out);
-    return;
-  }
-  const std::optional<NextHop>& hop = s->next_hop(size_t(idx));
-  if (!hop) {
-    drop(pkt, DropReason::backend_unreachable, out);
-    return;
-  }
-  const ForwardMode mode = mode_of(f.flags);
-  if (mode != ForwardMode::dsr_l2) {
-    const Family family = w.p.key.family;
-    FlowKey quote = w.p.inner.key;  // the reply as the client saw it: frontend -> client
-    quote.src = f.backend_addr;
-    quote.sport = f.backend_port;
-    IpAddr outer_src = w.p.key.src_addr();
-    if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = snat_address(hop->port, family);
-      if (snat == nullptr) {
-        drop(pkt, DropReason::no_snat_address, out);
-        return;
-      }
-      quote.dst = snat->addr.bytes;
-      quote.dport = f.snat_port;
-      outer_src = snat->addr;
-    }
-    const IpAddr backend{f.backend_addr, family};
-    if (const DropReason r = rewrite_icmp_error({pkt.data, pkt.len}, w.p, outer_src, backend, quote);
-        r != DropReason::none) {
-      drop(pkt, r, out);
-      return;
-    }
-  }
-  ++counters_.icmp_errors;
-  send_to(pkt, *hop, out);
-}
-
-// To the client, from the frontend's address, quoting the packet as the client sent it (to the
-// frontend), back the way the connection came.
-void Forwarder::icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
-                                     BurstOut& out) noexcept {
-  if (r.last_hop == LastHops::kNone) {
-    drop(pkt, DropReason::last_hop_table_full, out);
-    return;
-  }
-  const FrontendRef& fe = registry_.at(r.frontend);
-  const Family family = w.p.key.family;
-  FlowKey quote = w.p.inner.key;  // a forwarded packet: (Magline or client) -> backend
-  if (mode_of(r.flags) == ForwardMode::full_nat) {
-    quote.src = r.client_addr;
-    quote.sport = r.client_port;
-  }
-  quote.dst = fe.addr.bytes;
-  quote.dport = fe.port;
-  const IpAddr client{quote.src, family};
-  if (const DropReason d = rewrite_icmp_error({pkt.data, pkt.len}, w.p, fe.addr, client, quote);
-      d != DropReason::none) {
-    drop(pkt, d, out);
-    return;
-  }
-  ++counters_.icmp_errors;
-  const Neighbor& hop = last_hops_.at(r.last_hop);
-  transmit(pkt, hop.port, hop.mac, out);
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {

@@ -1,0 +1,25 @@
+// The forwarder's per-frame scratch and flag helpers, shared by its translation units
+// (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors). Not for other users.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/forwarder.hpp"
+
+namespace magline::dp {
+
+struct Forwarder::Work {
+  Parsed p;
+  FrontendHit fe;
+  uint64_t hash = 0;
+  int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
+  uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
+};
+
+// A flow entry's flags hold its service's ForwardMode shifted by one (kFlowModeMask).
+inline ForwardMode mode_of(uint8_t flags) noexcept {
+  return ForwardMode((flags & kFlowModeMask) >> 1);
+}
+inline uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
+
+}  // namespace magline::dp
