@@ -154,6 +154,8 @@ void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, si
                  << w;
       }
       masks[i] = match;
+      // A miss in an overflowed primary goes on to the alternate: start loading it now.
+      if (bk.overflow != 0) __builtin_prefetch(&buckets_[slots[i].alternate]);
       if (match) {
         __builtin_prefetch(&entries_[size_t(slots[i].primary) * kWays +
                                      unsigned(__builtin_ctz(match))]);
@@ -203,42 +205,57 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
   ++stats_.inserts;
 }
 
+namespace {
+
+// Where a way ranks for insert() while its entry is live, by FlowState (values 0-7).
+constexpr uint8_t kRankOfLive[8] = {
+    1,  // free: kFree
+    5,  // tcp_syn: kHalfOpen
+    6,  // tcp_established: kNone (never evicted)
+    3,  // tcp_closing: kClosing
+    6,  // udp: kNone
+    6,  // other: kNone
+    4,  // tcp_midstream: kUnconfirmed
+    4,  // udp_unreplied: kUnconfirmed
+};
+
+}  // namespace
+
 // Ranks every way of both buckets: lower is a better place; ties go to the way nearest its
-// deadline, then to the primary bucket.
+// deadline (closing, unconfirmed, half-open), then to the primary bucket, then to the lowest
+// way. Each way gets one score, rank | time left | bucket | way, and the smallest wins: no
+// branch depends on a way's state, so a bucket of mixed states costs no mispredictions.
 FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
                                     uint64_t now_ms) const noexcept {
+  static_assert(kFree == 1 && kExpired == 2 && kClosing == 3 && kUnconfirmed == 4 &&
+                kHalfOpen == 5 && kNone == 6 && kMaxFlowTimeoutMs < (1ull << 36));
   const uint32_t candidates[2] = {s.primary, s.alternate};
-  Choice best;
-  uint32_t best_left = UINT32_MAX;
-  for (uint32_t b : candidates) {
-    const Bucket& bk = buckets_[b];
+  const uint32_t now = uint32_t(now_ms);
+  uint64_t best = uint64_t(kNone) << 40;
+  for (unsigned i = 0; i < 2; ++i) {
+    const Bucket& bk = buckets_[candidates[i]];
     for (unsigned w = 0; w < kWays; ++w) {
-      Rank r;
-      const uint32_t left = bk.deadline[w] - uint32_t(now_ms);
-      if (bk.state[w] == FlowState::free) {
-        r = kFree;
-      } else if (key != nullptr && bk.sig[w] == s.sig &&
-                 entries_[size_t(b) * kWays + w].key.same_flow(*key)) {
-        r = kSameKey;  // an expired (or, against the contract, live) copy: reuse its way
-      } else if (!alive(bk.deadline[w], now_ms)) {
-        r = kExpired;
-      } else if (bk.state[w] == FlowState::tcp_closing) {
-        r = kClosing;
-      } else if (unconfirmed(bk.state[w])) {
-        r = kUnconfirmed;
-      } else if (bk.state[w] == FlowState::tcp_syn) {
-        r = kHalfOpen;
-      } else {
-        continue;
-      }
-      if (r < best.rank || (r == best.rank && r >= kClosing && left < best_left)) {
-        best = {r, b, w};
-        best_left = left;
+      const unsigned st = unsigned(bk.state[w]) & 7;
+      const uint32_t left = bk.deadline[w] - now;
+      const bool live = left - 1u < kMaxFlowTimeoutMs;  // as alive()
+      uint64_t r = live ? uint64_t(kRankOfLive[st]) : uint64_t(kExpired);
+      r = st == 0 ? uint64_t(kFree) : r;
+      const uint64_t score =
+          r << 40 | uint64_t(r >= kClosing ? left : 0) << 4 | uint64_t(i) << 3 | w;
+      best = std::min(best, score);
+    }
+    if (key != nullptr) {
+      // An expired copy of the same key (or, against the contract, a live one): reuse its way.
+      for (unsigned w = 0; w < kWays; ++w) {
+        if (bk.sig[w] == s.sig && bk.state[w] != FlowState::free &&
+            entries_[size_t(candidates[i]) * kWays + w].key.same_flow(*key)) {
+          return {kSameKey, candidates[i], w};
+        }
       }
     }
-    if (best.rank <= kFree) break;  // a free way in the primary: no need to look further
+    if ((best >> 40) <= kFree) break;  // a free way in the primary: no need to look further
   }
-  return best;
+  return {Rank(best >> 40), candidates[(best >> 3) & 1], unsigned(best & 7)};
 }
 
 void FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept {
