@@ -258,23 +258,42 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
   return {Rank(best >> 40), candidates[(best >> 3) & 1], unsigned(best & 7)};
 }
 
-void FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept {
+FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept {
   const Slots s = slots_of(hash);
   const Choice c = choose(s, nullptr, now_ms);
-  if (c.rank == kNone) return;
+  InsertHint h;
+  h.hash = hash;
+  if (c.rank == kNone) return h;
   __builtin_prefetch(&entries_[size_t(c.bucket) * kWays + c.way], 1);
   const Bucket& bk = buckets_[c.bucket];
   if (bk.state[c.way] != FlowState::free && (bk.alt_mask & (1u << c.way))) {
     __builtin_prefetch(&buckets_[other_bucket(c.bucket, bk.sig[c.way])], 1);
   }
+  h.bucket = c.bucket;
+  h.way = uint8_t(c.way);
+  h.rank = uint8_t(c.rank);
+  h.sig = bk.sig[c.way];
+  h.state = bk.state[c.way];
+  h.deadline = bk.deadline[c.way];
+  return h;
 }
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
-                             uint64_t now_ms, uint32_t timeout_ms) noexcept {
+                             uint64_t now_ms, uint32_t timeout_ms,
+                             const InsertHint* hint) noexcept {
   const uint32_t deadline = uint32_t(now_ms + timeout_ms);
   const Slots s = slots_of(hash);
   const uint32_t candidates[2] = {s.primary, s.alternate};
-  const Choice c = choose(s, &key, now_ms);
+  Choice c;
+  if (hint != nullptr && hint->hash == hash && hint->rank < kNone &&
+      buckets_[hint->bucket].state[hint->way] == hint->state &&
+      buckets_[hint->bucket].sig[hint->way] == hint->sig &&
+      (hint->state == FlowState::free ||
+       buckets_[hint->bucket].deadline[hint->way] == hint->deadline)) {
+    c = {Rank(hint->rank), hint->bucket, hint->way};
+  } else {
+    c = choose(s, &key, now_ms);
+  }
   const Rank best = c.rank;
   const uint32_t best_b = c.bucket;
   const unsigned best_w = c.way;

@@ -158,12 +158,25 @@ class FlowTable {
     __builtin_prefetch(&buckets_[s.primary], 1);
     __builtin_prefetch(&buckets_[s.alternate], 1);
   }
+  // Where insert() of a hash will put its key, as prefetch_insert() found it. insert() takes it
+  // as it is when the way still holds what it held then (same signature, state and deadline),
+  // and chooses afresh otherwise: frames handled in between may have changed the buckets.
+  // Opaque to callers.
+  struct InsertHint {
+    uint64_t hash = 0;
+    uint32_t bucket = 0;
+    uint32_t deadline = 0;
+    uint16_t sig = 0;
+    uint8_t way = 0;
+    uint8_t rank = 0xff;  // none: insert() chooses
+    FlowState state = FlowState::free;
+  };
   // Starts loading what insert(hash) will write beyond the buckets: the entry it will take and,
   // when that evicts an entry placed in its alternate bucket, that entry's primary bucket. Reads
   // the buckets, so call it a while after prefetch(): a burst's new connections are set up in
-  // passes (prefetch all, then this for all, then insert), so their misses overlap.
-  void prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept;
-
+  // passes (prefetch all, then this for all, then insert), so their misses overlap. Returns the
+  // choice it made, for insert() to reuse.
+  InsertHint prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept;
   // find() for a burst, overlapping the memory accesses of its keys: buckets are prefetched,
   // then candidate entries, then keys compared. keys[i] and hashes[i] in, out[i] out.
   void find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
@@ -177,7 +190,16 @@ class FlowTable {
   }
   // The same with an explicit idle timeout (at most kMaxFlowTimeoutMs), e.g. session affinity.
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
-                    uint32_t timeout_ms) noexcept;
+                    uint32_t timeout_ms) noexcept {
+    return insert(key, hash, state, now_ms, timeout_ms, nullptr);
+  }
+  // The same with what prefetch_insert(hash) returned earlier in the burst (its choice saves
+  // ranking both buckets again). A hint made without the key does not look for an expired copy
+  // of it: that stays until expire() reclaims it, unseen by lookups.
+  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
+                    const InsertHint& hint) noexcept {
+    return insert(key, hash, state, now_ms, timeout_ms(state), &hint);
+  }
 
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
   void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
@@ -237,6 +259,8 @@ class FlowTable {
   };
   // `key` null: the expired copy of the same key is not looked for (prefetch_insert).
   Choice choose(const Slots& s, const FlowKey* key, uint64_t now_ms) const noexcept;
+  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
+                    uint32_t timeout_ms, const InsertHint* hint) noexcept;
   void free_way(uint32_t b, unsigned w) noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.

@@ -112,6 +112,7 @@ void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out
     FlowEntry* e = hits[j];
     w.pick = -1;
     w.reply_hash = 0;
+    w.insert_hint.rank = w.reply_hint.rank = 0xff;
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
     w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
     if (w.fe.service == nullptr) {
@@ -125,10 +126,10 @@ void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out
   }
   if (fresh > 0) {
     for (uint16_t j = 0; j < m; ++j) {
-      const Work& w = work_[which[j]];
+      Work& w = work_[which[j]];
       if (hits[j] != nullptr || w.pick < 0) continue;
-      flows_.prefetch_insert(w.hash, now_ms);
-      if (w.reply_hash != 0) flows_.prefetch_insert(w.reply_hash, now_ms);
+      w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
+      if (w.reply_hash != 0) w.reply_hint = flows_.prefetch_insert(w.reply_hash, now_ms);
     }
   }
   for (uint16_t j = 0; j < m; ++j) {
@@ -349,7 +350,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
 
   const FlowState state = next_flow_state(FlowState::free, p.key.proto, p.tcp_flags);
-  FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms);
+  FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
     return nullptr;
@@ -374,7 +375,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     r.reply.client_addr = p.key.src;
     r.reply.client_port = p.key.sport;
     if (!record_reply(reply_key, r, state, hop->port, pkt.port, MacAddr::from(pkt.data + 6),
-                      now_ms)) {
+                      now_ms, w.reply_hint)) {
       if (e != nullptr) flows_.erase(e);
       drop(pkt, DropReason::flow_table_full, out);
       return nullptr;
@@ -414,10 +415,11 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
 // through a peer message.
 bool Forwarder::record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
                              uint16_t egress_port, uint16_t last_hop_port,
-                             const MacAddr& last_hop_mac, uint64_t now_ms) noexcept {
+                             const MacAddr& last_hop_mac, uint64_t now_ms,
+                             const FlowTable::InsertHint& hint) noexcept {
   const uint16_t owner = steering_.worker_of(reply_key, egress_port);
   if (owner == config_.worker) {
-    FlowEntry* r = flows_.insert(reply_key, flows_.hash(reply_key), state, now_ms);
+    FlowEntry* r = flows_.insert(reply_key, flows_.hash(reply_key), state, now_ms, hint);
     if (r == nullptr) return false;
     r->value = value;
     return true;

@@ -184,7 +184,7 @@ class Forwarder {
                                            uint64_t flow_hash) noexcept;
   bool record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
                     uint16_t egress_port, uint16_t last_hop_port, const MacAddr& last_hop_mac,
-                    uint64_t now_ms) noexcept;
+                    uint64_t now_ms, const FlowTable::InsertHint& hint) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                       FlowState reply_state, uint64_t now_ms) noexcept;

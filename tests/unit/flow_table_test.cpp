@@ -248,6 +248,44 @@ TEST(FlowTable, DisplacesRatherThanEvictsWhileThereIsRoom) {
   EXPECT_EQ(found, n);
 }
 
+// prefetch_insert() tells insert() where a key will go. When another insert takes that way in
+// between (two new connections of a burst landing in the same bucket), the hint is stale and
+// insert() must choose again rather than overwrite the other key.
+TEST(FlowTable, AStaleInsertHintIsNotFollowed) {
+  FlowTable t(16, {}, kSeed);  // two buckets: every key has both as candidates
+  // Two keys with the same primary bucket: both hints name that bucket's first free way.
+  const FlowKey a = key_of(1);
+  FlowKey b;
+  FlowTable::InsertHint ha, hb;
+  for (uint32_t n = 2;; ++n) {
+    b = key_of(n);
+    ha = t.prefetch_insert(t.hash(a), 0);
+    hb = t.prefetch_insert(t.hash(b), 0);
+    if (hb.bucket == ha.bucket) break;
+  }
+  ASSERT_EQ(ha.way, hb.way);
+  FlowEntry* ea = t.insert(a, t.hash(a), FlowState::tcp_syn, 0, ha);
+  ASSERT_NE(ea, nullptr);
+  ea->value.fwd.backend_port = 1;
+  FlowEntry* eb = t.insert(b, t.hash(b), FlowState::tcp_syn, 0, hb);
+  ASSERT_NE(eb, nullptr);
+  EXPECT_NE(eb, ea);
+  eb->value.fwd.backend_port = 2;
+  EXPECT_EQ(t.find(a, t.hash(a), 1), ea);
+  EXPECT_EQ(t.find(b, t.hash(b), 1), eb);
+  EXPECT_EQ(t.stats().occupied, 2u);
+  EXPECT_EQ(t.stats().evicted_half_open, 0u);
+  // A hint that is still true is followed, even where a fresh choice would differ: a's way,
+  // erased after the hint was taken, is free again and comes first, but the hint's way is free
+  // too.
+  const FlowTable::InsertHint hc = t.prefetch_insert(t.hash(a), 1);
+  ASSERT_NE(size_t(hc.bucket) * 8 + hc.way, t.index(ea));
+  t.erase(ea);
+  FlowEntry* again = t.insert(a, t.hash(a), FlowState::tcp_syn, 1, hc);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(t.index(again), size_t(hc.bucket) * 8 + hc.way);
+}
+
 // Two choices plus one step of displacement fill the table almost completely: inserts fail only
 // rarely below 90% occupancy and the table still takes entries near 98%.
 TEST(FlowTable, FillsToHighOccupancyWithRareFailures) {
