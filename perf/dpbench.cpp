@@ -12,12 +12,14 @@
 //   hit-1M         the same with 2^20 flows in random order: every lookup misses cache and TLB
 //   new            every frame a new connection (SYN, new 5-tuple): Maglev choice, source
 //                  port search, two flow entries (forward and reply) in a table that grows
+//   hit-1k-2w      hit-1k on two workers at once (lcores 0 and 1, a queue and a forwarder
+//                  each), against testpmd with two forwarding cores: the scaling figure
 //
 // Every path writes the same template and patches the client address and port into it, so the
 // generating work is the same for all of them.
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
-//                        [--only copy+macswap|hit-1k|hit-1M|new]
+//                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -82,11 +84,30 @@ class NoPeers final : public dp::PeerLink {
   bool send(uint16_t, const dp::PeerMessage&) noexcept override { return true; }
 };
 
+// Every reply belongs to the forwarder's own worker: the two-worker run gives each worker its
+// own flows, as RSS would.
+class OwnWorker final : public dp::Steering {
+ public:
+  explicit OwnWorker(uint16_t worker) : worker_(worker) {}
+  uint16_t worker_of(const dp::FlowKey&, uint16_t) const noexcept override { return worker_; }
+  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
+                                          uint16_t worker, uint16_t first, uint16_t lo,
+                                          uint16_t hi, bool (*usable)(void*, uint16_t),
+                                          void* ctx, uint32_t max_checks) const noexcept override {
+    return any_.find_reply_port(reply, port, worker, first, lo, hi, usable, ctx, max_checks);
+  }
+
+ private:
+  uint16_t worker_;
+  dp::SingleWorker any_;
+};
+
 enum class Mode { macswap, hit, fresh };
 
 struct Job {
   Mode mode;
   uint16_t port;
+  uint16_t queue;
   double seconds;
   const std::vector<uint8_t>* frame;  // the template
   uint32_t flows;                     // hit: how many distinct flows are cycled
@@ -108,11 +129,11 @@ int worker(void* arg) {
   uint32_t seq = 0;
   uint64_t now_tsc = start;
   while ((now_tsc = rte_get_tsc_cycles()) < end) {
-    const uint16_t n = dpdk::rx_burst(job.port, 0, pkts, kBurst);
+    const uint16_t n = dpdk::rx_burst(job.port, job.queue, pkts, kBurst);
     for (uint16_t i = 0; i < n; ++i) {
       std::memcpy(pkts[i].data, f.data(), f.size());
       pkts[i].len = uint16_t(f.size());
-      pkts[i].port = 0;
+      pkts[i].port = 0;  // the forwarder's port 0 is whichever device the job polls
       // The client: flow k of the mix (hit: k cycles over the flows in a scattered order;
       // new: k never repeats). Checksums are left as they are: the pipeline updates them
       // incrementally and never verifies them.
@@ -133,13 +154,13 @@ int worker(void* arg) {
         std::memcpy(pkts[i].data, pkts[i].data + 6, 6);
         std::memcpy(pkts[i].data + 6, tmp, 6);
       }
-      const uint16_t sent = dpdk::tx_burst(job.port, 0, pkts, n);
+      const uint16_t sent = dpdk::tx_burst(job.port, job.queue, pkts, n);
       if (sent < n) dpdk::free_packets(pkts + sent, uint16_t(n - sent));
       job.forwarded += sent;
       continue;
     }
     job.fwd->process(pkts, n, now_tsc / (hz / 1000), out);
-    const uint16_t sent = dpdk::tx_burst(job.port, 0, out.tx.data(), out.n_tx);
+    const uint16_t sent = dpdk::tx_burst(job.port, job.queue, out.tx.data(), out.n_tx);
     if (sent < out.n_tx) dpdk::free_packets(out.tx.data() + sent, uint16_t(out.n_tx - sent));
     if (out.n_drop) dpdk::free_packets(out.drop.data(), out.n_drop);
     for (uint16_t i = 0; i < out.n_slow; ++i) dpdk::free_packet(out.slow[i].pkt);
@@ -209,12 +230,15 @@ int measure(int argc, char** argv) {
   for (uint32_t b = 0; b < 256; ++b) {
     svc.backends.push_back({dp::IpAddr::v4(0xc6120100u + b), 8080, 1, {}});  // 198.18.1.x
   }
-  control::Publisher publisher(node, 1);
+  control::Publisher publisher(node, 2);  // counters for two workers (hit-1k-2w)
   auto change = publisher.publish({svc}, 0);
   if (!change) return 1;
 
-  auto make_forwarder = [&](NoPeers& peers, dp::SingleWorker& steering, size_t capacity) {
+  auto make_forwarder = [&](NoPeers& peers, const dp::Steering& steering, size_t capacity,
+                            uint16_t worker = 0) {
     dp::ForwarderConfig fc;
+    fc.worker = worker;
+    fc.workers = 2;
     fc.flow_capacity = std::max<size_t>(capacity, 1 << 16);
     auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers);
     for (const dp::Update& u : change->updates) fwd->apply(u);
@@ -241,9 +265,12 @@ int measure(int argc, char** argv) {
   };
   NoPeers peers;
   dp::SingleWorker steering;
-  auto wanted = [&](const char* name) { return only.empty() || only == name; };
+  auto wanted = [&](const std::string& name) {
+    // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too.
+    return only.empty() || only == name || (only == "hit-1k-2w" && name == "hit-1k");
+  };
   if (wanted("copy+macswap")) {
-    Job job{Mode::macswap, port->id(), seconds, &ack, uint32_t(flows), nullptr};
+    Job job{Mode::macswap, port->id(), 0, seconds, &ack, uint32_t(flows), nullptr};
     launch(job);
     results.push_back({"copy+macswap", job});
   }
@@ -254,11 +281,11 @@ int measure(int argc, char** argv) {
     auto fwd = make_forwarder(peers, steering, size_t(n) * 4);  // forward and reply entries
     // Open every flow first, so that measured frames hit.
     for (int round = 0; round < 20 && fwd->counters().new_connections < n; ++round) {
-      Job warm{Mode::hit, port->id(), 0.5, &ack, n, fwd.get()};
+      Job warm{Mode::hit, port->id(), 0, 0.5, &ack, n, fwd.get()};
       launch(warm);
     }
     const uint64_t opened = fwd->counters().new_connections;
-    Job job{Mode::hit, port->id(), seconds, &ack, n, fwd.get()};
+    Job job{Mode::hit, port->id(), 0, seconds, &ack, n, fwd.get()};
     launch(job);
     if (fwd->counters().new_connections != opened) {
       std::fprintf(stderr, "hit path opened %lu connections while measured\n",
@@ -269,9 +296,48 @@ int measure(int argc, char** argv) {
   }
   auto fresh = make_forwarder(peers, steering, 1 << 21);
   if (wanted("new")) {
-    Job job{Mode::fresh, port->id(), seconds, &syn, 0, fresh.get()};
+    Job job{Mode::fresh, port->id(), 0, seconds, &syn, 0, fresh.get()};
     launch(job);
     results.push_back({"new", job});
+  }
+
+  // Scaling: hit-1k on two workers at once. Lcore 1 is launched and lcore 0 (this thread)
+  // works beside it, each polling its own queue of a second port with its own forwarder.
+  Job pair[2] = {};
+  double baseline2 = 0;
+  if (wanted("hit-1k-2w")) {
+    if (testpmd != "none") {
+      baseline2 = testpmd_macswap_pps(testpmd, worker_core, 64, seconds + 2, 2);
+    }
+    dpdk::PortConfig pc2 = pc;
+    pc2.device = "net_null1";
+    pc2.devargs = "net_null1,size=64";
+    pc2.rx_queues = pc2.tx_queues = 2;
+    auto port2 = dpdk::Port::open(pc2, pool->get());
+    if (!port2 || !port2->start()) {
+      std::fprintf(stderr, "cannot open net_null1 with two queues\n");
+      return 1;
+    }
+    const OwnWorker own[2] = {OwnWorker(0), OwnWorker(1)};
+    std::unique_ptr<dp::Forwarder> fwd[2];
+    for (uint16_t q = 0; q < 2; ++q) {
+      fwd[q] = make_forwarder(peers, own[q], size_t(flows) * 4, q);
+    }
+    auto run_pair = [&](double secs) {
+      for (uint16_t q = 0; q < 2; ++q) {
+        pair[q] = Job{Mode::hit, port2->id(), q, secs, &ack, uint32_t(flows), fwd[q].get()};
+      }
+      rte_eal_remote_launch(worker, &pair[1], worker_core);
+      worker(&pair[0]);
+      rte_eal_wait_lcore(worker_core);
+    };
+    for (int round = 0; round < 20 && (fwd[0]->counters().new_connections < flows ||
+                                       fwd[1]->counters().new_connections < flows);
+         ++round) {
+      run_pair(0.5);
+    }
+    run_pair(seconds);
+    port2->stop();
   }
 
   const double hz = double(rte_get_tsc_hz());
@@ -293,6 +359,33 @@ int measure(int argc, char** argv) {
                           {"ratio_to_testpmd", ratio},
                           {"received", r.job.packets},
                           {"forwarded", r.job.forwarded}};
+  }
+  if (pair[0].packets > 0) {
+    // Each worker's rate over its own time; the sum is the node's.
+    double pps = 0;
+    nlohmann::json per_worker = nlohmann::json::array();
+    for (const Job& jb : pair) {
+      per_worker.push_back(double(jb.forwarded) / (double(jb.cycles) / hz));
+      pps += per_worker.back().get<double>();
+    }
+    const double one = j["paths"].contains("hit-1k") ? j["paths"]["hit-1k"]["pps"].get<double>()
+                                                     : 0;
+    const double ratio = baseline2 > 0 ? pps / baseline2 : 0;
+    const double scaling = one > 0 ? pps / (2 * one) : 0;
+    const double testpmd_scaling = baseline > 0 ? baseline2 / (2 * baseline) : 0;
+    std::printf("%-14s %12.2f %10s %10.2f   (2 workers, vs testpmd on 2 cores: %.2f Mpps)\n",
+                "hit-1k-2w", pps / 1e6, "-", ratio, baseline2 / 1e6);
+    std::printf("scaling, 1 -> 2 workers: %.2f of linear (testpmd: %.2f)\n", scaling,
+                testpmd_scaling);
+    j["paths"]["hit-1k-2w"] = {{"pps", pps},
+                               {"workers", 2},
+                               {"pps_per_worker", per_worker},
+                               {"testpmd_macswap_pps_2_cores", baseline2},
+                               {"ratio_to_testpmd_2_cores", ratio},
+                               {"scaling_vs_hit_1k", scaling},
+                               {"testpmd_scaling", testpmd_scaling},
+                               {"received", pair[0].packets + pair[1].packets},
+                               {"forwarded", pair[0].forwarded + pair[1].forwarded}};
   }
   const auto& fc = fresh->counters();
   j["new_path"] = {{"new_connections", fc.new_connections},

@@ -15,15 +15,20 @@ namespace magline::bench {
 
 // Runs `testpmd` for about `seconds` on lcores 0 and `worker_core` and returns its mean Rx-pps,
 // the first (start-up) sample left out; 0 when it printed none (not installed, refused).
+// `cores` 2: two forwarding lcores, one on CPU 0 (beside testpmd's main lcore, which sleeps
+// between its statistics) and one on `worker_core`, each with its own queue.
 inline double testpmd_macswap_pps(const std::string& testpmd, unsigned worker_core,
-                                  unsigned frame_len, double seconds) {
+                                  unsigned frame_len, double seconds, unsigned cores = 1) {
   const std::string prefix = "magline-bench-testpmd-" + std::to_string(getpid());
+  const std::string w = std::to_string(worker_core);
+  const std::string lcores = cores == 2 ? " --lcores 0@0,1@0,2@" + w : " -l 0," + w;
+  const std::string queues = cores == 2 ? " --nb-cores=2 --rxq=2 --txq=2" : " --nb-cores=1";
   const std::string cmd = "timeout -s INT " + std::to_string(int(seconds) + 2) + " " + testpmd +
-                          " -l 0," + std::to_string(worker_core) +
+                          lcores +
                           " --no-huge -m 1024 --no-shconf --no-pci --no-telemetry --file-prefix " +
                           prefix + " --vdev net_null0,copy=1,size=" + std::to_string(frame_len) +
                           " -- --forward-mode=macswap --total-num-mbufs=16384 --auto-start"
-                          " --stats-period 1 --nb-cores=1 2>&1";
+                          " --stats-period 1" + queues + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return 0;
   std::vector<double> samples;
