@@ -154,6 +154,7 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
       buffers.free(bo.tx[i]);
     }
     for (uint16_t i = 0; i < bo.n_drop; ++i) buffers.free(bo.drop[i]);
+    for (uint16_t i = 0; i < bo.n_handoff; ++i) buffers.free(bo.handoff[i].pkt);  // one worker: none
     dp::SlowPathOutput so;
     for (uint16_t i = 0; i < bo.n_slow; ++i) slow.handle(bo.slow[i], now, so);
     slow.tick(now, so);

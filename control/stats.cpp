@@ -67,6 +67,8 @@ nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c) {
   j["peer_messages_sent"] = c.peer_messages_sent;
   j["peer_messages_lost"] = c.peer_messages_lost;
   j["peer_messages_received"] = c.peer_messages_received;
+  j["handoffs_sent"] = c.handoffs_sent;
+  j["handoffs_received"] = c.handoffs_received;
   j["updates_applied"] = c.updates_applied;
   nlohmann::ordered_json drops = nlohmann::ordered_json::object();
   for (size_t r = 1; r < dp::kDropReasonCount; ++r) {
@@ -121,6 +123,7 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
     wj["flows"] = flows_json(t.flows[w]);
     wj["tx_full"] = t.io[w].tx_full;
     wj["slow_ring_full"] = t.io[w].slow_full;
+    wj["handoff_ring_full"] = t.io[w].handoff_full;
     wj["polls"] = t.io[w].polls;
     wj["idle_polls"] = t.io[w].idle_polls;
     per_worker.push_back(std::move(wj));
@@ -165,6 +168,14 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
   per_worker("magline_icmp_errors_total",
              "ICMP errors passed on to the host whose packet they quote (path MTU discovery).",
              [&](size_t w) { return t.fwd[w].icmp_errors; });
+  per_worker("magline_handoffs_sent_total",
+             "Frames handed to the worker holding their connection (ICMP errors RSS sent here).",
+             [&](size_t w) { return t.fwd[w].handoffs_sent; });
+  per_worker("magline_handoffs_received_total", "Frames other workers handed to this one.",
+             [&](size_t w) { return t.fwd[w].handoffs_received; });
+  per_worker("magline_handoff_ring_full_total",
+             "Handed-off frames freed because the other worker's peer ring was full.",
+             [&](size_t w) { return t.io[w].handoff_full; });
   per_worker("magline_stateless_total", "Frames forwarded without a flow entry (table full).",
              [&](size_t w) { return t.fwd[w].stateless; });
   per_worker("magline_rejected_total", "Connections answered with TCP RST or ICMP unreachable.",

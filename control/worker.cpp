@@ -89,13 +89,30 @@ class Loop {
     return true;
   }
 
+  // Peer messages, and frames other workers handed here (forwarded in bursts of their own).
   void drain_peers(uint64_t now) noexcept {
     dp::PeerMessage msgs[32];
+    uint16_t frames = 0;
     for (PeerRing* ring : ctx_.peers_in) {
       if (ring == nullptr) continue;
       while (const uint32_t n = ring->dequeue_burst(msgs, 32)) {
-        for (uint32_t i = 0; i < n; ++i) fwd_.receive(msgs[i], now);
+        for (uint32_t i = 0; i < n; ++i) {
+          if (msgs[i].kind != dp::PeerMessage::Kind::frame) {
+            fwd_.receive(msgs[i], now);
+            continue;
+          }
+          handed_[frames++] = msgs[i].pkt;
+          if (frames == dp::kMaxBurst) {
+            fwd_.process_handed_off(handed_, frames, now, out_);
+            finish_burst();
+            frames = 0;
+          }
+        }
       }
+    }
+    if (frames > 0) {
+      fwd_.process_handed_off(handed_, frames, now, out_);
+      finish_burst();
     }
   }
 
@@ -106,6 +123,12 @@ class Loop {
     if (n == 0) return false;
     for (uint16_t i = 0; i < n; ++i) pkts_[i].port = node_port;
     fwd_.process(pkts_, n, now, out_);
+    finish_burst();
+    return true;
+  }
+
+  // Every frame of a forwarded burst to where its verdict sends it.
+  void finish_burst() noexcept {
     transmit();
     if (out_.n_drop) dpdk::free_packets(out_.drop.data(), out_.n_drop);
     for (uint16_t i = 0; i < out_.n_slow; ++i) {
@@ -114,7 +137,15 @@ class Loop {
         dpdk::free_packet(out_.slow[i].pkt);
       }
     }
-    return true;
+    for (uint16_t i = 0; i < out_.n_handoff; ++i) {
+      dp::PeerMessage m;
+      m.kind = dp::PeerMessage::Kind::frame;
+      m.pkt = out_.handoff[i].pkt;
+      if (!peers_.send(out_.handoff[i].worker, m)) {
+        ++ctx_.io.handoff_full;
+        dpdk::free_packet(m.pkt);
+      }
+    }
   }
 
   // Sends the burst's frames, grouped by egress port, on this worker's TX queue. Frames the
@@ -149,6 +180,7 @@ class Loop {
   dpdk::QsbrReader reader_;
   uint64_t ticks_per_ms_;
   dp::Packet pkts_[dp::kMaxBurst];
+  dp::Packet handed_[dp::kMaxBurst];  // frames other workers handed here
   dp::BurstOut out_;
 };
 

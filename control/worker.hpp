@@ -8,6 +8,8 @@
 //
 // Peer messages are drained right before every receive: a DNAT connection's reply entry is
 // sent before its first packet leaves, so it is in place before any reply can be received.
+// Frames the forwarder hands to another worker (ICMP errors about connections that worker holds)
+// travel on the same peer rings; the receiving worker forwards them as a burst of their own.
 // The worker never blocks, allocates, or logs once running.
 #pragma once
 
@@ -32,6 +34,7 @@ struct WorkerIoCounters {
   uint64_t idle_polls = 0;
   uint64_t tx_full = 0;       // the device did not take a frame: freed
   uint64_t slow_full = 0;     // the control thread's ring was full: freed
+  uint64_t handoff_full = 0;  // another worker's peer ring was full: a handed-off frame freed
 };
 
 // What a worker needs; built by the control thread before launch, owned by the Runtime.

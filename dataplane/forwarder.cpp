@@ -80,18 +80,24 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
   return port < node_.ports.size() && node_.ports[port].mac == mac;
 }
 
-void Forwarder::process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept {
-  out.n_tx = out.n_drop = out.n_slow = 0;
+void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
+                    bool handed_off) noexcept {
+  out.n_tx = out.n_drop = out.n_slow = out.n_handoff = 0;
   n = std::min(n, kMaxBurst);
   now_ms_ = now_ms;
+  handed_off_ = handed_off;
   const FlowKey* keys[kMaxBurst];
   uint64_t hashes[kMaxBurst];
   FlowEntry* hits[kMaxBurst];
   uint16_t which[kMaxBurst];
   uint16_t m = 0;
+  if (handed_off) {
+    counters_.handoffs_received += n;
+  } else {
+    counters_.rx_packets += n;
+    for (uint16_t i = 0; i < n; ++i) counters_.rx_bytes += pkts[i].len;
+  }
   for (uint16_t i = 0; i < n; ++i) {
-    ++counters_.rx_packets;
-    counters_.rx_bytes += pkts[i].len;
     Work& w = work_[i];
     if (!classify(pkts[i], w, out)) continue;
     w.hash = flows_.hash(w.p.key);
@@ -624,6 +630,7 @@ void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {
+  if (m.kind == PeerMessage::Kind::frame) return;  // the worker loop's: process_handed_off()
   ++counters_.peer_messages_received;
   FlowValue value = m.value;
   uint32_t timeout = flows_.timeout_ms(m.state);

@@ -16,6 +16,9 @@
 // backend to the client, a tuple the NIC may deliver to another worker: that worker gets the
 // reply entry through a PeerLink message sent before the first packet leaves, and drains its
 // peer messages before each receive, so the entry is in place before any reply can arrive.
+// ICMP errors carry no ports in their outer header, so RSS spreads them by addresses alone: one
+// about a connection another worker holds is handed to that worker (BurstOut::handoff), which
+// takes it through process_handed_off().
 #pragma once
 
 #include <array>
@@ -78,9 +81,10 @@ class SingleWorker final : public Steering {
                                           uint32_t max_checks) const noexcept override;
 };
 
-// A message from one worker to another.
+// A message from one worker to another. `frame` carries a handed-off frame (BurstOut::handoff)
+// in `pkt`: the worker loop passes those to process_handed_off(), never to receive().
 struct PeerMessage {
-  enum class Kind : uint8_t { reply_flow, affinity };
+  enum class Kind : uint8_t { reply_flow, affinity, frame };
   Kind kind = Kind::reply_flow;
   FlowState state = FlowState::free;
   uint16_t last_hop_port = 0;  // reply_flow: where the connection came from
@@ -88,6 +92,7 @@ struct PeerMessage {
   uint32_t timeout_ms = 0;     // affinity: the service's affinity timeout
   FlowKey key;
   FlowValue value;
+  Packet pkt;  // frame
 };
 
 class PeerLink {
@@ -136,8 +141,16 @@ struct ForwarderCounters {
   uint64_t peer_messages_sent = 0;
   uint64_t peer_messages_lost = 0;
   uint64_t peer_messages_received = 0;
+  uint64_t handoffs_sent = 0;      // frames handed to the worker holding their connection
+  uint64_t handoffs_received = 0;  // frames another worker handed here (not in rx_*)
   uint64_t updates_applied = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
+};
+
+// A frame for another worker's process_handed_off(); Packet::port is still its ingress port.
+struct Handoff {
+  Packet pkt;
+  uint16_t worker = 0;
 };
 
 // Where each frame of a burst ended up. Packet::port is the egress port of `tx`.
@@ -148,6 +161,8 @@ struct BurstOut {
   uint16_t n_drop = 0;
   std::array<SlowPacket, kMaxBurst> slow;
   uint16_t n_slow = 0;
+  std::array<Handoff, kMaxBurst> handoff;
+  uint16_t n_handoff = 0;
 };
 
 class Forwarder {
@@ -157,7 +172,15 @@ class Forwarder {
   ~Forwarder();
 
   // Handles up to kMaxBurst frames received together; `out` is cleared first.
-  void process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept;
+  void process(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept {
+    run(pkts, n, now_ms, out, false);
+  }
+  // The same for frames another worker handed over (its BurstOut::handoff): counted as
+  // handoffs_received, not received, and never handed on again (no frame goes round in circles
+  // when a worker's idea of the owner is wrong).
+  void process_handed_off(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept {
+    run(pkts, n, now_ms, out, true);
+  }
 
   // Control-thread changes and messages from other workers, between bursts.
   void apply(const Update& u) noexcept;
@@ -171,6 +194,7 @@ class Forwarder {
 
  private:
   struct Work;  // per-frame scratch of a burst
+  void run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out, bool handed_off) noexcept;
   bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
@@ -226,6 +250,7 @@ class Forwarder {
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
   std::vector<std::array<const IfAddr*, 2>> snat_;  // per port: IPv4, IPv6 source address
   uint64_t now_ms_ = 0;           // the current burst's clock
+  bool handed_off_ = false;       // the current burst came from another worker
   // Echo requests handed to the slow path: at most kEchoPerWindow per kEchoWindowMs, so that a
   // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
   uint64_t echo_window_ = 0;

@@ -23,9 +23,17 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
   const FlowKey k = in.key.reversed();
   FlowEntry* e = flows_.find(k, flows_.hash(k), now_ms_);
   if (e == nullptr) {
-    // Not here: with several workers, RSS spreads ICMP by its outer addresses alone. A DNAT or
-    // DSR connection's backend is Maglev's choice over the tuple, which any worker can make
-    // (as a flow that lost its entry gets it); full-NAT's source port is only in the entry.
+    // Not here: with several workers, RSS spreads ICMP by its outer addresses alone. The worker
+    // the NIC gives the connection's own frames (`k`, arriving where this error did) holds it.
+    const uint16_t owner = steering_.worker_of(k, pkt.port);
+    if (owner != config_.worker && !handed_off_) {
+      ++counters_.handoffs_sent;
+      out.handoff[out.n_handoff++] = {pkt, owner};
+      return;
+    }
+    // The owner has lost it (expired, evicted). A DNAT or DSR connection's backend is Maglev's
+    // choice over the tuple, which any worker can make (as a flow that lost its entry gets it);
+    // full-NAT's source port was only in the entry.
     const FrontendHit fe = frontends_.find(k.dst_addr(), k.dport, k.proto);
     const ServiceState* s = fe.service;
     if (s == nullptr || s->spec().mode == ForwardMode::full_nat || s->spec().affinity.client_ip ||

@@ -164,6 +164,7 @@ int worker(void* arg) {
     if (sent < out.n_tx) dpdk::free_packets(out.tx.data() + sent, uint16_t(out.n_tx - sent));
     if (out.n_drop) dpdk::free_packets(out.drop.data(), out.n_drop);
     for (uint16_t i = 0; i < out.n_slow; ++i) dpdk::free_packet(out.slow[i].pkt);
+    for (uint16_t i = 0; i < out.n_handoff; ++i) dpdk::free_packet(out.handoff[i].pkt);
     job.forwarded += sent;
   }
   job.cycles = rte_get_tsc_cycles() - start;

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -32,6 +33,21 @@ using test::kLbMac;
 using test::test_pool;
 
 dp::IpAddr ip(const char* s) { return *dp::parse_ip(s); }
+
+// The NIC gives every connection's frames to worker 1 (played by the test).
+class ConnectionsOnWorkerOne final : public dp::Steering {
+ public:
+  uint16_t worker_of(const dp::FlowKey&, uint16_t) const noexcept override { return 1; }
+  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
+                                          uint16_t worker, uint16_t first, uint16_t lo,
+                                          uint16_t hi, bool (*usable)(void*, uint16_t),
+                                          void* ctx, uint32_t max_checks) const noexcept override {
+    return any_.find_reply_port(reply, port, worker, first, lo, hi, usable, ctx, max_checks);
+  }
+
+ private:
+  dp::SingleWorker any_;
+};
 
 class WorkerLoop : public ::testing::Test {
  protected:
@@ -137,6 +153,8 @@ class WorkerLoop : public ::testing::Test {
   dp::Node node_;
   std::optional<Publisher> publisher_;
   dp::SingleWorker steering_;
+  ConnectionsOnWorkerOne on_worker_one_;
+  std::deque<PeerRing> rings_;  // peer rings of two-worker tests
   std::optional<dpdk::Qsbr> qsbr_;
   std::optional<UpdateRing> updates_;
   std::optional<SlowRing> slow_;
@@ -241,6 +259,94 @@ TEST_F(WorkerLoop, ForwardsRepliesSendsArpToTheControlThreadCountsDropsAndStops)
   EXPECT_EQ(ctx_.counters.to_slow_path, 1u);
   EXPECT_EQ(ctx_.counters.drops[size_t(dp::DropReason::no_service)], 2u);
   EXPECT_EQ(ctx_.counters.updates_applied, ups.size() + gone->updates.size());
+}
+
+// Frames handed between workers ride the peer rings: an ICMP error about a connection worker 1
+// holds leaves worker 0 on its ring to worker 1, unchanged; a frame worker 1 hands over is
+// forwarded by worker 0 as if received, counted apart from what it received.
+TEST_F(WorkerLoop, HandsFramesToTheWorkerHoldingTheirConnectionAndTakesFramesHandedToIt) {
+  // Members, so that they outlive the worker thread if an assertion returns early.
+  auto created_to1 = PeerRing::create(64, "wl_to1");
+  auto created_from1 = PeerRing::create(64, "wl_from1");
+  ASSERT_TRUE(created_to1.ok() && created_from1.ok());
+  auto& to1 = rings_.emplace_back(std::move(created_to1).value());
+  auto& from1 = rings_.emplace_back(std::move(created_from1).value());
+  ctx_.steering = &on_worker_one_;
+  ctx_.config.workers = 2;
+  ctx_.peers_in = {nullptr, &from1};
+  ctx_.peers_out = {nullptr, &to1};
+  dp::Service web;
+  web.name = "web";
+  web.frontends = {{ip("198.18.100.1"), 80, dp::Protocol::tcp, dp::FrontendKind::load_balancer}};
+  web.backends = {{ip("198.18.1.10"), 8080, 1, {}}};
+  web.table_size = 251;
+  auto change = publisher_->update({web}, {}, 0);
+  ASSERT_TRUE(change.ok()) << change.error().message;
+  dp::Update neighbor;
+  neighbor.kind = dp::Update::Kind::neighbor;
+  neighbor.neighbor = {ip("198.18.1.10"), dp::MacAddr{kBackendMac}, 0, true};
+  std::vector<dp::Update> ups = change->updates;
+  ups.push_back(neighbor);
+  start();
+  send(ups);
+
+  // Worker 0 receives an error about a connection it does not hold: onto the ring to worker 1.
+  const auto error = test::Packet()
+                         .eth(kBackendMac, kLbMac)
+                         .ipv4("198.18.1.1", "198.18.0.1")
+                         .icmp_error(3, 4, test::Packet().ipv4("198.18.0.1", "198.18.1.10")
+                                               .tcp(1234, 8080, dp::kTcpAck), 48, 1280)
+                         .bytes();
+  EXPECT_TRUE(exchange(error, std::chrono::milliseconds(50)).empty());
+  dp::PeerMessage m;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  bool got = false;
+  while (!(got = to1.dequeue(m)) && std::chrono::steady_clock::now() < end) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(got);
+  ASSERT_EQ(m.kind, dp::PeerMessage::Kind::frame);
+  EXPECT_EQ(std::vector<uint8_t>(m.pkt.data, m.pkt.data + m.pkt.len), error);
+  dpdk::free_packet(m.pkt);
+
+  // Worker 1 hands worker 0 a SYN: forwarded to the backend.
+  const auto syn = test::Packet()
+                       .eth(kClientMac, kLbMac)
+                       .ipv4("198.18.10.1", "198.18.100.1")
+                       .tcp(40000, 80, dp::kTcpSyn)
+                       .bytes();
+  dp::PeerMessage handed;
+  handed.kind = dp::PeerMessage::Kind::frame;
+  handed.pkt = dpdk::to_packet(test::mbuf_with(test_pool(), syn), 0);
+  ASSERT_TRUE(from1.enqueue(handed));
+  std::vector<uint8_t> sent;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (sent.empty() && std::chrono::steady_clock::now() < until) {
+    void* out;
+    if (rte_ring_dequeue(tx_, &out) == 0) {
+      auto* mb = static_cast<rte_mbuf*>(out);
+      sent.assign(rte_pktmbuf_mtod(mb, uint8_t*), rte_pktmbuf_mtod(mb, uint8_t*) + mb->data_len);
+      rte_pktmbuf_free(mb);
+    }
+    std::this_thread::yield();
+  }
+  ASSERT_FALSE(sent.empty()) << "the handed-off SYN was not forwarded";
+  dp::Parsed p;
+  ASSERT_EQ(dp::parse({sent.data(), sent.size()}, p), dp::DropReason::none);
+  EXPECT_EQ(dp::to_string(p.key.dst_addr()), "198.18.1.10");
+  EXPECT_EQ(p.key.dport, 8080);
+
+  stop();
+  while (to1.dequeue(m)) {  // the SYN's reply entry, sent to worker 1 (its replies' owner)
+    EXPECT_NE(m.kind, dp::PeerMessage::Kind::frame);
+  }
+  EXPECT_EQ(result_, 0);
+  EXPECT_EQ(ctx_.counters.rx_packets, 1u);
+  EXPECT_EQ(ctx_.counters.handoffs_sent, 1u);
+  EXPECT_EQ(ctx_.counters.handoffs_received, 1u);
+  EXPECT_EQ(ctx_.counters.new_connections, 1u);
+  EXPECT_EQ(ctx_.counters.tx_packets, 1u);
+  EXPECT_EQ(ctx_.io.handoff_full, 0u);
 }
 
 }  // namespace

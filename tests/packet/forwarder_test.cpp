@@ -752,6 +752,109 @@ TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers)
   EXPECT_EQ(seen.size(), 3u);
 }
 
+// Two workers where the NIC gives every connection's frames to worker 0 (its RSS over ports);
+// ICMP errors, hashed by their outer addresses alone, may land on worker 1 all the same.
+class ConnectionsOnWorkerZero final : public dp::Steering {
+ public:
+  uint16_t worker_of(const dp::FlowKey&, uint16_t) const noexcept override { return 0; }
+  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
+                                          uint16_t worker, uint16_t first, uint16_t lo,
+                                          uint16_t hi, bool (*usable)(void*, uint16_t),
+                                          void* ctx, uint32_t max_checks) const noexcept override {
+    return any_.find_reply_port(reply, port, worker, first, lo, hi, usable, ctx, max_checks);
+  }
+
+ private:
+  dp::SingleWorker any_;
+};
+
+// An ICMP error about a connection another worker holds is handed to that worker, which
+// translates it as if it had received it; a frame handed over is never handed on again.
+TEST(ForwarderHandoff, IcmpErrorsReachTheWorkerHoldingTheirConnection) {
+  const ConnectionsOnWorkerZero rss;
+  dp::ForwarderConfig c0, c1;
+  c0.workers = c1.workers = 2;
+  c1.worker = 1;
+  Harness w0(c0, &rss), w1(c1, &rss);
+  for (Harness* h : {&w0, &w1}) {
+    h->add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                   {{"198.18.1.10", 8080}}));
+    h->add(service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat,
+                   {{"198.18.1.20", 5353}}));
+    h->neighbor("198.18.1.10", kBackendMac);
+    h->neighbor("198.18.1.20", kBackendMac);
+  }
+  const uint16_t snat = handshake(w0, 40000, false);
+  ASSERT_NE(snat, 0);
+
+  // Backend side: a forwarded packet was too big. Worker 1 has no entry and hands the error,
+  // unchanged, to worker 0, which sends it to the client as in the one-worker case.
+  const Bytes down = Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kLbIp)
+                         .icmp_error(3, 4, Packet().ipv4(kLbIp, "198.18.1.10").ttl(63)
+                                               .tcp(snat, 8080, kTcpAck).payload("GET /"),
+                                     48, 1280)
+                         .bytes();
+  const Outcome at1 = w1.run(down);
+  ASSERT_EQ(at1.verdict, Verdict::handoff) << to_string(at1);
+  EXPECT_EQ(at1.worker, 0);
+  EXPECT_EQ(at1.frame, down);
+  const Outcome at0 = w0.take_handed_off(at1.frame);
+  ASSERT_EQ(at0.verdict, Verdict::tx) << to_string(at0);
+  EXPECT_EQ(at0.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                           .icmp_error(3, 4, Packet().ipv4(kClient, "198.18.100.1").ttl(63)
+                                                 .tcp(40000, 80, kTcpAck).payload("GET /"),
+                                       48, 1280)
+                           .bytes());
+
+  // Client side: the SYN-ACK was too big; to the backend, from Magline's address.
+  const Outcome up1 = w1.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
+          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).ttl(63)
+                                .tcp(80, 40000, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
+          .bytes());
+  ASSERT_EQ(up1.verdict, Verdict::handoff) << to_string(up1);
+  const Outcome up0 = w0.take_handed_off(up1.frame);
+  ASSERT_EQ(up0.verdict, Verdict::tx) << to_string(up0);
+  EXPECT_EQ(up0.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
+                           .icmp_error(3, 4, Packet().ipv4("198.18.1.10", kLbIp).ttl(63)
+                                                 .tcp(8080, snat, kTcpSyn | kTcpAck),
+                                       Packet::kWhole, 1400)
+                           .bytes());
+
+  // About no connection: worker 1 cannot know that and hands it over; worker 0 drops it rather
+  // than hand it back.
+  const Outcome stray1 = w1.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
+          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).tcp(80, 49999)).bytes());
+  ASSERT_EQ(stray1.verdict, Verdict::handoff);
+  const Outcome stray0 = w0.take_handed_off(stray1.frame);
+  EXPECT_EQ(stray0.verdict, Verdict::drop);
+  EXPECT_EQ(stray0.reason, DropReason::icmp_error_no_flow);
+
+  // A DNAT connection's entry lost by its owner: the owner makes Maglev's choice over the tuple.
+  const Outcome dnat1 = w1.run(
+      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.2")
+          .icmp_error(3, 3, Packet().ipv4("198.18.100.2", kClient).udp(53, 45555)).bytes());
+  ASSERT_EQ(dnat1.verdict, Verdict::handoff);
+  const Outcome dnat0 = w0.take_handed_off(dnat1.frame);
+  ASSERT_EQ(dnat0.verdict, Verdict::tx) << to_string(dnat0);
+  EXPECT_EQ(dnat0.frame, Packet().eth(kLbMac, kBackendMac).ipv4("198.18.30.1", "198.18.1.20")
+                             .ttl(63)
+                             .icmp_error(3, 3, Packet().ipv4("198.18.1.20", kClient)
+                                                   .udp(5353, 45555))
+                             .bytes());
+
+  const dp::ForwarderCounters& c0n = w0.forwarder().counters();
+  const dp::ForwarderCounters& c1n = w1.forwarder().counters();
+  EXPECT_EQ(c1n.handoffs_sent, 4u);
+  EXPECT_EQ(c1n.rx_packets, 4u);
+  EXPECT_EQ(c1n.icmp_errors, 0u);
+  EXPECT_EQ(c0n.handoffs_received, 4u);
+  EXPECT_EQ(c0n.handoffs_sent, 0u);
+  EXPECT_EQ(c0n.icmp_errors, 3u);
+  EXPECT_EQ(c0n.rx_packets, 2u);  // the handshake's SYN and SYN-ACK; handed-off frames apart
+}
+
 TEST_F(ForwarderTest, EveryFrameOfABurstGetsOneVerdict) {
   std::vector<Bytes> burst;
   for (uint16_t i = 0; i < 40; ++i) {

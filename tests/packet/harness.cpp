@@ -20,6 +20,7 @@ std::string to_string(const Outcome& o) {
     case Verdict::tx: return "tx on port " + std::to_string(o.port);
     case Verdict::drop: return "drop: " + std::string(dp::drop_reason_name(o.reason));
     case Verdict::slow: return "slow path: " + std::to_string(int(o.slow));
+    case Verdict::handoff: return "handed to worker " + std::to_string(o.worker);
   }
   return "?";
 }
@@ -66,6 +67,15 @@ void Harness::neighbor(const char* addr, const Mac& mac) {
 }
 
 std::vector<Outcome> Harness::run_burst(const std::vector<Bytes>& frames, uint64_t now_ms) {
+  return burst(frames, now_ms, false);
+}
+
+Outcome Harness::take_handed_off(const Bytes& frame, uint64_t now_ms) {
+  return with_reason([&] { return burst({frame}, now_ms, true).front(); });
+}
+
+std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t now_ms,
+                                    bool handed_off) {
   std::vector<std::vector<uint8_t>> bufs;
   std::vector<dp::Packet> pkts;
   for (const Bytes& f : frames) {
@@ -81,7 +91,11 @@ std::vector<Outcome> Harness::run_burst(const std::vector<Bytes>& frames, uint64
     pkts.push_back(p);
   }
   dp::BurstOut out;
-  fwd_->process(pkts.data(), uint16_t(pkts.size()), now_ms, out);
+  if (handed_off) {
+    fwd_->process_handed_off(pkts.data(), uint16_t(pkts.size()), now_ms, out);
+  } else {
+    fwd_->process(pkts.data(), uint16_t(pkts.size()), now_ms, out);
+  }
 
   std::vector<Outcome> results(frames.size());
   auto index_of = [&](const dp::Packet& p) {
@@ -104,15 +118,28 @@ std::vector<Outcome> Harness::run_burst(const std::vector<Bytes>& frames, uint64
   for (uint16_t i = 0; i < out.n_drop; ++i) {
     results[index_of(out.drop[i])].verdict = Verdict::drop;
   }
-  if (size_t(out.n_tx) + out.n_slow + out.n_drop != frames.size()) {
+  for (uint16_t i = 0; i < out.n_handoff; ++i) {
+    const dp::Packet& p = out.handoff[i].pkt;
+    Outcome& o = results[index_of(p)];
+    o.verdict = Verdict::handoff;
+    o.worker = out.handoff[i].worker;
+    o.frame.assign(p.data, p.data + p.len);
+  }
+  if (size_t(out.n_tx) + out.n_slow + out.n_drop + out.n_handoff != frames.size()) {
     throw std::logic_error("a frame was lost by the forwarder");
   }
   return results;
 }
 
 Outcome Harness::run(const Bytes& frame, uint64_t now_ms) {
+  return with_reason([&] { return run_burst({frame}, now_ms).front(); });
+}
+
+// Runs one frame; a drop's reason is the counter that moved.
+template <typename F>
+Outcome Harness::with_reason(F&& one) {
   const auto before = fwd_->counters().drops;
-  Outcome o = run_burst({frame}, now_ms).front();
+  Outcome o = one();
   if (o.verdict == Verdict::drop) {
     const auto& after = fwd_->counters().drops;
     for (size_t r = 0; r < after.size(); ++r) {

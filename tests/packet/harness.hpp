@@ -16,7 +16,7 @@ inline void PrintTo(DropReason r, std::ostream* os) { *os << drop_reason_name(r)
 
 namespace magline::test {
 
-enum class Verdict { tx, drop, slow };
+enum class Verdict { tx, drop, slow, handoff };
 
 struct Outcome {
   Verdict verdict = Verdict::drop;
@@ -24,7 +24,8 @@ struct Outcome {
   dp::SlowReason slow = dp::SlowReason::arp;     // slow
   dp::NextHop next_hop;                          // slow, needs_neighbor
   uint16_t port = 0;                             // tx: egress port
-  Bytes frame;                                   // tx and slow: the frame as it leaves
+  uint16_t worker = 0;                           // handoff: the worker it goes to
+  Bytes frame;                                   // tx, slow and handoff: the frame as it leaves
 };
 
 std::string to_string(const Outcome& o);
@@ -54,12 +55,18 @@ class Harness {
   Outcome run(const Bytes& frame, uint64_t now_ms = 1000);
   // Several frames in one burst.
   std::vector<Outcome> run_burst(const std::vector<Bytes>& frames, uint64_t now_ms = 1000);
+  // A frame another worker handed to this one (Forwarder::process_handed_off).
+  Outcome take_handed_off(const Bytes& frame, uint64_t now_ms = 1000);
 
   dp::Forwarder& forwarder() { return *fwd_; }
   const dp::Node& node() const { return node_; }
   FakePeers peers;
 
  private:
+  std::vector<Outcome> burst(const std::vector<Bytes>& frames, uint64_t now_ms, bool handed_off);
+  template <typename F>
+  Outcome with_reason(F&& one);
+
   dp::Node node_;
   dp::FrontendRegistry registry_;
   dp::SingleWorker single_;
