@@ -130,6 +130,13 @@ struct FlowTableStats {
   uint64_t erased = 0;
 };
 
+namespace detail {
+// Bit w set where sigs[w] == sig, for the eight ways of a bucket: with SSE2 where the target
+// has it, else (and for the tests' comparison) one way at a time.
+unsigned sig_match(const uint16_t* sigs, uint16_t sig) noexcept;
+unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept;
+}  // namespace detail
+
 class FlowTable {
  public:
   static constexpr unsigned kWays = 8;

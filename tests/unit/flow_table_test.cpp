@@ -77,6 +77,19 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
 }
 
+TEST(FlowTable, SignatureMatchAgreesWithOneWayAtATime) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 10000; ++round) {
+    uint16_t sigs[8];
+    for (uint16_t& s : sigs) s = uint16_t(rng() % 4);  // few values: many matches
+    const uint16_t sig = uint16_t(rng() % 4);
+    ASSERT_EQ(detail::sig_match(sigs, sig), detail::sig_match_scalar(sigs, sig)) << round;
+  }
+  const uint16_t all[8] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff};
+  EXPECT_EQ(detail::sig_match(all, 0xffff), 0xffu);
+  EXPECT_EQ(detail::sig_match(all, 0x7fff), 0u);
+}
+
 TEST(FlowTable, InsertFindRefreshErase) {
   FlowTable t(1024, {}, kSeed);
   EXPECT_EQ(t.stats().capacity, 1024u);
