@@ -68,8 +68,7 @@ FlowTable::FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t see
     : timeouts_(timeouts),
       seed_(seed),
       bucket_count_(uint32_t(bucket_count_for(capacity))),
-      buckets_(bucket_count_),
-      entries_(size_t(bucket_count_) * kWays) {
+      groups_(bucket_count_) {
   stats_.capacity = uint64_t(bucket_count_) * kWays;
 }
 
@@ -77,7 +76,7 @@ FlowTable::~FlowTable() = default;
 
 size_t FlowTable::memory_bytes(size_t capacity) noexcept {
   const size_t buckets = bucket_count_for(capacity);
-  return buckets * sizeof(Bucket) + buckets * kWays * sizeof(FlowEntry);
+  return buckets * sizeof(Group);
 }
 
 uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
@@ -139,13 +138,13 @@ unsigned sig_match(const uint16_t* sigs, uint16_t sig) noexcept {
 
 FlowEntry* FlowTable::find_in(uint32_t b, const FlowKey& key, uint16_t sig,
                               uint64_t now_ms) noexcept {
-  const Bucket& bk = buckets_[b];
+  const Bucket& bk = groups_[b].bucket;
   unsigned match = detail::sig_match(bk.sig, sig);
   while (match) {
     const unsigned w = unsigned(__builtin_ctz(match));
     match &= match - 1;
     if (bk.state[w] == FlowState::free || !alive(bk.deadline[w], now_ms)) continue;
-    FlowEntry& e = entries_[size_t(b) * kWays + w];
+    FlowEntry& e = groups_[b].way[w];
     if (e.key.same_flow(key)) return &e;
   }
   return nullptr;
@@ -154,7 +153,7 @@ FlowEntry* FlowTable::find_in(uint32_t b, const FlowKey& key, uint16_t sig,
 FlowEntry* FlowTable::find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept {
   const Slots s = slots_of(hash);
   if (FlowEntry* e = find_in(s.primary, key, s.sig, now_ms)) return e;
-  if (buckets_[s.primary].overflow == 0) return nullptr;
+  if (groups_[s.primary].bucket.overflow == 0) return nullptr;
   return find_in(s.alternate, key, s.sig, now_ms);
 }
 
@@ -167,30 +166,29 @@ void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, si
     unsigned masks[kChunk];
     for (size_t i = 0; i < m; ++i) {
       slots[i] = slots_of(hashes[base + i]);
-      __builtin_prefetch(&buckets_[slots[i].primary]);
+      __builtin_prefetch(&groups_[slots[i].primary].bucket);
     }
     for (size_t i = 0; i < m; ++i) {
-      const Bucket& bk = buckets_[slots[i].primary];
+      const Bucket& bk = groups_[slots[i].primary].bucket;
       const unsigned match = detail::sig_match(bk.sig, slots[i].sig);  // live or not: checked below
       masks[i] = match;
       // A miss in an overflowed primary goes on to the alternate: start loading it now.
-      if (bk.overflow != 0) __builtin_prefetch(&buckets_[slots[i].alternate]);
+      if (bk.overflow != 0) __builtin_prefetch(&groups_[slots[i].alternate].bucket);
       if (match) {
-        __builtin_prefetch(&entries_[size_t(slots[i].primary) * kWays +
-                                     unsigned(__builtin_ctz(match))]);
+        __builtin_prefetch(&groups_[slots[i].primary].way[unsigned(__builtin_ctz(match))]);
       }
     }
     for (size_t i = 0; i < m; ++i) {
       const FlowKey& key = *keys[base + i];
-      const Bucket& bk = buckets_[slots[i].primary];
+      const Bucket& bk = groups_[slots[i].primary].bucket;
       FlowEntry* hit = nullptr;
       for (unsigned match = masks[i]; match && !hit; match &= match - 1) {
         const unsigned w = unsigned(__builtin_ctz(match));
         if (bk.state[w] == FlowState::free || !alive(bk.deadline[w], now_ms)) continue;
-        FlowEntry& e = entries_[size_t(slots[i].primary) * kWays + w];
+        FlowEntry& e = groups_[slots[i].primary].way[w];
         if (e.key.same_flow(key)) hit = &e;
       }
-      if (!hit && buckets_[slots[i].primary].overflow != 0) {
+      if (!hit && groups_[slots[i].primary].bucket.overflow != 0) {
         hit = find_in(slots[i].alternate, key, slots[i].sig, now_ms);
       }
       out[base + i] = hit;
@@ -199,9 +197,9 @@ void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, si
 }
 
 void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
-  Bucket& bk = buckets_[b];
+  Bucket& bk = groups_[b].bucket;
   if (bk.alt_mask & (1u << w)) {
-    uint16_t& overflow = buckets_[other_bucket(b, bk.sig[w])].overflow;
+    uint16_t& overflow = groups_[other_bucket(b, bk.sig[w])].bucket.overflow;
     if (overflow != UINT16_MAX) --overflow;  // a saturated count stays: lookups stay correct
     bk.alt_mask &= uint8_t(~(1u << w));
   }
@@ -211,16 +209,16 @@ void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
 
 void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key,
                       FlowState state, uint32_t deadline) noexcept {
-  Bucket& bk = buckets_[b];
+  Bucket& bk = groups_[b].bucket;
   bk.sig[w] = s.sig;
   bk.state[w] = state;
   bk.deadline[w] = deadline;
   if (b != s.primary) {
-    uint16_t& overflow = buckets_[s.primary].overflow;
+    uint16_t& overflow = groups_[s.primary].bucket.overflow;
     if (overflow != UINT16_MAX) ++overflow;
     bk.alt_mask |= uint8_t(1u << w);
   }
-  FlowEntry& e = entries_[size_t(b) * kWays + w];
+  FlowEntry& e = groups_[b].way[w];
   e.key = key;
   e.value = FlowValue{};  // all zero: a forward entry with no flags
   ++stats_.occupied;
@@ -255,7 +253,7 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
   const uint32_t now = uint32_t(now_ms);
   uint64_t best = uint64_t(kNone) << 40;
   for (unsigned i = 0; i < 2; ++i) {
-    const Bucket& bk = buckets_[candidates[i]];
+    const Bucket& bk = groups_[candidates[i]].bucket;
     for (unsigned w = 0; w < kWays; ++w) {
       const unsigned st = unsigned(bk.state[w]) & 7;
       const uint32_t left = bk.deadline[w] - now;
@@ -271,7 +269,7 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
       for (unsigned match = detail::sig_match(bk.sig, s.sig); match != 0; match &= match - 1) {
         const unsigned w = unsigned(__builtin_ctz(match));
         if (bk.state[w] != FlowState::free &&
-            entries_[size_t(candidates[i]) * kWays + w].key.same_flow(*key)) {
+            groups_[candidates[i]].way[w].key.same_flow(*key)) {
           return {kSameKey, candidates[i], w};
         }
       }
@@ -287,10 +285,10 @@ FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms)
   InsertHint h;
   h.hash = hash;
   if (c.rank == kNone) return h;
-  __builtin_prefetch(&entries_[size_t(c.bucket) * kWays + c.way], 1);
-  const Bucket& bk = buckets_[c.bucket];
+  __builtin_prefetch(&groups_[c.bucket].way[c.way], 1);
+  const Bucket& bk = groups_[c.bucket].bucket;
   if (bk.state[c.way] != FlowState::free && (bk.alt_mask & (1u << c.way))) {
-    __builtin_prefetch(&buckets_[other_bucket(c.bucket, bk.sig[c.way])], 1);
+    __builtin_prefetch(&groups_[other_bucket(c.bucket, bk.sig[c.way])].bucket, 1);
   }
   h.bucket = c.bucket;
   h.way = uint8_t(c.way);
@@ -309,10 +307,10 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   const uint32_t candidates[2] = {s.primary, s.alternate};
   Choice c;
   if (hint != nullptr && hint->hash == hash && hint->rank < kNone &&
-      buckets_[hint->bucket].state[hint->way] == hint->state &&
-      buckets_[hint->bucket].sig[hint->way] == hint->sig &&
+      groups_[hint->bucket].bucket.state[hint->way] == hint->state &&
+      groups_[hint->bucket].bucket.sig[hint->way] == hint->sig &&
       (hint->state == FlowState::free ||
-       buckets_[hint->bucket].deadline[hint->way] == hint->deadline)) {
+       groups_[hint->bucket].bucket.deadline[hint->way] == hint->deadline)) {
     c = {Rank(hint->rank), hint->bucket, hint->way};
   } else {
     c = choose(s, &key, now_ms);
@@ -333,7 +331,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       if (w >= 0) {
         ++stats_.displaced;
         place(b, unsigned(w), s, key, state, deadline);
-        return &entries_[size_t(b) * kWays + unsigned(w)];
+        return &groups_[b].way[unsigned(w)];
       }
     }
     if (best == kNone) {
@@ -350,17 +348,17 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   }
   if (best != kFree) free_way(best_b, best_w);
   place(best_b, best_w, s, key, state, deadline);
-  return &entries_[size_t(best_b) * kWays + best_w];
+  return &groups_[best_b].way[best_w];
 }
 
 int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
-  Bucket& from = buckets_[b];
+  Bucket& from = groups_[b].bucket;
   for (unsigned w = 0; w < kWays; ++w) {
-    FlowEntry& e = entries_[size_t(b) * kWays + w];
+    FlowEntry& e = groups_[b].way[w];
     const uint32_t other = other_bucket(b, from.sig[w]);
     const uint32_t primary = (from.alt_mask & (1u << w)) ? other : b;
     const Slots s{primary, other_bucket(primary, from.sig[w]), from.sig[w]};
-    Bucket& to = buckets_[other];
+    Bucket& to = groups_[other].bucket;
     for (unsigned v = 0; v < kWays; ++v) {
       const bool usable = to.state[v] == FlowState::free || !alive(to.deadline[v], now_ms);
       if (!usable) continue;
@@ -375,7 +373,7 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
       free_way(b, w);
       place(other, v, s, e.key, state, deadline);
       --stats_.inserts;  // a move, not an insert
-      entries_[size_t(other) * kWays + v].value = value;
+      groups_[other].way[v].value = value;
       return int(w);
     }
   }
@@ -384,27 +382,27 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
 
 void FlowTable::refresh(FlowEntry* e, FlowState state, uint64_t now_ms,
                         uint32_t timeout_ms) noexcept {
-  const uint32_t i = index(e);
-  Bucket& bk = buckets_[i / kWays];
-  bk.state[i % kWays] = state;
-  bk.deadline[i % kWays] = uint32_t(now_ms + timeout_ms);
+  const Where at = locate(e);
+  Bucket& bk = groups_[at.bucket].bucket;
+  bk.state[at.way] = state;
+  bk.deadline[at.way] = uint32_t(now_ms + timeout_ms);
 }
 
 FlowState FlowTable::state(const FlowEntry* e) const noexcept {
-  const uint32_t i = uint32_t(e - entries_.get());
-  return buckets_[i / kWays].state[i % kWays];
+  const Where at = locate(e);
+  return groups_[at.bucket].bucket.state[at.way];
 }
 
 uint32_t FlowTable::remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept {
-  const uint32_t i = uint32_t(e - entries_.get());
-  const uint32_t deadline = buckets_[i / kWays].deadline[i % kWays];
+  const Where at = locate(e);
+  const uint32_t deadline = groups_[at.bucket].bucket.deadline[at.way];
   return alive(deadline, now_ms) ? deadline - uint32_t(now_ms) : 0;
 }
 
 void FlowTable::erase(FlowEntry* e) noexcept {
-  const uint32_t i = index(e);
-  if (buckets_[i / kWays].state[i % kWays] == FlowState::free) return;
-  free_way(i / kWays, i % kWays);
+  const Where at = locate(e);
+  if (groups_[at.bucket].bucket.state[at.way] == FlowState::free) return;
+  free_way(at.bucket, at.way);
   ++stats_.erased;
 }
 
@@ -413,7 +411,7 @@ size_t FlowTable::expire(uint64_t now_ms, size_t buckets) noexcept {
   for (size_t k = 0; k < buckets && k < bucket_count_; ++k) {
     const uint32_t b = expire_cursor_;
     expire_cursor_ = b + 1 == bucket_count_ ? 0 : b + 1;
-    const Bucket& bk = buckets_[b];
+    const Bucket& bk = groups_[b].bucket;
     for (unsigned w = 0; w < kWays; ++w) {
       if (bk.state[w] != FlowState::free && !alive(bk.deadline[w], now_ms)) {
         free_way(b, w);

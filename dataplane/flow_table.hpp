@@ -7,8 +7,8 @@
 // Layout (after rte_hash and VPP's lb flow table): each key has two candidate buckets (the second
 // derived from the first and the signature, so entries move without their key being read); a
 // bucket is one 64-byte cache line describing 8 ways (a 16-bit signature, a state and an expiry
-// deadline per way), and each way has one 64-byte entry holding the full key and the value.
-// A hit touches two cache lines: the bucket and the entry. An entry goes to its primary bucket
+// deadline per way), and each way has one 64-byte entry holding the full key and the value,
+// stored right after its bucket. A hit touches two cache lines: the bucket and the entry. An entry goes to its primary bucket
 // when there is room and to the alternate otherwise; the primary counts such overflows, so a
 // lookup visits the alternate only when the primary has overflowed.
 //
@@ -162,8 +162,8 @@ class FlowTable {
   // Starts loading both buckets a lookup or insert of `hash` may read.
   void prefetch(uint64_t hash) const noexcept {
     const Slots s = slots_of(hash);
-    __builtin_prefetch(&buckets_[s.primary], 1);
-    __builtin_prefetch(&buckets_[s.alternate], 1);
+    __builtin_prefetch(&groups_[s.primary].bucket, 1);
+    __builtin_prefetch(&groups_[s.alternate].bucket, 1);
   }
   // Where insert() of a hash will put its key, as prefetch_insert() found it. insert() takes it
   // as it is when the way still holds what it held then (same signature, state and deadline),
@@ -217,8 +217,12 @@ class FlowTable {
   FlowState state(const FlowEntry* e) const noexcept;
   // Milliseconds until the entry expires (0 if it has).
   uint32_t remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept;
-  uint32_t index(const FlowEntry* e) const noexcept { return uint32_t(e - entries_.get()); }
-  FlowEntry* at(uint32_t index) noexcept { return &entries_[index]; }
+  // An entry's number, bucket * kWays + way, and back.
+  uint32_t index(const FlowEntry* e) const noexcept {
+    const Where at = locate(e);
+    return at.bucket * kWays + at.way;
+  }
+  FlowEntry* at(uint32_t index) noexcept { return &groups_[index / kWays].way[index % kWays]; }
 
   void erase(FlowEntry* e) noexcept;
 
@@ -241,6 +245,24 @@ class FlowTable {
     uint8_t pad[5];
   };
   static_assert(sizeof(Bucket) == 64);
+  // A bucket and the entries of its ways, side by side: a hit reads two cache lines of one
+  // 576-byte block, nearly always within one page, so one TLB entry (a TLB miss costs a page walk,
+  // two-dimensional under virtualisation).
+  struct alignas(64) Group {
+    Bucket bucket;
+    FlowEntry way[kWays];
+  };
+  static_assert(sizeof(Group) == 64 * (1 + kWays));
+  struct Where {
+    uint32_t bucket;
+    unsigned way;
+  };
+  Where locate(const FlowEntry* e) const noexcept {
+    const size_t off = size_t(reinterpret_cast<const char*>(e) -
+                              reinterpret_cast<const char*>(groups_.get()));
+    const uint32_t b = uint32_t(off / sizeof(Group));
+    return {b, unsigned((off - size_t(b) * sizeof(Group)) / sizeof(FlowEntry)) - 1};
+  }
 
   struct Slots {
     uint32_t primary;
@@ -279,8 +301,7 @@ class FlowTable {
   uint64_t seed_;
   uint32_t bucket_count_;
   uint32_t expire_cursor_ = 0;
-  BigArray<Bucket> buckets_;
-  BigArray<FlowEntry> entries_;
+  BigArray<Group> groups_;
   FlowTableStats stats_;
 };
 
