@@ -291,7 +291,15 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
   }
   s.frontend_counter(config_.worker, w.fe.index).add(pkt.len);
   s.backend_counter(config_.worker, idx).add(pkt.len);
-  send_to(pkt, *hop, out);
+  NeighborHint& hint = s.neighbor_hint(config_.worker, idx);
+  if (hint.generation == neighbor_generation_ && hint.owner == this) {
+    transmit(pkt, hint.port, hint.mac, out);
+  } else if (const Neighbor* n = neighbors_.find(hop->ip)) {
+    hint = {this, neighbor_generation_, n->port, n->mac};
+    transmit(pkt, n->port, n->mac, out);
+  } else {
+    to_slow_path(pkt, SlowReason::needs_neighbor, *hop, out);
+  }
 }
 
 // Sets up a new connection: checks, backend choice, flow entries. Returns the forward entry, or
@@ -655,6 +663,7 @@ void Forwarder::apply(const Update& u) noexcept {
     } else {
       neighbors_.erase(n.ip);
     }
+    if (++neighbor_generation_ == 0) neighbor_generation_ = 1;  // every hint is stale now
     return;
   }
   if (u.old_state != nullptr) {

@@ -251,6 +251,7 @@ class Forwarder {
   std::vector<std::array<const IfAddr*, 2>> snat_;  // per port: IPv4, IPv6 source address
   uint64_t now_ms_ = 0;           // the current burst's clock
   bool handed_off_ = false;       // the current burst came from another worker
+  uint32_t neighbor_generation_ = 1;  // bumped by every neighbour change (NeighborHint)
   // Echo requests handed to the slow path: at most kEchoPerWindow per kEchoWindowMs, so that a
   // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
   uint64_t echo_window_ = 0;

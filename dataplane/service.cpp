@@ -105,6 +105,9 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
   const size_t used = spec.frontends.size() + spec.backends.size();
   state->counter_row_ = (used + kPerLine - 1) / kPerLine * kPerLine;
   state->counters_.reset(new TrafficCounter[state->workers_ * state->counter_row_ + kPerLine]);
+  constexpr size_t kHintsPerLine = 64 / sizeof(NeighborHint);
+  state->hint_row_ = (spec.backends.size() + kHintsPerLine - 1) / kHintsPerLine * kHintsPerLine;
+  state->hints_.reset(new NeighborHint[state->workers_ * state->hint_row_ + kHintsPerLine]);
   state->spec_ = std::move(spec);
   return std::shared_ptr<const ServiceState>(std::move(state));
 }

@@ -88,14 +88,24 @@ struct TrafficCounter {
   }
 };
 
+// What one worker last found in its neighbour table for a backend's next hop, valid while it is
+// the same table (`owner`) at the same generation (bumped by every neighbour change): the hit
+// path skips the neighbour lookup. Written and read by that worker only.
+struct alignas(32) NeighborHint {
+  const void* owner = nullptr;
+  uint32_t generation = 0;
+  uint16_t port = 0;
+  MacAddr mac;
+};
+
 struct ServiceBuild {
   const Node* node = nullptr;          // resolves each backend's next hop; none: unresolved
   size_t workers = 1;                  // rows of per-worker counters
   std::vector<uint16_t> frontend_ids;  // FrontendRegistry ids, one per frontend; empty: 0, 1, ...
 };
 
-// A service ready for the data plane. Immutable after build(), but for the traffic counters,
-// which each worker writes in its own row.
+// A service ready for the data plane. Immutable after build(), but for the traffic counters and
+// neighbour hints, which each worker writes in its own row.
 //
 // New connections go to ready backends by weight. Terminating backends keep the connections they
 // have and get no new ones, except when no backend is ready: then new connections go to the
@@ -133,6 +143,9 @@ class ServiceState {
     return counters_[worker * counter_row_ + spec_.frontends.size() + i];
   }
   size_t workers() const noexcept { return workers_; }
+  NeighborHint& neighbor_hint(size_t worker, size_t i) const noexcept {
+    return hints_[worker * hint_row_ + i];
+  }
 
  private:
   Service spec_;
@@ -145,6 +158,8 @@ class ServiceState {
   size_t workers_ = 1;
   size_t counter_row_ = 0;  // counters per worker, rounded up to whole cache lines
   std::unique_ptr<TrafficCounter[]> counters_;
+  size_t hint_row_ = 0;  // neighbour hints per worker, rounded up to whole cache lines
+  std::unique_ptr<NeighborHint[]> hints_;
 };
 
 using ServiceList = std::vector<std::shared_ptr<const ServiceState>>;

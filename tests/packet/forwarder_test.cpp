@@ -855,6 +855,33 @@ TEST(ForwarderHandoff, IcmpErrorsReachTheWorkerHoldingTheirConnection) {
   EXPECT_EQ(c0n.rx_packets, 2u);  // the handshake's SYN and SYN-ACK; handed-off frames apart
 }
 
+// The hit path remembers each backend's neighbour (NeighborHint); a change of MAC, or a
+// neighbour gone, must reach established connections at their next frame.
+TEST_F(ForwarderTest, EstablishedConnectionsFollowTheirBackendsNeighbourChanges) {
+  ASSERT_NE(handshake(h, 41000), 0);
+  const Bytes ack =
+      Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1").tcp(41000, 80, kTcpAck)
+          .bytes();
+  auto dst_mac = [](const Outcome& o) { return Mac{o.frame[0], o.frame[1], o.frame[2],
+                                                   o.frame[3], o.frame[4], o.frame[5]}; };
+  Outcome o = h.run(ack);
+  ASSERT_EQ(o.verdict, Verdict::tx);
+  EXPECT_EQ(dst_mac(o), kBackendMac);
+  const Mac moved{0x02, 0, 0, 0, 0, 0x33};
+  h.neighbor("198.18.1.10", moved);
+  o = h.run(ack);
+  ASSERT_EQ(o.verdict, Verdict::tx);
+  EXPECT_EQ(dst_mac(o), moved);
+  h.forget_neighbor("198.18.1.10");
+  o = h.run(ack);
+  EXPECT_EQ(o.verdict, Verdict::slow);
+  EXPECT_EQ(o.slow, dp::SlowReason::needs_neighbor);
+  h.neighbor("198.18.1.10", kBackendMac);
+  o = h.run(ack);
+  ASSERT_EQ(o.verdict, Verdict::tx);
+  EXPECT_EQ(dst_mac(o), kBackendMac);
+}
+
 TEST_F(ForwarderTest, EveryFrameOfABurstGetsOneVerdict) {
   std::vector<Bytes> burst;
   for (uint16_t i = 0; i < 40; ++i) {

@@ -66,6 +66,13 @@ void Harness::neighbor(const char* addr, const Mac& mac) {
   fwd_->apply(u);
 }
 
+void Harness::forget_neighbor(const char* addr) {
+  dp::Update u;
+  u.kind = dp::Update::Kind::neighbor;
+  u.neighbor = dp::NeighborUpdate{ip(addr), dp::MacAddr{}, 0, false};
+  fwd_->apply(u);
+}
+
 std::vector<Outcome> Harness::run_burst(const std::vector<Bytes>& frames, uint64_t now_ms) {
   return burst(frames, now_ms, false);
 }

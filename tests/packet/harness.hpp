@@ -51,6 +51,7 @@ class Harness {
   const dp::ServiceState& add(dp::Service s);
   void remove(const std::string& name);
   void neighbor(const char* ip, const Mac& mac);
+  void forget_neighbor(const char* ip);
 
   Outcome run(const Bytes& frame, uint64_t now_ms = 1000);
   // Several frames in one burst.
