@@ -380,19 +380,6 @@ int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
   return -1;
 }
 
-void FlowTable::refresh(FlowEntry* e, FlowState state, uint64_t now_ms,
-                        uint32_t timeout_ms) noexcept {
-  const Where at = locate(e);
-  Bucket& bk = groups_[at.bucket].bucket;
-  bk.state[at.way] = state;
-  bk.deadline[at.way] = uint32_t(now_ms + timeout_ms);
-}
-
-FlowState FlowTable::state(const FlowEntry* e) const noexcept {
-  const Where at = locate(e);
-  return groups_[at.bucket].bucket.state[at.way];
-}
-
 uint32_t FlowTable::remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept {
   const Where at = locate(e);
   const uint32_t deadline = groups_[at.bucket].bucket.deadline[at.way];

@@ -212,9 +212,17 @@ class FlowTable {
   void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
     refresh(e, state, now_ms, timeout_ms(state));
   }
-  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms, uint32_t timeout_ms) noexcept;
+  void refresh(FlowEntry* e, FlowState state, uint64_t now_ms, uint32_t timeout_ms) noexcept {
+    const Where at = locate(e);
+    Bucket& bk = groups_[at.bucket].bucket;
+    bk.state[at.way] = state;
+    bk.deadline[at.way] = uint32_t(now_ms + timeout_ms);
+  }
 
-  FlowState state(const FlowEntry* e) const noexcept;
+  FlowState state(const FlowEntry* e) const noexcept {
+    const Where at = locate(e);
+    return groups_[at.bucket].bucket.state[at.way];
+  }
   // Milliseconds until the entry expires (0 if it has).
   uint32_t remaining_ms(const FlowEntry* e, uint64_t now_ms) const noexcept;
   // An entry's number, bucket * kWays + way, and back.

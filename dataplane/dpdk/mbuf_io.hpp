@@ -49,12 +49,19 @@ inline rte_mbuf* to_mbuf(const dp::Packet& p) noexcept {
   return m;
 }
 
-// Receives up to min(n, kMaxBurst) packets from (port, queue) into `out`. Returns the count.
-inline uint16_t rx_burst(uint16_t port, uint16_t queue, dp::Packet* out, uint16_t n) noexcept {
+// Receives up to min(n, kMaxBurst) packets from (port, queue) into `out`, each with
+// Packet::port = `tag` (the port's number where the caller numbers ports its own way). Returns
+// the count.
+inline uint16_t rx_burst(uint16_t port, uint16_t queue, dp::Packet* out, uint16_t n,
+                         uint16_t tag) noexcept {
   rte_mbuf* mbufs[kMaxBurst];
   const uint16_t got = rte_eth_rx_burst(port, queue, mbufs, std::min(n, kMaxBurst));
-  for (uint16_t i = 0; i < got; ++i) out[i] = to_packet(mbufs[i], port);
+  for (uint16_t i = 0; i < got; ++i) out[i] = to_packet(mbufs[i], tag);
   return got;
+}
+
+inline uint16_t rx_burst(uint16_t port, uint16_t queue, dp::Packet* out, uint16_t n) noexcept {
+  return rx_burst(port, queue, out, n, port);
 }
 
 // Transmits up to min(n, kMaxBurst) packets on (port, queue). Returns how many the device took
