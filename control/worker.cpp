@@ -75,10 +75,9 @@ class Loop {
 
  private:
   void apply_updates() noexcept {
-    dp::Update ups[64];
     uint64_t applied = 0;
-    while (const uint32_t n = ctx_.updates->dequeue_burst(ups, 64)) {
-      for (uint32_t i = 0; i < n; ++i) fwd_.apply(ups[i]);
+    while (const uint32_t n = ctx_.updates->dequeue_burst(ups_, kUpdateBurst)) {
+      for (uint32_t i = 0; i < n; ++i) fwd_.apply(ups_[i]);
       applied += n;
     }
     if (applied) ctx_.applied.fetch_add(applied, std::memory_order_release);
@@ -94,17 +93,16 @@ class Loop {
 
   // Peer messages, and frames other workers handed here (forwarded in bursts of their own).
   void drain_peers(uint64_t now) noexcept {
-    dp::PeerMessage msgs[32];
     uint16_t frames = 0;
     for (PeerRing* ring : ctx_.peers_in) {
       if (ring == nullptr) continue;
-      while (const uint32_t n = ring->dequeue_burst(msgs, 32)) {
+      while (const uint32_t n = ring->dequeue_burst(msgs_, kPeerBurst)) {
         for (uint32_t i = 0; i < n; ++i) {
-          if (msgs[i].kind != dp::PeerMessage::Kind::frame) {
-            fwd_.receive(msgs[i], now);
+          if (msgs_[i].kind != dp::PeerMessage::Kind::frame) {
+            fwd_.receive(msgs_[i], now);
             continue;
           }
-          handed_[frames++] = msgs[i].pkt;
+          handed_[frames++] = msgs_[i].pkt;
           if (frames == dp::kMaxBurst) {
             fwd_.process_handed_off(handed_, frames, now, out_);
             finish_burst();
@@ -197,6 +195,11 @@ class Loop {
   uint64_t ms_per_tick_;
   dp::Packet pkts_[dp::kMaxBurst];
   dp::Packet handed_[dp::kMaxBurst];  // frames other workers handed here
+  // Dequeue buffers, members so that no loop pays for constructing them (6 KiB of zeroes).
+  static constexpr uint32_t kUpdateBurst = 64;
+  static constexpr uint32_t kPeerBurst = 32;
+  dp::Update ups_[kUpdateBurst];
+  dp::PeerMessage msgs_[kPeerBurst];
   dp::BurstOut out_;
 };
 
