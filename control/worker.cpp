@@ -161,16 +161,15 @@ class Loop {
       return;
     }
     for (uint16_t p = 0; p < ctx_.ports.size(); ++p) {
-      dp::Packet group[dp::kMaxBurst];
       uint16_t k = 0;
       for (uint16_t i = 0; i < out_.n_tx; ++i) {
-        if (out_.tx[i].port == p) group[k++] = out_.tx[i];
+        if (out_.tx[i].port == p) group_[k++] = out_.tx[i];
       }
       if (k == 0) continue;
-      const uint16_t sent = dpdk::tx_burst(ctx_.ports[p], ctx_.index, group, k);
+      const uint16_t sent = dpdk::tx_burst(ctx_.ports[p], ctx_.index, group_, k);
       if (sent < k) {
         ctx_.io.tx_full += k - sent;
-        dpdk::free_packets(group + sent, uint16_t(k - sent));
+        dpdk::free_packets(group_ + sent, uint16_t(k - sent));
       }
     }
   }
@@ -198,6 +197,7 @@ class Loop {
   // Dequeue buffers, members so that no loop pays for constructing them (6 KiB of zeroes).
   static constexpr uint32_t kUpdateBurst = 64;
   static constexpr uint32_t kPeerBurst = 32;
+  dp::Packet group_[dp::kMaxBurst];  // one egress port's share of a burst
   dp::Update ups_[kUpdateBurst];
   dp::PeerMessage msgs_[kPeerBurst];
   dp::BurstOut out_;
