@@ -71,14 +71,19 @@ class Steering {
                                                   void* ctx, uint32_t max_checks) const noexcept = 0;
 };
 
-// Everything arrives at one worker (a single queue).
+// Everything arrives at one worker: a single queue (worker 0), or, in tests and benchmarks of
+// several workers, the one every connection is known to reach.
 class SingleWorker final : public Steering {
  public:
-  uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return 0; }
+  explicit SingleWorker(uint16_t worker = 0) : worker_(worker) {}
+  uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return worker_; }
   std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
                                           uint16_t first, uint16_t lo, uint16_t hi,
                                           bool (*usable)(void*, uint16_t), void* ctx,
                                           uint32_t max_checks) const noexcept override;
+
+ private:
+  uint16_t worker_;
 };
 
 // A message from one worker to another. `frame` carries a handed-off frame (BurstOut::handoff)

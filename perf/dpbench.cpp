@@ -84,24 +84,6 @@ class NoPeers final : public dp::PeerLink {
   bool send(uint16_t, const dp::PeerMessage&) noexcept override { return true; }
 };
 
-// Every reply belongs to the forwarder's own worker: the two-worker run gives each worker its
-// own flows, as RSS would.
-class OwnWorker final : public dp::Steering {
- public:
-  explicit OwnWorker(uint16_t worker) : worker_(worker) {}
-  uint16_t worker_of(const dp::FlowKey&, uint16_t) const noexcept override { return worker_; }
-  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
-                                          uint16_t worker, uint16_t first, uint16_t lo,
-                                          uint16_t hi, bool (*usable)(void*, uint16_t),
-                                          void* ctx, uint32_t max_checks) const noexcept override {
-    return any_.find_reply_port(reply, port, worker, first, lo, hi, usable, ctx, max_checks);
-  }
-
- private:
-  uint16_t worker_;
-  dp::SingleWorker any_;
-};
-
 enum class Mode { macswap, hit, fresh };
 
 struct Job {
@@ -319,7 +301,8 @@ int measure(int argc, char** argv) {
       std::fprintf(stderr, "cannot open net_null1 with two queues\n");
       return 1;
     }
-    const OwnWorker own[2] = {OwnWorker(0), OwnWorker(1)};
+    // Every connection stays on the worker that opened it, as RSS would keep it.
+    const dp::SingleWorker own[2] = {dp::SingleWorker(0), dp::SingleWorker(1)};
     std::unique_ptr<dp::Forwarder> fwd[2];
     for (uint16_t q = 0; q < 2; ++q) {
       fwd[q] = make_forwarder(peers, own[q], size_t(flows) * 4, q);

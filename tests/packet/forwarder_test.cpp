@@ -752,26 +752,12 @@ TEST_F(ForwarderTest, SessionAffinityHoldsAcrossConnectionsAndIsSharedWithPeers)
   EXPECT_EQ(seen.size(), 3u);
 }
 
-// Two workers where the NIC gives every connection's frames to worker 0 (its RSS over ports);
-// ICMP errors, hashed by their outer addresses alone, may land on worker 1 all the same.
-class ConnectionsOnWorkerZero final : public dp::Steering {
- public:
-  uint16_t worker_of(const dp::FlowKey&, uint16_t) const noexcept override { return 0; }
-  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
-                                          uint16_t worker, uint16_t first, uint16_t lo,
-                                          uint16_t hi, bool (*usable)(void*, uint16_t),
-                                          void* ctx, uint32_t max_checks) const noexcept override {
-    return any_.find_reply_port(reply, port, worker, first, lo, hi, usable, ctx, max_checks);
-  }
-
- private:
-  dp::SingleWorker any_;
-};
-
 // An ICMP error about a connection another worker holds is handed to that worker, which
 // translates it as if it had received it; a frame handed over is never handed on again.
 TEST(ForwarderHandoff, IcmpErrorsReachTheWorkerHoldingTheirConnection) {
-  const ConnectionsOnWorkerZero rss;
+  // Two workers where the NIC gives every connection's frames to worker 0 (its RSS over ports);
+  // ICMP errors, hashed by their outer addresses alone, may land on worker 1 all the same.
+  const dp::SingleWorker rss(0);
   dp::ForwarderConfig c0, c1;
   c0.workers = c1.workers = 2;
   c1.worker = 1;
