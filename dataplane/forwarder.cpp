@@ -1,6 +1,7 @@
 #include "dataplane/forwarder.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <span>
 
 #include "dataplane/forwarder_work.hpp"
@@ -666,6 +667,8 @@ void Forwarder::apply(const Update& u) noexcept {
     if (++neighbor_generation_ == 0) neighbor_generation_ = 1;  // every hint is stale now
     return;
   }
+  // The state's per-worker rows (counters, neighbour hints) must include this worker's.
+  assert(u.new_state == nullptr || u.new_state->workers() > config_.worker);
   if (u.old_state != nullptr) {
     // Drop the old state's frontends that still point to it (another update of the same batch
     // may already have given one to another service).

@@ -1,5 +1,6 @@
 #include "tests/packet/harness.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -25,7 +26,8 @@ std::string to_string(const Outcome& o) {
   return "?";
 }
 
-Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering) {
+Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering)
+    : workers_(std::max<size_t>(config.workers, size_t(config.worker) + 1)) {
   dp::NodePort p;
   p.id = 0;
   p.name = "lan0";
@@ -40,7 +42,7 @@ Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering) {
 const dp::ServiceState& Harness::add(dp::Service s) {
   std::vector<uint16_t> ids;
   for (const dp::Frontend& f : s.frontends) ids.push_back(*registry_.acquire(f, 0));
-  auto built = dp::ServiceState::build(s, {&node_, 1, ids});
+  auto built = dp::ServiceState::build(s, {&node_, workers_, ids});  // a row per worker
   if (!built) throw std::runtime_error(built.error().message);
   const dp::ServiceState* old = nullptr;
   for (auto& existing : services_) {

@@ -68,6 +68,7 @@ class Harness {
   template <typename F>
   Outcome with_reason(F&& one);
 
+  size_t workers_;  // rows of per-worker counters and hints in the services built here
   dp::Node node_;
   dp::FrontendRegistry registry_;
   dp::SingleWorker single_;
