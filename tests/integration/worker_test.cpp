@@ -126,11 +126,9 @@ class WorkerLoop : public ::testing::Test {
   void send(const std::vector<dp::Update>& ups) {
     const uint64_t want = ctx_.applied.load() + ups.size();
     ASSERT_EQ(updates_->enqueue_burst(ups.data(), uint32_t(ups.size())), ups.size());
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (ctx_.applied.load(std::memory_order_acquire) < want) {
-      ASSERT_LT(std::chrono::steady_clock::now(), end) << "updates not applied";
-      std::this_thread::yield();
-    }
+    ASSERT_TRUE(eventually([&] { return ctx_.applied.load(std::memory_order_acquire) >= want; },
+                           std::chrono::milliseconds(5000)))
+        << "updates not applied";
   }
 
   // One frame in; whatever the worker transmits within `wait` out.
@@ -140,20 +138,36 @@ class WorkerLoop : public ::testing::Test {
     rte_mbuf* m = test::mbuf_with(test_pool(), frame);
     EXPECT_NE(m, nullptr);
     EXPECT_EQ(rte_ring_enqueue(rx_, m), 0);
+    return transmitted(wait);
+  }
+
+  // The first frame the worker transmits within `wait` (none if it sends nothing).
+  std::vector<std::vector<uint8_t>> transmitted(std::chrono::milliseconds wait) {
     std::vector<std::vector<uint8_t>> out;
+    eventually(
+        [&] {
+          void* got;
+          if (rte_ring_dequeue(tx_, &got) != 0) return false;
+          auto* mb = static_cast<rte_mbuf*>(got);
+          out.emplace_back(rte_pktmbuf_mtod(mb, uint8_t*),
+                           rte_pktmbuf_mtod(mb, uint8_t*) + mb->data_len);
+          rte_pktmbuf_free(mb);
+          return true;
+        },
+        wait);
+    return out;
+  }
+
+  // Polls `done` until it holds or `wait` has passed; returns whether it held.
+  template <typename F>
+  static bool eventually(F&& done,
+                         std::chrono::milliseconds wait = std::chrono::milliseconds(2000)) {
     const auto end = std::chrono::steady_clock::now() + wait;
-    while (std::chrono::steady_clock::now() < end) {
-      void* got;
-      if (rte_ring_dequeue(tx_, &got) == 0) {
-        auto* mb = static_cast<rte_mbuf*>(got);
-        out.emplace_back(rte_pktmbuf_mtod(mb, uint8_t*),
-                         rte_pktmbuf_mtod(mb, uint8_t*) + mb->data_len);
-        rte_pktmbuf_free(mb);
-        break;
-      }
+    while (!done()) {
+      if (std::chrono::steady_clock::now() >= end) return false;
       std::this_thread::yield();
     }
-    return out;
+    return true;
   }
 
   dp::Node node_;
@@ -216,12 +230,7 @@ TEST_F(WorkerLoop, ForwardsRepliesSendsArpToTheControlThreadCountsDropsAndStops)
                        .bytes();
   EXPECT_TRUE(exchange(arp, std::chrono::milliseconds(50)).empty());
   dp::SlowPacket sp;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  bool got = false;
-  while (!(got = slow_->dequeue(sp)) && std::chrono::steady_clock::now() < end) {
-    std::this_thread::yield();
-  }
-  ASSERT_TRUE(got);
+  ASSERT_TRUE(eventually([&] { return slow_->dequeue(sp); }));
   EXPECT_EQ(sp.reason, dp::SlowReason::arp);
   dpdk::free_packet(sp.pkt);
 
@@ -282,12 +291,7 @@ TEST_F(WorkerLoop, HandsFramesToTheWorkerHoldingTheirConnectionAndTakesFramesHan
                          .bytes();
   EXPECT_TRUE(exchange(error, std::chrono::milliseconds(50)).empty());
   dp::PeerMessage m;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  bool got = false;
-  while (!(got = to1.dequeue(m)) && std::chrono::steady_clock::now() < end) {
-    std::this_thread::yield();
-  }
-  ASSERT_TRUE(got);
+  ASSERT_TRUE(eventually([&] { return to1.dequeue(m); }));
   ASSERT_EQ(m.kind, dp::PeerMessage::Kind::frame);
   EXPECT_EQ(std::vector<uint8_t>(m.pkt.data, m.pkt.data + m.pkt.len), error);
   dpdk::free_packet(m.pkt);
@@ -302,18 +306,9 @@ TEST_F(WorkerLoop, HandsFramesToTheWorkerHoldingTheirConnectionAndTakesFramesHan
   handed.kind = dp::PeerMessage::Kind::frame;
   handed.pkt = dpdk::to_packet(test::mbuf_with(test_pool(), syn), 0);
   ASSERT_TRUE(from1.enqueue(handed));
-  std::vector<uint8_t> sent;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (sent.empty() && std::chrono::steady_clock::now() < until) {
-    void* out;
-    if (rte_ring_dequeue(tx_, &out) == 0) {
-      auto* mb = static_cast<rte_mbuf*>(out);
-      sent.assign(rte_pktmbuf_mtod(mb, uint8_t*), rte_pktmbuf_mtod(mb, uint8_t*) + mb->data_len);
-      rte_pktmbuf_free(mb);
-    }
-    std::this_thread::yield();
-  }
-  ASSERT_FALSE(sent.empty()) << "the handed-off SYN was not forwarded";
+  const auto out = transmitted(std::chrono::milliseconds(2000));
+  ASSERT_EQ(out.size(), 1u) << "the handed-off SYN was not forwarded";
+  const std::vector<uint8_t>& sent = out[0];
   dp::Parsed p;
   ASSERT_EQ(dp::parse({sent.data(), sent.size()}, p), dp::DropReason::none);
   EXPECT_EQ(dp::to_string(p.key.dst_addr()), "198.18.1.10");

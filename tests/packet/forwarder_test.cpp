@@ -623,37 +623,49 @@ TEST_F(ForwarderTest, PingsReachTheSlowPathAtABoundedRate) {
 
 // Path MTU discovery through Magline (reliability.md, bug class 3): an ICMP error about a
 // connection reaches the host whose packet it quotes, quote and outer header translated alike.
+// ICMP errors about the full-NAT connection handshake(h, 40000) opens (client port 40000 to
+// 198.18.100.1:80, backend 198.18.1.10:8080, Magline's source port `snat`), as they arrive and as
+// Magline passes them on.
+// A router on the client's path: the SYN-ACK (VIP -> client) was too big.
+Bytes synack_too_big() {
+  return Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
+      .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).ttl(63)
+                            .tcp(80, 40000, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
+      .bytes();
+}
+// ...to the backend, from Magline's address, quoting the SYN-ACK as the backend sent it.
+Bytes synack_too_big_to_backend(uint16_t snat) {
+  return Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
+      .icmp_error(3, 4, Packet().ipv4("198.18.1.10", kLbIp).ttl(63)
+                            .tcp(8080, snat, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
+      .bytes();
+}
+// A router on the backend's side: a forwarded packet (Magline -> backend) was too big.
+Bytes request_too_big(uint16_t snat) {
+  return Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kLbIp)
+      .icmp_error(3, 4, Packet().ipv4(kLbIp, "198.18.1.10").ttl(63)
+                            .tcp(snat, 8080, kTcpAck).payload("GET /"), 48, 1280)
+      .bytes();
+}
+// ...to the client, from the VIP, quoting the packet as the client sent it, back the way it
+// came.
+Bytes request_too_big_to_client() {
+  return Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+      .icmp_error(3, 4, Packet().ipv4(kClient, "198.18.100.1").ttl(63)
+                            .tcp(40000, 80, kTcpAck).payload("GET /"), 48, 1280)
+      .bytes();
+}
+
 TEST_F(ForwarderTest, IcmpErrorsReachTheHostWhosePacketTheyQuote) {
   const uint16_t snat = handshake(h, 40000, false);
   ASSERT_NE(snat, 0);
 
-  // A router on the client's path: the SYN-ACK (VIP -> client) was too big. To the backend,
-  // from Magline's address, quoting the SYN-ACK as the backend sent it.
-  const Outcome up = h.run(
-      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
-          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).ttl(63)
-                                .tcp(80, 40000, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
-          .bytes());
+  const Outcome up = h.run(synack_too_big());
   ASSERT_EQ(up.verdict, Verdict::tx) << to_string(up);
-  EXPECT_EQ(up.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
-                          .icmp_error(3, 4, Packet().ipv4("198.18.1.10", kLbIp).ttl(63)
-                                                .tcp(8080, snat, kTcpSyn | kTcpAck),
-                                      Packet::kWhole, 1400)
-                          .bytes());
-
-  // A router on the backend's side: a forwarded packet (Magline -> backend) was too big. To the
-  // client, from the VIP, quoting the packet as the client sent it, back the way it came.
-  const Outcome down = h.run(
-      Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kLbIp)
-          .icmp_error(3, 4, Packet().ipv4(kLbIp, "198.18.1.10").ttl(63)
-                                .tcp(snat, 8080, kTcpAck).payload("GET /"), 48, 1280)
-          .bytes());
+  EXPECT_EQ(up.frame, synack_too_big_to_backend(snat));
+  const Outcome down = h.run(request_too_big(snat));
   ASSERT_EQ(down.verdict, Verdict::tx) << to_string(down);
-  EXPECT_EQ(down.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
-                            .icmp_error(3, 4, Packet().ipv4(kClient, "198.18.100.1").ttl(63)
-                                                  .tcp(40000, 80, kTcpAck).payload("GET /"),
-                                        48, 1280)
-                            .bytes());
+  EXPECT_EQ(down.frame, request_too_big_to_client());
 
   // DNAT keeps the client's address: only the frontend side of the quote changes.
   const Outcome q = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2")
@@ -775,37 +787,21 @@ TEST(ForwarderHandoff, IcmpErrorsReachTheWorkerHoldingTheirConnection) {
 
   // Backend side: a forwarded packet was too big. Worker 1 has no entry and hands the error,
   // unchanged, to worker 0, which sends it to the client as in the one-worker case.
-  const Bytes down = Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kLbIp)
-                         .icmp_error(3, 4, Packet().ipv4(kLbIp, "198.18.1.10").ttl(63)
-                                               .tcp(snat, 8080, kTcpAck).payload("GET /"),
-                                     48, 1280)
-                         .bytes();
+  const Bytes down = request_too_big(snat);
   const Outcome at1 = w1.run(down);
   ASSERT_EQ(at1.verdict, Verdict::handoff) << to_string(at1);
   EXPECT_EQ(at1.worker, 0);
   EXPECT_EQ(at1.frame, down);
   const Outcome at0 = w0.take_handed_off(at1.frame);
   ASSERT_EQ(at0.verdict, Verdict::tx) << to_string(at0);
-  EXPECT_EQ(at0.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
-                           .icmp_error(3, 4, Packet().ipv4(kClient, "198.18.100.1").ttl(63)
-                                                 .tcp(40000, 80, kTcpAck).payload("GET /"),
-                                       48, 1280)
-                           .bytes());
+  EXPECT_EQ(at0.frame, request_too_big_to_client());
 
   // Client side: the SYN-ACK was too big; to the backend, from Magline's address.
-  const Outcome up1 = w1.run(
-      Packet().eth(kRouterMac, kLbMac).ipv4("198.18.30.1", "198.18.100.1")
-          .icmp_error(3, 4, Packet().ipv4("198.18.100.1", kClient).ttl(63)
-                                .tcp(80, 40000, kTcpSyn | kTcpAck), Packet::kWhole, 1400)
-          .bytes());
+  const Outcome up1 = w1.run(synack_too_big());
   ASSERT_EQ(up1.verdict, Verdict::handoff) << to_string(up1);
   const Outcome up0 = w0.take_handed_off(up1.frame);
   ASSERT_EQ(up0.verdict, Verdict::tx) << to_string(up0);
-  EXPECT_EQ(up0.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kLbIp, "198.18.1.10").ttl(63)
-                           .icmp_error(3, 4, Packet().ipv4("198.18.1.10", kLbIp).ttl(63)
-                                                 .tcp(8080, snat, kTcpSyn | kTcpAck),
-                                       Packet::kWhole, 1400)
-                           .bytes());
+  EXPECT_EQ(up0.frame, synack_too_big_to_backend(snat));
 
   // About no connection: worker 1 cannot know that and hands it over; worker 0 drops it rather
   // than hand it back.
