@@ -19,7 +19,9 @@
 // bucket moves to its own other bucket if that has room (one step of cuckoo displacement;
 // bounded work). Failing that, it evicts, nearest deadline first, an unconfirmed entry (below),
 // then a half-open one (SYN seen, no ACK yet: a handshake in progress, whose full-NAT source
-// port would be lost); in a table 7/8 full or more these go before displacement is tried.
+// port would be lost). In a table 7/8 full or more ("crowded": a flood's entries, most likely)
+// these go before displacement is tried, and an insert looks no further than its primary bucket
+// when that has any evictable way (the alternate is a cache miss more per new connection).
 // Failing all that, insert fails and the caller forwards statelessly with Maglev (Maglev paper,
 // section 3.3): traffic never stops because the table is full, and live confirmed connections
 // are never evicted.
@@ -135,6 +137,20 @@ namespace detail {
 // has it, else (and for the tests' comparison) one way at a time.
 unsigned sig_match(const uint16_t* sigs, uint16_t sig) noexcept;
 unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept;
+
+// The way of a bucket an insert should take, and its score: rank << 28 | time left (the time
+// left counts only for ranks evicted nearest-deadline first: closing, unconfirmed, half-open),
+// lower is better, ties to the lowest way. Ranks: 1 free, 2 expired, 3 closing, 4 unconfirmed,
+// 5 half-open, 6 none (a live confirmed entry). With SSE4.1 where the target has it (x86-64
+// builds ask for SSE4.2, as DPDK does), else, and for the tests' comparison, one way at a time.
+struct WayScore {
+  uint32_t score;
+  unsigned way;
+};
+WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t now) noexcept;
+WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
+                         uint32_t now) noexcept;
+inline constexpr unsigned kScoreRankShift = 28;
 }  // namespace detail
 
 class FlowTable {
@@ -152,6 +168,9 @@ class FlowTable {
   static size_t memory_bytes(size_t capacity) noexcept;
 
   uint64_t hash(const FlowKey& key) const noexcept { return hash_flow_mix(key, seed_); }
+  // The bucket a key of this hash goes to first (its primary), and the other one it may go to.
+  uint32_t primary_bucket(uint64_t hash) const noexcept { return slots_of(hash).primary; }
+  uint32_t alternate_bucket(uint64_t hash) const noexcept { return slots_of(hash).alternate; }
 
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
@@ -159,11 +178,11 @@ class FlowTable {
     return const_cast<FlowTable*>(this)->find(key, hash, now_ms);  // a lookup changes nothing
   }
 
-  // Starts loading both buckets a lookup or insert of `hash` may read.
+  // Starts loading the bucket a lookup or insert of `hash` reads first, its primary. (The
+  // alternate is read only when the primary has overflowed, or holds nothing an insert may
+  // take: prefetch_insert() starts loading it then.)
   void prefetch(uint64_t hash) const noexcept {
-    const Slots s = slots_of(hash);
-    __builtin_prefetch(&groups_[s.primary].bucket, 1);
-    __builtin_prefetch(&groups_[s.alternate].bucket, 1);
+    __builtin_prefetch(&groups_[slots_of(hash).primary].bucket, 1);
   }
   // Where insert() of a hash will put its key, as prefetch_insert() found it. insert() takes it
   // as it is when the way still holds what it held then (same signature, state and deadline),
@@ -207,6 +226,7 @@ class FlowTable {
                     const InsertHint& hint) noexcept {
     return insert(key, hash, state, now_ms, timeout_ms(state), &hint);
   }
+
 
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
   void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
@@ -285,6 +305,10 @@ class FlowTable {
   static bool alive(uint32_t deadline, uint64_t now_ms) noexcept {
     return uint32_t(deadline - uint32_t(now_ms)) - 1u < kMaxFlowTimeoutMs;
   }
+
+  // At least 7/8 of the ways in use (most likely a flood's entries): unconfirmed and half-open
+  // entries are evicted before anything else is tried.
+  bool crowded() const noexcept { return stats_.occupied >= stats_.capacity / 8 * 7; }
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
