@@ -46,10 +46,12 @@ std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, 
                                                       bool (*usable)(void*, uint16_t),
                                                       void* ctx,
                                                       uint32_t max_checks) const noexcept {
+  if (lo > hi) return std::nullopt;
+  if (first < lo || first > hi) first = lo;
   const uint32_t span = uint32_t(hi - lo) + 1;
-  for (uint32_t k = 0; k < span && k < max_checks; ++k) {
-    const uint16_t p = uint16_t(lo + (uint32_t(first - lo) + k) % span);
-    if (usable(ctx, p)) return p;
+  uint32_t p = first;
+  for (uint32_t k = 0; k < span && k < max_checks; ++k, p = p == hi ? lo : p + 1) {
+    if (usable(ctx, uint16_t(p))) return uint16_t(p);
   }
   return std::nullopt;
 }
@@ -126,8 +128,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
     if (e == nullptr && w.fe.service != nullptr) {
-      flows_.prefetch(w.hash);
-      prefetch_reply(w);
+      prefetch_reply(w);  // find_bulk() has loaded the forward key's buckets
       ++fresh;
     }
   }
@@ -352,17 +353,24 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
       return nullptr;
     }
     reply_key.dst = snat->addr.bytes;
-    const std::optional<uint16_t> port = choose_snat_port(reply_key, hop->port, w.hash);
-    if (!port) {
-      drop(pkt, DropReason::snat_ports_exhausted, out);
-      return nullptr;
+    // The port prefetch_reply() foresaw, when free (as it nearly always is), else a search.
+    reply_key.dport = w.reply_port;
+    if (w.reply_hash == 0 || !snat_port_free(reply_key, w.reply_hash)) {
+      const std::optional<uint16_t> port = choose_snat_port(reply_key, hop->port, w.hash);
+      if (!port) {
+        drop(pkt, DropReason::snat_ports_exhausted, out);
+        return nullptr;
+      }
+      if (*port != w.reply_port) w.reply_hash = 0;
+      reply_key.dport = *port;
     }
-    reply_key.dport = *port;
-    v.fwd.snat_port = *port;
+    v.fwd.snat_port = reply_key.dport;
   } else {
     reply_key.dst = p.key.src;
     reply_key.dport = p.key.sport;
   }
+  // The reply key's hash, as prefetch_reply() took it unless the port differs.
+  const uint64_t reply_hash = w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
 
   const FlowState state = next_flow_state(FlowState::free, p.key.proto, p.tcp_flags);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
@@ -389,8 +397,8 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     r.reply.last_hop = hop_id;
     r.reply.client_addr = p.key.src;
     r.reply.client_port = p.key.sport;
-    if (!record_reply(reply_key, r, state, hop->port, pkt.port, MacAddr::from(pkt.data + 6),
-                      now_ms, w.reply_hint)) {
+    if (!record_reply(reply_key, reply_hash, r, state, hop->port, pkt.port,
+                      MacAddr::from(pkt.data + 6), now_ms, w.reply_hint)) {
       if (e != nullptr) flows_.erase(e);
       drop(pkt, DropReason::flow_table_full, out);
       return nullptr;
@@ -403,6 +411,23 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   return e;
 }
 
+// Whether a new connection may take `reply_key.dport` as its full-NAT source port: no open
+// connection's replies come to it (`hash` is reply_key's), and no frontend (a NodePort on the
+// same address) listens on it.
+bool Forwarder::snat_port_free(const FlowKey& reply_key, uint64_t hash) noexcept {
+  const uint16_t p = reply_key.dport;
+  if (flows_.find(reply_key, hash, now_ms_) != nullptr) return false;
+  const bool frontend_port = (port_used_[p >> 6] >> (p & 63)) & 1;
+  return !frontend_port ||
+         frontends_.find(reply_key.dst_addr(), p, reply_key.proto).service == nullptr;
+}
+
+// Where a connection's search for a source port starts: spread over the range by its hash.
+uint16_t Forwarder::first_snat_port(uint64_t flow_hash) const noexcept {
+  const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
+  return uint16_t(config_.snat_port_lo + reduce32(uint32_t(flow_hash >> 32), span));
+}
+
 std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, uint16_t port,
                                                     uint64_t flow_hash) noexcept {
   struct Ctx {
@@ -412,29 +437,22 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
   auto usable = [](void* c, uint16_t candidate) {
     auto* x = static_cast<Ctx*>(c);
     x->key.dport = candidate;
-    // Neither an open connection's reply nor a frontend (a NodePort on the same address).
-    const bool frontend_port = (x->self->port_used_[candidate >> 6] >> (candidate & 63)) & 1;
-    return x->self->flows_.find(x->key, x->self->flows_.hash(x->key), x->self->now_ms_) ==
-               nullptr &&
-           (!frontend_port ||
-            x->self->frontends_.find(x->key.dst_addr(), candidate, x->key.proto).service ==
-                nullptr);
+    return x->self->snat_port_free(x->key, x->self->flows_.hash(x->key));
   };
-  const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
-  const uint16_t first = uint16_t(config_.snat_port_lo + (flow_hash >> 40) % span);
-  return steering_.find_reply_port(reply_key, port, config_.worker, first, config_.snat_port_lo,
-                                   config_.snat_port_hi, usable, &ctx, kMaxSnatPortChecks);
+  return steering_.find_reply_port(reply_key, port, config_.worker, first_snat_port(flow_hash),
+                                   config_.snat_port_lo, config_.snat_port_hi, usable, &ctx,
+                                   kMaxSnatPortChecks);
 }
 
 // Records the reply entry where the NIC will deliver the replies: here, or on another worker
 // through a peer message.
-bool Forwarder::record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
-                             uint16_t egress_port, uint16_t last_hop_port,
-                             const MacAddr& last_hop_mac, uint64_t now_ms,
+bool Forwarder::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
+                             const FlowValue& value, FlowState state, uint16_t egress_port,
+                             uint16_t last_hop_port, const MacAddr& last_hop_mac, uint64_t now_ms,
                              const FlowTable::InsertHint& hint) noexcept {
   const uint16_t owner = steering_.worker_of(reply_key, egress_port);
   if (owner == config_.worker) {
-    FlowEntry* r = flows_.insert(reply_key, flows_.hash(reply_key), state, now_ms, hint);
+    FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint);
     if (r == nullptr) return false;
     r->value = value;
     return true;
@@ -478,13 +496,12 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
     const IfAddr* snat = snat_address(hop->port, reply_key.family);
     if (snat == nullptr) return;
     reply_key.dst = snat->addr.bytes;
-    const uint32_t span = uint32_t(config_.snat_port_hi - config_.snat_port_lo) + 1;
-    const uint16_t first = uint16_t(config_.snat_port_lo + (w.hash >> 40) % span);
     const std::optional<uint16_t> port = steering_.find_reply_port(
-        reply_key, hop->port, config_.worker, first, config_.snat_port_lo, config_.snat_port_hi,
-        [](void*, uint16_t) { return true; }, nullptr, 1);
+        reply_key, hop->port, config_.worker, first_snat_port(w.hash), config_.snat_port_lo,
+        config_.snat_port_hi, [](void*, uint16_t) { return true; }, nullptr, 1);
     if (!port) return;
     reply_key.dport = *port;
+    w.reply_port = *port;
   } else {
     reply_key.dst = w.p.key.src;
     reply_key.dport = w.p.key.sport;

@@ -209,11 +209,14 @@ class Forwarder {
   void prefetch_reply(Work& w) noexcept;
   void broadcast_affinity(const FlowKey& key, const FlowValue& value,
                           uint32_t timeout_ms) noexcept;
+  bool snat_port_free(const FlowKey& reply_key, uint64_t hash) noexcept;
+  uint16_t first_snat_port(uint64_t flow_hash) const noexcept;
   std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
                                            uint64_t flow_hash) noexcept;
-  bool record_reply(const FlowKey& reply_key, const FlowValue& value, FlowState state,
-                    uint16_t egress_port, uint16_t last_hop_port, const MacAddr& last_hop_mac,
-                    uint64_t now_ms, const FlowTable::InsertHint& hint) noexcept;
+  bool record_reply(const FlowKey& reply_key, uint64_t reply_hash, const FlowValue& value,
+                    FlowState state, uint16_t egress_port, uint16_t last_hop_port,
+                    const MacAddr& last_hop_mac, uint64_t now_ms,
+                    const FlowTable::InsertHint& hint) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                       FlowState reply_state, uint64_t now_ms) noexcept;

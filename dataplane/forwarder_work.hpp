@@ -14,6 +14,7 @@ struct Forwarder::Work {
   uint64_t hash = 0;
   int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
   uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
+  uint16_t reply_port = 0;  // full-NAT: the source port in that key
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
 };
