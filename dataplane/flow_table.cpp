@@ -207,6 +207,7 @@ void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
   }
   bk.state[w] = FlowState::free;
   --stats_.occupied;
+  ++generation_;
 }
 
 void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key,
@@ -225,6 +226,7 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
   e.value = FlowValue{};  // all zero: a forward entry with no flags
   ++stats_.occupied;
   ++stats_.inserts;
+  ++generation_;
 }
 
 namespace {

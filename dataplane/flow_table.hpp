@@ -239,6 +239,18 @@ class FlowTable {
     bk.deadline[at.way] = uint32_t(now_ms + timeout_ms);
   }
 
+  // Changes whenever an entry is placed or a way freed (insert, eviction, move, erase, expiry):
+  // a pointer from an earlier lookup is still good while this has not changed, and afterwards
+  // only if holds() says so.
+  uint64_t generation() const noexcept { return generation_; }
+  // Whether `e` is still the live entry of `key`.
+  bool holds(const FlowEntry* e, const FlowKey& key, uint64_t now_ms) const noexcept {
+    const Where at = locate(e);
+    const Bucket& bk = groups_[at.bucket].bucket;
+    return bk.state[at.way] != FlowState::free && alive(bk.deadline[at.way], now_ms) &&
+           e->key.same_flow(key);
+  }
+
   FlowState state(const FlowEntry* e) const noexcept {
     const Where at = locate(e);
     return groups_[at.bucket].bucket.state[at.way];
@@ -333,6 +345,7 @@ class FlowTable {
   uint64_t seed_;
   uint32_t bucket_count_;
   uint32_t expire_cursor_ = 0;
+  uint64_t generation_ = 0;
   BigArray<Group> groups_;
   FlowTableStats stats_;
 };

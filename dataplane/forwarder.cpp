@@ -110,6 +110,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   }
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
+  const uint64_t looked_up = flows_.generation();
   // Which service each frame is for: a forward entry names its frontend, anything else looks
   // the destination up. New connections are set up in passes over the whole burst, so that
   // their DRAM misses overlap rather than stall one after the other: first the buckets of the
@@ -122,8 +123,9 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     w.pick = -1;
     w.reply_hash = 0;
     w.insert_hint.rank = w.reply_hint.rank = 0xff;
+    w.fe = FrontendHit{};
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
-    w.fe = e != nullptr ? by_id_[e->key.tag] : FrontendHit{};
+    if (e != nullptr) w.fe = by_id_[e->key.tag];
     if (w.fe.service == nullptr) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
@@ -144,6 +146,10 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     Work& w = work_[which[j]];
     Packet& pkt = pkts[which[j]];
     FlowEntry* e = hits[j];
+    // A connection opened earlier in the burst may have evicted or moved this frame's entry.
+    if (e != nullptr && flows_.generation() != looked_up && !flows_.holds(e, w.p.key, now_ms)) {
+      e = flows_.find(w.p.key, w.hash, now_ms);
+    }
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
       reply(pkt, w, e, now_ms, out);  // a reply, even if its tuple also names a frontend
     } else if (w.fe.service != nullptr) {

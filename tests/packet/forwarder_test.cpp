@@ -461,6 +461,67 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
                       .tcp(8080, snat, kTcpAck).payload("200").bytes()).verdict, Verdict::tx);
 }
 
+// A burst's new connections may evict, in a full table, the entry another frame of the same
+// burst has already found (the flow-table lookup runs for the whole burst first). That frame
+// must not then be forwarded with the new connection's translation: it is handled as a miss.
+TEST_F(ForwarderFlood, AFrameWhoseEntryASynOfItsBurstEvictedIsNotForwardedWithTheNewOne) {
+  web(ForwardMode::full_nat);
+  // Half-open connections from 198.19.0.x, recorded with the source port each SYN was given.
+  auto src_of = [](uint32_t i) {
+    return "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+  };
+  std::vector<uint16_t> snat_of;
+  for (uint32_t i = 0; i < 400; ++i) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                                .tcp(1024, 80, kTcpSyn).bytes(), 1000 + i);
+    ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);
+    snat_of.push_back(sport_of(o.frame));
+  }
+  // The oldest connections still in the table: the first a new SYN evicts from its bucket.
+  const dp::FlowTable& flows = h.forwarder().flows();
+  std::vector<uint32_t> live;
+  for (uint32_t i = 0; i < 400 && live.size() < 24; ++i) {
+    dp::FlowKey k;
+    k.family = dp::Family::v4;
+    k.proto = 6;
+    const auto src = dp::parse_ip(src_of(i));
+    const auto dst = dp::parse_ip("198.18.100.1");
+    k.src = src->bytes;
+    k.dst = dst->bytes;
+    k.sport = 1024;
+    k.dport = 80;
+    if (flows.find(k, flows.hash(k), 1500) != nullptr) live.push_back(i);
+  }
+  ASSERT_EQ(live.size(), 24u);
+
+  // One burst: 8 new connections, then the ACKs of those 24.
+  std::vector<Bytes> burst;
+  for (uint32_t i = 1000; i < 1008; ++i) {
+    burst.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                        .tcp(1024, 80, kTcpSyn).bytes());
+  }
+  for (uint32_t i : live) {
+    burst.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                        .tcp(1024, 80, kTcpAck).bytes());
+  }
+  const std::vector<Outcome> out = h.run_burst(burst, 1500);
+  ASSERT_EQ(out.size(), burst.size());
+  std::set<uint16_t> new_ports;
+  for (size_t j = 0; j < 8; ++j) {
+    ASSERT_EQ(out[j].verdict, Verdict::tx) << to_string(out[j]);
+    new_ports.insert(sport_of(out[j].frame));
+  }
+  size_t evicted_in_burst = 0;
+  for (size_t j = 8; j < out.size(); ++j) {
+    ASSERT_EQ(out[j].verdict, Verdict::tx) << to_string(out[j]);
+    const uint16_t port = sport_of(out[j].frame);
+    EXPECT_EQ(new_ports.count(port), 0u) << "ACK of connection " << live[j - 8]
+                                         << " forwarded as a new connection of its burst";
+    evicted_in_burst += port != snat_of[live[j - 8]];  // reopened: its entry went in the burst
+  }
+  EXPECT_GT(evicted_in_burst, 0u) << "no entry found by the burst's lookup was evicted in it";
+}
+
 // The same with UDP, where every flow starts without a handshake: a flood of one-frame flows
 // must not crowd out a full-NAT UDP service's answered flows (DNS through a LoadBalancer).
 TEST_F(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
