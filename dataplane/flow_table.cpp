@@ -1,6 +1,7 @@
 #include "dataplane/flow_table.hpp"
 
 #include <algorithm>
+#include <cstring>
 #if defined(__SSE4_1__)
 #include <smmintrin.h>  // and, through it, SSSE3 and SSE2
 #elif defined(__SSE2__)
@@ -267,8 +268,14 @@ WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
 // The same eight ways at once: ranks by table lookup (pshufb), scores as 32-bit lanes, the
 // smallest found by two folds and its first lane by a compare.
 WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t now) noexcept {
+  static_assert(FlowTable::kWays == 8 && sizeof(FlowState) == 1 && int(FlowState::free) == 0);
+  // A free way wins outright (lowest first): in a table that is not full, nearly every bucket
+  // has one, found with a zero-byte test over the eight states.
+  uint64_t st;
+  std::memcpy(&st, states, sizeof st);
+  const uint64_t zero = (st - 0x0101010101010101ull) & ~st & 0x8080808080808080ull;
+  if (zero != 0) return {kRankFree << kScoreRankShift, unsigned(__builtin_ctzll(zero)) / 8};
 #if defined(__SSE4_1__) && defined(__SSSE3__)
-  static_assert(FlowTable::kWays == 8 && sizeof(FlowState) == 1);
   const __m128i st8 = _mm_and_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(states)),
                                     _mm_set1_epi8(7));
   const __m128i rank8 = _mm_shuffle_epi8(
