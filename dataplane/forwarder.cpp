@@ -403,7 +403,12 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     r.reply.last_hop = hop_id;
     r.reply.client_addr = p.key.src;
     r.reply.client_port = p.key.sport;
-    if (!record_reply(reply_key, reply_hash, r, state, hop->port, pkt.port,
+    // Full-NAT chose its source port so that the replies come to this worker; DNAT's come
+    // where the NIC's hash of the client's tuple sends them.
+    const uint16_t owner = mode == ForwardMode::full_nat
+                               ? config_.worker
+                               : steering_.worker_of(reply_key, hop->port);
+    if (!record_reply(reply_key, reply_hash, r, state, owner, pkt.port,
                       MacAddr::from(pkt.data + 6), now_ms, w.reply_hint)) {
       if (e != nullptr) flows_.erase(e);
       drop(pkt, DropReason::flow_table_full, out);
@@ -450,13 +455,12 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
                                    kMaxSnatPortChecks);
 }
 
-// Records the reply entry where the NIC will deliver the replies: here, or on another worker
-// through a peer message.
+// Records the reply entry on the worker the NIC delivers the replies to (`owner`): here, or on
+// another worker through a peer message.
 bool Forwarder::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
-                             const FlowValue& value, FlowState state, uint16_t egress_port,
+                             const FlowValue& value, FlowState state, uint16_t owner,
                              uint16_t last_hop_port, const MacAddr& last_hop_mac, uint64_t now_ms,
                              const FlowTable::InsertHint& hint) noexcept {
-  const uint16_t owner = steering_.worker_of(reply_key, egress_port);
   if (owner == config_.worker) {
     FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint);
     if (r == nullptr) return false;
@@ -478,18 +482,14 @@ bool Forwarder::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
   return true;
 }
 
-// The backend for a new connection: the client's recorded one under session affinity (while
-// it can take new connections), else Maglev over the 5-tuple, or over the client address alone
-// for affinity, so that every worker and every node makes the same first choice.
 // For a frame that will open a connection: makes its backend choice now and prefetches the
 // bucket of the reply entry open() will record (full-NAT: at the source port the steering will
 // most likely give it). A guess at worst: open() decides, and checks, as always.
 void Forwarder::prefetch_reply(Work& w) noexcept {
   const ServiceState& s = *w.fe.service;
-  if (!s.has_backends() || s.spec().affinity.client_ip || s.spec().mode == ForwardMode::dsr_l2) {
-    return;
-  }
+  if (!s.has_backends() || s.spec().affinity.client_ip) return;
   w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
+  if (s.spec().mode == ForwardMode::dsr_l2) return;  // replies bypass Magline
   const std::optional<NextHop>& hop = s.next_hop(size_t(w.pick));
   if (!hop) return;
   const Backend& b = s.backend(size_t(w.pick));
@@ -516,6 +516,9 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
   flows_.prefetch(w.reply_hash);
 }
 
+// The backend for a new connection: the client's recorded one under session affinity (while
+// it can take new connections), else Maglev over the 5-tuple, or over the client address alone
+// for affinity, so that every worker and every node makes the same first choice.
 uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
   const ServiceState& s = *w.fe.service;
   const SessionAffinity& aff = s.spec().affinity;

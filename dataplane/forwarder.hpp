@@ -214,7 +214,7 @@ class Forwarder {
   std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
                                            uint64_t flow_hash) noexcept;
   bool record_reply(const FlowKey& reply_key, uint64_t reply_hash, const FlowValue& value,
-                    FlowState state, uint16_t egress_port, uint16_t last_hop_port,
+                    FlowState state, uint16_t owner, uint16_t last_hop_port,
                     const MacAddr& last_hop_mac, uint64_t now_ms,
                     const FlowTable::InsertHint& hint) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;

@@ -20,6 +20,7 @@
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
 //                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
+//                        [--mode full_nat|dnat|dsr_l2]   (the service's mode; full_nat by default)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -181,9 +182,21 @@ int measure(int argc, char** argv) {
   size_t flows = 1024;  // the cache-resident hit path
   std::string testpmd = "dpdk-testpmd";
   std::string only;  // one path (hit-1k, hit-1M, new) for profiling
+  dp::ForwardMode mode = dp::ForwardMode::full_nat;
+  std::string mode_name = "full_nat";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--seconds") seconds = std::stod(argv[i + 1]);
+    else if (a == "--mode") {
+      mode_name = argv[i + 1];
+      if (mode_name == "full_nat") mode = dp::ForwardMode::full_nat;
+      else if (mode_name == "dnat") mode = dp::ForwardMode::dnat;
+      else if (mode_name == "dsr_l2") mode = dp::ForwardMode::dsr_l2;
+      else {
+        std::fprintf(stderr, "--mode: full_nat, dnat or dsr_l2\n");
+        return 2;
+      }
+    }
     else if (a == "--flows") flows = std::stoul(argv[i + 1]);
     else if (a == "--testpmd") testpmd = argv[i + 1];
     else if (a == "--only") only = argv[i + 1];
@@ -208,6 +221,7 @@ int measure(int argc, char** argv) {
   node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500});
   dp::Service svc;
   svc.name = "bench/web:http";
+  svc.mode = mode;
   svc.frontends = {{dp::IpAddr::v4(198, 18, 100, 1), 80, dp::Protocol::tcp,
                     dp::FrontendKind::load_balancer}};
   for (uint32_t b = 0; b < 256; ++b) {
@@ -328,6 +342,7 @@ int measure(int argc, char** argv) {
   nlohmann::ordered_json j;
   j["device"] = "net_null (64-byte frames)";
   j["flows"] = flows;
+  j["mode"] = mode_name;
   j["seconds"] = seconds;
   j["testpmd_macswap_pps"] = baseline;
   std::printf("%-14s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");
