@@ -442,8 +442,8 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
   EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, 1000u);
 
   // A handshake in progress during the flood: half-open entries go nearest their deadline
-  // (oldest) first, so a new SYN's entries outlive the flood's older ones until 16 newer SYNs
-  // land in its two buckets (here 32 buckets take 50 flood SYNs, 1 ms apart, before the
+  // (oldest) first, so a new SYN's entries outlive the flood's older ones until 8 newer SYNs
+  // land in their buckets (here 32 buckets take 50 flood SYNs, 1 ms apart, before the
   // SYN-ACK).
   const Outcome syn2 = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                                  .tcp(40001, 80, kTcpSyn).bytes(), 3100);
