@@ -70,10 +70,16 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
       work_(new Work[kMaxBurst]) {
-  // Node::source_address scans a port's addresses: look each answer up once, not per frame.
+  // Node::source_addresses scans a port's addresses: look each answer up once, not per frame.
   for (const NodePort& port : node.ports) {
-    snat_.push_back({node.source_address(port.id, Family::v4),
-                     node.source_address(port.id, Family::v6)});
+    std::array<SnatAddrs, 2> both;
+    for (const Family f : {Family::v4, Family::v6}) {
+      SnatAddrs& a = both[f == Family::v6];
+      for (const IfAddr* addr : node.source_addresses(port.id, f)) {
+        if (a.n < kMaxSnatAddresses) a.addr[a.n++] = addr;
+      }
+    }
+    snat_.push_back(both);
   }
 }
 
@@ -284,7 +290,7 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     to.dst = f.backend_addr;
     to.dport = f.backend_port;
     if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = snat_address(hop->port, to.family);
+      const IfAddr* snat = snat_address(hop->port, to.family, f.snat_addr);
       if (snat == nullptr) {
         drop(pkt, DropReason::no_snat_address, out);
         return;
@@ -353,23 +359,33 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (mode == ForwardMode::full_nat) {
-    const IfAddr* snat = snat_address(hop->port, p.key.family);
-    if (snat == nullptr) {
+    const uint8_t count = snat_count(hop->port, p.key.family);
+    if (count == 0) {
       drop(pkt, DropReason::no_snat_address, out);
       return nullptr;
     }
-    reply_key.dst = snat->addr.bytes;
-    // The port prefetch_reply() foresaw, when free (as it nearly always is), else a search.
+    // The address and port prefetch_reply() foresaw, when free (as they nearly always are),
+    // else a search from that address on, over the others in turn.
+    const uint8_t first = first_snat_address(w.hash, count);
+    reply_key.dst = snat_address(hop->port, p.key.family, first)->addr.bytes;
     reply_key.dport = w.reply_port;
+    uint8_t index = first;
     if (w.reply_hash == 0 || !snat_port_free(reply_key, w.reply_hash)) {
-      const std::optional<uint16_t> port = choose_snat_port(reply_key, hop->port, w.hash);
+      const uint32_t checks = std::max(kMinSnatPortChecks, kMaxSnatPortChecks / count);
+      std::optional<uint16_t> port;
+      for (uint8_t k = 0; k < count && !port; ++k) {
+        index = uint8_t((first + k) % count);
+        reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
+        port = choose_snat_port(reply_key, hop->port, w.hash, checks);
+      }
       if (!port) {
         drop(pkt, DropReason::snat_ports_exhausted, out);
         return nullptr;
       }
-      if (*port != w.reply_port) w.reply_hash = 0;
+      if (index != first || *port != w.reply_port) w.reply_hash = 0;
       reply_key.dport = *port;
     }
+    v.fwd.snat_addr = index;
     v.fwd.snat_port = reply_key.dport;
   } else {
     reply_key.dst = p.key.src;
@@ -440,7 +456,8 @@ uint16_t Forwarder::first_snat_port(uint64_t flow_hash) const noexcept {
 }
 
 std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, uint16_t port,
-                                                    uint64_t flow_hash) noexcept {
+                                                    uint64_t flow_hash,
+                                                    uint32_t max_checks) noexcept {
   struct Ctx {
     Forwarder* self;
     FlowKey key;
@@ -452,7 +469,7 @@ std::optional<uint16_t> Forwarder::choose_snat_port(const FlowKey& reply_key, ui
   };
   return steering_.find_reply_port(reply_key, port, config_.worker, first_snat_port(flow_hash),
                                    config_.snat_port_lo, config_.snat_port_hi, usable, &ctx,
-                                   kMaxSnatPortChecks);
+                                   max_checks);
 }
 
 // Records the reply entry on the worker the NIC delivers the replies to (`owner`): here, or on
@@ -499,9 +516,10 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (s.spec().mode == ForwardMode::full_nat) {
-    const IfAddr* snat = snat_address(hop->port, reply_key.family);
-    if (snat == nullptr) return;
-    reply_key.dst = snat->addr.bytes;
+    const uint8_t count = snat_count(hop->port, reply_key.family);
+    if (count == 0) return;
+    reply_key.dst =
+        snat_address(hop->port, reply_key.family, first_snat_address(w.hash, count))->addr.bytes;
     const std::optional<uint16_t> port = steering_.find_reply_port(
         reply_key, hop->port, config_.worker, first_snat_port(w.hash), config_.snat_port_lo,
         config_.snat_port_hi, [](void*, uint16_t) { return true; }, nullptr, 1);
@@ -651,7 +669,7 @@ void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
   k.sport = f.backend_port;
   if (mode == ForwardMode::full_nat) {
     const std::optional<NextHop>& hop = w.fe.service->next_hop(idx);
-    const IfAddr* snat = hop ? snat_address(hop->port, k.family) : nullptr;
+    const IfAddr* snat = hop ? snat_address(hop->port, k.family, f.snat_addr) : nullptr;
     if (snat == nullptr) return;
     k.dst = snat->addr.bytes;
     k.dport = f.snat_port;

@@ -49,6 +49,12 @@ inline constexpr uint16_t kMaxBurst = 64;
 // on average at 80% of a range taken and 50 at 90%, so the bound refuses connections only
 // beyond about 90%.
 inline constexpr uint32_t kMaxSnatPortChecks = 64;
+// A port may have several addresses of a family; full-NAT uses up to this many of them as source
+// addresses (ports are per backend and per source address: each adds 64,512 connections to every
+// backend). A connection's search spreads kMaxSnatPortChecks over them (at least
+// kMinSnatPortChecks each), so a SYN's work stays bounded however many there are.
+inline constexpr size_t kMaxSnatAddresses = 8;
+inline constexpr uint32_t kMinSnatPortChecks = 16;
 
 // Pings to Magline's addresses and VIPs are answered by the slow path, at most this many per
 // window per worker (1000 a second); the rest are dropped as echo_rate_limited.
@@ -212,7 +218,7 @@ class Forwarder {
   bool snat_port_free(const FlowKey& reply_key, uint64_t hash) noexcept;
   uint16_t first_snat_port(uint64_t flow_hash) const noexcept;
   std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
-                                           uint64_t flow_hash) noexcept;
+                                           uint64_t flow_hash, uint32_t max_checks) noexcept;
   bool record_reply(const FlowKey& reply_key, uint64_t reply_hash, const FlowValue& value,
                     FlowState state, uint16_t owner, uint16_t last_hop_port,
                     const MacAddr& last_hop_mac, uint64_t now_ms,
@@ -232,9 +238,19 @@ class Forwarder {
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
-  // The full-NAT source address on `port` for `family`, or nullptr.
-  const IfAddr* snat_address(uint16_t port, Family family) const noexcept {
-    return port < snat_.size() ? snat_[port][family == Family::v6] : nullptr;
+  // Full-NAT source address number `index` on `port` for `family`, or nullptr.
+  const IfAddr* snat_address(uint16_t port, Family family, uint8_t index) const noexcept {
+    if (port >= snat_.size()) return nullptr;
+    const SnatAddrs& a = snat_[port][family == Family::v6];
+    return index < a.n ? a.addr[index] : nullptr;
+  }
+  uint8_t snat_count(uint16_t port, Family family) const noexcept {
+    return port < snat_.size() ? snat_[port][family == Family::v6].n : 0;
+  }
+  // The source address a new connection of this hash tries first: connections spread over a
+  // port's addresses, and move to the next one when that one's ports are taken.
+  uint8_t first_snat_address(uint64_t flow_hash, uint8_t count) const noexcept {
+    return uint8_t(reduce32(uint32_t(flow_hash >> 16), count));
   }
 
   ForwarderConfig config_;
@@ -256,7 +272,12 @@ class Forwarder {
   LastHops last_hops_;
   ForwarderCounters counters_;
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
-  std::vector<std::array<const IfAddr*, 2>> snat_;  // per port: IPv4, IPv6 source address
+  // A port's full-NAT source addresses of one family (ForwardFlow::snat_addr numbers them).
+  struct SnatAddrs {
+    std::array<const IfAddr*, kMaxSnatAddresses> addr{};
+    uint8_t n = 0;
+  };
+  std::vector<std::array<SnatAddrs, 2>> snat_;  // per port: IPv4, IPv6
   uint64_t now_ms_ = 0;           // the current burst's clock
   bool handed_off_ = false;       // the current burst came from another worker
   uint32_t neighbor_generation_ = 1;  // bumped by every neighbour change (NeighborHint)

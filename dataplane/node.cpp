@@ -62,6 +62,20 @@ const IfAddr* Node::source_address(uint16_t port, Family family) const noexcept 
   return fallback;
 }
 
+std::vector<const IfAddr*> Node::source_addresses(uint16_t port, Family family) const {
+  std::vector<const IfAddr*> out;
+  for (const NodePort& p : ports) {
+    if (p.id != port) continue;
+    for (const IfAddr& a : p.addrs) {
+      if (a.addr.family == family && !is_link_local(a.addr)) out.push_back(&a);
+    }
+  }
+  if (out.empty()) {
+    if (const IfAddr* a = source_address(port, family)) out.push_back(a);
+  }
+  return out;
+}
+
 bool Node::is_local(const IpAddr& a) const noexcept {
   for (const NodePort& p : ports) {
     for (const IfAddr& x : p.addrs) {

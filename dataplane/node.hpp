@@ -53,8 +53,12 @@ struct Node {
   std::optional<NextHop> resolve(const IpAddr& dst) const;
 
   // The port address of `family` that Magline uses as its source on `port` (full-NAT, ARP),
-  // or nullptr.
+  // or nullptr: the first that is not link-local, else the first.
   const IfAddr* source_address(uint16_t port, Family family) const noexcept;
+  // Every address full-NAT may use as its source on `port` for `family`, in configuration
+  // order: those that are not link-local, else the first link-local one (source_address() is
+  // the first of them).
+  std::vector<const IfAddr*> source_addresses(uint16_t port, Family family) const;
   bool is_local(const IpAddr& a) const noexcept;  // one of the ports' addresses
 };
 

@@ -593,6 +593,69 @@ TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::snat_ports_exhausted)], refused);
 }
 
+// Every address of a port's family is a full-NAT source address: connections spread over them,
+// and one whose ports are all taken leaves the others to new connections. Each connection keeps
+// its address, and replies to any of them find their way back.
+TEST(ForwarderSnat, SeveralSourceAddressesMultiplyTheSourcePorts) {
+  dp::ForwarderConfig config;
+  config.snat_port_lo = 2000;
+  config.snat_port_hi = 2009;  // 10 ports per address and backend
+  Harness h(config, nullptr, {"198.18.0.2", "2001:db8::2"});
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  auto src_of = [](const Bytes& f) {  // IPv4 source of an Ethernet frame, dotted
+    return std::to_string(f[26]) + "." + std::to_string(f[27]) + "." + std::to_string(f[28]) +
+           "." + std::to_string(f[29]);
+  };
+  struct Conn {
+    uint16_t client_port;
+    std::string snat_ip;
+    uint16_t snat_port;
+  };
+  std::vector<Conn> conns;
+  std::set<std::pair<std::string, uint16_t>> used;
+  for (uint16_t n = 0; n < 24; ++n) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(uint16_t(30000 + n), 80, kTcpSyn).bytes());
+    if (o.verdict != Verdict::tx) {
+      EXPECT_EQ(o.reason, DropReason::snat_ports_exhausted) << to_string(o);
+      continue;
+    }
+    conns.push_back({uint16_t(30000 + n), src_of(o.frame), sport_of(o.frame)});
+    EXPECT_TRUE(used.insert({conns.back().snat_ip, conns.back().snat_port}).second);
+  }
+  // Both addresses were used, and between them all 20 ports (a search refuses only after its
+  // bound: a few of the last may go unused).
+  size_t first = 0, second = 0;
+  for (const Conn& c : conns) {
+    first += c.snat_ip == kLbIp;
+    second += c.snat_ip == "198.18.0.2";
+  }
+  std::printf("  %zu connections from %s, %zu from 198.18.0.2\n", first, kLbIp, second);
+  EXPECT_EQ(first + second, conns.size());
+  EXPECT_GE(first, 8u);
+  EXPECT_GE(second, 8u);
+  EXPECT_GT(conns.size(), 16u);
+  EXPECT_LE(conns.size(), 20u);
+
+  // Every connection's later frames keep their address and port; replies to either address
+  // reach the right client.
+  for (const Conn& c : conns) {
+    const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                   .tcp(c.client_port, 80, kTcpAck).payload("GET").bytes());
+    ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+    EXPECT_EQ(src_of(data.frame), c.snat_ip);
+    EXPECT_EQ(sport_of(data.frame), c.snat_port);
+    const Outcome answer =
+        h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", c.snat_ip.c_str())
+                  .tcp(8080, c.snat_port, kTcpAck).payload("200").bytes());
+    ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+    EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient)
+                                .ttl(63).tcp(80, c.client_port, kTcpAck).payload("200").bytes());
+  }
+}
+
 // A backend's answer confirms a connection joined mid-stream: its reply entry is then never
 // evicted for new ones, and the backend's frames keep reaching the client through a flood.
 TEST_F(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {

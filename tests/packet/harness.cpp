@@ -26,13 +26,17 @@ std::string to_string(const Outcome& o) {
   return "?";
 }
 
-Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering)
+Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering,
+                 const std::vector<const char*>& more_addrs)
     : workers_(std::max<size_t>(config.workers, size_t(config.worker) + 1)) {
   dp::NodePort p;
   p.id = 0;
   p.name = "lan0";
   p.mac = dp::MacAddr{kLbMac};
   p.addrs = {{ip(kLbIp), 16}, {ip(kLbIp6), 64}};
+  for (const char* a : more_addrs) {
+    p.addrs.push_back({ip(a), uint8_t(ip(a).family == dp::Family::v4 ? 16 : 64)});
+  }
   node_.ports.push_back(p);
   if (config.flow_capacity == dp::ForwarderConfig{}.flow_capacity) config.flow_capacity = 4096;
   fwd_ = std::make_unique<dp::Forwarder>(config, node_, registry_,

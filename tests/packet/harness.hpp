@@ -45,7 +45,9 @@ inline constexpr const char* kLbIp6 = "2001:db8::1";
 
 class Harness {
  public:
-  explicit Harness(dp::ForwarderConfig config = {}, const dp::Steering* steering = nullptr);
+  // `more_addrs`: addresses the port has beside kLbIp and kLbIp6 (more full-NAT sources).
+  explicit Harness(dp::ForwarderConfig config = {}, const dp::Steering* steering = nullptr,
+                   const std::vector<const char*>& more_addrs = {});
 
   // Installs (or replaces, by name) a service; returns its state.
   const dp::ServiceState& add(dp::Service s);
