@@ -279,10 +279,10 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
   const __m128i st8 = _mm_and_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(states)),
                                     _mm_set1_epi8(7));
   const __m128i rank8 = _mm_shuffle_epi8(
-      _mm_setr_epi8(1, 5, 6, 3, 6, 6, 4, 4, 0, 0, 0, 0, 0, 0, 0, 0), st8);
+      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kRankOfLive)), st8);
   auto score4 = [now](__m128i st, __m128i rank_live, const uint32_t* d) {
-    const __m128i left =
-        _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)), _mm_set1_epi32(int(now)));
+    const __m128i left = _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)),
+                                       _mm_set1_epi32(int(now)));
     const __m128i lm1 = _mm_sub_epi32(left, _mm_set1_epi32(1));
     // live: left - 1 < kMaxFlowTimeoutMs, unsigned
     const __m128i live =
