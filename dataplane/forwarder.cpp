@@ -76,7 +76,9 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
     for (const Family f : {Family::v4, Family::v6}) {
       SnatAddrs& a = both[f == Family::v6];
       for (const IfAddr* addr : node.source_addresses(port.id, f)) {
-        if (a.n < kMaxSnatAddresses) a.addr[a.n++] = addr;
+        if (a.n == kMaxSnatAddresses) break;
+        a.subnet[a.n] = addr->subnet();
+        a.addr[a.n++] = addr;
       }
     }
     snat_.push_back(both);
@@ -84,6 +86,17 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
 }
 
 Forwarder::~Forwarder() = default;
+
+uint8_t Forwarder::snat_choices(const NextHop& hop, Family family) const noexcept {
+  if (hop.port >= snat_.size()) return 0;
+  const SnatAddrs& a = snat_[hop.port][family == Family::v6];
+  if (a.n <= 1) return a.n;  // none, or the one
+  uint8_t choices = 0;
+  for (uint8_t i = 0; i < a.n; ++i) {
+    if (a.subnet[i].contains(hop.ip)) choices |= uint8_t(1u << i);
+  }
+  return choices != 0 ? choices : 1;
+}
 
 bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
   return port < node_.ports.size() && node_.ports[port].mac == mac;
@@ -143,7 +156,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   if (fresh > 0) {
     for (uint16_t j = 0; j < m; ++j) {
       Work& w = work_[which[j]];
-      if (hits[j] != nullptr || w.pick < 0) continue;
+      if (hits[j] != nullptr || w.fe.service == nullptr) continue;
       w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
       if (w.reply_hash != 0) w.reply_hint = flows_.prefetch_insert(w.reply_hash, now_ms);
     }
@@ -359,22 +372,23 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (mode == ForwardMode::full_nat) {
-    const uint8_t count = snat_count(hop->port, p.key.family);
-    if (count == 0) {
+    const uint8_t choices = snat_choices(*hop, p.key.family);
+    if (choices == 0) {
       drop(pkt, DropReason::no_snat_address, out);
       return nullptr;
     }
     // The address and port prefetch_reply() foresaw, when free (as they nearly always are),
     // else a search from that address on, over the others in turn.
-    const uint8_t first = first_snat_address(w.hash, count);
-    reply_key.dst = snat_address(hop->port, p.key.family, first)->addr.bytes;
+    const unsigned count = unsigned(__builtin_popcount(choices));
+    const unsigned first = first_choice(w.hash, count);
+    uint8_t index = nth_choice(choices, first);
+    reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
     reply_key.dport = w.reply_port;
-    uint8_t index = first;
     if (w.reply_hash == 0 || !snat_port_free(reply_key, w.reply_hash)) {
       const uint32_t checks = std::max(kMinSnatPortChecks, kMaxSnatPortChecks / count);
       std::optional<uint16_t> port;
-      for (uint8_t k = 0; k < count && !port; ++k) {
-        index = uint8_t((first + k) % count);
+      for (unsigned k = 0; k < count && !port; ++k) {
+        index = nth_choice(choices, (first + k) % count);
         reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
         port = choose_snat_port(reply_key, hop->port, w.hash, checks);
       }
@@ -382,7 +396,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
         drop(pkt, DropReason::snat_ports_exhausted, out);
         return nullptr;
       }
-      if (index != first || *port != w.reply_port) w.reply_hash = 0;
+      if (index != nth_choice(choices, first) || *port != w.reply_port) w.reply_hash = 0;
       reply_key.dport = *port;
     }
     v.fwd.snat_addr = index;
@@ -501,10 +515,16 @@ bool Forwarder::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
 
 // For a frame that will open a connection: makes its backend choice now and prefetches the
 // bucket of the reply entry open() will record (full-NAT: at the source port the steering will
-// most likely give it). A guess at worst: open() decides, and checks, as always.
+// most likely give it), or, under session affinity, of the client's affinity record. A guess at
+// worst: open() decides, and checks, as always.
 void Forwarder::prefetch_reply(Work& w) noexcept {
   const ServiceState& s = *w.fe.service;
-  if (!s.has_backends() || s.spec().affinity.client_ip) return;
+  if (!s.has_backends()) return;
+  if (s.spec().affinity.client_ip) {
+    // The client's affinity record decides (pick_backend): start loading its bucket.
+    flows_.prefetch(flows_.hash(affinity_key(w.p.key.src_addr(), s.id())));
+    return;
+  }
   w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
   if (s.spec().mode == ForwardMode::dsr_l2) return;  // replies bypass Magline
   const std::optional<NextHop>& hop = s.next_hop(size_t(w.pick));
@@ -516,10 +536,11 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (s.spec().mode == ForwardMode::full_nat) {
-    const uint8_t count = snat_count(hop->port, reply_key.family);
-    if (count == 0) return;
-    reply_key.dst =
-        snat_address(hop->port, reply_key.family, first_snat_address(w.hash, count))->addr.bytes;
+    const uint8_t choices = snat_choices(*hop, reply_key.family);
+    if (choices == 0) return;
+    const uint8_t index =
+        nth_choice(choices, first_choice(w.hash, unsigned(__builtin_popcount(choices))));
+    reply_key.dst = snat_address(hop->port, reply_key.family, index)->addr.bytes;
     const std::optional<uint16_t> port = steering_.find_reply_port(
         reply_key, hop->port, config_.worker, first_snat_port(w.hash), config_.snat_port_lo,
         config_.snat_port_hi, [](void*, uint16_t) { return true; }, nullptr, 1);

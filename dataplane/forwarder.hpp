@@ -244,13 +244,18 @@ class Forwarder {
     const SnatAddrs& a = snat_[port][family == Family::v6];
     return index < a.n ? a.addr[index] : nullptr;
   }
-  uint8_t snat_count(uint16_t port, Family family) const noexcept {
-    return port < snat_.size() ? snat_[port][family == Family::v6].n : 0;
+  // The source addresses (bit i: number i) a connection through `hop` may use: those whose
+  // subnet holds the hop (the backend, or its gateway), which reaches them directly; the first
+  // address when none does; none when the port has none of the family.
+  uint8_t snat_choices(const NextHop& hop, Family family) const noexcept;
+  // Choice number `k` (0 <= k < popcount(choices)) of a snat_choices() set: connections start
+  // at the one their hash gives and move on to the next when that one's ports are taken.
+  static uint8_t nth_choice(uint8_t choices, unsigned k) noexcept {
+    for (; k > 0; --k) choices &= uint8_t(choices - 1);
+    return uint8_t(__builtin_ctz(choices));
   }
-  // The source address a new connection of this hash tries first: connections spread over a
-  // port's addresses, and move to the next one when that one's ports are taken.
-  uint8_t first_snat_address(uint64_t flow_hash, uint8_t count) const noexcept {
-    return uint8_t(reduce32(uint32_t(flow_hash >> 16), count));
+  static unsigned first_choice(uint64_t flow_hash, unsigned count) noexcept {
+    return reduce32(uint32_t(flow_hash >> 16), count);
   }
 
   ForwarderConfig config_;
@@ -275,6 +280,7 @@ class Forwarder {
   // A port's full-NAT source addresses of one family (ForwardFlow::snat_addr numbers them).
   struct SnatAddrs {
     std::array<const IfAddr*, kMaxSnatAddresses> addr{};
+    std::array<IpPrefix, kMaxSnatAddresses> subnet{};
     uint8_t n = 0;
   };
   std::vector<std::array<SnatAddrs, 2>> snat_;  // per port: IPv4, IPv6

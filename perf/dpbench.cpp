@@ -21,6 +21,7 @@
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
 //                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
 //                        [--mode full_nat|dnat|dsr_l2]   (the service's mode; full_nat by default)
+//                        [--affinity client_ip|none]     (session affinity; none by default)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -184,9 +185,11 @@ int measure(int argc, char** argv) {
   std::string only;  // one path (hit-1k, hit-1M, new) for profiling
   dp::ForwardMode mode = dp::ForwardMode::full_nat;
   std::string mode_name = "full_nat";
+  bool affinity = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--seconds") seconds = std::stod(argv[i + 1]);
+    else if (a == "--affinity") affinity = std::string(argv[i + 1]) == "client_ip";
     else if (a == "--mode") {
       mode_name = argv[i + 1];
       if (mode_name == "full_nat") mode = dp::ForwardMode::full_nat;
@@ -222,6 +225,7 @@ int measure(int argc, char** argv) {
   dp::Service svc;
   svc.name = "bench/web:http";
   svc.mode = mode;
+  svc.affinity.client_ip = affinity;
   svc.frontends = {{dp::IpAddr::v4(198, 18, 100, 1), 80, dp::Protocol::tcp,
                     dp::FrontendKind::load_balancer}};
   for (uint32_t b = 0; b < 256; ++b) {
@@ -343,6 +347,7 @@ int measure(int argc, char** argv) {
   j["device"] = "net_null (64-byte frames)";
   j["flows"] = flows;
   j["mode"] = mode_name;
+  j["affinity"] = affinity ? "client_ip" : "none";
   j["seconds"] = seconds;
   j["testpmd_macswap_pps"] = baseline;
   std::printf("%-14s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");

@@ -593,14 +593,15 @@ TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::snat_ports_exhausted)], refused);
 }
 
-// Every address of a port's family is a full-NAT source address: connections spread over them,
-// and one whose ports are all taken leaves the others to new connections. Each connection keeps
-// its address, and replies to any of them find their way back.
+// Every address a port has on the backend's subnet is a full-NAT source address: connections
+// spread over them, and one whose ports are all taken leaves the others to new connections. Each
+// connection keeps its address, and replies to any of them find their way back. An address on
+// another subnet (the port's 198.19.0.1/16 here) is not used: the backend may not route to it.
 TEST(ForwarderSnat, SeveralSourceAddressesMultiplyTheSourcePorts) {
   dp::ForwarderConfig config;
   config.snat_port_lo = 2000;
   config.snat_port_hi = 2009;  // 10 ports per address and backend
-  Harness h(config, nullptr, {"198.18.0.2", "2001:db8::2"});
+  Harness h(config, nullptr, {"198.19.0.1", "198.18.0.2", "2001:db8::2"});
   h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
                 {{"198.18.1.10", 8080}}));
   h.neighbor("198.18.1.10", kBackendMac);
