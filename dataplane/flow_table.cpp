@@ -96,27 +96,6 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
   return 0;
 }
 
-// The primary bucket comes from the low 32 bits of the hash, the signature from the lowest byte
-// of each half (bits Lemire's reduction, high bits first, leaves out of the bucket choice below
-// 2^24 buckets). The alternate is derived from the primary and the signature alone (partial-key
-// cuckoo hashing, Fan et al., "Cuckoo Filter", CoNEXT 2014): the mapping is its own inverse,
-// so either bucket of an entry, and the signature, give the other without
-// reading the entry's key: evicting or moving an entry costs no access to its cache line.
-// other(b) = b XOR m, with m odd (never 0: the two buckets always differ) and taken from a hash
-// of the signature, over a power-of-two bucket count.
-uint32_t FlowTable::other_bucket(uint32_t b, uint16_t sig) const noexcept {
-  const uint32_t m = ((uint32_t(sig) * 0x9e3779b1u) >> 16 | 1) & (bucket_count_ - 1);
-  return b ^ m;
-}
-
-FlowTable::Slots FlowTable::slots_of(uint64_t hash) const noexcept {
-  Slots s;
-  s.primary = reduce32(uint32_t(hash), bucket_count_);
-  s.sig = uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
-  s.alternate = other_bucket(s.primary, s.sig);
-  return s;
-}
-
 namespace detail {
 
 unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept {
@@ -266,8 +245,10 @@ WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
 }
 
 // The same eight ways at once: ranks by table lookup (pshufb), scores as 32-bit lanes, the
-// smallest found by two folds and its first lane by a compare.
-WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t now) noexcept {
+// smallest found by two folds and its first lane by a compare. Inlined into choose().
+[[gnu::always_inline]] inline WayScore rank_ways(const FlowState* states,
+                                                 const uint32_t* deadlines,
+                                                 uint32_t now) noexcept {
   static_assert(FlowTable::kWays == 8 && sizeof(FlowState) == 1 && int(FlowState::free) == 0);
   // A free way wins outright (lowest first): in a table that is not full, nearly every bucket
   // has one, found with a zero-byte test over the eight states.
@@ -307,6 +288,10 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 #endif
 }
 
+WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t now) noexcept {
+  return rank_ways(states, deadlines, now);
+}
+
 }  // namespace detail
 
 // Ranks the ways of the primary bucket, then, unless it has a good enough way, of the
@@ -325,7 +310,7 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
   uint32_t best_score = UINT32_MAX;
   for (unsigned i = 0; i < 2; ++i) {
     const Bucket& bk = groups_[candidates[i]].bucket;
-    const detail::WayScore ws = detail::best_way(bk.state, bk.deadline, now);
+    const detail::WayScore ws = detail::rank_ways(bk.state, bk.deadline, now);
     if (i == 0 || ws.score < best_score) {
       best_score = ws.score;
       best = {Rank(ws.score >> detail::kScoreRankShift), candidates[i], ws.way};

@@ -309,8 +309,25 @@ class FlowTable {
     uint32_t alternate;
     uint16_t sig;
   };
-  Slots slots_of(uint64_t hash) const noexcept;
-  uint32_t other_bucket(uint32_t b, uint16_t sig) const noexcept;
+  // The primary bucket comes from the low 32 bits of the hash, the signature from the lowest
+  // byte of each half (bits Lemire's reduction, high bits first, leaves out of the bucket choice
+  // below 2^24 buckets). The alternate is derived from the primary and the signature alone
+  // (partial-key cuckoo hashing, Fan et al., "Cuckoo Filter", CoNEXT 2014): the mapping is its
+  // own inverse, so either bucket of an entry, and the signature, give the other without reading
+  // the entry's key: evicting or moving an entry costs no access to its cache line.
+  // other(b) = b XOR m, with m odd (never 0: the two buckets always differ) and taken from a
+  // hash of the signature, over a power-of-two bucket count. Inline: every lookup and insert.
+  Slots slots_of(uint64_t hash) const noexcept {
+    Slots s;
+    s.primary = reduce32(uint32_t(hash), bucket_count_);
+    s.sig = uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
+    s.alternate = other_bucket(s.primary, s.sig);
+    return s;
+  }
+  uint32_t other_bucket(uint32_t b, uint16_t sig) const noexcept {
+    const uint32_t m = ((uint32_t(sig) * 0x9e3779b1u) >> 16 | 1) & (bucket_count_ - 1);
+    return b ^ m;
+  }
 
   // Live: the deadline lies in (now, now + kMaxFlowTimeoutMs]. Anything else has expired,
   // including a deadline so old that it wrapped around (expire() prevents that in practice).
@@ -331,15 +348,17 @@ class FlowTable {
     unsigned way = 0;
   };
   // `key` null: the expired copy of the same key is not looked for (prefetch_insert).
-  Choice choose(const Slots& s, const FlowKey* key, uint64_t now_ms) const noexcept;
+  [[gnu::always_inline]] inline Choice choose(const Slots& s, const FlowKey* key,
+                                              uint64_t now_ms) const noexcept;
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
                     uint32_t timeout_ms, const InsertHint* hint) noexcept;
-  void free_way(uint32_t b, unsigned w) noexcept;
+  [[gnu::always_inline]] inline void free_way(uint32_t b, unsigned w) noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.
   int move_one_out(uint32_t b, uint64_t now_ms) noexcept;
-  void place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key, FlowState state,
-             uint32_t deadline) noexcept;
+  [[gnu::always_inline]] inline void place(uint32_t b, unsigned w, const Slots& s,
+                                           const FlowKey& key, FlowState state,
+                                           uint32_t deadline) noexcept;
 
   FlowTimeouts timeouts_;
   uint64_t seed_;
