@@ -168,9 +168,8 @@ class FlowTable {
   static size_t memory_bytes(size_t capacity) noexcept;
 
   uint64_t hash(const FlowKey& key) const noexcept { return hash_flow_mix(key, seed_); }
-  // The bucket a key of this hash goes to first (its primary), and the other one it may go to.
+  // The bucket a key of this hash goes to first (its primary).
   uint32_t primary_bucket(uint64_t hash) const noexcept { return slots_of(hash).primary; }
-  uint32_t alternate_bucket(uint64_t hash) const noexcept { return slots_of(hash).alternate; }
 
   // The live entry for `key` (hash == this->hash(key)), or nullptr. Does not refresh it.
   FlowEntry* find(const FlowKey& key, uint64_t hash, uint64_t now_ms) noexcept;
@@ -226,7 +225,6 @@ class FlowTable {
                     const InsertHint& hint) noexcept {
     return insert(key, hash, state, now_ms, timeout_ms(state), &hint);
   }
-
 
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
   void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {

@@ -355,7 +355,8 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     // else a search from that address on, over the others in turn.
     const unsigned count = unsigned(__builtin_popcount(choices));
     const unsigned first = first_choice(w.hash, count);
-    uint8_t index = nth_choice(choices, first);
+    const uint8_t foreseen = nth_choice(choices, first);
+    uint8_t index = foreseen;
     reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
     reply_key.dport = w.reply_port;
     if (w.reply_hash == 0 || !snat_port_free(reply_key, w.reply_hash)) {
@@ -370,7 +371,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
         drop(pkt, DropReason::snat_ports_exhausted, out);
         return nullptr;
       }
-      if (index != nth_choice(choices, first) || *port != w.reply_port) w.reply_hash = 0;
+      if (index != foreseen || *port != w.reply_port) w.reply_hash = 0;
       reply_key.dport = *port;
     }
     v.fwd.snat_addr = index;
