@@ -11,7 +11,9 @@
 //                  stays in cache
 //   hit-1M         the same with 2^20 flows in random order: every lookup misses cache and TLB
 //   new            every frame a new connection (SYN, new 5-tuple): Maglev choice, source
-//                  port search, two flow entries (forward and reply) in a table that grows
+//                  port search, two flow entries (forward and reply) in a table of
+//                  --new-capacity entries (2^21: 144 MiB, out of cache) that fills within
+//                  the first half second, after which every SYN evicts half-open entries
 //   hit-1k-2w      hit-1k on two workers at once (lcores 0 and 1, a queue and a forwarder
 //                  each), against testpmd with two forwarding cores: the scaling figure
 //
@@ -22,6 +24,7 @@
 //                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
 //                        [--mode full_nat|dnat|dsr_l2]   (the service's mode; full_nat by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
+//                        [--new-capacity N]              (the new path's table, entries)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -186,6 +189,7 @@ int measure(int argc, char** argv) {
   dp::ForwardMode mode = dp::ForwardMode::full_nat;
   std::string mode_name = "full_nat";
   bool affinity = false;
+  size_t new_capacity = size_t{1} << 21;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--seconds") seconds = std::stod(argv[i + 1]);
@@ -203,6 +207,7 @@ int measure(int argc, char** argv) {
     else if (a == "--flows") flows = std::stoul(argv[i + 1]);
     else if (a == "--testpmd") testpmd = argv[i + 1];
     else if (a == "--only") only = argv[i + 1];
+    else if (a == "--new-capacity") new_capacity = std::stoul(argv[i + 1]);
   }
   const unsigned worker_core = 1;
   double baseline = 0;
@@ -295,7 +300,7 @@ int measure(int argc, char** argv) {
     results.push_back({n == kMillion ? "hit-1M" : "hit-1k", job});
     keep.push_back(std::move(fwd));
   }
-  auto fresh = make_forwarder(peers, steering, 1 << 21);
+  auto fresh = make_forwarder(peers, steering, new_capacity);
   if (wanted("new")) {
     Job job{Mode::fresh, port->id(), 0, seconds, &syn, 0, fresh.get()};
     launch(job);
@@ -392,7 +397,8 @@ int measure(int argc, char** argv) {
                                {"forwarded", pair[0].forwarded + pair[1].forwarded}};
   }
   const auto& fc = fresh->counters();
-  j["new_path"] = {{"new_connections", fc.new_connections},
+  j["new_path"] = {{"capacity", fresh->flows().stats().capacity},
+                   {"new_connections", fc.new_connections},
                    {"flow_entries", fresh->flows().stats().occupied},
                    {"evicted_half_open", fresh->flows().stats().evicted_half_open},
                    {"drops_snat_ports_exhausted",
