@@ -319,6 +319,7 @@ void read_config(const Node& root, Config& config) {
   if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
   // NodePorts listen on the node's addresses: by default, every port address.
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
+    config.node_addresses_from_ports = true;
     for (const PortConfig& p : config.dataplane.ports) {
       for (const dp::IfAddr& a : p.addresses) config.node_addresses.push_back(a.addr);
     }
@@ -396,6 +397,29 @@ dp::Node node_of(const Config& config) {
     }
   }
   return node;
+}
+
+Reload reload_of(const Config& running, Config loaded) {
+  Reload r;
+  const bool both_from_ports = loaded.node_addresses_from_ports && running.node_addresses_from_ports;
+  if (!both_from_ports && loaded.node_addresses != running.node_addresses) {
+    r.needs_restart.push_back("node");
+  }
+  if (loaded.flow_capacity != running.flow_capacity || !(loaded.timeouts == running.timeouts)) {
+    r.needs_restart.push_back("flow_table");
+  }
+  if (!(loaded.dataplane == running.dataplane)) r.needs_restart.push_back("dataplane");
+  if (!(loaded.admin == running.admin)) r.needs_restart.push_back("admin");
+  if (!(loaded.kubernetes == running.kubernetes)) r.needs_restart.push_back("kubernetes");
+  loaded.node_addresses = running.node_addresses;
+  loaded.node_addresses_from_ports = running.node_addresses_from_ports;
+  loaded.flow_capacity = running.flow_capacity;
+  loaded.timeouts = running.timeouts;
+  loaded.dataplane = running.dataplane;
+  loaded.admin = running.admin;
+  loaded.kubernetes = running.kubernetes;
+  r.config = std::move(loaded);
+  return r;
 }
 
 std::vector<dp::Service> services_of(const Config& config) {

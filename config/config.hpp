@@ -47,12 +47,16 @@ struct PortConfig {
   std::vector<dp::IfAddr> addresses;  // "ADDR/LEN": the port's addresses and on-link subnets
   uint16_t mtu = 1500;
   bool promiscuous = false;
+
+  friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
 
 struct RouteConfig {
   dp::IpPrefix to;
   dp::IpAddr via;
   std::string port;
+
+  friend bool operator==(const RouteConfig&, const RouteConfig&) = default;
 };
 
 // How `magline run` sets up DPDK. Absent from a file: no ports (check and table still work).
@@ -70,12 +74,16 @@ struct DataplaneConfig {
   std::vector<RouteConfig> routes;
   uint16_t snat_port_low = 1024;
   uint16_t snat_port_high = 65535;
+
+  friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };
 
 struct AdminConfig {
   std::string address = "127.0.0.1";  // loopback by default
   uint16_t port = 9100;
   bool enabled = true;
+
+  friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
 // Watching a Kubernetes API server for Services and EndpointSlices (docs/k8s.md). Absent from
@@ -94,11 +102,14 @@ struct KubernetesConfig {
   uint32_t min_table_size = 4093;  // the smallest; 0: every table has table_size slots
   uint32_t coalesce_ms = 2;        // events within this window are published together
   uint32_t page_limit = 500;       // LIST page size
+
+  friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };
 
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   std::vector<dp::IpAddr> node_addresses;  // default: every port address
+  bool node_addresses_from_ports = false;   // no node.addresses in the file: that default
   uint32_t table_size = dp::kDefaultMaglevSize;
   uint64_t flow_capacity = 1u << 20;  // per worker
   dp::FlowTimeouts timeouts;
@@ -115,6 +126,18 @@ Result<Config> parse_config(std::string_view text, std::string_view source);
 
 // Reads and parses a file. Errors start with the path.
 Result<Config> load_config(const std::string& path);
+
+// What a reload (SIGHUP) runs with when `loaded` replaces `running`: the loaded services and
+// Maglev table size, and every other section as it runs. The node's addresses (which NodePorts
+// of watched Services use too), the flow tables, DPDK and its ports, the admin listener and the
+// Kubernetes watch are set up once, at start. `needs_restart` names each such section where the
+// file differs, in file order: "node", "flow_table", "dataplane", "admin", "kubernetes" (node
+// addresses taken from the ports count as "dataplane").
+struct Reload {
+  Config config;
+  std::vector<std::string> needs_restart;
+};
+Reload reload_of(const Config& running, Config loaded);
 
 // The configuration built into the binary (config/default.json), used when none is given.
 std::string_view embedded_default_config() noexcept;

@@ -479,14 +479,21 @@ void Runtime::reload() {
          << loaded.error().message << std::endl;
     return;
   }
-  if (auto published = publish_static(cfg::services_of(*loaded)); !published) {
+  cfg::Reload next = cfg::reload_of(config_, std::move(*loaded));
+  if (auto published = publish_static(cfg::services_of(next.config)); !published) {
     ++control_.reloads_refused;
     err_ << "magline: reload refused, keeping the running configuration: " << source << ": "
          << published.error().message << std::endl;
     return;
   }
+  config_ = std::move(next.config);
   err_ << "magline: reloaded " << source << " (" << static_names_.size()
-       << " services from the file, " << publisher_->size() << " in all)" << std::endl;
+       << " services from the file, " << publisher_->size() << " in all)";
+  if (!next.needs_restart.empty()) {
+    err_ << "; changed, and kept as running until a restart:";
+    for (const std::string& section : next.needs_restart) err_ << ' ' << section;
+  }
+  err_ << std::endl;
 }
 
 void Runtime::control_loop() {

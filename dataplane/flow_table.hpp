@@ -68,6 +68,8 @@ struct FlowTimeouts {
   uint32_t tcp_closing_ms = 60'000;
   uint32_t udp_ms = 120'000;
   uint32_t other_ms = 120'000;
+
+  friend bool operator==(const FlowTimeouts&, const FlowTimeouts&) = default;
 };
 inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2^31
 
