@@ -1,0 +1,315 @@
+// Floods and full tables: new flows that nothing confirms must not crowd out real
+// connections, a SYN that evicts must not misdirect its burst's frames, and full-NAT's source
+// ports must stay cheap to find as they run out.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/packet/forwarder_cases.hpp"
+#include "tests/packet/harness.hpp"
+
+namespace magline::test {
+namespace {
+
+using dp::DropReason;
+using dp::ForwardMode;
+using dp::Protocol;
+using dp::kTcpAck;
+using dp::kTcpSyn;
+
+// Floods through a 256-entry table, small enough to fill.
+class ForwarderFlood : public ::testing::Test {
+ protected:
+  ForwarderFlood() : h(small_table()) {}
+  static dp::ForwarderConfig small_table() {
+    dp::ForwarderConfig c;
+    c.flow_capacity = 256;
+    return c;
+  }
+  // The web service (198.18.100.1:80 -> 198.18.1.10:8080), or dns (198.18.100.2:53 ->
+  // 198.18.1.20:5353), in the given mode.
+  void web(ForwardMode mode) {
+    h.add(service("web", "198.18.100.1", 80, Protocol::tcp, mode, {{"198.18.1.10", 8080}}));
+    h.neighbor("198.18.1.10", kBackendMac);
+  }
+  void dns(ForwardMode mode) {
+    h.add(service("dns", "198.18.100.2", 53, Protocol::udp, mode, {{"198.18.1.20", 5353}}));
+    h.neighbor("198.18.1.20", kBackendMac);
+  }
+  Harness h;
+};
+
+// An ACK flood of made-up tuples opens entries nothing confirms. They must not fill the table:
+// a real connection still gets its entries (full-NAT cannot forward without one), and once
+// established it survives the next flood.
+TEST_F(ForwarderFlood, AnAckFloodCannotCrowdOutRealConnections) {
+  web(ForwardMode::full_nat);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0);
+  const auto& flows = h.forwarder().flows().stats();
+  EXPECT_EQ(flows.occupied, flows.capacity);  // full of the flood's entries
+  EXPECT_GT(flows.evicted_unconfirmed, 3000u);
+  EXPECT_EQ(flows.insert_failures, 0u);
+
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 2000);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);  // the same connection, not a new one
+  const Outcome answer = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, snat, kTcpAck).payload("200 OK").bytes());
+  ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+  EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                              .tcp(80, 40000, kTcpAck).payload("200 OK").bytes());
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+}
+
+// A SYN flood of made-up sources (reliability.md bug class 6) fills the table with half-open
+// entries; established connections are never evicted for them and keep their source ports.
+TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
+  web(ForwardMode::full_nat);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, 1000u);
+
+  // A handshake in progress during the flood: half-open entries go nearest their deadline
+  // (oldest) first, so a new SYN's entries outlive the flood's older ones until 8 newer SYNs
+  // land in their buckets (here 32 buckets take 50 flood SYNs, 1 ms apart, before the
+  // SYN-ACK).
+  const Outcome syn2 = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40001, 80, kTcpSyn).bytes(), 3100);
+  ASSERT_EQ(syn2.verdict, Verdict::tx) << to_string(syn2);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 2000, 50, kTcpSyn, 3101);
+  const Outcome synack2 =
+      h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                .tcp(8080, sport_of(syn2.frame), kTcpSyn | kTcpAck).bytes(), 3200);
+  ASSERT_EQ(synack2.verdict, Verdict::tx) << to_string(synack2);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpAck).payload("200").bytes()).verdict, Verdict::tx);
+}
+
+// A burst's new connections may evict, in a full table, the entry another frame of the same
+// burst has already found (the flow-table lookup runs for the whole burst first). That frame
+// must not then be forwarded with the new connection's translation: it is handled as a miss.
+TEST_F(ForwarderFlood, AFrameWhoseEntryASynOfItsBurstEvictedIsNotForwardedWithTheNewOne) {
+  web(ForwardMode::full_nat);
+  // Half-open connections from 198.19.0.x, recorded with the source port each SYN was given.
+  auto src_of = [](uint32_t i) {
+    return "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+  };
+  std::vector<uint16_t> snat_of;
+  for (uint32_t i = 0; i < 400; ++i) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                                .tcp(1024, 80, kTcpSyn).bytes(), 1000 + i);
+    ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);
+    snat_of.push_back(sport_of(o.frame));
+  }
+  // The oldest connections still in the table: the first a new SYN evicts from its bucket.
+  const dp::FlowTable& flows = h.forwarder().flows();
+  std::vector<uint32_t> live;
+  for (uint32_t i = 0; i < 400 && live.size() < 24; ++i) {
+    dp::FlowKey k;
+    k.family = dp::Family::v4;
+    k.proto = 6;
+    const auto src = dp::parse_ip(src_of(i));
+    const auto dst = dp::parse_ip("198.18.100.1");
+    k.src = src->bytes;
+    k.dst = dst->bytes;
+    k.sport = 1024;
+    k.dport = 80;
+    if (flows.find(k, flows.hash(k), 1500) != nullptr) live.push_back(i);
+  }
+  ASSERT_EQ(live.size(), 24u);
+
+  // One burst: 8 new connections, then the ACKs of those 24.
+  std::vector<Bytes> burst;
+  for (uint32_t i = 1000; i < 1008; ++i) {
+    burst.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                        .tcp(1024, 80, kTcpSyn).bytes());
+  }
+  for (uint32_t i : live) {
+    burst.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
+                        .tcp(1024, 80, kTcpAck).bytes());
+  }
+  const std::vector<Outcome> out = h.run_burst(burst, 1500);
+  ASSERT_EQ(out.size(), burst.size());
+  std::set<uint16_t> new_ports;
+  for (size_t j = 0; j < 8; ++j) {
+    ASSERT_EQ(out[j].verdict, Verdict::tx) << to_string(out[j]);
+    new_ports.insert(sport_of(out[j].frame));
+  }
+  size_t evicted_in_burst = 0;
+  for (size_t j = 8; j < out.size(); ++j) {
+    ASSERT_EQ(out[j].verdict, Verdict::tx) << to_string(out[j]);
+    const uint16_t port = sport_of(out[j].frame);
+    EXPECT_EQ(new_ports.count(port), 0u) << "ACK of connection " << live[j - 8]
+                                         << " forwarded as a new connection of its burst";
+    evicted_in_burst += port != snat_of[live[j - 8]];  // reopened: its entry went in the burst
+  }
+  EXPECT_GT(evicted_in_burst, 0u) << "no entry found by the burst's lookup was evicted in it";
+}
+
+// The same with UDP, where every flow starts without a handshake: a flood of one-frame flows
+// must not crowd out a full-NAT UDP service's answered flows (DNS through a LoadBalancer).
+TEST_F(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
+  dns(ForwardMode::full_nat);
+  auto query = [&](uint16_t sport) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2").udp(sport, 53)
+                     .payload("query").bytes());
+  };
+  const Outcome q = query(41000);
+  ASSERT_EQ(q.verdict, Verdict::tx) << to_string(q);
+  const uint16_t snat = sport_of(q.frame);
+  const Outcome a = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.20", kLbIp)
+                              .udp(5353, snat).payload("answer").bytes());
+  ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);  // answered: both entries confirmed
+
+  flood(h, "198.18.100.2", 53, Protocol::udp, 0);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+
+  // The answered flow kept its source port and its reply translation.
+  const Outcome again = query(41000);
+  ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
+  EXPECT_EQ(sport_of(again.frame), snat);
+  const Outcome answer = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.20", kLbIp)
+                                   .udp(5353, snat).payload("answer").bytes());
+  ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+  EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.2", kClient).ttl(63)
+                              .udp(53, 41000).payload("answer").bytes());
+}
+
+// Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
+// flow-table lookups and is dropped, counted, rather than searched port by port.
+TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 4096;
+  config.snat_port_lo = 2000;
+  config.snat_port_hi = 2199;  // 200 ports
+  Harness h(config);
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  std::set<uint16_t> ports;
+  uint64_t refused = 0;
+  size_t given_at_first_refusal = 0;
+  for (uint32_t n = 0; n < 400; ++n) {
+    const std::string src = "198.19.0." + std::to_string(n % 250 + 1);
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                .tcp(uint16_t(10000 + n), 80, kTcpSyn).bytes());
+    if (o.verdict == Verdict::tx) {
+      ports.insert(sport_of(o.frame));
+    } else {
+      ASSERT_EQ(o.reason, DropReason::snat_ports_exhausted) << to_string(o);
+      if (refused++ == 0) given_at_first_refusal = ports.size();
+    }
+  }
+  // Most of the range is used before SYNs are refused; none is given twice.
+  EXPECT_GT(ports.size(), 180u);
+  EXPECT_LE(ports.size(), 200u);
+  EXPECT_EQ(refused, 400u - ports.size());
+  // The first refusal came with free ports left: the search gave up after its bound (an
+  // unbounded search refuses nothing before all 200 are taken).
+  std::printf("  %zu of 200 ports given at the first refusal, %zu in all\n",
+              given_at_first_refusal, ports.size());
+  EXPECT_LT(given_at_first_refusal, 200u);
+  for (uint16_t p : ports) {
+    EXPECT_GE(p, 2000);
+    EXPECT_LE(p, 2199);
+  }
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::snat_ports_exhausted)], refused);
+}
+
+// Every address a port has on the backend's subnet is a full-NAT source address: connections
+// spread over them, and one whose ports are all taken leaves the others to new connections. Each
+// connection keeps its address, and replies to any of them find their way back. An address on
+// another subnet (the port's 198.19.0.1/16 here) is not used: the backend may not route to it.
+TEST(ForwarderSnat, SeveralSourceAddressesMultiplyTheSourcePorts) {
+  dp::ForwarderConfig config;
+  config.snat_port_lo = 2000;
+  config.snat_port_hi = 2009;  // 10 ports per address and backend
+  Harness h(config, nullptr, {"198.19.0.1", "198.18.0.2", "2001:db8::2"});
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                {{"198.18.1.10", 8080}}));
+  h.neighbor("198.18.1.10", kBackendMac);
+  auto src_of = [](const Bytes& f) {  // IPv4 source of an Ethernet frame, dotted
+    return std::to_string(f[26]) + "." + std::to_string(f[27]) + "." + std::to_string(f[28]) +
+           "." + std::to_string(f[29]);
+  };
+  struct Conn {
+    uint16_t client_port;
+    std::string snat_ip;
+    uint16_t snat_port;
+  };
+  std::vector<Conn> conns;
+  std::set<std::pair<std::string, uint16_t>> used;
+  for (uint16_t n = 0; n < 24; ++n) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(uint16_t(30000 + n), 80, kTcpSyn).bytes());
+    if (o.verdict != Verdict::tx) {
+      EXPECT_EQ(o.reason, DropReason::snat_ports_exhausted) << to_string(o);
+      continue;
+    }
+    conns.push_back({uint16_t(30000 + n), src_of(o.frame), sport_of(o.frame)});
+    EXPECT_TRUE(used.insert({conns.back().snat_ip, conns.back().snat_port}).second);
+  }
+  // Both addresses were used, and between them all 20 ports (a search refuses only after its
+  // bound: a few of the last may go unused).
+  size_t first = 0, second = 0;
+  for (const Conn& c : conns) {
+    first += c.snat_ip == kLbIp;
+    second += c.snat_ip == "198.18.0.2";
+  }
+  std::printf("  %zu connections from %s, %zu from 198.18.0.2\n", first, kLbIp, second);
+  EXPECT_EQ(first + second, conns.size());
+  EXPECT_GE(first, 8u);
+  EXPECT_GE(second, 8u);
+  EXPECT_GT(conns.size(), 16u);
+  EXPECT_LE(conns.size(), 20u);
+
+  // Every connection's later frames keep their address and port; replies to either address
+  // reach the right client.
+  for (const Conn& c : conns) {
+    const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                   .tcp(c.client_port, 80, kTcpAck).payload("GET").bytes());
+    ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+    EXPECT_EQ(src_of(data.frame), c.snat_ip);
+    EXPECT_EQ(sport_of(data.frame), c.snat_port);
+    const Outcome answer =
+        h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", c.snat_ip.c_str())
+                  .tcp(8080, c.snat_port, kTcpAck).payload("200").bytes());
+    ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+    EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient)
+                                .ttl(63).tcp(80, c.client_port, kTcpAck).payload("200").bytes());
+  }
+}
+
+// A backend's answer confirms a connection joined mid-stream: its reply entry is then never
+// evicted for new ones, and the backend's frames keep reaching the client through a flood.
+TEST_F(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
+  web(ForwardMode::dnat);
+  const Outcome ack = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(45000, 80, kTcpAck).payload("more").bytes());
+  ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
+  auto answer = [&] {
+    return h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kClient)
+                     .tcp(8080, 45000, kTcpAck).payload("200 OK").bytes());
+  };
+  ASSERT_EQ(answer().verdict, Verdict::tx);  // confirms it
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0);
+  const Outcome later = answer();
+  ASSERT_EQ(later.verdict, Verdict::tx) << to_string(later);
+  EXPECT_EQ(later.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient).ttl(63)
+                             .tcp(80, 45000, kTcpAck).payload("200 OK").bytes());
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
+}
+
+}  // namespace
+}  // namespace magline::test
