@@ -99,7 +99,8 @@ nlohmann::ordered_json flows_json(const dp::FlowTableStats& f) {
           {"inserts", f.inserts},            {"insert_failures", f.insert_failures},
           {"reclaimed_expired", f.reclaimed_expired},
           {"evicted_half_open", f.evicted_half_open},
-          {"evicted_closing", f.evicted_closing},
+          {"evicted_closed", f.evicted_closed},
+          {"evicted_half_closed", f.evicted_half_closed},
           {"evicted_unconfirmed", f.evicted_unconfirmed}, {"displaced", f.displaced}};
 }
 
@@ -202,8 +203,9 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
              [&](size_t w) { return t.flows[w].inserts; });
   per_worker("magline_flow_table_insert_failures_total", "Flow entries that found no room.",
              [&](size_t w) { return t.flows[w].insert_failures; });
-  per_worker("magline_flow_table_evictions_total", "Live closing, unconfirmed (mid-stream TCP, unreplied UDP) or half-open entries evicted.",
-             [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closing +
+  per_worker("magline_flow_table_evictions_total", "Live closed, unconfirmed (mid-stream TCP, unreplied UDP), half-open or half-closed entries evicted.",
+             [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closed +
+                                    t.flows[w].evicted_half_closed +
                                     t.flows[w].evicted_unconfirmed; });
 
   family("magline_slow_path_total", "counter", "Slow-path events, by kind.");

@@ -18,6 +18,8 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::tcp_syn: return "tcp_syn";
     case FlowState::tcp_established: return "tcp_established";
     case FlowState::tcp_closing: return "tcp_closing";
+    case FlowState::tcp_peer_closing: return "tcp_peer_closing";
+    case FlowState::tcp_closed: return "tcp_closed";
     case FlowState::tcp_midstream: return "tcp_midstream";
     case FlowState::udp_unreplied: return "udp_unreplied";
     case FlowState::udp: return "udp";
@@ -32,7 +34,12 @@ const char* flow_state_name(FlowState s) noexcept {
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
   if (proto == kProtoUdp) return from == FlowState::udp ? FlowState::udp : FlowState::udp_unreplied;
   if (proto != kProtoTcp) return FlowState::other;
-  if (tcp_flags & (kTcpFin | kTcpRst)) return FlowState::tcp_closing;
+  if (tcp_flags & kTcpRst) return FlowState::tcp_closed;
+  if (tcp_flags & kTcpFin) {
+    return from == FlowState::tcp_peer_closing || from == FlowState::tcp_closed
+               ? FlowState::tcp_closed
+               : FlowState::tcp_closing;
+  }
   const bool bare_syn = (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
   switch (from) {
     case FlowState::free:
@@ -40,6 +47,8 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
     case FlowState::tcp_syn:
       return (tcp_flags & kTcpAck) ? FlowState::tcp_established : FlowState::tcp_syn;
     case FlowState::tcp_closing:
+    case FlowState::tcp_peer_closing:
+    case FlowState::tcp_closed:
     case FlowState::tcp_midstream:
       // A bare SYN on a closed tuple opens a new connection (TIME_WAIT reuse).
       return bare_syn ? FlowState::tcp_syn : from;
@@ -53,6 +62,14 @@ FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noe
   if (next == FlowState::tcp_midstream) return FlowState::tcp_established;
   if (next == FlowState::udp_unreplied) return FlowState::udp;
   return next;
+}
+
+FlowState closing_peer_state(FlowState other, FlowState now) noexcept {
+  if (now == FlowState::tcp_closed) return FlowState::tcp_closed;
+  if (now != FlowState::tcp_closing) return other;
+  return other == FlowState::tcp_closing || other == FlowState::tcp_closed
+             ? FlowState::tcp_closed
+             : FlowState::tcp_peer_closing;
 }
 
 namespace {
@@ -87,7 +104,9 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
     case FlowState::tcp_syn: return timeouts_.tcp_syn_ms;
     case FlowState::tcp_established:
     case FlowState::tcp_midstream: return timeouts_.tcp_established_ms;
-    case FlowState::tcp_closing: return timeouts_.tcp_closing_ms;
+    case FlowState::tcp_closing:
+    case FlowState::tcp_peer_closing:
+    case FlowState::tcp_closed: return timeouts_.tcp_closing_ms;
     case FlowState::udp:
     case FlowState::udp_unreplied: return timeouts_.udp_ms;
     case FlowState::other: return timeouts_.other_ms;
@@ -211,18 +230,24 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
 
 namespace {
 
-// Where a way ranks for insert() while its entry is live, by FlowState (values 0-7).
-constexpr uint8_t kRankOfLive[8] = {
+// Where a way ranks for insert() while its entry is live, by FlowState (values 0-15: one
+// pshufb table).
+alignas(16) constexpr uint8_t kRankOfLive[16] = {
     1,  // free: kFree
     5,  // tcp_syn: kHalfOpen
-    6,  // tcp_established: kNone (never evicted)
-    3,  // tcp_closing: kClosing
-    6,  // udp: kNone
-    6,  // other: kNone
+    7,  // tcp_established: kNone (never evicted)
+    6,  // tcp_closing: kHalfClosed
+    7,  // udp: kNone
+    7,  // other: kNone
     4,  // tcp_midstream: kUnconfirmed
     4,  // udp_unreplied: kUnconfirmed
+    6,  // tcp_peer_closing: kHalfClosed
+    3,  // tcp_closed: kClosed
+    7, 7, 7, 7, 7, 7,  // no such states
 };
-constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankClosing = 3;
+static_assert(int(FlowState::tcp_closed) < 16);
+// Live ranks from kRankTimed on go nearest their deadline first.
+constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankTimed = 3;
 static_assert(kMaxFlowTimeoutMs < (1u << detail::kScoreRankShift));
 
 }  // namespace
@@ -233,12 +258,12 @@ WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
                          uint32_t now) noexcept {
   WayScore best{UINT32_MAX, 0};
   for (unsigned w = 0; w < FlowTable::kWays; ++w) {
-    const unsigned st = unsigned(states[w]) & 7;
+    const unsigned st = unsigned(states[w]) & 15;
     const uint32_t left = deadlines[w] - now;
     const bool live = left - 1u < kMaxFlowTimeoutMs;  // as FlowTable::alive()
     uint32_t r = live ? kRankOfLive[st] : kRankExpired;
     r = st == 0 ? kRankFree : r;
-    const uint32_t score = r << kScoreRankShift | (r >= kRankClosing ? left : 0);
+    const uint32_t score = r << kScoreRankShift | (r >= kRankTimed ? left : 0);
     if (score < best.score) best = {score, w};
   }
   return best;
@@ -258,9 +283,9 @@ WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
   if (zero != 0) return {kRankFree << kScoreRankShift, unsigned(__builtin_ctzll(zero)) / 8};
 #if defined(__SSE4_1__) && defined(__SSSE3__)
   const __m128i st8 = _mm_and_si128(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(states)),
-                                    _mm_set1_epi8(7));
+                                    _mm_set1_epi8(15));
   const __m128i rank8 = _mm_shuffle_epi8(
-      _mm_loadl_epi64(reinterpret_cast<const __m128i*>(kRankOfLive)), st8);
+      _mm_load_si128(reinterpret_cast<const __m128i*>(kRankOfLive)), st8);
   auto score4 = [now](__m128i st, __m128i rank_live, const uint32_t* d) {
     const __m128i left = _mm_sub_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)),
                                        _mm_set1_epi32(int(now)));
@@ -271,7 +296,7 @@ WayScore best_way_scalar(const FlowState* states, const uint32_t* deadlines,
     __m128i r = _mm_blendv_epi8(_mm_set1_epi32(int(kRankExpired)), rank_live, live);
     r = _mm_blendv_epi8(r, _mm_set1_epi32(int(kRankFree)),
                         _mm_cmpeq_epi32(st, _mm_setzero_si128()));
-    const __m128i by_time = _mm_cmpgt_epi32(r, _mm_set1_epi32(int(kRankClosing - 1)));
+    const __m128i by_time = _mm_cmpgt_epi32(r, _mm_set1_epi32(int(kRankTimed - 1)));
     return _mm_or_si128(_mm_slli_epi32(r, int(kScoreRankShift)), _mm_and_si128(left, by_time));
   };
   const __m128i lo = score4(_mm_cvtepu8_epi32(st8), _mm_cvtepu8_epi32(rank8), deadlines);
@@ -302,8 +327,8 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 // miss fewer per new connection when it matters most, under a flood.
 FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
                                     uint64_t now_ms) const noexcept {
-  static_assert(kFree == kRankFree && kExpired == kRankExpired && kClosing == kRankClosing &&
-                kUnconfirmed == 4 && kHalfOpen == 5 && kNone == 6);
+  static_assert(kFree == kRankFree && kExpired == kRankExpired && kClosed == kRankTimed &&
+                kUnconfirmed == 4 && kHalfOpen == 5 && kHalfClosed == 6 && kNone == 7);
   const uint32_t candidates[2] = {s.primary, s.alternate};
   const uint32_t now = uint32_t(now_ms);
   Choice best;
@@ -381,7 +406,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   // neither refuses the connection nor evicts a live one. It reads up to 16 more buckets, so
   // when the table is nearly full (a flood's entries, most likely) and an unconfirmed or
   // half-open entry can go, that one is evicted at once.
-  if (best == kNone || (best > kClosing && !crowded())) {
+  if (best == kNone || (best > kClosed && !crowded())) {
     for (uint32_t b : candidates) {
       const int w = move_one_out(b, now_ms);
       if (w >= 0) {
@@ -398,7 +423,8 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   switch (best) {
     case kExpired: ++stats_.reclaimed_expired; break;
     case kHalfOpen: ++stats_.evicted_half_open; break;
-    case kClosing: ++stats_.evicted_closing; break;
+    case kClosed: ++stats_.evicted_closed; break;
+    case kHalfClosed: ++stats_.evicted_half_closed; break;
     case kUnconfirmed: ++stats_.evicted_unconfirmed; break;
     default: break;
   }

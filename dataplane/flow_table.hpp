@@ -14,14 +14,16 @@
 //
 // Expiry is by timestamp: a way whose deadline has passed is free for reuse, and expire()
 // reclaims such ways incrementally (bounded work per call) so the occupancy figure stays true.
-// Insertion takes a free or expired way first, then evicts a closing entry (FIN or RST seen:
-// the connection is over), the one nearest its deadline. Failing that, one live entry of either
-// bucket moves to its own other bucket if that has room (one step of cuckoo displacement;
-// bounded work). Failing that, it evicts, nearest deadline first, an unconfirmed entry (below),
-// then a half-open one (SYN seen, no ACK yet: a handshake in progress, whose full-NAT source
-// port would be lost). In a table 7/8 full or more ("crowded": a flood's entries, most likely)
-// these go before displacement is tried, and an insert looks no further than its primary bucket
-// when that has any evictable way (the alternate is a cache miss more per new connection).
+// Insertion takes a free or expired way first, then evicts a closed entry (FINs both ways, or
+// an RST: the connection is over), the one nearest its deadline. Failing that, one live entry
+// of either bucket moves to its own other bucket if that has room (one step of cuckoo
+// displacement; bounded work). Failing that, it evicts, nearest deadline first, an unconfirmed
+// entry (below), then a half-open one (SYN seen, no ACK yet: a handshake in progress, whose
+// full-NAT source port would be lost), then a half-closed one (one direction's FIN seen: data
+// may still flow the other way, and the last FIN needs the entry). In a table 7/8 full or more
+// ("crowded": a flood's entries, most likely) these go before displacement is tried, and an
+// insert looks no further than its primary bucket when that has a closed, unconfirmed or
+// half-open way (the alternate is a cache miss more per new connection).
 // Failing all that, insert fails and the caller forwards statelessly with Maglev (Maglev paper,
 // section 3.3): traffic never stops because the table is full, and live confirmed connections
 // are never evicted.
@@ -46,12 +48,21 @@ enum class FlowState : uint8_t {
   free = 0,
   tcp_syn,          // half-open: SYN seen, no ACK yet
   tcp_established,  // an ACK seen after the SYN
-  tcp_closing,      // FIN or RST seen
+  tcp_closing,      // half-closed: a FIN seen this way, none the other way yet
   udp,
   other,            // SCTP, ICMP and the rest
   tcp_midstream,    // opened by a frame other than a bare SYN; not confirmed by a reply
   udp_unreplied,    // UDP, no reply seen yet
+  tcp_peer_closing, // half-closed: a FIN seen the other way (its entry said so), none this way
+  tcp_closed,       // FINs both ways, or an RST: only last ACKs and retransmissions remain
 };
+
+// A TCP connection shutting down (half-closed: data may still flow the other way, and the last
+// FIN needs the entry) or shut.
+inline bool tcp_closing_state(FlowState s) noexcept {
+  return s == FlowState::tcp_closing || s == FlowState::tcp_peer_closing ||
+         s == FlowState::tcp_closed;
+}
 
 // Entries nothing has confirmed yet: the client's frames alone opened them, and they may be a
 // flood's. They can be evicted; a reply confirms them.
@@ -80,6 +91,11 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 // The same for the reply direction, where an answer confirms the flow: a TCP connection joined
 // mid-stream (unless the answer is a FIN or RST), a UDP flow.
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
+
+// A connection's two entries (forward and reply) each see one direction. When one moves into a
+// closing state (`now`: its own FIN, or closed), the other (in state `other`) becomes: closed
+// when `now` is closed or `other` had seen its own FIN already; else peer-closing.
+FlowState closing_peer_state(FlowState other, FlowState now) noexcept;
 
 // What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
 // either for a connection's original direction (client -> frontend) or for its replies
@@ -128,7 +144,8 @@ struct FlowTableStats {
   uint64_t insert_failures = 0;    // both buckets full of non-evictable entries
   uint64_t reclaimed_expired = 0;  // expired ways reused by insert or freed by expire()
   uint64_t evicted_half_open = 0;
-  uint64_t evicted_closing = 0;
+  uint64_t evicted_closed = 0;       // closed (FINs both ways, or an RST)
+  uint64_t evicted_half_closed = 0;  // shutting down: one way's FIN seen
   uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
@@ -341,7 +358,9 @@ class FlowTable {
 
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
-  enum Rank : unsigned { kSameKey, kFree, kExpired, kClosing, kUnconfirmed, kHalfOpen, kNone };
+  enum Rank : unsigned {
+    kSameKey, kFree, kExpired, kClosed, kUnconfirmed, kHalfOpen, kHalfClosed, kNone
+  };
   struct Choice {
     Rank rank = kNone;
     uint32_t bucket = 0;

@@ -225,7 +225,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     const FlowState state = flows_.state(e);
     const FlowState next = next_flow_state(state, p.key.proto, p.tcp_flags);
     ForwardFlow& f = e->value.fwd;
-    if (state == FlowState::tcp_closing && next == FlowState::tcp_syn) {
+    if (tcp_closing_state(state) && next == FlowState::tcp_syn) {
       flows_.erase(e);  // a new connection on a closed tuple: choose afresh
       e = nullptr;
     } else {
@@ -248,8 +248,8 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
       } else {
         f.backend_hint = uint16_t(idx);
         flows_.refresh(e, next, now_ms);
-        if (next == FlowState::tcp_closing && state != FlowState::tcp_closing) {
-          close_reply(w, f, uint16_t(idx), now_ms);
+        if (tcp_closing_state(next) && next != state) {
+          close_reply(w, f, uint16_t(idx), next, now_ms);
         }
       }
     }
@@ -562,7 +562,7 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const FlowState state = flows_.state(e);
   const FlowState next = next_reply_state(state, p.key.proto, p.tcp_flags);
   flows_.refresh(e, next, now_ms);
-  if (unconfirmed(state) || (next == FlowState::tcp_closing && state != FlowState::tcp_closing)) {
+  if (unconfirmed(state) || (tcp_closing_state(next) && next != state)) {
     update_forward(w, r, f, next, now_ms);
   }
   if (r.last_hop == LastHops::kNone) {
@@ -590,8 +590,9 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
 // land on another, whose entry is then left as it is):
 // - the first reply of a flow nobody had answered confirms it, so that it is no longer evicted
 //   for new flows (re-opened, a DNAT or DSR flow gets the same backend anyway);
-// - a FIN or RST from the backend makes it closing, so that a connection the client never
-//   closes does not hold a live entry for the established timeout.
+// - a FIN or RST from the backend makes it closing (peer-closing, or closed after the client's
+//   own FIN), so that a connection the client never closes does not hold a live entry for the
+//   established timeout, and one closed both ways is the first to go in a full table.
 void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                                FlowState reply_state, uint64_t now_ms) noexcept {
   FlowKey k;
@@ -609,19 +610,21 @@ void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const Frontend
   FlowEntry* fwd = flows_.find(k, flows_.hash(k), now_ms);
   if (fwd == nullptr || (fwd->value.fwd.flags & kFlowReply)) return;
   const FlowState s = flows_.state(fwd);
-  if (reply_state == FlowState::tcp_closing) {
-    if (s != FlowState::tcp_closing) flows_.refresh(fwd, FlowState::tcp_closing, now_ms);
+  if (tcp_closing_state(reply_state)) {
+    const FlowState t = closing_peer_state(s, reply_state);
+    if (t != s) flows_.refresh(fwd, t, now_ms);
   } else if (unconfirmed(s)) {
     flows_.refresh(fwd, s == FlowState::udp_unreplied ? FlowState::udp : FlowState::tcp_established,
                    now_ms);
   }
 }
 
-// A FIN or RST from the client: the reply entry, when this worker holds it, becomes closing too
-// (its timeout then runs from the last frame either way), so that a backend that never sends
-// its own FIN does not keep a live entry for the established timeout.
+// A FIN or RST from the client (the forward entry now `fwd_state`): the reply entry, when this
+// worker holds it, becomes peer-closing, or closed (its timeout then runs from the last frame
+// either way), so that a backend that never sends its own FIN does not keep a live entry for
+// the established timeout.
 void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
-                            uint64_t now_ms) noexcept {
+                            FlowState fwd_state, uint64_t now_ms) noexcept {
   const ForwardMode mode = mode_of(f.flags);
   if (mode == ForwardMode::dsr_l2) return;  // replies bypass Magline: no reply entry
   FlowKey k;
@@ -641,7 +644,9 @@ void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
   }
   FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms);
   if (r == nullptr || !(r->value.reply.flags & kFlowReply)) return;
-  if (flows_.state(r) != FlowState::tcp_closing) flows_.refresh(r, FlowState::tcp_closing, now_ms);
+  const FlowState s = flows_.state(r);
+  const FlowState t = closing_peer_state(s, fwd_state);
+  if (t != s) flows_.refresh(r, t, now_ms);
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {

@@ -15,6 +15,7 @@ using dp::DropReason;
 using dp::ForwardMode;
 using dp::Protocol;
 using dp::kTcpAck;
+using dp::kTcpFin;
 using dp::kTcpSyn;
 
 // Floods through a 256-entry table, small enough to fill.
@@ -93,6 +94,39 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
   EXPECT_EQ(sport_of(data.frame), snat);
   ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
                       .tcp(8080, snat, kTcpAck).payload("200").bytes()).verdict, Verdict::tx);
+}
+
+// A connection shutting down (the client's FIN seen, the backend's data and FIN+ACK still to
+// come: a half-closed TCP connection may carry data for a long time) keeps both entries through
+// a SYN flood: the flood's half-open entries go first. Closed ones (FINs both ways) go before.
+TEST_F(ForwarderFlood, ASynFloodCannotEvictAConnectionShuttingDown) {
+  web(ForwardMode::full_nat);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  const Outcome fin = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(40000, 80, kTcpFin | kTcpAck).bytes());
+  ASSERT_EQ(fin.verdict, Verdict::tx) << to_string(fin);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, 1000u);
+  EXPECT_EQ(h.forwarder().flows().stats().evicted_half_closed, 0u);
+  for (const uint8_t flags : {kTcpAck, uint8_t(kTcpFin | kTcpAck)}) {
+    const Outcome answer =
+        h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                  .tcp(8080, snat, flags).payload("rest").bytes(), 3100);
+    ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+    EXPECT_EQ(answer.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.1", kClient)
+                                .ttl(63).tcp(80, 40000, flags).payload("rest").bytes());
+  }
+  const Outcome last = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).bytes(), 3101);
+  ASSERT_EQ(last.verdict, Verdict::tx) << to_string(last);
+  EXPECT_EQ(sport_of(last.frame), snat);
+
+  // Now closed both ways: the next SYNs take its entries before any half-open one.
+  const uint64_t half_open = h.forwarder().flows().stats().evicted_half_open;
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 2000, 200, kTcpSyn, 3102);
+  EXPECT_EQ(h.forwarder().flows().stats().evicted_closed, 2u);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, half_open);
 }
 
 // A burst's new connections may evict, in a full table, the entry another frame of the same

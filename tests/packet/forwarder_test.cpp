@@ -359,7 +359,8 @@ dp::FlowState state_of(Harness& h, const char* src, uint16_t sport, const char* 
 
 // A FIN or RST in one direction makes both of the connection's entries closing: a backend that
 // never sends its own FIN (or a client that never does) must not hold a live entry for the
-// established timeout.
+// established timeout. After one FIN both are half-closed (the client's entry has seen its FIN,
+// the backend's knows of it); after the second, or an RST, both are closed.
 TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   const uint16_t snat = handshake(h, 46000);
   ASSERT_NE(snat, 0);
@@ -368,10 +369,20 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
                       .tcp(46000, 80, kTcpFin | kTcpAck).bytes()).verdict, Verdict::tx);
   EXPECT_EQ(state_of(h, kClient, 46000, "198.18.100.1", 80), dp::FlowState::tcp_closing);
-  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_closing);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_peer_closing);
   // The backend may still send (a half-close): its frames are translated.
   ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
                       .tcp(8080, snat, kTcpAck).payload("more").bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_peer_closing);
+  // Its own FIN closes both; the client's last ACK still passes.
+  ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                      .tcp(8080, snat, kTcpFin | kTcpAck).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kLbIp, snat), dp::FlowState::tcp_closed);
+  EXPECT_EQ(state_of(h, kClient, 46000, "198.18.100.1", 80), dp::FlowState::tcp_closed);
+  const Outcome last = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(46000, 80, kTcpAck).bytes());
+  ASSERT_EQ(last.verdict, Verdict::tx) << to_string(last);
+  EXPECT_EQ(sport_of(last.frame), snat);
 
   // DNAT, the other way: the backend resets.
   const auto dnat = [&](uint8_t flags) {
@@ -387,8 +398,8 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_established);
   ASSERT_EQ(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kClient)
                       .tcp(8080, 47000, dp::kTcpRst).bytes()).verdict, Verdict::tx);
-  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kClient, 47000), dp::FlowState::tcp_closing);
-  EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closing);
+  EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kClient, 47000), dp::FlowState::tcp_closed);
+  EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closed);
 }
 
 // Pings go to the slow path (which answers those for Magline's addresses and VIPs), at most

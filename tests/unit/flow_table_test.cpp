@@ -38,16 +38,24 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
       {FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_midstream},
       {FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
       {FlowState::tcp_midstream, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
-      {FlowState::free, kProtoTcp, kTcpRst, FlowState::tcp_closing},
+      {FlowState::free, kProtoTcp, kTcpRst, FlowState::tcp_closed},
       {FlowState::tcp_syn, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // retransmitted SYN
       {FlowState::tcp_syn, kProtoTcp, kTcpAck, FlowState::tcp_established},
       {FlowState::tcp_syn, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
       {FlowState::tcp_established, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_established},
       {FlowState::tcp_established, kProtoTcp, kTcpSyn, FlowState::tcp_established},
       {FlowState::tcp_established, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
-      {FlowState::tcp_established, kProtoTcp, kTcpRst, FlowState::tcp_closing},
+      {FlowState::tcp_established, kProtoTcp, kTcpRst, FlowState::tcp_closed},
       {FlowState::tcp_closing, kProtoTcp, kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_closing, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},  // again
+      {FlowState::tcp_closing, kProtoTcp, kTcpRst, FlowState::tcp_closed},
       {FlowState::tcp_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // tuple reused
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_peer_closing},
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closed},
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::tcp_closed, kProtoTcp, kTcpAck, FlowState::tcp_closed},  // the last ACK
+      {FlowState::tcp_closed, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closed},
+      {FlowState::tcp_closed, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
       {FlowState::free, kProtoUdp, 0, FlowState::udp_unreplied},
       {FlowState::udp_unreplied, kProtoUdp, 0, FlowState::udp_unreplied},  // the client's own
       {FlowState::udp, kProtoUdp, 0, FlowState::udp},
@@ -67,7 +75,7 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh),
             FlowState::tcp_established);
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpRst),
-            FlowState::tcp_closing);
+            FlowState::tcp_closed);
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck),
             FlowState::tcp_closing);
   EXPECT_EQ(next_reply_state(FlowState::tcp_syn, kProtoTcp, kTcpSyn | kTcpAck),
@@ -75,6 +83,29 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
   EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
   EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
+}
+
+// A connection's other entry, when one moves into a closing state: peer-closing after the
+// first FIN, closed after the second or an RST; nothing changes for a state that is not a FIN's.
+TEST(FlowState, TheOtherDirectionsEntryFollowsAClose) {
+  struct Case {
+    FlowState other, now, to;
+  };
+  const Case cases[] = {
+      {FlowState::tcp_established, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_syn, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_midstream, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_peer_closing, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_closing, FlowState::tcp_closing, FlowState::tcp_closed},  // both FINs
+      {FlowState::tcp_closed, FlowState::tcp_closing, FlowState::tcp_closed},
+      {FlowState::tcp_established, FlowState::tcp_closed, FlowState::tcp_closed},  // an RST
+      {FlowState::tcp_closing, FlowState::tcp_closed, FlowState::tcp_closed},
+      {FlowState::tcp_established, FlowState::tcp_peer_closing, FlowState::tcp_established},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(closing_peer_state(c.other, c.now), c.to)
+        << flow_state_name(c.other) << " after " << flow_state_name(c.now);
+  }
 }
 
 TEST(FlowTable, SignatureMatchAgreesWithOneWayAtATime) {
@@ -97,7 +128,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
     FlowState states[8];
     uint32_t deadlines[8];
     for (unsigned w = 0; w < 8; ++w) {
-      states[w] = FlowState(rng() % 8);
+      states[w] = FlowState(rng() % 10);  // every state
       switch (rng() % 4) {
         case 0: deadlines[w] = now - rng() % 5000; break;                // expired (or now)
         case 1: deadlines[w] = now + 1 + rng() % 3; break;               // ties likely
@@ -119,7 +150,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
   EXPECT_EQ(detail::best_way(half_open, same, now).way, 5u);
   FlowState established[8];
   for (FlowState& s : established) s = FlowState::tcp_established;
-  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 6u);
+  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 7u);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
@@ -213,7 +244,7 @@ TEST(FlowTable, ExpireReclaimsIncrementallyAndKeepsOccupancyTrue) {
 
 // Two buckets of 8 ways: every key's primary and alternate are buckets 0 and 1, so the table
 // holds exactly 16 entries and the eviction order is observable.
-TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstablished) {
+TEST(FlowTable, EvictsExpiredClosedMidStreamHalfOpenThenHalfClosedButNeverEstablished) {
   FlowTimeouts to;
   to.tcp_syn_ms = 1000;
   to.tcp_closing_ms = 2000;
@@ -232,24 +263,26 @@ TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstabli
     return t.find(keys[i], t.hash(keys[i]), now) != nullptr;
   };
 
-  // Bucket 0: 8 established. Bucket 1: 2 established, 2 unconfirmed (TCP mid-stream, UDP
-  // unreplied), 2 half-open, 2 closing. Every later insert finds its primary full of live
-  // confirmed entries and chooses in the alternate.
-  for (uint32_t i = 0; i < 10; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
+  // Bucket 0: 8 established. Bucket 1: 2 half-closed (a FIN one way, then the other), 2
+  // unconfirmed (TCP mid-stream, UDP unreplied), 2 half-open, 2 closed. Every later insert
+  // finds its primary full of live confirmed entries and chooses in the alternate.
+  for (uint32_t i = 0; i < 8; ++i) ASSERT_NE(ins(i, FlowState::tcp_established, 0), nullptr);
+  ASSERT_NE(ins(8, FlowState::tcp_closing, 0), nullptr);
+  ASSERT_NE(ins(9, FlowState::tcp_peer_closing, 0), nullptr);
   ASSERT_NE(ins(10, FlowState::tcp_midstream, 0), nullptr);
   ASSERT_NE(ins(11, FlowState::udp_unreplied, 0), nullptr);
   ASSERT_NE(ins(12, FlowState::tcp_syn, 0), nullptr);
   ASSERT_NE(ins(13, FlowState::tcp_syn, 100), nullptr);
-  ASSERT_NE(ins(14, FlowState::tcp_closing, 0), nullptr);
-  ASSERT_NE(ins(15, FlowState::tcp_closing, 0), nullptr);
+  ASSERT_NE(ins(14, FlowState::tcp_closed, 0), nullptr);
+  ASSERT_NE(ins(15, FlowState::tcp_closed, 0), nullptr);
   EXPECT_EQ(t.stats().occupied, 16u);
 
-  // Closing entries go first: their connections are over.
+  // Closed entries go first: FINs both ways, or an RST.
   ASSERT_NE(ins(16, FlowState::tcp_established, 500), nullptr);
   ASSERT_NE(ins(17, FlowState::tcp_established, 500), nullptr);
   EXPECT_FALSE(present(14, 500));
   EXPECT_FALSE(present(15, 500));
-  EXPECT_EQ(t.stats().evicted_closing, 2u);
+  EXPECT_EQ(t.stats().evicted_closed, 2u);
 
   // Then entries joined mid-stream and never confirmed (an ACK flood's, for one).
   ASSERT_NE(ins(18, FlowState::tcp_established, 600), nullptr);
@@ -266,11 +299,21 @@ TEST(FlowTable, EvictsExpiredThenClosingThenMidStreamThenHalfOpenButNeverEstabli
   EXPECT_FALSE(present(13, 700));
   EXPECT_EQ(t.stats().evicted_half_open, 2u);
 
+  // Then, last, connections shutting down: data may still flow one way, and the last FIN
+  // needs the entry.
+  EXPECT_TRUE(present(8, 700));
+  EXPECT_TRUE(present(9, 700));
+  ASSERT_NE(ins(22, FlowState::tcp_established, 800), nullptr);
+  ASSERT_NE(ins(23, FlowState::tcp_established, 800), nullptr);
+  EXPECT_FALSE(present(8, 800));
+  EXPECT_FALSE(present(9, 800));
+  EXPECT_EQ(t.stats().evicted_half_closed, 2u);
+
   // Now only established entries: insert fails and every one of them stays.
-  EXPECT_EQ(ins(22, FlowState::tcp_syn, 800), nullptr);
+  EXPECT_EQ(ins(24, FlowState::tcp_syn, 900), nullptr);
   EXPECT_EQ(t.stats().insert_failures, 1u);
-  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u, 9u, 16u, 17u, 18u, 19u, 20u, 21u}) {
-    EXPECT_TRUE(present(i, 800)) << i;
+  for (uint32_t i : {0u, 1u, 2u, 3u, 4u, 5u, 6u, 7u, 16u, 17u, 18u, 19u, 20u, 21u, 22u, 23u}) {
+    EXPECT_TRUE(present(i, 900)) << i;
   }
 
   // An expired entry is reclaimed before anything live.
@@ -383,7 +426,7 @@ TEST(FlowTable, FillsToHighOccupancyWithRareFailures) {
               failed_by_90, occupancy * 100, capacity, (unsigned long)t.stats().displaced);
   EXPECT_LT(failed_by_90, capacity / 1000);
   EXPECT_GT(occupancy, 0.97);
-  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closing, 0u);
+  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closed, 0u);
   // Every entry that went in is still found, moved or not.
   uint32_t found = 0;
   for (uint32_t n = 0; n < capacity; ++n) found += t.find(key_of(n), t.hash(key_of(n)), 1) != nullptr;
@@ -462,7 +505,7 @@ void run_against_model(size_t capacity, uint32_t key_space, FlowState insert_sta
     }
     if (op % 1000 == 0) t.expire(now, 64);
   }
-  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closing, 0u);
+  EXPECT_EQ(t.stats().evicted_half_open + t.stats().evicted_closed, 0u);
   if (dense) {
     EXPECT_GT(t.stats().displaced, 0u);
     EXPECT_GT(t.stats().insert_failures, 0u);
