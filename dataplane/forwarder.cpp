@@ -32,6 +32,17 @@ bool is_multicast(const FlowKey& k) noexcept {
          (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
 }
 
+// The state of a connection's original-direction entry after a frame. Under L2 DSR the replies
+// bypass Magline, so its one entry never learns whether the backend has closed too: the
+// client's FIN counts as the close. (A DSR connection that loses its entry in a full table
+// gets Maglev's choice again, the same backend while the set is unchanged; a full-NAT one
+// would lose its source port, so its half-closed entries are kept longer.)
+FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) noexcept {
+  const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
+  return mode == ForwardMode::dsr_l2 && next == FlowState::tcp_closing ? FlowState::tcp_closed
+                                                                        : next;
+}
+
 bool usable_for_new(const ServiceState& s, size_t i) noexcept {
   const Backend& b = s.backend(i);
   const BackendState wanted = s.serving_terminating() ? BackendState::terminating
@@ -223,8 +234,8 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   int idx = -1;
   if (e != nullptr) {
     const FlowState state = flows_.state(e);
-    const FlowState next = next_flow_state(state, p.key.proto, p.tcp_flags);
     ForwardFlow& f = e->value.fwd;
+    const FlowState next = next_forward_state(state, p, mode_of(f.flags));
     if (tcp_closing_state(state) && next == FlowState::tcp_syn) {
       flows_.erase(e);  // a new connection on a closed tuple: choose afresh
       e = nullptr;
@@ -383,7 +394,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
   const uint64_t reply_hash = w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
 
-  const FlowState state = next_flow_state(FlowState::free, p.key.proto, p.tcp_flags);
+  const FlowState state = next_forward_state(FlowState::free, p, mode);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost

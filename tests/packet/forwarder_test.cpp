@@ -400,6 +400,19 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
                       .tcp(8080, 47000, dp::kTcpRst).bytes()).verdict, Verdict::tx);
   EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kClient, 47000), dp::FlowState::tcp_closed);
   EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closed);
+
+  // L2 DSR sees the client's side alone: its FIN counts as the close of the one entry.
+  const auto dsr = [&](uint8_t flags) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
+                     .tcp(48000, 80, flags).bytes());
+  };
+  ASSERT_EQ(dsr(kTcpSyn).verdict, Verdict::tx);
+  ASSERT_EQ(dsr(kTcpAck).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_established);
+  ASSERT_EQ(dsr(kTcpFin | kTcpAck).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_closed);
+  ASSERT_EQ(dsr(kTcpAck).verdict, Verdict::tx);  // the last ACK
+  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_closed);
 }
 
 // Pings go to the slow path (which answers those for Magline's addresses and VIPs), at most
