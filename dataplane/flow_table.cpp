@@ -24,6 +24,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::udp_unreplied: return "udp_unreplied";
     case FlowState::udp: return "udp";
     case FlowState::other: return "other";
+    case FlowState::affinity: return "affinity";
   }
   return "unknown";
 }
@@ -109,7 +110,8 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
     case FlowState::tcp_closed: return timeouts_.tcp_closing_ms;
     case FlowState::udp:
     case FlowState::udp_unreplied: return timeouts_.udp_ms;
-    case FlowState::other: return timeouts_.other_ms;
+    case FlowState::other:
+    case FlowState::affinity: return timeouts_.other_ms;  // records carry their own timeout
     case FlowState::free: break;
   }
   return 0;
@@ -234,18 +236,19 @@ namespace {
 // pshufb table).
 alignas(16) constexpr uint8_t kRankOfLive[16] = {
     1,  // free: kFree
-    5,  // tcp_syn: kHalfOpen
-    7,  // tcp_established: kNone (never evicted)
-    6,  // tcp_closing: kHalfClosed
-    7,  // udp: kNone
-    7,  // other: kNone
-    4,  // tcp_midstream: kUnconfirmed
-    4,  // udp_unreplied: kUnconfirmed
-    6,  // tcp_peer_closing: kHalfClosed
+    6,  // tcp_syn: kHalfOpen
+    8,  // tcp_established: kNone (never evicted)
+    7,  // tcp_closing: kHalfClosed
+    8,  // udp: kNone
+    8,  // other: kNone
+    5,  // tcp_midstream: kUnconfirmed
+    5,  // udp_unreplied: kUnconfirmed
+    7,  // tcp_peer_closing: kHalfClosed
     3,  // tcp_closed: kClosed
-    7, 7, 7, 7, 7, 7,  // no such states
+    4,  // affinity: kAffinity (Maglev over the client's address gives the same choice back)
+    8, 8, 8, 8, 8,  // no such states
 };
-static_assert(int(FlowState::tcp_closed) < 16);
+static_assert(int(FlowState::affinity) < 16);
 // Live ranks from kRankTimed on go nearest their deadline first.
 constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankTimed = 3;
 static_assert(kMaxFlowTimeoutMs < (1u << detail::kScoreRankShift));
@@ -329,7 +332,8 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
                                     uint64_t now_ms) const noexcept {
   static_assert(kFree == kRankFree && kExpired == kRankExpired && kClosed == kRankTimed &&
-                kUnconfirmed == 4 && kHalfOpen == 5 && kHalfClosed == 6 && kNone == 7);
+                kAffinity == 4 && kUnconfirmed == 5 && kHalfOpen == 6 && kHalfClosed == 7 &&
+                kNone == 8);
   const uint32_t candidates[2] = {s.primary, s.alternate};
   const uint32_t now = uint32_t(now_ms);
   Choice best;
@@ -425,6 +429,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     case kExpired: ++stats_.reclaimed_expired; break;
     case kHalfOpen: ++stats_.evicted_half_open; break;
     case kClosed: ++stats_.evicted_closed; break;
+    case kAffinity: ++stats_.evicted_affinity; break;
     case kHalfClosed: ++stats_.evicted_half_closed; break;
     case kUnconfirmed: ++stats_.evicted_unconfirmed; break;
     default: break;

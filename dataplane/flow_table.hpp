@@ -55,6 +55,7 @@ enum class FlowState : uint8_t {
   udp_unreplied,    // UDP, no reply seen yet
   tcp_peer_closing, // half-closed: a FIN seen the other way (its entry said so), none this way
   tcp_closed,       // FINs both ways, or an RST: only last ACKs and retransmissions remain
+  affinity,         // a session-affinity record (a client's backend), not a connection
 };
 
 // A TCP connection shutting down (half-closed: data may still flow the other way, and the last
@@ -145,6 +146,7 @@ struct FlowTableStats {
   uint64_t reclaimed_expired = 0;  // expired ways reused by insert or freed by expire()
   uint64_t evicted_half_open = 0;
   uint64_t evicted_closed = 0;       // closed (FINs both ways, or an RST)
+  uint64_t evicted_affinity = 0;     // session-affinity records
   uint64_t evicted_half_closed = 0;  // shutting down: one way's FIN seen
   uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
@@ -158,10 +160,11 @@ unsigned sig_match(const uint16_t* sigs, uint16_t sig) noexcept;
 unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept;
 
 // The way of a bucket an insert should take, and its score: rank << 28 | time left (the time
-// left counts only for ranks evicted nearest-deadline first: closing, unconfirmed, half-open),
-// lower is better, ties to the lowest way. Ranks: 1 free, 2 expired, 3 closing, 4 unconfirmed,
-// 5 half-open, 6 none (a live confirmed entry). With SSE4.1 where the target has it (x86-64
-// builds ask for SSE4.2, as DPDK does), else, and for the tests' comparison, one way at a time.
+// left counts only for live ranks, evicted nearest-deadline first), lower is better, ties to
+// the lowest way. Ranks: 1 free, 2 expired, 3 closed, 4 session-affinity record, 5
+// unconfirmed, 6 half-open, 7 half-closed, 8 none (a live confirmed entry). With SSE4.1 where
+// the target has it (x86-64 builds ask for SSE4.2, as DPDK does), else, and for the tests'
+// comparison, one way at a time.
 struct WayScore {
   uint32_t score;
   unsigned way;
@@ -359,7 +362,7 @@ class FlowTable {
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
   enum Rank : unsigned {
-    kSameKey, kFree, kExpired, kClosed, kUnconfirmed, kHalfOpen, kHalfClosed, kNone
+    kSameKey, kFree, kExpired, kClosed, kAffinity, kUnconfirmed, kHalfOpen, kHalfClosed, kNone
   };
   struct Choice {
     Rank rank = kNone;

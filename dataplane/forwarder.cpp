@@ -527,7 +527,7 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
       // Refresh here; tell the other workers again once half the timeout has gone by, so that
       // their copies do not lapse while this client keeps connecting through this worker.
       const bool stale = flows_.remaining_ms(e, now_ms) < timeout_ms / 2;
-      flows_.refresh(e, FlowState::other, now_ms, timeout_ms);
+      flows_.refresh(e, FlowState::affinity, now_ms, timeout_ms);
       if (stale) broadcast_affinity(key, e->value, timeout_ms);
       return uint16_t(idx);
     }
@@ -538,7 +538,7 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
   v.fwd.flags = kFlowAffinity;
   v.fwd.backend_addr = s.backend(idx).addr.bytes;
   v.fwd.backend_port = s.backend(idx).port;
-  if (FlowEntry* a = flows_.insert(key, h, FlowState::other, now_ms, timeout_ms)) a->value = v;
+  if (FlowEntry* a = flows_.insert(key, h, FlowState::affinity, now_ms, timeout_ms)) a->value = v;
   broadcast_affinity(key, v, timeout_ms);
   return idx;
 }
@@ -547,7 +547,7 @@ void Forwarder::broadcast_affinity(const FlowKey& key, const FlowValue& value,
                                    uint32_t timeout_ms) noexcept {
   PeerMessage m;
   m.kind = PeerMessage::Kind::affinity;
-  m.state = FlowState::other;
+  m.state = FlowState::affinity;
   m.timeout_ms = timeout_ms;
   m.key = key;
   m.value = value;

@@ -129,6 +129,28 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictAConnectionShuttingDown) {
   EXPECT_GT(h.forwarder().flows().stats().evicted_half_open, half_open);
 }
 
+// A SYN flood from made-up clients to a ClientIP-affinity service: each SYN also records its
+// client's backend, for the affinity timeout (3 h here, Kubernetes' default). Those records
+// must not fill the table: they go before anything live (a client whose record is gone gets
+// the same Maglev choice over its address while the backends are unchanged), the flood's SYNs
+// are all forwarded, and a real client still gets its connection's entries.
+TEST_F(ForwarderFlood, ASynFloodCannotFillTheTableWithAffinityRecords) {
+  dp::Service spec = service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                             {{"198.18.1.10", 8080}});
+  spec.affinity = {true, 10800};
+  h.add(spec);
+  h.neighbor("198.18.1.10", kBackendMac);
+  flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_affinity, 500u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+}
+
 // A burst's new connections may evict, in a full table, the entry another frame of the same
 // burst has already found (the flow-table lookup runs for the whole burst first). That frame
 // must not then be forwarded with the new connection's translation: it is handled as a miss.

@@ -128,7 +128,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
     FlowState states[8];
     uint32_t deadlines[8];
     for (unsigned w = 0; w < 8; ++w) {
-      states[w] = FlowState(rng() % 10);  // every state
+      states[w] = FlowState(rng() % 11);  // every state
       switch (rng() % 4) {
         case 0: deadlines[w] = now - rng() % 5000; break;                // expired (or now)
         case 1: deadlines[w] = now + 1 + rng() % 3; break;               // ties likely
@@ -150,7 +150,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
   EXPECT_EQ(detail::best_way(half_open, same, now).way, 5u);
   FlowState established[8];
   for (FlowState& s : established) s = FlowState::tcp_established;
-  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 7u);
+  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 8u);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
@@ -325,6 +325,25 @@ TEST(FlowTable, EvictsExpiredClosedMidStreamHalfOpenThenHalfClosedButNeverEstabl
   ASSERT_NE(u.insert(keys[30], u.hash(keys[30]), FlowState::tcp_syn, 1500), nullptr);
   EXPECT_EQ(u.stats().reclaimed_expired, 1u);
   EXPECT_EQ(u.stats().evicted_half_open, 0u);
+
+  // A session-affinity record (3 h) goes after closed entries and before unconfirmed ones: a
+  // client whose record is gone gets the same Maglev choice over its address back.
+  FlowTable v(16, to, kSeed);
+  for (uint32_t i = 0; i < 8; ++i) {
+    ASSERT_NE(v.insert(keys[i], v.hash(keys[i]), FlowState::tcp_established, 0), nullptr);
+  }
+  for (uint32_t i = 8; i < 14; ++i) {
+    ASSERT_NE(v.insert(keys[i], v.hash(keys[i]), FlowState::tcp_midstream, 0), nullptr);
+  }
+  ASSERT_NE(v.insert(keys[14], v.hash(keys[14]), FlowState::affinity, 0, 10'800'000), nullptr);
+  ASSERT_NE(v.insert(keys[15], v.hash(keys[15]), FlowState::tcp_closed, 0), nullptr);
+  ASSERT_NE(v.insert(keys[16], v.hash(keys[16]), FlowState::tcp_established, 10), nullptr);
+  EXPECT_EQ(v.stats().evicted_closed, 1u);
+  ASSERT_NE(v.insert(keys[17], v.hash(keys[17]), FlowState::tcp_established, 10), nullptr);
+  EXPECT_EQ(v.stats().evicted_affinity, 1u);
+  EXPECT_EQ(v.stats().evicted_unconfirmed, 0u);
+  ASSERT_NE(v.insert(keys[18], v.hash(keys[18]), FlowState::tcp_established, 10), nullptr);
+  EXPECT_EQ(v.stats().evicted_unconfirmed, 1u);
 }
 
 // An insert reads the alternate bucket only when its primary has no free or expired way, and,
