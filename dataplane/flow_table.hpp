@@ -19,9 +19,10 @@
 // of either bucket moves to its own other bucket if that has room (one step of cuckoo
 // displacement; bounded work). Failing that, it evicts, nearest deadline first, a
 // session-affinity record (soft state: Maglev over the client's address gives the same
-// backend back), then an unconfirmed entry (below), then a half-open one (SYN seen, no ACK yet: a handshake in progress, whose
-// full-NAT source port would be lost), then a half-closed one (one direction's FIN seen: data
-// may still flow the other way, and the last FIN needs the entry). In a table 7/8 full or more
+// backend back), then an unconfirmed entry (below), then a half-open one (SYN seen, no ACK
+// yet: a handshake in progress, whose full-NAT source port would be lost), then a half-closed
+// one (one direction's FIN seen: data may still flow the other way, and the last FIN needs the
+// entry). In a table 7/8 full or more
 // ("crowded": a flood's entries, most likely) these go before displacement is tried, and an
 // insert looks no further than its primary bucket when that has a closed, affinity,
 // unconfirmed or half-open way (the alternate is a cache miss more per new connection).
