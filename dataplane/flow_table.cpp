@@ -25,6 +25,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::udp: return "udp";
     case FlowState::other: return "other";
     case FlowState::affinity: return "affinity";
+    case FlowState::other_unreplied: return "other_unreplied";
   }
   return "unknown";
 }
@@ -34,7 +35,9 @@ const char* flow_state_name(FlowState s) noexcept {
 // the client's flags alone and never waits for a SYN-ACK.
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
   if (proto == kProtoUdp) return from == FlowState::udp ? FlowState::udp : FlowState::udp_unreplied;
-  if (proto != kProtoTcp) return FlowState::other;
+  if (proto != kProtoTcp) {
+    return from == FlowState::other ? FlowState::other : FlowState::other_unreplied;
+  }
   if (tcp_flags & kTcpRst) return FlowState::tcp_closed;
   if (tcp_flags & kTcpFin) {
     return from == FlowState::tcp_peer_closing || from == FlowState::tcp_closed
@@ -59,10 +62,7 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 }
 
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
-  const FlowState next = next_flow_state(from, proto, tcp_flags);
-  if (next == FlowState::tcp_midstream) return FlowState::tcp_established;
-  if (next == FlowState::udp_unreplied) return FlowState::udp;
-  return next;
+  return confirmed(next_flow_state(from, proto, tcp_flags));
 }
 
 FlowState closing_peer_state(FlowState other, FlowState now) noexcept {
@@ -111,6 +111,7 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
     case FlowState::udp:
     case FlowState::udp_unreplied: return timeouts_.udp_ms;
     case FlowState::other:
+    case FlowState::other_unreplied:
     case FlowState::affinity: return timeouts_.other_ms;  // records carry their own timeout
     case FlowState::free: break;
   }
@@ -246,9 +247,10 @@ alignas(16) constexpr uint8_t kRankOfLive[16] = {
     7,  // tcp_peer_closing: kHalfClosed
     3,  // tcp_closed: kClosed
     4,  // affinity: kAffinity (Maglev over the client's address gives the same choice back)
-    8, 8, 8, 8, 8,  // no such states
+    5,  // other_unreplied: kUnconfirmed
+    8, 8, 8, 8,  // no such states
 };
-static_assert(int(FlowState::affinity) < 16);
+static_assert(int(FlowState::other_unreplied) < 16);
 // Live ranks from kRankTimed on go nearest their deadline first.
 constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankTimed = 3;
 static_assert(kMaxFlowTimeoutMs < (1u << detail::kScoreRankShift));

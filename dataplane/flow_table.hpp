@@ -58,6 +58,7 @@ enum class FlowState : uint8_t {
   tcp_peer_closing, // half-closed: a FIN seen the other way (its entry said so), none this way
   tcp_closed,       // FINs both ways, or an RST: only last ACKs and retransmissions remain
   affinity,         // a session-affinity record (a client's backend), not a connection
+  other_unreplied,  // SCTP and the rest, no reply seen yet
 };
 
 // A TCP connection shutting down (half-closed: data may still flow the other way, and the last
@@ -70,7 +71,17 @@ inline bool tcp_closing_state(FlowState s) noexcept {
 // Entries nothing has confirmed yet: the client's frames alone opened them, and they may be a
 // flood's. They can be evicted; a reply confirms them.
 inline bool unconfirmed(FlowState s) noexcept {
-  return s == FlowState::tcp_midstream || s == FlowState::udp_unreplied;
+  return s == FlowState::tcp_midstream || s == FlowState::udp_unreplied ||
+         s == FlowState::other_unreplied;
+}
+// What an unconfirmed state becomes once the other side has answered.
+inline FlowState confirmed(FlowState s) noexcept {
+  switch (s) {
+    case FlowState::tcp_midstream: return FlowState::tcp_established;
+    case FlowState::udp_unreplied: return FlowState::udp;
+    case FlowState::other_unreplied: return FlowState::other;
+    default: return s;
+  }
 }
 
 const char* flow_state_name(FlowState s) noexcept;

@@ -625,8 +625,7 @@ void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const Frontend
     const FlowState t = closing_peer_state(s, reply_state);
     if (t != s) flows_.refresh(fwd, t, now_ms);
   } else if (unconfirmed(s)) {
-    flows_.refresh(fwd, s == FlowState::udp_unreplied ? FlowState::udp : FlowState::tcp_established,
-                   now_ms);
+    flows_.refresh(fwd, confirmed(s), now_ms);
   }
 }
 

@@ -34,7 +34,7 @@ inline uint16_t handshake(Harness& h, uint16_t sport, bool ack = true) {
 }
 
 // A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP segments with `flags`
-// (or UDP datagrams) to vip:port, from flow number `base` on, the i-th at time t0 + i ms. Each
+// (or UDP datagrams, or SCTP packets) to vip:port, from flow number `base` on, the i-th at time t0 + i ms. Each
 // must be forwarded.
 inline void flood(Harness& h, const char* vip, uint16_t port, dp::Protocol proto, uint32_t base,
            uint32_t n = 2000, uint8_t flags = dp::kTcpAck, uint64_t t0 = 1000) {
@@ -44,6 +44,8 @@ inline void flood(Harness& h, const char* vip, uint16_t port, dp::Protocol proto
     const uint16_t sport = uint16_t(1024 + i % 60000);
     if (proto == dp::Protocol::tcp) {
       f.tcp(sport, port, flags);
+    } else if (proto == dp::Protocol::sctp) {
+      f.sctp(sport, port, i + 1);
     } else {
       f.udp(sport, port);
     }

@@ -242,6 +242,38 @@ TEST_F(ForwarderFlood, AUdpFloodCannotCrowdOutAnsweredFlows) {
                               .udp(53, 41000).payload("answer").bytes());
 }
 
+// The same for SCTP: an association's entries stay evictable until the backend answers, so a
+// flood of made-up associations cannot fill the table, and an answered one survives it.
+TEST_F(ForwarderFlood, AnSctpFloodCannotCrowdOutAnsweredAssociations) {
+  h.add(service("diameter", "198.18.100.4", 3868, Protocol::sctp, ForwardMode::full_nat,
+                {{"198.18.1.40", 3868}}));
+  h.neighbor("198.18.1.40", kBackendMac);
+  auto init = [&] {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.4")
+                     .sctp(41000, 3868).bytes());
+  };
+  const Outcome i = init();
+  ASSERT_EQ(i.verdict, Verdict::tx) << to_string(i);
+  const uint16_t snat = sport_of(i.frame);
+  const Outcome a = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.40", kLbIp)
+                              .sctp(3868, snat).bytes());
+  ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);  // answered: both entries confirmed
+
+  flood(h, "198.18.100.4", 3868, Protocol::sctp, 0);
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+
+  const Outcome again = init();
+  ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
+  EXPECT_EQ(sport_of(again.frame), snat);
+  const Outcome answer = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.40", kLbIp)
+                                   .sctp(3868, snat).bytes());
+  ASSERT_EQ(answer.verdict, Verdict::tx) << to_string(answer);
+  const Bytes want = Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.4", kClient).ttl(63)
+                        .sctp(3868, 41000).bytes();
+  EXPECT_EQ(answer.frame, want);
+}
+
 // Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
 // flow-table lookups and is dropped, counted, rather than searched port by port.
 TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {

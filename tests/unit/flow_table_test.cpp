@@ -59,8 +59,10 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
       {FlowState::free, kProtoUdp, 0, FlowState::udp_unreplied},
       {FlowState::udp_unreplied, kProtoUdp, 0, FlowState::udp_unreplied},  // the client's own
       {FlowState::udp, kProtoUdp, 0, FlowState::udp},
-      {FlowState::free, kProtoSctp, 0, FlowState::other},
-      {FlowState::free, kProtoIcmp, 0, FlowState::other},
+      {FlowState::free, kProtoSctp, 0, FlowState::other_unreplied},
+      {FlowState::other_unreplied, kProtoSctp, 0, FlowState::other_unreplied},  // the client's
+      {FlowState::other, kProtoSctp, 0, FlowState::other},
+      {FlowState::free, kProtoIcmp, 0, FlowState::other_unreplied},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(next_flow_state(c.from, c.proto, c.flags), c.to)
@@ -83,6 +85,8 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
   EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
   EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
+  EXPECT_EQ(next_reply_state(FlowState::other_unreplied, kProtoSctp, 0), FlowState::other);
+  EXPECT_EQ(next_reply_state(FlowState::free, kProtoSctp, 0), FlowState::other);
 }
 
 // A connection's other entry, when one moves into a closing state: peer-closing after the
@@ -128,7 +132,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
     FlowState states[8];
     uint32_t deadlines[8];
     for (unsigned w = 0; w < 8; ++w) {
-      states[w] = FlowState(rng() % 11);  // every state
+      states[w] = FlowState(rng() % 12);  // every state
       switch (rng() % 4) {
         case 0: deadlines[w] = now - rng() % 5000; break;                // expired (or now)
         case 1: deadlines[w] = now + 1 + rng() % 3; break;               // ties likely
