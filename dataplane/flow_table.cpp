@@ -26,6 +26,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::other: return "other";
     case FlowState::affinity: return "affinity";
     case FlowState::other_unreplied: return "other_unreplied";
+    case FlowState::tcp_syn_answered: return "tcp_syn_answered";
   }
   return "unknown";
 }
@@ -50,6 +51,8 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
       return bare_syn ? FlowState::tcp_syn : FlowState::tcp_midstream;
     case FlowState::tcp_syn:
       return (tcp_flags & kTcpAck) ? FlowState::tcp_established : FlowState::tcp_syn;
+    case FlowState::tcp_syn_answered:  // a reply entry: the backend's frame after its SYN-ACK
+      return (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpAck ? FlowState::tcp_established : from;
     case FlowState::tcp_closing:
     case FlowState::tcp_peer_closing:
     case FlowState::tcp_closed:
@@ -62,15 +65,28 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 }
 
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept {
+  const bool half_open = from == FlowState::tcp_syn || from == FlowState::tcp_syn_answered;
+  if (proto == kProtoTcp && half_open && (tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) == kTcpSyn) {
+    return FlowState::tcp_syn_answered;  // the SYN-ACK (or a retransmission of it)
+  }
   return confirmed(next_flow_state(from, proto, tcp_flags));
 }
 
-FlowState closing_peer_state(FlowState other, FlowState now) noexcept {
-  if (now == FlowState::tcp_closed) return FlowState::tcp_closed;
-  if (now != FlowState::tcp_closing) return other;
-  return other == FlowState::tcp_closing || other == FlowState::tcp_closed
-             ? FlowState::tcp_closed
-             : FlowState::tcp_peer_closing;
+FlowState peer_state(FlowState other, FlowState now) noexcept {
+  switch (now) {
+    case FlowState::tcp_closed:
+      return FlowState::tcp_closed;
+    case FlowState::tcp_closing:
+      return other == FlowState::tcp_closing || other == FlowState::tcp_closed
+                 ? FlowState::tcp_closed
+                 : FlowState::tcp_peer_closing;
+    case FlowState::tcp_established:
+      return other == FlowState::tcp_syn || other == FlowState::tcp_syn_answered
+                 ? FlowState::tcp_established
+                 : other;
+    default:
+      return other;
+  }
 }
 
 namespace {
@@ -102,7 +118,8 @@ size_t FlowTable::memory_bytes(size_t capacity) noexcept {
 
 uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
   switch (s) {
-    case FlowState::tcp_syn: return timeouts_.tcp_syn_ms;
+    case FlowState::tcp_syn:
+    case FlowState::tcp_syn_answered: return timeouts_.tcp_syn_ms;
     case FlowState::tcp_established:
     case FlowState::tcp_midstream: return timeouts_.tcp_established_ms;
     case FlowState::tcp_closing:
@@ -248,9 +265,10 @@ alignas(16) constexpr uint8_t kRankOfLive[16] = {
     3,  // tcp_closed: kClosed
     4,  // affinity: kAffinity (Maglev over the client's address gives the same choice back)
     5,  // other_unreplied: kUnconfirmed
-    8, 8, 8, 8,  // no such states
+    6,  // tcp_syn_answered: kHalfOpen
+    8, 8, 8,  // no such states
 };
-static_assert(int(FlowState::other_unreplied) < 16);
+static_assert(int(FlowState::tcp_syn_answered) < 16);
 // Live ranks from kRankTimed on go nearest their deadline first.
 constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankTimed = 3;
 static_assert(kMaxFlowTimeoutMs < (1u << detail::kScoreRankShift));

@@ -59,6 +59,8 @@ enum class FlowState : uint8_t {
   tcp_closed,       // FINs both ways, or an RST: only last ACKs and retransmissions remain
   affinity,         // a session-affinity record (a client's backend), not a connection
   other_unreplied,  // SCTP and the rest, no reply seen yet
+  tcp_syn_answered, // half-open, answered: the backend's SYN-ACK seen, not yet the client's ACK
+                    // (a backend answers a flood's SYNs too, so this confirms nothing)
 };
 
 // A TCP connection shutting down (half-closed: data may still flow the other way, and the last
@@ -103,13 +105,17 @@ inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2
 FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
 // The same for the reply direction, where an answer confirms the flow: a TCP connection joined
-// mid-stream (unless the answer is a FIN or RST), a UDP flow.
+// mid-stream (unless the answer is a FIN or RST), a UDP flow. A SYN-ACK to a half-open entry
+// makes it tcp_syn_answered, still half-open: the client's ACK (forward direction) or the
+// backend's next frame establishes it.
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
 
-// A connection's two entries (forward and reply) each see one direction. When one moves into a
-// closing state (`now`: its own FIN, or closed), the other (in state `other`) becomes: closed
-// when `now` is closed or `other` had seen its own FIN already; else peer-closing.
-FlowState closing_peer_state(FlowState other, FlowState now) noexcept;
+// A connection's two entries (forward and reply) each see one direction. When one moves to
+// `now`, the other (in state `other`) becomes: after a FIN (`now` closing), closed when `other`
+// had seen its own FIN already, else peer-closing; after an RST or the second FIN (`now`
+// closed), closed; after the handshake (`now` established), established if it was half-open
+// (tcp_syn, tcp_syn_answered). Otherwise it stays as it is.
+FlowState peer_state(FlowState other, FlowState now) noexcept;
 
 // What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
 // either for a connection's original direction (client -> frontend) or for its replies

@@ -259,8 +259,8 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
       } else {
         f.backend_hint = uint16_t(idx);
         flows_.refresh(e, next, now_ms);
-        if (tcp_closing_state(next) && next != state) {
-          close_reply(w, f, uint16_t(idx), next, now_ms);
+        if (next != state && (tcp_closing_state(next) || next == FlowState::tcp_established)) {
+          follow_reply(w, f, uint16_t(idx), next, now_ms);
         }
       }
     }
@@ -622,19 +622,23 @@ void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const Frontend
   if (fwd == nullptr || (fwd->value.fwd.flags & kFlowReply)) return;
   const FlowState s = flows_.state(fwd);
   if (tcp_closing_state(reply_state)) {
-    const FlowState t = closing_peer_state(s, reply_state);
+    const FlowState t = peer_state(s, reply_state);
     if (t != s) flows_.refresh(fwd, t, now_ms);
   } else if (unconfirmed(s)) {
     flows_.refresh(fwd, confirmed(s), now_ms);
   }
 }
 
-// A FIN or RST from the client (the forward entry now `fwd_state`): the reply entry, when this
-// worker holds it, becomes peer-closing, or closed (its timeout then runs from the last frame
-// either way), so that a backend that never sends its own FIN does not keep a live entry for
-// the established timeout.
-void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
-                            FlowState fwd_state, uint64_t now_ms) noexcept {
+// The client's frame moved the forward entry to `fwd_state`; the reply entry, when this worker
+// holds it, follows (peer_state):
+// - after the client's ACK of the handshake it becomes established. The backend's SYN-ACK left
+//   it half-open: a backend answers a flood's SYNs too, so the SYN-ACK alone must not make an
+//   entry that is never evicted;
+// - after a FIN or RST it becomes peer-closing or closed (its timeout then runs from the last
+//   frame either way), so that a backend that never sends its own FIN does not keep a live
+//   entry for the established timeout.
+void Forwarder::follow_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
+                             FlowState fwd_state, uint64_t now_ms) noexcept {
   const ForwardMode mode = mode_of(f.flags);
   if (mode == ForwardMode::dsr_l2) return;  // replies bypass Magline: no reply entry
   FlowKey k;
@@ -655,7 +659,7 @@ void Forwarder::close_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
   FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms);
   if (r == nullptr || !(r->value.reply.flags & kFlowReply)) return;
   const FlowState s = flows_.state(r);
-  const FlowState t = closing_peer_state(s, fwd_state);
+  const FlowState t = peer_state(s, fwd_state);
   if (t != s) flows_.refresh(r, t, now_ms);
 }
 

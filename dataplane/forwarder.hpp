@@ -226,8 +226,8 @@ class Forwarder {
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                       FlowState reply_state, uint64_t now_ms) noexcept;
-  void close_reply(const Work& w, const ForwardFlow& f, uint16_t idx, FlowState fwd_state,
-                   uint64_t now_ms) noexcept;
+  void follow_reply(const Work& w, const ForwardFlow& f, uint16_t idx, FlowState fwd_state,
+                    uint64_t now_ms) noexcept;
   void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;

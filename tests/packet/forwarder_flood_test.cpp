@@ -96,6 +96,31 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
                       .tcp(8080, snat, kTcpAck).payload("200").bytes()).verdict, Verdict::tx);
 }
 
+// A SYN flood from made-up clients through full-NAT, as it happens: the backend answers every
+// SYN with a SYN-ACK (to Magline's address, which sends it on to the made-up client). A SYN-ACK
+// alone confirms nothing, so none of the flood's entries may become unevictable: every SYN is
+// forwarded, and a real client still gets its connection.
+TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
+  web(ForwardMode::full_nat);
+  for (uint32_t i = 0; i < 2000; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const Outcome syn = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                  .tcp(uint16_t(1024 + i), 80, kTcpSyn).bytes(), 1000 + i);
+    ASSERT_EQ(syn.verdict, Verdict::tx) << i << ": " << to_string(syn);
+    const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                     .tcp(8080, sport_of(syn.frame), kTcpSyn | kTcpAck).bytes(),
+                                 1000 + i);
+    ASSERT_EQ(synack.verdict, Verdict::tx) << i << ": " << to_string(synack);
+  }
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+}
+
 // A connection shutting down (the client's FIN seen, the backend's data and FIN+ACK still to
 // come: a half-closed TCP connection may carry data for a long time) keeps both entries through
 // a SYN flood: the flood's half-open entries go first. Closed ones (FINs both ways) go before.

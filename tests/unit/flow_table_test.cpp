@@ -80,8 +80,16 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
             FlowState::tcp_closed);
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck),
             FlowState::tcp_closing);
+  // The SYN-ACK: still half-open (a backend answers a flood's SYNs too); its next frame, or
+  // the client's ACK (peer_state), establishes it.
   EXPECT_EQ(next_reply_state(FlowState::tcp_syn, kProtoTcp, kTcpSyn | kTcpAck),
-            FlowState::tcp_established);  // the SYN-ACK
+            FlowState::tcp_syn_answered);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpSyn | kTcpAck),
+            FlowState::tcp_syn_answered);  // retransmitted
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpAck | kTcpPsh),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpRst),
+            FlowState::tcp_closed);
   EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
   EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
   EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
@@ -89,9 +97,9 @@ TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::free, kProtoSctp, 0), FlowState::other);
 }
 
-// A connection's other entry, when one moves into a closing state: peer-closing after the
-// first FIN, closed after the second or an RST; nothing changes for a state that is not a FIN's.
-TEST(FlowState, TheOtherDirectionsEntryFollowsAClose) {
+// A connection's other entry, when one moves: established after the handshake if half-open;
+// peer-closing after the first FIN, closed after the second or an RST.
+TEST(FlowState, TheOtherDirectionsEntryFollowsTheHandshakeAndTheClose) {
   struct Case {
     FlowState other, now, to;
   };
@@ -105,9 +113,13 @@ TEST(FlowState, TheOtherDirectionsEntryFollowsAClose) {
       {FlowState::tcp_established, FlowState::tcp_closed, FlowState::tcp_closed},  // an RST
       {FlowState::tcp_closing, FlowState::tcp_closed, FlowState::tcp_closed},
       {FlowState::tcp_established, FlowState::tcp_peer_closing, FlowState::tcp_established},
+      {FlowState::tcp_syn, FlowState::tcp_established, FlowState::tcp_established},
+      {FlowState::tcp_syn_answered, FlowState::tcp_established, FlowState::tcp_established},
+      {FlowState::tcp_peer_closing, FlowState::tcp_established, FlowState::tcp_peer_closing},
+      {FlowState::tcp_midstream, FlowState::tcp_established, FlowState::tcp_midstream},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(closing_peer_state(c.other, c.now), c.to)
+    EXPECT_EQ(peer_state(c.other, c.now), c.to)
         << flow_state_name(c.other) << " after " << flow_state_name(c.now);
   }
 }
@@ -132,7 +144,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
     FlowState states[8];
     uint32_t deadlines[8];
     for (unsigned w = 0; w < 8; ++w) {
-      states[w] = FlowState(rng() % 12);  // every state
+      states[w] = FlowState(rng() % 13);  // every state
       switch (rng() % 4) {
         case 0: deadlines[w] = now - rng() % 5000; break;                // expired (or now)
         case 1: deadlines[w] = now + 1 + rng() % 3; break;               // ties likely
