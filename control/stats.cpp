@@ -102,6 +102,7 @@ nlohmann::ordered_json flows_json(const dp::FlowTableStats& f) {
           {"evicted_closed", f.evicted_closed},
           {"evicted_affinity", f.evicted_affinity},
           {"evicted_half_closed", f.evicted_half_closed},
+          {"evicted_answered", f.evicted_answered},
           {"evicted_unconfirmed", f.evicted_unconfirmed}, {"displaced", f.displaced}};
 }
 
@@ -204,10 +205,11 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
              [&](size_t w) { return t.flows[w].inserts; });
   per_worker("magline_flow_table_insert_failures_total", "Flow entries that found no room.",
              [&](size_t w) { return t.flows[w].insert_failures; });
-  per_worker("magline_flow_table_evictions_total", "Live closed, session-affinity, unconfirmed (mid-stream TCP, unreplied UDP), half-open or half-closed entries evicted.",
+  per_worker("magline_flow_table_evictions_total", "Live closed, session-affinity, unconfirmed (mid-stream TCP, unreplied UDP), half-open, half-closed or answered UDP/SCTP entries evicted.",
              [&](size_t w) { return t.flows[w].evicted_half_open + t.flows[w].evicted_closed +
                                     t.flows[w].evicted_affinity +
                                     t.flows[w].evicted_half_closed +
+                                    t.flows[w].evicted_answered +
                                     t.flows[w].evicted_unconfirmed; });
 
   family("magline_slow_path_total", "counter", "Slow-path events, by kind.");

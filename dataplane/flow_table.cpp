@@ -255,10 +255,10 @@ namespace {
 alignas(16) constexpr uint8_t kRankOfLive[16] = {
     1,  // free: kFree
     6,  // tcp_syn: kHalfOpen
-    8,  // tcp_established: kNone (never evicted)
+    9,  // tcp_established: kNone (never evicted)
     7,  // tcp_closing: kHalfClosed
-    8,  // udp: kNone
-    8,  // other: kNone
+    8,  // udp: kAnswered (a backend answers a flood's datagrams too: evicted last, not never)
+    8,  // other: kAnswered (SCTP: an INIT-ACK answers a flood's INITs too)
     5,  // tcp_midstream: kUnconfirmed
     5,  // udp_unreplied: kUnconfirmed
     7,  // tcp_peer_closing: kHalfClosed
@@ -266,7 +266,7 @@ alignas(16) constexpr uint8_t kRankOfLive[16] = {
     4,  // affinity: kAffinity (Maglev over the client's address gives the same choice back)
     5,  // other_unreplied: kUnconfirmed
     6,  // tcp_syn_answered: kHalfOpen
-    8, 8, 8,  // no such states
+    9, 9, 9,  // no such states
 };
 static_assert(int(FlowState::tcp_syn_answered) < 16);
 // Live ranks from kRankTimed on go nearest their deadline first.
@@ -349,18 +349,25 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 // (a half-open entry where the alternate has a closed one or even room): the price of one cache
 // miss fewer per new connection when it matters most, under a flood. A primary whose best is a
 // half-closed entry has the alternate read all the same: a flood's entry there goes first.
-FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key,
-                                    uint64_t now_ms) const noexcept {
+FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key, uint64_t now_ms,
+                                    const Where* keep) const noexcept {
   static_assert(kFree == kRankFree && kExpired == kRankExpired && kClosed == kRankTimed &&
                 kAffinity == 4 && kUnconfirmed == 5 && kHalfOpen == 6 && kHalfClosed == 7 &&
-                kNone == 8);
+                kAnswered == 8 && kNone == 9);
   const uint32_t candidates[2] = {s.primary, s.alternate};
   const uint32_t now = uint32_t(now_ms);
   Choice best;
   uint32_t best_score = UINT32_MAX;
   for (unsigned i = 0; i < 2; ++i) {
     const Bucket& bk = groups_[candidates[i]].bucket;
-    const detail::WayScore ws = detail::rank_ways(bk.state, bk.deadline, now);
+    const FlowState* states = bk.state;
+    FlowState kept[kWays];
+    if (keep != nullptr && keep->bucket == candidates[i]) {
+      std::memcpy(kept, bk.state, sizeof kept);
+      kept[keep->way] = FlowState::tcp_established;  // ranks as never evicted
+      states = kept;
+    }
+    const detail::WayScore ws = detail::rank_ways(states, bk.deadline, now);
     if (i == 0 || ws.score < best_score) {
       best_score = ws.score;
       best = {Rank(ws.score >> detail::kScoreRankShift), candidates[i], ws.way};
@@ -407,8 +414,8 @@ FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms)
 }
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
-                             uint64_t now_ms, uint32_t timeout_ms,
-                             const InsertHint* hint) noexcept {
+                             uint64_t now_ms, uint32_t timeout_ms, const InsertHint* hint,
+                             const Where* keep) noexcept {
   const uint32_t deadline = uint32_t(now_ms + timeout_ms);
   const Slots s = slots_of(hash);
   const uint32_t candidates[2] = {s.primary, s.alternate};
@@ -417,10 +424,11 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
       groups_[hint->bucket].bucket.state[hint->way] == hint->state &&
       groups_[hint->bucket].bucket.sig[hint->way] == hint->sig &&
       (hint->state == FlowState::free ||
-       groups_[hint->bucket].bucket.deadline[hint->way] == hint->deadline)) {
+       groups_[hint->bucket].bucket.deadline[hint->way] == hint->deadline) &&
+      (keep == nullptr || keep->bucket != hint->bucket || keep->way != hint->way)) {
     c = {Rank(hint->rank), hint->bucket, hint->way};
   } else {
-    c = choose(s, &key, now_ms);
+    c = choose(s, &key, now_ms, keep);
   }
   const Rank best = c.rank;
   const uint32_t best_b = c.bucket;
@@ -433,7 +441,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   // half-open or half-closed entry can go, that one is evicted at once.
   if (best == kNone || (best > kClosed && !crowded())) {
     for (uint32_t b : candidates) {
-      const int w = move_one_out(b, now_ms);
+      const int w = move_one_out(b, now_ms, keep);
       if (w >= 0) {
         ++stats_.displaced;
         place(b, unsigned(w), s, key, state, deadline);
@@ -451,6 +459,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     case kClosed: ++stats_.evicted_closed; break;
     case kAffinity: ++stats_.evicted_affinity; break;
     case kHalfClosed: ++stats_.evicted_half_closed; break;
+    case kAnswered: ++stats_.evicted_answered; break;
     case kUnconfirmed: ++stats_.evicted_unconfirmed; break;
     default: break;
   }
@@ -459,9 +468,10 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   return &groups_[best_b].way[best_w];
 }
 
-int FlowTable::move_one_out(uint32_t b, uint64_t now_ms) noexcept {
+int FlowTable::move_one_out(uint32_t b, uint64_t now_ms, const Where* keep) noexcept {
   Bucket& from = groups_[b].bucket;
   for (unsigned w = 0; w < kWays; ++w) {
+    if (keep != nullptr && keep->bucket == b && keep->way == w) continue;
     FlowEntry& e = groups_[b].way[w];
     const uint32_t other = other_bucket(b, from.sig[w]);
     const uint32_t primary = (from.alt_mask & (1u << w)) ? other : b;

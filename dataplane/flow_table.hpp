@@ -22,13 +22,14 @@
 // backend back), then an unconfirmed entry (below), then a half-open one (SYN seen, no ACK
 // yet: a handshake in progress, whose full-NAT source port would be lost), then a half-closed
 // one (one direction's FIN seen: data may still flow the other way, and the last FIN needs the
-// entry). In a table 7/8 full or more
+// entry), then, last, an answered UDP or SCTP flow (a backend answers a flood's too). In a
+// table 7/8 full or more
 // ("crowded": a flood's entries, most likely) these go before displacement is tried, and an
 // insert looks no further than its primary bucket when that has a closed, affinity,
 // unconfirmed or half-open way (the alternate is a cache miss more per new connection).
 // Failing all that, insert fails and the caller forwards statelessly with Maglev (Maglev paper,
-// section 3.3): traffic never stops because the table is full, and live confirmed connections
-// are never evicted.
+// section 3.3): traffic never stops because the table is full, and established TCP
+// connections are never evicted.
 //
 // Entries nobody has answered are evictable, so that a flood of made-up tuples cannot fill the
 // table with entries nothing may take over: a TCP entry opened by a frame that is not a bare SYN
@@ -167,6 +168,7 @@ struct FlowTableStats {
   uint64_t evicted_closed = 0;       // closed (FINs both ways, or an RST)
   uint64_t evicted_affinity = 0;     // session-affinity records
   uint64_t evicted_half_closed = 0;  // shutting down: one way's FIN seen
+  uint64_t evicted_answered = 0;     // answered UDP and SCTP flows (no handshake proves them)
   uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
@@ -181,7 +183,8 @@ unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept;
 // The way of a bucket an insert should take, and its score: rank << 28 | time left (the time
 // left counts only for live ranks, evicted nearest-deadline first), lower is better, ties to
 // the lowest way. Ranks: 1 free, 2 expired, 3 closed, 4 session-affinity record, 5
-// unconfirmed, 6 half-open, 7 half-closed, 8 none (a live confirmed entry). With SSE4.1 where
+// unconfirmed, 6 half-open, 7 half-closed, 8 answered UDP or SCTP, 9 none (an established TCP
+// connection). With SSE4.1 where
 // the target has it (x86-64 builds ask for SSE4.2, as DPDK does), else, and for the tests'
 // comparison, one way at a time.
 struct WayScore {
@@ -257,14 +260,18 @@ class FlowTable {
   // The same with an explicit idle timeout (at most kMaxFlowTimeoutMs), e.g. session affinity.
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
                     uint32_t timeout_ms) noexcept {
-    return insert(key, hash, state, now_ms, timeout_ms, nullptr);
+    return insert(key, hash, state, now_ms, timeout_ms, nullptr, nullptr);
   }
   // The same with what prefetch_insert(hash) returned earlier in the burst (its choice saves
   // ranking both buckets again). A hint made without the key does not look for an expired copy
-  // of it: that stays until expire() reclaims it, unseen by lookups.
+  // of it: that stays until expire() reclaims it, unseen by lookups. `keep`, when given, is an
+  // entry this insert must neither evict nor move (a connection's forward entry, placed just
+  // before its reply entry: the two keys may share a bucket, and a new entry is evictable).
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
-                    const InsertHint& hint) noexcept {
-    return insert(key, hash, state, now_ms, timeout_ms(state), &hint);
+                    const InsertHint& hint, const FlowEntry* keep = nullptr) noexcept {
+    if (keep == nullptr) return insert(key, hash, state, now_ms, timeout_ms(state), &hint, nullptr);
+    const Where at = locate(keep);
+    return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at);
   }
 
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
@@ -381,22 +388,25 @@ class FlowTable {
   FlowEntry* find_in(uint32_t b, const FlowKey& key, uint16_t sig, uint64_t now_ms) noexcept;
   // Where insert() puts a key: the best way of its two buckets, lower ranks first.
   enum Rank : unsigned {
-    kSameKey, kFree, kExpired, kClosed, kAffinity, kUnconfirmed, kHalfOpen, kHalfClosed, kNone
+    kSameKey, kFree, kExpired, kClosed, kAffinity, kUnconfirmed, kHalfOpen, kHalfClosed,
+    kAnswered, kNone
   };
   struct Choice {
     Rank rank = kNone;
     uint32_t bucket = 0;
     unsigned way = 0;
   };
-  // `key` null: the expired copy of the same key is not looked for (prefetch_insert).
+  // `key` null: the expired copy of the same key is not looked for (prefetch_insert). `keep`:
+  // a way never chosen.
   [[gnu::always_inline]] inline Choice choose(const Slots& s, const FlowKey* key,
-                                              uint64_t now_ms) const noexcept;
+                                              uint64_t now_ms,
+                                              const Where* keep = nullptr) const noexcept;
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
-                    uint32_t timeout_ms, const InsertHint* hint) noexcept;
+                    uint32_t timeout_ms, const InsertHint* hint, const Where* keep) noexcept;
   [[gnu::always_inline]] inline void free_way(uint32_t b, unsigned w) noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.
-  int move_one_out(uint32_t b, uint64_t now_ms) noexcept;
+  int move_one_out(uint32_t b, uint64_t now_ms, const Where* keep) noexcept;
   [[gnu::always_inline]] inline void place(uint32_t b, unsigned w, const Slots& s,
                                            const FlowKey& key, FlowState state,
                                            uint32_t deadline) noexcept;

@@ -425,7 +425,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
                                ? config_.worker
                                : steering_.worker_of(reply_key, hop->port);
     if (!record_reply(reply_key, reply_hash, r, state, owner, pkt.port,
-                      MacAddr::from(pkt.data + 6), now_ms, w.reply_hint)) {
+                      MacAddr::from(pkt.data + 6), now_ms, w.reply_hint, e)) {
       if (e != nullptr) flows_.erase(e);
       drop(pkt, DropReason::flow_table_full, out);
       return nullptr;
@@ -439,13 +439,14 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
 }
 
 // Records the reply entry on the worker the NIC delivers the replies to (`owner`): here, or on
-// another worker through a peer message.
+// another worker through a peer message. Here, it never takes or moves the connection's forward
+// entry (`fwd`, when there is one): both keys may share a bucket.
 bool Forwarder::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
                              const FlowValue& value, FlowState state, uint16_t owner,
                              uint16_t last_hop_port, const MacAddr& last_hop_mac, uint64_t now_ms,
-                             const FlowTable::InsertHint& hint) noexcept {
+                             const FlowTable::InsertHint& hint, const FlowEntry* fwd) noexcept {
   if (owner == config_.worker) {
-    FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint);
+    FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint, fwd);
     if (r == nullptr) return false;
     r->value = value;
     return true;

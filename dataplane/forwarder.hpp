@@ -222,7 +222,7 @@ class Forwarder {
   bool record_reply(const FlowKey& reply_key, uint64_t reply_hash, const FlowValue& value,
                     FlowState state, uint16_t owner, uint16_t last_hop_port,
                     const MacAddr& last_hop_mac, uint64_t now_ms,
-                    const FlowTable::InsertHint& hint) noexcept;
+                    const FlowTable::InsertHint& hint, const FlowEntry* fwd) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
                       FlowState reply_state, uint64_t now_ms) noexcept;

@@ -299,6 +299,47 @@ TEST_F(ForwarderFlood, AnSctpFloodCannotCrowdOutAnsweredAssociations) {
   EXPECT_EQ(answer.frame, want);
 }
 
+// Floods whose every flow the backend answers, as a DNS server answers each query of a flood
+// from made-up sources, and as an SCTP server answers each INIT: an answer proves nothing about
+// the client, so the flood's answered flows are evicted (last, oldest first) rather than kept
+// for their timeout, every flow is forwarded, and a real TCP connection still gets its entries.
+TEST_F(ForwarderFlood, FloodsTheBackendAnswersCannotFillTheTable) {
+  web(ForwardMode::full_nat);
+  dns(ForwardMode::full_nat);
+  h.add(service("diameter", "198.18.100.4", 3868, Protocol::sctp, ForwardMode::full_nat,
+                {{"198.18.1.40", 3868}}));
+  h.neighbor("198.18.1.40", kBackendMac);
+  for (uint32_t i = 0; i < 2000; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const bool sctp = i % 2 == 1;
+    Packet q = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), sctp ? "198.18.100.4"
+                                                                     : "198.18.100.2");
+    if (sctp) {
+      q.sctp(uint16_t(1024 + i), 3868, i + 1);
+    } else {
+      q.udp(uint16_t(1024 + i), 53).payload("query");
+    }
+    const Outcome query = h.run(q.bytes(), 1000 + i);
+    ASSERT_EQ(query.verdict, Verdict::tx) << i << ": " << to_string(query);
+    Packet a = Packet().eth(kBackendMac, kLbMac).ipv4(sctp ? "198.18.1.40" : "198.18.1.20", kLbIp);
+    if (sctp) {
+      a.sctp(3868, sport_of(query.frame), i + 1);
+    } else {
+      a.udp(5353, sport_of(query.frame)).payload("answer");
+    }
+    const Outcome answer = h.run(a.bytes(), 1000 + i);
+    ASSERT_EQ(answer.verdict, Verdict::tx) << i << ": " << to_string(answer);
+  }
+  EXPECT_GT(h.forwarder().flows().stats().evicted_answered, 1000u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+}
+
 // Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
 // flow-table lookups and is dropped, counted, rather than searched port by port.
 TEST(ForwarderSnat, AnExhaustedSourcePortRangeCostsABoundedSearch) {

@@ -166,7 +166,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
   EXPECT_EQ(detail::best_way(half_open, same, now).way, 5u);
   FlowState established[8];
   for (FlowState& s : established) s = FlowState::tcp_established;
-  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 8u);
+  EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 9u);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
@@ -360,6 +360,29 @@ TEST(FlowTable, EvictsExpiredClosedMidStreamHalfOpenThenHalfClosedButNeverEstabl
   EXPECT_EQ(v.stats().evicted_unconfirmed, 0u);
   ASSERT_NE(v.insert(keys[18], v.hash(keys[18]), FlowState::tcp_established, 10), nullptr);
   EXPECT_EQ(v.stats().evicted_unconfirmed, 1u);
+}
+
+// An insert given `keep` (a connection's forward entry, placed just before its reply entry)
+// neither evicts it nor moves it, even when it is the only way that could go.
+TEST(FlowTable, AnInsertKeepsTheEntryItIsToldToKeep) {
+  FlowTable t(16, {}, kSeed);
+  std::vector<FlowKey> keys;
+  for (uint32_t i = 0; keys.size() < 20; ++i) {
+    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
+  }
+  for (uint32_t i = 0; i < 15; ++i) {
+    ASSERT_NE(t.insert(keys[i], t.hash(keys[i]), FlowState::tcp_established, 0), nullptr);
+  }
+  FlowEntry* fwd = t.insert(keys[15], t.hash(keys[15]), FlowState::tcp_syn, 0);
+  ASSERT_NE(fwd, nullptr);
+  const FlowTable::InsertHint hint = t.prefetch_insert(t.hash(keys[16]), 0);
+  EXPECT_EQ(t.insert(keys[16], t.hash(keys[16]), FlowState::tcp_syn, 0, hint, fwd), nullptr);
+  EXPECT_TRUE(t.holds(fwd, keys[15], 0));
+  EXPECT_EQ(t.stats().insert_failures, 1u);
+  // Without it, the half-open entry is the one to go.
+  EXPECT_NE(t.insert(keys[16], t.hash(keys[16]), FlowState::tcp_syn, 0, hint), nullptr);
+  EXPECT_FALSE(t.holds(fwd, keys[15], 0));
+  EXPECT_EQ(t.stats().evicted_half_open, 1u);
 }
 
 // An insert reads the alternate bucket only when its primary has no free or expired way, and,
