@@ -23,10 +23,10 @@
 // yet: a handshake in progress, whose full-NAT source port would be lost), then a half-closed
 // one (one direction's FIN seen: data may still flow the other way, and the last FIN needs the
 // entry), then, last, an answered UDP or SCTP flow (a backend answers a flood's too). In a
-// table 7/8 full or more
-// ("crowded": a flood's entries, most likely) these go before displacement is tried, and an
-// insert looks no further than its primary bucket when that has a closed, affinity,
-// unconfirmed or half-open way (the alternate is a cache miss more per new connection).
+// table 7/8 full or more ("crowded": a flood's entries, most likely) these go before
+// displacement is tried, and an insert looks no further than its primary bucket when that has
+// a closed, affinity, unconfirmed or half-open way (the alternate is a cache miss more per new
+// connection).
 // Failing all that, insert fails and the caller forwards statelessly with Maglev (Maglev paper,
 // section 3.3): traffic never stops because the table is full, and established TCP
 // connections are never evicted.
