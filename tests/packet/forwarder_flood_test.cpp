@@ -40,6 +40,17 @@ class ForwarderFlood : public ::testing::Test {
   Harness h;
 };
 
+// A real client's connection to the web service in full-NAT after a flood: its handshake, then
+// a request that leaves with the source port the handshake got.
+void a_real_connection(Harness& h) {
+  const uint16_t snat = handshake(h, 40000);
+  ASSERT_NE(snat, 0);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+}
+
 // An ACK flood of made-up tuples opens entries nothing confirms. They must not fill the table:
 // a real connection still gets its entries (full-NAT cannot forward without one), and once
 // established it survives the next flood.
@@ -113,12 +124,7 @@ TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
     ASSERT_EQ(synack.verdict, Verdict::tx) << i << ": " << to_string(synack);
   }
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
-  const uint16_t snat = handshake(h, 40000);
-  ASSERT_NE(snat, 0);
-  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
-                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
-  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
-  EXPECT_EQ(sport_of(data.frame), snat);
+  a_real_connection(h);
 }
 
 // A connection shutting down (the client's FIN seen, the backend's data and FIN+ACK still to
@@ -168,12 +174,7 @@ TEST_F(ForwarderFlood, ASynFloodCannotFillTheTableWithAffinityRecords) {
   flood(h, "198.18.100.1", 80, Protocol::tcp, 0, 2000, kTcpSyn);
   EXPECT_GT(h.forwarder().flows().stats().evicted_affinity, 500u);
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
-  const uint16_t snat = handshake(h, 40000);
-  ASSERT_NE(snat, 0);
-  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
-                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
-  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
-  EXPECT_EQ(sport_of(data.frame), snat);
+  a_real_connection(h);
 }
 
 // A burst's new connections may evict, in a full table, the entry another frame of the same
@@ -332,12 +333,7 @@ TEST_F(ForwarderFlood, FloodsTheBackendAnswersCannotFillTheTable) {
   }
   EXPECT_GT(h.forwarder().flows().stats().evicted_answered, 1000u);
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::flow_table_full)], 0u);
-  const uint16_t snat = handshake(h, 40000);
-  ASSERT_NE(snat, 0);
-  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
-                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes());
-  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
-  EXPECT_EQ(sport_of(data.frame), snat);
+  a_real_connection(h);
 }
 
 // Where a backend's source ports are nearly all taken, a SYN costs a bounded number of
