@@ -600,8 +600,9 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
 // A reply that changes what the connection is, applied to its original-direction entry when
 // this worker holds it (full-NAT's replies are steered to the connection's worker; DNAT's may
 // land on another, whose entry is then left as it is):
-// - the first reply of a flow nobody had answered confirms it, so that it is no longer evicted
-//   for new flows (re-opened, a DNAT or DSR flow gets the same backend anyway);
+// - the first reply of a flow nobody had answered confirms it, so that it is evicted for new
+//   flows only after every unconfirmed one (a TCP connection joined mid-stream: never;
+//   re-opened, a DNAT or DSR flow gets the same backend anyway);
 // - a FIN or RST from the backend makes it closing (peer-closing, or closed after the client's
 //   own FIN), so that a connection the client never closes does not hold a live entry for the
 //   established timeout, and one closed both ways is the first to go in a full table.
