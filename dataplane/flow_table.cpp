@@ -27,6 +27,7 @@ const char* flow_state_name(FlowState s) noexcept {
     case FlowState::affinity: return "affinity";
     case FlowState::other_unreplied: return "other_unreplied";
     case FlowState::tcp_syn_answered: return "tcp_syn_answered";
+    case FlowState::tcp_one_way: return "tcp_one_way";
   }
   return "unknown";
 }
@@ -53,6 +54,8 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
       return (tcp_flags & kTcpAck) ? FlowState::tcp_established : FlowState::tcp_syn;
     case FlowState::tcp_syn_answered:  // a reply entry: the backend's frame after its SYN-ACK
       return (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpAck ? FlowState::tcp_established : from;
+    case FlowState::tcp_one_way:  // as established: a SYN on it is a retransmission
+      return from;
     case FlowState::tcp_closing:
     case FlowState::tcp_peer_closing:
     case FlowState::tcp_closed:
@@ -121,7 +124,8 @@ uint32_t FlowTable::timeout_ms(FlowState s) const noexcept {
     case FlowState::tcp_syn:
     case FlowState::tcp_syn_answered: return timeouts_.tcp_syn_ms;
     case FlowState::tcp_established:
-    case FlowState::tcp_midstream: return timeouts_.tcp_established_ms;
+    case FlowState::tcp_midstream:
+    case FlowState::tcp_one_way: return timeouts_.tcp_established_ms;
     case FlowState::tcp_closing:
     case FlowState::tcp_peer_closing:
     case FlowState::tcp_closed: return timeouts_.tcp_closing_ms;
@@ -266,9 +270,10 @@ alignas(16) constexpr uint8_t kRankOfLive[16] = {
     4,  // affinity: kAffinity (Maglev over the client's address gives the same choice back)
     5,  // other_unreplied: kUnconfirmed
     6,  // tcp_syn_answered: kHalfOpen
-    9, 9, 9,  // no such states
+    8,  // tcp_one_way: kAnswered (idle ones first; Maglev gives an evicted one the same backend)
+    9, 9,  // no such states
 };
-static_assert(int(FlowState::tcp_syn_answered) < 16);
+static_assert(int(FlowState::tcp_one_way) < 16);
 // Live ranks from kRankTimed on go nearest their deadline first.
 constexpr uint32_t kRankFree = 1, kRankExpired = 2, kRankTimed = 3;
 static_assert(kMaxFlowTimeoutMs < (1u << detail::kScoreRankShift));

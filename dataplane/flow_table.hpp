@@ -22,7 +22,8 @@
 // backend back), then an unconfirmed entry (below), then a half-open one (SYN seen, no ACK
 // yet: a handshake in progress, whose full-NAT source port would be lost), then a half-closed
 // one (one direction's FIN seen: data may still flow the other way, and the last FIN needs the
-// entry), then, last, an answered UDP or SCTP flow (a backend answers a flood's too). In a
+// entry), then, last, an answered UDP or SCTP flow (a backend answers a flood's too) or a
+// one-way TCP connection (L2 DSR: a made-up client's SYN and ACK look like one). In a
 // table 7/8 full or more ("crowded": a flood's entries, most likely) these go before
 // displacement is tried, and an insert looks no further than its primary bucket when that has
 // a closed, affinity, unconfirmed or half-open way (the alternate is a cache miss more per new
@@ -62,6 +63,8 @@ enum class FlowState : uint8_t {
   other_unreplied,  // SCTP and the rest, no reply seen yet
   tcp_syn_answered, // half-open, answered: the backend's SYN-ACK seen, not yet the client's ACK
                     // (a backend answers a flood's SYNs too, so this confirms nothing)
+  tcp_one_way,      // established as far as the client's side shows: the backend's bypasses
+                    // Magline (L2 DSR), so a made-up client's SYN and ACK look the same
 };
 
 // A TCP connection shutting down (half-closed: data may still flow the other way, and the last
@@ -168,7 +171,8 @@ struct FlowTableStats {
   uint64_t evicted_closed = 0;       // closed (FINs both ways, or an RST)
   uint64_t evicted_affinity = 0;     // session-affinity records
   uint64_t evicted_half_closed = 0;  // shutting down: one way's FIN seen
-  uint64_t evicted_answered = 0;     // answered UDP and SCTP flows (no handshake proves them)
+  uint64_t evicted_answered = 0;     // answered UDP and SCTP flows, one-way (L2 DSR) TCP ones:
+                                     // nothing Magline sees proves them
   uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
@@ -183,8 +187,8 @@ unsigned sig_match_scalar(const uint16_t* sigs, uint16_t sig) noexcept;
 // The way of a bucket an insert should take, and its score: rank << 28 | time left (the time
 // left counts only for live ranks, evicted nearest-deadline first), lower is better, ties to
 // the lowest way. Ranks: 1 free, 2 expired, 3 closed, 4 session-affinity record, 5
-// unconfirmed, 6 half-open, 7 half-closed, 8 answered UDP or SCTP, 9 none (an established TCP
-// connection). With SSE4.1 where
+// unconfirmed, 6 half-open, 7 half-closed, 8 answered UDP or SCTP or one-way TCP, 9 none (an
+// established TCP connection, its handshake seen both ways). With SSE4.1 where
 // the target has it (x86-64 builds ask for SSE4.2, as DPDK does), else, and for the tests'
 // comparison, one way at a time.
 struct WayScore {

@@ -33,14 +33,16 @@ bool is_multicast(const FlowKey& k) noexcept {
 }
 
 // The state of a connection's original-direction entry after a frame. Under L2 DSR the replies
-// bypass Magline, so its one entry never learns whether the backend has closed too: the
-// client's FIN counts as the close. (A DSR connection that loses its entry in a full table
-// gets Maglev's choice again, the same backend while the set is unchanged; a full-NAT one
-// would lose its source port, so its half-closed entries are kept longer.)
+// bypass Magline, so its one entry never sees the backend's side: an established connection is
+// one-way (a made-up client's SYN and ACK look the same, and the backend's RST to them is never
+// seen), evicted when the table is full, idle ones first, and the client's FIN counts as the
+// close. A DSR connection that loses its entry gets Maglev's choice again, the same backend
+// while the set is unchanged; a full-NAT one would lose its source port.
 FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) noexcept {
   const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
-  return mode == ForwardMode::dsr_l2 && next == FlowState::tcp_closing ? FlowState::tcp_closed
-                                                                        : next;
+  if (mode != ForwardMode::dsr_l2) return next;
+  if (next == FlowState::tcp_established) return FlowState::tcp_one_way;
+  return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
 
 bool usable_for_new(const ServiceState& s, size_t i) noexcept {

@@ -127,6 +127,24 @@ TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
   a_real_connection(h);
 }
 
+// Under L2 DSR Magline sees only the client's side, so a made-up client's SYN and blind ACK
+// look like a real connection (the backend's RST to them bypasses Magline). Such one-way
+// connections are evicted when the table is full, idle ones first, so a flood of them leaves
+// room for new connections' entries instead of pinning the table for the established timeout.
+TEST_F(ForwarderFlood, ADsrFloodOfBlindHandshakesLeavesRoomForNewConnections) {
+  web(ForwardMode::dsr_l2);
+  for (uint32_t i = 0; i < 1000; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    for (const uint8_t flags : {kTcpSyn, kTcpAck}) {
+      const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                  .tcp(uint16_t(1024 + i), 80, flags).bytes(), 1000 + i);
+      ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
+    }
+  }
+  EXPECT_GT(h.forwarder().flows().stats().evicted_answered, 500u);
+  EXPECT_EQ(h.forwarder().counters().stateless, 0u);  // every connection got its entry
+}
+
 // A connection shutting down (the client's FIN seen, the backend's data and FIN+ACK still to
 // come: a half-closed TCP connection may carry data for a long time) keeps both entries through
 // a SYN flood: the flood's half-open entries go first. Closed ones (FINs both ways) go before.

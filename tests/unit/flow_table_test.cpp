@@ -56,6 +56,9 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
       {FlowState::tcp_closed, kProtoTcp, kTcpAck, FlowState::tcp_closed},  // the last ACK
       {FlowState::tcp_closed, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closed},
       {FlowState::tcp_closed, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_one_way},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpSyn, FlowState::tcp_one_way},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
       {FlowState::free, kProtoUdp, 0, FlowState::udp_unreplied},
       {FlowState::udp_unreplied, kProtoUdp, 0, FlowState::udp_unreplied},  // the client's own
       {FlowState::udp, kProtoUdp, 0, FlowState::udp},
@@ -144,7 +147,7 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
     FlowState states[8];
     uint32_t deadlines[8];
     for (unsigned w = 0; w < 8; ++w) {
-      states[w] = FlowState(rng() % 13);  // every state
+      states[w] = FlowState(rng() % 14);  // every state
       switch (rng() % 4) {
         case 0: deadlines[w] = now - rng() % 5000; break;                // expired (or now)
         case 1: deadlines[w] = now + 1 + rng() % 3; break;               // ties likely
