@@ -348,12 +348,13 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 }  // namespace detail
 
 // Ranks the ways of the primary bucket, then, unless it has a good enough way, of the
-// alternate: lower is a better place; ties go to the way nearest its deadline (closed,
-// unconfirmed, half-open, half-closed), then to the primary bucket, then to the lowest way. So
-// in a crowded table an insert may evict from its primary what the alternate would have spared
-// (a half-open entry where the alternate has a closed one or even room): the price of one cache
-// miss fewer per new connection when it matters most, under a flood. A primary whose best is a
-// half-closed entry has the alternate read all the same: a flood's entry there goes first.
+// alternate: lower is a better place; among live entries of one rank, ties go to the way
+// nearest its deadline, then to the primary bucket, then to the lowest way. So in a crowded
+// table an insert may evict from its primary what the alternate would have spared (a half-open
+// entry where the alternate has a closed one or even room): the price of one cache miss fewer
+// per new connection when it matters most, under a flood. A primary whose best is a half-closed
+// entry or an answered flow has the alternate read all the same: a flood's entry there goes
+// first.
 FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key, uint64_t now_ms,
                                     const Where* keep) const noexcept {
   static_assert(kFree == kRankFree && kExpired == kRankExpired && kClosed == kRankTimed &&
@@ -442,8 +443,8 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
   // No free, expired or closed way in either bucket. Move a live entry to its other bucket if
   // that has room (one step of cuckoo displacement), so that a table with free ways elsewhere
   // neither refuses the connection nor evicts a live one. It reads up to 16 more buckets, so
-  // when the table is nearly full (a flood's entries, most likely) and an unconfirmed,
-  // half-open or half-closed entry can go, that one is evicted at once.
+  // when the table is nearly full (a flood's entries, most likely) and a live entry may go, it
+  // is evicted at once.
   if (best == kNone || (best > kClosed && !crowded())) {
     for (uint32_t b : candidates) {
       const int w = move_one_out(b, now_ms, keep);

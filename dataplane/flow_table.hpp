@@ -54,7 +54,7 @@ enum class FlowState : uint8_t {
   tcp_established,  // an ACK seen after the SYN
   tcp_closing,      // half-closed: a FIN seen this way, none the other way yet
   udp,
-  other,            // SCTP, ICMP and the rest
+  other,            // SCTP and the rest, answered
   tcp_midstream,    // opened by a frame other than a bare SYN; not confirmed by a reply
   udp_unreplied,    // UDP, no reply seen yet
   tcp_peer_closing, // half-closed: a FIN seen the other way (its entry said so), none this way
@@ -173,7 +173,7 @@ struct FlowTableStats {
   uint64_t evicted_half_closed = 0;  // shutting down: one way's FIN seen
   uint64_t evicted_answered = 0;     // answered UDP and SCTP flows, one-way (L2 DSR) TCP ones:
                                      // nothing Magline sees proves them
-  uint64_t evicted_unconfirmed = 0;  // tcp_midstream and udp_unreplied
+  uint64_t evicted_unconfirmed = 0;  // tcp_midstream, udp_unreplied, other_unreplied
   uint64_t displaced = 0;          // entries moved to their other bucket to make room
   uint64_t erased = 0;
 };
