@@ -599,9 +599,8 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   transmit(pkt, hop.port, hop.mac, out);
 }
 
-// A reply that changes what the connection is, applied to its original-direction entry when
-// this worker holds it (full-NAT's replies are steered to the connection's worker; DNAT's may
-// land on another, whose entry is then left as it is):
+// A reply that changes what the connection is, applied to its original-direction entry (here,
+// or, for DNAT, on the worker the client's frames reach):
 // - the first reply of a flow nobody had answered confirms it, so that it is evicted for new
 //   flows only after every unconfirmed one (a TCP connection joined mid-stream: never;
 //   re-opened, a DNAT or DSR flow gets the same backend anyway);
@@ -622,19 +621,18 @@ void Forwarder::update_forward(const Work& w, const ReplyFlow& r, const Frontend
   }
   k.dst = f.addr.bytes;
   k.dport = f.port;
-  FlowEntry* fwd = flows_.find(k, flows_.hash(k), now_ms);
-  if (fwd == nullptr || (fwd->value.fwd.flags & kFlowReply)) return;
-  const FlowState s = flows_.state(fwd);
-  if (tcp_closing_state(reply_state)) {
-    const FlowState t = peer_state(s, reply_state);
-    if (t != s) flows_.refresh(fwd, t, now_ms);
-  } else if (unconfirmed(s)) {
-    flows_.refresh(fwd, confirmed(s), now_ms);
+  // Full-NAT chose its source port so that both directions come here; DNAT's client frames
+  // come where the NIC hashes them, on the port the connection came in by.
+  uint16_t owner = config_.worker;
+  if (mode_of(r.flags) == ForwardMode::dnat && config_.workers > 1 &&
+      r.last_hop != LastHops::kNone) {
+    owner = steering_.worker_of(k, last_hops_.at(r.last_hop).port);
   }
+  follow(k, owner, reply_state, now_ms);
 }
 
-// The client's frame moved the forward entry to `fwd_state`; the reply entry, when this worker
-// holds it, follows (peer_state):
+// The client's frame moved the forward entry to `fwd_state`; the reply entry (here, or for DNAT
+// on the worker the backend's frames reach) follows (peer_state):
 // - after the client's ACK of the handshake it becomes established. The backend's SYN-ACK left
 //   it half-open: a backend answers a flood's SYNs too, so the SYN-ACK alone must not make an
 //   entry that is never evicted;
@@ -645,31 +643,69 @@ void Forwarder::follow_reply(const Work& w, const ForwardFlow& f, uint16_t idx,
                              FlowState fwd_state, uint64_t now_ms) noexcept {
   const ForwardMode mode = mode_of(f.flags);
   if (mode == ForwardMode::dsr_l2) return;  // replies bypass Magline: no reply entry
+  const std::optional<NextHop>& hop = w.fe.service->next_hop(idx);
+  if (!hop) return;
   FlowKey k;
   k.family = w.p.key.family;
   k.proto = w.p.key.proto;
   k.src = f.backend_addr;
   k.sport = f.backend_port;
+  uint16_t owner = config_.worker;
   if (mode == ForwardMode::full_nat) {
-    const std::optional<NextHop>& hop = w.fe.service->next_hop(idx);
-    const IfAddr* snat = hop ? snat_address(hop->port, k.family, f.snat_addr) : nullptr;
+    const IfAddr* snat = snat_address(hop->port, k.family, f.snat_addr);
     if (snat == nullptr) return;
     k.dst = snat->addr.bytes;
     k.dport = f.snat_port;
   } else {
     k.dst = w.p.key.src;
     k.dport = w.p.key.sport;
+    if (config_.workers > 1) owner = steering_.worker_of(k, hop->port);  // as open() chose
   }
-  FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms);
-  if (r == nullptr || !(r->value.reply.flags & kFlowReply)) return;
-  const FlowState s = flows_.state(r);
-  const FlowState t = peer_state(s, fwd_state);
-  if (t != s) flows_.refresh(r, t, now_ms);
+  follow(k, owner, fwd_state, now_ms);
+}
+
+// The other direction of the connection whose entry has key `k` moved to `peer_now`: updates the
+// entry here, or tells `owner`, the worker that holds it.
+void Forwarder::follow(const FlowKey& k, uint16_t owner, FlowState peer_now,
+                       uint64_t now_ms) noexcept {
+  if (owner == config_.worker) {
+    FlowEntry* e = flows_.find(k, flows_.hash(k), now_ms);
+    if (e != nullptr) follow_here(e, peer_now, now_ms);
+    return;
+  }
+  PeerMessage m;
+  m.kind = PeerMessage::Kind::follow;
+  m.state = peer_now;
+  m.key = k;
+  if (peers_.send(owner, m)) {
+    ++counters_.peer_messages_sent;
+  } else {
+    ++counters_.peer_messages_lost;  // the entry keeps its state until its own traffic moves it
+  }
+}
+
+void Forwarder::follow_here(FlowEntry* e, FlowState peer_now, uint64_t now_ms) noexcept {
+  const FlowState s = flows_.state(e);
+  FlowState t = s;
+  if (e->value.reply.flags & kFlowReply) {
+    t = peer_state(s, peer_now);  // follow_reply()
+  } else if (tcp_closing_state(peer_now)) {
+    t = peer_state(s, peer_now);  // update_forward()
+  } else if (unconfirmed(s)) {
+    t = confirmed(s);
+  }
+  if (t != s) flows_.refresh(e, t, now_ms);
 }
 
 void Forwarder::receive(const PeerMessage& m, uint64_t now_ms) noexcept {
   if (m.kind == PeerMessage::Kind::frame) return;  // the worker loop's: process_handed_off()
   ++counters_.peer_messages_received;
+  if (m.kind == PeerMessage::Kind::follow) {
+    // An entry gone meanwhile (expired, evicted) stays gone: its next frame opens it afresh.
+    FlowEntry* e = flows_.find(m.key, flows_.hash(m.key), now_ms);
+    if (e != nullptr) follow_here(e, m.state, now_ms);
+    return;
+  }
   FlowValue value = m.value;
   uint32_t timeout = flows_.timeout_ms(m.state);
   if (m.kind == PeerMessage::Kind::reply_flow) {

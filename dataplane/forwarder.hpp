@@ -16,6 +16,9 @@
 // backend to the client, a tuple the NIC may deliver to another worker: that worker gets the
 // reply entry through a PeerLink message sent before the first packet leaves, and drains its
 // peer messages before each receive, so the entry is in place before any reply can arrive.
+// Whichever worker then sees a direction change the connection's state (the client's ACK or
+// FIN, the backend's first answer, FIN or RST) tells the one holding the other entry (a
+// `follow` message), as one worker holding both would update both.
 // ICMP errors carry no ports in their outer header, so RSS spreads them by addresses alone: one
 // about a connection another worker holds is handed to that worker (BurstOut::handoff), which
 // takes it through process_handed_off().
@@ -93,9 +96,10 @@ class SingleWorker final : public Steering {
 };
 
 // A message from one worker to another. `frame` carries a handed-off frame (BurstOut::handoff)
-// in `pkt`: the worker loop passes those to process_handed_off(), never to receive().
+// in `pkt`: the worker loop passes those to process_handed_off(), never to receive(). `follow`
+// says that the other direction of the connection whose entry has `key` moved to `state`.
 struct PeerMessage {
-  enum class Kind : uint8_t { reply_flow, affinity, frame };
+  enum class Kind : uint8_t { reply_flow, affinity, frame, follow };
   Kind kind = Kind::reply_flow;
   FlowState state = FlowState::free;
   uint16_t last_hop_port = 0;  // reply_flow: where the connection came from
@@ -228,6 +232,8 @@ class Forwarder {
                       FlowState reply_state, uint64_t now_ms) noexcept;
   void follow_reply(const Work& w, const ForwardFlow& f, uint16_t idx, FlowState fwd_state,
                     uint64_t now_ms) noexcept;
+  void follow(const FlowKey& k, uint16_t owner, FlowState peer_now, uint64_t now_ms) noexcept;
+  void follow_here(FlowEntry* e, FlowState peer_now, uint64_t now_ms) noexcept;
   void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;
