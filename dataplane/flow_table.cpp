@@ -347,6 +347,16 @@ WayScore best_way(const FlowState* states, const uint32_t* deadlines, uint32_t n
 
 }  // namespace detail
 
+detail::WayScore FlowTable::score_ways(uint32_t b, uint32_t now,
+                                       const Where* keep) const noexcept {
+  const Bucket& bk = groups_[b].bucket;
+  if (keep == nullptr || keep->bucket != b) return detail::rank_ways(bk.state, bk.deadline, now);
+  FlowState kept[kWays];
+  std::memcpy(kept, bk.state, sizeof kept);
+  kept[keep->way] = FlowState::tcp_established;  // ranks as never evicted
+  return detail::rank_ways(kept, bk.deadline, now);
+}
+
 // Ranks the ways of the primary bucket, then, unless it has a good enough way, of the
 // alternate: lower is a better place; among live entries of one rank, ties go to the way
 // nearest its deadline, then to the primary bucket, then to the lowest way. So in a crowded
@@ -366,14 +376,7 @@ FlowTable::Choice FlowTable::choose(const Slots& s, const FlowKey* key, uint64_t
   uint32_t best_score = UINT32_MAX;
   for (unsigned i = 0; i < 2; ++i) {
     const Bucket& bk = groups_[candidates[i]].bucket;
-    const FlowState* states = bk.state;
-    FlowState kept[kWays];
-    if (keep != nullptr && keep->bucket == candidates[i]) {
-      std::memcpy(kept, bk.state, sizeof kept);
-      kept[keep->way] = FlowState::tcp_established;  // ranks as never evicted
-      states = kept;
-    }
-    const detail::WayScore ws = detail::rank_ways(states, bk.deadline, now);
+    const detail::WayScore ws = score_ways(candidates[i], now, keep);
     if (i == 0 || ws.score < best_score) {
       best_score = ws.score;
       best = {Rank(ws.score >> detail::kScoreRankShift), candidates[i], ws.way};
@@ -449,17 +452,30 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     for (uint32_t b : candidates) {
       const int w = move_one_out(b, now_ms, keep);
       if (w >= 0) {
-        ++stats_.displaced;
         place(b, unsigned(w), s, key, state, deadline);
         return &groups_[b].way[unsigned(w)];
       }
     }
     if (best == kNone) {
-      ++stats_.insert_failures;
-      return nullptr;
+      // Both buckets hold only established connections, and none has room in its other
+      // bucket: one of them moves there all the same, in place of what may be evicted there.
+      const Where w = evict_one_out(s.primary, s.alternate, now_ms, keep);
+      if (w.bucket == UINT32_MAX) {
+        ++stats_.insert_failures;
+        return nullptr;
+      }
+      place(w.bucket, w.way, s, key, state, deadline);
+      return &groups_[w.bucket].way[w.way];
     }
   }
-  switch (best) {
+  count_eviction(best);
+  if (best != kFree) free_way(best_b, best_w);
+  place(best_b, best_w, s, key, state, deadline);
+  return &groups_[best_b].way[best_w];
+}
+
+void FlowTable::count_eviction(Rank r) noexcept {
+  switch (r) {
     case kExpired: ++stats_.reclaimed_expired; break;
     case kHalfOpen: ++stats_.evicted_half_open; break;
     case kClosed: ++stats_.evicted_closed; break;
@@ -469,35 +485,66 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     case kUnconfirmed: ++stats_.evicted_unconfirmed; break;
     default: break;
   }
-  if (best != kFree) free_way(best_b, best_w);
-  place(best_b, best_w, s, key, state, deadline);
-  return &groups_[best_b].way[best_w];
+}
+
+// Moves the live entry at (b, w) to the free way (to, v) of its other bucket, keeping its key,
+// state, deadline and value.
+void FlowTable::move(uint32_t b, unsigned w, uint32_t to, unsigned v) noexcept {
+  Bucket& from = groups_[b].bucket;
+  FlowEntry& e = groups_[b].way[w];
+  const uint16_t sig = from.sig[w];
+  const uint32_t primary = (from.alt_mask & (1u << w)) ? to : b;
+  const Slots s{primary, other_bucket(primary, sig), sig};
+  const FlowState state = from.state[w];
+  const uint32_t deadline = from.deadline[w];
+  const FlowValue value = e.value;
+  free_way(b, w);
+  place(to, v, s, e.key, state, deadline);
+  --stats_.inserts;  // a move, not an insert
+  groups_[to].way[v].value = value;
+  ++stats_.displaced;
+}
+
+FlowTable::Where FlowTable::evict_one_out(uint32_t b0, uint32_t b1, uint64_t now_ms,
+                                          const Where* keep) noexcept {
+  const uint32_t now = uint32_t(now_ms);
+  uint32_t best_score = UINT32_MAX;
+  Where from{UINT32_MAX, 0}, to{UINT32_MAX, 0};
+  for (uint32_t b : {b0, b1}) {
+    const Bucket& bk = groups_[b].bucket;
+    for (unsigned w = 0; w < kWays; ++w) {
+      if (keep != nullptr && keep->bucket == b && keep->way == w) continue;
+      const uint32_t other = other_bucket(b, bk.sig[w]);
+      if (other == b0 || other == b1) continue;  // as full
+      const detail::WayScore ws = score_ways(other, now, keep);
+      if (ws.score < best_score) {
+        best_score = ws.score;
+        from = {b, w};
+        to = {other, ws.way};
+      }
+    }
+  }
+  const Rank r = Rank(best_score >> detail::kScoreRankShift);
+  if (to.bucket == UINT32_MAX || r >= kNone) return {UINT32_MAX, 0};
+  count_eviction(r);
+  if (r != kFree) free_way(to.bucket, to.way);
+  move(from.bucket, from.way, to.bucket, to.way);
+  return from;
 }
 
 int FlowTable::move_one_out(uint32_t b, uint64_t now_ms, const Where* keep) noexcept {
-  Bucket& from = groups_[b].bucket;
+  const Bucket& from = groups_[b].bucket;
   for (unsigned w = 0; w < kWays; ++w) {
     if (keep != nullptr && keep->bucket == b && keep->way == w) continue;
-    FlowEntry& e = groups_[b].way[w];
     const uint32_t other = other_bucket(b, from.sig[w]);
-    const uint32_t primary = (from.alt_mask & (1u << w)) ? other : b;
-    const Slots s{primary, other_bucket(primary, from.sig[w]), from.sig[w]};
-    Bucket& to = groups_[other].bucket;
+    const Bucket& to = groups_[other].bucket;
     for (unsigned v = 0; v < kWays; ++v) {
-      const bool usable = to.state[v] == FlowState::free || !alive(to.deadline[v], now_ms);
-      if (!usable) continue;
+      if (to.state[v] != FlowState::free && alive(to.deadline[v], now_ms)) continue;
       if (to.state[v] != FlowState::free) {
         free_way(other, v);
         ++stats_.reclaimed_expired;
       }
-      // Keep the entry's state and deadline, re-place it, then release its old way.
-      const FlowState state = from.state[w];
-      const uint32_t deadline = from.deadline[w];
-      const FlowValue value = e.value;
-      free_way(b, w);
-      place(other, v, s, e.key, state, deadline);
-      --stats_.inserts;  // a move, not an insert
-      groups_[other].way[v].value = value;
+      move(b, w, other, v);
       return int(w);
     }
   }

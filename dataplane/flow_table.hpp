@@ -408,9 +408,20 @@ class FlowTable {
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
                     uint32_t timeout_ms, const InsertHint* hint, const Where* keep) noexcept;
   [[gnu::always_inline]] inline void free_way(uint32_t b, unsigned w) noexcept;
+  // The best way of bucket `b` for an insert (detail::rank_ways), `keep` ranked as never
+  // evicted.
+  [[gnu::always_inline]] inline detail::WayScore score_ways(uint32_t b, uint32_t now,
+                                                            const Where* keep) const noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.
   int move_one_out(uint32_t b, uint64_t now_ms, const Where* keep) noexcept;
+  // For buckets `b0` and `b1` full of entries never evicted, none of which has room in its
+  // other bucket: evicts the best way (by rank, then deadline) of any of their other buckets and
+  // moves the entry there. Returns where the moved entry was (the way now free), or a bucket
+  // of UINT32_MAX when every other bucket is as full.
+  Where evict_one_out(uint32_t b0, uint32_t b1, uint64_t now_ms, const Where* keep) noexcept;
+  void move(uint32_t b, unsigned w, uint32_t to, unsigned v) noexcept;
+  void count_eviction(Rank r) noexcept;
   [[gnu::always_inline]] inline void place(uint32_t b, unsigned w, const Slots& s,
                                            const FlowKey& key, FlowState state,
                                            uint32_t deadline) noexcept;
