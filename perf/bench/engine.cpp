@@ -401,10 +401,7 @@ Window between(const Mark& a, const Mark& b, double hz) {
 RunResult run_once(Testbed& bed, const RunOptions& o) {
   bed.drain();
   const TrafficSpec& t = o.traffic;
-  size_t capacity = o.flow_capacity;
-  if (capacity == 0) {
-    capacity = std::max<size_t>(size_t(t.flows) * 4, t.new_share > 0 ? (1u << 18) : (1u << 16));
-  }
+  const size_t capacity = o.flow_capacity != 0 ? o.flow_capacity : default_flow_capacity(t);
   RunResult r;
   if (o.forwarding == Forwarding::magline) {
     InProcessMagline target(bed, o, capacity);
@@ -454,10 +451,12 @@ RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac
     }
   }
 
-  // Open every established flow: one frame each, in order; wait until they have all arrived or
-  // nothing has for 100 ms. A frame lost on the way (the sink's lcore preempted while Magline's
-  // TX ring filled) leaves its flow unopened, so Magline's own count of connections decides, and
-  // a pass over every flow again opens what is missing (the others just hit).
+  // Open every established flow: one handshake each (TCP: SYN, SYN-ACK, ACK; UDP: one
+  // datagram), in order; wait until every flow's last frame has reached its backend or nothing
+  // has for 100 ms. A frame lost on the way (the sink's lcore preempted while Magline's TX ring
+  // filled) leaves its flow unopened or half-open, so Magline's own count of connections and the
+  // sink's count of completed handshakes decide, and a pass over every flow again opens what is
+  // missing (to the others a SYN is a retransmission: they keep their entries and backend).
   if (magline) {
     const uint64_t start = tsc();
     for (int pass = 0; pass < 3; ++pass) {
@@ -484,7 +483,7 @@ RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac
         }
       }
       r.warmup_opened = v ? v->new_connections : 0;
-      if (r.warmup_opened >= t.flows) break;
+      if (r.warmup_opened >= t.flows && gen.counters().warmup_received - before >= t.flows) break;
     }
     r.warmup_seconds = double(tsc() - start) / double(hz);
   } else {
@@ -582,6 +581,7 @@ RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac
   r.synack_sent = s.synack_sent;
   r.synack_rx = s.synack_rx;
   r.finack_sent = s.finack_sent;
+  r.ack_sent = s.ack_sent;
   r.fin_rx = s.fin_rx;
   r.fin_back_sent = s.fin_back_sent;
   r.fin_back_rx = s.fin_back_rx;

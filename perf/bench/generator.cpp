@@ -150,11 +150,18 @@ void Generator::on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
       ++c_.synack_rx;
       if (dp::load_be16(d + l_.l4) != kVipPort) ++c_.malformed;
       handshake_.add(uint32_t(now32 - stamp_tsc(d, l_)));
-      // The client completes the handshake and closes at once: FIN+ACK, stamped afresh.
-      turn_around(d, l_, lb_, kClientMac, dp::kTcpFin | dp::kTcpAck);
+      if (stamp_id(d, l_) & kIdNew) {
+        // The client completes the handshake and closes at once: FIN+ACK, stamped afresh.
+        turn_around(d, l_, lb_, kClientMac, dp::kTcpFin | dp::kTcpAck);
+        ++c_.finack_sent;
+      } else {
+        // An established flow (warm-up): the handshake's ACK, which makes Magline's entries
+        // established both ways; the sink counts it as the flow's first frame.
+        turn_around(d, l_, lb_, kClientMac, dp::kTcpAck);
+        ++c_.ack_sent;
+      }
       restamp(d, l_, now32);
       held_[n_held_++] = m;
-      ++c_.finack_sent;
       return;
     }
     if (flags == (dp::kTcpFin | dp::kTcpAck)) {
@@ -292,8 +299,12 @@ void Generator::generate(uint32_t n, uint64_t now, bool warmup) noexcept {
     m[i]->pkt_len = l_.len;
     kind[i] = 0;
     if (warmup) {
+      // TCP: the flow's SYN; the handshake completes through the sink (on_backend, on_client).
+      // A later pass's SYN on an established connection is a retransmission to Magline: it
+      // keeps the connection's entries and backend.
       const uint32_t k = warmup_next_++;
-      fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpAck, k, now32);
+      fill_frame(d, tmpl_, l_, client_low(k), client_port(k), dp::kTcpSyn, k, now32);
+      kind[i] = 1;
       continue;
     }
     const uint64_t r = chooser_.random();

@@ -1,10 +1,16 @@
 // The far side of Magline's port, on the main lcore: the clients (generator) and the backends
 // (sink), which are also the clients' and backends' TCP peers.
 //
-//   clients  -> established flows: TCP ACK (or UDP) frames, flow chosen by the distribution;
+//   clients  -> established flows: opened in the warm-up by a whole handshake (TCP: SYN, the
+//               backend's SYN-ACK, the client's ACK), so that Magline's entries are established
+//               both ways, which it never evicts (a flow opened by a bare ACK that nobody answers
+//               is tcp_midstream: unconfirmed, evicted first in a full table, and re-opened after
+//               a churn by the new Maglev table); then TCP ACK (or UDP) frames, flow chosen by
+//               the distribution;
 //               new connections: a SYN from a fresh 5-tuple, with probability new_share;
 //               on a SYN-ACK: FIN+ACK (the handshake's last segment closes the connection, so
-//               Magline's entries end closing and evictable, as short connections do)
+//               Magline's entries end closing and evictable, as short connections do), or, for
+//               an established flow's (warm-up), the handshake's ACK
 //   backends -> on a SYN: SYN-ACK back through Magline (its reply path); on a new connection's
 //               FIN+ACK: FIN+ACK back (the backend's half of the close); everything else is
 //               counted, its latency taken from the stamp, its flow's backend noted (churn)
@@ -36,6 +42,7 @@ struct GenCounters {
   uint64_t alloc_failed = 0;
   uint64_t syn_sent = 0, synack_sent = 0, synack_rx = 0, finack_sent = 0, fin_rx = 0;
   uint64_t fin_back_sent = 0, fin_back_rx = 0;  // the backends' FIN+ACKs
+  uint64_t ack_sent = 0;  // the clients' ACKs ending the established flows' handshakes (warm-up)
   uint64_t rst_rx = 0;
   uint64_t echo_rx = 0;  // frames that came back to the clients unchanged but for the MACs
   uint64_t backend_rx = 0, client_rx = 0;

@@ -588,10 +588,7 @@ void MemifBed::drain() noexcept {
 
 RunResult run_memif(MemifBed& bed, const RunOptions& o) {
   const TrafficSpec& t = o.traffic;
-  size_t capacity = o.flow_capacity;
-  if (capacity == 0) {
-    capacity = std::max<size_t>(size_t(t.flows) * 4, t.new_share > 0 ? (1u << 18) : (1u << 16));
-  }
+  const size_t capacity = o.flow_capacity != 0 ? o.flow_capacity : default_flow_capacity(t);
   const dp::MacAddr peer =
       *dp::parse_mac(o.forwarding == Forwarding::testpmd_macswap ? kTestpmdMac : kMaglineMac);
   RunResult r;

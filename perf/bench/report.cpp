@@ -117,9 +117,10 @@ std::vector<std::string> accounting_errors(const RunResult& r) {
                "), refused " + std::to_string(r.tx_full));
   }
   expect(r.injected_total ==
-             r.generated_total + r.synack_sent + r.finack_sent + r.fin_back_sent + r.neighbour_sent,
+             r.generated_total + r.synack_sent + r.finack_sent + r.fin_back_sent + r.ack_sent +
+                 r.neighbour_sent,
          "frames into the port " + into +
-             " != generated + SYN-ACKs + FIN+ACKs both ways + ARP/NDP frames");
+             " != generated + SYN-ACKs + FIN+ACKs both ways + handshake ACKs + ARP/NDP frames");
   expect(r.malformed == 0, std::to_string(r.malformed) + " frames not as Magline should send");
   expect(r.warmup_opened == r.options.traffic.flows, std::to_string(r.warmup_opened) + " of " +
                                                          std::to_string(r.options.traffic.flows) +
@@ -138,7 +139,7 @@ std::vector<std::string> smoke_errors(const RunResult& r) {
              std::to_string(r.tx_full) + " refused by the ring, " + std::to_string(r.to_slow_path) +
              " to the slow path");
   // Everything the clients sent reached a backend, or was answered with a reset (churn).
-  const uint64_t client_frames = r.generated_total + r.finack_sent;
+  const uint64_t client_frames = r.generated_total + r.finack_sent + r.ack_sent;
   expect(client_frames == r.backend_rx + r.rst_rx,
          "client frames " + std::to_string(client_frames) + " != received by backends " +
              std::to_string(r.backend_rx) + " + reset " + std::to_string(r.rst_rx));
