@@ -231,6 +231,9 @@ class FlowTable {
   void prefetch(uint64_t hash) const noexcept {
     __builtin_prefetch(&groups_[slots_of(hash).primary].bucket, 1);
   }
+  void prefetch_alternate(uint64_t hash) const noexcept {
+    __builtin_prefetch(&groups_[slots_of(hash).alternate].bucket, 1);
+  }
   // Where insert() of a hash will put its key, as prefetch_insert() found it. insert() takes it
   // as it is when the way still holds what it held then (same signature, state and deadline),
   // and chooses afresh otherwise: frames handled in between may have changed the buckets.
@@ -412,6 +415,8 @@ class FlowTable {
   // evicted.
   [[gnu::always_inline]] inline detail::WayScore score_ways(uint32_t b, uint32_t now,
                                                             const Where* keep) const noexcept;
+  // How many of the bucket's ways hold an established connection.
+  static unsigned established_ways(const Bucket& bk) noexcept;
   // Moves one live entry of bucket `b` to a free or expired way of its other bucket; returns
   // the way it left in `b`, or -1.
   int move_one_out(uint32_t b, uint64_t now_ms, const Where* keep) noexcept;

@@ -49,10 +49,11 @@ struct TrafficSpec {
 
 // Magline's flow-table size when --flow-capacity does not say: each established flow takes two
 // entries (full-NAT), half the table with only established flows, a quarter when new
-// connections stream through it too. With half the table held by established connections
-// (never evicted) and millions of new connections a second, about 1% of handshakes lost an
-// entry (a bucket with one evictable way evicts the handshake just placed there): measured,
-// 64k flows and --new-share 0.5, 63,588 frames dropped with 256k entries, 266 with 512k.
+// connections stream through it too: with half the table held by established connections
+// (never evicted) and millions of new connections a second, a bucket left with few evictable
+// ways evicts a handshake's entry before its answer (64k flows, --new-share 0.5: 400-700 frames
+// dropped with 256k entries, 63,588 before the flow table read a congested bucket's alternate;
+// 266-346 with 512k).
 inline size_t default_flow_capacity(const TrafficSpec& t) noexcept {
   return t.new_share > 0 ? std::max<size_t>(size_t(t.flows) * 8, size_t(1) << 18)
                          : std::max<size_t>(size_t(t.flows) * 4, size_t(1) << 16);

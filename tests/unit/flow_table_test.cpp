@@ -400,21 +400,50 @@ TEST(FlowTable, ACrowdedTableLooksNoFurtherThanThePrimaryBucket) {
   }
   auto ins = [&](uint32_t i, FlowState s) { return t.insert(keys[i], t.hash(keys[i]), s, 0); };
   auto present = [&](uint32_t i) { return t.find(keys[i], t.hash(keys[i]), 1) != nullptr; };
-  for (uint32_t i = 0; i < 7; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
-  ASSERT_NE(ins(7, FlowState::tcp_syn), nullptr);  // bucket 0 is full, one way half-open
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
+  for (uint32_t i = 5; i < 8; ++i) ASSERT_NE(ins(i, FlowState::tcp_syn), nullptr);
+  // Bucket 0 is full: 5 established, 3 half-open.
 
-  // Not crowded (8 of 16): the half-open entry stays, the new ones go to the alternate.
+  // Not crowded (8 of 16): the half-open entries stay, the new ones go to the alternate.
   for (uint32_t i = 8; i < 14; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
-  EXPECT_TRUE(present(7));
+  for (uint32_t i = 5; i < 8; ++i) EXPECT_TRUE(present(i));
   EXPECT_EQ(t.stats().evicted_half_open, 0u);
   EXPECT_EQ(t.stats().occupied, 14u);
 
-  // Crowded (14 of 16): the primary's half-open entry goes, though the alternate has two ways.
+  // Crowded (14 of 16): one of the primary's half-open entries goes, though the alternate has
+  // two ways.
   ASSERT_NE(ins(14, FlowState::tcp_syn), nullptr);
-  EXPECT_FALSE(present(7));
+  EXPECT_EQ(present(5) + present(6) + present(7), 2);
   EXPECT_TRUE(present(14));
   EXPECT_EQ(t.stats().evicted_half_open, 1u);
   EXPECT_EQ(t.stats().occupied, 14u);
+}
+
+// ... unless the primary has at most two ways that are not established connections: those turn
+// over with every insert into the bucket, so a handshake placed there would be evicted before
+// its answer came. The alternate is read, and its closed entry goes instead.
+TEST(FlowTable, ACrowdedTableSparesTheHandshakesOfABucketFullOfEstablishedConnections) {
+  FlowTable t(16, {}, kSeed);
+  std::vector<FlowKey> keys;  // all with bucket 0 as primary, bucket 1 as alternate
+  for (uint32_t i = 0; keys.size() < 16; ++i) {
+    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
+  }
+  auto ins = [&](uint32_t i, FlowState s) { return t.insert(keys[i], t.hash(keys[i]), s, 0); };
+  auto present = [&](uint32_t i) { return t.find(keys[i], t.hash(keys[i]), 1) != nullptr; };
+  for (uint32_t i = 0; i < 6; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
+  for (uint32_t i = 6; i < 8; ++i) ASSERT_NE(ins(i, FlowState::tcp_syn), nullptr);
+  for (uint32_t i = 8; i < 15; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
+  ASSERT_NE(ins(15, FlowState::tcp_closed), nullptr);
+  EXPECT_EQ(t.stats().occupied, 16u);  // crowded
+
+  FlowKey k = key_of(1000000);
+  for (uint32_t i = 1000000; t.primary_bucket(t.hash(k)) != 0; k = key_of(++i)) {}
+  ASSERT_NE(t.insert(k, t.hash(k), FlowState::tcp_syn, 0), nullptr);
+  EXPECT_TRUE(present(6));
+  EXPECT_TRUE(present(7));
+  EXPECT_FALSE(present(15));
+  EXPECT_EQ(t.stats().evicted_closed, 1u);
+  EXPECT_EQ(t.stats().evicted_half_open, 0u);
 }
 
 // Unconfirmed entries are evictable, but a table with room elsewhere moves an entry to its other
