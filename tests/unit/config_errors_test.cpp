@@ -1,0 +1,506 @@
+// The config loader's refusals: every kind of bad file, with its exact message.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "tests/unit/config_cases.hpp"
+
+namespace magline::cfg {
+namespace {
+
+using namespace config_cases;
+
+struct BadCase {
+  std::string text;
+  std::string error;
+};
+
+void expect_errors(const std::vector<BadCase>& cases) {
+  for (const BadCase& c : cases) {
+    EXPECT_EQ(error_of(c.text), c.error) << "in: " << c.text;
+  }
+}
+
+// A service with one IPv4 frontend and the given extra members ("" for none).
+std::string web(std::string_view extra) {
+  return services(R"({"name": "web", "frontends": [{"address": "198.18.100.1", "port": 80}])" +
+                  std::string(extra.empty() ? "" : ", ") + std::string(extra) + "}");
+}
+
+// A service with one IPv4 frontend whose members are given.
+std::string frontend(std::string_view members) {
+  return services(R"({"name": "web", "frontends": [{)" + std::string(members) + "}]}");
+}
+
+// A service with one IPv4 frontend and one backend whose members are given.
+std::string backend(std::string_view members) {
+  return web(R"("backends": [{)" + std::string(members) + "}]");
+}
+
+TEST(ConfigErrors, InvalidJsonGivesLineAndColumn) {
+  expect_errors({
+      {"", "t.json:1:1: invalid JSON: unexpected end of input; expected '[', '{', or a literal"},
+      {"  \n",
+       "t.json:2:1: invalid JSON: unexpected end of input; expected '[', '{', or a literal"},
+      {"{", "t.json:1:2: invalid JSON: unexpected end of input; expected string literal"},
+      {"{\"a\": 1,\n}", "t.json:2:1: invalid JSON: unexpected '}'; expected string literal"},
+      {"{\n  \"node\": {},\n  \"maglev\": tru\n}",
+       "t.json:3:16: invalid JSON: invalid literal; last read: '\"maglev\": tru<U+000A>'"},
+      {"[1, 2,]", "t.json:1:7: invalid JSON: unexpected ']'; expected '[', '{', or a literal"},
+      {"{}}", "t.json:1:3: invalid JSON: unexpected '}'; expected end of input"},
+      {"// comment\n{}", "t.json:1:1: invalid JSON: comments are not allowed"},
+      {"{\n  \"node\": {} /* here */\n}", "t.json:2:14: invalid JSON: comments are not allowed"},
+      {"{\"maglev\": {\"table_size\": 1e999}}",
+       "t.json:1:31: invalid JSON: number overflow parsing '1e999'"},
+      {"{\"a\": \"\xff\"}",
+       R"(t.json:1:8: invalid JSON: invalid string: ill-formed UTF-8 byte; last read: '"\xff')"},
+      {"{'node': {}}",
+       "t.json:1:2: invalid JSON: invalid literal; last read: '{''; expected string literal"},
+  });
+}
+
+TEST(ConfigErrors, TopLevelMustBeAnObject) {
+  expect_errors({
+      {"[]", "t.json: (top level): expected an object, got []"},
+      {"42", "t.json: (top level): expected an object, got 42"},
+      {"null", "t.json: (top level): expected an object, got null"},
+      {R"("{}")", R"(t.json: (top level): expected an object, got "{}")"},
+  });
+}
+
+TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
+  expect_errors({
+      {R"({"servcies": []})",
+       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes)"},
+      {R"({"node": {"address": []}})",
+       R"(t.json: node: unknown key "address"; known keys: addresses)"},
+      {R"({"maglev": {"size": 7}})",
+       R"(t.json: maglev: unknown key "size"; known keys: table_size)"},
+      {R"({"flow_table": {"timeouts": {}}})",
+       R"(t.json: flow_table: unknown key "timeouts"; known keys: capacity, timeouts_ms)"},
+      {R"({"flow_table": {"timeouts_ms": {"tcp_fin": 1}}})",
+       R"(t.json: flow_table.timeouts_ms: unknown key "tcp_fin"; known keys: tcp_syn, tcp_established, tcp_closing, udp, other)"},
+      {web(R"("affinity": {})"),
+       R"(t.json: services[0]: unknown key "affinity"; known keys: name, mode, frontends, backends, session_affinity, source_ranges, no_backends, table_size)"},
+      {frontend(R"("adress": "198.18.100.1", "port": 80)"),
+       R"(t.json: services[0].frontends[0]: unknown key "adress"; known keys: kind, address, port, protocol)"},
+      {web(R"("backends": [{"address": "198.18.1.1", "port": 80},
+                           {"address": "198.18.1.2", "port": 80, "weigth": 2}])"),
+       R"(t.json: services[0].backends[1]: unknown key "weigth"; known keys: address, port, weight, state)"},
+      {web(R"("session_affinity": {"type": "client_ip", "timeout": 5})"),
+       R"(t.json: services[0].session_affinity: unknown key "timeout"; known keys: type, timeout_s)"},
+  });
+}
+
+TEST(ConfigErrors, DuplicateKeysNameTheObject) {
+  expect_errors({
+      {R"({"node": {}, "node": {}})", R"(t.json: (top level): duplicate key "node")"},
+      {R"({"maglev": {"table_size": 7, "table_size": 7}})",
+       R"(t.json: maglev: duplicate key "table_size")"},
+      {frontend(R"("address": "198.18.100.1", "port": 80, "port": 81)"),
+       R"(t.json: services[0].frontends[0]: duplicate key "port")"},
+      {services(R"({"name": "a", "frontends": []}, {"name": "b", "frontends": [],
+                   "backends": [{}, {"x": [1, {"y": 1, "y": 2}]}]})"),
+       R"(t.json: services[1].backends[1].x[1]: duplicate key "y")"},
+      {R"({"": 1, "": 2})", R"(t.json: (top level): duplicate key "")"},
+  });
+}
+
+TEST(ConfigErrors, NestingIsBounded) {
+  // Deep enough to overflow the stack of a recursive walk, were it allowed.
+  const std::string deep =
+      R"({"node": )" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::string path = "node";
+  // The top object is level 1 and "node" level 2; level 33 is refused.
+  for (int level = 3; level <= 33; ++level)
+    path += "[0]";
+  EXPECT_EQ(error_of(deep), "t.json: " + path + ": nested deeper than 32 levels");
+
+  const std::string deepest_allowed =
+      R"({"node": {"addresses": )" + std::string(30, '[') + std::string(30, ']') + "}}";
+  EXPECT_EQ(error_of(deepest_allowed),
+            "t.json: node.addresses[0]: expected an IPv4 or IPv6 address, got " +
+                std::string(29, '[') + std::string(29, ']'));
+}
+
+TEST(ConfigErrors, WrongTypes) {
+  expect_errors({
+      {R"({"services": {}})", "t.json: services: expected an array, got {}"},
+      {R"({"node": []})", "t.json: node: expected an object, got []"},
+      {R"({"node": {"addresses": "198.18.0.1"}})",
+       R"(t.json: node.addresses: expected an array, got "198.18.0.1")"},
+      {R"({"node": {"addresses": [1]}})",
+       "t.json: node.addresses[0]: expected an IPv4 or IPv6 address, got 1"},
+      {services(R"("web")"), R"(t.json: services[0]: expected an object, got "web")"},
+      {services(R"({"name": 5, "frontends": []})"),
+       "t.json: services[0].name: expected a string, got 5"},
+      {web(R"("mode": "nat")"),
+       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", got "nat")"},
+      {frontend(R"("address": "198.18.100.1", "port": 80, "protocol": "TCP")"),
+       R"(t.json: services[0].frontends[0].protocol: expected one of "tcp", "udp", "sctp", got "TCP")"},
+      {frontend(R"("kind": "LoadBalancer", "address": "198.18.100.1", "port": 80)"),
+       R"(t.json: services[0].frontends[0].kind: expected one of "load_balancer", "node_port", "external_ip", got "LoadBalancer")"},
+      {backend(R"("address": "198.18.1.1", "port": 80, "state": 1)"),
+       R"(t.json: services[0].backends[0].state: expected one of "ready", "terminating", got 1)"},
+      {web(R"("no_backends": "icmp")"),
+       R"(t.json: services[0].no_backends: expected one of "reject", "drop", got "icmp")"},
+      {web(R"("session_affinity": {"type": "ClientIP"})"),
+       R"(t.json: services[0].session_affinity.type: expected one of "none", "client_ip", got "ClientIP")"},
+      {web(R"("session_affinity": "client_ip")"),
+       R"(t.json: services[0].session_affinity: expected an object, got "client_ip")"},
+      {web(R"("source_ranges": "198.18.0.0/15")"),
+       R"(t.json: services[0].source_ranges: expected an array, got "198.18.0.0/15")"},
+      {web(R"("backends": {"address": "198.18.1.1"})"),
+       R"(t.json: services[0].backends: expected an array, got {"address":"198.18.1.1"})"},
+  });
+}
+
+TEST(ConfigErrors, IntegersOutOfRangeOrNotIntegers) {
+  const std::string port =
+      "t.json: services[0].frontends[0].port: expected an integer in 1..65535, got ";
+  auto with_port = [](std::string_view v) {
+    return frontend(R"("address": "198.18.100.1", "port": )" + std::string(v));
+  };
+  expect_errors({
+      {with_port(R"("80a")"), port + R"("80a")"},
+      {with_port(R"("80")"), port + R"("80")"},
+      {with_port("-1"), port + "-1"},
+      {with_port("0"), port + "0"},
+      {with_port("65536"), port + "65536"},
+      {with_port("80.5"), port + "80.5"},
+      {with_port("80.0"), port + "80.0"},
+      {with_port("1e30"), port + "1e+30"},
+      {with_port("99999999999999999999"), port + "1e+20"},
+      {with_port("18446744073709551615"), port + "18446744073709551615"},
+      {with_port("true"), port + "true"},
+      {with_port("null"), port + "null"},
+      {with_port("[80]"), port + "[80]"},
+      {backend(R"("address": "198.18.1.1", "port": 80, "weight": 65536)"),
+       "t.json: services[0].backends[0].weight: expected an integer in 0..65535, got 65536"},
+      {backend(R"("address": "198.18.1.1", "port": 80, "weight": -1)"),
+       "t.json: services[0].backends[0].weight: expected an integer in 0..65535, got -1"},
+      {backend(R"("address": "198.18.1.1", "port": 80, "weight": 1.5)"),
+       "t.json: services[0].backends[0].weight: expected an integer in 0..65535, got 1.5"},
+  });
+}
+
+TEST(Config, MinusZeroIsZero) {
+  const Config c = parse_ok(backend(R"("address": "198.18.1.1", "port": 80, "weight": -0)"));
+  ASSERT_EQ(c.services.size(), 1u);
+  EXPECT_EQ(c.services[0].backends.at(0).weight, 0u);
+}
+
+TEST(ConfigErrors, LongValuesAreCutShort) {
+  const std::string long_name(100, 'x');
+  EXPECT_EQ(error_of(frontend(R"("address": "198.18.100.1", "port": ")" + long_name + "\"")),
+            "t.json: services[0].frontends[0].port: expected an integer in 1..65535, got \"" +
+                std::string(56, 'x') + "...");
+}
+
+TEST(ConfigErrors, BadAddressesAndPrefixes) {
+  expect_errors({
+      {backend(R"("address": "198.18.1.256", "port": 80)"),
+       R"(t.json: services[0].backends[0].address: expected an IPv4 or IPv6 address, got "198.18.1.256")"},
+      {frontend(R"("address": "2001:db8::g", "port": 80)"),
+       R"(t.json: services[0].frontends[0].address: expected an IPv4 or IPv6 address, got "2001:db8::g")"},
+      {R"({"node": {"addresses": ["198.18.0.1/32"]}})",
+       R"(t.json: node.addresses[0]: expected an IPv4 or IPv6 address, got "198.18.0.1/32")"},
+      {R"({"node": {"addresses": ["198.18.0.1", " 198.18.0.2"]}})",
+       R"(t.json: node.addresses[1]: expected an IPv4 or IPv6 address, got " 198.18.0.2")"},
+      {web(R"("source_ranges": ["198.18.0.1/16"])"),
+       R"(t.json: services[0].source_ranges[0]: "198.18.0.1/16" has bits set past the prefix length; did you mean "198.18.0.0/16"?)"},
+      {web(R"("source_ranges": ["198.18.0.0/15", "198.19.255.255/31"])"),
+       R"(t.json: services[0].source_ranges[1]: "198.19.255.255/31" has bits set past the prefix length; did you mean "198.19.255.254/31"?)"},
+      {services(R"({"name": "a", "frontends": [{"address": "2001:db8:100::1", "port": 80}],
+                   "source_ranges": ["2001:db8::1/32"]})"),
+       R"(t.json: services[0].source_ranges[0]: "2001:db8::1/32" has bits set past the prefix length; did you mean "2001:db8::/32"?)"},
+      {web(R"("source_ranges": ["198.18.0.0/33"])"),
+       R"(t.json: services[0].source_ranges[0]: expected a prefix ADDRESS/LENGTH, got "198.18.0.0/33")"},
+      {web(R"("source_ranges": ["198.18.0.0"])"),
+       R"(t.json: services[0].source_ranges[0]: expected a prefix ADDRESS/LENGTH, got "198.18.0.0")"},
+      {web(R"("source_ranges": [16])"),
+       R"(t.json: services[0].source_ranges[0]: expected a prefix ADDRESS/LENGTH, got 16)"},
+  });
+}
+
+TEST(ConfigErrors, TableSizes) {
+  const std::string four_backends =
+      R"("backends": [{"address": "198.18.1.1", "port": 80}, {"address": "198.18.1.2", "port": 80},
+                      {"address": "198.18.1.3", "port": 80}, {"address": "198.18.1.4", "port": 80}])";
+  expect_errors({
+      {R"({"maglev": {"table_size": 65536}})",
+       "t.json: maglev.table_size: expected a prime, got 65536 (the next prime is 65537)"},
+      {R"({"maglev": {"table_size": 1}})",
+       "t.json: maglev.table_size: expected an integer in 3..16777213, got 1"},
+      {R"({"maglev": {"table_size": 16777214}})",
+       "t.json: maglev.table_size: expected an integer in 3..16777213, got 16777214"},
+      {R"({"maglev": {"table_size": 65537.0}})",
+       "t.json: maglev.table_size: expected an integer in 3..16777213, got 65537.0"},
+      {web(R"("table_size": 100)"),
+       "t.json: services[0].table_size: expected a prime, got 100 (the next prime is 101)"},
+      {web(R"("table_size": 3, )" + four_backends),
+       "t.json: services[0].table_size: expected a prime of at least 4 (the number of backends), "
+       "got 3"},
+      {R"({"maglev": {"table_size": 3}, )" + web(four_backends).substr(1),
+       "t.json: services[0].backends: 4 backends need a Maglev table of at least 4 slots, but "
+       "maglev.table_size is 3"},
+  });
+}
+
+TEST(ConfigErrors, FrontendAddressesByKind) {
+  expect_errors({
+      {frontend(R"("kind": "node_port", "address": "198.18.0.1", "port": 30080)"),
+       "t.json: services[0].frontends[0].address: a node_port frontend has no address: it "
+       "listens on the node addresses of the service's family"},
+      {frontend(R"("kind": "load_balancer", "port": 80)"),
+       R"(t.json: services[0].frontends[0]: missing key "address" (kind "load_balancer" needs one))"},
+      {frontend(R"("port": 80)"),
+       R"(t.json: services[0].frontends[0]: missing key "address" (kind "load_balancer" needs one))"},
+      {frontend(R"("kind": "external_ip", "port": 80)"),
+       R"(t.json: services[0].frontends[0]: missing key "address" (kind "external_ip" needs one))"},
+  });
+}
+
+TEST(ConfigErrors, NodePortNeedsANodeAddressOfTheFamily) {
+  const std::string v6_node_port =
+      R"("services": [{"name": "a", "frontends": [{"kind": "node_port", "port": 30080}],
+                      "backends": [{"address": "2001:db8:1::10", "port": 80}]}]})";
+  expect_errors({
+      {R"({"node": {"addresses": ["198.18.0.1"]}, )" + v6_node_port,
+       "t.json: services[0].frontends[0]: a node_port frontend needs an IPv6 address in "
+       "node.addresses"},
+      {"{" + v6_node_port,
+       "t.json: services[0].frontends[0]: a node_port frontend needs an IPv6 address in "
+       "node.addresses"},
+      {R"({"node": {"addresses": ["2001:db8::1"]}, "services": [{"name": "a", "frontends": [
+          {"address": "198.18.100.1", "port": 80}, {"kind": "node_port", "port": 30080}]}]})",
+       "t.json: services[0].frontends[1]: a node_port frontend needs an IPv4 address in "
+       "node.addresses"},
+  });
+}
+
+TEST(ConfigErrors, OneFamilyPerService) {
+  expect_errors({
+      {backend(R"("address": "2001:db8:1::10", "port": 80)"),
+       "t.json: services[0].backends[0].address: 2001:db8:1::10 is IPv6, but the service is "
+       "IPv4 (from frontends[0].address); use one service per family"},
+      {services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 80},
+                                               {"address": "2001:db8:100::1", "port": 80}]})"),
+       "t.json: services[0].frontends[1].address: 2001:db8:100::1 is IPv6, but the service is "
+       "IPv4 (from frontends[0].address); use one service per family"},
+      {services(R"({"name": "a", "frontends": [{"kind": "node_port", "port": 30080},
+                                               {"address": "2001:db8:100::1", "port": 80}],
+                    "backends": [{"address": "198.18.1.1", "port": 80}]})"),
+       "t.json: services[0].backends[0].address: 198.18.1.1 is IPv4, but the service is IPv6 "
+       "(from frontends[1].address); use one service per family"},
+      {services(R"({"name": "a", "frontends": [{"kind": "node_port", "port": 30080}],
+                    "backends": [{"address": "2001:db8:1::1", "port": 80},
+                                 {"address": "198.18.1.1", "port": 80}]})"),
+       "t.json: services[0].backends[1].address: 198.18.1.1 is IPv4, but the service is IPv6 "
+       "(from backends[0].address); use one service per family"},
+      {web(R"("source_ranges": ["198.18.0.0/15", "2001:db8::/32"])"),
+       "t.json: services[0].source_ranges[1]: 2001:db8::/32 is IPv6, but the service is IPv4 "
+       "(from frontends[0].address); use one service per family"},
+      {services(R"({"name": "a", "frontends": [{"kind": "node_port", "port": 30080}]})"),
+       R"(t.json: services[0]: cannot tell the service's address family: give a frontend an "address" or add a backend)"},
+  });
+}
+
+TEST(ConfigErrors, Duplicates) {
+  expect_errors({
+      {web(R"("backends": [{"address": "198.18.1.10", "port": 8080},
+                           {"address": "198.18.1.11", "port": 8080},
+                           {"address": "198.18.1.10", "port": 8080, "weight": 2}])"),
+       "t.json: services[0].backends[2]: duplicate backend 198.18.1.10:8080 (also backends[0])"},
+      {services(R"({"name": "a", "frontends": [{"address": "2001:db8:100::1", "port": 80}],
+                    "backends": [{"address": "2001:db8:1::10", "port": 80},
+                                 {"address": "2001:db8:1:0::10", "port": 80}]})"),
+       "t.json: services[0].backends[1]: duplicate backend [2001:db8:1::10]:80 (also "
+       "backends[0])"},
+      {services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 80},
+                                               {"address": "198.18.100.1", "port": 80}]})"),
+       "t.json: services[0].frontends[1]: duplicate frontend 198.18.100.1:80/tcp (also "
+       "frontends[0])"},
+      {services(R"({"name": "a", "frontends": [{"kind": "node_port", "port": 30080},
+          {"kind": "external_ip", "address": "198.18.0.1", "port": 30080}]})"),
+       "t.json: services[0].frontends[1]: duplicate frontend 198.18.0.1:30080/tcp (also "
+       "frontends[0])"},
+      {services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 80},
+          {"kind": "node_port", "port": 30080}, {"kind": "node_port", "port": 30080}]})"),
+       "t.json: services[0].frontends[2]: duplicate frontend 198.18.0.1:30080/tcp (also "
+       "frontends[1])"},
+      {services(
+           R"({"name": "demo/web:http", "frontends": [{"address": "198.18.100.1", "port": 80}]},
+                   {"name": "other", "frontends": [{"address": "198.18.100.2", "port": 80}]},
+                   {"name": "demo/web:http", "frontends": [{"address": "198.18.100.3", "port": 80}]})"),
+       R"(t.json: services[2].name: duplicate service name "demo/web:http" (also services[0]))"},
+      {R"({"node": {"addresses": ["198.18.0.1", "2001:db8::1", "198.18.0.1"]}})",
+       "t.json: node.addresses[2]: duplicate address 198.18.0.1 (also node.addresses[0])"},
+  });
+}
+
+TEST(ConfigErrors, DsrL2CannotTranslatePorts) {
+  expect_errors({
+      {services(R"({"name": "a", "mode": "dsr_l2",
+                    "frontends": [{"address": "198.18.100.1", "port": 80}],
+                    "backends": [{"address": "198.18.1.1", "port": 80},
+                                 {"address": "198.18.1.2", "port": 8080}]})"),
+       "t.json: services[0].backends[1].port: dsr_l2 cannot translate ports: expected 80 (the "
+       "port of frontends[0]), got 8080"},
+      {services(R"({"name": "a", "mode": "dsr_l2",
+                    "frontends": [{"address": "198.18.100.1", "port": 80},
+                                  {"kind": "node_port", "port": 30080}],
+                    "backends": [{"address": "198.18.1.1", "port": 80}]})"),
+       "t.json: services[0].backends[0].port: dsr_l2 cannot translate ports: expected 30080 (the "
+       "port of frontends[1]), got 80"},
+  });
+}
+
+TEST(ConfigErrors, MissingAndEmptyFields) {
+  expect_errors({
+      {services(R"({"frontends": []})"), R"(t.json: services[0]: missing key "name")"},
+      {services(R"({"name": "a"})"), R"(t.json: services[0]: missing key "frontends")"},
+      {services(R"({"name": "a", "frontends": []})"),
+       "t.json: services[0].frontends: expected at least one frontend, got []"},
+      {services(R"({"name": "", "frontends": []})"),
+       R"(t.json: services[0].name: expected a non-empty name, got "")"},
+      {services(R"({"name": "demo web", "frontends": []})"),
+       R"(t.json: services[0].name: expected a name without spaces or control characters, got "demo web")"},
+      {services(R"({"name": "demo\tweb", "frontends": []})"),
+       R"(t.json: services[0].name: expected a name without spaces or control characters, got "demo\tweb")"},
+      {frontend(R"("address": "198.18.100.1")"),
+       R"(t.json: services[0].frontends[0]: missing key "port")"},
+      {backend(R"("port": 80)"), R"(t.json: services[0].backends[0]: missing key "address")"},
+      {backend(R"("address": "198.18.1.1")"),
+       R"(t.json: services[0].backends[0]: missing key "port")"},
+  });
+}
+
+TEST(ConfigErrors, SessionAffinity) {
+  const std::string timeout = "t.json: services[0].session_affinity.timeout_s: ";
+  expect_errors({
+      {web(R"("session_affinity": {"type": "client_ip", "timeout_s": 0})"),
+       timeout + "expected an integer in 1..86400, got 0"},
+      {web(R"("session_affinity": {"type": "client_ip", "timeout_s": 86401})"),
+       timeout + "expected an integer in 1..86400, got 86401"},
+      {web(R"("session_affinity": {"type": "none", "timeout_s": 60})"),
+       timeout + R"(only "type": "client_ip" takes a timeout)"},
+      {web(R"("session_affinity": {"timeout_s": 60})"),
+       timeout + R"(only "type": "client_ip" takes a timeout)"},
+  });
+}
+
+TEST(ConfigErrors, FlowTable) {
+  const std::string ms = "expected an integer in 1..86400000, got ";
+  const std::string capacity =
+      "t.json: flow_table.capacity: expected an integer in 16..2147483648, got ";
+  expect_errors({
+      {R"({"flow_table": {"timeouts_ms": {"tcp_syn": 0}}})",
+       "t.json: flow_table.timeouts_ms.tcp_syn: " + ms + "0"},
+      {R"({"flow_table": {"timeouts_ms": {"tcp_established": 86400001}}})",
+       "t.json: flow_table.timeouts_ms.tcp_established: " + ms + "86400001"},
+      {R"({"flow_table": {"timeouts_ms": {"tcp_closing": -5}}})",
+       "t.json: flow_table.timeouts_ms.tcp_closing: " + ms + "-5"},
+      {R"({"flow_table": {"timeouts_ms": {"udp": 1.5}}})",
+       "t.json: flow_table.timeouts_ms.udp: " + ms + "1.5"},
+      {R"({"flow_table": {"timeouts_ms": {"other": "60s"}}})",
+       "t.json: flow_table.timeouts_ms.other: " + ms + R"("60s")"},
+      {R"({"flow_table": {"capacity": 15}})", capacity + "15"},
+      {R"({"flow_table": {"capacity": 2147483649}})", capacity + "2147483649"},
+      {R"({"flow_table": {"capacity": 1e6}})", capacity + "1000000.0"},
+  });
+}
+
+TEST(ConfigErrors, TheFirstErrorIsReported) {
+  // A bad field early in the file wins over later ones, including the checks across fields
+  // that would otherwise trip over the default the bad field was given.
+  expect_errors({
+      {services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 0}]},
+                   {"name": 7, "frontends": []})"),
+       "t.json: services[0].frontends[0].port: expected an integer in 1..65535, got 0"},
+      {services(R"({"name": "a", "frontends": [{"address": "2001:db8:100::x", "port": 80}],
+                   "backends": [{"address": "198.18.1.1", "port": 80}]})"),
+       R"(t.json: services[0].frontends[0].address: expected an IPv4 or IPv6 address, got "2001:db8:100::x")"},
+      {services(
+           R"({"name": "a", "mode": "dsr", "frontends": [{"address": "198.18.100.1", "port": 80}],
+                   "backends": [{"address": "198.18.1.1", "port": 8080}]})"),
+       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", got "dsr")"},
+  });
+}
+
+TEST(ConfigErrors, NamesTheEmbeddedSource) {
+  auto r = parse_config("{", kEmbeddedSource);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "<embedded default>:1:2: invalid JSON: unexpected end of input; expected string "
+            "literal");
+}
+
+TEST(ConfigErrors, Kubernetes) {
+  expect_errors({
+      {R"({"kubernetes": {}})",
+       "t.json: kubernetes: needs either \"in_cluster\": true or a \"kubeconfig\" file"},
+      {R"({"kubernetes": {"in_cluster": true, "kubeconfig": "k"}})",
+       "t.json: kubernetes: in_cluster and kubeconfig exclude each other"},
+      {R"({"kubernetes": {"in_cluster": true, "table_size": 1000}})",
+       "t.json: kubernetes.table_size: expected a prime, got 1000 (the next prime is 1009)"},
+      {R"({"kubernetes": {"in_cluster": true, "min_table_size": 4000}})",
+       "t.json: kubernetes.min_table_size: expected a prime, got 4000 (the next prime is 4001)"},
+      {R"({"kubernetes": {"in_cluster": true, "table_size": 1021, "min_table_size": 4093}})",
+       "t.json: kubernetes.min_table_size: min_table_size 4093 is above table_size 1021"},
+      {R"({"kubernetes": {"in_cluster": true, "coalesce_ms": 5000}})",
+       "t.json: kubernetes.coalesce_ms: expected an integer in 0..1000, got 5000"},
+      {R"({"kubernetes": {"in_cluster": true, "namespaces": "x"}})",
+       "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
+       "kubeconfig, context, namespace, proxy_name, load_balancer_class, node_name, zone, "
+       "table_size, min_table_size, coalesce_ms, page_limit"},
+  });
+}
+
+TEST(ConfigErrors, Dataplane) {
+  const std::string port0 = R"({"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1/16"]})";
+  auto dp = [](std::string_view members) { return "{\"dataplane\": {" + std::string(members) + "}}"; };
+  expect_errors({
+      {dp(R"("worker_cores": [])"), "t.json: dataplane.worker_cores: expected at least one core"},
+      {dp(R"("worker_cores": [0])"),
+       "t.json: dataplane.worker_cores[0]: core 0 is the main core (the control thread); workers "
+       "need their own"},
+      {dp(R"("worker_cores": [1, 1])"), "t.json: dataplane.worker_cores[1]: duplicate core 1"},
+      {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
+      {dp(R"("hugepages": "no")"), "t.json: dataplane.hugepages: expected true or false, got \"no\""},
+      {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "x", "mac": "02:00:00:00:00"}])"),
+       "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "
+       "\"02:00:00:00:00\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "x", "addresses": ["198.18.0.1"]}])"),
+       "t.json: dataplane.ports[0].addresses[0]: expected an interface address ADDRESS/LENGTH, "
+       "got \"198.18.0.1\""},
+      {dp(R"("ports": [)" + port0 + ", " + port0 + "]"),
+       "t.json: dataplane.ports[1].name: duplicate port name (also dataplane.ports[0])"},
+      {dp(R"("ports": [)" + port0 +
+          R"(, {"name": "lan1", "device": "net_null1", "addresses": ["198.18.0.1/24"]}])"),
+       "t.json: dataplane.ports[1].addresses[0]: duplicate address 198.18.0.1 (also "
+       "dataplane.ports[0].addresses[0])"},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "wan"}])"),
+       "t.json: dataplane.routes[0].port: no port is named \"wan\""},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "203.0.113.0/24", "via": "10.0.0.1", "port": "lan0"}])"),
+       "t.json: dataplane.routes[0].via: 10.0.0.1 is not in a subnet of port \"lan0\"; a "
+       "gateway must be on-link"},
+      {dp(R"("ports": [)" + port0 +
+          R"(], "routes": [{"to": "2001:db8:5::/48", "via": "198.18.0.254", "port": "lan0"}])"),
+       "t.json: dataplane.routes[0].via: 198.18.0.254 is IPv4, but the route is to "
+       "2001:db8:5::/48"},
+      {dp(R"("snat_ports": {"low": 3000, "high": 2000})"),
+       "t.json: dataplane.snat_ports: low (3000) is above high (2000)"},
+      {R"({"admin": {"address": "localhost"}})",
+       "t.json: admin.address: expected an IPv4 or IPv6 address, got \"localhost\""},
+  });
+}
+
+}  // namespace
+}  // namespace magline::cfg
