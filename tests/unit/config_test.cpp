@@ -1,7 +1,5 @@
 #include "config/config.hpp"
 
-#include "tests/unit/config_cases.hpp"
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,6 +11,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include "tests/unit/config_cases.hpp"
 
 namespace magline::cfg {
 namespace {
