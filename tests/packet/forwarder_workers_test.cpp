@@ -66,6 +66,17 @@ class ForwarderWorkers : public ::testing::Test {
     }
   }
   Outcome client(Packet frame, uint64_t now_ms) { return w0.run(frame.bytes(), now_ms); }
+  // A whole handshake from kClient:sport to the db service, at t0, t0 + 1 and t0 + 2 ms, each
+  // step's messages delivered.
+  void handshake(uint16_t sport, uint64_t t0) {
+    ASSERT_EQ(client(from_client().tcp(sport, 5432, kTcpSyn), t0).verdict, Verdict::tx);
+    exchange(t0);
+    ASSERT_EQ(w1.run(from_backend().tcp(5432, sport, kTcpSyn | kTcpAck).bytes(), t0 + 1).verdict,
+              Verdict::tx);
+    exchange(t0 + 1);
+    ASSERT_EQ(client(from_client().tcp(sport, 5432, kTcpAck), t0 + 2).verdict, Verdict::tx);
+    exchange(t0 + 2);
+  }
   static Packet from_client() { return Packet().eth(kRouterMac, kLbMac).ipv4(kClient, kVip); }
   static Packet from_backend() { return Packet().eth(kBackendMac, kLbMac).ipv4(kBackend, kClient); }
   // The state of the entry for the client's tuple on worker 0, or free when it has none.
@@ -119,26 +130,14 @@ TEST_F(ForwarderWorkers, TheClientsAckEstablishesTheReplyEntryOnTheOtherWorker) 
 // The backend's RST, seen by worker 1 only, closes the client's entry on worker 0: a connection
 // the backend reset must not hold a never-evicted entry for the established timeout (2 h 4 min).
 TEST_F(ForwarderWorkers, TheBackendsResetClosesTheForwardEntryOnTheOtherWorker) {
-  ASSERT_EQ(client(from_client().tcp(40001, 5432, kTcpSyn), 1000).verdict, Verdict::tx);
-  exchange(1000);
-  ASSERT_EQ(w1.run(from_backend().tcp(5432, 40001, kTcpSyn | kTcpAck).bytes(), 1001).verdict,
-            Verdict::tx);
-  exchange(1001);
-  ASSERT_EQ(client(from_client().tcp(40001, 5432, kTcpAck), 1002).verdict, Verdict::tx);
-  exchange(1002);
+  handshake(40001, 1000);
   ASSERT_EQ(w1.run(from_backend().tcp(5432, 40001, kTcpRst).bytes(), 1003).verdict, Verdict::tx);
   exchange(1003);
   EXPECT_EQ(forward_state(6, 40001, 5432, 1003), FlowState::tcp_closed);
 
   // And a FIN each way, the client's seen by worker 0 and the backend's by worker 1: both
   // entries end closed.
-  ASSERT_EQ(client(from_client().tcp(40002, 5432, kTcpSyn), 2000).verdict, Verdict::tx);
-  exchange(2000);
-  ASSERT_EQ(w1.run(from_backend().tcp(5432, 40002, kTcpSyn | kTcpAck).bytes(), 2001).verdict,
-            Verdict::tx);
-  exchange(2001);
-  ASSERT_EQ(client(from_client().tcp(40002, 5432, kTcpAck), 2002).verdict, Verdict::tx);
-  exchange(2002);
+  handshake(40002, 2000);
   ASSERT_EQ(client(from_client().tcp(40002, 5432, kTcpFin | kTcpAck), 2003).verdict, Verdict::tx);
   exchange(2003);
   EXPECT_EQ(reply_state(6, 5432, 40002, 2003), FlowState::tcp_peer_closing);

@@ -23,6 +23,16 @@ FlowKey key_of(uint32_t n, uint8_t proto = kProtoTcp) {
 
 constexpr uint64_t kSeed = 0x1234;
 
+// `n` keys whose primary bucket is bucket 0 of `t`, from key number `first` on (in a table of
+// two buckets, bucket 1 is then every one's alternate).
+std::vector<FlowKey> keys_in_bucket_zero(const FlowTable& t, size_t n, uint32_t first = 0) {
+  std::vector<FlowKey> keys;
+  for (uint32_t i = first; keys.size() < n; ++i) {
+    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
+  }
+  return keys;
+}
+
 TEST(FlowState, TransitionsFollowTheClientsFlags) {
   struct Case {
     FlowState from;
@@ -271,10 +281,7 @@ TEST(FlowTable, EvictsExpiredClosedMidStreamHalfOpenThenHalfClosedButNeverEstabl
   ASSERT_EQ(t.stats().capacity, 16u);
   // Keys whose primary bucket is bucket 0 (so their alternate is bucket 1): where each entry
   // lands, and what an insert compares, is then known.
-  std::vector<FlowKey> keys;
-  for (uint32_t i = 0; keys.size() < 40; ++i) {
-    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
-  }
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 40);
   auto ins = [&](uint32_t i, FlowState s, uint64_t now) {
     return t.insert(keys[i], t.hash(keys[i]), s, now);
   };
@@ -369,10 +376,7 @@ TEST(FlowTable, EvictsExpiredClosedMidStreamHalfOpenThenHalfClosedButNeverEstabl
 // neither evicts it nor moves it, even when it is the only way that could go.
 TEST(FlowTable, AnInsertKeepsTheEntryItIsToldToKeep) {
   FlowTable t(16, {}, kSeed);
-  std::vector<FlowKey> keys;
-  for (uint32_t i = 0; keys.size() < 20; ++i) {
-    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
-  }
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 20);
   for (uint32_t i = 0; i < 15; ++i) {
     ASSERT_NE(t.insert(keys[i], t.hash(keys[i]), FlowState::tcp_established, 0), nullptr);
   }
@@ -394,10 +398,7 @@ TEST(FlowTable, AnInsertKeepsTheEntryItIsToldToKeep) {
 // the primary's is evicted, the alternate's room unread (one cache miss fewer per SYN).
 TEST(FlowTable, ACrowdedTableLooksNoFurtherThanThePrimaryBucket) {
   FlowTable t(16, {}, kSeed);
-  std::vector<FlowKey> keys;  // all with bucket 0 as primary, bucket 1 as alternate
-  for (uint32_t i = 0; keys.size() < 16; ++i) {
-    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
-  }
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 16);
   auto ins = [&](uint32_t i, FlowState s) { return t.insert(keys[i], t.hash(keys[i]), s, 0); };
   auto present = [&](uint32_t i) { return t.find(keys[i], t.hash(keys[i]), 1) != nullptr; };
   for (uint32_t i = 0; i < 5; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
@@ -424,10 +425,7 @@ TEST(FlowTable, ACrowdedTableLooksNoFurtherThanThePrimaryBucket) {
 // its answer came. The alternate is read, and its closed entry goes instead.
 TEST(FlowTable, ACrowdedTableSparesTheHandshakesOfABucketFullOfEstablishedConnections) {
   FlowTable t(16, {}, kSeed);
-  std::vector<FlowKey> keys;  // all with bucket 0 as primary, bucket 1 as alternate
-  for (uint32_t i = 0; keys.size() < 16; ++i) {
-    if (t.primary_bucket(t.hash(key_of(i))) == 0) keys.push_back(key_of(i));
-  }
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 16);
   auto ins = [&](uint32_t i, FlowState s) { return t.insert(keys[i], t.hash(keys[i]), s, 0); };
   auto present = [&](uint32_t i) { return t.find(keys[i], t.hash(keys[i]), 1) != nullptr; };
   for (uint32_t i = 0; i < 6; ++i) ASSERT_NE(ins(i, FlowState::tcp_established), nullptr);
@@ -436,8 +434,7 @@ TEST(FlowTable, ACrowdedTableSparesTheHandshakesOfABucketFullOfEstablishedConnec
   ASSERT_NE(ins(15, FlowState::tcp_closed), nullptr);
   EXPECT_EQ(t.stats().occupied, 16u);  // crowded
 
-  FlowKey k = key_of(1000000);
-  for (uint32_t i = 1000000; t.primary_bucket(t.hash(k)) != 0; k = key_of(++i)) {}
+  const FlowKey k = keys_in_bucket_zero(t, 1, 1000000)[0];
   ASSERT_NE(t.insert(k, t.hash(k), FlowState::tcp_syn, 0), nullptr);
   EXPECT_TRUE(present(6));
   EXPECT_TRUE(present(7));
