@@ -231,9 +231,6 @@ class FlowTable {
   void prefetch(uint64_t hash) const noexcept {
     __builtin_prefetch(&groups_[slots_of(hash).primary].bucket, 1);
   }
-  void prefetch_alternate(uint64_t hash) const noexcept {
-    __builtin_prefetch(&groups_[slots_of(hash).alternate].bucket, 1);
-  }
   // Where insert() of a hash will put its key, as prefetch_insert() found it. insert() takes it
   // as it is when the way still holds what it held then (same signature, state and deadline),
   // and chooses afresh otherwise: frames handled in between may have changed the buckets.
