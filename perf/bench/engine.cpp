@@ -582,6 +582,8 @@ RunResult run_target(Target& target, const Link& link, const dp::MacAddr& lb_mac
   r.synack_rx = s.synack_rx;
   r.finack_sent = s.finack_sent;
   r.ack_sent = s.ack_sent;
+  r.udp_answer_sent = s.udp_answer_sent;
+  r.udp_answer_rx = s.udp_answer_rx;
   r.fin_rx = s.fin_rx;
   r.fin_back_sent = s.fin_back_sent;
   r.fin_back_rx = s.fin_back_rx;

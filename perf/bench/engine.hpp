@@ -117,6 +117,7 @@ struct RunResult {
   // The sink, whole run.
   uint64_t backend_rx = 0, client_rx = 0, syn_sent = 0, synack_sent = 0, synack_rx = 0;
   uint64_t finack_sent = 0, fin_rx = 0, fin_back_sent = 0, fin_back_rx = 0, ack_sent = 0;
+  uint64_t udp_answer_sent = 0, udp_answer_rx = 0;
   uint64_t rst_rx = 0, echo_rx = 0, malformed = 0;
   uint64_t neighbour_rx = 0, neighbour_sent = 0;  // ARP and NDP frames (across processes)
   uint64_t generated_total = 0, injected_total = 0;

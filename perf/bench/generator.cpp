@@ -138,6 +138,15 @@ void Generator::on_backend(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
         }
       }
     }
+    if (l_.udp && !measuring_) {
+      // An established UDP flow's first datagrams (warm-up) are answered, back through
+      // Magline's reply path, so that its entries are confirmed as a real flow's would be
+      // (`udp`, evicted after every flow nobody answered).
+      turn_around(d, l_, lb_, kBackendMac, 0);
+      held_[n_held_++] = m;
+      ++c_.udp_answer_sent;
+      return;
+    }
   }
   to_free_[n_free_++] = m;
 }
@@ -175,6 +184,11 @@ void Generator::on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept {
       to_free_[n_free_++] = m;
       return;
     }
+  }
+  if (l_.udp && dp::load_be16(d + l_.l4) == kVipPort) {  // a backend's answer (warm-up)
+    ++c_.udp_answer_rx;
+    to_free_[n_free_++] = m;
+    return;
   }
   // The baseline's MAC swap sends the clients' frames straight back.
   ++c_.echo_rx;

@@ -11,7 +11,9 @@
 //               on a SYN-ACK: FIN+ACK (the handshake's last segment closes the connection, so
 //               Magline's entries end closing and evictable, as short connections do), or, for
 //               an established flow's (warm-up), the handshake's ACK
-//   backends -> on a SYN: SYN-ACK back through Magline (its reply path); on a new connection's
+//   backends -> on an established UDP flow's datagram during the warm-up: an answer back through
+//               Magline (its reply path), so that the flow's entries are confirmed;
+//               on a SYN: SYN-ACK back through Magline (its reply path); on a new connection's
 //               FIN+ACK: FIN+ACK back (the backend's half of the close); everything else is
 //               counted, its latency taken from the stamp, its flow's backend noted (churn)
 //   neighbours -> across processes Magline resolves the backends itself: the backends ask for
@@ -43,6 +45,7 @@ struct GenCounters {
   uint64_t syn_sent = 0, synack_sent = 0, synack_rx = 0, finack_sent = 0, fin_rx = 0;
   uint64_t fin_back_sent = 0, fin_back_rx = 0;  // the backends' FIN+ACKs
   uint64_t ack_sent = 0;  // the clients' ACKs ending the established flows' handshakes (warm-up)
+  uint64_t udp_answer_sent = 0, udp_answer_rx = 0;  // the backends' answers to UDP flows (warm-up)
   uint64_t rst_rx = 0;
   uint64_t echo_rx = 0;  // frames that came back to the clients unchanged but for the MACs
   uint64_t backend_rx = 0, client_rx = 0;

@@ -118,9 +118,10 @@ std::vector<std::string> accounting_errors(const RunResult& r) {
   }
   expect(r.injected_total ==
              r.generated_total + r.synack_sent + r.finack_sent + r.fin_back_sent + r.ack_sent +
-                 r.neighbour_sent,
+                 r.udp_answer_sent + r.neighbour_sent,
          "frames into the port " + into +
-             " != generated + SYN-ACKs + FIN+ACKs both ways + handshake ACKs + ARP/NDP frames");
+             " != generated + SYN-ACKs + FIN+ACKs both ways + handshake ACKs + UDP answers + "
+             "ARP/NDP frames");
   expect(r.malformed == 0, std::to_string(r.malformed) + " frames not as Magline should send");
   expect(r.warmup_opened == r.options.traffic.flows, std::to_string(r.warmup_opened) + " of " +
                                                          std::to_string(r.options.traffic.flows) +
@@ -143,7 +144,12 @@ std::vector<std::string> smoke_errors(const RunResult& r) {
   expect(client_frames == r.backend_rx + r.rst_rx,
          "client frames " + std::to_string(client_frames) + " != received by backends " +
              std::to_string(r.backend_rx) + " + reset " + std::to_string(r.rst_rx));
-  if (!t.udp) {
+  if (t.udp) {
+    expect(r.udp_answer_sent >= t.flows && r.udp_answer_rx == r.udp_answer_sent,
+           "UDP answers: " + std::to_string(r.udp_answer_sent) + " sent for " +
+               std::to_string(t.flows) + " flows, " + std::to_string(r.udp_answer_rx) +
+               " received");
+  } else {
     expect(r.synack_rx == r.syn_sent && r.synack_sent == r.syn_sent,
            "handshakes: " + std::to_string(r.syn_sent) + " SYNs, " + std::to_string(r.synack_sent) +
                " SYN-ACKs sent, " + std::to_string(r.synack_rx) + " received");
@@ -254,6 +260,9 @@ nlohmann::ordered_json to_json(const Point& p) {
                  {"syn_sent", r.syn_sent},
                  {"synack_rx", r.synack_rx},
                  {"fin_rx", r.fin_rx},
+                 {"ack_sent", r.ack_sent},
+                 {"udp_answer_sent", r.udp_answer_sent},
+                 {"udp_answer_rx", r.udp_answer_rx},
                  {"rst_rx", r.rst_rx},
                  {"backend_rx", r.backend_rx},
                  {"client_rx", r.client_rx},
