@@ -122,13 +122,14 @@ void Forwarder::follow(const FlowKey& k, uint16_t owner, FlowState peer_now,
   }
 }
 
+// Moves entry `e` as its connection's other entry moved to `peer_now`: a reply entry follows the
+// handshake and the close (follow_reply()); a forward entry follows the close, and is confirmed
+// by the first answer otherwise (update_forward()).
 void Forwarder::follow_here(FlowEntry* e, FlowState peer_now, uint64_t now_ms) noexcept {
   const FlowState s = flows_.state(e);
   FlowState t = s;
-  if (e->value.reply.flags & kFlowReply) {
-    t = peer_state(s, peer_now);  // follow_reply()
-  } else if (tcp_closing_state(peer_now)) {
-    t = peer_state(s, peer_now);  // update_forward()
+  if ((e->value.reply.flags & kFlowReply) || tcp_closing_state(peer_now)) {
+    t = peer_state(s, peer_now);
   } else if (unconfirmed(s)) {
     t = confirmed(s);
   }
