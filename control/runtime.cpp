@@ -33,7 +33,7 @@
 #include "dataplane/dpdk/mbuf_io.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/slow_path.hpp"
-#include "dataplane/steering.hpp"
+#include "dataplane/rss.hpp"
 
 namespace magline::control {
 
@@ -93,25 +93,6 @@ uint32_t pool_size(const cfg::DataplaneConfig& d) {
   while (pow2 < n + 1) pow2 <<= 1;
   return uint32_t(pow2 - 1);  // mempools are most efficient at 2^k - 1
 }
-
-// dp::Steering over the ports' RSS: worker i owns RX queue i of every port.
-class RssWorkers final : public dp::Steering {
- public:
-  explicit RssWorkers(std::vector<dp::RssSteering> per_port) : ports_(std::move(per_port)) {}
-  uint16_t worker_of(const dp::FlowKey& k, uint16_t port) const noexcept override {
-    return ports_[port].queue_of(k);
-  }
-  std::optional<uint16_t> find_reply_port(const dp::FlowKey& reply, uint16_t port,
-                                          uint16_t worker, uint16_t first, uint16_t lo,
-                                          uint16_t hi, bool (*usable)(void*, uint16_t),
-                                          void* ctx, uint32_t max_checks) const noexcept override {
-    return ports_[port].find_port(reply, worker, first, lo, hi,
-                                  [&](uint16_t p) { return !usable(ctx, p); }, max_checks);
-  }
-
- private:
-  std::vector<dp::RssSteering> ports_;
-};
 
 // Slow-path buffers from the packet pool.
 class MbufPool final : public dp::PacketPool {
@@ -239,7 +220,7 @@ Result<void> Runtime::start_dataplane() {
   pool_.emplace(std::move(pool).value());
 
   const uint16_t workers = uint16_t(d.worker_cores.size());
-  std::vector<dp::RssSteering> steering;
+  std::vector<dp::PortSteering> steering;
   node_ = cfg::node_of(config_);
   for (size_t i = 0; i < d.ports.size(); ++i) {
     const cfg::PortConfig& pc = d.ports[i];
@@ -274,14 +255,14 @@ Result<void> Runtime::start_dataplane() {
                      " workers need to know where the NIC delivers replies, but " +
                      s.error().message + "; use one worker on this device"};
       }
-      steering.push_back(std::move(s).value());
+      steering.push_back({std::move(s).value(), {}, workers});
     }
     ports_.push_back(std::move(port).value());
   }
   if (workers == 1) {
     steering_ = std::make_unique<dp::SingleWorker>();
   } else {
-    steering_ = std::make_unique<RssWorkers>(std::move(steering));
+    steering_ = std::make_unique<dp::RssWorkers>(std::move(steering));
   }
 
   auto qsbr = dpdk::Qsbr::create(workers);

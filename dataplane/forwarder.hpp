@@ -39,11 +39,11 @@
 #include "dataplane/packet.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/service.hpp"
+#include "dataplane/messages.hpp"
 #include "dataplane/slow_path.hpp"
+#include "dataplane/steering.hpp"
 
 namespace magline::dp {
-
-inline constexpr uint16_t kMaxBurst = 64;
 
 // A full-NAT connection's source port is searched from a point its hash gives, port after port,
 // each a flow-table lookup. Where a backend's ports are nearly all taken that search would cost
@@ -63,69 +63,6 @@ inline constexpr uint32_t kMinSnatPortChecks = 16;
 // window per worker (1000 a second); the rest are dropped as echo_rate_limited.
 inline constexpr uint64_t kEchoWindowMs = 10;
 inline constexpr uint32_t kEchoPerWindow = 10;
-
-// Which worker the NIC delivers a tuple to, as RSS or flow rules decide (steering.hpp and the
-// DPDK adapter implement it).
-class Steering {
- public:
-  virtual ~Steering() = default;
-  virtual uint16_t worker_of(const FlowKey& k, uint16_t port) const noexcept = 0;
-  // A destination port for `reply` (a reply tuple whose dport is to be chosen), in [lo, hi],
-  // tried from `first` on, such that the reply reaches `worker` on `port` and `usable(p)` holds;
-  // nullopt after `usable` said no `max_checks` times.
-  virtual std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port,
-                                                  uint16_t worker, uint16_t first, uint16_t lo,
-                                                  uint16_t hi,
-                                                  bool (*usable)(void*, uint16_t),
-                                                  void* ctx, uint32_t max_checks) const noexcept = 0;
-};
-
-// Everything arrives at one worker: a single queue (worker 0), or, in tests and benchmarks of
-// several workers, the one every connection is known to reach.
-class SingleWorker final : public Steering {
- public:
-  explicit SingleWorker(uint16_t worker = 0) : worker_(worker) {}
-  uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return worker_; }
-  std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
-                                          uint16_t first, uint16_t lo, uint16_t hi,
-                                          bool (*usable)(void*, uint16_t), void* ctx,
-                                          uint32_t max_checks) const noexcept override;
-
- private:
-  uint16_t worker_;
-};
-
-// A message from one worker to another. `frame` carries a handed-off frame (BurstOut::handoff)
-// in `pkt`: the worker loop passes those to process_handed_off(), never to receive(). `follow`
-// says that the other direction of the connection whose entry has `key` moved to `state`.
-struct PeerMessage {
-  enum class Kind : uint8_t { reply_flow, affinity, frame, follow };
-  Kind kind = Kind::reply_flow;
-  FlowState state = FlowState::free;
-  uint16_t last_hop_port = 0;  // reply_flow: where the connection came from
-  MacAddr last_hop_mac;
-  uint32_t timeout_ms = 0;     // affinity: the service's affinity timeout
-  FlowKey key;
-  FlowValue value;
-  Packet pkt;  // frame
-};
-
-class PeerLink {
- public:
-  virtual ~PeerLink() = default;
-  // Queues `m` for `worker`; false when its queue is full (the message is lost).
-  virtual bool send(uint16_t worker, const PeerMessage& m) noexcept = 0;
-};
-
-// A change from the control thread, applied between bursts. A service update removes the
-// frontends of `old_state` (those still pointing to it) and installs those of `new_state`.
-struct Update {
-  enum class Kind : uint8_t { service, neighbor };
-  Kind kind = Kind::service;
-  const ServiceState* old_state = nullptr;  // service: replaced or removed (may be null)
-  const ServiceState* new_state = nullptr;  // service: added or replacement (may be null)
-  NeighborUpdate neighbor;
-};
 
 struct ForwarderConfig {
   uint16_t worker = 0;

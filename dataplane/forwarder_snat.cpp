@@ -7,21 +7,6 @@
 
 namespace magline::dp {
 
-std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, uint16_t,
-                                                      uint16_t first, uint16_t lo, uint16_t hi,
-                                                      bool (*usable)(void*, uint16_t),
-                                                      void* ctx,
-                                                      uint32_t max_checks) const noexcept {
-  if (lo > hi) return std::nullopt;
-  if (first < lo || first > hi) first = lo;
-  const uint32_t span = uint32_t(hi - lo) + 1;
-  uint32_t p = first;
-  for (uint32_t k = 0; k < span && k < max_checks; ++k, p = p == hi ? lo : p + 1) {
-    if (usable(ctx, uint16_t(p))) return uint16_t(p);
-  }
-  return std::nullopt;
-}
-
 uint8_t Forwarder::snat_choices(const NextHop& hop, Family family) const noexcept {
   if (hop.port >= snat_.size()) return 0;
   const SnatAddrs& a = snat_[hop.port][family == Family::v6];

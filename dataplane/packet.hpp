@@ -13,6 +13,9 @@
 
 namespace magline::dp {
 
+// The most frames one burst carries through the pipeline (receive, forward, transmit).
+inline constexpr uint16_t kMaxBurst = 64;
+
 struct MacAddr {
   std::array<uint8_t, 6> b{};
 

@@ -22,31 +22,11 @@
 #include <vector>
 
 #include "dataplane/drop_reason.hpp"
+#include "dataplane/messages.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/packet.hpp"
 
 namespace magline::dp {
-
-// Why a worker handed a packet to the control thread.
-enum class SlowReason : uint8_t {
-  arp,             // an ARP packet
-  ndp,             // ICMPv6 router/neighbour solicitation or advertisement, or redirect
-  needs_neighbor,  // ready to go except for its Ethernet destination: `next_hop` is unresolved
-  echo,            // an ICMP or ICMPv6 echo request
-};
-
-struct SlowPacket {
-  Packet pkt;
-  SlowReason reason = SlowReason::arp;
-  NextHop next_hop;  // needs_neighbor only
-};
-
-struct NeighborUpdate {
-  IpAddr ip;
-  MacAddr mac;
-  uint16_t port = 0;
-  bool valid = true;  // false: forget it
-};
 
 // Buffers for packets the slow path sends on its own (requests, replies, announcements).
 class PacketPool {

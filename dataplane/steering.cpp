@@ -1,94 +1,69 @@
 #include "dataplane/steering.hpp"
 
-#include <algorithm>
-#include <cstring>
-#include <string>
-#include <utility>
-
-#include "dataplane/bytes.hpp"
-
 namespace magline::dp {
+
 namespace {
 
-// The 32 key bits starting at bit `bit` (bit 0 = the most significant bit of key[0]); bits past
-// the end of the key read as zero.
-uint32_t key_window(std::span<const uint8_t> key, size_t bit) noexcept {
-  uint64_t w = 0;
-  const size_t byte = bit / 8;
-  for (size_t i = 0; i < 5; ++i) {
-    w = (w << 8) | (byte + i < key.size() ? key[byte + i] : 0);
+// The first port p of first, first+1, ... (cyclic in [lo, hi]) that `owned(p)` accepts and
+// `usable` takes, giving up after `usable` said no `max_checks` times.
+template <typename Owned>
+std::optional<uint16_t> search(uint16_t first, uint16_t lo, uint16_t hi, Owned owned,
+                               bool (*usable)(void*, uint16_t), void* ctx,
+                               uint32_t max_checks) noexcept {
+  if (lo > hi) return std::nullopt;
+  if (first < lo || first > hi) first = lo;
+  const uint32_t span = uint32_t(hi - lo) + 1;
+  uint32_t p = first;
+  uint32_t checks = 0;
+  for (uint32_t k = 0; k < span && checks < max_checks; ++k, p = p == hi ? lo : p + 1) {
+    if (!owned(uint16_t(p))) continue;
+    if (usable(ctx, uint16_t(p))) return uint16_t(p);
+    ++checks;
   }
-  return uint32_t(w >> (8 - bit % 8));
+  return std::nullopt;
+}
+
+bool covered_by_rules(uint8_t proto) noexcept {
+  return proto == RssSteering::kTcp || proto == RssSteering::kUdp;
 }
 
 }  // namespace
 
-Result<Toeplitz> Toeplitz::create(std::span<const uint8_t> key) {
-  if (key.size() < kMinRssKeyLen || key.size() > kMaxRssKeyLen) {
-    return Error{"RSS key of " + std::to_string(key.size()) + " bytes: expected " +
-                 std::to_string(kMinRssKeyLen) + " to " + std::to_string(kMaxRssKeyLen)};
-  }
-  Toeplitz t;
-  std::copy(key.begin(), key.end(), t.key_.begin());
-  t.key_len_ = key.size();
-  t.tables_.assign(kMaxRssInputLen * 256, 0);
-  for (size_t pos = 0; pos < kMaxRssInputLen; ++pos) {
-    uint32_t bit_term[8];  // bit_term[j]: contribution of bit j (MSB first) of this byte
-    for (size_t j = 0; j < 8; ++j) bit_term[j] = key_window(key, pos * 8 + j);
-    uint32_t* row = &t.tables_[pos * 256];
-    for (uint32_t b = 0; b < 256; ++b) {
-      uint32_t h = 0;
-      for (size_t j = 0; j < 8; ++j) {
-        if (b & (0x80u >> j)) h ^= bit_term[j];
-      }
-      row[b] = h;
-    }
-  }
-  return t;
+std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, uint16_t,
+                                                      uint16_t first, uint16_t lo, uint16_t hi,
+                                                      bool (*usable)(void*, uint16_t),
+                                                      void* ctx,
+                                                      uint32_t max_checks) const noexcept {
+  return search(first, lo, hi, [](uint16_t) { return true; }, usable, ctx, max_checks);
 }
 
-uint32_t Toeplitz::hash_bitwise(std::span<const uint8_t> key, const uint8_t* in,
-                                size_t len) noexcept {
-  // For every set input bit i, XOR in the 32-bit key window that starts at bit i.
-  uint32_t h = 0;
-  for (size_t i = 0; i < len * 8; ++i) {
-    if (in[i / 8] & (0x80u >> (i % 8))) h ^= key_window(key, i);
+bool RssWorkers::by_rules(const FlowKey& k, uint16_t port) const noexcept {
+  const PortSteering& s = ports_[port];
+  if (s.partitioned.empty() || !covered_by_rules(k.proto)) return false;
+  for (const IpAddr& a : s.partitioned) {
+    if (a.family == k.family && IpAddr::same_bytes(a.bytes, k.dst)) return true;
   }
-  return h;
+  return false;
 }
 
-size_t rss_input(const FlowKey& k, bool with_ports, uint8_t* out) noexcept {
-  const RssLayout l = rss_layout(k.family);
-  std::memcpy(out, k.src.data(), l.addr_len);
-  std::memcpy(out + l.addr_len, k.dst.data(), l.addr_len);
-  if (!with_ports) return l.len_l3;
-  store_be16(out + 2 * l.addr_len, k.sport);
-  store_be16(out + l.dport_off, k.dport);
-  return l.len_l4;
+uint16_t RssWorkers::worker_of(const FlowKey& k, uint16_t port) const noexcept {
+  if (by_rules(k, port)) return partition_owner(k.dport, ports_[port].workers);
+  return ports_[port].rss.queue_of(k);
 }
 
-Result<RssSteering> RssSteering::create(std::span<const uint8_t> key, std::vector<uint16_t> reta,
-                                        RssTypes types) {
-  auto t = Toeplitz::create(key);
-  if (!t) return t.error();
-  if (reta.empty() || reta.size() > 65536) {
-    return Error{"RSS redirection table of " + std::to_string(reta.size()) +
-                 " entries: expected 1 to 65536"};
+std::optional<uint16_t> RssWorkers::find_reply_port(const FlowKey& reply, uint16_t port,
+                                                    uint16_t worker, uint16_t first, uint16_t lo,
+                                                    uint16_t hi, bool (*usable)(void*, uint16_t),
+                                                    void* ctx,
+                                                    uint32_t max_checks) const noexcept {
+  const PortSteering& s = ports_[port];
+  if (by_rules(reply, port)) {
+    const uint16_t w = s.workers;
+    return search(first, lo, hi, [&](uint16_t p) { return partition_owner(p, w) == worker; },
+                  usable, ctx, max_checks);
   }
-  RssSteering s;
-  s.toeplitz_ = std::move(t).value();
-  const size_t n = reta.size();
-  s.mask_ = (n & (n - 1)) == 0 ? uint32_t(n - 1) : 0;
-  s.reta_ = std::move(reta);
-  s.types_ = types;
-  return s;
-}
-
-uint32_t RssSteering::hash_of(const FlowKey& k) const noexcept {
-  if (is_single_queue()) return 0;
-  uint8_t in[kMaxRssInputLen];
-  const size_t len = rss_input(k, hashes_ports(k.proto), in);
-  return toeplitz_->hash(in, len);
+  return s.rss.find_port(reply, worker, first, lo, hi,
+                         [&](uint16_t p) { return !usable(ctx, p); }, max_checks);
 }
 
 }  // namespace magline::dp

@@ -1,195 +1,88 @@
-// Which RX queue (worker) a NIC's RSS delivers a packet to, computed in software.
+// Which worker the NIC delivers a tuple to, and full-NAT source ports whose replies come back to
+// the worker that chose them: the one interface the forwarder asks, and its implementations.
 //
-// Full-NAT needs both directions of a connection on the worker that owns it. Where the NIC takes
-// no rte_flow rules, the worker chooses an SNAT source port whose *reply* tuple (backend ->
-// SNAT address) the NIC's RSS hashes to the worker's own queue; DNAT uses the same prediction
-// to know which worker will see a connection's replies.
+// - SingleWorker: everything reaches one worker (one RX queue; tests of several workers where
+//   every connection is known to reach the same one).
+// - RssWorkers: the NIC spreads frames by RSS, predicted in software (rss.hpp): a full-NAT
+//   connection searches for a source port whose reply tuple hashes to its own queue.
+// - With rte_flow rules installed on a port (dataplane/dpdk/flow_steer.hpp), the NIC sends
+//   replies to SNAT address A and destination port p to queue (p & (W-1)): worker i owns the
+//   ports congruent to i, and a source port is chosen among them with no hash at all. RssWorkers
+//   takes a per-port "rules installed" flag; everything the rules do not cover (other
+//   addresses, SCTP) still goes by RSS.
 //
-// The model (Microsoft, "RSS hashing functions" and "Verifying the RSS hash calculation"; Intel
-// 82599 datasheet 7.1.2.8; DPDK rte_thash.h):
-// - Hash: Toeplitz over the input bytes with the port's secret key.
-// - Input: IPv4 src(4) dst(4) [sport(2) dport(2)]; IPv6 src(16) dst(16) [sport(2) dport(2)], all
-//   in network byte order. Ports are part of the input for the L4 protocols the port's RSS types
-//   enable (RssTypes); never for fragments or other protocols.
-// - Queue: reta[hash % reta.size()]. NICs index the redirection table with the low bits of the
-//   hash (82599: bits 6:0 for its 128 entries; i40e/ice/mlx5: the low log2(size) bits), and every
-//   RETA size DPDK reports is a power of two, where the modulo is exactly that mask.
-//
-// Not modelled: fragments (the NIC hashes them L3-only; FlowKey cannot say "fragment"), RSS types
-// that leave a protocol unhashed altogether (the NIC then delivers to queue 0 / reta[0]),
-// symmetric or XOR hash functions, and tunnels hashed on inner headers.
-//
-// Everything here is immutable after construction: any thread may call the const members.
+// Everything here is immutable after construction: any worker may call the const members.
 #pragma once
 
-#include <array>
-#include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <vector>
 
+#include "dataplane/addr.hpp"
 #include "dataplane/flow_key.hpp"
-#include "dataplane/result.hpp"
+#include "dataplane/rss.hpp"
 
 namespace magline::dp {
 
-// RSS keys are 40 bytes on most NICs (82599, mlx5, virtio) and 52 on others (i40e, ice).
-inline constexpr size_t kMinRssKeyLen = 40;
-inline constexpr size_t kMaxRssKeyLen = 64;
-// The longest RSS input this implementation hashes: an IPv6 4-tuple.
-inline constexpr size_t kMaxRssInputLen = 36;
-
-// The Toeplitz hash with a fixed key, precomputed per byte position: hash(in) is the XOR of
-// table[i][in[i]] over the input bytes, so a 12-byte IPv4 tuple costs 12 loads and XORs and a
-// 36-byte IPv6 tuple 36. Measured here (g++ -O2, one core of the 2-core dev VM): 3.7 ns and
-// 10.3 ns, against 94 ns and 192 ns for the bitwise method (hash_bitwise; DPDK's rte_softrss is
-// the same method, looping over set bits). Tables: 36 x 256 x 4 bytes = 36 KiB per key, built
-// once (control thread) in about 50 us.
-class Toeplitz {
+class Steering {
  public:
-  // Errors: a key shorter than kMinRssKeyLen or longer than kMaxRssKeyLen.
-  static Result<Toeplitz> create(std::span<const uint8_t> key);
+  virtual ~Steering() = default;
+  // The worker the NIC delivers frames with key `k` arriving on `port` to.
+  virtual uint16_t worker_of(const FlowKey& k, uint16_t port) const noexcept = 0;
+  // A destination port for `reply` (a reply tuple whose dport is to be chosen), in [lo, hi],
+  // tried from `first` on, such that the reply reaches `worker` on `port` and `usable(p)` holds;
+  // nullopt after `usable` said no `max_checks` times.
+  virtual std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port,
+                                                  uint16_t worker, uint16_t first, uint16_t lo,
+                                                  uint16_t hi,
+                                                  bool (*usable)(void*, uint16_t),
+                                                  void* ctx, uint32_t max_checks) const noexcept = 0;
+};
 
-  // Toeplitz hash of `len` bytes. Precondition: len <= kMaxRssInputLen.
-  uint32_t hash(const uint8_t* in, size_t len) const noexcept {
-    uint32_t h = 0;
-    for (size_t i = 0; i < len; ++i) h ^= tables_[i * 256 + in[i]];
-    return h;
-  }
-
-  // The contribution of byte value `b` at input position `pos` (< kMaxRssInputLen). The hash is
-  // linear over XOR: hash(x ^ y) == hash(x) ^ hash(y), so a field's contribution can be swapped
-  // in and out of a base hash.
-  uint32_t byte_term(size_t pos, uint8_t b) const noexcept { return tables_[pos * 256 + b]; }
-
-  std::span<const uint8_t> key() const noexcept { return {key_.data(), key_len_}; }
-
-  // The reference: bit by bit, straight from the definition (for tests).
-  static uint32_t hash_bitwise(std::span<const uint8_t> key, const uint8_t* in,
-                               size_t len) noexcept;
+// Everything arrives at one worker: a single queue (worker 0), or, in tests and benchmarks of
+// several workers, the one every connection is known to reach.
+class SingleWorker final : public Steering {
+ public:
+  explicit SingleWorker(uint16_t worker = 0) : worker_(worker) {}
+  uint16_t worker_of(const FlowKey&, uint16_t) const noexcept override { return worker_; }
+  std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
+                                          uint16_t first, uint16_t lo, uint16_t hi,
+                                          bool (*usable)(void*, uint16_t), void* ctx,
+                                          uint32_t max_checks) const noexcept override;
 
  private:
-  Toeplitz() = default;
-
-  std::array<uint8_t, kMaxRssKeyLen> key_{};
-  size_t key_len_ = 0;
-  std::vector<uint32_t> tables_;  // kMaxRssInputLen x 256
+  uint16_t worker_;
 };
 
-// Which L4 protocols the port's RSS configuration hashes with their ports.
-struct RssTypes {
-  bool tcp = true;
-  bool udp = true;
-  bool sctp = false;
-
-  friend bool operator==(const RssTypes&, const RssTypes&) = default;
+// One port's return-traffic steering for RssWorkers.
+struct PortSteering {
+  RssSteering rss = RssSteering::single_queue();
+  // rte_flow rules partition the SNAT ports of these addresses by their low bits (TCP and UDP):
+  // empty when the device refused them (or none were asked for).
+  std::vector<IpAddr> partitioned;
+  uint16_t workers = 1;  // a power of two when `partitioned` is not empty
 };
 
-// The layout of the RSS input for a flow key: where the destination port sits, and how long the
-// input is with and without ports.
-struct RssLayout {
-  size_t addr_len;   // 4 or 16
-  size_t dport_off;  // 2 * addr_len + 2
-  size_t len_l3;     // 2 * addr_len
-  size_t len_l4;     // 2 * addr_len + 4
-};
-
-inline constexpr RssLayout rss_layout(Family f) noexcept {
-  const size_t a = f == Family::v4 ? 4 : 16;
-  return {a, 2 * a + 2, 2 * a, 2 * a + 4};
-}
-
-// Writes the RSS input for `k` into `out` (at least kMaxRssInputLen bytes), with ports or
-// without; returns its length.
-size_t rss_input(const FlowKey& k, bool with_ports, uint8_t* out) noexcept;
-
-// A port's RSS: key, redirection table and hash types. Or the trivial single-queue case, where
-// every packet goes to queue 0 and every source port is acceptable.
-class RssSteering {
+// Worker i owns RX queue i of every port.
+class RssWorkers final : public Steering {
  public:
-  // Errors: a bad key (see Toeplitz::create); an empty RETA or one longer than 65536 entries.
-  static Result<RssSteering> create(std::span<const uint8_t> key, std::vector<uint16_t> reta,
-                                    RssTypes types);
-  static RssSteering single_queue() { return RssSteering(); }
+  explicit RssWorkers(std::vector<PortSteering> ports) : ports_(std::move(ports)) {}
+  uint16_t worker_of(const FlowKey& k, uint16_t port) const noexcept override;
+  std::optional<uint16_t> find_reply_port(const FlowKey& reply, uint16_t port, uint16_t worker,
+                                          uint16_t first, uint16_t lo, uint16_t hi,
+                                          bool (*usable)(void*, uint16_t), void* ctx,
+                                          uint32_t max_checks) const noexcept override;
 
-  bool is_single_queue() const noexcept { return !toeplitz_.has_value(); }
-  const std::vector<uint16_t>& reta() const noexcept { return reta_; }
-  RssTypes types() const noexcept { return types_; }
-  const Toeplitz* toeplitz() const noexcept { return toeplitz_ ? &*toeplitz_ : nullptr; }
-
-  // Whether the NIC hashes this protocol's ports.
-  bool hashes_ports(uint8_t proto) const noexcept {
-    return (proto == kTcp && types_.tcp) || (proto == kUdp && types_.udp) ||
-           (proto == kSctp && types_.sctp);
+  // The worker that owns SNAT port `p` when `workers` (a power of two) partition the range.
+  static uint16_t partition_owner(uint16_t p, uint16_t workers) noexcept {
+    return uint16_t(p & (workers - 1));
   }
-
-  // The NIC's RSS hash of a packet with this flow key (0 for single_queue()).
-  uint32_t hash_of(const FlowKey& k) const noexcept;
-
-  // The RX queue the NIC delivers a packet with this flow key to.
-  uint16_t queue_of(const FlowKey& k) const noexcept {
-    return is_single_queue() ? 0 : queue_of_hash(hash_of(k));
-  }
-  uint16_t queue_of_hash(uint32_t h) const noexcept {
-    return reta_[mask_ ? (h & mask_) : (h % reta_.size())];
-  }
-
-  // Full-NAT source port choice. `reply` is the reply tuple (backend -> SNAT address), its
-  // dport the port to choose. Returns the first p of first, first+1, ... (cyclic within
-  // [lo, hi]; a `first` outside the range starts at lo) with queue_of(reply with dport = p) ==
-  // queue and !in_use(p); nullopt if none (or lo > hi), or if in_use has said yes `max_checks`
-  // times (in_use is a flow-table lookup: the bound keeps a nearly exhausted range from costing
-  // a lookup per port).
-  //
-  // Cost: one base hash, then two table loads, an XOR and a RETA load per candidate (Toeplitz is
-  // linear, so the dport's two bytes are swapped into a base hash taken with dport = 0). With Q
-  // queues about Q candidates are tried before a hit: 17 ns per call measured with 4 queues and
-  // nothing in use; the whole 16-bit range before nullopt took 51 us. in_use is called only for
-  // ports that map to `queue`. Allocation-free; Pred is `bool(uint16_t)`.
-  template <typename Pred>
-  std::optional<uint16_t> find_port(const FlowKey& reply, uint16_t queue, uint16_t first,
-                                    uint16_t lo, uint16_t hi, Pred in_use,
-                                    uint32_t max_checks = UINT32_MAX) const {
-    if (lo > hi) return std::nullopt;
-    uint32_t checks = 0;
-    if (first < lo || first > hi) first = lo;
-    const uint32_t count = uint32_t(hi) - lo + 1;
-    uint32_t p = first;
-    if (is_single_queue() || !hashes_ports(reply.proto)) {
-      // The queue does not depend on the port: every port or none.
-      if (queue_of(reply) != queue) return std::nullopt;
-      for (uint32_t i = 0; i < count && checks < max_checks; ++i, p = (p == hi) ? lo : p + 1) {
-        if (!in_use(uint16_t(p))) return uint16_t(p);
-        ++checks;
-      }
-      return std::nullopt;
-    }
-    FlowKey base_key = reply;
-    base_key.dport = 0;
-    const uint32_t base = hash_of(base_key);
-    const size_t off = rss_layout(reply.family).dport_off;
-    for (uint32_t i = 0; i < count && checks < max_checks; ++i, p = (p == hi) ? lo : p + 1) {
-      const uint32_t h = base ^ toeplitz_->byte_term(off, uint8_t(p >> 8)) ^
-                         toeplitz_->byte_term(off + 1, uint8_t(p));
-      if (queue_of_hash(h) != queue) continue;
-      if (!in_use(uint16_t(p))) return uint16_t(p);
-      ++checks;
-    }
-    return std::nullopt;
-  }
-
-  static constexpr uint8_t kTcp = 6;
-  static constexpr uint8_t kUdp = 17;
-  static constexpr uint8_t kSctp = 132;
 
  private:
-  RssSteering() : reta_{0} {}
+  // Whether the port's rules decide where `k` goes (its destination is a partitioned address).
+  bool by_rules(const FlowKey& k, uint16_t port) const noexcept;
 
-  std::optional<Toeplitz> toeplitz_;
-  std::vector<uint16_t> reta_;
-  uint32_t mask_ = 0;  // reta_.size() - 1 when a power of two, else 0 (use modulo)
-  RssTypes types_{};
+  std::vector<PortSteering> ports_;
 };
 
 }  // namespace magline::dp

@@ -20,7 +20,7 @@
 #include "dataplane/addr.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "dataplane/result.hpp"
-#include "dataplane/steering.hpp"
+#include "dataplane/rss.hpp"
 
 struct rte_flow;
 

@@ -24,7 +24,7 @@
 namespace magline::dpdk {
 
 // The largest burst the helpers handle in one call (their scratch arrays live on the stack).
-inline constexpr uint16_t kMaxBurst = 64;
+inline constexpr uint16_t kMaxBurst = dp::kMaxBurst;
 
 inline dp::Packet to_packet(rte_mbuf* m, uint16_t port) noexcept {
   dp::Packet p;

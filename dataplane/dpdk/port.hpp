@@ -13,7 +13,7 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/result.hpp"
-#include "dataplane/steering.hpp"
+#include "dataplane/rss.hpp"
 
 struct rte_mempool;
 

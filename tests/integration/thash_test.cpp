@@ -9,7 +9,7 @@
 #include <random>
 
 #include "dataplane/bytes.hpp"
-#include "dataplane/steering.hpp"
+#include "dataplane/rss.hpp"
 
 namespace magline::dp {
 namespace {

@@ -1,4 +1,4 @@
-#include "dataplane/steering.hpp"
+#include "dataplane/rss.hpp"
 
 #include <gtest/gtest.h>
 
