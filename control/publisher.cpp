@@ -8,7 +8,20 @@
 
 namespace magline::control {
 
-Publisher::Publisher(const dp::Node& node, size_t workers) : node_(node), workers_(workers) {}
+Publisher::Publisher(const dp::Node& node, uint32_t frontend_slots, uint32_t backend_slots)
+    : node_(node), frontend_slots_(frontend_slots), backend_slots_(backend_slots) {}
+
+namespace {
+
+std::string frontend_identity(const dp::Service& s, const dp::Frontend& f) {
+  return s.name + '\n' + dp::to_string(f);
+}
+
+std::string backend_identity(const dp::Service& s, const dp::Backend& b) {
+  return s.name + '\n' + dp::backend_id(b.addr, b.port);
+}
+
+}  // namespace
 
 // Runs build(0..n-1). A resync builds thousands of Maglev tables, each independent of the others
 // and pure: they are spread over a few threads when there are enough to be worth starting them.
@@ -28,18 +41,79 @@ void Publisher::build_states(size_t n, const std::function<void(size_t)>& build)
   for (std::thread& t : pool) t.join();
 }
 
-std::vector<uint16_t> Publisher::acquire_ids(const dp::Service& s, uint64_t now_ms) {
-  std::vector<uint16_t> ids;
+std::optional<Publisher::Ids> Publisher::acquire_ids(const dp::Service& s, uint64_t now_ms) {
+  Ids ids;
+  bool all = true;
   for (const dp::Frontend& f : s.frontends) {
     const auto id = registry_.acquire(f, now_ms);
-    if (!id) break;
-    ids.push_back(*id);
+    const auto slot = frontend_slots_.acquire(frontend_identity(s, f));
+    if (id) ids.frontend_ids.push_back(*id);
+    if (slot) ids.frontend_slots.push_back(*slot);
+    if (!id || !slot) {
+      all = false;
+      break;
+    }
+  }
+  for (size_t i = 0; all && i < s.backends.size(); ++i) {
+    const auto slot = backend_slots_.acquire(backend_identity(s, s.backends[i]));
+    if (!slot) {
+      all = false;
+      break;
+    }
+    ids.backend_slots.push_back(*slot);
+  }
+  if (!all) {
+    release_ids(ids, now_ms);
+    return std::nullopt;
   }
   return ids;
 }
 
-void Publisher::release_ids(const dp::ServiceState& s, uint64_t now_ms) {
-  for (size_t i = 0; i < s.spec().frontends.size(); ++i) registry_.release(s.frontend_id(i), now_ms);
+// Gives back what acquire_ids() took for a state that was never handed to a worker: its slots
+// may go back to the free list at once (nobody wrote their rows since they were reset).
+void Publisher::release_ids(const Ids& ids, uint64_t now_ms) {
+  for (uint16_t id : ids.frontend_ids) registry_.release(id, now_ms);
+  for (uint32_t slot : ids.frontend_slots) frontend_slots_.release(slot);
+  for (uint32_t slot : ids.backend_slots) backend_slots_.release(slot);
+}
+
+// The state as the Publisher hands it out: a shared_ptr whose deleter first posts the state's
+// counter slots to returns_ (from whichever thread lets go last: the control thread after the
+// grace periods, or the admin listener), then lets the state go.
+std::shared_ptr<const dp::ServiceState> Publisher::returning(
+    std::shared_ptr<const dp::ServiceState> s) {
+  const dp::ServiceState* raw = s.get();
+  return std::shared_ptr<const dp::ServiceState>(
+      raw, [keep = std::move(s), returns = returns_](const dp::ServiceState* state) mutable {
+        std::vector<uint32_t> fe, be;
+        for (size_t i = 0; i < state->spec().frontends.size(); ++i) {
+          fe.push_back(state->frontend_slot(i));
+        }
+        for (size_t i = 0; i < state->spec().backends.size(); ++i) {
+          be.push_back(state->backend_slot(i));
+        }
+        returns->put(fe, be);
+        keep.reset();
+      });
+}
+
+size_t Publisher::reclaim(const ResetSlot& reset) {
+  std::vector<uint32_t> fe, be;
+  returns_->take(fe, be);
+  size_t freed = 0;
+  for (uint32_t slot : fe) {
+    if (frontend_slots_.release(slot)) {
+      reset(false, slot);
+      ++freed;
+    }
+  }
+  for (uint32_t slot : be) {
+    if (backend_slots_.release(slot)) {
+      reset(true, slot);
+      ++freed;
+    }
+  }
+  return freed;
 }
 
 void Publisher::index(const dp::ServiceState& s) {
@@ -115,14 +189,12 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
   // back if anything fails.
   struct Job {
     dp::Service spec;
-    std::vector<uint16_t> ids;
+    Ids ids;
     std::optional<Result<std::shared_ptr<const dp::ServiceState>>> state;
   };
   std::vector<Job> jobs;
   auto release_all = [&] {
-    for (const Job& j : jobs) {
-      for (uint16_t id : j.ids) registry_.release(id, now_ms);
-    }
+    for (const Job& j : jobs) release_ids(j.ids, now_ms);
   };
   for (dp::Service& spec : upserts) {
     const dp::ServiceState* old = find_by_name(spec.name);
@@ -130,30 +202,32 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
       ++change.unchanged;
       continue;
     }
-    std::vector<uint16_t> ids = acquire_ids(spec, now_ms);
-    const bool all = ids.size() == spec.frontends.size();
-    const std::string name = spec.name;
-    jobs.push_back({std::move(spec), std::move(ids), std::nullopt});
-    if (!all) {
+    std::optional<Ids> ids = acquire_ids(spec, now_ms);
+    if (!ids) {
       release_all();
-      return Error{"service \"" + name + "\": more than " +
-                   std::to_string(dp::FrontendRegistry::kCapacity) + " frontends in use"};
+      return Error{"service \"" + spec.name + "\": more than " +
+                   std::to_string(dp::FrontendRegistry::kCapacity) + " frontends or " +
+                   std::to_string(backend_slots_.capacity()) + " backends in use"};
     }
+    jobs.push_back({std::move(spec), std::move(*ids), std::nullopt});
   }
   build_states(jobs.size(), [&](size_t i) {
     Job& j = jobs[i];
-    j.state = dp::ServiceState::build(std::move(j.spec), {&node_, workers_, j.ids});
+    j.state = dp::ServiceState::build(
+        std::move(j.spec),
+        {&node_, j.ids.frontend_ids, j.ids.frontend_slots, j.ids.backend_slots});
   });
-  std::vector<std::shared_ptr<const dp::ServiceState>> built;
-  built.reserve(jobs.size());
   for (Job& j : jobs) {
     if (!*j.state) {
       Error e = j.state->error();
       release_all();
       return e;
     }
-    built.push_back(std::move(*j.state).value());
   }
+  // From here on nothing fails: a state's slots come back through returns_ when it is freed.
+  std::vector<std::shared_ptr<const dp::ServiceState>> built;
+  built.reserve(jobs.size());
+  for (Job& j : jobs) built.push_back(returning(std::move(*j.state).value()));
 
   // Addresses that come into use with this change, to be announced.
   std::set<dp::IpAddr> fresh;
@@ -172,7 +246,9 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
     const dp::ServiceState& s = *it->second;
     change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}});
     unindex(s);
-    release_ids(s, now_ms);
+    for (size_t i = 0; i < s.spec().frontends.size(); ++i) {
+      registry_.release(s.frontend_id(i), now_ms);
+    }
     change.retired.push_back(std::move(it->second));
     services_.erase(it);
   };

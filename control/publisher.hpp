@@ -8,7 +8,13 @@
 // in use. All or nothing: on error nothing changes and the running set stays.
 //
 // Control thread only. The returned states in `retired` must stay alive until every worker has
-// applied the updates and passed a quiescent state (QSBR); the caller arranges that.
+// applied the updates and passed a quiescent state (QSBR); the caller arranges that
+// (control/publication.hpp).
+//
+// Counters: each frontend and backend of a state names a slot of the workers' counter rows
+// (control/counter_slots.hpp), the same for as long as some state has that (service, frontend)
+// or (service, backend), so that no update restarts a counter. A slot goes back to the free
+// list when the last state naming it has been freed (on any thread), by reclaim().
 #pragma once
 
 #include <algorithm>
@@ -21,12 +27,14 @@
 #include <thread>
 #include <vector>
 
+#include "control/counter_slots.hpp"
 #include "dataplane/addr.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/frontend_registry.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/result.hpp"
 #include "dataplane/service.hpp"
+#include "dataplane/traffic.hpp"
 
 namespace magline::control {
 
@@ -41,7 +49,10 @@ struct Change {
 
 class Publisher {
  public:
-  Publisher(const dp::Node& node, size_t workers);
+  explicit Publisher(const dp::Node& node)
+      : Publisher(node, dp::TrafficRows::kFrontendSlots, dp::TrafficRows::kBackendSlots) {}
+  // With `frontend_slots` and `backend_slots` counter slots of each kind (TrafficRows' sizes).
+  Publisher(const dp::Node& node, uint32_t frontend_slots, uint32_t backend_slots);
 
   // Adds or replaces `upserts` and removes `removals` (names not held are ignored). A name may
   // not appear twice, nor in both lists.
@@ -63,6 +74,14 @@ class Publisher {
 
   const dp::FrontendRegistry& registry() const noexcept { return registry_; }
 
+  // Frees the counter slots of every state freed since the last call: `reset(backend, slot)`
+  // is called for each (it zeroes the slot's rows in every worker) before the slot can name
+  // anything else. Returns how many were freed. Call it from the control loop.
+  using ResetSlot = std::function<void(bool backend, uint32_t slot)>;
+  size_t reclaim(const ResetSlot& reset);
+  size_t frontend_slots_in_use() const noexcept { return frontend_slots_.in_use(); }
+  size_t backend_slots_in_use() const noexcept { return backend_slots_.in_use(); }
+
   // Threads that build service states (Maglev tables) when a change has many; 1: the calling
   // thread only. Default: the machine's hardware threads, at most 8.
   void set_builder_threads(size_t n) noexcept { builder_threads_ = std::max<size_t>(1, n); }
@@ -70,14 +89,25 @@ class Publisher {
  private:
   static constexpr size_t kPerThread = 64;  // fewer builds than this per thread: not worth it
   void build_states(size_t n, const std::function<void(size_t)>& build) const;
-  std::vector<uint16_t> acquire_ids(const dp::Service& s, uint64_t now_ms);
-  void release_ids(const dp::ServiceState& s, uint64_t now_ms);
+  // Frontend ids and counter slots for a service about to be built; false (holding none) when
+  // some kind has run out.
+  struct Ids {
+    std::vector<uint16_t> frontend_ids;
+    std::vector<uint32_t> frontend_slots;
+    std::vector<uint32_t> backend_slots;
+  };
+  std::optional<Ids> acquire_ids(const dp::Service& s, uint64_t now_ms);
+  void release_ids(const Ids& ids, uint64_t now_ms);
+  // A built state, handed out so that its counter slots come back when it is freed.
+  std::shared_ptr<const dp::ServiceState> returning(std::shared_ptr<const dp::ServiceState> s);
   void index(const dp::ServiceState& s);
   void unindex(const dp::ServiceState& s);
 
   const dp::Node& node_;
-  size_t workers_;
   dp::FrontendRegistry registry_;
+  CounterSlots frontend_slots_;
+  CounterSlots backend_slots_;
+  std::shared_ptr<SlotReturns> returns_ = std::make_shared<SlotReturns>();
   std::map<std::string, std::shared_ptr<const dp::ServiceState>, std::less<>> services_;
   dp::FrontendMap frontends_;
   std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it

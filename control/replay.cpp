@@ -94,7 +94,7 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
     return 1;
   }
 
-  Publisher publisher(node, 1);
+  Publisher publisher(node);
   auto change = publisher.publish(cfg::services_of(config), 0);
   if (!change) {
     err << config.source << ": " << change.error().message << "\n";
@@ -107,7 +107,8 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
   fc.snat_port_hi = config.dataplane.snat_port_high;
   dp::SingleWorker steering;
   NoPeers peers;
-  dp::Forwarder fwd(fc, node, publisher.registry(), steering, peers);
+  dp::TrafficRows traffic;
+  dp::Forwarder fwd(fc, node, publisher.registry(), steering, peers, traffic);
   for (const dp::Update& u : change->updates) fwd.apply(u);
   Buffers buffers;
   dp::SlowPath slow(node, [&](const dp::IpAddr& a) { return publisher.is_vip(a); }, buffers);

@@ -298,6 +298,7 @@ Result<void> Runtime::start_dataplane() {
   for (uint16_t w = 0; w < workers; ++w) {
     auto ctx = std::make_unique<WorkerContext>();
     ctx->index = w;
+    ctx->traffic = std::make_unique<dp::TrafficRows>();
     ctx->config.worker = w;
     ctx->config.workers = workers;
     ctx->config.flow_capacity = config_.flow_capacity;
@@ -498,6 +499,15 @@ void Runtime::control_loop() {
     poll_kubernetes(now);
     flush_pending();
     retirer_->poll();
+    publisher_->reclaim([this](bool backend, uint32_t slot) {
+      for (auto& w : workers_) {
+        if (backend) {
+          w->traffic->reset_backend(slot);
+        } else {
+          w->traffic->reset_frontend(slot);
+        }
+      }
+    });
     track_update_latency();
     refresh_admin_view(now);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -638,7 +648,7 @@ int Runtime::run() {
     err_ << "magline: " << started.error().message << std::endl;
     return 1;
   }
-  publisher_ = std::make_unique<Publisher>(node_, workers_.size());
+  publisher_ = std::make_unique<Publisher>(node_);
   // Service states are built on the control thread's cores only: the EAL pinned this thread to
   // the main core, and the workers' cores are not to be shared.
   {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "control/counter_fields.hpp"
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
 #include "control/worker.hpp"
@@ -15,14 +16,6 @@
 #include "dataplane/slow_path.hpp"
 
 namespace magline::control {
-
-struct ControlCounters {
-  uint64_t reloads = 0;
-  uint64_t reloads_refused = 0;
-  uint64_t updates_published = 0;
-  double last_update_ms = 0;  // publish to every worker applying it
-  uint64_t control_tx_full = 0;  // slow-path frames dropped: worker 0's ring was full
-};
 
 // The latest latency samples (a ring of the last kKeep) and their quantiles.
 class LatencySamples {

@@ -41,7 +41,7 @@ class Loop {
   Loop(WorkerContext& ctx, dpdk::QsbrReader reader)
       : ctx_(ctx),
         peers_(ctx.peers_out),
-        fwd_(ctx.config, *ctx.node, *ctx.registry, *ctx.steering, peers_),
+        fwd_(ctx.config, *ctx.node, *ctx.registry, *ctx.steering, peers_, *ctx.traffic),
         reader_(std::move(reader)),
         ms_per_tick_(ms_per_tick()) {}
 

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "dataplane/dpdk/qsbr.hpp"
@@ -44,6 +45,9 @@ struct WorkerContext {
   const dp::Node* node = nullptr;
   const dp::FrontendRegistry* registry = nullptr;
   const dp::Steering* steering = nullptr;
+  // The worker's counter rows (frontends, backends): written by the worker, read by the admin
+  // listener; reset by the control thread only for slots no service state names.
+  std::unique_ptr<dp::TrafficRows> traffic;
   std::vector<uint16_t> ports;  // DPDK port ids, in Node::ports order
   uint16_t burst = 32;
   UpdateRing* updates = nullptr;        // control -> this worker

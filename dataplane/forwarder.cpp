@@ -1,7 +1,6 @@
 #include "dataplane/forwarder.hpp"
 
 #include <algorithm>
-#include <cassert>
 #include <span>
 
 #include "dataplane/forwarder_work.hpp"
@@ -55,12 +54,14 @@ bool usable_for_new(const ServiceState& s, size_t i) noexcept {
 }  // namespace
 
 Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
-                     const FrontendRegistry& frontends, const Steering& steering, PeerLink& peers)
+                     const FrontendRegistry& frontends, const Steering& steering, PeerLink& peers,
+                     TrafficRows& traffic)
     : config_(config),
       node_(node),
       registry_(frontends),
       steering_(steering),
       peers_(peers),
+      traffic_(traffic),
       flows_(config.flow_capacity, config.timeouts, config.flow_seed),
       frontends_(config.max_frontends),
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
@@ -303,13 +304,14 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
       return;
     }
   }
-  s.frontend_counter(config_.worker, w.fe.index).add(pkt.len);
-  s.backend_counter(config_.worker, idx).add(pkt.len);
-  NeighborHint& hint = s.neighbor_hint(config_.worker, idx);
-  if (hint.generation == neighbor_generation_ && hint.owner == this) {
+  traffic_.frontend(s.frontend_slot(w.fe.index)).add(pkt.len);
+  BackendRow& row = traffic_.backend(s.backend_slot(idx));
+  row.traffic.add(pkt.len);
+  NeighborHint& hint = row.hint;
+  if (hint.generation == neighbor_generation_) {
     transmit(pkt, hint.port, hint.mac, out);
   } else if (const Neighbor* n = neighbors_.find(hop->ip)) {
-    hint = {this, neighbor_generation_, n->port, n->mac};
+    hint = {neighbor_generation_, n->port, n->mac};
     transmit(pkt, n->port, n->mac, out);
   } else {
     to_slow_path(pkt, SlowReason::needs_neighbor, *hop, out);
@@ -583,8 +585,6 @@ void Forwarder::apply(const Update& u) noexcept {
     if (++neighbor_generation_ == 0) neighbor_generation_ = 1;  // every hint is stale now
     return;
   }
-  // The state's per-worker rows (counters, neighbour hints) must include this worker's.
-  assert(u.new_state == nullptr || u.new_state->workers() > config_.worker);
   if (u.old_state != nullptr) {
     // Drop the old state's frontends that still point to it (another update of the same batch
     // may already have given one to another service).

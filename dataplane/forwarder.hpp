@@ -42,6 +42,7 @@
 #include "dataplane/messages.hpp"
 #include "dataplane/slow_path.hpp"
 #include "dataplane/steering.hpp"
+#include "dataplane/traffic.hpp"
 
 namespace magline::dp {
 
@@ -119,8 +120,10 @@ struct BurstOut {
 
 class Forwarder {
  public:
+  // `traffic`: this worker's counter rows (frontends, backends), which outlive every service
+  // state; written by this forwarder only.
   Forwarder(const ForwarderConfig& config, const Node& node, const FrontendRegistry& frontends,
-            const Steering& steering, PeerLink& peers);
+            const Steering& steering, PeerLink& peers, TrafficRows& traffic);
   ~Forwarder();
 
   // Handles up to kMaxBurst frames received together; `out` is cleared first.
@@ -207,6 +210,7 @@ class Forwarder {
   const FrontendRegistry& registry_;
   const Steering& steering_;
   PeerLink& peers_;
+  TrafficRows& traffic_;
   FlowTable flows_;
   FrontendMap frontends_;
   // Frontend id -> service: what a forward entry's tag (flow_key.hpp) names. Kept in step with

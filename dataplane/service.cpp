@@ -99,15 +99,14 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
     std::iota(state->frontend_ids_.begin(), state->frontend_ids_.end(), uint16_t{0});
   }
 
-  // One row of counters per worker, each starting on its own cache line (no false sharing).
-  constexpr size_t kPerLine = 64 / sizeof(TrafficCounter);
-  state->workers_ = std::max<size_t>(1, opts.workers);
-  const size_t used = spec.frontends.size() + spec.backends.size();
-  state->counter_row_ = (used + kPerLine - 1) / kPerLine * kPerLine;
-  state->counters_.reset(new TrafficCounter[state->workers_ * state->counter_row_ + kPerLine]);
-  constexpr size_t kHintsPerLine = 64 / sizeof(NeighborHint);
-  state->hint_row_ = (spec.backends.size() + kHintsPerLine - 1) / kHintsPerLine * kHintsPerLine;
-  state->hints_.reset(new NeighborHint[state->workers_ * state->hint_row_ + kHintsPerLine]);
+  auto slots = [](const std::vector<uint32_t>& given, size_t n) {
+    if (given.size() == n) return given;
+    std::vector<uint32_t> v(n);
+    std::iota(v.begin(), v.end(), 0u);
+    return v;
+  };
+  state->frontend_slots_ = slots(opts.frontend_slots, spec.frontends.size());
+  state->backend_slots_ = slots(opts.backend_slots, spec.backends.size());
   state->spec_ = std::move(spec);
   return std::shared_ptr<const ServiceState>(std::move(state));
 }

@@ -72,40 +72,17 @@ struct Service {
   friend bool operator==(const Service&, const Service&) = default;
 };
 
-// Packets and bytes, written by one worker and read by the control thread (relaxed atomics:
-// single writer, totals need no ordering).
-struct TrafficCounter {
-  uint64_t packets = 0;
-  uint64_t bytes = 0;
-
-  void add(uint32_t frame_bytes) noexcept {
-    std::atomic_ref<uint64_t>(packets).store(packets + 1, std::memory_order_relaxed);
-    std::atomic_ref<uint64_t>(bytes).store(bytes + frame_bytes, std::memory_order_relaxed);
-  }
-  TrafficCounter load() const noexcept {
-    return {std::atomic_ref<const uint64_t>(packets).load(std::memory_order_relaxed),
-            std::atomic_ref<const uint64_t>(bytes).load(std::memory_order_relaxed)};
-  }
-};
-
-// What one worker last found in its neighbour table for a backend's next hop, valid while it is
-// the same table (`owner`) at the same generation (bumped by every neighbour change): the hit
-// path skips the neighbour lookup. Written and read by that worker only.
-struct alignas(32) NeighborHint {
-  const void* owner = nullptr;
-  uint32_t generation = 0;
-  uint16_t port = 0;
-  MacAddr mac;
-};
-
 struct ServiceBuild {
   const Node* node = nullptr;          // resolves each backend's next hop; none: unresolved
-  size_t workers = 1;                  // rows of per-worker counters
   std::vector<uint16_t> frontend_ids;  // FrontendRegistry ids, one per frontend; empty: 0, 1, ...
+  // Counter slots (dataplane/traffic.hpp), one per frontend and one per backend, in spec order;
+  // empty: 0, 1, ... (a lone service in a test).
+  std::vector<uint32_t> frontend_slots;
+  std::vector<uint32_t> backend_slots;
 };
 
-// A service ready for the data plane. Immutable after build(), but for the traffic counters and
-// neighbour hints, which each worker writes in its own row.
+// A service ready for the data plane: immutable after build(). What the workers count about it
+// lives in their own rows (TrafficRows), at the slots it names.
 //
 // New connections go to ready backends by weight. Terminating backends keep the connections they
 // have and get no new ones, except when no backend is ready: then new connections go to the
@@ -136,16 +113,9 @@ class ServiceState {
 
   bool source_allowed(const IpAddr& src) const noexcept;
 
-  TrafficCounter& frontend_counter(size_t worker, size_t i) const noexcept {
-    return counters_[worker * counter_row_ + i];
-  }
-  TrafficCounter& backend_counter(size_t worker, size_t i) const noexcept {
-    return counters_[worker * counter_row_ + spec_.frontends.size() + i];
-  }
-  size_t workers() const noexcept { return workers_; }
-  NeighborHint& neighbor_hint(size_t worker, size_t i) const noexcept {
-    return hints_[worker * hint_row_ + i];
-  }
+  // The counter slots of frontend i and backend i.
+  uint32_t frontend_slot(size_t i) const noexcept { return frontend_slots_[i]; }
+  uint32_t backend_slot(size_t i) const noexcept { return backend_slots_[i]; }
 
  private:
   Service spec_;
@@ -155,11 +125,8 @@ class ServiceState {
   std::vector<std::optional<NextHop>> next_hops_;
   std::vector<uint16_t> by_identity_;  // backend indices sorted by (address, port)
   std::vector<uint16_t> frontend_ids_;
-  size_t workers_ = 1;
-  size_t counter_row_ = 0;  // counters per worker, rounded up to whole cache lines
-  std::unique_ptr<TrafficCounter[]> counters_;
-  size_t hint_row_ = 0;  // neighbour hints per worker, rounded up to whole cache lines
-  std::unique_ptr<NeighborHint[]> hints_;
+  std::vector<uint32_t> frontend_slots_;
+  std::vector<uint32_t> backend_slots_;
 };
 
 using ServiceList = std::vector<std::shared_ptr<const ServiceState>>;

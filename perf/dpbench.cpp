@@ -236,17 +236,20 @@ int measure(int argc, char** argv) {
   for (uint32_t b = 0; b < 256; ++b) {
     svc.backends.push_back({dp::IpAddr::v4(0xc6120100u + b), 8080, 1, {}});  // 198.18.1.x
   }
-  control::Publisher publisher(node, 2);  // counters for two workers (hit-1k-2w)
+  control::Publisher publisher(node);
   auto change = publisher.publish({svc}, 0);
   if (!change) return 1;
 
+  std::vector<std::unique_ptr<dp::TrafficRows>> traffic;  // outlive the forwarders
   auto make_forwarder = [&](NoPeers& peers, const dp::Steering& steering, size_t capacity,
                             uint16_t worker = 0) {
     dp::ForwarderConfig fc;
     fc.worker = worker;
     fc.workers = 2;
     fc.flow_capacity = std::max<size_t>(capacity, 1 << 16);
-    auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers);
+    traffic.push_back(std::make_unique<dp::TrafficRows>());
+    auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers,
+                                               *traffic.back());
     for (const dp::Update& u : change->updates) fwd->apply(u);
     for (uint32_t b = 0; b < 256; ++b) {
       dp::Update u;

@@ -101,7 +101,7 @@ Run run(uint32_t n, uint32_t endpoints, uint32_t changes, uint32_t table_size,
         uint32_t min_table_size, uint32_t threads) {
   dp::Node node;
   node.ports.push_back({0, "lan0", {}, {{*dp::parse_ip("10.0.0.1"), 8}}, 1500});
-  Publisher pub(node, 2);
+  Publisher pub(node);
   if (threads > 0) pub.set_builder_threads(threads);
   k8s::TranslateOptions opts;
   opts.table_size = table_size;

@@ -151,7 +151,7 @@ struct MaglineSide {
     for (uint32_t b = 0; b < t.backends; ++b) {
       service.backends.push_back({backend_address(t.ipv6, b), kBackendPort, 1, {}});
     }
-    publisher = std::make_unique<control::Publisher>(node, 1);
+    publisher = std::make_unique<control::Publisher>(node);
     auto change = publisher->update({service}, {}, 0);
     if (!change) return "publish: " + change.error().message;
     std::vector<dp::Update> ups = change->updates;
@@ -170,6 +170,7 @@ struct MaglineSide {
     slow.emplace(std::move(sl).value());
     ctx = std::make_unique<control::WorkerContext>();
     ctx->index = 0;
+    ctx->traffic = std::make_unique<dp::TrafficRows>();
     ctx->config.flow_capacity = capacity;
     ctx->config.flow_seed = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
     ctx->node = &node;

@@ -56,7 +56,7 @@ class WorkerLoop : public ::testing::Test {
     p.mac = dp::MacAddr{kLbMac};
     p.addrs = {{ip("198.18.0.1"), 16}};
     node_.ports.push_back(p);
-    publisher_.emplace(node_, 1);
+    publisher_.emplace(node_);
 
     auto qsbr = dpdk::Qsbr::create(1);
     auto updates = UpdateRing::create(1024, "wl_updates");
@@ -67,6 +67,7 @@ class WorkerLoop : public ::testing::Test {
     slow_.emplace(std::move(slow).value());
 
     ctx_.index = 0;
+    ctx_.traffic = std::make_unique<dp::TrafficRows>();
     ctx_.config.flow_capacity = 4096;
     ctx_.node = &node_;
     ctx_.registry = &publisher_->registry();

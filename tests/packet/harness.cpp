@@ -28,7 +28,7 @@ std::string to_string(const Outcome& o) {
 
 Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering,
                  const std::vector<const char*>& more_addrs)
-    : workers_(std::max<size_t>(config.workers, size_t(config.worker) + 1)) {
+{
   dp::NodePort p;
   p.id = 0;
   p.name = "lan0";
@@ -40,13 +40,13 @@ Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering,
   node_.ports.push_back(p);
   if (config.flow_capacity == dp::ForwarderConfig{}.flow_capacity) config.flow_capacity = 4096;
   fwd_ = std::make_unique<dp::Forwarder>(config, node_, registry_,
-                                         steering ? *steering : single_, peers);
+                                         steering ? *steering : single_, peers, traffic_);
 }
 
 const dp::ServiceState& Harness::add(dp::Service s) {
   std::vector<uint16_t> ids;
   for (const dp::Frontend& f : s.frontends) ids.push_back(*registry_.acquire(f, 0));
-  auto built = dp::ServiceState::build(s, {&node_, workers_, ids});  // a row per worker
+  auto built = dp::ServiceState::build(s, {&node_, ids, {}, {}});
   if (!built) throw std::runtime_error(built.error().message);
   const dp::ServiceState* old = nullptr;
   for (auto& existing : services_) {

@@ -70,10 +70,10 @@ class Harness {
   template <typename F>
   Outcome with_reason(F&& one);
 
-  size_t workers_;  // rows of per-worker counters and hints in the services built here
   dp::Node node_;
   dp::FrontendRegistry registry_;
   dp::SingleWorker single_;
+  dp::TrafficRows traffic_;
   std::unique_ptr<dp::Forwarder> fwd_;
   std::vector<std::shared_ptr<const dp::ServiceState>> services_;
 };

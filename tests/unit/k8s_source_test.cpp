@@ -54,7 +54,7 @@ constexpr const char* kWeb = "default/web:http/tcp/v4";
 
 TEST(K8sSource, EventsTouchOnlyTheirServices) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   K8sSource src(options());
   src.replace(K8sKind::service, {service("web", "198.18.100.1"), service("db", "198.18.100.2")});
   src.replace(K8sKind::endpoint_slice, {slice("web-a", "web", {"198.18.1.10"}),
@@ -83,7 +83,7 @@ TEST(K8sSource, EventsTouchOnlyTheirServices) {
 
 TEST(K8sSource, SlicesBeforeTheirServiceAndDeletion) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   K8sSource src(options());
   src.upsert(K8sKind::endpoint_slice, slice("web-a", "web", {"198.18.1.10"}));
   src.sync(pub, {}, 0);
@@ -107,7 +107,7 @@ TEST(K8sSource, SlicesBeforeTheirServiceAndDeletion) {
 
 TEST(K8sSource, ARelistDeletesWhatWentMissingAndSkipsWhatIsUnchanged) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   K8sSource src(options());
   src.replace(K8sKind::service, {service("web", "198.18.100.1"), service("db", "198.18.100.2")});
   src.sync(pub, {}, 0);
@@ -126,7 +126,7 @@ TEST(K8sSource, ARelistDeletesWhatWentMissingAndSkipsWhatIsUnchanged) {
 
 TEST(K8sSource, ASliceThatChangesServiceMovesItsBackends) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   K8sSource src(options());
   src.replace(K8sKind::service, {service("web", "198.18.100.1"), service("db", "198.18.100.2")});
   src.upsert(K8sKind::endpoint_slice, slice("s", "web", {"198.18.1.10"}));
@@ -140,7 +140,7 @@ TEST(K8sSource, ASliceThatChangesServiceMovesItsBackends) {
 
 TEST(K8sSource, RefusedServicesKeepTheirStateAndReportWhy) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   // The configuration file holds 198.18.100.1:80.
   dp::Service fixed;
   fixed.name = "static";
@@ -168,7 +168,7 @@ TEST(K8sSource, RefusedServicesKeepTheirStateAndReportWhy) {
 
 TEST(K8sSource, UnreadableObjectsAreCountedAndDropped) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   K8sSource src(options());
   src.upsert(K8sKind::service, service("web", "198.18.100.1"));
   src.sync(pub, {}, 0);

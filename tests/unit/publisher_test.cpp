@@ -25,7 +25,7 @@ dp::Node one_port() {
 
 TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   const dp::Node node = one_port();
-  Publisher pub(node, 2);
+  Publisher pub(node);
   auto first = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
                             svc("b", "198.18.100.2", 80, {"198.18.1.20"})},
                            0);
@@ -36,7 +36,6 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   const dp::ServiceState* a1 = pub.find_by_name("a");
   ASSERT_NE(a1, nullptr);
   EXPECT_TRUE(a1->next_hop(0).has_value());
-  EXPECT_EQ(a1->workers(), 2u);
 
   auto second = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
                              svc("b", "198.18.100.2", 80, {"198.18.1.20", "198.18.1.21"})},
@@ -63,7 +62,7 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
 
 TEST(Publisher, FrontendIdsAreStableWhileAFrontendLives) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
   const uint16_t id = pub.find_by_name("a")->frontend_id(0);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.11"})}, 0).ok());
@@ -77,7 +76,7 @@ TEST(Publisher, FrontendIdsAreStableWhileAFrontendLives) {
 
 TEST(Publisher, AnInvalidSetChangesNothing) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"})}, 0).ok());
   const dp::ServiceState* before = pub.find_by_name("a");
   auto clash = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
@@ -97,7 +96,7 @@ TEST(Publisher, AnInvalidSetChangesNothing) {
 
 TEST(Publisher, UpdatesTouchOnlyTheServicesNamed) {
   const dp::Node node = one_port();
-  Publisher pub(node, 1);
+  Publisher pub(node);
   ASSERT_TRUE(pub.update({svc("a", "198.18.100.1", 80, {"198.18.1.10"}),
                           svc("b", "198.18.100.2", 80, {"198.18.1.20"})},
                          {}, 0)
@@ -146,6 +145,59 @@ TEST(Publisher, UpdatesTouchOnlyTheServicesNamed) {
   EXPECT_TRUE(pub.is_vip(ip("198.18.100.2")));
   ASSERT_EQ(pub.services().size(), 1u);
   EXPECT_EQ(pub.services()[0]->spec().name, "b");
+}
+
+// Counter slots follow identities, not states: a service replaced by an update keeps the slots
+// of the frontends and backends it keeps, so the workers' counters at those slots go on.
+TEST(Publisher, AServiceKeepsTheCounterSlotsOfWhatItKeeps) {
+  const dp::Node node = one_port();
+  Publisher pub(node);
+  ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10", "198.18.1.11"})}, 0).ok());
+  const dp::ServiceState* a1 = pub.find_by_name("a");
+  const uint32_t fe = a1->frontend_slot(0);
+  const uint32_t kept = a1->backend_slot(1);  // 198.18.1.11
+  auto second = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.11", "198.18.1.12"})}, 0);
+  ASSERT_TRUE(second.ok());
+  const dp::ServiceState* a2 = pub.find_by_name("a");
+  ASSERT_NE(a2, a1);
+  EXPECT_EQ(a2->frontend_slot(0), fe);
+  EXPECT_EQ(a2->backend_slot(0), kept);
+  EXPECT_NE(a2->backend_slot(1), kept);
+  EXPECT_EQ(pub.backend_slots_in_use(), 3u);  // .10 lives on in the retired state
+  // Another service with the same backend address counts apart.
+  ASSERT_TRUE(pub.update({svc("b", "198.18.100.2", 80, {"198.18.1.11"})}, {}, 0).ok());
+  EXPECT_NE(pub.find_by_name("b")->backend_slot(0), kept);
+}
+
+// A slot is free again only once every state that named it is gone (workers and readers of the
+// counters are past it), and reclaim() resets it before anything else may take it.
+TEST(Publisher, ASlotIsResetAndReusedOnlyAfterItsLastStateIsFreed) {
+  const dp::Node node = one_port();
+  Publisher pub(node, 4, 2);  // two backend slots
+  ASSERT_TRUE(pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.10", "198.18.1.11"})}, 0).ok());
+  const uint32_t gone = pub.find_by_name("a")->backend_slot(0);
+  std::vector<std::pair<bool, uint32_t>> resets;
+  auto reset = [&](bool backend, uint32_t slot) { resets.emplace_back(backend, slot); };
+
+  auto change = pub.publish({svc("a", "198.18.100.1", 80, {"198.18.1.11"})}, 0);
+  ASSERT_TRUE(change.ok());
+  ASSERT_EQ(change->retired.size(), 1u);
+  // The old state is still alive (the workers may be using it): its slot stays taken.
+  EXPECT_EQ(pub.reclaim(reset), 0u);
+  EXPECT_FALSE(pub.update({svc("b", "198.18.100.2", 80, {"198.18.1.20"})}, {}, 0).ok());
+  // An admin listener's copy of the service list keeps it alive too.
+  std::shared_ptr<const dp::ServiceState> reader = change->retired[0];
+  change->retired.clear();
+  EXPECT_EQ(pub.reclaim(reset), 0u);
+  reader.reset();
+  EXPECT_EQ(pub.reclaim(reset), 1u);
+  ASSERT_EQ(resets.size(), 1u);
+  EXPECT_EQ(resets[0], std::make_pair(true, gone));
+  ASSERT_TRUE(pub.update({svc("b", "198.18.100.2", 80, {"198.18.1.20"})}, {}, 0).ok());
+  EXPECT_EQ(pub.find_by_name("b")->backend_slot(0), gone);
+  // A refused change holds no slot: the one it took for a moment is free again at once.
+  EXPECT_FALSE(pub.update({svc("c", "198.18.100.3", 80, {"198.18.1.30"})}, {}, 0).ok());
+  EXPECT_EQ(pub.backend_slots_in_use(), 2u);
 }
 
 }  // namespace
