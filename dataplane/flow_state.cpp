@@ -1,6 +1,6 @@
 #include "dataplane/flow_state.hpp"
 
-#include "dataplane/parse.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 

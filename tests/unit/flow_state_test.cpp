@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "dataplane/parse.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 namespace {
