@@ -234,50 +234,6 @@ std::optional<std::string> Node::string() const {
   return s;
 }
 
-std::optional<dp::IpAddr> Node::ip() const {
-  if (auto s = string_silently()) {
-    if (auto a = dp::parse_ip(*s)) return a;
-  }
-  fail("expected an IPv4 or IPv6 address, got " + shown());
-  return std::nullopt;
-}
-
-std::optional<dp::IpPrefix> Node::prefix() const {
-  const auto s = string_silently();
-  const auto cleared = s ? dp::parse_prefix(*s, dp::HostBits::clear) : std::nullopt;
-  if (!cleared) {
-    fail("expected a prefix ADDRESS/LENGTH, got " + shown());
-    return std::nullopt;
-  }
-  // Bits past the length usually mean a typo in the address or the length: refuse, and show
-  // what the prefix would be.
-  if (!dp::parse_prefix(*s, dp::HostBits::reject)) {
-    fail(shown() + " has bits set past the prefix length; did you mean \"" +
-         dp::to_string(*cleared) + "\"?");
-    return std::nullopt;
-  }
-  return cleared;
-}
-
-std::optional<dp::IfAddr> Node::if_addr() const {
-  const auto s = string_silently();
-  const auto slash = s ? s->find('/') : std::string::npos;
-  if (slash != std::string::npos) {
-    const auto addr = dp::parse_ip(std::string_view(*s).substr(0, slash));
-    const auto subnet = dp::parse_prefix(*s, dp::HostBits::clear);
-    if (addr && subnet) return dp::IfAddr{*addr, subnet->len};
-  }
-  fail("expected an interface address ADDRESS/LENGTH, got " + shown());
-  return std::nullopt;
-}
-
-std::optional<dp::MacAddr> Node::mac() const {
-  const auto s = string_silently();
-  if (const auto m = s ? dp::parse_mac(*s) : std::nullopt) return m;
-  fail("expected a MAC address like \"02:00:00:00:00:01\", got " + shown());
-  return std::nullopt;
-}
-
 std::optional<bool> Node::boolean() const {
   if (value_->is_boolean()) return value_->get<bool>();
   fail("expected true or false, got " + shown());

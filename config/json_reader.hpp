@@ -2,7 +2,9 @@
 // duplicate keys, and typed reads that know the path of every value, so that an error can say
 // `services[0].backends[2].port: expected an integer in 1..65535, got "80a"`.
 //
-// Internal to the config layer; config.hpp is the public interface.
+// Its own library (magline_json): nlohmann::json and the header-only Result, nothing else of the
+// data plane. Reads of addresses and other domain values are the callers', on top of
+// string_silently().
 #pragma once
 
 #include <cstdint>
@@ -15,9 +17,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dataplane/addr.hpp"
-#include "dataplane/node.hpp"
-#include "dataplane/packet.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::cfg {
@@ -78,12 +77,9 @@ class Node {
   // An integer in [lo, hi]; floats (even 80.0), booleans and strings are refused.
   std::optional<uint64_t> integer(uint64_t lo, uint64_t hi) const;
   std::optional<std::string> string() const;
-  std::optional<dp::IpAddr> ip() const;
-  // "ADDR/LEN" with no bits set past LEN.
-  std::optional<dp::IpPrefix> prefix() const;
-  // "ADDR/LEN" naming an interface address and its subnet: bits past LEN are the host's.
-  std::optional<dp::IfAddr> if_addr() const;
-  std::optional<dp::MacAddr> mac() const;
+  // The string, or std::nullopt without an error: for reads that parse a string further and
+  // say themselves what they expected.
+  std::optional<std::string> string_silently() const;
   std::optional<bool> boolean() const;
   // The elements of an array (none after an error).
   std::vector<Node> array() const;
@@ -108,7 +104,6 @@ class Node {
   std::string shown() const;
 
  private:
-  std::optional<std::string> string_silently() const;
   void fail_choice(std::span<const std::string_view> names) const;
 
   const Json* value_;
