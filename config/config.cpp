@@ -11,6 +11,7 @@
 
 #include "config/json_reader.hpp"
 #include "config/validate.hpp"
+#include "dataplane/addr.hpp"
 #include "dataplane/forwarder.hpp"
 
 namespace magline::cfg {
@@ -56,6 +57,54 @@ constexpr uint64_t kMaxMbufs = uint64_t(1) << 26;
 constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
 constexpr uint64_t kMaxMtu = 9216;
 
+// Addresses, read from strings by the data plane's parsers.
+
+std::optional<dp::IpAddr> read_ip(const Node& node) {
+  if (auto s = node.string_silently()) {
+    if (auto a = dp::parse_ip(*s)) return a;
+  }
+  node.fail("expected an IPv4 or IPv6 address, got " + node.shown());
+  return std::nullopt;
+}
+
+// "ADDR/LEN" with no bits set past LEN.
+std::optional<dp::IpPrefix> read_prefix(const Node& node) {
+  const auto s = node.string_silently();
+  const auto cleared = s ? dp::parse_prefix(*s, dp::HostBits::clear) : std::nullopt;
+  if (!cleared) {
+    node.fail("expected a prefix ADDRESS/LENGTH, got " + node.shown());
+    return std::nullopt;
+  }
+  // Bits past the length usually mean a typo in the address or the length: refuse, and show
+  // what the prefix would be.
+  if (!dp::parse_prefix(*s, dp::HostBits::reject)) {
+    node.fail(node.shown() + " has bits set past the prefix length; did you mean \"" +
+              dp::to_string(*cleared) + "\"?");
+    return std::nullopt;
+  }
+  return cleared;
+}
+
+// "ADDR/LEN" naming an interface address and its subnet: bits past LEN are the host's.
+std::optional<dp::IfAddr> read_if_addr(const Node& node) {
+  const auto s = node.string_silently();
+  const auto slash = s ? s->find('/') : std::string::npos;
+  if (slash != std::string::npos) {
+    const auto addr = dp::parse_ip(std::string_view(*s).substr(0, slash));
+    const auto subnet = dp::parse_prefix(*s, dp::HostBits::clear);
+    if (addr && subnet) return dp::IfAddr{*addr, subnet->len};
+  }
+  node.fail("expected an interface address ADDRESS/LENGTH, got " + node.shown());
+  return std::nullopt;
+}
+
+std::optional<dp::MacAddr> read_mac(const Node& node) {
+  const auto s = node.string_silently();
+  if (const auto m = s ? dp::parse_mac(*s) : std::nullopt) return m;
+  node.fail("expected a MAC address like \"02:00:00:00:00:01\", got " + node.shown());
+  return std::nullopt;
+}
+
 // A Maglev table size (section 3.4 needs M prime so that every skip is coprime with it).
 std::optional<uint32_t> read_table_size(const Node& node) {
   const auto v = node.integer(dp::kMinMaglevSize, dp::kMaxMaglevSize);
@@ -74,7 +123,7 @@ void read_node(const Node& node, Config& config) {
   const Object o = node.object({"addresses"});
   if (const auto addresses = o.find("addresses")) {
     for (const Node& a : addresses->array()) {
-      if (const auto ip = a.ip()) config.node_addresses.push_back(*ip);
+      if (const auto ip = read_ip(a)) config.node_addresses.push_back(*ip);
     }
   }
 }
@@ -118,7 +167,7 @@ FrontendConfig read_frontend(const Node& node) {
     o.fail("missing key \"address\" (kind \"" + std::string(dp::to_string(fe.kind)) +
            "\" needs one)");
   }
-  if (address) fe.address = address->ip();
+  if (address) fe.address = read_ip(*address);
   fe.port = uint16_t(o.at("port").integer(1, kMaxPort).value_or(0));
   fe.protocol = o.choice<dp::Protocol>("protocol", kProtocols, fe.protocol);
   return fe;
@@ -127,7 +176,7 @@ FrontendConfig read_frontend(const Node& node) {
 dp::Backend read_backend(const Node& node) {
   dp::Backend be;
   const Object o = node.object({"address", "port", "weight", "state"});
-  be.addr = o.at("address").ip().value_or(be.addr);
+  be.addr = read_ip(o.at("address")).value_or(be.addr);
   be.port = uint16_t(o.at("port").integer(1, kMaxPort).value_or(0));
   be.weight = uint32_t(o.integer("weight", 0, kMaxWeight, be.weight));
   be.state = o.choice<dp::BackendState>("state", kBackendStates, be.state);
@@ -179,7 +228,7 @@ ServiceConfig read_service(const Node& node) {
   if (const auto affinity = o.find("session_affinity")) s.affinity = read_affinity(*affinity);
   if (const auto ranges = o.find("source_ranges")) {
     for (const Node& r : ranges->array()) {
-      if (const auto p = r.prefix()) s.source_ranges.push_back(*p);
+      if (const auto p = read_prefix(r)) s.source_ranges.push_back(*p);
     }
   }
   s.no_backends = o.choice<dp::NoBackends>("no_backends", kNoBackends, s.no_backends);
@@ -196,10 +245,10 @@ PortConfig read_port(const Node& node) {
   const Node device = o.at("device");
   p.device = device.string().value_or("");
   if (p.device.empty() && device.json().is_string()) device.fail("expected a DPDK device name");
-  if (const auto mac = o.find("mac")) p.mac = mac->mac();
+  if (const auto mac = o.find("mac")) p.mac = read_mac(*mac);
   if (const auto addresses = o.find("addresses")) {
     for (const Node& a : addresses->array()) {
-      if (const auto ifa = a.if_addr()) p.addresses.push_back(*ifa);
+      if (const auto ifa = read_if_addr(a)) p.addresses.push_back(*ifa);
     }
   }
   p.mtu = uint16_t(o.integer("mtu", kMinMtu, kMaxMtu, p.mtu));
@@ -212,8 +261,8 @@ PortConfig read_port(const Node& node) {
 RouteConfig read_route(const Node& node) {
   RouteConfig r;
   const Object o = node.object({"to", "via", "port"});
-  r.to = o.at("to").prefix().value_or(r.to);
-  r.via = o.at("via").ip().value_or(r.via);
+  r.to = read_prefix(o.at("to")).value_or(r.to);
+  r.via = read_ip(o.at("via")).value_or(r.via);
   r.port = o.at("port").string().value_or("");
   return r;
 }
@@ -261,7 +310,7 @@ void read_admin(const Node& node, Config& config) {
   const Object o = node.object({"enabled", "address", "port"});
   if (const auto enabled = o.find("enabled")) a.enabled = enabled->boolean().value_or(true);
   if (const auto address = o.find("address")) {
-    if (const auto ip = address->ip()) a.address = dp::to_string(*ip);
+    if (const auto ip = read_ip(*address)) a.address = dp::to_string(*ip);
   }
   a.port = uint16_t(o.integer("port", 1, kMaxPort, a.port));
 }

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dataplane/addr.hpp"
-#include "dataplane/flow_table.hpp"
+#include "dataplane/flow_state.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/result.hpp"

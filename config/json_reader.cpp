@@ -195,32 +195,49 @@ Result<Json> parse_json(std::string_view text, std::string_view source) {
 void Errors::fail(std::string_view path, std::string_view message) {
   if (failed_) return;
   failed_ = true;
-  message_ =
-      source_ + ": " + std::string(path.empty() ? kTopLevel : path) + ": " + std::string(message);
+  message_ = prefix_ + std::string(path.empty() ? kTopLevel : path) + ": " + std::string(message);
 }
 
 std::string Node::shown() const {
-  constexpr size_t kMax = 60;
+  const size_t max = dialect_->max_shown;
   std::string s = value_->dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (s.size() <= kMax) return s;
-  size_t cut = kMax - 3;
+  if (s.size() <= max) return s;
+  size_t cut = max - 3;
   // Not inside a UTF-8 sequence.
   while (cut > 0 && (uint8_t(s[cut]) & 0xc0) == 0x80)
     --cut;
   return s.substr(0, cut) + "...";
 }
 
-std::optional<uint64_t> Node::integer(uint64_t lo, uint64_t hi) const {
-  // nlohmann stores "-0" as a signed integer; every other non-negative one is unsigned.
-  const bool non_negative =
-      value_->is_number_unsigned() || (value_->is_number_integer() && value_->get<int64_t>() >= 0);
-  if (non_negative) {
+std::string Node::shown_for_type() const {
+  return dialect_->show_type ? std::string(value_->type_name()) : shown();
+}
+
+template <typename T>
+std::optional<T> Node::integer_in(T lo, T hi) const {
+  // Whichever way nlohmann stores it: "-0" as a signed integer, every other non-negative one as
+  // unsigned.
+  const auto in_range = [&](auto v) {
+    return std::cmp_less_equal(lo, v) && std::cmp_less_equal(v, hi);
+  };
+  if (value_->is_number_unsigned()) {
     const auto v = value_->get<uint64_t>();
-    if (v >= lo && v <= hi) return v;
+    if (in_range(v)) return T(v);
+  } else if (value_->is_number_integer()) {
+    const auto v = value_->get<int64_t>();
+    if (in_range(v)) return T(v);
   }
   fail("expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
        shown());
   return std::nullopt;
+}
+
+std::optional<uint64_t> Node::integer(uint64_t lo, uint64_t hi) const {
+  return integer_in(lo, hi);
+}
+
+std::optional<int64_t> Node::signed_integer(int64_t lo, int64_t hi) const {
+  return integer_in(lo, hi);
 }
 
 std::optional<std::string> Node::string_silently() const {
@@ -230,77 +247,39 @@ std::optional<std::string> Node::string_silently() const {
 
 std::optional<std::string> Node::string() const {
   auto s = string_silently();
-  if (!s) fail("expected a string, got " + shown());
+  if (!s) fail("expected a string, got " + shown_for_type());
   return s;
-}
-
-std::optional<dp::IpAddr> Node::ip() const {
-  if (auto s = string_silently()) {
-    if (auto a = dp::parse_ip(*s)) return a;
-  }
-  fail("expected an IPv4 or IPv6 address, got " + shown());
-  return std::nullopt;
-}
-
-std::optional<dp::IpPrefix> Node::prefix() const {
-  const auto s = string_silently();
-  const auto cleared = s ? dp::parse_prefix(*s, dp::HostBits::clear) : std::nullopt;
-  if (!cleared) {
-    fail("expected a prefix ADDRESS/LENGTH, got " + shown());
-    return std::nullopt;
-  }
-  // Bits past the length usually mean a typo in the address or the length: refuse, and show
-  // what the prefix would be.
-  if (!dp::parse_prefix(*s, dp::HostBits::reject)) {
-    fail(shown() + " has bits set past the prefix length; did you mean \"" +
-         dp::to_string(*cleared) + "\"?");
-    return std::nullopt;
-  }
-  return cleared;
-}
-
-std::optional<dp::IfAddr> Node::if_addr() const {
-  const auto s = string_silently();
-  const auto slash = s ? s->find('/') : std::string::npos;
-  if (slash != std::string::npos) {
-    const auto addr = dp::parse_ip(std::string_view(*s).substr(0, slash));
-    const auto subnet = dp::parse_prefix(*s, dp::HostBits::clear);
-    if (addr && subnet) return dp::IfAddr{*addr, subnet->len};
-  }
-  fail("expected an interface address ADDRESS/LENGTH, got " + shown());
-  return std::nullopt;
-}
-
-std::optional<dp::MacAddr> Node::mac() const {
-  const auto s = string_silently();
-  if (const auto m = s ? dp::parse_mac(*s) : std::nullopt) return m;
-  fail("expected a MAC address like \"02:00:00:00:00:01\", got " + shown());
-  return std::nullopt;
 }
 
 std::optional<bool> Node::boolean() const {
   if (value_->is_boolean()) return value_->get<bool>();
-  fail("expected true or false, got " + shown());
+  fail("expected " + std::string(dialect_->boolean) + ", got " + shown_for_type());
   return std::nullopt;
 }
 
 std::vector<Node> Node::array() const {
   std::vector<Node> elements;
   if (!value_->is_array()) {
-    fail("expected an array, got " + shown());
+    fail("expected an array, got " + shown_for_type());
     return elements;
   }
   for (size_t i = 0; i < value_->size(); ++i) {
-    elements.emplace_back((*value_)[i], index_path(path_, i), *errors_);
+    elements.emplace_back((*value_)[i], index_path(path_, i), *errors_, *dialect_);
   }
   return elements;
 }
 
-Object Node::object(std::initializer_list<std::string_view> known) const {
+Object Node::object() const {
   if (!value_->is_object()) {
-    fail("expected an object, got " + shown());
+    fail("expected an object, got " + shown_for_type());
     return Object(*this, false);
   }
+  return Object(*this, true);
+}
+
+Object Node::object(std::initializer_list<std::string_view> known) const {
+  Object o = object();
+  if (!value_->is_object()) return o;
   for (const auto& [key, value] : value_->items()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     std::string list;
@@ -309,7 +288,7 @@ Object Node::object(std::initializer_list<std::string_view> known) const {
     fail("unknown key " + Json(key).dump() + "; known keys: " + list);
     break;
   }
-  return Object(*this, true);
+  return o;
 }
 
 void Node::fail_choice(std::span<const std::string_view> names) const {
@@ -319,19 +298,70 @@ void Node::fail_choice(std::span<const std::string_view> names) const {
   fail("expected one of " + list + ", got " + shown());
 }
 
+void Object::fail_key(std::string_view key, std::string_view message) const {
+  node_.errors().fail(child_path(node_.path(), key), message);
+}
+
 std::optional<Node> Object::find(std::string_view key) const {
   if (!valid_) return std::nullopt;
   const Json& object = node_.json();
   const auto it = object.find(key);
-  if (it == object.end()) return std::nullopt;
-  return Node(*it, child_path(node_.path(), key), node_.errors());
+  if (it == object.end() || (it->is_null() && node_.dialect().null_is_absent)) {
+    return std::nullopt;
+  }
+  return Node(*it, child_path(node_.path(), key), node_.errors(), node_.dialect());
 }
 
 Node Object::at(std::string_view key) const {
   if (auto n = find(key)) return *n;
   static const Json kNull;
   if (valid_) fail("missing key \"" + std::string(key) + "\"");
-  return Node(kNull, child_path(node_.path(), key), node_.errors());
+  return Node(kNull, child_path(node_.path(), key), node_.errors(), node_.dialect());
+}
+
+std::vector<std::pair<std::string, Node>> Object::members() const {
+  std::vector<std::pair<std::string, Node>> out;
+  if (!valid_) return out;
+  for (const auto& [key, value] : node_.json().items()) {
+    out.emplace_back(key,
+                     Node(value, child_path(node_.path(), key), node_.errors(), node_.dialect()));
+  }
+  return out;
+}
+
+std::optional<std::string> Object::string(std::string_view key) const {
+  const auto n = find(key);
+  return n ? n->string() : std::nullopt;
+}
+
+std::optional<bool> Object::boolean(std::string_view key) const {
+  const auto n = find(key);
+  return n ? n->boolean() : std::nullopt;
+}
+
+std::optional<int64_t> Object::signed_integer(std::string_view key, int64_t lo, int64_t hi) const {
+  const auto n = find(key);
+  return n ? n->signed_integer(lo, hi) : std::nullopt;
+}
+
+std::vector<std::string> Object::strings(std::string_view key) const {
+  std::vector<std::string> out;
+  if (const auto n = find(key)) {
+    for (const Node& e : n->array()) {
+      if (auto s = e.string()) out.push_back(std::move(*s));
+    }
+  }
+  return out;
+}
+
+std::map<std::string, std::string> Object::string_map(std::string_view key) const {
+  std::map<std::string, std::string> out;
+  if (const auto n = find(key)) {
+    for (auto& [k, v] : n->object().members()) {
+      if (auto s = v.string()) out.emplace(k, std::move(*s));
+    }
+  }
+  return out;
 }
 
 uint64_t Object::integer(std::string_view key, uint64_t lo, uint64_t hi, uint64_t fallback) const {

@@ -9,18 +9,13 @@ namespace magline::dp {
 
 namespace {
 
-constexpr size_t kEthLen = 14;
-constexpr size_t kVlanTagLen = 4;
-constexpr size_t kArpLen = 28;
-constexpr size_t kIpv6Len = 40;
-constexpr size_t kNdBodyLen = 24;   // type, code, checksum, flags/reserved, target
-constexpr size_t kLlOptionLen = 8;  // an Ethernet link-layer address option (RFC 4861 4.6.1)
+// Link-layer address option types (RFC 4861 4.6.1).
 constexpr uint8_t kOptSourceLl = 1;
 constexpr uint8_t kOptTargetLl = 2;
 constexpr uint8_t kNdHopLimit = 255;
 
 size_t eth_len(const EthHeader& eth) noexcept {
-  return kEthLen + size_t(eth.vlan_count) * kVlanTagLen;
+  return kEthHeaderLen + size_t(eth.vlan_count) * kVlanTagLen;
 }
 
 // Writes the header and returns where the L3 header starts.
@@ -44,8 +39,8 @@ void store_addr(uint8_t* p, const IpAddr& a) noexcept {
 // An NS or NA: IPv6 header, the 24-byte body and one link-layer address option with eth.src.
 size_t build_nd(std::span<uint8_t> buf, const EthHeader& eth, const IpAddr& src, const IpAddr& dst,
                 uint8_t type, uint8_t flags, const IpAddr& target) noexcept {
-  const size_t icmp_len = kNdBodyLen + kLlOptionLen;
-  const size_t len = eth_len(eth) + kIpv6Len + icmp_len;
+  const size_t icmp_len = kNdBodyLen + kNdLlOptionLen;
+  const size_t len = eth_len(eth) + kIpv6HeaderLen + icmp_len;
   if (buf.size() < len) return 0;
   uint8_t* b = buf.data();
   uint8_t* ip = b + write_eth(b, eth, kEtherTypeIpv6);
@@ -55,7 +50,7 @@ size_t build_nd(std::span<uint8_t> buf, const EthHeader& eth, const IpAddr& src,
   ip[7] = kNdHopLimit;  // RFC 4861 7.1: receivers drop anything else
   store_addr(ip + 8, src);
   store_addr(ip + 24, dst);
-  uint8_t* icmp = ip + kIpv6Len;
+  uint8_t* icmp = ip + kIpv6HeaderLen;
   std::memset(icmp, 0, icmp_len);
   icmp[0] = type;
   icmp[4] = flags;
@@ -64,7 +59,8 @@ size_t build_nd(std::span<uint8_t> buf, const EthHeader& eth, const IpAddr& src,
   opt[0] = type == kNdNeighborSolicit ? kOptSourceLl : kOptTargetLl;
   opt[1] = 1;  // in units of 8 bytes
   eth.src.store(opt + 2);
-  store_be16(icmp + 2, l4_checksum(src, dst, kProtoIcmpv6, icmp, icmp_len, 2));
+  store_be16(icmp + kIcmpCsumOff,
+             l4_checksum(src, dst, kProtoIcmpv6, icmp, icmp_len, kIcmpCsumOff));
   return len;
 }
 
@@ -116,7 +112,7 @@ EthHeader answer_header(std::span<const uint8_t> frame, const Parsed& p, const M
 // ---- ARP ----
 
 size_t build_arp(std::span<uint8_t> buf, const EthHeader& eth, const ArpMessage& m) noexcept {
-  const size_t used = eth_len(eth) + kArpLen;
+  const size_t used = eth_len(eth) + kArpEthIpv4Len;
   const size_t len = used < kMinFrameLen ? kMinFrameLen : used;
   if (buf.size() < len) return 0;
   uint8_t* b = buf.data();
@@ -230,7 +226,8 @@ NdError parse_nd(std::span<const uint8_t> frame, const Parsed& p, NdMessage& out
   out.type = icmp[0];
   out.src = p.key.src_addr();
   out.dst = p.key.dst_addr();
-  if (load_be16(icmp + 2) != l4_checksum(out.src, out.dst, kProtoIcmpv6, icmp, n, 2)) {
+  if (load_be16(icmp + kIcmpCsumOff) !=
+      l4_checksum(out.src, out.dst, kProtoIcmpv6, icmp, n, kIcmpCsumOff)) {
     return NdError::checksum;
   }
   if (icmp[1] != 0) return NdError::code;

@@ -16,6 +16,7 @@
 #include "dataplane/addr.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
@@ -33,15 +34,14 @@ struct EthHeader {
 EthHeader answer_header(std::span<const uint8_t> frame, const Parsed& p, const MacAddr& src,
                         const MacAddr& dst) noexcept;
 
-// Ethernet's minimum frame without the FCS (IEEE 802.3 clause 4): short ARP frames are padded.
-inline constexpr size_t kMinFrameLen = 60;
-// Ethernet, two VLAN tags, IPv6, and a 32-byte NS or NA with its link-layer address option.
-inline constexpr size_t kMaxArpNdFrameLen = 14 + 8 + 40 + 32;
+// Ethernet, two VLAN tags, IPv6, and an NS or NA with its link-layer address option: the
+// longest frame built here (an ARP frame, even padded to kMinFrameLen, is shorter).
+inline constexpr size_t kMaxArpNdFrameLen =
+    kEthHeaderLen + kMaxVlanTags * kVlanTagLen + kIpv6HeaderLen + kNdBodyLen + kNdLlOptionLen;
+static_assert(kMaxArpNdFrameLen >= kMinFrameLen &&
+              kMaxArpNdFrameLen >= kEthHeaderLen + kMaxVlanTags * kVlanTagLen + kArpEthIpv4Len);
 
 // ---- ARP ----
-
-inline constexpr uint16_t kArpRequest = 1;
-inline constexpr uint16_t kArpReply = 2;
 
 struct ArpMessage {
   uint16_t op = kArpRequest;
@@ -69,9 +69,6 @@ size_t build_gratuitous_arp(std::span<uint8_t> buf, const EthHeader& eth,
                             const IpAddr& ip) noexcept;
 
 // ---- Neighbour discovery ----
-
-inline constexpr uint8_t kNdNeighborSolicit = 135;
-inline constexpr uint8_t kNdNeighborAdvert = 136;
 
 // Neighbour advertisement flags, the first byte after the checksum (RFC 4861 4.4).
 inline constexpr uint8_t kNaRouter = 0x80;

@@ -32,94 +32,24 @@
 // section 3.3): traffic never stops because the table is full, and established TCP
 // connections are never evicted.
 //
-// Entries nobody has answered are evictable, so that a flood of made-up tuples cannot fill the
-// table with entries nothing may take over: a TCP entry opened by a frame that is not a bare SYN
-// (after a restart, a failover between nodes, or an ACK flood) is `tcp_midstream`, and a UDP
-// entry is `udp_unreplied` until a reply. A reply confirms the reply entry and, where the worker
-// holds it, the original-direction entry (`tcp_established`, `udp`). Unconfirmed entries time
-// out like confirmed ones; when one is evicted, the flow's next frame opens it again with the
-// same Maglev choice as long as the backend set has not changed.
+// Entries nobody has answered (unconfirmed: tcp_midstream, udp_unreplied, other_unreplied, see
+// flow_state.hpp) are evictable, so that a flood of made-up tuples cannot fill the table with
+// entries nothing may take over. Unconfirmed entries time out like confirmed ones; when one is
+// evicted, the flow's next frame opens it again with the same Maglev choice as long as the
+// backend set has not changed.
+//
+// The states and their transitions are flow_state.hpp's; the order in which the table evicts
+// them (above, and the ranks of detail::best_way) is this table's policy and stays here.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
 #include "dataplane/big_array.hpp"
 #include "dataplane/flow_key.hpp"
+#include "dataplane/flow_state.hpp"
 
 namespace magline::dp {
-
-enum class FlowState : uint8_t {
-  free = 0,
-  tcp_syn,          // half-open: SYN seen, no ACK yet
-  tcp_established,  // an ACK seen after the SYN
-  tcp_closing,      // half-closed: a FIN seen this way, none the other way yet
-  udp,
-  other,            // SCTP and the rest, answered
-  tcp_midstream,    // opened by a frame other than a bare SYN; not confirmed by a reply
-  udp_unreplied,    // UDP, no reply seen yet
-  tcp_peer_closing, // half-closed: a FIN seen the other way (its entry said so), none this way
-  tcp_closed,       // FINs both ways, or an RST: only last ACKs and retransmissions remain
-  affinity,         // a session-affinity record (a client's backend), not a connection
-  other_unreplied,  // SCTP and the rest, no reply seen yet
-  tcp_syn_answered, // half-open, answered: the backend's SYN-ACK seen, not yet the client's ACK
-                    // (a backend answers a flood's SYNs too, so this confirms nothing)
-  tcp_one_way,      // established as far as the client's side shows: the backend's bypasses
-                    // Magline (L2 DSR), so a made-up client's SYN and ACK look the same
-};
-
-// A TCP connection shutting down (half-closed: data may still flow the other way, and the last
-// FIN needs the entry) or shut.
-inline bool tcp_closing_state(FlowState s) noexcept {
-  return s == FlowState::tcp_closing || s == FlowState::tcp_peer_closing ||
-         s == FlowState::tcp_closed;
-}
-
-// Entries nothing has confirmed yet: the client's frames alone opened them, and they may be a
-// flood's. They can be evicted; a reply confirms them.
-inline bool unconfirmed(FlowState s) noexcept {
-  return s == FlowState::tcp_midstream || s == FlowState::udp_unreplied ||
-         s == FlowState::other_unreplied;
-}
-// What an unconfirmed state becomes once the other side has answered.
-inline FlowState confirmed(FlowState s) noexcept {
-  switch (s) {
-    case FlowState::tcp_midstream: return FlowState::tcp_established;
-    case FlowState::udp_unreplied: return FlowState::udp;
-    case FlowState::other_unreplied: return FlowState::other;
-    default: return s;
-  }
-}
-
-const char* flow_state_name(FlowState s) noexcept;
-
-// Idle timeouts in milliseconds, each at most kMaxFlowTimeoutMs.
-struct FlowTimeouts {
-  uint32_t tcp_syn_ms = 30'000;
-  uint32_t tcp_established_ms = 7'440'000;  // beyond Linux's 2 h keepalive time plus a probe
-  uint32_t tcp_closing_ms = 60'000;
-  uint32_t udp_ms = 120'000;
-  uint32_t other_ms = 120'000;
-
-  friend bool operator==(const FlowTimeouts&, const FlowTimeouts&) = default;
-};
-inline constexpr uint32_t kMaxFlowTimeoutMs = 24u * 3600 * 1000;  // far below 2^31
-
-// The state a connection moves to when a packet with `tcp_flags` arrives (0 for non-TCP).
-// `from` is FlowState::free for the first packet of a flow.
-FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
-
-// The same for the reply direction, where an answer confirms the flow: a TCP connection joined
-// mid-stream (unless the answer is a FIN or RST), a UDP flow. A SYN-ACK to a half-open entry
-// makes it tcp_syn_answered, still half-open: the client's ACK (forward direction) or the
-// backend's next frame establishes it.
-FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
-
-// A connection's two entries (forward and reply) each see one direction. When one moves to
-// `now`, the other (in state `other`) becomes: after a FIN (`now` closing), closed when `other`
-// had seen its own FIN already, else peer-closing; after an RST or the second FIN (`now`
-// closed), closed; after the handshake (`now` established), established if it was half-open
-// (tcp_syn, tcp_syn_answered). Otherwise it stays as it is.
-FlowState peer_state(FlowState other, FlowState now) noexcept;
 
 // What a connection keeps: 24 bytes, so that an entry is exactly one cache line. An entry is
 // either for a connection's original direction (client -> frontend) or for its replies
@@ -323,7 +253,7 @@ class FlowTable {
 
   const FlowTableStats& stats() const noexcept { return stats_; }
   const FlowTimeouts& timeouts() const noexcept { return timeouts_; }
-  uint32_t timeout_ms(FlowState s) const noexcept;
+  uint32_t timeout_ms(FlowState s) const noexcept { return idle_timeout_ms(timeouts_, s); }
 
  private:
   struct alignas(64) Bucket {

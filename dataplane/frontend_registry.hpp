@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "dataplane/addr.hpp"
-#include "dataplane/flow_table.hpp"
+#include "dataplane/flow_state.hpp"
 #include "dataplane/service.hpp"
 
 namespace magline::dp {

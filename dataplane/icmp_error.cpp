@@ -5,22 +5,21 @@
 
 #include "dataplane/bytes.hpp"
 #include "dataplane/checksum.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
 namespace {
 
-constexpr size_t kIcmpCsumOff = 2;
-
 size_t addr_len(Family f) noexcept { return f == Family::v4 ? 4 : 16; }
 size_t src_off(Family f) noexcept { return f == Family::v4 ? 12 : 8; }
 size_t dst_off(Family f) noexcept { return f == Family::v4 ? 16 : 24; }
 
-// The quoted transport checksum, when the quote holds it: TCP's at 16, UDP's at 6. SCTP's
-// CRC32c covers the whole packet, which a quote never holds: left alone.
+// The quoted transport checksum, when the quote holds it: TCP's or UDP's. SCTP's CRC32c
+// covers the whole packet, which a quote never holds: left alone.
 int quoted_l4_csum_off(uint8_t proto) noexcept {
-  if (proto == kProtoTcp) return 16;
-  if (proto == kProtoUdp) return 6;
+  if (proto == kProtoTcp) return int(kTcpCsumOff);
+  if (proto == kProtoUdp) return int(kUdpCsumOff);
   return -1;
 }
 
@@ -44,11 +43,11 @@ DropReason rewrite_icmp_error(std::span<uint8_t> frame, const Parsed& p, const I
   std::memcpy(qip + dst_off(family), quote.dst.data(), alen);
   if (in.has_ports) {
     uint8_t* ports = f + in.l4_off;
-    uint8_t to[4];
+    uint8_t to[kPortsLen];
     store_be16(to, quote.sport);
     store_be16(to + 2, quote.dport);
-    diff = csum_diff(diff, ports, to, 4);
-    std::memcpy(ports, to, 4);
+    diff = csum_diff(diff, ports, to, kPortsLen);
+    std::memcpy(ports, to, kPortsLen);
     const int off = quoted_l4_csum_off(quote.proto);
     if (off >= 0 && size_t(in.l4_off) + size_t(off) + 2 <= p.l3_end) {
       uint8_t* csum = f + in.l4_off + off;

@@ -14,38 +14,16 @@ namespace magline::dp {
 namespace {
 
 constexpr size_t kMaxFrame = 0xffff;  // Parsed offsets are 16-bit
-constexpr size_t kEthHeaderLen = 14;
-constexpr size_t kVlanTagLen = 4;
-constexpr size_t kArpFixedLen = 8;  // htype, ptype, hlen, plen, op
-constexpr size_t kArpEthIpv4Len = 28;
-constexpr size_t kIpv4MinHeaderLen = 20;
-constexpr size_t kIpv6HeaderLen = 40;
-constexpr size_t kIpv6FragHeaderLen = 8;
-constexpr size_t kTcpMinHeaderLen = 20;
-constexpr size_t kUdpHeaderLen = 8;
-constexpr size_t kSctpCommonHeaderLen = 12;
-constexpr size_t kIcmpHeaderLen = 8;  // every ICMP and ICMPv6 message has at least 8 bytes
-constexpr size_t kPortsLen = 4;
-constexpr size_t kMaxDatagram = 65535;
-
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Ah = 51;
-constexpr uint8_t kIpv6DestOpts = 60;
 
 bool is_ipv6_ext_header(uint8_t nh) noexcept {
   return nh == kIpv6HopByHop || nh == kIpv6Routing || nh == kIpv6Fragment || nh == kIpv6Ah ||
          nh == kIpv6DestOpts;
 }
 
-bool has_ports(uint8_t proto) noexcept {
-  return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp;
-}
-
 // RFC 792 / RFC 1122 3.2.2: the messages that quote the datagram that caused them.
 bool is_icmpv4_error(uint8_t type) noexcept {
-  return type == 3 || type == 4 || type == 11 || type == 12;
+  return type == kIcmpUnreachable || type == kIcmpSourceQuench || type == kIcmpTimeExceeded ||
+         type == kIcmpParameterProblem;
 }
 // RFC 4443 2.1: types below 128 are errors; 1-4 are the ones defined.
 bool is_icmpv6_error(uint8_t type) noexcept {
@@ -53,7 +31,8 @@ bool is_icmpv6_error(uint8_t type) noexcept {
 }
 
 bool is_echo(uint8_t type, Family family) noexcept {
-  return family == Family::v4 ? (type == 8 || type == 0) : (type == 128 || type == 129);
+  return family == Family::v4 ? (type == kIcmpEchoRequest || type == kIcmpEchoReply)
+                              : (type == kIcmpv6EchoRequest || type == kIcmpv6EchoReply);
 }
 
 // The outcome of walking an IPv6 extension-header chain.

@@ -12,29 +12,13 @@
 
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/flow_key.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
-inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-inline constexpr uint16_t kEtherTypeArp = 0x0806;
-inline constexpr uint16_t kEtherTypeVlan = 0x8100;  // 802.1Q
-inline constexpr uint16_t kEtherTypeQinQ = 0x88a8;  // 802.1ad
-inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-
-inline constexpr uint8_t kProtoIcmp = 1;
-inline constexpr uint8_t kProtoTcp = 6;
-inline constexpr uint8_t kProtoUdp = 17;
-inline constexpr uint8_t kProtoIcmpv6 = 58;
-inline constexpr uint8_t kProtoSctp = 132;
-
+// How deep the parser reads (the wire's own numbers are in wire.hpp).
 inline constexpr unsigned kMaxVlanTags = 2;
 inline constexpr unsigned kMaxIpv6ExtHeaders = 8;
-
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 enum class L3 : uint8_t { none, arp, ipv4, ipv6 };
 

@@ -12,10 +12,6 @@ namespace magline::dp {
 
 namespace {
 
-constexpr size_t kIpv4Len = 20;
-constexpr size_t kIpv6Len = 40;
-constexpr size_t kIcmpHeaderLen = 8;
-constexpr size_t kTcpLen = 20;
 constexpr size_t kIpv4ErrorMax = 576;   // RFC 1812 4.3.2.3
 constexpr size_t kIpv6ErrorMax = 1280;  // RFC 4443 2.4(c): the minimum IPv6 MTU
 
@@ -25,7 +21,9 @@ bool is_icmp_error(const Parsed& in) noexcept {
   if (!in.has_l4) return false;
   if (in.l3 == L3::ipv4) {
     const uint8_t t = in.icmp_type;
-    return in.key.proto == kProtoIcmp && (t == 3 || t == 4 || t == 5 || t == 11 || t == 12);
+    return in.key.proto == kProtoIcmp &&
+           (t == kIcmpUnreachable || t == kIcmpSourceQuench || t == kIcmpRedirect ||
+            t == kIcmpTimeExceeded || t == kIcmpParameterProblem);
   }
   return in.key.proto == kProtoIcmpv6 && in.icmp_type < 128;
 }
@@ -64,16 +62,16 @@ void swap_macs(uint8_t* frame) noexcept {
 size_t write_ip(uint8_t* ip, const IpAddr& src, const IpAddr& dst, uint8_t proto,
                 size_t l4_len) noexcept {
   if (src.family == Family::v4) {
-    std::memset(ip, 0, kIpv4Len);
+    std::memset(ip, 0, kIpv4MinHeaderLen);
     ip[0] = 0x45;
-    store_be16(ip + 2, uint16_t(kIpv4Len + l4_len));
+    store_be16(ip + 2, uint16_t(kIpv4MinHeaderLen + l4_len));
     store_be16(ip + 6, 0x4000);
     ip[8] = kReplyTtl;
     ip[9] = proto;
     std::memcpy(ip + 12, src.data(), 4);
     std::memcpy(ip + 16, dst.data(), 4);
-    store_be16(ip + 10, ipv4_header_checksum(ip, kIpv4Len));
-    return kIpv4Len;
+    store_be16(ip + 10, ipv4_header_checksum(ip, kIpv4MinHeaderLen));
+    return kIpv4MinHeaderLen;
   }
   store_be32(ip, 6u << 28);
   store_be16(ip + 4, uint16_t(l4_len));
@@ -81,7 +79,7 @@ size_t write_ip(uint8_t* ip, const IpAddr& src, const IpAddr& dst, uint8_t proto
   ip[7] = kReplyTtl;
   std::memcpy(ip + 8, src.data(), 16);
   std::memcpy(ip + 24, dst.data(), 16);
-  return kIpv6Len;
+  return kIpv6HeaderLen;
 }
 
 // RFC 9293 3.10.7.1, a segment for a connection that does not exist: if it has ACK,
@@ -101,16 +99,17 @@ DropReason make_tcp_reset(Packet& p, const Parsed& in) noexcept {
 
   swap_macs(p.data);
   uint8_t* ip = p.data + in.l3_off;
-  uint8_t* tcp = ip + write_ip(ip, src, dst, kProtoTcp, kTcpLen);
-  std::memset(tcp, 0, kTcpLen);
+  uint8_t* tcp = ip + write_ip(ip, src, dst, kProtoTcp, kTcpMinHeaderLen);
+  std::memset(tcp, 0, kTcpMinHeaderLen);
   store_be16(tcp, in.key.dport);
   store_be16(tcp + 2, in.key.sport);
   store_be32(tcp + 4, has_ack ? seg_ack : 0);
   store_be32(tcp + 8, has_ack ? 0 : seg_seq + seg_len);
-  tcp[12] = uint8_t((kTcpLen / 4) << 4);
+  tcp[12] = uint8_t((kTcpMinHeaderLen / 4) << 4);
   tcp[13] = has_ack ? kTcpRst : uint8_t(kTcpRst | kTcpAck);
-  store_be16(tcp + 16, l4_checksum(src, dst, kProtoTcp, tcp, kTcpLen, 16));
-  p.len = uint16_t(tcp + kTcpLen - p.data);
+  store_be16(tcp + kTcpCsumOff,
+             l4_checksum(src, dst, kProtoTcp, tcp, kTcpMinHeaderLen, kTcpCsumOff));
+  p.len = uint16_t(tcp + kTcpMinHeaderLen - p.data);
   return DropReason::none;
 }
 
@@ -119,7 +118,7 @@ DropReason make_tcp_reset(Packet& p, const Parsed& in) noexcept {
 DropReason write_icmp_error(Packet& p, const Parsed& in, uint8_t type, uint8_t code,
                             uint32_t rest) noexcept {
   const bool v4 = in.l3 == L3::ipv4;
-  const size_t grow = (v4 ? kIpv4Len : kIpv6Len) + kIcmpHeaderLen;
+  const size_t grow = (v4 ? kIpv4MinHeaderLen : kIpv6HeaderLen) + kIcmpHeaderLen;
   const size_t quote =
       std::min(size_t(in.l3_end - in.l3_off), (v4 ? kIpv4ErrorMax : kIpv6ErrorMax) - grow);
   if (!prepend(p, uint16_t(grow))) return DropReason::no_headroom;
@@ -132,11 +131,12 @@ DropReason write_icmp_error(Packet& p, const Parsed& in, uint8_t type, uint8_t c
   uint8_t* icmp = ip + write_ip(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, icmp_len);
   icmp[0] = type;
   icmp[1] = code;
-  store_be16(icmp + 2, 0);
+  store_be16(icmp + kIcmpCsumOff, 0);
   store_be32(icmp + 4, rest);
   // ICMP for IPv4 has no pseudo-header (RFC 792); ICMPv6 does (RFC 4443 2.3).
-  store_be16(icmp + 2, v4 ? csum_fold(csum_add(0, icmp, icmp_len))
-                          : l4_checksum(src, dst, kProtoIcmpv6, icmp, icmp_len, 2));
+  store_be16(icmp + kIcmpCsumOff,
+             v4 ? csum_fold(csum_add(0, icmp, icmp_len))
+                : l4_checksum(src, dst, kProtoIcmpv6, icmp, icmp_len, kIcmpCsumOff));
   p.len = uint16_t(in.l3_off + grow + quote);
   return DropReason::none;
 }
@@ -166,15 +166,16 @@ DropReason make_echo_reply(Packet& p, const Parsed& in) noexcept {
   const IpAddr dst = in.key.src_addr();
   const size_t len = size_t(in.l3_end - in.l4_off);  // the whole echo message
   uint8_t* ip = p.data + in.l3_off;
-  const size_t hlen = v4 ? kIpv4Len : kIpv6Len;
+  const size_t hlen = v4 ? kIpv4MinHeaderLen : kIpv6HeaderLen;
   std::memmove(ip + hlen, p.data + in.l4_off, len);  // options or extension headers dropped
   write_ip(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, len);
   uint8_t* icmp = ip + hlen;
-  icmp[0] = v4 ? 0 : 129;
+  icmp[0] = v4 ? kIcmpEchoReply : kIcmpv6EchoReply;
   icmp[1] = 0;
-  std::memset(icmp + 2, 0, 2);
-  store_be16(icmp + 2, v4 ? csum_fold(csum_add(0, icmp, len))
-                          : l4_checksum(src, dst, kProtoIcmpv6, icmp, len, 2));
+  std::memset(icmp + kIcmpCsumOff, 0, 2);
+  store_be16(icmp + kIcmpCsumOff,
+             v4 ? csum_fold(csum_add(0, icmp, len))
+                : l4_checksum(src, dst, kProtoIcmpv6, icmp, len, kIcmpCsumOff));
   swap_macs(p.data);
   p.len = uint16_t(icmp + len - p.data);
   return DropReason::none;

@@ -14,16 +14,12 @@
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
+// The TTL or hop limit of the answers built here. (The ICMP types they use are in wire.hpp.)
 inline constexpr uint8_t kReplyTtl = 64;
-inline constexpr uint8_t kIcmpUnreachable = 3;  // RFC 792
-inline constexpr uint8_t kIcmpPortUnreachable = 3;
-inline constexpr uint8_t kIcmpv6Unreachable = 1;  // RFC 4443 3.1
-inline constexpr uint8_t kIcmpv6PortUnreachable = 4;
-inline constexpr uint8_t kIcmpEchoRequest = 8;      // RFC 792
-inline constexpr uint8_t kIcmpv6EchoRequest = 128;  // RFC 4443 4.1
 
 // TCP: RFC 9293 3.10.7.1 (a segment reaching a closed port). Otherwise an ICMP destination
 // unreachable, port unreachable: type 3 code 3 (RFC 792) or ICMPv6 type 1 code 4 (RFC 4443 3.1).

@@ -5,19 +5,11 @@
 
 #include "dataplane/bytes.hpp"
 #include "dataplane/checksum.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
 namespace {
-
-constexpr size_t kTcpCsumOff = 16;
-constexpr size_t kUdpCsumOff = 6;
-constexpr size_t kIcmpCsumOff = 2;
-constexpr size_t kSctpCsumOff = 8;
-
-bool has_ports(uint8_t proto) noexcept {
-  return proto == kProtoTcp || proto == kProtoUdp || proto == kProtoSctp;
-}
 
 // Ones' complement sums do not depend on byte order (RFC 1071, 2(B)): the differences are
 // summed over the fields as native 32-bit words and each checksum is read, updated and stored
@@ -74,10 +66,10 @@ void rewrite_l4(uint8_t* f, const Parsed& p, const FlowKey& to, uint64_t addr_di
   uint8_t* l4 = f + p.l4_off;
   uint64_t diff = addr_diff;
   if (ports_change) {
-    uint8_t ports[4];
+    uint8_t ports[kPortsLen];
     store_be16(ports, to.sport);
     store_be16(ports + 2, to.dport);
-    diff += replace<4>(l4, ports);
+    diff += replace<kPortsLen>(l4, ports);
   }
   switch (p.key.proto) {
     case kProtoTcp:

@@ -31,6 +31,7 @@
 
 #include "dataplane/flow_key.hpp"
 #include "dataplane/result.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 
@@ -179,9 +180,9 @@ class RssSteering {
     return std::nullopt;
   }
 
-  static constexpr uint8_t kTcp = 6;
-  static constexpr uint8_t kUdp = 17;
-  static constexpr uint8_t kSctp = 132;
+  static constexpr uint8_t kTcp = kProtoTcp;
+  static constexpr uint8_t kUdp = kProtoUdp;
+  static constexpr uint8_t kSctp = kProtoSctp;
 
  private:
   RssSteering() : reta_{0} {}

@@ -1,0 +1,117 @@
+// The connection state machine: transitions by the client's flags, confirmation by a reply,
+// and how a connection's other entry follows.
+#include "dataplane/flow_state.hpp"
+
+#include <gtest/gtest.h>
+
+#include "dataplane/wire.hpp"
+
+namespace magline::dp {
+namespace {
+
+TEST(FlowState, TransitionsFollowTheClientsFlags) {
+  struct Case {
+    FlowState from;
+    uint8_t proto;
+    uint8_t flags;
+    FlowState to;
+  };
+  const Case cases[] = {
+      {FlowState::free, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::free, kProtoTcp, kTcpAck, FlowState::tcp_midstream},  // joined mid-stream
+      {FlowState::free, kProtoTcp, kTcpSyn | kTcpAck, FlowState::tcp_midstream},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpAck, FlowState::tcp_midstream},  // unconfirmed
+      {FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_midstream},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_midstream, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::free, kProtoTcp, kTcpRst, FlowState::tcp_closed},
+      {FlowState::tcp_syn, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // retransmitted SYN
+      {FlowState::tcp_syn, kProtoTcp, kTcpAck, FlowState::tcp_established},
+      {FlowState::tcp_syn, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_established, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_established},
+      {FlowState::tcp_established, kProtoTcp, kTcpSyn, FlowState::tcp_established},
+      {FlowState::tcp_established, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_established, kProtoTcp, kTcpRst, FlowState::tcp_closed},
+      {FlowState::tcp_closing, kProtoTcp, kTcpAck, FlowState::tcp_closing},
+      {FlowState::tcp_closing, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},  // again
+      {FlowState::tcp_closing, kProtoTcp, kTcpRst, FlowState::tcp_closed},
+      {FlowState::tcp_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},  // tuple reused
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_peer_closing},
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closed},
+      {FlowState::tcp_peer_closing, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::tcp_closed, kProtoTcp, kTcpAck, FlowState::tcp_closed},  // the last ACK
+      {FlowState::tcp_closed, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closed},
+      {FlowState::tcp_closed, kProtoTcp, kTcpSyn, FlowState::tcp_syn},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpAck | kTcpPsh, FlowState::tcp_one_way},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpSyn, FlowState::tcp_one_way},
+      {FlowState::tcp_one_way, kProtoTcp, kTcpFin | kTcpAck, FlowState::tcp_closing},
+      {FlowState::free, kProtoUdp, 0, FlowState::udp_unreplied},
+      {FlowState::udp_unreplied, kProtoUdp, 0, FlowState::udp_unreplied},  // the client's own
+      {FlowState::udp, kProtoUdp, 0, FlowState::udp},
+      {FlowState::free, kProtoSctp, 0, FlowState::other_unreplied},
+      {FlowState::other_unreplied, kProtoSctp, 0, FlowState::other_unreplied},  // the client's
+      {FlowState::other, kProtoSctp, 0, FlowState::other},
+      {FlowState::free, kProtoIcmp, 0, FlowState::other_unreplied},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(next_flow_state(c.from, c.proto, c.flags), c.to)
+        << flow_state_name(c.from) << " flags " << int(c.flags);
+  }
+}
+
+// The reply direction confirms a connection joined mid-stream, unless it resets or closes it.
+TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck | kTcpPsh),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpRst),
+            FlowState::tcp_closed);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpFin | kTcpAck),
+            FlowState::tcp_closing);
+  // The SYN-ACK: still half-open (a backend answers a flood's SYNs too); its next frame, or
+  // the client's ACK (peer_state), establishes it.
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn, kProtoTcp, kTcpSyn | kTcpAck),
+            FlowState::tcp_syn_answered);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpSyn | kTcpAck),
+            FlowState::tcp_syn_answered);  // retransmitted
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpAck | kTcpPsh),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::tcp_syn_answered, kProtoTcp, kTcpRst),
+            FlowState::tcp_closed);
+  EXPECT_EQ(next_reply_state(FlowState::free, kProtoTcp, kTcpAck), FlowState::tcp_established);
+  EXPECT_EQ(next_reply_state(FlowState::udp, kProtoUdp, 0), FlowState::udp);
+  EXPECT_EQ(next_reply_state(FlowState::udp_unreplied, kProtoUdp, 0), FlowState::udp);
+  EXPECT_EQ(next_reply_state(FlowState::other_unreplied, kProtoSctp, 0), FlowState::other);
+  EXPECT_EQ(next_reply_state(FlowState::free, kProtoSctp, 0), FlowState::other);
+}
+
+// A connection's other entry, when one moves: established after the handshake if half-open;
+// peer-closing after the first FIN, closed after the second or an RST.
+TEST(FlowState, TheOtherDirectionsEntryFollowsTheHandshakeAndTheClose) {
+  struct Case {
+    FlowState other, now, to;
+  };
+  const Case cases[] = {
+      {FlowState::tcp_established, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_syn, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_midstream, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_peer_closing, FlowState::tcp_closing, FlowState::tcp_peer_closing},
+      {FlowState::tcp_closing, FlowState::tcp_closing, FlowState::tcp_closed},  // both FINs
+      {FlowState::tcp_closed, FlowState::tcp_closing, FlowState::tcp_closed},
+      {FlowState::tcp_established, FlowState::tcp_closed, FlowState::tcp_closed},  // an RST
+      {FlowState::tcp_closing, FlowState::tcp_closed, FlowState::tcp_closed},
+      {FlowState::tcp_established, FlowState::tcp_peer_closing, FlowState::tcp_established},
+      {FlowState::tcp_syn, FlowState::tcp_established, FlowState::tcp_established},
+      {FlowState::tcp_syn_answered, FlowState::tcp_established, FlowState::tcp_established},
+      {FlowState::tcp_peer_closing, FlowState::tcp_established, FlowState::tcp_peer_closing},
+      {FlowState::tcp_midstream, FlowState::tcp_established, FlowState::tcp_midstream},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(peer_state(c.other, c.now), c.to)
+        << flow_state_name(c.other) << " after " << flow_state_name(c.now);
+  }
+}
+
+}  // namespace
+}  // namespace magline::dp
