@@ -429,6 +429,10 @@ Result<Config> load_config(const std::string& path) {
   return parse_config(*text, path);
 }
 
+Result<Config> load_or_default(const std::optional<std::string>& path) {
+  return path ? load_config(*path) : parse_config(embedded_default_config(), kEmbeddedSource);
+}
+
 dp::Node node_of(const Config& config) {
   dp::Node node;
   for (size_t i = 0; i < config.dataplane.ports.size(); ++i) {

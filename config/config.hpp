@@ -127,6 +127,10 @@ Result<Config> parse_config(std::string_view text, std::string_view source);
 // Reads and parses a file. Errors start with the path.
 Result<Config> load_config(const std::string& path);
 
+// The file at `path`, or the configuration built into the binary when there is none: what
+// every subcommand that takes --config runs with.
+Result<Config> load_or_default(const std::optional<std::string>& path);
+
 // What a reload (SIGHUP) runs with when `loaded` replaces `running`: the loaded services and
 // Maglev table size, and every other section as it runs. The node's addresses (which NodePorts
 // of watched Services use too), the flow tables, DPDK and its ports, the admin listener and the

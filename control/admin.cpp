@@ -18,6 +18,12 @@ void AdminView::update_extra(std::string metrics, nlohmann::ordered_json stats) 
   data_.extra_stats = std::move(stats);
 }
 
+void AdminView::set_static(std::string metrics, nlohmann::ordered_json stats) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.static_metrics = std::move(metrics);
+  data_.static_stats = std::move(stats);
+}
+
 std::optional<std::string> AdminView::ask_state(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(state_mu_);
   const uint64_t ticket = ++state_asked_;
@@ -43,8 +49,10 @@ AdminView::Copy AdminView::copy() const {
 
 Result<std::unique_ptr<AdminServer>> AdminServer::start(
     const std::string& address, uint16_t port,
-    const std::vector<std::unique_ptr<WorkerContext>>& workers, const AdminView& view) {
+    WorkerViews workers_in, const AdminView& view) {
   std::unique_ptr<AdminServer> s(new AdminServer());
+  s->workers_ = std::move(workers_in);
+  const WorkerViews& workers = s->workers_;
   s->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *s->server_;
   // httplib writes a response's headers and body in separate sends: with Nagle's algorithm the
@@ -57,13 +65,17 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(
   });
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
-    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) + c.extra_metrics,
+    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) +
+                        c.static_metrics + c.extra_metrics,
                     "text/plain; version=0.0.4");
   });
   srv.Get("/stats", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
     nlohmann::ordered_json j = stats_json(workers, c.slow, c.control);
     if (!c.extra_stats.is_null()) j["kubernetes"] = c.extra_stats;
+    if (c.static_stats.is_object()) {
+      for (const auto& [key, value] : c.static_stats.items()) j[key] = value;
+    }
     res.set_content(j.dump(2) + "\n", "application/json");
   });
   srv.Get("/state", [&view](const httplib::Request&, httplib::Response& res) {

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "control/stats.hpp"
-#include "control/worker.hpp"
 #include "dataplane/result.hpp"
 
 namespace httplib {
@@ -40,6 +39,8 @@ class AdminView {
   // Text the control thread adds to /metrics and a section it adds to /stats (the watcher's
   // counters), refreshed now and then.
   void update_extra(std::string metrics, nlohmann::ordered_json stats);
+  // Text and sections fixed at start (the ports' steering).
+  void set_static(std::string metrics, nlohmann::ordered_json stats);
 
   struct Copy {
     dp::SlowPathStats slow;
@@ -47,6 +48,8 @@ class AdminView {
     std::shared_ptr<const dp::ServiceList> services;
     std::string extra_metrics;
     nlohmann::ordered_json extra_stats;
+    std::string static_metrics;
+    nlohmann::ordered_json static_stats;
   };
   Copy copy() const;
 
@@ -76,13 +79,14 @@ class AdminServer {
   // Binds address:port and starts serving on a thread. Errors: the address cannot be bound.
   static Result<std::unique_ptr<AdminServer>> start(
       const std::string& address, uint16_t port,
-      const std::vector<std::unique_ptr<WorkerContext>>& workers, const AdminView& view);
+      WorkerViews workers, const AdminView& view);
   ~AdminServer();  // stops and joins
 
   uint16_t port() const noexcept { return port_; }
 
  private:
   AdminServer() = default;
+  WorkerViews workers_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   uint16_t port_ = 0;

@@ -38,15 +38,17 @@ int parse(std::string_view command, const po::options_description& desc,
   try {
     const po::positional_options_description none;  // stray words are errors
     po::store(po::command_line_parser(args).options(desc).positional(none).run(), vm);
+    // --help before the checks of required options: `magline replay --help` is an answer,
+    // not an error about a missing --in.
+    if (vm.count("help")) {
+      out << "Usage: magline " << command << " [OPTIONS]\n\n" << desc;
+      return -1;
+    }
     po::notify(vm);
   } catch (const po::error& e) {
     err << "magline " << command << ": " << e.what() << "\n"
         << "Run 'magline " << command << " --help' for its options.\n";
     return kUsage;
-  }
-  if (vm.count("help")) {
-    out << "Usage: magline " << command << " [OPTIONS]\n\n" << desc;
-    return -1;
   }
   return kOk;
 }
@@ -63,9 +65,8 @@ po::options_description config_options(std::string_view command) {
 // what `run` would forward. Errors are printed; nullptr then.
 std::shared_ptr<const dp::Snapshot> load(const po::variables_map& vm, cfg::Config& config,
                                          std::ostream& err) {
-  auto loaded = vm.count("config")
-                    ? cfg::load_config(vm["config"].as<std::string>())
-                    : cfg::parse_config(cfg::embedded_default_config(), cfg::kEmbeddedSource);
+  auto loaded = cfg::load_or_default(
+      vm.count("config") ? std::optional(vm["config"].as<std::string>()) : std::nullopt);
   if (!loaded) {
     err << loaded.error().message << "\n";
     return nullptr;

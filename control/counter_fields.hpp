@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <span>
 
-#include "control/worker.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/slow_path.hpp"
+#include "dataplane/worker.hpp"
 
 namespace magline::control {
 
@@ -78,21 +78,21 @@ static_assert(std::size(kForwarderFields) * sizeof(uint64_t) ==
                   sizeof(dp::ForwarderCounters) - sizeof(dp::ForwarderCounters::drops),
               "every ForwarderCounters field has a row (drops are by reason, drop_reason.hpp)");
 
-inline constexpr Field<WorkerIoCounters> kWorkerIoFields[] = {
+inline constexpr Field<dp::WorkerIoCounters> kWorkerIoFields[] = {
     {"tx_full", "magline_tx_full_total", "", MetricType::counter,
-     "Frames the device did not take (freed).", &WorkerIoCounters::tx_full},
+     "Frames the device did not take (freed).", &dp::WorkerIoCounters::tx_full},
     {"slow_ring_full", "magline_slow_ring_full_total", "", MetricType::counter,
      "Frames for the control thread freed because its ring was full.",
-     &WorkerIoCounters::slow_full},
+     &dp::WorkerIoCounters::slow_full},
     {"handoff_ring_full", "magline_handoff_ring_full_total", "", MetricType::counter,
      "Handed-off frames freed because the other worker's peer ring was full.",
-     &WorkerIoCounters::handoff_full},
+     &dp::WorkerIoCounters::handoff_full},
     {"polls", "magline_polls_total", "", MetricType::counter, "Turns of the worker's loop.",
-     &WorkerIoCounters::polls},
+     &dp::WorkerIoCounters::polls},
     {"idle_polls", "magline_idle_polls_total", "", MetricType::counter,
-     "Turns of the worker's loop that found nothing to do.", &WorkerIoCounters::idle_polls},
+     "Turns of the worker's loop that found nothing to do.", &dp::WorkerIoCounters::idle_polls},
 };
-static_assert(std::size(kWorkerIoFields) * sizeof(uint64_t) == sizeof(WorkerIoCounters));
+static_assert(std::size(kWorkerIoFields) * sizeof(uint64_t) == sizeof(dp::WorkerIoCounters));
 
 inline constexpr Field<dp::FlowTableStats> kFlowTableFields[] = {
     {"capacity", "magline_flow_table_capacity", "", MetricType::gauge, "Flow-table entry slots.",

@@ -1,19 +1,19 @@
 #include "control/replay.hpp"
 
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 
 #include <cstring>
-#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
-#include <set>
 
 #include "config/config.hpp"
 #include "control/publisher.hpp"
 #include "control/stats.hpp"
-#include "dataplane/forwarder.hpp"
+#include "dataplane/local_ring.hpp"
 #include "dataplane/slow_path.hpp"
+#include "dataplane/worker.hpp"
 
 namespace magline::control {
 
@@ -30,21 +30,9 @@ class Buffers final : public dp::PacketPool {
     if (len > kBufSize - kHeadroom) return false;
     auto* buf = new uint8_t[kBufSize];
     p = dp::Packet{buf, buf + kHeadroom, len, kHeadroom, 0, 0};
-    ++live_;
     return true;
   }
-  void free(dp::Packet& p) override {
-    delete[] static_cast<uint8_t*>(p.handle);
-    --live_;
-  }
-  long live() const { return live_; }
-
- private:
-  long live_ = 0;
-};
-
-class NoPeers final : public dp::PeerLink {
-  bool send(uint16_t, const dp::PeerMessage&) noexcept override { return false; }
+  void free(dp::Packet& p) override { delete[] static_cast<uint8_t*>(p.handle); }
 };
 
 struct PcapCloser {
@@ -52,12 +40,93 @@ struct PcapCloser {
   void operator()(pcap_dumper_t* d) const { pcap_dump_close(d); }
 };
 
+// The worker's port: the capture as the NIC, and the output capture as the wire. A turn of the
+// worker at time `now` receives every frame of the capture stamped up to `now` (at most a
+// burst): the frames a NIC would have queued by then. What the worker sends is written with the
+// timestamp of the frame being replayed.
+class PcapIo {
+ public:
+  PcapIo(pcap_t* in, pcap_dumper_t* out, Buffers& buffers)
+      : in_(in), out_(out), buffers_(buffers) {
+    advance();
+  }
+
+  // The capture's next frame's time in ms, if there is one.
+  std::optional<uint64_t> next_ms() const {
+    return have_next_ ? std::optional(stamp_ms(next_hdr_)) : std::nullopt;
+  }
+  void set_now(uint64_t now_ms) { now_ms_ = now_ms; }
+  const std::string& error() const { return error_; }
+
+  uint16_t rx(uint16_t, dp::Packet* out, uint16_t n) noexcept {
+    uint16_t got = 0;
+    while (got < n && have_next_ && stamp_ms(next_hdr_) <= now_ms_) {
+      hdr_ = next_hdr_;
+      ++frames;
+      dp::Packet pkt;
+      if (next_hdr_.caplen != next_hdr_.len ||
+          !buffers_.alloc(pkt, uint16_t(std::min<uint32_t>(next_hdr_.caplen, 65535)))) {
+        ++too_long;  // truncated by the capture, or longer than a buffer
+      } else {
+        std::memcpy(pkt.data, next_bytes_, pkt.len);
+        out[got++] = pkt;
+      }
+      advance();
+    }
+    return got;
+  }
+  uint16_t tx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      pcap_pkthdr h = hdr_;
+      h.caplen = h.len = pkts[i].len;
+      pcap_dump(reinterpret_cast<u_char*>(out_), &h, pkts[i].data);
+      ++written;
+      buffers_.free(pkts[i]);
+    }
+    return n;
+  }
+  void free(const dp::Packet* pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      dp::Packet p = pkts[i];
+      buffers_.free(p);
+    }
+  }
+
+  uint64_t frames = 0, written = 0, too_long = 0;
+
+ private:
+  static uint64_t stamp_ms(const pcap_pkthdr& h) {
+    return uint64_t(h.ts.tv_sec) * 1000 + uint64_t(h.ts.tv_usec) / 1000;
+  }
+  void advance() {
+    pcap_pkthdr* h = nullptr;
+    const int rc = pcap_next_ex(in_, &h, &next_bytes_);
+    have_next_ = rc == 1;
+    if (have_next_) next_hdr_ = *h;
+    if (rc == PCAP_ERROR) error_ = pcap_geterr(in_);
+  }
+
+  pcap_t* in_;
+  pcap_dumper_t* out_;
+  Buffers& buffers_;
+  bool have_next_ = false;
+  pcap_pkthdr next_hdr_{};
+  const u_char* next_bytes_ = nullptr;
+  pcap_pkthdr hdr_{};  // the frame being replayed (its timestamp goes on what is sent)
+  uint64_t now_ms_ = 0;
+  std::string error_;
+};
+
+bool same_file(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
+}
+
 }  // namespace
 
 int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
-  auto loaded = opts.config_path
-                    ? cfg::load_config(*opts.config_path)
-                    : cfg::parse_config(cfg::embedded_default_config(), cfg::kEmbeddedSource);
+  auto loaded = cfg::load_or_default(opts.config_path);
   if (!loaded) {
     err << loaded.error().message << "\n";
     return 1;
@@ -77,6 +146,11 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
     if (p.mac.is_zero()) p.mac = kDefaultMac;
   }
 
+  if (same_file(opts.in, opts.out)) {
+    err << opts.out << ": is the capture being replayed (" << opts.in
+        << "): writing it would destroy it\n";
+    return 1;
+  }
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   std::unique_ptr<pcap_t, PcapCloser> in(pcap_open_offline(opts.in.c_str(), errbuf));
   if (!in) {
@@ -106,67 +180,49 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
   fc.snat_port_lo = config.dataplane.snat_port_low;
   fc.snat_port_hi = config.dataplane.snat_port_high;
   dp::SingleWorker steering;
-  NoPeers peers;
-  dp::TrafficRows traffic;
-  dp::Forwarder fwd(fc, node, publisher.registry(), steering, peers, traffic);
-  for (const dp::Update& u : change->updates) fwd.apply(u);
   Buffers buffers;
+  PcapIo io(in.get(), dump.get(), buffers);
+  dp::LocalRing<dp::Update> updates(1u << 20);
+  dp::LocalRing<dp::SlowPacket> slow_ring;
+  dp::LocalRing<dp::Packet> control_tx;
+  dp::WorkerRings<dp::LocalRing> rings{&updates, {nullptr}, {nullptr}, &slow_ring, &control_tx};
+  dp::TrafficRows traffic;
+  dp::WorkerShare share;
+  dp::Worker<PcapIo, dp::LocalRing> worker(fc, node, publisher.registry(), steering, io, rings,
+                                           traffic, share, config.dataplane.burst);
+  updates.enqueue_burst(change->updates.data(), uint32_t(change->updates.size()));
   dp::SlowPath slow(node, [&](const dp::IpAddr& a) { return publisher.is_vip(a); }, buffers);
 
-  pcap_pkthdr hdr{};
-  uint64_t frames = 0, written = 0, too_long = 0;
-  auto write = [&](const dp::Packet& p) {
-    pcap_pkthdr h = hdr;
-    h.caplen = h.len = p.len;
-    pcap_dump(reinterpret_cast<u_char*>(dump.get()), &h, p.data);
-    ++written;
-  };
-  auto settle = [&](dp::SlowPathOutput& so) {
-    for (dp::Packet& p : so.tx) {
-      write(p);
-      buffers.free(p);
-    }
+  // The worker and the control thread's slow path take turns on this one thread, the clock
+  // moving from one frame's timestamp to the next.
+  uint64_t now = 0;
+  while (true) {
+    if (const auto next = io.next_ms(); next && *next > now) now = *next;
+    io.set_now(now);
+    worker.poll(now);
+    dp::SlowPathOutput so;
+    dp::SlowPacket sp;
+    while (slow_ring.dequeue(sp)) slow.handle(sp, now, so);
+    slow.tick(now, so);
+    for (const dp::Packet& p : so.tx) control_tx.enqueue(p);
     for (const dp::NeighborUpdate& n : so.updates) {
       dp::Update u;
       u.kind = dp::Update::Kind::neighbor;
       u.neighbor = n;
-      fwd.apply(u);
+      updates.enqueue(u);
     }
-    so.tx.clear();
-    so.updates.clear();
-  };
-  const u_char* bytes = nullptr;
-  struct pcap_pkthdr* h = nullptr;
-  uint64_t now = 0;
-  while (pcap_next_ex(in.get(), &h, &bytes) == 1) {
-    hdr = *h;
-    now = uint64_t(h->ts.tv_sec) * 1000 + uint64_t(h->ts.tv_usec) / 1000;
-    ++frames;
-    dp::Packet pkt;
-    if (h->caplen != h->len || !buffers.alloc(pkt, uint16_t(std::min<uint32_t>(h->caplen, 65535)))) {
-      ++too_long;  // truncated by the capture, or longer than a buffer
-      continue;
-    }
-    std::memcpy(pkt.data, bytes, pkt.len);
-    dp::BurstOut bo;
-    fwd.process(&pkt, 1, now, bo);
-    for (uint16_t i = 0; i < bo.n_tx; ++i) {
-      write(bo.tx[i]);
-      buffers.free(bo.tx[i]);
-    }
-    for (uint16_t i = 0; i < bo.n_drop; ++i) buffers.free(bo.drop[i]);
-    for (uint16_t i = 0; i < bo.n_handoff; ++i) buffers.free(bo.handoff[i].pkt);  // one worker: none
-    dp::SlowPathOutput so;
-    for (uint16_t i = 0; i < bo.n_slow; ++i) slow.handle(bo.slow[i], now, so);
-    slow.tick(now, so);
-    settle(so);
+    if (!io.next_ms() && control_tx.empty() && updates.empty() && slow_ring.empty()) break;
+  }
+  if (!io.error().empty()) {
+    err << opts.in << ": damaged after " << io.frames << " frames: " << io.error() << "\n";
+    return 1;
   }
 
   nlohmann::ordered_json j;
-  j["frames"] = frames;
-  j["written"] = written;
-  j["skipped_truncated_or_long"] = too_long;
-  j["forwarder"] = forwarder_json(fwd.counters());
+  j["frames"] = io.frames;
+  j["written"] = io.written;
+  j["skipped_truncated_or_long"] = io.too_long;
+  j["forwarder"] = forwarder_json(worker.forwarder().counters());
   j["slow_path"] = slow_path_json(slow.stats());
   out << j.dump(2) << "\n";
   return 0;

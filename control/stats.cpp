@@ -15,19 +15,16 @@ namespace {
 struct Totals {
   std::vector<dp::ForwarderCounters> fwd;
   std::vector<dp::FlowTableStats> flows;
-  std::vector<WorkerIoCounters> io;
+  std::vector<dp::WorkerIoCounters> io;
 };
 
-Totals read_all(const std::vector<std::unique_ptr<WorkerContext>>& workers) {
+Totals read_all(const WorkerViews& workers) {
   Totals t;
-  for (const auto& w : workers) {
-    dp::ForwarderCounters c;
-    dp::FlowTableStats f;
-    WorkerIoCounters io;
-    read_worker_counters(*w, c, f, io);
-    t.fwd.push_back(c);
-    t.flows.push_back(f);
-    t.io.push_back(io);
+  for (const dp::WorkerShare* share : workers.shares) {
+    const dp::WorkerCounters c = share->read();
+    t.fwd.push_back(c.forwarder);
+    t.flows.push_back(c.flows);
+    t.io.push_back(c.io);
   }
   return t;
 }
@@ -155,13 +152,22 @@ nlohmann::ordered_json slow_path_json(const dp::SlowPathStats& slow) {
   return j;
 }
 
-nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+WorkerViews WorkerViews::of(WorkerLink& link) {
+  WorkerViews v;
+  for (size_t w = 0; w < link.workers(); ++w) {
+    v.shares.push_back(&link.share(w));
+    v.traffic.push_back(&link.traffic(w));
+  }
+  return v;
+}
+
+nlohmann::ordered_json stats_json(const WorkerViews& workers,
                                   const dp::SlowPathStats& slow, const ControlCounters& control) {
   const Totals t = read_all(workers);
   nlohmann::ordered_json j;
   dp::ForwarderCounters total;
   nlohmann::ordered_json per_worker = nlohmann::ordered_json::array();
-  for (size_t w = 0; w < workers.size(); ++w) {
+  for (size_t w = 0; w < t.fwd.size(); ++w) {
     add(total, t.fwd[w]);
     nlohmann::ordered_json wj = forwarder_json(t.fwd[w]);
     nlohmann::ordered_json flows;
@@ -180,12 +186,12 @@ nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContex
   return j;
 }
 
-std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+std::string metrics_text(const WorkerViews& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
                          const dp::ServiceList* services) {
   const Totals t = read_all(workers);
   Exposition e;
-  for (size_t w = 0; w < workers.size(); ++w) {
+  for (size_t w = 0; w < t.fwd.size(); ++w) {
     const std::string worker = "worker=\"" + std::to_string(w) + "\"";
     e.fields(kForwarderFields, t.fwd[w], worker);
     e.fields(kWorkerIoFields, t.io[w], worker);
@@ -206,9 +212,9 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
     // Each frontend's and backend's traffic: the sum of its slot over every worker's rows.
     auto total = [&](bool backend, uint32_t slot) {
       dp::TrafficCounter sum;
-      for (const auto& w : workers) {
+      for (const dp::TrafficRows* rows : workers.traffic) {
         const dp::TrafficCounter c =
-            backend ? w->traffic->backend_total(slot) : w->traffic->frontend_total(slot);
+            backend ? rows->backend_total(slot) : rows->frontend_total(slot);
         sum.packets += c.packets;
         sum.bytes += c.bytes;
       }
@@ -241,7 +247,7 @@ std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& work
   return e.text();
 }
 
-KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSource& source,
+KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSource& source,
                                       const LatencySamples& latency) {
   std::ostringstream m;
   nlohmann::ordered_json j;
@@ -249,11 +255,13 @@ KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSour
     m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
   };
   std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> watch;
-  watcher.for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
-    const std::string label(k8s::resource_name(res));
-    watch[std::string(name)].emplace_back(label, v);
-    j["watch"][label][std::string(name)] = v;
-  });
+  if (watcher != nullptr) {
+    watcher->for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
+      const std::string label(k8s::resource_name(res));
+      watch[std::string(name)].emplace_back(label, v);
+      j["watch"][label][std::string(name)] = v;
+    });
+  }
   for (const auto& [name, rows] : watch) {
     const std::string metric = "magline_k8s_" + name;
     family(metric, metric.ends_with("_total") ? "counter" : "gauge",
@@ -278,7 +286,7 @@ KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSour
   m << "magline_k8s_objects{kind=\"endpointslices\"} " << source.slices_held() << "\n";
   j["source"]["services_held"] = source.services_held();
   j["source"]["slices_held"] = source.slices_held();
-  j["source"]["synced"] = watcher.synced();
+  j["source"]["synced"] = watcher != nullptr && watcher->synced();
   family("magline_k8s_update_latency_seconds", "summary",
          "From a watch event read off the wire to every worker using the change it made.");
   for (double q : {0.5, 0.9, 0.99}) {

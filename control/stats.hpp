@@ -11,7 +11,7 @@
 #include "control/counter_fields.hpp"
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
-#include "control/worker.hpp"
+#include "control/worker_link.hpp"
 #include "dataplane/service.hpp"
 #include "dataplane/slow_path.hpp"
 
@@ -36,12 +36,19 @@ class LatencySamples {
 nlohmann::ordered_json forwarder_json(const dp::ForwarderCounters& c);
 nlohmann::ordered_json slow_path_json(const dp::SlowPathStats& slow);
 
-nlohmann::ordered_json stats_json(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+// Where each worker's counters are read (any thread, while the link's workers exist).
+struct WorkerViews {
+  std::vector<const dp::WorkerShare*> shares;
+  std::vector<const dp::TrafficRows*> traffic;
+  static WorkerViews of(WorkerLink& link);
+};
+
+nlohmann::ordered_json stats_json(const WorkerViews& workers,
                                   const dp::SlowPathStats& slow, const ControlCounters& control);
 
 // Prometheus text exposition format 0.0.4. `services` adds per-frontend and per-backend
 // traffic (from each state's per-worker counters).
-std::string metrics_text(const std::vector<std::unique_ptr<WorkerContext>>& workers,
+std::string metrics_text(const WorkerViews& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
                          const dp::ServiceList* services);
 
@@ -52,7 +59,8 @@ struct KubernetesReport {
   std::string metrics;
   nlohmann::ordered_json stats;
 };
-KubernetesReport kubernetes_report_of(const k8s::Watcher& watcher, const K8sSource& source,
+// `watcher` may be null (a feed without one, in tests).
+KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSource& source,
                                       const LatencySamples& latency);
 
 }  // namespace magline::control

@@ -37,6 +37,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -47,7 +48,9 @@
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/mbuf_io.hpp"
 #include "dataplane/dpdk/port.hpp"
+#include "dataplane/dpdk/ring.hpp"
 #include "dataplane/forwarder.hpp"
+#include "dataplane/worker.hpp"
 #include "dataplane/checksum.hpp"
 #include "dataplane/rewrite.hpp"
 
@@ -85,11 +88,60 @@ std::vector<uint8_t> tcp_frame(uint32_t src, uint16_t sport, uint32_t dst, uint1
   return f;
 }
 
-class NoPeers final : public dp::PeerLink {
-  bool send(uint16_t, const dp::PeerMessage&) noexcept override { return true; }
+enum class Mode { macswap, hit, fresh };
+
+// The worker's port: net_null's buffers, each filled with the next frame of the traffic mix as
+// it is received (a 64-byte copy, the work a NIC's DMA does: testpmd's baseline pays the same
+// copy through net_null's copy=1), and sent back to net_null.
+struct GenIo {
+  uint16_t port_id = 0;
+  uint16_t queue = 0;
+  Mode mode = Mode::hit;
+  const std::vector<uint8_t>* frame = nullptr;  // the template
+  uint32_t flows = 0;                           // hit: how many distinct flows are cycled
+  uint32_t seq = 0;
+  uint64_t received = 0, sent = 0;
+
+  uint16_t rx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
+    n = dpdk::rx_burst(port_id, queue, pkts, n, 0);
+    const std::vector<uint8_t>& f = *frame;
+    for (uint16_t i = 0; i < n; ++i) {
+      std::memcpy(pkts[i].data, f.data(), f.size());
+      pkts[i].len = uint16_t(f.size());
+      // The client: flow k of the mix (hit: k cycles over the flows in a scattered order;
+      // new: k never repeats). Checksums are left as they are: the pipeline updates them
+      // incrementally and never verifies them. An odd step modulo a power of two visits every
+      // flow once per round (no division: the generator stands in for the NIC and should cost
+      // next to nothing).
+      const uint32_t k = mode == Mode::fresh ? seq++
+                         : (flows & (flows - 1)) == 0 ? (seq += 2654435761u) & (flows - 1)
+                                                      : (seq += 2654435761u) % flows;
+      dp::store_be32(pkts[i].data + 26, 0xc6130000u | (k >> 14));  // 198.19.x.y
+      dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (k & 0x3fff)));
+    }
+    received += n;
+    return n;
+  }
+  uint16_t tx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
+    const uint16_t took = dpdk::tx_burst(port_id, queue, pkts, n);
+    sent += took;
+    return took;
+  }
+  void free(const dp::Packet* pkts, uint16_t n) noexcept { dpdk::free_packets(pkts, n); }
 };
 
-enum class Mode { macswap, hit, fresh };
+// One worker as `magline run` runs it (dataplane/worker.hpp), on a GenIo.
+struct Bench {
+  using W = dp::Worker<GenIo, dpdk::SpscRing>;
+  GenIo io;
+  std::optional<dpdk::SpscRing<dp::Update>> updates;
+  std::optional<dpdk::SpscRing<dp::SlowPacket>> slow;
+  dp::TrafficRows traffic;
+  dp::WorkerShare share;
+  std::unique_ptr<W> worker;
+  const dp::ForwarderCounters& counters() const { return worker->forwarder().counters(); }
+  const dp::FlowTable& flows() const { return worker->forwarder().flows(); }
+};
 
 struct Job {
   Mode mode;
@@ -98,7 +150,7 @@ struct Job {
   double seconds;
   const std::vector<uint8_t>* frame;  // the template
   uint32_t flows;                     // hit: how many distinct flows are cycled
-  dp::Forwarder* fwd;
+  Bench* bench;
   // results
   uint64_t packets = 0;
   uint64_t forwarded = 0;
@@ -107,53 +159,39 @@ struct Job {
 
 int worker(void* arg) {
   Job& job = *static_cast<Job*>(arg);
-  dp::Packet pkts[kBurst];
-  dp::BurstOut out;
   const uint64_t hz = rte_get_tsc_hz();
   const uint64_t start = rte_get_tsc_cycles();
   const uint64_t end = start + uint64_t(job.seconds * double(hz));
-  const std::vector<uint8_t>& f = *job.frame;
-  uint32_t seq = 0;
   uint64_t now_tsc = start;
-  while ((now_tsc = rte_get_tsc_cycles()) < end) {
-    const uint16_t n = dpdk::rx_burst(job.port, job.queue, pkts, kBurst);
-    for (uint16_t i = 0; i < n; ++i) {
-      std::memcpy(pkts[i].data, f.data(), f.size());
-      pkts[i].len = uint16_t(f.size());
-      pkts[i].port = 0;  // the forwarder's port 0 is whichever device the job polls
-      // The client: flow k of the mix (hit: k cycles over the flows in a scattered order;
-      // new: k never repeats). Checksums are left as they are: the pipeline updates them
-      // incrementally and never verifies them.
-      // An odd step modulo a power of two visits every flow once per round (no division: the
-      // generator stands in for the NIC and should cost next to nothing).
-      const uint32_t k = job.mode == Mode::fresh ? seq++
-                         : (job.flows & (job.flows - 1)) == 0
-                             ? (seq += 2654435761u) & (job.flows - 1)
-                             : (seq += 2654435761u) % job.flows;
-      dp::store_be32(pkts[i].data + 26, 0xc6130000u | (k >> 14));  // 198.19.x.y
-      dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (k & 0x3fff)));
-    }
-    job.packets += n;
-    if (job.mode == Mode::macswap) {
-      for (uint16_t i = 0; i < n; ++i) {
-        uint8_t tmp[6];
-        std::memcpy(tmp, pkts[i].data, 6);
-        std::memcpy(pkts[i].data, pkts[i].data + 6, 6);
-        std::memcpy(pkts[i].data + 6, tmp, 6);
-      }
-      const uint16_t sent = dpdk::tx_burst(job.port, job.queue, pkts, n);
-      if (sent < n) dpdk::free_packets(pkts + sent, uint16_t(n - sent));
-      job.forwarded += sent;
-      continue;
-    }
-    job.fwd->process(pkts, n, now_tsc / (hz / 1000), out);
-    const uint16_t sent = dpdk::tx_burst(job.port, job.queue, out.tx.data(), out.n_tx);
-    if (sent < out.n_tx) dpdk::free_packets(out.tx.data() + sent, uint16_t(out.n_tx - sent));
-    if (out.n_drop) dpdk::free_packets(out.drop.data(), out.n_drop);
-    for (uint16_t i = 0; i < out.n_slow; ++i) dpdk::free_packet(out.slow[i].pkt);
-    for (uint16_t i = 0; i < out.n_handoff; ++i) dpdk::free_packet(out.handoff[i].pkt);
-    job.forwarded += sent;
+  if (job.mode != Mode::macswap) {
+    GenIo& io = job.bench->io;
+    io.port_id = job.port;
+    io.queue = job.queue;
+    io.mode = job.mode;
+    io.frame = job.frame;
+    io.flows = job.flows;
+    const uint64_t received = io.received, sent = io.sent;
+    while ((now_tsc = rte_get_tsc_cycles()) < end) job.bench->worker->poll(now_tsc / (hz / 1000));
+    job.packets = io.received - received;
+    job.forwarded = io.sent - sent;
+    job.cycles = rte_get_tsc_cycles() - start;
+    return 0;
   }
+  dp::Packet pkts[kBurst];
+  GenIo gen{job.port, job.queue, Mode::hit, job.frame, job.flows};
+  while ((now_tsc = rte_get_tsc_cycles()) < end) {
+    const uint16_t n = gen.rx(0, pkts, kBurst);
+    for (uint16_t i = 0; i < n; ++i) {
+      uint8_t tmp[6];
+      std::memcpy(tmp, pkts[i].data, 6);
+      std::memcpy(pkts[i].data, pkts[i].data + 6, 6);
+      std::memcpy(pkts[i].data + 6, tmp, 6);
+    }
+    const uint16_t sent = gen.tx(0, pkts, n);
+    if (sent < n) dpdk::free_packets(pkts + sent, uint16_t(n - sent));
+  }
+  job.packets = gen.received;
+  job.forwarded = gen.sent;
   job.cycles = rte_get_tsc_cycles() - start;
   return 0;
 }
@@ -162,7 +200,22 @@ int measure(int argc, char** argv);
 
 // The EAL outlives everything in its memory (the port and pool live in measure()); it leaves an
 // empty runtime directory behind, removed here.
+constexpr const char* kUsage =
+    "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
+    "                       [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]\n"
+    "                       [--mode full_nat|dnat|dsr_l2] [--affinity client_ip|none]\n"
+    "                       [--new-capacity N]\n"
+    "Packets per second per worker core through the real worker loop on net_null, next to\n"
+    "dpdk-testpmd's macswap on the same device in the same run (docs/performance.md).\n";
+
 int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   std::string runtime_dir;
   int rc = 1;
   {
@@ -208,6 +261,14 @@ int measure(int argc, char** argv) {
     else if (a == "--testpmd") testpmd = argv[i + 1];
     else if (a == "--only") only = argv[i + 1];
     else if (a == "--new-capacity") new_capacity = std::stoul(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "magline-dpbench: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "magline-dpbench: %s needs a value\n%s", argv[argc - 1], kUsage);
+    return 2;
   }
   const unsigned worker_core = 1;
   double baseline = 0;
@@ -240,24 +301,30 @@ int measure(int argc, char** argv) {
   auto change = publisher.publish({svc}, 0);
   if (!change) return 1;
 
-  std::vector<std::unique_ptr<dp::TrafficRows>> traffic;  // outlive the forwarders
-  auto make_forwarder = [&](NoPeers& peers, const dp::Steering& steering, size_t capacity,
-                            uint16_t worker = 0) {
+  // A worker with the service and the backends' neighbours in its update ring (applied in its
+  // first turn).
+  auto make_forwarder = [&](const dp::Steering& steering, size_t capacity, uint16_t worker = 0) {
     dp::ForwarderConfig fc;
     fc.worker = worker;
     fc.workers = 2;
     fc.flow_capacity = std::max<size_t>(capacity, 1 << 16);
-    traffic.push_back(std::make_unique<dp::TrafficRows>());
-    auto fwd = std::make_unique<dp::Forwarder>(fc, node, publisher.registry(), steering, peers,
-                                               *traffic.back());
-    for (const dp::Update& u : change->updates) fwd->apply(u);
+    auto bench = std::make_unique<Bench>();
+    bench->updates.emplace(std::move(dpdk::SpscRing<dp::Update>::create(1024)).value());
+    bench->slow.emplace(std::move(dpdk::SpscRing<dp::SlowPacket>::create(4096)).value());
+    std::vector<dp::Update> ups = change->updates;
     for (uint32_t b = 0; b < 256; ++b) {
       dp::Update u;
       u.kind = dp::Update::Kind::neighbor;
       u.neighbor = {dp::IpAddr::v4(0xc6120100u + b), kBackendMac, 0, true};
-      fwd->apply(u);
+      ups.push_back(u);
     }
-    return fwd;
+    bench->updates->enqueue_burst(ups.data(), uint32_t(ups.size()));
+    dp::WorkerRings<dpdk::SpscRing> rings{&*bench->updates, {nullptr, nullptr},
+                                          {nullptr, nullptr}, &*bench->slow, nullptr};
+    bench->worker = std::make_unique<Bench::W>(fc, node, publisher.registry(), steering,
+                                               bench->io, rings, bench->traffic, bench->share,
+                                               kBurst);
+    return bench;
   };
 
   const std::vector<uint8_t> ack = tcp_frame(0xc6130000u, 1024, 0xc6126401u, 80, dp::kTcpAck);
@@ -272,7 +339,6 @@ int measure(int argc, char** argv) {
     rte_eal_remote_launch(worker, &job, worker_core);
     rte_eal_wait_lcore(worker_core);
   };
-  NoPeers peers;
   dp::SingleWorker steering;
   auto wanted = [&](const std::string& name) {
     // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too.
@@ -283,11 +349,11 @@ int measure(int argc, char** argv) {
     launch(job);
     results.push_back({"copy+macswap", job});
   }
-  std::vector<std::unique_ptr<dp::Forwarder>> keep;
+  std::vector<std::unique_ptr<Bench>> keep;
   constexpr uint32_t kMillion = 1u << 20;
   for (const uint32_t n : {uint32_t(flows), kMillion}) {
     if (!wanted(n == kMillion ? "hit-1M" : "hit-1k")) continue;
-    auto fwd = make_forwarder(peers, steering, size_t(n) * 4);  // forward and reply entries
+    auto fwd = make_forwarder(steering, size_t(n) * 4);  // forward and reply entries
     // Open every flow first, so that measured frames hit.
     for (int round = 0; round < 20 && fwd->counters().new_connections < n; ++round) {
       Job warm{Mode::hit, port->id(), 0, 0.5, &ack, n, fwd.get()};
@@ -303,7 +369,7 @@ int measure(int argc, char** argv) {
     results.push_back({n == kMillion ? "hit-1M" : "hit-1k", job});
     keep.push_back(std::move(fwd));
   }
-  auto fresh = make_forwarder(peers, steering, new_capacity);
+  auto fresh = make_forwarder(steering, new_capacity);
   if (wanted("new")) {
     Job job{Mode::fresh, port->id(), 0, seconds, &syn, 0, fresh.get()};
     launch(job);
@@ -329,9 +395,9 @@ int measure(int argc, char** argv) {
     }
     // Every connection stays on the worker that opened it, as RSS would keep it.
     const dp::SingleWorker own[2] = {dp::SingleWorker(0), dp::SingleWorker(1)};
-    std::unique_ptr<dp::Forwarder> fwd[2];
+    std::unique_ptr<Bench> fwd[2];
     for (uint16_t q = 0; q < 2; ++q) {
-      fwd[q] = make_forwarder(peers, own[q], size_t(flows) * 4, q);
+      fwd[q] = make_forwarder(own[q], size_t(flows) * 4, q);
     }
     auto run_pair = [&](double secs) {
       for (uint16_t q = 0; q < 2; ++q) {

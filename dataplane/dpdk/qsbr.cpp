@@ -47,26 +47,10 @@ void QsbrReader::online() noexcept { rte_rcu_qsbr_thread_online(v_, id_); }
 void QsbrReader::offline() noexcept { rte_rcu_qsbr_thread_offline(v_, id_); }
 void QsbrReader::quiescent() noexcept { rte_rcu_qsbr_quiescent(v_, id_); }
 
-void Retirer::retire(void* obj, void (*free_fn)(void*)) {
-  // The token orders this retirement after the caller's pointer swap (rte_rcu_qsbr_start is a
-  // release add); a reader that reports this token or later has finished every read that could
-  // have seen the old pointer.
-  pending_.push_back({rte_rcu_qsbr_start(v_), obj, free_fn});
-}
+uint64_t Qsbr::start() const noexcept { return rte_rcu_qsbr_start(v_.get()); }
 
-size_t Retirer::poll() noexcept {
-  size_t freed = 0;
-  while (!pending_.empty() && rte_rcu_qsbr_check(v_, pending_.front().token, false) == 1) {
-    const Retired r = pending_.front();
-    pending_.pop_front();
-    r.free_fn(r.obj);
-    ++freed;
-  }
-  return freed;
-}
-
-Retirer::~Retirer() {
-  for (const Retired& r : pending_) r.free_fn(r.obj);
+bool Qsbr::passed(uint64_t token) const noexcept {
+  return rte_rcu_qsbr_check(v_.get(), token, false) == 1;
 }
 
 }  // namespace magline::dpdk

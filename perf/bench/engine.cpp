@@ -15,9 +15,9 @@
 #include <string>
 
 #include "control/publisher.hpp"
-#include "control/worker.hpp"
+#include "control/dpdk_workers.hpp"
+#include "dataplane/worker.hpp"
 #include "dataplane/dpdk/mbuf_io.hpp"
-#include "dataplane/dpdk/qsbr.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/parse.hpp"
 #include "perf/bench/generator.hpp"
@@ -118,20 +118,16 @@ int macswap_main(void* arg) {
   return 0;
 }
 
-// Magline: a node with one port, one service, the backends' neighbours, and the worker's
-// context and rings, as control/runtime.cpp builds them.
+// Magline: a node with one port, one service, the backends' neighbours, and the worker built
+// by DpdkWorkers, as `magline run` builds it (control/dpdk_workers.hpp).
 struct MaglineSide {
   dp::Node node;
   dp::Service service;
   std::unique_ptr<control::Publisher> publisher;
   dp::SingleWorker steering;
-  std::optional<dpdk::Qsbr> qsbr;
-  std::optional<control::UpdateRing> updates;
-  std::optional<control::SlowRing> slow;
-  std::unique_ptr<control::WorkerContext> ctx;
-  std::atomic<bool> stop{false};
-  // Replaced service states stay alive until the worker has stopped: simpler than QSBR
-  // retirement, and just as safe.
+  std::unique_ptr<control::DpdkWorkers> workers;
+  // Replaced service states stay alive until the worker has stopped: simpler than grace
+  // periods, and just as safe.
   std::vector<std::shared_ptr<const dp::ServiceState>> retired;
   std::vector<dp::Update> churn_updates;
   uint64_t sent = 0;  // updates enqueued
@@ -161,29 +157,17 @@ struct MaglineSide {
       u.neighbor = {backend_address(t.ipv6, b), kBackendMac, 0, true};
       ups.push_back(u);
     }
-    auto q = dpdk::Qsbr::create(1);
-    auto up = control::UpdateRing::create(uint32_t(ups.size() + 1024), "mbench_updates");
-    auto sl = control::SlowRing::create(4096, "mbench_slow");
-    if (!q || !up || !sl) return "cannot create the worker's rings";
-    qsbr.emplace(std::move(q).value());
-    updates.emplace(std::move(up).value());
-    slow.emplace(std::move(sl).value());
-    ctx = std::make_unique<control::WorkerContext>();
-    ctx->index = 0;
-    ctx->traffic = std::make_unique<dp::TrafficRows>();
-    ctx->config.flow_capacity = capacity;
-    ctx->config.flow_seed = rte_rdtsc() * 0x9e3779b97f4a7c15ull;
-    ctx->node = &node;
-    ctx->registry = &publisher->registry();
-    ctx->steering = &steering;
-    ctx->ports = {bed.port_id()};
-    ctx->updates = &*updates;
-    ctx->peers_in = {nullptr};
-    ctx->peers_out = {nullptr};
-    ctx->slow = &*slow;
-    ctx->qsbr = &*qsbr;
-    ctx->stop = &stop;
-    if (updates->enqueue_burst(ups.data(), uint32_t(ups.size())) != ups.size()) {
+    control::WorkerSetup ws;
+    ws.forwarder.flow_capacity = capacity;
+    ws.node = &node;
+    ws.steering = &steering;
+    ws.port_ids = {bed.port_id()};
+    ws.lcores = {o.worker_lcore};
+    ws.update_ring = uint32_t(ups.size() + 1024);
+    auto built = control::DpdkWorkers::create(ws, bed.pool());
+    if (!built) return "cannot build the worker: " + built.error().message;
+    workers = std::move(built).value();
+    if (workers->send_updates(0, ups.data(), uint32_t(ups.size())) != ups.size()) {
       return "update ring too small";
     }
     sent = ups.size();
@@ -193,14 +177,13 @@ struct MaglineSide {
       auto next = publisher->update({smaller}, {}, 0);
       if (!next) return "churn: " + next.error().message;
       churn_updates = next->updates;
-      for (auto& r : next->retired)
-        retired.push_back(std::move(r));
+      for (auto& r : next->retired) retired.push_back(std::move(r));
     }
     return {};
   }
 
   void send_churn() {
-    sent += updates->enqueue_burst(churn_updates.data(), uint32_t(churn_updates.size()));
+    sent += workers->send_updates(0, churn_updates.data(), uint32_t(churn_updates.size()));
   }
 };
 
@@ -225,11 +208,12 @@ uint64_t sum_drops(const dp::ForwarderCounters& c) {
   return s;
 }
 
-ForwarderView view_of(const dp::ForwarderCounters& c, const control::WorkerIoCounters& io) {
-  return {c.rx_packets, c.tx_packets, io.polls, io.idle_polls, c.new_connections, sum_drops(c)};
+ForwarderView view_of(const dp::WorkerCounters& c) {
+  return {c.forwarder.rx_packets, c.forwarder.tx_packets, c.io.polls, c.io.idle_polls,
+          c.forwarder.new_connections, sum_drops(c.forwarder)};
 }
 
-// Magline's worker_main on the worker lcore, in this process. Its counters are read when they
+// Magline's worker on the worker lcore, in this process. Its counters are read when they
 // change: the worker publishes a copy about every 100 ms (a seqlock), so a window runs from one
 // publication to another and its edges are exact to the main lcore's loop time.
 class InProcessMagline final : public Target {
@@ -240,15 +224,14 @@ class InProcessMagline final : public Target {
   std::string start(RunResult& r) override {
     std::string err = side_.setup(o_, bed_, capacity_);
     if (!err.empty()) return err;
-    if (rte_eal_remote_launch(control::worker_main, side_.ctx.get(), o_.worker_lcore) != 0) {
-      return "cannot launch the worker on lcore " + std::to_string(o_.worker_lcore);
+    if (auto launched = side_.workers->launch(side_.publisher->registry()); !launched) {
+      return launched.error().message;
     }
-    launched_ = true;
     // The worker builds its forwarder (and faults its flow table in) before its first loop.
     const uint64_t hz = rte_get_tsc_hz();
     const uint64_t until = tsc() + 30 * hz;
-    while (side_.ctx->applied.load(std::memory_order_acquire) < side_.sent) {
-      if (tsc() > until || rte_eal_get_lcore_state(o_.worker_lcore) != RUNNING) {
+    while (side_.workers->applied(0) < side_.sent) {
+      if (tsc() > until || side_.workers->failed(0)) {
         return "the worker did not start (or did not apply its updates in 30 s)";
       }
       rte_pause();
@@ -259,53 +242,41 @@ class InProcessMagline final : public Target {
   }
 
   std::optional<ForwarderView> poll(const GenCounters&) override {
-    const uint64_t seq = side_.ctx->published_seq.load(std::memory_order_acquire);
+    const uint64_t seq = side_.workers->share(0).version();
     if (seq == last_seq_ || (seq & 1)) return std::nullopt;
     last_seq_ = seq;
-    dp::ForwarderCounters c;
-    dp::FlowTableStats f;
-    control::WorkerIoCounters io;
-    control::read_worker_counters(*side_.ctx, c, f, io);
-    return view_of(c, io);
+    return view_of(side_.workers->share(0).read());
   }
 
   bool counts_connections() const override { return true; }
   void churn() override { side_.send_churn(); }
 
   void stop(RunResult& r, const GenCounters&) override {
-    if (!launched_) return;
+    if (!side_.workers || !side_.workers->running()) return;
     r.forwarder_rss_bytes = resident_bytes();  // before the worker frees its flow table
-    side_.stop.store(true);
-    rte_eal_wait_lcore(o_.worker_lcore);
-    launched_ = false;
-    const dp::ForwarderCounters& c = side_.ctx->counters;
-    const ForwarderView v = view_of(c, side_.ctx->io);
+    side_.workers->stop();
+    const dp::WorkerCounters c = side_.workers->share(0).read();
+    const dp::ForwarderCounters& f = c.forwarder;
+    const ForwarderView v = view_of(c);
     r.total.rx = v.rx;
     r.total.tx = v.tx;
     r.total.polls = v.polls;
     r.total.idle_polls = v.idle_polls;
     r.total.new_connections = v.new_connections;
     r.total.drops = v.drops;
-    r.drops = c.drops;
-    r.tx_full = side_.ctx->io.tx_full;
-    r.slow_full = side_.ctx->io.slow_full;
-    r.to_slow_path = c.to_slow_path;
-    r.rejected = c.rejected;
-    r.reset_removed_backend = c.reset_removed_backend;
-    r.rescheduled = c.rescheduled;
-    r.stateless = c.stateless;
-    r.flows_occupied = side_.ctx->flows.occupied;
+    r.drops = f.drops;
+    r.tx_full = c.io.tx_full;
+    r.slow_full = c.io.slow_full;
+    r.to_slow_path = f.to_slow_path;
+    r.rejected = f.rejected;
+    r.reset_removed_backend = f.reset_removed_backend;
+    r.rescheduled = f.rescheduled;
+    r.stateless = f.stateless;
+    r.flows_occupied = c.flows.occupied;
     dp::SlowPacket sp;
-    while (side_.slow->dequeue(sp)) {
+    while (side_.workers->receive_slow(0, &sp, 1) == 1) {
       ++r.slow_received;
       dpdk::free_packet(sp.pkt);
-    }
-  }
-
-  ~InProcessMagline() override {
-    if (launched_) {
-      side_.stop.store(true);
-      rte_eal_wait_lcore(o_.worker_lcore);
     }
   }
 
@@ -313,8 +284,7 @@ class InProcessMagline final : public Target {
   const Testbed& bed_;
   const RunOptions& o_;
   size_t capacity_;
-  MaglineSide side_;
-  bool launched_ = false;
+  MaglineSide side_;  // stops the worker when it goes
   uint64_t last_seq_ = 0;
 };
 

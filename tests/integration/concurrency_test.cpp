@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -110,48 +111,41 @@ TEST(Qsbr, ReaderIdsAreCheckedAndExclusive) {
   EXPECT_FALSE(Qsbr::create(0).ok());
 }
 
-// Deterministic: both readers on this thread (QSBR tracks ids, not OS threads). A retired
-// object is freed only once every online reader has been quiescent after the retirement, and
-// poll() returns at once while a reader holds a grace period open.
-TEST(Qsbr, FreesOnlyAfterEveryOnlineReaderWasQuiescent) {
+// Deterministic: both readers on this thread (QSBR tracks ids, not OS threads). A grace period
+// has passed only once every online reader has been quiescent after it started, and passed()
+// answers at once while a reader holds it open.
+TEST(Qsbr, AGracePeriodPassesOnlyAfterEveryOnlineReaderWasQuiescent) {
   auto q = Qsbr::create(2);
   ASSERT_TRUE(q.ok());
   auto r0 = std::move(QsbrReader::create(*q, 0)).value();
   auto r1 = std::move(QsbrReader::create(*q, 1)).value();
   r0.online();
   r1.online();
-  int freed = 0;
-  const auto count_free = [](void* p) { ++*static_cast<int*>(p); };
-  Retirer retirer(*q);
 
-  retirer.retire(&freed, count_free);
-  EXPECT_EQ(retirer.poll(), 0u);  // returns although neither reader has moved on
+  const uint64_t t1 = q->start();
+  EXPECT_FALSE(q->passed(t1));  // returns although neither reader has moved on
   r0.quiescent();
-  EXPECT_EQ(retirer.poll(), 0u);  // r1 may still hold the old pointer
-  EXPECT_EQ(freed, 0);
+  EXPECT_FALSE(q->passed(t1));  // r1 may still hold the old pointer
   r1.quiescent();
-  EXPECT_EQ(retirer.poll(), 1u);
-  EXPECT_EQ(freed, 1);
+  EXPECT_TRUE(q->passed(t1));
 
-  // Quiescent states from before a retirement do not count for it.
+  // Quiescent states from before a grace period do not count for it.
   r0.quiescent();
   r1.quiescent();
-  retirer.retire(&freed, count_free);
-  EXPECT_EQ(retirer.poll(), 0u);
+  const uint64_t t2 = q->start();
+  EXPECT_FALSE(q->passed(t2));
 
   // An offline reader does not hold grace periods up.
   r1.offline();
   r0.quiescent();
-  EXPECT_EQ(retirer.poll(), 1u);
-  EXPECT_EQ(freed, 2);
+  EXPECT_TRUE(q->passed(t2));
 
-  // Objects are freed in retirement order, several per poll.
-  retirer.retire(std::make_unique<int>(5));
-  retirer.retire(std::make_shared<std::vector<int>>(100));
-  EXPECT_EQ(retirer.pending(), 2u);
+  // A later token passes only after the earlier ones.
+  const uint64_t t3 = q->start();
+  const uint64_t t4 = q->start();
+  EXPECT_LT(t3, t4);
   r0.quiescent();
-  EXPECT_EQ(retirer.poll(), 2u);
-  EXPECT_EQ(retirer.pending(), 0u);
+  EXPECT_TRUE(q->passed(t3) && q->passed(t4));
   r0.offline();
 }
 
@@ -194,9 +188,13 @@ TEST(Qsbr, TwoReaderThreadsNeverSeeAFreedObject) {
   std::thread t0(reader, 0), t1(reader, 1);
 
   {
-    Retirer retirer(*q);
-    const auto bury = [](void* p) {
-      static_cast<Snapshot*>(p)->state.store(Snapshot::kDead, std::memory_order_relaxed);
+    // Retired objects, each with the token of the grace period that must pass before it dies.
+    std::deque<std::pair<uint64_t, Snapshot*>> retired;
+    const auto bury = [&] {
+      while (!retired.empty() && q->passed(retired.front().first)) {
+        retired.front().second->state.store(Snapshot::kDead, std::memory_order_relaxed);
+        retired.pop_front();
+      }
     };
     const auto deadline = Clock::now() + kPatience;
     for (int i = 1; i <= kSwaps && Clock::now() < deadline; ++i) {
@@ -204,16 +202,16 @@ TEST(Qsbr, TwoReaderThreadsNeverSeeAFreedObject) {
       next->version = uint64_t(i);
       Snapshot* old = current.exchange(next.get(), std::memory_order_acq_rel);
       graveyard.push_back(std::move(next));
-      retirer.retire(old, bury);
-      retirer.poll();
+      retired.emplace_back(q->start(), old);
+      bury();
       if (i % 64 == 0) std::this_thread::yield();
     }
-    // Wait (bounded) for the readers to let everything go; poll never blocks.
-    while (retirer.pending() > 0 && Clock::now() < deadline) {
-      retirer.poll();
+    // Wait (bounded) for the readers to let everything go; passed() never blocks.
+    while (!retired.empty() && Clock::now() < deadline) {
+      bury();
       std::this_thread::yield();
     }
-    EXPECT_EQ(retirer.pending(), 0u);
+    EXPECT_TRUE(retired.empty());
     stop = true;
     t0.join();
     t1.join();

@@ -3,8 +3,8 @@
 // --no-huge -m 256: no hugepages needed (and none left in /dev/hugepages); --no-shconf with a
 // per-process --file-prefix: no shared config files and no clash with a parallel DPDK process
 // (--in-memory is refused with --no-huge); --no-pci: no real NIC is touched; --no-telemetry: no
-// socket. --lcores maps the main lcore to every CPU this process may use, so the EAL does not
-// pin the main thread (and the threads the tests start from it) to one CPU. net_null0 comes
+// socket. --lcores maps the main lcore, and worker lcores 1 and 2 (for the tests that launch
+// workers), to every CPU this process may use, so the EAL pins no thread to one CPU. net_null0 comes
 // from --vdev; the other devices are probed by the tests (Port::open with devargs).
 #include "tests/integration/eal_env.hpp"
 
@@ -59,7 +59,9 @@ class EalEnvironment : public ::testing::Environment {
     const std::vector<std::string> args = {
         "--no-huge", "-m", "256", "--no-shconf", "--no-pci", "--no-telemetry",
         "--log-level=*:warning", "--file-prefix=" + prefix,
-        "--lcores=0@(" + allowed_cpus() + ")", "--vdev=net_null0"};
+        "--lcores=0@(" + allowed_cpus() + "),1@(" + allowed_cpus() + "),2@(" + allowed_cpus() +
+            ")",
+        "--vdev=net_null0"};
     auto eal = dpdk::EalSession::create(args);
     ASSERT_TRUE(eal.ok()) << eal.error().message;
     eal_.emplace(std::move(eal).value());

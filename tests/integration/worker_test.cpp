@@ -1,23 +1,23 @@
-// The real worker loop (control/worker.cpp: worker_main) on a net_ring port, fed and drained
-// through the rings the test holds: updates arrive through the update ring as `magline run`
-// sends them, frames go in as bytes and come out rewritten, slow-path frames reach the control
-// ring, drops are counted with their reasons, and the worker stops when told: what the packet
-// tables (tests/packet/) check on the Forwarder alone, here through everything around it.
+// The real workers as `magline run` builds and launches them (control/dpdk_workers.hpp: the
+// core's Worker on lcores, over ethdev queues, with DPDK's rings) on a net_ring port whose rings
+// the test holds: updates arrive through the update ring as the control thread sends them,
+// frames go in as bytes and come out rewritten, slow-path frames reach the control thread's
+// ring, drops are counted with their reasons, frames travel between two workers on the peer
+// rings, and the workers stop when told: what the packet tables (tests/packet/) check on one
+// worker alone, here through everything around it.
 #include <gtest/gtest.h>
 #include <rte_dev.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_ring.h>
 
-#include <atomic>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "control/dpdk_workers.hpp"
 #include "control/publisher.hpp"
-#include "control/worker.hpp"
 #include "dataplane/dpdk/mbuf_io.hpp"
 #include "dataplane/dpdk/port.hpp"
 #include "tests/integration/eal_env.hpp"
@@ -36,16 +36,25 @@ dp::IpAddr ip(const char* s) { return *dp::parse_ip(s); }
 
 class WorkerLoop : public ::testing::Test {
  protected:
-  static constexpr const char* kRings = "wl";
   static constexpr const char* kName = "net_ring_wl";
 
-  void SetUp() override {
-    rx_ = rte_ring_create("wl_rx", 256, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    tx_ = rte_ring_create("wl_tx", 256, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(rx_, nullptr);
-    ASSERT_NE(tx_, nullptr);
-    ASSERT_GE(rte_eth_from_rings(kRings, &rx_, 1, &tx_, 1, SOCKET_ID_ANY), 0);
-    auto port = dpdk::Port::open({.device = kName, .rss = dpdk::RssMode::off}, test_pool());
+  // A net_ring port with one RX and one TX ring per worker, and `workers` workers on lcores
+  // 1, 2, ... (not launched).
+  void make(uint16_t workers, const dp::Steering& steering) {
+    for (uint16_t q = 0; q < workers; ++q) {
+      const std::string n = std::to_string(q);
+      rx_.push_back(rte_ring_create(("wl_rx" + n).c_str(), 256, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ));
+      tx_.push_back(rte_ring_create(("wl_tx" + n).c_str(), 256, SOCKET_ID_ANY,
+                                    RING_F_SP_ENQ | RING_F_SC_DEQ));
+      ASSERT_NE(rx_.back(), nullptr);
+      ASSERT_NE(tx_.back(), nullptr);
+    }
+    ASSERT_GE(rte_eth_from_rings("wl", rx_.data(), workers, tx_.data(), workers, SOCKET_ID_ANY),
+              0);
+    auto port = dpdk::Port::open({.device = kName, .rx_queues = workers, .tx_queues = workers,
+                                  .rss = dpdk::RssMode::off},
+                                 test_pool());
     ASSERT_TRUE(port.ok()) << port.error().message;
     port_.emplace(std::move(port).value());
     ASSERT_TRUE(port_->start().ok());
@@ -58,52 +67,35 @@ class WorkerLoop : public ::testing::Test {
     node_.ports.push_back(p);
     publisher_.emplace(node_);
 
-    auto qsbr = dpdk::Qsbr::create(1);
-    auto updates = UpdateRing::create(1024, "wl_updates");
-    auto slow = SlowRing::create(256, "wl_slow");
-    ASSERT_TRUE(qsbr.ok() && updates.ok() && slow.ok());
-    qsbr_.emplace(std::move(qsbr).value());
-    updates_.emplace(std::move(updates).value());
-    slow_.emplace(std::move(slow).value());
-
-    ctx_.index = 0;
-    ctx_.traffic = std::make_unique<dp::TrafficRows>();
-    ctx_.config.flow_capacity = 4096;
-    ctx_.node = &node_;
-    ctx_.registry = &publisher_->registry();
-    ctx_.steering = &steering_;
-    ctx_.ports = {port_->id()};
-    ctx_.updates = &*updates_;
-    ctx_.peers_in = {nullptr};
-    ctx_.peers_out = {nullptr};
-    ctx_.slow = &*slow_;
-    ctx_.qsbr = &*qsbr_;
-    ctx_.stop = &stop_;
+    WorkerSetup setup;
+    setup.forwarder.flow_capacity = 4096;
+    setup.node = &node_;
+    setup.steering = &steering;
+    setup.port_ids = {port_->id()};
+    for (uint16_t w = 0; w < workers; ++w) setup.lcores.push_back(1 + w);
+    setup.update_ring = 1024;
+    auto built = DpdkWorkers::create(setup, test_pool());
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    workers_ = std::move(built).value();
   }
 
   void TearDown() override {
-    stop();
-    dp::SlowPacket sp;
-    while (slow_ && slow_->dequeue(sp)) dpdk::free_packet(sp.pkt);
+    workers_.reset();  // stops them, frees what is left in their rings
     port_.reset();
     rte_eal_hotplug_remove("vdev", kName);
     void* m;
-    while (rte_ring_dequeue(rx_, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    while (rte_ring_dequeue(tx_, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    rte_ring_free(rx_);
-    rte_ring_free(tx_);
+    for (rte_ring* r : rx_) {
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
+    for (rte_ring* r : tx_) {
+      while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+      rte_ring_free(r);
+    }
   }
 
-  void start() {
-    thread_ = std::thread([this] { result_ = worker_main(&ctx_); });
-  }
-  void stop() {
-    stop_.store(true);
-    if (thread_.joinable()) thread_.join();
-  }
-
-  // Starts the worker with one full-NAT service, 198.18.100.1:80 -> 198.18.1.10:8080, and its
-  // backend's neighbour; web_updates_ counts the updates that took.
+  // Launches the workers with one full-NAT service, 198.18.100.1:80 -> 198.18.1.10:8080, and
+  // its backend's neighbour; web_updates_ counts the updates that took.
   void start_with_web() {
     dp::Service web;
     web.name = "web";
@@ -119,36 +111,40 @@ class WorkerLoop : public ::testing::Test {
     std::vector<dp::Update> ups = change->updates;
     ups.push_back(neighbor);
     web_updates_ = ups.size();
-    start();
+    ASSERT_TRUE(workers_->launch(publisher_->registry()).ok());
     send(ups);
   }
 
-  // Sends updates as the control thread does and waits until the worker applied them.
+  // Sends updates to every worker as the control thread does and waits until they applied them.
   void send(const std::vector<dp::Update>& ups) {
-    const uint64_t want = ctx_.applied.load() + ups.size();
-    ASSERT_EQ(updates_->enqueue_burst(ups.data(), uint32_t(ups.size())), ups.size());
-    ASSERT_TRUE(eventually([&] { return ctx_.applied.load(std::memory_order_acquire) >= want; },
-                           std::chrono::milliseconds(5000)))
-        << "updates not applied";
+    for (size_t w = 0; w < workers_->workers(); ++w) {
+      const uint64_t want = workers_->applied(w) + ups.size();
+      ASSERT_EQ(workers_->send_updates(w, ups.data(), uint32_t(ups.size())), ups.size());
+      ASSERT_TRUE(eventually([&] { return workers_->applied(w) >= want; },
+                             std::chrono::milliseconds(5000)))
+          << "updates not applied by worker " << w;
+    }
   }
 
-  // One frame in; whatever the worker transmits within `wait` out.
+  // One frame in on worker `queue`'s RX ring; whatever it transmits within `wait` out.
   std::vector<std::vector<uint8_t>> exchange(const std::vector<uint8_t>& frame,
                                              std::chrono::milliseconds wait =
-                                                 std::chrono::milliseconds(200)) {
+                                                 std::chrono::milliseconds(200),
+                                             size_t queue = 0) {
     rte_mbuf* m = test::mbuf_with(test_pool(), frame);
     EXPECT_NE(m, nullptr);
-    EXPECT_EQ(rte_ring_enqueue(rx_, m), 0);
-    return transmitted(wait);
+    EXPECT_EQ(rte_ring_enqueue(rx_[queue], m), 0);
+    return transmitted(wait, queue);
   }
 
-  // The first frame the worker transmits within `wait` (none if it sends nothing).
-  std::vector<std::vector<uint8_t>> transmitted(std::chrono::milliseconds wait) {
+  // The first frame worker `queue` transmits within `wait` (none if it sends nothing).
+  std::vector<std::vector<uint8_t>> transmitted(std::chrono::milliseconds wait,
+                                                size_t queue = 0) {
     std::vector<std::vector<uint8_t>> out;
     eventually(
         [&] {
           void* got;
-          if (rte_ring_dequeue(tx_, &got) != 0) return false;
+          if (rte_ring_dequeue(tx_[queue], &got) != 0) return false;
           auto* mb = static_cast<rte_mbuf*>(got);
           out.emplace_back(rte_pktmbuf_mtod(mb, uint8_t*),
                            rte_pktmbuf_mtod(mb, uint8_t*) + mb->data_len);
@@ -171,25 +167,21 @@ class WorkerLoop : public ::testing::Test {
     return true;
   }
 
+  dp::WorkerCounters counters(size_t worker) const { return workers_->share(worker).read(); }
+
   dp::Node node_;
   std::optional<Publisher> publisher_;
   dp::SingleWorker steering_;
-  dp::SingleWorker on_worker_one_{1};  // the NIC gives every connection to worker 1 (the test)
-  std::deque<PeerRing> rings_;  // peer rings of two-worker tests
+  dp::SingleWorker on_worker_one_{1};  // the NIC gives every connection to worker 1
   size_t web_updates_ = 0;
-  std::optional<dpdk::Qsbr> qsbr_;
-  std::optional<UpdateRing> updates_;
-  std::optional<SlowRing> slow_;
   std::optional<dpdk::Port> port_;
-  rte_ring* rx_ = nullptr;
-  rte_ring* tx_ = nullptr;
-  WorkerContext ctx_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  int result_ = -1;
+  std::vector<rte_ring*> rx_, tx_;
+  std::unique_ptr<DpdkWorkers> workers_;
 };
 
 TEST_F(WorkerLoop, ForwardsRepliesSendsArpToTheControlThreadCountsDropsAndStops) {
+  make(1, steering_);
+  if (HasFatalFailure()) return;
   start_with_web();
   if (HasFatalFailure()) return;
 
@@ -231,9 +223,16 @@ TEST_F(WorkerLoop, ForwardsRepliesSendsArpToTheControlThreadCountsDropsAndStops)
                        .bytes();
   EXPECT_TRUE(exchange(arp, std::chrono::milliseconds(50)).empty());
   dp::SlowPacket sp;
-  ASSERT_TRUE(eventually([&] { return slow_->dequeue(sp); }));
+  ASSERT_TRUE(eventually([&] { return workers_->receive_slow(0, &sp, 1) == 1; }));
   EXPECT_EQ(sp.reason, dp::SlowReason::arp);
   dpdk::free_packet(sp.pkt);
+
+  // A frame the control thread sends leaves on worker 0's queue as it is.
+  dp::Packet frame = dpdk::to_packet(test::mbuf_with(test_pool(), arp), 0);
+  ASSERT_TRUE(workers_->send_frame(frame));
+  out = transmitted(std::chrono::milliseconds(2000));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], arp);
 
   // Nothing listens on port 81: dropped, counted.
   const auto stray = test::Packet()
@@ -255,77 +254,62 @@ TEST_F(WorkerLoop, ForwardsRepliesSendsArpToTheControlThreadCountsDropsAndStops)
   out = exchange(ack);
   EXPECT_TRUE(out.empty()) << "a frame for a removed service was forwarded";
 
-  stop();
-  EXPECT_EQ(result_, 0);
-  EXPECT_EQ(ctx_.counters.rx_packets, 5u);
-  EXPECT_EQ(ctx_.counters.tx_packets, 2u);
-  EXPECT_EQ(ctx_.counters.new_connections, 1u);
-  EXPECT_EQ(ctx_.counters.replies, 1u);
-  EXPECT_EQ(ctx_.counters.to_slow_path, 1u);
-  EXPECT_EQ(ctx_.counters.drops[size_t(dp::DropReason::no_service)], 2u);
-  EXPECT_EQ(ctx_.counters.updates_applied, web_updates_ + gone->updates.size());
+  workers_->stop();
+  EXPECT_FALSE(workers_->failed(0));
+  const dp::ForwarderCounters c = counters(0).forwarder;
+  EXPECT_EQ(c.rx_packets, 5u);
+  EXPECT_EQ(c.tx_packets, 2u);
+  EXPECT_EQ(c.new_connections, 1u);
+  EXPECT_EQ(c.replies, 1u);
+  EXPECT_EQ(c.to_slow_path, 1u);
+  EXPECT_EQ(c.drops[size_t(dp::DropReason::no_service)], 2u);
+  EXPECT_EQ(c.updates_applied, web_updates_ + gone->updates.size());
+  // The backend's traffic, in worker 0's row for it.
+  EXPECT_EQ(workers_->traffic(0).backend_total(0).packets, 1u);
 }
 
-// Frames handed between workers ride the peer rings: an ICMP error about a connection worker 1
-// holds leaves worker 0 on its ring to worker 1, unchanged; a frame worker 1 hands over is
-// forwarded by worker 0 as if received, counted apart from what it received.
-TEST_F(WorkerLoop, HandsFramesToTheWorkerHoldingTheirConnectionAndTakesFramesHandedToIt) {
-  // Members, so that they outlive the worker thread if an assertion returns early.
-  auto created_to1 = PeerRing::create(64, "wl_to1");
-  auto created_from1 = PeerRing::create(64, "wl_from1");
-  ASSERT_TRUE(created_to1.ok() && created_from1.ok());
-  auto& to1 = rings_.emplace_back(std::move(created_to1).value());
-  auto& from1 = rings_.emplace_back(std::move(created_from1).value());
-  ctx_.steering = &on_worker_one_;
-  ctx_.config.workers = 2;
-  ctx_.peers_in = {nullptr, &from1};
-  ctx_.peers_out = {nullptr, &to1};
+// Two workers on two lcores: an ICMP error about a connection worker 1 holds arrives at worker
+// 0 (RSS spreads ICMP by its outer addresses alone), which hands it to worker 1 on their peer
+// ring; worker 1 translates it for the client as if it had received it.
+TEST_F(WorkerLoop, AFrameHandedToTheWorkerHoldingItsConnectionIsTranslatedThere) {
+  make(2, on_worker_one_);
+  if (HasFatalFailure()) return;
   start_with_web();
   if (HasFatalFailure()) return;
 
-  // Worker 0 receives an error about a connection it does not hold: onto the ring to worker 1.
-  const auto error = test::Packet()
-                         .eth(kBackendMac, kLbMac)
-                         .ipv4("198.18.1.1", "198.18.0.1")
-                         .icmp_error(3, 4, test::Packet().ipv4("198.18.0.1", "198.18.1.10")
-                                               .tcp(1234, 8080, dp::kTcpAck), 48, 1280)
-                         .bytes();
-  EXPECT_TRUE(exchange(error, std::chrono::milliseconds(50)).empty());
-  dp::PeerMessage m;
-  ASSERT_TRUE(eventually([&] { return to1.dequeue(m); }));
-  ASSERT_EQ(m.kind, dp::PeerMessage::Kind::frame);
-  EXPECT_EQ(std::vector<uint8_t>(m.pkt.data, m.pkt.data + m.pkt.len), error);
-  dpdk::free_packet(m.pkt);
-
-  // Worker 1 hands worker 0 a SYN: forwarded to the backend.
+  // The client's SYN reaches worker 1, which opens the connection.
   const auto syn = test::Packet()
                        .eth(kClientMac, kLbMac)
                        .ipv4("198.18.10.1", "198.18.100.1")
                        .tcp(40000, 80, dp::kTcpSyn)
                        .bytes();
-  dp::PeerMessage handed;
-  handed.kind = dp::PeerMessage::Kind::frame;
-  handed.pkt = dpdk::to_packet(test::mbuf_with(test_pool(), syn), 0);
-  ASSERT_TRUE(from1.enqueue(handed));
-  const auto out = transmitted(std::chrono::milliseconds(2000));
-  ASSERT_EQ(out.size(), 1u) << "the handed-off SYN was not forwarded";
-  const std::vector<uint8_t>& sent = out[0];
+  auto out = exchange(syn, std::chrono::milliseconds(2000), 1);
+  ASSERT_EQ(out.size(), 1u);
   dp::Parsed p;
-  ASSERT_EQ(dp::parse({sent.data(), sent.size()}, p), dp::DropReason::none);
-  EXPECT_EQ(dp::to_string(p.key.dst_addr()), "198.18.1.10");
-  EXPECT_EQ(p.key.dport, 8080);
+  ASSERT_EQ(dp::parse({out[0].data(), out[0].size()}, p), dp::DropReason::none);
+  const uint16_t snat_port = p.key.sport;
 
-  stop();
-  while (to1.dequeue(m)) {  // the SYN's reply entry, sent to worker 1 (its replies' owner)
-    EXPECT_NE(m.kind, dp::PeerMessage::Kind::frame);
-  }
-  EXPECT_EQ(result_, 0);
-  EXPECT_EQ(ctx_.counters.rx_packets, 1u);
-  EXPECT_EQ(ctx_.counters.handoffs_sent, 1u);
-  EXPECT_EQ(ctx_.counters.handoffs_received, 1u);
-  EXPECT_EQ(ctx_.counters.new_connections, 1u);
-  EXPECT_EQ(ctx_.counters.tx_packets, 1u);
-  EXPECT_EQ(ctx_.io.handoff_full, 0u);
+  // A router on the backend's side answers the forwarded SYN with "fragmentation needed": it
+  // lands on worker 0.
+  const auto error = test::Packet()
+                         .eth(kBackendMac, kLbMac)
+                         .ipv4("198.18.1.1", "198.18.0.1")
+                         .icmp_error(3, 4, test::Packet().ipv4("198.18.0.1", "198.18.1.10")
+                                               .tcp(snat_port, 8080, dp::kTcpSyn), 48, 1280)
+                         .bytes();
+  EXPECT_TRUE(exchange(error, std::chrono::milliseconds(50), 0).empty());
+  out = transmitted(std::chrono::milliseconds(2000), 1);
+  ASSERT_EQ(out.size(), 1u) << "worker 1 did not send the handed-over error on";
+  ASSERT_EQ(dp::parse({out[0].data(), out[0].size()}, p), dp::DropReason::none);
+  EXPECT_EQ(dp::to_string(p.key.dst_addr()), "198.18.10.1");  // to the client
+  EXPECT_TRUE(p.icmp_error);
+
+  workers_->stop();
+  EXPECT_EQ(counters(0).forwarder.handoffs_sent, 1u);
+  EXPECT_EQ(counters(0).io.handoff_full, 0u);
+  EXPECT_EQ(counters(1).forwarder.handoffs_received, 1u);
+  EXPECT_EQ(counters(1).forwarder.icmp_errors, 1u);
+  EXPECT_EQ(counters(1).forwarder.new_connections, 1u);
 }
 
 }  // namespace

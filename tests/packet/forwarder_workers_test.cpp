@@ -60,7 +60,7 @@ class ForwarderWorkers : public ::testing::Test {
     for (auto [from, to, worker] : {std::tuple{&w0, &w1, 1}, std::tuple{&w1, &w0, 0}}) {
       for (const auto& [dest, m] : from->peers.sent) {
         EXPECT_EQ(dest, worker);
-        to->forwarder().receive(m, now_ms);
+        to->deliver(m, now_ms);
       }
       from->peers.sent.clear();
     }

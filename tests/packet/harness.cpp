@@ -28,7 +28,9 @@ std::string to_string(const Outcome& o) {
 
 Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering,
                  const std::vector<const char*>& more_addrs)
-{
+    : traffic_(4096, 4096),
+      workers_(std::max<uint16_t>(config.workers, uint16_t(config.worker + 1))),
+      self_(config.worker) {
   dp::NodePort p;
   p.id = 0;
   p.name = "lan0";
@@ -39,28 +41,68 @@ Harness::Harness(dp::ForwarderConfig config, const dp::Steering* steering,
   }
   node_.ports.push_back(p);
   if (config.flow_capacity == dp::ForwarderConfig{}.flow_capacity) config.flow_capacity = 4096;
-  fwd_ = std::make_unique<dp::Forwarder>(config, node_, registry_,
-                                         steering ? *steering : single_, peers, traffic_);
+  dp::WorkerRings<dp::LocalRing> rings{&updates_, {}, {}, &slow_, nullptr};
+  for (uint16_t w = 0; w < workers_; ++w) {
+    const bool other = w != self_;
+    peers_in_.push_back(other ? std::make_unique<dp::LocalRing<dp::PeerMessage>>() : nullptr);
+    peers_out_.push_back(other ? std::make_unique<dp::LocalRing<dp::PeerMessage>>() : nullptr);
+    rings.peers_in.push_back(peers_in_.back().get());
+    rings.peers_out.push_back(peers_out_.back().get());
+  }
+  worker_ = std::make_unique<Worker>(config, node_, registry_, steering ? *steering : single_, io_,
+                                     rings, traffic_, share_, dp::kMaxBurst);
+}
+
+uint32_t Harness::slot(const std::string& identity) {
+  return slots_.try_emplace(identity, uint32_t(slots_.size())).first->second;
+}
+
+void Harness::update(const dp::Update& u) {
+  updates_.enqueue(u);
+  turn(now_ms_);
+}
+
+void Harness::turn(uint64_t now_ms, std::vector<dp::Handoff>* handed) {
+  now_ms_ = now_ms;
+  worker_->poll(now_ms);
+  for (uint16_t w = 0; w < workers_; ++w) {
+    if (!peers_out_[w]) continue;
+    dp::PeerMessage m;
+    while (peers_out_[w]->dequeue(m)) {
+      if (m.kind != dp::PeerMessage::Kind::frame) {
+        peers.sent.push_back({w, m});
+      } else if (handed != nullptr) {
+        handed->push_back({m.pkt, w});
+      }
+    }
+  }
 }
 
 const dp::ServiceState& Harness::add(dp::Service s) {
   std::vector<uint16_t> ids;
-  for (const dp::Frontend& f : s.frontends) ids.push_back(*registry_.acquire(f, 0));
-  auto built = dp::ServiceState::build(s, {&node_, ids, {}, {}});
+  std::vector<uint32_t> fe_slots, be_slots;
+  for (const dp::Frontend& f : s.frontends) {
+    ids.push_back(*registry_.acquire(f, 0));
+    fe_slots.push_back(slot(s.name + " " + dp::to_string(f)));
+  }
+  for (const dp::Backend& b : s.backends) {
+    be_slots.push_back(slot(s.name + " " + dp::backend_id(b.addr, b.port)));
+  }
+  auto built = dp::ServiceState::build(s, {&node_, ids, fe_slots, be_slots});
   if (!built) throw std::runtime_error(built.error().message);
   const dp::ServiceState* old = nullptr;
   for (auto& existing : services_) {
     if (existing->spec().name == s.name) old = existing.get();
   }
-  fwd_->apply(dp::Update{dp::Update::Kind::service, old, built->get(), {}});
   services_.push_back(*built);  // keep old states alive: flows may still name them
+  update(dp::Update{dp::Update::Kind::service, old, built->get(), {}});
   return **built;
 }
 
 void Harness::remove(const std::string& name) {
   for (auto& existing : services_) {
     if (existing->spec().name == name) {
-      fwd_->apply(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}});
+      update(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}});
     }
   }
 }
@@ -69,14 +111,20 @@ void Harness::neighbor(const char* addr, const Mac& mac) {
   dp::Update u;
   u.kind = dp::Update::Kind::neighbor;
   u.neighbor = dp::NeighborUpdate{ip(addr), dp::MacAddr{mac}, 0, true};
-  fwd_->apply(u);
+  update(u);
 }
 
 void Harness::forget_neighbor(const char* addr) {
   dp::Update u;
   u.kind = dp::Update::Kind::neighbor;
   u.neighbor = dp::NeighborUpdate{ip(addr), dp::MacAddr{}, 0, false};
-  fwd_->apply(u);
+  update(u);
+}
+
+void Harness::deliver(const dp::PeerMessage& m, uint64_t now_ms) {
+  const uint16_t from = self_ == 0 ? 1 : 0;
+  peers_in_.at(from)->enqueue(m);
+  turn(now_ms);
 }
 
 std::vector<Outcome> Harness::run_burst(const std::vector<Bytes>& frames, uint64_t now_ms) {
@@ -103,43 +151,53 @@ std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t n
     p.headroom = kHeadroom;
     pkts.push_back(p);
   }
-  dp::BurstOut out;
+  io_ = FakeIo{};
+  slow_ = dp::LocalRing<dp::SlowPacket>();
   if (handed_off) {
-    fwd_->process_handed_off(pkts.data(), uint16_t(pkts.size()), now_ms, out);
+    // Handed over by another worker: a peer message, forwarded as a burst of its own.
+    const uint16_t from = self_ == 0 ? 1 : 0;
+    for (const dp::Packet& p : pkts) {
+      dp::PeerMessage m;
+      m.kind = dp::PeerMessage::Kind::frame;
+      m.pkt = p;
+      peers_in_.at(from)->enqueue(m);
+    }
   } else {
-    fwd_->process(pkts.data(), uint16_t(pkts.size()), now_ms, out);
+    io_.arriving = pkts;
   }
+  std::vector<dp::Handoff> handed;
+  turn(now_ms, &handed);
 
   std::vector<Outcome> results(frames.size());
   auto index_of = [&](const dp::Packet& p) {
     return size_t(static_cast<std::vector<uint8_t>*>(p.handle) - bufs.data());
   };
-  for (uint16_t i = 0; i < out.n_tx; ++i) {
-    Outcome& o = results[index_of(out.tx[i])];
-    o.verdict = Verdict::tx;
-    o.port = out.tx[i].port;
-    o.frame.assign(out.tx[i].data, out.tx[i].data + out.tx[i].len);
-  }
-  for (uint16_t i = 0; i < out.n_slow; ++i) {
-    Outcome& o = results[index_of(out.slow[i].pkt)];
-    o.verdict = Verdict::slow;
-    o.slow = out.slow[i].reason;
-    o.next_hop = out.slow[i].next_hop;
-    o.frame.assign(out.slow[i].pkt.data, out.slow[i].pkt.data + out.slow[i].pkt.len);
-  }
-  // Drops carry no reason in BurstOut; run() recovers it from the counters.
-  for (uint16_t i = 0; i < out.n_drop; ++i) {
-    results[index_of(out.drop[i])].verdict = Verdict::drop;
-  }
-  for (uint16_t i = 0; i < out.n_handoff; ++i) {
-    const dp::Packet& p = out.handoff[i].pkt;
+  for (const dp::Packet& p : io_.sent) {
     Outcome& o = results[index_of(p)];
-    o.verdict = Verdict::handoff;
-    o.worker = out.handoff[i].worker;
+    o.verdict = Verdict::tx;
+    o.port = p.port;
     o.frame.assign(p.data, p.data + p.len);
   }
-  if (size_t(out.n_tx) + out.n_slow + out.n_drop + out.n_handoff != frames.size()) {
-    throw std::logic_error("a frame was lost by the forwarder");
+  dp::SlowPacket sp;
+  size_t slow = 0;
+  while (slow_.dequeue(sp)) {
+    Outcome& o = results[index_of(sp.pkt)];
+    o.verdict = Verdict::slow;
+    o.slow = sp.reason;
+    o.next_hop = sp.next_hop;
+    o.frame.assign(sp.pkt.data, sp.pkt.data + sp.pkt.len);
+    ++slow;
+  }
+  // Drops carry no reason on the way out; run() recovers it from the counters.
+  for (const dp::Packet& p : io_.freed) results[index_of(p)].verdict = Verdict::drop;
+  for (const dp::Handoff& h : handed) {
+    Outcome& o = results[index_of(h.pkt)];
+    o.verdict = Verdict::handoff;
+    o.worker = h.worker;
+    o.frame.assign(h.pkt.data, h.pkt.data + h.pkt.len);
+  }
+  if (io_.sent.size() + slow + io_.freed.size() + handed.size() != frames.size()) {
+    throw std::logic_error("a frame was lost by the worker");
   }
   return results;
 }
@@ -151,10 +209,10 @@ Outcome Harness::run(const Bytes& frame, uint64_t now_ms) {
 // Runs one frame; a drop's reason is the counter that moved.
 template <typename F>
 Outcome Harness::with_reason(F&& one) {
-  const auto before = fwd_->counters().drops;
+  const auto before = worker_->forwarder().counters().drops;
   Outcome o = one();
   if (o.verdict == Verdict::drop) {
-    const auto& after = fwd_->counters().drops;
+    const auto& after = worker_->forwarder().counters().drops;
     for (size_t r = 0; r < after.size(); ++r) {
       if (after[r] != before[r]) o.reason = dp::DropReason(r);
     }

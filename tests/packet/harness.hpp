@@ -1,13 +1,19 @@
-// A Forwarder on a fake port: frames go in as bytes built with the packet builder, verdicts and
-// frames come out. One port (198.18.0.1/16, 2001:db8::1/64, MAC kLbMac), backends on-link.
+// The worker (dataplane/worker.hpp: the one burst dispatch) on a fake port: frames go in as
+// bytes built with the packet builder, verdicts and frames come out. One port (198.18.0.1/16,
+// 2001:db8::1/64, MAC kLbMac), backends on-link. Services and neighbours arrive through the
+// worker's update ring, messages from other workers through its peer rings, as they do in
+// `magline run`; what it sends other workers comes out of its peer rings.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "dataplane/forwarder.hpp"
+#include "dataplane/local_ring.hpp"
+#include "dataplane/worker.hpp"
 #include "tests/support/packet_builder.hpp"
 
 namespace magline::dp {
@@ -30,14 +36,31 @@ struct Outcome {
 
 std::string to_string(const Outcome& o);
 
-class FakePeers final : public dp::PeerLink {
- public:
-  bool send(uint16_t worker, const dp::PeerMessage& m) noexcept override {
-    sent.push_back({worker, m});
-    return accept;
-  }
+// What the worker sent other workers (not handed-off frames: those are outcomes), by worker.
+struct FakePeers {
   std::vector<std::pair<uint16_t, dp::PeerMessage>> sent;
-  bool accept = true;
+};
+
+// The worker's port: frames the test gives, and what the worker sends and frees.
+struct FakeIo {
+  std::vector<dp::Packet> arriving;
+  size_t next = 0;
+  std::vector<dp::Packet> sent;
+  std::vector<dp::Packet> freed;
+
+  uint16_t rx(uint16_t, dp::Packet* out, uint16_t n) noexcept {
+    uint16_t got = 0;
+    for (; got < n && next < arriving.size(); ++got) out[got] = arriving[next++];
+    return got;
+  }
+  uint16_t tx(uint16_t port, dp::Packet* pkts, uint16_t n) noexcept {
+    for (uint16_t i = 0; i < n; ++i) {
+      sent.push_back(pkts[i]);
+      sent.back().port = port;
+    }
+    return n;
+  }
+  void free(const dp::Packet* pkts, uint16_t n) noexcept { freed.insert(freed.end(), pkts, pkts + n); }
 };
 
 inline constexpr const char* kLbIp = "198.18.0.1";
@@ -60,21 +83,38 @@ class Harness {
   std::vector<Outcome> run_burst(const std::vector<Bytes>& frames, uint64_t now_ms = 1000);
   // A frame another worker handed to this one (Forwarder::process_handed_off).
   Outcome take_handed_off(const Bytes& frame, uint64_t now_ms = 1000);
+  // A message from another worker, delivered by a turn of the worker.
+  void deliver(const dp::PeerMessage& m, uint64_t now_ms);
 
-  dp::Forwarder& forwarder() { return *fwd_; }
+  dp::Forwarder& forwarder() { return worker_->forwarder(); }
   const dp::Node& node() const { return node_; }
   FakePeers peers;
 
  private:
+  using Worker = dp::Worker<FakeIo, dp::LocalRing>;
   std::vector<Outcome> burst(const std::vector<Bytes>& frames, uint64_t now_ms, bool handed_off);
   template <typename F>
   Outcome with_reason(F&& one);
+  void update(const dp::Update& u);
+  // One turn of the worker; what it sent other workers goes to `peers`, frames it handed over
+  // to `handed` (when given).
+  void turn(uint64_t now_ms, std::vector<dp::Handoff>* handed = nullptr);
+  uint32_t slot(const std::string& identity);
 
   dp::Node node_;
   dp::FrontendRegistry registry_;
   dp::SingleWorker single_;
   dp::TrafficRows traffic_;
-  std::unique_ptr<dp::Forwarder> fwd_;
+  dp::WorkerShare share_;
+  FakeIo io_;
+  dp::LocalRing<dp::Update> updates_;
+  dp::LocalRing<dp::SlowPacket> slow_;
+  std::vector<std::unique_ptr<dp::LocalRing<dp::PeerMessage>>> peers_in_, peers_out_;
+  std::unique_ptr<Worker> worker_;
+  uint16_t workers_ = 1;
+  uint16_t self_ = 0;
+  uint64_t now_ms_ = 0;
+  std::map<std::string, uint32_t> slots_;  // counter slots by (service, frontend/backend)
   std::vector<std::shared_ptr<const dp::ServiceState>> services_;
 };
 

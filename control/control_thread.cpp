@@ -1,0 +1,193 @@
+#include "control/control_thread.hpp"
+
+#include <algorithm>
+
+namespace magline::control {
+
+ControlThread::ControlThread(cfg::Config config, std::optional<std::string> config_path,
+                             const dp::Node& node, WorkerLink& link, AdminView& admin,
+                             std::ostream& log)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      node_(node),
+      link_(link),
+      admin_(admin),
+      log_(log),
+      publisher_(std::make_unique<Publisher>(node)),
+      publication_(std::make_unique<Publication>(link)) {
+  slow_ = std::make_unique<dp::SlowPath>(
+      node_, [this](const dp::IpAddr& a) { return publisher_->is_vip(a); }, link_.packets());
+}
+
+ControlThread::~ControlThread() { stop(); }
+
+void ControlThread::stop() {
+  if (k8s_) k8s_->stop();
+  slow_.reset();  // its held frames go back to the pool
+}
+
+Result<void> ControlThread::publish_configuration(uint64_t now_ms) {
+  return publish_static(cfg::services_of(config_), now_ms);
+}
+
+// The configuration file's services replace the ones it gave before; watched services stay.
+Result<void> ControlThread::publish_static(std::vector<dp::Service> services, uint64_t now_ms) {
+  std::set<std::string> names;
+  for (const dp::Service& s : services) names.insert(s.name);
+  std::vector<std::string> removals;
+  for (const std::string& n : static_names_) {
+    if (!names.count(n)) removals.push_back(n);
+  }
+  auto change = publisher_->update(std::move(services), removals, now_ms);
+  if (!change) return change.error();
+  static_names_ = std::move(names);
+  send(std::move(change).value());
+  return {};
+}
+
+void ControlThread::send(Change change) {
+  if (change.updates.empty()) return;
+  ++services_version_;
+  ++counters_.updates_published;
+  publication_->send(std::move(change));
+}
+
+Result<void> ControlThread::start_kubernetes() {
+  if (!config_.kubernetes.enabled) return {};
+  auto feed = K8sFeed::start(config_, log_);
+  if (!feed) return feed.error();
+  k8s_ = std::move(feed).value();
+  admin_.set_state_available(true);
+  return {};
+}
+
+void ControlThread::announce(uint64_t now_ms) {
+  dp::SlowPathOutput out;
+  std::set<dp::IpAddr> unique;
+  for (const auto& s : publisher_->services()) {
+    for (const dp::Frontend& f : s->spec().frontends) unique.insert(f.addr);
+  }
+  const std::vector<dp::IpAddr> vips(unique.begin(), unique.end());
+  slow_->announce(vips, now_ms, out);
+  transmit(out.tx);
+}
+
+void ControlThread::turn(uint64_t now_ms, bool reload_asked) {
+  if (reload_asked) reload(now_ms);
+  handle_slow(now_ms);
+  poll_kubernetes(now_ms);
+  const uint64_t completed = publication_->completed();
+  publication_->poll();
+  if (publication_->completed() != completed) {
+    counters_.last_update_ms =
+        std::chrono::duration<double, std::milli>(publication_->last_latency()).count();
+    if (k8s_) k8s_->in_effect(std::chrono::steady_clock::now());
+  }
+  publisher_->reclaim([this](bool backend, uint32_t slot) {
+    for (size_t w = 0; w < link_.workers(); ++w) {
+      if (backend) {
+        link_.traffic(w).reset_backend(slot);
+      } else {
+        link_.traffic(w).reset_frontend(slot);
+      }
+    }
+  });
+  refresh_admin(now_ms);
+}
+
+// The control thread's frames leave through worker 0, which drains the ring every turn.
+void ControlThread::transmit(std::vector<dp::Packet>& pkts) {
+  for (dp::Packet& p : pkts) {
+    if (!link_.send_frame(p)) {
+      ++counters_.control_tx_full;
+      link_.packets().free(p);
+    }
+  }
+  pkts.clear();
+}
+
+void ControlThread::handle_slow(uint64_t now_ms) {
+  dp::SlowPathOutput out;
+  dp::SlowPacket sps[32];
+  for (size_t w = 0; w < link_.workers(); ++w) {
+    while (const uint32_t n = link_.receive_slow(w, sps, 32)) {
+      for (uint32_t i = 0; i < n; ++i) slow_->handle(sps[i], now_ms, out);
+    }
+  }
+  slow_->tick(now_ms, out);
+  transmit(out.tx);
+  std::vector<dp::Update> ups;
+  for (const dp::NeighborUpdate& n : out.updates) {
+    dp::Update u;
+    u.kind = dp::Update::Kind::neighbor;
+    u.neighbor = n;
+    ups.push_back(u);
+  }
+  publication_->send(ups);
+}
+
+void ControlThread::reload(uint64_t now_ms) {
+  ++counters_.reloads;
+  const std::string source = config_path_.value_or(std::string(cfg::kEmbeddedSource));
+  auto loaded = cfg::load_or_default(config_path_);
+  if (!loaded) {
+    ++counters_.reloads_refused;
+    log_ << "magline: reload refused, keeping the running configuration: "
+         << loaded.error().message << std::endl;
+    return;
+  }
+  cfg::Reload next = cfg::reload_of(config_, std::move(*loaded));
+  if (auto published = publish_static(cfg::services_of(next.config), now_ms); !published) {
+    ++counters_.reloads_refused;
+    log_ << "magline: reload refused, keeping the running configuration: " << source << ": "
+         << published.error().message << std::endl;
+    return;
+  }
+  config_ = std::move(next.config);
+  log_ << "magline: reloaded " << source << " (" << static_names_.size()
+       << " services from the file, " << publisher_->size() << " in all)";
+  if (!next.needs_restart.empty()) {
+    log_ << "; changed, and kept as running until a restart:";
+    for (const std::string& section : next.needs_restart) log_ << ' ' << section;
+  }
+  log_ << std::endl;
+}
+
+void ControlThread::poll_kubernetes(uint64_t now_ms) {
+  if (!k8s_) return;
+  if (std::optional<Change> change = k8s_->poll(now_ms, *publisher_, static_names_)) {
+    if (!change->new_vips.empty()) {
+      dp::SlowPathOutput out;
+      slow_->announce(change->new_vips, now_ms, out);
+      transmit(out.tx);
+    }
+    send(std::move(*change));
+  }
+  if (admin_.state_wanted()) admin_.answer_state(k8s_->state_json());
+  // The counters for the admin listener: every 250 ms, and at once when an update took effect.
+  if (now_ms >= k8s_reported_ms_ + 250 || k8s_->latency().count() != k8s_reported_samples_) {
+    k8s_reported_ms_ = now_ms;
+    k8s_reported_samples_ = k8s_->latency().count();
+    KubernetesReport r = k8s_->report();
+    admin_.update_extra(std::move(r.metrics), std::move(r.stats));
+  }
+}
+
+// The admin listener's list of services: rebuilt (O(services)) at most once a second, never on
+// the update path.
+void ControlThread::refresh_admin(uint64_t now_ms) {
+  if (services_version_ != admin_version_ && now_ms >= admin_refreshed_ms_ + 1000) {
+    admin_services_ = std::make_shared<const dp::ServiceList>(publisher_->services());
+    admin_version_ = services_version_;
+    admin_refreshed_ms_ = now_ms;
+  }
+  admin_.update(slow_->stats(), counters_, admin_services_);
+}
+
+nlohmann::ordered_json ControlThread::report(const WorkerViews& workers) {
+  nlohmann::ordered_json j = stats_json(workers, slow_->stats(), counters_);
+  if (k8s_) j["kubernetes"] = k8s_->report().stats;
+  return j;
+}
+
+}  // namespace magline::control

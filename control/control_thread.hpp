@@ -1,0 +1,95 @@
+// The control thread: owns everything the workers read, and turns what the world says into
+// updates for them. Each turn (about every 200 us):
+//
+//   SIGHUP asked for?  reload the configuration file's services (or refuse it, keeping them)
+//   slow path          the frames workers handed over (ARP, NDP, pings, frames waiting for a
+//                      neighbour) and its timers; its frames out through worker 0; neighbour
+//                      changes to every worker
+//   Kubernetes         watch events applied, coalesced, translated, published (k8s_feed.hpp)
+//   publication        queued updates into the rings, grace periods, what they free
+//                      (publication.hpp); counter slots of freed states reset (publisher.hpp)
+//   admin listener     what /metrics, /stats and /state show
+//
+// It never touches DPDK: the workers are behind a WorkerLink (DPDK lcores in `magline run`,
+// threads and rings in the tests).
+//
+// Control thread only (the AdminView is what it shares with the admin listener).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "control/admin.hpp"
+#include "control/counter_fields.hpp"
+#include "control/k8s_feed.hpp"
+#include "control/publication.hpp"
+#include "control/publisher.hpp"
+#include "control/worker_link.hpp"
+#include "dataplane/slow_path.hpp"
+
+namespace magline::control {
+
+class ControlThread {
+ public:
+  // `config_path`: where SIGHUP reloads from (none: the embedded default). `node` and `link`
+  // outlive it. Nothing is published yet.
+  ControlThread(cfg::Config config, std::optional<std::string> config_path, const dp::Node& node,
+                WorkerLink& link, AdminView& admin, std::ostream& log);
+  ~ControlThread();
+
+  // Publishes the configuration file's services (the workers apply them before anything else).
+  // Errors: they conflict (two claim a frontend), or a Maglev table cannot be built.
+  Result<void> publish_configuration(uint64_t now_ms);
+  // Starts watching the API server when the configuration says so.
+  Result<void> start_kubernetes();
+  // Announces every VIP (gratuitous ARP, unsolicited NA): once the workers run.
+  void announce(uint64_t now_ms);
+
+  // One turn of the loop.
+  void turn(uint64_t now_ms, bool reload);
+
+  Publisher& publisher() noexcept { return *publisher_; }
+  const Publication& publication() const noexcept { return *publication_; }
+  const ControlCounters& counters() const noexcept { return counters_; }
+  const dp::SlowPathStats& slow_path() const noexcept { return slow_->stats(); }
+  size_t services_from_file() const noexcept { return static_names_.size(); }
+  // The final report: every counter as JSON (after the workers have stopped).
+  nlohmann::ordered_json report(const WorkerViews& workers);
+  // Stops the watcher and frees the slow path's held frames (before the workers' pool goes).
+  void stop();
+
+ private:
+  Result<void> publish_static(std::vector<dp::Service> services, uint64_t now_ms);
+  void reload(uint64_t now_ms);
+  void handle_slow(uint64_t now_ms);
+  void poll_kubernetes(uint64_t now_ms);
+  void transmit(std::vector<dp::Packet>& pkts);
+  void send(Change change);
+  void refresh_admin(uint64_t now_ms);
+
+  cfg::Config config_;
+  std::optional<std::string> config_path_;
+  const dp::Node& node_;
+  WorkerLink& link_;
+  AdminView& admin_;
+  std::ostream& log_;
+  std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<Publication> publication_;
+  std::unique_ptr<dp::SlowPath> slow_;
+  std::unique_ptr<K8sFeed> k8s_;
+  std::set<std::string> static_names_;  // services from the configuration file
+  ControlCounters counters_;
+  uint64_t services_version_ = 0;  // publishes that changed something
+  uint64_t admin_version_ = ~0ull;
+  uint64_t admin_refreshed_ms_ = 0;
+  uint64_t k8s_reported_ms_ = 0;
+  uint64_t k8s_reported_samples_ = 0;
+  std::shared_ptr<const dp::ServiceList> admin_services_;
+};
+
+}  // namespace magline::control

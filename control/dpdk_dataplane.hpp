@@ -1,0 +1,55 @@
+// `magline run`'s dataplane: the EAL, the packet pool, the ports (each with the steering of its
+// return traffic: rte_flow rules where the device takes them, software RSS prediction where it
+// refuses them) and the workers (control/dpdk_workers.hpp). Built from the configuration's
+// dataplane section; the control thread sees it as a WorkerLink.
+//
+// Threads: control thread. The header names no DPDK type.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "control/dpdk_workers.hpp"
+#include "dataplane/node.hpp"
+#include "dataplane/result.hpp"
+#include "dataplane/steering.hpp"
+
+namespace magline::control {
+
+// How a port's return traffic reaches the worker that owns the connection.
+struct PortReport {
+  std::string name;
+  std::string steering;  // single-queue, rte-flow, rss-predicted
+  std::string detail;    // why
+};
+
+class DpdkDataplane {
+ public:
+  // Starts the EAL, opens and starts every port, installs rte_flow rules where the device takes
+  // them, and builds the workers (not launched). Errors name the port and what failed.
+  static Result<std::unique_ptr<DpdkDataplane>> start(const cfg::Config& config);
+  // Stops the workers, then the ports, then the EAL (in that order: everything that lives in
+  // EAL memory goes before it).
+  ~DpdkDataplane();
+
+  const dp::Node& node() const noexcept { return node_; }
+  DpdkWorkers& workers() noexcept { return *workers_; }
+  const std::vector<PortReport>& ports() const noexcept { return reports_; }
+  // The ports' steering as /stats JSON and /metrics text (magline_port_steering).
+  nlohmann::ordered_json ports_json() const;
+  std::string ports_metrics() const;
+
+ private:
+  DpdkDataplane();
+  struct Devices;  // EAL, pool, ports, rte_flow rules (dpdk_dataplane.cpp)
+  std::unique_ptr<Devices> devices_;
+  dp::Node node_;
+  std::unique_ptr<dp::Steering> steering_;
+  std::vector<PortReport> reports_;
+  std::unique_ptr<DpdkWorkers> workers_;
+};
+
+}  // namespace magline::control

@@ -1,0 +1,107 @@
+#include "control/k8s_feed.hpp"
+
+#include <cstdlib>
+
+#include "control/k8s/plan.hpp"
+#include "control/k8s_client/kube_config.hpp"
+
+namespace magline::control {
+
+namespace {
+
+// The label selector kube-proxy uses, turned around when Magline claims Services by name
+// (docs/k8s.md): Services carry the proxy-name label, and their slices inherit it.
+std::string k8s_selector(const std::string& proxy_name) {
+  std::string s = proxy_name.empty() ? "!service.kubernetes.io/service-proxy-name"
+                                     : "service.kubernetes.io/service-proxy-name=" + proxy_name;
+  return s + ",!service.kubernetes.io/headless";
+}
+
+}  // namespace
+
+Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log) {
+  const cfg::KubernetesConfig& k = config.kubernetes;
+  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
+                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  if (!api) return Error{"kubernetes: " + api.error().message};
+  auto events = std::make_unique<k8s::EventQueue>();
+  k8s::WatcherOptions wo;
+  wo.label_selector = k8s_selector(k.proxy_name);
+  wo.ns = k.namespace_;
+  wo.page_limit = k.page_limit;
+  log << "magline: watching Services and EndpointSlices at " << api->server << std::endl;
+  auto watcher = std::make_unique<k8s::Watcher>(std::move(api).value(), wo, *events);
+  if (auto started = watcher->start(); !started) {
+    return Error{"kubernetes: " + started.error().message};
+  }
+  return std::unique_ptr<K8sFeed>(new K8sFeed(config, std::move(events), std::move(watcher)));
+}
+
+K8sFeed::K8sFeed(const cfg::Config& config, std::unique_ptr<k8s::EventQueue> events)
+    : K8sFeed(config, std::move(events), nullptr) {}
+
+K8sFeed::K8sFeed(const cfg::Config& config, std::unique_ptr<k8s::EventQueue> events,
+                 std::unique_ptr<k8s::Watcher> watcher)
+    : coalesce_ms_(config.kubernetes.coalesce_ms),
+      source_(translate_options(config)),
+      events_(std::move(events)),
+      watcher_(std::move(watcher)) {}
+
+K8sFeed::~K8sFeed() { stop(); }
+
+void K8sFeed::stop() {
+  if (watcher_) watcher_->stop();
+}
+
+std::optional<Change> K8sFeed::poll(uint64_t now_ms, Publisher& publisher,
+                                    const std::set<std::string>& reserved) {
+  batch_.clear();
+  events_->drain(batch_);
+  for (const k8s::WatchEvent& e : batch_) {
+    const K8sKind kind =
+        e.resource == k8s::Resource::services ? K8sKind::service : K8sKind::endpoint_slice;
+    switch (e.type) {
+      case k8s::WatchEvent::Type::added:
+      case k8s::WatchEvent::Type::modified:
+        source_.upsert(kind, e.object);
+        break;
+      case k8s::WatchEvent::Type::deleted:
+        source_.erase(kind, e.object);
+        break;
+      case k8s::WatchEvent::Type::relisted:
+        source_.replace(kind, e.items);
+        listed_[kind == K8sKind::service ? 0 : 1] = true;
+        break;
+    }
+    if (!pending_since_) pending_since_ = now_ms;
+    if (!oldest_ || e.received < *oldest_) oldest_ = e.received;
+  }
+  if (!pending_since_ || now_ms < *pending_since_ + coalesce_ms_ || !listed_[0] || !listed_[1]) {
+    return std::nullopt;
+  }
+  Change change = source_.sync(publisher, reserved, now_ms);
+  // The latency of the oldest event still on its way to the workers.
+  if (!change.updates.empty() && !in_flight_) in_flight_ = oldest_;
+  pending_since_.reset();
+  oldest_.reset();
+  return change;
+}
+
+void K8sFeed::in_effect(Clock::time_point now) {
+  if (!in_flight_) return;
+  latency_.add(std::chrono::duration<double, std::milli>(now - *in_flight_).count());
+  in_flight_.reset();
+}
+
+std::string K8sFeed::state_json() const {
+  k8s::Plan plan =
+      k8s::build_plan(source_.service_objects(), source_.slice_objects(), source_.options());
+  for (const auto& [key, why] : source_.errors()) plan.errors.push_back({key, why});
+  return k8s::plan_json(plan);
+}
+
+KubernetesReport K8sFeed::report() const {
+  return kubernetes_report_of(watcher_.get(), source_, latency_);
+}
+
+}  // namespace magline::control

@@ -1,0 +1,73 @@
+// The watched Kubernetes objects on their way to the workers: the watcher's threads (one per
+// resource: LIST, then WATCH; docs/k8s-client.md) fill an event queue; the control thread drains
+// it every turn into the K8sSource (control/k8s_source.hpp), and when the oldest event not yet
+// published is `coalesce_ms` old, translates the Services the events touched and hands the
+// difference over to be published, in one piece. Nothing is published before both resources'
+// first lists are in (as kube-proxy waits for its informers): Services whose slices have not
+// arrived yet would reject their traffic.
+//
+// It also measures, from a watch event read off the wire to every worker applying the change it
+// made (in_effect()), the latency /metrics reports.
+//
+// Control thread only, but for the watcher's own threads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "control/k8s_client/watcher.hpp"
+#include "control/k8s_source.hpp"
+#include "control/publisher.hpp"
+#include "control/stats.hpp"
+
+namespace magline::control {
+
+class K8sFeed {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Reads the credentials (in-cluster or kubeconfig) and starts watching. Errors: credentials
+  // that cannot be read, a watcher that cannot start.
+  static Result<std::unique_ptr<K8sFeed>> start(const cfg::Config& config, std::ostream& log);
+  // A feed whose events come from `events` (tests: no watcher, no API server).
+  K8sFeed(const cfg::Config& config, std::unique_ptr<k8s::EventQueue> events);
+  ~K8sFeed();
+
+  // Applies the events received so far; when a burst is due, translates what it touched and
+  // returns the change for the Publisher (already applied to it), else nothing.
+  std::optional<Change> poll(uint64_t now_ms, Publisher& publisher,
+                             const std::set<std::string>& reserved);
+  // Everything published so far is now in effect on every worker.
+  void in_effect(Clock::time_point now);
+
+  // The plan of the watched objects (/state).
+  std::string state_json() const;
+  // The watcher's and the translation's counters, and the latency.
+  KubernetesReport report() const;
+  const LatencySamples& latency() const noexcept { return latency_; }
+  void stop();
+
+ private:
+  K8sFeed(const cfg::Config& config, std::unique_ptr<k8s::EventQueue> events,
+          std::unique_ptr<k8s::Watcher> watcher);
+
+  uint32_t coalesce_ms_;
+  K8sSource source_;
+  std::unique_ptr<k8s::EventQueue> events_;
+  std::unique_ptr<k8s::Watcher> watcher_;
+  std::vector<k8s::WatchEvent> batch_;
+  std::optional<uint64_t> pending_since_;       // ms: the oldest event not yet published
+  std::optional<Clock::time_point> oldest_;     // ...as read off the wire
+  std::optional<Clock::time_point> in_flight_;  // published, not yet in effect
+  LatencySamples latency_;
+  bool listed_[2] = {false, false};  // Services, EndpointSlices: first list applied
+};
+
+}  // namespace magline::control
