@@ -51,12 +51,13 @@ DEVICES = {
 ADMIN_PORT = 9101  # not the default 9100: a demo may run beside a kept topology
 
 
-def magline_config(echo_backends, pmd="af_packet", kubeconfig=None):
+def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends=None):
     def backends(addrs, port):
         return [{"address": a, "port": port} for a in addrs]
 
     v4 = [b[2] for b in BACKENDS]
     v6 = [b[3] for b in BACKENDS]
+    web = v4 if web_backends is None else web_backends
     return {
         "flow_table": {"capacity": 65536},
         "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},
@@ -76,7 +77,7 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None):
             {"name": "e2e/web:http", "mode": "full_nat",
              "frontends": [{"kind": "load_balancer", "address": VIP_HTTP, "port": 80},
                            {"kind": "node_port", "port": NODE_PORT}],
-             "backends": backends(v4, 8080)},
+             "backends": backends(web, 8080)},
             {"name": "e2e/dns:udp", "mode": "full_nat",
              "frontends": [{"address": VIP_UDP, "port": 53, "protocol": "udp"}],
              "backends": backends(v4, 5353)},
@@ -117,11 +118,20 @@ class Magline:
         self.err_path = os.path.join(workdir, "magline.stderr")
         self.proc = None
         self.reloads_sent = 0
+        self.echo_backends = [b[2] for b in BACKENDS]
+        self.web_backends = None  # None: all of them
 
-    def write_config(self, echo_backends):
+    def write_config(self, echo_backends=None, web_backends=None):
+        """Writes the configuration with these backends for e2e/echo:stream and e2e/web:http;
+        a service not named keeps what the last write gave it."""
+        if echo_backends is not None:
+            self.echo_backends = echo_backends
+        if web_backends is not None:
+            self.web_backends = web_backends
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(magline_config(echo_backends, self.pmd, self.kubeconfig), f, indent=2)
+            json.dump(magline_config(self.echo_backends, self.pmd, self.kubeconfig,
+                                     self.web_backends), f, indent=2)
         os.replace(tmp, self.config)  # a reload never sees half a file
 
     def start(self):
