@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 import xml.etree.ElementTree as ET
 
 from topology import (  # names, addresses, command helpers, cleanup
@@ -51,12 +52,13 @@ DEVICES = {
 ADMIN_PORT = 9101  # not the default 9100: a demo may run beside a kept topology
 
 
-def magline_config(echo_backends, pmd="af_packet", kubeconfig=None):
+def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends=None):
     def backends(addrs, port):
         return [{"address": a, "port": port} for a in addrs]
 
     v4 = [b[2] for b in BACKENDS]
     v6 = [b[3] for b in BACKENDS]
+    web = v4 if web_backends is None else web_backends
     return {
         "flow_table": {"capacity": 65536},
         "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},
@@ -76,7 +78,7 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None):
             {"name": "e2e/web:http", "mode": "full_nat",
              "frontends": [{"kind": "load_balancer", "address": VIP_HTTP, "port": 80},
                            {"kind": "node_port", "port": NODE_PORT}],
-             "backends": backends(v4, 8080)},
+             "backends": backends(web, 8080)},
             {"name": "e2e/dns:udp", "mode": "full_nat",
              "frontends": [{"address": VIP_UDP, "port": 53, "protocol": "udp"}],
              "backends": backends(v4, 5353)},
@@ -117,11 +119,20 @@ class Magline:
         self.err_path = os.path.join(workdir, "magline.stderr")
         self.proc = None
         self.reloads_sent = 0
+        self.echo_backends = [b[2] for b in BACKENDS]
+        self.web_backends = None  # None: all of them
 
-    def write_config(self, echo_backends):
+    def write_config(self, echo_backends=None, web_backends=None):
+        """Writes the configuration with these backends for e2e/echo:stream and e2e/web:http;
+        a service not named keeps what the last write gave it."""
+        if echo_backends is not None:
+            self.echo_backends = echo_backends
+        if web_backends is not None:
+            self.web_backends = web_backends
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
-            json.dump(magline_config(echo_backends, self.pmd, self.kubeconfig), f, indent=2)
+            json.dump(magline_config(self.echo_backends, self.pmd, self.kubeconfig,
+                                     self.web_backends), f, indent=2)
         os.replace(tmp, self.config)  # a reload never sees half a file
 
     def start(self):
@@ -331,6 +342,117 @@ def stream_summary(agent, seconds, over, out, problems):
         problems.append(f"{r['sent'] - r['echoed']} lines not echoed")
     if problems:
         raise Fail("\n".join(problems))
+
+
+# --- /metrics --------------------------------------------------------------------------------
+
+
+def parse_prometheus(text):
+    """Prometheus text exposition format 0.0.4 -> {(name, ((label, value), ...)): value}, labels
+    sorted. Skips comments (# HELP, # TYPE) and blank lines; label values may hold the escapes
+    \\\\, \\" and \\n. Raises ValueError on a line it cannot read or a series given twice."""
+    samples = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            name, labels, value = parse_sample(line)
+        except IndexError:
+            raise ValueError(f"line {n} {line!r}: ends inside its labels")
+        except ValueError as e:
+            raise ValueError(f"line {n} {line!r}: {e}")
+        key = (name, tuple(sorted(labels.items())))
+        if key in samples:
+            raise ValueError(f"line {n} {line!r}: series given twice")
+        samples[key] = value
+    return samples
+
+
+UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def parse_sample(line):
+    """'name{a="x",b="y \\"q\\""} 12 [timestamp]' -> (name, {label: value}, 12.0)."""
+    i = 0
+    while i < len(line) and line[i] not in "{ \t":
+        i += 1
+    name = line[:i]
+    if not name or not (name[0].isalpha() or name[0] in "_:"):
+        raise ValueError("no metric name")
+    labels = {}
+    if i < len(line) and line[i] == "{":
+        i += 1
+        while True:
+            while line[i] in " \t":
+                i += 1
+            if line[i] == "}":
+                i += 1
+                break
+            eq = line.index("=", i)
+            key = line[i:eq].strip()
+            if not key or key in labels:
+                raise ValueError(f"bad or repeated label name {key!r}")
+            i = eq + 1
+            if line[i] != '"':
+                raise ValueError(f"label {key}: value not quoted")
+            i += 1
+            chars = []
+            while line[i] != '"':
+                if line[i] == "\\":
+                    i += 1
+                    if line[i] not in UNESCAPE:
+                        raise ValueError(f"label {key}: unknown escape \\{line[i]}")
+                    chars.append(UNESCAPE[line[i]])
+                else:
+                    chars.append(line[i])
+                i += 1
+            i += 1
+            labels[key] = "".join(chars)
+            while line[i] in " \t":
+                i += 1
+            if line[i] == ",":
+                i += 1
+            elif line[i] != "}":
+                raise ValueError(f"after label {key}: {line[i]!r}, not ',' or '}}'")
+    rest = line[i:].split()
+    if len(rest) not in (1, 2):
+        raise ValueError("no value, or more than a value and a timestamp")
+    return name, labels, float(rest[0])  # float() reads NaN, +Inf, -Inf too
+
+
+def scrape_traffic(service):
+    """GET /metrics from the admin listener: `service`'s {"frontend": {id: {"packets": P,
+    "bytes": B}}, "backend": {...}} from magline_{frontend,backend}_{packets,bytes}_total."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=3) as r:
+            samples = parse_prometheus(r.read().decode())
+    except OSError as e:
+        raise Fail(f"GET /metrics: {e}")
+    except ValueError as e:
+        raise Fail(f"/metrics: {e}")
+    traffic = {"frontend": {}, "backend": {}}
+    for (name, labels), value in samples.items():
+        kind, _, unit = name.removeprefix("magline_").removesuffix("_total").partition("_")
+        labels = dict(labels)
+        if (kind in traffic and unit in ("packets", "bytes")
+                and set(labels) == {"service", kind} and labels["service"] == service):
+            traffic[kind].setdefault(labels[kind], {})[unit] = value
+    return traffic
+
+
+def went_back(before, after, when):
+    """A counter series in both scrapes that is lower in the later one (a Prometheus counter
+    never goes backwards while its frontend or backend exists)."""
+    problems = []
+    for kind in ("frontend", "backend"):
+        for key, old in before[kind].items():
+            for unit, value in old.items():
+                new = after[kind].get(key, {}).get(unit)
+                if new is not None and new < value:
+                    problems.append(f"{when}: {kind} {key} {unit} went back from {value:.0f} "
+                                    f"to {new:.0f}")
+    return problems
 
 
 # --- test cases ------------------------------------------------------------------------------
@@ -576,6 +698,131 @@ class Suite:
                                 f"within 3 s; stderr:\n{tail(self.magline.stderr(), 5)}")
         stream_summary(agent, seconds, f"{self.magline.reloads_sent} reloads", out, problems)
 
+    def backend_counters_reload(self, out):
+        """b0's counters keep counting up across reloads that remove b2 from e2e/web:http and
+        add it back (the configuration is the original again afterwards)."""
+        by_name = {b[1]: b[2] for b in BACKENDS}
+
+        def reload(names):
+            before = self.magline.stderr().count("magline: reloaded")
+            self.magline.write_config(web_backends=[by_name[n] for n in names])
+            self.magline.reload()
+            return lambda: self.magline.stderr().count("magline: reloaded") > before
+
+        self.counters_follow(out, "e2e/web:http", VIP_HTTP, "b0",
+                             [["b0", "b1"], ["b0", "b1", "b2"]], reload, "reload")
+
+    def counters_follow(self, out, service, vip, watched, steps, change, what):
+        """`change(names)` sets `service`'s backends (port 8080) to `names` and returns a
+        function that says whether it was applied; `steps` are applied in turn, each keeps
+        `watched`, and the last must be the service's backends as the suite set them (it is
+        applied even when the case fails half-way). Before the first change and after each, new
+        connections to vip:80 until `watched` answers one. Every scrape of /metrics must show
+        each frontend and backend series no lower than the scrape before while it exists; after
+        each change the series are exactly the step's backends (a removed backend's series is
+        gone), and after the traffic `watched`'s packets and the frontend's have grown."""
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        ident = {n: f"{by_name[n]}:8080" for n in by_name}
+        frontend = f"{vip}:80/tcp"
+        problems = []
+
+        def counted(traffic, when):
+            for kind, key in (("backend", ident[watched]), ("frontend", frontend)):
+                if "packets" not in traffic[kind].get(key, {}):
+                    raise Fail(f"{when}: no magline_{kind}_packets_total series of {service} "
+                               f"{kind} {key}; its {kind}s: {sorted(traffic[kind])}")
+            return (traffic["backend"][ident[watched]]["packets"],
+                    traffic["frontend"][frontend]["packets"])
+
+        def traffic_to_watched(last, names, when):
+            """Connections until `watched` answers one; the scrape after them."""
+            tally, errors = {}, []
+            for i in range(30):  # a backend of 3 gets none of 30 once in 190,000 runs
+                body, err = curl(CLIENT, f"http://{vip}/", max_time=2)
+                if body is None:
+                    errors.append(f"request {i}: {err}")
+                    if len(errors) == GIVE_UP_AFTER:
+                        break
+                    continue
+                got = parse_answer(body).get("backend")
+                tally[got] = tally.get(got, 0) + 1
+                if got == watched:
+                    break
+            if not tally.get(watched):
+                raise Fail(f"{when}: no connection to {vip}:80 reached {watched} "
+                           f"(answers {tally}); " + "; ".join(errors[:3]))
+            if set(tally) - set(names):
+                strays = sorted(set(tally) - set(names))
+                problems.append(f"{when}: new connections reached {strays}, not in {names}")
+            now = scrape_traffic(service)
+            problems.extend(went_back(last, now, when))
+            return tally, now
+
+        # A service just written may take a second to reach the admin listener's list.
+        end = time.monotonic() + 3
+        last = scrape_traffic(service)
+        while ident[watched] not in last["backend"] and time.monotonic() < end:
+            time.sleep(0.05)
+            last = scrape_traffic(service)
+        before = counted(last, "before")
+        tally, last = traffic_to_watched(last, steps[-1], "before the changes")
+        counts = counted(last, "before the changes")
+        out.append(f"{service}: {watched} {before[0]:.0f} -> {counts[0]:.0f} packets, frontend "
+                   f"{frontend} {before[1]:.0f} -> {counts[1]:.0f} (connections {tally})")
+        if counts[0] <= before[0] or counts[1] <= before[1]:
+            problems.append(f"before the changes: {watched} or {frontend} did not count "
+                            f"{sum(tally.values())} connections: packets {before} -> {counts}")
+        applied = None
+        try:
+            names_before = steps[-1]
+            for step, names in enumerate(steps, 1):
+                gone = [n for n in names_before if n not in names]
+                added = [n for n in names if n not in names_before]
+                when = f"{what} {step} (" + ", ".join(
+                    [f"-{n}" for n in gone] + [f"+{n}" for n in added]) + ")"
+                names_before = names
+                t0 = time.monotonic()
+                done = change(names)
+                applied = names
+                want = sorted(ident[n] for n in names)
+                # The admin listener's list of services follows an update within a second.
+                while True:
+                    now = scrape_traffic(service)
+                    problems.extend(went_back(last, now, when))
+                    last = now
+                    if done() and sorted(now["backend"]) == want:
+                        break
+                    if time.monotonic() > t0 + 3:
+                        raise Fail("\n".join(problems + [
+                            f"{when}: /metrics lists {service}'s backends "
+                            f"{sorted(now['backend'])}, not {want}, 3 s later; magline "
+                            f"stderr:\n{tail(self.magline.stderr(), 5)}"]))
+                    time.sleep(0.05)
+                dt = time.monotonic() - t0
+                after, after_change = counted(last, when), last
+                tally, last = traffic_to_watched(last, names, when)
+                grown = counted(last, when)
+                fresh = "".join(f"; {n} (back) starts at "
+                                f"{after_change['backend'][ident[n]].get('packets', 0):.0f}"
+                                for n in added)
+                out.append(f"{when}: series follow after {dt:.2f} s; {watched} {counts[0]:.0f} "
+                           f"-> {after[0]:.0f} -> {grown[0]:.0f} packets, frontend "
+                           f"{counts[1]:.0f} -> {after[1]:.0f} -> {grown[1]:.0f} "
+                           f"(connections {tally}){fresh}")
+                if grown[0] <= after[0] or grown[1] <= after[1]:
+                    problems.append(f"{when}: {watched} or {frontend} did not count "
+                                    f"{sum(tally.values())} connections: packets {after} -> "
+                                    f"{grown}")
+                if sorted(last["backend"]) != want:
+                    problems.append(f"{when}: after traffic /metrics lists backends "
+                                    f"{sorted(last['backend'])}, not {want}")
+                counts = grown
+        finally:
+            if applied is not None and applied != steps[-1]:
+                change(steps[-1])  # the suite's own backends for the cases after this one
+        if problems:
+            raise Fail("\n".join(problems))
+
     # -- Services from the (fake) Kubernetes API server
 
     def wait_for_answer(self, url, seconds):
@@ -618,6 +865,19 @@ class Suite:
             problems.append(f"/state does not list e2e/kweb:main/tcp/v4: {state[:300]!r}")
         if problems:
             raise Fail("\n".join(problems))
+
+    def backend_counters_slice(self, out):
+        """b0's counters keep counting up across EndpointSlice updates of e2e/kweb that remove
+        b1 and add it back."""
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        service = "e2e/kweb:main/tcp/v4"
+
+        def update(names):
+            self.api.write(k8s.slice_("kweb", "a", 8080, ready=[by_name[n] for n in names]))
+            return lambda: True  # applied when /metrics lists the slice's backends
+
+        self.counters_follow(out, service, VIP_K8S, "b0", [["b0"], ["b0", "b1"]], update,
+                             "slice update")
 
     def k8s_stream(self, out):
         """A long-lived connection survives EndpointSlice changes that remove and add the other
@@ -819,7 +1079,9 @@ class Suite:
             ("dnat", self.dnat),
             ("dsr", self.dsr),
             ("long_stream_survives_reloads", self.long_stream),
+            ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),
+            ("backend_counters_survive_slice_update", self.backend_counters_slice),
             ("k8s_stream_survives_slice_changes", self.k8s_stream),
             ("k8s_service_deleted", self.k8s_deleted),
             ("counters", self.counters),
