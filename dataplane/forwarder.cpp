@@ -65,24 +65,12 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       flows_(config.flow_capacity, config.timeouts, config.flow_seed),
       frontends_(config.max_frontends),
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
-      port_uses_(new uint32_t[65536]()),
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
-      work_(new Work[kMaxBurst]) {
-  // Node::source_addresses scans a port's addresses: look each answer up once, not per frame.
-  for (const NodePort& port : node.ports) {
-    std::array<SnatAddrs, 2> both;
-    for (const Family f : {Family::v4, Family::v6}) {
-      SnatAddrs& a = both[f == Family::v6];
-      for (const IfAddr* addr : node.source_addresses(port.id, f)) {
-        if (a.n == kMaxSnatAddresses) break;
-        a.subnet[a.n] = addr->subnet();
-        a.addr[a.n++] = addr;
-      }
-    }
-    snat_.push_back(both);
-  }
-}
+      snat_(node, steering, config.worker, config.snat_port_lo, config.snat_port_hi, flows_,
+            frontends_),
+      sync_(config.worker, config.workers, steering, snat_, flows_, last_hops_, peers, counters_),
+      work_(new Work[kMaxBurst]) {}
 
 Forwarder::~Forwarder() = default;
 
@@ -263,7 +251,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
         f.backend_hint = uint16_t(idx);
         flows_.refresh(e, next, now_ms);
         if (next != state && (tcp_closing_state(next) || next == FlowState::tcp_established)) {
-          follow_reply(w, f, uint16_t(idx), next, now_ms);
+          sync_.forward_seen(p.key, f, s.next_hop(size_t(idx)), next, now_ms);
         }
       }
     }
@@ -291,7 +279,7 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     to.dst = f.backend_addr;
     to.dport = f.backend_port;
     if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = snat_address(hop->port, to.family, f.snat_addr);
+      const IfAddr* snat = snat_.address(hop->port, to.family, f.snat_addr);
       if (snat == nullptr) {
         drop(pkt, DropReason::no_snat_address, out);
         return;
@@ -361,33 +349,18 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (mode == ForwardMode::full_nat) {
-    const uint8_t choices = snat_choices(*hop, p.key.family);
-    if (choices == 0) {
-      drop(pkt, DropReason::no_snat_address, out);
-      return nullptr;
-    }
     // The address and port prefetch_reply() foresaw, when free (as they nearly always are),
-    // else a search from that address on, over the others in turn.
-    const unsigned count = unsigned(__builtin_popcount(choices));
-    const unsigned first = first_choice(w.hash, count);
-    const uint8_t foreseen = nth_choice(choices, first);
-    uint8_t index = foreseen;
-    reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
-    reply_key.dport = w.reply_port;
-    if (w.reply_hash == 0 || !snat_port_free(reply_key, w.reply_hash)) {
-      const uint32_t checks = std::max(kMinSnatPortChecks, kMaxSnatPortChecks / count);
-      std::optional<uint16_t> port;
-      for (unsigned k = 0; k < count && !port; ++k) {
-        index = nth_choice(choices, (first + k) % count);
-        reply_key.dst = snat_address(hop->port, p.key.family, index)->addr.bytes;
-        port = choose_snat_port(reply_key, hop->port, w.hash, checks);
-      }
-      if (!port) {
+    // else a search.
+    uint8_t index = 0;
+    switch (snat_.choose(*hop, reply_key, w.hash, w.reply_port, w.reply_hash, now_ms, index)) {
+      case SnatAllocator::Outcome::foreseen: break;
+      case SnatAllocator::Outcome::searched: w.reply_hash = 0; break;
+      case SnatAllocator::Outcome::no_address:
+        drop(pkt, DropReason::no_snat_address, out);
+        return nullptr;
+      case SnatAllocator::Outcome::exhausted:
         drop(pkt, DropReason::snat_ports_exhausted, out);
         return nullptr;
-      }
-      if (index != foreseen || *port != w.reply_port) w.reply_hash = 0;
-      reply_key.dport = *port;
     }
     v.fwd.snat_addr = index;
     v.fwd.snat_port = reply_key.dport;
@@ -428,8 +401,8 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     const uint16_t owner = mode == ForwardMode::full_nat
                                ? config_.worker
                                : steering_.worker_of(reply_key, hop->port);
-    if (!record_reply(reply_key, reply_hash, r, state, owner, pkt.port,
-                      MacAddr::from(pkt.data + 6), now_ms, w.reply_hint, e)) {
+    if (!sync_.record_reply(reply_key, reply_hash, r, state, owner, pkt.port,
+                            MacAddr::from(pkt.data + 6), now_ms, w.reply_hint, e)) {
       if (e != nullptr) flows_.erase(e);
       drop(pkt, DropReason::flow_table_full, out);
       return nullptr;
@@ -465,17 +438,8 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
   reply_key.src = b.addr.bytes;
   reply_key.sport = b.port;
   if (s.spec().mode == ForwardMode::full_nat) {
-    const uint8_t choices = snat_choices(*hop, reply_key.family);
-    if (choices == 0) return;
-    const uint8_t index =
-        nth_choice(choices, first_choice(w.hash, unsigned(__builtin_popcount(choices))));
-    reply_key.dst = snat_address(hop->port, reply_key.family, index)->addr.bytes;
-    const std::optional<uint16_t> port = steering_.find_reply_port(
-        reply_key, hop->port, config_.worker, first_snat_port(w.hash), config_.snat_port_lo,
-        config_.snat_port_hi, [](void*, uint16_t) { return true; }, nullptr, 1);
-    if (!port) return;
-    reply_key.dport = *port;
-    w.reply_port = *port;
+    if (!snat_.foresee(*hop, reply_key, w.hash)) return;
+    w.reply_port = reply_key.dport;
   } else {
     reply_key.dst = w.p.key.src;
     reply_key.dport = w.p.key.sport;
@@ -505,7 +469,7 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
       // their copies do not lapse while this client keeps connecting through this worker.
       const bool stale = flows_.remaining_ms(e, now_ms) < timeout_ms / 2;
       flows_.refresh(e, FlowState::affinity, now_ms, timeout_ms);
-      if (stale) broadcast_affinity(key, e->value, timeout_ms);
+      if (stale) sync_.broadcast_affinity(key, e->value, timeout_ms);
       return uint16_t(idx);
     }
     flows_.erase(e);
@@ -516,26 +480,8 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
   v.fwd.backend_addr = s.backend(idx).addr.bytes;
   v.fwd.backend_port = s.backend(idx).port;
   if (FlowEntry* a = flows_.insert(key, h, FlowState::affinity, now_ms, timeout_ms)) a->value = v;
-  broadcast_affinity(key, v, timeout_ms);
+  sync_.broadcast_affinity(key, v, timeout_ms);
   return idx;
-}
-
-void Forwarder::broadcast_affinity(const FlowKey& key, const FlowValue& value,
-                                   uint32_t timeout_ms) noexcept {
-  PeerMessage m;
-  m.kind = PeerMessage::Kind::affinity;
-  m.state = FlowState::affinity;
-  m.timeout_ms = timeout_ms;
-  m.key = key;
-  m.value = value;
-  for (uint16_t other = 0; other < config_.workers; ++other) {
-    if (other == config_.worker) continue;
-    if (peers_.send(other, m)) {
-      ++counters_.peer_messages_sent;
-    } else {
-      ++counters_.peer_messages_lost;
-    }
-  }
 }
 
 void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
@@ -551,7 +497,7 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const FlowState next = next_reply_state(state, p.key.proto, p.tcp_flags);
   flows_.refresh(e, next, now_ms);
   if (unconfirmed(state) || (tcp_closing_state(next) && next != state)) {
-    update_forward(w, r, f, next, now_ms);
+    sync_.reply_seen(p.key, r, f, next, now_ms);
   }
   if (r.last_hop == LastHops::kNone) {
     drop(pkt, DropReason::last_hop_table_full, out);
@@ -592,9 +538,7 @@ void Forwarder::apply(const Update& u) noexcept {
     for (size_t i = 0; i < fs.size(); ++i) {
       if (frontends_.find(fs[i].addr, fs[i].port, uint8_t(fs[i].proto)).service == u.old_state) {
         frontends_.erase(fs[i]);
-        if (--port_uses_[fs[i].port] == 0) {
-          port_used_[fs[i].port >> 6] &= ~(uint64_t(1) << (fs[i].port & 63));
-        }
+        snat_.frontend_removed(fs[i].port);
       }
       FrontendHit& hit = by_id_[u.old_state->frontend_id(i)];
       if (hit.service == u.old_state) hit = {};
@@ -604,8 +548,7 @@ void Forwarder::apply(const Update& u) noexcept {
     const auto& fs = u.new_state->spec().frontends;
     for (size_t i = 0; i < fs.size(); ++i) {
       if (frontends_.find(fs[i].addr, fs[i].port, uint8_t(fs[i].proto)).service == nullptr) {
-        ++port_uses_[fs[i].port];
-        port_used_[fs[i].port >> 6] |= uint64_t(1) << (fs[i].port & 63);
+        snat_.frontend_added(fs[i].port);
       }
       frontends_.insert(fs[i], u.new_state, uint16_t(i));
       by_id_[u.new_state->frontend_id(i)] = {u.new_state, uint16_t(i)};

@@ -12,14 +12,8 @@
 // BurstOut's lists; every drop is counted under one DropReason.
 //
 // Return traffic: a full-NAT connection picks a source port whose reply the NIC delivers to this
-// worker (Steering), so both directions stay here. A DNAT connection's replies come from the
-// backend to the client, a tuple the NIC may deliver to another worker: that worker gets the
-// reply entry through a PeerLink message sent before the first packet leaves, and drains its
-// peer messages before each receive, so the entry is in place before any reply can arrive.
-// Whichever worker then sees a direction change the connection's state (the client's ACK or
-// FIN, the backend's first answer, FIN or RST) tells the one holding the other entry (a
-// `follow` message), as one worker holding both would update both.
-// ICMP errors carry no ports in their outer header, so RSS spreads them by addresses alone: one
+// worker (snat.hpp), so both directions stay here. A DNAT connection's replies may reach another
+// worker: the two entries are kept in step by ConnectionSync (conn_sync.hpp). ICMP errors carry no ports in their outer header, so RSS spreads them by addresses alone: one
 // about a connection another worker holds is handed to that worker (BurstOut::handoff), which
 // takes it through process_handed_off().
 #pragma once
@@ -30,6 +24,7 @@
 #include <optional>
 #include <vector>
 
+#include "dataplane/conn_sync.hpp"
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/frontend_registry.hpp"
@@ -41,24 +36,11 @@
 #include "dataplane/service.hpp"
 #include "dataplane/messages.hpp"
 #include "dataplane/slow_path.hpp"
+#include "dataplane/snat.hpp"
 #include "dataplane/steering.hpp"
 #include "dataplane/traffic.hpp"
 
 namespace magline::dp {
-
-// A full-NAT connection's source port is searched from a point its hash gives, port after port,
-// each a flow-table lookup. Where a backend's ports are nearly all taken that search would cost
-// a lookup per port (tens of thousands per SYN: a cheap way to stall a worker); after this many
-// taken ports the SYN is dropped as snat_ports_exhausted. Linear probing needs about 13 probes
-// on average at 80% of a range taken and 50 at 90%, so the bound refuses connections only
-// beyond about 90%.
-inline constexpr uint32_t kMaxSnatPortChecks = 64;
-// A port may have several addresses of a family; full-NAT uses up to this many of them as source
-// addresses (ports are per backend and per source address: each adds 64,512 connections to every
-// backend). A connection's search spreads kMaxSnatPortChecks over them (at least
-// kMinSnatPortChecks each), so a SYN's work stays bounded however many there are.
-inline constexpr size_t kMaxSnatAddresses = 8;
-inline constexpr uint32_t kMinSnatPortChecks = 16;
 
 // Pings to Magline's addresses and VIPs are answered by the slow path, at most this many per
 // window per worker (1000 a second); the rest are dropped as echo_rate_limited.
@@ -139,7 +121,7 @@ class Forwarder {
 
   // Control-thread changes and messages from other workers, between bursts.
   void apply(const Update& u) noexcept;
-  void receive(const PeerMessage& m, uint64_t now_ms) noexcept;
+  void receive(const PeerMessage& m, uint64_t now_ms) noexcept { sync_.receive(m, now_ms); }
 
   // Reclaims expired flow entries, a bounded amount per call (idle polls).
   void expire(uint64_t now_ms) noexcept { flows_.expire(now_ms, 64); }
@@ -157,23 +139,7 @@ class Forwarder {
   FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out) noexcept;
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
   void prefetch_reply(Work& w) noexcept;
-  void broadcast_affinity(const FlowKey& key, const FlowValue& value,
-                          uint32_t timeout_ms) noexcept;
-  bool snat_port_free(const FlowKey& reply_key, uint64_t hash) noexcept;
-  uint16_t first_snat_port(uint64_t flow_hash) const noexcept;
-  std::optional<uint16_t> choose_snat_port(const FlowKey& reply_key, uint16_t port,
-                                           uint64_t flow_hash, uint32_t max_checks) noexcept;
-  bool record_reply(const FlowKey& reply_key, uint64_t reply_hash, const FlowValue& value,
-                    FlowState state, uint16_t owner, uint16_t last_hop_port,
-                    const MacAddr& last_hop_mac, uint64_t now_ms,
-                    const FlowTable::InsertHint& hint, const FlowEntry* fwd) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
-  void update_forward(const Work& w, const ReplyFlow& r, const FrontendRef& f,
-                      FlowState reply_state, uint64_t now_ms) noexcept;
-  void follow_reply(const Work& w, const ForwardFlow& f, uint16_t idx, FlowState fwd_state,
-                    uint64_t now_ms) noexcept;
-  void follow(const FlowKey& k, uint16_t owner, FlowState peer_now, uint64_t now_ms) noexcept;
-  void follow_here(FlowEntry* e, FlowState peer_now, uint64_t now_ms) noexcept;
   void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;
@@ -185,25 +151,6 @@ class Forwarder {
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
-  // Full-NAT source address number `index` on `port` for `family`, or nullptr.
-  const IfAddr* snat_address(uint16_t port, Family family, uint8_t index) const noexcept {
-    if (port >= snat_.size()) return nullptr;
-    const SnatAddrs& a = snat_[port][family == Family::v6];
-    return index < a.n ? a.addr[index] : nullptr;
-  }
-  // The source addresses (bit i: number i) a connection through `hop` may use: those whose
-  // subnet holds the hop (the backend, or its gateway), which reaches them directly; the first
-  // address when none does; none when the port has none of the family.
-  uint8_t snat_choices(const NextHop& hop, Family family) const noexcept;
-  // Choice number `k` (0 <= k < popcount(choices)) of a snat_choices() set: connections start
-  // at the one their hash gives and move on to the next when that one's ports are taken.
-  static uint8_t nth_choice(uint8_t choices, unsigned k) noexcept {
-    for (; k > 0; --k) choices &= uint8_t(choices - 1);
-    return uint8_t(__builtin_ctz(choices));
-  }
-  static unsigned first_choice(uint64_t flow_hash, unsigned count) noexcept {
-    return reduce32(uint32_t(flow_hash >> 16), count);
-  }
 
   ForwarderConfig config_;
   const Node& node_;
@@ -216,22 +163,12 @@ class Forwarder {
   // Frontend id -> service: what a forward entry's tag (flow_key.hpp) names. Kept in step with
   // frontends_ by apply().
   std::unique_ptr<FrontendHit[]> by_id_;
-  // Ports some frontend listens on (any address, any protocol): a full-NAT source port that is
-  // not among them cannot collide with a frontend, without a frontend lookup (a likely cache
-  // miss) per candidate. Counts per port, and a bit per port set while its count is not zero.
-  std::unique_ptr<uint32_t[]> port_uses_;
-  std::array<uint64_t, 1024> port_used_{};
   NeighborMap neighbors_;
   LastHops last_hops_;
   ForwarderCounters counters_;
+  SnatAllocator snat_;    // full-NAT's source addresses and ports
+  ConnectionSync sync_;   // a connection's two entries kept in step, here or on another worker
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch
-  // A port's full-NAT source addresses of one family (ForwardFlow::snat_addr numbers them).
-  struct SnatAddrs {
-    std::array<const IfAddr*, kMaxSnatAddresses> addr{};
-    std::array<IpPrefix, kMaxSnatAddresses> subnet{};
-    uint8_t n = 0;
-  };
-  std::vector<std::array<SnatAddrs, 2>> snat_;  // per port: IPv4, IPv6
   uint64_t now_ms_ = 0;           // the current burst's clock
   bool handed_off_ = false;       // the current burst came from another worker
   uint32_t neighbor_generation_ = 1;  // bumped by every neighbour change (NeighborHint)

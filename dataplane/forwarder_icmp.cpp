@@ -84,7 +84,7 @@ void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t front
     quote.sport = f.backend_port;
     IpAddr outer_src = w.p.key.src_addr();
     if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = snat_address(hop->port, family, f.snat_addr);
+      const IfAddr* snat = snat_.address(hop->port, family, f.snat_addr);
       if (snat == nullptr) {
         drop(pkt, DropReason::no_snat_address, out);
         return;

@@ -19,10 +19,4 @@ struct Forwarder::Work {
   FlowTable::InsertHint reply_hint;
 };
 
-// A flow entry's flags hold its service's ForwardMode shifted by one (kFlowModeMask).
-inline ForwardMode mode_of(uint8_t flags) noexcept {
-  return ForwardMode((flags & kFlowModeMask) >> 1);
-}
-inline uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
-
 }  // namespace magline::dp
