@@ -37,6 +37,21 @@ std::optional<uint16_t> SingleWorker::find_reply_port(const FlowKey&, uint16_t, 
   return search(first, lo, hi, [](uint16_t) { return true; }, usable, ctx, max_checks);
 }
 
+std::vector<PartitionRule> partition_rules(const std::vector<IpAddr>& addrs, uint16_t workers,
+                                           bool tcp, bool udp) {
+  std::vector<PartitionRule> rules;
+  if (workers == 0 || (workers & (workers - 1)) != 0) return rules;
+  for (const IpAddr& a : addrs) {
+    for (const uint8_t proto : {kProtoTcp, kProtoUdp}) {
+      if ((proto == kProtoTcp && !tcp) || (proto == kProtoUdp && !udp)) continue;
+      for (uint16_t q = 0; q < workers; ++q) {
+        rules.push_back({a, proto, q, uint16_t(workers - 1), q});
+      }
+    }
+  }
+  return rules;
+}
+
 bool RssWorkers::by_rules(const FlowKey& k, uint16_t port) const noexcept {
   const PortSteering& s = ports_[port];
   if (s.partitioned.empty() || !covered_by_rules(k.proto)) return false;

@@ -54,6 +54,23 @@ class SingleWorker final : public Steering {
   uint16_t worker_;
 };
 
+// One rule of the SNAT port partition: frames to `addr`, protocol `proto`, whose destination
+// port p has (p & mask) == value go to RX queue `queue`. The DPDK adapter turns each into an
+// rte_flow rule (dataplane/dpdk/flow_steer.hpp).
+struct PartitionRule {
+  IpAddr addr;
+  uint8_t proto = 0;
+  uint16_t value = 0;
+  uint16_t mask = 0;
+  uint16_t queue = 0;
+};
+
+// The rules that give worker i the SNAT ports p with (p & (workers - 1)) == i, for every address
+// and for TCP and UDP (as asked): workers rules per address and protocol, covering the whole port
+// range. None when `workers` is not a power of two (no port mask partitions the range then).
+std::vector<PartitionRule> partition_rules(const std::vector<IpAddr>& addrs, uint16_t workers,
+                                           bool tcp = true, bool udp = true);
+
 // One port's return-traffic steering for RssWorkers.
 struct PortSteering {
   RssSteering rss = RssSteering::single_queue();

@@ -8,6 +8,8 @@
 #include <deque>
 #include <utility>
 
+#include "dataplane/steering.hpp"
+
 namespace magline::dpdk {
 namespace {
 
@@ -25,7 +27,9 @@ struct Rule {
   rte_flow_action actions[2]{};
 };
 
-void fill(Rule& r, const dp::IpAddr& addr, uint8_t proto, uint16_t q, uint16_t workers) {
+// The rte_flow form of one partition rule (dp::partition_rules says which).
+void fill(Rule& r, const dp::PartitionRule& rule) {
+  const dp::IpAddr& addr = rule.addr;
   r.attr.ingress = 1;
   r.pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
   if (addr.family == dp::Family::v4) {
@@ -37,9 +41,9 @@ void fill(Rule& r, const dp::IpAddr& addr, uint8_t proto, uint16_t q, uint16_t w
     std::memset(r.ip6_mask.hdr.dst_addr, 0xff, 16);
     r.pattern[1] = {RTE_FLOW_ITEM_TYPE_IPV6, &r.ip6_spec, nullptr, &r.ip6_mask};
   }
-  const rte_be16_t port = rte_cpu_to_be_16(q);
-  const rte_be16_t mask = rte_cpu_to_be_16(uint16_t(workers - 1));
-  if (proto == dp::RssSteering::kTcp) {
+  const rte_be16_t port = rte_cpu_to_be_16(rule.value);
+  const rte_be16_t mask = rte_cpu_to_be_16(rule.mask);
+  if (rule.proto == dp::kProtoTcp) {
     r.tcp_spec.hdr.dst_port = port;
     r.tcp_mask.hdr.dst_port = mask;
     r.pattern[2] = {RTE_FLOW_ITEM_TYPE_TCP, &r.tcp_spec, nullptr, &r.tcp_mask};
@@ -49,7 +53,7 @@ void fill(Rule& r, const dp::IpAddr& addr, uint8_t proto, uint16_t q, uint16_t w
     r.pattern[2] = {RTE_FLOW_ITEM_TYPE_UDP, &r.udp_spec, nullptr, &r.udp_mask};
   }
   r.pattern[3].type = RTE_FLOW_ITEM_TYPE_END;
-  r.queue.index = q;
+  r.queue.index = rule.queue;
   r.actions[0] = {RTE_FLOW_ACTION_TYPE_QUEUE, &r.queue};
   r.actions[1] = {RTE_FLOW_ACTION_TYPE_END, nullptr};
 }
@@ -77,16 +81,9 @@ Result<FlowSteering> FlowSteering::install(const Port& port, const SnatSteerConf
   }
 
   std::deque<Rule> rules;
-  for (const dp::IpAddr& a : cfg.addresses) {
-    for (uint8_t proto : {dp::RssSteering::kTcp, dp::RssSteering::kUdp}) {
-      if ((proto == dp::RssSteering::kTcp && !cfg.tcp) ||
-          (proto == dp::RssSteering::kUdp && !cfg.udp)) {
-        continue;
-      }
-      for (uint16_t q = 0; q < cfg.workers; ++q) {
-        fill(rules.emplace_back(), a, proto, q, cfg.workers);
-      }
-    }
+  for (const dp::PartitionRule& rule :
+       dp::partition_rules(cfg.addresses, cfg.workers, cfg.tcp, cfg.udp)) {
+    fill(rules.emplace_back(), rule);
   }
   // Validate everything first: a device that cannot take the rules is told apart from one that
   // runs out of room half way, and nothing is installed in the first case.

@@ -33,11 +33,6 @@ struct SnatSteerConfig {
   bool udp = true;
 };
 
-// The worker that owns SNAT port `port` when `workers` (a power of two) partition the range.
-inline uint16_t snat_port_owner(uint16_t port, uint16_t workers) noexcept {
-  return uint16_t(port & (workers - 1));
-}
-
 class FlowSteering {
  public:
   // Validates every rule with rte_flow_validate, then creates them all, or none: if the device

@@ -24,6 +24,7 @@
 #include "dataplane/dpdk/flow_steer.hpp"
 #include "dataplane/dpdk/mbuf_io.hpp"
 #include "dataplane/dpdk/port.hpp"
+#include "dataplane/steering.hpp"
 #include "tests/integration/eal_env.hpp"
 #include "tests/integration/mbuf_helpers.hpp"
 #include "tests/support/packet_builder.hpp"
@@ -178,7 +179,7 @@ TEST_F(RingPort, ReportsNoRssAndNoFlowSteering) {
   // More workers than queues, or nothing to steer: bad arguments.
   EXPECT_FALSE(FlowSteering::install(port, {.addresses = cfg.addresses, .workers = 8}).ok());
   EXPECT_FALSE(FlowSteering::install(port, {.workers = 4}).ok());
-  EXPECT_EQ(snat_port_owner(40007, 4), 3);
+  EXPECT_EQ(dp::RssWorkers::partition_owner(40007, 4), 3);
 }
 
 TEST(ProbedRing, LoopsEachTxQueueBackToItsRxQueueAndIsRemovedOnClose) {
