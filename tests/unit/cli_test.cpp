@@ -80,6 +80,31 @@ TEST(Cli, UsageAndUnknownCommands) {
   EXPECT_EQ(magline({"version"}).out, "magline 0.1.0\n");
 }
 
+// `replay --help` answers before the checks of its required options; replay never writes over
+// the capture it reads.
+TEST(Cli, ReplayAnswersHelpAndRefusesToWriteOverItsInput) {
+  Outcome help = magline({"replay", "--help"});
+  EXPECT_EQ(help.rc, kOk) << help.err;
+  EXPECT_NE(help.out.find("--in"), std::string::npos);
+  EXPECT_EQ(magline({"replay", "--in", "x.pcap"}).rc, kUsage);  // --out missing
+
+  TempDir dir;
+  const std::string capture = std::string(MAGLINE_SOURCE_DIR) + "/tests/replay/in.pcap";
+  const std::string copy = dir.write("in.pcap", "");
+  std::filesystem::copy_file(capture, copy, std::filesystem::copy_options::overwrite_existing);
+  const auto size = std::filesystem::file_size(copy);
+  Outcome same = magline({"replay", "--in", copy, "--out", copy});
+  EXPECT_EQ(same.rc, kInvalid);
+  EXPECT_NE(same.err.find("would destroy it"), std::string::npos) << same.err;
+  EXPECT_EQ(std::filesystem::file_size(copy), size);
+
+  // A capture cut short in the middle of a frame is an error, not a quiet early end.
+  std::filesystem::resize_file(copy, size - 10);
+  Outcome cut = magline({"replay", "--in", copy, "--out", dir.write("out.pcap", "")});
+  EXPECT_EQ(cut.rc, kInvalid);
+  EXPECT_NE(cut.err.find("damaged after"), std::string::npos) << cut.err;
+}
+
 TEST(Cli, CheckAcceptsTheEmbeddedDefault) {
   Outcome o = magline({"check"});
   EXPECT_EQ(o.rc, kOk) << o.err;
