@@ -1,11 +1,8 @@
 #include "perf/bench/remote.hpp"
 
-#include <fcntl.h>
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +17,7 @@
 #include <thread>
 
 #include "dataplane/flow_table.hpp"
+#include "perf/bench/child.hpp"
 #include "perf/bench/generator.hpp"
 
 namespace magline::bench {
@@ -40,114 +38,6 @@ std::string memif_args(const MemifOptions& o, bool server, const std::string& ma
   return std::string("net_memif0,role=") + (server ? "server" : "client") + ",socket=" + o.socket +
          ",socket-abstract=" + (o.socket_abstract ? "yes" : "no") + ",id=0,rsize=12,mac=" + mac;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Child processes
-
-// A child process whose output goes to `log`. Killed (SIGKILL) if still running when this is
-// destroyed; dies with this process (PR_SET_PDEATHSIG). Its EAL runtime directory is removed.
-class Child {
- public:
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() { kill_now(); }
-
-  std::string spawn(const std::vector<std::string>& argv, const std::string& log,
-                    const std::string& eal_prefix) {
-    prefix_ = eal_prefix;
-    std::vector<char*> args;
-    for (const std::string& a : argv)
-      args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return "cannot write " + log;
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) {
-      ::close(fd);
-      return "fork failed";
-    }
-    if (pid == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      const int null = ::open("/dev/null", O_RDONLY);
-      dup2(null, 0);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-    ::close(fd);
-    pid_ = pid;
-    return {};
-  }
-
-  pid_t pid() const noexcept { return pid_; }
-  bool running() {
-    if (pid_ <= 0) return false;
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      status_ = status;
-      cleanup();
-      return false;
-    }
-    return true;
-  }
-  int exit_status() const noexcept { return WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
-
-  // `sig`, then up to `seconds` for it to exit, then SIGKILL. True if it exited by itself.
-  bool stop(int sig, double seconds) {
-    if (!running()) return true;
-    ::kill(pid_, sig);
-    const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-    while (std::chrono::steady_clock::now() < until) {
-      if (!running()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    kill_now();
-    return false;
-  }
-
-  void signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
-
-  // Peak resident memory (VmHWM), bytes; 0 if not running.
-  uint64_t peak_rss() const {
-    std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
-    }
-    return 0;
-  }
-
- private:
-  void kill_now() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      status_ = status;
-      pid_ = -1;
-    }
-    cleanup();
-  }
-  // --no-shconf leaves the (empty) runtime directory; a killed process may leave files in it.
-  void cleanup() {
-    if (prefix_.empty()) return;
-    std::error_code ignored;
-    std::filesystem::remove_all("/var/run/dpdk/" + prefix_, ignored);
-    prefix_.clear();
-  }
-
-  pid_t pid_ = -1;
-  int status_ = 0;
-  std::string prefix_;
-};
 
 // ---------------------------------------------------------------------------------------------
 // Magline's counters over its admin listener
