@@ -158,6 +158,21 @@ int main_(int argc, char** argv) {
   // The daemon's defaults (kubernetes.table_size, kubernetes.min_table_size).
   uint32_t services = 10000, endpoints = 10, changes = 1000, table_size = 16381,
            min_table_size = 4093, threads = 0;
+  constexpr const char* kUsage =
+      "usage: magline-k8sbench [--services N] [--endpoints E] [--changes C] [--table-size M]\n"
+      "                        [--min-table-size M|0] [--threads T]\n"
+      "The control plane's cost of Kubernetes changes: resync, one change, memory\n"
+      "(docs/performance.md).\n";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
+  if (argc % 2 == 0) {
+    std::fprintf(stderr, "magline-k8sbench: %s needs a value\n%s", argv[argc - 1], kUsage);
+    return 2;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const uint32_t v = uint32_t(std::strtoul(argv[i + 1], nullptr, 10));
@@ -168,9 +183,7 @@ int main_(int argc, char** argv) {
     else if (a == "--min-table-size") min_table_size = v;
     else if (a == "--threads") threads = v;
     else {
-      std::fprintf(stderr, "usage: magline-k8sbench [--services N] [--endpoints E] "
-                           "[--changes C] [--table-size M] [--min-table-size M|0] "
-                           "[--threads T]\n");
+      std::fprintf(stderr, "magline-k8sbench: unknown option %s\n%s", a.c_str(), kUsage);
       return 2;
     }
   }

@@ -392,6 +392,12 @@ int run_memif_mode(Options o) {
 }
 
 int run(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   Options o;
   std::string err;
   const bool parsed = parse(argc, argv, o, err);
