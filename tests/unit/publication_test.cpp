@@ -179,9 +179,9 @@ TEST_F(PublicationTest, QuiescentStatesBeforeTheSecondGracePeriodDoNotCountForIt
   Change c = update({}, {"a"});
   const auto old = watch(c);
   p.send(std::move(c));
-  p.poll();                // T1
-  link.turn(0);            // reports T1
-  link.turn(0);            // again, still T1: T2 is not taken yet
+  p.poll();                 // T1
+  link.turn(0);             // reports T1
+  link.turn(0);             // again, still T1: T2 is not taken yet
   EXPECT_EQ(p.poll(), 0u);  // T1 passed: T2
   EXPECT_EQ(p.poll(), 0u);
   EXPECT_FALSE(freed(old));
