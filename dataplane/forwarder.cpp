@@ -292,7 +292,7 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
       return;
     }
   }
-  traffic_.frontend(s.frontend_slot(w.fe.index)).add(pkt.len);
+  traffic_.frontend(w.fe.slot).add(pkt.len);
   BackendRow& row = traffic_.backend(s.backend_slot(idx));
   row.traffic.add(pkt.len);
   NeighborHint& hint = row.hint;
@@ -551,7 +551,8 @@ void Forwarder::apply(const Update& u) noexcept {
         snat_.frontend_added(fs[i].port);
       }
       frontends_.insert(fs[i], u.new_state, uint16_t(i));
-      by_id_[u.new_state->frontend_id(i)] = {u.new_state, uint16_t(i)};
+      by_id_[u.new_state->frontend_id(i)] = {u.new_state, uint16_t(i),
+                                              u.new_state->frontend_slot(i)};
     }
   }
 }

@@ -84,7 +84,7 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
   state->id_ = uint32_t(hash_bytes(reinterpret_cast<const uint8_t*>(spec.name.data()),
                                    spec.name.size(), kFlowHashSeed));
   for (const Backend& b : spec.backends) {
-    state->next_hops_.push_back(opts.node ? opts.node->resolve(b.addr) : std::nullopt);
+    state->per_backend_.push_back({opts.node ? opts.node->resolve(b.addr) : std::nullopt, 0});
   }
   state->by_identity_.resize(spec.backends.size());
   std::iota(state->by_identity_.begin(), state->by_identity_.end(), uint16_t{0});
@@ -106,7 +106,8 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
     return v;
   };
   state->frontend_slots_ = slots(opts.frontend_slots, spec.frontends.size());
-  state->backend_slots_ = slots(opts.backend_slots, spec.backends.size());
+  const std::vector<uint32_t> backend_slots = slots(opts.backend_slots, spec.backends.size());
+  for (size_t i = 0; i < backend_slots.size(); ++i) state->per_backend_[i].slot = backend_slots[i];
   state->spec_ = std::move(spec);
   return std::shared_ptr<const ServiceState>(std::move(state));
 }
@@ -156,7 +157,7 @@ FrontendHit FrontendMap::find(const IpAddr& addr, uint16_t port, uint8_t proto) 
   for (size_t i = home(k);; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (s.value == nullptr) return {};
-    if (s.key == k) return {s.value, s.index};
+    if (s.key == k) return {s.value, s.index, s.counter_slot};
   }
 }
 
@@ -166,13 +167,14 @@ void FrontendMap::insert(const Frontend& f, const ServiceState* s, uint16_t inde
   for (size_t i = home(k);; i = (i + 1) & mask_) {
     Slot& slot = slots_[i];
     if (slot.value == nullptr) {
-      slot = Slot{k, s, index};
+      slot = Slot{k, s, index, s->frontend_slot(index)};
       ++size_;
       return;
     }
     if (slot.key == k) {
       slot.value = s;
       slot.index = index;
+      slot.counter_slot = s->frontend_slot(index);
       return;
     }
   }

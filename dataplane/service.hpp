@@ -105,7 +105,9 @@ class ServiceState {
   uint16_t pick(uint64_t flow_hash) const noexcept { return table_.lookup(flow_hash); }
   const Backend& backend(size_t i) const noexcept { return spec_.backends[i]; }
   // Where backend i is reached, when a route or an on-link subnet covers it.
-  const std::optional<NextHop>& next_hop(size_t i) const noexcept { return next_hops_[i]; }
+  const std::optional<NextHop>& next_hop(size_t i) const noexcept {
+    return per_backend_[i].next_hop;
+  }
   // The index of the backend with this address and port, or -1: O(log N).
   int find_backend(const std::array<uint8_t, 16>& addr, uint16_t port) const noexcept;
 
@@ -115,18 +117,22 @@ class ServiceState {
 
   // The counter slots of frontend i and backend i.
   uint32_t frontend_slot(size_t i) const noexcept { return frontend_slots_[i]; }
-  uint32_t backend_slot(size_t i) const noexcept { return backend_slots_[i]; }
+  uint32_t backend_slot(size_t i) const noexcept { return per_backend_[i].slot; }
 
  private:
   Service spec_;
   MaglevTable table_;
   bool serving_terminating_ = false;
   uint32_t id_ = 0;
-  std::vector<std::optional<NextHop>> next_hops_;
+  // What the hit path reads of a backend, side by side: one cache line for both.
+  struct PerBackend {
+    std::optional<NextHop> next_hop;
+    uint32_t slot = 0;
+  };
+  std::vector<PerBackend> per_backend_;
   std::vector<uint16_t> by_identity_;  // backend indices sorted by (address, port)
   std::vector<uint16_t> frontend_ids_;
   std::vector<uint32_t> frontend_slots_;
-  std::vector<uint32_t> backend_slots_;
 };
 
 using ServiceList = std::vector<std::shared_ptr<const ServiceState>>;
@@ -137,6 +143,7 @@ using ServiceList = std::vector<std::shared_ptr<const ServiceState>>;
 struct FrontendHit {
   const ServiceState* service = nullptr;  // nullptr: no such frontend
   uint16_t index = 0;                     // the frontend's index in the service
+  uint32_t slot = 0;                      // its counter slot (service->frontend_slot(index))
 };
 
 class FrontendMap {
@@ -165,6 +172,7 @@ class FrontendMap {
     Key key;
     const ServiceState* value;  // nullptr: empty
     uint16_t index;
+    uint32_t counter_slot;
   };
   static Key key_of(const IpAddr& addr, uint16_t port, uint8_t proto) noexcept;
   size_t home(const Key& k) const noexcept;
