@@ -78,8 +78,12 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
   return port < node_.ports.size() && node_.ports[port].mac == mac;
 }
 
-void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
-                    bool handed_off) noexcept {
+// Flattened: everything a burst calls is inlined into it. Left to its heuristics, GCC's
+// link-time inliner stopped inlining the stages (classify, the bulk lookup, open, the reply
+// prefetch) once the worker loop around the forwarder grew: 9% more cycles per new connection
+// in magline-dpbench (docs/performance.md, the eighth session).
+[[gnu::flatten]] void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
+                                     bool handed_off) noexcept {
   out.n_tx = out.n_drop = out.n_slow = out.n_handoff = 0;
   n = std::min(n, kMaxBurst);
   now_ms_ = now_ms;
