@@ -9,14 +9,6 @@ namespace magline::control {
 
 namespace {
 
-// The label selector kube-proxy uses, turned around when Magline claims Services by name
-// (docs/k8s.md): Services carry the proxy-name label, and their slices inherit it.
-std::string k8s_selector(const std::string& proxy_name) {
-  std::string s = proxy_name.empty() ? "!service.kubernetes.io/service-proxy-name"
-                                     : "service.kubernetes.io/service-proxy-name=" + proxy_name;
-  return s + ",!service.kubernetes.io/headless";
-}
-
 }  // namespace
 
 Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log) {
@@ -26,7 +18,9 @@ Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::
   if (!api) return Error{"kubernetes: " + api.error().message};
   auto events = std::make_unique<k8s::EventQueue>();
   k8s::WatcherOptions wo;
-  wo.label_selector = k8s_selector(k.proxy_name);
+  // kube-proxy's selector, turned around when Magline claims Services by name (docs/k8s.md):
+  // Services carry the proxy-name label, and their slices inherit it.
+  wo.label_selector = k8s::watch_selector(translate_options(config));
   wo.ns = k.namespace_;
   wo.page_limit = k.page_limit;
   log << "magline: watching Services and EndpointSlices at " << api->server << std::endl;

@@ -148,8 +148,10 @@ Plan build_plan(const std::vector<K8sService>& services,
   Plan plan;
   plan.options = opts;
 
+  // What the daemon's watch would never receive (k8s-api.md §8) is not in the plan either.
   std::map<std::string, std::vector<const K8sEndpointSlice*>> by_service;
   for (const K8sEndpointSlice& s : slices) {
+    if (!watched(s.meta.labels, opts)) continue;
     const std::string key = s.service_key();
     if (key.empty()) {
       plan.notes.push_back({"", "EndpointSlice " + s.meta.key() +
@@ -160,8 +162,9 @@ Plan build_plan(const std::vector<K8sService>& services,
   }
 
   std::vector<const K8sService*> order;
-  for (const K8sService& s : services)
-    order.push_back(&s);
+  for (const K8sService& s : services) {
+    if (watched(s.meta.labels, opts)) order.push_back(&s);
+  }
   std::sort(order.begin(), order.end(),
             [](const K8sService* a, const K8sService* b) { return a->meta.key() < b->meta.key(); });
   std::set<std::string> known;

@@ -102,6 +102,18 @@ void add_unique(std::vector<dp::IpAddr>& v, const dp::IpAddr& a) {
   if (std::find(v.begin(), v.end(), a) == v.end()) v.push_back(a);
 }
 
+// Why a LoadBalancer Service's LoadBalancer IPs belong to another implementation (§7: with a
+// class configured only that class is Magline's; without, only classless Services, as MetalLB's
+// filterByLoadBalancerClass), or nothing when they are Magline's.
+std::optional<std::string> other_class(const K8sService& svc, const TranslateOptions& opts) {
+  const std::string cls = svc.load_balancer_class.value_or("");
+  if (cls == opts.load_balancer_class) return std::nullopt;
+  if (cls.empty()) return "no loadBalancerClass (want " + opts.load_balancer_class + ")";
+  return "loadBalancerClass " + cls + " belongs to another implementation" +
+         (opts.load_balancer_class.empty() ? std::string()
+                                           : " (want " + opts.load_balancer_class + ")");
+}
+
 std::map<dp::Family, Addresses> addresses_of(const K8sService& svc,
                                              const std::vector<dp::Family>& families,
                                              const TranslateOptions& opts,
@@ -121,8 +133,13 @@ std::map<dp::Family, Addresses> addresses_of(const K8sService& svc,
   };
 
   // LoadBalancer ingress: only VIP-mode IPs (k8s-api.md §6.2, serviceport.go: ip == "" or
-  // !IsVIPMode -> skipped). Ingress is only valid on type LoadBalancer (§6.2 validation).
-  if (svc.type == "LoadBalancer") {
+  // !IsVIPMode -> skipped). Ingress is only valid on type LoadBalancer (§6.2 validation). The
+  // LoadBalancer IPs of a Service of another class belong to that implementation (§7): its
+  // NodePorts and externalIPs are still this proxy's, as kube-proxy never reads the class.
+  const std::optional<std::string> other = other_class(svc, opts);
+  if (svc.type == "LoadBalancer" && other) {
+    if (!svc.ingress.empty()) notes.push_back(*other + ": its LoadBalancer IPs are not programmed");
+  } else if (svc.type == "LoadBalancer") {
     for (const LoadBalancerIngress& in : svc.ingress) {
       if (in.ip.empty()) {
         if (!in.hostname.empty()) {
@@ -197,8 +214,7 @@ struct Candidate {
 
 // Endpoints of `slices` (already the Service's, sorted by name) for one Service port and family,
 // deduplicated by ip:port.
-std::vector<Candidate> candidates_of(const K8sService& svc, const ServicePort& sp,
-                                     dp::Family family,
+std::vector<Candidate> candidates_of(const ServicePort& sp, dp::Family family,
                                      const std::vector<const K8sEndpointSlice*>& slices,
                                      const TranslateOptions& opts, bool& port_matched,
                                      std::vector<std::string>& notes) {
@@ -238,7 +254,9 @@ std::vector<Candidate> candidates_of(const K8sService& svc, const ServicePort& s
       c.port = uint16_t(*number);
       const bool serving = ep.conditions.serving.value_or(true);
       const bool terminating = ep.conditions.terminating.value_or(false);
-      c.ready = svc.publish_not_ready_addresses || ep.conditions.ready.value_or(true);
+      // publishNotReadyAddresses is the EndpointSlice controller's (it writes ready=true for
+      // such endpoints); kube-proxy reads the conditions as they are.
+      c.ready = ep.conditions.ready.value_or(true);
       c.serving_terminating = serving && terminating;
       c.local = opts.node_name.empty() || ep.node_name == opts.node_name;
       c.ep = &ep;
@@ -363,18 +381,20 @@ std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOpt
   if (svc.type != "NodePort" && svc.type != "LoadBalancer") {
     return "unknown type \"" + svc.type + "\"";
   }
-  // §7: with a class configured only that class; without, only classless Services (MetalLB's
-  // filterByLoadBalancerClass). The whole Service, NodePorts included, belongs to its class.
-  if (svc.type == "LoadBalancer") {
-    const std::string cls = svc.load_balancer_class.value_or("");
-    if (cls != opts.load_balancer_class) {
-      if (cls.empty()) return "no loadBalancerClass (want " + opts.load_balancer_class + ")";
-      return "loadBalancerClass " + cls + " belongs to another implementation" +
-             (opts.load_balancer_class.empty() ? std::string()
-                                               : " (want " + opts.load_balancer_class + ")");
-    }
-  }
   return std::nullopt;
+}
+
+bool watched(const std::map<std::string, std::string>& labels, const TranslateOptions& opts) {
+  if (labels.count(std::string(kHeadlessLabel))) return false;
+  const auto name = labels.find(std::string(kProxyNameLabel));
+  return opts.proxy_name.empty() ? name == labels.end()
+                                 : name != labels.end() && name->second == opts.proxy_name;
+}
+
+std::string watch_selector(const TranslateOptions& opts) {
+  std::string s = opts.proxy_name.empty() ? "!" + std::string(kProxyNameLabel)
+                                          : std::string(kProxyNameLabel) + "=" + opts.proxy_name;
+  return s + ",!" + std::string(kHeadlessLabel);
 }
 
 Translation translate(const K8sService& svc, const std::vector<const K8sEndpointSlice*>& slices,
@@ -463,7 +483,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       for (const dp::IpAddr& ip : a.external)
         add(open, ip, sp.port, dp::FrontendKind::external_ip);
 
-      BackendSet set = choose(candidates_of(svc, sp, family, own, opts, port_matched, tr.notes),
+      BackendSet set = choose(candidates_of(sp, family, own, opts, port_matched, tr.notes),
                               local_policy, opts);
       dp::Service s;
       s.name = service_name(svc, sp, *proto, family);

@@ -46,6 +46,16 @@ uint32_t table_size_for(size_t endpoints, const TranslateOptions& opts) noexcept
 
 // The label that hands a Service to an alternative proxy (k8s-api.md §8).
 inline constexpr std::string_view kProxyNameLabel = "service.kubernetes.io/service-proxy-name";
+// The label the EndpointSlice controller puts on the slices of headless Services.
+inline constexpr std::string_view kHeadlessLabel = "service.kubernetes.io/headless";
+
+// Whether an object (Service or EndpointSlice) with these labels is one the proxy watches at
+// all: kube-proxy's selector `!service-proxy-name,!headless` (§8), turned around when Magline
+// claims Services by name (`service-proxy-name=NAME,!headless`). What it does not match the
+// watcher never receives; `magline plan` drops it the same way.
+bool watched(const std::map<std::string, std::string>& labels, const TranslateOptions& opts);
+// The same as a label selector for the API server.
+std::string watch_selector(const TranslateOptions& opts);
 // Appended to a service's name for the frontends that loadBalancerSourceRanges do not cover
 // (NodePorts and externalIPs) when the ranges split a Service port in two (docs/k8s.md).
 inline constexpr std::string_view kOpenSuffix = "/open";

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "control/k8s/plan.hpp"
 #include "control/k8s/translate.hpp"
 
 namespace magline::k8s {
@@ -176,11 +177,17 @@ TEST(K8sRules, OrderOfSlicesDoesNotMatter) {
   }
 }
 
-TEST(K8sRules, PublishNotReadyAddressesMakesEveryEndpointReady) {
+// publishNotReadyAddresses is the EndpointSlice controller's: it writes ready=true for such
+// endpoints. kube-proxy reads the slice's conditions as they are, so an endpoint the slice says
+// is neither ready nor serving takes no new connection (until the eighth session Magline made it
+// ready).
+TEST(K8sRules, PublishNotReadyAddressesIsTheSliceControllersNotTheProxys) {
   K8sService svc = lb_service();
   svc.publish_not_ready_addresses = true;
   auto t = run(svc, {slice("s", {endpoint("10.0.0.1", "", false, false, false)})});
-  EXPECT_EQ(backends_of(t), V{"10.0.0.1:8080 ready"});
+  EXPECT_TRUE(backends_of(t).empty());
+  auto ready = run(svc, {slice("s", {endpoint("10.0.0.1", "", true, true, false)})});
+  EXPECT_EQ(backends_of(ready), V{"10.0.0.1:8080 ready"});
 }
 
 TEST(K8sRules, SlicePortsJoinByNameAndProtocol) {
@@ -325,15 +332,65 @@ TEST(K8sRules, SourceRangesOnlyOnLoadBalancers) {
   EXPECT_TRUE(n.services[0].source_ranges.empty());
 }
 
+// `magline plan` sees what the daemon's watch receives (kube-proxy's label selector, §8): no
+// Service or EndpointSlice labelled headless, none labelled for another proxy.
+TEST(K8sRules, ThePlanSeesWhatTheWatchReceives) {
+  TranslateOptions opts;
+  EXPECT_TRUE(watched({}, opts));
+  EXPECT_FALSE(watched({{std::string(kHeadlessLabel), ""}}, opts));
+  EXPECT_FALSE(watched({{std::string(kProxyNameLabel), "other"}}, opts));
+  EXPECT_EQ(watch_selector(opts),
+            "!service.kubernetes.io/service-proxy-name,!service.kubernetes.io/headless");
+  opts.proxy_name = "magline";
+  EXPECT_FALSE(watched({}, opts));
+  EXPECT_TRUE(watched({{std::string(kProxyNameLabel), "magline"}}, opts));
+  EXPECT_FALSE(watched({{std::string(kProxyNameLabel), "magline"}, {std::string(kHeadlessLabel), ""}},
+                       opts));
+  EXPECT_EQ(watch_selector(opts),
+            "service.kubernetes.io/service-proxy-name=magline,!service.kubernetes.io/headless");
+
+  // A slice labelled headless, or another proxy's, feeds no backend into the plan; a Service so
+  // labelled is not in it at all.
+  K8sService svc = lb_service();
+  K8sEndpointSlice mine = slice("mine", {endpoint("10.0.0.1")});
+  K8sEndpointSlice headless = slice("headless", {endpoint("10.0.0.2")});
+  headless.meta.labels[std::string(kHeadlessLabel)] = "";
+  K8sEndpointSlice theirs = slice("theirs", {endpoint("10.0.0.3")});
+  theirs.meta.labels[std::string(kProxyNameLabel)] = "other";
+  TranslateOptions none;
+  none.node_addresses = {*dp::parse_ip("192.0.2.1")};
+  const Plan plan = build_plan({svc}, {mine, headless, theirs}, none);
+  ASSERT_EQ(plan.services.size(), 1u);
+  ASSERT_EQ(plan.services[0].service.backends.size(), 1u);
+  EXPECT_EQ(dp::to_string(plan.services[0].service.backends[0].addr), "10.0.0.1");
+  K8sService labelled = svc;
+  labelled.meta.labels[std::string(kHeadlessLabel)] = "";
+  const Plan none_at_all = build_plan({labelled}, {mine}, none);
+  EXPECT_TRUE(none_at_all.services.empty());
+  EXPECT_TRUE(none_at_all.skipped.empty());
+}
+
 TEST(K8sRules, ClassesAndLabels) {
   K8sService svc = lb_service();
   TranslateOptions mine;
   mine.load_balancer_class = "example.com/magline";
-  EXPECT_TRUE(skip_reason(svc, mine).has_value());  // classless, but a class is configured
+  // A class decides whose the LoadBalancer IPs are, never whether the Service is proxied: its
+  // NodePorts and externalIPs are the proxy's whatever the class (kube-proxy never reads it).
+  EXPECT_FALSE(skip_reason(svc, mine).has_value());  // classless, a class configured
+  auto other = run(svc, {}, mine);
+  ASSERT_FALSE(other.services.empty());
+  for (const auto& s : other.services) {
+    for (const auto& f : s.frontends) EXPECT_NE(f.kind, dp::FrontendKind::load_balancer);
+  }
   svc.load_balancer_class = "example.com/magline";
   EXPECT_FALSE(skip_reason(svc, mine).has_value());
-  EXPECT_TRUE(skip_reason(svc, {}).has_value());
-  // The class filter is for LoadBalancer Services only.
+  bool lb = false;
+  for (const auto& s : run(svc, {}, mine).services) {
+    for (const auto& f : s.frontends) lb |= f.kind == dp::FrontendKind::load_balancer;
+  }
+  EXPECT_TRUE(lb);
+  EXPECT_FALSE(skip_reason(svc, {}).has_value());
+  // NodePort Services have no class to compare.
   K8sService np = lb_service();
   np.type = "NodePort";
   EXPECT_FALSE(skip_reason(np, mine).has_value());
