@@ -102,6 +102,7 @@ void decode_spec(const Object& spec, K8sService& s) {
   }
   s.load_balancer_source_ranges = spec.strings("loadBalancerSourceRanges");
   s.load_balancer_class = spec.string("loadBalancerClass");
+  s.load_balancer_ip = string_or(spec, "loadBalancerIP");
   s.allocate_load_balancer_node_ports = spec.boolean("allocateLoadBalancerNodePorts");
   s.ip_families = spec.strings("ipFamilies");
   s.traffic_distribution = spec.string("trafficDistribution");

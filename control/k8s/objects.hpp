@@ -56,6 +56,7 @@ struct K8sService {
   std::optional<uint32_t> affinity_timeout_s;  // sessionAffinityConfig.clientIP.timeoutSeconds
   std::vector<std::string> load_balancer_source_ranges;  // as given (may carry whitespace)
   std::optional<std::string> load_balancer_class;
+  std::string load_balancer_ip;  // spec.loadBalancerIP (deprecated, still used); empty: unset
   std::optional<bool> allocate_load_balancer_node_ports;
   std::vector<std::string> ip_families;  // "IPv4", "IPv6"
   std::optional<std::string> traffic_distribution;

@@ -1,0 +1,380 @@
+#include "control/k8s/ipam.hpp"
+
+#include <algorithm>
+
+#include "dataplane/hash.hpp"
+
+namespace magline::k8s {
+
+namespace {
+
+using dp::uint128;
+
+uint128 value_of(const dp::IpAddr& a) {
+  uint128 v = 0;
+  for (size_t i = 0; i < a.size(); ++i) v = v << 8 | a.bytes[i];
+  return v;
+}
+
+dp::IpAddr addr_of(dp::Family f, uint128 v) {
+  dp::IpAddr a;
+  a.family = f;
+  const size_t n = f == dp::Family::v4 ? 4 : 16;
+  for (size_t i = 0; i < n; ++i) a.bytes[n - 1 - i] = uint8_t(v >> (8 * i));
+  return a;
+}
+
+bool within(const AddressRange& r, const dp::IpAddr& a) {
+  return a.family == r.first.family && !(a < r.first) && !(r.last < a);
+}
+
+bool collide(const std::set<std::pair<std::string, uint16_t>>& a,
+             const std::set<std::pair<std::string, uint16_t>>& b) {
+  for (const auto& p : a) {
+    if (b.count(p)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<AddressRange> parse_range(std::string_view text) {
+  if (const size_t slash = text.find('/'); slash != std::string_view::npos) {
+    const auto p = dp::parse_prefix(text, dp::HostBits::reject);
+    if (!p) return Error{"\"" + std::string(text) + "\" is not a network ADDR/LEN (host bits set?)"};
+    const unsigned bits = p->addr.family == dp::Family::v4 ? 32 : 128;
+    const uint128 base = value_of(p->addr);
+    const unsigned host = bits - p->len;
+    const uint128 span = host >= 128 ? ~uint128(0) : (uint128(1) << host) - 1;
+    return AddressRange{p->addr, addr_of(p->addr.family, base | span)};
+  }
+  if (const size_t dash = text.find('-'); dash != std::string_view::npos) {
+    const auto first = dp::parse_ip(text.substr(0, dash));
+    const auto last = dp::parse_ip(text.substr(dash + 1));
+    if (!first || !last) {
+      return Error{"\"" + std::string(text) + "\" is not a range FIRST-LAST of two addresses"};
+    }
+    if (first->family != last->family) {
+      return Error{"\"" + std::string(text) + "\" mixes IPv4 and IPv6"};
+    }
+    if (*last < *first) return Error{"\"" + std::string(text) + "\" ends before it starts"};
+    return AddressRange{*first, *last};
+  }
+  const auto a = dp::parse_ip(text);
+  if (!a) {
+    return Error{"\"" + std::string(text) +
+                 "\" is not an address, a network ADDR/LEN or a range FIRST-LAST"};
+  }
+  return AddressRange{*a, *a};
+}
+
+std::string to_string(const AddressRange& r) {
+  return r.first == r.last ? dp::to_string(r.first)
+                           : dp::to_string(r.first) + "-" + dp::to_string(r.last);
+}
+
+bool overlap(const AddressRange& a, const AddressRange& b) noexcept {
+  return a.first.family == b.first.family && !(a.last < b.first) && !(b.last < a.first);
+}
+
+std::variant<IpRequest, Refused> request_of(const K8sService& svc) {
+  IpRequest r;
+  r.service = svc.meta.key();
+  r.ns = svc.meta.ns;
+  r.labels = svc.meta.labels;
+  for (const std::string& f : svc.ip_families) {
+    if (f == "IPv4") r.families.push_back(dp::Family::v4);
+    if (f == "IPv6") r.families.push_back(dp::Family::v6);
+  }
+  if (r.families.empty()) {
+    for (const std::string& ip : svc.cluster_ips) {
+      if (const auto a = dp::parse_ip(ip)) r.families.push_back(a->family);
+    }
+  }
+  if (r.families.empty()) r.families.push_back(dp::Family::v4);
+  const auto note = [&](std::string_view key) -> std::string {
+    const auto it = svc.meta.annotations.find(std::string(key));
+    return it == svc.meta.annotations.end() ? "" : it->second;
+  };
+  const std::string ips = note(kLoadBalancerIpsAnnotation);
+  if (!ips.empty() && !svc.load_balancer_ip.empty()) {
+    return Refused{Refusal::bad_request, "both spec.loadBalancerIP and the " +
+                                             std::string(kLoadBalancerIpsAnnotation) +
+                                             " annotation are set"};
+  }
+  std::string_view list = ips.empty() ? std::string_view(svc.load_balancer_ip) : ips;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty()) continue;
+    const auto a = dp::parse_ip(item);
+    if (!a) {
+      return Refused{Refusal::bad_request, "\"" + std::string(item) + "\" is not an IP address"};
+    }
+    for (const dp::IpAddr& other : r.requested) {
+      if (other.family == a->family) {
+        return Refused{Refusal::bad_request, "two addresses of one family asked for"};
+      }
+    }
+    if (std::find(r.families.begin(), r.families.end(), a->family) == r.families.end()) {
+      return Refused{Refusal::bad_request,
+                     dp::to_string(*a) + " is of a family the Service does not have"};
+    }
+    r.requested.push_back(*a);
+  }
+  r.pool = note(kAddressPoolAnnotation);
+  r.sharing_key = note(kAllowSharedIpAnnotation);
+  for (const ServicePort& p : svc.ports) r.ports.emplace(p.protocol, p.port);
+  return r;
+}
+
+std::string_view to_string(Refusal r) noexcept {
+  switch (r) {
+    case Refusal::bad_request: return "bad_request";
+    case Refusal::unknown_pool: return "unknown_pool";
+    case Refusal::not_allowed: return "not_allowed";
+    case Refusal::outside_pools: return "outside_pools";
+    case Refusal::taken: return "taken";
+    case Refusal::exhausted: return "exhausted";
+  }
+  return "?";
+}
+
+Ipam::Ipam(std::vector<AddressPool> pools) : pools_(std::move(pools)) {}
+
+bool Ipam::allows(const AddressPool& p, const IpRequest& r) const {
+  if (!r.pool.empty() && r.pool != p.name) return false;
+  if (!p.namespaces.empty() &&
+      std::find(p.namespaces.begin(), p.namespaces.end(), r.ns) == p.namespaces.end()) {
+    return false;
+  }
+  for (const auto& [k, v] : p.service_labels) {
+    const auto it = r.labels.find(k);
+    if (it == r.labels.end() || it->second != v) return false;
+  }
+  return true;
+}
+
+bool Ipam::in_pool(const AddressPool& p, const dp::IpAddr& a) const {
+  const auto in = [&](const std::vector<AddressRange>& rs) {
+    return std::any_of(rs.begin(), rs.end(), [&](const AddressRange& r) { return within(r, a); });
+  };
+  return in(p.ranges) && !in(p.avoid);
+}
+
+const AddressPool* Ipam::pool_of(const dp::IpAddr& a) const {
+  for (const AddressPool& p : pools_) {
+    if (in_pool(p, a)) return &p;
+  }
+  return nullptr;
+}
+
+bool Ipam::may_share(const dp::IpAddr& a, const IpRequest& r) const {
+  const auto it = held_.find(a);
+  if (it == held_.end()) return true;
+  for (const Holder& h : it->second) {
+    if (h.service == r.service) continue;
+    if (r.sharing_key.empty() || h.sharing_key != r.sharing_key || collide(h.ports, r.ports)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<dp::IpAddr> Ipam::first_free(const AddressPool& p, dp::Family f) const {
+  for (const AddressRange& range : p.ranges) {
+    if (range.first.family != f) continue;
+    // Address by address, stepping over avoided runs: O(held + avoided) per call.
+    uint128 v = value_of(range.first);
+    const uint128 end = value_of(range.last);
+    while (true) {
+      const dp::IpAddr a = addr_of(f, v);
+      const auto av = std::find_if(p.avoid.begin(), p.avoid.end(),
+                                   [&](const AddressRange& x) { return within(x, a); });
+      if (av != p.avoid.end()) {
+        const uint128 last = value_of(av->last);
+        if (last >= end) break;
+        v = last + 1;
+        continue;
+      }
+      if (!held_.count(a)) return a;
+      if (v == end) break;
+      ++v;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<dp::IpAddr> Ipam::shared_with_key(const AddressPool& p, dp::Family f,
+                                                const IpRequest& r) const {
+  if (r.sharing_key.empty()) return std::nullopt;
+  for (const auto& [a, holders] : held_) {
+    if (a.family != f || holders.empty() || !in_pool(p, a)) continue;
+    const bool same_key = std::any_of(holders.begin(), holders.end(), [&](const Holder& h) {
+      return h.sharing_key == r.sharing_key;
+    });
+    if (same_key && may_share(a, r)) return a;
+  }
+  return std::nullopt;
+}
+
+bool Ipam::still_valid(const Assignment& a, const IpRequest& r) const {
+  if (a.addrs.size() != r.families.size()) return false;
+  const AddressPool* pool = nullptr;
+  for (size_t i = 0; i < a.addrs.size(); ++i) {
+    if (a.addrs[i].family != r.families[i]) return false;
+    const AddressPool* p = pool_of(a.addrs[i]);
+    if (p == nullptr || !allows(*p, r)) return false;
+    if (pool != nullptr && p != pool) return false;
+    pool = p;
+    if (!may_share(a.addrs[i], r)) return false;
+  }
+  for (const dp::IpAddr& want : r.requested) {
+    if (std::find(a.addrs.begin(), a.addrs.end(), want) == a.addrs.end()) return false;
+  }
+  return true;
+}
+
+void Ipam::take(const IpRequest& r, Assignment a) {
+  for (const dp::IpAddr& addr : a.addrs) held_[addr].push_back({r.service, r.sharing_key, r.ports});
+  by_service_[r.service] = std::move(a);
+}
+
+void Ipam::release(const std::string& service) {
+  const auto it = by_service_.find(service);
+  if (it == by_service_.end()) return;
+  for (const dp::IpAddr& a : it->second.addrs) {
+    auto h = held_.find(a);
+    if (h == held_.end()) continue;
+    auto& hs = h->second;
+    hs.erase(std::remove_if(hs.begin(), hs.end(),
+                            [&](const Holder& x) { return x.service == service; }),
+             hs.end());
+    if (hs.empty()) held_.erase(h);
+  }
+  by_service_.erase(it);
+}
+
+const Assignment* Ipam::find(const std::string& service) const {
+  const auto it = by_service_.find(service);
+  return it == by_service_.end() ? nullptr : &it->second;
+}
+
+bool Ipam::restore(const IpRequest& r, const std::vector<dp::IpAddr>& addrs) {
+  release(r.service);
+  Assignment a{addrs, "", "kept"};
+  if (addrs.empty() || !still_valid(a, r)) return false;
+  a.pool = pool_of(addrs[0])->name;
+  take(r, std::move(a));
+  return true;
+}
+
+std::variant<Assignment, Refused> Ipam::assign(const IpRequest& r) {
+  if (const Assignment* held = find(r.service); held != nullptr && still_valid(*held, r)) {
+    return *held;
+  }
+  release(r.service);
+  if (r.families.empty()) return Refused{Refusal::bad_request, "the Service has no IP family"};
+  if (!r.pool.empty() &&
+      std::none_of(pools_.begin(), pools_.end(),
+                   [&](const AddressPool& p) { return p.name == r.pool; })) {
+    return Refused{Refusal::unknown_pool, "no address pool is named \"" + r.pool + "\""};
+  }
+
+  // Addresses asked for: each in a pool the Service may use, one pool for all, and free for it.
+  if (!r.requested.empty()) {
+    Assignment a;
+    const AddressPool* pool = nullptr;
+    for (const dp::Family f : r.families) {
+      const auto want = std::find_if(r.requested.begin(), r.requested.end(),
+                                     [&](const dp::IpAddr& x) { return x.family == f; });
+      if (want == r.requested.end()) {
+        return Refused{Refusal::bad_request,
+                       std::string("no address asked for its ") +
+                           (f == dp::Family::v4 ? "IPv4" : "IPv6") + " family"};
+      }
+      const AddressPool* p = pool_of(*want);
+      if (p == nullptr || !allows(*p, r)) {
+        return Refused{Refusal::outside_pools,
+                       dp::to_string(*want) + " is in no address pool this Service may use"};
+      }
+      if (pool != nullptr && p != pool) {
+        return Refused{Refusal::bad_request, "the addresses asked for are in different pools"};
+      }
+      pool = p;
+      if (!may_share(*want, r)) {
+        return Refused{Refusal::taken, dp::to_string(*want) +
+                                           " is another Service's (sharing needs the same " +
+                                           std::string(kAllowSharedIpAnnotation) +
+                                           " key and no common port)"};
+      }
+      a.addrs.push_back(*want);
+    }
+    a.pool = pool->name;
+    a.why = "requested";
+    take(r, a);
+    return a;
+  }
+
+  // Otherwise the first pool that allows it (auto_assign, unless named) and has every family.
+  bool any_allowed = false;
+  for (const AddressPool& p : pools_) {
+    if (!allows(p, r) || (r.pool.empty() && !p.auto_assign)) continue;
+    const bool has_families = std::all_of(r.families.begin(), r.families.end(), [&](auto f) {
+      return std::any_of(p.ranges.begin(), p.ranges.end(),
+                         [&](const AddressRange& x) { return x.first.family == f; });
+    });
+    if (!has_families) continue;
+    any_allowed = true;
+    Assignment a;
+    a.pool = p.name;
+    bool shared = false;
+    for (const dp::Family f : r.families) {
+      std::optional<dp::IpAddr> addr = shared_with_key(p, f, r);
+      shared |= addr.has_value();
+      if (!addr) addr = first_free(p, f);
+      if (!addr) break;
+      a.addrs.push_back(*addr);
+    }
+    if (a.addrs.size() != r.families.size()) continue;
+    a.why = shared ? "shared under key \"" + r.sharing_key + "\" in pool " + p.name
+                   : "first free address of pool " + p.name;
+    take(r, a);
+    return a;
+  }
+  if (!any_allowed) {
+    return Refused{Refusal::not_allowed,
+                   r.pool.empty() ? "no address pool with auto_assign serves this Service "
+                                    "(namespace, labels, IP families)"
+                                  : "pool " + r.pool +
+                                        " does not serve this Service (namespace, labels, IP "
+                                        "families)"};
+  }
+  return Refused{Refusal::exhausted, "every address pool this Service may use is full"};
+}
+
+std::vector<Ipam::Usage> Ipam::usage() const {
+  std::vector<Usage> out;
+  for (const AddressPool& p : pools_) {
+    Usage u{p.name, 0, 0};
+    for (const AddressRange& r : p.ranges) {
+      u.size += double(value_of(r.last) - value_of(r.first)) + 1;
+      for (const AddressRange& av : p.avoid) {
+        if (!overlap(av, r)) continue;
+        const uint128 lo = std::max(value_of(av.first), value_of(r.first));
+        const uint128 hi = std::min(value_of(av.last), value_of(r.last));
+        u.size -= double(hi - lo) + 1;
+      }
+    }
+    for (const auto& [a, holders] : held_) {
+      if (!holders.empty() && in_pool(p, a)) ++u.used;
+    }
+    out.push_back(u);
+  }
+  return out;
+}
+
+}  // namespace magline::k8s
