@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "config/json_reader.hpp"
+#include "config/provider.hpp"
 #include "config/validate.hpp"
 #include "dataplane/addr.hpp"
 #include "dataplane/forwarder.hpp"
@@ -359,13 +360,15 @@ void read_kubernetes(const Node& node, Config& config) {
 
 void read_config(const Node& root, Config& config) {
   const Object o = root.object(
-      {"node", "maglev", "flow_table", "services", "dataplane", "admin", "kubernetes"});
+      {"node", "maglev", "flow_table", "services", "dataplane", "admin", "kubernetes",
+       "provider"});
   if (const auto n = o.find("node")) read_node(*n, config);
   if (const auto n = o.find("maglev")) read_maglev(*n, config);
   if (const auto n = o.find("flow_table")) read_flow_table(*n, config);
   if (const auto n = o.find("dataplane")) read_dataplane(*n, config);
   if (const auto n = o.find("admin")) read_admin(*n, config);
   if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
+  if (const auto n = o.find("provider")) read_provider(*n, config);
   // NodePorts listen on the node's addresses: by default, every port address.
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
     config.node_addresses_from_ports = true;
@@ -464,6 +467,7 @@ Reload reload_of(const Config& running, Config loaded) {
   if (!(loaded.dataplane == running.dataplane)) r.needs_restart.push_back("dataplane");
   if (!(loaded.admin == running.admin)) r.needs_restart.push_back("admin");
   if (!(loaded.kubernetes == running.kubernetes)) r.needs_restart.push_back("kubernetes");
+  if (!(loaded.provider == running.provider)) r.needs_restart.push_back("provider");
   loaded.node_addresses = running.node_addresses;
   loaded.node_addresses_from_ports = running.node_addresses_from_ports;
   loaded.flow_capacity = running.flow_capacity;
@@ -471,6 +475,7 @@ Reload reload_of(const Config& running, Config loaded) {
   loaded.dataplane = running.dataplane;
   loaded.admin = running.admin;
   loaded.kubernetes = running.kubernetes;
+  loaded.provider = running.provider;
   r.config = std::move(loaded);
   return r;
 }

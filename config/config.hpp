@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/address_pool.hpp"
 #include "dataplane/addr.hpp"
 #include "dataplane/flow_state.hpp"
 #include "dataplane/node.hpp"
@@ -106,6 +107,12 @@ struct KubernetesConfig {
   friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };
 
+// The LoadBalancer provider (docs/provider.md): the pools LoadBalancer IPs are assigned from.
+struct ProviderConfig {
+  std::vector<dp::AddressPool> pools;
+  friend bool operator==(const ProviderConfig&, const ProviderConfig&) = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   std::vector<dp::IpAddr> node_addresses;  // default: every port address
@@ -117,6 +124,7 @@ struct Config {
   DataplaneConfig dataplane;
   AdminConfig admin;
   KubernetesConfig kubernetes;
+  ProviderConfig provider;
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";
@@ -135,8 +143,8 @@ Result<Config> load_or_default(const std::optional<std::string>& path);
 // Maglev table size, and every other section as it runs. The node's addresses (which NodePorts
 // of watched Services use too), the flow tables, DPDK and its ports, the admin listener and the
 // Kubernetes watch are set up once, at start. `needs_restart` names each such section where the
-// file differs, in file order: "node", "flow_table", "dataplane", "admin", "kubernetes" (node
-// addresses taken from the ports count as "dataplane").
+// file differs, in file order: "node", "flow_table", "dataplane", "admin", "kubernetes",
+// "provider" (node addresses taken from the ports count as "dataplane").
 struct Reload {
   Config config;
   std::vector<std::string> needs_restart;

@@ -281,6 +281,7 @@ k8s::TranslateOptions translate_options(const cfg::Config& config) {
   k8s::TranslateOptions o;
   o.node_addresses = config.node_addresses;
   o.table_size = config.table_size;
+  o.pools = config.provider.pools;
   if (config.kubernetes.enabled) {
     const cfg::KubernetesConfig& k = config.kubernetes;
     o.proxy_name = k.proxy_name;

@@ -10,19 +10,8 @@ namespace {
 
 using dp::uint128;
 
-uint128 value_of(const dp::IpAddr& a) {
-  uint128 v = 0;
-  for (size_t i = 0; i < a.size(); ++i) v = v << 8 | a.bytes[i];
-  return v;
-}
-
-dp::IpAddr addr_of(dp::Family f, uint128 v) {
-  dp::IpAddr a;
-  a.family = f;
-  const size_t n = f == dp::Family::v4 ? 4 : 16;
-  for (size_t i = 0; i < n; ++i) a.bytes[n - 1 - i] = uint8_t(v >> (8 * i));
-  return a;
-}
+uint128 value_of(const dp::IpAddr& a) { return dp::address_value(a); }
+dp::IpAddr addr_of(dp::Family f, uint128 v) { return dp::address_at(f, v); }
 
 bool within(const AddressRange& r, const dp::IpAddr& a) {
   return a.family == r.first.family && !(a < r.first) && !(r.last < a);
@@ -37,45 +26,6 @@ bool collide(const std::set<std::pair<std::string, uint16_t>>& a,
 }
 
 }  // namespace
-
-Result<AddressRange> parse_range(std::string_view text) {
-  if (const size_t slash = text.find('/'); slash != std::string_view::npos) {
-    const auto p = dp::parse_prefix(text, dp::HostBits::reject);
-    if (!p) return Error{"\"" + std::string(text) + "\" is not a network ADDR/LEN (host bits set?)"};
-    const unsigned bits = p->addr.family == dp::Family::v4 ? 32 : 128;
-    const uint128 base = value_of(p->addr);
-    const unsigned host = bits - p->len;
-    const uint128 span = host >= 128 ? ~uint128(0) : (uint128(1) << host) - 1;
-    return AddressRange{p->addr, addr_of(p->addr.family, base | span)};
-  }
-  if (const size_t dash = text.find('-'); dash != std::string_view::npos) {
-    const auto first = dp::parse_ip(text.substr(0, dash));
-    const auto last = dp::parse_ip(text.substr(dash + 1));
-    if (!first || !last) {
-      return Error{"\"" + std::string(text) + "\" is not a range FIRST-LAST of two addresses"};
-    }
-    if (first->family != last->family) {
-      return Error{"\"" + std::string(text) + "\" mixes IPv4 and IPv6"};
-    }
-    if (*last < *first) return Error{"\"" + std::string(text) + "\" ends before it starts"};
-    return AddressRange{*first, *last};
-  }
-  const auto a = dp::parse_ip(text);
-  if (!a) {
-    return Error{"\"" + std::string(text) +
-                 "\" is not an address, a network ADDR/LEN or a range FIRST-LAST"};
-  }
-  return AddressRange{*a, *a};
-}
-
-std::string to_string(const AddressRange& r) {
-  return r.first == r.last ? dp::to_string(r.first)
-                           : dp::to_string(r.first) + "-" + dp::to_string(r.last);
-}
-
-bool overlap(const AddressRange& a, const AddressRange& b) noexcept {
-  return a.first.family == b.first.family && !(a.last < b.first) && !(b.last < a.first);
-}
 
 std::variant<IpRequest, Refused> request_of(const K8sService& svc) {
   IpRequest r;

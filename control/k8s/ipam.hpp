@@ -32,6 +32,7 @@
 
 #include "control/k8s/objects.hpp"
 #include "dataplane/addr.hpp"
+#include "dataplane/address_pool.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::k8s {
@@ -41,29 +42,11 @@ inline constexpr std::string_view kLoadBalancerIpsAnnotation = "magline.io/load-
 inline constexpr std::string_view kAddressPoolAnnotation = "magline.io/address-pool";
 inline constexpr std::string_view kAllowSharedIpAnnotation = "magline.io/allow-shared-ip";
 
-// A contiguous run of addresses of one family, first <= last.
-struct AddressRange {
-  dp::IpAddr first;
-  dp::IpAddr last;
-  friend bool operator==(const AddressRange&, const AddressRange&) = default;
-};
-
-// "ADDR/LEN" (every address of the network, the network and broadcast addresses included, as
-// MetalLB does), "ADDR-ADDR" (inclusive, one family, first <= last) or a single "ADDR". Errors
-// say what is wrong.
-Result<AddressRange> parse_range(std::string_view text);
-std::string to_string(const AddressRange& r);
-bool overlap(const AddressRange& a, const AddressRange& b) noexcept;
-
-struct AddressPool {
-  std::string name;
-  std::vector<AddressRange> ranges;
-  std::vector<AddressRange> avoid;  // never handed out
-  bool auto_assign = true;
-  std::vector<std::string> namespaces;                // empty: every namespace
-  std::map<std::string, std::string> service_labels;  // all must match; empty: every Service
-  friend bool operator==(const AddressPool&, const AddressPool&) = default;
-};
+using dp::AddressPool;
+using dp::AddressRange;
+using dp::overlap;
+using dp::parse_range;
+using dp::to_string;
 
 // What a Service asks for, from its spec and annotations (request_of()).
 struct IpRequest {
@@ -94,7 +77,7 @@ enum class Refusal : uint8_t {
 std::string_view to_string(Refusal r) noexcept;
 
 struct Refused {
-  Refusal reason;
+  Refusal reason = Refusal::bad_request;
   std::string why;  // one line, for the Service's event and the plan
 };
 

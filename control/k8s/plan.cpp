@@ -188,12 +188,50 @@ Plan build_plan(const std::vector<K8sService>& services,
       plan.notes.push_back({key, "EndpointSlice " + s->meta.name + ": no such Service"});
     }
   }
+  if (!opts.pools.empty()) plan_allocations(order, plan);
   std::stable_sort(plan.notes.begin(), plan.notes.end(),
                    [](const PlanNote& a, const PlanNote& b) { return a.service < b.service; });
   std::sort(
       plan.services.begin(), plan.services.end(),
       [](const PlanService& a, const PlanService& b) { return a.service.name < b.service.name; });
   return plan;
+}
+
+void plan_allocations(const std::vector<const K8sService*>& services, Plan& plan) {
+  const TranslateOptions& opts = plan.options;
+  Ipam ipam(opts.pools);
+  std::vector<std::pair<const K8sService*, std::variant<IpRequest, Refused>>> ours;
+  for (const K8sService* svc : services) {
+    if (svc->type != "LoadBalancer" || svc->meta.deleting || other_class(*svc, opts)) continue;
+    ours.emplace_back(svc, request_of(*svc));
+  }
+  for (const auto& [svc, req] : ours) {
+    const auto* r = std::get_if<IpRequest>(&req);
+    if (r == nullptr) continue;
+    std::vector<dp::IpAddr> held;
+    for (const LoadBalancerIngress& in : svc->ingress) {
+      if (in.ip_mode && *in.ip_mode != "VIP") continue;
+      if (const auto a = dp::parse_ip(in.ip)) held.push_back(*a);
+    }
+    if (!held.empty()) ipam.restore(*r, held);
+  }
+  for (const auto& [svc, req] : ours) {
+    PlanAllocation a;
+    a.service = svc->meta.key();
+    const auto* r = std::get_if<IpRequest>(&req);
+    const auto result = r ? ipam.assign(*r) : std::variant<Assignment, Refused>(std::get<Refused>(req));
+    if (const auto* got = std::get_if<Assignment>(&result)) {
+      a.addrs = got->addrs;
+      a.pool = got->pool;
+      a.why = got->why;
+    } else {
+      const Refused& no = std::get<Refused>(result);
+      a.refused = std::string(to_string(no.reason));
+      a.why = no.why;
+    }
+    plan.allocations.push_back(std::move(a));
+  }
+  plan.pools = ipam.usage();
 }
 
 Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts) {
@@ -234,6 +272,27 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
   }
   root["errors"] = std::move(errors);
   root["ignored"] = plan.ignored;
+  if (!plan.options.pools.empty()) {
+    OJson allocations = OJson::array();
+    for (const PlanAllocation& a : plan.allocations) {
+      OJson addrs = OJson::array();
+      for (const dp::IpAddr& ip : a.addrs) addrs.push_back(dp::to_string(ip));
+      OJson j = {{"service", a.service}, {"addresses", std::move(addrs)}};
+      if (a.refused.empty()) {
+        j["pool"] = a.pool;
+      } else {
+        j["refused"] = a.refused;
+      }
+      j["why"] = a.why;
+      allocations.push_back(std::move(j));
+    }
+    root["allocations"] = std::move(allocations);
+    OJson pools = OJson::array();
+    for (const Ipam::Usage& u : plan.pools) {
+      pools.push_back({{"name", u.pool}, {"size", u.size}, {"used", u.used}});
+    }
+    root["pools"] = std::move(pools);
+  }
   return root;
 }
 

@@ -55,8 +55,20 @@ struct PlanNote {
   std::string note;
 };
 
+// The address the provider would give a LoadBalancer Service of Magline's class, or why none.
+struct PlanAllocation {
+  std::string service;            // "namespace/name"
+  std::vector<dp::IpAddr> addrs;  // empty when refused
+  std::string pool;
+  std::string why;                // how it was chosen ("kept", "requested", ...), or the refusal
+  std::string refused;            // empty, or the refusal's name (ipam.hpp, Refusal)
+};
+
 struct Plan {
   TranslateOptions options;
+  // With address pools configured: what the provider would write, and each pool's use.
+  std::vector<PlanAllocation> allocations;  // sorted by service
+  std::vector<Ipam::Usage> pools;
   std::vector<PlanService> services;  // sorted by service.name
   std::vector<PlanSkip> skipped;      // sorted by service
   std::vector<PlanNote> notes;        // sorted by service, then in the order translate() gave
@@ -68,6 +80,11 @@ struct Plan {
 // Input order does not matter. O(services + slices) translations, each as translate().
 Plan build_plan(const std::vector<K8sService>& services,
                 const std::vector<K8sEndpointSlice>& slices, const TranslateOptions& opts);
+
+// The provider's decisions over these Services (those of Magline's class, of type
+// LoadBalancer, not being deleted; given in name order): first every address their status
+// already holds is taken back (a restart changes nothing), then each gets its assignment.
+void plan_allocations(const std::vector<const K8sService*>& services, Plan& plan);
 
 // build_plan over parse_list's result, carrying its errors and ignored items along.
 Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts);

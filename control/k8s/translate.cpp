@@ -102,18 +102,6 @@ void add_unique(std::vector<dp::IpAddr>& v, const dp::IpAddr& a) {
   if (std::find(v.begin(), v.end(), a) == v.end()) v.push_back(a);
 }
 
-// Why a LoadBalancer Service's LoadBalancer IPs belong to another implementation (§7: with a
-// class configured only that class is Magline's; without, only classless Services, as MetalLB's
-// filterByLoadBalancerClass), or nothing when they are Magline's.
-std::optional<std::string> other_class(const K8sService& svc, const TranslateOptions& opts) {
-  const std::string cls = svc.load_balancer_class.value_or("");
-  if (cls == opts.load_balancer_class) return std::nullopt;
-  if (cls.empty()) return "no loadBalancerClass (want " + opts.load_balancer_class + ")";
-  return "loadBalancerClass " + cls + " belongs to another implementation" +
-         (opts.load_balancer_class.empty() ? std::string()
-                                           : " (want " + opts.load_balancer_class + ")");
-}
-
 std::map<dp::Family, Addresses> addresses_of(const K8sService& svc,
                                              const std::vector<dp::Family>& families,
                                              const TranslateOptions& opts,
@@ -350,6 +338,15 @@ std::string_view to_string(FrontendGroup g) noexcept {
       return "open";
   }
   return "?";
+}
+
+std::optional<std::string> other_class(const K8sService& svc, const TranslateOptions& opts) {
+  const std::string cls = svc.load_balancer_class.value_or("");
+  if (cls == opts.load_balancer_class) return std::nullopt;
+  if (cls.empty()) return "no loadBalancerClass (want " + opts.load_balancer_class + ")";
+  return "loadBalancerClass " + cls + " belongs to another implementation" +
+         (opts.load_balancer_class.empty() ? std::string()
+                                           : " (want " + opts.load_balancer_class + ")");
 }
 
 std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOptions& opts) {

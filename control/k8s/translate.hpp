@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/k8s/ipam.hpp"
 #include "control/k8s/objects.hpp"
 #include "dataplane/addr.hpp"
 #include "dataplane/service.hpp"
@@ -33,6 +34,9 @@ struct TranslateOptions {
   // connections (the Maglev paper's M > 100 N, for a balance within 1%), table_size at most.
   uint32_t table_size = dp::kDefaultMaglevSize;
   uint32_t min_table_size = 0;
+  // The provider's address pools (control/k8s/ipam.hpp): with some, `magline plan` also shows
+  // the address each LoadBalancer Service would get.
+  std::vector<AddressPool> pools;
 };
 
 // The primes table sizes are taken from between min_table_size and table_size: each about
@@ -62,6 +66,11 @@ inline constexpr std::string_view kOpenSuffix = "/open";
 
 // Why a Service yields nothing; empty when it is handled.
 std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOptions& opts);
+// Why a Service's LoadBalancer IPs belong to another implementation (§7: with a class configured
+// only that class is Magline's; without, only classless Services, as MetalLB's
+// filterByLoadBalancerClass), or nothing when they are Magline's: those it programs and, as the
+// provider, assigns.
+std::optional<std::string> other_class(const K8sService& svc, const TranslateOptions& opts);
 
 // Which of a Service port's frontends a dp::Service holds.
 enum class FrontendGroup : uint8_t {

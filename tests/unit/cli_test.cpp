@@ -246,10 +246,49 @@ TEST(Cli, PlanPrintsTheTranslation) {
   EXPECT_EQ(j.at("skipped").at(0).at("service"), "shop/internal");
   EXPECT_EQ(j.at("options").at("load_balancer_class"), "example.com/lb");
 
-  // Without the class the LoadBalancer Service belongs to another implementation.
+  // Without the class its LoadBalancer IP belongs to another implementation: programmed are
+  // only its NodePorts (none here: no node address), and a note says why.
   Outcome classless = magline({"plan", "--k8s", file});
   ASSERT_EQ(classless.rc, kOk) << classless.err;
-  EXPECT_TRUE(nlohmann::json::parse(classless.out).at("services").empty());
+  const auto c = nlohmann::json::parse(classless.out);
+  ASSERT_EQ(c.at("services").size(), 1u);
+  EXPECT_TRUE(c.at("services").at(0).at("frontends").empty());
+  EXPECT_NE(c.at("notes").dump().find("belongs to another implementation"), std::string::npos);
+}
+
+// With the provider's pools, the plan also shows the address each LoadBalancer Service of
+// Magline's class would get: the one its status holds is kept, a new one gets the first free.
+TEST(Cli, PlanShowsTheProvidersAssignments) {
+  TempDir dir;
+  std::string list = kK8sList;
+  const std::string fresh = R"({"apiVersion": "v1", "kind": "Service",
+   "metadata": {"name": "api", "namespace": "shop"},
+   "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.12", "loadBalancerClass": "example.com/lb",
+            "ports": [{"name": "https", "protocol": "TCP", "port": 443}]}},
+  )";
+  list.insert(list.find("{\"apiVersion\": \"v1\", \"kind\": \"Service\""), fresh);
+  const std::string file = dir.write("k8s.json", list);
+  const std::string config = dir.write("c.json", R"({
+    "kubernetes": {"in_cluster": true, "load_balancer_class": "example.com/lb"},
+    "provider": {"pools": [{"name": "edge", "addresses": ["198.18.100.0/28"]}]}})");
+  Outcome o = magline({"plan", "--k8s", file, "--config", config});
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("allocations").size(), 2u) << j.dump(2);
+  EXPECT_EQ(j.at("allocations").at(0).at("service"), "shop/api");
+  EXPECT_EQ(j.at("allocations").at(0).at("addresses"), nlohmann::json::array({"198.18.100.0"}));
+  EXPECT_EQ(j.at("allocations").at(0).at("why"), "first free address of pool edge");
+  EXPECT_EQ(j.at("allocations").at(1).at("service"), "shop/web");
+  EXPECT_EQ(j.at("allocations").at(1).at("addresses"), nlohmann::json::array({"198.18.100.9"}));
+  EXPECT_EQ(j.at("allocations").at(1).at("why"), "kept");
+  EXPECT_EQ(j.at("pools").at(0).at("size"), 16);
+  EXPECT_EQ(j.at("pools").at(0).at("used"), 2);
+  // A pool that no longer holds web's address: it moves to what is free.
+  const std::string moved = dir.write("m.json", R"({
+    "kubernetes": {"in_cluster": true, "load_balancer_class": "example.com/lb"},
+    "provider": {"pools": [{"name": "edge", "addresses": ["198.18.100.0/30"]}]}})");
+  const auto m = nlohmann::json::parse(magline({"plan", "--k8s", file, "--config", moved}).out);
+  EXPECT_EQ(m.at("allocations").at(1).at("addresses"), nlohmann::json::array({"198.18.100.1"}));
 }
 
 TEST(Cli, PlanReadsStandardInput) {

@@ -74,7 +74,7 @@ TEST(ConfigErrors, TopLevelMustBeAnObject) {
 TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
   expect_errors({
       {R"({"servcies": []})",
-       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes)"},
+       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes, provider)"},
       {R"({"node": {"address": []}})",
        R"(t.json: node: unknown key "address"; known keys: addresses)"},
       {R"({"maglev": {"size": 7}})",
@@ -457,6 +457,46 @@ TEST(ConfigErrors, Kubernetes) {
        "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
        "kubeconfig, context, namespace, proxy_name, load_balancer_class, node_name, zone, "
        "table_size, min_table_size, coalesce_ms, page_limit"},
+  });
+}
+
+TEST(ConfigErrors, ProviderPools) {
+  auto pools = [](std::string_view items) {
+    return "{\"provider\": {\"pools\": [" + std::string(items) + "]}}";
+  };
+  expect_errors({
+      {pools(R"({"addresses": ["198.18.200.0/24"]})"),
+       "t.json: provider.pools[0]: missing key \"name\""},
+      {pools(R"({"name": "Edge", "addresses": ["198.18.200.0/24"]})"),
+       "t.json: provider.pools[0].name: expected a name of lowercase letters, digits and '-' (at "
+       "most 63), got \"Edge\""},
+      {pools(R"({"name": "edge", "addresses": []})"),
+       "t.json: provider.pools[0].addresses: expected at least one address, network or range"},
+      {pools(R"({"name": "edge", "addresses": ["198.18.200.1/24"]})"),
+       "t.json: provider.pools[0].addresses[0]: \"198.18.200.1/24\" is not a network ADDR/LEN "
+       "(host bits set?)"},
+      {pools(R"({"name": "edge", "addresses": ["198.18.200.9-198.18.200.1"]})"),
+       "t.json: provider.pools[0].addresses[0]: \"198.18.200.9-198.18.200.1\" ends before it "
+       "starts"},
+      {pools(R"({"name": "edge", "addresses": ["198.18.200.1-2001:db8::1"]})"),
+       "t.json: provider.pools[0].addresses[0]: \"198.18.200.1-2001:db8::1\" mixes IPv4 and "
+       "IPv6"},
+      {pools(R"({"name": "edge", "addresses": ["edge"]})"),
+       "t.json: provider.pools[0].addresses[0]: \"edge\" is not an address, a network ADDR/LEN "
+       "or a range FIRST-LAST"},
+      {pools(R"({"name": "a", "addresses": ["198.18.200.0/24"]}, {"name": "a", "addresses": ["198.18.201.0/24"]})"),
+       "t.json: provider.pools[1].name: a pool named \"a\" is already defined"},
+      {pools(R"({"name": "a", "addresses": ["198.18.200.0/24"]}, {"name": "b", "addresses": ["198.18.200.128-198.18.201.5"]})"),
+       "t.json: provider.pools[1].addresses: 198.18.200.128-198.18.201.5 overlaps pool \"a\" "
+       "(provider.pools[0].addresses[0]: 198.18.200.0-198.18.200.255)"},
+      {pools(R"({"name": "a", "addresses": ["198.18.200.0/24"], "service_labels": ["x"]})"),
+       "t.json: provider.pools[0].service_labels: expected an object of label names and values, "
+       "got [\"x\"]"},
+      {pools(R"({"name": "a", "addresses": ["198.18.200.0/24"], "service_labels": {"tier": 1}})"),
+       "t.json: provider.pools[0].service_labels.tier: expected a string, got 1"},
+      {pools(R"({"name": "a", "addresses": ["198.18.200.0/24"], "auto": false})"),
+       "t.json: provider.pools[0]: unknown key \"auto\"; known keys: name, addresses, avoid, "
+       "auto_assign, namespaces, service_labels"},
   });
 }
 

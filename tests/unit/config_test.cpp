@@ -467,6 +467,28 @@ std::string node_port_addresses(const Config& c) {
   return out;
 }
 
+TEST(Config, ProviderPools) {
+  auto r = parse_config(R"({"provider": {"pools": [
+      {"name": "edge", "addresses": ["198.18.200.0/24", "2001:db8:100::/120"],
+       "avoid": ["198.18.200.0", "198.18.200.255"], "namespaces": ["shop", "web"],
+       "service_labels": {"tier": "edge"}},
+      {"name": "manual", "addresses": ["198.18.201.10-198.18.201.20"], "auto_assign": false}]}})",
+                        "t.json");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& pools = r->provider.pools;
+  ASSERT_EQ(pools.size(), 2u);
+  EXPECT_EQ(pools[0].name, "edge");
+  ASSERT_EQ(pools[0].ranges.size(), 2u);
+  EXPECT_EQ(dp::to_string(pools[0].ranges[1]), "2001:db8:100::-2001:db8:100::ff");
+  ASSERT_EQ(pools[0].avoid.size(), 2u);
+  EXPECT_EQ(dp::to_string(pools[0].avoid[1]), "198.18.200.255");
+  EXPECT_EQ(pools[0].namespaces, (std::vector<std::string>{"shop", "web"}));
+  EXPECT_EQ(pools[0].service_labels.at("tier"), "edge");
+  EXPECT_TRUE(pools[0].auto_assign);
+  EXPECT_FALSE(pools[1].auto_assign);
+  EXPECT_EQ(dp::to_string(pools[1].ranges[0]), "198.18.201.10-198.18.201.20");
+}
+
 TEST(ConfigReload, TheSameFileChangesNothing) {
   const Config running = parse_ok(node_config(""));
   const Reload r = reload_of(running, parse_ok(node_config("")));

@@ -1,0 +1,101 @@
+#include "config/provider.hpp"
+
+#include <set>
+
+namespace magline::cfg {
+
+namespace {
+
+// A pool name: what a Service names in its annotation (lowercase DNS label characters).
+bool good_name(const std::string& n) {
+  if (n.empty() || n.size() > 63) return false;
+  for (char c : n) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return n.front() != '-' && n.back() != '-';
+}
+
+std::vector<dp::AddressRange> read_ranges(const Node& list) {
+  std::vector<dp::AddressRange> out;
+  const std::vector<Node> items = list.array();
+  for (const Node& n : items) {
+    const auto text = n.string();
+    if (!text) continue;
+    auto r = dp::parse_range(*text);
+    if (!r) {
+      n.fail(r.error().message);
+      continue;
+    }
+    out.push_back(*r);
+  }
+  return out;
+}
+
+}  // namespace
+
+void read_provider(const Node& node, Config& config) {
+  ProviderConfig& p = config.provider;
+  const Object o = node.object({"pools"});
+  const auto pools = o.find("pools");
+  if (!pools) return;
+  // Where each range came from, for a message naming both sides of an overlap.
+  struct Origin {
+    dp::AddressRange range;
+    std::string pool;
+    std::string path;
+  };
+  std::vector<Origin> seen;
+  std::set<std::string> names;
+  const std::vector<Node> items = pools->array();
+  for (const Node& item : items) {
+    const Object po = item.object(
+        {"name", "addresses", "avoid", "auto_assign", "namespaces", "service_labels"});
+    dp::AddressPool pool;
+    const Node name = po.at("name");
+    pool.name = name.string().value_or("");
+    if (name.json().is_string() && !good_name(pool.name)) {
+      name.fail("expected a name of lowercase letters, digits and '-' (at most 63), got " +
+                name.shown());
+    } else if (!pool.name.empty() && !names.insert(pool.name).second) {
+      name.fail("a pool named \"" + pool.name + "\" is already defined");
+    }
+    const Node addresses = po.at("addresses");
+    pool.ranges = read_ranges(addresses);
+    if (addresses.json().is_array() && addresses.json().empty()) {
+      addresses.fail("expected at least one address, network or range");
+    }
+    if (const auto avoid = po.find("avoid")) pool.avoid = read_ranges(*avoid);
+    if (const auto a = po.find("auto_assign")) pool.auto_assign = a->boolean().value_or(true);
+    if (const auto ns = po.find("namespaces")) {
+      for (const Node& n : ns->array()) {
+        if (const auto text = n.string()) pool.namespaces.push_back(*text);
+      }
+    }
+    if (const auto labels = po.find("service_labels")) {
+      if (!labels->json().is_object()) {
+        labels->fail("expected an object of label names and values, got " + labels->shown());
+      } else {
+        for (const auto& [k, v] : labels->json().items()) {
+          const Node value(v, child_path(labels->path(), k), labels->errors());
+          if (const auto text = value.string()) pool.service_labels.emplace(k, *text);
+        }
+      }
+    }
+    // No address in two pools: a Service's address then has one pool.
+    for (size_t i = 0; i < pool.ranges.size(); ++i) {
+      const std::string path = index_path(child_path(addresses.path(), ""), i);
+      for (const Origin& other : seen) {
+        if (dp::overlap(other.range, pool.ranges[i])) {
+          addresses.fail(dp::to_string(pool.ranges[i]) + " overlaps pool \"" + other.pool +
+                         "\" (" + other.path + ": " + dp::to_string(other.range) + ")");
+        }
+      }
+    }
+    for (size_t i = 0; i < pool.ranges.size(); ++i) {
+      seen.push_back({pool.ranges[i], pool.name, index_path(addresses.path(), i)});
+    }
+    p.pools.push_back(std::move(pool));
+  }
+}
+
+}  // namespace magline::cfg
