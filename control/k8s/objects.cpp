@@ -54,6 +54,7 @@ ObjectMeta decode_meta(const Object& o) {
   out.labels = meta.string_map("labels");
   out.annotations = meta.string_map("annotations");
   out.deleting = meta.string("deletionTimestamp").has_value();
+  out.finalizers = meta.strings("finalizers");
   return out;
 }
 

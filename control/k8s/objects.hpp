@@ -26,6 +26,7 @@ struct ObjectMeta {
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
   bool deleting = false;  // metadata.deletionTimestamp is set
+  std::vector<std::string> finalizers;  // metadata.finalizers, in order
 
   // "namespace/name": the key objects are held and joined by.
   std::string key() const { return ns + "/" + name; }

@@ -233,6 +233,24 @@ HttpResponse ApiClient::get(const std::string& path_and_query) {
   return perform(path_and_query, t, false, options_.total_timeout);
 }
 
+HttpResponse ApiClient::send(const std::string& method, const std::string& path_and_query,
+                             const std::string& body, const std::string& content_type) {
+  CURL* h = handle(curl_);
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
+  if (method != "DELETE" || !body.empty()) {
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  Transfer t;
+  t.max_body = options_.max_body_bytes;
+  HttpResponse r = perform(path_and_query, t, false, options_.total_timeout, &content_type);
+  // Back to a plain GET for the next request on this handle.
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  return r;
+}
+
 HttpResponse ApiClient::stream(const std::string& path_and_query,
                                const std::function<void(long)>& on_status,
                                const std::function<bool(std::string_view)>& on_data,
@@ -246,10 +264,14 @@ HttpResponse ApiClient::stream(const std::string& path_and_query,
 }
 
 HttpResponse ApiClient::perform(const std::string& path_and_query, Transfer& t, bool streaming,
-                                std::chrono::milliseconds max_duration) {
+                                std::chrono::milliseconds max_duration,
+                                const std::string* content_type) {
   refresh_token();
   CURL* h = handle(curl_);
   struct curl_slist* headers = curl_slist_append(nullptr, "Accept: application/json");
+  if (content_type != nullptr) {
+    headers = curl_slist_append(headers, ("Content-Type: " + *content_type).c_str());
+  }
   if (!token_.empty())
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token_).c_str());
   if (!host_header_.empty()) headers = curl_slist_append(headers, host_header_.c_str());

@@ -84,6 +84,12 @@ class ApiClient {
                       const std::function<bool(std::string_view)>& on_data,
                       std::chrono::milliseconds max_duration);
 
+  // A buffered request with a body: POST, PUT, PATCH (or DELETE, with an empty body) of
+  // server + path_and_query, the body sent as `content_type` (for PATCH: one of the types
+  // k8s-api.md §6.1 lists, e.g. application/merge-patch+json). The answer as get() gives it.
+  HttpResponse send(const std::string& method, const std::string& path_and_query,
+                    const std::string& body, const std::string& content_type);
+
   // The server refused the token (401): read the token file again before the next request.
   void invalidate_token() noexcept { token_stale_ = true; }
 
@@ -96,7 +102,8 @@ class ApiClient {
   Result<void> init();
   void refresh_token();
   HttpResponse perform(const std::string& path_and_query, Transfer& t, bool streaming,
-                       std::chrono::milliseconds max_duration);
+                       std::chrono::milliseconds max_duration,
+                       const std::string* content_type = nullptr);
 
   static size_t on_write(char* data, size_t size, size_t n, void* user);
   static size_t on_header(char* data, size_t size, size_t n, void* user);
