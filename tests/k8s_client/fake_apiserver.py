@@ -97,11 +97,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit, unquote
 
-from fake_apiserver_model import (KINDS, KIND_ALIASES, MSG_INCONSISTENT_CONTINUE,
-                                  MSG_LIST_EXPIRED, MSG_WATCH_EXPIRED, STATUS_REASONS, ApiError,
-                                  Filter, Snapshot, Store, compact, event_line, make_token,
+from fake_apiserver_control import control, fault_error
+from fake_apiserver_model import (KINDS, MSG_INCONSISTENT_CONTINUE, MSG_LIST_EXPIRED,
+                                  STATUS_REASONS, ApiError, Filter, Snapshot, Store, compact,
+                                  event_line, make_token, method_not_allowed, not_found,
                                   parse_field_selector, parse_label_selector, read_token,
-                                  too_large, unauthorized, with_kind)
+                                  route, too_large, unauthorized, with_kind)
+from fake_apiserver_registry import Registry
 
 START = time.monotonic()
 
@@ -113,30 +115,11 @@ class ConnectionCut(Exception):
 # ---------------------------------------------------------------------------------------------
 # The server
 
-class Fault:
-    def __init__(self, spec, fid):
-        self.id = fid
-        self.path = spec.get('path')
-        self.match = spec.get('match', 'any')
-        self.count = int(spec.get('count', 1))
-        self.spec = spec
-        if 'inband_status' in spec or 'reset_after_events' in spec or 'raw_body' in spec:
-            self.match = 'watch'  # only a watch can carry these
-
-    def applies(self, path, is_watch, has_continue):
-        if self.count == 0:
-            return False
-        if self.path and self.path != path:
-            return False
-        return (self.match == 'any' or (self.match == 'watch' and is_watch) or
-                (self.match == 'list' and not is_watch) or
-                (self.match == 'continue' and has_continue))
-
-
 class State:
     def __init__(self, args):
         self.args = args
         self.store = Store(args.history)
+        self.registry = Registry(self.store)
         self.token = args.token or ''
         self.bookmark_interval = args.bookmark_interval
         self.max_chunk = args.max_chunk
@@ -245,9 +228,23 @@ class Handler(BaseHTTPRequestHandler):
             rec['status'] = err.code
         self.send_body(err.code, err.body(), headers=err.headers)
 
-    def read_json(self):
+    def read_body(self):
+        """The request body, by Content-Length or chunked."""
+        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+            out = b''
+            while True:
+                size = int(self.rfile.readline(65537).split(b';')[0].strip() or b'0', 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
         n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n) if n else b''
+        return self.rfile.read(n) if n else b''
+
+    def read_json(self):
+        raw = self.read_body()
         if not raw:
             return {}
         try:
@@ -298,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
             if path.startswith('/fake/'):
-                self.control(method, path, query)
+                control(self, method, path, query)
             else:
                 self.api(method, path, query)
         except ApiError as e:
@@ -309,21 +306,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_status(ApiError(500, 'InternalError', '%s: %s' % (type(e).__name__, e)))
 
     # --- the API ------------------------------------------------------------------------------
-    def route(self, path):
-        """path -> (resource, namespace, name) or None."""
-        for resource, kind in KINDS.items():
-            if not path.startswith(kind.prefix + '/'):
-                continue
-            parts = path[len(kind.prefix) + 1:].split('/')
-            if parts == [resource]:
-                return resource, '', None
-            if len(parts) in (3, 4) and parts[0] == 'namespaces' and parts[2] == resource:
-                return resource, parts[1], parts[3] if len(parts) == 4 else None
-        return None
-
     def api(self, method, path, query):
         st = self.state
         is_watch = query.get('watch') in ('1', 'true')
+        raw = self.read_body() if method in ('POST', 'PUT', 'PATCH', 'DELETE') else b''
+        content_type = self.headers.get('Content-Type')
         auth_header = self.headers.get('Authorization', '')
         token = st.token
         if not token:
@@ -333,70 +320,69 @@ class Handler(BaseHTTPRequestHandler):
         rec = st.log_request(method, path, query, is_watch, auth)
         if auth == 'bad':
             return self.send_error_status(unauthorized(), rec)
-        fault = st.take_fault(path, is_watch, bool(query.get('continue')))
-        if fault is not None:
-            if fault.get('reset'):
+        spec = st.take_fault(path, is_watch, bool(query.get('continue')))
+        if spec is not None:
+            if spec.get('reset'):
                 rec['status'] = 'reset'
                 self.reset_connection()
-            if 'status' in fault:
-                return self.send_error_status(self.fault_error(fault, query, is_watch), rec)
-        r = self.route(path)
+            if 'status' in spec:
+                return self.send_error_status(fault_error(spec, query, is_watch, st.store.rv),
+                                              rec)
+        r = route(path)
         if r is None:
             return self.send_error_status(ApiError(404, 'NotFound', 'the server could not find '
                                                    'the requested resource'), rec)
-        resource, ns, name = r
-        if method != 'GET':
-            return self.send_error_status(ApiError(405, 'MethodNotAllowed',
-                                                   'the fake serves GET only'), rec)
+        resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
         try:
-            if name is not None:
-                return self.get_one(resource, ns, name, rec)
-            flt = Filter(ns, parse_label_selector(query.get('labelSelector', '')),
-                         parse_field_selector(query.get('fieldSelector', '')))
-            if is_watch:
-                return self.watch(resource, flt, query, rec, fault)
-            return self.list(resource, flt, query, rec)
+            if sub:
+                raise ApiError(404, 'NotFound', 'the server could not find the requested '
+                               'resource')
+            if method == 'GET':
+                flt = Filter(ns, parse_label_selector(query.get('labelSelector', '')),
+                             parse_field_selector(query.get('fieldSelector', '')))
+                if name is not None and not is_watch:
+                    return self.get_one(resource, ns, name, rec)
+                if name is not None:
+                    flt.fields.append(('=', 'metadata.name', name))
+                if is_watch:
+                    return self.watch(resource, flt, query, rec, spec)
+                return self.list(resource, flt, query, rec)
+            code, body = self.write(method, r, query, raw, content_type)
         except ApiError as e:
             return self.send_error_status(e, rec)
+        rec['status'] = code
+        self.send_body(code, compact(body))
 
-    def fault_error(self, fault, query, is_watch):
-        code = int(fault['status'])
-        headers = {}
-        if code == 410:
-            if query.get('continue'):
-                # A fresh token, as handleCompactedErrorForPaging gives when it can.
-                snap_id, rv, start = read_token(query['continue'])
-                fresh = make_token(0, self.state.store.rv, start)
-                err = ApiError(410, 'Expired', MSG_INCONSISTENT_CONTINUE,
-                               metadata={'continue': fresh})
-            else:
-                err = ApiError(410, 'Expired', MSG_WATCH_EXPIRED if is_watch else MSG_LIST_EXPIRED)
-        elif code == 504:
-            err = too_large(query.get('resourceVersion', ''), self.state.store.rv)
-        elif code == 429:
-            retry = int(fault.get('retry_after', 1))
-            headers['Retry-After'] = str(retry)
-            err = ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.',
-                           details={'retryAfterSeconds': retry})
-        elif code == 401:
-            err = unauthorized()
-        elif code == 500:
-            err = ApiError(500, 'InternalError', 'Internal error occurred: injected by the fake',
-                           details={'causes': [{'message': 'injected'}]})
-        else:
-            err = ApiError(code, STATUS_REASONS.get(code, 'Unknown'), 'injected %d' % code)
-        if 'retry_after' in fault and code != 429:
-            headers['Retry-After'] = str(int(fault['retry_after']))
-        err.headers = headers
-        return err
+    def write(self, method, r, query, raw, content_type):
+        """POST, PUT and DELETE (fake_apiserver_registry.py) -> (code, reply)."""
+        st = self.state
+        reg = st.registry
+        resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
+        kind = KINDS[resource]
+        # handlers: fieldManager, else the User-Agent up to its first '/' (managerOrUserAgent)
+        manager = query.get('fieldManager') or \
+            (self.headers.get('User-Agent') or '').split('/')[0][:128]
+        if query.get('dryRun'):
+            raise ApiError(400, 'BadRequest', 'dryRun is not implemented by the fake apiserver')
+        if method == 'POST' and name is None and (ns or not kind.namespaced):
+            obj = reg.decode(kind, raw, content_type)
+            with st.store.lock:
+                return reg.create(resource, ns, obj, manager)
+        if method == 'PUT' and name is not None:
+            obj = reg.decode(kind, raw, content_type)
+            with st.store.lock:
+                return reg.put(resource, ns, name, sub, obj, manager)
+        if method == 'DELETE' and name is not None and not sub:
+            with st.store.lock:
+                return reg.delete(resource, ns, name, raw)
+        raise method_not_allowed()
 
     def get_one(self, resource, ns, name, rec):
         st = self.state
         with st.store.lock:
-            obj = st.store.objects[resource].get(ns + '/' + name)
+            obj = st.store.get(resource, ns, name)
         if obj is None:
-            raise ApiError(404, 'NotFound', '%s "%s" not found' % (resource, name),
-                           details={'name': name, 'kind': resource})
+            raise not_found(KINDS[resource], name)
         rec['status'] = 200
         self.send_body(200, with_kind(KINDS[resource], obj.json))
 
@@ -664,119 +650,6 @@ class Handler(BaseHTTPRequestHandler):
                 line = event_line(e.kind, t, e.new.json)
             e.lines[t] = line
         return line
-
-    # --- control ------------------------------------------------------------------------------
-    def control(self, method, path, query):
-        st = self.state
-        store = st.store
-        parts = path.strip('/').split('/')[1:]
-        if parts == ['objects'] and method == 'POST':
-            body = self.read_json()
-            items = body['items'] if 'items' in body else ([body] if 'kind' in body else [])
-            deleted = 0
-            with store.lock:
-                resolved = []
-                for it in items:
-                    resource = KIND_ALIASES.get(it.get('kind', ''))
-                    if resource is None:
-                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % it.get('kind'))
-                    resolved.append((resource, it))
-                for resource, it in resolved:
-                    store.put(resource, it)
-                for d in body.get('delete', []):
-                    resource = KIND_ALIASES.get(d.get('kind', ''))
-                    if resource is None:
-                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % d.get('kind'))
-                    deleted += store.delete(resource, d.get('namespace', 'default'), d['name'])
-                rv = store.rv
-                store.cond.notify_all()
-            return self.send_body(200, compact({'resourceVersion': str(rv), 'written': len(items),
-                                                'deleted': deleted}))
-        if len(parts) == 4 and parts[0] == 'objects' and method == 'DELETE':
-            resource = KIND_ALIASES.get(parts[1])
-            if resource is None:
-                raise ApiError(400, 'BadRequest', 'unknown kind %r' % parts[1])
-            with store.lock:
-                ok = store.delete(resource, parts[2], parts[3])
-                rv = store.rv
-                store.cond.notify_all()
-            if not ok:
-                raise ApiError(404, 'NotFound', '%s %s/%s not found' % tuple(parts[1:]))
-            return self.send_body(200, compact({'resourceVersion': str(rv)}))
-        if parts == ['objects'] and method == 'GET':
-            resource = KIND_ALIASES.get(query.get('kind', 'services'))
-            if resource is None:
-                raise ApiError(400, 'BadRequest', 'unknown kind')
-            with store.lock:
-                objs = store.sorted_objects(resource)
-                rv = store.rv
-            return self.send_body(200, '{"resourceVersion":"%d","items":[%s]}' % (
-                rv, ','.join(o.json for o in objs)))
-        if parts == ['state'] and method == 'GET':
-            with store.lock:
-                s = {'resourceVersion': str(store.rv), 'compacted': str(store.compacted),
-                     'history': len(store.history)}
-            with st.meta_lock:
-                s['open_watches'] = len(st.open_watches)
-                s['watches_served'] = st.watches_served
-            return self.send_body(200, compact(s))
-        if parts == ['compact'] and method == 'POST':
-            body = self.read_json()
-            with store.lock:
-                c = store.compact_to(int(body.get('rv', store.rv)))
-            return self.send_body(200, compact({'compacted': str(c)}))
-        if parts == ['inject']:
-            with st.meta_lock:
-                if method == 'POST':
-                    f = Fault(self.read_json(), st.next_fault_id)
-                    st.next_fault_id += 1
-                    st.faults.append(f)
-                    out = {'id': f.id}
-                elif method == 'DELETE':
-                    out = {'cleared': len(st.faults)}
-                    st.faults = []
-                else:
-                    out = {'faults': [dict(f.spec, id=f.id, remaining=f.count) for f in st.faults]}
-            return self.send_body(200, compact(out))
-        if parts == ['token'] and method == 'POST':
-            st.token = self.read_json().get('token', '')
-            return self.send_body(200, '{}')
-        if parts == ['reset-watches'] and method == 'POST':
-            body = self.read_json()
-            with st.meta_lock:
-                waiting = [ev for p, ev in st.open_watches.values()
-                           if body.get('path') in (None, p)]
-            with store.lock:
-                store.cut_mode = body.get('mode', 'reset')
-                store.cut_path = body.get('path')
-                store.cut_generation += 1
-                store.cond.notify_all()
-            deadline = time.monotonic() + 5
-            for ev in waiting:
-                ev.wait(max(0.0, deadline - time.monotonic()))
-            return self.send_body(200, compact({'cut': len(waiting)}))
-        if parts == ['config'] and method == 'POST':
-            body = self.read_json()
-            if 'bookmark_interval' in body:
-                st.bookmark_interval = float(body['bookmark_interval'])
-            if 'max_chunk' in body:
-                st.max_chunk = int(body['max_chunk'])
-            if 'continue_ttl' in body:
-                st.continue_ttl = float(body['continue_ttl'])
-            if 'history' in body:
-                with store.lock:
-                    store.history_limit = int(body['history'])
-            return self.send_body(200, '{}')
-        if parts == ['requests']:
-            with st.meta_lock:
-                if method == 'DELETE':
-                    st.requests = []
-                    return self.send_body(200, '{}')
-                since = int(query.get('since', 0))
-                reqs = [r for r in st.requests if r['seq'] >= since]
-                nxt = st.next_seq
-            return self.send_body(200, compact({'requests': reqs, 'next': nxt}))
-        raise ApiError(404, 'NotFound', 'no control endpoint %s %s' % (method, path))
 
 
 class Server(ThreadingHTTPServer):
