@@ -21,11 +21,20 @@ What the real Store does, and the fake with it:
   (AllowUnconditionalUpdate false). A PUT to a missing object creates it where the strategy
   allows (Services, Leases, Events; never through a subresource) and is a 404 otherwise; the
   create ignores the body's resourceVersion. An update never changes uid, creationTimestamp,
-  generation (but for the kind's own bump).
+  generation (but for the kind's own bump) or a deletionTimestamp once set.
   An update that changes nothing is not written: 200 with the stored
   object, same RV, no event (the etcd3 store's no-op short cut).
-* Delete: DeleteOptions preconditions (uid, resourceVersion) give 409 on mismatch; the object
-  goes at once (DELETED); the reply is the object for Services
+* Finalizers (store.go Delete/updateForGracefulDeletionAndFinalizers/markAsDeleting,
+  ShouldDeleteDuringUpdate, deleteWithoutFinalizers): a DELETE of an object with finalizers sets
+  deletionTimestamp (now) and deletionGracePeriodSeconds 0 and stores it (MODIFIED; 200 with
+  the object); a second DELETE changes nothing. The update or patch that removes the last
+  finalizer of such an object deletes it instead of storing it: DELETED to watchers (with the
+  last stored state, finalizers included, at the deletion's RV) and 200 with the object as
+  updated. Adding a finalizer to an object being deleted is a 422 (ValidateObjectMetaUpdate:
+  `metadata.finalizers: Forbidden: no new finalizers can be added if the object is being
+  deleted, found new finalizers []string{"x"}`); so is setting a deletionTimestamp by update.
+* Delete: DeleteOptions preconditions (uid, resourceVersion) give 409 on mismatch; an object
+  without finalizers goes at once (DELETED); the reply is the object for Services
   (ReturnDeletedObject) and a Status "Success" for the other kinds. propagationPolicy,
   gracePeriodSeconds and dryRun are accepted and ignored (no garbage collector runs here);
   DELETE on a collection is 405.
@@ -210,12 +219,22 @@ class Registry:
         st.prepare_update(new, old, sub)
         meta.setdefault('uid', ometa.get('uid'))
         meta['creationTimestamp'] = ometa.get('creationTimestamp')
+        if ometa.get('deletionTimestamp'):
+            meta['deletionTimestamp'] = ometa['deletionTimestamp']
+        if 'deletionGracePeriodSeconds' in ometa and meta.get('deletionGracePeriodSeconds') is None:
+            meta['deletionGracePeriodSeconds'] = ometa['deletionGracePeriodSeconds']
         errs = self.meta_update_errors(st, new, old)
         if not errs:
             st.allocate(self, new, old, sub)
             errs = st.validate_update(new, old, sub)
         if errs:
             raise invalid(kind.group, kind.kind, name, errs)
+        if (not meta.get('finalizers') and ometa.get('deletionTimestamp') and
+                not ometa.get('deletionGracePeriodSeconds')):
+            # ShouldDeleteDuringUpdate: the last finalizer is gone.
+            self.store.delete(resource, ns, name)
+            self.store.cond.notify_all()
+            return 200, served(kind, new)
         if new == old:
             return 200, served(kind, old)  # no-op: not written
         return 200, served(kind, self._commit(resource, new))
@@ -229,6 +248,15 @@ class Registry:
             if meta.get(f) != ometa.get(f):
                 errs.append(FieldError('invalid', 'metadata.' + f, meta.get(f),
                                        'field is immutable'))
+        if meta.get('deletionTimestamp') != ometa.get('deletionTimestamp'):
+            errs.append(FieldError('invalid', 'metadata.deletionTimestamp',
+                                   meta.get('deletionTimestamp'), 'field is immutable'))
+        if ometa.get('deletionTimestamp'):
+            extra = sorted(set(meta.get('finalizers') or []) - set(ometa.get('finalizers') or []))
+            if extra:
+                errs.append(FieldError('forbidden', 'metadata.finalizers', detail=(
+                    'no new finalizers can be added if the object is being deleted, found new '
+                    'finalizers []string{%s}' % ', '.join(json.dumps(f) for f in extra))))
         for i, f in enumerate(meta.get('finalizers') or []):
             errs += [FieldError('invalid', 'metadata.finalizers[%d]' % i, f, m)
                      for m in qualified_name_errors(f)]
@@ -255,6 +283,12 @@ class Registry:
                                qualified=kind.qualified_kind)
                 err.details['kind'] = kind.kind
                 raise err
+        if meta.get('finalizers'):
+            if meta.get('deletionTimestamp') and meta.get('deletionGracePeriodSeconds') == 0:
+                return 200, served(kind, old)  # already being deleted: nothing to write
+            meta.setdefault('deletionTimestamp', now_rfc3339())
+            meta['deletionGracePeriodSeconds'] = 0
+            return 200, served(kind, self._commit(resource, old))
         self.store.delete(resource, ns, name)
         self.store.cond.notify_all()
         if kind.return_deleted:

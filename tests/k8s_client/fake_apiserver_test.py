@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Tests of the fake kube-apiserver itself (fake_apiserver.py): the write paths (POST, PUT,
 DELETE) for Services, EndpointSlices, Nodes, Leases and Events, LIST and WATCH of every kind,
-optimistic concurrency; and that the control API the watcher tests rely on still holds. One
-server for the whole file, started on a free port as watcher_test.cpp starts it; every test works
-in a namespace of its own. Standard library only; run it with
+optimistic concurrency, finalizers; and that the control API the watcher tests rely on still
+holds. One server for the whole file, started on a free port as watcher_test.cpp starts it; every
+test works in a namespace of its own. Standard library only; run it with
     python3 tests/k8s_client/fake_apiserver_test.py -v"""
 
 import http.client
@@ -501,6 +501,60 @@ class TestConcurrency(Base):
         now['spec'].update(holderIdentity='', leaseDurationSeconds=1)
         self.assertEqual(self.ok('PUT', LEASES % self.ns + '/leader', now)['spec']
                          ['holderIdentity'], '')
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Finalizers
+
+class TestFinalizers(Base):
+    FIN = 'example.com/lb-cleanup'
+
+    def test_watch_sees_the_finalizer_delete_sequence(self):
+        spec = self.svc('web')
+        spec['metadata']['finalizers'] = [self.FIN]
+        made = self.ok('POST', SVC % self.ns, spec, code=201)
+        w = self.watch(SVC % self.ns, made['metadata']['resourceVersion'])
+        deleting = self.ok('DELETE', SVC % self.ns + '/web')
+        meta = deleting['metadata']
+        self.assertRegex(meta['deletionTimestamp'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertEqual(meta['deletionGracePeriodSeconds'], 0)
+        self.assertEqual(int(meta['resourceVersion']), int(made['metadata']['resourceVersion']) + 1)
+        rv = self.rv()
+        self.assertEqual(self.ok('DELETE', SVC % self.ns + '/web'), deleting)  # nothing new
+        self.assertEqual(self.rv(), rv)
+        ev = w.next()
+        self.assertEqual((ev['type'], ev['object']['metadata']['deletionTimestamp']),
+                         ('MODIFIED', meta['deletionTimestamp']))
+        # Still readable while being deleted; a create of the same name is refused.
+        self.ok('GET', SVC % self.ns + '/web')
+        r = self.call('POST', SVC % self.ns, self.svc('web'))
+        self.assertEqual((r.status, r.body['message']), (409, 'object is being deleted: '
+                                                         'services "web" already exists'))
+        # No new finalizers on an object being deleted.
+        more = json.loads(json.dumps(deleting))
+        more['metadata']['finalizers'].append('other.io/x')
+        r = self.call('PUT', SVC % self.ns + '/web', more)
+        self.assertEqual(r.status, 422)
+        self.assertEqual(r.body['message'], 'Service "web" is invalid: metadata.finalizers: '
+                         'Forbidden: no new finalizers can be added if the object is being '
+                         'deleted, found new finalizers []string{"other.io/x"}')
+        # Removing the last finalizer deletes it: 200 with the object as updated, then DELETED.
+        del deleting['metadata']['finalizers']
+        out = self.ok('PUT', SVC % self.ns + '/web', deleting)
+        self.assertNotIn('finalizers', out['metadata'])
+        ev = w.next()
+        self.assertEqual(ev['type'], 'DELETED')
+        self.assertEqual(ev['object']['metadata']['finalizers'], [self.FIN])  # the last state
+        self.assertEqual(ev['object']['metadata']['resourceVersion'], self.rv())
+        self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 404)
+        w.close()
+
+    def test_a_lease_without_finalizers_goes_at_once(self):
+        made = self.ok('POST', LEASES % self.ns, self.lease('l', 'a'), code=201)
+        w = self.watch(LEASES % self.ns, made['metadata']['resourceVersion'])
+        self.ok('DELETE', LEASES % self.ns + '/l')
+        self.assertEqual(w.next()['type'], 'DELETED')
+        w.close()
 
 
 # ---------------------------------------------------------------------------------------------
