@@ -334,7 +334,7 @@ class Handler(BaseHTTPRequestHandler):
                                                    'the requested resource'), rec)
         resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
         try:
-            if sub:
+            if sub and (sub != 'status' or not KINDS[resource].status):
                 raise ApiError(404, 'NotFound', 'the server could not find the requested '
                                'resource')
             if method == 'GET':
@@ -354,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(code, compact(body))
 
     def write(self, method, r, query, raw, content_type):
-        """POST, PUT and DELETE (fake_apiserver_registry.py) -> (code, reply)."""
+        """POST, PUT, PATCH and DELETE (fake_apiserver_registry.py) -> (code, reply)."""
         st = self.state
         reg = st.registry
         resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
@@ -372,6 +372,9 @@ class Handler(BaseHTTPRequestHandler):
             obj = reg.decode(kind, raw, content_type)
             with st.store.lock:
                 return reg.put(resource, ns, name, sub, obj, manager)
+        if method == 'PATCH' and name is not None:
+            with st.store.lock:
+                return reg.patch(resource, ns, name, sub, content_type, raw, query, manager)
         if method == 'DELETE' and name is not None and not sub:
             with st.store.lock:
                 return reg.delete(resource, ns, name, raw)

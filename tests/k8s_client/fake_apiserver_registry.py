@@ -21,8 +21,8 @@ What the real Store does, and the fake with it:
   (AllowUnconditionalUpdate false). A PUT to a missing object creates it where the strategy
   allows (Services, Leases, Events; never through a subresource) and is a 404 otherwise; the
   create ignores the body's resourceVersion. An update never changes uid, creationTimestamp,
-  generation (but for the kind's own bump) or a deletionTimestamp once set.
-  An update that changes nothing is not written: 200 with the stored
+  generation (but for the kind's own bump), a deletionTimestamp once set, or managedFields
+  (tracked by the server). An update that changes nothing is not written: 200 with the stored
   object, same RV, no event (the etcd3 store's no-op short cut).
 * Finalizers (store.go Delete/updateForGracefulDeletionAndFinalizers/markAsDeleting,
   ShouldDeleteDuringUpdate, deleteWithoutFinalizers): a DELETE of an object with finalizers sets
@@ -38,6 +38,13 @@ What the real Store does, and the fake with it:
   (ReturnDeletedObject) and a Status "Success" for the other kinds. propagationPolicy,
   gracePeriodSeconds and dryRun are accepted and ignored (no garbage collector runs here);
   DELETE on a collection is 405.
+* Patch: see fake_apiserver_patch.py for the content types; 415 for any other, listing the
+  accepted ones; the patch applies to the stored object's JSON and the result goes through the
+  update path above (so a metadata.resourceVersion in the patch makes it conditional, and a
+  patch never creates, except an apply to a missing object on the main endpoint: 201). An
+  apply without ?fieldManager is a 422 on PatchOptions (`fieldManager: Required value: is
+  required for apply patch`, as handlers/patch.go ValidatePatchOptions answers; k8s-api.md
+  only says "required"), and force on a non-apply patch a 422 too.
 * The stored JSON is kept as sent apart from the fields above: no schema pruning of unknown
   fields (the real server drops them, with a warning), no label/annotation syntax checks, no
   Namespace objects (any namespace exists)."""
@@ -48,10 +55,16 @@ import uuid
 
 from fake_apiserver_model import (KINDS, ApiError, already_exists, bad_request, conflict,
                                   not_found, now_rfc3339)
+from fake_apiserver_patch import (ApplyConflict, PatchError, apply, json_patch, merge_patch,
+                                  strategic_merge, track_update)
+from fake_apiserver_service import ServiceStrategy
 from fake_apiserver_strategy import (DecodeError, EndpointSliceStrategy, EventStrategy,
-                                     FieldError, LeaseStrategy, NodeStrategy, Raw, Strategy,
-                                     generate_name, invalid, qualified_name_errors)
+                                     FieldError, LeaseStrategy, NodeStrategy, Raw, generate_name,
+                                     invalid, qualified_name_errors)
 
+PATCH_TYPES = ('application/json-patch+json', 'application/merge-patch+json',
+               'application/apply-patch+yaml', 'application/strategic-merge-patch+json',
+               'application/apply-patch+cbor')
 BODY_TYPES = ('application/json', 'application/yaml', 'application/vnd.kubernetes.protobuf')
 
 
@@ -121,8 +134,8 @@ class Registry:
         return obj.data
 
     # --- create -------------------------------------------------------------------------------
-    def create(self, resource, ns, obj, manager):
-        """POST (and the create branch of PUT). Returns (201, served object)."""
+    def create(self, resource, ns, obj, manager, managed=None):
+        """POST (and the create branch of PUT and apply). Returns (201, served object)."""
         kind = KINDS[resource]
         st = self.strategies[resource]
         meta = obj['metadata']
@@ -155,6 +168,10 @@ class Registry:
                                  bool(existing.data['metadata'].get('deletionTimestamp')))
         if meta.get('resourceVersion'):
             raise ApiError(500, '', 'resourceVersion should not be set on objects to be created')
+        if managed is not None:
+            meta['managedFields'] = managed
+        else:
+            track_update({}, obj, manager, '', resource, kind.api_version)
         return 201, served(kind, self._commit(resource, obj))
 
     @staticmethod
@@ -195,7 +212,7 @@ class Registry:
         st.defaults(obj)
         return self.update(resource, ns, name, sub, obj, old, manager)
 
-    def update(self, resource, ns, name, sub, new, old, manager):
+    def update(self, resource, ns, name, sub, new, old, manager, managed_done=False):
         """The generic Store.Update from the resourceVersion check on (k8s-api.md §4, §6.1)."""
         kind = KINDS[resource]
         st = self.strategies[resource]
@@ -223,6 +240,11 @@ class Registry:
             meta['deletionTimestamp'] = ometa['deletionTimestamp']
         if 'deletionGracePeriodSeconds' in ometa and meta.get('deletionGracePeriodSeconds') is None:
             meta['deletionGracePeriodSeconds'] = ometa['deletionGracePeriodSeconds']
+        if not managed_done:
+            if 'managedFields' in ometa:
+                meta['managedFields'] = ometa['managedFields']
+            else:
+                meta.pop('managedFields', None)
         errs = self.meta_update_errors(st, new, old)
         if not errs:
             st.allocate(self, new, old, sub)
@@ -235,8 +257,11 @@ class Registry:
             self.store.delete(resource, ns, name)
             self.store.cond.notify_all()
             return 200, served(kind, new)
-        if new == old:
-            return 200, served(kind, old)  # no-op: not written
+        if without_managed(new) == without_managed(old):
+            if not managed_done or meta.get('managedFields') == ometa.get('managedFields'):
+                return 200, served(kind, old)  # no-op: not written
+        if not managed_done:
+            track_update(old, new, manager, sub, resource, kind.api_version)
         return 200, served(kind, self._commit(resource, new))
 
     @staticmethod
@@ -261,6 +286,102 @@ class Registry:
             errs += [FieldError('invalid', 'metadata.finalizers[%d]' % i, f, m)
                      for m in qualified_name_errors(f)]
         return errs
+
+    # --- patch --------------------------------------------------------------------------------
+    def patch(self, resource, ns, name, sub, content_type, raw, query, manager):
+        kind = KINDS[resource]
+        st = self.strategies[resource]
+        ct = base_type(content_type)
+        if ct not in PATCH_TYPES or ct == 'application/apply-patch+cbor':
+            raise unsupported_media_type(PATCH_TYPES)
+        is_apply = ct == 'application/apply-patch+yaml'
+        errs = []
+        if is_apply and not query.get('fieldManager'):
+            errs.append(FieldError('required', 'fieldManager',
+                                   detail='is required for apply patch'))
+        if not is_apply and 'force' in query:
+            errs.append(FieldError('forbidden', 'force',
+                                   detail='may not be specified for non-apply patch'))
+        if errs:
+            raise invalid('meta.k8s.io', 'PatchOptions', '', errs)
+        try:
+            body = json.loads(raw or b'null')
+        except ValueError as e:
+            raise bad_request(('error decoding patch: %s' if is_apply else '%s') % e)
+        old = self._stored(resource, ns, name)
+        if is_apply:
+            return self.apply(kind, st, ns, name, sub, body, old, query)
+        if old is None:
+            raise not_found(kind, name)
+        doc = served(kind, old)
+        try:
+            if ct == 'application/merge-patch+json':
+                if not isinstance(body, dict):
+                    raise PatchError(400, 'json: cannot unmarshal %s into Go value of type '
+                                     'map[string]interface {}' % type(body).__name__)
+                new = merge_patch(doc, body)
+            elif ct == 'application/json-patch+json':
+                new = json_patch(doc, body)
+            else:
+                new = strategic_merge(doc, body, resource)
+        except PatchError as e:
+            if e.code == 400:
+                raise bad_request(e.message)
+            raise ApiError(422, 'Invalid', 'the server rejected our request due to an error in '
+                           'our request', details={'causes': [{'message': e.message}]})
+        if not isinstance(new, dict) or not isinstance(new.get('metadata'), dict):
+            raise bad_request('the patched object is not a %s' % kind.kind)
+        check_type(kind, new)
+        self.normalize_patched(st, new)
+        st.defaults(new)
+        return self.update(resource, ns, name, sub, new, old, manager)
+
+    def apply(self, kind, st, ns, name, sub, config, old, query):
+        """Server-side apply, simplified (fake_apiserver_patch.py)."""
+        if not isinstance(config, dict):
+            raise bad_request('error decoding patch: the applied configuration is not an object')
+        if config.get('apiVersion') != kind.api_version:
+            raise bad_request('Incorrect version specified in apply patch. Specified patch '
+                              'version: %s, expected: %s' % (config.get('apiVersion', ''),
+                                                             kind.api_version))
+        if config.get('kind') != kind.kind:
+            raise bad_request('Incorrect kind specified in apply patch. Specified patch kind: '
+                              '%s, expected: %s' % (config.get('kind', ''), kind.kind))
+        meta = config.get('metadata')
+        if not isinstance(meta, dict) or meta.get('name') != name:
+            raise bad_request('the name of the object (%s) does not match the name on the URL '
+                              '(%s)' % ((meta or {}).get('name', ''), name))
+        if kind.namespaced and meta.get('namespace') not in (None, ns):
+            raise bad_request('the namespace of the object (%s) does not match the namespace on '
+                              'the request (%s)' % (meta['namespace'], ns))
+        config = {k: v for k, v in config.items() if k not in ('apiVersion', 'kind')}
+        if kind.status:  # GetResetFields: /status owns status, the main endpoint the rest
+            config.pop('spec' if sub == 'status' else 'status', None)
+        manager = query['fieldManager']
+        force = query.get('force') in ('true', '1')
+        if old is None and sub:
+            raise not_found(kind, name)
+        try:
+            merged = apply(old or {}, config, manager, force, sub, kind.resource,
+                           kind.api_version)
+        except ApplyConflict as c:
+            raise apply_conflict(c.conflicts, kind.version)
+        self.normalize_patched(st, merged)
+        st.defaults(merged)
+        if old is None:
+            managed = merged['metadata'].get('managedFields')
+            merged['metadata'].pop('resourceVersion', None)
+            return self.create(kind.resource, ns, merged, manager, managed=managed)
+        return self.update(kind.resource, ns, name, sub, merged, old, manager, managed_done=True)
+
+    @staticmethod
+    def normalize_patched(st, obj):
+        """A patch result the decoder refuses: handlers/patch.go answers 422 on field "patch"."""
+        try:
+            st.normalize(obj)
+        except DecodeError as e:
+            raise invalid('', '', '', [FieldError('invalid', 'patch', json.dumps(
+                obj, separators=(',', ':')), str(e))])
 
     # --- delete -------------------------------------------------------------------------------
     def delete(self, resource, ns, name, raw):
@@ -296,7 +417,7 @@ class Registry:
         return 200, success_status(kind, name, meta.get('uid'))
 
 
-STRATEGY_OF = {'services': Strategy('services'),
+STRATEGY_OF = {'services': ServiceStrategy('services'),
                'endpointslices': EndpointSliceStrategy('endpointslices'),
                'nodes': NodeStrategy('nodes'), 'leases': LeaseStrategy('leases'),
                'events': EventStrategy('events')}
@@ -312,3 +433,27 @@ def check_type(kind, obj):
                           'version (%s)' % (obj['apiVersion'], kind.api_version))
     obj.pop('kind', None)
     obj.pop('apiVersion', None)
+
+
+def without_managed(obj):
+    meta = {k: v for k, v in obj.get('metadata', {}).items() if k != 'managedFields'}
+    return dict(obj, metadata=meta)
+
+
+def apply_conflict(conflicts, version):
+    """409 as the field manager reports apply conflicts."""
+    by_manager = {}
+    for manager, path in conflicts:
+        by_manager.setdefault(manager, []).append(path)
+    n = len(conflicts)
+    if n == 1:
+        (manager, path), = conflicts
+        text = 'conflict with "%s" using %s: %s' % (manager, version, path)
+    else:
+        text = '\n'.join('conflicts with "%s" using %s:\n%s' % (
+            m, version, '\n'.join('- ' + p for p in paths)) for m, paths in by_manager.items())
+    causes = [{'reason': 'FieldManagerConflict',
+               'message': 'conflict with "%s" using %s' % (m, version), 'field': p}
+              for m, p in conflicts]
+    return ApiError(409, 'Conflict', 'Apply failed with %d conflict%s: %s' % (
+        n, '' if n == 1 else 's', text), details={'causes': causes})

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Tests of the fake kube-apiserver itself (fake_apiserver.py): the write paths (POST, PUT,
-DELETE) for Services, EndpointSlices, Nodes, Leases and Events, LIST and WATCH of every kind,
-optimistic concurrency, finalizers; and that the control API the watcher tests rely on still
-holds. One server for the whole file, started on a free port as watcher_test.cpp starts it; every
-test works in a namespace of its own. Standard library only; run it with
+PATCH, DELETE) for Services, EndpointSlices, Nodes, Leases and Events, LIST and WATCH of every
+kind, optimistic concurrency, finalizers, the Service /status subresource and its validation;
+and that the control API the watcher tests rely on still holds. One server for the whole file,
+started on a free port as watcher_test.cpp starts it; every test works in a namespace of its
+own. Standard library only; run it with
     python3 tests/k8s_client/fake_apiserver_test.py -v"""
 
 import http.client
@@ -24,6 +25,10 @@ LEASES = '/apis/coordination.k8s.io/v1/namespaces/%s/leases'
 EVENTS = '/apis/events.k8s.io/v1/namespaces/%s/events'
 SLICES = '/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices'
 NODES = '/api/v1/nodes'
+MERGE = 'application/merge-patch+json'
+SMP = 'application/strategic-merge-patch+json'
+JSONPATCH = 'application/json-patch+json'
+APPLY = 'application/apply-patch+yaml'
 
 
 class Server:
@@ -217,7 +222,7 @@ class TestWrites(Base):
         r = self.call('POST', SVC % self.ns, self.svc('Web'))
         self.assertEqual(r.status, 422)
         self.assertTrue(r.body['message'].startswith(
-            'Service "Web" is invalid: metadata.name: Invalid value: "Web": '))
+            'Service "Web" is invalid: metadata.name: Invalid value: "Web": a DNS-1035 label'))
         r = self.call('POST', SVC % self.ns, {'kind': 'Lease', 'metadata': {'name': 'x'}})
         self.assertEqual(r.status, 400)
         r = self.call('POST', SVC % self.ns, b'name: x', ctype='text/plain')
@@ -531,16 +536,14 @@ class TestFinalizers(Base):
         self.assertEqual((r.status, r.body['message']), (409, 'object is being deleted: '
                                                          'services "web" already exists'))
         # No new finalizers on an object being deleted.
-        more = json.loads(json.dumps(deleting))
-        more['metadata']['finalizers'].append('other.io/x')
-        r = self.call('PUT', SVC % self.ns + '/web', more)
+        r = self.call('PATCH', SVC % self.ns + '/web',
+                      {'metadata': {'finalizers': [self.FIN, 'other.io/x']}}, MERGE)
         self.assertEqual(r.status, 422)
         self.assertEqual(r.body['message'], 'Service "web" is invalid: metadata.finalizers: '
                          'Forbidden: no new finalizers can be added if the object is being '
                          'deleted, found new finalizers []string{"other.io/x"}')
         # Removing the last finalizer deletes it: 200 with the object as updated, then DELETED.
-        del deleting['metadata']['finalizers']
-        out = self.ok('PUT', SVC % self.ns + '/web', deleting)
+        out = self.ok('PATCH', SVC % self.ns + '/web', {'metadata': {'finalizers': None}}, MERGE)
         self.assertNotIn('finalizers', out['metadata'])
         ev = w.next()
         self.assertEqual(ev['type'], 'DELETED')
@@ -549,12 +552,317 @@ class TestFinalizers(Base):
         self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 404)
         w.close()
 
+    def test_finalizers_by_strategic_merge_and_put(self):
+        made = self.create_svc('web')
+        added = self.ok('PATCH', SVC % self.ns + '/web',
+                        {'metadata': {'finalizers': [self.FIN]}}, SMP)
+        added = self.ok('PATCH', SVC % self.ns + '/web',
+                        {'metadata': {'finalizers': ['other.io/x']}}, SMP)
+        self.assertEqual(added['metadata']['finalizers'], [self.FIN, 'other.io/x'])  # a set
+        self.ok('DELETE', SVC % self.ns + '/web')
+        out = self.ok('PATCH', SVC % self.ns + '/web', {'metadata': {
+            '$deleteFromPrimitiveList/finalizers': ['other.io/x']}}, SMP)
+        self.assertEqual(out['metadata']['finalizers'], [self.FIN])
+        last = self.ok('GET', SVC % self.ns + '/web')
+        last['metadata']['finalizers'] = []
+        self.ok('PUT', SVC % self.ns + '/web', last)
+        self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 404)
+        del made
+
     def test_a_lease_without_finalizers_goes_at_once(self):
         made = self.ok('POST', LEASES % self.ns, self.lease('l', 'a'), code=201)
         w = self.watch(LEASES % self.ns, made['metadata']['resourceVersion'])
         self.ok('DELETE', LEASES % self.ns + '/l')
         self.assertEqual(w.next()['type'], 'DELETED')
         w.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. The Service /status subresource, the PATCH types, validation of status writes
+
+class TestStatus(Base):
+    ING = {'ip': '192.0.2.10', 'ipMode': 'VIP'}
+
+    def test_put_status_takes_only_status_and_needs_the_rv(self):
+        made = self.create_svc('web')
+        body = json.loads(json.dumps(made))
+        body['spec']['ports'][0]['port'] = 81  # ignored on /status
+        body['status'] = {'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}]}}
+        body['metadata']['labels'] = {'seen-by': 'lb'}  # the Service status strategy keeps these
+        out = self.ok('PUT', SVC % self.ns + '/web/status', body)
+        self.assertEqual(out['spec'], made['spec'])
+        self.assertEqual(out['status']['loadBalancer']['ingress'], [self.ING])  # ipMode defaulted
+        self.assertEqual(out['metadata']['labels'], {'seen-by': 'lb'})
+        r = self.call('PUT', SVC % self.ns + '/web/status', body)  # the old RV again
+        self.assertEqual(r.status, 409)
+        self.assertEqual(r.body['reason'], 'Conflict')
+        # And the main endpoint ignores status.
+        out['status'] = {'loadBalancer': {}}
+        out['spec']['ports'][0]['port'] = 82
+        upd = self.ok('PUT', SVC % self.ns + '/web', out)
+        self.assertEqual((upd['spec']['ports'][0]['port'],
+                          upd['status']['loadBalancer']['ingress']), (82, [self.ING]))
+
+    def test_merge_patch_status_conditional(self):
+        made = self.create_svc('web')
+        rv = made['metadata']['resourceVersion']
+        patch = {'metadata': {'resourceVersion': rv},
+                 'status': {'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}]}}}
+        out = self.ok('PATCH', SVC % self.ns + '/web/status', patch, MERGE)
+        self.assertEqual(out['status']['loadBalancer']['ingress'], [self.ING])
+        r = self.call('PATCH', SVC % self.ns + '/web/status', patch, MERGE)  # rv is stale now
+        self.assertEqual(r.status, 409)
+        # Without a resourceVersion a merge patch is unconditional; null clears (k8s-api.md §6.1).
+        out = self.ok('PATCH', SVC % self.ns + '/web/status',
+                      {'status': {'loadBalancer': {'ingress': None}}}, MERGE)
+        self.assertEqual(out['status'], {'loadBalancer': {}})
+        # A spec change through /status is ignored (and so writes nothing).
+        rv = self.rv()
+        out = self.ok('PATCH', SVC % self.ns + '/web/status', {'spec': {'type': 'NodePort'}},
+                      MERGE)
+        self.assertEqual((out['spec']['type'], self.rv()), ('LoadBalancer', rv))
+        # A status change through the main endpoint too.
+        out = self.ok('PATCH', SVC % self.ns + '/web',
+                      {'status': {'loadBalancer': {'ingress': [self.ING]}}}, MERGE)
+        self.assertEqual(out['status'], {'loadBalancer': {}})
+
+    def test_status_validation(self):
+        self.create_svc('cip', 'ClusterIP')
+        self.create_svc('lb')
+
+        def patch(name, ingress):
+            return self.call('PATCH', SVC % self.ns + '/%s/status' % name,
+                             {'status': {'loadBalancer': {'ingress': ingress}}}, MERGE)
+
+        r = patch('cip', [{'ip': '192.0.2.10'}])
+        self.assertEqual(r.status, 422)
+        self.assertEqual(r.body, status_body(
+            422, 'Invalid', 'Service "cip" is invalid: status.loadBalancer.ingress: Forbidden: '
+            "may only be used when `spec.type` is 'LoadBalancer'",
+            {'name': 'cip', 'kind': 'Service', 'causes': [{
+                'reason': 'FieldValueForbidden', 'message': "Forbidden: may only be used when "
+                "`spec.type` is 'LoadBalancer'", 'field': 'status.loadBalancer.ingress'}]}))
+        r = patch('lb', [{'ip': '192.0.2.300'}])
+        self.assertEqual(r.body['details']['causes'], [{
+            'reason': 'FieldValueInvalid', 'message': 'Invalid value: "192.0.2.300": must be a '
+            'valid IP address (e.g. 10.9.8.7 or 2001:db8::ffff)',
+            'field': 'status.loadBalancer.ingress[0].ip'}])
+        r = patch('lb', [{'ip': '192.0.2.10', 'ipMode': 'Tunnel'}])
+        self.assertEqual(r.body['message'], 'Service "lb" is invalid: status.loadBalancer.ingress'
+                         '[0].ipMode: Unsupported value: "Tunnel": supported values: "Proxy", '
+                         '"VIP"')
+        self.assertEqual(r.body['details']['causes'][0]['reason'], 'FieldValueNotSupported')
+        r = patch('lb', [{'hostname': '192.0.2.10'}])
+        self.assertIn('status.loadBalancer.ingress[0].hostname: Invalid value: "192.0.2.10": '
+                      'must be a DNS name, not an IP address', r.body['message'])
+        r = patch('lb', [{'hostname': 'lb.example.com', 'ipMode': 'VIP'}])
+        self.assertEqual(r.body['message'], 'Service "lb" is invalid: status.loadBalancer.'
+                         'ingress[0].ipMode: Forbidden: may not be specified when `ip` is not set')
+        out = self.ok('PATCH', SVC % self.ns + '/lb/status', {'status': {'loadBalancer': {
+            'ingress': [{'ip': '2001:db8::10'}, {'ip': '192.0.2.11', 'ipMode': 'Proxy'},
+                        {'hostname': 'lb.example.com'}]}}}, MERGE)
+        self.assertEqual(out['status']['loadBalancer']['ingress'], [
+            {'ip': '2001:db8::10', 'ipMode': 'VIP'}, {'ip': '192.0.2.11', 'ipMode': 'Proxy'},
+            {'hostname': 'lb.example.com'}])
+
+    def test_strategic_merge_status(self):
+        self.create_svc('web')
+        cond = {'type': 'example.com/Assigned', 'status': 'True', 'reason': 'IPAllocated',
+                'message': 'ok', 'lastTransitionTime': '2026-12-02T17:00:00Z'}
+        other = dict(cond, type='LoadBalancerPortsError', status='False', reason='Ok')
+        self.ok('PATCH', SVC % self.ns + '/web/status', {'status': {
+            'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}, {'ip': '192.0.2.11'}]},
+            'conditions': [cond]}}, SMP)
+        out = self.ok('PATCH', SVC % self.ns + '/web/status', {'status': {
+            'loadBalancer': {'ingress': [{'ip': '192.0.2.12'}]},
+            'conditions': [other, dict(cond, message='still ok')]}}, SMP)
+        st = out['status']
+        self.assertEqual(st['loadBalancer']['ingress'], [{'ip': '192.0.2.12', 'ipMode': 'VIP'}])
+        self.assertEqual([(c['type'], c['message']) for c in st['conditions']],
+                         [('example.com/Assigned', 'still ok'), ('LoadBalancerPortsError', 'ok')])
+        out = self.ok('PATCH', SVC % self.ns + '/web/status', {'status': {'conditions': [
+            {'type': 'LoadBalancerPortsError', '$patch': 'delete'}]}}, SMP)
+        self.assertEqual([c['type'] for c in out['status']['conditions']],
+                         ['example.com/Assigned'])
+        r = self.call('PATCH', SVC % self.ns + '/web/status', {'status': {'conditions': [
+            dict(cond, type='Bad', reason='not a reason!')]}}, SMP)
+        self.assertEqual(r.status, 422)
+        self.assertIn('status.conditions[1].reason: Invalid value: "not a reason!": a condition '
+                      'reason must start with alphabetic character', r.body['message'])
+
+    def test_json_patch(self):
+        made = self.create_svc('web')
+        ops = [{'op': 'test', 'path': '/metadata/resourceVersion',
+                'value': made['metadata']['resourceVersion']},
+               {'op': 'add', 'path': '/status/loadBalancer/ingress',
+                'value': [{'ip': '192.0.2.1'}]},
+               {'op': 'add', 'path': '/metadata/labels', 'value': {'a~b/c': 'x'}},
+               {'op': 'replace', 'path': '/metadata/labels/a~0b~1c', 'value': 'y'}]
+        out = self.ok('PATCH', SVC % self.ns + '/web/status', ops, JSONPATCH)
+        self.assertEqual(out['metadata']['labels'], {'a~b/c': 'y'})
+        self.assertEqual(out['status']['loadBalancer']['ingress'], [{'ip': '192.0.2.1',
+                                                                     'ipMode': 'VIP'}])
+        r = self.call('PATCH', SVC % self.ns + '/web/status', ops[:1], JSONPATCH)
+        self.assertEqual(r.body, status_body(
+            422, 'Invalid', 'the server rejected our request due to an error in our request',
+            {'causes': [{'message': 'testing value /metadata/resourceVersion failed: test '
+                         'failed'}]}))
+        r = self.call('PATCH', SVC % self.ns + '/web/status',
+                      [{'op': 'remove', 'path': '/status/nothing'}], JSONPATCH)
+        self.assertEqual(r.status, 422)
+        r = self.call('PATCH', SVC % self.ns + '/web/status', {'op': 'add'}, JSONPATCH)
+        self.assertEqual(r.status, 400)
+        out = self.ok('PATCH', SVC % self.ns + '/web/status',
+                      [{'op': 'remove', 'path': '/status/loadBalancer/ingress'}], JSONPATCH)
+        self.assertEqual(out['status'], {'loadBalancer': {}})
+
+    def test_unsupported_patch_type(self):
+        self.create_svc('web')
+        r = self.call('PATCH', SVC % self.ns + '/web/status', {}, 'application/json')
+        self.assertEqual(r.body, status_body(
+            415, 'UnsupportedMediaType', 'the body of the request was in an unknown format - '
+            'accepted media types include: application/json-patch+json, application/merge-patch'
+            '+json, application/apply-patch+yaml, application/strategic-merge-patch+json, '
+            'application/apply-patch+cbor'))
+        self.assertEqual(self.call('PATCH', SVC % self.ns + '/nope', {}, MERGE).status, 404)
+        r = self.call('PATCH', SVC % self.ns + '/web?force=true', {}, MERGE)
+        self.assertEqual(r.body['message'], 'PatchOptions.meta.k8s.io "" is invalid: force: '
+                         'Forbidden: may not be specified for non-apply patch')
+
+    def test_server_side_apply(self):
+        cfg = {'apiVersion': 'v1', 'kind': 'Service',
+               'metadata': {'name': 'web', 'labels': {'app': 'web'}},
+               'spec': {'type': 'LoadBalancer', 'ports': [{'name': 'http', 'port': 80}]}}
+        r = self.call('PATCH', SVC % self.ns + '/web', cfg, APPLY)
+        self.assertEqual(r.body, status_body(
+            422, 'Invalid', 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+            'value: is required for apply patch',
+            {'group': 'meta.k8s.io', 'kind': 'PatchOptions', 'causes': [{
+                'reason': 'FieldValueRequired', 'message': 'Required value: is required for '
+                'apply patch', 'field': 'fieldManager'}]}))
+        made = self.ok('PATCH', SVC % self.ns + '/web?fieldManager=owner', cfg, APPLY, code=201)
+        mf = made['metadata']['managedFields']
+        self.assertEqual([(m['manager'], m['operation']) for m in mf], [('owner', 'Apply')])
+        self.assertEqual(mf[0]['fieldsV1']['f:metadata']['f:labels'], {'f:app': {}})
+        again = self.ok('PATCH', SVC % self.ns + '/web?fieldManager=owner', cfg, APPLY)
+        self.assertEqual(again['metadata']['resourceVersion'], made['metadata']['resourceVersion'])
+        other = {'apiVersion': 'v1', 'kind': 'Service',
+                 'metadata': {'name': 'web', 'labels': {'app': 'other'}}}
+        r = self.call('PATCH', SVC % self.ns + '/web?fieldManager=intruder', other, APPLY)
+        self.assertEqual(r.body, status_body(
+            409, 'Conflict', 'Apply failed with 1 conflict: conflict with "owner" using v1: '
+            '.metadata.labels.app',
+            {'causes': [{'reason': 'FieldManagerConflict', 'message': 'conflict with "owner" '
+                         'using v1', 'field': '.metadata.labels.app'}]}))
+        forced = self.ok('PATCH', SVC % self.ns + '/web?fieldManager=intruder&force=true',
+                         other, APPLY)
+        self.assertEqual(forced['metadata']['labels'], {'app': 'other'})
+        owners = {m['manager']: m['fieldsV1'] for m in forced['metadata']['managedFields']}
+        self.assertNotIn('f:labels', owners['owner'].get('f:metadata', {}))
+        # A field its manager no longer applies is removed (unless someone else owns it).
+        shrunk = dict(cfg, metadata={'name': 'web', 'annotations': {'note': 'x'}})
+        out = self.ok('PATCH', SVC % self.ns + '/web?fieldManager=owner', shrunk, APPLY)
+        self.assertEqual(out['metadata']['labels'], {'app': 'other'})  # intruder's now
+        self.assertEqual(out['metadata']['annotations'], {'note': 'x'})
+        shrunk['metadata'] = {'name': 'web'}
+        out = self.ok('PATCH', SVC % self.ns + '/web?fieldManager=owner', shrunk, APPLY)
+        self.assertNotIn('annotations', out['metadata'])
+        # Apply on /status: only status (and metadata) taken, recorded with subresource status.
+        st = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'web'},
+              'spec': {'type': 'ClusterIP'},
+              'status': {'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}]}}}
+        out = self.ok('PATCH', SVC % self.ns + '/web/status?fieldManager=lb', st, APPLY)
+        self.assertEqual((out['spec']['type'], out['status']['loadBalancer']['ingress']),
+                         ('LoadBalancer', [self.ING]))
+        lb = [m for m in out['metadata']['managedFields'] if m['manager'] == 'lb']
+        self.assertEqual((lb[0]['operation'], lb[0]['subresource']), ('Apply', 'status'))
+        r = self.call('PATCH', SVC % self.ns + '/web/status?fieldManager=lb',
+                      dict(st, apiVersion='v2'), APPLY)
+        self.assertEqual((r.status, r.body['message']), (400, 'Incorrect version specified in '
+                                                         'apply patch. Specified patch version: '
+                                                         'v2, expected: v1'))
+
+    def test_every_write_bumps_the_rv_and_is_seen(self):
+        made = self.create_svc('web')
+        w = self.watch(SVC % self.ns, made['metadata']['resourceVersion'])
+        rvs = []
+        for ip in ('192.0.2.1', '192.0.2.2', '192.0.2.3'):
+            out = self.ok('PATCH', SVC % self.ns + '/web/status',
+                          {'status': {'loadBalancer': {'ingress': [{'ip': ip}]}}}, MERGE)
+            rvs.append(out['metadata']['resourceVersion'])
+        events = w.take(3)
+        self.assertEqual([e['type'] for e in events], ['MODIFIED'] * 3)
+        self.assertEqual([e['object']['metadata']['resourceVersion'] for e in events], rvs)
+        self.assertEqual(events[-1]['object']['status']['loadBalancer']['ingress'][0]['ip'],
+                         '192.0.2.3')
+        w.close()
+
+
+class TestPatchEveryKind(Base):
+    """PATCH and /status on the kinds other than Service."""
+
+    def test_event_series_by_merge_patch(self):
+        ev = {'apiVersion': 'events.k8s.io/v1', 'kind': 'Event', 'metadata': {'name': 'web.1'},
+              'eventTime': '2026-12-02T17:00:00.000000Z', 'reportingController': 'example.com/lb',
+              'reportingInstance': 'example.com/lb-node-a', 'action': 'Assign',
+              'reason': 'IPAllocated', 'type': 'Normal', 'note': 'Assigned IP 192.0.2.10',
+              'regarding': {'kind': 'Service', 'namespace': self.ns, 'name': 'web'}}
+        self.ok('POST', EVENTS % self.ns, ev, code=201)
+        # client-go's recorder (tools/events) updates the series with a merge patch.
+        series = {'series': {'count': 2, 'lastObservedTime': '2026-12-02T17:00:05.000000Z'}}
+        upd = self.ok('PATCH', EVENTS % self.ns + '/web.1', series, MERGE)
+        self.assertEqual(upd['series'], series['series'])
+        r = self.call('PATCH', EVENTS % self.ns + '/web.1', {'series': {'count': 1,
+                      'lastObservedTime': '2026-12-02T17:00:06.000000Z'}}, MERGE)
+        self.assertEqual((r.status, r.body['message']),
+                         (422, 'Event.events.k8s.io "web.1" is invalid: series.count: Invalid '
+                          'value: "": should be at least 2'))
+        r = self.call('PATCH', EVENTS % self.ns + '/web.1', {'note': 'changed'}, MERGE)
+        self.assertEqual(r.body['details']['causes'][0]['field'], 'message')
+
+    def test_endpointslice_patch(self):
+        self.ok('POST', SLICES % self.ns, {'metadata': {'name': 'web-1'}, 'addressType': 'IPv4',
+                                           'endpoints': [{'addresses': ['10.0.0.1']}]}, code=201)
+        r = self.call('PATCH', SLICES % self.ns + '/web-1', {'addressType': 'IPv6'}, MERGE)
+        self.assertIn('addressType: Invalid value: "IPv6": field is immutable', r.body['message'])
+        r = self.call('PATCH', SLICES % self.ns + '/web-1',
+                      {'endpoints': [{'addresses': ['fd00::1']}]}, MERGE)
+        self.assertIn('endpoints[0].addresses[0]: Invalid value: "fd00::1": must be a valid IPv4 '
+                      'address', r.body['message'])
+        out = self.ok('PATCH', SLICES % self.ns + '/web-1', [
+            {'op': 'add', 'path': '/endpoints/-', 'value': {'addresses': ['10.0.0.2']}}],
+            JSONPATCH)
+        self.assertEqual((len(out['endpoints']), out['metadata']['generation']), (2, 2))
+
+    def test_lease_renewal_by_patch(self):
+        self.ok('POST', LEASES % self.ns, self.lease('l', 'a'), code=201)
+        out = self.ok('PATCH', LEASES % self.ns + '/l',
+                      {'spec': {'renewTime': '2026-12-02T17:00:02.000000Z'}}, MERGE)
+        self.assertEqual(out['spec']['renewTime'], '2026-12-02T17:00:02.000000Z')
+        # A patch whose result the decoder refuses: 422 on the field "patch".
+        r = self.call('PATCH', LEASES % self.ns + '/l',
+                      {'spec': {'renewTime': '2026-12-02T17:00:01.5Z'}}, MERGE)
+        self.assertEqual((r.status, r.body['details']['causes'][0]['field']), (422, 'patch'))
+        self.assertIn('cannot parse ".5Z" as ".000000"', r.body['message'])
+
+    def test_node_status_subresource(self):
+        made = self.ok('POST', NODES, {'metadata': {'name': 'node-s'}, 'spec': {},
+                                       'status': {'addresses': [{'type': 'InternalIP',
+                                                                 'address': '192.0.2.1'}]}},
+                       code=201)
+        made['spec']['unschedulable'] = True
+        made['status']['addresses'][0]['address'] = '192.0.2.2'
+        st = self.ok('PUT', NODES + '/node-s/status', made)  # takes status, keeps spec
+        self.assertEqual((st['spec'], st['status']['addresses'][0]['address']),
+                         ({}, '192.0.2.2'))
+        # Node conditions merge by type under a strategic merge patch.
+        ready = {'type': 'Ready', 'status': 'True'}
+        self.ok('PATCH', NODES + '/node-s/status', {'status': {'conditions': [ready]}}, SMP)
+        out = self.ok('PATCH', NODES + '/node-s/status', {'status': {'conditions': [
+            {'type': 'DiskPressure', 'status': 'False'}]}}, SMP)
+        self.assertEqual([c['type'] for c in out['status']['conditions']],
+                         ['Ready', 'DiskPressure'])
+        self.ok('DELETE', NODES + '/node-s')
 
 
 # ---------------------------------------------------------------------------------------------
