@@ -119,7 +119,7 @@ class State:
     def __init__(self, args):
         self.args = args
         self.store = Store(args.history)
-        self.registry = Registry(self.store)
+        self.registry = Registry(self.store, args.service_cidr, args.node_port_range)
         self.token = args.token or ''
         self.bookmark_interval = args.bookmark_interval
         self.max_chunk = args.max_chunk
@@ -687,6 +687,8 @@ def main():
     p.add_argument('--max-chunk', type=int, default=4096)
     p.add_argument('--continue-ttl', type=float, default=300.0)
     p.add_argument('--pre-134', action='store_true')
+    p.add_argument('--service-cidr', default='10.96.0.0/12')
+    p.add_argument('--node-port-range', default='30000-32767')
     p.add_argument('--verbose', action='store_true')
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -9,7 +9,7 @@ What the real Store does, and the fake with it:
 * Create (POST; 201): the body's kind/apiVersion must match the URL (400); its namespace must be
   the URL's (400); an empty name with metadata.generateName gets 5 random characters; uid and
   creationTimestamp are always the server's; deletionTimestamp is dropped; then defaulting, the
-  kind's PrepareForCreate, validation (422 Invalid with details.causes),
+  kind's PrepareForCreate, allocation (Services), validation (422 Invalid with details.causes),
   409 AlreadyExists (prefixed "object is being deleted: " when the existing object has a
   deletionTimestamp), and a body that carries metadata.resourceVersion fails in storage: 500
   "resourceVersion should not be set on objects to be created".
@@ -50,6 +50,7 @@ What the real Store does, and the fake with it:
   Namespace objects (any namespace exists)."""
 
 import copy
+import ipaddress
 import json
 import uuid
 
@@ -96,11 +97,29 @@ def base_type(content_type):
 
 
 class Registry:
-    def __init__(self, store):
+    def __init__(self, store, service_cidr='10.96.0.0/12', node_port_range='30000-32767'):
         self.store = store
+        self.service_cidr = ipaddress.ip_network(service_cidr, strict=False)
+        lo, _, hi = node_port_range.partition('-')
+        self.node_port_range = (int(lo), int(hi or lo))
         self.strategies = STRATEGY_OF
 
     # --- helpers (Store.lock held) ------------------------------------------------------------
+    def service_usage(self, ns, name):
+        """ClusterIPs and node ports of every stored Service but ns/name."""
+        ips, ports = set(), set()
+        for obj in self.store.objects['services'].values():
+            if obj.ns == ns and obj.name == name:
+                continue
+            spec = obj.data.get('spec') or {}
+            ips.update(spec.get('clusterIPs') or [spec.get('clusterIP')])
+            ports.update(p.get('nodePort') for p in spec.get('ports') or [])
+            ports.add(spec.get('healthCheckNodePort'))
+        ips.discard(None)
+        ports.discard(None)
+        ports.discard(0)
+        return ips, ports
+
     @staticmethod
     def decode(kind, raw, content_type):
         """A POST or PUT body: JSON (YAML only as far as it is JSON), of this kind."""

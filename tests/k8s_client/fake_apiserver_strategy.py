@@ -3,7 +3,7 @@ apiserver does to an object between decoding it and storing it. Defaulting (SetD
 applied to the decoded body, or to a patch's result), PrepareForCreate/PrepareForUpdate (which
 fields the main endpoint and the /status subresource may change), validation (422 Invalid with
 field causes) and the REST layer's allocation hook, for EndpointSlices, Nodes, Leases and Events
-(k8s-api.md §9, §12). Only what an LB
+(k8s-api.md §9, §12); the Service strategy is in fake_apiserver_service.py. Only what an LB
 provider, a leader elector and an event recorder can observe is modelled; the classes say where
 they simplify.
 

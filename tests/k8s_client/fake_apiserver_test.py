@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Tests of the fake kube-apiserver itself (fake_apiserver.py): the write paths (POST, PUT,
 PATCH, DELETE) for Services, EndpointSlices, Nodes, Leases and Events, LIST and WATCH of every
-kind, optimistic concurrency, finalizers, the Service /status subresource and its validation;
-and that the control API the watcher tests rely on still holds. One server for the whole file,
-started on a free port as watcher_test.cpp starts it; every test works in a namespace of its
-own. Standard library only; run it with
+kind, optimistic concurrency, finalizers, the Service /status subresource and its validation,
+Service defaulting and allocation; and that the control API the watcher tests rely on still
+holds. One server for the whole file, started on a free port as watcher_test.cpp starts it; every
+test works in a namespace of its own. Standard library only; run it with
     python3 tests/k8s_client/fake_apiserver_test.py -v"""
 
 import http.client
@@ -866,6 +866,144 @@ class TestPatchEveryKind(Base):
 
 
 # ---------------------------------------------------------------------------------------------
+# 4. Service defaulting and allocation
+
+class TestServiceDefaults(Base):
+
+    def test_defaults(self):
+        out = self.ok('POST', SVC % self.ns, {'metadata': {'name': 'plain'},
+                                               'spec': {'ports': [{'port': 80}]},
+                                               'status': {'loadBalancer': {'ingress': [
+                                                   {'ip': '192.0.2.1'}]}}}, code=201)
+        spec = out['spec']
+        self.assertEqual(spec['type'], 'ClusterIP')
+        self.assertEqual(spec['ports'], [{'port': 80, 'protocol': 'TCP', 'targetPort': 80}])
+        self.assertEqual((spec['sessionAffinity'], spec['internalTrafficPolicy']),
+                         ('None', 'Cluster'))
+        self.assertEqual((spec['ipFamilies'], spec['ipFamilyPolicy']), (['IPv4'], 'SingleStack'))
+        self.assertEqual(spec['clusterIPs'], [spec['clusterIP']])
+        self.assertTrue(spec['clusterIP'].startswith('10.'))
+        self.assertNotIn('externalTrafficPolicy', spec)
+        self.assertEqual(out['status'], {'loadBalancer': {}})  # a create never sets status
+        lb = self.create_svc('lb', sessionAffinity='ClientIP')['spec']
+        self.assertEqual((lb['externalTrafficPolicy'], lb['allocateLoadBalancerNodePorts']),
+                         ('Cluster', True))
+        self.assertEqual(lb['sessionAffinityConfig'], {'clientIP': {'timeoutSeconds': 10800}})
+        self.assertTrue(30000 <= lb['ports'][0]['nodePort'] <= 32767)
+        self.assertNotIn('healthCheckNodePort', lb)
+
+    def test_node_ports_are_unique(self):
+        a = self.create_svc('a', ports=[{'name': 'dns', 'port': 53, 'protocol': 'UDP'},
+                                        {'name': 'dns-tcp', 'port': 53, 'protocol': 'TCP'},
+                                        {'name': 'http', 'port': 80}])['spec']
+        b = self.create_svc('b', 'NodePort')['spec']
+        ports = [p['nodePort'] for p in a['ports']] + [b['ports'][0]['nodePort']]
+        self.assertEqual(ports[0], ports[1])  # one nodePort for 53/UDP and 53/TCP
+        self.assertEqual(len(set(ports)), 3)
+        r = self.call('POST', SVC % self.ns, self.svc('c', ports=[
+            {'name': 'x', 'port': 81, 'nodePort': ports[2]}]))
+        self.assertEqual(r.body['message'], 'Service "c" is invalid: spec.ports[0].nodePort: '
+                         'Invalid value: %d: provided port is already allocated' % ports[2])
+        r = self.call('POST', SVC % self.ns, self.svc('c', ports=[
+            {'name': 'x', 'port': 81, 'nodePort': 29999}]))
+        self.assertEqual(r.body['message'], 'Service "c" is invalid: spec.ports[0].nodePort: '
+                         'Invalid value: 29999: provided port is not in the valid range. The '
+                         'range of valid ports is 30000-32767')
+        none = self.create_svc('d', allocateLoadBalancerNodePorts=False)['spec']
+        self.assertNotIn('nodePort', none['ports'][0])
+        r = self.call('POST', SVC % self.ns, self.svc('e', 'ClusterIP', ports=[
+            {'port': 80, 'nodePort': 31999}]))
+        self.assertEqual(r.body['message'], 'Service "e" is invalid: spec.ports[0].nodePort: '
+                         "Forbidden: may not be used when `type` is 'ClusterIP'")
+
+    def test_health_check_node_port(self):
+        local = self.create_svc('local', externalTrafficPolicy='Local')['spec']
+        self.assertTrue(30000 <= local['healthCheckNodePort'] <= 32767)
+        self.assertNotEqual(local['healthCheckNodePort'], local['ports'][0]['nodePort'])
+        r = self.call('POST', SVC % self.ns, self.svc('c', healthCheckNodePort=31000))
+        self.assertEqual(r.body['message'], 'Service "c" is invalid: spec.healthCheckNodePort: '
+                         "Invalid value: 31000: may only be set when `type` is 'LoadBalancer' "
+                         "and `externalTrafficPolicy` is 'Local'")
+        r = self.call('POST', SVC % self.ns, self.svc('d', externalTrafficPolicy='Local',
+                                                      healthCheckNodePort=local[
+                                                          'healthCheckNodePort']))
+        self.assertEqual(r.status, 500)
+        self.assertEqual(r.body['message'], 'Internal error occurred: failed to allocate '
+                         'requested HealthCheck NodePort %d: provided port is already allocated'
+                         % local['healthCheckNodePort'])
+
+    def test_load_balancer_class(self):
+        r = self.call('POST', SVC % self.ns, self.svc('c', 'ClusterIP',
+                                                      loadBalancerClass='example.com/lb'))
+        self.assertEqual(r.body['details']['causes'], [{
+            'reason': 'FieldValueForbidden', 'message': "Forbidden: may only be used when `type` "
+            "is 'LoadBalancer'", 'field': 'spec.loadBalancerClass'}])
+        made = self.create_svc('web', loadBalancerClass='example.com/lb')
+        made['spec']['loadBalancerClass'] = 'example.com/other'
+        r = self.call('PUT', SVC % self.ns + '/web', made)
+        self.assertEqual(r.body['message'], 'Service "web" is invalid: spec.loadBalancerClass: '
+                         'Invalid value: "example.com/other": may not change once set')
+        unset = self.create_svc('unset')
+        r = self.call('PATCH', SVC % self.ns + '/unset',
+                      {'spec': {'loadBalancerClass': 'example.com/lb'}}, MERGE)
+        self.assertEqual(r.status, 422)  # not even nil -> set while LoadBalancer
+        del unset
+        r = self.call('POST', SVC % self.ns, self.svc('bad', loadBalancerClass='-x-'))
+        self.assertIn('spec.loadBalancerClass: Invalid value: "-x-": name part must consist of',
+                      r.body['message'])
+
+    def test_type_change_wipes_dependent_fields_and_lb_status(self):
+        made = self.create_svc('web', externalTrafficPolicy='Local',
+                               loadBalancerClass='example.com/lb')
+        self.ok('PATCH', SVC % self.ns + '/web/status',
+                {'status': {'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}]}}}, MERGE)
+        out = self.ok('PATCH', SVC % self.ns + '/web', {'spec': {'type': 'ClusterIP'}}, MERGE)
+        spec = out['spec']
+        for gone in ('loadBalancerClass', 'healthCheckNodePort', 'allocateLoadBalancerNodePorts',
+                     'externalTrafficPolicy'):
+            self.assertNotIn(gone, spec)
+        self.assertNotIn('nodePort', spec['ports'][0])
+        self.assertEqual(spec['clusterIP'], made['spec']['clusterIP'])
+        # dropTypeDependentFields clears status.loadBalancer with the type change: the real
+        # apiserver does, so a controller never sees a stale ingress on a non-LB Service.
+        self.assertEqual(out['status'], {'loadBalancer': {}})
+        # The released node ports can be taken by another Service.
+        again = self.create_svc('next', ports=[{'name': 'x', 'port': 80, 'nodePort':
+                                                made['spec']['ports'][0]['nodePort']}])
+        self.assertEqual(again['spec']['ports'][0]['nodePort'],
+                         made['spec']['ports'][0]['nodePort'])
+
+    def test_update_keeps_allocated_values_and_cluster_ip_is_immutable(self):
+        made = self.create_svc('web', externalTrafficPolicy='Local')
+        bare = self.svc('web', externalTrafficPolicy='Local')
+        bare['metadata']['resourceVersion'] = made['metadata']['resourceVersion']
+        out = self.ok('PUT', SVC % self.ns + '/web', bare)
+        for k in ('clusterIP', 'clusterIPs', 'healthCheckNodePort'):
+            self.assertEqual(out['spec'][k], made['spec'][k])
+        self.assertEqual(out['spec']['ports'][0]['nodePort'], made['spec']['ports'][0]['nodePort'])
+        out['spec']['clusterIP'] = '10.96.200.200'
+        out['spec']['clusterIPs'] = ['10.96.200.200']
+        r = self.call('PUT', SVC % self.ns + '/web', out)
+        self.assertEqual(r.body['message'], 'Service "web" is invalid: spec.clusterIPs[0]: '
+                         'Invalid value: "10.96.200.200": may not change once set')
+
+    def test_requested_cluster_ip(self):
+        made = self.create_svc('a', 'ClusterIP', clusterIP='10.96.100.100')
+        self.assertEqual(made['spec']['clusterIPs'], ['10.96.100.100'])
+        r = self.call('POST', SVC % self.ns, self.svc('b', 'ClusterIP', clusterIP='10.96.100.100'))
+        self.assertEqual(r.body['message'], 'Service "b" is invalid: spec.clusterIPs: Invalid '
+                         'value: []string{"10.96.100.100"}: failed to allocate IP 10.96.100.100: '
+                         'provided IP is already allocated')
+        r = self.call('POST', SVC % self.ns, self.svc('c', 'ClusterIP', clusterIP='192.0.2.1'))
+        self.assertEqual(r.body['message'], 'Service "c" is invalid: spec.clusterIPs: Invalid '
+                         'value: []string{"192.0.2.1"}: failed to allocate IP 192.0.2.1: the '
+                         'provided IP (192.0.2.1) is not in the valid range. The range of valid '
+                         'IPs is 10.96.0.0/12')
+        headless = self.create_svc('h', 'ClusterIP', clusterIP='None')
+        self.assertEqual(headless['spec']['clusterIPs'], ['None'])
+
+
+# ---------------------------------------------------------------------------------------------
 # What the watcher tests (watcher_test.cpp) and the e2e suite rely on, unchanged
 
 class TestControlApiAsBefore(Base):
@@ -882,6 +1020,9 @@ class TestControlApiAsBefore(Base):
         got = self.ok('GET', SVC % self.ns + '/c')
         self.assertEqual(got['status'], svc['status'])  # stored as given: no strategy here
         self.assertEqual(self.ok('GET', NODES + '/ctl-node')['metadata']['name'], 'ctl-node')
+        # The control API's Services count for allocation: 10.96.0.250 is taken.
+        r = self.call('POST', SVC % self.ns, self.svc('x', 'ClusterIP', clusterIP='10.96.0.250'))
+        self.assertEqual(r.status, 422)
         self.ok('DELETE', '/fake/objects/nodes/ctl-node')
         self.ok('DELETE', '/fake/objects/services/%s/c' % self.ns)
         self.assertEqual(self.call('GET', NODES + '/ctl-node').status, 404)
