@@ -101,8 +101,8 @@ from fake_apiserver_control import control, fault_error
 from fake_apiserver_model import (KINDS, MSG_INCONSISTENT_CONTINUE, MSG_LIST_EXPIRED,
                                   STATUS_REASONS, ApiError, Filter, Snapshot, Store, compact,
                                   event_line, make_token, method_not_allowed, not_found,
-                                  parse_field_selector, parse_label_selector, read_token,
-                                  route, too_large, unauthorized, with_kind)
+                                  parse_field_selector, parse_label_selector, rbac_verb,
+                                  read_token, route, too_large, unauthorized, with_kind)
 from fake_apiserver_registry import Registry
 
 START = time.monotonic()
@@ -135,26 +135,26 @@ class State:
         self.open_watches = {}  # id -> threading.Event set when it ends
         self.watches_served = 0
 
-    def log_request(self, method, path, query, is_watch, auth):
+    def log_request(self, method, path, query, is_watch, auth, info):
         with self.meta_lock:
             rec = {'seq': self.next_seq, 't': round(time.monotonic() - START, 6),
                    'method': method, 'path': path, 'query': query, 'watch': is_watch,
                    'status': None, 'auth': auth}
+            rec.update(info)
             self.next_seq += 1
             self.requests.append(rec)
             if len(self.requests) > 100000:
                 del self.requests[:10000]
             return rec
 
-    def take_fault(self, path, is_watch, has_continue):
+    def take_fault(self, rec, has_continue):
         with self.meta_lock:
             for f in self.faults:
-                if f.applies(path, is_watch, has_continue):
+                if f.applies(rec, has_continue):
                     if f.count > 0:
                         f.count -= 1
-                    spec = f.spec
                     self.faults = [x for x in self.faults if x.count != 0]
-                    return spec
+                    return f
         return None
 
     def add_snapshot(self, rv, items, bound):
@@ -310,25 +310,33 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         is_watch = query.get('watch') in ('1', 'true')
         raw = self.read_body() if method in ('POST', 'PUT', 'PATCH', 'DELETE') else b''
+        r = route(path)
+        info = {}
+        if r is not None:
+            kind = KINDS[r['resource']]
+            info = {'verb': rbac_verb(method, r, is_watch), 'apiGroup': kind.group,
+                    'apiVersion': kind.version, 'resource': r['resource'],
+                    'subresource': r['subresource'], 'namespace': r['namespace'],
+                    'name': r['name']}
         content_type = self.headers.get('Content-Type')
+        if content_type:
+            info['content_type'] = content_type
+        if raw:
+            info['body'] = raw[:65536].decode('utf-8', 'replace')
         auth_header = self.headers.get('Authorization', '')
         token = st.token
         if not token:
             auth = 'none'
         else:
             auth = 'ok' if auth_header == 'Bearer ' + token else 'bad'
-        rec = st.log_request(method, path, query, is_watch, auth)
+        rec = st.log_request(method, path, query, is_watch, auth, info)
         if auth == 'bad':
             return self.send_error_status(unauthorized(), rec)
-        spec = st.take_fault(path, is_watch, bool(query.get('continue')))
-        if spec is not None:
-            if spec.get('reset'):
-                rec['status'] = 'reset'
-                self.reset_connection()
-            if 'status' in spec:
-                return self.send_error_status(fault_error(spec, query, is_watch, st.store.rv),
-                                              rec)
-        r = route(path)
+        fault = st.take_fault(rec, bool(query.get('continue')))
+        spec = fault.spec if fault is not None else None
+        after = fault is not None and fault.after_commit(rec)
+        if spec is not None and not after and self.fault(spec, query, is_watch, rec):
+            return None
         if r is None:
             return self.send_error_status(ApiError(404, 'NotFound', 'the server could not find '
                                                    'the requested resource'), rec)
@@ -350,8 +358,23 @@ class Handler(BaseHTTPRequestHandler):
             code, body = self.write(method, r, query, raw, content_type)
         except ApiError as e:
             return self.send_error_status(e, rec)
+        if after and self.fault(spec, query, is_watch, rec):
+            return None
         rec['status'] = code
         self.send_body(code, compact(body))
+
+    def fault(self, spec, query, is_watch, rec):
+        """Do what an injected fault says; True when it replied (or reset) instead."""
+        if spec.get('delay'):
+            time.sleep(min(float(spec['delay']), 60.0))
+        if spec.get('reset'):
+            rec['status'] = 'reset'
+            self.reset_connection()
+        if 'status' in spec:
+            self.send_error_status(fault_error(spec, query, is_watch, rec, self.state.store.rv),
+                                   rec)
+            return True
+        return False
 
     def write(self, method, r, query, raw, content_type):
         """POST, PUT, PATCH and DELETE (fake_apiserver_registry.py) -> (code, reply)."""

@@ -2,13 +2,21 @@
 documents every endpoint), and the fault a test injects through it. Nothing here is part of the
 Kubernetes API; the control API is never authenticated and never faulted."""
 
+import fnmatch
 import time
 
-from fake_apiserver_model import (KIND_ALIASES, MSG_INCONSISTENT_CONTINUE, MSG_LIST_EXPIRED,
-                                  MSG_WATCH_EXPIRED, STATUS_REASONS, ApiError, compact,
-                                  make_token, read_token, too_large, unauthorized)
+from fake_apiserver_model import (KIND_ALIASES, KINDS, MSG_INCONSISTENT_CONTINUE,
+                                  MSG_LIST_EXPIRED, MSG_WATCH_EXPIRED, STATUS_REASONS, ApiError,
+                                  compact, conflict, make_token, not_found, read_token, too_large,
+                                  unauthorized)
+
+WRITE_VERBS = ('create', 'update', 'patch', 'delete', 'deletecollection')
+
 
 class Fault:
+    """One injected fault: which requests it catches (every key optional, all must match) and
+    what it does to them; see POST /fake/inject in fake_apiserver.py."""
+
     def __init__(self, spec, fid):
         self.id = fid
         self.path = spec.get('path')
@@ -17,22 +25,47 @@ class Fault:
         self.spec = spec
         if 'inband_status' in spec or 'reset_after_events' in spec or 'raw_body' in spec:
             self.match = 'watch'  # only a watch can carry these
+        verbs = spec.get('verb')
+        self.verbs = [verbs] if isinstance(verbs, str) else verbs
+        self.method = (spec.get('method') or '').upper() or None
 
-    def applies(self, path, is_watch, has_continue):
+    def applies(self, rec, has_continue):
         if self.count == 0:
             return False
-        if self.path and self.path != path:
+        if self.path and not _like(rec['path'], self.path):
             return False
+        if self.method and rec['method'] != self.method:
+            return False
+        if self.verbs and rec.get('verb') not in self.verbs:
+            return False
+        for key in ('namespace', 'name'):
+            if key in self.spec and not _like(rec.get(key) or '', self.spec[key]):
+                return False
+        if 'resource' in self.spec:
+            res = rec.get('resource') or ''
+            if rec.get('subresource'):
+                res += '/' + rec['subresource']
+            if not _like(res, self.spec['resource']):
+                return False
+        is_watch = rec['watch']
         return (self.match == 'any' or (self.match == 'watch' and is_watch) or
-                (self.match == 'list' and not is_watch) or
+                (self.match == 'list' and not is_watch and rec['method'] == 'GET') or
                 (self.match == 'continue' and has_continue))
 
+    def after_commit(self, rec):
+        return bool(self.spec.get('after_commit')) and rec.get('verb') in WRITE_VERBS
 
-def fault_error(fault, query, is_watch, current_rv):
+
+def fault_error(fault, query, is_watch, rec, current_rv):
     """The Status reply of an injected "status" fault."""
     code = int(fault['status'])
     headers = {}
-    if code == 410:
+    kind = KINDS.get(rec.get('resource') or '')
+    if code == 409 and kind is not None:
+        err = conflict(kind, rec.get('name') or '')
+    elif code == 404 and kind is not None:
+        err = not_found(kind, rec.get('name') or '')
+    elif code == 410:
         if query.get('continue'):
             # A fresh token, as handleCompactedErrorForPaging gives when it can.
             snap_id, rv, start = read_token(query['continue'])
@@ -59,6 +92,13 @@ def fault_error(fault, query, is_watch, current_rv):
         headers['Retry-After'] = str(int(fault['retry_after']))
     err.headers = headers
     return err
+
+
+def _like(value, pattern):
+    """Exact, or a shell-style pattern when it has * ? or [ (fnmatch)."""
+    if any(c in pattern for c in '*?['):
+        return fnmatch.fnmatchcase(value, pattern)
+    return value == pattern
 
 
 def control(h, method, path, query):

@@ -109,6 +109,15 @@ def route(path):
     return None
 
 
+def rbac_verb(method, r, is_watch):
+    """The verb an RBAC rule must grant for this request."""
+    if method in ('GET', 'HEAD'):
+        return 'watch' if is_watch else ('get' if r['name'] else 'list')
+    if method == 'DELETE':
+        return 'delete' if r['name'] else 'deletecollection'
+    return {'POST': 'create', 'PUT': 'update', 'PATCH': 'patch'}.get(method, method.lower())
+
+
 class ApiError(Exception):
     """An error answered with a Status body."""
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Tests of the fake kube-apiserver itself (fake_apiserver.py): the write paths (POST, PUT,
-PATCH, DELETE) for Services, EndpointSlices, Nodes, Leases and Events, LIST and WATCH of every
-kind, optimistic concurrency, finalizers, the Service /status subresource and its validation,
-Service defaulting and allocation; and that the control API the watcher tests rely on still
-holds. One server for the whole file, started on a free port as watcher_test.cpp starts it; every
-test works in a namespace of its own. Standard library only; run it with
+"""Tests of the fake kube-apiserver itself (fake_apiserver.py): the write paths (POST, PUT, PATCH,
+DELETE) for Services, EndpointSlices, Nodes, Leases and Events, finalizers, the Service /status
+subresource and its validation, Service defaulting and allocation, the fault injection and the
+request log; and that the list/watch behaviour the watcher tests rely on still holds. One server
+for the whole file, started on a free port as watcher_test.cpp starts it; every test works in a
+namespace of its own. Standard library only; run it with
     python3 tests/k8s_client/fake_apiserver_test.py -v"""
 
 import http.client
@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -112,6 +113,16 @@ class Base(unittest.TestCase):
         r = self.call(method, path, body, ctype, **kw)
         self.assertEqual(r.status, code, r)
         return r.body
+
+    @staticmethod
+    def eventually(f, want=200, seconds=5):
+        """f() until it returns `want` (the server may still be busy on a loaded machine)."""
+        end = time.monotonic() + seconds
+        got = f()
+        while got != want and time.monotonic() < end:
+            time.sleep(0.05)
+            got = f()
+        return got
 
     def rv(self):
         return self.call('GET', '/fake/state').body['resourceVersion']
@@ -1004,11 +1015,83 @@ class TestServiceDefaults(Base):
 
 
 # ---------------------------------------------------------------------------------------------
+# 5. Faults per verb and resource, the request log
+
+class TestFaults(Base):
+
+    def test_fault_on_patches_to_status(self):
+        self.create_svc('web')
+        self.ok('POST', '/fake/inject', {'verb': 'patch', 'resource': 'services/status',
+                                         'status': 409, 'count': 2})
+        body = {'status': {'loadBalancer': {'ingress': [{'ip': '192.0.2.10'}]}}}
+        self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 200)  # not a patch
+        self.assertEqual(self.call('PATCH', SVC % self.ns + '/web', {}, MERGE).status, 200)
+        for _ in range(2):
+            r = self.call('PATCH', SVC % self.ns + '/web/status', body, MERGE)
+            self.assertEqual(r.body, status_body(
+                409, 'Conflict', 'Operation cannot be fulfilled on services "web": the object '
+                'has been modified; please apply your changes to the latest version and try '
+                'again', {'name': 'web', 'kind': 'services'}))
+        self.assertEqual(self.call('PATCH', SVC % self.ns + '/web/status', body, MERGE).status,
+                         200)
+        self.ok('POST', '/fake/inject', {'path': SVC % '*' + '/*/status', 'method': 'PATCH',
+                                         'status': 503})
+        r = self.call('PATCH', SVC % self.ns + '/web/status', body, MERGE)
+        self.assertEqual((r.status, r.body['reason']), (503, 'ServiceUnavailable'))
+
+    def test_writes_hang(self):
+        made = self.ok('POST', LEASES % self.ns, self.lease('l', 'a'), code=201)
+        self.ok('POST', '/fake/inject', {'verb': 'update', 'resource': 'leases', 'delay': 0.4})
+        t0 = time.monotonic()
+        self.ok('PUT', LEASES % self.ns + '/l', made)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.4)
+        # A client that gives up first still had its write committed when it is after_commit.
+        self.ok('POST', '/fake/inject', {'verb': 'create', 'resource': 'leases', 'delay': 1.5,
+                                         'after_commit': True})
+        with self.assertRaises(socket.timeout):
+            self.call('POST', LEASES % self.ns, self.lease('slow', 'a'), timeout=0.3)
+        self.assertEqual(self.eventually(lambda: self.call('GET', LEASES % self.ns + '/slow')
+                                         .status), 200)
+
+    def test_connection_reset_and_failure_after_commit(self):
+        self.ok('POST', '/fake/inject', {'verb': 'create', 'reset': True})
+        with self.assertRaises((ConnectionResetError, http.client.RemoteDisconnected)):
+            self.call('POST', SVC % self.ns, self.svc('web'))
+        self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 404)
+        self.ok('POST', '/fake/inject', {'verb': 'create', 'status': 500, 'after_commit': True})
+        r = self.call('POST', SVC % self.ns, self.svc('web'))
+        self.assertEqual((r.status, r.body['reason']), (500, 'InternalError'))
+        self.assertEqual(self.call('GET', SVC % self.ns + '/web').status, 200)  # yet it is there
+
+    def test_request_log(self):
+        since = self.requests()['next']
+        self.create_svc('web')
+        self.call('PATCH', SVC % self.ns + '/web/status?fieldManager=lb',
+                  {'status': {}}, MERGE)
+        self.call('GET', LEASES % self.ns + '?watch=1&timeoutSeconds=0')
+        self.call('GET', NODES + '/nope')
+        self.call('DELETE', SVC % self.ns + '/web')
+        log = self.requests(since)['requests']
+        keys = ('method', 'verb', 'apiGroup', 'resource', 'subresource', 'namespace', 'name',
+                'status')
+        self.assertEqual([tuple(r.get(k) for k in keys) for r in log], [
+            ('POST', 'create', '', 'services', '', self.ns, None, 201),
+            ('PATCH', 'patch', '', 'services', 'status', self.ns, 'web', 200),
+            ('GET', 'watch', 'coordination.k8s.io', 'leases', '', self.ns, None, 200),
+            ('GET', 'get', '', 'nodes', '', '', 'nope', 404),
+            ('DELETE', 'delete', '', 'services', '', self.ns, 'web', 200)])
+        self.assertEqual(log[1]['content_type'], MERGE)
+        self.assertEqual(log[1]['query'], {'fieldManager': 'lb'})
+        self.assertEqual(json.loads(log[1]['body']), {'status': {}})
+        self.assertEqual(log[2]['apiVersion'], 'v1')
+
+
+# ---------------------------------------------------------------------------------------------
 # What the watcher tests (watcher_test.cpp) and the e2e suite rely on, unchanged
 
 class TestControlApiAsBefore(Base):
 
-    def test_control_objects(self):
+    def test_control_objects_list_watch_and_list_faults(self):
         svc = {'kind': 'Service', 'metadata': {'namespace': self.ns, 'name': 'c'},
                'spec': {'type': 'LoadBalancer', 'clusterIP': '10.96.0.250'},
                'status': {'loadBalancer': {'ingress': [{'ip': '192.0.2.5', 'ipMode': 'VIP'}]}}}
@@ -1023,6 +1106,10 @@ class TestControlApiAsBefore(Base):
         # The control API's Services count for allocation: 10.96.0.250 is taken.
         r = self.call('POST', SVC % self.ns, self.svc('x', 'ClusterIP', clusterIP='10.96.0.250'))
         self.assertEqual(r.status, 422)
+        self.ok('POST', '/fake/inject', {'path': SVC % self.ns, 'match': 'list', 'status': 500})
+        self.assertEqual(self.call('POST', SVC % self.ns, self.svc('y')).status, 201)  # no GET
+        self.assertEqual(self.call('GET', SVC % self.ns).status, 500)
+        self.assertEqual(self.call('GET', SVC % self.ns).status, 200)
         self.ok('DELETE', '/fake/objects/nodes/ctl-node')
         self.ok('DELETE', '/fake/objects/services/%s/c' % self.ns)
         self.assertEqual(self.call('GET', NODES + '/ctl-node').status, 404)
