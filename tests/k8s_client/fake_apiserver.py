@@ -1,32 +1,44 @@
 #!/usr/bin/env python3
-"""A protocol-faithful fake kube-apiserver for Services and EndpointSlices (LIST and WATCH).
+"""A protocol-faithful fake kube-apiserver: Services, EndpointSlices, Nodes, Leases and Events.
 
-It reproduces what a real apiserver does on the wire, as written up in k8s-api.md §1-5 and §11
-(items 1, 2, 3, 8, 9): a global, monotonically increasing resourceVersion (RV) stamped on every
-write; paginated, consistent LISTs; chunked WATCH streams whose events are split across chunks at
-random; selector transitions turned into ADDED/DELETED; bookmarks; a bounded history window with
-the in-band "too old resource version" ERROR; bearer-token auth; and fault injection. Python 3
-standard library only. Tests drive it through a small control API on the same port. The data
-model (store, history, selectors, Status bodies) is in fake_apiserver_model.py next to it.
+It reproduces what a real apiserver does on the wire, as written up in k8s-api.md §1-6, §11 and
+§12: a global, monotonically increasing resourceVersion (RV) stamped on every write; paginated,
+consistent LISTs; chunked WATCH streams whose events are split across chunks at random; selector
+transitions turned into ADDED/DELETED; bookmarks; a bounded history window with the in-band "too
+old resource version" ERROR; bearer-token auth; writes through the API with optimistic
+concurrency, finalizers, the Service /status subresource, the four PATCH types, Service
+defaulting and allocation; and fault injection. Python 3 standard library only. Tests drive it
+through a small control API on the same port. Modules next to it: fake_apiserver_model.py (kinds,
+store, history, selectors, Status bodies), _registry.py (the write paths), _patch.py (PATCH and
+managedFields), _strategy.py and _service.py (defaulting, validation, allocation per kind),
+_control.py (the control API and faults). Their docstrings say what the real server does and
+where the fake simplifies.
 
 Command line
   fake_apiserver.py [--host 127.0.0.1] [--port 0] [--token TOKEN]
                     [--tls-cert FILE --tls-key FILE] [--seed N] [--history N]
                     [--bookmark-interval SECONDS] [--max-chunk BYTES] [--continue-ttl SECONDS]
-                    [--pre-134] [--verbose]
-  Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a free
-  port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
+                    [--pre-134] [--service-cidr CIDR] [--node-port-range LO-HI] [--verbose]
+  Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a
+  free port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
   --history: how many write events the watch history keeps (default 100000); a watch from an RV
   older than the window gets the in-band ERROR 410. --bookmark-interval: seconds between BOOKMARK
   events on watches that allow them (default 60, as the real watch cache; 0 = never).
-  --max-chunk: the largest chunk a watch writes; events are cut at random points (seeded by --seed)
-  into chunks of 1..max-chunk bytes, each written separately with TCP_NODELAY (0 = one chunk per
-  batch of events, for benchmarks). --continue-ttl: lifetime of a continue token (default 300).
-  --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
+  --max-chunk: the largest chunk a watch writes; events are cut at random points (seeded by
+  --seed) into chunks of 1..max-chunk bytes, each written separately with TCP_NODELAY (0 = one
+  chunk per batch of events, for benchmarks). --continue-ttl: lifetime of a continue token
+  (default 300). --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
+  --service-cidr (default 10.96.0.0/12) and --node-port-range (default 30000-32767): what Service
+  ClusterIPs and node ports are allocated from.
 
-API (what the client under test uses)
-  GET /api/v1/services, /api/v1/namespaces/NS/services,
-      /apis/discovery.k8s.io/v1/endpointslices, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices
+API (what the client under test uses; k8s-api.md §1, §12)
+  Collections: /api/v1/services, /api/v1/namespaces/NS/services, /api/v1/nodes (cluster-scoped),
+    /apis/discovery.k8s.io/v1/[namespaces/NS/]endpointslices,
+    /apis/coordination.k8s.io/v1/[namespaces/NS/]leases,
+    /apis/events.k8s.io/v1/[namespaces/NS/]events
+  Objects: COLLECTION/NAME (namespaced kinds under namespaces/NS only); subresource
+    /api/v1/namespaces/NS/services/NAME/status and /api/v1/nodes/NAME/status.
+  GET COLLECTION (every kind)
     LIST: limit, continue (the same list RV on every page; a token is bound to the selectors and
       namespace it was issued for: other values on a continue request are a 400), resourceVersion
       unset (current) / "0" (whole list, limit ignored, as the watch cache serves it) / N (current
@@ -35,42 +47,75 @@ API (what the client under test uses)
       servable for N == current), labelSelector (=, ==, !=, in, notin, key, !key; comma = AND),
       fieldSelector (metadata.name, metadata.namespace with =, ==, !=). Items carry no
       kind/apiVersion; remainingItemCount is set on non-final pages of unfiltered lists.
-    WATCH (watch=1|true): resourceVersion N = events after N; unset/"0" = synthetic ADDED for every
-      current object first; N > current = HTTP 504; N older than the window = 200 + in-band ERROR
-      410 "too old resource version: N (oldest)". allowWatchBookmarks, timeoutSeconds (clean end;
-      unset = random in [1800, 3600) s), labelSelector, fieldSelector. Event objects carry
+    WATCH (watch=1|true): resourceVersion N = events after N; unset/"0" = synthetic ADDED for
+      every current object first; N > current = HTTP 504; N older than the window = 200 + in-band
+      ERROR 410 "too old resource version: N (oldest)". allowWatchBookmarks, timeoutSeconds (clean
+      end; unset = random in [1800, 3600) s), labelSelector, fieldSelector. Event objects carry
       kind/apiVersion; DELETED carries the last state with the deletion's RV; an object that stops
-      matching the selector is DELETED (previous content, the event's RV), one that starts matching
-      is ADDED. A watch that falls out of the history window is ended (the client re-watches and
-      gets the 410).
-  GET /api/v1/namespaces/NS/services/NAME, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices/NAME
+      matching the selector is DELETED (previous content, the event's RV), one that starts
+      matching is ADDED. A watch that falls out of the history window is ended (the client
+      re-watches and gets the 410). A watch on an object's URL watches that one object.
+  GET OBJECT, GET OBJECT/status: the object with kind/apiVersion; 404 NotFound Status.
+  POST COLLECTION (in a namespace, or nodes): create, 201; 409 AlreadyExists.
+  PUT OBJECT[/status]: update, 200 (201 when it created); metadata.resourceVersion must be the
+    stored one (409 Conflict otherwise); absent = unconditional, except Leases (422).
+  PATCH OBJECT[/status]: Content-Type application/merge-patch+json, application/json-patch+json,
+    application/strategic-merge-patch+json, application/apply-patch+yaml (?fieldManager required,
+    &force=true); anything else 415. A metadata.resourceVersion in the patch makes it conditional.
+  DELETE OBJECT: 200; with metadata.finalizers the object stays with a deletionTimestamp until an
+    update removes the last finalizer (then DELETED). DeleteOptions preconditions honoured.
+  The main Service/Node endpoint ignores status changes, /status ignores spec changes (metadata
+  changes are taken on both, as the Service status strategy does); status writes are validated
+  (ingress only for type LoadBalancer, valid ip, ipMode VIP|Proxy defaulted to VIP, hostname not
+  an IP: 422 Invalid with details.causes); Services are defaulted and get a ClusterIP, node ports
+  and a healthCheckNodePort as the real REST layer allocates them; a type change away from
+  LoadBalancer wipes loadBalancerClass and clears status.loadBalancer (dropTypeDependentFields).
+  Every accepted write bumps the RV and is one watch event; a write that changes nothing is not
+  written. fieldManager (or the User-Agent) names the manager recorded in metadata.managedFields.
+  Not served: DELETE on a collection (405), dryRun (400), other subresources (404), Namespace
+  objects (any namespace exists), YAML or protobuf bodies.
 
 Control API (under /fake, never authenticated; JSON in and out)
-  POST   /fake/objects        one object {"kind":"Service"|"EndpointSlice", "metadata":{...}, ...}
-                              or a batch {"items":[obj, ...], "delete":[{"kind","namespace","name"}]}
-                              creates or replaces (by namespace/name) each object and deletes the
-                              listed ones, one RV per write, in order. Server fields (uid,
-                              creationTimestamp, resourceVersion) are filled in.
+  POST   /fake/objects        one object {"kind":"Service"|"EndpointSlice"|"Node"|"Lease"|
+                              "Event", "metadata":{...}, ...} or a batch {"items":[obj, ...],
+                              "delete":[{"kind","namespace","name"}]}: creates or replaces (by
+                              namespace/name) each object as given (no defaulting, validation or
+                              finalizers) and deletes the listed ones at once, one RV per write,
+                              in order. Server fields (uid, creationTimestamp, resourceVersion)
+                              are filled in; a Node's namespace is dropped.
                               -> {"resourceVersion": "N", "written": k, "deleted": d}
-  DELETE /fake/objects/KIND/NS/NAME   KIND = services|endpointslices (or Service|EndpointSlice);
+  DELETE /fake/objects/KIND/NS/NAME, /fake/objects/KIND/NAME (cluster-scoped)   KIND = services|
+                              endpointslices|nodes|leases|events (or the kind's name);
                               404 when absent. -> {"resourceVersion": "N"}
   GET    /fake/objects?kind=services   the current objects (list-item form) and the current RV
   GET    /fake/state          {"resourceVersion", "compacted", "open_watches", "watches_served"}
   POST   /fake/compact        {"rv": N} (default: current): forget the history up to N; watches
                               from RV < N then get the in-band 410. -> {"compacted": "N"}
   POST   /fake/inject         a fault for the next `count` (default 1; -1 = until cleared) API
-                              requests that match: {"path": "/api/v1/services" (default any),
-                              "match": "any"|"list"|"watch"|"continue" (default any), then one of
-                                "status": 410|429|500|503|504|401|403|400|... a Status reply
-                                  (410 on a continue request carries a fresh continue token and
-                                  the "inconsistent list" message; 504 is the too-large-RV
-                                  Status); "retry_after": S sets Retry-After (429 default 1),
+                              requests that match every key given:
+                                "path": "/api/v1/services" (exact, or a pattern with * ? [ ]),
+                                "match": "any"|"list" (a GET that is not a watch)|"watch"|
+                                  "continue" (default any),
+                                "method": "PATCH", "verb": "patch" or ["update", "patch"] (the
+                                  RBAC verb: get list watch create update patch delete),
+                                "resource": "services/status" (resource[/subresource], patterns
+                                  allowed), "namespace", "name" (patterns allowed);
+                              then what it does:
+                                "status": 410|429|500|503|504|409|404|401|403|400|... a Status
+                                  reply (410 on a continue request carries a fresh continue token
+                                  and the "inconsistent list" message; 504 is the too-large-RV
+                                  Status; 409 the Conflict and 404 the NotFound of the object);
+                                  "retry_after": S sets Retry-After (429 default 1),
                                 "reset": true    reset the connection (RST) instead of replying,
+                                "delay": S       hold the request S seconds (at most 60) first,
+                                "after_commit": true   writes only: serve the write (it is
+                                  stored and watchers see it), then apply delay/reset/status to
+                                  the reply, as when the reply is lost after etcd committed,
                                 "inband_status": 410   watch only: 200, then an ERROR event, end,
                                 "reset_after_events": K   watch only: serve K events, then half
                                   of the next line, then RST,
                                 "raw_body": "TEXT"   watch only: 200, TEXT as the body, clean
-                                  end (for malformed or unknown events).}  -> {"id": n}
+                                  end (for malformed or unknown events).  -> {"id": n}
   GET    /fake/inject         the pending faults;   DELETE /fake/inject  clears them
   POST   /fake/token          {"token": "T"}: from now on only T is accepted ("" = no auth)
   POST   /fake/reset-watches  {"mode": "reset"|"end", "path": optional}: cut every open watch,
@@ -80,8 +125,12 @@ Control API (under /fake, never authenticated; JSON in and out)
                               "continue_ttl": S}: change settings at run time
   GET    /fake/requests?since=SEQ   the API requests seen: {"requests": [{"seq", "t" (seconds
                               since start, monotonic), "method", "path", "query": {k: v}, "watch",
-                              "status", "auth", "ended" (watch: clean|reset|error|gone)}],
-                              "next": SEQ}.   DELETE /fake/requests forgets them.
+                              "status" (code, or "reset"), "auth", "ended" (watch: clean|reset|
+                              error|gone), and for a known URL "verb" (RBAC: get list watch
+                              create update patch delete deletecollection), "apiGroup",
+                              "apiVersion", "resource", "subresource", "namespace", "name";
+                              "content_type" and "body" (first 64 KiB) when sent}], "next": SEQ}.
+                              DELETE /fake/requests forgets them.
 """
 
 import argparse
