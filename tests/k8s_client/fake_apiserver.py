@@ -1,32 +1,44 @@
 #!/usr/bin/env python3
-"""A protocol-faithful fake kube-apiserver for Services and EndpointSlices (LIST and WATCH).
+"""A protocol-faithful fake kube-apiserver: Services, EndpointSlices, Nodes, Leases and Events.
 
-It reproduces what a real apiserver does on the wire, as written up in k8s-api.md §1-5 and §11
-(items 1, 2, 3, 8, 9): a global, monotonically increasing resourceVersion (RV) stamped on every
-write; paginated, consistent LISTs; chunked WATCH streams whose events are split across chunks at
-random; selector transitions turned into ADDED/DELETED; bookmarks; a bounded history window with
-the in-band "too old resource version" ERROR; bearer-token auth; and fault injection. Python 3
-standard library only. Tests drive it through a small control API on the same port. The data
-model (store, history, selectors, Status bodies) is in fake_apiserver_model.py next to it.
+It reproduces what a real apiserver does on the wire, as written up in k8s-api.md §1-6, §11 and
+§12: a global, monotonically increasing resourceVersion (RV) stamped on every write; paginated,
+consistent LISTs; chunked WATCH streams whose events are split across chunks at random; selector
+transitions turned into ADDED/DELETED; bookmarks; a bounded history window with the in-band "too
+old resource version" ERROR; bearer-token auth; writes through the API with optimistic
+concurrency, finalizers, the Service /status subresource, the four PATCH types, Service
+defaulting and allocation; and fault injection. Python 3 standard library only. Tests drive it
+through a small control API on the same port. Modules next to it: fake_apiserver_model.py (kinds,
+store, history, selectors, Status bodies), _registry.py (the write paths), _patch.py (PATCH and
+managedFields), _strategy.py and _service.py (defaulting, validation, allocation per kind),
+_control.py (the control API and faults). Their docstrings say what the real server does and
+where the fake simplifies.
 
 Command line
   fake_apiserver.py [--host 127.0.0.1] [--port 0] [--token TOKEN]
                     [--tls-cert FILE --tls-key FILE] [--seed N] [--history N]
                     [--bookmark-interval SECONDS] [--max-chunk BYTES] [--continue-ttl SECONDS]
-                    [--pre-134] [--verbose]
-  Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a free
-  port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
+                    [--pre-134] [--service-cidr CIDR] [--node-port-range LO-HI] [--verbose]
+  Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a
+  free port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
   --history: how many write events the watch history keeps (default 100000); a watch from an RV
   older than the window gets the in-band ERROR 410. --bookmark-interval: seconds between BOOKMARK
   events on watches that allow them (default 60, as the real watch cache; 0 = never).
-  --max-chunk: the largest chunk a watch writes; events are cut at random points (seeded by --seed)
-  into chunks of 1..max-chunk bytes, each written separately with TCP_NODELAY (0 = one chunk per
-  batch of events, for benchmarks). --continue-ttl: lifetime of a continue token (default 300).
-  --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
+  --max-chunk: the largest chunk a watch writes; events are cut at random points (seeded by
+  --seed) into chunks of 1..max-chunk bytes, each written separately with TCP_NODELAY (0 = one
+  chunk per batch of events, for benchmarks). --continue-ttl: lifetime of a continue token
+  (default 300). --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
+  --service-cidr (default 10.96.0.0/12) and --node-port-range (default 30000-32767): what Service
+  ClusterIPs and node ports are allocated from.
 
-API (what the client under test uses)
-  GET /api/v1/services, /api/v1/namespaces/NS/services,
-      /apis/discovery.k8s.io/v1/endpointslices, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices
+API (what the client under test uses; k8s-api.md §1, §12)
+  Collections: /api/v1/services, /api/v1/namespaces/NS/services, /api/v1/nodes (cluster-scoped),
+    /apis/discovery.k8s.io/v1/[namespaces/NS/]endpointslices,
+    /apis/coordination.k8s.io/v1/[namespaces/NS/]leases,
+    /apis/events.k8s.io/v1/[namespaces/NS/]events
+  Objects: COLLECTION/NAME (namespaced kinds under namespaces/NS only); subresource
+    /api/v1/namespaces/NS/services/NAME/status and /api/v1/nodes/NAME/status.
+  GET COLLECTION (every kind)
     LIST: limit, continue (the same list RV on every page; a token is bound to the selectors and
       namespace it was issued for: other values on a continue request are a 400), resourceVersion
       unset (current) / "0" (whole list, limit ignored, as the watch cache serves it) / N (current
@@ -35,42 +47,75 @@ API (what the client under test uses)
       servable for N == current), labelSelector (=, ==, !=, in, notin, key, !key; comma = AND),
       fieldSelector (metadata.name, metadata.namespace with =, ==, !=). Items carry no
       kind/apiVersion; remainingItemCount is set on non-final pages of unfiltered lists.
-    WATCH (watch=1|true): resourceVersion N = events after N; unset/"0" = synthetic ADDED for every
-      current object first; N > current = HTTP 504; N older than the window = 200 + in-band ERROR
-      410 "too old resource version: N (oldest)". allowWatchBookmarks, timeoutSeconds (clean end;
-      unset = random in [1800, 3600) s), labelSelector, fieldSelector. Event objects carry
+    WATCH (watch=1|true): resourceVersion N = events after N; unset/"0" = synthetic ADDED for
+      every current object first; N > current = HTTP 504; N older than the window = 200 + in-band
+      ERROR 410 "too old resource version: N (oldest)". allowWatchBookmarks, timeoutSeconds (clean
+      end; unset = random in [1800, 3600) s), labelSelector, fieldSelector. Event objects carry
       kind/apiVersion; DELETED carries the last state with the deletion's RV; an object that stops
-      matching the selector is DELETED (previous content, the event's RV), one that starts matching
-      is ADDED. A watch that falls out of the history window is ended (the client re-watches and
-      gets the 410).
-  GET /api/v1/namespaces/NS/services/NAME, /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices/NAME
+      matching the selector is DELETED (previous content, the event's RV), one that starts
+      matching is ADDED. A watch that falls out of the history window is ended (the client
+      re-watches and gets the 410). A watch on an object's URL watches that one object.
+  GET OBJECT, GET OBJECT/status: the object with kind/apiVersion; 404 NotFound Status.
+  POST COLLECTION (in a namespace, or nodes): create, 201; 409 AlreadyExists.
+  PUT OBJECT[/status]: update, 200 (201 when it created); metadata.resourceVersion must be the
+    stored one (409 Conflict otherwise); absent = unconditional, except Leases (422).
+  PATCH OBJECT[/status]: Content-Type application/merge-patch+json, application/json-patch+json,
+    application/strategic-merge-patch+json, application/apply-patch+yaml (?fieldManager required,
+    &force=true); anything else 415. A metadata.resourceVersion in the patch makes it conditional.
+  DELETE OBJECT: 200; with metadata.finalizers the object stays with a deletionTimestamp until an
+    update removes the last finalizer (then DELETED). DeleteOptions preconditions honoured.
+  The main Service/Node endpoint ignores status changes, /status ignores spec changes (metadata
+  changes are taken on both, as the Service status strategy does); status writes are validated
+  (ingress only for type LoadBalancer, valid ip, ipMode VIP|Proxy defaulted to VIP, hostname not
+  an IP: 422 Invalid with details.causes); Services are defaulted and get a ClusterIP, node ports
+  and a healthCheckNodePort as the real REST layer allocates them; a type change away from
+  LoadBalancer wipes loadBalancerClass and clears status.loadBalancer (dropTypeDependentFields).
+  Every accepted write bumps the RV and is one watch event; a write that changes nothing is not
+  written. fieldManager (or the User-Agent) names the manager recorded in metadata.managedFields.
+  Not served: DELETE on a collection (405), dryRun (400), other subresources (404), Namespace
+  objects (any namespace exists), YAML or protobuf bodies.
 
 Control API (under /fake, never authenticated; JSON in and out)
-  POST   /fake/objects        one object {"kind":"Service"|"EndpointSlice", "metadata":{...}, ...}
-                              or a batch {"items":[obj, ...], "delete":[{"kind","namespace","name"}]}
-                              creates or replaces (by namespace/name) each object and deletes the
-                              listed ones, one RV per write, in order. Server fields (uid,
-                              creationTimestamp, resourceVersion) are filled in.
+  POST   /fake/objects        one object {"kind":"Service"|"EndpointSlice"|"Node"|"Lease"|
+                              "Event", "metadata":{...}, ...} or a batch {"items":[obj, ...],
+                              "delete":[{"kind","namespace","name"}]}: creates or replaces (by
+                              namespace/name) each object as given (no defaulting, validation or
+                              finalizers) and deletes the listed ones at once, one RV per write,
+                              in order. Server fields (uid, creationTimestamp, resourceVersion)
+                              are filled in; a Node's namespace is dropped.
                               -> {"resourceVersion": "N", "written": k, "deleted": d}
-  DELETE /fake/objects/KIND/NS/NAME   KIND = services|endpointslices (or Service|EndpointSlice);
+  DELETE /fake/objects/KIND/NS/NAME, /fake/objects/KIND/NAME (cluster-scoped)   KIND = services|
+                              endpointslices|nodes|leases|events (or the kind's name);
                               404 when absent. -> {"resourceVersion": "N"}
   GET    /fake/objects?kind=services   the current objects (list-item form) and the current RV
   GET    /fake/state          {"resourceVersion", "compacted", "open_watches", "watches_served"}
   POST   /fake/compact        {"rv": N} (default: current): forget the history up to N; watches
                               from RV < N then get the in-band 410. -> {"compacted": "N"}
   POST   /fake/inject         a fault for the next `count` (default 1; -1 = until cleared) API
-                              requests that match: {"path": "/api/v1/services" (default any),
-                              "match": "any"|"list"|"watch"|"continue" (default any), then one of
-                                "status": 410|429|500|503|504|401|403|400|... a Status reply
-                                  (410 on a continue request carries a fresh continue token and
-                                  the "inconsistent list" message; 504 is the too-large-RV
-                                  Status); "retry_after": S sets Retry-After (429 default 1),
+                              requests that match every key given:
+                                "path": "/api/v1/services" (exact, or a pattern with * ? [ ]),
+                                "match": "any"|"list" (a GET that is not a watch)|"watch"|
+                                  "continue" (default any),
+                                "method": "PATCH", "verb": "patch" or ["update", "patch"] (the
+                                  RBAC verb: get list watch create update patch delete),
+                                "resource": "services/status" (resource[/subresource], patterns
+                                  allowed), "namespace", "name" (patterns allowed);
+                              then what it does:
+                                "status": 410|429|500|503|504|409|404|401|403|400|... a Status
+                                  reply (410 on a continue request carries a fresh continue token
+                                  and the "inconsistent list" message; 504 is the too-large-RV
+                                  Status; 409 the Conflict and 404 the NotFound of the object);
+                                  "retry_after": S sets Retry-After (429 default 1),
                                 "reset": true    reset the connection (RST) instead of replying,
+                                "delay": S       hold the request S seconds (at most 60) first,
+                                "after_commit": true   writes only: serve the write (it is
+                                  stored and watchers see it), then apply delay/reset/status to
+                                  the reply, as when the reply is lost after etcd committed,
                                 "inband_status": 410   watch only: 200, then an ERROR event, end,
                                 "reset_after_events": K   watch only: serve K events, then half
                                   of the next line, then RST,
                                 "raw_body": "TEXT"   watch only: 200, TEXT as the body, clean
-                                  end (for malformed or unknown events).}  -> {"id": n}
+                                  end (for malformed or unknown events).  -> {"id": n}
   GET    /fake/inject         the pending faults;   DELETE /fake/inject  clears them
   POST   /fake/token          {"token": "T"}: from now on only T is accepted ("" = no auth)
   POST   /fake/reset-watches  {"mode": "reset"|"end", "path": optional}: cut every open watch,
@@ -80,8 +125,12 @@ Control API (under /fake, never authenticated; JSON in and out)
                               "continue_ttl": S}: change settings at run time
   GET    /fake/requests?since=SEQ   the API requests seen: {"requests": [{"seq", "t" (seconds
                               since start, monotonic), "method", "path", "query": {k: v}, "watch",
-                              "status", "auth", "ended" (watch: clean|reset|error|gone)}],
-                              "next": SEQ}.   DELETE /fake/requests forgets them.
+                              "status" (code, or "reset"), "auth", "ended" (watch: clean|reset|
+                              error|gone), and for a known URL "verb" (RBAC: get list watch
+                              create update patch delete deletecollection), "apiGroup",
+                              "apiVersion", "resource", "subresource", "namespace", "name";
+                              "content_type" and "body" (first 64 KiB) when sent}], "next": SEQ}.
+                              DELETE /fake/requests forgets them.
 """
 
 import argparse
@@ -97,11 +146,13 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit, unquote
 
-from fake_apiserver_model import (KINDS, KIND_ALIASES, MSG_INCONSISTENT_CONTINUE,
-                                  MSG_LIST_EXPIRED, MSG_WATCH_EXPIRED, STATUS_REASONS, ApiError,
-                                  Filter, Snapshot, Store, compact, event_line, make_token,
-                                  parse_field_selector, parse_label_selector, read_token,
-                                  too_large, unauthorized, with_kind)
+from fake_apiserver_control import control, fault_error
+from fake_apiserver_model import (KINDS, MSG_INCONSISTENT_CONTINUE, MSG_LIST_EXPIRED,
+                                  STATUS_REASONS, ApiError, Filter, Snapshot, Store, compact,
+                                  event_line, make_token, method_not_allowed, not_found,
+                                  parse_field_selector, parse_label_selector, rbac_verb,
+                                  read_token, route, too_large, unauthorized, with_kind)
+from fake_apiserver_registry import Registry
 
 START = time.monotonic()
 
@@ -113,30 +164,11 @@ class ConnectionCut(Exception):
 # ---------------------------------------------------------------------------------------------
 # The server
 
-class Fault:
-    def __init__(self, spec, fid):
-        self.id = fid
-        self.path = spec.get('path')
-        self.match = spec.get('match', 'any')
-        self.count = int(spec.get('count', 1))
-        self.spec = spec
-        if 'inband_status' in spec or 'reset_after_events' in spec or 'raw_body' in spec:
-            self.match = 'watch'  # only a watch can carry these
-
-    def applies(self, path, is_watch, has_continue):
-        if self.count == 0:
-            return False
-        if self.path and self.path != path:
-            return False
-        return (self.match == 'any' or (self.match == 'watch' and is_watch) or
-                (self.match == 'list' and not is_watch) or
-                (self.match == 'continue' and has_continue))
-
-
 class State:
     def __init__(self, args):
         self.args = args
         self.store = Store(args.history)
+        self.registry = Registry(self.store, args.service_cidr, args.node_port_range)
         self.token = args.token or ''
         self.bookmark_interval = args.bookmark_interval
         self.max_chunk = args.max_chunk
@@ -152,26 +184,26 @@ class State:
         self.open_watches = {}  # id -> threading.Event set when it ends
         self.watches_served = 0
 
-    def log_request(self, method, path, query, is_watch, auth):
+    def log_request(self, method, path, query, is_watch, auth, info):
         with self.meta_lock:
             rec = {'seq': self.next_seq, 't': round(time.monotonic() - START, 6),
                    'method': method, 'path': path, 'query': query, 'watch': is_watch,
                    'status': None, 'auth': auth}
+            rec.update(info)
             self.next_seq += 1
             self.requests.append(rec)
             if len(self.requests) > 100000:
                 del self.requests[:10000]
             return rec
 
-    def take_fault(self, path, is_watch, has_continue):
+    def take_fault(self, rec, has_continue):
         with self.meta_lock:
             for f in self.faults:
-                if f.applies(path, is_watch, has_continue):
+                if f.applies(rec, has_continue):
                     if f.count > 0:
                         f.count -= 1
-                    spec = f.spec
                     self.faults = [x for x in self.faults if x.count != 0]
-                    return spec
+                    return f
         return None
 
     def add_snapshot(self, rv, items, bound):
@@ -245,9 +277,23 @@ class Handler(BaseHTTPRequestHandler):
             rec['status'] = err.code
         self.send_body(err.code, err.body(), headers=err.headers)
 
-    def read_json(self):
+    def read_body(self):
+        """The request body, by Content-Length or chunked."""
+        if 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
+            out = b''
+            while True:
+                size = int(self.rfile.readline(65537).split(b';')[0].strip() or b'0', 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b'\r\n', b'\n', b''):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline(65537)
         n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n) if n else b''
+        return self.rfile.read(n) if n else b''
+
+    def read_json(self):
+        raw = self.read_body()
         if not raw:
             return {}
         try:
@@ -298,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
             if path.startswith('/fake/'):
-                self.control(method, path, query)
+                control(self, method, path, query)
             else:
                 self.api(method, path, query)
         except ApiError as e:
@@ -309,94 +355,109 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error_status(ApiError(500, 'InternalError', '%s: %s' % (type(e).__name__, e)))
 
     # --- the API ------------------------------------------------------------------------------
-    def route(self, path):
-        """path -> (resource, namespace, name) or None."""
-        for resource, kind in KINDS.items():
-            if not path.startswith(kind.prefix + '/'):
-                continue
-            parts = path[len(kind.prefix) + 1:].split('/')
-            if parts == [resource]:
-                return resource, '', None
-            if len(parts) in (3, 4) and parts[0] == 'namespaces' and parts[2] == resource:
-                return resource, parts[1], parts[3] if len(parts) == 4 else None
-        return None
-
     def api(self, method, path, query):
         st = self.state
         is_watch = query.get('watch') in ('1', 'true')
+        raw = self.read_body() if method in ('POST', 'PUT', 'PATCH', 'DELETE') else b''
+        r = route(path)
+        info = {}
+        if r is not None:
+            kind = KINDS[r['resource']]
+            info = {'verb': rbac_verb(method, r, is_watch), 'apiGroup': kind.group,
+                    'apiVersion': kind.version, 'resource': r['resource'],
+                    'subresource': r['subresource'], 'namespace': r['namespace'],
+                    'name': r['name']}
+        content_type = self.headers.get('Content-Type')
+        if content_type:
+            info['content_type'] = content_type
+        if raw:
+            info['body'] = raw[:65536].decode('utf-8', 'replace')
         auth_header = self.headers.get('Authorization', '')
         token = st.token
         if not token:
             auth = 'none'
         else:
             auth = 'ok' if auth_header == 'Bearer ' + token else 'bad'
-        rec = st.log_request(method, path, query, is_watch, auth)
+        rec = st.log_request(method, path, query, is_watch, auth, info)
         if auth == 'bad':
             return self.send_error_status(unauthorized(), rec)
-        fault = st.take_fault(path, is_watch, bool(query.get('continue')))
-        if fault is not None:
-            if fault.get('reset'):
-                rec['status'] = 'reset'
-                self.reset_connection()
-            if 'status' in fault:
-                return self.send_error_status(self.fault_error(fault, query, is_watch), rec)
-        r = self.route(path)
+        fault = st.take_fault(rec, bool(query.get('continue')))
+        spec = fault.spec if fault is not None else None
+        after = fault is not None and fault.after_commit(rec)
+        if spec is not None and not after and self.fault(spec, query, is_watch, rec):
+            return None
         if r is None:
             return self.send_error_status(ApiError(404, 'NotFound', 'the server could not find '
                                                    'the requested resource'), rec)
-        resource, ns, name = r
-        if method != 'GET':
-            return self.send_error_status(ApiError(405, 'MethodNotAllowed',
-                                                   'the fake serves GET only'), rec)
+        resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
         try:
-            if name is not None:
-                return self.get_one(resource, ns, name, rec)
-            flt = Filter(ns, parse_label_selector(query.get('labelSelector', '')),
-                         parse_field_selector(query.get('fieldSelector', '')))
-            if is_watch:
-                return self.watch(resource, flt, query, rec, fault)
-            return self.list(resource, flt, query, rec)
+            if sub and (sub != 'status' or not KINDS[resource].status):
+                raise ApiError(404, 'NotFound', 'the server could not find the requested '
+                               'resource')
+            if method == 'GET':
+                flt = Filter(ns, parse_label_selector(query.get('labelSelector', '')),
+                             parse_field_selector(query.get('fieldSelector', '')))
+                if name is not None and not is_watch:
+                    return self.get_one(resource, ns, name, rec)
+                if name is not None:
+                    flt.fields.append(('=', 'metadata.name', name))
+                if is_watch:
+                    return self.watch(resource, flt, query, rec, spec)
+                return self.list(resource, flt, query, rec)
+            code, body = self.write(method, r, query, raw, content_type)
         except ApiError as e:
             return self.send_error_status(e, rec)
+        if after and self.fault(spec, query, is_watch, rec):
+            return None
+        rec['status'] = code
+        self.send_body(code, compact(body))
 
-    def fault_error(self, fault, query, is_watch):
-        code = int(fault['status'])
-        headers = {}
-        if code == 410:
-            if query.get('continue'):
-                # A fresh token, as handleCompactedErrorForPaging gives when it can.
-                snap_id, rv, start = read_token(query['continue'])
-                fresh = make_token(0, self.state.store.rv, start)
-                err = ApiError(410, 'Expired', MSG_INCONSISTENT_CONTINUE,
-                               metadata={'continue': fresh})
-            else:
-                err = ApiError(410, 'Expired', MSG_WATCH_EXPIRED if is_watch else MSG_LIST_EXPIRED)
-        elif code == 504:
-            err = too_large(query.get('resourceVersion', ''), self.state.store.rv)
-        elif code == 429:
-            retry = int(fault.get('retry_after', 1))
-            headers['Retry-After'] = str(retry)
-            err = ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.',
-                           details={'retryAfterSeconds': retry})
-        elif code == 401:
-            err = unauthorized()
-        elif code == 500:
-            err = ApiError(500, 'InternalError', 'Internal error occurred: injected by the fake',
-                           details={'causes': [{'message': 'injected'}]})
-        else:
-            err = ApiError(code, STATUS_REASONS.get(code, 'Unknown'), 'injected %d' % code)
-        if 'retry_after' in fault and code != 429:
-            headers['Retry-After'] = str(int(fault['retry_after']))
-        err.headers = headers
-        return err
+    def fault(self, spec, query, is_watch, rec):
+        """Do what an injected fault says; True when it replied (or reset) instead."""
+        if spec.get('delay'):
+            time.sleep(min(float(spec['delay']), 60.0))
+        if spec.get('reset'):
+            rec['status'] = 'reset'
+            self.reset_connection()
+        if 'status' in spec:
+            self.send_error_status(fault_error(spec, query, is_watch, rec, self.state.store.rv),
+                                   rec)
+            return True
+        return False
+
+    def write(self, method, r, query, raw, content_type):
+        """POST, PUT, PATCH and DELETE (fake_apiserver_registry.py) -> (code, reply)."""
+        st = self.state
+        reg = st.registry
+        resource, ns, name, sub = r['resource'], r['namespace'], r['name'], r['subresource']
+        kind = KINDS[resource]
+        # handlers: fieldManager, else the User-Agent up to its first '/' (managerOrUserAgent)
+        manager = query.get('fieldManager') or \
+            (self.headers.get('User-Agent') or '').split('/')[0][:128]
+        if query.get('dryRun'):
+            raise ApiError(400, 'BadRequest', 'dryRun is not implemented by the fake apiserver')
+        if method == 'POST' and name is None and (ns or not kind.namespaced):
+            obj = reg.decode(kind, raw, content_type)
+            with st.store.lock:
+                return reg.create(resource, ns, obj, manager)
+        if method == 'PUT' and name is not None:
+            obj = reg.decode(kind, raw, content_type)
+            with st.store.lock:
+                return reg.put(resource, ns, name, sub, obj, manager)
+        if method == 'PATCH' and name is not None:
+            with st.store.lock:
+                return reg.patch(resource, ns, name, sub, content_type, raw, query, manager)
+        if method == 'DELETE' and name is not None and not sub:
+            with st.store.lock:
+                return reg.delete(resource, ns, name, raw)
+        raise method_not_allowed()
 
     def get_one(self, resource, ns, name, rec):
         st = self.state
         with st.store.lock:
-            obj = st.store.objects[resource].get(ns + '/' + name)
+            obj = st.store.get(resource, ns, name)
         if obj is None:
-            raise ApiError(404, 'NotFound', '%s "%s" not found' % (resource, name),
-                           details={'name': name, 'kind': resource})
+            raise not_found(KINDS[resource], name)
         rec['status'] = 200
         self.send_body(200, with_kind(KINDS[resource], obj.json))
 
@@ -665,119 +726,6 @@ class Handler(BaseHTTPRequestHandler):
             e.lines[t] = line
         return line
 
-    # --- control ------------------------------------------------------------------------------
-    def control(self, method, path, query):
-        st = self.state
-        store = st.store
-        parts = path.strip('/').split('/')[1:]
-        if parts == ['objects'] and method == 'POST':
-            body = self.read_json()
-            items = body['items'] if 'items' in body else ([body] if 'kind' in body else [])
-            deleted = 0
-            with store.lock:
-                resolved = []
-                for it in items:
-                    resource = KIND_ALIASES.get(it.get('kind', ''))
-                    if resource is None:
-                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % it.get('kind'))
-                    resolved.append((resource, it))
-                for resource, it in resolved:
-                    store.put(resource, it)
-                for d in body.get('delete', []):
-                    resource = KIND_ALIASES.get(d.get('kind', ''))
-                    if resource is None:
-                        raise ApiError(400, 'BadRequest', 'unknown kind %r' % d.get('kind'))
-                    deleted += store.delete(resource, d.get('namespace', 'default'), d['name'])
-                rv = store.rv
-                store.cond.notify_all()
-            return self.send_body(200, compact({'resourceVersion': str(rv), 'written': len(items),
-                                                'deleted': deleted}))
-        if len(parts) == 4 and parts[0] == 'objects' and method == 'DELETE':
-            resource = KIND_ALIASES.get(parts[1])
-            if resource is None:
-                raise ApiError(400, 'BadRequest', 'unknown kind %r' % parts[1])
-            with store.lock:
-                ok = store.delete(resource, parts[2], parts[3])
-                rv = store.rv
-                store.cond.notify_all()
-            if not ok:
-                raise ApiError(404, 'NotFound', '%s %s/%s not found' % tuple(parts[1:]))
-            return self.send_body(200, compact({'resourceVersion': str(rv)}))
-        if parts == ['objects'] and method == 'GET':
-            resource = KIND_ALIASES.get(query.get('kind', 'services'))
-            if resource is None:
-                raise ApiError(400, 'BadRequest', 'unknown kind')
-            with store.lock:
-                objs = store.sorted_objects(resource)
-                rv = store.rv
-            return self.send_body(200, '{"resourceVersion":"%d","items":[%s]}' % (
-                rv, ','.join(o.json for o in objs)))
-        if parts == ['state'] and method == 'GET':
-            with store.lock:
-                s = {'resourceVersion': str(store.rv), 'compacted': str(store.compacted),
-                     'history': len(store.history)}
-            with st.meta_lock:
-                s['open_watches'] = len(st.open_watches)
-                s['watches_served'] = st.watches_served
-            return self.send_body(200, compact(s))
-        if parts == ['compact'] and method == 'POST':
-            body = self.read_json()
-            with store.lock:
-                c = store.compact_to(int(body.get('rv', store.rv)))
-            return self.send_body(200, compact({'compacted': str(c)}))
-        if parts == ['inject']:
-            with st.meta_lock:
-                if method == 'POST':
-                    f = Fault(self.read_json(), st.next_fault_id)
-                    st.next_fault_id += 1
-                    st.faults.append(f)
-                    out = {'id': f.id}
-                elif method == 'DELETE':
-                    out = {'cleared': len(st.faults)}
-                    st.faults = []
-                else:
-                    out = {'faults': [dict(f.spec, id=f.id, remaining=f.count) for f in st.faults]}
-            return self.send_body(200, compact(out))
-        if parts == ['token'] and method == 'POST':
-            st.token = self.read_json().get('token', '')
-            return self.send_body(200, '{}')
-        if parts == ['reset-watches'] and method == 'POST':
-            body = self.read_json()
-            with st.meta_lock:
-                waiting = [ev for p, ev in st.open_watches.values()
-                           if body.get('path') in (None, p)]
-            with store.lock:
-                store.cut_mode = body.get('mode', 'reset')
-                store.cut_path = body.get('path')
-                store.cut_generation += 1
-                store.cond.notify_all()
-            deadline = time.monotonic() + 5
-            for ev in waiting:
-                ev.wait(max(0.0, deadline - time.monotonic()))
-            return self.send_body(200, compact({'cut': len(waiting)}))
-        if parts == ['config'] and method == 'POST':
-            body = self.read_json()
-            if 'bookmark_interval' in body:
-                st.bookmark_interval = float(body['bookmark_interval'])
-            if 'max_chunk' in body:
-                st.max_chunk = int(body['max_chunk'])
-            if 'continue_ttl' in body:
-                st.continue_ttl = float(body['continue_ttl'])
-            if 'history' in body:
-                with store.lock:
-                    store.history_limit = int(body['history'])
-            return self.send_body(200, '{}')
-        if parts == ['requests']:
-            with st.meta_lock:
-                if method == 'DELETE':
-                    st.requests = []
-                    return self.send_body(200, '{}')
-                since = int(query.get('since', 0))
-                reqs = [r for r in st.requests if r['seq'] >= since]
-                nxt = st.next_seq
-            return self.send_body(200, compact({'requests': reqs, 'next': nxt}))
-        raise ApiError(404, 'NotFound', 'no control endpoint %s %s' % (method, path))
-
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -811,6 +759,8 @@ def main():
     p.add_argument('--max-chunk', type=int, default=4096)
     p.add_argument('--continue-ttl', type=float, default=300.0)
     p.add_argument('--pre-134', action='store_true')
+    p.add_argument('--service-cidr', default='10.96.0.0/12')
+    p.add_argument('--node-port-range', default='30000-32767')
     p.add_argument('--verbose', action='store_true')
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -13,31 +13,109 @@ def compact(obj):
     return json.dumps(obj, separators=(',', ':'))
 
 
+def now_rfc3339():
+    """metav1.Time as the apiserver writes it: seconds, UTC."""
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+
+
 class Kind:
-    def __init__(self, resource, kind, api_version, prefix):
+    """One resource as the apiserver registers it: URL prefix, group/version, scope, and the few
+    registry flags the write paths follow (k8s-api.md §12.1; generic registry Store fields and
+    each kind's strategy in pkg/registry/...)."""
+
+    def __init__(self, resource, kind, group, version, namespaced, status=False,
+                 create_on_update=False, unconditional_update=True, return_deleted=False,
+                 bookmark_body=''):
         self.resource = resource
         self.kind = kind
-        self.api_version = api_version
+        self.group = group
+        self.version = version
+        self.api_version = group + '/' + version if group else version
+        self.namespaced = namespaced
+        self.status = status  # has a /status subresource
+        self.create_on_update = create_on_update  # strategy.AllowCreateOnUpdate
+        self.unconditional_update = unconditional_update  # strategy.AllowUnconditionalUpdate
+        self.return_deleted = return_deleted  # Store.ReturnDeletedObject
         self.list_kind = kind + 'List'
-        self.prefix = prefix
-        self.header = '"kind":%s,"apiVersion":%s' % (json.dumps(kind), json.dumps(api_version))
+        self.prefix = '/apis/%s/%s' % (group, version) if group else '/api/' + version
+        # What errors.NewNotFound/NewConflict print (GroupResource.String()) and what
+        # errors.NewInvalid prints (GroupKind.String()).
+        self.qualified = resource + ('.' + group if group else '')
+        self.qualified_kind = kind + ('.' + group if group else '')
+        self.header = '"kind":%s,"apiVersion":%s' % (json.dumps(kind), json.dumps(self.api_version))
+        self.bookmark_body = bookmark_body
 
     def bookmark_object(self, rv, pre_134):
+        """The empty typed object a BOOKMARK carries: only metadata.resourceVersion, plus the
+        fields Go serializes even when empty (k8s-api.md §3.2)."""
         meta = '{"resourceVersion":"%d"%s}' % (rv, ',"creationTimestamp":null' if pre_134 else '')
-        if self.resource == 'services':
-            return '{%s,"metadata":%s,"spec":{},"status":{"loadBalancer":{}}}' % (self.header, meta)
-        return '{%s,"metadata":%s,"addressType":"","endpoints":null,"ports":null}' % (self.header,
-                                                                                     meta)
+        return '{%s,"metadata":%s%s}' % (self.header, meta, self.bookmark_body)
 
+    def details(self, name, **extra):
+        """Status details as errors.NewNotFound and friends fill them in."""
+        d = {'name': name}
+        if self.group:
+            d['group'] = self.group
+        d['kind'] = self.resource
+        d.update(extra)
+        return d
+
+
+_NODE_INFO = ('machineID', 'systemUUID', 'bootID', 'kernelVersion', 'osImage',
+              'containerRuntimeVersion', 'kubeletVersion', 'kubeProxyVersion', 'operatingSystem',
+              'architecture')
 
 KINDS = {
-    'services': Kind('services', 'Service', 'v1', '/api/v1'),
-    'endpointslices': Kind('endpointslices', 'EndpointSlice', 'discovery.k8s.io/v1',
-                           '/apis/discovery.k8s.io/v1'),
+    # Services: create-on-update and unconditional updates allowed, DELETE answers the deleted
+    # object (pkg/registry/core/service/strategy.go, storage/storage.go ReturnDeletedObject).
+    'services': Kind('services', 'Service', '', 'v1', True, status=True, create_on_update=True,
+                     return_deleted=True, bookmark_body=',"spec":{},"status":{"loadBalancer":{}}'),
+    'endpointslices': Kind('endpointslices', 'EndpointSlice', 'discovery.k8s.io', 'v1', True,
+                           bookmark_body=',"addressType":"","endpoints":null,"ports":null'),
+    # Nodes: cluster-scoped, /status subresource, no create-on-update (registry/core/node).
+    'nodes': Kind('nodes', 'Node', '', 'v1', False, status=True,
+                  bookmark_body=',"spec":{},"status":{"daemonEndpoints":{"kubeletEndpoint":'
+                  '{"Port":0}},"nodeInfo":{%s}}' % ','.join('"%s":""' % f for f in _NODE_INFO)),
+    # Leases: PUT may create, but an update MUST carry a resourceVersion
+    # (registry/coordination/lease/strategy.go: AllowUnconditionalUpdate false).
+    'leases': Kind('leases', 'Lease', 'coordination.k8s.io', 'v1', True, create_on_update=True,
+                   unconditional_update=False, bookmark_body=',"spec":{}'),
+    'events': Kind('events', 'Event', 'events.k8s.io', 'v1', True, create_on_update=True,
+                   bookmark_body=',"eventTime":null,"regarding":{},"deprecatedSource":{},'
+                   '"deprecatedFirstTimestamp":null,"deprecatedLastTimestamp":null'),
 }
-KIND_ALIASES = {'services': 'services', 'service': 'services', 'Service': 'services',
-                'endpointslices': 'endpointslices', 'endpointslice': 'endpointslices',
-                'EndpointSlice': 'endpointslices'}
+KIND_ALIASES = {}
+for _r, _k in KINDS.items():
+    KIND_ALIASES.update({_r: _r, _r[:-1]: _r, _k.kind: _r})
+
+
+def route(path):
+    """path -> {resource, namespace, name, subresource} or None (k8s-api.md §1, §12):
+    PREFIX/RES (every namespace, or a cluster-scoped kind), PREFIX/namespaces/NS/RES,
+    .../RES/NAME and .../RES/NAME/SUBRESOURCE."""
+    for resource, kind in KINDS.items():
+        if not path.startswith(kind.prefix + '/'):
+            continue
+        parts = path[len(kind.prefix) + 1:].split('/')
+        ns = ''
+        if kind.namespaced and len(parts) >= 3 and parts[0] == 'namespaces':
+            ns, parts = parts[1], parts[2:]
+        if (parts[0] != resource or len(parts) > 3 or '' in parts or
+                (kind.namespaced and len(parts) > 1 and not ns)):
+            continue
+        return {'resource': resource, 'namespace': ns,
+                'name': parts[1] if len(parts) > 1 else None,
+                'subresource': parts[2] if len(parts) > 2 else ''}
+    return None
+
+
+def rbac_verb(method, r, is_watch):
+    """The verb an RBAC rule must grant for this request."""
+    if method in ('GET', 'HEAD'):
+        return 'watch' if is_watch else ('get' if r['name'] else 'list')
+    if method == 'DELETE':
+        return 'delete' if r['name'] else 'deletecollection'
+    return {'POST': 'create', 'PUT': 'update', 'PATCH': 'patch'}.get(method, method.lower())
 
 
 class ApiError(Exception):
@@ -54,11 +132,48 @@ class ApiError(Exception):
 
     def body(self):
         s = {'kind': 'Status', 'apiVersion': 'v1', 'metadata': self.metadata, 'status': 'Failure',
-             'message': self.message, 'reason': self.reason}
+             'message': self.message}
+        if self.reason:  # StatusReasonUnknown is "" and omitted
+            s['reason'] = self.reason
         if self.details is not None:
             s['details'] = self.details
         s['code'] = self.code
         return compact(s)
+
+
+def not_found(kind, name):
+    """errors.NewNotFound: `services "x" not found` (apimachinery/pkg/api/errors/errors.go)."""
+    return ApiError(404, 'NotFound', '%s "%s" not found' % (kind.qualified, name),
+                    details=kind.details(name))
+
+
+def already_exists(kind, name, deleting=False):
+    """errors.NewAlreadyExists; prefixed "object is being deleted: " when the existing object has
+    a deletionTimestamp (generic registry Store.create)."""
+    msg = '%s "%s" already exists' % (kind.qualified, name)
+    return ApiError(409, 'AlreadyExists', ('object is being deleted: ' if deleting else '') + msg,
+                    details=kind.details(name))
+
+
+OPTIMISTIC_LOCK = ('the object has been modified; please apply your changes to the latest '
+                   'version and try again')
+
+
+def conflict(kind, name, why=OPTIMISTIC_LOCK, qualified=None):
+    """errors.NewConflict: `Operation cannot be fulfilled on services "x": <why>`
+    (k8s-api.md §4)."""
+    return ApiError(409, 'Conflict', 'Operation cannot be fulfilled on %s "%s": %s' % (
+        qualified or kind.qualified, name, why), details=kind.details(name))
+
+
+def bad_request(message):
+    return ApiError(400, 'BadRequest', message)
+
+
+def method_not_allowed():
+    return ApiError(405, 'MethodNotAllowed',
+                    'the server does not allow this method on the requested resource',
+                    details={})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +388,7 @@ class Store:
             self.compacted = self.history[0].rv - 1
 
     def put(self, resource, data):
+        """The control API's write: create or replace by name, server fields filled in."""
         kind = KINDS[resource]
         data = dict(data)
         data.pop('kind', None)
@@ -280,27 +396,46 @@ class Store:
         meta = dict(data.get('metadata') or {})
         if not meta.get('name'):
             raise ApiError(422, 'Invalid', 'metadata.name: Required value')
-        meta.setdefault('namespace', 'default')
-        key = meta['namespace'] + '/' + meta['name']
-        old = self.objects[resource].get(key)
+        if kind.namespaced:
+            meta.setdefault('namespace', 'default')
+        else:
+            meta.pop('namespace', None)
+        old = self.objects[resource].get(self.key(kind, meta.get('namespace', ''), meta['name']))
         if old is not None:
             meta['uid'] = old.data['metadata'].get('uid')
             meta['creationTimestamp'] = old.data['metadata'].get('creationTimestamp')
         else:
             meta.setdefault('uid', str(uuid.uuid4()))
-            meta.setdefault('creationTimestamp', time.strftime('%Y-%m-%dT%H:%M:%SZ',
-                                                               time.gmtime()))
-        self.rv += 1
-        meta['resourceVersion'] = str(self.rv)
+            meta.setdefault('creationTimestamp', now_rfc3339())
         data['metadata'] = meta
+        self.commit(resource, data)
+
+    @staticmethod
+    def key(kind, ns, name):
+        return (ns if kind.namespaced else '') + '/' + name
+
+    def get(self, resource, ns, name):
+        return self.objects[resource].get(self.key(KINDS[resource], ns, name))
+
+    def commit(self, resource, data):
+        """Store `data` (list-item form, metadata complete but for the RV) under the next RV:
+        ADDED or MODIFIED. Returns the stored Obj."""
+        kind = KINDS[resource]
+        meta = data['metadata']
+        key = self.key(kind, meta.get('namespace', ''), meta['name'])
+        old = self.objects[resource].get(key)
+        self.rv += 1
+        data['metadata'] = dict(meta, resourceVersion=str(self.rv))
         obj = Obj(data, self.rv)
         self.objects[resource][key] = obj
         if old is None:
             self.sorted_keys[resource] = None
         self._append(Entry(self.rv, kind, 'MODIFIED' if old else 'ADDED', old, obj))
+        return obj
 
     def delete(self, resource, ns, name):
-        key = ns + '/' + name
+        """Remove at once (no finalizers): DELETED with the last state at the deletion's RV."""
+        key = self.key(KINDS[resource], ns, name)
         old = self.objects[resource].pop(key, None)
         if old is None:
             return False
@@ -358,9 +493,9 @@ def read_token(token):
 
 
 STATUS_REASONS = {400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound',
-                  405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired', 422: 'Invalid',
-                  429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable',
-                  504: 'Timeout'}
+                  405: 'MethodNotAllowed', 409: 'Conflict', 410: 'Expired',
+                  415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests',
+                  500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout'}
 
 MSG_LIST_EXPIRED = 'The resourceVersion for the provided list is too old.'
 MSG_WATCH_EXPIRED = 'The resourceVersion for the provided watch is too old.'
