@@ -27,6 +27,7 @@
 #include "control/k8s_feed.hpp"
 #include "dataplane/wire.hpp"
 #include "tests/unit/fake_link.hpp"
+#include "tests/unit/k8s_json.hpp"
 
 namespace magline::control {
 namespace {
@@ -342,30 +343,9 @@ TEST_F(ControlThreadTest, ARemovedBackendsRowIsResetOnlyOnceItsStateIsFreed) {
 
 using nlohmann::json;
 
-json k8s_service(const std::string& name, const std::string& vip) {
-  return {{"metadata", {{"namespace", "default"}, {"name", name}, {"resourceVersion", "1"}}},
-          {"spec",
-           {{"type", "LoadBalancer"},
-            {"clusterIP", "10.96.0.10"},
-            {"ports", json::array({{{"name", "http"}, {"protocol", "TCP"}, {"port", 80}}})}}},
-          {"status", {{"loadBalancer", {{"ingress", json::array({{{"ip", vip}}})}}}}}};
-}
+using test::k8s_service;
+using test::k8s_slice;
 
-json k8s_slice(const std::string& name, const std::string& svc, std::vector<std::string> ips,
-               const std::string& rv = "1") {
-  json eps = json::array();
-  for (const std::string& a : ips) {
-    eps.push_back({{"addresses", json::array({a})}, {"conditions", {{"ready", true}}}});
-  }
-  return {{"metadata",
-           {{"namespace", "default"},
-            {"name", name},
-            {"resourceVersion", rv},
-            {"labels", {{"kubernetes.io/service-name", svc}}}}},
-          {"addressType", "IPv4"},
-          {"endpoints", eps},
-          {"ports", json::array({{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}})}};
-}
 
 k8s::WatchEvent relisted(k8s::Resource r, std::vector<json> items) {
   k8s::WatchEvent e{r, k8s::WatchEvent::Type::relisted, {}, std::move(items), "1",

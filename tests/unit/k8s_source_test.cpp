@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/unit/k8s_json.hpp"
+
 namespace magline::control {
 namespace {
 
@@ -14,29 +16,14 @@ dp::IpAddr ip(const char* s) { return *dp::parse_ip(s); }
 
 json service(const std::string& name, const std::string& vip, int port = 80,
              const std::string& rv = "1") {
-  return {{"metadata", {{"namespace", "default"}, {"name", name}, {"resourceVersion", rv}}},
-          {"spec",
-           {{"type", "LoadBalancer"},
-            {"clusterIP", "10.96.0.10"},
-            {"ports", json::array({{{"name", "http"}, {"protocol", "TCP"}, {"port", port}}})}}},
-          {"status", {{"loadBalancer", {{"ingress", json::array({{{"ip", vip}}})}}}}}};
+  return test::k8s_service(name, vip, port, rv);
 }
 
 json slice(const std::string& name, const std::string& svc, std::vector<std::string> ips,
            const std::string& rv = "1") {
-  json eps = json::array();
-  for (const std::string& a : ips) {
-    eps.push_back({{"addresses", json::array({a})}, {"conditions", {{"ready", true}}}});
-  }
-  return {{"metadata",
-           {{"namespace", "default"},
-            {"name", name},
-            {"resourceVersion", rv},
-            {"labels", {{"kubernetes.io/service-name", svc}}}}},
-          {"addressType", "IPv4"},
-          {"endpoints", eps},
-          {"ports", json::array({{{"name", "http"}, {"protocol", "TCP"}, {"port", 8080}}})}};
+  return test::k8s_slice(name, svc, std::move(ips), rv);
 }
+
 
 dp::Node one_port() {
   dp::Node n;
