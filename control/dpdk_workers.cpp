@@ -76,7 +76,10 @@ struct DpdkWorkers::Rings {
 struct DpdkWorkers::Context {
   uint16_t index = 0;
   const WorkerSetup* setup = nullptr;
-  const dpdk::Qsbr* qsbr = nullptr;
+  // Registered and online from create() on: before any update can be in the worker's ring, so
+  // that a worker still starting (faulting its flow table in) holds grace periods up rather
+  // than letting the states its ring names be freed (control/publication.hpp).
+  std::optional<dpdk::QsbrReader> reader;
   const std::atomic<bool>* stop = nullptr;
   const dp::FrontendRegistry* registry = nullptr;
   dp::ForwarderConfig config;
@@ -85,7 +88,6 @@ struct DpdkWorkers::Context {
   dp::WorkerShare share;
   std::unique_ptr<dp::TrafficRows> traffic;
   std::unique_ptr<LcoreWorker> worker;  // built on the worker's lcore
-  std::atomic<bool> failed{false};
 };
 
 namespace {
@@ -101,15 +103,10 @@ Result<std::unique_ptr<dpdk::SpscRing<T>>> ring(uint32_t capacity) {
 int lcore_main(void* arg) {
   auto& ctx = *static_cast<DpdkWorkers::Context*>(arg);
   const WorkerSetup& setup = *ctx.setup;
-  auto reader = dpdk::QsbrReader::create(*ctx.qsbr, ctx.index);
-  if (!reader) {
-    ctx.failed.store(true);
-    return -1;
-  }
   ctx.worker = std::make_unique<LcoreWorker>(ctx.config, *setup.node, *ctx.registry,
                                              *setup.steering, ctx.io, ctx.rings, *ctx.traffic,
                                              ctx.share, setup.burst);
-  ctx.worker->run(*ctx.stop, TscClock{}, *reader);
+  ctx.worker->run(*ctx.stop, TscClock{}, *ctx.reader);
   return 0;
 }
 
@@ -149,7 +146,10 @@ Result<std::unique_ptr<DpdkWorkers>> DpdkWorkers::create(WorkerSetup setup, rte_
     auto ctx = std::make_unique<Context>();
     ctx->index = uint16_t(w);
     ctx->setup = &self->setup_;
-    ctx->qsbr = &*rings->qsbr;
+    auto reader = dpdk::QsbrReader::create(*rings->qsbr, uint32_t(w));
+    if (!reader) return reader.error();
+    ctx->reader.emplace(std::move(reader).value());
+    ctx->reader->online();
     ctx->stop = &self->stop_;
     ctx->config = s.forwarder;
     ctx->config.worker = uint16_t(w);
@@ -212,7 +212,7 @@ void DpdkWorkers::stop() {
 }
 
 bool DpdkWorkers::failed(size_t worker) const noexcept {
-  return contexts_[worker]->failed.load();
+  return launched_ && !stop_.load() && rte_eal_get_lcore_state(setup_.lcores[worker]) != RUNNING;
 }
 
 uint32_t DpdkWorkers::send_updates(size_t worker, const dp::Update* ups, uint32_t n) noexcept {

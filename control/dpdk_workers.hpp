@@ -58,7 +58,7 @@ class DpdkWorkers final : public WorkerLink {
   // first and publishes its final counters). Idempotent.
   void stop();
   bool running() const noexcept { return launched_; }
-  // A worker that returned before it was told to stop (it could not register with QSBR).
+  // A worker that has returned (its lcore is idle again) before it was told to stop.
   bool failed(size_t worker) const noexcept;
 
   // WorkerLink.

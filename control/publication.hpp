@@ -24,6 +24,14 @@
 //    end, W holds no pointer to S. When T2 has passed, no worker does: S may be freed.
 // One grace period would free S while a worker might still be about to apply U.
 //
+// The argument needs every worker to count from the first update it may see: a reader that is
+// offline (or not registered yet) holds no grace period up, so a worker still starting would
+// let S be freed before it drains U. Every worker's reader is therefore registered and online
+// before the first update is sent (DpdkWorkers::create; the tests do the same): a worker that
+// has not started holds grace periods up instead. (Until the eighth session the reader went
+// online only when the worker's loop began, after its flow table was faulted in: a state
+// retired meanwhile, e.g. by the first Kubernetes list, could be freed under it.)
+//
 // A grace period counts only from when the updates are in the rings (not merely queued here):
 // a change's batch starts its first grace period once every worker's ring has taken every
 // update queued up to and including that change's.

@@ -456,15 +456,23 @@ TEST(PublicationThreads, RetiredStatesAreFreedWhileWorkersForwardAndNeverUsedAft
   }
   std::atomic<bool> stop{false};
   std::atomic<uint32_t> reader_failures{0};
+  // Every reader is online before any update can reach its worker, as DpdkWorkers does: a
+  // worker that has not started yet holds grace periods up instead of letting them pass.
+  std::vector<std::optional<QsbrReader>> readers;
+  for (size_t w = 0; w < kWorkers; ++w) {
+    auto reader = QsbrReader::create(link.qsbr(), uint32_t(w));
+    if (!reader) {
+      reader_failures.fetch_add(1);
+      readers.emplace_back();
+      continue;
+    }
+    readers.emplace_back(std::move(reader).value());
+    readers.back()->online();
+  }
   std::vector<std::thread> threads;
   for (size_t w = 0; w < kWorkers; ++w) {
     threads.emplace_back([&, w] {
-      auto reader = QsbrReader::create(link.qsbr(), uint32_t(w));
-      if (!reader) {
-        reader_failures.fetch_add(1);
-        return;
-      }
-      workers[w]->run(stop, now_ms, *reader);
+      if (readers[w]) workers[w]->run(stop, now_ms, *readers[w]);
     });
   }
 
