@@ -49,6 +49,7 @@ void ControlThread::send(Change change) {
   if (change.updates.empty()) return;
   ++services_version_;
   ++counters_.updates_published;
+  ForwardedView::add_deltas(change, forwarded_deltas_);
   publication_->send(std::move(change));
 }
 
@@ -79,6 +80,7 @@ void ControlThread::turn(uint64_t now_ms, bool reload_asked) {
   const uint64_t completed = publication_->completed();
   publication_->poll();
   if (publication_->completed() != completed) {
+    forwarded_.apply(forwarded_deltas_);  // everything sent so far is in effect
     counters_.last_update_ms =
         std::chrono::duration<double, std::milli>(publication_->last_latency()).count();
     if (k8s_) k8s_->in_effect(std::chrono::steady_clock::now());

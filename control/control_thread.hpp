@@ -26,6 +26,7 @@
 #include "config/config.hpp"
 #include "control/admin.hpp"
 #include "control/counter_fields.hpp"
+#include "control/forwarded_view.hpp"
 #include "control/k8s_feed.hpp"
 #include "control/publication.hpp"
 #include "control/publisher.hpp"
@@ -54,6 +55,8 @@ class ControlThread {
   void turn(uint64_t now_ms, bool reload);
 
   Publisher& publisher() noexcept { return *publisher_; }
+  // Which Services' LoadBalancer frontends the workers forward (for the provider's thread).
+  const ForwardedView& forwarded() const noexcept { return forwarded_; }
   const Publication& publication() const noexcept { return *publication_; }
   const ControlCounters& counters() const noexcept { return counters_; }
   const dp::SlowPathStats& slow_path() const noexcept { return slow_->stats(); }
@@ -90,6 +93,8 @@ class ControlThread {
   uint64_t k8s_reported_ms_ = 0;
   uint64_t k8s_reported_samples_ = 0;
   std::shared_ptr<const dp::ServiceList> admin_services_;
+  ForwardedView forwarded_;
+  std::map<std::string, int> forwarded_deltas_;  // sent, not yet in effect everywhere
 };
 
 }  // namespace magline::control

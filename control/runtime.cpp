@@ -12,6 +12,7 @@
 #include "control/admin.hpp"
 #include "control/control_thread.hpp"
 #include "control/dpdk_dataplane.hpp"
+#include "control/k8s_provider.hpp"
 #include "control/stats.hpp"
 
 namespace magline::control {
@@ -106,7 +107,18 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     err << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }
+  std::unique_ptr<Provider> provider;
+  if (!failed && Provider::wanted(config)) {
+    auto started_provider = Provider::start(config, control.forwarded(), err);
+    if (!started_provider) {
+      err << "magline: " << started_provider.error().message << std::endl;
+      failed = true;
+    } else {
+      provider = std::move(started_provider).value();
+    }
+  }
   if (!failed) control_loop(control, options.duration_s);
+  if (provider) provider->stop();
   view.set_running(false);
   workers.stop();
   admin.reset();

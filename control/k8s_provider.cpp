@@ -1,0 +1,261 @@
+#include "control/k8s_provider.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "control/k8s/provider_core.hpp"
+#include "control/k8s_client/kube_config.hpp"
+#include "control/k8s_client/service_writer.hpp"
+#include "control/k8s_client/watcher.hpp"
+#include "control/k8s_source.hpp"
+
+namespace magline::control {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr auto kBackoffFirst = std::chrono::seconds(1);
+constexpr auto kBackoffMax = std::chrono::seconds(30);
+constexpr auto kWithdrawalPoll = std::chrono::milliseconds(50);
+constexpr int kStepsPerTurn = 8;  // writes for one Service before others get a turn
+
+}  // namespace
+
+struct Provider::Loop {
+  Loop(const cfg::Config& config, const ForwardedView& forwarded, std::ostream& log,
+       k8s::ApiConfig api)
+      : opts(translate_options(config)),
+        ipam(config.provider.pools),
+        forwarded(forwarded),
+        log(log),
+        api_config(std::move(api)),
+        ns(config.kubernetes.namespace_) {}
+
+  void run();
+  void apply(const k8s::WatchEvent& e);
+  void restore_all();
+  // Makes `key`'s writes until there is nothing to do, a wait, or a failure.
+  void reconcile(const std::string& key);
+  void retry(const std::string& key, Clock::duration after);
+
+  k8s::TranslateOptions opts;
+  k8s::Ipam ipam;
+  const ForwardedView& forwarded;
+  std::ostream& log;
+  k8s::ApiConfig api_config;
+  std::string ns;
+  std::atomic<bool> stop{false};
+  ProviderCounters counters;
+
+  k8s::EventQueue events;
+  std::unique_ptr<k8s::Watcher> watcher;
+  std::unique_ptr<k8s::ApiClient> api;
+  std::unique_ptr<k8s::ServiceWriter> writer;
+  std::map<std::string, k8s::K8sService> held;  // by namespace/name
+  std::set<std::string> dirty;
+  std::map<std::string, Clock::time_point> waiting;  // due to be decided again
+  std::map<std::string, Clock::duration> backoff;    // after failed writes, until one takes
+  std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
+  bool listed = false;
+};
+
+void Provider::Loop::apply(const k8s::WatchEvent& e) {
+  auto put = [&](const nlohmann::json& object) {
+    auto svc = k8s::decode_service(object);
+    if (!svc) return;
+    const std::string key = svc->meta.key();
+    held[key] = std::move(svc).value();
+    dirty.insert(key);
+  };
+  switch (e.type) {
+    case k8s::WatchEvent::Type::added:
+    case k8s::WatchEvent::Type::modified:
+      put(e.object);
+      break;
+    case k8s::WatchEvent::Type::deleted:
+      if (auto svc = k8s::decode_service(e.object)) {
+        const std::string key = svc->meta.key();
+        held.erase(key);
+        ipam.release(key);
+        waiting.erase(key);
+        backoff.erase(key);
+      }
+      break;
+    case k8s::WatchEvent::Type::relisted: {
+      std::map<std::string, k8s::K8sService> before = std::move(held);
+      held.clear();
+      for (const auto& item : e.items) put(item);
+      for (const auto& [key, svc] : before) {
+        if (!held.count(key)) ipam.release(key);
+      }
+      listed = true;
+      break;
+    }
+  }
+}
+
+// What the statuses already say is taken back before anything new is assigned, in name order.
+void Provider::Loop::restore_all() {
+  for (const auto& [key, svc] : held) {
+    if (!k8s::provider_serves(svc, opts) || svc.ingress.empty()) continue;
+    const auto request = k8s::request_of(svc);
+    if (!std::holds_alternative<k8s::IpRequest>(request)) continue;
+    std::vector<dp::IpAddr> addrs;
+    for (const k8s::LoadBalancerIngress& in : svc.ingress) {
+      if (const auto a = dp::parse_ip(in.ip)) addrs.push_back(*a);
+    }
+    if (ipam.restore(std::get<k8s::IpRequest>(request), addrs)) ++counters.restored;
+  }
+  counters.synced = true;
+}
+
+void Provider::Loop::retry(const std::string& key, Clock::duration after) {
+  waiting[key] = Clock::now() + after;
+}
+
+void Provider::Loop::reconcile(const std::string& key) {
+  waiting.erase(key);
+  for (int n = 0; n < kStepsPerTurn; ++n) {
+    const auto it = held.find(key);
+    if (it == held.end()) {
+      ipam.release(key);
+      return;
+    }
+    const k8s::K8sService& svc = it->second;
+    const k8s::ProviderStep step = k8s::provider_step(
+        svc, ipam, opts, [&](const std::string& k) { return forwarded.forwards(k); });
+    if (step.refused && refusal_said.insert(key).second) {
+      ++counters.refused;
+      log << "magline: provider: " << key << " gets no address: " << step.refused->why
+          << std::endl;
+    }
+    if (!step.refused) refusal_said.erase(key);
+    k8s::WriteOutcome w;
+    switch (step.kind) {
+      case k8s::ProviderStep::Kind::none:
+        return;
+      case k8s::ProviderStep::Kind::await_withdrawal:
+        retry(key, kWithdrawalPoll);
+        return;
+      case k8s::ProviderStep::Kind::add_finalizer:
+        w = writer->set_finalizer(svc, true);
+        break;
+      case k8s::ProviderStep::Kind::remove_finalizer:
+        w = writer->set_finalizer(svc, false);
+        break;
+      case k8s::ProviderStep::Kind::set_status:
+        w = writer->set_ingress(svc, step.addrs);
+        break;
+      case k8s::ProviderStep::Kind::clear_status:
+        w = writer->set_ingress(svc, {});
+        break;
+    }
+    switch (w.kind) {
+      case k8s::WriteOutcome::Kind::done:
+        ++counters.writes;
+        backoff.erase(key);
+        held[key] = std::move(*w.service);
+        continue;
+      case k8s::WriteOutcome::Kind::conflict: {
+        ++counters.conflicts;
+        k8s::WriteOutcome r = writer->read(svc.meta.ns, svc.meta.name);
+        if (r.kind == k8s::WriteOutcome::Kind::done) {
+          held[key] = std::move(*r.service);
+          continue;
+        }
+        if (r.kind != k8s::WriteOutcome::Kind::gone) {
+          retry(key, kBackoffFirst);
+          return;
+        }
+        [[fallthrough]];
+      }
+      case k8s::WriteOutcome::Kind::gone:
+        held.erase(key);
+        ipam.release(key);
+        return;
+      case k8s::WriteOutcome::Kind::refused:
+      case k8s::WriteOutcome::Kind::failed: {
+        ++counters.failures;
+        Clock::duration& next = backoff[key];
+        next = next == Clock::duration{} ? Clock::duration(kBackoffFirst)
+                                         : std::min<Clock::duration>(next * 2, kBackoffMax);
+        log << "magline: provider: " << key << ": write failed (" << w.error
+            << "); trying again in " << std::chrono::duration_cast<std::chrono::seconds>(next).count()
+            << " s" << std::endl;
+        retry(key, next);
+        return;
+      }
+    }
+  }
+  dirty.insert(key);  // more to do: after the others' turn
+}
+
+void Provider::Loop::run() {
+  std::vector<k8s::WatchEvent> batch;
+  while (!stop.load()) {
+    events.wait_for(std::chrono::milliseconds(50));
+    batch.clear();
+    events.drain(batch);
+    for (const k8s::WatchEvent& e : batch) apply(e);
+    if (!listed) continue;
+    if (!counters.synced) restore_all();
+    const auto now = Clock::now();
+    for (const auto& [key, due] : waiting) {
+      if (due <= now) dirty.insert(key);
+    }
+    std::set<std::string> turn;
+    turn.swap(dirty);
+    for (const std::string& key : turn) {
+      if (stop.load()) return;
+      reconcile(key);
+    }
+  }
+}
+
+bool Provider::wanted(const cfg::Config& config) {
+  return config.kubernetes.enabled && !config.provider.pools.empty();
+}
+
+Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
+                                                  const ForwardedView& forwarded,
+                                                  std::ostream& log) {
+  const cfg::KubernetesConfig& k = config.kubernetes;
+  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
+                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  if (!api) return Error{"provider: " + api.error().message};
+  auto loop = std::make_unique<Loop>(config, forwarded, log, *api);
+  auto client = k8s::ApiClient::create(*api, {}, &loop->stop);
+  if (!client) return Error{"provider: " + client.error().message};
+  loop->api = std::move(client).value();
+  loop->writer = std::make_unique<k8s::ServiceWriter>(*loop->api);
+  k8s::WatcherOptions wo;
+  wo.resources = {k8s::Resource::services};  // every Service: no label selector
+  wo.ns = k.namespace_;
+  wo.page_limit = k.page_limit;
+  loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, loop->events);
+  if (auto started = loop->watcher->start(); !started) {
+    return Error{"provider: " + started.error().message};
+  }
+  log << "magline: provider: assigning LoadBalancer addresses from " << config.provider.pools.size()
+      << " pool(s)" << std::endl;
+  std::unique_ptr<Provider> p(new Provider(std::move(loop)));
+  p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
+  return p;
+}
+
+Provider::Provider(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
+
+Provider::~Provider() { stop(); }
+
+void Provider::stop() {
+  if (!loop_) return;
+  loop_->stop.store(true);
+  if (loop_->watcher) loop_->watcher->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+const ProviderCounters& Provider::counters() const noexcept { return loop_->counters; }
+
+}  // namespace magline::control

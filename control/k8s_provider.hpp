@@ -1,0 +1,63 @@
+// The LoadBalancer provider in `magline run` (docs/provider.md): a thread of its own that
+// watches every Service (no label selector: a LoadBalancer Service gets its address whatever
+// proxy implements its other frontends), decides for each what to write (control/k8s/
+// provider_core.hpp, addresses from control/k8s/ipam.hpp) and writes it (control/k8s_client/
+// service_writer.hpp), one conditional write at a time.
+//
+// - Before anything is assigned, the first complete list is read and every address the
+//   Services' statuses hold is taken back: a restart changes no address and writes nothing
+//   when nothing changed.
+// - A write that lost a race (409) re-reads the Service and decides again; one that failed is
+//   tried again after a backoff (1 s, doubling to 30 s).
+// - A deleted Service's finalizer is removed only once no worker forwards its LoadBalancer
+//   addresses any more (the control thread's ForwardedView).
+//
+// Not yet (docs/provider.md): leader election among several Magline nodes (every node that
+// runs the provider writes), Events, node Leases, metrics and /state for the allocations.
+//
+// Threads: start() and stop() on the main thread; the provider's own thread does the rest; the
+// watcher has its own.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <thread>
+
+#include "config/config.hpp"
+#include "control/forwarded_view.hpp"
+#include "dataplane/result.hpp"
+
+namespace magline::control {
+
+struct ProviderCounters {
+  std::atomic<uint64_t> writes{0};      // status and finalizer writes that took
+  std::atomic<uint64_t> conflicts{0};   // writes refused with 409 (the Service changed)
+  std::atomic<uint64_t> failures{0};    // writes that failed or were refused otherwise
+  std::atomic<uint64_t> refused{0};     // Services that asked for what they cannot have
+  std::atomic<uint64_t> restored{0};    // addresses taken back from statuses at start
+  std::atomic<bool> synced{false};      // the first list is in and every address restored
+};
+
+class Provider {
+ public:
+  // Whether the configuration asks for the provider: address pools and a kubernetes section.
+  static bool wanted(const cfg::Config& config);
+  // Reads the credentials, starts the watch and the provider's thread. `forwarded` outlives it.
+  static Result<std::unique_ptr<Provider>> start(const cfg::Config& config,
+                                                 const ForwardedView& forwarded,
+                                                 std::ostream& log);
+  ~Provider();
+  void stop();
+
+  const ProviderCounters& counters() const noexcept;
+
+ private:
+  struct Loop;
+  explicit Provider(std::unique_ptr<Loop> loop);
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace magline::control

@@ -1,0 +1,114 @@
+// The provider's decision for one Service (control/k8s/provider_core.hpp): the finalizer
+// before the status, nothing written twice, a refusal that holds nothing, and the way out
+// (status cleared, address released, finalizer removed only once nothing forwards the Service).
+#include "control/k8s/provider_core.hpp"
+
+#include <gtest/gtest.h>
+
+#include "control/k8s/status.hpp"
+
+namespace magline::k8s {
+namespace {
+
+using Kind = ProviderStep::Kind;
+
+dp::IpAddr ip(const char* s) { return *dp::parse_ip(s); }
+
+K8sService lb(const char* name) {
+  K8sService s;
+  s.meta.ns = "shop";
+  s.meta.name = name;
+  s.type = "LoadBalancer";
+  s.ip_families = {"IPv4"};
+  s.ports = {{"http", "TCP", 80, 0}};
+  return s;
+}
+
+class ProviderCore : public ::testing::Test {
+ protected:
+  ProviderCore() : ipam_({pool()}) {}
+  static AddressPool pool() {
+    AddressPool p;
+    p.name = "edge";
+    p.ranges = {std::move(parse_range("198.18.200.0/30")).value()};
+    return p;
+  }
+  ProviderStep step(const K8sService& s) {
+    return provider_step(s, ipam_, opts_, [&](const std::string& key) {
+      return forwarded_.count(key) > 0;
+    });
+  }
+  Ipam ipam_;
+  TranslateOptions opts_;
+  std::set<std::string> forwarded_;
+};
+
+TEST_F(ProviderCore, TheFinalizerComesFirstThenTheStatusThenNothing) {
+  K8sService s = lb("web");
+  EXPECT_EQ(step(s).kind, Kind::add_finalizer);
+  s.meta.finalizers = {"other.example/x", std::string(kFinalizer)};
+  const ProviderStep st = step(s);
+  ASSERT_EQ(st.kind, Kind::set_status);
+  EXPECT_EQ(st.addrs, std::vector<dp::IpAddr>{ip("198.18.200.0")});
+  s.ingress = ingress_of(st.addrs);
+  EXPECT_EQ(step(s).kind, Kind::none);
+  EXPECT_EQ(step(s).kind, Kind::none);  // decided again: the same address, nothing to write
+}
+
+TEST_F(ProviderCore, ARefusedServiceHoldsNothing) {
+  K8sService s = lb("web");
+  s.load_balancer_ip = "198.18.230.1";  // in no pool
+  const ProviderStep st = step(s);
+  EXPECT_EQ(st.kind, Kind::none);
+  ASSERT_TRUE(st.refused.has_value());
+  EXPECT_EQ(st.refused->reason, Refusal::outside_pools);
+  // Assigned before, refused now (it asks for another address): status cleared, finalizer off.
+  K8sService t = lb("api");
+  t.meta.finalizers = {std::string(kFinalizer)};
+  t.ingress = ingress_of({ip("198.18.200.0")});
+  EXPECT_TRUE(ipam_.restore(std::get<IpRequest>(request_of(t)), {ip("198.18.200.0")}));
+  t.load_balancer_ip = "198.18.230.1";
+  EXPECT_EQ(step(t).kind, Kind::clear_status);
+  EXPECT_EQ(ipam_.find("shop/api"), nullptr);  // released
+  t.ingress.clear();
+  EXPECT_EQ(step(t).kind, Kind::remove_finalizer);
+}
+
+TEST_F(ProviderCore, ADeletedServiceIsClearedAndWaitsForTheWithdrawal) {
+  K8sService s = lb("web");
+  s.meta.finalizers = {std::string(kFinalizer)};
+  const ProviderStep st = step(s);
+  s.ingress = ingress_of(st.addrs);
+  forwarded_.insert("shop/web");
+  s.meta.deleting = true;
+  EXPECT_EQ(step(s).kind, Kind::clear_status);
+  EXPECT_EQ(ipam_.find("shop/web"), nullptr);
+  s.ingress.clear();
+  EXPECT_EQ(step(s).kind, Kind::await_withdrawal);  // a worker still forwards it
+  forwarded_.clear();
+  EXPECT_EQ(step(s).kind, Kind::remove_finalizer);
+  // Its address is free for the next Service at once.
+  K8sService next = lb("next");
+  next.meta.finalizers = {std::string(kFinalizer)};
+  EXPECT_EQ(step(next).addrs, std::vector<dp::IpAddr>{ip("198.18.200.0")});
+}
+
+TEST_F(ProviderCore, AnotherTypeOrClassIsLetGoAndOthersAreNeverTouched) {
+  K8sService s = lb("web");
+  s.meta.finalizers = {std::string(kFinalizer)};
+  s.ingress = ingress_of(step(s).addrs);
+  // Type changed: the API server cleared the status itself; only the finalizer is left.
+  K8sService np = s;
+  np.type = "NodePort";
+  np.ingress.clear();
+  EXPECT_EQ(step(np).kind, Kind::remove_finalizer);
+  // Another implementation's Service, with a status of its own: never touched.
+  K8sService theirs = lb("theirs");
+  theirs.load_balancer_class = "example.com/other";
+  theirs.ingress = ingress_of({ip("198.18.250.1")});
+  EXPECT_EQ(step(theirs).kind, Kind::none);
+  EXPECT_FALSE(provider_serves(theirs, opts_));
+}
+
+}  // namespace
+}  // namespace magline::k8s
