@@ -38,6 +38,16 @@ ProviderStep provider_step(const K8sService& svc, Ipam& ipam, const TranslateOpt
                            const std::function<bool(const std::string& key)>& forwarded) {
   if (!provider_serves(svc, opts)) return let_go(svc, ipam, forwarded);
   const auto request = request_of(svc);
+  // What its status already holds is its assignment while still valid (MetalLB keeps a valid
+  // status address too), after a restart as at any time.
+  if (const auto* r = std::get_if<IpRequest>(&request);
+      r != nullptr && ipam.find(r->service) == nullptr && !svc.ingress.empty()) {
+    std::vector<dp::IpAddr> held;
+    for (const LoadBalancerIngress& in : svc.ingress) {
+      if (const auto a = dp::parse_ip(in.ip)) held.push_back(*a);
+    }
+    ipam.restore(*r, held);
+  }
   std::variant<Assignment, Refused> result =
       std::holds_alternative<Refused>(request)
           ? std::variant<Assignment, Refused>(std::get<Refused>(request))

@@ -5,8 +5,9 @@
 // reads and writes is control/k8s_provider.hpp.
 //
 // The order of a Service's life:
-//   assigned    Magline's finalizer first (so a deletion waits for the withdrawal), then the
-//               addresses into status.loadBalancer.ingress (ipMode VIP)
+//   assigned    what its status already holds, while valid; else from the pools. Magline's
+//               finalizer first (so a deletion waits for the withdrawal), then the addresses
+//               into status.loadBalancer.ingress (ipMode VIP)
 //   refused     nothing held: no status of Magline's, no finalizer
 //   not ours    (deleted, or no longer type LoadBalancer of Magline's class) status cleared,
 //               address released, then the finalizer removed once no worker forwards the

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, BRIDGE, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, FABRIC, Fail, Interrupted,
     LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LOCK_PATH, NAMESPACES, NODE_PORT, NODE_PORT_K8S, PREFIX,
-    PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO, VIP_UDP,
+    PROVIDER_POOL, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO, VIP_UDP,
     build_topology, in_ns, leftovers, log, nsx, remove_everything, run,
 )
 import k8s
@@ -63,7 +63,11 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
     return {
         "flow_table": {"capacity": 65536},
         "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},
-        **({"kubernetes": {"kubeconfig": kubeconfig, "coalesce_ms": 2}} if kubeconfig else {}),
+        **({"kubernetes": {"kubeconfig": kubeconfig, "coalesce_ms": 2},
+            # The provider assigns from the addresses the k8s cases use: kweb's (written with
+            # its status) is taken back, kprov's is assigned.
+            "provider": {"pools": [{"name": "e2e", "addresses": [PROVIDER_POOL]}]}}
+           if kubeconfig else {}),
         "dataplane": {
             "main_core": 0,
             "worker_cores": [1],
@@ -864,6 +868,65 @@ class Suite:
             time.sleep(0.1)
         raise Fail(f"no greeting from {vip}:9000 within {seconds} s")
 
+    def provider(self, out):
+        """A Service written without a status gets an address from the pool and Magline's
+        finalizer; real TCP to that address reaches its endpoints. Deleted through the API, its
+        address stops answering before the finalizer goes, and then the Service is gone."""
+        by_name = {b[1]: b[2] for b in BACKENDS}
+        self.api.write(k8s.service("kprov", None, 80),
+                       k8s.slice_("kprov", "a", 8080, ready=[by_name["b2"]]))
+        ip, t0 = None, time.monotonic()
+        while time.monotonic() < t0 + 5 and ip is None:
+            svc = self.api.service_object("kprov") or {}
+            ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress", [])
+            if ingress:
+                ip = ingress[0].get("ip")
+            else:
+                time.sleep(0.05)
+        if ip is None:
+            raise Fail(f"no address written into kprov's status within 5 s; magline stderr:\n"
+                       f"{tail(self.magline.stderr())}")
+        svc = self.api.service_object("kprov")
+        out.append(f"kprov got {ip} ({ingress[0].get('ipMode')}) after "
+                   f"{time.monotonic() - t0:.2f} s, finalizers {svc['metadata'].get('finalizers')}")
+        problems = []
+        if "magline.io/load-balancer" not in svc["metadata"].get("finalizers", []):
+            problems.append("no magline.io/load-balancer finalizer")
+        took = self.wait_for_answer(f"http://{ip}/", 5)
+        answers, errors = http_series(CLIENT, f"http://{ip}/", 5)
+        out.append(f"first answer through {ip}:80 after {took:.2f} s; "
+                   f"{len(answers)}/5 answered by {sorted(set(a.get('backend') for a in answers))}")
+        problems += errors
+        if answers and {a.get("backend") for a in answers} != {"b2"}:
+            problems.append("answers from other backends than the slice's b2")
+        # Deleted through the API: the finalizer holds it while the address is withdrawn.
+        code, _ = self.api.api("DELETE", f"/api/v1/namespaces/{k8s.NS}/services/kprov")
+        if code != 200:
+            problems.append(f"DELETE answered {code}")
+        answered_after_gone = False
+        t0 = time.monotonic()
+        silent_at = gone_at = None
+        while time.monotonic() < t0 + 5 and gone_at is None:
+            if silent_at is None:
+                body, _ = curl(CLIENT, f"http://{ip}/", max_time=0.5)
+                if body is None:
+                    silent_at = time.monotonic() - t0
+            if self.api.service_object("kprov") is None:
+                gone_at = time.monotonic() - t0
+                body, _ = curl(CLIENT, f"http://{ip}/", max_time=0.5)
+                answered_after_gone = body is not None
+            time.sleep(0.05)
+        out.append(f"deleted: silent after {silent_at} s, gone (finalizer removed) after "
+                   f"{gone_at} s")
+        if gone_at is None:
+            problems.append("kprov still there 5 s after its deletion (the finalizer stayed)")
+        if silent_at is None or (gone_at is not None and silent_at > gone_at):
+            problems.append("the address still answered when the finalizer went")
+        if answered_after_gone:
+            problems.append(f"{ip} answers after the Service is gone")
+        if problems:
+            raise Fail("\n".join(problems))
+
     def k8s_deleted(self, out):
         self.api.call("DELETE", f"/fake/objects/services/{k8s.NS}/kweb")
         t0 = time.monotonic()
@@ -1010,6 +1073,7 @@ class Suite:
             ("k8s_service_forwards", self.k8s_service),
             ("backend_counters_survive_slice_update", self.backend_counters_slice),
             ("k8s_stream_survives_slice_changes", self.k8s_stream),
+            ("provider_assigns_and_withdraws", self.provider),
             ("k8s_service_deleted", self.k8s_deleted),
             ("counters", self.counters),
         ]

@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from topology import PYTHON, Fail
@@ -69,6 +70,25 @@ current-context: fake
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read() or b"{}")
 
+    def api(self, method, path, body=None, content_type="application/json"):
+        """A request to the API itself (authenticated, as Magline's): the status code and the
+        body (an object, or {} when there is none)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method,
+                                     headers={"Content-Type": content_type,
+                                              "Authorization": f"Bearer {TOKEN}"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def service_object(self, name):
+        """The Service as the server has it now, or None."""
+        code, body = self.api("GET", f"/api/v1/namespaces/{NS}/services/{name}")
+        return body if code == 200 else None
+
     def write(self, *objects, delete=()):
         return self.call("POST", "/fake/objects", {
             "items": list(objects),
@@ -82,15 +102,18 @@ current-context: fake
 
 
 def service(name, vip, port, node_port=None, protocol="TCP"):
+    """A LoadBalancer Service; `vip` None: no status (the provider assigns one)."""
     p = {"name": "main", "protocol": protocol, "port": port, "targetPort": port}
     if node_port:
         p["nodePort"] = node_port
-    return {"kind": "Service", "apiVersion": "v1",
-            "metadata": {"namespace": NS, "name": name},
-            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20",
-                     "clusterIPs": ["10.96.0.20"], "ports": [p],
-                     "externalTrafficPolicy": "Cluster", "sessionAffinity": "None"},
-            "status": {"loadBalancer": {"ingress": [{"ip": vip, "ipMode": "VIP"}]}}}
+    svc = {"kind": "Service", "apiVersion": "v1",
+           "metadata": {"namespace": NS, "name": name},
+           "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.20",
+                    "clusterIPs": ["10.96.0.20"], "ports": [p],
+                    "externalTrafficPolicy": "Cluster", "sessionAffinity": "None"}}
+    if vip is not None:
+        svc["status"] = {"loadBalancer": {"ingress": [{"ip": vip, "ipMode": "VIP"}]}}
+    return svc
 
 
 def slice_(service_name, suffix, port, ready=(), terminating=()):

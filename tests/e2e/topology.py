@@ -36,6 +36,9 @@ VIP_HTTP6 = "2001:db8:100::1"
 NODE_PORT = 30080
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
+# The provider's pool (docs/provider.md): the k8s VIPs above are taken back from their status,
+# the rest is assigned.
+PROVIDER_POOL = "198.18.100.6-198.18.100.15"
 
 
 class Fail(Exception):

@@ -55,6 +55,23 @@ TEST_F(ProviderCore, TheFinalizerComesFirstThenTheStatusThenNothing) {
   EXPECT_EQ(step(s).kind, Kind::none);  // decided again: the same address, nothing to write
 }
 
+// A valid address its status already holds is kept, restart or not (a pool's first free
+// address is not forced on it).
+TEST_F(ProviderCore, AValidStatusAddressIsKept) {
+  K8sService s = lb("web");
+  s.meta.finalizers = {std::string(kFinalizer)};
+  s.ingress = ingress_of({ip("198.18.200.2")});
+  EXPECT_EQ(step(s).kind, Kind::none);
+  EXPECT_EQ(ipam_.find("shop/web")->addrs, std::vector<dp::IpAddr>{ip("198.18.200.2")});
+  // One outside every pool is not: the Service moves into the pool.
+  K8sService t = lb("api");
+  t.meta.finalizers = {std::string(kFinalizer)};
+  t.ingress = ingress_of({ip("198.18.230.9")});
+  const ProviderStep st = step(t);
+  EXPECT_EQ(st.kind, Kind::set_status);
+  EXPECT_EQ(st.addrs, std::vector<dp::IpAddr>{ip("198.18.200.0")});
+}
+
 TEST_F(ProviderCore, ARefusedServiceHoldsNothing) {
   K8sService s = lb("web");
   s.load_balancer_ip = "198.18.230.1";  // in no pool
