@@ -233,6 +233,10 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
   } catch (const nlohmann::json::parse_error& e) {
     err << source << ": not JSON (kubectl needs -o json): " << e.what() << "\n";
     return kInvalid;
+  } catch (const nlohmann::json::exception& e) {
+    // JSON, but not what a double holds (1e999): nlohmann says out_of_range, not parse_error.
+    err << source << ": invalid JSON: " << e.what() << "\n";
+    return kInvalid;
   }
   auto objects = k8s::parse_list(doc);
   if (!objects) {

@@ -283,6 +283,19 @@ TEST(Kubeconfig, ErrorsNameTheProblem) {
                "insecure-skip-tls-verify: maybe}}]\n",
        .context = "",
        .expected = "bad conversion"},
+      // YAML has no number overflow (1e999 is a string until read as something else), but
+      // what reads it must still refuse it rather than throw.
+      {.description = "huge number as a bool",
+       .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+               "clusters: [{name: k, cluster: {server: \"https://h\", "
+               "insecure-skip-tls-verify: 1e999}}]\n",
+       .context = "",
+       .expected = "bad conversion"},
+      {.description = "huge number as the server",
+       .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+               "clusters: [{name: k, cluster: {server: 1e999}}]\n",
+       .context = "",
+       .expected = "server \"1e999\" is not an http(s) URL"},
       {.description = "malformed YAML",
        .yaml = "clusters: [\n",
        .context = "",

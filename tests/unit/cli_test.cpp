@@ -340,6 +340,21 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
   EXPECT_EQ(not_json.rc, kInvalid);
   EXPECT_EQ(not_json.err.rfind(yaml + ": not JSON", 0), 0u) << not_json.err;
 
+  // A number no double holds: one line, not an abort (exit 134); in the configuration the plan
+  // takes its defaults from, the same.
+  const std::string huge = dir.write("huge.json", R"({"kind": "ServiceList", "items": [
+    {"metadata": {"name": "a", "namespace": "n"}, "spec": {"ports": [{"port": 1e999}]}}]})");
+  Outcome overflow = magline({"plan", "--k8s", huge});
+  EXPECT_EQ(overflow.rc, kInvalid);
+  EXPECT_EQ(overflow.err, huge + ": invalid JSON: [json.exception.out_of_range.406] number "
+                                 "overflow parsing '1e999'\n");
+  EXPECT_TRUE(overflow.out.empty());
+  const std::string huge_config = dir.write("c.json", R"({"maglev": {"table_size": 1e999}})");
+  Outcome config_overflow = magline({"plan", "--k8s", yaml, "--config", huge_config});
+  EXPECT_EQ(config_overflow.rc, kInvalid);
+  EXPECT_EQ(config_overflow.err,
+            huge_config + ":1:31: invalid JSON: number overflow parsing '1e999'\n");
+
   const std::string pod = dir.write("pod.json", R"({"kind": "Pod", "metadata": {"name": "p"}})");
   Outcome wrong_kind = magline({"plan", "--k8s", pod});
   EXPECT_EQ(wrong_kind.rc, kInvalid);
