@@ -320,6 +320,23 @@ TEST(Kubeconfig, MissingFileIsAnError) {
   EXPECT_NE(c.error().message.find("cannot read"), std::string::npos) << c.error().message;
 }
 
+// A directory opens as an ifstream and used to throw from the first read (an abort, exit 134).
+TEST(Kubeconfig, ADirectoryIsAnError) {
+  TempDir d;
+  auto c = load_kubeconfig(d.path());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message,
+            "kubeconfig " + d.path() + ": cannot read the file: Is a directory");
+  // The service account's token likewise.
+  fs::create_directories(d.path() + "/sa/token");
+  auto in = in_cluster_config(
+      env({{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}}),
+      d.path() + "/sa");
+  ASSERT_FALSE(in.ok());
+  EXPECT_EQ(in.error().message, "in-cluster config: cannot read the service-account token " +
+                                    d.path() + "/sa/token: Is a directory");
+}
+
 TEST(Kubeconfig, DefaultPath) {
   EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/a/one:/b/two"}, {"HOME", "/h"}})),
             "/a/one");

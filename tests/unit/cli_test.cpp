@@ -37,6 +37,7 @@ class TempDir {
     std::ofstream(p) << text;
     return p.string();
   }
+  std::string path() const { return path_.string(); }
 
  private:
   std::filesystem::path path_;
@@ -162,6 +163,14 @@ current-context: x
   EXPECT_EQ(m.rc, kInvalid);
   EXPECT_EQ(m.err.rfind(missing + ": kubernetes.kubeconfig: ", 0), 0u) << m.err;
   EXPECT_NE(m.err.find("/nonexistent/kubeconfig"), std::string::npos) << m.err;
+
+  // A directory (it used to abort check and run with exit 134).
+  const std::string directory = dir.write(
+      "directory.json", R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
+  Outcome d = magline({"check", "-c", directory});
+  EXPECT_EQ(d.rc, kInvalid);
+  EXPECT_EQ(d.err, directory + ": kubernetes.kubeconfig: kubeconfig " + dir.path() +
+                       ": cannot read the file: Is a directory\n");
 
   const std::string context = dir.write(
       "context.json",
