@@ -37,7 +37,11 @@ int parse(std::string_view command, const po::options_description& desc,
           std::ostream& err) {
   try {
     const po::positional_options_description none;  // stray words are errors
-    po::store(po::command_line_parser(args).options(desc).positional(none).run(), vm);
+    // No guessing of prefixes (--conf for --config): a later option sharing the prefix would
+    // change what a script's command line means, or make it ambiguous.
+    const int style = po::command_line_style::default_style &
+                      ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(desc).positional(none).style(style).run(), vm);
     // --help before the checks of required options: `magline replay --help` is an answer,
     // not an error about a missing --in.
     if (vm.count("help")) {

@@ -71,6 +71,21 @@ TEST(Cli, UsageAndUnknownCommands) {
   EXPECT_NE(bad_flag.err.find("magline check: unrecognised option '--bogus'"), std::string::npos)
       << bad_flag.err;
 
+  // Options are spelled out: a prefix is not guessed (a later option would change its meaning).
+  const std::vector<std::pair<std::vector<std::string>, std::string>> prefixes = {
+      {{"check", "--conf", "x.json"}, "--conf"},
+      {{"table", "--dum"}, "--dum"},
+      {{"run", "--dur", "1"}, "--dur"},
+      {{"replay", "--in", "a", "--ou", "b"}, "--ou"},
+      {{"plan", "--k8", "-"}, "--k8"},
+  };
+  for (const auto& [args, option] : prefixes) {
+    Outcome prefix = magline(args);
+    EXPECT_EQ(prefix.rc, kUsage) << option;
+    EXPECT_NE(prefix.err.find("unrecognised option '" + option + "'"), std::string::npos)
+        << prefix.err;
+  }
+
   Outcome extra = magline({"table", "stray"});
   EXPECT_EQ(extra.rc, kUsage);
 
