@@ -1,6 +1,7 @@
 #include "control/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -141,7 +142,14 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   }
   control::RunOptions opts;
   if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
-  if (vm.count("duration")) opts.duration_s = vm["duration"].as<double>();
+  if (vm.count("duration")) {
+    opts.duration_s = vm["duration"].as<double>();
+    if (!std::isfinite(opts.duration_s) || opts.duration_s <= 0) {  // NaN fails both
+      err << "magline run: --duration: expected a number of seconds above 0, got "
+          << opts.duration_s << "\n";
+      return kUsage;
+    }
+  }
   if (vm.count("stats")) opts.stats_path = vm["stats"].as<std::string>();
   return control::run(opts, out, err) == 0 ? kOk : kInvalid;
 }

@@ -38,7 +38,9 @@ uint64_t now_ms() {
 // The control thread's loop on the main core until SIGTERM or SIGINT (or the duration).
 void control_loop(ControlThread& control, double duration_s) {
   const uint64_t start = now_ms();
-  const uint64_t deadline = duration_s > 0 ? start + uint64_t(duration_s * 1000) : 0;
+  // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
+  const double ms = duration_s * 1000;
+  const uint64_t deadline = ms > 0 && ms < 1e18 ? start + uint64_t(ms) : 0;
   control.announce(start);
   while (!g_stop.load()) {
     const uint64_t now = now_ms();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -119,6 +120,25 @@ TEST(Cli, ReplayAnswersHelpAndRefusesToWriteOverItsInput) {
   Outcome cut = magline({"replay", "--in", copy, "--out", dir.write("out.pcap", "")});
   EXPECT_EQ(cut.rc, kInvalid);
   EXPECT_NE(cut.err.find("damaged after"), std::string::npos) << cut.err;
+}
+
+// Refused before anything is read or started (these never reach the EAL).
+TEST(Cli, RunRefusesADurationThatIsNotAPositiveNumber) {
+  for (const char* bad : {"--duration=-1", "--duration=0", "--duration=-0", "--duration=inf",
+                          "--duration=-inf", "--duration=nan", "--duration=infinity"}) {
+    Outcome o = magline({"run", bad});
+    EXPECT_EQ(o.rc, kUsage) << bad;
+    EXPECT_EQ(o.err.rfind("magline run: --duration: expected a number of seconds above 0, got ", 0),
+              0u)
+        << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_TRUE(o.out.empty());
+  }
+  Outcome words = magline({"run", "--duration", "soon"});
+  EXPECT_EQ(words.rc, kUsage);
+  EXPECT_NE(words.err.find("--duration"), std::string::npos) << words.err;
+  EXPECT_EQ(magline({"run", "--duration", "-1"}).err,
+            "magline run: --duration: expected a number of seconds above 0, got -1\n");
 }
 
 TEST(Cli, CheckAcceptsTheEmbeddedDefault) {
