@@ -1,7 +1,9 @@
 #include "control/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -282,9 +284,57 @@ void usage(std::ostream& o) {
   o << "\nRun 'magline COMMAND --help' for a command's options. Documentation: docs/cli.md\n";
 }
 
-}  // namespace
+// Passes everything to standard output's buffer and keeps the system's reason for the first
+// write that failed: by the time the stream is found bad, errno is long gone, and flushing again
+// finds nothing left to write.
+class ReasonBuf final : public std::streambuf {
+ public:
+  explicit ReasonBuf(std::streambuf* inner) : inner_(inner) {}
+  int reason() const noexcept { return reason_; }
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    errno = 0;
+    const int_type r = inner_->sputc(traits_type::to_char_type(c));
+    if (traits_type::eq_int_type(r, traits_type::eof())) failed();
+    return r;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    errno = 0;
+    const std::streamsize written = inner_->sputn(s, n);
+    if (written != n) failed();
+    return written;
+  }
+  int sync() override {
+    errno = 0;
+    const int r = inner_->pubsync();
+    if (r != 0) failed();
+    return r;
+  }
+
+ private:
+  void failed() {
+    if (reason_ == 0) reason_ = errno != 0 ? errno : -1;
+  }
+  std::streambuf* inner_;
+  int reason_ = 0;
+};
+
+// What the command printed must have reached standard output (`magline table > /dev/full`
+// exited 0): its status stands only if every write and the final flush succeeded.
+int output_written(int rc, std::ostream& tracked, const ReasonBuf& buf, std::ostream& out,
+                   std::ostream& err) {
+  tracked.flush();
+  if (tracked && out && buf.reason() == 0) return rc;
+  out.setstate(std::ios::badbit);
+  err << "magline: standard output: cannot write";
+  if (buf.reason() > 0) err << ": " << std::strerror(buf.reason());
+  err << "\n";
+  return rc == kOk ? kInvalid : rc;
+}
+
+int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (args.empty()) {
     usage(err);
     return kUsage;
@@ -301,6 +351,15 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   err << "magline: unknown command '" << name << "'\n\n";
   usage(err);
   return kUsage;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  ReasonBuf buf(out.rdbuf());
+  std::ostream tracked(&buf);
+  const int rc = dispatch(args, tracked, err);
+  return output_written(rc, tracked, buf, out, err);
 }
 
 }  // namespace magline::cli

@@ -3,6 +3,8 @@
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -215,6 +217,13 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
   }
   if (!io.error().empty()) {
     err << opts.in << ": damaged after " << io.frames << " frames: " << io.error() << "\n";
+    return 1;
+  }
+  // pcap_dump() buffers and reports nothing: a full disk shows at the flush.
+  errno = 0;
+  if (pcap_dump_flush(dump.get()) != 0 || std::ferror(pcap_dump_file(dump.get()))) {
+    err << opts.out << ": cannot write: " << (errno ? std::strerror(errno) : "write error")
+        << "\n";
     return 1;
   }
 

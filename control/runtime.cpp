@@ -1,9 +1,15 @@
 #include "control/runtime.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <thread>
@@ -50,9 +56,45 @@ void control_loop(ControlThread& control, double duration_s) {
   }
 }
 
+// Whether `path` can be written at the end without touching it now (a failed start must not
+// have emptied a previous run's file): an existing file writable and not a directory, or a new
+// one in a directory that takes it. The reason when not.
+Result<void> writable(const std::string& path) {
+  auto fail = [](int e) { return Error{std::strerror(e)}; };
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return fail(EISDIR);
+    if (::access(path.c_str(), W_OK) != 0) return fail(errno);
+    return {};
+  }
+  if (errno != ENOENT) return fail(errno);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (::access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) != 0) return fail(errno);
+  return {};
+}
+
+// Writes the whole text or says why not.
+Result<void> write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return Error{std::strerror(errno)};
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int e = written ? 0 : errno;
+  if (std::fclose(f) != 0 && e == 0) e = errno;  // a full disk often shows only here
+  if (!written || e != 0) return Error{std::strerror(e != 0 ? e : EIO)};
+  return {};
+}
+
 }  // namespace
 
 int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  // Before anything starts: a run whose counters cannot be kept is refused at once, not after.
+  if (!options.stats_path.empty()) {
+    if (auto ok = writable(options.stats_path); !ok) {
+      err << "magline: --stats " << options.stats_path << ": cannot write: " << ok.error().message
+          << std::endl;
+      return 1;
+    }
+  }
   auto loaded = cfg::load_or_default(options.config_path);
   if (!loaded) {
     err << loaded.error().message << std::endl;
@@ -117,7 +159,13 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   report["ports"] = dataplane.ports_json();
   const std::string text = report.dump(2);
   out << text << std::endl;
-  if (!options.stats_path.empty()) std::ofstream(options.stats_path) << text << "\n";
+  if (!options.stats_path.empty()) {
+    if (auto written = write_file(options.stats_path, text + "\n"); !written) {
+      err << "magline: --stats " << options.stats_path
+          << ": cannot write: " << written.error().message << std::endl;
+      return 1;
+    }
+  }
   return 0;
 }
 

@@ -141,6 +141,56 @@ TEST(Cli, RunRefusesADurationThatIsNotAPositiveNumber) {
             "magline run: --duration: expected a number of seconds above 0, got -1\n");
 }
 
+// What could not be written is an error naming it, not exit 0 (`magline table > /dev/full`).
+TEST(Cli, OutputThatCannotBeWrittenIsAnError) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"table"}, {"check"}, {"version"}}) {
+    std::ofstream full("/dev/full");
+    std::ostringstream err;
+    const int rc = run(args, full, err);
+    EXPECT_EQ(rc, kInvalid) << args[0];
+    EXPECT_EQ(err.str(), "magline: standard output: cannot write: No space left on device\n");
+  }
+  // A stream that failed without a reason the system can give.
+  std::ostringstream broken, err;
+  broken.setstate(std::ios::badbit);
+  EXPECT_EQ(run({"version"}, broken, err), kInvalid);
+  EXPECT_EQ(err.str(), "magline: standard output: cannot write\n");
+  // A failing command keeps its own status.
+  std::ofstream full("/dev/full");
+  std::ostringstream usage_err;
+  EXPECT_EQ(run({"table", "--bogus"}, full, usage_err), kUsage);
+
+  // replay's capture: pcap buffers, the flush tells.
+  const std::string dir = std::string(MAGLINE_SOURCE_DIR) + "/tests/replay/";
+  Outcome replay = magline({"replay", "--config", dir + "config.json", "--in", dir + "in.pcap",
+                            "--out", "/dev/full"});
+  EXPECT_EQ(replay.rc, kInvalid);
+  EXPECT_EQ(replay.err, "/dev/full: cannot write: No space left on device\n");
+  EXPECT_TRUE(replay.out.empty());
+}
+
+// --stats is checked before anything starts (so these never reach the EAL), without touching
+// the file.
+TEST(Cli, RunRefusesAStatsFileItCouldNotWrite) {
+  TempDir dir;
+  Outcome missing = magline({"run", "--stats", "/nonexistent/stats.json"});
+  EXPECT_EQ(missing.rc, kInvalid);
+  EXPECT_EQ(missing.err,
+            "magline: --stats /nonexistent/stats.json: cannot write: No such file or directory\n");
+  EXPECT_TRUE(missing.out.empty());
+  Outcome directory = magline({"run", "--stats", dir.path()});
+  EXPECT_EQ(directory.rc, kInvalid);
+  EXPECT_EQ(directory.err, "magline: --stats " + dir.path() + ": cannot write: Is a directory\n");
+  const std::string file = dir.write("not-a-dir", "kept");
+  Outcome under_file = magline({"run", "--stats", file + "/stats.json"});
+  EXPECT_EQ(under_file.rc, kInvalid);
+  EXPECT_EQ(under_file.err,
+            "magline: --stats " + file + "/stats.json: cannot write: Not a directory\n");
+  std::ifstream kept(file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "kept");
+}
+
 TEST(Cli, CheckAcceptsTheEmbeddedDefault) {
   Outcome o = magline({"check"});
   EXPECT_EQ(o.rc, kOk) << o.err;
