@@ -512,12 +512,36 @@ TEST(ConfigErrors, Dataplane) {
       {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
       {dp(R"("hugepages": "no")"), "t.json: dataplane.hugepages: expected true or false, got \"no\""},
       {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
-      {dp(R"("ports": [{"name": "lan0", "device": "x", "mac": "02:00:00:00:00"}])"),
+      {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "mac": "02:00:00:00:00"}])"),
        "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "
        "\"02:00:00:00:00\""},
-      {dp(R"("ports": [{"name": "lan0", "device": "x", "addresses": ["198.18.0.1"]}])"),
+      {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1"]}])"),
        "t.json: dataplane.ports[0].addresses[0]: expected an interface address ADDRESS/LENGTH, "
        "got \"198.18.0.1\""},
+      // A device `run` could not open: neither a PCI address nor a DPDK virtual device.
+      {dp(R"("ports": [{"name": "lan0", "device": "net_bogus0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"net_bogus0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "eth0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"eth0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "03:00.0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"03:00.0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "0000:AF:00.0,rxq_cqe_comp_en=0"}])"),
+       "t.json: dataplane.ports[0].device: DPDK names PCI ports in lowercase: expected "
+       "\"0000:af:00.0\", got \"0000:AF:00.0,rxq_cqe_comp_en=0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "0000:03:00.8"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"0000:03:00.8\""},
       {dp(R"("ports": [)" + port0 + ", " + port0 + "]"),
        "t.json: dataplane.ports[1].name: duplicate port name (also dataplane.ports[0])"},
       {dp(R"("ports": [)" + port0 +
