@@ -14,7 +14,7 @@
 #include "config/config.hpp"
 #include "control/k8s/plan.hpp"
 #include "control/k8s_source.hpp"
-#include "control/k8s_client/kube_config.hpp"
+#include "control/preflight.hpp"
 #include "control/replay.hpp"
 #include "control/runtime.hpp"
 #include "control/table_report.hpp"
@@ -101,14 +101,15 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
     frontends += s->spec().frontends.size();
     backends += s->spec().backends.size();
   }
-  // The kubeconfig `run` would read (the in-cluster files exist only in a pod: not checked).
-  const cfg::KubernetesConfig& k = config.kubernetes;
-  if (k.enabled && !k.in_cluster) {
-    if (auto api = k8s::load_kubeconfig(k.kubeconfig, k.context); !api) {
-      err << config.source << ": kubernetes.kubeconfig: " << api.error().message << "\n";
-      return kInvalid;
-    }
+  // What `run` checks of the machine before starting (the in-cluster files exist only in a
+  // pod: not checked).
+  if (auto ok = control::preflight(config, control::HostFacts::of_this_process(),
+                                   {.in_cluster = false});
+      !ok) {
+    err << ok.error().message << "\n";
+    return kInvalid;
   }
+  const cfg::KubernetesConfig& k = config.kubernetes;
   out << config.source << ": OK: " << snapshot->services().size() << " services, " << frontends
       << " frontends, " << backends << " backends";
   if (k.enabled) out << "; watching Kubernetes (" << (k.in_cluster ? "in cluster" : k.kubeconfig) << ")";

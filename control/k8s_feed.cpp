@@ -7,14 +7,14 @@
 
 namespace magline::control {
 
-namespace {
-
-}  // namespace
+Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k) {
+  return k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
+                      : k8s::load_kubeconfig(k.kubeconfig, k.context);
+}
 
 Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log) {
   const cfg::KubernetesConfig& k = config.kubernetes;
-  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
-                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  auto api = api_config(k);
   if (!api) return Error{"kubernetes: " + api.error().message};
   auto events = std::make_unique<k8s::EventQueue>();
   k8s::WatcherOptions wo;

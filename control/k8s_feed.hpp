@@ -29,6 +29,10 @@
 
 namespace magline::control {
 
+// The API server and the credentials the feed uses: the pod's service account (in_cluster), or
+// the kubeconfig file and context. Only reads files. Errors are the loader's (docs/k8s-client.md).
+Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k);
+
 class K8sFeed {
  public:
   using Clock = std::chrono::steady_clock;

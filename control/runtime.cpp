@@ -18,6 +18,7 @@
 #include "control/admin.hpp"
 #include "control/control_thread.hpp"
 #include "control/dpdk_dataplane.hpp"
+#include "control/preflight.hpp"
 #include "control/stats.hpp"
 
 namespace magline::control {
@@ -104,6 +105,13 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (config.dataplane.ports.empty()) {
     err << config.source << ": dataplane.ports is empty: magline run needs at least one port"
         << std::endl;
+    return 1;
+  }
+  // Everything that can be known before DPDK starts (`check` runs the same): a core this
+  // process may not use would otherwise be the EAL's usage text, a missing CA file a watch
+  // that retries forever after the ports are up.
+  if (auto ok = preflight(config, HostFacts::of_this_process()); !ok) {
+    err << ok.error().message << std::endl;
     return 1;
   }
   auto started = DpdkDataplane::start(config);

@@ -7,6 +7,7 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -125,6 +126,22 @@ std::string default_kubeconfig_path(const EnvLookup& getenv) {
   }
   if (const char* home = getenv("HOME"); home != nullptr && *home != '\0') {
     return std::string(home) + "/.kube/config";
+  }
+  return {};
+}
+
+Result<void> check_files(const ApiConfig& config) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"certificate-authority", &config.ca_file},
+      {"client-certificate", &config.client_cert_file},
+      {"client-key", &config.client_key_file},
+      {"tokenFile", &config.token_file},
+  };
+  for (const auto& [field, path] : files) {
+    if (path->empty()) continue;
+    if (auto text = read_file(*path); !text) {
+      return Error{std::string(field) + " " + *path + ": cannot read: " + text.error().message};
+    }
   }
   return {};
 }

@@ -47,6 +47,12 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv,
 // plugins, auth-provider, username/password) or proxy-url.
 Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& context = "");
 
+// Every file `config` names (certificate-authority, client-certificate, client-key, tokenFile)
+// can be read now: the client reads them only when it connects, and would retry a missing CA
+// forever. Errors name the kubeconfig field, the file and the system's reason, e.g.
+// `certificate-authority /etc/k/ca.crt: cannot read: No such file or directory`.
+Result<void> check_files(const ApiConfig& config);
+
 // The kubeconfig path client-go would start from: the first entry of $KUBECONFIG (a ':' list;
 // merging several files is not supported), else $HOME/.kube/config; empty when neither is set.
 std::string default_kubeconfig_path(const EnvLookup& getenv);

@@ -111,6 +111,48 @@ def run_stats_unwritable(c):
              "magline: --stats /unwritable/path: cannot write: No such file or directory\n")
 
 
+# What run checks before it starts anything: one line, nothing on standard output (the EAL's
+# usage text went there), no port opened ("forwarding" never printed).
+@case
+def run_missing_core(c):
+    conf = c.write("run.json", net_null_config(worker_cores=[1000]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(re.escape(conf) + r": dataplane\.worker_cores\[0\]: core 1000 is not one "
+                        r"this process may run on \([0-9,-]+\)\n"))
+
+
+@case
+def run_unknown_device(c):
+    conf = c.write("run.json", net_null_config(
+        ports=[{"name": "p0", "device": "net_bogus0", "addresses": ["198.18.0.1/16"]}]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(re.escape(conf) + r": dataplane\.ports\[0\]\.device: expected a PCI "
+                        r"address .*, got \"net_bogus0\"\n"))
+
+
+@case
+def run_kubeconfig_directory(c):
+    conf = net_null_config()
+    conf["kubernetes"] = {"kubeconfig": c.tmp}
+    path = c.write("run.json", conf)
+    c.expect(["run", "-c", path, "--duration", "0.5"], 1,
+             f"{path}: kubernetes.kubeconfig: kubeconfig {c.tmp}: cannot read the file: "
+             "Is a directory\n")
+
+
+@case
+def run_missing_ca(c):
+    kubeconfig = c.write("kubeconfig", "clusters: [{name: k, cluster: {server: "
+                         "\"https://198.18.0.100:6443\", certificate-authority: ca.crt}}]\n"
+                         "contexts: [{name: c, context: {cluster: k}}]\ncurrent-context: c\n")
+    conf = net_null_config()
+    conf["kubernetes"] = {"kubeconfig": kubeconfig}
+    path = c.write("run.json", conf)
+    c.expect(["run", "-c", path, "--duration", "0.5"], 1,
+             f"{path}: kubernetes.kubeconfig: kubeconfig {kubeconfig}: certificate-authority "
+             f"{c.tmp}/ca.crt: cannot read: No such file or directory\n")
+
+
 @case(root=True)
 def run_net_null(c):
     """The baseline the refusals are measured against: this configuration runs."""

@@ -337,6 +337,25 @@ TEST(Kubeconfig, ADirectoryIsAnError) {
                                     d.path() + "/sa/token: Is a directory");
 }
 
+// The files a configuration names must be readable now, not when the client first connects.
+TEST(Kubeconfig, CheckFilesNamesTheFieldAndTheFile) {
+  TempDir d;
+  ApiConfig c;
+  EXPECT_TRUE(check_files(c).ok());  // nothing named: the system store, no client certificate
+  c.ca_file = d.write("ca.crt", "CA");
+  c.token_file = d.path() + "/token";
+  auto missing = check_files(c);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message,
+            "tokenFile " + d.path() + "/token: cannot read: No such file or directory");
+  d.write("token", "t");
+  EXPECT_TRUE(check_files(c).ok());
+  c.client_key_file = d.path();
+  auto directory = check_files(c);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().message, "client-key " + d.path() + ": cannot read: Is a directory");
+}
+
 TEST(Kubeconfig, DefaultPath) {
   EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/a/one:/b/two"}, {"HOME", "/h"}})),
             "/a/one");

@@ -257,12 +257,68 @@ current-context: x
   EXPECT_EQ(d.err, directory + ": kubernetes.kubeconfig: kubeconfig " + dir.path() +
                        ": cannot read the file: Is a directory\n");
 
+  // A file the kubeconfig names, read only when the client connects.
+  const std::string with_ca = dir.write("kubeconfig-ca", R"(clusters:
+- name: c
+  cluster: {server: "https://198.18.0.100:6443", certificate-authority: missing-ca.crt}
+contexts:
+- name: x
+  context: {cluster: c}
+current-context: x
+)");
+  const std::string ca = dir.write(
+      "ca.json", R"({"kubernetes": {"kubeconfig": ")" + with_ca + R"("}})");
+  Outcome no_ca = magline({"check", "-c", ca});
+  EXPECT_EQ(no_ca.rc, kInvalid);
+  EXPECT_EQ(no_ca.err, ca + ": kubernetes.kubeconfig: kubeconfig " + with_ca +
+                           ": certificate-authority " + dir.path() +
+                           "/missing-ca.crt: cannot read: No such file or directory\n");
+
   const std::string context = dir.write(
       "context.json",
       R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"(", "context": "nope"}})");
   Outcome c = magline({"check", "-c", context});
   EXPECT_EQ(c.rc, kInvalid);
   EXPECT_NE(c.err.find("nope"), std::string::npos) << c.err;
+}
+
+// What `run` checks before starting DPDK, check checks (control/preflight.hpp has the cases;
+// these are the command's ends of them).
+TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
+  TempDir dir;
+  const std::string port =
+      R"("ports": [{"name": "p0", "device": "net_null0", "addresses": ["198.18.0.1/16"]}])";
+  const std::string no_core = dir.write(
+      "core.json", R"({"dataplane": {"worker_cores": [1000], )" + port + "}}");
+  Outcome core = magline({"check", "-c", no_core});
+  EXPECT_EQ(core.rc, kInvalid);
+  EXPECT_EQ(core.err.rfind(no_core + ": dataplane.worker_cores[0]: core 1000 is not one this "
+                                     "process may run on (",
+                           0),
+            0u)
+      << core.err;
+  EXPECT_TRUE(core.out.empty());
+
+  const std::string bogus = dir.write(
+      "bogus.json", R"({"dataplane": {"ports": [{"name": "p0", "device": "net_bogus0"}]}})");
+  Outcome device = magline({"check", "-c", bogus});
+  EXPECT_EQ(device.rc, kInvalid);
+  EXPECT_EQ(device.err.rfind(bogus + ": dataplane.ports[0].device: expected a PCI address", 0), 0u)
+      << device.err;
+
+  // 2^31 connections: 144 GiB per worker.
+  const std::string huge = dir.write(
+      "huge.json", R"({"flow_table": {"capacity": 2147483648}, "dataplane": {"worker_cores": [1], )" +
+                       port + "}}");
+  Outcome memory = magline({"check", "-c", huge});
+  if (memory.rc == kOk) GTEST_SKIP() << "this machine has more than 144 GiB";
+  EXPECT_EQ(memory.rc, kInvalid);
+  EXPECT_EQ(memory.err.rfind(huge + ": flow_table.capacity: 2147483648 connections per worker "
+                                    "need 144.0 GiB for 1 worker(s) (144.5 GiB with "
+                                    "dataplane.memory_mb), but the machine has ",
+                             0),
+            0u)
+      << memory.err;
 }
 
 TEST(Cli, TableTextShowsSlotsPerBackend) {
