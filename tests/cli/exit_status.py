@@ -154,6 +154,16 @@ def run_missing_ca(c):
 
 
 @case(root=True)
+def run_bad_eal_args(c):
+    """What only the EAL can tell: its usage text never reaches standard output, and its
+    complaints make one line."""
+    conf = c.write("run.json", net_null_config(eal_args=["--no-such-eal-option"]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(r"magline: cannot start DPDK: rte_eal_init failed: Invalid argument "
+                        r"\(.*unrecognized option '--no-such-eal-option'.*\)\n"))
+
+
+@case(root=True)
 def run_net_null(c):
     """The baseline the refusals are measured against: this configuration runs."""
     stats = os.path.join(c.tmp, "stats.json")
