@@ -114,6 +114,17 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     err << ok.error().message << std::endl;
     return 1;
   }
+  // The admin address before DPDK too: a port taken is one line, with nothing started. The
+  // socket listens from here; requests wait until the workers run.
+  std::unique_ptr<AdminServer> admin;
+  if (config.admin.enabled) {
+    auto bound = AdminServer::bind(config.admin.address, config.admin.port);
+    if (!bound) {
+      err << "magline: " << bound.error().message << std::endl;
+      return 1;
+    }
+    admin = std::move(bound).value();
+  }
   auto started = DpdkDataplane::start(config);
   if (!started) {
     err << "magline: " << started.error().message << std::endl;
@@ -140,21 +151,19 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     return 1;
   }
   const WorkerViews views = WorkerViews::of(workers);
+  // Serving reads `views` and `view`: it stops before they go, however this function ends.
+  struct AdminStop {
+    std::unique_ptr<AdminServer>& admin;
+    ~AdminStop() { admin.reset(); }
+  } admin_stop{admin};
   view.set_running(true);
-  std::unique_ptr<AdminServer> admin;
-  bool failed = false;
-  if (config.admin.enabled) {
-    auto listening = AdminServer::start(config.admin.address, config.admin.port, views, view);
-    if (!listening) {
-      err << "magline: " << listening.error().message << std::endl;
-      failed = true;
-    } else {
-      admin = std::move(listening).value();
-      err << "magline: admin listener on " << config.admin.address << ":" << admin->port()
-          << std::endl;
-    }
+  if (admin) {
+    admin->serve(views, view);
+    err << "magline: admin listener on " << config.admin.address << ":" << admin->port()
+        << std::endl;
   }
-  if (auto k8s = control.start_kubernetes(); !failed && !k8s) {
+  bool failed = false;
+  if (auto k8s = control.start_kubernetes(); !k8s) {
     err << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }

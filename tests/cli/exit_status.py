@@ -11,6 +11,7 @@ need root: its runtime directory and memory locking).
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -151,6 +152,20 @@ def run_missing_ca(c):
     c.expect(["run", "-c", path, "--duration", "0.5"], 1,
              f"{path}: kubernetes.kubeconfig: kubeconfig {kubeconfig}: certificate-authority "
              f"{c.tmp}/ca.crt: cannot read: No such file or directory\n")
+
+
+@case
+def run_admin_port_taken(c):
+    """The admin address is taken before DPDK starts: one line with the system's reason."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = net_null_config()
+        conf["admin"] = {"address": "127.0.0.1", "port": port}
+        c.expect(["run", "-c", c.write("run.json", conf), "--duration", "0.5"], 1,
+                 f"magline: admin listener: cannot listen on 127.0.0.1:{port}: "
+                 "Address already in use\n")
 
 
 @case(root=True)
