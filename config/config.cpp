@@ -8,6 +8,7 @@
 #include <iterator>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <memory>
 #include <system_error>
 
@@ -495,7 +496,17 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
 Result<Config> load_config(const std::string& path) {
   auto text = read_file(path);
   if (!text) return text.error();
-  return parse_config(*text, path);
+  auto config = parse_config(*text, path);
+  if (!config) return config;
+  // A relative kubeconfig is the configuration file's neighbour, wherever magline runs from
+  // (as a kubeconfig's own relative paths are the kubeconfig's: control/k8s_client).
+  std::string& kubeconfig = config->kubernetes.kubeconfig;
+  if (!kubeconfig.empty() && std::filesystem::path(kubeconfig).is_relative()) {
+    std::error_code ec;
+    const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+    if (!ec) kubeconfig = (dir / kubeconfig).lexically_normal().string();
+  }
+  return config;
 }
 
 Result<Config> load_or_default(const std::optional<std::string>& path) {

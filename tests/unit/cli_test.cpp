@@ -242,6 +242,15 @@ current-context: x
   EXPECT_EQ(ok.out, good + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
                         kubeconfig + ")\n");
 
+  // A relative kubeconfig is the configuration file's neighbour, whatever the working directory.
+  ASSERT_NE(std::filesystem::current_path(), dir.path());
+  const std::string relative =
+      dir.write("relative.json", R"({"kubernetes": {"kubeconfig": "kubeconfig"}})");
+  Outcome r = magline({"check", "-c", relative});
+  EXPECT_EQ(r.rc, kOk) << r.err;
+  EXPECT_EQ(r.out, relative + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                       kubeconfig + ")\n");
+
   const std::string missing = dir.write(
       "missing.json", R"({"kubernetes": {"kubeconfig": "/nonexistent/kubeconfig"}})");
   Outcome m = magline({"check", "-c", missing});

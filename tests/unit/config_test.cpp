@@ -405,6 +405,39 @@ TEST(LoadConfig, ErrorsStartWithThePath) {
             path.string() + ": maglev.table_size: expected a prime, got 4 (the next prime is 5)");
 }
 
+// A relative kubeconfig is the configuration file's neighbour, not the working directory's.
+TEST(LoadConfig, RelativeKubeconfigIsTheFilesNeighbour) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("magline_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "etc");
+  auto load = [&](const std::string& kubeconfig) {
+    std::ofstream(dir / "etc" / "magline.json")
+        << R"({"kubernetes": {"kubeconfig": ")" << kubeconfig << R"("}})";
+    auto r = load_config(dir / "etc" / "magline.json");
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? r->kubernetes.kubeconfig : "";
+  };
+  EXPECT_EQ(load("kubeconfig"), (dir / "etc" / "kubeconfig").string());
+  EXPECT_EQ(load("../kube/config"), (dir / "kube" / "config").string());
+  EXPECT_EQ(load("/etc/kubernetes/admin.conf"), "/etc/kubernetes/admin.conf");
+  // The file named relative to the working directory: its directory made absolute.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  auto relative = load_config("etc/magline.json");
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(relative) << relative.error().message;
+  EXPECT_EQ(relative->kubernetes.kubeconfig, "/etc/kubernetes/admin.conf");
+  std::ofstream(dir / "etc" / "magline.json") << R"({"kubernetes": {"kubeconfig": "k"}})";
+  std::filesystem::current_path(dir);
+  relative = load_config("etc/magline.json");
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(relative) << relative.error().message;
+  EXPECT_EQ(relative->kubernetes.kubeconfig, (dir / "etc" / "k").string());
+  // parse_config() has no file: the path stays as written.
+  EXPECT_EQ(parse_ok(R"({"kubernetes": {"kubeconfig": "k"}})").kubernetes.kubeconfig, "k");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(EmbeddedDefault, IsDefaultJsonAndLoads) {
   EXPECT_EQ(embedded_default_config(), slurp(kSourceDir / "config" / "default.json"));
   auto r = parse_config(embedded_default_config(), kEmbeddedSource);
