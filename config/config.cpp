@@ -419,9 +419,9 @@ void read_kubernetes(const Node& node, Config& config) {
   }
   k.coalesce_ms = uint32_t(o.integer("coalesce_ms", 0, 1000, k.coalesce_ms));
   k.page_limit = uint32_t(o.integer("page_limit", 1, 100000, k.page_limit));
-  if (k.enabled && k.in_cluster == !k.kubeconfig.empty()) {
-    o.fail(k.in_cluster ? "in_cluster and kubeconfig exclude each other"
-                        : "needs either \"in_cluster\": true or a \"kubeconfig\" file");
+  // Neither: kubectl's default kubeconfig, found when it is read (control/k8s_feed.hpp).
+  if (k.enabled && k.in_cluster && !k.kubeconfig.empty()) {
+    o.fail("in_cluster and kubeconfig exclude each other");
   }
 }
 

@@ -93,7 +93,8 @@ struct KubernetesConfig {
   bool enabled = false;
   bool in_cluster = false;         // service-account token and CA, KUBERNETES_SERVICE_HOST/_PORT
   std::string kubeconfig;          // a kubeconfig file (when not in_cluster); load_config()
-                                   // makes a relative one the configuration file's neighbour
+                                   // makes a relative one the configuration file's neighbour;
+                                   // empty: kubectl's default ($KUBECONFIG, ~/.kube/config)
   std::string context;             // its context; empty: current-context
   std::string namespace_;          // watch one namespace; empty: all
   std::string proxy_name;          // service.kubernetes.io/service-proxy-name to claim

@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "control/k8s/plan.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
 #include "control/preflight.hpp"
 #include "control/replay.hpp"
@@ -112,7 +113,14 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
   const cfg::KubernetesConfig& k = config.kubernetes;
   out << config.source << ": OK: " << snapshot->services().size() << " services, " << frontends
       << " frontends, " << backends << " backends";
-  if (k.enabled) out << "; watching Kubernetes (" << (k.in_cluster ? "in cluster" : k.kubeconfig) << ")";
+  if (k.enabled && k.in_cluster) {
+    out << "; watching Kubernetes (in cluster)";
+  } else if (k.enabled) {
+    const control::KubeconfigFile file = control::kubeconfig_file(k);
+    out << "; watching Kubernetes (" << file.path;
+    if (!file.from.empty()) out << ", from " << file.from;
+    out << ")";
+  }
   out << "\n";
   return kOk;
 }

@@ -94,11 +94,16 @@ Result<void> check_memory(const cfg::Config& config, const HostFacts& host) {
 Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions& options) {
   const cfg::KubernetesConfig& k = config.kubernetes;
   if (!k.enabled || (k.in_cluster && !options.in_cluster)) return {};
-  const std::string field = k.in_cluster ? "kubernetes.in_cluster" : "kubernetes.kubeconfig";
+  // The field the problem comes from: the section itself when the kubeconfig is kubectl's
+  // default (its messages name the file).
+  const std::string field = k.in_cluster             ? "kubernetes.in_cluster"
+                            : k.kubeconfig.empty() ? "kubernetes"
+                                                   : "kubernetes.kubeconfig";
   auto api = api_config(k);
   if (!api) return Error{config.source + ": " + field + ": " + api.error().message};
   if (auto files = k8s::check_files(*api); !files) {
-    const std::string from = k.in_cluster ? "in-cluster config" : "kubeconfig " + k.kubeconfig;
+    const std::string from =
+        k.in_cluster ? "in-cluster config" : "kubeconfig " + kubeconfig_file(k).path;
     return Error{config.source + ": " + field + ": " + from + ": " + files.error().message};
   }
   return {};

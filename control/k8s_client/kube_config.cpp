@@ -7,6 +7,7 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include <yaml-cpp/yaml.h>
@@ -121,8 +122,18 @@ bool base64_decode(const std::string& in, std::string& out) {
 
 std::string default_kubeconfig_path(const EnvLookup& getenv) {
   if (const char* k = getenv("KUBECONFIG"); k != nullptr && *k != '\0') {
-    const std::string list(k);
-    return list.substr(0, list.find(':'));
+    std::string first;
+    std::string_view list(k);
+    while (!list.empty()) {
+      const size_t colon = list.find(':');
+      const std::string entry(list.substr(0, colon));
+      list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+      if (entry.empty()) continue;  // "a::b", a trailing ':'
+      std::error_code ec;
+      if (fs::exists(entry, ec)) return entry;
+      if (first.empty()) first = entry;
+    }
+    if (!first.empty()) return first;
   }
   if (const char* home = getenv("HOME"); home != nullptr && *home != '\0') {
     return std::string(home) + "/.kube/config";

@@ -53,8 +53,10 @@ Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& co
 // `certificate-authority /etc/k/ca.crt: cannot read: No such file or directory`.
 Result<void> check_files(const ApiConfig& config);
 
-// The kubeconfig path client-go would start from: the first entry of $KUBECONFIG (a ':' list;
-// merging several files is not supported), else $HOME/.kube/config; empty when neither is set.
+// The kubeconfig path kubectl would start from: with $KUBECONFIG set (a ':' list), its first
+// file that exists (kubectl merges them all; this client reads that one only), or its first
+// entry when none exists (so that the error names it); else $HOME/.kube/config; empty when
+// neither variable is set.
 std::string default_kubeconfig_path(const EnvLookup& getenv);
 
 // Standard base64 (RFC 4648 §4, padding optional, whitespace ignored). false on any other byte.

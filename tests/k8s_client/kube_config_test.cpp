@@ -360,7 +360,15 @@ TEST(Kubeconfig, DefaultPath) {
   EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/a/one:/b/two"}, {"HOME", "/h"}})),
             "/a/one");
   EXPECT_EQ(default_kubeconfig_path(env({{"HOME", "/h"}})), "/h/.kube/config");
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", ""}, {"HOME", "/h"}})), "/h/.kube/config");
   EXPECT_EQ(default_kubeconfig_path(env({})), "");
+  // As kubectl, files of the list that do not exist are passed over; empty entries too.
+  TempDir d;
+  const std::string second = d.write("second", "");
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/nonexistent/a::" + second + ":"}})),
+            second);
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", ":/nonexistent/a:/nonexistent/b"}})),
+            "/nonexistent/a");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace magline::cli {
@@ -328,6 +329,74 @@ TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
                              0),
             0u)
       << memory.err;
+}
+
+// Sets an environment variable for a scope (unset: nullptr), and puts it back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// A kubernetes section without a kubeconfig follows kubectl: $KUBECONFIG, else ~/.kube/config.
+TEST(Cli, CheckFindsTheKubeconfigAsKubectlDoes) {
+  TempDir dir;
+  const std::string text = R"(clusters: [{name: c, cluster: {server: "https://198.18.0.100:6443"}}]
+contexts: [{name: x, context: {cluster: c}}]
+current-context: x
+)";
+  const std::string from_env = dir.write("from-env", text);
+  std::filesystem::create_directories(dir.path() + "/.kube");
+  const std::string from_home = dir.write(".kube/config", text);
+  const std::string config = dir.write("c.json", R"({"kubernetes": {}})");
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", ("/nonexistent/first:" + from_env).c_str());
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kOk) << o.err;
+    EXPECT_EQ(o.out, config + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                         from_env + ", from $KUBECONFIG)\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", nullptr);
+    const ScopedEnv home("HOME", dir.path().c_str());
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kOk) << o.err;
+    EXPECT_EQ(o.out, config + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                         from_home + ", from $HOME/.kube/config)\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", "/nonexistent/kubeconfig");
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kInvalid);
+    EXPECT_EQ(o.err, config + ": kubernetes: kubeconfig /nonexistent/kubeconfig: cannot read the "
+                              "file: No such file or directory\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", nullptr);
+    const ScopedEnv home("HOME", nullptr);
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kInvalid);
+    EXPECT_EQ(o.err, config + ": kubernetes: no kubeconfig: the section names none "
+                              "(\"kubeconfig\" or \"in_cluster\"), and neither $KUBECONFIG nor "
+                              "$HOME is set\n");
+  }
 }
 
 TEST(Cli, TableTextShowsSlotsPerBackend) {

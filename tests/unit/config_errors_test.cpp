@@ -441,8 +441,6 @@ TEST(ConfigErrors, NamesTheEmbeddedSource) {
 
 TEST(ConfigErrors, Kubernetes) {
   expect_errors({
-      {R"({"kubernetes": {}})",
-       "t.json: kubernetes: needs either \"in_cluster\": true or a \"kubeconfig\" file"},
       {R"({"kubernetes": {"in_cluster": true, "kubeconfig": "k"}})",
        "t.json: kubernetes: in_cluster and kubeconfig exclude each other"},
       {R"({"kubernetes": {"in_cluster": true, "table_size": 1000}})",

@@ -237,6 +237,15 @@ TEST(Config, DevicesRunCanOpen) {
   }
 }
 
+// Neither in_cluster nor kubeconfig: kubectl's default, found when it is read
+// (control/k8s_feed.hpp), not an error.
+TEST(Config, KubernetesWithoutAKubeconfigTakesKubectlsDefault) {
+  const Config c = parse_ok(R"({"kubernetes": {}})");
+  EXPECT_TRUE(c.kubernetes.enabled);
+  EXPECT_FALSE(c.kubernetes.in_cluster);
+  EXPECT_EQ(c.kubernetes.kubeconfig, "");
+}
+
 TEST(Config, RecordsItsSource) {
   EXPECT_EQ(parse_ok("{}").source, "t.json");
 }
