@@ -127,7 +127,13 @@ void read_node(const Node& node, Config& config) {
   const Object o = node.object({"addresses"});
   if (const auto addresses = o.find("addresses")) {
     for (const Node& a : addresses->array()) {
-      if (const auto ip = read_ip(a)) config.node_addresses.push_back(*ip);
+      const auto ip = read_ip(a);
+      if (ip && dp::is_link_local(*ip)) {
+        a.fail(dp::to_string(*ip) + " is link-local (169.254.0.0/16, fe80::/10): a NodePort " +
+               "there is reachable from one link only; give the node's routable addresses");
+      } else if (ip) {
+        config.node_addresses.push_back(*ip);
+      }
     }
   }
 }
@@ -436,11 +442,14 @@ void read_config(const Node& root, Config& config) {
   if (const auto n = o.find("admin")) read_admin(*n, config);
   if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
   if (const auto n = o.find("provider")) read_provider(*n, config);
-  // NodePorts listen on the node's addresses: by default, every port address.
+  // NodePorts listen on the node's addresses: by default, every port address that is not
+  // link-local (kube-proxy's NodePort addresses are the node's routable ones).
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
     config.node_addresses_from_ports = true;
     for (const PortConfig& p : config.dataplane.ports) {
-      for (const dp::IfAddr& a : p.addresses) config.node_addresses.push_back(a.addr);
+      for (const dp::IfAddr& a : p.addresses) {
+        if (!dp::is_link_local(a.addr)) config.node_addresses.push_back(a.addr);
+      }
     }
   }
   if (const auto n = o.find("services")) {

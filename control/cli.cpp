@@ -229,6 +229,12 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
         err << "magline plan: --node-address: \"" << text << "\" is not an IP address\n";
         return kUsage;
       }
+      if (dp::is_link_local(*a)) {  // as node.addresses refuses them (docs/config.md)
+        err << "magline plan: --node-address: " << text
+            << " is link-local (169.254.0.0/16, fe80::/10): NodePorts listen on routable "
+               "addresses\n";
+        return kUsage;
+      }
       opts.node_addresses.push_back(*a);
     }
   }

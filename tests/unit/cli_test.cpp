@@ -601,6 +601,10 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
 
   EXPECT_EQ(magline({"plan"}).rc, kUsage);
   EXPECT_EQ(magline({"plan", "--k8s", pod, "--node-address", "nope"}).rc, kUsage);
+  Outcome link_local = magline({"plan", "--k8s", pod, "--node-address", "fe80::1"});
+  EXPECT_EQ(link_local.rc, kUsage);
+  EXPECT_EQ(link_local.err, "magline plan: --node-address: fe80::1 is link-local "
+                            "(169.254.0.0/16, fe80::/10): NodePorts listen on routable addresses\n");
   Outcome help = magline({"plan", "--help"});
   EXPECT_EQ(help.rc, kOk);
   EXPECT_NE(help.out.find("--node-address"), std::string::npos);

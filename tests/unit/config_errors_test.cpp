@@ -210,6 +210,13 @@ TEST(ConfigErrors, BadAddressesAndPrefixes) {
        R"(t.json: node.addresses[0]: expected an IPv4 or IPv6 address, got "198.18.0.1/32")"},
       {R"({"node": {"addresses": ["198.18.0.1", " 198.18.0.2"]}})",
        R"(t.json: node.addresses[1]: expected an IPv4 or IPv6 address, got " 198.18.0.2")"},
+      // A NodePort on a link-local address answers one link only.
+      {R"({"node": {"addresses": ["198.18.0.1", "169.254.1.1"]}})",
+       "t.json: node.addresses[1]: 169.254.1.1 is link-local (169.254.0.0/16, fe80::/10): a "
+       "NodePort there is reachable from one link only; give the node's routable addresses"},
+      {R"({"node": {"addresses": ["fe80::1"]}})",
+       "t.json: node.addresses[0]: fe80::1 is link-local (169.254.0.0/16, fe80::/10): a "
+       "NodePort there is reachable from one link only; give the node's routable addresses"},
       {web(R"("source_ranges": ["198.18.0.1/16"])"),
        R"(t.json: services[0].source_ranges[0]: "198.18.0.1/16" has bits set past the prefix length; did you mean "198.18.0.0/16"?)"},
       {web(R"("source_ranges": ["198.18.0.0/15", "198.19.255.255/31"])"),

@@ -361,6 +361,22 @@ TEST(ServicesOf, ExpandsNodePortOverTheNodeAddressesOfTheFamily) {
             "  [2001:db8::1]:30080/tcp node_port\n");
 }
 
+// Without node.addresses, NodePorts listen on the ports' addresses, but not on link-local ones.
+TEST(ServicesOf, NodePortsSkipLinkLocalPortAddresses) {
+  const Config c = parse_ok(R"({"dataplane": {"ports": [{"name": "p0", "device": "net_null0",
+      "addresses": ["169.254.10.1/16", "198.18.0.1/16", "fe80::1/64", "2001:db8::1/64"]}]},
+      "services": [{"name": "v4", "frontends": [{"kind": "node_port", "port": 30080}],
+                    "backends": [{"address": "198.18.1.1", "port": 80}], "table_size": 7}]})");
+  ASSERT_EQ(c.node_addresses.size(), 2u);
+  EXPECT_EQ(dp::to_string(c.node_addresses[0]), "198.18.0.1");
+  EXPECT_EQ(dp::to_string(c.node_addresses[1]), "2001:db8::1");
+  EXPECT_EQ(dump_dp_services(services_of(c)),
+            "service v4 table=7\n"
+            "  198.18.0.1:30080/tcp node_port\n");
+  // The port keeps every address (ARP, neighbour discovery, full-NAT sources are its own).
+  EXPECT_EQ(node_of(c).ports.at(0).addrs.size(), 4u);
+}
+
 TEST(ServicesOf, CopiesEveryOption) {
   const Config c = parse_ok(services(R"({"name": "a", "mode": "dsr_l2",
       "frontends": [{"address": "198.18.100.1", "port": 80}],
