@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <system_error>
 
@@ -490,6 +491,22 @@ Result<std::string> read_file(const std::string& path) {
   return text;
 }
 
+// Standard input, whole (std::cin, so that tests can hand it a buffer).
+Result<std::string> read_stdin() {
+  std::string text;
+  char buf[65536];
+  while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+    text.append(buf, size_t(std::cin.gcount()));
+    if (text.size() > kMaxFileBytes) {
+      return Error{std::string(kStdinSource) + ": cannot read: larger than " +
+                   std::to_string(kMaxFileBytes) + " bytes"};
+    }
+  }
+  if (std::cin.bad()) return Error{std::string(kStdinSource) + ": cannot read"};
+  std::cin.clear();  // the end of input is not an error for whoever reads next
+  return text;
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text, std::string_view source) {
@@ -503,15 +520,17 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
 }
 
 Result<Config> load_config(const std::string& path) {
-  auto text = read_file(path);
+  const bool from_stdin = path == "-";
+  auto text = from_stdin ? read_stdin() : read_file(path);
   if (!text) return text.error();
-  auto config = parse_config(*text, path);
+  auto config = parse_config(*text, from_stdin ? kStdinSource : std::string_view(path));
   if (!config) return config;
   // A relative kubeconfig is the configuration file's neighbour, wherever magline runs from
   // (as a kubeconfig's own relative paths are the kubeconfig's: control/k8s_client).
   std::string& kubeconfig = config->kubernetes.kubeconfig;
   if (!kubeconfig.empty() && std::filesystem::path(kubeconfig).is_relative()) {
     std::error_code ec;
+    // From standard input ("-"): the working directory.
     const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
     if (!ec) kubeconfig = (dir / kubeconfig).lexically_normal().string();
   }

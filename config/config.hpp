@@ -130,12 +130,14 @@ struct Config {
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";
+inline constexpr std::string_view kStdinSource = "<stdin>";
 
 // Parses and validates `text`; `source` names it in error messages.
 Result<Config> parse_config(std::string_view text, std::string_view source);
 
-// Reads and parses a file. Errors start with the path. A relative kubernetes.kubeconfig is
-// resolved against the file's directory (made absolute).
+// Reads and parses a file; "-" reads standard input (named "<stdin>" in errors). Errors start
+// with the path. A relative kubernetes.kubeconfig is resolved against the file's directory
+// (the working directory for standard input), made absolute.
 Result<Config> load_config(const std::string& path);
 
 // The file at `path`, or the configuration built into the binary when there is none: what

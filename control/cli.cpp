@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -65,8 +66,25 @@ po::options_description config_options(std::string_view command) {
   po::options_description desc("Options of 'magline " + std::string(command) + "'");
   desc.add_options()("help,h", "show this help")(
       "config,c", po::value<std::string>()->value_name("FILE"),
-      "configuration file (JSON, docs/config.md); default: the embedded default");
+      command == "run"
+          ? "configuration file (JSON, docs/config.md; re-read on SIGHUP, so a file, not '-'); "
+            "default: the embedded default"
+          : "configuration file (JSON, docs/config.md); '-' reads standard input; default: the "
+            "embedded default");
   return desc;
+}
+
+// At most one option may read standard input ("-"). Prints why and returns false otherwise.
+bool one_stdin(std::string_view command, const po::variables_map& vm,
+               std::initializer_list<const char*> options, std::ostream& err) {
+  std::vector<std::string> readers;
+  for (const char* o : options) {
+    if (vm.count(o) && vm[o].as<std::string>() == "-") readers.push_back(std::string("--") + o);
+  }
+  if (readers.size() < 2) return true;
+  err << "magline " << command << ": " << readers[0] << " and " << readers[1]
+      << " cannot both read standard input ('-')\n";
+  return false;
 }
 
 // The configuration named by --config (or the embedded one), with its services built: exactly
@@ -151,6 +169,18 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (const int rc = parse("run", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
   }
+  // '-' makes sense for neither: SIGHUP re-reads the file, and the counters already go to
+  // standard output.
+  if (vm.count("config") && vm["config"].as<std::string>() == "-") {
+    err << "magline run: --config -: run re-reads its configuration on SIGHUP, so it needs a "
+           "file\n";
+    return kUsage;
+  }
+  if (vm.count("stats") && vm["stats"].as<std::string>() == "-") {
+    err << "magline run: --stats -: the counters already go to standard output; --stats "
+           "takes a file\n";
+    return kUsage;
+  }
   control::RunOptions opts;
   if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
   if (vm.count("duration")) {
@@ -168,13 +198,15 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description desc = config_options("replay");
   desc.add_options()("in", po::value<std::string>()->value_name("IN.pcap")->required(),
-                     "the capture to replay (Ethernet)")(
+                     "the capture to replay (Ethernet); '-' reads standard input")(
       "out", po::value<std::string>()->value_name("OUT.pcap")->required(),
-      "where to write what Magline transmits");
+      "where to write what Magline transmits; '-' writes standard output (the counters then go "
+      "to standard error)");
   po::variables_map vm;
   if (const int rc = parse("replay", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
   }
+  if (!one_stdin("replay", vm, {"config", "in"}, err)) return kUsage;
   control::ReplayOptions opts;
   if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
   opts.in = vm["in"].as<std::string>();
@@ -191,7 +223,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       "-o json'; '-' reads standard input")(
       "config,c", po::value<std::string>()->value_name("FILE"),
       "take node addresses, table size and the kubernetes section's options from this "
-      "configuration")(
+      "configuration; '-' reads standard input")(
       "node-address", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
       "an address NodePorts listen on (repeatable; default: the configuration's node addresses)")(
       "proxy-name", po::value<std::string>()->value_name("NAME"),
@@ -211,6 +243,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
         << "Run 'magline plan --help' for its options.\n";
     return kUsage;
   }
+  if (!one_stdin("plan", vm, {"config", "k8s"}, err)) return kUsage;
 
   k8s::TranslateOptions opts;
   if (vm.count("config")) {

@@ -105,6 +105,26 @@ def replay_to_full(c):
 
 
 @case
+def replay_through_pipes(c):
+    """replay --in - --out -: the capture through standard input and output, as written to
+    files; the counters on standard error then."""
+    config = os.path.join(REPLAY, "config.json")
+    capture = os.path.join(REPLAY, "in.pcap")
+    out_file = os.path.join(c.tmp, "out.pcap")
+    rc, counters, err = c.run(["replay", "--config", config, "--in", capture, "--out", out_file])
+    assert rc == 0, err
+    with open(capture, "rb") as f:
+        p = subprocess.run([c.magline, "replay", "--config", config, "--in", "-", "--out", "-"],
+                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout == open(out_file, "rb").read(), "the capture on standard output differs"
+    assert json.loads(p.stderr) == json.loads(counters), "counters differ"
+    # /dev/full as standard output: named as such.
+    c.expect(["replay", "--config", config, "--in", capture, "--out", "-"], 1,
+             "<stdout>: cannot write: No space left on device\n", stdout="/dev/full")
+
+
+@case
 def run_stats_unwritable(c):
     # Refused before anything starts: no EAL, so no root needed.
     c.expect(["run", "-c", c.write("run.json", net_null_config()), "--duration", "0.5",

@@ -528,6 +528,52 @@ TEST(Cli, PlanReadsStandardInput) {
   EXPECT_EQ(nlohmann::json::parse(o.out).at("services").at(0).at("name"), "shop/web:http/tcp/v4");
 }
 
+// Runs `magline ARGS` with `input` as standard input.
+Outcome magline_with_stdin(std::vector<std::string> args, const std::string& input) {
+  std::istringstream in(input);
+  std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
+  Outcome o = magline(std::move(args));
+  std::cin.rdbuf(saved);
+  std::cin.clear();
+  return o;
+}
+
+// '-' is standard input for --config wherever a file is read once, and never for two options.
+TEST(Cli, ConfigFromStandardInput) {
+  Outcome check = magline_with_stdin({"check", "--config", "-"}, kSmall);
+  EXPECT_EQ(check.rc, kOk) << check.err;
+  EXPECT_EQ(check.out, "<stdin>: OK: 1 services, 1 frontends, 2 backends\n");
+  Outcome table = magline_with_stdin({"table", "-c", "-"}, kSmall);
+  EXPECT_EQ(table.rc, kOk) << table.err;
+  EXPECT_NE(table.out.find("service t/web:http  mode full_nat  M 13\n"), std::string::npos);
+  Outcome bad = magline_with_stdin({"check", "-c", "-"}, R"({"servics": []})");
+  EXPECT_EQ(bad.rc, kInvalid);
+  EXPECT_EQ(bad.err.rfind("<stdin>: (top level): unknown key \"servics\"", 0), 0u) << bad.err;
+  Outcome plan = magline_with_stdin({"plan", "--k8s", "/nonexistent/k8s.json", "--config", "-"},
+                                    R"({"node": {"addresses": ["198.18.0.7"]}})");
+  EXPECT_EQ(plan.err, "/nonexistent/k8s.json: cannot read the file\n");  // the config was read
+
+  // Two readers of one standard input.
+  Outcome both = magline({"plan", "--k8s", "-", "--config", "-"});
+  EXPECT_EQ(both.rc, kUsage);
+  EXPECT_EQ(both.err, "magline plan: --config and --k8s cannot both read standard input ('-')\n");
+  Outcome replay = magline({"replay", "--config", "-", "--in", "-", "--out", "x.pcap"});
+  EXPECT_EQ(replay.rc, kUsage);
+  EXPECT_EQ(replay.err,
+            "magline replay: --config and --in cannot both read standard input ('-')\n");
+
+  // run: SIGHUP re-reads the file; the counters already go to standard output. Refused before
+  // anything starts.
+  Outcome run_config = magline({"run", "--config", "-"});
+  EXPECT_EQ(run_config.rc, kUsage);
+  EXPECT_EQ(run_config.err, "magline run: --config -: run re-reads its configuration on SIGHUP, "
+                            "so it needs a file\n");
+  Outcome run_stats = magline({"run", "--stats", "-"});
+  EXPECT_EQ(run_stats.rc, kUsage);
+  EXPECT_EQ(run_stats.err, "magline run: --stats -: the counters already go to standard output; "
+                           "--stats takes a file\n");
+}
+
 TEST(Cli, PlanTakesDefaultsFromTheConfiguration) {
   TempDir dir;
   const std::string file = dir.write("k8s.json", kK8sList);
