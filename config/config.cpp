@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <iterator>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <system_error>
 
@@ -250,13 +250,13 @@ ServiceConfig read_service(const Node& node) {
 // DPDK's virtual network drivers (drivers/net, the vdev bus) and their aliases: a virtual
 // device's name is one of these followed by the instance (net_null0, net_af_packet1).
 constexpr std::string_view kVirtualDrivers[] = {
-    "net_af_packet", "net_af_xdp", "net_bonding", "net_failsafe", "net_memif",
-    "net_null", "net_pcap", "net_ring", "net_softnic", "net_tap",
-    "net_tun", "net_vdev_netvsc", "net_vhost", "net_virtio_user",
+    "net_af_packet", "net_af_xdp",      "net_bonding", "net_failsafe",    "net_memif",
+    "net_null",      "net_pcap",        "net_ring",    "net_softnic",     "net_tap",
+    "net_tun",       "net_vdev_netvsc", "net_vhost",   "net_virtio_user",
 };
 constexpr std::string_view kVirtualAliases[] = {
-    "eth_af_packet", "eth_bond", "eth_null", "eth_pcap", "eth_ring",
-    "eth_tap", "eth_vdev_netvsc", "eth_vhost", "virtio_user",
+    "eth_af_packet", "eth_bond",        "eth_null",  "eth_pcap",    "eth_ring",
+    "eth_tap",       "eth_vdev_netvsc", "eth_vhost", "virtio_user",
 };
 
 bool all_of_set(std::string_view s, std::string_view set) {
@@ -297,12 +297,12 @@ void check_device(const Node& node, const std::string& device) {
     std::string lower(name);
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](char c) { return char(std::tolower(uint8_t(c))); });
-    node.fail("DPDK names PCI ports in lowercase: expected \"" + lower + "\", got " +
-              node.shown());
+    node.fail("DPDK names PCI ports in lowercase: expected \"" + lower + "\", got " + node.shown());
     return;
   }
   std::string drivers;
-  for (std::string_view d : kVirtualDrivers) drivers += (drivers.empty() ? "" : ", ") + std::string(d);
+  for (std::string_view d : kVirtualDrivers)
+    drivers += (drivers.empty() ? "" : ", ") + std::string(d);
   node.fail("expected a PCI address (0000:03:00.0) or a DPDK virtual device (" + drivers +
             ", then the instance: net_null0), got " + node.shown());
 }

@@ -51,8 +51,7 @@ AdminView::Copy AdminView::copy() const {
   return data_;
 }
 
-Result<std::unique_ptr<AdminServer>> AdminServer::bind(const std::string& address,
-                                                       uint16_t port) {
+Result<std::unique_ptr<AdminServer>> AdminServer::bind(const std::string& address, uint16_t port) {
   std::unique_ptr<AdminServer> s(new AdminServer());
   s->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *s->server_;

@@ -44,8 +44,8 @@ int parse(std::string_view command, const po::options_description& desc,
     const po::positional_options_description none;  // stray words are errors
     // No guessing of prefixes (--conf for --config): a later option sharing the prefix would
     // change what a script's command line means, or make it ambiguous.
-    const int style = po::command_line_style::default_style &
-                      ~po::command_line_style::allow_guessing;
+    const int style =
+        po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
     po::store(po::command_line_parser(args).options(desc).positional(none).style(style).run(), vm);
     // --help before the checks of required options: `magline replay --help` is an answer,
     // not an error about a missing --in.
@@ -122,8 +122,8 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
   }
   // What `run` checks of the machine before starting (the in-cluster files exist only in a
   // pod: not checked).
-  if (auto ok = control::preflight(config, control::HostFacts::of_this_process(),
-                                   {.in_cluster = false});
+  if (auto ok =
+          control::preflight(config, control::HostFacts::of_this_process(), {.in_cluster = false});
       !ok) {
     err << ok.error().message << "\n";
     return kInvalid;

@@ -19,8 +19,9 @@ Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k) {
   if (k.in_cluster) return k8s::in_cluster_config([](const char* n) { return std::getenv(n); });
   const KubeconfigFile file = kubeconfig_file(k);
   if (file.path.empty()) {
-    return Error{"no kubeconfig: the section names none (\"kubeconfig\" or \"in_cluster\"), "
-                 "and neither $KUBECONFIG nor $HOME is set"};
+    return Error{
+        "no kubeconfig: the section names none (\"kubeconfig\" or \"in_cluster\"), "
+        "and neither $KUBECONFIG nor $HOME is set"};
   }
   return k8s::load_kubeconfig(file.path, k.context);
 }

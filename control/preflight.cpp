@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "config/json_reader.hpp"
-#include "control/k8s_feed.hpp"
 #include "control/k8s_client/kube_config.hpp"
+#include "control/k8s_feed.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/traffic.hpp"
 
@@ -96,7 +96,7 @@ Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions&
   if (!k.enabled || (k.in_cluster && !options.in_cluster)) return {};
   // The field the problem comes from: the section itself when the kubeconfig is kubectl's
   // default (its messages name the file).
-  const std::string field = k.in_cluster             ? "kubernetes.in_cluster"
+  const std::string field = k.in_cluster           ? "kubernetes.in_cluster"
                             : k.kubeconfig.empty() ? "kubernetes"
                                                    : "kubernetes.kubeconfig";
   auto api = api_config(k);
@@ -135,7 +135,8 @@ std::string cpu_list(const std::set<uint32_t>& cpus) {
   for (auto it = cpus.begin(); it != cpus.end();) {
     const uint32_t first = *it;
     uint32_t last = first;
-    while (++it != cpus.end() && *it == last + 1) ++last;
+    while (++it != cpus.end() && *it == last + 1)
+      ++last;
     if (!out.empty()) out += ',';
     out += std::to_string(first);
     if (last != first) out += '-' + std::to_string(last);

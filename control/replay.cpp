@@ -255,8 +255,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
   // pcap_dump() buffers and reports nothing: a full disk shows at the flush.
   errno = 0;
   if (pcap_dump_flush(dump.get()) != 0 || std::ferror(pcap_dump_file(dump.get()))) {
-    err << out_name << ": cannot write: " << (errno ? std::strerror(errno) : "write error")
-        << "\n";
+    err << out_name << ": cannot write: " << (errno ? std::strerror(errno) : "write error") << "\n";
     return 1;
   }
 

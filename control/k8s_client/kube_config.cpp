@@ -173,8 +173,8 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv, const std::string& 
   c.token_file = sa_dir + "/token";
   const auto token = read_file(c.token_file);
   if (!token) {
-    return Error{"in-cluster config: cannot read the service-account token " + c.token_file +
-                 ": " + token.error().message};
+    return Error{"in-cluster config: cannot read the service-account token " + c.token_file + ": " +
+                 token.error().message};
   }
   c.token = trim(*token);
   if (c.token.empty()) return Error{"in-cluster config: " + c.token_file + " is empty"};

@@ -89,7 +89,8 @@ std::string one_line(const std::string& text) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     std::string_view line(text.data() + start, end - start);
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r')) line.remove_suffix(1);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r'))
+      line.remove_suffix(1);
     if (!line.empty() && seen.insert(line).second) {
       if (!out.empty()) out += "; ";
       out += line;

@@ -325,8 +325,7 @@ TEST(Kubeconfig, ADirectoryIsAnError) {
   TempDir d;
   auto c = load_kubeconfig(d.path());
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().message,
-            "kubeconfig " + d.path() + ": cannot read the file: Is a directory");
+  EXPECT_EQ(c.error().message, "kubeconfig " + d.path() + ": cannot read the file: Is a directory");
   // The service account's token likewise.
   fs::create_directories(d.path() + "/sa/token");
   auto in = in_cluster_config(

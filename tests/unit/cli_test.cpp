@@ -75,10 +75,8 @@ TEST(Cli, UsageAndUnknownCommands) {
 
   // Options are spelled out: a prefix is not guessed (a later option would change its meaning).
   const std::vector<std::pair<std::vector<std::string>, std::string>> prefixes = {
-      {{"check", "--conf", "x.json"}, "--conf"},
-      {{"table", "--dum"}, "--dum"},
-      {{"run", "--dur", "1"}, "--dur"},
-      {{"replay", "--in", "a", "--ou", "b"}, "--ou"},
+      {{"check", "--conf", "x.json"}, "--conf"}, {{"table", "--dum"}, "--dum"},
+      {{"run", "--dur", "1"}, "--dur"},          {{"replay", "--in", "a", "--ou", "b"}, "--ou"},
       {{"plan", "--k8", "-"}, "--k8"},
   };
   for (const auto& [args, option] : prefixes) {
@@ -164,8 +162,8 @@ TEST(Cli, OutputThatCannotBeWrittenIsAnError) {
 
   // replay's capture: pcap buffers, the flush tells.
   const std::string dir = std::string(MAGLINE_SOURCE_DIR) + "/tests/replay/";
-  Outcome replay = magline({"replay", "--config", dir + "config.json", "--in", dir + "in.pcap",
-                            "--out", "/dev/full"});
+  Outcome replay = magline(
+      {"replay", "--config", dir + "config.json", "--in", dir + "in.pcap", "--out", "/dev/full"});
   EXPECT_EQ(replay.rc, kInvalid);
   EXPECT_EQ(replay.err, "/dev/full: cannot write: No space left on device\n");
   EXPECT_TRUE(replay.out.empty());
@@ -260,8 +258,8 @@ current-context: x
   EXPECT_NE(m.err.find("/nonexistent/kubeconfig"), std::string::npos) << m.err;
 
   // A directory (it used to abort check and run with exit 134).
-  const std::string directory = dir.write(
-      "directory.json", R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
+  const std::string directory =
+      dir.write("directory.json", R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
   Outcome d = magline({"check", "-c", directory});
   EXPECT_EQ(d.rc, kInvalid);
   EXPECT_EQ(d.err, directory + ": kubernetes.kubeconfig: kubeconfig " + dir.path() +
@@ -276,8 +274,8 @@ contexts:
   context: {cluster: c}
 current-context: x
 )");
-  const std::string ca = dir.write(
-      "ca.json", R"({"kubernetes": {"kubeconfig": ")" + with_ca + R"("}})");
+  const std::string ca =
+      dir.write("ca.json", R"({"kubernetes": {"kubeconfig": ")" + with_ca + R"("}})");
   Outcome no_ca = magline({"check", "-c", ca});
   EXPECT_EQ(no_ca.rc, kInvalid);
   EXPECT_EQ(no_ca.err, ca + ": kubernetes.kubeconfig: kubeconfig " + with_ca +
@@ -298,8 +296,8 @@ TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
   TempDir dir;
   const std::string port =
       R"("ports": [{"name": "p0", "device": "net_null0", "addresses": ["198.18.0.1/16"]}])";
-  const std::string no_core = dir.write(
-      "core.json", R"({"dataplane": {"worker_cores": [1000], )" + port + "}}");
+  const std::string no_core =
+      dir.write("core.json", R"({"dataplane": {"worker_cores": [1000], )" + port + "}}");
   Outcome core = magline({"check", "-c", no_core});
   EXPECT_EQ(core.rc, kInvalid);
   EXPECT_EQ(core.err.rfind(no_core + ": dataplane.worker_cores[0]: core 1000 is not one this "
@@ -317,9 +315,10 @@ TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
       << device.err;
 
   // 2^31 connections: 144 GiB per worker.
-  const std::string huge = dir.write(
-      "huge.json", R"({"flow_table": {"capacity": 2147483648}, "dataplane": {"worker_cores": [1], )" +
-                       port + "}}");
+  const std::string huge =
+      dir.write("huge.json",
+                R"({"flow_table": {"capacity": 2147483648}, "dataplane": {"worker_cores": [1], )" +
+                    port + "}}");
   Outcome memory = magline({"check", "-c", huge});
   if (memory.rc == kOk) GTEST_SKIP() << "this machine has more than 144 GiB";
   EXPECT_EQ(memory.rc, kInvalid);
@@ -385,17 +384,19 @@ current-context: x
     const ScopedEnv kubeconfig("KUBECONFIG", "/nonexistent/kubeconfig");
     Outcome o = magline({"check", "-c", config});
     EXPECT_EQ(o.rc, kInvalid);
-    EXPECT_EQ(o.err, config + ": kubernetes: kubeconfig /nonexistent/kubeconfig: cannot read the "
-                              "file: No such file or directory\n");
+    EXPECT_EQ(o.err, config +
+                         ": kubernetes: kubeconfig /nonexistent/kubeconfig: cannot read the "
+                         "file: No such file or directory\n");
   }
   {
     const ScopedEnv kubeconfig("KUBECONFIG", nullptr);
     const ScopedEnv home("HOME", nullptr);
     Outcome o = magline({"check", "-c", config});
     EXPECT_EQ(o.rc, kInvalid);
-    EXPECT_EQ(o.err, config + ": kubernetes: no kubeconfig: the section names none "
-                              "(\"kubeconfig\" or \"in_cluster\"), and neither $KUBECONFIG nor "
-                              "$HOME is set\n");
+    EXPECT_EQ(o.err, config +
+                         ": kubernetes: no kubeconfig: the section names none "
+                         "(\"kubeconfig\" or \"in_cluster\"), and neither $KUBECONFIG nor "
+                         "$HOME is set\n");
   }
 }
 
@@ -566,12 +567,14 @@ TEST(Cli, ConfigFromStandardInput) {
   // anything starts.
   Outcome run_config = magline({"run", "--config", "-"});
   EXPECT_EQ(run_config.rc, kUsage);
-  EXPECT_EQ(run_config.err, "magline run: --config -: run re-reads its configuration on SIGHUP, "
-                            "so it needs a file\n");
+  EXPECT_EQ(run_config.err,
+            "magline run: --config -: run re-reads its configuration on SIGHUP, "
+            "so it needs a file\n");
   Outcome run_stats = magline({"run", "--stats", "-"});
   EXPECT_EQ(run_stats.rc, kUsage);
-  EXPECT_EQ(run_stats.err, "magline run: --stats -: the counters already go to standard output; "
-                           "--stats takes a file\n");
+  EXPECT_EQ(run_stats.err,
+            "magline run: --stats -: the counters already go to standard output; "
+            "--stats takes a file\n");
 }
 
 TEST(Cli, PlanTakesDefaultsFromTheConfiguration) {
@@ -620,8 +623,9 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
     {"metadata": {"name": "a", "namespace": "n"}, "spec": {"ports": [{"port": 1e999}]}}]})");
   Outcome overflow = magline({"plan", "--k8s", huge});
   EXPECT_EQ(overflow.rc, kInvalid);
-  EXPECT_EQ(overflow.err, huge + ": invalid JSON: [json.exception.out_of_range.406] number "
-                                 "overflow parsing '1e999'\n");
+  EXPECT_EQ(overflow.err, huge +
+                              ": invalid JSON: [json.exception.out_of_range.406] number "
+                              "overflow parsing '1e999'\n");
   EXPECT_TRUE(overflow.out.empty());
   const std::string huge_config = dir.write("c.json", R"({"maglev": {"table_size": 1e999}})");
   Outcome config_overflow = magline({"plan", "--k8s", yaml, "--config", huge_config});
@@ -649,8 +653,9 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
   EXPECT_EQ(magline({"plan", "--k8s", pod, "--node-address", "nope"}).rc, kUsage);
   Outcome link_local = magline({"plan", "--k8s", pod, "--node-address", "fe80::1"});
   EXPECT_EQ(link_local.rc, kUsage);
-  EXPECT_EQ(link_local.err, "magline plan: --node-address: fe80::1 is link-local "
-                            "(169.254.0.0/16, fe80::/10): NodePorts listen on routable addresses\n");
+  EXPECT_EQ(link_local.err,
+            "magline plan: --node-address: fe80::1 is link-local "
+            "(169.254.0.0/16, fe80::/10): NodePorts listen on routable addresses\n");
   Outcome help = magline({"plan", "--help"});
   EXPECT_EQ(help.rc, kOk);
   EXPECT_NE(help.out.find("--node-address"), std::string::npos);

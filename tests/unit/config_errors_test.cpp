@@ -515,7 +515,8 @@ TEST(ConfigErrors, Dataplane) {
        "need their own"},
       {dp(R"("worker_cores": [1, 1])"), "t.json: dataplane.worker_cores[1]: duplicate core 1"},
       {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
-      {dp(R"("hugepages": "no")"), "t.json: dataplane.hugepages: expected true or false, got \"no\""},
+      {dp(R"("hugepages": "no")"),
+       "t.json: dataplane.hugepages: expected true or false, got \"no\""},
       {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
       {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "mac": "02:00:00:00:00"}])"),
        "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "

@@ -225,14 +225,28 @@ TEST(Config, GlobalSectionsParseToTheExpectedConfig) {
 // Every form of device `run` can open: PCI addresses (a domain of more than four digits too,
 // devargs after ','), each of DPDK's virtual network drivers and their aliases.
 TEST(Config, DevicesRunCanOpen) {
-  for (const char* device :
-       {"0000:03:00.0", "10000:e1:1f.7", "0000:af:00.1,representor=[0-3]", "net_af_packet0,iface=veth0",
-        "net_af_xdp0,iface=eth1", "net_bonding0,mode=4,member=0000:03:00.0", "net_failsafe0",
-        "net_memif0,role=server", "net_null0", "net_pcap0,rx_pcap=in.pcap", "net_ring_a",
-        "net_softnic0", "net_tap0,iface=tap0", "net_tun0", "net_vdev_netvsc0", "net_vhost0,iface=/s",
-        "net_virtio_user0,path=/dev/vhost-net", "eth_null0", "eth_pcap0", "virtio_user0"}) {
-    const std::string text = R"({"dataplane": {"ports": [{"name": "p", "device": ")" +
-                             std::string(device) + R"("}]}})";
+  for (const char* device : {"0000:03:00.0",
+                             "10000:e1:1f.7",
+                             "0000:af:00.1,representor=[0-3]",
+                             "net_af_packet0,iface=veth0",
+                             "net_af_xdp0,iface=eth1",
+                             "net_bonding0,mode=4,member=0000:03:00.0",
+                             "net_failsafe0",
+                             "net_memif0,role=server",
+                             "net_null0",
+                             "net_pcap0,rx_pcap=in.pcap",
+                             "net_ring_a",
+                             "net_softnic0",
+                             "net_tap0,iface=tap0",
+                             "net_tun0",
+                             "net_vdev_netvsc0",
+                             "net_vhost0,iface=/s",
+                             "net_virtio_user0,path=/dev/vhost-net",
+                             "eth_null0",
+                             "eth_pcap0",
+                             "virtio_user0"}) {
+    const std::string text =
+        R"({"dataplane": {"ports": [{"name": "p", "device": ")" + std::string(device) + R"("}]}})";
     EXPECT_EQ(parse_ok(text).dataplane.ports.at(0).device, device);
   }
 }

@@ -82,10 +82,9 @@ TEST(Preflight, FlowTablesMustFitInMemory) {
       "t.json: flow_table.capacity: 16777216 connections per worker need 2.3 GiB for 2 "
       "worker(s) (2.5 GiB with dataplane.memory_mb), but the machine has 2.0 GiB (MemTotal)");
   // The EAL's memory counts too.
-  EXPECT_EQ(
-      error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 1024,)", big)), two_gib),
-      "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
-      "worker(s) (2.1 GiB with dataplane.memory_mb), but the machine has 2.0 GiB (MemTotal)");
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 1024,)", big)), two_gib),
+            "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
+            "worker(s) (2.1 GiB with dataplane.memory_mb), but the machine has 2.0 GiB (MemTotal)");
   EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1, 2],)", big)), HostFacts{{0, 1, 2}, 0}),
             "(no error)");  // unknown memory
 }
@@ -101,20 +100,18 @@ users: [{name: u, user: {client-certificate: u.crt, client-key: /nonexistent/u.k
 TEST(Preflight, EveryFileTheKubeconfigNamesCanBeRead) {
   TempDir dir;
   const std::string kubeconfig = dir.write("kube/config", kKubeconfig);
-  const cfg::Config config =
-      parse(R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"("}})");
-  EXPECT_EQ(error_of(config, kTwoCpus),
-            "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
-                ": certificate-authority " + dir.path() +
-                "/kube/ca.crt: cannot read: No such file or directory");
+  const cfg::Config config = parse(R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"("}})");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": certificate-authority " + dir.path() +
+                                            "/kube/ca.crt: cannot read: No such file or directory");
   dir.write("kube/ca.crt", "CA");
-  EXPECT_EQ(error_of(config, kTwoCpus),
-            "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig + ": client-certificate " +
-                dir.path() + "/kube/u.crt: cannot read: No such file or directory");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": client-certificate " + dir.path() +
+                                            "/kube/u.crt: cannot read: No such file or directory");
   fs::create_directories(dir.path() + "/kube/u.crt");
-  EXPECT_EQ(error_of(config, kTwoCpus),
-            "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig + ": client-certificate " +
-                dir.path() + "/kube/u.crt: cannot read: Is a directory");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": client-certificate " + dir.path() +
+                                            "/kube/u.crt: cannot read: Is a directory");
   fs::remove(dir.path() + "/kube/u.crt");
   dir.write("kube/u.crt", "CERT");
   EXPECT_EQ(error_of(config, kTwoCpus),
@@ -122,8 +119,7 @@ TEST(Preflight, EveryFileTheKubeconfigNamesCanBeRead) {
                 ": client-key /nonexistent/u.key: cannot read: No such file or directory");
 
   // The kubeconfig itself.
-  const cfg::Config directory =
-      parse(R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
+  const cfg::Config directory = parse(R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
   EXPECT_EQ(error_of(directory, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " +
                                                dir.path() +
                                                ": cannot read the file: Is a directory");
