@@ -3,9 +3,13 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
 #include <memory>
 #include <system_error>
 
@@ -124,7 +128,13 @@ void read_node(const Node& node, Config& config) {
   const Object o = node.object({"addresses"});
   if (const auto addresses = o.find("addresses")) {
     for (const Node& a : addresses->array()) {
-      if (const auto ip = read_ip(a)) config.node_addresses.push_back(*ip);
+      const auto ip = read_ip(a);
+      if (ip && dp::is_link_local(*ip)) {
+        a.fail(dp::to_string(*ip) + " is link-local (169.254.0.0/16, fe80::/10): a NodePort " +
+               "there is reachable from one link only; give the node's routable addresses");
+      } else if (ip) {
+        config.node_addresses.push_back(*ip);
+      }
     }
   }
 }
@@ -237,6 +247,66 @@ ServiceConfig read_service(const Node& node) {
   return s;
 }
 
+// DPDK's virtual network drivers (drivers/net, the vdev bus) and their aliases: a virtual
+// device's name is one of these followed by the instance (net_null0, net_af_packet1).
+constexpr std::string_view kVirtualDrivers[] = {
+    "net_af_packet", "net_af_xdp",      "net_bonding", "net_failsafe",    "net_memif",
+    "net_null",      "net_pcap",        "net_ring",    "net_softnic",     "net_tap",
+    "net_tun",       "net_vdev_netvsc", "net_vhost",   "net_virtio_user",
+};
+constexpr std::string_view kVirtualAliases[] = {
+    "eth_af_packet", "eth_bond",        "eth_null",  "eth_pcap",    "eth_ring",
+    "eth_tap",       "eth_vdev_netvsc", "eth_vhost", "virtio_user",
+};
+
+bool all_of_set(std::string_view s, std::string_view set) {
+  return !s.empty() && s.find_first_not_of(set) == std::string_view::npos;
+}
+
+// DOMAIN:BUS:DEVICE.FUNCTION as DPDK names PCI ports (rte_pci_device_name: at least four hex
+// digits of domain, lowercase): the name `run` looks the port up by after probing it.
+// 0 when it is one, 1 when it is one only in uppercase, -1 otherwise.
+int pci_address(std::string_view s) {
+  const size_t c1 = s.find(':');
+  const size_t c2 = c1 == std::string_view::npos ? c1 : s.find(':', c1 + 1);
+  const size_t dot = c2 == std::string_view::npos ? c2 : s.find('.', c2 + 1);
+  if (dot == std::string_view::npos) return -1;
+  const std::string_view domain = s.substr(0, c1), bus = s.substr(c1 + 1, c2 - c1 - 1),
+                         dev = s.substr(c2 + 1, dot - c2 - 1), fn = s.substr(dot + 1);
+  constexpr std::string_view lower = "0123456789abcdef", any = "0123456789abcdefABCDEF";
+  if (domain.size() < 4 || domain.size() > 8 || bus.size() != 2 || dev.size() != 2 ||
+      fn.size() != 1 || !all_of_set(fn, "01234567")) {
+    return -1;
+  }
+  if (all_of_set(domain, lower) && all_of_set(bus, lower) && all_of_set(dev, lower)) return 0;
+  return all_of_set(domain, any) && all_of_set(bus, any) && all_of_set(dev, any) ? 1 : -1;
+}
+
+// What `run` can open: a PCI address or a virtual device of a driver DPDK has (its arguments
+// after the first ',' are the driver's). Checked here, so that `check` refuses "net_bogus0".
+void check_device(const Node& node, const std::string& device) {
+  const std::string_view name = std::string_view(device).substr(0, device.find(','));
+  auto starts = [&](std::string_view driver) { return name.substr(0, driver.size()) == driver; };
+  if (std::any_of(std::begin(kVirtualDrivers), std::end(kVirtualDrivers), starts) ||
+      std::any_of(std::begin(kVirtualAliases), std::end(kVirtualAliases), starts)) {
+    return;
+  }
+  const int pci = pci_address(name);
+  if (pci == 0) return;
+  if (pci == 1) {
+    std::string lower(name);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](char c) { return char(std::tolower(uint8_t(c))); });
+    node.fail("DPDK names PCI ports in lowercase: expected \"" + lower + "\", got " + node.shown());
+    return;
+  }
+  std::string drivers;
+  for (std::string_view d : kVirtualDrivers)
+    drivers += (drivers.empty() ? "" : ", ") + std::string(d);
+  node.fail("expected a PCI address (0000:03:00.0) or a DPDK virtual device (" + drivers +
+            ", then the instance: net_null0), got " + node.shown());
+}
+
 PortConfig read_port(const Node& node) {
   PortConfig p;
   const Object o = node.object({"name", "device", "mac", "addresses", "mtu", "promiscuous"});
@@ -245,7 +315,11 @@ PortConfig read_port(const Node& node) {
   check_name(name, p.name);
   const Node device = o.at("device");
   p.device = device.string().value_or("");
-  if (p.device.empty() && device.json().is_string()) device.fail("expected a DPDK device name");
+  if (p.device.empty() && device.json().is_string()) {
+    device.fail("expected a DPDK device name");
+  } else if (!p.device.empty()) {
+    check_device(device, p.device);
+  }
   if (const auto mac = o.find("mac")) p.mac = read_mac(*mac);
   if (const auto addresses = o.find("addresses")) {
     for (const Node& a : addresses->array()) {
@@ -352,9 +426,9 @@ void read_kubernetes(const Node& node, Config& config) {
   }
   k.coalesce_ms = uint32_t(o.integer("coalesce_ms", 0, 1000, k.coalesce_ms));
   k.page_limit = uint32_t(o.integer("page_limit", 1, 100000, k.page_limit));
-  if (k.enabled && k.in_cluster == !k.kubeconfig.empty()) {
-    o.fail(k.in_cluster ? "in_cluster and kubeconfig exclude each other"
-                        : "needs either \"in_cluster\": true or a \"kubeconfig\" file");
+  // Neither: kubectl's default kubeconfig, found when it is read (control/k8s_feed.hpp).
+  if (k.enabled && k.in_cluster && !k.kubeconfig.empty()) {
+    o.fail("in_cluster and kubeconfig exclude each other");
   }
 }
 
@@ -369,11 +443,14 @@ void read_config(const Node& root, Config& config) {
   if (const auto n = o.find("admin")) read_admin(*n, config);
   if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
   if (const auto n = o.find("provider")) read_provider(*n, config);
-  // NodePorts listen on the node's addresses: by default, every port address.
+  // NodePorts listen on the node's addresses: by default, every port address that is not
+  // link-local (kube-proxy's NodePort addresses are the node's routable ones).
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
     config.node_addresses_from_ports = true;
     for (const PortConfig& p : config.dataplane.ports) {
-      for (const dp::IfAddr& a : p.addresses) config.node_addresses.push_back(a.addr);
+      for (const dp::IfAddr& a : p.addresses) {
+        if (!dp::is_link_local(a.addr)) config.node_addresses.push_back(a.addr);
+      }
     }
   }
   if (const auto n = o.find("services")) {
@@ -414,6 +491,22 @@ Result<std::string> read_file(const std::string& path) {
   return text;
 }
 
+// Standard input, whole (std::cin, so that tests can hand it a buffer).
+Result<std::string> read_stdin() {
+  std::string text;
+  char buf[65536];
+  while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+    text.append(buf, size_t(std::cin.gcount()));
+    if (text.size() > kMaxFileBytes) {
+      return Error{std::string(kStdinSource) + ": cannot read: larger than " +
+                   std::to_string(kMaxFileBytes) + " bytes"};
+    }
+  }
+  if (std::cin.bad()) return Error{std::string(kStdinSource) + ": cannot read"};
+  std::cin.clear();  // the end of input is not an error for whoever reads next
+  return text;
+}
+
 }  // namespace
 
 Result<Config> parse_config(std::string_view text, std::string_view source) {
@@ -427,9 +520,21 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
 }
 
 Result<Config> load_config(const std::string& path) {
-  auto text = read_file(path);
+  const bool from_stdin = path == "-";
+  auto text = from_stdin ? read_stdin() : read_file(path);
   if (!text) return text.error();
-  return parse_config(*text, path);
+  auto config = parse_config(*text, from_stdin ? kStdinSource : std::string_view(path));
+  if (!config) return config;
+  // A relative kubeconfig is the configuration file's neighbour, wherever magline runs from
+  // (as a kubeconfig's own relative paths are the kubeconfig's: control/k8s_client).
+  std::string& kubeconfig = config->kubernetes.kubeconfig;
+  if (!kubeconfig.empty() && std::filesystem::path(kubeconfig).is_relative()) {
+    std::error_code ec;
+    // From standard input ("-"): the working directory.
+    const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+    if (!ec) kubeconfig = (dir / kubeconfig).lexically_normal().string();
+  }
+  return config;
 }
 
 Result<Config> load_or_default(const std::optional<std::string>& path) {

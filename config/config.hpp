@@ -92,7 +92,9 @@ struct AdminConfig {
 struct KubernetesConfig {
   bool enabled = false;
   bool in_cluster = false;         // service-account token and CA, KUBERNETES_SERVICE_HOST/_PORT
-  std::string kubeconfig;          // a kubeconfig file (when not in_cluster)
+  std::string kubeconfig;          // a kubeconfig file (when not in_cluster); load_config()
+                                   // makes a relative one the configuration file's neighbour;
+                                   // empty: kubectl's default ($KUBECONFIG, ~/.kube/config)
   std::string context;             // its context; empty: current-context
   std::string namespace_;          // watch one namespace; empty: all
   std::string proxy_name;          // service.kubernetes.io/service-proxy-name to claim
@@ -128,11 +130,14 @@ struct Config {
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";
+inline constexpr std::string_view kStdinSource = "<stdin>";
 
 // Parses and validates `text`; `source` names it in error messages.
 Result<Config> parse_config(std::string_view text, std::string_view source);
 
-// Reads and parses a file. Errors start with the path.
+// Reads and parses a file; "-" reads standard input (named "<stdin>" in errors). Errors start
+// with the path. A relative kubernetes.kubeconfig is resolved against the file's directory
+// (the working directory for standard input), made absolute.
 Result<Config> load_config(const std::string& path);
 
 // The file at `path`, or the configuration built into the binary when there is none: what

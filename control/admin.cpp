@@ -2,6 +2,10 @@
 
 #include <httplib.h>
 
+#include <cerrno>
+#include <cstring>
+#include <string>
+
 namespace magline::control {
 
 void AdminView::update(const dp::SlowPathStats& slow, const ControlCounters& control,
@@ -47,17 +51,29 @@ AdminView::Copy AdminView::copy() const {
   return data_;
 }
 
-Result<std::unique_ptr<AdminServer>> AdminServer::start(
-    const std::string& address, uint16_t port,
-    WorkerViews workers_in, const AdminView& view) {
+Result<std::unique_ptr<AdminServer>> AdminServer::bind(const std::string& address, uint16_t port) {
   std::unique_ptr<AdminServer> s(new AdminServer());
-  s->workers_ = std::move(workers_in);
-  const WorkerViews& workers = s->workers_;
   s->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *s->server_;
   // httplib writes a response's headers and body in separate sends: with Nagle's algorithm the
   // body then waits for the client's delayed ACK, 40 ms on a kept-alive connection (a scraper's).
   srv.set_tcp_nodelay(true);
+  errno = 0;
+  if (!srv.bind_to_port(address, port)) {
+    // httplib says only false; the socket calls behind it (getaddrinfo, socket, bind, listen)
+    // leave their errno: "Address already in use", "Cannot assign requested address", ...
+    const int reason = errno;
+    return Error{"admin listener: cannot listen on " + address + ":" + std::to_string(port) +
+                 (reason != 0 ? ": " + std::string(std::strerror(reason)) : "")};
+  }
+  s->port_ = port;
+  return s;
+}
+
+void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
+  workers_ = std::move(workers_in);
+  const WorkerViews& workers = workers_;
+  httplib::Server& srv = *server_;
   srv.Get("/healthz", [&view](const httplib::Request&, httplib::Response& res) {
     const bool ok = view.running();
     res.status = ok ? 200 : 503;
@@ -93,12 +109,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(
     }
     res.set_content(*state, "application/json");
   });
-  if (!srv.bind_to_port(address, port)) {
-    return Error{"admin listener: cannot listen on " + address + ":" + std::to_string(port)};
-  }
-  s->port_ = port;
-  s->thread_ = std::thread([&srv] { srv.listen_after_bind(); });
-  return s;
+  thread_ = std::thread([&srv] { srv.listen_after_bind(); });
 }
 
 AdminServer::~AdminServer() {

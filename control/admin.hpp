@@ -76,10 +76,12 @@ class AdminView {
 
 class AdminServer {
  public:
-  // Binds address:port and starts serving on a thread. Errors: the address cannot be bound.
-  static Result<std::unique_ptr<AdminServer>> start(
-      const std::string& address, uint16_t port,
-      WorkerViews workers, const AdminView& view);
+  // Binds address:port and listens; connections wait in the backlog until serve(). Apart from
+  // serving so that `run` can take the address before it starts anything else. Errors: the
+  // address cannot be bound, with the system's reason ("Address already in use").
+  static Result<std::unique_ptr<AdminServer>> bind(const std::string& address, uint16_t port);
+  // Starts answering on a thread; once. `workers` and `view` must outlive this object.
+  void serve(WorkerViews workers, const AdminView& view);
   ~AdminServer();  // stops and joins
 
   uint16_t port() const noexcept { return port_; }

@@ -1,7 +1,11 @@
 #include "control/cli.hpp"
 
 #include <boost/program_options.hpp>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -10,8 +14,9 @@
 
 #include "config/config.hpp"
 #include "control/k8s/plan.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
-#include "control/k8s_client/kube_config.hpp"
+#include "control/preflight.hpp"
 #include "control/replay.hpp"
 #include "control/runtime.hpp"
 #include "control/table_report.hpp"
@@ -37,7 +42,11 @@ int parse(std::string_view command, const po::options_description& desc,
           std::ostream& err) {
   try {
     const po::positional_options_description none;  // stray words are errors
-    po::store(po::command_line_parser(args).options(desc).positional(none).run(), vm);
+    // No guessing of prefixes (--conf for --config): a later option sharing the prefix would
+    // change what a script's command line means, or make it ambiguous.
+    const int style =
+        po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(po::command_line_parser(args).options(desc).positional(none).style(style).run(), vm);
     // --help before the checks of required options: `magline replay --help` is an answer,
     // not an error about a missing --in.
     if (vm.count("help")) {
@@ -57,8 +66,25 @@ po::options_description config_options(std::string_view command) {
   po::options_description desc("Options of 'magline " + std::string(command) + "'");
   desc.add_options()("help,h", "show this help")(
       "config,c", po::value<std::string>()->value_name("FILE"),
-      "configuration file (JSON, docs/config.md); default: the embedded default");
+      command == "run"
+          ? "configuration file (JSON, docs/config.md; re-read on SIGHUP, so a file, not '-'); "
+            "default: the embedded default"
+          : "configuration file (JSON, docs/config.md); '-' reads standard input; default: the "
+            "embedded default");
   return desc;
+}
+
+// At most one option may read standard input ("-"). Prints why and returns false otherwise.
+bool one_stdin(std::string_view command, const po::variables_map& vm,
+               std::initializer_list<const char*> options, std::ostream& err) {
+  std::vector<std::string> readers;
+  for (const char* o : options) {
+    if (vm.count(o) && vm[o].as<std::string>() == "-") readers.push_back(std::string("--") + o);
+  }
+  if (readers.size() < 2) return true;
+  err << "magline " << command << ": " << readers[0] << " and " << readers[1]
+      << " cannot both read standard input ('-')\n";
+  return false;
 }
 
 // The configuration named by --config (or the embedded one), with its services built: exactly
@@ -94,17 +120,25 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
     frontends += s->spec().frontends.size();
     backends += s->spec().backends.size();
   }
-  // The kubeconfig `run` would read (the in-cluster files exist only in a pod: not checked).
-  const cfg::KubernetesConfig& k = config.kubernetes;
-  if (k.enabled && !k.in_cluster) {
-    if (auto api = k8s::load_kubeconfig(k.kubeconfig, k.context); !api) {
-      err << config.source << ": kubernetes.kubeconfig: " << api.error().message << "\n";
-      return kInvalid;
-    }
+  // What `run` checks of the machine before starting (the in-cluster files exist only in a
+  // pod: not checked).
+  if (auto ok =
+          control::preflight(config, control::HostFacts::of_this_process(), {.in_cluster = false});
+      !ok) {
+    err << ok.error().message << "\n";
+    return kInvalid;
   }
+  const cfg::KubernetesConfig& k = config.kubernetes;
   out << config.source << ": OK: " << snapshot->services().size() << " services, " << frontends
       << " frontends, " << backends << " backends";
-  if (k.enabled) out << "; watching Kubernetes (" << (k.in_cluster ? "in cluster" : k.kubeconfig) << ")";
+  if (k.enabled && k.in_cluster) {
+    out << "; watching Kubernetes (in cluster)";
+  } else if (k.enabled) {
+    const control::KubeconfigFile file = control::kubeconfig_file(k);
+    out << "; watching Kubernetes (" << file.path;
+    if (!file.from.empty()) out << ", from " << file.from;
+    out << ")";
+  }
   out << "\n";
   return kOk;
 }
@@ -135,9 +169,28 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (const int rc = parse("run", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
   }
+  // '-' makes sense for neither: SIGHUP re-reads the file, and the counters already go to
+  // standard output.
+  if (vm.count("config") && vm["config"].as<std::string>() == "-") {
+    err << "magline run: --config -: run re-reads its configuration on SIGHUP, so it needs a "
+           "file\n";
+    return kUsage;
+  }
+  if (vm.count("stats") && vm["stats"].as<std::string>() == "-") {
+    err << "magline run: --stats -: the counters already go to standard output; --stats "
+           "takes a file\n";
+    return kUsage;
+  }
   control::RunOptions opts;
   if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
-  if (vm.count("duration")) opts.duration_s = vm["duration"].as<double>();
+  if (vm.count("duration")) {
+    opts.duration_s = vm["duration"].as<double>();
+    if (!std::isfinite(opts.duration_s) || opts.duration_s <= 0) {  // NaN fails both
+      err << "magline run: --duration: expected a number of seconds above 0, got "
+          << opts.duration_s << "\n";
+      return kUsage;
+    }
+  }
   if (vm.count("stats")) opts.stats_path = vm["stats"].as<std::string>();
   return control::run(opts, out, err) == 0 ? kOk : kInvalid;
 }
@@ -145,13 +198,15 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
 int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description desc = config_options("replay");
   desc.add_options()("in", po::value<std::string>()->value_name("IN.pcap")->required(),
-                     "the capture to replay (Ethernet)")(
+                     "the capture to replay (Ethernet); '-' reads standard input")(
       "out", po::value<std::string>()->value_name("OUT.pcap")->required(),
-      "where to write what Magline transmits");
+      "where to write what Magline transmits; '-' writes standard output (the counters then go "
+      "to standard error)");
   po::variables_map vm;
   if (const int rc = parse("replay", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
   }
+  if (!one_stdin("replay", vm, {"config", "in"}, err)) return kUsage;
   control::ReplayOptions opts;
   if (vm.count("config")) opts.config_path = vm["config"].as<std::string>();
   opts.in = vm["in"].as<std::string>();
@@ -168,7 +223,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       "-o json'; '-' reads standard input")(
       "config,c", po::value<std::string>()->value_name("FILE"),
       "take node addresses, table size and the kubernetes section's options from this "
-      "configuration")(
+      "configuration; '-' reads standard input")(
       "node-address", po::value<std::vector<std::string>>()->value_name("ADDR")->composing(),
       "an address NodePorts listen on (repeatable; default: the configuration's node addresses)")(
       "proxy-name", po::value<std::string>()->value_name("NAME"),
@@ -188,6 +243,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
         << "Run 'magline plan --help' for its options.\n";
     return kUsage;
   }
+  if (!one_stdin("plan", vm, {"config", "k8s"}, err)) return kUsage;
 
   k8s::TranslateOptions opts;
   if (vm.count("config")) {
@@ -204,6 +260,12 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       const auto a = dp::parse_ip(text);
       if (!a) {
         err << "magline plan: --node-address: \"" << text << "\" is not an IP address\n";
+        return kUsage;
+      }
+      if (dp::is_link_local(*a)) {  // as node.addresses refuses them (docs/config.md)
+        err << "magline plan: --node-address: " << text
+            << " is link-local (169.254.0.0/16, fe80::/10): NodePorts listen on routable "
+               "addresses\n";
         return kUsage;
       }
       opts.node_addresses.push_back(*a);
@@ -232,6 +294,10 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
     doc = nlohmann::json::parse(text.str());
   } catch (const nlohmann::json::parse_error& e) {
     err << source << ": not JSON (kubectl needs -o json): " << e.what() << "\n";
+    return kInvalid;
+  } catch (const nlohmann::json::exception& e) {
+    // JSON, but not what a double holds (1e999): nlohmann says out_of_range, not parse_error.
+    err << source << ": invalid JSON: " << e.what() << "\n";
     return kInvalid;
   }
   auto objects = k8s::parse_list(doc);
@@ -266,9 +332,57 @@ void usage(std::ostream& o) {
   o << "\nRun 'magline COMMAND --help' for a command's options. Documentation: docs/cli.md\n";
 }
 
-}  // namespace
+// Passes everything to standard output's buffer and keeps the system's reason for the first
+// write that failed: by the time the stream is found bad, errno is long gone, and flushing again
+// finds nothing left to write.
+class ReasonBuf final : public std::streambuf {
+ public:
+  explicit ReasonBuf(std::streambuf* inner) : inner_(inner) {}
+  int reason() const noexcept { return reason_; }
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    errno = 0;
+    const int_type r = inner_->sputc(traits_type::to_char_type(c));
+    if (traits_type::eq_int_type(r, traits_type::eof())) failed();
+    return r;
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    errno = 0;
+    const std::streamsize written = inner_->sputn(s, n);
+    if (written != n) failed();
+    return written;
+  }
+  int sync() override {
+    errno = 0;
+    const int r = inner_->pubsync();
+    if (r != 0) failed();
+    return r;
+  }
+
+ private:
+  void failed() {
+    if (reason_ == 0) reason_ = errno != 0 ? errno : -1;
+  }
+  std::streambuf* inner_;
+  int reason_ = 0;
+};
+
+// What the command printed must have reached standard output (`magline table > /dev/full`
+// exited 0): its status stands only if every write and the final flush succeeded.
+int output_written(int rc, std::ostream& tracked, const ReasonBuf& buf, std::ostream& out,
+                   std::ostream& err) {
+  tracked.flush();
+  if (tracked && out && buf.reason() == 0) return rc;
+  out.setstate(std::ios::badbit);
+  err << "magline: standard output: cannot write";
+  if (buf.reason() > 0) err << ": " << std::strerror(buf.reason());
+  err << "\n";
+  return rc == kOk ? kInvalid : rc;
+}
+
+int dispatch(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (args.empty()) {
     usage(err);
     return kUsage;
@@ -285,6 +399,15 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   err << "magline: unknown command '" << name << "'\n\n";
   usage(err);
   return kUsage;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  ReasonBuf buf(out.rdbuf());
+  std::ostream tracked(&buf);
+  const int rc = dispatch(args, tracked, err);
+  return output_written(rc, tracked, buf, out, err);
 }
 
 }  // namespace magline::cli

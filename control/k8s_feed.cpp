@@ -7,14 +7,28 @@
 
 namespace magline::control {
 
-namespace {
+KubeconfigFile kubeconfig_file(const cfg::KubernetesConfig& k) {
+  if (!k.kubeconfig.empty()) return {k.kubeconfig, ""};
+  const auto env = [](const char* n) { return std::getenv(n); };
+  std::string path = k8s::default_kubeconfig_path(env);
+  const char* list = std::getenv("KUBECONFIG");
+  return {std::move(path), list != nullptr && *list != '\0' ? "$KUBECONFIG" : "$HOME/.kube/config"};
+}
 
-}  // namespace
+Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k) {
+  if (k.in_cluster) return k8s::in_cluster_config([](const char* n) { return std::getenv(n); });
+  const KubeconfigFile file = kubeconfig_file(k);
+  if (file.path.empty()) {
+    return Error{
+        "no kubeconfig: the section names none (\"kubeconfig\" or \"in_cluster\"), "
+        "and neither $KUBECONFIG nor $HOME is set"};
+  }
+  return k8s::load_kubeconfig(file.path, k.context);
+}
 
 Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log) {
   const cfg::KubernetesConfig& k = config.kubernetes;
-  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
-                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  auto api = api_config(k);
   if (!api) return Error{"kubernetes: " + api.error().message};
   auto events = std::make_unique<k8s::EventQueue>();
   k8s::WatcherOptions wo;

@@ -29,6 +29,20 @@
 
 namespace magline::control {
 
+// The kubeconfig file the feed reads (not in_cluster): the section's, else kubectl's default
+// (k8s::default_kubeconfig_path: $KUBECONFIG's first file, else $HOME/.kube/config). `from`
+// says where a default came from ("$KUBECONFIG", "$HOME/.kube/config"); empty when the section
+// names the file. `path` is empty when there is none.
+struct KubeconfigFile {
+  std::string path;
+  std::string from;
+};
+KubeconfigFile kubeconfig_file(const cfg::KubernetesConfig& k);
+
+// The API server and the credentials the feed uses: the pod's service account (in_cluster), or
+// the kubeconfig file and context. Only reads files. Errors are the loader's (docs/k8s-client.md).
+Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k);
+
 class K8sFeed {
  public:
   using Clock = std::chrono::steady_clock;

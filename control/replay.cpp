@@ -1,8 +1,12 @@
 #include "control/replay.hpp"
 
+#include <fcntl.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -117,6 +121,17 @@ class PcapIo {
   std::string error_;
 };
 
+// A FILE of its own on standard input or output, for libpcap to close: given "-", libpcap
+// would use stdin or stdout themselves and fclose() them, under the command line's feet.
+// nullptr when it cannot (libpcap then reports it).
+std::FILE* own_stream(int fd, const char* mode) {
+  const int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return nullptr;
+  std::FILE* f = fdopen(copy, mode);
+  if (f == nullptr) close(copy);
+  return f;
+}
+
 bool same_file(const std::string& a, const std::string& b) {
   struct stat sa, sb;
   return stat(a.c_str(), &sa) == 0 && stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev &&
@@ -125,7 +140,12 @@ bool same_file(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
+int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& err) {
+  // "-": libpcap's standard input and output. The capture on standard output leaves the
+  // counters to standard error.
+  const std::string in_name = opts.in == "-" ? "<stdin>" : opts.in;
+  const std::string out_name = opts.out == "-" ? "<stdout>" : opts.out;
+  std::ostream& out = opts.out == "-" ? err : out_stream;
   auto loaded = cfg::load_or_default(opts.config_path);
   if (!loaded) {
     err << loaded.error().message << "\n";
@@ -146,25 +166,40 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
     if (p.mac.is_zero()) p.mac = kDefaultMac;
   }
 
-  if (same_file(opts.in, opts.out)) {
+  if (opts.in != "-" && opts.out != "-" && same_file(opts.in, opts.out)) {
     err << opts.out << ": is the capture being replayed (" << opts.in
         << "): writing it would destroy it\n";
     return 1;
   }
   char errbuf[PCAP_ERRBUF_SIZE] = {};
-  std::unique_ptr<pcap_t, PcapCloser> in(pcap_open_offline(opts.in.c_str(), errbuf));
+  std::FILE* in_file = opts.in == "-" ? own_stream(STDIN_FILENO, "rb") : nullptr;
+  if (opts.in == "-" && in_file == nullptr) {
+    err << in_name << ": cannot read: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  std::unique_ptr<pcap_t, PcapCloser> in(in_file ? pcap_fopen_offline(in_file, errbuf)
+                                                 : pcap_open_offline(opts.in.c_str(), errbuf));
   if (!in) {
-    err << opts.in << ": cannot read: " << errbuf << "\n";
+    if (in_file != nullptr) std::fclose(in_file);
+    err << in_name << ": cannot read: " << errbuf << "\n";
     return 1;
   }
   if (pcap_datalink(in.get()) != DLT_EN10MB) {
-    err << opts.in << ": not an Ethernet capture\n";
+    err << in_name << ": not an Ethernet capture\n";
     return 1;
   }
   std::unique_ptr<pcap_t, PcapCloser> dead(pcap_open_dead(DLT_EN10MB, 65535));
-  std::unique_ptr<pcap_dumper_t, PcapCloser> dump(pcap_dump_open(dead.get(), opts.out.c_str()));
+  std::FILE* out_file = opts.out == "-" ? own_stream(STDOUT_FILENO, "wb") : nullptr;
+  if (opts.out == "-" && out_file == nullptr) {
+    err << out_name << ": cannot write: " << std::strerror(errno) << "\n";
+    return 1;
+  }
+  std::unique_ptr<pcap_dumper_t, PcapCloser> dump(
+      out_file ? pcap_dump_fopen(dead.get(), out_file)
+               : pcap_dump_open(dead.get(), opts.out.c_str()));
   if (!dump) {
-    err << opts.out << ": cannot write: " << pcap_geterr(dead.get()) << "\n";
+    if (out_file != nullptr) std::fclose(out_file);
+    err << out_name << ": cannot write: " << pcap_geterr(dead.get()) << "\n";
     return 1;
   }
 
@@ -214,7 +249,13 @@ int replay(const ReplayOptions& opts, std::ostream& out, std::ostream& err) {
     if (!io.next_ms() && control_tx.empty() && updates.empty() && slow_ring.empty()) break;
   }
   if (!io.error().empty()) {
-    err << opts.in << ": damaged after " << io.frames << " frames: " << io.error() << "\n";
+    err << in_name << ": damaged after " << io.frames << " frames: " << io.error() << "\n";
+    return 1;
+  }
+  // pcap_dump() buffers and reports nothing: a full disk shows at the flush.
+  errno = 0;
+  if (pcap_dump_flush(dump.get()) != 0 || std::ferror(pcap_dump_file(dump.get()))) {
+    err << out_name << ": cannot write: " << (errno ? std::strerror(errno) : "write error") << "\n";
     return 1;
   }
 

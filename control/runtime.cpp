@@ -1,9 +1,15 @@
 #include "control/runtime.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <ostream>
 #include <thread>
@@ -13,6 +19,7 @@
 #include "control/control_thread.hpp"
 #include "control/dpdk_dataplane.hpp"
 #include "control/k8s_provider.hpp"
+#include "control/preflight.hpp"
 #include "control/stats.hpp"
 
 namespace magline::control {
@@ -39,7 +46,9 @@ uint64_t now_ms() {
 // The control thread's loop on the main core until SIGTERM or SIGINT (or the duration).
 void control_loop(ControlThread& control, double duration_s) {
   const uint64_t start = now_ms();
-  const uint64_t deadline = duration_s > 0 ? start + uint64_t(duration_s * 1000) : 0;
+  // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
+  const double ms = duration_s * 1000;
+  const uint64_t deadline = ms > 0 && ms < 1e18 ? start + uint64_t(ms) : 0;
   control.announce(start);
   while (!g_stop.load()) {
     const uint64_t now = now_ms();
@@ -49,9 +58,45 @@ void control_loop(ControlThread& control, double duration_s) {
   }
 }
 
+// Whether `path` can be written at the end without touching it now (a failed start must not
+// have emptied a previous run's file): an existing file writable and not a directory, or a new
+// one in a directory that takes it. The reason when not.
+Result<void> writable(const std::string& path) {
+  auto fail = [](int e) { return Error{std::strerror(e)}; };
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return fail(EISDIR);
+    if (::access(path.c_str(), W_OK) != 0) return fail(errno);
+    return {};
+  }
+  if (errno != ENOENT) return fail(errno);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  if (::access(dir.empty() ? "." : dir.c_str(), W_OK | X_OK) != 0) return fail(errno);
+  return {};
+}
+
+// Writes the whole text or says why not.
+Result<void> write_file(const std::string& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return Error{std::strerror(errno)};
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  int e = written ? 0 : errno;
+  if (std::fclose(f) != 0 && e == 0) e = errno;  // a full disk often shows only here
+  if (!written || e != 0) return Error{std::strerror(e != 0 ? e : EIO)};
+  return {};
+}
+
 }  // namespace
 
 int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
+  // Before anything starts: a run whose counters cannot be kept is refused at once, not after.
+  if (!options.stats_path.empty()) {
+    if (auto ok = writable(options.stats_path); !ok) {
+      err << "magline: --stats " << options.stats_path << ": cannot write: " << ok.error().message
+          << std::endl;
+      return 1;
+    }
+  }
   auto loaded = cfg::load_or_default(options.config_path);
   if (!loaded) {
     err << loaded.error().message << std::endl;
@@ -62,6 +107,24 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     err << config.source << ": dataplane.ports is empty: magline run needs at least one port"
         << std::endl;
     return 1;
+  }
+  // Everything that can be known before DPDK starts (`check` runs the same): a core this
+  // process may not use would otherwise be the EAL's usage text, a missing CA file a watch
+  // that retries forever after the ports are up.
+  if (auto ok = preflight(config, HostFacts::of_this_process()); !ok) {
+    err << ok.error().message << std::endl;
+    return 1;
+  }
+  // The admin address before DPDK too: a port taken is one line, with nothing started. The
+  // socket listens from here; requests wait until the workers run.
+  std::unique_ptr<AdminServer> admin;
+  if (config.admin.enabled) {
+    auto bound = AdminServer::bind(config.admin.address, config.admin.port);
+    if (!bound) {
+      err << "magline: " << bound.error().message << std::endl;
+      return 1;
+    }
+    admin = std::move(bound).value();
   }
   auto started = DpdkDataplane::start(config);
   if (!started) {
@@ -89,21 +152,19 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     return 1;
   }
   const WorkerViews views = WorkerViews::of(workers);
+  // Serving reads `views` and `view`: it stops before they go, however this function ends.
+  struct AdminStop {
+    std::unique_ptr<AdminServer>& admin;
+    ~AdminStop() { admin.reset(); }
+  } admin_stop{admin};
   view.set_running(true);
-  std::unique_ptr<AdminServer> admin;
-  bool failed = false;
-  if (config.admin.enabled) {
-    auto listening = AdminServer::start(config.admin.address, config.admin.port, views, view);
-    if (!listening) {
-      err << "magline: " << listening.error().message << std::endl;
-      failed = true;
-    } else {
-      admin = std::move(listening).value();
-      err << "magline: admin listener on " << config.admin.address << ":" << admin->port()
-          << std::endl;
-    }
+  if (admin) {
+    admin->serve(views, view);
+    err << "magline: admin listener on " << config.admin.address << ":" << admin->port()
+        << std::endl;
   }
-  if (auto k8s = control.start_kubernetes(); !failed && !k8s) {
+  bool failed = false;
+  if (auto k8s = control.start_kubernetes(); !k8s) {
     err << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }
@@ -127,7 +188,13 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   report["ports"] = dataplane.ports_json();
   const std::string text = report.dump(2);
   out << text << std::endl;
-  if (!options.stats_path.empty()) std::ofstream(options.stats_path) << text << "\n";
+  if (!options.stats_path.empty()) {
+    if (auto written = write_file(options.stats_path, text + "\n"); !written) {
+      err << "magline: --stats " << options.stats_path
+          << ": cannot write: " << written.error().message << std::endl;
+      return 1;
+    }
+  }
   return 0;
 }
 

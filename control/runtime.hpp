@@ -16,7 +16,7 @@ namespace magline::control {
 
 struct RunOptions {
   std::optional<std::string> config_path;  // none: the embedded default
-  double duration_s = 0;                   // > 0: stop after this long
+  double duration_s = 0;                   // > 0: stop after this long (finite; the CLI checks)
   std::string stats_path;                  // non-empty: write the final counters (JSON) there
 };
 

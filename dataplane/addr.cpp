@@ -42,6 +42,11 @@ std::optional<IpAddr> parse_ip(std::string_view text) {
   return a;
 }
 
+bool is_link_local(const IpAddr& addr) noexcept {
+  if (addr.family == Family::v4) return addr.bytes[0] == 169 && addr.bytes[1] == 254;
+  return addr.bytes[0] == 0xfe && (addr.bytes[1] & 0xc0) == 0x80;
+}
+
 std::string to_string(const IpAddr& addr) {
   char buf[INET6_ADDRSTRLEN];
   const int af = addr.family == Family::v4 ? AF_INET : AF_INET6;

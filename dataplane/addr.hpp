@@ -47,6 +47,9 @@ struct IpAddr {
 std::optional<IpAddr> parse_ip(std::string_view text);
 std::string to_string(const IpAddr& addr);
 
+// 169.254.0.0/16 (RFC 3927) or fe80::/10 (RFC 4291 2.5.6): valid on one link only.
+bool is_link_local(const IpAddr& addr) noexcept;
+
 struct IpPrefix {
   IpAddr addr;  // host bits are always zero
   uint8_t len = 0;

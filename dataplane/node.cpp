@@ -42,8 +42,9 @@ std::optional<NextHop> Node::resolve(const IpAddr& dst) const {
 }
 
 namespace {
-bool is_link_local(const IpAddr& a) noexcept {
-  return a.family == Family::v6 && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80;
+// IPv6 only: an IPv4 link-local (169.254/16) port address stays a candidate, as it always was.
+bool is_link_local_v6(const IpAddr& a) noexcept {
+  return a.family == Family::v6 && is_link_local(a);
 }
 }  // namespace
 
@@ -55,7 +56,7 @@ const IfAddr* Node::source_address(uint16_t port, Family family) const noexcept 
     if (p.id != port) continue;
     for (const IfAddr& a : p.addrs) {
       if (a.addr.family != family) continue;
-      if (!is_link_local(a.addr)) return &a;
+      if (!is_link_local_v6(a.addr)) return &a;
       if (fallback == nullptr) fallback = &a;
     }
   }
@@ -67,7 +68,7 @@ std::vector<const IfAddr*> Node::source_addresses(uint16_t port, Family family) 
   for (const NodePort& p : ports) {
     if (p.id != port) continue;
     for (const IfAddr& a : p.addrs) {
-      if (a.addr.family == family && !is_link_local(a.addr)) out.push_back(&a);
+      if (a.addr.family == family && !is_link_local_v6(a.addr)) out.push_back(&a);
     }
   }
   if (out.empty()) {

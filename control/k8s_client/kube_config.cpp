@@ -1,9 +1,14 @@
 #include "control/k8s_client/kube_config.hpp"
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <exception>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <memory>
+#include <string_view>
+#include <utility>
 
 #include <yaml-cpp/yaml.h>
 
@@ -13,13 +18,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
+constexpr size_t kMaxFileBytes = size_t(16) << 20;  // far above any kubeconfig; stops /dev/zero
+
+// The whole file, or the reason it cannot be read (strerror). stdio rather than ifstream: a
+// directory opens as an ifstream and throws std::ios_base::failure on the first read.
+Result<std::string> read_file(const std::string& path) {
+  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"),
+                                                          &std::fclose);
+  if (!f) return Error{std::strerror(errno)};
+  std::string text;
+  char buf[16384];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
+    text.append(buf, n);
+    if (text.size() > kMaxFileBytes) return Error{"larger than 16 MiB"};
+  }
+  if (std::ferror(f.get())) return Error{std::strerror(errno)};  // e.g. EISDIR
+  return text;
+}
+
 bool read_text(const std::string& path, std::string& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return false;
-  out = ss.str();
+  auto text = read_file(path);
+  if (!text) return false;
+  out = std::move(text).value();
   return true;
 }
 
@@ -101,11 +122,37 @@ bool base64_decode(const std::string& in, std::string& out) {
 
 std::string default_kubeconfig_path(const EnvLookup& getenv) {
   if (const char* k = getenv("KUBECONFIG"); k != nullptr && *k != '\0') {
-    const std::string list(k);
-    return list.substr(0, list.find(':'));
+    std::string first;
+    std::string_view list(k);
+    while (!list.empty()) {
+      const size_t colon = list.find(':');
+      const std::string entry(list.substr(0, colon));
+      list = colon == std::string_view::npos ? std::string_view() : list.substr(colon + 1);
+      if (entry.empty()) continue;  // "a::b", a trailing ':'
+      std::error_code ec;
+      if (fs::exists(entry, ec)) return entry;
+      if (first.empty()) first = entry;
+    }
+    if (!first.empty()) return first;
   }
   if (const char* home = getenv("HOME"); home != nullptr && *home != '\0') {
     return std::string(home) + "/.kube/config";
+  }
+  return {};
+}
+
+Result<void> check_files(const ApiConfig& config) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"certificate-authority", &config.ca_file},
+      {"client-certificate", &config.client_cert_file},
+      {"client-key", &config.client_key_file},
+      {"tokenFile", &config.token_file},
+  };
+  for (const auto& [field, path] : files) {
+    if (path->empty()) continue;
+    if (auto text = read_file(*path); !text) {
+      return Error{std::string(field) + " " + *path + ": cannot read: " + text.error().message};
+    }
   }
   return {};
 }
@@ -124,11 +171,12 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv, const std::string& 
   c.server = "https://" + h + ":" + port;
 
   c.token_file = sa_dir + "/token";
-  std::string token;
-  if (!read_text(c.token_file, token)) {
-    return Error{"in-cluster config: cannot read the service-account token " + c.token_file};
+  const auto token = read_file(c.token_file);
+  if (!token) {
+    return Error{"in-cluster config: cannot read the service-account token " + c.token_file + ": " +
+                 token.error().message};
   }
-  c.token = trim(token);
+  c.token = trim(*token);
   if (c.token.empty()) return Error{"in-cluster config: " + c.token_file + " is empty"};
 
   const std::string ca = sa_dir + "/ca.crt";
@@ -141,11 +189,11 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv, const std::string& 
 
 Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& context) {
   const std::string where = "kubeconfig " + path;
+  const auto text = read_file(path);
+  if (!text) return Error{where + ": cannot read the file: " + text.error().message};
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return Error{where + ": cannot read the file"};
+    root = YAML::Load(*text);
   } catch (const YAML::Exception& e) {
     return Error{where + ": " + e.what()};
   }
@@ -232,6 +280,8 @@ Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& co
     }
     return c;
   } catch (const YAML::Exception& e) {
+    return Error{where + ": " + e.what()};
+  } catch (const std::exception& e) {  // bad_alloc, or a yaml-cpp surprise: never an abort
     return Error{where + ": " + e.what()};
   }
 }

@@ -47,8 +47,16 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv,
 // plugins, auth-provider, username/password) or proxy-url.
 Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& context = "");
 
-// The kubeconfig path client-go would start from: the first entry of $KUBECONFIG (a ':' list;
-// merging several files is not supported), else $HOME/.kube/config; empty when neither is set.
+// Every file `config` names (certificate-authority, client-certificate, client-key, tokenFile)
+// can be read now: the client reads them only when it connects, and would retry a missing CA
+// forever. Errors name the kubeconfig field, the file and the system's reason, e.g.
+// `certificate-authority /etc/k/ca.crt: cannot read: No such file or directory`.
+Result<void> check_files(const ApiConfig& config);
+
+// The kubeconfig path kubectl would start from: with $KUBECONFIG set (a ':' list), its first
+// file that exists (kubectl merges them all; this client reads that one only), or its first
+// entry when none exists (so that the error names it); else $HOME/.kube/config; empty when
+// neither variable is set.
 std::string default_kubeconfig_path(const EnvLookup& getenv);
 
 // Standard base64 (RFC 4648 §4, padding optional, whitespace ignored). false on any other byte.

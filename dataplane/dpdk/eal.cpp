@@ -1,9 +1,15 @@
 #include "dataplane/dpdk/eal.hpp"
 
+#include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
+#include <set>
+#include <string_view>
 
 namespace magline::dpdk {
 namespace {
@@ -19,6 +25,81 @@ struct Argv {
 };
 Argv* g_argv = nullptr;
 
+// For rte_eal_init: it prints its usage text (about a hundred lines) on standard output when an
+// argument is wrong, where `magline run` prints its JSON, and its reasons on standard error in
+// several lines, some twice (getopt's, then its log's). During the call standard output goes to
+// /dev/null and standard error into memory; after it, what was written to standard error goes
+// there as it would have (success) or becomes the error's reason, in one line (failure).
+class EalOutput {
+ public:
+  EalOutput() {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    saved_out_ = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0);
+    saved_err_ = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    const int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved_out_ >= 0 && null >= 0) dup2(null, STDOUT_FILENO);
+    if (null >= 0) close(null);
+    captured_ = memfd_create("magline-eal-stderr", MFD_CLOEXEC);
+    if (saved_err_ >= 0 && captured_ >= 0) dup2(captured_, STDERR_FILENO);
+  }
+  ~EalOutput() { restore(); }
+  EalOutput(const EalOutput&) = delete;
+  EalOutput& operator=(const EalOutput&) = delete;
+
+  // Puts standard output and error back; returns what was written to standard error meanwhile.
+  std::string restore() {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (saved_out_ >= 0) {
+      dup2(saved_out_, STDOUT_FILENO);
+      close(saved_out_);
+      saved_out_ = -1;
+    }
+    if (saved_err_ >= 0) {
+      dup2(saved_err_, STDERR_FILENO);
+      close(saved_err_);
+      saved_err_ = -1;
+    }
+    std::string text;
+    if (captured_ >= 0) {
+      char buf[4096];
+      ssize_t n = 0;
+      off_t at = 0;
+      while ((n = pread(captured_, buf, sizeof buf, at)) > 0) {
+        text.append(buf, size_t(n));
+        at += n;
+      }
+      close(captured_);
+      captured_ = -1;
+    }
+    return text;
+  }
+
+ private:
+  int saved_out_ = -1, saved_err_ = -1, captured_ = -1;
+};
+
+// Lines joined by "; ", each once ("EAL: lcore 5 unavailable; EAL: invalid core list ...").
+std::string one_line(const std::string& text) {
+  std::string out;
+  std::set<std::string_view> seen;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + start, end - start);
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r'))
+      line.remove_suffix(1);
+    if (!line.empty() && seen.insert(line).second) {
+      if (!out.empty()) out += "; ";
+      out += line;
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string last_error() { return rte_strerror(rte_errno); }
@@ -33,9 +114,15 @@ Result<EalSession> EalSession::create(const std::vector<std::string>& args) {
   g_argv->strings.insert(g_argv->strings.end(), args.begin(), args.end());
   for (auto& a : g_argv->strings) g_argv->ptrs.push_back(a.data());
   g_argv->ptrs.push_back(nullptr);
-  if (rte_eal_init(int(g_argv->strings.size()), g_argv->ptrs.data()) < 0) {
-    return Error{"rte_eal_init failed: " + last_error()};
+  EalOutput output;
+  const int rc = rte_eal_init(int(g_argv->strings.size()), g_argv->ptrs.data());
+  const std::string reason = rc < 0 ? last_error() : "";
+  const std::string written = output.restore();
+  if (rc < 0) {
+    const std::string lines = one_line(written);
+    return Error{"rte_eal_init failed: " + reason + (lines.empty() ? "" : " (" + lines + ")")};
   }
+  std::fputs(written.c_str(), stderr);
   EalSession s;
   s.active_ = true;
   s.runtime_dir_ = rte_eal_get_runtime_dir();

@@ -18,7 +18,10 @@ class EalSession {
   // Calls rte_eal_init with `args` (EAL options only, without the program name, which is added).
   // Call from the thread that will be the main lcore (usually main()); it blocks while the EAL
   // probes devices and maps memory. Errors: a second session in this process (live or ended),
-  // or rte_eal_init's failure (rte_strerror(rte_errno)).
+  // or rte_eal_init's failure (rte_strerror(rte_errno), then what the EAL wrote to standard
+  // error during the call, in one line). Nothing reaches standard output during the call (the
+  // EAL prints its usage text there); what it writes to standard error reaches it after the
+  // call, or only through the error.
   static Result<EalSession> create(const std::vector<std::string>& args);
 
   EalSession(EalSession&& other) noexcept

@@ -283,6 +283,19 @@ TEST(Kubeconfig, ErrorsNameTheProblem) {
                "insecure-skip-tls-verify: maybe}}]\n",
        .context = "",
        .expected = "bad conversion"},
+      // YAML has no number overflow (1e999 is a string until read as something else), but
+      // what reads it must still refuse it rather than throw.
+      {.description = "huge number as a bool",
+       .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+               "clusters: [{name: k, cluster: {server: \"https://h\", "
+               "insecure-skip-tls-verify: 1e999}}]\n",
+       .context = "",
+       .expected = "bad conversion"},
+      {.description = "huge number as the server",
+       .yaml = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n"
+               "clusters: [{name: k, cluster: {server: 1e999}}]\n",
+       .context = "",
+       .expected = "server \"1e999\" is not an http(s) URL"},
       {.description = "malformed YAML",
        .yaml = "clusters: [\n",
        .context = "",
@@ -307,11 +320,54 @@ TEST(Kubeconfig, MissingFileIsAnError) {
   EXPECT_NE(c.error().message.find("cannot read"), std::string::npos) << c.error().message;
 }
 
+// A directory opens as an ifstream and used to throw from the first read (an abort, exit 134).
+TEST(Kubeconfig, ADirectoryIsAnError) {
+  TempDir d;
+  auto c = load_kubeconfig(d.path());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "kubeconfig " + d.path() + ": cannot read the file: Is a directory");
+  // The service account's token likewise.
+  fs::create_directories(d.path() + "/sa/token");
+  auto in = in_cluster_config(
+      env({{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}}),
+      d.path() + "/sa");
+  ASSERT_FALSE(in.ok());
+  EXPECT_EQ(in.error().message, "in-cluster config: cannot read the service-account token " +
+                                    d.path() + "/sa/token: Is a directory");
+}
+
+// The files a configuration names must be readable now, not when the client first connects.
+TEST(Kubeconfig, CheckFilesNamesTheFieldAndTheFile) {
+  TempDir d;
+  ApiConfig c;
+  EXPECT_TRUE(check_files(c).ok());  // nothing named: the system store, no client certificate
+  c.ca_file = d.write("ca.crt", "CA");
+  c.token_file = d.path() + "/token";
+  auto missing = check_files(c);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message,
+            "tokenFile " + d.path() + "/token: cannot read: No such file or directory");
+  d.write("token", "t");
+  EXPECT_TRUE(check_files(c).ok());
+  c.client_key_file = d.path();
+  auto directory = check_files(c);
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().message, "client-key " + d.path() + ": cannot read: Is a directory");
+}
+
 TEST(Kubeconfig, DefaultPath) {
   EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/a/one:/b/two"}, {"HOME", "/h"}})),
             "/a/one");
   EXPECT_EQ(default_kubeconfig_path(env({{"HOME", "/h"}})), "/h/.kube/config");
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", ""}, {"HOME", "/h"}})), "/h/.kube/config");
   EXPECT_EQ(default_kubeconfig_path(env({})), "");
+  // As kubectl, files of the list that do not exist are passed over; empty entries too.
+  TempDir d;
+  const std::string second = d.write("second", "");
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", "/nonexistent/a::" + second + ":"}})),
+            second);
+  EXPECT_EQ(default_kubeconfig_path(env({{"KUBECONFIG", ":/nonexistent/a:/nonexistent/b"}})),
+            "/nonexistent/a");
 }
 
 }  // namespace

@@ -20,6 +20,16 @@ TEST(Addr, ParsesAndFormatsBothFamilies) {
   EXPECT_EQ(to_string(*b), "2001:db8::1");
 }
 
+TEST(Addr, LinkLocal) {
+  for (const char* yes : {"169.254.0.0", "169.254.255.255", "fe80::1", "febf:ffff::1"}) {
+    EXPECT_TRUE(is_link_local(*parse_ip(yes))) << yes;
+  }
+  for (const char* no : {"169.253.255.255", "169.255.0.0", "198.18.0.1", "fec0::1", "fe7f::1",
+                         "2001:db8::1", "::ffff:169.254.0.1"}) {
+    EXPECT_FALSE(is_link_local(*parse_ip(no))) << no;
+  }
+}
+
 TEST(Addr, RefusesMalformedText) {
   for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.0.0.1", " 1.2.3.4", "1.2.3.4 ", "::g",
                           "2001:db8::1%eth0", "1.2.3.4/24", "abc"}) {

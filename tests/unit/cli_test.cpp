@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace magline::cli {
@@ -37,6 +39,7 @@ class TempDir {
     std::ofstream(p) << text;
     return p.string();
   }
+  std::string path() const { return path_.string(); }
 
  private:
   std::filesystem::path path_;
@@ -69,6 +72,19 @@ TEST(Cli, UsageAndUnknownCommands) {
   EXPECT_EQ(bad_flag.rc, kUsage);
   EXPECT_NE(bad_flag.err.find("magline check: unrecognised option '--bogus'"), std::string::npos)
       << bad_flag.err;
+
+  // Options are spelled out: a prefix is not guessed (a later option would change its meaning).
+  const std::vector<std::pair<std::vector<std::string>, std::string>> prefixes = {
+      {{"check", "--conf", "x.json"}, "--conf"}, {{"table", "--dum"}, "--dum"},
+      {{"run", "--dur", "1"}, "--dur"},          {{"replay", "--in", "a", "--ou", "b"}, "--ou"},
+      {{"plan", "--k8", "-"}, "--k8"},
+  };
+  for (const auto& [args, option] : prefixes) {
+    Outcome prefix = magline(args);
+    EXPECT_EQ(prefix.rc, kUsage) << option;
+    EXPECT_NE(prefix.err.find("unrecognised option '" + option + "'"), std::string::npos)
+        << prefix.err;
+  }
 
   Outcome extra = magline({"table", "stray"});
   EXPECT_EQ(extra.rc, kUsage);
@@ -103,6 +119,75 @@ TEST(Cli, ReplayAnswersHelpAndRefusesToWriteOverItsInput) {
   Outcome cut = magline({"replay", "--in", copy, "--out", dir.write("out.pcap", "")});
   EXPECT_EQ(cut.rc, kInvalid);
   EXPECT_NE(cut.err.find("damaged after"), std::string::npos) << cut.err;
+}
+
+// Refused before anything is read or started (these never reach the EAL).
+TEST(Cli, RunRefusesADurationThatIsNotAPositiveNumber) {
+  for (const char* bad : {"--duration=-1", "--duration=0", "--duration=-0", "--duration=inf",
+                          "--duration=-inf", "--duration=nan", "--duration=infinity"}) {
+    Outcome o = magline({"run", bad});
+    EXPECT_EQ(o.rc, kUsage) << bad;
+    EXPECT_EQ(o.err.rfind("magline run: --duration: expected a number of seconds above 0, got ", 0),
+              0u)
+        << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+    EXPECT_TRUE(o.out.empty());
+  }
+  Outcome words = magline({"run", "--duration", "soon"});
+  EXPECT_EQ(words.rc, kUsage);
+  EXPECT_NE(words.err.find("--duration"), std::string::npos) << words.err;
+  EXPECT_EQ(magline({"run", "--duration", "-1"}).err,
+            "magline run: --duration: expected a number of seconds above 0, got -1\n");
+}
+
+// What could not be written is an error naming it, not exit 0 (`magline table > /dev/full`).
+TEST(Cli, OutputThatCannotBeWrittenIsAnError) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"table"}, {"check"}, {"version"}}) {
+    std::ofstream full("/dev/full");
+    std::ostringstream err;
+    const int rc = run(args, full, err);
+    EXPECT_EQ(rc, kInvalid) << args[0];
+    EXPECT_EQ(err.str(), "magline: standard output: cannot write: No space left on device\n");
+  }
+  // A stream that failed without a reason the system can give.
+  std::ostringstream broken, err;
+  broken.setstate(std::ios::badbit);
+  EXPECT_EQ(run({"version"}, broken, err), kInvalid);
+  EXPECT_EQ(err.str(), "magline: standard output: cannot write\n");
+  // A failing command keeps its own status.
+  std::ofstream full("/dev/full");
+  std::ostringstream usage_err;
+  EXPECT_EQ(run({"table", "--bogus"}, full, usage_err), kUsage);
+
+  // replay's capture: pcap buffers, the flush tells.
+  const std::string dir = std::string(MAGLINE_SOURCE_DIR) + "/tests/replay/";
+  Outcome replay = magline(
+      {"replay", "--config", dir + "config.json", "--in", dir + "in.pcap", "--out", "/dev/full"});
+  EXPECT_EQ(replay.rc, kInvalid);
+  EXPECT_EQ(replay.err, "/dev/full: cannot write: No space left on device\n");
+  EXPECT_TRUE(replay.out.empty());
+}
+
+// --stats is checked before anything starts (so these never reach the EAL), without touching
+// the file.
+TEST(Cli, RunRefusesAStatsFileItCouldNotWrite) {
+  TempDir dir;
+  Outcome missing = magline({"run", "--stats", "/nonexistent/stats.json"});
+  EXPECT_EQ(missing.rc, kInvalid);
+  EXPECT_EQ(missing.err,
+            "magline: --stats /nonexistent/stats.json: cannot write: No such file or directory\n");
+  EXPECT_TRUE(missing.out.empty());
+  Outcome directory = magline({"run", "--stats", dir.path()});
+  EXPECT_EQ(directory.rc, kInvalid);
+  EXPECT_EQ(directory.err, "magline: --stats " + dir.path() + ": cannot write: Is a directory\n");
+  const std::string file = dir.write("not-a-dir", "kept");
+  Outcome under_file = magline({"run", "--stats", file + "/stats.json"});
+  EXPECT_EQ(under_file.rc, kInvalid);
+  EXPECT_EQ(under_file.err,
+            "magline: --stats " + file + "/stats.json: cannot write: Not a directory\n");
+  std::ifstream kept(file);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kept), {}), "kept");
 }
 
 TEST(Cli, CheckAcceptsTheEmbeddedDefault) {
@@ -156,6 +241,15 @@ current-context: x
   EXPECT_EQ(ok.out, good + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
                         kubeconfig + ")\n");
 
+  // A relative kubeconfig is the configuration file's neighbour, whatever the working directory.
+  ASSERT_NE(std::filesystem::current_path(), dir.path());
+  const std::string relative =
+      dir.write("relative.json", R"({"kubernetes": {"kubeconfig": "kubeconfig"}})");
+  Outcome r = magline({"check", "-c", relative});
+  EXPECT_EQ(r.rc, kOk) << r.err;
+  EXPECT_EQ(r.out, relative + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                       kubeconfig + ")\n");
+
   const std::string missing = dir.write(
       "missing.json", R"({"kubernetes": {"kubeconfig": "/nonexistent/kubeconfig"}})");
   Outcome m = magline({"check", "-c", missing});
@@ -163,12 +257,147 @@ current-context: x
   EXPECT_EQ(m.err.rfind(missing + ": kubernetes.kubeconfig: ", 0), 0u) << m.err;
   EXPECT_NE(m.err.find("/nonexistent/kubeconfig"), std::string::npos) << m.err;
 
+  // A directory (it used to abort check and run with exit 134).
+  const std::string directory =
+      dir.write("directory.json", R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
+  Outcome d = magline({"check", "-c", directory});
+  EXPECT_EQ(d.rc, kInvalid);
+  EXPECT_EQ(d.err, directory + ": kubernetes.kubeconfig: kubeconfig " + dir.path() +
+                       ": cannot read the file: Is a directory\n");
+
+  // A file the kubeconfig names, read only when the client connects.
+  const std::string with_ca = dir.write("kubeconfig-ca", R"(clusters:
+- name: c
+  cluster: {server: "https://198.18.0.100:6443", certificate-authority: missing-ca.crt}
+contexts:
+- name: x
+  context: {cluster: c}
+current-context: x
+)");
+  const std::string ca =
+      dir.write("ca.json", R"({"kubernetes": {"kubeconfig": ")" + with_ca + R"("}})");
+  Outcome no_ca = magline({"check", "-c", ca});
+  EXPECT_EQ(no_ca.rc, kInvalid);
+  EXPECT_EQ(no_ca.err, ca + ": kubernetes.kubeconfig: kubeconfig " + with_ca +
+                           ": certificate-authority " + dir.path() +
+                           "/missing-ca.crt: cannot read: No such file or directory\n");
+
   const std::string context = dir.write(
       "context.json",
       R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"(", "context": "nope"}})");
   Outcome c = magline({"check", "-c", context});
   EXPECT_EQ(c.rc, kInvalid);
   EXPECT_NE(c.err.find("nope"), std::string::npos) << c.err;
+}
+
+// What `run` checks before starting DPDK, check checks (control/preflight.hpp has the cases;
+// these are the command's ends of them).
+TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
+  TempDir dir;
+  const std::string port =
+      R"("ports": [{"name": "p0", "device": "net_null0", "addresses": ["198.18.0.1/16"]}])";
+  const std::string no_core =
+      dir.write("core.json", R"({"dataplane": {"worker_cores": [1000], )" + port + "}}");
+  Outcome core = magline({"check", "-c", no_core});
+  EXPECT_EQ(core.rc, kInvalid);
+  EXPECT_EQ(core.err.rfind(no_core + ": dataplane.worker_cores[0]: core 1000 is not one this "
+                                     "process may run on (",
+                           0),
+            0u)
+      << core.err;
+  EXPECT_TRUE(core.out.empty());
+
+  const std::string bogus = dir.write(
+      "bogus.json", R"({"dataplane": {"ports": [{"name": "p0", "device": "net_bogus0"}]}})");
+  Outcome device = magline({"check", "-c", bogus});
+  EXPECT_EQ(device.rc, kInvalid);
+  EXPECT_EQ(device.err.rfind(bogus + ": dataplane.ports[0].device: expected a PCI address", 0), 0u)
+      << device.err;
+
+  // 2^31 connections: 144 GiB per worker.
+  const std::string huge =
+      dir.write("huge.json",
+                R"({"flow_table": {"capacity": 2147483648}, "dataplane": {"worker_cores": [1], )" +
+                    port + "}}");
+  Outcome memory = magline({"check", "-c", huge});
+  if (memory.rc == kOk) GTEST_SKIP() << "this machine has more than 144 GiB";
+  EXPECT_EQ(memory.rc, kInvalid);
+  EXPECT_EQ(memory.err.rfind(huge + ": flow_table.capacity: 2147483648 connections per worker "
+                                    "need 144.0 GiB for 1 worker(s) (144.5 GiB with "
+                                    "dataplane.memory_mb), but the machine has ",
+                             0),
+            0u)
+      << memory.err;
+}
+
+// Sets an environment variable for a scope (unset: nullptr), and puts it back.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) {
+      setenv(name, value, 1);
+    } else {
+      unsetenv(name);
+    }
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// A kubernetes section without a kubeconfig follows kubectl: $KUBECONFIG, else ~/.kube/config.
+TEST(Cli, CheckFindsTheKubeconfigAsKubectlDoes) {
+  TempDir dir;
+  const std::string text = R"(clusters: [{name: c, cluster: {server: "https://198.18.0.100:6443"}}]
+contexts: [{name: x, context: {cluster: c}}]
+current-context: x
+)";
+  const std::string from_env = dir.write("from-env", text);
+  std::filesystem::create_directories(dir.path() + "/.kube");
+  const std::string from_home = dir.write(".kube/config", text);
+  const std::string config = dir.write("c.json", R"({"kubernetes": {}})");
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", ("/nonexistent/first:" + from_env).c_str());
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kOk) << o.err;
+    EXPECT_EQ(o.out, config + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                         from_env + ", from $KUBECONFIG)\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", nullptr);
+    const ScopedEnv home("HOME", dir.path().c_str());
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kOk) << o.err;
+    EXPECT_EQ(o.out, config + ": OK: 0 services, 0 frontends, 0 backends; watching Kubernetes (" +
+                         from_home + ", from $HOME/.kube/config)\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", "/nonexistent/kubeconfig");
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kInvalid);
+    EXPECT_EQ(o.err, config +
+                         ": kubernetes: kubeconfig /nonexistent/kubeconfig: cannot read the "
+                         "file: No such file or directory\n");
+  }
+  {
+    const ScopedEnv kubeconfig("KUBECONFIG", nullptr);
+    const ScopedEnv home("HOME", nullptr);
+    Outcome o = magline({"check", "-c", config});
+    EXPECT_EQ(o.rc, kInvalid);
+    EXPECT_EQ(o.err, config +
+                         ": kubernetes: no kubeconfig: the section names none "
+                         "(\"kubeconfig\" or \"in_cluster\"), and neither $KUBECONFIG nor "
+                         "$HOME is set\n");
+  }
 }
 
 TEST(Cli, TableTextShowsSlotsPerBackend) {
@@ -300,6 +529,54 @@ TEST(Cli, PlanReadsStandardInput) {
   EXPECT_EQ(nlohmann::json::parse(o.out).at("services").at(0).at("name"), "shop/web:http/tcp/v4");
 }
 
+// Runs `magline ARGS` with `input` as standard input.
+Outcome magline_with_stdin(std::vector<std::string> args, const std::string& input) {
+  std::istringstream in(input);
+  std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
+  Outcome o = magline(std::move(args));
+  std::cin.rdbuf(saved);
+  std::cin.clear();
+  return o;
+}
+
+// '-' is standard input for --config wherever a file is read once, and never for two options.
+TEST(Cli, ConfigFromStandardInput) {
+  Outcome check = magline_with_stdin({"check", "--config", "-"}, kSmall);
+  EXPECT_EQ(check.rc, kOk) << check.err;
+  EXPECT_EQ(check.out, "<stdin>: OK: 1 services, 1 frontends, 2 backends\n");
+  Outcome table = magline_with_stdin({"table", "-c", "-"}, kSmall);
+  EXPECT_EQ(table.rc, kOk) << table.err;
+  EXPECT_NE(table.out.find("service t/web:http  mode full_nat  M 13\n"), std::string::npos);
+  Outcome bad = magline_with_stdin({"check", "-c", "-"}, R"({"servics": []})");
+  EXPECT_EQ(bad.rc, kInvalid);
+  EXPECT_EQ(bad.err.rfind("<stdin>: (top level): unknown key \"servics\"", 0), 0u) << bad.err;
+  Outcome plan = magline_with_stdin({"plan", "--k8s", "/nonexistent/k8s.json", "--config", "-"},
+                                    R"({"node": {"addresses": ["198.18.0.7"]}})");
+  EXPECT_EQ(plan.err, "/nonexistent/k8s.json: cannot read the file\n");  // the config was read
+
+  // Two readers of one standard input.
+  Outcome both = magline({"plan", "--k8s", "-", "--config", "-"});
+  EXPECT_EQ(both.rc, kUsage);
+  EXPECT_EQ(both.err, "magline plan: --config and --k8s cannot both read standard input ('-')\n");
+  Outcome replay = magline({"replay", "--config", "-", "--in", "-", "--out", "x.pcap"});
+  EXPECT_EQ(replay.rc, kUsage);
+  EXPECT_EQ(replay.err,
+            "magline replay: --config and --in cannot both read standard input ('-')\n");
+
+  // run: SIGHUP re-reads the file; the counters already go to standard output. Refused before
+  // anything starts.
+  Outcome run_config = magline({"run", "--config", "-"});
+  EXPECT_EQ(run_config.rc, kUsage);
+  EXPECT_EQ(run_config.err,
+            "magline run: --config -: run re-reads its configuration on SIGHUP, "
+            "so it needs a file\n");
+  Outcome run_stats = magline({"run", "--stats", "-"});
+  EXPECT_EQ(run_stats.rc, kUsage);
+  EXPECT_EQ(run_stats.err,
+            "magline run: --stats -: the counters already go to standard output; "
+            "--stats takes a file\n");
+}
+
 TEST(Cli, PlanTakesDefaultsFromTheConfiguration) {
   TempDir dir;
   const std::string file = dir.write("k8s.json", kK8sList);
@@ -340,6 +617,22 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
   EXPECT_EQ(not_json.rc, kInvalid);
   EXPECT_EQ(not_json.err.rfind(yaml + ": not JSON", 0), 0u) << not_json.err;
 
+  // A number no double holds: one line, not an abort (exit 134); in the configuration the plan
+  // takes its defaults from, the same.
+  const std::string huge = dir.write("huge.json", R"({"kind": "ServiceList", "items": [
+    {"metadata": {"name": "a", "namespace": "n"}, "spec": {"ports": [{"port": 1e999}]}}]})");
+  Outcome overflow = magline({"plan", "--k8s", huge});
+  EXPECT_EQ(overflow.rc, kInvalid);
+  EXPECT_EQ(overflow.err, huge +
+                              ": invalid JSON: [json.exception.out_of_range.406] number "
+                              "overflow parsing '1e999'\n");
+  EXPECT_TRUE(overflow.out.empty());
+  const std::string huge_config = dir.write("c.json", R"({"maglev": {"table_size": 1e999}})");
+  Outcome config_overflow = magline({"plan", "--k8s", yaml, "--config", huge_config});
+  EXPECT_EQ(config_overflow.rc, kInvalid);
+  EXPECT_EQ(config_overflow.err,
+            huge_config + ":1:31: invalid JSON: number overflow parsing '1e999'\n");
+
   const std::string pod = dir.write("pod.json", R"({"kind": "Pod", "metadata": {"name": "p"}})");
   Outcome wrong_kind = magline({"plan", "--k8s", pod});
   EXPECT_EQ(wrong_kind.rc, kInvalid);
@@ -358,6 +651,11 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
 
   EXPECT_EQ(magline({"plan"}).rc, kUsage);
   EXPECT_EQ(magline({"plan", "--k8s", pod, "--node-address", "nope"}).rc, kUsage);
+  Outcome link_local = magline({"plan", "--k8s", pod, "--node-address", "fe80::1"});
+  EXPECT_EQ(link_local.rc, kUsage);
+  EXPECT_EQ(link_local.err,
+            "magline plan: --node-address: fe80::1 is link-local "
+            "(169.254.0.0/16, fe80::/10): NodePorts listen on routable addresses\n");
   Outcome help = magline({"plan", "--help"});
   EXPECT_EQ(help.rc, kOk);
   EXPECT_NE(help.out.find("--node-address"), std::string::npos);

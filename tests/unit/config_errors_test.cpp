@@ -210,6 +210,13 @@ TEST(ConfigErrors, BadAddressesAndPrefixes) {
        R"(t.json: node.addresses[0]: expected an IPv4 or IPv6 address, got "198.18.0.1/32")"},
       {R"({"node": {"addresses": ["198.18.0.1", " 198.18.0.2"]}})",
        R"(t.json: node.addresses[1]: expected an IPv4 or IPv6 address, got " 198.18.0.2")"},
+      // A NodePort on a link-local address answers one link only.
+      {R"({"node": {"addresses": ["198.18.0.1", "169.254.1.1"]}})",
+       "t.json: node.addresses[1]: 169.254.1.1 is link-local (169.254.0.0/16, fe80::/10): a "
+       "NodePort there is reachable from one link only; give the node's routable addresses"},
+      {R"({"node": {"addresses": ["fe80::1"]}})",
+       "t.json: node.addresses[0]: fe80::1 is link-local (169.254.0.0/16, fe80::/10): a "
+       "NodePort there is reachable from one link only; give the node's routable addresses"},
       {web(R"("source_ranges": ["198.18.0.1/16"])"),
        R"(t.json: services[0].source_ranges[0]: "198.18.0.1/16" has bits set past the prefix length; did you mean "198.18.0.0/16"?)"},
       {web(R"("source_ranges": ["198.18.0.0/15", "198.19.255.255/31"])"),
@@ -441,8 +448,6 @@ TEST(ConfigErrors, NamesTheEmbeddedSource) {
 
 TEST(ConfigErrors, Kubernetes) {
   expect_errors({
-      {R"({"kubernetes": {}})",
-       "t.json: kubernetes: needs either \"in_cluster\": true or a \"kubeconfig\" file"},
       {R"({"kubernetes": {"in_cluster": true, "kubeconfig": "k"}})",
        "t.json: kubernetes: in_cluster and kubeconfig exclude each other"},
       {R"({"kubernetes": {"in_cluster": true, "table_size": 1000}})",
@@ -510,14 +515,39 @@ TEST(ConfigErrors, Dataplane) {
        "need their own"},
       {dp(R"("worker_cores": [1, 1])"), "t.json: dataplane.worker_cores[1]: duplicate core 1"},
       {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
-      {dp(R"("hugepages": "no")"), "t.json: dataplane.hugepages: expected true or false, got \"no\""},
+      {dp(R"("hugepages": "no")"),
+       "t.json: dataplane.hugepages: expected true or false, got \"no\""},
       {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
-      {dp(R"("ports": [{"name": "lan0", "device": "x", "mac": "02:00:00:00:00"}])"),
+      {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "mac": "02:00:00:00:00"}])"),
        "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "
        "\"02:00:00:00:00\""},
-      {dp(R"("ports": [{"name": "lan0", "device": "x", "addresses": ["198.18.0.1"]}])"),
+      {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1"]}])"),
        "t.json: dataplane.ports[0].addresses[0]: expected an interface address ADDRESS/LENGTH, "
        "got \"198.18.0.1\""},
+      // A device `run` could not open: neither a PCI address nor a DPDK virtual device.
+      {dp(R"("ports": [{"name": "lan0", "device": "net_bogus0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"net_bogus0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "eth0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"eth0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "03:00.0"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"03:00.0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "0000:AF:00.0,rxq_cqe_comp_en=0"}])"),
+       "t.json: dataplane.ports[0].device: DPDK names PCI ports in lowercase: expected "
+       "\"0000:af:00.0\", got \"0000:AF:00.0,rxq_cqe_comp_en=0\""},
+      {dp(R"("ports": [{"name": "lan0", "device": "0000:03:00.8"}])"),
+       "t.json: dataplane.ports[0].device: expected a PCI address (0000:03:00.0) or a DPDK "
+       "virtual device (net_af_packet, net_af_xdp, net_bonding, net_failsafe, net_memif, "
+       "net_null, net_pcap, net_ring, net_softnic, net_tap, net_tun, net_vdev_netvsc, net_vhost, "
+       "net_virtio_user, then the instance: net_null0), got \"0000:03:00.8\""},
       {dp(R"("ports": [)" + port0 + ", " + port0 + "]"),
        "t.json: dataplane.ports[1].name: duplicate port name (also dataplane.ports[0])"},
       {dp(R"("ports": [)" + port0 +

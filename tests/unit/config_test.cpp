@@ -222,6 +222,44 @@ TEST(Config, GlobalSectionsParseToTheExpectedConfig) {
   }
 }
 
+// Every form of device `run` can open: PCI addresses (a domain of more than four digits too,
+// devargs after ','), each of DPDK's virtual network drivers and their aliases.
+TEST(Config, DevicesRunCanOpen) {
+  for (const char* device : {"0000:03:00.0",
+                             "10000:e1:1f.7",
+                             "0000:af:00.1,representor=[0-3]",
+                             "net_af_packet0,iface=veth0",
+                             "net_af_xdp0,iface=eth1",
+                             "net_bonding0,mode=4,member=0000:03:00.0",
+                             "net_failsafe0",
+                             "net_memif0,role=server",
+                             "net_null0",
+                             "net_pcap0,rx_pcap=in.pcap",
+                             "net_ring_a",
+                             "net_softnic0",
+                             "net_tap0,iface=tap0",
+                             "net_tun0",
+                             "net_vdev_netvsc0",
+                             "net_vhost0,iface=/s",
+                             "net_virtio_user0,path=/dev/vhost-net",
+                             "eth_null0",
+                             "eth_pcap0",
+                             "virtio_user0"}) {
+    const std::string text =
+        R"({"dataplane": {"ports": [{"name": "p", "device": ")" + std::string(device) + R"("}]}})";
+    EXPECT_EQ(parse_ok(text).dataplane.ports.at(0).device, device);
+  }
+}
+
+// Neither in_cluster nor kubeconfig: kubectl's default, found when it is read
+// (control/k8s_feed.hpp), not an error.
+TEST(Config, KubernetesWithoutAKubeconfigTakesKubectlsDefault) {
+  const Config c = parse_ok(R"({"kubernetes": {}})");
+  EXPECT_TRUE(c.kubernetes.enabled);
+  EXPECT_FALSE(c.kubernetes.in_cluster);
+  EXPECT_EQ(c.kubernetes.kubeconfig, "");
+}
+
 TEST(Config, RecordsItsSource) {
   EXPECT_EQ(parse_ok("{}").source, "t.json");
 }
@@ -337,6 +375,22 @@ TEST(ServicesOf, ExpandsNodePortOverTheNodeAddressesOfTheFamily) {
             "  [2001:db8::1]:30080/tcp node_port\n");
 }
 
+// Without node.addresses, NodePorts listen on the ports' addresses, but not on link-local ones.
+TEST(ServicesOf, NodePortsSkipLinkLocalPortAddresses) {
+  const Config c = parse_ok(R"({"dataplane": {"ports": [{"name": "p0", "device": "net_null0",
+      "addresses": ["169.254.10.1/16", "198.18.0.1/16", "fe80::1/64", "2001:db8::1/64"]}]},
+      "services": [{"name": "v4", "frontends": [{"kind": "node_port", "port": 30080}],
+                    "backends": [{"address": "198.18.1.1", "port": 80}], "table_size": 7}]})");
+  ASSERT_EQ(c.node_addresses.size(), 2u);
+  EXPECT_EQ(dp::to_string(c.node_addresses[0]), "198.18.0.1");
+  EXPECT_EQ(dp::to_string(c.node_addresses[1]), "2001:db8::1");
+  EXPECT_EQ(dump_dp_services(services_of(c)),
+            "service v4 table=7\n"
+            "  198.18.0.1:30080/tcp node_port\n");
+  // The port keeps every address (ARP, neighbour discovery, full-NAT sources are its own).
+  EXPECT_EQ(node_of(c).ports.at(0).addrs.size(), 4u);
+}
+
 TEST(ServicesOf, CopiesEveryOption) {
   const Config c = parse_ok(services(R"({"name": "a", "mode": "dsr_l2",
       "frontends": [{"address": "198.18.100.1", "port": 80}],
@@ -388,6 +442,39 @@ TEST(LoadConfig, ErrorsStartWithThePath) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message,
             path.string() + ": maglev.table_size: expected a prime, got 4 (the next prime is 5)");
+}
+
+// A relative kubeconfig is the configuration file's neighbour, not the working directory's.
+TEST(LoadConfig, RelativeKubeconfigIsTheFilesNeighbour) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("magline_config_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "etc");
+  auto load = [&](const std::string& kubeconfig) {
+    std::ofstream(dir / "etc" / "magline.json")
+        << R"({"kubernetes": {"kubeconfig": ")" << kubeconfig << R"("}})";
+    auto r = load_config(dir / "etc" / "magline.json");
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? r->kubernetes.kubeconfig : "";
+  };
+  EXPECT_EQ(load("kubeconfig"), (dir / "etc" / "kubeconfig").string());
+  EXPECT_EQ(load("../kube/config"), (dir / "kube" / "config").string());
+  EXPECT_EQ(load("/etc/kubernetes/admin.conf"), "/etc/kubernetes/admin.conf");
+  // The file named relative to the working directory: its directory made absolute.
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  auto relative = load_config("etc/magline.json");
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(relative) << relative.error().message;
+  EXPECT_EQ(relative->kubernetes.kubeconfig, "/etc/kubernetes/admin.conf");
+  std::ofstream(dir / "etc" / "magline.json") << R"({"kubernetes": {"kubeconfig": "k"}})";
+  std::filesystem::current_path(dir);
+  relative = load_config("etc/magline.json");
+  std::filesystem::current_path(cwd);
+  ASSERT_TRUE(relative) << relative.error().message;
+  EXPECT_EQ(relative->kubernetes.kubeconfig, (dir / "etc" / "k").string());
+  // parse_config() has no file: the path stays as written.
+  EXPECT_EQ(parse_ok(R"({"kubernetes": {"kubeconfig": "k"}})").kubernetes.kubeconfig, "k");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(EmbeddedDefault, IsDefaultJsonAndLoads) {

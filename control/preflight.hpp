@@ -1,0 +1,48 @@
+// What `magline run` checks before it starts anything (the EAL, ports, workers), and `magline
+// check` with it: that the machine can hold the configuration, beyond what the file alone says
+// (config/validate.cpp). One place, so that `check` cannot pass what `run` refuses:
+//   - every core (main_core, worker_cores) is one this process may run on (sched_getaffinity:
+//     a CPU that does not exist, is offline or is outside a cpuset);
+//   - the flow tables and traffic rows of every worker, with the EAL's memory_mb, fit in the
+//     machine's memory (MemTotal: they are faulted in at start, and would abort it);
+//   - the API server credentials: the kubeconfig (or, when asked, the in-cluster files) reads,
+//     and every file it names (CA, client certificate and key, token file) can be read.
+// The dataplane checks apply to a configuration `run` would start (one with ports).
+//
+// Control thread (or the command line) only; reads files and the process's affinity.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include "config/config.hpp"
+#include "dataplane/result.hpp"
+
+namespace magline::control {
+
+// What the checks need to know of the machine; tests make their own.
+struct HostFacts {
+  std::set<uint32_t> cpus;    // the CPUs this process may run on; empty: unknown, not checked
+  uint64_t memory_bytes = 0;  // MemTotal; 0: unknown, not checked
+
+  static HostFacts of_this_process();
+};
+
+struct PreflightOptions {
+  // Read the pod's service-account files (in_cluster): `run` does; `check`, which usually runs
+  // outside the pod, does not.
+  bool in_cluster = true;
+};
+
+// Bytes `run` allocates outside the EAL per worker: its flow table and its traffic rows.
+uint64_t worker_memory_bytes(uint64_t flow_capacity);
+
+// The first problem, as one line `SOURCE: FIELD: what` (SOURCE is config.source).
+Result<void> preflight(const cfg::Config& config, const HostFacts& host,
+                       const PreflightOptions& options = {});
+
+// "0-3,8,10-11".
+std::string cpu_list(const std::set<uint32_t>& cpus);
+
+}  // namespace magline::control

@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The built `magline` binary as a user runs it: real standard streams (/dev/full as standard
+output, a pipe as standard input) and, for `magline run`, a real EAL over net_null. Each case
+checks the exit status, that standard error is the one expected line, and what standard output
+holds; the in-process tests (tests/unit/cli_test.cpp) cannot see the process's own streams,
+nor start the EAL without taking it from every later test.
+
+Usage: exit_status.py MAGLINE CASE. Exit 0 pass, 1 fail, 77 skipped (cases that start the EAL
+need root: its runtime directory and memory locking).
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+
+SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPLAY = os.path.join(os.path.dirname(HERE), "replay")
+
+K8S_LIST = json.dumps({"kind": "List", "items": []})
+
+
+def net_null_config(**dataplane):
+    """A configuration `magline run` starts on this machine without hugepages or a NIC."""
+    d = {"main_core": 0, "worker_cores": [1], "hugepages": False, "memory_mb": 256,
+         "ports": [{"name": "p0", "device": "net_null0", "addresses": ["198.18.0.1/16"]}]}
+    d.update(dataplane)
+    return {"flow_table": {"capacity": 65536}, "admin": {"enabled": False}, "dataplane": d}
+
+
+class Case:
+    def __init__(self, magline, tmp):
+        self.magline = magline
+        self.tmp = tmp
+
+    def write(self, name, content):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(content if isinstance(content, str) else json.dumps(content))
+        return path
+
+    def run(self, args, stdout=None, stdin=None, timeout=60):
+        out = stdout if stdout is not None else subprocess.PIPE
+        p = subprocess.run([self.magline] + args, stdout=out, stderr=subprocess.PIPE,
+                           input=stdin, timeout=timeout)
+        return p.returncode, (p.stdout or b"").decode(), p.stderr.decode()
+
+    def expect(self, args, rc, err, stdout=None, stdin=None, out_empty=True):
+        """`err`: the exact line (a str) or a pattern (re.Pattern) it must match as a whole."""
+        if stdout is not None:
+            with open(stdout, "w") as f:
+                got_rc, out, got_err = self.run(args, stdout=f, stdin=stdin)
+        else:
+            got_rc, out, got_err = self.run(args, stdin=stdin)
+        where = " ".join(args)
+        assert got_rc == rc, f"{where}: exit {got_rc}, expected {rc}; stderr: {got_err!r}"
+        if isinstance(err, re.Pattern):
+            assert err.fullmatch(got_err), f"{where}: stderr {got_err!r} !~ {err.pattern!r}"
+        else:
+            assert got_err == err, f"{where}: stderr {got_err!r}, expected {err!r}"
+        if out_empty:
+            assert out == "", f"{where}: standard output not empty: {out[:300]!r}"
+        return out
+
+
+CASES = {}
+
+
+def case(fn=None, *, root=False):
+    """Registers a case under its name with dashes; root: it starts the EAL."""
+    def register(f):
+        f.needs_root = root
+        CASES[f.__name__.replace("_", "-")] = f
+        return f
+    return register(fn) if fn else register
+
+
+# Write errors: one line naming what could not be written, exit 1.
+@case
+def table_to_full(c):
+    c.expect(["table"], 1, "magline: standard output: cannot write: No space left on device\n",
+             stdout="/dev/full")
+
+
+@case
+def plan_to_full(c):
+    c.expect(["plan", "--k8s", c.write("k8s.json", K8S_LIST)], 1,
+             "magline: standard output: cannot write: No space left on device\n",
+             stdout="/dev/full")
+
+
+@case
+def replay_to_full(c):
+    args = ["replay", "--config", os.path.join(REPLAY, "config.json"),
+            "--in", os.path.join(REPLAY, "in.pcap")]
+    c.expect(args + ["--out", "/dev/full"], 1,
+             "/dev/full: cannot write: No space left on device\n")
+    # The capture written, the counters not.
+    c.expect(args + ["--out", os.path.join(c.tmp, "out.pcap")], 1,
+             "magline: standard output: cannot write: No space left on device\n",
+             stdout="/dev/full")
+
+
+@case
+def replay_through_pipes(c):
+    """replay --in - --out -: the capture through standard input and output, as written to
+    files; the counters on standard error then."""
+    config = os.path.join(REPLAY, "config.json")
+    capture = os.path.join(REPLAY, "in.pcap")
+    out_file = os.path.join(c.tmp, "out.pcap")
+    rc, counters, err = c.run(["replay", "--config", config, "--in", capture, "--out", out_file])
+    assert rc == 0, err
+    with open(capture, "rb") as f:
+        p = subprocess.run([c.magline, "replay", "--config", config, "--in", "-", "--out", "-"],
+                           stdin=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, p.stderr.decode()
+    assert p.stdout == open(out_file, "rb").read(), "the capture on standard output differs"
+    assert json.loads(p.stderr) == json.loads(counters), "counters differ"
+    # /dev/full as standard output: named as such.
+    c.expect(["replay", "--config", config, "--in", capture, "--out", "-"], 1,
+             "<stdout>: cannot write: No space left on device\n", stdout="/dev/full")
+
+
+@case
+def run_stats_unwritable(c):
+    # Refused before anything starts: no EAL, so no root needed.
+    c.expect(["run", "-c", c.write("run.json", net_null_config()), "--duration", "0.5",
+              "--stats", "/unwritable/path"], 1,
+             "magline: --stats /unwritable/path: cannot write: No such file or directory\n")
+
+
+# What run checks before it starts anything: one line, nothing on standard output (the EAL's
+# usage text went there), no port opened ("forwarding" never printed).
+@case
+def run_missing_core(c):
+    conf = c.write("run.json", net_null_config(worker_cores=[1000]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(re.escape(conf) + r": dataplane\.worker_cores\[0\]: core 1000 is not one "
+                        r"this process may run on \([0-9,-]+\)\n"))
+
+
+@case
+def run_unknown_device(c):
+    conf = c.write("run.json", net_null_config(
+        ports=[{"name": "p0", "device": "net_bogus0", "addresses": ["198.18.0.1/16"]}]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(re.escape(conf) + r": dataplane\.ports\[0\]\.device: expected a PCI "
+                        r"address .*, got \"net_bogus0\"\n"))
+
+
+@case
+def run_kubeconfig_directory(c):
+    conf = net_null_config()
+    conf["kubernetes"] = {"kubeconfig": c.tmp}
+    path = c.write("run.json", conf)
+    c.expect(["run", "-c", path, "--duration", "0.5"], 1,
+             f"{path}: kubernetes.kubeconfig: kubeconfig {c.tmp}: cannot read the file: "
+             "Is a directory\n")
+
+
+@case
+def run_missing_ca(c):
+    kubeconfig = c.write("kubeconfig", "clusters: [{name: k, cluster: {server: "
+                         "\"https://198.18.0.100:6443\", certificate-authority: ca.crt}}]\n"
+                         "contexts: [{name: c, context: {cluster: k}}]\ncurrent-context: c\n")
+    conf = net_null_config()
+    conf["kubernetes"] = {"kubeconfig": kubeconfig}
+    path = c.write("run.json", conf)
+    c.expect(["run", "-c", path, "--duration", "0.5"], 1,
+             f"{path}: kubernetes.kubeconfig: kubeconfig {kubeconfig}: certificate-authority "
+             f"{c.tmp}/ca.crt: cannot read: No such file or directory\n")
+
+
+@case
+def run_admin_port_taken(c):
+    """The admin address is taken before DPDK starts: one line with the system's reason."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        conf = net_null_config()
+        conf["admin"] = {"address": "127.0.0.1", "port": port}
+        c.expect(["run", "-c", c.write("run.json", conf), "--duration", "0.5"], 1,
+                 f"magline: admin listener: cannot listen on 127.0.0.1:{port}: "
+                 "Address already in use\n")
+
+
+@case(root=True)
+def run_bad_eal_args(c):
+    """What only the EAL can tell: its usage text never reaches standard output, and its
+    complaints make one line."""
+    conf = c.write("run.json", net_null_config(eal_args=["--no-such-eal-option"]))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             re.compile(r"magline: cannot start DPDK: rte_eal_init failed: Invalid argument "
+                        r"\(.*unrecognized option '--no-such-eal-option'.*\)\n"))
+
+
+@case(root=True)
+def run_net_null(c):
+    """The baseline the refusals are measured against: this configuration runs."""
+    stats = os.path.join(c.tmp, "stats.json")
+    out = c.expect(["run", "-c", c.write("run.json", net_null_config()), "--duration", "0.5",
+                    "--stats", stats], 0,
+                   re.compile(r"magline: forwarding 0 services on 1 port\(s\) with 1 worker\(s\); "
+                              r"p0: single-queue\n"), out_empty=False)
+    assert json.loads(out) == json.load(open(stats)), "stats file differs from standard output"
+
+
+@case(root=True)
+def run_to_full(c):
+    c.expect(["run", "-c", c.write("run.json", net_null_config()), "--duration", "0.2"], 1,
+             re.compile(r"magline: forwarding .*\n"
+                        r"magline: standard output: cannot write: No space left on device\n"),
+             stdout="/dev/full")
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in CASES:
+        print(f"usage: {sys.argv[0]} MAGLINE CASE; cases: {' '.join(sorted(CASES))}",
+              file=sys.stderr)
+        return 2
+    fn = CASES[sys.argv[2]]
+    if fn.needs_root and os.geteuid() != 0:
+        print("skipped: starts the EAL, which needs root here", file=sys.stderr)
+        return SKIP
+    with tempfile.TemporaryDirectory(prefix="magline-exit-") as tmp:
+        try:
+            fn(Case(os.path.abspath(sys.argv[1]), tmp))
+        except AssertionError as e:
+            print(f"FAIL {sys.argv[2]}: {e}", file=sys.stderr)
+            return 1
+    print(f"ok {sys.argv[2]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

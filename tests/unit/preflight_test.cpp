@@ -1,0 +1,152 @@
+// What `run` checks of the machine before starting DPDK, and `check` with it (control/preflight):
+// the machine is given, so every case runs anywhere.
+#include "control/preflight.hpp"
+
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace magline::control {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "magline-preflight-XXXXXX").string();
+    path_ = mkdtemp(tmpl.data());
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    const fs::path p = fs::path(path_) / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+cfg::Config parse(const std::string& text) {
+  auto c = cfg::parse_config(text, "t.json");
+  EXPECT_TRUE(c) << c.error().message;
+  return c ? std::move(c).value() : cfg::Config{};
+}
+
+std::string with_port(const std::string& dataplane, const std::string& rest = "") {
+  return R"({)" + rest + R"("dataplane": {)" + dataplane +
+         R"("ports": [{"name": "p0", "device": "net_null0", "addresses": ["198.18.0.1/16"]}]}})";
+}
+
+std::string error_of(const cfg::Config& config, const HostFacts& host,
+                     const PreflightOptions& options = {}) {
+  auto r = preflight(config, host, options);
+  return r ? "(no error)" : r.error().message;
+}
+
+constexpr uint64_t kGiB = uint64_t(1) << 30;
+const HostFacts kTwoCpus{{0, 1}, 16 * kGiB};
+
+TEST(Preflight, CoresMustBeOnesThisProcessMayUse) {
+  EXPECT_EQ(error_of(parse(with_port(R"("main_core": 0, "worker_cores": [1],)")), kTwoCpus),
+            "(no error)");
+  EXPECT_EQ(error_of(parse(with_port(R"("main_core": 0, "worker_cores": [1, 5],)")), kTwoCpus),
+            "t.json: dataplane.worker_cores[1]: core 5 is not one this process may run on (0-1)");
+  EXPECT_EQ(error_of(parse(with_port(R"("main_core": 2, "worker_cores": [1],)")), kTwoCpus),
+            "t.json: dataplane.main_core: core 2 is not one this process may run on (0-1)");
+  // A cpuset with holes (taskset -c 0,2-3).
+  const HostFacts holes{{0, 2, 3}, 16 * kGiB};
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1],)")), holes),
+            "t.json: dataplane.worker_cores[0]: core 1 is not one this process may run on (0,2-3)");
+  // Unknown affinity: not checked. No ports: nothing `run` would start.
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [100],)")), HostFacts{{}, 0}),
+            "(no error)");
+  EXPECT_EQ(error_of(parse(R"({"dataplane": {"worker_cores": [100]}})"), kTwoCpus), "(no error)");
+}
+
+TEST(Preflight, FlowTablesMustFitInMemory) {
+  // 2^24 connections: 2^21 buckets of 576 bytes, 1.125 GiB, and 9 MiB of traffic rows.
+  EXPECT_EQ(worker_memory_bytes(uint64_t(1) << 24), 1152 * (uint64_t(1) << 20) + 9 * (1 << 20));
+  const std::string big = R"("flow_table": {"capacity": 16777216},)";
+  const HostFacts two_gib{{0, 1, 2}, 2 * kGiB};
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 256,)", big)), two_gib),
+            "(no error)");
+  EXPECT_EQ(
+      error_of(parse(with_port(R"("worker_cores": [1, 2], "memory_mb": 256,)", big)), two_gib),
+      "t.json: flow_table.capacity: 16777216 connections per worker need 2.3 GiB for 2 "
+      "worker(s) (2.5 GiB with dataplane.memory_mb), but the machine has 2.0 GiB (MemTotal)");
+  // The EAL's memory counts too.
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 1024,)", big)), two_gib),
+            "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
+            "worker(s) (2.1 GiB with dataplane.memory_mb), but the machine has 2.0 GiB (MemTotal)");
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1, 2],)", big)), HostFacts{{0, 1, 2}, 0}),
+            "(no error)");  // unknown memory
+}
+
+const char* kKubeconfig = R"(current-context: c
+contexts: [{name: c, context: {cluster: k, user: u}}]
+clusters: [{name: k, cluster: {server: "https://198.18.0.100:6443", certificate-authority: ca.crt}}]
+users: [{name: u, user: {client-certificate: u.crt, client-key: /nonexistent/u.key}}]
+)";
+
+// Files the kubeconfig names are read only when the client connects: a missing CA would be a
+// watch retrying forever after the ports are up. Relative names are the kubeconfig's.
+TEST(Preflight, EveryFileTheKubeconfigNamesCanBeRead) {
+  TempDir dir;
+  const std::string kubeconfig = dir.write("kube/config", kKubeconfig);
+  const cfg::Config config = parse(R"({"kubernetes": {"kubeconfig": ")" + kubeconfig + R"("}})");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": certificate-authority " + dir.path() +
+                                            "/kube/ca.crt: cannot read: No such file or directory");
+  dir.write("kube/ca.crt", "CA");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": client-certificate " + dir.path() +
+                                            "/kube/u.crt: cannot read: No such file or directory");
+  fs::create_directories(dir.path() + "/kube/u.crt");
+  EXPECT_EQ(error_of(config, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                                            ": client-certificate " + dir.path() +
+                                            "/kube/u.crt: cannot read: Is a directory");
+  fs::remove(dir.path() + "/kube/u.crt");
+  dir.write("kube/u.crt", "CERT");
+  EXPECT_EQ(error_of(config, kTwoCpus),
+            "t.json: kubernetes.kubeconfig: kubeconfig " + kubeconfig +
+                ": client-key /nonexistent/u.key: cannot read: No such file or directory");
+
+  // The kubeconfig itself.
+  const cfg::Config directory = parse(R"({"kubernetes": {"kubeconfig": ")" + dir.path() + R"("}})");
+  EXPECT_EQ(error_of(directory, kTwoCpus), "t.json: kubernetes.kubeconfig: kubeconfig " +
+                                               dir.path() +
+                                               ": cannot read the file: Is a directory");
+}
+
+TEST(Preflight, InClusterFilesOnlyWhenAsked) {
+  const cfg::Config config = parse(R"({"kubernetes": {"in_cluster": true}})");
+  EXPECT_EQ(error_of(config, kTwoCpus, {.in_cluster = false}), "(no error)");
+  if (getenv("KUBERNETES_SERVICE_HOST") == nullptr) {
+    EXPECT_EQ(error_of(config, kTwoCpus),
+              "t.json: kubernetes.in_cluster: not running in a cluster: KUBERNETES_SERVICE_HOST "
+              "and KUBERNETES_SERVICE_PORT must be set");
+  }
+}
+
+TEST(Preflight, CpuList) {
+  EXPECT_EQ(cpu_list({}), "none");
+  EXPECT_EQ(cpu_list({3}), "3");
+  EXPECT_EQ(cpu_list({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
+}
+
+// This machine, as `run` sees it: the CPU running this test is allowed, memory is known.
+TEST(Preflight, ThisProcess) {
+  const HostFacts host = HostFacts::of_this_process();
+  EXPECT_EQ(host.cpus.count(uint32_t(sched_getcpu())), 1u);
+  EXPECT_GT(host.memory_bytes, uint64_t(64) << 20);
+}
+
+}  // namespace
+}  // namespace magline::control
