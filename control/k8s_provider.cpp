@@ -1,12 +1,11 @@
 #include "control/k8s_provider.hpp"
 
 #include <chrono>
-#include <cstdlib>
 #include <map>
 #include <set>
 
 #include "control/k8s/provider_core.hpp"
-#include "control/k8s_client/kube_config.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_client/service_writer.hpp"
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
@@ -222,8 +221,7 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
                                                   const ForwardedView& forwarded,
                                                   std::ostream& log) {
   const cfg::KubernetesConfig& k = config.kubernetes;
-  auto api = k.in_cluster ? k8s::in_cluster_config([](const char* n) { return std::getenv(n); })
-                          : k8s::load_kubeconfig(k.kubeconfig, k.context);
+  auto api = api_config(k);  // the feed's choice of credentials, kubectl's fallbacks included
   if (!api) return Error{"provider: " + api.error().message};
   auto loop = std::make_unique<Loop>(config, forwarded, log, *api);
   auto client = k8s::ApiClient::create(*api, {}, &loop->stop);
