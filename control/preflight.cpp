@@ -1,7 +1,5 @@
 #include "control/preflight.hpp"
 
-#include <sched.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -18,25 +16,47 @@ namespace {
 
 constexpr uint64_t kMiB = uint64_t(1) << 20;
 
-// sched_getaffinity with a mask as large as the kernel's (CPU_SETSIZE is 1024; machines have
-// more). Empty when it cannot tell.
-std::set<uint32_t> affinity() {
-  for (size_t n = CPU_SETSIZE; n <= (size_t(1) << 20); n *= 2) {
-    cpu_set_t* set = CPU_ALLOC(n);
-    if (set == nullptr) return {};
-    const size_t size = CPU_ALLOC_SIZE(n);
-    if (sched_getaffinity(0, size, set) == 0) {
-      std::set<uint32_t> cpus;
-      for (size_t c = 0; c < n; ++c) {
-        if (CPU_ISSET_S(c, size, set)) cpus.insert(uint32_t(c));
-      }
-      CPU_FREE(set);
-      return cpus;
+std::string first_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+// The cpuset of this process's cgroup ("0-3,8"), v2 or v1; empty when there is none to read.
+std::string cgroup_cpuset() {
+  std::ifstream in("/proc/self/cgroup");
+  std::string line;
+  while (std::getline(in, line)) {
+    // "0::/PATH" (v2) or "N:cpuset:/PATH" (v1, possibly with other controllers: "N:cpu,cpuset:")
+    const size_t a = line.find(':');
+    const size_t b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const std::string path = line.substr(b + 1);
+    std::string cpus;
+    if (controllers.empty()) {
+      cpus = first_line("/sys/fs/cgroup" + path + "/cpuset.cpus.effective");
+    } else if (("," + controllers + ",").find(",cpuset,") != std::string::npos) {
+      cpus = first_line("/sys/fs/cgroup/cpuset" + path + "/cpuset.effective_cpus");
     }
-    CPU_FREE(set);
-    if (errno != EINVAL) return {};
+    if (!cpus.empty()) return cpus;
   }
   return {};
+}
+
+// The CPUs the EAL can place a thread on: those online, within this process's cgroup cpuset.
+// Not the affinity this process inherited: the EAL sets each lcore's own, and a parent's taskset
+// does not bind it (a cpuset does). Empty when it cannot tell.
+std::set<uint32_t> usable_cpus() {
+  std::set<uint32_t> online = parse_cpu_list(first_line("/sys/devices/system/cpu/online"));
+  const std::set<uint32_t> cpuset = parse_cpu_list(cgroup_cpuset());
+  if (online.empty() || cpuset.empty()) return online;
+  std::set<uint32_t> both;
+  for (uint32_t c : online) {
+    if (cpuset.count(c)) both.insert(c);
+  }
+  return both;
 }
 
 uint64_t mem_total() {
@@ -66,7 +86,7 @@ Result<void> check_cores(const cfg::Config& config, const HostFacts& host) {
   auto missing = [&](uint32_t core, const std::string& path) -> Result<void> {
     if (host.cpus.count(core)) return {};
     return Error{config.source + ": " + path + ": core " + std::to_string(core) +
-                 " is not one this process may run on (" + cpu_list(host.cpus) + ")"};
+                 " is not available (the online CPUs of this process's cpuset: " + cpu_list(host.cpus) + ")"};
   };
   if (auto ok = missing(d.main_core, "dataplane.main_core"); !ok) return ok;
   for (size_t i = 0; i < d.worker_cores.size(); ++i) {
@@ -112,7 +132,7 @@ Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions&
 }  // namespace
 
 HostFacts HostFacts::of_this_process() {
-  return {affinity(), mem_total()};
+  return {usable_cpus(), mem_total()};
 }
 
 uint64_t worker_memory_bytes(uint64_t flow_capacity) {
@@ -128,6 +148,32 @@ Result<void> preflight(const cfg::Config& config, const HostFacts& host,
     if (auto ok = check_memory(config, host); !ok) return ok;
   }
   return check_kubernetes(config, options);
+}
+
+std::set<uint32_t> parse_cpu_list(const std::string& text) {
+  std::set<uint32_t> cpus;
+  size_t i = 0;
+  const auto number = [&](uint32_t& v) {
+    const size_t from = i;
+    v = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9' && v < (1u << 20)) {
+      v = v * 10 + uint32_t(text[i++] - '0');
+    }
+    return i > from && v < (1u << 20);
+  };
+  while (i < text.size()) {
+    uint32_t lo = 0, hi = 0;
+    if (!number(lo)) return {};
+    hi = lo;
+    if (i < text.size() && text[i] == '-') {
+      ++i;
+      if (!number(hi) || hi < lo) return {};
+    }
+    for (uint32_t c = lo; c <= hi; ++c) cpus.insert(c);
+    if (i < text.size() && text[i] != ',') return {};
+    if (i < text.size()) ++i;
+  }
+  return cpus;
 }
 
 std::string cpu_list(const std::set<uint32_t>& cpus) {

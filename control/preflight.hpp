@@ -1,15 +1,16 @@
 // What `magline run` checks before it starts anything (the EAL, ports, workers), and `magline
 // check` with it: that the machine can hold the configuration, beyond what the file alone says
 // (config/validate.cpp). One place, so that `check` cannot pass what `run` refuses:
-//   - every core (main_core, worker_cores) is one this process may run on (sched_getaffinity:
-//     a CPU that does not exist, is offline or is outside a cpuset);
+//   - every core (main_core, worker_cores) is one the EAL can run a thread on: online and within
+//     this process's cgroup cpuset (a taskset the process inherited does not count: the EAL
+//     sets each lcore's affinity itself);
 //   - the flow tables and traffic rows of every worker, with the EAL's memory_mb, fit in the
 //     machine's memory (MemTotal: they are faulted in at start, and would abort it);
 //   - the API server credentials: the kubeconfig (or, when asked, the in-cluster files) reads,
 //     and every file it names (CA, client certificate and key, token file) can be read.
 // The dataplane checks apply to a configuration `run` would start (one with ports).
 //
-// Control thread (or the command line) only; reads files and the process's affinity.
+// Control thread (or the command line) only; reads files (sysfs, procfs, the cgroup's cpuset).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ namespace magline::control {
 
 // What the checks need to know of the machine; tests make their own.
 struct HostFacts {
-  std::set<uint32_t> cpus;    // the CPUs this process may run on; empty: unknown, not checked
+  std::set<uint32_t> cpus;    // the CPUs the EAL may use; empty: unknown, not checked
   uint64_t memory_bytes = 0;  // MemTotal; 0: unknown, not checked
 
   static HostFacts of_this_process();
@@ -42,7 +43,9 @@ uint64_t worker_memory_bytes(uint64_t flow_capacity);
 Result<void> preflight(const cfg::Config& config, const HostFacts& host,
                        const PreflightOptions& options = {});
 
-// "0-3,8,10-11".
+// "0-3,8,10-11" (the kernel's list format), both ways; parse_cpu_list gives {} for text it
+// cannot read.
+std::set<uint32_t> parse_cpu_list(const std::string& text);
 std::string cpu_list(const std::set<uint32_t>& cpus);
 
 }  // namespace magline::control

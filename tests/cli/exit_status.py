@@ -138,8 +138,8 @@ def run_stats_unwritable(c):
 def run_missing_core(c):
     conf = c.write("run.json", net_null_config(worker_cores=[1000]))
     c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
-             re.compile(re.escape(conf) + r": dataplane\.worker_cores\[0\]: core 1000 is not one "
-                        r"this process may run on \([0-9,-]+\)\n"))
+             re.compile(re.escape(conf) + r": dataplane\.worker_cores\[0\]: core 1000 is not available "
+                        r"\(the online CPUs of this process's cpuset: [0-9,-]+\)\n"))
 
 
 @case

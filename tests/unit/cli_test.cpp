@@ -300,8 +300,8 @@ TEST(Cli, CheckRefusesWhatRunWouldRefuseBeforeStarting) {
       dir.write("core.json", R"({"dataplane": {"worker_cores": [1000], )" + port + "}}");
   Outcome core = magline({"check", "-c", no_core});
   EXPECT_EQ(core.rc, kInvalid);
-  EXPECT_EQ(core.err.rfind(no_core + ": dataplane.worker_cores[0]: core 1000 is not one this "
-                                     "process may run on (",
+  EXPECT_EQ(core.err.rfind(no_core + ": dataplane.worker_cores[0]: core 1000 is not available "
+                                     "(the online CPUs of this process's cpuset: ",
                            0),
             0u)
       << core.err;

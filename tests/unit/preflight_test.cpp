@@ -57,13 +57,13 @@ TEST(Preflight, CoresMustBeOnesThisProcessMayUse) {
   EXPECT_EQ(error_of(parse(with_port(R"("main_core": 0, "worker_cores": [1],)")), kTwoCpus),
             "(no error)");
   EXPECT_EQ(error_of(parse(with_port(R"("main_core": 0, "worker_cores": [1, 5],)")), kTwoCpus),
-            "t.json: dataplane.worker_cores[1]: core 5 is not one this process may run on (0-1)");
+            "t.json: dataplane.worker_cores[1]: core 5 is not available (the online CPUs of this process's cpuset: 0-1)");
   EXPECT_EQ(error_of(parse(with_port(R"("main_core": 2, "worker_cores": [1],)")), kTwoCpus),
-            "t.json: dataplane.main_core: core 2 is not one this process may run on (0-1)");
+            "t.json: dataplane.main_core: core 2 is not available (the online CPUs of this process's cpuset: 0-1)");
   // A cpuset with holes (taskset -c 0,2-3).
   const HostFacts holes{{0, 2, 3}, 16 * kGiB};
   EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1],)")), holes),
-            "t.json: dataplane.worker_cores[0]: core 1 is not one this process may run on (0,2-3)");
+            "t.json: dataplane.worker_cores[0]: core 1 is not available (the online CPUs of this process's cpuset: 0,2-3)");
   // Unknown affinity: not checked. No ports: nothing `run` would start.
   EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [100],)")), HostFacts{{}, 0}),
             "(no error)");
@@ -141,10 +141,33 @@ TEST(Preflight, CpuList) {
   EXPECT_EQ(cpu_list({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
 }
 
-// This machine, as `run` sees it: the CPU running this test is allowed, memory is known.
+TEST(Preflight, ParsesTheKernelsCpuLists) {
+  EXPECT_EQ(parse_cpu_list("0-3,8,10-11"), (std::set<uint32_t>{0, 1, 2, 3, 8, 10, 11}));
+  EXPECT_EQ(parse_cpu_list("5"), (std::set<uint32_t>{5}));
+  EXPECT_EQ(parse_cpu_list(""), std::set<uint32_t>{});
+  for (const char* bad : {"3-1", "a", "1,,2", "1-", "-1", "0-99999999"}) {
+    EXPECT_EQ(parse_cpu_list(bad), std::set<uint32_t>{}) << bad;
+  }
+  for (uint32_t c : {0u, 1u, 100u}) {
+    EXPECT_EQ(parse_cpu_list(cpu_list({c, c + 1, c + 5})), (std::set<uint32_t>{c, c + 1, c + 5}));
+  }
+}
+
+// This machine, as `run` sees it: the CPU running this test is usable, memory is known; a
+// narrower affinity than the cpuset (a parent's taskset) does not narrow it, since the EAL sets
+// each lcore's own.
 TEST(Preflight, ThisProcess) {
   const HostFacts host = HostFacts::of_this_process();
   EXPECT_EQ(host.cpus.count(uint32_t(sched_getcpu())), 1u);
+  cpu_set_t before;
+  ASSERT_EQ(sched_getaffinity(0, sizeof before, &before), 0);
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  const HostFacts narrowed = HostFacts::of_this_process();
+  ASSERT_EQ(sched_setaffinity(0, sizeof before, &before), 0);
+  EXPECT_EQ(narrowed.cpus, host.cpus);
   EXPECT_GT(host.memory_bytes, uint64_t(64) << 20);
 }
 
