@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "config/json_reader.hpp"
 #include "control/k8s_client/kube_config.hpp"
@@ -23,9 +24,13 @@ std::string first_line(const std::string& path) {
   return line;
 }
 
-// The cpuset of this process's cgroup ("0-3,8"), v2 or v1; empty when there is none to read.
-std::string cgroup_cpuset() {
-  std::ifstream in("/proc/self/cgroup");
+// The value of a cgroup file of this process, v2 (`v2_file` in the unified hierarchy) or v1
+// (`v1_file` under the hierarchy of `v1_controller`); empty when there is none to read. `root` is
+// where cgroupfs is mounted and `proc_cgroup` the text of /proc/self/cgroup (tests give their own).
+std::string cgroup_value(const std::string& proc_cgroup, const std::string& root,
+                         const std::string& v2_file, const std::string& v1_controller,
+                         const std::string& v1_file) {
+  std::istringstream in(proc_cgroup);
   std::string line;
   while (std::getline(in, line)) {
     // "0::/PATH" (v2) or "N:cpuset:/PATH" (v1, possibly with other controllers: "N:cpu,cpuset:")
@@ -34,15 +39,28 @@ std::string cgroup_cpuset() {
     if (b == std::string::npos) continue;
     const std::string controllers = line.substr(a + 1, b - a - 1);
     const std::string path = line.substr(b + 1);
-    std::string cpus;
+    std::string value;
     if (controllers.empty()) {
-      cpus = first_line("/sys/fs/cgroup" + path + "/cpuset.cpus.effective");
-    } else if (("," + controllers + ",").find(",cpuset,") != std::string::npos) {
-      cpus = first_line("/sys/fs/cgroup/cpuset" + path + "/cpuset.effective_cpus");
+      value = first_line(root + path + "/" + v2_file);
+    } else if (("," + controllers + ",").find("," + v1_controller + ",") != std::string::npos) {
+      value = first_line(root + "/" + v1_controller + path + "/" + v1_file);
     }
-    if (!cpus.empty()) return cpus;
+    if (!value.empty()) return value;
   }
   return {};
+}
+
+std::string proc_self_cgroup() {
+  std::ifstream in("/proc/self/cgroup");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The cpuset of this process's cgroup ("0-3,8"); empty when there is none to read.
+std::string cgroup_cpuset() {
+  return cgroup_value(proc_self_cgroup(), "/sys/fs/cgroup", "cpuset.cpus.effective", "cpuset",
+                      "cpuset.effective_cpus");
 }
 
 // The CPUs the EAL can place a thread on: those online, within this process's cgroup cpuset.
@@ -104,11 +122,12 @@ Result<void> check_memory(const cfg::Config& config, const HostFacts& host) {
   const uint64_t tables = workers * worker_memory_bytes(config.flow_capacity);
   const uint64_t eal = uint64_t(d.memory_mb) * kMiB;
   if (tables + eal <= host.memory_bytes) return {};
+  const char* what = host.memory_limited ? "this process's cgroup allows " : "the machine has ";
+  const char* why = host.memory_limited ? " (memory.max)" : " (MemTotal)";
   return Error{config.source + ": flow_table.capacity: " + std::to_string(config.flow_capacity) +
                " connections per worker need " + size_text(tables) + " for " +
                std::to_string(workers) + " worker(s) (" + size_text(tables + eal) +
-               " with dataplane.memory_mb), but the machine has " + size_text(host.memory_bytes) +
-               " (MemTotal)"};
+               " with dataplane.memory_mb), but " + what + size_text(host.memory_bytes) + why};
 }
 
 Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions& options) {
@@ -132,7 +151,27 @@ Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions&
 }  // namespace
 
 HostFacts HostFacts::of_this_process() {
-  return {usable_cpus(), mem_total()};
+  HostFacts host{usable_cpus(), mem_total()};
+  const uint64_t limit = cgroup_memory_limit(proc_self_cgroup(), "/sys/fs/cgroup");
+  if (limit != 0 && (host.memory_bytes == 0 || limit < host.memory_bytes)) {
+    host.memory_bytes = limit;
+    host.memory_limited = true;
+  }
+  return host;
+}
+
+uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& root) {
+  const std::string text =
+      cgroup_value(proc_cgroup, root, "memory.max", "memory", "memory.limit_in_bytes");
+  // "max" (v2) is no limit; v1 writes "no limit" as a page-rounded LONG_MAX, which any machine's
+  // MemTotal undercuts.
+  if (text.empty() || text == "max") return 0;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9' || v > (uint64_t(1) << 60)) return 0;
+    v = v * 10 + uint64_t(c - '0');
+  }
+  return v;
 }
 
 uint64_t worker_memory_bytes(uint64_t flow_capacity) {

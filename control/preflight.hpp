@@ -5,7 +5,9 @@
 //     this process's cgroup cpuset (a taskset the process inherited does not count: the EAL
 //     sets each lcore's affinity itself);
 //   - the flow tables and traffic rows of every worker, with the EAL's memory_mb, fit in the
-//     machine's memory (MemTotal: they are faulted in at start, and would abort it);
+//     machine's memory (MemTotal: they are faulted in at start, and would abort it), or in the
+//     cgroup's memory limit when that is lower (memory.max; v1 memory.limit_in_bytes): a
+//     container or a systemd MemoryMax= would kill it instead;
 //   - the API server credentials: the kubeconfig (or, when asked, the in-cluster files) reads,
 //     and every file it names (CA, client certificate and key, token file) can be read.
 // The dataplane checks apply to a configuration `run` would start (one with ports).
@@ -25,7 +27,8 @@ namespace magline::control {
 // What the checks need to know of the machine; tests make their own.
 struct HostFacts {
   std::set<uint32_t> cpus;    // the CPUs the EAL may use; empty: unknown, not checked
-  uint64_t memory_bytes = 0;  // MemTotal; 0: unknown, not checked
+  uint64_t memory_bytes = 0;  // MemTotal, or the cgroup's limit if lower; 0: unknown, not checked
+  bool memory_limited = false;  // memory_bytes is the cgroup's limit
 
   static HostFacts of_this_process();
 };
@@ -42,6 +45,10 @@ uint64_t worker_memory_bytes(uint64_t flow_capacity);
 // The first problem, as one line `SOURCE: FIELD: what` (SOURCE is config.source).
 Result<void> preflight(const cfg::Config& config, const HostFacts& host,
                        const PreflightOptions& options = {});
+
+// The memory limit of the cgroup that /proc/self/cgroup's text `proc_cgroup` names, read under
+// `root` (cgroupfs, "/sys/fs/cgroup"): v2 memory.max or v1 memory.limit_in_bytes; 0 for none.
+uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& root);
 
 // "0-3,8,10-11" (the kernel's list format), both ways; parse_cpu_list gives {} for text it
 // cannot read.

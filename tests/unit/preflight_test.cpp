@@ -153,6 +153,32 @@ TEST(Preflight, ParsesTheKernelsCpuLists) {
   }
 }
 
+// A container's or a systemd unit's memory limit is what `run` can fault in, not MemTotal.
+TEST(Preflight, MemoryLimitOfTheCgroup) {
+  const TempDir root;
+  root.write("system.slice/magline.service/memory.max", "1073741824\n");
+  root.write("kubepods/pod1/memory.max", "max\n");
+  root.write("memory/docker/abc/memory.limit_in_bytes", "536870912\n");
+  root.write("bad/memory.max", "12x\n");
+  const std::string& r = root.path();
+  EXPECT_EQ(cgroup_memory_limit("0::/system.slice/magline.service\n", r), uint64_t(1) << 30);
+  EXPECT_EQ(cgroup_memory_limit("0::/kubepods/pod1\n", r), 0u);  // "max": no limit
+  EXPECT_EQ(cgroup_memory_limit("0::/elsewhere\n", r), 0u);      // nothing to read
+  EXPECT_EQ(cgroup_memory_limit("0::/bad\n", r), 0u);
+  EXPECT_EQ(cgroup_memory_limit("12:cpuset:/docker/abc\n4:memory:/docker/abc\n", r),
+            uint64_t(512) << 20);
+  EXPECT_EQ(cgroup_memory_limit("4:cpu,memory:/docker/abc\n", r), uint64_t(512) << 20);
+  EXPECT_EQ(cgroup_memory_limit("4:cpuacct:/docker/abc\n", r), 0u);
+
+  const std::string big = R"("flow_table": {"capacity": 16777216},)";
+  HostFacts limited{{0, 1, 2}, 1 * kGiB};
+  limited.memory_limited = true;
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 256,)", big)), limited),
+            "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
+            "worker(s) (1.4 GiB with dataplane.memory_mb), but this process's cgroup allows "
+            "1.0 GiB (memory.max)");
+}
+
 // This machine, as `run` sees it: the CPU running this test is usable, memory is known; a
 // narrower affinity than the cpuset (a parent's taskset) does not narrow it, since the EAL sets
 // each lcore's own.
