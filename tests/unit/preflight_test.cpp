@@ -165,8 +165,8 @@ TEST(Preflight, MemoryLimitOfTheCgroup) {
   EXPECT_EQ(cgroup_memory_limit("0::/kubepods/pod1\n", r), 0u);  // "max": no limit
   EXPECT_EQ(cgroup_memory_limit("0::/elsewhere\n", r), 0u);      // nothing to read
   EXPECT_EQ(cgroup_memory_limit("0::/bad\n", r), 0u);
-  EXPECT_EQ(cgroup_memory_limit("12:cpuset:/docker/abc\n4:memory:/docker/abc\n", r),
-            uint64_t(512) << 20);
+  EXPECT_EQ(cgroup_memory_limit("12:cpuset:/docker/abc\n4:memory:/docker/abc\n", r), uint64_t(512)
+                                                                                         << 20);
   EXPECT_EQ(cgroup_memory_limit("4:cpu,memory:/docker/abc\n", r), uint64_t(512) << 20);
   EXPECT_EQ(cgroup_memory_limit("4:cpuacct:/docker/abc\n", r), 0u);
 
