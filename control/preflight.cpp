@@ -116,18 +116,26 @@ Result<void> check_cores(const cfg::Config& config, const HostFacts& host) {
 }
 
 Result<void> check_memory(const cfg::Config& config, const HostFacts& host) {
-  if (host.memory_bytes == 0) return {};
   const cfg::DataplaneConfig& d = config.dataplane;
   const uint64_t workers = d.worker_cores.size();
   const uint64_t tables = workers * worker_memory_bytes(config.flow_capacity);
   const uint64_t eal = uint64_t(d.memory_mb) * kMiB;
-  if (tables + eal <= host.memory_bytes) return {};
-  const char* what = host.memory_limited ? "this process's cgroup allows " : "the machine has ";
-  const char* why = host.memory_limited ? " (memory.max)" : " (MemTotal)";
+  // Hugepages are charged to the hugetlb controller, not to memory.max: the EAL's memory counts
+  // against the cgroup's limit only without them.
+  const uint64_t charged = tables + (d.hugepages ? 0 : eal);
+  std::string has;
+  if (host.memory_bytes != 0 && tables + eal > host.memory_bytes) {
+    has = "the machine has " + size_text(host.memory_bytes) + " (MemTotal)";
+  } else if (host.cgroup_memory_bytes != 0 && charged > host.cgroup_memory_bytes) {
+    has = "this process's cgroup allows " + size_text(host.cgroup_memory_bytes) + " (memory.max" +
+          (d.hugepages ? ", hugepages aside)" : ")");
+  } else {
+    return {};
+  }
   return Error{config.source + ": flow_table.capacity: " + std::to_string(config.flow_capacity) +
                " connections per worker need " + size_text(tables) + " for " +
                std::to_string(workers) + " worker(s) (" + size_text(tables + eal) +
-               " with dataplane.memory_mb), but " + what + size_text(host.memory_bytes) + why};
+               " with dataplane.memory_mb), but " + has};
 }
 
 Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions& options) {
@@ -151,13 +159,7 @@ Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions&
 }  // namespace
 
 HostFacts HostFacts::of_this_process() {
-  HostFacts host{usable_cpus(), mem_total()};
-  const uint64_t limit = cgroup_memory_limit(proc_self_cgroup(), "/sys/fs/cgroup");
-  if (limit != 0 && (host.memory_bytes == 0 || limit < host.memory_bytes)) {
-    host.memory_bytes = limit;
-    host.memory_limited = true;
-  }
-  return host;
+  return {usable_cpus(), mem_total(), cgroup_memory_limit(proc_self_cgroup(), "/sys/fs/cgroup")};
 }
 
 uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& root) {

@@ -5,9 +5,9 @@
 //     this process's cgroup cpuset (a taskset the process inherited does not count: the EAL
 //     sets each lcore's affinity itself);
 //   - the flow tables and traffic rows of every worker, with the EAL's memory_mb, fit in the
-//     machine's memory (MemTotal: they are faulted in at start, and would abort it), or in the
-//     cgroup's memory limit when that is lower (memory.max; v1 memory.limit_in_bytes): a
-//     container or a systemd MemoryMax= would kill it instead;
+//     machine's memory (MemTotal: they are faulted in at start, and would abort it), and within
+//     the cgroup's memory limit (memory.max; v1 memory.limit_in_bytes: a container's or a
+//     systemd MemoryMax=, which would kill it instead), where hugepages do not count;
 //   - the API server credentials: the kubeconfig (or, when asked, the in-cluster files) reads,
 //     and every file it names (CA, client certificate and key, token file) can be read.
 // The dataplane checks apply to a configuration `run` would start (one with ports).
@@ -27,8 +27,8 @@ namespace magline::control {
 // What the checks need to know of the machine; tests make their own.
 struct HostFacts {
   std::set<uint32_t> cpus;    // the CPUs the EAL may use; empty: unknown, not checked
-  uint64_t memory_bytes = 0;  // MemTotal, or the cgroup's limit if lower; 0: unknown, not checked
-  bool memory_limited = false;  // memory_bytes is the cgroup's limit
+  uint64_t memory_bytes = 0;         // MemTotal; 0: unknown, not checked
+  uint64_t cgroup_memory_bytes = 0;  // the cgroup's memory limit; 0: none
 
   static HostFacts of_this_process();
 };

@@ -171,12 +171,20 @@ TEST(Preflight, MemoryLimitOfTheCgroup) {
   EXPECT_EQ(cgroup_memory_limit("4:cpuacct:/docker/abc\n", r), 0u);
 
   const std::string big = R"("flow_table": {"capacity": 16777216},)";
-  HostFacts limited{{0, 1, 2}, 1 * kGiB};
-  limited.memory_limited = true;
+  const HostFacts limited{{0, 1, 2}, 16 * kGiB, 1 * kGiB};
   EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 256,)", big)), limited),
             "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
             "worker(s) (1.4 GiB with dataplane.memory_mb), but this process's cgroup allows "
-            "1.0 GiB (memory.max)");
+            "1.0 GiB (memory.max, hugepages aside)");
+  // Hugepages are not charged to memory.max; without them the EAL's memory is.
+  const HostFacts roomy{{0, 1, 2}, 16 * kGiB, 1200 * (uint64_t(1) << 20)};
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 256,)", big)), roomy),
+            "(no error)");
+  EXPECT_EQ(error_of(parse(with_port(R"("worker_cores": [1], "memory_mb": 256,
+                                        "hugepages": false,)", big)), roomy),
+            "t.json: flow_table.capacity: 16777216 connections per worker need 1.1 GiB for 1 "
+            "worker(s) (1.4 GiB with dataplane.memory_mb), but this process's cgroup allows "
+            "1.2 GiB (memory.max)");
 }
 
 // This machine, as `run` sees it: the CPU running this test is usable, memory is known; a
