@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
 # runs every suite (unit, packet, integration on DPDK virtual devices), runs them again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free publication tests under
-# ThreadSanitizer, fuzzes the parser for 30 s, runs the end-to-end tests (network namespaces,
+# ThreadSanitizer, fuzzes every input from outside (frames, watch streams,
+# configuration and kubeconfig files) for 50 s in all, runs the end-to-end tests (network namespaces,
 # real TCP, needs root), and ends with the line "N passed, N failed, N skipped".
 #
 #   tools/test.sh            everything
@@ -61,20 +62,26 @@ if [ -z "${FAST:-}" ]; then
     extra_fail=$((extra_fail + 1))
   fi
 
-  step "parser fuzzing (libFuzzer, 30 s)"
+  step "fuzzing every input from outside (libFuzzer: frames 20 s, the others 10 s each)"
+  declare -A fuzz_seconds=([parse]=20 [watch]=10 [config]=10 [kubeconfig]=10)
   if CXX=clang++ setup build-fuzz -Dfuzz=true -Dperf=false -Dwerror=true &&
-     ninja -C build-fuzz -j "$jobs" tests/fuzz/parse_fuzz; then
-    work=$(mktemp -d)
-    cp -r tests/fuzz/corpus/parse/. "$work/"
-    if build-fuzz/tests/fuzz/parse_fuzz -max_total_time=30 -print_final_stats=1 \
-         -artifact_prefix=build-fuzz/ "$work" > build-fuzz/fuzz.log 2>&1; then
-      extra_pass=$((extra_pass + 1))
-      grep -E 'stat::number_of_executed_units|stat::peak_rss' build-fuzz/fuzz.log
-    else
-      extra_fail=$((extra_fail + 1))
-      tail -n 40 build-fuzz/fuzz.log
-    fi
-    rm -rf "$work"
+     ninja -C build-fuzz -j "$jobs" tests/fuzz/parse_fuzz tests/fuzz/watch_fuzz \
+       tests/fuzz/config_fuzz tests/fuzz/kubeconfig_fuzz; then
+    for target in parse watch config kubeconfig; do
+      work=$(mktemp -d)
+      cp -r "tests/fuzz/corpus/$target/." "$work/"
+      log=build-fuzz/fuzz-$target.log
+      if build-fuzz/tests/fuzz/${target}_fuzz -max_total_time="${fuzz_seconds[$target]}" \
+           -print_final_stats=1 -artifact_prefix="build-fuzz/$target-" "$work" > "$log" 2>&1; then
+        extra_pass=$((extra_pass + 1))
+        echo "$target: $(grep -E 'stat::number_of_executed_units' "$log")"
+      else
+        extra_fail=$((extra_fail + 1))
+        echo "$target: FAILED"
+        tail -n 40 "$log"
+      fi
+      rm -rf "$work"
+    done
   else
     extra_fail=$((extra_fail + 1))
   fi

@@ -1,5 +1,6 @@
 #include "control/k8s_client/framer.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <utility>
 
@@ -61,11 +62,13 @@ bool JsonFramer::feed(std::string_view bytes, std::vector<std::string>& out) {
       ++offset_;
       continue;
     }
-    // Inside a value: scan a run of bytes up to its end or the end of the input, then copy the
-    // run at once.
+    // Inside a value: scan a run of bytes up to its end, the end of the input or the value's
+    // size limit, then copy the run at once. The limit bounds the scan (not the copy) so that a
+    // stream fails at the same byte, for the same reason, however it is chunked.
     const size_t start = i;
+    const size_t end = std::min(n, start + (max_value_bytes_ - current_.size()));
     bool complete = false;
-    for (; i < n && !complete; ++i) {
+    for (; i < end && !complete; ++i) {
       const char c = bytes[i];
       if (in_string_) {
         if (escape_) {
@@ -104,9 +107,9 @@ bool JsonFramer::feed(std::string_view bytes, std::vector<std::string>& out) {
       }
     }
     const size_t run = i - start;
-    if (current_.size() + run > max_value_bytes_) {
+    if (!complete && i < n) {  // stopped by the limit, with more of the value to come
       return fail("watch stream: a value exceeds " + std::to_string(max_value_bytes_) +
-                  " bytes at byte " + std::to_string(offset_));
+                  " bytes at byte " + std::to_string(offset_ + run));
     }
     current_.append(bytes.data() + start, run);
     offset_ += run;

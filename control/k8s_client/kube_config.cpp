@@ -60,6 +60,23 @@ std::string str(const YAML::Node& parent, const char* key) {
   return n.as<std::string>();
 }
 
+// An error as one line: yaml-cpp quotes the character it stopped at, and entries are quoted
+// from the file, so any byte of the file may be in it.
+std::string one_line(const char* what) {
+  std::string out;
+  for (const char* p = what; *p != 0; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != 0x7f) {
+      out += char(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 // The entry named `name` in a kubeconfig list of {name, <field>} (clusters, users, contexts).
 YAML::Node find_named(const YAML::Node& root, const char* list, const char* field,
                       const std::string& name) {
@@ -187,7 +204,9 @@ Result<ApiConfig> in_cluster_config(const EnvLookup& getenv, const std::string& 
   return c;
 }
 
-Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& context) {
+namespace {
+
+Result<ApiConfig> read_kubeconfig(const std::string& path, const std::string& context) {
   const std::string where = "kubeconfig " + path;
   const auto text = read_file(path);
   if (!text) return Error{where + ": cannot read the file: " + text.error().message};
@@ -284,6 +303,14 @@ Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& co
   } catch (const std::exception& e) {  // bad_alloc, or a yaml-cpp surprise: never an abort
     return Error{where + ": " + e.what()};
   }
+}
+
+}  // namespace
+
+Result<ApiConfig> load_kubeconfig(const std::string& path, const std::string& context) {
+  auto config = read_kubeconfig(path, context);
+  if (!config) return Error{one_line(config.error().message.c_str())};
+  return config;
 }
 
 }  // namespace magline::k8s

@@ -11,19 +11,11 @@
 #include "dataplane/checksum.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/rewrite.hpp"
+#include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
 
 using namespace magline::dp;
-
-// A macro for __LINE__: clang 14 has no std::source_location with libstdc++.
-#define CHECK_INVARIANT(ok, what) check_invariant((ok), (what), __LINE__)
-
-void check_invariant(bool ok, const char* what, int line) {
-  if (ok) return;
-  std::fprintf(stderr, "parse_fuzz.cpp:%d: invariant violated: %s\n", line, what);
-  std::abort();
-}
 
 bool is_ip(const Parsed& p) {
   return p.l3 == L3::ipv4 || p.l3 == L3::ipv6;
