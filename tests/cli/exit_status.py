@@ -217,6 +217,22 @@ def run_to_full(c):
              stdout="/dev/full")
 
 
+@case
+def version(c):
+    """`magline version`: what the binary is; the commit is the source tree's, as meson's
+    vcs_tag baked it in at the build (meson test builds first), or 'unknown' outside git."""
+    out = c.expect(["version"], 0, "", out_empty=False)
+    lines = dict(line.split(": ", 1) for line in out.splitlines()[1:])
+    assert out.startswith("magline "), out
+    assert set(lines) == {"commit", "build type", "DPDK", "compiler"}, out
+    repo = os.path.dirname(os.path.dirname(HERE))
+    git = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=12",
+                          "--exclude=*"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    expected = git.stdout.decode().strip() if git.returncode == 0 else "unknown"
+    assert lines["commit"] == expected, f"commit {lines['commit']!r}, the tree is {expected!r}"
+    assert c.expect(["--version"], 0, "", out_empty=False) == out
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in CASES:
         print(f"usage: {sys.argv[0]} MAGLINE CASE; cases: {' '.join(sorted(CASES))}",
