@@ -31,7 +31,7 @@ const std::vector<double>& LatencySamples::bounds_seconds() {
   // From half a millisecond (an update on an idle node takes about 2 ms, docs/performance.md)
   // to 10 s (a control thread stuck behind a huge relist).
   static const std::vector<double> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                              0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   return kBounds;
 }
 
@@ -208,8 +208,7 @@ KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSour
       if (!row.label.empty()) labels += "," + std::string(row.label);
       const bool counter = row.metric.ends_with("_total");
       e.sample("magline_k8s_" + std::string(row.metric),
-               counter ? MetricType::counter : MetricType::gauge,
-               row.help, labels, row.value);
+               counter ? MetricType::counter : MetricType::gauge, row.help, labels, row.value);
       j["watch"][resource][std::string(row.json)] = row.value;
     });
   }
@@ -247,8 +246,8 @@ KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSour
   j["source"]["slices_held"] = source.slices_held();
   j["source"]["synced"] = watcher != nullptr && watcher->synced();
   e.histogram("magline_update_latency_seconds",
-              "From a watch event read off the wire to every worker using the change it made.",
-              "", latency.seconds());
+              "From a watch event read off the wire to every worker using the change it made.", "",
+              latency.seconds());
   j["update_latency_ms"] = {{"count", latency.count()},
                             {"sum", latency.sum()},
                             {"p50", latency.quantile(0.5)},

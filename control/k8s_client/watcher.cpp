@@ -174,14 +174,11 @@ void WatchCounters::for_each(const std::function<void(const WatchCounterRow&)>& 
       {"watch_watches_started_total", "watch_watches_started_total", "", &watches_started},
       {"watch_clean_ends_total", "watch_clean_ends_total", "", &clean_ends},
       {"watch_events_added_total", "watch_events_total", "type=\"ADDED\"", &events_added},
-      {"watch_events_modified_total", "watch_events_total", "type=\"MODIFIED\"",
-       &events_modified},
+      {"watch_events_modified_total", "watch_events_total", "type=\"MODIFIED\"", &events_modified},
       {"watch_events_deleted_total", "watch_events_total", "type=\"DELETED\"", &events_deleted},
       {"watch_bookmarks_total", "watch_events_total", "type=\"BOOKMARK\"", &bookmarks},
-      {"watch_expired_in_band_total", "watch_error_events_total", "code=\"410\"",
-       &expired_in_band},
-      {"watch_errors_in_band_total", "watch_error_events_total", "code=\"other\"",
-       &errors_in_band},
+      {"watch_expired_in_band_total", "watch_error_events_total", "code=\"410\"", &expired_in_band},
+      {"watch_errors_in_band_total", "watch_error_events_total", "code=\"other\"", &errors_in_band},
       {"watch_http_410_total", "watch_responses_total", "code=\"410\"", &http_410},
       {"watch_http_429_total", "watch_responses_total", "code=\"429\"", &http_429},
       {"watch_http_5xx_total", "watch_responses_total", "code=\"5xx\"", &http_5xx},
@@ -621,7 +618,8 @@ void Watcher::for_each_counter(
     const std::function<void(Resource, const WatchCounterRow&)>& fn) const {
   for (const auto& runner : runners_) {
     const Resource r = runner->resource;
-    counters_[static_cast<size_t>(r)].for_each([&fn, r](const WatchCounterRow& row) { fn(r, row); });
+    counters_[static_cast<size_t>(r)].for_each(
+        [&fn, r](const WatchCounterRow& row) { fn(r, row); });
     fn(r, WatchCounterRow{"watch_synced", "watch_synced", "", watch_help("watch_synced"),
                           runner->synced.load() ? 1u : 0u});
   }

@@ -150,8 +150,7 @@ class Watcher {
 
   // fn(resource, row) for every counter of every watched resource, plus "watch_synced" (0/1)
   // as a gauge.
-  void for_each_counter(
-      const std::function<void(Resource, const WatchCounterRow&)>& fn) const;
+  void for_each_counter(const std::function<void(Resource, const WatchCounterRow&)>& fn) const;
 
  private:
   struct Runner;

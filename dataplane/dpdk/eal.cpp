@@ -103,7 +103,9 @@ std::string one_line(const std::string& text) {
 
 }  // namespace
 
-std::string version() { return rte_version(); }
+std::string version() {
+  return rte_version();
+}
 
 std::string last_error() { return rte_strerror(rte_errno); }
 
