@@ -71,6 +71,9 @@ struct WatchCounterRow {
   uint64_t value;
 };
 
+// The help text of the gauge `watch_synced` (Watcher::for_each_counter).
+inline constexpr std::string_view kWatchSyncedHelp = "1 once the resource has been listed.";
+
 // Per-resource counters: written by that resource's thread, read from any thread (relaxed
 // atomics: each is an independent statistic, nothing is published through them).
 // for_each() names them as Prometheus counters (docs/k8s-client.md explains each).
