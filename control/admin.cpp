@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "control/process_metrics.hpp"
+
 namespace magline::control {
 
 void AdminView::update(const dp::SlowPathStats& slow, const ControlCounters& control,
@@ -22,10 +24,28 @@ void AdminView::update_extra(std::string metrics, nlohmann::ordered_json stats) 
   data_.extra_stats = std::move(stats);
 }
 
-void AdminView::set_static(std::string metrics, nlohmann::ordered_json stats) {
+void AdminView::set_static(BuildInfo build, std::vector<PortReport> ports,
+                           nlohmann::ordered_json stats) {
   std::lock_guard<std::mutex> lock(mu_);
-  data_.static_metrics = std::move(metrics);
+  data_.build = std::move(build);
+  data_.ports = std::move(ports);
   data_.static_stats = std::move(stats);
+}
+
+void AdminView::update_ports(std::vector<PortCounters> counters) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.port_counters = std::move(counters);
+}
+
+std::string metrics_of(const WorkerViews& workers, const AdminView::Copy& c,
+                       const ProcessStats* process) {
+  Exposition e;
+  build_info_metrics(e, c.build);
+  worker_metrics(e, workers, c.slow, c.control, c.services.get());
+  port_metrics(e, c.ports, c.port_counters);
+  if (process != nullptr) process_metrics(e, *process);
+  // The control thread's Kubernetes families, rendered apart: their names are their own.
+  return e.text() + c.extra_metrics;
 }
 
 std::optional<std::string> AdminView::ask_state(std::chrono::milliseconds timeout) const {
@@ -81,8 +101,9 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
   });
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
-    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) +
-                        c.static_metrics + c.extra_metrics,
+    // The process's figures are read here, at each scrape: a few reads of /proc, no DPDK.
+    const Result<ProcessStats> process = read_process_stats();
+    res.set_content(metrics_of(workers, c, process ? &*process : nullptr),
                     "text/plain; version=0.0.4");
   });
   srv.Get("/stats", [&view, &workers](const httplib::Request&, httplib::Response& res) {

@@ -1,6 +1,7 @@
 // The admin HTTP listener (cpp-httplib), loopback by default:
 //   /healthz  200 "ok" while the workers run, 503 otherwise
-//   /metrics  Prometheus text format (control/stats.hpp)
+//   /metrics  Prometheus text format (docs/metrics.md): the workers' counters (control/stats.hpp),
+//             the ports', the process's (read at each scrape) and the build's
 //   /stats    the same counters as JSON
 //   /state    the forwarding plan of the watched Kubernetes objects (docs/k8s.md), 404 when
 //             nothing is watched
@@ -19,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "control/build_info.hpp"
+#include "control/port_metrics.hpp"
+#include "control/process_metrics.hpp"
 #include "control/stats.hpp"
 #include "dataplane/result.hpp"
 
@@ -39,8 +43,10 @@ class AdminView {
   // Text the control thread adds to /metrics and a section it adds to /stats (the watcher's
   // counters), refreshed now and then.
   void update_extra(std::string metrics, nlohmann::ordered_json stats);
-  // Text and sections fixed at start (the ports' steering).
-  void set_static(std::string metrics, nlohmann::ordered_json stats);
+  // What is fixed at start: the binary, the ports' steering, and sections for /stats.
+  void set_static(BuildInfo build, std::vector<PortReport> ports, nlohmann::ordered_json stats);
+  // The ports' latest counters (the control thread reads the devices now and then).
+  void update_ports(std::vector<PortCounters> counters);
 
   struct Copy {
     dp::SlowPathStats slow;
@@ -48,7 +54,9 @@ class AdminView {
     std::shared_ptr<const dp::ServiceList> services;
     std::string extra_metrics;
     nlohmann::ordered_json extra_stats;
-    std::string static_metrics;
+    BuildInfo build;
+    std::vector<PortReport> ports;
+    std::vector<PortCounters> port_counters;
     nlohmann::ordered_json static_stats;
   };
   Copy copy() const;
@@ -73,6 +81,10 @@ class AdminView {
   std::string state_;
   std::atomic<bool> state_available_{false};
 };
+
+// /metrics's text: everything `c` holds, the workers' counters and, when not null, the process's.
+std::string metrics_of(const WorkerViews& workers, const AdminView::Copy& c,
+                       const ProcessStats* process);
 
 class AdminServer {
  public:

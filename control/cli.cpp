@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "control/build_info.hpp"
 #include "control/k8s/plan.hpp"
 #include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
@@ -20,14 +21,13 @@
 #include "control/replay.hpp"
 #include "control/runtime.hpp"
 #include "control/table_report.hpp"
+#include "dataplane/dpdk/eal.hpp"
 
 namespace magline::cli {
 
 namespace po = boost::program_options;
 
 namespace {
-
-constexpr std::string_view kVersion = "magline 0.1.0";
 
 struct Command {
   std::string_view name;
@@ -309,8 +309,17 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
   return kOk;
 }
 
-int cmd_version(const std::vector<std::string>&, std::ostream& out, std::ostream&) {
-  out << kVersion << "\n";
+int cmd_version(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description desc("Options of 'magline version'");
+  desc.add_options()("help,h", "show this help");
+  po::variables_map vm;
+  if (const int rc = parse("version", desc, args, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  control::BuildInfo b = control::build_info();
+  b.dpdk = dpdk::version();
+  out << "magline " << b.version << "\ncommit: " << b.commit << "\nbuild type: " << b.buildtype
+      << "\nDPDK: " << b.dpdk << "\ncompiler: " << b.compiler << "\n";
   return kOk;
 }
 

@@ -10,14 +10,13 @@
 #include <cstdint>
 #include <span>
 
+#include "control/exposition.hpp"
 #include "dataplane/flow_table.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/slow_path.hpp"
 #include "dataplane/worker.hpp"
 
 namespace magline::control {
-
-enum class MetricType : uint8_t { counter, gauge };
 
 template <typename T>
 struct Field {

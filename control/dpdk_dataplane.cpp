@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <optional>
-#include <sstream>
 
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/flow_steer.hpp"
@@ -190,14 +189,31 @@ nlohmann::ordered_json DpdkDataplane::ports_json() const {
   return j;
 }
 
-std::string DpdkDataplane::ports_metrics() const {
-  std::ostringstream o;
-  o << "# HELP magline_port_steering How a port's return traffic reaches the worker that owns "
-       "its connection (1 for the kind in effect).\n# TYPE magline_port_steering gauge\n";
-  for (const PortReport& p : reports_) {
-    o << "magline_port_steering{port=\"" << p.name << "\",kind=\"" << p.steering << "\"} 1\n";
+std::vector<PortCounters> DpdkDataplane::port_counters() const {
+  std::vector<PortCounters> out;
+  for (size_t i = 0; i < devices_->ports.size(); ++i) {
+    const dpdk::Port& port = devices_->ports[i];
+    PortCounters c;
+    c.name = reports_[i].name;
+    if (auto s = port.stats()) {
+      c.read = true;
+      c.rx_packets = s->rx_packets;
+      c.tx_packets = s->tx_packets;
+      c.rx_bytes = s->rx_bytes;
+      c.tx_bytes = s->tx_bytes;
+      c.rx_missed = s->rx_missed;
+      c.rx_errors = s->rx_errors;
+      c.tx_errors = s->tx_errors;
+      c.rx_no_mbuf = s->rx_no_mbuf;
+    }
+    const dpdk::LinkStatus link = port.link();
+    c.link_up = link.up;
+    if (link.up && link.speed_mbps != RTE_ETH_SPEED_NUM_UNKNOWN) {
+      c.speed_bytes_per_second = uint64_t(link.speed_mbps) * 1000000 / 8;
+    }
+    out.push_back(std::move(c));
   }
-  return o.str();
+  return out;
 }
 
 }  // namespace magline::control

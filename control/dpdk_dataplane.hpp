@@ -13,18 +13,12 @@
 
 #include "config/config.hpp"
 #include "control/dpdk_workers.hpp"
+#include "control/port_metrics.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/result.hpp"
 #include "dataplane/steering.hpp"
 
 namespace magline::control {
-
-// How a port's return traffic reaches the worker that owns the connection.
-struct PortReport {
-  std::string name;
-  std::string steering;  // single-queue, rte-flow, rss-predicted
-  std::string detail;    // why
-};
 
 class DpdkDataplane {
  public:
@@ -38,9 +32,11 @@ class DpdkDataplane {
   const dp::Node& node() const noexcept { return node_; }
   DpdkWorkers& workers() noexcept { return *workers_; }
   const std::vector<PortReport>& ports() const noexcept { return reports_; }
-  // The ports' steering as /stats JSON and /metrics text (magline_port_steering).
+  // The ports' steering as /stats JSON.
   nlohmann::ordered_json ports_json() const;
-  std::string ports_metrics() const;
+  // Each port's device counters and link now (rte_eth_stats_get, rte_eth_link_get_nowait:
+  // neither waits). Control thread.
+  std::vector<PortCounters> port_counters() const;
 
  private:
   DpdkDataplane();

@@ -21,6 +21,7 @@
 #include "control/k8s_provider.hpp"
 #include "control/preflight.hpp"
 #include "control/stats.hpp"
+#include "dataplane/dpdk/eal.hpp"
 
 namespace magline::control {
 
@@ -43,16 +44,25 @@ uint64_t now_ms() {
                       .count());
 }
 
-// The control thread's loop on the main core until SIGTERM or SIGINT (or the duration).
-void control_loop(ControlThread& control, double duration_s) {
+// The control thread's loop on the main core until SIGTERM or SIGINT (or the duration). The
+// ports' counters go to the admin listener every 250 ms: the device is read here, on the main
+// lcore, never from the listener's thread.
+void control_loop(ControlThread& control, const DpdkDataplane& dataplane, AdminView& view,
+                  double duration_s) {
   const uint64_t start = now_ms();
   // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
   const double ms = duration_s * 1000;
   const uint64_t deadline = ms > 0 && ms < 1e18 ? start + uint64_t(ms) : 0;
   control.announce(start);
+  uint64_t ports_read = 0;
+  view.update_ports(dataplane.port_counters());
   while (!g_stop.load()) {
     const uint64_t now = now_ms();
     if (deadline && now >= deadline) break;
+    if (now >= ports_read + 250) {
+      ports_read = now;
+      view.update_ports(dataplane.port_counters());
+    }
     control.turn(now, g_reload.exchange(false));
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -134,7 +144,9 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   DpdkDataplane& dataplane = **started;
   DpdkWorkers& workers = dataplane.workers();
   AdminView view;
-  view.set_static(dataplane.ports_metrics(), {{"ports", dataplane.ports_json()}});
+  BuildInfo build = build_info();
+  build.dpdk = dpdk::version();
+  view.set_static(std::move(build), dataplane.ports(), {{"ports", dataplane.ports_json()}});
   ControlThread control(config, options.config_path, dataplane.node(), workers, view, err);
   if (auto published = control.publish_configuration(now_ms()); !published) {
     err << config.source << ": " << published.error().message << std::endl;
@@ -178,7 +190,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
       provider = std::move(started_provider).value();
     }
   }
-  if (!failed) control_loop(control, options.duration_s);
+  if (!failed) control_loop(control, dataplane, view, options.duration_s);
   if (provider) provider->stop();
   view.set_running(false);
   workers.stop();

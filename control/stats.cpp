@@ -1,10 +1,6 @@
 #include "control/stats.hpp"
 
 #include <algorithm>
-#include <deque>
-#include <map>
-#include <sstream>
-#include <unordered_map>
 
 #include "dataplane/drop_reason.hpp"
 
@@ -31,7 +27,18 @@ Totals read_all(const WorkerViews& workers) {
 
 }  // namespace
 
+const std::vector<double>& LatencySamples::bounds_seconds() {
+  // From half a millisecond (an update on an idle node takes about 2 ms, docs/performance.md)
+  // to 10 s (a control thread stuck behind a huge relist).
+  static const std::vector<double> kBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+  return kBounds;
+}
+
+LatencySamples::LatencySamples() : seconds_(bounds_seconds()) {}
+
 void LatencySamples::add(double ms) {
+  seconds_.observe(ms / 1000.0);
   if (ring_.size() < kKeep) {
     ring_.push_back(ms);
   } else {
@@ -56,81 +63,20 @@ void put_fields(nlohmann::ordered_json& j, const Field<T> (&fields)[N], const T&
   for (const Field<T>& f : fields) j[f.json] = c.*(f.member);
 }
 
+// A table's fields as samples; a family's help comes from its first row.
+template <typename T, size_t N>
+void metric_fields(Exposition& e, const Field<T> (&table)[N], const T& c,
+                   const std::string& labels) {
+  for (const Field<T>& f : table) {
+    std::string l = labels;
+    if (*f.label) l += (l.empty() ? "" : ",") + std::string(f.label);
+    e.sample(f.metric, f.type, f.help, l, c.*(f.member));
+  }
+}
+
 void add(dp::ForwarderCounters& a, const dp::ForwarderCounters& b) {
   for (const auto& f : kForwarderFields) a.*(f.member) += b.*(f.member);
   for (size_t r = 0; r < a.drops.size(); ++r) a.drops[r] += b.drops[r];
-}
-
-// Prometheus text exposition format 0.0.4: samples grouped by family, one HELP and TYPE each,
-// families in the order they first appear.
-class Exposition {
- public:
-  void sample(std::string_view family, MetricType type, std::string_view help,
-              const std::string& labels, uint64_t value) {
-    put(family, type, help, labels, std::to_string(value));
-  }
-  void sample(std::string_view family, MetricType type, std::string_view help,
-              const std::string& labels, double value) {
-    std::ostringstream v;
-    v << value;
-    put(family, type, help, labels, v.str());
-  }
-  template <typename T, size_t N>
-  void fields(const Field<T> (&table)[N], const T& c, const std::string& labels) {
-    for (const Field<T>& f : table) {
-      std::string l = labels;
-      if (*f.label) l += (l.empty() ? "" : ",") + std::string(f.label);
-      sample(f.metric, f.type, help_of(table, f.metric), l, c.*(f.member));
-    }
-  }
-  std::string text() const {
-    std::ostringstream o;
-    for (const Family& f : families_) {
-      o << "# HELP " << f.name << ' ' << f.help << "\n# TYPE " << f.name << ' '
-        << (f.type == MetricType::counter ? "counter" : "gauge") << '\n'
-        << f.samples.str();
-    }
-    return o.str();
-  }
-
- private:
-  struct Family {
-    std::string name;
-    MetricType type;
-    std::string help;
-    std::ostringstream samples;
-  };
-  template <typename T, size_t N>
-  static const char* help_of(const Field<T> (&table)[N], const char* metric) {
-    for (const Field<T>& f : table) {
-      if (std::string_view(f.metric) == metric && *f.help) return f.help;
-    }
-    return "";
-  }
-  void put(std::string_view name, MetricType type, std::string_view help,
-           const std::string& labels, const std::string& value) {
-    auto [it, fresh] = index_.try_emplace(std::string(name), families_.size());
-    if (fresh) families_.push_back(Family{std::string(name), type, std::string(help), {}});
-    Family* f = &families_[it->second];
-    f->samples << name;
-    if (!labels.empty()) f->samples << '{' << labels << '}';
-    f->samples << ' ' << value << '\n';
-  }
-  std::deque<Family> families_;
-  std::unordered_map<std::string, size_t> index_;
-};
-
-std::string escaped(std::string_view v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\' || c == '"') out += '\\';
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out += c;
-  }
-  return out;
 }
 
 }  // namespace
@@ -186,24 +132,22 @@ nlohmann::ordered_json stats_json(const WorkerViews& workers,
   return j;
 }
 
-std::string metrics_text(const WorkerViews& workers,
-                         const dp::SlowPathStats& slow, const ControlCounters& control,
-                         const dp::ServiceList* services) {
+void worker_metrics(Exposition& e, const WorkerViews& workers, const dp::SlowPathStats& slow,
+                    const ControlCounters& control, const dp::ServiceList* services) {
   const Totals t = read_all(workers);
-  Exposition e;
   for (size_t w = 0; w < t.fwd.size(); ++w) {
     const std::string worker = "worker=\"" + std::to_string(w) + "\"";
-    e.fields(kForwarderFields, t.fwd[w], worker);
-    e.fields(kWorkerIoFields, t.io[w], worker);
+    metric_fields(e, kForwarderFields, t.fwd[w], worker);
+    metric_fields(e, kWorkerIoFields, t.io[w], worker);
     for (size_t r = 1; r < dp::kDropReasonCount; ++r) {
       e.sample("magline_drops_total", MetricType::counter, "Frames dropped, by worker and reason.",
                worker + ",reason=\"" + std::string(dp::drop_reason_name(dp::DropReason(r))) + "\"",
                t.fwd[w].drops[r]);
     }
-    e.fields(kFlowTableFields, t.flows[w], worker);
+    metric_fields(e, kFlowTableFields, t.flows[w], worker);
   }
-  e.fields(kSlowPathFields, slow, "");
-  e.fields(kControlFields, control, "");
+  metric_fields(e, kSlowPathFields, slow, "");
+  metric_fields(e, kControlFields, control, "");
   e.sample("magline_last_update_seconds", MetricType::gauge,
            "From a publish to every worker having applied it, for the latest publish.", "",
            control.last_update_ms / 1000.0);
@@ -222,11 +166,11 @@ std::string metrics_text(const WorkerViews& workers,
     };
     for (const auto& s : *services) {
       const auto& spec = s->spec();
-      const std::string service = "service=\"" + escaped(spec.name) + "\"";
+      const std::string service = "service=\"" + label_escaped(spec.name) + "\"";
       for (size_t i = 0; i < spec.frontends.size(); ++i) {
         const dp::TrafficCounter c = total(false, s->frontend_slot(i));
         const std::string labels =
-            service + ",frontend=\"" + escaped(dp::to_string(spec.frontends[i])) + "\"";
+            service + ",frontend=\"" + label_escaped(dp::to_string(spec.frontends[i])) + "\"";
         e.sample("magline_frontend_packets_total", MetricType::counter,
                  "Frames to a frontend, new or not.", labels, c.packets);
         e.sample("magline_frontend_bytes_total", MetricType::counter, "Bytes to a frontend.",
@@ -236,7 +180,7 @@ std::string metrics_text(const WorkerViews& workers,
         const dp::TrafficCounter c = total(true, s->backend_slot(i));
         const std::string labels =
             service + ",backend=\"" +
-            escaped(dp::backend_id(spec.backends[i].addr, spec.backends[i].port)) + "\"";
+            label_escaped(dp::backend_id(spec.backends[i].addr, spec.backends[i].port)) + "\"";
         e.sample("magline_backend_packets_total", MetricType::counter, "Frames sent to a backend.",
                  labels, c.packets);
         e.sample("magline_backend_bytes_total", MetricType::counter, "Bytes sent to a backend.",
@@ -244,62 +188,71 @@ std::string metrics_text(const WorkerViews& workers,
       }
     }
   }
+}
+
+std::string metrics_text(const WorkerViews& workers, const dp::SlowPathStats& slow,
+                         const ControlCounters& control, const dp::ServiceList* services) {
+  Exposition e;
+  worker_metrics(e, workers, slow, control, services);
   return e.text();
 }
 
 KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSource& source,
                                       const LatencySamples& latency) {
-  std::ostringstream m;
+  Exposition e;
   nlohmann::ordered_json j;
-  auto family = [&](const std::string& name, const char* type, const char* help) {
-    m << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
-  };
-  std::map<std::string, std::vector<std::pair<std::string, uint64_t>>> watch;
   if (watcher != nullptr) {
-    watcher->for_each_counter([&](k8s::Resource res, std::string_view name, uint64_t v) {
-      const std::string label(k8s::resource_name(res));
-      watch[std::string(name)].emplace_back(label, v);
-      j["watch"][label][std::string(name)] = v;
+    watcher->for_each_counter([&](k8s::Resource res, const k8s::WatchCounterRow& row) {
+      const std::string resource(k8s::resource_name(res));
+      std::string labels = "resource=\"" + resource + "\"";
+      if (!row.label.empty()) labels += "," + std::string(row.label);
+      const bool counter = row.metric.ends_with("_total");
+      e.sample("magline_k8s_" + std::string(row.metric),
+               counter ? MetricType::counter : MetricType::gauge, row.help, labels, row.value);
+      j["watch"][resource][std::string(row.json)] = row.value;
     });
   }
-  for (const auto& [name, rows] : watch) {
-    const std::string metric = "magline_k8s_" + name;
-    family(metric, metric.ends_with("_total") ? "counter" : "gauge",
-           "Kubernetes watch (docs/k8s-client.md), by resource.");
-    for (const auto& [label, v] : rows) m << metric << "{resource=\"" << label << "\"} " << v << "\n";
-  }
   const K8sSourceStats& s = source.stats();
-  const std::pair<const char*, uint64_t> source_rows[] = {
-      {"events", s.events},
-      {"relists", s.relists},
-      {"decode_errors", s.decode_errors},
-      {"translations", s.translations},
-      {"publish_failures", s.publish_failures},
-      {"name_conflicts", s.name_conflicts}};
-  family("magline_k8s_source_total", "counter", "Watched objects applied and translated, by kind.");
-  for (const auto& [name, v] : source_rows) {
-    m << "magline_k8s_source_total{kind=\"" << name << "\"} " << v << "\n";
-    j["source"][name] = v;
+  // Separate families: an event, a relist and a translation are not the same kind of thing, so
+  // they have no meaningful sum.
+  const struct {
+    const char* json;
+    const char* metric;
+    const char* help;
+    uint64_t value;
+  } source_rows[] = {
+      {"events", "magline_k8s_source_events_total", "Watch events applied to the held objects.",
+       s.events},
+      {"relists", "magline_k8s_source_relists_total", "Relists that replaced the held objects.",
+       s.relists},
+      {"decode_errors", "magline_k8s_source_decode_errors_total",
+       "Watched objects that could not be read (kept out).", s.decode_errors},
+      {"translations", "magline_k8s_source_translations_total",
+       "Translations of the held objects into services.", s.translations},
+      {"publish_failures", "magline_k8s_source_publish_failures_total",
+       "Translated changes the publisher refused.", s.publish_failures},
+      {"name_conflicts", "magline_k8s_source_name_conflicts_total",
+       "Watched Services whose name a configured service already holds.", s.name_conflicts},
+  };
+  for (const auto& r : source_rows) {
+    e.sample(r.metric, MetricType::counter, r.help, "", r.value);
+    j["source"][r.json] = r.value;
   }
-  family("magline_k8s_objects", "gauge", "Watched objects held.");
-  m << "magline_k8s_objects{kind=\"services\"} " << source.services_held() << "\n";
-  m << "magline_k8s_objects{kind=\"endpointslices\"} " << source.slices_held() << "\n";
+  e.sample("magline_k8s_objects", MetricType::gauge, "Watched objects held, by resource.",
+           "resource=\"services\"", uint64_t(source.services_held()));
+  e.sample("magline_k8s_objects", MetricType::gauge, "", "resource=\"endpointslices\"",
+           uint64_t(source.slices_held()));
   j["source"]["services_held"] = source.services_held();
   j["source"]["slices_held"] = source.slices_held();
   j["source"]["synced"] = watcher != nullptr && watcher->synced();
-  family("magline_k8s_update_latency_seconds", "summary",
-         "From a watch event read off the wire to every worker using the change it made.");
-  for (double q : {0.5, 0.9, 0.99}) {
-    m << "magline_k8s_update_latency_seconds{quantile=\"" << q << "\"} "
-      << latency.quantile(q) / 1000.0 << "\n";
-  }
-  m << "magline_k8s_update_latency_seconds_sum " << latency.sum() / 1000.0 << "\n";
-  m << "magline_k8s_update_latency_seconds_count " << latency.count() << "\n";
+  e.histogram("magline_update_latency_seconds",
+              "From a watch event read off the wire to every worker using the change it made.", "",
+              latency.seconds());
   j["update_latency_ms"] = {{"count", latency.count()},
                             {"sum", latency.sum()},
                             {"p50", latency.quantile(0.5)},
                             {"p99", latency.quantile(0.99)}};
-  return {m.str(), std::move(j)};
+  return {e.text(), std::move(j)};
 }
 
 }  // namespace magline::control

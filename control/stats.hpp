@@ -17,17 +17,22 @@
 
 namespace magline::control {
 
-// The latest latency samples (a ring of the last kKeep) and their quantiles.
+// Update latencies: a histogram in seconds of every sample (/metrics), and the latest samples (a
+// ring of the last kKeep) for the quantiles of /stats.
 class LatencySamples {
  public:
   static constexpr size_t kKeep = 4096;
+  LatencySamples();
   void add(double ms);
+  const Histogram& seconds() const noexcept { return seconds_; }
+  static const std::vector<double>& bounds_seconds();
   uint64_t count() const noexcept { return count_; }
   double sum() const noexcept { return sum_; }  // of every sample ever added
   // The q-quantile (0..1) of the samples kept; 0 when there are none. O(kKeep).
   double quantile(double q) const;
 
  private:
+  Histogram seconds_;
   std::vector<double> ring_;
   uint64_t count_ = 0;
   double sum_ = 0;
@@ -46,15 +51,18 @@ struct WorkerViews {
 nlohmann::ordered_json stats_json(const WorkerViews& workers,
                                   const dp::SlowPathStats& slow, const ControlCounters& control);
 
-// Prometheus text exposition format 0.0.4. `services` adds per-frontend and per-backend
-// traffic (from each state's per-worker counters).
+// The workers', slow path's and control thread's counters as Prometheus samples. `services` adds
+// per-frontend and per-backend traffic (from each state's per-worker counters).
+void worker_metrics(Exposition& e, const WorkerViews& workers, const dp::SlowPathStats& slow,
+                    const ControlCounters& control, const dp::ServiceList* services);
+// The same, alone, as Prometheus text exposition format 0.0.4.
 std::string metrics_text(const WorkerViews& workers,
                          const dp::SlowPathStats& slow, const ControlCounters& control,
                          const dp::ServiceList* services);
 
 // The Kubernetes watcher's and source's counters and the update latency, as Prometheus text
-// (magline_k8s_*, docs/cli.md) and as the /stats `kubernetes` section. Control thread (reads
-// the source).
+// (magline_k8s_*, magline_update_latency_seconds; docs/metrics.md) and as the /stats
+// `kubernetes` section. Control thread (reads the source).
 struct KubernetesReport {
   std::string metrics;
   nlohmann::ordered_json stats;

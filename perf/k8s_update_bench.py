@@ -7,7 +7,7 @@ end: `magline run` (one worker on net_null, no traffic) watching the fake API se
             (LIST over HTTP, decoding, translation, Maglev tables, publication)
   change    one EndpointSlice of a random Service changes (an endpoint turns not-ready); the
             sample is magline's own measure, from the watch event read off the wire to every
-            worker using the new table (magline_k8s_update_latency_seconds_sum/_count).
+            worker using the new table (magline_update_latency_seconds_sum/_count).
             p50/p99 over C changes, one at a time
   memory    magline's resident memory with N Services minus with none, per Service
 

@@ -126,36 +126,7 @@ size_t EventQueue::size() const {
   return events_.size();
 }
 
-// --- Counters -----------------------------------------------------------------------------------
-
-void WatchCounters::for_each(const std::function<void(std::string_view, uint64_t)>& fn) const {
-  const std::pair<const char*, const std::atomic<uint64_t>*> all[] = {
-      {"watch_lists_total", &lists},
-      {"watch_list_pages_total", &list_pages},
-      {"watch_relists_total", &relists},
-      {"watch_watches_started_total", &watches_started},
-      {"watch_clean_ends_total", &clean_ends},
-      {"watch_events_added_total", &events_added},
-      {"watch_events_modified_total", &events_modified},
-      {"watch_events_deleted_total", &events_deleted},
-      {"watch_bookmarks_total", &bookmarks},
-      {"watch_expired_in_band_total", &expired_in_band},
-      {"watch_errors_in_band_total", &errors_in_band},
-      {"watch_http_410_total", &http_410},
-      {"watch_http_429_total", &http_429},
-      {"watch_http_5xx_total", &http_5xx},
-      {"watch_too_large_rv_total", &too_large_rv},
-      {"watch_http_401_total", &http_401},
-      {"watch_http_other_total", &http_other},
-      {"watch_connection_errors_total", &connection_errors},
-      {"watch_backoffs_total", &backoffs},
-      {"watch_decode_errors_total", &decode_errors},
-      {"watch_token_reloads_total", &token_reloads},
-      {"watch_bytes_received_total", &bytes_received},
-  };
-  for (const auto& [name, value] : all)
-    fn(name, value->load(std::memory_order_relaxed));
-}
+// --- Counters: watch_counters.cpp --------------------------------------------------------------
 
 // --- The reflector ------------------------------------------------------------------------------
 
@@ -575,12 +546,13 @@ std::string Watcher::resource_version(Resource r) const {
 }
 
 void Watcher::for_each_counter(
-    const std::function<void(Resource, std::string_view, uint64_t)>& fn) const {
+    const std::function<void(Resource, const WatchCounterRow&)>& fn) const {
   for (const auto& runner : runners_) {
     const Resource r = runner->resource;
     counters_[static_cast<size_t>(r)].for_each(
-        [&fn, r](std::string_view name, uint64_t v) { fn(r, name, v); });
-    fn(r, "watch_synced", runner->synced.load() ? 1 : 0);
+        [&fn, r](const WatchCounterRow& row) { fn(r, row); });
+    fn(r, WatchCounterRow{"watch_synced", "watch_synced", "", kWatchSyncedHelp,
+                          runner->synced.load() ? 1u : 0u});
   }
 }
 

@@ -60,6 +60,20 @@ class EventQueue {
   std::vector<WatchEvent> events_;
 };
 
+// One counter as the reports name it: its key in /stats, and its Prometheus family (without the
+// magline_k8s_ prefix; counters end in _total) with the label telling it apart in the family
+// (`code="410"`, `type="ADDED"`) or "".
+struct WatchCounterRow {
+  std::string_view json;
+  std::string_view metric;
+  std::string_view label;
+  std::string_view help;  // the family's help text
+  uint64_t value;
+};
+
+// The help text of the gauge `watch_synced` (Watcher::for_each_counter).
+inline constexpr std::string_view kWatchSyncedHelp = "1 once the resource has been listed.";
+
 // Per-resource counters: written by that resource's thread, read from any thread (relaxed
 // atomics: each is an independent statistic, nothing is published through them).
 // for_each() names them as Prometheus counters (docs/k8s-client.md explains each).
@@ -87,8 +101,9 @@ struct WatchCounters {
   std::atomic<uint64_t> token_reloads{0};      // re-reads of the token file
   std::atomic<uint64_t> bytes_received{0};     // response body bytes, LIST and WATCH
 
-  // fn(name, value) for every counter, names like "watch_http_410_total".
-  void for_each(const std::function<void(std::string_view, uint64_t)>& fn) const;
+  // fn(row) for every counter: its /stats key ("watch_http_410_total") and its Prometheus
+  // family and label ("watch_responses_total", `code="410"`).
+  void for_each(const std::function<void(const WatchCounterRow&)>& fn) const;
 };
 
 struct WatcherOptions {
@@ -136,9 +151,9 @@ class Watcher {
   const WatchCounters& counters(Resource r) const;
   std::string resource_version(Resource r) const;  // the last one seen; empty before the LIST
 
-  // fn(resource, name, value) for every counter of every watched resource, plus
-  // "watch_synced" (0/1) as a gauge.
-  void for_each_counter(const std::function<void(Resource, std::string_view, uint64_t)>& fn) const;
+  // fn(resource, row) for every counter of every watched resource, plus "watch_synced" (0/1)
+  // as a gauge.
+  void for_each_counter(const std::function<void(Resource, const WatchCounterRow&)>& fn) const;
 
  private:
   struct Runner;

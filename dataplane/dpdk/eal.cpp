@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_version.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -101,6 +102,10 @@ std::string one_line(const std::string& text) {
 }
 
 }  // namespace
+
+std::string version() {
+  return rte_version();
+}
 
 std::string last_error() { return rte_strerror(rte_errno); }
 

@@ -46,6 +46,9 @@ class EalSession {
   std::string runtime_dir_;
 };
 
+// rte_version(): "DPDK 22.11.4". Needs no EAL; any thread.
+std::string version();
+
 // rte_strerror(rte_errno) as a string, for error messages (after a failed DPDK call).
 std::string last_error();
 // rte_strerror(-rc) for DPDK calls that return a negative errno.

@@ -217,6 +217,75 @@ def run_to_full(c):
              stdout="/dev/full")
 
 
+@case
+def version(c):
+    """`magline version`: what the binary is; the commit is the source tree's, as meson's
+    vcs_tag baked it in at the build (meson test builds first), or 'unknown' outside git."""
+    out = c.expect(["version"], 0, "", out_empty=False)
+    lines = dict(line.split(": ", 1) for line in out.splitlines()[1:])
+    assert out.startswith("magline "), out
+    assert set(lines) == {"commit", "build type", "DPDK", "compiler"}, out
+    repo = os.path.dirname(os.path.dirname(HERE))
+    git = subprocess.run(["git", "-C", repo, "describe", "--always", "--dirty", "--abbrev=12",
+                          "--exclude=*"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    expected = git.stdout.decode().strip() if git.returncode == 0 else "unknown"
+    assert lines["commit"] == expected, f"commit {lines['commit']!r}, the tree is {expected!r}"
+    assert c.expect(["--version"], 0, "", out_empty=False) == out
+
+
+@case(root=True)
+def run_metrics(c):
+    """A running `magline run`'s /metrics, scraped and read by the strict exposition-format
+    checker (tests/e2e/prometheus.py): the build, the process, the port's device counters."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+    from prometheus import check_exposition
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = net_null_config()
+    conf["admin"] = {"address": "127.0.0.1", "port": port}
+    p = subprocess.Popen([c.magline, "run", "-c", c.write("run.json", conf), "--duration", "5"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        text = None
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        time.sleep(0.5)  # the ports' counters are read every 250 ms
+                        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                                    timeout=2) as m:
+                            text = m.read().decode()
+                        break
+            except OSError:
+                time.sleep(0.1)
+        assert text is not None, "no answer from /healthz and /metrics"
+        try:
+            families, samples = check_exposition(text)
+        except ValueError as e:
+            raise AssertionError(f"/metrics: {e}")
+    finally:
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, f"magline run exited {p.returncode}: {err.decode()!r}"
+    version = subprocess.run([c.magline, "version"], stdout=subprocess.PIPE).stdout.decode()
+    commit = version.split("commit: ", 1)[1].split("\n", 1)[0]
+    build = [dict(labels) for (name, labels), v in samples.items()
+             if name == "magline_build_info" and v == 1]
+    assert len(build) == 1 and build[0]["commit"] == commit, build
+    assert build[0]["dpdk"].startswith("DPDK "), build
+    for family in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                   "process_open_fds", "process_max_fds", "process_start_time_seconds",
+                   "magline_port_rx_packets_total", "magline_port_rx_missed_total",
+                   "magline_port_rx_nombuf_total", "magline_port_link_up",
+                   "magline_rx_packets_total", "magline_drops_total"):
+        assert family in families, f"/metrics has no {family}"
+    assert samples[("magline_port_link_up", (("port", "p0"),))] in (0, 1)
+    assert samples[("process_resident_memory_bytes", ())] > 0
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in CASES:
         print(f"usage: {sys.argv[0]} MAGLINE CASE; cases: {' '.join(sorted(CASES))}",

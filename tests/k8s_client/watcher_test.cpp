@@ -766,13 +766,22 @@ TEST(WatcherConfig, CountersAreNamedForPrometheus) {
   std::this_thread::sleep_for(100ms);  // nothing listens on port 1: connection errors
   w.stop();
   std::map<std::string, uint64_t> seen;
-  w.for_each_counter([&](Resource r, std::string_view name, uint64_t v) {
+  std::set<std::pair<std::string, std::string>> series;
+  w.for_each_counter([&](Resource r, const WatchCounterRow& row) {
     EXPECT_EQ(r, Resource::endpoint_slices);
-    seen[std::string(name)] = v;
+    seen[std::string(row.json)] = row.value;
+    // One series per row; characteristics are labels, not parts of the family's name.
+    EXPECT_TRUE(series.emplace(row.metric, row.label).second) << row.metric << row.label;
+    EXPECT_EQ(row.metric.rfind("watch_", 0), 0u) << row.metric;
+    EXPECT_EQ(row.metric.find("http"), std::string_view::npos) << row.metric;
+    EXPECT_FALSE(row.help.empty()) << row.metric;
+    EXPECT_EQ(row.metric.ends_with("_total"), row.json != "watch_synced") << row.metric;
   });
   EXPECT_EQ(seen.size(), 23u);
   EXPECT_GE(seen["watch_connection_errors_total"], 1u);
   EXPECT_EQ(seen["watch_synced"], 0u);
+  EXPECT_EQ(series.count({"watch_responses_total", "code=\"410\""}), 1u);
+  EXPECT_EQ(series.count({"watch_events_total", "type=\"ADDED\""}), 1u);
   for (const auto& [name, v] : seen) {
     EXPECT_EQ(name.rfind("watch_", 0), 0u) << name;
   }

@@ -1,5 +1,6 @@
 #include "control/cli.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -93,7 +94,22 @@ TEST(Cli, UsageAndUnknownCommands) {
   EXPECT_EQ(table_help.rc, kOk);
   EXPECT_NE(table_help.out.find("--dump"), std::string::npos);
 
-  EXPECT_EQ(magline({"version"}).out, "magline 0.1.0\n");
+  EXPECT_EQ(magline({"version", "stray"}).rc, kUsage);
+}
+
+// `magline version` and `--version`: what the binary is, one `key: value` a line after the
+// first, the same either way.
+TEST(Cli, VersionNamesCommitBuildTypeDpdkAndCompiler) {
+  const Outcome v = magline({"version"});
+  EXPECT_EQ(v.rc, kOk);
+  EXPECT_EQ(v.err, "");
+  EXPECT_THAT(v.out, ::testing::MatchesRegex("magline 0\\.1\\.0\n"
+                                             "commit: ([0-9a-f]{7,40}(-dirty)?|unknown)\n"
+                                             "build type: [a-z]+\n"
+                                             "DPDK: DPDK [0-9]+\\.[0-9]+\\.[0-9]+.*\n"
+                                             "compiler: [a-z]+ [0-9.]+\n"));
+  EXPECT_EQ(magline({"--version"}).out, v.out);
+  EXPECT_EQ(magline({"version", "--help"}).rc, kOk);
 }
 
 // `replay --help` answers before the checks of its required options; replay never writes over
