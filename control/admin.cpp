@@ -28,6 +28,11 @@ void AdminView::set_static(std::string metrics, nlohmann::ordered_json stats) {
   data_.static_stats = std::move(stats);
 }
 
+void AdminView::set_provider(std::function<ProviderReport()> report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.provider = std::move(report);
+}
+
 std::optional<std::string> AdminView::ask_state(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(state_mu_);
   const uint64_t ticket = ++state_asked_;
@@ -82,7 +87,8 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
     res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) +
-                        c.static_metrics + c.extra_metrics,
+                        c.static_metrics + c.extra_metrics +
+                        (c.provider ? provider_metrics(c.provider()) : std::string()),
                     "text/plain; version=0.0.4");
   });
   srv.Get("/stats", [&view, &workers](const httplib::Request&, httplib::Response& res) {
@@ -106,6 +112,16 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
       res.status = 503;
       res.set_content("the control thread did not answer\n", "text/plain");
       return;
+    }
+    const std::function<ProviderReport()> provider = view.copy().provider;
+    if (provider) {
+      // The plan's schema (`magline plan`) with the provider's section beside it.
+      auto j = nlohmann::ordered_json::parse(*state, nullptr, false);
+      if (j.is_object()) {
+        j["provider"] = provider_state_json(provider());
+        res.set_content(j.dump(2) + "\n", "application/json");
+        return;
+      }
     }
     res.set_content(*state, "application/json");
   });

@@ -3,7 +3,7 @@
 //   /metrics  Prometheus text format (control/stats.hpp)
 //   /stats    the same counters as JSON
 //   /state    the forwarding plan of the watched Kubernetes objects (docs/k8s.md), 404 when
-//             nothing is watched
+//             nothing is watched; with the provider, its pools and allocations (`provider`)
 //
 // It runs on its own thread and never touches the data plane: it reads workers' published
 // counter copies, and what the control thread publishes into an AdminView under a mutex.
@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "control/provider_report.hpp"
 #include "control/stats.hpp"
 #include "dataplane/result.hpp"
 
@@ -41,6 +43,9 @@ class AdminView {
   void update_extra(std::string metrics, nlohmann::ordered_json stats);
   // Text and sections fixed at start (the ports' steering).
   void set_static(std::string metrics, nlohmann::ordered_json stats);
+  // Where the provider's report is read, on the listener's thread at each request (a copy
+  // under the provider's mutex: control/k8s_provider.hpp). It keeps what it captures alive.
+  void set_provider(std::function<ProviderReport()> report);
 
   struct Copy {
     dp::SlowPathStats slow;
@@ -50,6 +55,7 @@ class AdminView {
     nlohmann::ordered_json extra_stats;
     std::string static_metrics;
     nlohmann::ordered_json static_stats;
+    std::function<ProviderReport()> provider;  // empty: no provider
   };
   Copy copy() const;
 
