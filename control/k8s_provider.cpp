@@ -5,6 +5,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "control/k8s/provider_core.hpp"
 #include "control/k8s_feed.hpp"
@@ -160,6 +161,7 @@ void Provider::Loop::retry(const std::string& key, Clock::duration after) {
 
 void Provider::Loop::reconcile(const std::string& key) {
   waiting.erase(key);
+  bool refusal_told = false;  // once per turn, not once per write the refusal leads to
   for (int n = 0; n < kStepsPerTurn; ++n) {
     const auto it = held.find(key);
     if (it == held.end()) {
@@ -178,8 +180,8 @@ void Provider::Loop::reconcile(const std::string& key) {
           << std::endl;
     }
     if (!step.refused) refusal_said.erase(key);
-    // Every decision that refuses is an occurrence: repeats grow one Event's series.
-    if (step.refused) {
+    // Every turn that refuses is an occurrence: repeats grow one Event's series.
+    if (step.refused && !std::exchange(refusal_told, true)) {
       tell(event_on(svc, true, event_reason(step.refused->reason), "Allocate",
                     step.refused->why));
     }

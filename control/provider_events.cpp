@@ -1,6 +1,7 @@
 #include "control/provider_events.hpp"
 
 #include <chrono>
+#include <utility>
 #include <vector>
 
 namespace magline::control {
