@@ -86,8 +86,8 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
   });
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
-    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) +
-                        c.static_metrics + c.extra_metrics +
+    res.set_content(metrics_text(workers, c.slow, c.control, c.services.get()) + c.static_metrics +
+                        c.extra_metrics +
                         (c.provider ? provider_metrics(c.provider()) : std::string()),
                     "text/plain; version=0.0.4");
   });

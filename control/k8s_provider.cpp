@@ -8,9 +8,9 @@
 #include <utility>
 
 #include "control/k8s/provider_core.hpp"
-#include "control/k8s_feed.hpp"
 #include "control/k8s_client/service_writer.hpp"
 #include "control/k8s_client/watcher.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
 #include "control/provider_events.hpp"
 
@@ -27,12 +27,18 @@ constexpr int kStepsPerTurn = 8;  // writes for one Service before others get a 
 // Each refusal's Event reason (CamelCase, as Kubernetes' reasons are).
 const char* event_reason(k8s::Refusal r) {
   switch (r) {
-    case k8s::Refusal::bad_request: return "InvalidRequest";
-    case k8s::Refusal::unknown_pool: return "UnknownPool";
-    case k8s::Refusal::not_allowed: return "NoPoolAllowed";
-    case k8s::Refusal::outside_pools: return "AddressOutsidePools";
-    case k8s::Refusal::taken: return "AddressTaken";
-    case k8s::Refusal::exhausted: return "PoolExhausted";
+    case k8s::Refusal::bad_request:
+      return "InvalidRequest";
+    case k8s::Refusal::unknown_pool:
+      return "UnknownPool";
+    case k8s::Refusal::not_allowed:
+      return "NoPoolAllowed";
+    case k8s::Refusal::outside_pools:
+      return "AddressOutsidePools";
+    case k8s::Refusal::taken:
+      return "AddressTaken";
+    case k8s::Refusal::exhausted:
+      return "PoolExhausted";
   }
   return "AllocationFailed";
 }
@@ -48,7 +54,8 @@ k8s::EventSpec event_on(const k8s::K8sService& svc, bool warning, const char* re
 
 std::string addresses_of(const k8s::Assignment& a) {
   std::string out;
-  for (const dp::IpAddr& ip : a.addrs) out += (out.empty() ? "" : ", ") + dp::to_string(ip);
+  for (const dp::IpAddr& ip : a.addrs)
+    out += (out.empty() ? "" : ", ") + dp::to_string(ip);
   return out + " (pool " + a.pool + ")";
 }
 
@@ -96,7 +103,7 @@ struct Provider::Loop {
   std::unique_ptr<k8s::ServiceWriter> writer;
   std::unique_ptr<ProviderEvents> told;  // may be null (no Events)
   mutable std::mutex report_mu;
-  ProviderReport report;  // under report_mu
+  ProviderReport report;                        // under report_mu
   std::map<std::string, k8s::K8sService> held;  // by namespace/name
   std::set<std::string> dirty;
   std::map<std::string, Clock::time_point> waiting;  // due to be decided again
@@ -182,8 +189,7 @@ void Provider::Loop::reconcile(const std::string& key) {
     if (!step.refused) refusal_said.erase(key);
     // Every turn that refuses is an occurrence: repeats grow one Event's series.
     if (step.refused && !std::exchange(refusal_told, true)) {
-      tell(event_on(svc, true, event_reason(step.refused->reason), "Allocate",
-                    step.refused->why));
+      tell(event_on(svc, true, event_reason(step.refused->reason), "Allocate", step.refused->why));
     }
     if (before && ipam.find(key) == nullptr) {
       ++counters.releases;
@@ -309,8 +315,8 @@ bool Provider::wanted(const cfg::Config& config) {
 }
 
 Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
-                                                  const ForwardedView& forwarded,
-                                                  std::ostream& log, ProviderOptions options) {
+                                                  const ForwardedView& forwarded, std::ostream& log,
+                                                  ProviderOptions options) {
   const cfg::KubernetesConfig& k = config.kubernetes;
   auto api = api_config(k);  // the feed's choice of credentials, kubectl's fallbacks included
   if (!api) return Error{"provider: " + api.error().message};

@@ -67,8 +67,7 @@ class Provider {
   static bool wanted(const cfg::Config& config);
   // Reads the credentials, starts the watch and the provider's thread. `forwarded` outlives it.
   static Result<std::unique_ptr<Provider>> start(const cfg::Config& config,
-                                                 const ForwardedView& forwarded,
-                                                 std::ostream& log,
+                                                 const ForwardedView& forwarded, std::ostream& log,
                                                  ProviderOptions options = {});
   ~Provider();
   void stop();

@@ -32,7 +32,9 @@ Result<std::unique_ptr<ProviderEvents>> ProviderEvents::start(const k8s::ApiConf
   return p;
 }
 
-ProviderEvents::~ProviderEvents() { stop(); }
+ProviderEvents::~ProviderEvents() {
+  stop();
+}
 
 void ProviderEvents::stop() {
   stop_.store(true);
@@ -77,7 +79,8 @@ void ProviderEvents::run() {
       } else if (!complained_) {
         complained_ = true;
         complaint_ = "Event " + w.spec.regarding.ns + "/" + w.name + " (" + w.spec.reason +
-                     ") not written: " + o.error + (o.status ? " (HTTP " + std::to_string(o.status) + ")" : "") +
+                     ") not written: " + o.error +
+                     (o.status ? " (HTTP " + std::to_string(o.status) + ")" : "") +
                      "; Events are given up while writes fail";
       }
     }

@@ -98,7 +98,8 @@ nlohmann::ordered_json provider_state_json(const ProviderReport& r) {
   nlohmann::ordered_json allocations = nlohmann::ordered_json::array();
   for (const auto& [service, a] : r.allocations) {
     nlohmann::ordered_json addrs = nlohmann::ordered_json::array();
-    for (const dp::IpAddr& ip : a.addrs) addrs.push_back(dp::to_string(ip));
+    for (const dp::IpAddr& ip : a.addrs)
+      addrs.push_back(dp::to_string(ip));
     allocations.push_back({{"service", service},
                            {"addresses", std::move(addrs)},
                            {"pool", a.pool},

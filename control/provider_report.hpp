@@ -16,13 +16,13 @@
 namespace magline::control {
 
 struct ProviderReport {
-  bool synced = false;                  // the first list is in and every address restored
-  uint64_t assignments = 0;             // addresses written into a Service's status
-  uint64_t releases = 0;                // Services that gave up what they held
-  uint64_t restored = 0;                // assignments taken back from statuses at start
-  uint64_t writes = 0;                  // status and finalizer writes that took
-  uint64_t conflicts = 0;               // refused with 409 (the Service changed)
-  uint64_t failures = 0;                // failed, or refused otherwise
+  bool synced = false;                       // the first list is in and every address restored
+  uint64_t assignments = 0;                  // addresses written into a Service's status
+  uint64_t releases = 0;                     // Services that gave up what they held
+  uint64_t restored = 0;                     // assignments taken back from statuses at start
+  uint64_t writes = 0;                       // status and finalizer writes that took
+  uint64_t conflicts = 0;                    // refused with 409 (the Service changed)
+  uint64_t failures = 0;                     // failed, or refused otherwise
   std::map<std::string, uint64_t> refusals;  // Services refused, by reason (every reason)
   k8s::EventBookCounts events;
   std::vector<k8s::Ipam::Usage> pools;

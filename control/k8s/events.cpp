@@ -6,8 +6,7 @@
 
 namespace magline::k8s {
 
-EventBook::EventBook(EventOptions options)
-    : options_(options), tokens_(double(options.burst)) {}
+EventBook::EventBook(EventOptions options) : options_(options), tokens_(double(options.burst)) {}
 
 bool EventBook::take_token(EventClock::time_point now) {
   if (refilled_ == EventClock::time_point{}) refilled_ = now;  // the bucket starts full
@@ -92,8 +91,8 @@ std::vector<EventWrite> EventBook::due(EventClock::time_point now) {
       continue;
     }
     const bool create = r.written_count == 0;
-    const bool series = !create && r.event.count > r.written_count &&
-                        now - r.last_write >= options_.min_interval;
+    const bool series =
+        !create && r.event.count > r.written_count && now - r.last_write >= options_.min_interval;
     if (!r.in_flight && (create || (series && take_token(now)))) {
       EventWrite w = r.event;
       w.kind = create ? EventWrite::Kind::create : EventWrite::Kind::series;

@@ -53,7 +53,7 @@ struct EventWrite {
 };
 
 struct EventOptions {
-  std::chrono::milliseconds isolation = std::chrono::minutes(6);    // client-go's
+  std::chrono::milliseconds isolation = std::chrono::minutes(6);  // client-go's
   std::chrono::milliseconds min_interval = std::chrono::seconds(30);
   uint32_t burst = 25;
   double per_second = 1.0;
@@ -87,11 +87,11 @@ class EventBook {
 
  private:
   using Key = std::tuple<std::string, std::string, std::string, std::string>;  // ns/name, uid,
-                                                                                // reason, note
+                                                                               // reason, note
   struct Record {
-    EventWrite event;             // as it stands: count and last grow with repeats
-    uint32_t written_count = 0;   // the count the server has; 0: not created yet
-    uint32_t writing_count = 0;   // the count of the write in flight
+    EventWrite event;            // as it stands: count and last grow with repeats
+    uint32_t written_count = 0;  // the count the server has; 0: not created yet
+    uint32_t writing_count = 0;  // the count of the write in flight
     bool in_flight = false;
     EventClock::time_point last_write;
   };

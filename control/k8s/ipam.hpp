@@ -68,16 +68,16 @@ struct Assignment {
 };
 
 enum class Refusal : uint8_t {  // kRefusals lists them all
-  bad_request,      // malformed annotation, two addresses of one family, ...
-  unknown_pool,     // the named pool does not exist
-  not_allowed,      // no pool may serve this Service (namespace, labels, families)
-  outside_pools,    // a requested address is in no pool the Service may use
-  taken,            // a requested address is another Service's and they may not share
-  exhausted,        // every pool it may use is full
+  bad_request,                  // malformed annotation, two addresses of one family, ...
+  unknown_pool,                 // the named pool does not exist
+  not_allowed,                  // no pool may serve this Service (namespace, labels, families)
+  outside_pools,                // a requested address is in no pool the Service may use
+  taken,                        // a requested address is another Service's and they may not share
+  exhausted,                    // every pool it may use is full
 };
 inline constexpr Refusal kRefusals[] = {Refusal::bad_request, Refusal::unknown_pool,
-                                        Refusal::not_allowed,  Refusal::outside_pools,
-                                        Refusal::taken,        Refusal::exhausted};
+                                        Refusal::not_allowed, Refusal::outside_pools,
+                                        Refusal::taken,       Refusal::exhausted};
 std::string_view to_string(Refusal r) noexcept;
 
 struct Refused {

@@ -6,8 +6,8 @@ namespace magline::k8s {
 
 namespace {
 
-constexpr size_t kMaxNote = 1024;      // the API server's limit on note
-constexpr size_t kMaxInstance = 128;   // and on reportingInstance
+constexpr size_t kMaxNote = 1024;     // the API server's limit on note
+constexpr size_t kMaxInstance = 128;  // and on reportingInstance
 
 std::string events_path(const std::string& ns) {
   return "/apis/events.k8s.io/v1/namespaces/" + ns + "/events";
@@ -17,7 +17,8 @@ std::string events_path(const std::string& ns) {
 std::string cut(std::string s, size_t n) {
   if (s.size() <= n) return s;
   size_t end = n;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80)
+    --end;
   s.resize(end);
   return s;
 }
@@ -29,24 +30,23 @@ EventWriter::EventWriter(ApiClient& api, std::string instance)
 
 std::string EventWriter::create_body(const EventWrite& w) const {
   const EventSpec& e = w.spec;
-  nlohmann::ordered_json j = {
-      {"apiVersion", "events.k8s.io/v1"},
-      {"kind", "Event"},
-      {"metadata", {{"name", w.name}, {"namespace", e.regarding.ns}}},
-      {"eventTime", micro_time(w.first)},
-      {"reportingController", kEventController},
-      {"reportingInstance", instance_},
-      {"action", e.action},
-      {"reason", e.reason},
-      {"type", e.warning ? "Warning" : "Normal"},
-      {"note", cut(e.note, kMaxNote)},
-      {"regarding",
-       {{"kind", "Service"},
-        {"namespace", e.regarding.ns},
-        {"name", e.regarding.name},
-        {"uid", e.regarding.uid},
-        {"apiVersion", "v1"},
-        {"resourceVersion", e.regarding.resource_version}}}};
+  nlohmann::ordered_json j = {{"apiVersion", "events.k8s.io/v1"},
+                              {"kind", "Event"},
+                              {"metadata", {{"name", w.name}, {"namespace", e.regarding.ns}}},
+                              {"eventTime", micro_time(w.first)},
+                              {"reportingController", kEventController},
+                              {"reportingInstance", instance_},
+                              {"action", e.action},
+                              {"reason", e.reason},
+                              {"type", e.warning ? "Warning" : "Normal"},
+                              {"note", cut(e.note, kMaxNote)},
+                              {"regarding",
+                               {{"kind", "Service"},
+                                {"namespace", e.regarding.ns},
+                                {"name", e.regarding.name},
+                                {"uid", e.regarding.uid},
+                                {"apiVersion", "v1"},
+                                {"resourceVersion", e.regarding.resource_version}}}};
   if (w.count > 1) {
     j["series"] = {{"count", w.count}, {"lastObservedTime", micro_time(w.last)}};
   }

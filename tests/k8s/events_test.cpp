@@ -31,7 +31,8 @@ EventSpec refused(const std::string& name, const std::string& note = "pool full"
 // Answers every write as `ok`.
 std::vector<EventWrite> flush(EventBook& b, EventClock::time_point now, bool ok = true) {
   std::vector<EventWrite> ws = b.due(now);
-  for (const EventWrite& w : ws) b.written(w.spec.regarding.ns, w.name, ok);
+  for (const EventWrite& w : ws)
+    b.written(w.spec.regarding.ns, w.name, ok);
   return ws;
 }
 
@@ -80,7 +81,8 @@ TEST(EventBook, ADifferentReasonNoteOrServiceIsAnotherEvent) {
   const auto ws = flush(b, t0);
   ASSERT_EQ(ws.size(), 4u);
   std::set<std::string> names;
-  for (const EventWrite& w : ws) names.insert(w.name);
+  for (const EventWrite& w : ws)
+    names.insert(w.name);
   EXPECT_EQ(names.size(), 4u);  // unique names, even in one nanosecond
 }
 
@@ -112,11 +114,14 @@ TEST(EventBook, TheBucketDropsNewEventsButSeriesWritesWaitForTokens) {
   EXPECT_EQ(b.observe(refused("svc4"), t0 + seconds(2)), Seen::dropped);
   EXPECT_EQ(flush(b, t0 + seconds(2)).size(), 1u);
   // Repeats of the three first ones: their series writes take tokens as they come back.
-  for (int i = 0; i < 3; ++i) b.observe(refused("svc" + std::to_string(i)), t0 + seconds(3));
+  for (int i = 0; i < 3; ++i)
+    b.observe(refused("svc" + std::to_string(i)), t0 + seconds(3));
   EXPECT_EQ(flush(b, t0 + seconds(30)).size(), 3u);  // 14 tokens back, capped at 3
-  for (int i = 0; i < 3; ++i) b.observe(refused("svc" + std::to_string(i)), t0 + seconds(31));
+  for (int i = 0; i < 3; ++i)
+    b.observe(refused("svc" + std::to_string(i)), t0 + seconds(31));
   EXPECT_EQ(flush(b, t0 + seconds(60)).size(), 3u);
-  for (int i = 0; i < 3; ++i) b.observe(refused("svc" + std::to_string(i)), t0 + seconds(61));
+  for (int i = 0; i < 3; ++i)
+    b.observe(refused("svc" + std::to_string(i)), t0 + seconds(61));
   EXPECT_EQ(flush(b, t0 + seconds(90)).size(), 3u);
   EXPECT_EQ(b.counts().dropped, 3u);
 }

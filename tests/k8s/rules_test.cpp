@@ -436,7 +436,8 @@ TEST(K8sRules, TheDefaultClassClaimsClasslessServicesOnBothSides) {
                              " / " + c.service_class.value_or("classless");
     bool programmed = false;
     for (const auto& s : run(svc, {}, opts).services) {
-      for (const auto& f : s.frontends) programmed |= f.kind == dp::FrontendKind::load_balancer;
+      for (const auto& f : s.frontends)
+        programmed |= f.kind == dp::FrontendKind::load_balancer;
     }
     EXPECT_EQ(programmed, c.ours) << what;
     EXPECT_EQ(provider_serves(svc, opts), c.ours) << what;

@@ -92,7 +92,8 @@ class ProviderTest : public ::testing::Test {
   }
   std::vector<json> events() {
     std::vector<json> out;
-    for (const auto& [key, e] : server_->objects("events")) out.push_back(e);
+    for (const auto& [key, e] : server_->objects("events"))
+      out.push_back(e);
     return out;
   }
   size_t event_posts() {
@@ -258,12 +259,10 @@ TEST_F(ProviderTest, EventWritesThatHangOrFailDelayNoStatusAndAreSaidOnce) {
   server_->put(lb_service("api"));
   const auto t = std::chrono::steady_clock::now();
   start();
-  ASSERT_TRUE(eventually([&] {
-    return ips(object("web")).size() == 1 && ips(object("api")).size() == 1;
-  }));
+  ASSERT_TRUE(
+      eventually([&] { return ips(object("web")).size() == 1 && ips(object("api")).size() == 1; }));
   EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(2));
-  ASSERT_TRUE(eventually([&] { return provider_->report().events.failed == 2; }, 10))
-      << log_.str();
+  ASSERT_TRUE(eventually([&] { return provider_->report().events.failed == 2; }, 10)) << log_.str();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string log = log_.str();
   const size_t first = log.find("not written");

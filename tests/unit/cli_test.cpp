@@ -493,7 +493,8 @@ TEST(Cli, PlanWithTheDefaultClassTakesClasslessServices) {
   const size_t cls = list.find(R"("loadBalancerClass": "example.com/lb",)");
   list.erase(cls, std::string(R"("loadBalancerClass": "example.com/lb",)").size());
   const std::string file = dir.write("k8s.json", list);
-  Outcome o = magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--default-lb-class"});
+  Outcome o =
+      magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--default-lb-class"});
   ASSERT_EQ(o.rc, kOk) << o.err;
   const auto j = nlohmann::json::parse(o.out);
   ASSERT_EQ(j.at("services").size(), 1u);

@@ -22,7 +22,8 @@ ProviderReport sample() {
   r.writes = 7;
   r.conflicts = 2;
   r.failures = 1;
-  for (const k8s::Refusal reason : k8s::kRefusals) r.refusals[std::string(to_string(reason))] = 0;
+  for (const k8s::Refusal reason : k8s::kRefusals)
+    r.refusals[std::string(to_string(reason))] = 0;
   r.refusals["exhausted"] = 4;
   r.events.observed = 10;
   r.events.repeats = 6;
@@ -41,7 +42,8 @@ ProviderReport sample() {
 
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    ++n;
   return n;
 }
 
