@@ -392,9 +392,10 @@ void read_admin(const Node& node, Config& config) {
 
 void read_kubernetes(const Node& node, Config& config) {
   KubernetesConfig& k = config.kubernetes;
-  const Object o = node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace",
-                                "proxy_name", "load_balancer_class", "node_name", "zone",
-                                "table_size", "min_table_size", "coalesce_ms", "page_limit"});
+  const Object o =
+      node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace", "proxy_name",
+                   "load_balancer_class", "default_load_balancer_class", "node_name", "zone",
+                   "table_size", "min_table_size", "coalesce_ms", "page_limit"});
   k.enabled = true;
   if (const auto n = o.find("enabled")) k.enabled = n->boolean().value_or(true);
   if (const auto n = o.find("in_cluster")) k.in_cluster = n->boolean().value_or(false);
@@ -406,6 +407,15 @@ void read_kubernetes(const Node& node, Config& config) {
   text("namespace", k.namespace_);
   text("proxy_name", k.proxy_name);
   text("load_balancer_class", k.load_balancer_class);
+  if (const auto n = o.find("default_load_balancer_class")) {
+    k.default_load_balancer_class = n->boolean().value_or(false);
+    // Without a class Magline already takes the classless Services, and only them.
+    if (k.default_load_balancer_class && k.load_balancer_class.empty()) {
+      n->fail(
+          "default_load_balancer_class needs load_balancer_class: without a class, "
+          "Magline takes only classless Services already");
+    }
+  }
   text("node_name", k.node_name);
   text("zone", k.zone);
   if (const auto size = o.find("table_size")) {

@@ -99,6 +99,7 @@ struct KubernetesConfig {
   std::string namespace_;          // watch one namespace; empty: all
   std::string proxy_name;          // service.kubernetes.io/service-proxy-name to claim
   std::string load_balancer_class; // spec.loadBalancerClass to claim; empty: classless only
+  bool default_load_balancer_class = false;  // also claim classless Services (needs a class)
   std::string node_name;           // the node Magline runs as (Local policy, topology hints)
   std::string zone;                // that node's topology.kubernetes.io/zone
   uint32_t table_size = 16381;     // Maglev table size for watched services (the largest)

@@ -32,6 +32,11 @@ void AdminView::set_static(BuildInfo build, std::vector<PortReport> ports,
   data_.static_stats = std::move(stats);
 }
 
+void AdminView::set_provider(std::function<ProviderReport()> report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.provider = std::move(report);
+}
+
 void AdminView::update_ports(std::vector<PortCounters> counters) {
   std::lock_guard<std::mutex> lock(mu_);
   data_.port_counters = std::move(counters);
@@ -43,6 +48,7 @@ std::string metrics_of(const WorkerViews& workers, const AdminView::Copy& c,
   build_info_metrics(e, c.build);
   worker_metrics(e, workers, c.slow, c.control, c.services.get());
   port_metrics(e, c.ports, c.port_counters);
+  if (c.provider) provider_metrics(e, c.provider());
   if (process != nullptr) process_metrics(e, *process);
   // The control thread's Kubernetes families, rendered apart: their names are their own.
   return e.text() + c.extra_metrics;
@@ -127,6 +133,16 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
       res.status = 503;
       res.set_content("the control thread did not answer\n", "text/plain");
       return;
+    }
+    const std::function<ProviderReport()> provider = view.copy().provider;
+    if (provider) {
+      // The plan's schema (`magline plan`) with the provider's section beside it.
+      auto j = nlohmann::ordered_json::parse(*state, nullptr, false);
+      if (j.is_object()) {
+        j["provider"] = provider_state_json(provider());
+        res.set_content(j.dump(2) + "\n", "application/json");
+        return;
+      }
     }
     res.set_content(*state, "application/json");
   });

@@ -4,7 +4,7 @@
 //             the ports', the process's (read at each scrape) and the build's
 //   /stats    the same counters as JSON
 //   /state    the forwarding plan of the watched Kubernetes objects (docs/k8s.md), 404 when
-//             nothing is watched
+//             nothing is watched; with the provider, its pools and allocations (`provider`)
 //
 // It runs on its own thread and never touches the data plane: it reads workers' published
 // counter copies, and what the control thread publishes into an AdminView under a mutex.
@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "control/build_info.hpp"
 #include "control/port_metrics.hpp"
 #include "control/process_metrics.hpp"
+#include "control/provider_report.hpp"
 #include "control/stats.hpp"
 #include "dataplane/result.hpp"
 
@@ -47,6 +49,9 @@ class AdminView {
   void set_static(BuildInfo build, std::vector<PortReport> ports, nlohmann::ordered_json stats);
   // The ports' latest counters (the control thread reads the devices now and then).
   void update_ports(std::vector<PortCounters> counters);
+  // Where the provider's report is read, on the listener's thread at each request (a copy
+  // under the provider's mutex: control/k8s_provider.hpp). It keeps what it captures alive.
+  void set_provider(std::function<ProviderReport()> report);
 
   struct Copy {
     dp::SlowPathStats slow;
@@ -58,6 +63,7 @@ class AdminView {
     std::vector<PortReport> ports;
     std::vector<PortCounters> port_counters;
     nlohmann::ordered_json static_stats;
+    std::function<ProviderReport()> provider;  // empty: no provider
   };
   Copy copy() const;
 

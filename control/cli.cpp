@@ -230,6 +230,7 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       "claim Services labelled service.kubernetes.io/service-proxy-name=NAME")(
       "lb-class", po::value<std::string>()->value_name("CLASS"),
       "claim LoadBalancer Services of this loadBalancerClass (default: classless ones)")(
+      "default-lb-class", "with --lb-class, claim classless LoadBalancer Services too")(
       "node-name", po::value<std::string>()->value_name("NAME"),
       "the node Magline runs as (externalTrafficPolicy Local, node hints)")(
       "zone", po::value<std::string>()->value_name("ZONE"), "that node's zone (zone hints)");
@@ -273,6 +274,14 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (vm.count("proxy-name")) opts.proxy_name = vm["proxy-name"].as<std::string>();
   if (vm.count("lb-class")) opts.load_balancer_class = vm["lb-class"].as<std::string>();
+  if (vm.count("default-lb-class")) {
+    if (opts.load_balancer_class.empty()) {
+      err << "magline plan: --default-lb-class needs a class (--lb-class, or the "
+             "configuration's load_balancer_class)\n";
+      return kUsage;
+    }
+    opts.default_load_balancer_class = true;
+  }
   if (vm.count("node-name")) opts.node_name = vm["node-name"].as<std::string>();
   if (vm.count("zone")) opts.zone = vm["zone"].as<std::string>();
 

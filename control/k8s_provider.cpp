@@ -1,14 +1,18 @@
 #include "control/k8s_provider.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <map>
 #include <set>
+#include <utility>
 
 #include "control/k8s/provider_core.hpp"
-#include "control/k8s_feed.hpp"
 #include "control/k8s_client/service_writer.hpp"
 #include "control/k8s_client/watcher.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
+#include "control/provider_events.hpp"
 
 namespace magline::control {
 
@@ -19,6 +23,47 @@ constexpr auto kBackoffFirst = std::chrono::seconds(1);
 constexpr auto kBackoffMax = std::chrono::seconds(30);
 constexpr auto kWithdrawalPoll = std::chrono::milliseconds(50);
 constexpr int kStepsPerTurn = 8;  // writes for one Service before others get a turn
+
+// Each refusal's Event reason (CamelCase, as Kubernetes' reasons are).
+const char* event_reason(k8s::Refusal r) {
+  switch (r) {
+    case k8s::Refusal::bad_request:
+      return "InvalidRequest";
+    case k8s::Refusal::unknown_pool:
+      return "UnknownPool";
+    case k8s::Refusal::not_allowed:
+      return "NoPoolAllowed";
+    case k8s::Refusal::outside_pools:
+      return "AddressOutsidePools";
+    case k8s::Refusal::taken:
+      return "AddressTaken";
+    case k8s::Refusal::exhausted:
+      return "PoolExhausted";
+  }
+  return "AllocationFailed";
+}
+
+k8s::EventSpec event_on(const k8s::K8sService& svc, bool warning, const char* reason,
+                        const char* action, std::string note) {
+  return {{svc.meta.ns, svc.meta.name, svc.meta.uid, svc.meta.resource_version},
+          warning,
+          reason,
+          action,
+          std::move(note)};
+}
+
+std::string addresses_of(const k8s::Assignment& a) {
+  std::string out;
+  for (const dp::IpAddr& ip : a.addrs)
+    out += (out.empty() ? "" : ", ") + dp::to_string(ip);
+  return out + " (pool " + a.pool + ")";
+}
+
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "magline";
+  return name;
+}
 
 }  // namespace
 
@@ -38,6 +83,10 @@ struct Provider::Loop {
   // Makes `key`'s writes until there is nothing to do, a wait, or a failure.
   void reconcile(const std::string& key);
   void retry(const std::string& key, Clock::duration after);
+  void tell(const k8s::EventSpec& e) {
+    if (told) told->record(e);
+  }
+  void refresh_report();
 
   k8s::TranslateOptions opts;
   k8s::Ipam ipam;
@@ -52,6 +101,9 @@ struct Provider::Loop {
   std::unique_ptr<k8s::Watcher> watcher;
   std::unique_ptr<k8s::ApiClient> api;
   std::unique_ptr<k8s::ServiceWriter> writer;
+  std::unique_ptr<ProviderEvents> told;  // may be null (no Events)
+  mutable std::mutex report_mu;
+  ProviderReport report;                        // under report_mu
   std::map<std::string, k8s::K8sService> held;  // by namespace/name
   std::set<std::string> dirty;
   std::map<std::string, Clock::time_point> waiting;  // due to be decided again
@@ -116,6 +168,7 @@ void Provider::Loop::retry(const std::string& key, Clock::duration after) {
 
 void Provider::Loop::reconcile(const std::string& key) {
   waiting.erase(key);
+  bool refusal_told = false;  // once per turn, not once per write the refusal leads to
   for (int n = 0; n < kStepsPerTurn; ++n) {
     const auto it = held.find(key);
     if (it == held.end()) {
@@ -123,14 +176,25 @@ void Provider::Loop::reconcile(const std::string& key) {
       return;
     }
     const k8s::K8sService& svc = it->second;
+    std::optional<k8s::Assignment> before;
+    if (const k8s::Assignment* a = ipam.find(key)) before = *a;
     const k8s::ProviderStep step = k8s::provider_step(
         svc, ipam, opts, [&](const std::string& k) { return forwarded.forwards(k); });
     if (step.refused && refusal_said.insert(key).second) {
       ++counters.refused;
+      ++counters.refusals[size_t(step.refused->reason)];
       log << "magline: provider: " << key << " gets no address: " << step.refused->why
           << std::endl;
     }
     if (!step.refused) refusal_said.erase(key);
+    // Every turn that refuses is an occurrence: repeats grow one Event's series.
+    if (step.refused && !std::exchange(refusal_told, true)) {
+      tell(event_on(svc, true, event_reason(step.refused->reason), "Allocate", step.refused->why));
+    }
+    if (before && ipam.find(key) == nullptr) {
+      ++counters.releases;
+      tell(event_on(svc, false, "IPReleased", "Release", "released " + addresses_of(*before)));
+    }
     k8s::WriteOutcome w;
     switch (step.kind) {
       case k8s::ProviderStep::Kind::none:
@@ -155,6 +219,11 @@ void Provider::Loop::reconcile(const std::string& key) {
       case k8s::WriteOutcome::Kind::done:
         ++counters.writes;
         backoff.erase(key);
+        if (step.kind == k8s::ProviderStep::Kind::set_status && step.assigned) {
+          ++counters.assignments;
+          tell(event_on(*w.service, false, "IPAllocated", "Allocate",
+                        "assigned " + addresses_of(*step.assigned) + ": " + step.assigned->why));
+        }
         held[key] = std::move(*w.service);
         continue;
       case k8s::WriteOutcome::Kind::conflict: {
@@ -191,15 +260,42 @@ void Provider::Loop::reconcile(const std::string& key) {
   dirty.insert(key);  // more to do: after the others' turn
 }
 
+// The copy report() gives: O(pools' ranges + held addresses + Services), after a turn that
+// decided something, never on a write's path.
+void Provider::Loop::refresh_report() {
+  ProviderReport r;
+  r.synced = counters.synced.load();
+  r.assignments = counters.assignments.load();
+  r.releases = counters.releases.load();
+  r.restored = counters.restored.load();
+  r.writes = counters.writes.load();
+  r.conflicts = counters.conflicts.load();
+  r.failures = counters.failures.load();
+  for (const k8s::Refusal reason : k8s::kRefusals) {
+    r.refusals[std::string(k8s::to_string(reason))] = counters.refusals[size_t(reason)].load();
+  }
+  r.pools = ipam.usage();
+  r.allocations = ipam.assignments();
+  std::lock_guard<std::mutex> lock(report_mu);
+  report = std::move(r);
+}
+
 void Provider::Loop::run() {
   std::vector<k8s::WatchEvent> batch;
+  refresh_report();
   while (!stop.load()) {
     events.wait_for(std::chrono::milliseconds(50));
+    if (told) {
+      if (auto complaint = told->take_complaint()) {
+        log << "magline: provider: " << *complaint << std::endl;
+      }
+    }
     batch.clear();
     events.drain(batch);
     for (const k8s::WatchEvent& e : batch) apply(e);
     if (!listed) continue;
-    if (!counters.synced) restore_all();
+    const bool first = !counters.synced;
+    if (first) restore_all();
     const auto now = Clock::now();
     for (const auto& [key, due] : waiting) {
       if (due <= now) dirty.insert(key);
@@ -210,6 +306,7 @@ void Provider::Loop::run() {
       if (stop.load()) return;
       reconcile(key);
     }
+    if (first || !batch.empty() || !turn.empty()) refresh_report();
   }
 }
 
@@ -218,8 +315,8 @@ bool Provider::wanted(const cfg::Config& config) {
 }
 
 Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
-                                                  const ForwardedView& forwarded,
-                                                  std::ostream& log) {
+                                                  const ForwardedView& forwarded, std::ostream& log,
+                                                  ProviderOptions options) {
   const cfg::KubernetesConfig& k = config.kubernetes;
   auto api = api_config(k);  // the feed's choice of credentials, kubectl's fallbacks included
   if (!api) return Error{"provider: " + api.error().message};
@@ -228,6 +325,12 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   if (!client) return Error{"provider: " + client.error().message};
   loop->api = std::move(client).value();
   loop->writer = std::make_unique<k8s::ServiceWriter>(*loop->api);
+  std::string instance = !options.instance.empty() ? options.instance
+                         : !k.node_name.empty()    ? k.node_name
+                                                   : host_name();
+  auto told = ProviderEvents::start(*api, std::move(instance), options.events);
+  if (!told) return Error{"provider: " + told.error().message};
+  loop->told = std::move(told).value();
   k8s::WatcherOptions wo;
   wo.resources = {k8s::Resource::services};  // every Service: no label selector
   wo.ns = k.namespace_;
@@ -252,8 +355,19 @@ void Provider::stop() {
   loop_->stop.store(true);
   if (loop_->watcher) loop_->watcher->stop();
   if (thread_.joinable()) thread_.join();
+  if (loop_->told) loop_->told->stop();
 }
 
 const ProviderCounters& Provider::counters() const noexcept { return loop_->counters; }
+
+ProviderReport Provider::report() const {
+  ProviderReport r;
+  {
+    std::lock_guard<std::mutex> lock(loop_->report_mu);
+    r = loop_->report;
+  }
+  if (loop_->told) r.events = loop_->told->counts();
+  return r;
+}
 
 }  // namespace magline::control

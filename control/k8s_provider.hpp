@@ -12,21 +12,33 @@
 // - A deleted Service's finalizer is removed only once no worker forwards its LoadBalancer
 //   addresses any more (the control thread's ForwardedView).
 //
+// - What it decides is told on the Service as Events (events.k8s.io/v1: assigned, released,
+//   refused), deduplicated and rate limited, written by a thread of their own
+//   (control/provider_events.hpp) so that they never delay a status write.
+// - report() is a copy of its counters, pools and allocations for /metrics and /state,
+//   refreshed after every turn that changed something.
+//
 // Not yet (docs/provider.md): leader election among several Magline nodes (every node that
-// runs the provider writes), Events, node Leases, metrics and /state for the allocations.
+// runs the provider writes), node Leases.
 //
 // Threads: start() and stop() on the main thread; the provider's own thread does the rest; the
 // watcher has its own.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <ostream>
+#include <string>
 #include <thread>
 
 #include "config/config.hpp"
 #include "control/forwarded_view.hpp"
+#include "control/k8s/events.hpp"
+#include "control/k8s/ipam.hpp"
+#include "control/provider_report.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::control {
@@ -36,8 +48,17 @@ struct ProviderCounters {
   std::atomic<uint64_t> conflicts{0};   // writes refused with 409 (the Service changed)
   std::atomic<uint64_t> failures{0};    // writes that failed or were refused otherwise
   std::atomic<uint64_t> refused{0};     // Services that asked for what they cannot have
+  std::array<std::atomic<uint64_t>, std::size(k8s::kRefusals)> refusals{};  // by reason
+  std::atomic<uint64_t> assignments{0};  // addresses written into a status
+  std::atomic<uint64_t> releases{0};     // Services that gave up what they held
   std::atomic<uint64_t> restored{0};    // addresses taken back from statuses at start
   std::atomic<bool> synced{false};      // the first list is in and every address restored
+};
+
+struct ProviderOptions {
+  k8s::EventOptions events;
+  // The Events' reportingInstance; empty: kubernetes.node_name, or else the host's name.
+  std::string instance;
 };
 
 class Provider {
@@ -46,12 +67,15 @@ class Provider {
   static bool wanted(const cfg::Config& config);
   // Reads the credentials, starts the watch and the provider's thread. `forwarded` outlives it.
   static Result<std::unique_ptr<Provider>> start(const cfg::Config& config,
-                                                 const ForwardedView& forwarded,
-                                                 std::ostream& log);
+                                                 const ForwardedView& forwarded, std::ostream& log,
+                                                 ProviderOptions options = {});
   ~Provider();
   void stop();
 
   const ProviderCounters& counters() const noexcept;
+  // Any thread: the counters, the pools' usage and the allocations as of the provider's last
+  // turn (a copy taken under a mutex).
+  ProviderReport report() const;
 
  private:
   struct Loop;

@@ -286,6 +286,7 @@ k8s::TranslateOptions translate_options(const cfg::Config& config) {
     const cfg::KubernetesConfig& k = config.kubernetes;
     o.proxy_name = k.proxy_name;
     o.load_balancer_class = k.load_balancer_class;
+    o.default_load_balancer_class = k.default_load_balancer_class;
     o.node_name = k.node_name;
     o.zone = k.zone;
     o.table_size = k.table_size;

@@ -180,7 +180,8 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     err << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }
-  std::unique_ptr<Provider> provider;
+  // Shared with the admin listener, which reads its report at each request.
+  std::shared_ptr<Provider> provider;
   if (!failed && Provider::wanted(config)) {
     auto started_provider = Provider::start(config, control.forwarded(), err);
     if (!started_provider) {
@@ -188,6 +189,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
       failed = true;
     } else {
       provider = std::move(started_provider).value();
+      view.set_provider([provider] { return provider->report(); });
     }
   }
   if (!failed) control_loop(control, dataplane, view, options.duration_s);

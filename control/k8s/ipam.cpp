@@ -188,9 +188,10 @@ bool Ipam::still_valid(const Assignment& a, const IpRequest& r) const {
   return true;
 }
 
-void Ipam::take(const IpRequest& r, Assignment a) {
+const Assignment& Ipam::take(const IpRequest& r, Assignment a) {
   for (const dp::IpAddr& addr : a.addrs) held_[addr].push_back({r.service, r.sharing_key, r.ports});
-  by_service_[r.service] = std::move(a);
+  a.sharing_key = r.sharing_key;
+  return by_service_[r.service] = std::move(a);
 }
 
 void Ipam::release(const std::string& service) {
@@ -215,7 +216,7 @@ const Assignment* Ipam::find(const std::string& service) const {
 
 bool Ipam::restore(const IpRequest& r, const std::vector<dp::IpAddr>& addrs) {
   release(r.service);
-  Assignment a{addrs, "", "kept"};
+  Assignment a{addrs, "", "kept", r.sharing_key};
   if (addrs.empty() || !still_valid(a, r)) return false;
   a.pool = pool_of(addrs[0])->name;
   take(r, std::move(a));
@@ -265,8 +266,7 @@ std::variant<Assignment, Refused> Ipam::assign(const IpRequest& r) {
     }
     a.pool = pool->name;
     a.why = "requested";
-    take(r, a);
-    return a;
+    return take(r, std::move(a));
   }
 
   // Otherwise the first pool that allows it (auto_assign, unless named) and has every family.
@@ -292,8 +292,7 @@ std::variant<Assignment, Refused> Ipam::assign(const IpRequest& r) {
     if (a.addrs.size() != r.families.size()) continue;
     a.why = shared ? "shared under key \"" + r.sharing_key + "\" in pool " + p.name
                    : "first free address of pool " + p.name;
-    take(r, a);
-    return a;
+    return take(r, std::move(a));
   }
   if (!any_allowed) {
     return Refused{Refusal::not_allowed,

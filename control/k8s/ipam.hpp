@@ -64,16 +64,20 @@ struct Assignment {
   std::vector<dp::IpAddr> addrs;  // one per family, in the request's order
   std::string pool;
   std::string why;  // "requested", "shared with ...", "first free address of pool P", "kept"
+  std::string sharing_key;  // the request's (annotation); empty: shares with nobody
 };
 
-enum class Refusal : uint8_t {
-  bad_request,      // malformed annotation, two addresses of one family, ...
-  unknown_pool,     // the named pool does not exist
-  not_allowed,      // no pool may serve this Service (namespace, labels, families)
-  outside_pools,    // a requested address is in no pool the Service may use
-  taken,            // a requested address is another Service's and they may not share
-  exhausted,        // every pool it may use is full
+enum class Refusal : uint8_t {  // kRefusals lists them all
+  bad_request,                  // malformed annotation, two addresses of one family, ...
+  unknown_pool,                 // the named pool does not exist
+  not_allowed,                  // no pool may serve this Service (namespace, labels, families)
+  outside_pools,                // a requested address is in no pool the Service may use
+  taken,                        // a requested address is another Service's and they may not share
+  exhausted,                    // every pool it may use is full
 };
+inline constexpr Refusal kRefusals[] = {Refusal::bad_request, Refusal::unknown_pool,
+                                        Refusal::not_allowed, Refusal::outside_pools,
+                                        Refusal::taken,       Refusal::exhausted};
 std::string_view to_string(Refusal r) noexcept;
 
 struct Refused {
@@ -102,6 +106,8 @@ class Ipam {
   void release(const std::string& service);
 
   const Assignment* find(const std::string& service) const;
+  // Every Service's assignment, by "namespace/name".
+  const std::map<std::string, Assignment>& assignments() const noexcept { return by_service_; }
   const std::vector<AddressPool>& pools() const noexcept { return pools_; }
 
   struct Usage {
@@ -126,7 +132,7 @@ class Ipam {
   std::optional<dp::IpAddr> shared_with_key(const AddressPool& p, dp::Family f,
                                             const IpRequest& r) const;
   bool still_valid(const Assignment& a, const IpRequest& r) const;
-  void take(const IpRequest& r, Assignment a);
+  const Assignment& take(const IpRequest& r, Assignment a);
 
   std::vector<AddressPool> pools_;
   std::map<dp::IpAddr, std::vector<Holder>> held_;

@@ -253,6 +253,10 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
                      {"zone", plan.options.zone},
                      {"table_size", plan.options.table_size},
                      {"min_table_size", plan.options.min_table_size}};
+  // Only when set, so that every plan written before it existed reads the same.
+  if (plan.options.default_load_balancer_class) {
+    root["options"]["default_load_balancer_class"] = true;
+  }
   OJson services = OJson::array();
   for (const PlanService& s : plan.services)
     services.push_back(service_json(s));

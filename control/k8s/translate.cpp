@@ -343,6 +343,7 @@ std::string_view to_string(FrontendGroup g) noexcept {
 std::optional<std::string> other_class(const K8sService& svc, const TranslateOptions& opts) {
   const std::string cls = svc.load_balancer_class.value_or("");
   if (cls == opts.load_balancer_class) return std::nullopt;
+  if (cls.empty() && opts.default_load_balancer_class) return std::nullopt;
   if (cls.empty()) return "no loadBalancerClass (want " + opts.load_balancer_class + ")";
   return "loadBalancerClass " + cls + " belongs to another implementation" +
          (opts.load_balancer_class.empty() ? std::string()

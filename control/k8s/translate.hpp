@@ -24,6 +24,9 @@ struct TranslateOptions {
   std::string proxy_name;
   // Only Services with spec.loadBalancerClass == this when set; when empty, only classless ones.
   std::string load_balancer_class;
+  // With load_balancer_class set, classless Services too: Magline as the cluster's default
+  // implementation (k8s-api.md §7, the cloud provider's rule for classless Services).
+  bool default_load_balancer_class = false;
   // The node Magline runs as, for externalTrafficPolicy Local and topology hints: with
   // node_name empty every endpoint counts as local (an edge node in front of the cluster).
   std::string node_name;

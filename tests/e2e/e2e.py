@@ -899,6 +899,29 @@ class Suite:
         problems += errors
         if answers and {a.get("backend") for a in answers} != {"b2"}:
             problems.append("answers from other backends than the slice's b2")
+        # The assignment told on the Service as an Event, and shown in /state's allocation table.
+        events, t1 = [], time.monotonic()
+        while time.monotonic() < t1 + 3 and not events:
+            _, listed = self.api.api("GET", f"/apis/events.k8s.io/v1/namespaces/{k8s.NS}/events")
+            events = [e for e in listed.get("items", [])
+                      if e.get("regarding", {}).get("name") == "kprov"
+                      and e.get("reason") == "IPAllocated"]
+            if not events:
+                time.sleep(0.1)
+        out.append(f"Events on kprov: {[(e.get('type'), e.get('note')) for e in events]}")
+        if len(events) != 1 or ip not in events[0].get("note", ""):
+            problems.append(f"not one IPAllocated Event naming {ip} on kprov: {events}")
+        state = run(["curl", "-s", "--max-time", "3", f"http://127.0.0.1:{ADMIN_PORT}/state"],
+                    check=False).stdout
+        try:
+            allocations = json.loads(state)["provider"]["allocations"]
+        except (ValueError, KeyError, TypeError):
+            allocations = None
+        mine = [a for a in allocations or [] if a.get("service") == f"{k8s.NS}/kprov"]
+        out.append(f"/state allocation of kprov: {mine}")
+        if len(mine) != 1 or mine[0].get("addresses") != [ip]:
+            problems.append(f"/state's provider allocations do not hold kprov -> {ip}: "
+                            f"{state[:300]!r}")
         # Deleted through the API: the finalizer holds it while the address is withdrawn.
         code, _ = self.api.api("DELETE", f"/api/v1/namespaces/{k8s.NS}/services/kprov")
         if code != 200:

@@ -127,5 +127,21 @@ TEST_F(ProviderCore, AnotherTypeOrClassIsLetGoAndOthersAreNeverTouched) {
   EXPECT_FALSE(provider_serves(theirs, opts_));
 }
 
+// Magline as the default implementation: classless Services get addresses beside those of its
+// class; without the flag a classless one is let go like any other Service not Magline's.
+TEST_F(ProviderCore, TheDefaultClassAlsoServesClasslessServices) {
+  opts_.load_balancer_class = "magline.io/lb";
+  K8sService classless = lb("web");
+  EXPECT_EQ(step(classless).kind, Kind::none);
+  EXPECT_EQ(ipam_.find("shop/web"), nullptr);
+  opts_.default_load_balancer_class = true;
+  EXPECT_EQ(step(classless).kind, Kind::add_finalizer);
+  EXPECT_NE(ipam_.find("shop/web"), nullptr);
+  K8sService theirs = lb("theirs");
+  theirs.load_balancer_class = "example.com/other";
+  EXPECT_EQ(step(theirs).kind, Kind::none);
+  EXPECT_EQ(ipam_.find("shop/theirs"), nullptr);
+}
+
 }  // namespace
 }  // namespace magline::k8s

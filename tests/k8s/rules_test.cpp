@@ -6,6 +6,7 @@
 #include <random>
 
 #include "control/k8s/plan.hpp"
+#include "control/k8s/provider_core.hpp"
 #include "control/k8s/translate.hpp"
 
 namespace magline::k8s {
@@ -403,6 +404,44 @@ TEST(K8sRules, ClassesAndLabels) {
   const Translation t = run(svc, {}, {});
   EXPECT_TRUE(t.services.empty());
   EXPECT_TRUE(t.skipped.has_value());
+}
+
+// default_load_balancer_class (k8s-api.md §7): with a class configured, classless Services are
+// Magline's too; another class never is. The forwarding side (whose LoadBalancer IPs are
+// programmed) and the provider (who gets an address) agree on every combination.
+TEST(K8sRules, TheDefaultClassClaimsClasslessServicesOnBothSides) {
+  struct Case {
+    const char* configured;
+    bool by_default;
+    std::optional<std::string> service_class;
+    bool ours;
+  };
+  const Case cases[] = {
+      {"", false, std::nullopt, true},
+      {"", false, "example.com/magline", false},
+      {"example.com/magline", false, std::nullopt, false},
+      {"example.com/magline", false, "example.com/magline", true},
+      {"example.com/magline", false, "example.com/other", false},
+      {"example.com/magline", true, std::nullopt, true},
+      {"example.com/magline", true, "example.com/magline", true},
+      {"example.com/magline", true, "example.com/other", false},
+  };
+  for (const Case& c : cases) {
+    TranslateOptions opts;
+    opts.load_balancer_class = c.configured;
+    opts.default_load_balancer_class = c.by_default;
+    K8sService svc = lb_service();
+    svc.load_balancer_class = c.service_class;
+    const std::string what = std::string(c.configured) + (c.by_default ? " (default)" : "") +
+                             " / " + c.service_class.value_or("classless");
+    bool programmed = false;
+    for (const auto& s : run(svc, {}, opts).services) {
+      for (const auto& f : s.frontends)
+        programmed |= f.kind == dp::FrontendKind::load_balancer;
+    }
+    EXPECT_EQ(programmed, c.ours) << what;
+    EXPECT_EQ(provider_serves(svc, opts), c.ours) << what;
+  }
 }
 
 TEST(K8sRules, UnknownProtocolAndMissingPortAreSkippedPorts) {

@@ -66,7 +66,10 @@ class ProviderTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void start() {
-    auto p = Provider::start(config_, forwarded_, log_);
+    ProviderOptions o;
+    o.instance = "edge-node-1";
+    o.events.min_interval = std::chrono::milliseconds(200);  // series writes seen quickly
+    auto p = Provider::start(config_, forwarded_, log_, o);
     ASSERT_TRUE(p) << p.error().message;
     provider_ = std::move(p).value();
   }
@@ -86,6 +89,20 @@ class ProviderTest : public ::testing::Test {
       if (f == std::string(k8s::kFinalizer)) return true;
     }
     return false;
+  }
+  std::vector<json> events() {
+    std::vector<json> out;
+    for (const auto& [key, e] : server_->objects("events"))
+      out.push_back(e);
+    return out;
+  }
+  size_t event_posts() {
+    size_t n = 0;
+    for (const json& r : server_->requests()) {
+      n += r.value("method", "") == "POST" &&
+           r.value("path", "").find("/events") != std::string::npos;
+    }
+    return n;
   }
   size_t writes() {
     size_t n = 0;
@@ -164,6 +181,94 @@ TEST_F(ProviderTest, WhatCannotBeGivenIsSaidOnceAndNothingIsWritten) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(writes(), 0u);
   EXPECT_NE(log_.str().find("shop/far gets no address"), std::string::npos) << log_.str();
+}
+
+TEST_F(ProviderTest, ARefusedServiceGetsOneWarningEventWhoseSeriesGrowsOnRepeats) {
+  json far = lb_service("far", {{"magline.io/load-balancer-ips", "198.18.230.1"}});
+  server_->put(far);
+  start();
+  ASSERT_TRUE(eventually([&] { return events().size() == 1; })) << log_.str();
+  json e = events()[0];
+  EXPECT_EQ(e["type"], "Warning");
+  EXPECT_EQ(e["reason"], "AddressOutsidePools");
+  EXPECT_EQ(e["action"], "Allocate");
+  EXPECT_EQ(e["reportingController"], "magline.io/provider");
+  EXPECT_EQ(e["reportingInstance"], "edge-node-1");
+  EXPECT_EQ(e["regarding"]["kind"], "Service");
+  EXPECT_EQ(e["regarding"]["name"], "far");
+  EXPECT_EQ(e["regarding"]["uid"], object("far")["metadata"]["uid"]);
+  EXPECT_NE(e["note"].get<std::string>().find("198.18.230.1"), std::string::npos);
+  EXPECT_FALSE(e.contains("series"));
+
+  // Two changes to the Service, each decided again and refused again: the same Event's series.
+  for (const char* v : {"1", "2"}) {
+    far["metadata"]["labels"] = {{"rev", v}};
+    server_->put(far);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(eventually([&] {
+    const auto es = events();
+    return es.size() == 1 && es[0].contains("series") && es[0]["series"]["count"] == 3;
+  })) << events()[0].dump(2);
+  EXPECT_EQ(event_posts(), 1u);
+  const ProviderReport r = provider_->report();
+  EXPECT_EQ(r.refusals.at("outside_pools"), 1u);  // once per refusal, not per decision
+  EXPECT_EQ(r.events.repeats, 2u);
+}
+
+TEST_F(ProviderTest, AnAssignedServiceGetsOneNormalEventAndItsReleaseAnother) {
+  server_->put(lb_service("web"));
+  start();
+  ASSERT_TRUE(eventually([&] { return events().size() == 1; })) << log_.str();
+  json e = events()[0];
+  EXPECT_EQ(e["type"], "Normal");
+  EXPECT_EQ(e["reason"], "IPAllocated");
+  EXPECT_EQ(e["note"], "assigned 198.18.200.0 (pool edge): first free address of pool edge");
+  EXPECT_EQ(e["regarding"]["uid"], object("web")["metadata"]["uid"]);
+  // The allocation table and the pools, as /state and /metrics show them.
+  ASSERT_TRUE(eventually([&] { return provider_->report().assignments == 1; }));
+  const ProviderReport r = provider_->report();
+  EXPECT_TRUE(r.synced);
+  ASSERT_EQ(r.allocations.count("shop/web"), 1u);
+  EXPECT_EQ(r.allocations.at("shop/web").pool, "edge");
+  ASSERT_EQ(r.pools.size(), 1u);
+  EXPECT_EQ(r.pools[0].size, 4);
+  EXPECT_EQ(r.pools[0].used, 1u);
+  EXPECT_NE(provider_metrics(r).find("magline_provider_pool_addresses_used{pool=\"edge\"} 1\n"),
+            std::string::npos);
+
+  EXPECT_EQ(server_->call("DELETE", "/api/v1/namespaces/shop/services/web").status, 200);
+  ASSERT_TRUE(eventually([&] { return object("web").is_null(); }));
+  ASSERT_TRUE(eventually([&] { return events().size() == 2; }));
+  bool released = false;
+  for (const json& ev : events()) {
+    if (ev["reason"] == "IPReleased") {
+      released = true;
+      EXPECT_EQ(ev["note"], "released 198.18.200.0 (pool edge)");
+    }
+  }
+  EXPECT_TRUE(released);
+  ASSERT_TRUE(eventually([&] { return provider_->report().allocations.empty(); }));
+  EXPECT_EQ(provider_->report().releases, 1u);
+}
+
+TEST_F(ProviderTest, EventWritesThatHangOrFailDelayNoStatusAndAreSaidOnce) {
+  // Every Event write held 3 s and then refused: statuses go on being written meanwhile.
+  server_->inject({{"resource", "events"}, {"count", -1}, {"delay", 3}, {"status", 500}});
+  server_->put(lb_service("web"));
+  server_->put(lb_service("api"));
+  const auto t = std::chrono::steady_clock::now();
+  start();
+  ASSERT_TRUE(
+      eventually([&] { return ips(object("web")).size() == 1 && ips(object("api")).size() == 1; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(2));
+  ASSERT_TRUE(eventually([&] { return provider_->report().events.failed == 2; }, 10)) << log_.str();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string log = log_.str();
+  const size_t first = log.find("not written");
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find("not written", first + 1), std::string::npos) << log;
+  EXPECT_EQ(event_posts(), 2u);  // given up, not retried
 }
 
 }  // namespace

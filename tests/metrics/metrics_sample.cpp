@@ -69,6 +69,14 @@ int main() {
     latency.add(ms);
   c.extra_metrics = control::kubernetes_report_of(&watcher, source, latency).metrics;
 
+  // The LoadBalancer provider's report: a pool, an allocation, a refusal.
+  control::ProviderReport provider;
+  provider.synced = true;
+  provider.assignments = 1;
+  provider.refusals["exhausted"] = 1;
+  provider.pools = {{"edge", 254, 1}};
+  c.provider = [provider] { return provider; };
+
   const auto process = control::read_process_stats();
   if (!process) return 1;
   std::cout << control::metrics_of(views, c, &*process);

@@ -501,6 +501,31 @@ TEST(Cli, PlanPrintsTheTranslation) {
   EXPECT_NE(c.at("notes").dump().find("belongs to another implementation"), std::string::npos);
 }
 
+// --default-lb-class: a classless Service's LoadBalancer IP is programmed beside its class's;
+// without a class to be the default beside, the flag is refused.
+TEST(Cli, PlanWithTheDefaultClassTakesClasslessServices) {
+  TempDir dir;
+  std::string list = kK8sList;
+  const size_t cls = list.find(R"("loadBalancerClass": "example.com/lb",)");
+  list.erase(cls, std::string(R"("loadBalancerClass": "example.com/lb",)").size());
+  const std::string file = dir.write("k8s.json", list);
+  Outcome o =
+      magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--default-lb-class"});
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("services").size(), 1u);
+  ASSERT_EQ(j.at("services").at(0).at("frontends").size(), 1u);
+  EXPECT_EQ(j.at("services").at(0).at("frontends").at(0).at("address"), "198.18.100.9");
+  EXPECT_EQ(j.at("options").at("default_load_balancer_class"), true);
+  Outcome without = magline({"plan", "--k8s", file, "--lb-class", "example.com/lb"});
+  EXPECT_TRUE(nlohmann::json::parse(without.out).at("services").at(0).at("frontends").empty());
+  Outcome alone = magline({"plan", "--k8s", file, "--default-lb-class"});
+  EXPECT_EQ(alone.rc, kUsage);
+  EXPECT_EQ(alone.err,
+            "magline plan: --default-lb-class needs a class (--lb-class, or the configuration's "
+            "load_balancer_class)\n");
+}
+
 // With the provider's pools, the plan also shows the address each LoadBalancer Service of
 // Magline's class would get: the one its status holds is kept, a new one gets the first free.
 TEST(Cli, PlanShowsTheProvidersAssignments) {

@@ -460,8 +460,15 @@ TEST(ConfigErrors, Kubernetes) {
        "t.json: kubernetes.coalesce_ms: expected an integer in 0..1000, got 5000"},
       {R"({"kubernetes": {"in_cluster": true, "namespaces": "x"}})",
        "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
-       "kubeconfig, context, namespace, proxy_name, load_balancer_class, node_name, zone, "
-       "table_size, min_table_size, coalesce_ms, page_limit"},
+       "kubeconfig, context, namespace, proxy_name, load_balancer_class, "
+       "default_load_balancer_class, node_name, zone, table_size, min_table_size, coalesce_ms, "
+       "page_limit"},
+      {R"({"kubernetes": {"in_cluster": true, "default_load_balancer_class": true}})",
+       "t.json: kubernetes.default_load_balancer_class: default_load_balancer_class needs "
+       "load_balancer_class: without a class, Magline takes only classless Services already"},
+      {R"({"kubernetes": {"in_cluster": true, "load_balancer_class": "x/y",
+           "default_load_balancer_class": "yes"}})",
+       "t.json: kubernetes.default_load_balancer_class: expected true or false, got \"yes\""},
   });
 }
 

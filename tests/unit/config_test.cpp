@@ -326,7 +326,8 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   const Config c = parse_ok(R"({"kubernetes": {
     "kubeconfig": "/etc/magline/kubeconfig", "context": "edge", "namespace": "prod",
     "proxy_name": "magline", "load_balancer_class": "magline.io/lb", "node_name": "edge-1",
-    "zone": "zone-a", "table_size": 4093, "coalesce_ms": 5, "page_limit": 100}})");
+    "zone": "zone-a", "table_size": 4093, "coalesce_ms": 5, "page_limit": 100,
+    "default_load_balancer_class": true}})");
   const KubernetesConfig& k = c.kubernetes;
   EXPECT_TRUE(k.enabled);
   EXPECT_FALSE(k.in_cluster);
@@ -335,6 +336,7 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   EXPECT_EQ(k.namespace_, "prod");
   EXPECT_EQ(k.proxy_name, "magline");
   EXPECT_EQ(k.load_balancer_class, "magline.io/lb");
+  EXPECT_TRUE(k.default_load_balancer_class);
   EXPECT_EQ(k.node_name, "edge-1");
   EXPECT_EQ(k.zone, "zone-a");
   EXPECT_EQ(k.table_size, 4093u);
@@ -342,6 +344,7 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   EXPECT_EQ(k.page_limit, 100u);
   const KubernetesConfig d = parse_ok(R"({"kubernetes": {"in_cluster": true}})").kubernetes;
   EXPECT_TRUE(d.enabled && d.in_cluster);
+  EXPECT_FALSE(d.default_load_balancer_class);
   EXPECT_EQ(d.table_size, 16381u);
   EXPECT_EQ(d.min_table_size, 4093u);
   EXPECT_EQ(d.coalesce_ms, 2u);
