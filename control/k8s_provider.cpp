@@ -1,5 +1,9 @@
 #include "control/k8s_provider.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <set>
@@ -9,6 +13,7 @@
 #include "control/k8s_client/service_writer.hpp"
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
+#include "control/lease_driver.hpp"
 
 namespace magline::control {
 
@@ -38,6 +43,9 @@ struct Provider::Loop {
   // Makes `key`'s writes until there is nothing to do, a wait, or a failure.
   void reconcile(const std::string& key);
   void retry(const std::string& key, Clock::duration after);
+  // Not leading: no write; the Ipam follows what the statuses of the changed Services hold.
+  void follow();
+  bool leading() const { return leases->leading(); }
 
   k8s::TranslateOptions opts;
   k8s::Ipam ipam;
@@ -58,6 +66,8 @@ struct Provider::Loop {
   std::map<std::string, Clock::duration> backoff;    // after failed writes, until one takes
   std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
   bool listed = false;
+  const LeaseDriver* leases = nullptr;  // set before the thread starts
+  bool led = false;                     // leading at the last turn
 };
 
 void Provider::Loop::apply(const k8s::WatchEvent& e) {
@@ -114,6 +124,17 @@ void Provider::Loop::retry(const std::string& key, Clock::duration after) {
   waiting[key] = Clock::now() + after;
 }
 
+void Provider::Loop::follow() {
+  for (const std::string& key : dirty) {
+    if (const auto it = held.find(key); it != held.end()) {
+      k8s::provider_follow(it->second, ipam, opts);
+    }
+  }
+  dirty.clear();
+  waiting.clear();
+  backoff.clear();
+}
+
 void Provider::Loop::reconcile(const std::string& key) {
   waiting.erase(key);
   for (int n = 0; n < kStepsPerTurn; ++n) {
@@ -131,6 +152,12 @@ void Provider::Loop::reconcile(const std::string& key) {
           << std::endl;
     }
     if (!step.refused) refusal_said.erase(key);
+    // Leadership is asked for before every write: one that ran out stops here, and the next
+    // turn puts the Ipam back as the statuses say (the step may have assigned).
+    if (step.kind != k8s::ProviderStep::Kind::none && !leading()) {
+      dirty.insert(key);
+      return;
+    }
     k8s::WriteOutcome w;
     switch (step.kind) {
       case k8s::ProviderStep::Kind::none:
@@ -200,6 +227,15 @@ void Provider::Loop::run() {
     for (const k8s::WatchEvent& e : batch) apply(e);
     if (!listed) continue;
     if (!counters.synced) restore_all();
+    if (!leading()) {
+      led = false;
+      follow();
+      continue;
+    }
+    if (!led) {  // a takeover: decide every Service again (nothing is written where nothing changed)
+      led = true;
+      for (const auto& [key, svc] : held) dirty.insert(key);
+    }
     const auto now = Clock::now();
     for (const auto& [key, due] : waiting) {
       if (due <= now) dirty.insert(key);
@@ -212,6 +248,22 @@ void Provider::Loop::run() {
     }
   }
 }
+
+namespace {
+
+// The node's identity: the configured one, else the node name, else the host name (lowercase,
+// as a Lease name must be).
+std::string identity_of(const cfg::Config& config) {
+  if (!config.provider.election.identity.empty()) return config.provider.election.identity;
+  if (!config.kubernetes.node_name.empty()) return config.kubernetes.node_name;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return "";
+  std::string h = host;
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
+}  // namespace
 
 bool Provider::wanted(const cfg::Config& config) {
   return config.kubernetes.enabled && !config.provider.pools.empty();
@@ -232,6 +284,17 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   wo.resources = {k8s::Resource::services};  // every Service: no label selector
   wo.ns = k.namespace_;
   wo.page_limit = k.page_limit;
+  const cfg::ElectionConfig& e = config.provider.election;
+  LeaseDriverOptions lo;
+  lo.ns = e.lease_namespace;
+  lo.lease_name = e.lease_name;
+  lo.identity = identity_of(config);
+  lo.timing = {std::chrono::milliseconds(e.lease_duration_ms),
+               std::chrono::milliseconds(e.renew_deadline_ms),
+               std::chrono::milliseconds(e.retry_period_ms)};
+  auto leases = LeaseDriver::start(*api, std::move(lo), log);
+  if (!leases) return Error{leases.error().message};
+  loop->leases = leases->get();
   loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, loop->events);
   if (auto started = loop->watcher->start(); !started) {
     return Error{"provider: " + started.error().message};
@@ -239,6 +302,7 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   log << "magline: provider: assigning LoadBalancer addresses from " << config.provider.pools.size()
       << " pool(s)" << std::endl;
   std::unique_ptr<Provider> p(new Provider(std::move(loop)));
+  p->leases_ = std::move(leases).value();
   p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
   return p;
 }
@@ -247,13 +311,24 @@ Provider::Provider(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 
 Provider::~Provider() { stop(); }
 
-void Provider::stop() {
+void Provider::stop(bool release) {
   if (!loop_) return;
   loop_->stop.store(true);
-  if (loop_->watcher) loop_->watcher->stop();
   if (thread_.joinable()) thread_.join();
+  // Released once nothing more is written (the successor may start at once), and before the
+  // watch is stopped, which may take a second.
+  if (leases_) leases_->stop(release);
+  if (loop_->watcher) loop_->watcher->stop();
 }
 
 const ProviderCounters& Provider::counters() const noexcept { return loop_->counters; }
+
+bool Provider::leading() const noexcept { return leases_ && leases_->leading(); }
+
+std::string Provider::leader() const { return leases_ ? leases_->leader() : std::string(); }
+
+std::vector<std::string> Provider::live_nodes() const {
+  return leases_ ? leases_->live_nodes() : std::vector<std::string>{};
+}
 
 }  // namespace magline::control

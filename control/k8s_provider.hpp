@@ -12,8 +12,13 @@
 // - A deleted Service's finalizer is removed only once no worker forwards its LoadBalancer
 //   addresses any more (the control thread's ForwardedView).
 //
-// Not yet (docs/provider.md): leader election among several Magline nodes (every node that
-// runs the provider writes), Events, node Leases, metrics and /state for the allocations.
+// - Only the leader of the election Lease writes (control/lease_driver.hpp, client-go's
+//   algorithm); it asks before every write, so a leader that could not renew in time stops
+//   between two writes. A follower watches too and keeps its Ipam as the statuses say, so a
+//   takeover writes nothing when nothing changed. Every node renews a Lease of its own; the
+//   live set is live_nodes().
+//
+// Not yet (docs/provider.md): Events, metrics and /state for the allocations.
 //
 // Threads: start() and stop() on the main thread; the provider's own thread does the rest; the
 // watcher has its own.
@@ -23,13 +28,17 @@
 #include <cstdint>
 #include <memory>
 #include <ostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "config/config.hpp"
 #include "control/forwarded_view.hpp"
 #include "dataplane/result.hpp"
 
 namespace magline::control {
+
+class LeaseDriver;
 
 struct ProviderCounters {
   std::atomic<uint64_t> writes{0};      // status and finalizer writes that took
@@ -49,15 +58,23 @@ class Provider {
                                                  const ForwardedView& forwarded,
                                                  std::ostream& log);
   ~Provider();
-  void stop();
+  // Stops writing, then (with `release`) hands the Leases over so that another node takes over
+  // at once; without it they run out as after a crash (for tests of that case).
+  void stop(bool release = true);
 
   const ProviderCounters& counters() const noexcept;
+  // Any thread: whether this node leads now; the election Lease's holder as last seen; the
+  // live Magline nodes (their identities, sorted).
+  bool leading() const noexcept;
+  std::string leader() const;
+  std::vector<std::string> live_nodes() const;
 
  private:
   struct Loop;
   explicit Provider(std::unique_ptr<Loop> loop);
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
+  std::unique_ptr<LeaseDriver> leases_;
 };
 
 }  // namespace magline::control
