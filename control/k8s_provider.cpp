@@ -45,6 +45,9 @@ struct Provider::Loop {
   void retry(const std::string& key, Clock::duration after);
   // Not leading: no write; the Ipam follows what the statuses of the changed Services hold.
   void follow();
+  void say_leases() {
+    for (const std::string& line : leases->take_log()) log << line << std::endl;
+  }
   bool leading() const { return leases->leading(); }
 
   k8s::TranslateOptions opts;
@@ -66,7 +69,7 @@ struct Provider::Loop {
   std::map<std::string, Clock::duration> backoff;    // after failed writes, until one takes
   std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
   bool listed = false;
-  const LeaseDriver* leases = nullptr;  // set before the thread starts
+  LeaseDriver* leases = nullptr;  // set before the thread starts
   bool led = false;                     // leading at the last turn
 };
 
@@ -225,6 +228,7 @@ void Provider::Loop::run() {
     batch.clear();
     events.drain(batch);
     for (const k8s::WatchEvent& e : batch) apply(e);
+    say_leases();
     if (!listed) continue;
     if (!counters.synced) restore_all();
     if (!leading()) {
@@ -289,10 +293,11 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   lo.ns = e.lease_namespace;
   lo.lease_name = e.lease_name;
   lo.identity = identity_of(config);
+  const std::string identity = lo.identity;
   lo.timing = {std::chrono::milliseconds(e.lease_duration_ms),
                std::chrono::milliseconds(e.renew_deadline_ms),
                std::chrono::milliseconds(e.retry_period_ms)};
-  auto leases = LeaseDriver::start(*api, std::move(lo), log);
+  auto leases = LeaseDriver::start(*api, std::move(lo));
   if (!leases) return Error{leases.error().message};
   loop->leases = leases->get();
   loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, loop->events);
@@ -300,7 +305,8 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
     return Error{"provider: " + started.error().message};
   }
   log << "magline: provider: assigning LoadBalancer addresses from " << config.provider.pools.size()
-      << " pool(s)" << std::endl;
+      << " pool(s) when leading (identity " << identity << ", Lease " << e.lease_namespace << "/"
+      << e.lease_name << ")" << std::endl;
   std::unique_ptr<Provider> p(new Provider(std::move(loop)));
   p->leases_ = std::move(leases).value();
   p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
@@ -317,7 +323,10 @@ void Provider::stop(bool release) {
   if (thread_.joinable()) thread_.join();
   // Released once nothing more is written (the successor may start at once), and before the
   // watch is stopped, which may take a second.
-  if (leases_) leases_->stop(release);
+  if (leases_) {
+    leases_->stop(release);
+    loop_->say_leases();  // its thread is joined: this thread is the log's one writer now
+  }
   if (loop_->watcher) loop_->watcher->stop();
 }
 

@@ -1,5 +1,7 @@
 #include "control/lease_driver.hpp"
 
+#include <utility>
+
 #include "control/k8s_client/lease_client.hpp"
 
 namespace magline::control {
@@ -17,9 +19,8 @@ std::string joined(const std::vector<std::string>& names) {
 }  // namespace
 
 struct LeaseDriver::State {
-  State(LeaseDriverOptions o, std::ostream& log)
+  explicit State(LeaseDriverOptions o)
       : opts(std::move(o)),
-        log(log),
         election(opts.identity, opts.timing),
         own(opts.identity, opts.timing) {}
 
@@ -31,8 +32,13 @@ struct LeaseDriver::State {
   void observe_nodes();
   void run();
 
+  // A line for the log, kept until the provider's thread takes it (one writer to its stream).
+  void say(std::string line) {
+    std::lock_guard lock(mu);
+    lines.push_back(std::move(line));
+  }
+
   LeaseDriverOptions opts;
-  std::ostream& log;
   std::unique_ptr<k8s::ApiClient> api;
   std::unique_ptr<k8s::LeaseClient> client;
   k8s::LeaseElector election;
@@ -40,11 +46,12 @@ struct LeaseDriver::State {
   k8s::LivenessTracker liveness;
   std::string election_rv, own_rv;  // after our last write of each
   bool election_failing = false, own_failing = false, list_failing = false;
-  bool was_leading = false;
+  std::string said_state;  // the last leadership line said
 
   std::atomic<int64_t> lead_until{0};  // steady-clock ns: election.leading_until()
-  mutable std::mutex mu;               // guards leader_seen and live
+  mutable std::mutex mu;               // guards leader_seen, live and lines
   std::string leader_seen;
+  std::vector<std::string> lines;
   std::vector<std::string> live;
   bool live_known = false;
 
@@ -62,8 +69,10 @@ bool LeaseDriver::State::try_lease(k8s::LeaseElector& e, const std::string& name
   if (got.kind == k8s::LeaseOutcome::Kind::done) {
     current = got.lease;
   } else if (got.kind != k8s::LeaseOutcome::Kind::absent) {
-    if (!failing) log << "magline: provider: reading Lease " << opts.ns << "/" << name
-                      << " failed (" << got.error << "); trying again" << std::endl;
+    if (!failing) {
+      say("magline: provider: reading Lease " + opts.ns + "/" + name + " failed (" + got.error +
+          "); trying again");
+    }
     failing = true;
     return false;
   }
@@ -86,8 +95,8 @@ bool LeaseDriver::State::try_lease(k8s::LeaseElector& e, const std::string& name
   }
   // 409: another candidate wrote first; it is seen at the next try.
   if (w.kind != k8s::LeaseOutcome::Kind::conflict && !failing) {
-    log << "magline: provider: writing Lease " << opts.ns << "/" << name << " failed ("
-        << w.error << "); trying again" << std::endl;
+    say("magline: provider: writing Lease " + opts.ns + "/" + name + " failed (" + w.error +
+        "); trying again");
     failing = true;
   }
   return false;
@@ -100,8 +109,8 @@ void LeaseDriver::State::release(k8s::LeaseElector& e, const std::string& name, 
   // A 409 means someone else wrote since: then it is not ours to release.
   const k8s::LeaseOutcome w = client->update(lease);
   if (w.kind != k8s::LeaseOutcome::Kind::done && w.kind != k8s::LeaseOutcome::Kind::conflict) {
-    log << "magline: provider: releasing Lease " << opts.ns << "/" << name << " failed ("
-        << w.error << ")" << std::endl;
+    say("magline: provider: releasing Lease " + opts.ns + "/" + name + " failed (" + w.error +
+        ")");
   }
 }
 
@@ -110,19 +119,20 @@ void LeaseDriver::State::observe_nodes() {
   const auto leases =
       client->list(opts.ns, std::string(kNodeLeaseLabel) + "=true", error);
   if (!leases) {
-    if (!list_failing) log << "magline: provider: listing node Leases failed (" << error
-                           << "); trying again" << std::endl;
+    if (!list_failing) say("magline: provider: listing node Leases failed (" + error + "); trying again");
     list_failing = true;
     return;
   }
   list_failing = false;
   liveness.observe(*leases, Clock::now());
   std::vector<std::string> now_live = liveness.live(Clock::now());
-  std::lock_guard lock(mu);
-  if (live_known && now_live == live) return;
-  live_known = true;
-  live = std::move(now_live);
-  log << "magline: provider: live nodes: " << joined(live) << std::endl;
+  {
+    std::lock_guard lock(mu);
+    if (live_known && now_live == live) return;
+    live_known = true;
+    live = now_live;
+  }
+  say("magline: provider: live nodes: " + joined(now_live));
 }
 
 void LeaseDriver::State::run() {
@@ -139,13 +149,14 @@ void LeaseDriver::State::run() {
       std::lock_guard g(mu);
       leader_seen = election.observed_holder();
     }
-    if (leads != was_leading) {
-      log << "magline: provider: " << (leads ? "leading" : "not leading") << " (Lease "
-          << opts.ns << "/" << opts.lease_name << ", identity " << opts.identity;
-      const std::string& holder = election.observed_holder();
-      if (!leads) log << ", leader " << (holder.empty() ? "(none)" : holder);
-      log << ")" << std::endl;
-      was_leading = leads;
+    // Said at the first try and whenever we start or stop leading, or another node does.
+    const std::string& holder = election.observed_holder();
+    std::string state = std::string(leads ? "leading" : "not leading") + " (Lease " + opts.ns +
+                        "/" + opts.lease_name + ", identity " + opts.identity +
+                        (leads ? "" : ", leader " + (holder.empty() ? "(none)" : holder)) + ")";
+    if (state != said_state) {
+      say("magline: provider: " + state);
+      said_state = std::move(state);
     }
     try_lease(own, own_name, true, tried, own_rv, own_failing);
     observe_nodes();
@@ -162,10 +173,9 @@ void LeaseDriver::State::run() {
 }
 
 Result<std::unique_ptr<LeaseDriver>> LeaseDriver::start(const k8s::ApiConfig& api,
-                                                        LeaseDriverOptions options,
-                                                        std::ostream& log) {
+                                                        LeaseDriverOptions options) {
   if (options.identity.empty()) return Error{"provider: the node's identity is empty"};
-  auto state = std::make_unique<State>(std::move(options), log);
+  auto state = std::make_unique<State>(std::move(options));
   // A request that outlasts the renew deadline is of no use to the leader (client-go bounds
   // each try by it too); whole seconds, as libcurl's options here take.
   k8s::ApiClientOptions o;
@@ -205,6 +215,11 @@ bool LeaseDriver::leading() const noexcept {
 std::string LeaseDriver::leader() const {
   std::lock_guard lock(state_->mu);
   return state_->leader_seen;
+}
+
+std::vector<std::string> LeaseDriver::take_log() {
+  std::lock_guard lock(state_->mu);
+  return std::exchange(state_->lines, {});
 }
 
 std::vector<std::string> LeaseDriver::live_nodes() const {

@@ -16,7 +16,6 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -43,7 +42,7 @@ class LeaseDriver {
   // Connects (its own ApiClient; each request bounded by the renew deadline) and starts the
   // thread, whose first try is at once.
   static Result<std::unique_ptr<LeaseDriver>> start(const k8s::ApiConfig& api,
-                                                    LeaseDriverOptions options, std::ostream& log);
+                                                    LeaseDriverOptions options);
   ~LeaseDriver();
   // Ends the thread (after the request in flight, at most a renew deadline). With `release`,
   // hands the Leases over as client-go's ReleaseOnCancel does (no holder, 1 s): another node
@@ -57,6 +56,9 @@ class LeaseDriver {
   std::string leader() const;
   // The holders of live node Leases, sorted (this node's included once its Lease is seen).
   std::vector<std::string> live_nodes() const;
+  // What happened since the last call, as log lines (a change of leader or of the live set, a
+  // failure once until it mends): the caller writes them, so that its log has one writer.
+  std::vector<std::string> take_log();
 
  private:
   struct State;

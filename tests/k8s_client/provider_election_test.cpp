@@ -181,6 +181,15 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
   ASSERT_TRUE(eventually([&] { return ip("db") == "198.18.200.2"; })) << logs();
   EXPECT_EQ(ip("web"), "198.18.200.0");
   EXPECT_EQ(ip("api"), "198.18.200.1");
+  // node-b said each change once: the leader, the live set, its takeover.
+  nodes_[1].reset();
+  const std::string said = logs_[1].str();
+  for (const char* line :
+       {"not leading (Lease kube-system/magline-provider, identity node-b, leader node-a)\n",
+        "live nodes: node-a, node-b\n", "leading (Lease kube-system/magline-provider, identity "
+        "node-b)\n", "live nodes: node-b\n"}) {
+    EXPECT_NE(said.find(line), std::string::npos) << line << " in\n" << said;
+  }
 }
 
 TEST_F(ProviderElectionTest, ALeaderThatVanishesIsTakenOverAfterTheLeaseDuration) {
