@@ -67,14 +67,17 @@ void read_election(const Node& node, ElectionConfig& e) {
   name("lease_namespace", e.lease_namespace, 63,
        "a namespace (lowercase letters, digits and '-'; at most 63)");
   if (e.lease_namespace.find('.') != std::string::npos) {
-    o.fail_key("lease_namespace", "expected a namespace (lowercase letters, digits and '-'; at "
-                                  "most 63), got \"" + e.lease_namespace + "\"");
+    o.fail_key("lease_namespace",
+               "expected a namespace (lowercase letters, digits and '-'; at "
+               "most 63), got \"" +
+                   e.lease_namespace + "\"");
   }
   // The node's Lease is magline-node-IDENTITY: a name too.
   name("identity", e.identity, 253 - 13,
        "an identity that makes a Lease name magline-node-IDENTITY (lowercase letters, digits, "
        "'-' and '.'; at most 240)");
-  e.lease_duration_ms = uint32_t(o.integer("lease_duration_ms", 1000, 3600000, e.lease_duration_ms));
+  e.lease_duration_ms =
+      uint32_t(o.integer("lease_duration_ms", 1000, 3600000, e.lease_duration_ms));
   e.renew_deadline_ms = uint32_t(o.integer("renew_deadline_ms", 1, 3600000, e.renew_deadline_ms));
   e.retry_period_ms = uint32_t(o.integer("retry_period_ms", 1, 3600000, e.retry_period_ms));
   if (e.lease_duration_ms % 1000 != 0) {

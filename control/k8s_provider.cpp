@@ -9,9 +9,9 @@
 #include <set>
 
 #include "control/k8s/provider_core.hpp"
-#include "control/k8s_feed.hpp"
 #include "control/k8s_client/service_writer.hpp"
 #include "control/k8s_client/watcher.hpp"
+#include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
 #include "control/lease_driver.hpp"
 
@@ -46,7 +46,8 @@ struct Provider::Loop {
   // Not leading: no write; the Ipam follows what the statuses of the changed Services hold.
   void follow();
   void say_leases() {
-    for (const std::string& line : leases->take_log()) log << line << std::endl;
+    for (const std::string& line : leases->take_log())
+      log << line << std::endl;
   }
   bool leading() const { return leases->leading(); }
 
@@ -70,7 +71,7 @@ struct Provider::Loop {
   std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
   bool listed = false;
   LeaseDriver* leases = nullptr;  // set before the thread starts
-  bool led = false;                     // leading at the last turn
+  bool led = false;               // leading at the last turn
 };
 
 void Provider::Loop::apply(const k8s::WatchEvent& e) {
@@ -236,9 +237,11 @@ void Provider::Loop::run() {
       follow();
       continue;
     }
-    if (!led) {  // a takeover: decide every Service again (nothing is written where nothing changed)
+    if (!led) {  // a takeover: decide every Service again (nothing is written where nothing
+                 // changed)
       led = true;
-      for (const auto& [key, svc] : held) dirty.insert(key);
+      for (const auto& [key, svc] : held)
+        dirty.insert(key);
     }
     const auto now = Clock::now();
     for (const auto& [key, due] : waiting) {
@@ -332,9 +335,13 @@ void Provider::stop(bool release) {
 
 const ProviderCounters& Provider::counters() const noexcept { return loop_->counters; }
 
-bool Provider::leading() const noexcept { return leases_ && leases_->leading(); }
+bool Provider::leading() const noexcept {
+  return leases_ && leases_->leading();
+}
 
-std::string Provider::leader() const { return leases_ ? leases_->leader() : std::string(); }
+std::string Provider::leader() const {
+  return leases_ ? leases_->leader() : std::string();
+}
 
 std::vector<std::string> Provider::live_nodes() const {
   return leases_ ? leases_->live_nodes() : std::vector<std::string>{};

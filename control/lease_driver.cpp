@@ -12,7 +12,8 @@ using Clock = std::chrono::steady_clock;
 
 std::string joined(const std::vector<std::string>& names) {
   std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  for (const std::string& n : names)
+    out += (out.empty() ? "" : ", ") + n;
   return out.empty() ? "(none)" : out;
 }
 
@@ -20,9 +21,7 @@ std::string joined(const std::vector<std::string>& names) {
 
 struct LeaseDriver::State {
   explicit State(LeaseDriverOptions o)
-      : opts(std::move(o)),
-        election(opts.identity, opts.timing),
-        own(opts.identity, opts.timing) {}
+      : opts(std::move(o)), election(opts.identity, opts.timing), own(opts.identity, opts.timing) {}
 
   // One Lease's tryAcquireOrRenew: the GET, the decision, the write. Whether it was written.
   bool try_lease(k8s::LeaseElector& e, const std::string& name, bool node_lease,
@@ -109,17 +108,16 @@ void LeaseDriver::State::release(k8s::LeaseElector& e, const std::string& name, 
   // A 409 means someone else wrote since: then it is not ours to release.
   const k8s::LeaseOutcome w = client->update(lease);
   if (w.kind != k8s::LeaseOutcome::Kind::done && w.kind != k8s::LeaseOutcome::Kind::conflict) {
-    say("magline: provider: releasing Lease " + opts.ns + "/" + name + " failed (" + w.error +
-        ")");
+    say("magline: provider: releasing Lease " + opts.ns + "/" + name + " failed (" + w.error + ")");
   }
 }
 
 void LeaseDriver::State::observe_nodes() {
   std::string error;
-  const auto leases =
-      client->list(opts.ns, std::string(kNodeLeaseLabel) + "=true", error);
+  const auto leases = client->list(opts.ns, std::string(kNodeLeaseLabel) + "=true", error);
   if (!leases) {
-    if (!list_failing) say("magline: provider: listing node Leases failed (" + error + "); trying again");
+    if (!list_failing)
+      say("magline: provider: listing node Leases failed (" + error + "); trying again");
     list_failing = true;
     return;
   }
@@ -193,7 +191,9 @@ Result<std::unique_ptr<LeaseDriver>> LeaseDriver::start(const k8s::ApiConfig& ap
 
 LeaseDriver::LeaseDriver(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
-LeaseDriver::~LeaseDriver() { stop(); }
+LeaseDriver::~LeaseDriver() {
+  stop();
+}
 
 void LeaseDriver::stop(bool release) {
   if (!thread_.joinable()) return;

@@ -126,7 +126,9 @@ void LeaseElector::written(const LeaseRecord& record, MonoTime tried) {
   lead_until_ = tried + timing_.renew_deadline;
 }
 
-bool LeaseElector::leading(MonoTime now) const noexcept { return now < lead_until_; }
+bool LeaseElector::leading(MonoTime now) const noexcept {
+  return now < lead_until_;
+}
 
 LeaseRecord LeaseElector::release(WallTime wall) {
   lead_until_ = {};

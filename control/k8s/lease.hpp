@@ -26,11 +26,11 @@ using WallTime = std::chrono::system_clock::time_point;
 
 // A Lease's spec (the fields leader election uses; strategy and preferredHolder are ignored).
 struct LeaseRecord {
-  std::string holder;         // holderIdentity; empty: released
-  int32_t duration_s = 0;     // leaseDurationSeconds
-  std::string acquire_time;   // MicroTime text, as written
+  std::string holder;        // holderIdentity; empty: released
+  int32_t duration_s = 0;    // leaseDurationSeconds
+  std::string acquire_time;  // MicroTime text, as written
   std::string renew_time;
-  int32_t transitions = 0;    // leaseTransitions
+  int32_t transitions = 0;  // leaseTransitions
 
   friend bool operator==(const LeaseRecord&, const LeaseRecord&) = default;
 };
@@ -53,7 +53,7 @@ nlohmann::json lease_body(const Lease& lease);
 std::string micro_time(WallTime t);
 
 struct LeaseTiming {
-  std::chrono::milliseconds duration{15000};   // how long a record is valid after it changed
+  std::chrono::milliseconds duration{15000};        // how long a record is valid after it changed
   std::chrono::milliseconds renew_deadline{10000};  // the leader gives up if not renewed by then
   std::chrono::milliseconds retry_period{2000};     // between tries
 };

@@ -51,15 +51,14 @@ LeaseOutcome LeaseClient::create(const Lease& lease) {
 }
 
 LeaseOutcome LeaseClient::update(const Lease& lease) {
-  return outcome_of(api_.send("PUT", collection(lease.ns) + "/" + lease.name,
-                              lease_body(lease).dump(), kJson));
+  return outcome_of(
+      api_.send("PUT", collection(lease.ns) + "/" + lease.name, lease_body(lease).dump(), kJson));
 }
 
 std::optional<std::vector<Lease>> LeaseClient::list(const std::string& ns,
                                                     const std::string& label_selector,
                                                     std::string& error) {
-  const HttpResponse r =
-      api_.get(collection(ns) + "?labelSelector=" + url_encode(label_selector));
+  const HttpResponse r = api_.get(collection(ns) + "?labelSelector=" + url_encode(label_selector));
   if (!r.complete() || r.status != 200) {
     error = message_of(r);
     return std::nullopt;

@@ -12,7 +12,8 @@ using std::chrono::seconds;
 using Kind = LeaseElector::Decision::Kind;
 
 const MonoTime t0{seconds(1000)};
-const WallTime wall{seconds(1796230800) + std::chrono::microseconds(123456)};  // 2026-12-02T17:00:00.123456Z
+const WallTime wall{seconds(1796230800) +
+                    std::chrono::microseconds(123456)};  // 2026-12-02T17:00:00.123456Z
 constexpr LeaseTiming kTiming{milliseconds(15000), milliseconds(10000), milliseconds(2000)};
 
 Lease lease(const std::string& holder, int32_t transitions = 3, std::string renew = "r",
@@ -46,13 +47,13 @@ TEST(LeaseElector, TryAcquireOrRenew) {
       {"ours: renewed, acquireTime and transitions kept", lease("me"), 1, Kind::update, "me", 3,
        "a"},
       {"ours, long unseen: still renewed", lease("me"), 100, Kind::update, "me", 3, "a"},
-      {"another's, first seen now: valid for its duration from now", lease("other"), -1,
-       Kind::wait, "", 0, ""},
+      {"another's, first seen now: valid for its duration from now", lease("other"), -1, Kind::wait,
+       "", 0, ""},
       {"another's, seen 14 s ago: still valid", lease("other"), 14, Kind::wait, "", 0, ""},
-      {"another's, unchanged for 15 s: expired, taken over", lease("other"), 15, Kind::update,
-       "me", 4, "now"},
-      {"another's with a 5 s duration, unchanged for 6 s: taken over",
-       lease("other", 3, "r", 5), 6, Kind::update, "me", 4, "now"},
+      {"another's, unchanged for 15 s: expired, taken over", lease("other"), 15, Kind::update, "me",
+       4, "now"},
+      {"another's with a 5 s duration, unchanged for 6 s: taken over", lease("other", 3, "r", 5), 6,
+       Kind::update, "me", 4, "now"},
       {"released (no holder): taken at once", lease(""), -1, Kind::update, "me", 4, "now"},
   };
   for (const Case& c : cases) {
@@ -70,8 +71,7 @@ TEST(LeaseElector, TryAcquireOrRenew) {
     EXPECT_EQ(d.record.duration_s, 15) << c.description;
     EXPECT_EQ(d.record.transitions, c.transitions) << c.description;
     EXPECT_EQ(d.record.renew_time, "2026-12-02T17:00:05.123456Z") << c.description;
-    EXPECT_EQ(d.record.acquire_time,
-              c.acquire == "now" ? "2026-12-02T17:00:05.123456Z" : c.acquire)
+    EXPECT_EQ(d.record.acquire_time, c.acquire == "now" ? "2026-12-02T17:00:05.123456Z" : c.acquire)
         << c.description;
     EXPECT_EQ(d.resource_version, c.current ? "41" : "") << c.description;
   }

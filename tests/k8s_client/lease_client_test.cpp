@@ -108,8 +108,10 @@ TEST_F(LeaseClientTest, AReleasedLeaseIsTakenAtOnce) {
   const LeaseOutcome made = try_once(a, t0);
   ASSERT_EQ(made.kind, Kind::done);
   ASSERT_EQ(try_once(b, t0).error, "wait");
-  const LeaseOutcome released = client_->update({"kube-system", "magline-provider",
-                                                 made.lease->resource_version, {},
+  const LeaseOutcome released = client_->update({"kube-system",
+                                                 "magline-provider",
+                                                 made.lease->resource_version,
+                                                 {},
                                                  a.release(std::chrono::system_clock::now())});
   ASSERT_EQ(released.kind, Kind::done) << released.error;
   EXPECT_EQ(released.lease->record.holder, "");
@@ -122,7 +124,10 @@ TEST_F(LeaseClientTest, AReleasedLeaseIsTakenAtOnce) {
 
 TEST_F(LeaseClientTest, NodeLeasesAreListedByLabel) {
   for (const char* n : {"a", "b"}) {
-    Lease l{"kube-system", std::string("magline-node-") + n, "", {{"magline.io/node-lease", "true"}},
+    Lease l{"kube-system",
+            std::string("magline-node-") + n,
+            "",
+            {{"magline.io/node-lease", "true"}},
             {n, 10, "", "", 0}};
     ASSERT_EQ(client_->create(l).kind, Kind::done);
   }
@@ -136,8 +141,8 @@ TEST_F(LeaseClientTest, NodeLeasesAreListedByLabel) {
   t.observe(*leases, t0);
   EXPECT_EQ(t.live(t0), (std::vector<std::string>{"a", "b"}));
   // A failure is said, not hidden.
-  server_->inject({{"path", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"},
-                   {"status", 500}});
+  server_->inject(
+      {{"path", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"}, {"status", 500}});
   EXPECT_FALSE(client_->list("kube-system", "magline.io/node-lease=true", error));
   EXPECT_FALSE(error.empty());
 }

@@ -62,8 +62,8 @@ class ProviderElectionTest : public ::testing::Test {
   void SetUp() override {
     server_ = std::make_unique<FakeServer>(std::vector<std::string>{});
     ASSERT_TRUE(server_->ok());
-    dir_ = std::filesystem::temp_directory_path() /
-           ("magline-election-" + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("magline-election-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
     kubeconfig_ = (dir_ / "kubeconfig").string();
     std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\n"
@@ -73,15 +73,18 @@ class ProviderElectionTest : public ::testing::Test {
                                << "current-context: c\n";
   }
   void TearDown() override {
-    for (auto& p : nodes_) p.reset();
+    for (auto& p : nodes_)
+      p.reset();
     std::filesystem::remove_all(dir_);
   }
   // Starts node `i` ("node-a", "node-b") as the provider of `magline run` would be.
   void start(int i) {
     auto config = cfg::parse_config(R"({
-      "kubernetes": {"kubeconfig": ")" + kubeconfig_ + R"("},
+      "kubernetes": {"kubeconfig": ")" + kubeconfig_ +
+                                        R"("},
       "provider": {"pools": [{"name": "edge", "addresses": ["198.18.200.0/30"]}],
-                   "election": {"identity": ")" + name(i) + R"(", "lease_duration_ms": 3000,
+                   "election": {"identity": ")" +
+                                        name(i) + R"(", "lease_duration_ms": 3000,
                                 "renew_deadline_ms": 2000, "retry_period_ms": 200}}})",
                                     "t.json");
     ASSERT_TRUE(config) << config.error().message;
@@ -109,13 +112,12 @@ class ProviderElectionTest : public ::testing::Test {
   size_t service_writes() {
     size_t n = 0;
     for (const json& r : server_->requests()) {
-      n += r.value("method", "") == "PATCH" && r.value("path", "").find("/services/") != std::string::npos;
+      n += r.value("method", "") == "PATCH" &&
+           r.value("path", "").find("/services/") != std::string::npos;
     }
     return n;
   }
-  json election_lease() {
-    return server_->objects("leases")["kube-system/magline-provider"];
-  }
+  json election_lease() { return server_->objects("leases")["kube-system/magline-provider"]; }
   std::string logs() { return "--- node-a\n" + logs_[0].str() + "--- node-b\n" + logs_[1].str(); }
 
   std::unique_ptr<FakeServer> server_;
@@ -140,8 +142,7 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
   EXPECT_EQ(node(1).leader(), "node-a");
   // For a while: exactly one leads, and only it tries to write. The writes fail meanwhile, so
   // that the leader cannot have done everything before the other looked.
-  server_->inject({{"resource", "services*"}, {"method", "PATCH"}, {"status", 500},
-                   {"count", -1}});
+  server_->inject({{"resource", "services*"}, {"method", "PATCH"}, {"status", 500}, {"count", -1}});
   server_->put(lb_service("api"));
   for (int n = 0; n < 50; ++n) {
     ASSERT_EQ(leader(), 0) << logs();
@@ -169,9 +170,9 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
   EXPECT_EQ(election_lease()["spec"]["holderIdentity"], "node-b");
   EXPECT_EQ(election_lease()["spec"]["leaseTransitions"], 1);
   // node-a's own Lease was released too: it leaves the live set at once.
-  ASSERT_TRUE(eventually([&] {
-    return node(1).live_nodes() == std::vector<std::string>{"node-b"};
-  }, 1.0)) << logs();
+  ASSERT_TRUE(
+      eventually([&] { return node(1).live_nodes() == std::vector<std::string>{"node-b"}; }, 1.0))
+      << logs();
   // Nothing changed, so nothing is written; node-b's Ipam followed the statuses: a new Service
   // gets the next free address, not one the others hold.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -186,8 +187,10 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
   const std::string said = logs_[1].str();
   for (const char* line :
        {"not leading (Lease kube-system/magline-provider, identity node-b, leader node-a)\n",
-        "live nodes: node-a, node-b\n", "leading (Lease kube-system/magline-provider, identity "
-        "node-b)\n", "live nodes: node-b\n"}) {
+        "live nodes: node-a, node-b\n",
+        "leading (Lease kube-system/magline-provider, identity "
+        "node-b)\n",
+        "live nodes: node-b\n"}) {
     EXPECT_NE(said.find(line), std::string::npos) << line << " in\n" << said;
   }
 }
@@ -213,9 +216,9 @@ TEST_F(ProviderElectionTest, ALeaderThatVanishesIsTakenOverAfterTheLeaseDuration
   EXPECT_GE(takeover, 3.0) << logs();
   EXPECT_LT(takeover, 4.0) << logs();
   // node-a's Lease ran out as well.
-  ASSERT_TRUE(eventually([&] {
-    return node(1).live_nodes() == std::vector<std::string>{"node-b"};
-  }, 2.0)) << logs();
+  ASSERT_TRUE(
+      eventually([&] { return node(1).live_nodes() == std::vector<std::string>{"node-b"}; }, 2.0))
+      << logs();
   server_->put(lb_service("web"));
   ASSERT_TRUE(eventually([&] { return ip("web") == "198.18.200.0"; })) << logs();
 }
@@ -224,8 +227,11 @@ TEST_F(ProviderElectionTest, ALeaderThatCannotRenewStopsWritingByItsRenewDeadlin
   start(0);
   ASSERT_TRUE(eventually([&] { return node(0).leading(); })) << logs();
   // Every update of the election Lease fails from now on.
-  server_->inject({{"resource", "leases"}, {"name", "magline-provider"}, {"method", "PUT"},
-                   {"status", 500}, {"count", -1}});
+  server_->inject({{"resource", "leases"},
+                   {"name", "magline-provider"},
+                   {"method", "PUT"},
+                   {"status", 500},
+                   {"count", -1}});
   const auto cut = Clock::now();
   ASSERT_TRUE(eventually([&] { return !node(0).leading(); })) << logs();
   const double stopped = since(cut);
