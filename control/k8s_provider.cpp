@@ -232,16 +232,18 @@ void Provider::Loop::run() {
     say_leases();
     if (!listed) continue;
     if (!counters.synced) restore_all();
-    if (!leading()) {
-      led = false;
-      follow();
-      continue;
-    }
-    if (!led) {  // a takeover: decide every Service again (nothing is written where nothing
-                 // changed)
-      led = true;
+    // At a change of leadership every Service is looked at again: a follower puts its Ipam
+    // back as the statuses say (writes that failed or never happened left assignments of its
+    // own); a new leader decides each, writing nothing where nothing changed.
+    const bool lead = leading();
+    if (lead != led) {
+      led = lead;
       for (const auto& [key, svc] : held)
         dirty.insert(key);
+    }
+    if (!lead) {
+      follow();
+      continue;
     }
     const auto now = Clock::now();
     for (const auto& [key, due] : waiting) {

@@ -246,5 +246,31 @@ TEST_F(ProviderElectionTest, ALeaderThatCannotRenewStopsWritingByItsRenewDeadlin
   ASSERT_TRUE(eventually([&] { return ip("web") == "198.18.200.0"; })) << logs();
 }
 
+// What a leader decided but could not write is forgotten when it stops leading: its Ipam then
+// holds what the statuses hold, so the address it had meant for one Service does not block
+// another leader's choice, and when it leads again nothing written is moved.
+TEST_F(ProviderElectionTest, ALeaderThatStopsLeadingForgetsWhatItCouldNotWrite) {
+  start(0);
+  ASSERT_TRUE(eventually([&] { return node(0).leading(); })) << logs();
+  server_->inject({{"resource", "services*"}, {"method", "PATCH"}, {"status", 500},
+                   {"count", -1}});
+  server_->put(lb_service("web"));  // decided 198.18.200.0; the write fails
+  ASSERT_TRUE(eventually([&] { return node(0).counters().failures.load() >= 1; })) << logs();
+  server_->inject({{"resource", "leases"}, {"name", "magline-provider"}, {"method", "PUT"},
+                   {"status", 500}, {"count", -1}});
+  ASSERT_TRUE(eventually([&] { return !node(0).leading(); })) << logs();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // Meanwhile another leader gave 198.18.200.0 to a new Service, api.
+  json api = lb_service("api");
+  api["metadata"]["finalizers"] = {std::string(k8s::kFinalizer)};
+  api["status"] = {{"loadBalancer", {{"ingress", {{{"ip", "198.18.200.0"}, {"ipMode", "VIP"}}}}}}};
+  server_->put(api);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(server_->call("DELETE", "/fake/inject").status, 200);
+  ASSERT_TRUE(eventually([&] { return node(0).leading(); })) << logs();
+  ASSERT_TRUE(eventually([&] { return ip("web") == "198.18.200.1"; })) << logs();
+  EXPECT_EQ(ip("api"), "198.18.200.0") << logs();
+}
+
 }  // namespace
 }  // namespace magline::control
