@@ -172,7 +172,12 @@ void LeaseDriver::State::run() {
 
 Result<std::unique_ptr<LeaseDriver>> LeaseDriver::start(const k8s::ApiConfig& api,
                                                         LeaseDriverOptions options) {
-  if (options.identity.empty()) return Error{"provider: the node's identity is empty"};
+  // The host name is the default identity, and not every host name makes a Lease name.
+  if (!k8s::lease_name_ok(kNodeLeasePrefix + options.identity)) {
+    return Error{"provider: \"" + options.identity + "\" cannot identify this node (" +
+                 kNodeLeasePrefix + "IDENTITY must be a DNS subdomain): set "
+                 "provider.election.identity"};
+  }
   auto state = std::make_unique<State>(std::move(options));
   // A request that outlasts the renew deadline is of no use to the leader (client-go bounds
   // each try by it too); whole seconds, as libcurl's options here take.

@@ -30,6 +30,19 @@ int32_t whole_seconds(std::chrono::milliseconds d) {
 
 }  // namespace
 
+bool lease_name_ok(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  char prev = '.';
+  for (const char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '.') return false;
+    if (c == '.' && prev == '-') return false;  // a label ends with a letter or digit
+    if ((c == '.' || c == '-') && prev == '.') return false;  // and starts with one
+    prev = c;
+  }
+  return prev != '.' && prev != '-';
+}
+
 Result<Lease> decode_lease(const json& j) {
   if (!j.is_object()) return Error{"a Lease must be an object"};
   const auto meta = j.find("metadata");

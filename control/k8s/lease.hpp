@@ -13,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -48,6 +49,9 @@ struct Lease {
 Result<Lease> decode_lease(const nlohmann::json& j);
 // The body of a create (empty resource_version) or an update (the version it was read at).
 nlohmann::json lease_body(const Lease& lease);
+// Whether `name` may name a Lease: a DNS-1123 subdomain (lowercase letters, digits, '-' and
+// '.', labels starting and ending with a letter or digit, at most 253 characters).
+bool lease_name_ok(std::string_view name);
 // RFC 3339 with microseconds in UTC, as the API server writes MicroTime:
 // 2026-12-02T17:00:00.123456Z.
 std::string micro_time(WallTime t);

@@ -26,6 +26,17 @@ Lease lease(const std::string& holder, int32_t transitions = 3, std::string rene
   return l;
 }
 
+TEST(Lease, NamesAreDnsSubdomains) {
+  for (const char* ok : {"magline-provider", "magline-node-edge-1.example", "a", "0"}) {
+    EXPECT_TRUE(lease_name_ok(ok)) << ok;
+  }
+  for (const char* bad : {"", "Edge", "edge_1", "-a", "a-", "a..b", "a.-b", "a-.b", ".a", "a."}) {
+    EXPECT_FALSE(lease_name_ok(bad)) << bad;
+  }
+  EXPECT_TRUE(lease_name_ok(std::string(253, 'a')));
+  EXPECT_FALSE(lease_name_ok(std::string(254, 'a')));
+}
+
 TEST(MicroTime, IsRfc3339InUtcWithMicroseconds) {
   EXPECT_EQ(micro_time(wall), "2026-12-02T17:00:00.123456Z");
   EXPECT_EQ(micro_time(WallTime{}), "1970-01-01T00:00:00.000000Z");

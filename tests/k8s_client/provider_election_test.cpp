@@ -15,6 +15,7 @@
 
 #include "control/k8s/status.hpp"
 #include "control/k8s_provider.hpp"
+#include "control/lease_driver.hpp"
 #include "tests/k8s_client/fake_server.hpp"
 
 namespace magline::control {
@@ -270,6 +271,22 @@ TEST_F(ProviderElectionTest, ALeaderThatStopsLeadingForgetsWhatItCouldNotWrite) 
   ASSERT_TRUE(eventually([&] { return node(0).leading(); })) << logs();
   ASSERT_TRUE(eventually([&] { return ip("web") == "198.18.200.1"; })) << logs();
   EXPECT_EQ(ip("api"), "198.18.200.0") << logs();
+}
+
+// The default identity is the host name, which may not make a Lease name: refused, saying how
+// to mend it.
+TEST_F(ProviderElectionTest, AnIdentityThatMakesNoLeaseNameIsRefused) {
+  k8s::ApiConfig api;
+  api.server = server_->url();
+  LeaseDriverOptions o;
+  o.ns = "kube-system";
+  o.lease_name = "magline-provider";
+  o.identity = "Edge_1";
+  const auto d = LeaseDriver::start(api, o);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().message,
+            "provider: \"Edge_1\" cannot identify this node (magline-node-IDENTITY must be a "
+            "DNS subdomain): set provider.election.identity");
 }
 
 }  // namespace
