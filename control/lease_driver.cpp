@@ -58,7 +58,9 @@ struct LeaseDriver::State {
   std::condition_variable wake;
   bool stopping = false;
   bool release_on_stop = true;
-  std::atomic<bool> never{false};  // the ApiClient's stop flag: requests are bounded instead
+  // The ApiClient's stop flag: raised by stop() to end a try in flight at once, lowered again
+  // for the release (which is bounded by the renew deadline, as every request).
+  std::atomic<bool> abort{false};
 };
 
 bool LeaseDriver::State::try_lease(k8s::LeaseElector& e, const std::string& name, bool node_lease,
@@ -67,6 +69,8 @@ bool LeaseDriver::State::try_lease(k8s::LeaseElector& e, const std::string& name
   std::optional<k8s::Lease> current;
   if (got.kind == k8s::LeaseOutcome::Kind::done) {
     current = got.lease;
+  } else if (abort.load()) {
+    return false;  // stopping: not a failure to report
   } else if (got.kind != k8s::LeaseOutcome::Kind::absent) {
     if (!failing) {
       say("magline: provider: reading Lease " + opts.ns + "/" + name + " failed (" + got.error +
@@ -93,7 +97,7 @@ bool LeaseDriver::State::try_lease(k8s::LeaseElector& e, const std::string& name
     return true;
   }
   // 409: another candidate wrote first; it is seen at the next try.
-  if (w.kind != k8s::LeaseOutcome::Kind::conflict && !failing) {
+  if (w.kind != k8s::LeaseOutcome::Kind::conflict && !failing && !abort.load()) {
     say("magline: provider: writing Lease " + opts.ns + "/" + name + " failed (" + w.error +
         "); trying again");
     failing = true;
@@ -116,6 +120,7 @@ void LeaseDriver::State::observe_nodes() {
   std::string error;
   const auto leases = client->list(opts.ns, std::string(kNodeLeaseLabel) + "=true", error);
   if (!leases) {
+    if (abort.load()) return;
     if (!list_failing)
       say("magline: provider: listing node Leases failed (" + error + "); trying again");
     list_failing = true;
@@ -162,6 +167,7 @@ void LeaseDriver::State::run() {
     wake.wait_until(lock, tried + opts.timing.retry_period, [&] { return stopping; });
   }
   lock.unlock();
+  abort.store(false);
   if (!release_on_stop) return;
   // The provider has stopped writing before this: release the election Lease only if ours.
   const bool ours = election.leading(Clock::now());
@@ -185,7 +191,7 @@ Result<std::unique_ptr<LeaseDriver>> LeaseDriver::start(const k8s::ApiConfig& ap
   const auto deadline = std::chrono::ceil<std::chrono::seconds>(state->opts.timing.renew_deadline);
   o.total_timeout = deadline;
   o.connect_timeout = std::min<std::chrono::milliseconds>(o.connect_timeout, deadline);
-  auto client = k8s::ApiClient::create(api, o, &state->never);
+  auto client = k8s::ApiClient::create(api, o, &state->abort);
   if (!client) return Error{"provider: " + client.error().message};
   state->api = std::move(client).value();
   state->client = std::make_unique<k8s::LeaseClient>(*state->api);
@@ -202,6 +208,7 @@ LeaseDriver::~LeaseDriver() {
 
 void LeaseDriver::stop(bool release) {
   if (!thread_.joinable()) return;
+  state_->abort.store(true);  // before `stopping`: the thread lowers it once it sees that
   {
     std::lock_guard lock(state_->wake_mu);
     state_->stopping = true;

@@ -44,7 +44,7 @@ class LeaseDriver {
   static Result<std::unique_ptr<LeaseDriver>> start(const k8s::ApiConfig& api,
                                                     LeaseDriverOptions options);
   ~LeaseDriver();
-  // Ends the thread (after the request in flight, at most a renew deadline). With `release`,
+  // Ends the thread (a request in flight is abandoned within about a second). With `release`,
   // hands the Leases over as client-go's ReleaseOnCancel does (no holder, 1 s): another node
   // takes over at its next try and this node leaves the live set at once. Without it, the
   // Leases run out as after a crash.

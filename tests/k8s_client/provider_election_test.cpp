@@ -289,5 +289,25 @@ TEST_F(ProviderElectionTest, AnIdentityThatMakesNoLeaseNameIsRefused) {
             "DNS subdomain): set provider.election.identity");
 }
 
+// A stop does not wait out a request to an API server that does not answer: the try in flight
+// is abandoned, and the Lease still released.
+TEST_F(ProviderElectionTest, AStopDoesNotWaitForAHungApiServer) {
+  k8s::ApiConfig api;
+  api.server = server_->url();
+  LeaseDriverOptions o{"kube-system", "magline-provider", "node-a",
+                       {std::chrono::milliseconds(3000), std::chrono::milliseconds(2000),
+                        std::chrono::milliseconds(200)}};
+  auto d = LeaseDriver::start(api, o);
+  ASSERT_TRUE(d) << d.error().message;
+  ASSERT_TRUE(eventually([&] { return (*d)->leading(); }));
+  // Every read of a Lease now hangs (each would run to the renew deadline, 2 s).
+  server_->inject({{"resource", "leases"}, {"method", "GET"}, {"delay", 30}, {"count", -1}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto stopping = Clock::now();
+  (*d)->stop();
+  EXPECT_LT(since(stopping), 1.5);
+  EXPECT_EQ(election_lease()["spec"]["holderIdentity"], "");
+}
+
 }  // namespace
 }  // namespace magline::control
