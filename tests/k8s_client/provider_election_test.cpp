@@ -154,7 +154,8 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
   EXPECT_EQ(b.writes.load() + b.conflicts.load() + b.failures.load(), 0u) << logs();
   EXPECT_EQ(server_->call("DELETE", "/fake/inject").status, 200);
   ASSERT_TRUE(eventually([&] { return ip("api") == "198.18.200.1"; })) << logs();
-  EXPECT_GE(node(0).counters().writes.load(), 4u);  // two finalizers, two statuses
+  // Two finalizers, two statuses (counted once each write's answer is in).
+  EXPECT_TRUE(eventually([&] { return node(0).counters().writes.load() >= 4u; }));
   EXPECT_EQ(node(1).counters().writes.load(), 0u);
   EXPECT_TRUE(node(1).counters().synced.load());
 
@@ -305,7 +306,7 @@ TEST_F(ProviderElectionTest, AStopDoesNotWaitForAHungApiServer) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const auto stopping = Clock::now();
   (*d)->stop();
-  EXPECT_LT(since(stopping), 1.5);
+  EXPECT_LT(since(stopping), 1.9);  // the flag is polled about once a second; without it: 5.7 s
   EXPECT_EQ(election_lease()["spec"]["holderIdentity"], "");
 }
 
