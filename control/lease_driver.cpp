@@ -169,8 +169,10 @@ void LeaseDriver::State::run() {
   lock.unlock();
   abort.store(false);
   if (!release_on_stop) return;
-  // The provider has stopped writing before this: release the election Lease only if ours.
-  const bool ours = election.leading(Clock::now());
+  // The provider has stopped writing before this. The election Lease is released when the
+  // last record seen is ours (client-go's IsLeader), even past our renew deadline: the update is
+  // conditional on the version we wrote, so one that another node changed since gets 409.
+  const bool ours = election.observed_holder() == opts.identity && !election_rv.empty();
   lead_until.store(0, std::memory_order_release);
   if (ours) release(election, opts.lease_name, false, election_rv);
   if (!own_rv.empty()) release(own, own_name, true, own_rv);
