@@ -110,9 +110,23 @@ struct KubernetesConfig {
   friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };
 
+// Leader election among the Magline nodes that run the provider, and their node Leases
+// (docs/provider.md). The Lease holds whole seconds: lease_duration_ms is a multiple of 1000.
+struct ElectionConfig {
+  std::string lease_name = "magline-provider";
+  std::string lease_namespace = "kube-system";  // the node Leases' too
+  std::string identity;  // unique per node; empty: kubernetes.node_name, else the host name
+  uint32_t lease_duration_ms = 15000;  // client-go's defaults (kube-controller-manager's)
+  uint32_t renew_deadline_ms = 10000;
+  uint32_t retry_period_ms = 2000;
+
+  friend bool operator==(const ElectionConfig&, const ElectionConfig&) = default;
+};
+
 // The LoadBalancer provider (docs/provider.md): the pools LoadBalancer IPs are assigned from.
 struct ProviderConfig {
   std::vector<dp::AddressPool> pools;
+  ElectionConfig election;
   friend bool operator==(const ProviderConfig&, const ProviderConfig&) = default;
 };
 

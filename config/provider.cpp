@@ -31,11 +31,75 @@ std::vector<dp::AddressRange> read_ranges(const Node& list) {
   return out;
 }
 
+// A DNS-1123 subdomain (what names a Lease): lowercase letters, digits, '-' and '.', each
+// dot-separated label starting and ending with a letter or digit.
+bool good_subdomain(const std::string& n, size_t max) {
+  if (n.empty() || n.size() > max) return false;
+  char prev = '.';
+  for (char c : n) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '.') return false;
+    if (c == '.' && (prev == '.' || prev == '-')) return false;
+    if (c == '-' && prev == '.') return false;
+    prev = c;
+  }
+  return prev != '.' && prev != '-';
+}
+
+// client-go's NewLeaderElector checks: duration > renew deadline > 1.2 x retry period (its
+// jitter), so a leader gives up before the others may take over, and tries more than once.
+void read_election(const Node& node, ElectionConfig& e) {
+  const Object o = node.object({"lease_name", "lease_namespace", "identity", "lease_duration_ms",
+                                "renew_deadline_ms", "retry_period_ms"});
+  auto name = [&](const char* key, std::string& out, size_t max, const char* what) {
+    const auto n = o.find(key);
+    if (!n) return;
+    const auto s = n->string();
+    if (!s) return;
+    if (!good_subdomain(*s, max)) {
+      n->fail(std::string("expected ") + what + ", got " + n->shown());
+      return;
+    }
+    out = *s;
+  };
+  name("lease_name", e.lease_name, 253,
+       "a Lease name (lowercase letters, digits, '-' and '.'; at most 253)");
+  name("lease_namespace", e.lease_namespace, 63,
+       "a namespace (lowercase letters, digits and '-'; at most 63)");
+  if (e.lease_namespace.find('.') != std::string::npos) {
+    o.fail_key("lease_namespace",
+               "expected a namespace (lowercase letters, digits and '-'; at "
+               "most 63), got \"" +
+                   e.lease_namespace + "\"");
+  }
+  // The node's Lease is magline-node-IDENTITY: a name too.
+  name("identity", e.identity, 253 - 13,
+       "an identity that makes a Lease name magline-node-IDENTITY (lowercase letters, digits, "
+       "'-' and '.'; at most 240)");
+  e.lease_duration_ms =
+      uint32_t(o.integer("lease_duration_ms", 1000, 3600000, e.lease_duration_ms));
+  e.renew_deadline_ms = uint32_t(o.integer("renew_deadline_ms", 1, 3600000, e.renew_deadline_ms));
+  e.retry_period_ms = uint32_t(o.integer("retry_period_ms", 1, 3600000, e.retry_period_ms));
+  if (e.lease_duration_ms % 1000 != 0) {
+    o.fail_key("lease_duration_ms", "expected whole seconds (a Lease holds seconds), got " +
+                                        std::to_string(e.lease_duration_ms));
+  } else if (e.renew_deadline_ms >= e.lease_duration_ms) {
+    o.fail_key("renew_deadline_ms", "renew_deadline_ms " + std::to_string(e.renew_deadline_ms) +
+                                        " must be below lease_duration_ms " +
+                                        std::to_string(e.lease_duration_ms));
+  } else if (uint64_t(e.retry_period_ms) * 12 >= uint64_t(e.renew_deadline_ms) * 10) {
+    o.fail_key("retry_period_ms", "retry_period_ms " + std::to_string(e.retry_period_ms) +
+                                      " must be below renew_deadline_ms / 1.2 (" +
+                                      std::to_string(e.renew_deadline_ms) + " / 1.2)");
+  }
+}
+
 }  // namespace
 
 void read_provider(const Node& node, Config& config) {
   ProviderConfig& p = config.provider;
-  const Object o = node.object({"pools"});
+  const Object o = node.object({"pools", "election"});
+  if (const auto election = o.find("election")) read_election(*election, p.election);
   const auto pools = o.find("pools");
   if (!pools) return;
   // Where each range came from, for a message naming both sides of an overlap.

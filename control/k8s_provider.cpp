@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <map>
 #include <set>
@@ -13,6 +15,7 @@
 #include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
 #include "control/provider_events.hpp"
+#include "control/lease_driver.hpp"
 
 namespace magline::control {
 
@@ -84,9 +87,16 @@ struct Provider::Loop {
   void reconcile(const std::string& key);
   void retry(const std::string& key, Clock::duration after);
   void tell(const k8s::EventSpec& e) {
-    if (told) told->record(e);
+    if (told && leading()) told->record(e);  // Events are writes: the leader's only
   }
   void refresh_report();
+  // Not leading: no write; the Ipam follows what the statuses of the changed Services hold.
+  void follow();
+  void say_leases() {
+    for (const std::string& line : leases->take_log())
+      log << line << std::endl;
+  }
+  bool leading() const { return leases->leading(); }
 
   k8s::TranslateOptions opts;
   k8s::Ipam ipam;
@@ -110,6 +120,8 @@ struct Provider::Loop {
   std::map<std::string, Clock::duration> backoff;    // after failed writes, until one takes
   std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
   bool listed = false;
+  LeaseDriver* leases = nullptr;  // set before the thread starts
+  bool led = false;               // leading at the last turn
 };
 
 void Provider::Loop::apply(const k8s::WatchEvent& e) {
@@ -166,6 +178,17 @@ void Provider::Loop::retry(const std::string& key, Clock::duration after) {
   waiting[key] = Clock::now() + after;
 }
 
+void Provider::Loop::follow() {
+  for (const std::string& key : dirty) {
+    if (const auto it = held.find(key); it != held.end()) {
+      k8s::provider_follow(it->second, ipam, opts);
+    }
+  }
+  dirty.clear();
+  waiting.clear();
+  backoff.clear();
+}
+
 void Provider::Loop::reconcile(const std::string& key) {
   waiting.erase(key);
   bool refusal_told = false;  // once per turn, not once per write the refusal leads to
@@ -194,6 +217,12 @@ void Provider::Loop::reconcile(const std::string& key) {
     if (before && ipam.find(key) == nullptr) {
       ++counters.releases;
       tell(event_on(svc, false, "IPReleased", "Release", "released " + addresses_of(*before)));
+    }
+    // Leadership is asked for before every write: one that ran out stops here, and the next
+    // turn puts the Ipam back as the statuses say (the step may have assigned).
+    if (step.kind != k8s::ProviderStep::Kind::none && !leading()) {
+      dirty.insert(key);
+      return;
     }
     k8s::WriteOutcome w;
     switch (step.kind) {
@@ -293,9 +322,24 @@ void Provider::Loop::run() {
     batch.clear();
     events.drain(batch);
     for (const k8s::WatchEvent& e : batch) apply(e);
+    say_leases();
     if (!listed) continue;
     const bool first = !counters.synced;
     if (first) restore_all();
+    // At a change of leadership every Service is looked at again: a follower puts its Ipam
+    // back as the statuses say (writes that failed or never happened left assignments of its
+    // own); a new leader decides each, writing nothing where nothing changed.
+    const bool lead = leading();
+    if (lead != led) {
+      led = lead;
+      for (const auto& [key, svc] : held)
+        dirty.insert(key);
+    }
+    if (!lead) {
+      follow();
+      if (first || !batch.empty()) refresh_report();
+      continue;
+    }
     const auto now = Clock::now();
     for (const auto& [key, due] : waiting) {
       if (due <= now) dirty.insert(key);
@@ -309,6 +353,22 @@ void Provider::Loop::run() {
     if (first || !batch.empty() || !turn.empty()) refresh_report();
   }
 }
+
+namespace {
+
+// The node's identity: the configured one, else the node name, else the host name (lowercase,
+// as a Lease name must be).
+std::string identity_of(const cfg::Config& config) {
+  if (!config.provider.election.identity.empty()) return config.provider.election.identity;
+  if (!config.kubernetes.node_name.empty()) return config.kubernetes.node_name;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) return "";
+  std::string h = host;
+  std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+  return h;
+}
+
+}  // namespace
 
 bool Provider::wanted(const cfg::Config& config) {
   return config.kubernetes.enabled && !config.provider.pools.empty();
@@ -335,13 +395,27 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   wo.resources = {k8s::Resource::services};  // every Service: no label selector
   wo.ns = k.namespace_;
   wo.page_limit = k.page_limit;
+  const cfg::ElectionConfig& e = config.provider.election;
+  LeaseDriverOptions lo;
+  lo.ns = e.lease_namespace;
+  lo.lease_name = e.lease_name;
+  lo.identity = identity_of(config);
+  const std::string identity = lo.identity;
+  lo.timing = {std::chrono::milliseconds(e.lease_duration_ms),
+               std::chrono::milliseconds(e.renew_deadline_ms),
+               std::chrono::milliseconds(e.retry_period_ms)};
+  auto leases = LeaseDriver::start(*api, std::move(lo));
+  if (!leases) return Error{leases.error().message};
+  loop->leases = leases->get();
   loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, loop->events);
   if (auto started = loop->watcher->start(); !started) {
     return Error{"provider: " + started.error().message};
   }
   log << "magline: provider: assigning LoadBalancer addresses from " << config.provider.pools.size()
-      << " pool(s)" << std::endl;
+      << " pool(s) when leading (identity " << identity << ", Lease " << e.lease_namespace << "/"
+      << e.lease_name << ")" << std::endl;
   std::unique_ptr<Provider> p(new Provider(std::move(loop)));
+  p->leases_ = std::move(leases).value();
   p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
   return p;
 }
@@ -350,11 +424,17 @@ Provider::Provider(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 
 Provider::~Provider() { stop(); }
 
-void Provider::stop() {
+void Provider::stop(bool release) {
   if (!loop_) return;
   loop_->stop.store(true);
-  if (loop_->watcher) loop_->watcher->stop();
   if (thread_.joinable()) thread_.join();
+  // Released once nothing more is written (the successor may start at once), and before the
+  // watch is stopped, which may take a second.
+  if (leases_) {
+    leases_->stop(release);
+    loop_->say_leases();  // its thread is joined: this thread is the log's one writer now
+  }
+  if (loop_->watcher) loop_->watcher->stop();
   if (loop_->told) loop_->told->stop();
 }
 
@@ -368,6 +448,18 @@ ProviderReport Provider::report() const {
   }
   if (loop_->told) r.events = loop_->told->counts();
   return r;
+}
+
+bool Provider::leading() const noexcept {
+  return leases_ && leases_->leading();
+}
+
+std::string Provider::leader() const {
+  return leases_ ? leases_->leader() : std::string();
+}
+
+std::vector<std::string> Provider::live_nodes() const {
+  return leases_ ? leases_->live_nodes() : std::vector<std::string>{};
 }
 
 }  // namespace magline::control

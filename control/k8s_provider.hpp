@@ -13,13 +13,17 @@
 //   addresses any more (the control thread's ForwardedView).
 //
 // - What it decides is told on the Service as Events (events.k8s.io/v1: assigned, released,
-//   refused), deduplicated and rate limited, written by a thread of their own
+//   refused; the leader's only), deduplicated and rate limited, written by a thread of their own
 //   (control/provider_events.hpp) so that they never delay a status write.
 // - report() is a copy of its counters, pools and allocations for /metrics and /state,
 //   refreshed after every turn that changed something.
+// - Only the leader of the election Lease writes (control/lease_driver.hpp, client-go's
+//   algorithm); it asks before every write, so a leader that could not renew in time stops
+//   between two writes. A follower watches too and keeps its Ipam as the statuses say, so a
+//   takeover writes nothing when nothing changed. Every node renews a Lease of its own; the
+//   live set is live_nodes().
 //
-// Not yet (docs/provider.md): leader election among several Magline nodes (every node that
-// runs the provider writes), node Leases.
+// Not yet (docs/provider.md): node targets; the live set has no consumer yet (issue 16).
 //
 // Threads: start() and stop() on the main thread; the provider's own thread does the rest; the
 // watcher has its own.
@@ -33,6 +37,7 @@
 #include <ostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "config/config.hpp"
 #include "control/forwarded_view.hpp"
@@ -42,6 +47,8 @@
 #include "dataplane/result.hpp"
 
 namespace magline::control {
+
+class LeaseDriver;
 
 struct ProviderCounters {
   std::atomic<uint64_t> writes{0};      // status and finalizer writes that took
@@ -70,18 +77,26 @@ class Provider {
                                                  const ForwardedView& forwarded, std::ostream& log,
                                                  ProviderOptions options = {});
   ~Provider();
-  void stop();
+  // Stops writing, then (with `release`) hands the Leases over so that another node takes over
+  // at once; without it they run out as after a crash (for tests of that case).
+  void stop(bool release = true);
 
   const ProviderCounters& counters() const noexcept;
   // Any thread: the counters, the pools' usage and the allocations as of the provider's last
   // turn (a copy taken under a mutex).
   ProviderReport report() const;
+  // Any thread: whether this node leads now; the election Lease's holder as last seen; the
+  // live Magline nodes (their identities, sorted).
+  bool leading() const noexcept;
+  std::string leader() const;
+  std::vector<std::string> live_nodes() const;
 
  private:
   struct Loop;
   explicit Provider(std::unique_ptr<Loop> loop);
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
+  std::unique_ptr<LeaseDriver> leases_;
 };
 
 }  // namespace magline::control

@@ -21,6 +21,8 @@
 #include <tuple>
 #include <vector>
 
+#include "control/k8s/micro_time.hpp"
+
 namespace magline::k8s {
 
 using EventClock = std::chrono::system_clock;  // eventTime is wall time
@@ -108,7 +110,5 @@ class EventBook {
   EventBookCounts counts_;
 };
 
-// A MicroTime as the API server writes it: "2026-12-02T17:00:00.500000Z" (UTC).
-std::string micro_time(EventClock::time_point t);
 
 }  // namespace magline::k8s

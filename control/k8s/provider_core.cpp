@@ -69,4 +69,18 @@ ProviderStep provider_step(const K8sService& svc, Ipam& ipam, const TranslateOpt
   return step;
 }
 
+void provider_follow(const K8sService& svc, Ipam& ipam, const TranslateOptions& opts) {
+  const auto request = request_of(svc);
+  const auto* r = std::get_if<IpRequest>(&request);
+  if (r == nullptr || !provider_serves(svc, opts) || svc.ingress.empty()) {
+    ipam.release(svc.meta.key());
+    return;
+  }
+  std::vector<dp::IpAddr> held;
+  for (const LoadBalancerIngress& in : svc.ingress) {
+    if (const auto a = dp::parse_ip(in.ip)) held.push_back(*a);
+  }
+  ipam.restore(*r, held);  // releases first; takes nothing if the status is no longer valid
+}
+
 }  // namespace magline::k8s

@@ -49,4 +49,10 @@ bool provider_serves(const K8sService& svc, const TranslateOptions& opts);
 ProviderStep provider_step(const K8sService& svc, Ipam& ipam, const TranslateOptions& opts,
                            const std::function<bool(const std::string& key)>& forwarded);
 
+// A follower's bookkeeping (a node that does not lead, docs/provider.md): the leader's writes
+// are the truth, so `ipam` holds exactly what `svc`'s status holds (released when it holds
+// nothing, or is not a Service Magline serves). A takeover then decides the same addresses and
+// writes nothing when nothing changed. Never writes, never assigns anew.
+void provider_follow(const K8sService& svc, Ipam& ipam, const TranslateOptions& opts);
+
 }  // namespace magline::k8s

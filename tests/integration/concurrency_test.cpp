@@ -178,10 +178,12 @@ TEST(Qsbr, TwoReaderThreadsNeverSeeAFreedObject) {
   std::atomic<Snapshot*> current{graveyard.back().get()};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> violations{0}, reads{0};
+  std::atomic<int> online{0};
 
   const auto reader = [&](uint32_t id) {
     auto r = std::move(QsbrReader::create(*q, id)).value();
     r.online();
+    ++online;
     uint64_t last_version = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       for (int i = 0; i < 16; ++i) {  // one "burst"
@@ -207,6 +209,10 @@ TEST(Qsbr, TwoReaderThreadsNeverSeeAFreedObject) {
       }
     };
     const auto deadline = Clock::now() + kPatience;
+    // Both readers online before the first swap: otherwise a loaded machine lets every grace
+    // period pass before they start, and nothing is tested.
+    while (online.load() < 2 && Clock::now() < deadline)
+      std::this_thread::yield();
     for (int i = 1; i <= kSwaps && Clock::now() < deadline; ++i) {
       auto next = std::make_unique<Snapshot>();
       next->version = uint64_t(i);

@@ -72,6 +72,31 @@ TEST_F(ProviderCore, AValidStatusAddressIsKept) {
   EXPECT_EQ(st.addrs, std::vector<dp::IpAddr>{ip("198.18.200.0")});
 }
 
+// A follower holds what the leader wrote, and nothing else: after a takeover the same
+// addresses are decided and nothing is written for them.
+TEST_F(ProviderCore, AFollowerHoldsWhatTheStatusesHold) {
+  K8sService web = lb("web");
+  web.meta.finalizers = {std::string(kFinalizer)};
+  web.ingress = ingress_of({ip("198.18.200.2")});
+  provider_follow(web, ipam_, opts_);
+  EXPECT_EQ(ipam_.find("shop/web")->addrs, std::vector<dp::IpAddr>{ip("198.18.200.2")});
+  K8sService fresh = lb("fresh");  // the leader has not written it yet: nothing held
+  provider_follow(fresh, ipam_, opts_);
+  EXPECT_EQ(ipam_.find("shop/fresh"), nullptr);
+  // The leader moved web: the follower moves with it.
+  web.ingress = ingress_of({ip("198.18.200.3")});
+  provider_follow(web, ipam_, opts_);
+  EXPECT_EQ(ipam_.find("shop/web")->addrs, std::vector<dp::IpAddr>{ip("198.18.200.3")});
+  // The takeover: web is as it should be; fresh gets the lowest address web does not hold.
+  EXPECT_EQ(step(web).kind, Kind::none);
+  fresh.meta.finalizers = {std::string(kFinalizer)};
+  EXPECT_EQ(step(fresh).addrs, std::vector<dp::IpAddr>{ip("198.18.200.0")});
+  // A Service no longer served (or whose status the leader cleared) holds nothing.
+  web.type = "ClusterIP";
+  provider_follow(web, ipam_, opts_);
+  EXPECT_EQ(ipam_.find("shop/web"), nullptr);
+}
+
 TEST_F(ProviderCore, ARefusedServiceHoldsNothing) {
   K8sService s = lb("web");
   s.load_balancer_ip = "198.18.230.1";  // in no pool

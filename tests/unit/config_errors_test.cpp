@@ -512,6 +512,38 @@ TEST(ConfigErrors, ProviderPools) {
   });
 }
 
+TEST(ConfigErrors, ProviderElection) {
+  auto election = [](std::string_view members) {
+    return "{\"provider\": {\"election\": {" + std::string(members) + "}}}";
+  };
+  expect_errors({
+      {election(R"("lease_name": "Magline")"),
+       "t.json: provider.election.lease_name: expected a Lease name (lowercase letters, digits, "
+       "'-' and '.'; at most 253), got \"Magline\""},
+      {election(R"("lease_namespace": "a.b")"),
+       "t.json: provider.election.lease_namespace: expected a namespace (lowercase letters, "
+       "digits and '-'; at most 63), got \"a.b\""},
+      {election(R"("identity": "edge_1")"),
+       "t.json: provider.election.identity: expected an identity that makes a Lease name "
+       "magline-node-IDENTITY (lowercase letters, digits, '-' and '.'; at most 240), got "
+       "\"edge_1\""},
+      {election(R"("lease_duration_ms": 1500)"),
+       "t.json: provider.election.lease_duration_ms: expected whole seconds (a Lease holds "
+       "seconds), got 1500"},
+      {election(R"("lease_duration_ms": 10000)"),
+       "t.json: provider.election.renew_deadline_ms: renew_deadline_ms 10000 must be below "
+       "lease_duration_ms 10000"},
+      {election(R"("renew_deadline_ms": 2400)"),
+       "t.json: provider.election.retry_period_ms: retry_period_ms 2000 must be below "
+       "renew_deadline_ms / 1.2 (2400 / 1.2)"},
+      {election(R"("retry_period_ms": 0)"),
+       "t.json: provider.election.retry_period_ms: expected an integer in 1..3600000, got 0"},
+      {election(R"("lease": "x")"),
+       "t.json: provider.election: unknown key \"lease\"; known keys: lease_name, "
+       "lease_namespace, identity, lease_duration_ms, renew_deadline_ms, retry_period_ms"},
+  });
+}
+
 TEST(ConfigErrors, Dataplane) {
   const std::string port0 = R"({"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1/16"]})";
   auto dp = [](std::string_view members) { return "{\"dataplane\": {" + std::string(members) + "}}"; };

@@ -579,6 +579,31 @@ TEST(Config, ProviderPools) {
   EXPECT_EQ(dp::to_string(pools[1].ranges[0]), "198.18.201.10-198.18.201.20");
 }
 
+TEST(Config, ProviderElection) {
+  auto defaults = parse_config(R"({"provider": {}})", "t.json");
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  const ElectionConfig& d = defaults->provider.election;
+  EXPECT_EQ(d.lease_name, "magline-provider");
+  EXPECT_EQ(d.lease_namespace, "kube-system");
+  EXPECT_EQ(d.identity, "");
+  EXPECT_EQ(d.lease_duration_ms, 15000u);
+  EXPECT_EQ(d.renew_deadline_ms, 10000u);
+  EXPECT_EQ(d.retry_period_ms, 2000u);
+  // Short periods (as the tests use) are accepted while their order holds.
+  auto r = parse_config(R"({"provider": {"election": {"lease_name": "lb.example", "lease_namespace":
+      "magline", "identity": "edge-1.example", "lease_duration_ms": 1000,
+      "renew_deadline_ms": 700, "retry_period_ms": 200}}})",
+                        "t.json");
+  ASSERT_TRUE(r) << r.error().message;
+  const ElectionConfig& e = r->provider.election;
+  EXPECT_EQ(e.lease_name, "lb.example");
+  EXPECT_EQ(e.lease_namespace, "magline");
+  EXPECT_EQ(e.identity, "edge-1.example");
+  EXPECT_EQ(e.lease_duration_ms, 1000u);
+  EXPECT_EQ(e.renew_deadline_ms, 700u);
+  EXPECT_EQ(e.retry_period_ms, 200u);
+}
+
 TEST(ConfigReload, TheSameFileChangesNothing) {
   const Config running = parse_ok(node_config(""));
   const Reload r = reload_of(running, parse_ok(node_config("")));
