@@ -8,9 +8,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -20,7 +22,9 @@
 #include "control/dpdk_dataplane.hpp"
 #include "control/k8s_provider.hpp"
 #include "control/preflight.hpp"
+#include "control/sd_notify.hpp"
 #include "control/stats.hpp"
+#include "control/supervision.hpp"
 
 namespace magline::control {
 
@@ -44,18 +48,44 @@ uint64_t now_ms() {
 }
 
 // The control thread's loop on the main core until SIGTERM or SIGINT (or the duration).
-void control_loop(ControlThread& control, double duration_s) {
+void control_loop(ControlThread& control, const DpdkWorkers& workers, Supervision& supervision,
+                  double duration_s) {
   const uint64_t start = now_ms();
   // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
   const double ms = duration_s * 1000;
   const uint64_t deadline = ms > 0 && ms < 1e18 ? start + uint64_t(ms) : 0;
   control.announce(start);
+  Supervision::Facts facts;
+  facts.progress.resize(workers.workers());
+  facts.failed.resize(workers.workers());
   while (!g_stop.load()) {
     const uint64_t now = now_ms();
     if (deadline && now >= deadline) break;
     control.turn(now, g_reload.exchange(false));
+    facts.ready = control.ready();
+    for (size_t w = 0; w < workers.workers(); ++w) {
+      facts.progress[w] = workers.share(w).version();
+      facts.failed[w] = workers.failed(w);
+    }
+    supervision.turn(now, facts);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  supervision.stopping();
+}
+
+// What systemd asked for in the environment (sd_notify.hpp); nothing to send to when not run by
+// it. Errors: a malformed $NOTIFY_SOCKET or $WATCHDOG_USEC.
+struct Notify {
+  std::optional<NotifySocket> socket;
+  std::optional<uint64_t> watchdog_usec;
+};
+Result<Notify> notify_of_environment() {
+  const auto env = [](const char* n) { return std::getenv(n); };
+  auto socket = NotifySocket::from_environment(env);
+  if (!socket) return socket.error();
+  auto usec = watchdog_usec(env, long(::getpid()));
+  if (!usec) return usec.error();
+  return Notify{std::move(socket).value(), *usec};
 }
 
 // Whether `path` can be written at the end without touching it now (a failed start must not
@@ -96,6 +126,11 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
           << std::endl;
       return 1;
     }
+  }
+  auto notify = notify_of_environment();
+  if (!notify) {
+    err << "magline: " << notify.error().message << std::endl;
+    return 1;
   }
   auto loaded = cfg::load_or_default(options.config_path);
   if (!loaded) {
@@ -178,7 +213,24 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
       provider = std::move(started_provider).value();
     }
   }
-  if (!failed) control_loop(control, options.duration_s);
+  if (!failed) {
+    // A notification that cannot be sent is said once; forwarding goes on regardless.
+    bool send_failed = false;
+    Supervision supervision(
+        [&](const std::string& state) {
+          if (!notify->socket) return;
+          if (auto sent = notify->socket->send(state); !sent && !send_failed) {
+            err << "magline: $NOTIFY_SOCKET " << notify->socket->address()
+                << ": cannot send: " << sent.error().message << std::endl;
+            send_failed = true;
+          }
+        },
+        notify->socket ? notify->watchdog_usec : std::optional<uint64_t>(),
+        "forwarding on " + std::to_string(config.dataplane.ports.size()) + " port(s) with " +
+            std::to_string(workers.workers()) + " worker(s)",
+        err);
+    control_loop(control, workers, supervision, options.duration_s);
+  }
   if (provider) provider->stop();
   view.set_running(false);
   workers.stop();
