@@ -117,6 +117,27 @@ class Objects(unittest.TestCase):
                     self.assertTrue(rule.get(field), f"{o['metadata']['name']}: {field}")
         self.assertTrue(m.granted(m.rbac_policy("t")))  # raises on a wildcard
 
+    def test_the_rbac_checker_sees_forbidden_and_unused(self):
+        # What run_test.py rbac and the e2e decide with, on a made-up request log.
+        policy = m.rbac_policy("t")
+        user = policy["users"]["t"]
+        log = [{"user": user, "method": "GET", "path": "/api/v1/services", "verb": "list",
+                "apiGroup": "", "resource": "services", "subresource": "", "namespace": "",
+                "status": 200},
+               {"user": user, "method": "DELETE", "path": "/api/v1/namespaces/a/services/x",
+                "verb": "delete", "apiGroup": "", "resource": "services", "subresource": "",
+                "namespace": "a", "status": 403},
+               {"user": "someone else", "method": "GET", "path": "/api/v1/services",
+                "verb": "watch", "apiGroup": "", "resource": "services", "subresource": "",
+                "namespace": "", "status": 200}]
+        allowed, forbidden = m.used(log, user)
+        self.assertEqual(forbidden, ["DELETE /api/v1/namespaces/a/services/x (delete services)"])
+        left = m.unused(m.granted(policy), allowed)
+        self.assertIn("watch services", left)  # someone else's watch does not count
+        self.assertNotIn("list services", left)
+        self.assertNotIn("watch services",
+                         m.unused(m.granted(policy), allowed, {("", "services", "watch")}))
+
     def test_references_resolve(self):
         ns, sa = m.service_account()
         m.find("ServiceAccount", sa)
@@ -228,14 +249,16 @@ class Pod(unittest.TestCase):
         self.assertEqual(res["requests"], res["limits"], "Guaranteed QoS")
         cores = 1 + len(dp.get("worker_cores", [1]))
         self.assertEqual(str(res["limits"]["cpu"]), str(cores))
-        # docs/config.md: 72 bytes an entry, the capacity rounded up to 8 times a power of two,
-        # and 9 MiB of traffic counters, per worker.
+        # What `run` checks against the cgroup's memory.max (control/preflight.cpp, docs/config.md):
+        # 72 bytes an entry, the capacity rounded up to 8 times a power of two, and 9 MiB of
+        # traffic counters, per worker, plus dataplane.memory_mb; and 64 MiB for the rest.
         cap = config.get("flow_table", {}).get("capacity", 1048576)
         rounded = 8
         while rounded < cap:
             rounded *= 2
-        need = len(dp.get("worker_cores", [1])) * (rounded * 72 / 2**20 + 9)
-        self.assertGreaterEqual(mib(res["limits"]["memory"]), need + 64)
+        tables = len(dp.get("worker_cores", [1])) * (rounded * 72 / 2**20 + 9)
+        need = tables + dp.get("memory_mb", 512) + 64
+        self.assertGreaterEqual(mib(res["limits"]["memory"]), need)
 
     def test_dpdk_gets_its_devices_and_credentials(self):
         dp = m.config_json()["dataplane"]
