@@ -346,7 +346,8 @@ TEST_F(ControlThreadTest, ReadyOnlyOnceTheConfigurationIsInEffect) {
   EXPECT_FALSE(ct_->ready());  // published, not applied yet
   ct_->turn(0, false);
   EXPECT_FALSE(ct_->ready());  // in the rings, not applied
-  for (uint64_t t = 1; t < 10 && !ct_->ready(); ++t) turns(t);
+  for (uint64_t t = 1; t < 10 && !ct_->ready(); ++t)
+    turns(t);
   EXPECT_TRUE(ct_->ready());
 }
 
