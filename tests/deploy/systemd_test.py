@@ -80,7 +80,8 @@ def main():
                        timeout=30)
     if p.returncode != 0:
         problems.append(f"magline does not take ExecStart's arguments: {p.stderr.strip()}")
-    for disabled in ("PrivateDevices", "MemoryDenyWriteExecute", "DynamicUser"):
+    for disabled in ("PrivateDevices", "ProtectClock", "DevicePolicy", "DeviceAllow",
+                     "MemoryDenyWriteExecute", "DynamicUser"):
         if s.get(disabled, "no") not in ("no", "false"):
             problems.append(f"{disabled}= is on: left off on purpose (docs/runbook.md, Hardening)")
     if problems:
