@@ -54,6 +54,10 @@ class ControlThread {
   // One turn of the loop.
   void turn(uint64_t now_ms, bool reload);
 
+  // Whether what should be forwarded is in effect on every worker: the configuration's services
+  // and, when watching, the first complete sync from the API server (readiness, runtime.cpp).
+  bool ready() const noexcept { return (!k8s_ || k8s_->synced()) && publication_->in_effect(); }
+
   Publisher& publisher() noexcept { return *publisher_; }
   // Which Services' LoadBalancer frontends the workers forward (for the provider's thread).
   const ForwardedView& forwarded() const noexcept { return forwarded_; }

@@ -88,6 +88,7 @@ std::optional<Change> K8sFeed::poll(uint64_t now_ms, Publisher& publisher,
     return std::nullopt;
   }
   Change change = source_.sync(publisher, reserved, now_ms);
+  synced_ = true;
   // The latency of the oldest event still on its way to the workers.
   if (!change.updates.empty() && !in_flight_) in_flight_ = oldest_;
   pending_since_.reset();

@@ -61,6 +61,10 @@ class K8sFeed {
   // Everything published so far is now in effect on every worker.
   void in_effect(Clock::time_point now);
 
+  // Whether the first complete lists of both resources have been translated and handed over
+  // (readiness: sd_notify's READY=1 waits for it, and for the publication to take effect).
+  bool synced() const noexcept { return synced_; }
+
   // The plan of the watched objects (/state).
   std::string state_json() const;
   // The watcher's and the translation's counters, and the latency.
@@ -82,6 +86,7 @@ class K8sFeed {
   std::optional<Clock::time_point> in_flight_;  // published, not yet in effect
   LatencySamples latency_;
   bool listed_[2] = {false, false};  // Services, EndpointSlices: first list applied
+  bool synced_ = false;
 };
 
 }  // namespace magline::control

@@ -8,9 +8,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -20,7 +22,9 @@
 #include "control/dpdk_dataplane.hpp"
 #include "control/k8s_provider.hpp"
 #include "control/preflight.hpp"
+#include "control/sd_notify.hpp"
 #include "control/stats.hpp"
+#include "control/supervision.hpp"
 #include "dataplane/dpdk/eal.hpp"
 
 namespace magline::control {
@@ -47,7 +51,8 @@ uint64_t now_ms() {
 // The control thread's loop on the main core until SIGTERM or SIGINT (or the duration). The
 // ports' counters go to the admin listener every 250 ms: the device is read here, on the main
 // lcore, never from the listener's thread.
-void control_loop(ControlThread& control, const DpdkDataplane& dataplane, AdminView& view,
+void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
+                  const DpdkWorkers& workers, AdminView& view, Supervision& supervision,
                   double duration_s) {
   const uint64_t start = now_ms();
   // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
@@ -56,6 +61,9 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane, AdminV
   control.announce(start);
   uint64_t ports_read = 0;
   view.update_ports(dataplane.port_counters());
+  Supervision::Facts facts;
+  facts.progress.resize(workers.workers());
+  facts.failed.resize(workers.workers());
   while (!g_stop.load()) {
     const uint64_t now = now_ms();
     if (deadline && now >= deadline) break;
@@ -64,8 +72,30 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane, AdminV
       view.update_ports(dataplane.port_counters());
     }
     control.turn(now, g_reload.exchange(false));
+    facts.ready = control.ready();
+    for (size_t w = 0; w < workers.workers(); ++w) {
+      facts.progress[w] = workers.share(w).version();
+      facts.failed[w] = workers.failed(w);
+    }
+    supervision.turn(now, facts);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  supervision.stopping();
+}
+
+// What systemd asked for in the environment (sd_notify.hpp); nothing to send to when not run by
+// it. Errors: a malformed $NOTIFY_SOCKET or $WATCHDOG_USEC.
+struct Notify {
+  std::optional<NotifySocket> socket;
+  std::optional<uint64_t> watchdog_usec;
+};
+Result<Notify> notify_of_environment() {
+  const auto env = [](const char* n) { return std::getenv(n); };
+  auto socket = NotifySocket::from_environment(env);
+  if (!socket) return socket.error();
+  auto usec = watchdog_usec(env, long(::getpid()));
+  if (!usec) return usec.error();
+  return Notify{std::move(socket).value(), *usec};
 }
 
 // Whether `path` can be written at the end without touching it now (a failed start must not
@@ -106,6 +136,11 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
           << std::endl;
       return 1;
     }
+  }
+  auto notify = notify_of_environment();
+  if (!notify) {
+    err << "magline: " << notify.error().message << std::endl;
+    return 1;
   }
   auto loaded = cfg::load_or_default(options.config_path);
   if (!loaded) {
@@ -192,7 +227,24 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
       view.set_provider([provider] { return provider->report(); });
     }
   }
-  if (!failed) control_loop(control, dataplane, view, options.duration_s);
+  if (!failed) {
+    // A notification that cannot be sent is said once; forwarding goes on regardless.
+    bool send_failed = false;
+    Supervision supervision(
+        [&](const std::string& state) {
+          if (!notify->socket) return;
+          if (auto sent = notify->socket->send(state); !sent && !send_failed) {
+            err << "magline: $NOTIFY_SOCKET " << notify->socket->address()
+                << ": cannot send: " << sent.error().message << std::endl;
+            send_failed = true;
+          }
+        },
+        notify->socket ? notify->watchdog_usec : std::optional<uint64_t>(),
+        "forwarding on " + std::to_string(config.dataplane.ports.size()) + " port(s) with " +
+            std::to_string(workers.workers()) + " worker(s)",
+        err);
+    control_loop(control, dataplane, workers, view, supervision, options.duration_s);
+  }
   if (provider) provider->stop();
   view.set_running(false);
   workers.stop();

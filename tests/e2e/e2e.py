@@ -950,6 +950,22 @@ class Suite:
         if problems:
             raise Fail("\n".join(problems))
 
+    def k8s_rbac(self, out):
+        """Everything Magline asked of the API server in the cases above, as the shipped
+        DaemonSet's service account under the shipped role: nothing forbidden, every rule used
+        (but the one below, which a run without a lost race does not need)."""
+        allow = {("", "services", "get"): "the provider reads a Service again only after a "
+                 "write that lost a race (409); tests/deploy/run_test.py rbac injects one",
+                 ("events.k8s.io", "events", "patch"): "an Event's series is patched only when "
+                 "it repeats 30 s or more after its last write (tests/k8s_client/"
+                 "event_writer_test.cpp writes one)"}
+        forbidden, unused = self.api.rbac_findings(allow)
+        out.append(f"{len(forbidden)} forbidden, unused grants: {unused or 'none'}")
+        problems = [f"forbidden: {r}" for r in forbidden[:10]]
+        problems += [f"granted, never used: {u}" for u in unused]
+        if problems:
+            raise Fail("\n".join(problems))
+
     def k8s_deleted(self, out):
         self.api.call("DELETE", f"/fake/objects/services/{k8s.NS}/kweb")
         t0 = time.monotonic()
@@ -1098,6 +1114,7 @@ class Suite:
             ("k8s_stream_survives_slice_changes", self.k8s_stream),
             ("provider_assigns_and_withdraws", self.provider),
             ("k8s_service_deleted", self.k8s_deleted),
+            ("k8s_shipped_rbac_suffices", self.k8s_rbac),
             ("counters", self.counters),
         ]
         try:

@@ -1,11 +1,14 @@
 #!/usr/bin/python3
 """Kubernetes for the end-to-end test: the fake API server (tests/k8s_client/fake_apiserver.py)
 run beside Magline, a kubeconfig pointing at it, and the Service and EndpointSlice objects the
-cases write into it. Standard library only."""
+cases write into it. Magline is the shipped DaemonSet's service account: the fake enforces the
+RBAC of deploy/kubernetes/ on its requests (tests/deploy/manifests.py, python3-yaml), while the
+cases' own requests are a cluster admin's."""
 import json
 import os
 import select
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +17,11 @@ from topology import PYTHON, Fail
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_APISERVER = os.path.join(HERE, "..", "k8s_client", "fake_apiserver.py")
+sys.path.insert(0, os.path.join(HERE, "..", "deploy"))
+import manifests  # noqa: E402
+
 TOKEN = "e2e-token"
+SA_TOKEN = "e2e-magline-service-account"
 NS = "e2e"
 
 
@@ -23,8 +30,12 @@ class FakeApi:
 
     def __init__(self, workdir):
         self.err_path = os.path.join(workdir, "fake-apiserver.stderr")
+        self.rbac = manifests.rbac_policy(SA_TOKEN)
+        policy = os.path.join(workdir, "rbac-policy.json")
+        with open(policy, "w") as f:
+            json.dump(self.rbac, f)
         self.proc = subprocess.Popen(
-            [PYTHON, FAKE_APISERVER, "--port", "0", "--token", TOKEN],
+            [PYTHON, FAKE_APISERVER, "--port", "0", "--token", TOKEN, "--rbac", policy],
             stdout=subprocess.PIPE, stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL,
             start_new_session=True)
         line = b""
@@ -54,7 +65,7 @@ clusters:
 users:
 - name: magline
   user:
-    token: {TOKEN}
+    token: {SA_TOKEN}
 contexts:
 - name: fake
   context:
@@ -93,6 +104,13 @@ current-context: fake
         return self.call("POST", "/fake/objects", {
             "items": list(objects),
             "delete": [{"kind": k, "namespace": NS, "name": n} for k, n in delete]})
+
+    def rbac_findings(self, allow_list):
+        """Magline's requests so far against the shipped role: (forbidden requests, granted
+        rules never used, less `allow_list`)."""
+        log = self.call("GET", "/fake/requests")["requests"]
+        allowed, forbidden = manifests.used(log, self.rbac["users"][SA_TOKEN])
+        return forbidden, manifests.unused(manifests.granted(self.rbac), allowed, allow_list)
 
     def stop(self):
         if self.proc.poll() is None:

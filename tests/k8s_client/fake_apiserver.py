@@ -18,7 +18,8 @@ Command line
   fake_apiserver.py [--host 127.0.0.1] [--port 0] [--token TOKEN]
                     [--tls-cert FILE --tls-key FILE] [--seed N] [--history N]
                     [--bookmark-interval SECONDS] [--max-chunk BYTES] [--continue-ttl SECONDS]
-                    [--pre-134] [--service-cidr CIDR] [--node-port-range LO-HI] [--verbose]
+                    [--pre-134] [--service-cidr CIDR] [--node-port-range LO-HI]
+                    [--rbac POLICY.json] [--verbose]
   Prints "listening on PORT" on stdout (flushed) once it accepts connections; --port 0 picks a
   free port. --token: requests must carry "Authorization: Bearer TOKEN" (default: no auth).
   --history: how many write events the watch history keeps (default 100000); a watch from an RV
@@ -29,7 +30,9 @@ Command line
   chunk per batch of events, for benchmarks). --continue-ttl: lifetime of a continue token
   (default 300). --pre-134: bookmarks carry "creationTimestamp":null as servers before v1.34 do.
   --service-cidr (default 10.96.0.0/12) and --node-port-range (default 30000-32767): what Service
-  ClusterIPs and node ports are allocated from.
+  ClusterIPs and node ports are allocated from. --rbac: other tokens, each a user whose requests
+  the RBAC rules of the policy's Roles and bindings authorize (fake_apiserver_rbac.py: 403
+  Forbidden as the real server for what they do not grant); the --token user may do anything.
 
 API (what the client under test uses; k8s-api.md §1, §12)
   Collections: /api/v1/services, /api/v1/namespaces/NS/services, /api/v1/nodes (cluster-scoped),
@@ -129,7 +132,8 @@ Control API (under /fake, never authenticated; JSON in and out)
                               error|gone), and for a known URL "verb" (RBAC: get list watch
                               create update patch delete deletecollection), "apiGroup",
                               "apiVersion", "resource", "subresource", "namespace", "name";
-                              "content_type" and "body" (first 64 KiB) when sent}], "next": SEQ}.
+                              "content_type" and "body" (first 64 KiB) when sent, "user" for
+                              a --rbac user's request}], "next": SEQ}.
                               DELETE /fake/requests forgets them.
 """
 
@@ -153,6 +157,7 @@ from fake_apiserver_model import (KINDS, MSG_INCONSISTENT_CONTINUE, MSG_LIST_EXP
                                   parse_field_selector, parse_label_selector, rbac_verb,
                                   read_token, route, too_large, unauthorized, with_kind)
 from fake_apiserver_registry import Registry
+from fake_apiserver_rbac import Rbac, forbidden
 
 START = time.monotonic()
 
@@ -170,6 +175,10 @@ class State:
         self.store = Store(args.history)
         self.registry = Registry(self.store, args.service_cidr, args.node_port_range)
         self.token = args.token or ''
+        self.rbac = None
+        if args.rbac:
+            with open(args.rbac) as f:
+                self.rbac = Rbac(json.load(f))
         self.bookmark_interval = args.bookmark_interval
         self.max_chunk = args.max_chunk
         self.continue_ttl = args.continue_ttl
@@ -374,13 +383,22 @@ class Handler(BaseHTTPRequestHandler):
             info['body'] = raw[:65536].decode('utf-8', 'replace')
         auth_header = self.headers.get('Authorization', '')
         token = st.token
-        if not token:
+        bearer = auth_header[len('Bearer '):] if auth_header.startswith('Bearer ') else None
+        user = st.rbac.user_of(bearer) if st.rbac is not None and bearer is not None else None
+        if user is not None:
+            auth = 'ok'
+            info['user'] = user
+        elif not token:
             auth = 'none'
         else:
             auth = 'ok' if auth_header == 'Bearer ' + token else 'bad'
         rec = st.log_request(method, path, query, is_watch, auth, info)
         if auth == 'bad':
             return self.send_error_status(unauthorized(), rec)
+        # Authorization comes after authentication, before any fault or handler (the filter
+        # chain: WithAuthentication, then WithAuthorization).
+        if user is not None and r is not None and not st.rbac.allows(user, info):
+            return self.send_error_status(forbidden(user, info), rec)
         fault = st.take_fault(rec, bool(query.get('continue')))
         spec = fault.spec if fault is not None else None
         after = fault is not None and fault.after_commit(rec)
@@ -761,6 +779,7 @@ def main():
     p.add_argument('--pre-134', action='store_true')
     p.add_argument('--service-cidr', default='10.96.0.0/12')
     p.add_argument('--node-port-range', default='30000-32767')
+    p.add_argument('--rbac')
     p.add_argument('--verbose', action='store_true')
     args = p.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -339,6 +339,18 @@ TEST_F(ControlThreadTest, ARemovedBackendsRowIsResetOnlyOnceItsStateIsFreed) {
   EXPECT_EQ(ct_->publisher().backend_slots_in_use(), 2u);
 }
 
+// Readiness (sd_notify's READY=1): not before the configuration's services are in effect on
+// every worker.
+TEST_F(ControlThreadTest, ReadyOnlyOnceTheConfigurationIsInEffect) {
+  start(kWebDb);
+  EXPECT_FALSE(ct_->ready());  // published, not applied yet
+  ct_->turn(0, false);
+  EXPECT_FALSE(ct_->ready());  // in the rings, not applied
+  for (uint64_t t = 1; t < 10 && !ct_->ready(); ++t)
+    turns(t);
+  EXPECT_TRUE(ct_->ready());
+}
+
 // ---- Kubernetes: K8sFeed::poll ----
 
 using nlohmann::json;
@@ -406,6 +418,19 @@ TEST_F(K8sFeedTest, NothingIsPublishedBeforeBothFirstListsAreIn) {
   ASSERT_NE(pub_.find_by_name(kWeb), nullptr);
   EXPECT_EQ(pub_.find_by_name(kWeb)->spec().backends.size(), 1u);
   EXPECT_FALSE(poll(80));  // nothing new
+}
+
+// Readiness waits for the first sync: both lists in and handed over, even when they are empty.
+TEST_F(K8sFeedTest, SyncedOnceBothFirstListsAreHandedOver) {
+  EXPECT_FALSE(feed_->synced());
+  events_->push(relisted(k8s::Resource::services, {}));
+  EXPECT_FALSE(poll(0));
+  EXPECT_FALSE(feed_->synced());
+  events_->push(relisted(k8s::Resource::endpoint_slices, {}));
+  EXPECT_FALSE(poll(1));  // within the coalescing window
+  EXPECT_FALSE(feed_->synced());
+  poll(10);  // nothing to publish, but the sync is done
+  EXPECT_TRUE(feed_->synced());
 }
 
 TEST_F(K8sFeedTest, ABurstIsPublishedOnceCoalesceMsAfterItsFirstEvent) {
