@@ -66,7 +66,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
         **({"kubernetes": {"kubeconfig": kubeconfig, "coalesce_ms": 2},
             # The provider assigns from the addresses the k8s cases use: kweb's (written with
             # its status) is taken back, kprov's is assigned.
-            "provider": {"pools": [{"name": "e2e", "addresses": [PROVIDER_POOL]}]}}
+            "provider": {"election": {"lease_namespace": "magline-system"},  # the shipped role's
+                         "pools": [{"name": "e2e", "addresses": [PROVIDER_POOL]}]}}
            if kubeconfig else {}),
         "dataplane": {
             "main_core": 0,
