@@ -416,6 +416,8 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
       << e.lease_name << ")" << std::endl;
   std::unique_ptr<Provider> p(new Provider(std::move(loop)));
   p->leases_ = std::move(leases).value();
+  p->election_.identity = identity;
+  p->election_.lease = e.lease_namespace + "/" + e.lease_name;
   p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
   return p;
 }
@@ -447,6 +449,12 @@ ProviderReport Provider::report() const {
     r = loop_->report;
   }
   if (loop_->told) r.events = loop_->told->counts();
+  r.election = election_;
+  if (leases_) {
+    r.election.leading = leases_->leading();
+    r.election.leader = leases_->leader();
+    r.election.live_nodes = leases_->live_nodes();
+  }
   return r;
 }
 

@@ -97,6 +97,7 @@ class Provider {
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
   std::unique_ptr<LeaseDriver> leases_;
+  ProviderReport::Election election_;  // what is fixed at start: identity, Lease
 };
 
 }  // namespace magline::control

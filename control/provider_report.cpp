@@ -25,6 +25,12 @@ void provider_metrics(Exposition& e, const ProviderReport& r) {
              "Addresses of a pool held by at least one Service.", pool_label(u.pool),
              uint64_t(u.used));
   }
+  e.sample("magline_provider_leading", kGauge,
+           "1 while this node leads the provider's election Lease (only the leader writes).", "",
+           uint64_t(r.election.leading ? 1 : 0));
+  e.sample("magline_provider_live_nodes", kGauge,
+           "Magline nodes whose node Lease is live, as this node sees them.", "",
+           uint64_t(r.election.live_nodes.size()));
   e.sample("magline_provider_services", kGauge, "Services holding addresses.", "",
            uint64_t(r.allocations.size()));
   e.sample("magline_provider_assignments_total", kCounter,
@@ -85,6 +91,11 @@ nlohmann::ordered_json provider_state_json(const ProviderReport& r) {
                            {"why", a.why}});
   }
   j["allocations"] = std::move(allocations);
+  j["election"] = {{"identity", r.election.identity},
+                   {"lease", r.election.lease},
+                   {"leading", r.election.leading},
+                   {"leader", r.election.leader},
+                   {"live_nodes", r.election.live_nodes}};
   return j;
 }
 

@@ -28,6 +28,14 @@ struct ProviderReport {
   k8s::EventBookCounts events;
   std::vector<k8s::Ipam::Usage> pools;
   std::map<std::string, k8s::Assignment> allocations;  // by "namespace/name"
+  // Leader election (control/lease_driver.hpp): who writes, and which Magline nodes are live.
+  struct Election {
+    std::string identity;  // this node's
+    std::string lease;     // the election Lease, "namespace/name"
+    bool leading = false;  // whether this node writes now
+    std::string leader;    // the Lease's holder as last seen; "" for none
+    std::vector<std::string> live_nodes;  // holders of live node Leases, sorted
+  } election;
 };
 
 void provider_metrics(Exposition& e, const ProviderReport& r);

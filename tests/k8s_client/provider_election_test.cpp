@@ -141,6 +141,15 @@ TEST_F(ProviderElectionTest, OneWritesAndACleanStopHandsOverAtOnceWritingNothing
            node(1).live_nodes() == std::vector<std::string>{"node-a", "node-b"};
   })) << logs();
   EXPECT_EQ(node(1).leader(), "node-a");
+  // What /state and /metrics show of it (Provider::report()).
+  const ProviderReport::Election lead = node(0).report().election;
+  const ProviderReport::Election follow = node(1).report().election;
+  EXPECT_TRUE(lead.leading);
+  EXPECT_FALSE(follow.leading);
+  EXPECT_EQ(follow.identity, "node-b");
+  EXPECT_EQ(follow.leader, "node-a");
+  EXPECT_EQ(follow.live_nodes, (std::vector<std::string>{"node-a", "node-b"}));
+  EXPECT_NE(follow.lease.find("/"), std::string::npos);
   // For a while: exactly one leads, and only it tries to write. The writes fail meanwhile, so
   // that the leader cannot have done everything before the other looked.
   server_->inject({{"resource", "services*"}, {"method", "PATCH"}, {"status", 500}, {"count", -1}});

@@ -75,6 +75,8 @@ int main() {
   provider.assignments = 1;
   provider.refusals["exhausted"] = 1;
   provider.pools = {{"edge", 254, 1}};
+  provider.election.leading = true;
+  provider.election.live_nodes = {"edge-1"};
   c.provider = [provider] { return provider; };
 
   const auto process = control::read_process_stats();

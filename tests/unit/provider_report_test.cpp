@@ -37,6 +37,11 @@ ProviderReport sample() {
   a.why = "shared under key \"k\" in pool edge";
   a.sharing_key = "k";
   r.allocations["shop/web"] = a;
+  r.election.identity = "edge-1";
+  r.election.lease = "magline-system/magline-provider";
+  r.election.leading = true;
+  r.election.leader = "edge-1";
+  r.election.live_nodes = {"edge-1", "edge-2"};
   return r;
 }
 
@@ -57,6 +62,8 @@ TEST(ProviderReport, MetricsHaveOneHelpAndTypePerFamilyAndLabelsForCharacteristi
   EXPECT_EQ(count(m, "magline_provider_pool_addresses{pool=\"v6\"} 65536\n"), 1u);
   EXPECT_EQ(count(m, "magline_provider_pool_addresses_used{pool=\"edge\"} 2\n"), 1u);
   EXPECT_EQ(count(m, "magline_provider_synced 1\n"), 1u);
+  EXPECT_EQ(count(m, "magline_provider_leading 1\n"), 1u);
+  EXPECT_EQ(count(m, "magline_provider_live_nodes 2\n"), 1u);
   EXPECT_EQ(count(m, "magline_provider_services 1\n"), 1u);
   EXPECT_EQ(count(m, "magline_provider_assignments_total 3\n"), 1u);
   EXPECT_EQ(count(m, "magline_provider_writes_total{outcome=\"conflict\"} 2\n"), 1u);
@@ -85,7 +92,9 @@ TEST(ProviderReport, StateHasTheAllocationTableAndThePools) {
   EXPECT_EQ(j.dump(), R"({"synced":true,"pools":[{"name":"edge","size":4.0,"used":2},)"
                       R"({"name":"v6","size":65536.0,"used":0}],"allocations":[{"service":)"
                       R"("shop/web","addresses":["198.18.200.0","2001:db8::1"],"pool":"edge",)"
-                      R"("sharing_key":"k","why":"shared under key \"k\" in pool edge"}]})");
+                      R"("sharing_key":"k","why":"shared under key \"k\" in pool edge"}],)"
+                      R"("election":{"identity":"edge-1","lease":"magline-system/magline-provider",)"
+                      R"("leading":true,"leader":"edge-1","live_nodes":["edge-1","edge-2"]}})");
 }
 
 TEST(ProviderReport, TheAdminListenerAddsItToMetricsAndState) {
