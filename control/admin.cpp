@@ -105,6 +105,12 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "ok\n" : "stopped\n", "text/plain");
   });
+  srv.Get("/readyz", [&view](const httplib::Request&, httplib::Response& res) {
+    const bool ok = view.ready();
+    res.status = ok ? 200 : 503;
+    res.set_content(ok ? "ready\n" : (view.running() ? "starting\n" : "stopped\n"),
+                    "text/plain");
+  });
   srv.Get("/metrics", [&view, &workers](const httplib::Request&, httplib::Response& res) {
     const AdminView::Copy c = view.copy();
     // The process's figures are read here, at each scrape: a few reads of /proc, no DPDK.

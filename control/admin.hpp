@@ -1,5 +1,8 @@
 // The admin HTTP listener (cpp-httplib), loopback by default:
 //   /healthz  200 "ok" while the workers run, 503 otherwise
+//   /readyz   200 "ready" once the configuration is in effect on every worker and, with
+//             Kubernetes, the first lists are applied too (what sd_notify READY=1 waits for);
+//             503 before, and from the moment it stops
 //   /metrics  Prometheus text format (docs/metrics.md): the workers' counters (control/stats.hpp),
 //             the ports', the process's (read at each scrape) and the build's
 //   /stats    the same counters as JSON
@@ -41,6 +44,9 @@ class AdminView {
               std::shared_ptr<const dp::ServiceList> services);
   void set_running(bool running) { running_.store(running); }
   bool running() const { return running_.load(); }
+  // Whether it serves traffic as configured (the control loop says so at every turn).
+  void set_ready(bool ready) { ready_.store(ready); }
+  bool ready() const { return running_.load() && ready_.load(); }
 
   // Text the control thread adds to /metrics and a section it adds to /stats (the watcher's
   // counters), refreshed now and then.
@@ -79,6 +85,7 @@ class AdminView {
   mutable std::mutex mu_;
   Copy data_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> ready_{false};
 
   mutable std::mutex state_mu_;
   mutable std::condition_variable state_cv_;

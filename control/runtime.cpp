@@ -73,6 +73,7 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
     }
     control.turn(now, g_reload.exchange(false));
     facts.ready = control.ready();
+    view.set_ready(facts.ready);
     for (size_t w = 0; w < workers.workers(); ++w) {
       facts.progress[w] = workers.share(w).version();
       facts.failed[w] = workers.failed(w);
@@ -245,6 +246,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
         err);
     control_loop(control, dataplane, workers, view, supervision, options.duration_s);
   }
+  view.set_ready(false);
   if (provider) provider->stop();
   view.set_running(false);
   workers.stop();

@@ -190,6 +190,54 @@ def notify_waits_for_the_first_sync(magline, tmp):
         fake.stop()
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_status(port, path):
+    """The status of GET http://127.0.0.1:PORT/PATH, or None when nothing answers."""
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+@case()
+def readyz_waits_for_the_first_sync(magline, tmp):
+    """/healthz answers 200 once the workers run; /readyz only once the first lists are in
+    (the EndpointSlices' list is held 3 s), as READY=1."""
+    fake = Fake(tmp, ADMIN_TOKEN)
+    try:
+        code, body = fake.call("POST", "/fake/inject", {
+            "path": "/apis/discovery.k8s.io/v1/endpointslices", "match": "list", "delay": 3.0})
+        assert code == 200, body
+        port = free_port()
+        conf = net_null_config(kubernetes={"kubeconfig": fake.kubeconfig},
+                               admin={"address": "127.0.0.1", "port": port})
+        t0 = time.monotonic()
+        p = start(magline, write(tmp, "run.json", conf))
+        try:
+            wait_for("/healthz 200", lambda: http_status(port, "/healthz") == 200, 10, p)
+            healthy_at = time.monotonic() - t0
+            assert healthy_at < 2.5, f"the workers took {healthy_at:.1f} s: too slow to tell"
+            assert http_status(port, "/readyz") == 503, "ready before the EndpointSlices' list"
+            wait_for("/readyz 200", lambda: http_status(port, "/readyz") == 200, 10, p)
+            ready_at = time.monotonic() - t0
+            assert ready_at >= 3.0, f"/readyz 200 at {ready_at:.2f} s, before the list"
+        finally:
+            rc, out, err = stop(p)
+        assert rc == 0, f"exit {rc}: {err}"
+    finally:
+        fake.stop()
+
+
 @case(root=False)
 def notify_bad_socket(magline, tmp):
     """A malformed $NOTIFY_SOCKET is refused before anything starts, in one line."""
