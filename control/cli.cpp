@@ -237,7 +237,8 @@ int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ost
   return control::replay(opts, out, err) == 0 ? kOk : kInvalid;
 }
 
-// `magline plan`: what Services and EndpointSlices (kubectl's JSON) become, without a cluster.
+// `magline plan`: what Services and EndpointSlices (kubectl's JSON or YAML) become, without a
+// cluster.
 po::options_description plan_options() {
   po::options_description desc("Options of 'magline plan'");
   desc.add_options()("help,h", "show this help")(
@@ -261,9 +262,9 @@ po::options_description plan_options() {
       "output,o", po::value<std::string>()->value_name("json|table"),
       "json (the default; for scripts) or table (for people: one row per frontend)")(
       "strict",
-      "exit 1 when anything would not be served as asked (a Service skipped, an "
-      "address refused, a note, an item that did not decode), one line each on "
-      "standard error");
+      "exit 1 when anything would not be served as asked (a Service skipped other "
+      "than by design, an address refused, a note, an item that did not decode), one line "
+      "each on standard error");
   return desc;
 }
 
