@@ -14,7 +14,10 @@
 
 #include "config/config.hpp"
 #include "control/build_info.hpp"
+#include "control/completion.hpp"
 #include "control/k8s/plan.hpp"
+#include "control/k8s/plan_table.hpp"
+#include "control/k8s_client/k8s_document.hpp"
 #include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
 #include "control/preflight.hpp"
@@ -32,6 +35,7 @@ namespace {
 struct Command {
   std::string_view name;
   std::string_view summary;
+  po::options_description (*options)();  // what it parses, and what completion offers
   int (*run)(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 };
 
@@ -106,8 +110,12 @@ std::shared_ptr<const dp::Snapshot> load(const po::variables_map& vm, cfg::Confi
   return std::move(snapshot).value();
 }
 
+po::options_description check_options() {
+  return config_options("check");
+}
+
 int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  const po::options_description desc = config_options("check");
+  const po::options_description desc = check_options();
   po::variables_map vm;
   if (const int rc = parse("check", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -143,10 +151,15 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
   return kOk;
 }
 
-int cmd_table(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+po::options_description table_options() {
   po::options_description desc = config_options("table");
   desc.add_options()("json", "print JSON instead of text")(
       "dump", "also print every slot of every table (the backend each slot holds)");
+  return desc;
+}
+
+int cmd_table(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = table_options();
   po::variables_map vm;
   if (const int rc = parse("table", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -159,12 +172,17 @@ int cmd_table(const std::vector<std::string>& args, std::ostream& out, std::ostr
   return kOk;
 }
 
-int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+po::options_description run_options() {
   po::options_description desc = config_options("run");
   desc.add_options()("duration", po::value<double>()->value_name("SECONDS"),
                      "stop after this many seconds (default: run until SIGTERM or SIGINT)")(
       "stats", po::value<std::string>()->value_name("FILE"),
       "also write the final counters (JSON) to FILE");
+  return desc;
+}
+
+int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = run_options();
   po::variables_map vm;
   if (const int rc = parse("run", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -195,13 +213,18 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   return control::run(opts, out, err) == 0 ? kOk : kInvalid;
 }
 
-int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+po::options_description replay_options() {
   po::options_description desc = config_options("replay");
   desc.add_options()("in", po::value<std::string>()->value_name("IN.pcap")->required(),
                      "the capture to replay (Ethernet); '-' reads standard input")(
       "out", po::value<std::string>()->value_name("OUT.pcap")->required(),
       "where to write what Magline transmits; '-' writes standard output (the counters then go "
       "to standard error)");
+  return desc;
+}
+
+int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = replay_options();
   po::variables_map vm;
   if (const int rc = parse("replay", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -214,13 +237,15 @@ int cmd_replay(const std::vector<std::string>& args, std::ostream& out, std::ost
   return control::replay(opts, out, err) == 0 ? kOk : kInvalid;
 }
 
-// `magline plan`: what Services and EndpointSlices (kubectl's JSON) become, without a cluster.
-int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+// `magline plan`: what Services and EndpointSlices (kubectl's JSON or YAML) become, without a
+// cluster.
+po::options_description plan_options() {
   po::options_description desc("Options of 'magline plan'");
   desc.add_options()("help,h", "show this help")(
       "k8s", po::value<std::string>()->value_name("FILE"),
-      "Services and EndpointSlices as JSON, e.g. from 'kubectl get services,endpointslices -A "
-      "-o json'; '-' reads standard input")(
+      "Services and EndpointSlices as JSON or YAML, e.g. from 'kubectl get "
+      "services,endpointslices -A -o json' (or -o yaml), or manifests separated by '---'; '-' "
+      "reads standard input")(
       "config,c", po::value<std::string>()->value_name("FILE"),
       "take node addresses, table size and the kubernetes section's options from this "
       "configuration; '-' reads standard input")(
@@ -233,7 +258,18 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
       "default-lb-class", "with --lb-class, claim classless LoadBalancer Services too")(
       "node-name", po::value<std::string>()->value_name("NAME"),
       "the node Magline runs as (externalTrafficPolicy Local, node hints)")(
-      "zone", po::value<std::string>()->value_name("ZONE"), "that node's zone (zone hints)");
+      "zone", po::value<std::string>()->value_name("ZONE"), "that node's zone (zone hints)")(
+      "output,o", po::value<std::string>()->value_name("json|table"),
+      "json (the default; for scripts) or table (for people: one row per frontend)")(
+      "strict",
+      "exit 1 when anything would not be served as asked (a Service skipped other "
+      "than by design, an address refused, a note, an item that did not decode), one line "
+      "each on standard error");
+  return desc;
+}
+
+int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = plan_options();
   po::variables_map vm;
   if (const int rc = parse("plan", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -245,6 +281,11 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
     return kUsage;
   }
   if (!one_stdin("plan", vm, {"config", "k8s"}, err)) return kUsage;
+  const std::string format = vm.count("output") ? vm["output"].as<std::string>() : "json";
+  if (format != "json" && format != "table") {
+    err << "magline plan: --output: expected json or table, got \"" << format << "\"\n";
+    return kUsage;
+  }
 
   k8s::TranslateOptions opts;
   if (vm.count("config")) {
@@ -298,29 +339,37 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
     }
     text << in.rdbuf();
   }
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    err << source << ": not JSON (kubectl needs -o json): " << e.what() << "\n";
-    return kInvalid;
-  } catch (const nlohmann::json::exception& e) {
-    // JSON, but not what a double holds (1e999): nlohmann says out_of_range, not parse_error.
-    err << source << ": invalid JSON: " << e.what() << "\n";
+  const auto doc = control::parse_k8s_document(text.str(), source);
+  if (!doc) {
+    err << doc.error().message << "\n";
     return kInvalid;
   }
-  auto objects = k8s::parse_list(doc);
+  auto objects = k8s::parse_list(*doc);
   if (!objects) {
     err << source << ": " << objects.error().message << "\n";
     return kInvalid;
   }
-  out << k8s::plan_json(k8s::build_plan(*objects, opts));
-  return kOk;
+  const k8s::Plan plan = k8s::build_plan(*objects, opts);
+  out << (format == "table" ? k8s::plan_table(plan) : k8s::plan_json(plan));
+  if (!vm.count("strict")) return kOk;
+  const std::vector<std::string> problems = k8s::plan_problems(plan);
+  for (const std::string& p : problems)
+    err << "magline plan: strict: " << p << "\n";
+  return problems.empty() ? kOk : kInvalid;
+}
+
+po::options_description help_only(std::string_view command) {
+  po::options_description desc("Options of 'magline " + std::string(command) + "'");
+  desc.add_options()("help,h", "show this help");
+  return desc;
+}
+
+po::options_description version_options() {
+  return help_only("version");
 }
 
 int cmd_version(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  po::options_description desc("Options of 'magline version'");
-  desc.add_options()("help,h", "show this help");
+  const po::options_description desc = version_options();
   po::variables_map vm;
   if (const int rc = parse("version", desc, args, vm, out, err); rc != kOk) {
     return rc < 0 ? kOk : rc;
@@ -332,20 +381,52 @@ int cmd_version(const std::vector<std::string>& args, std::ostream& out, std::os
   return kOk;
 }
 
+po::options_description completion_options() {
+  return help_only("completion");
+}
+int cmd_completion(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
 constexpr Command kCommands[] = {
-    {"run", "run the load balancer (DPDK)", cmd_run},
-    {"replay", "run a capture through the forwarding pipeline offline", cmd_replay},
-    {"check", "validate a configuration file and exit", cmd_check},
-    {"table", "print each service's backends and Maglev slot counts", cmd_table},
-    {"plan", "print what Kubernetes Services and EndpointSlices become", cmd_plan},
-    {"version", "print the version", cmd_version},
+    {"run", "run the load balancer (DPDK)", run_options, cmd_run},
+    {"replay", "run a capture through the forwarding pipeline offline", replay_options, cmd_replay},
+    {"check", "validate a configuration file and exit", check_options, cmd_check},
+    {"table", "print each service's backends and Maglev slot counts", table_options, cmd_table},
+    {"plan", "print what Kubernetes Services and EndpointSlices become", plan_options, cmd_plan},
+    {"version", "print the version", version_options, cmd_version},
+    {"completion", "print a shell completion script (bash, zsh)", completion_options,
+     cmd_completion},
 };
+
+// `magline completion bash|zsh`: from kCommands' own option tables, so it cannot drift.
+int cmd_completion(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  const po::options_description desc = completion_options();
+  std::vector<std::string> options;
+  std::vector<std::string> shells;
+  for (const std::string& a : args)
+    (a.starts_with("-") ? options : shells).push_back(a);
+  po::variables_map vm;
+  if (const int rc = parse("completion", desc, options, vm, out, err); rc != kOk) {
+    return rc < 0 ? kOk : rc;
+  }
+  if (shells.size() != 1 || (shells[0] != "bash" && shells[0] != "zsh")) {
+    err << "magline completion: expected one shell, bash or zsh"
+        << (shells.empty() ? std::string() : ", got \"" + shells[0] + "\"") << "\n"
+        << "Run 'magline completion --help' for its options.\n";
+    return kUsage;
+  }
+  std::vector<CompletedCommand> commands;
+  for (const Command& c : kCommands) {
+    commands.push_back({c.name, c.options(), c.name == "completion" ? "bash zsh" : ""});
+  }
+  out << (shells[0] == "bash" ? bash_completion(commands) : zsh_completion(commands));
+  return kOk;
+}
 
 void usage(std::ostream& o) {
   o << "Usage: magline COMMAND [OPTIONS]\n\nMagline: a DPDK service load balancer for "
        "Kubernetes.\n\nCommands:\n";
   for (const Command& c : kCommands) {
-    o << "  " << c.name << std::string(10 - c.name.size(), ' ') << c.summary << "\n";
+    o << "  " << c.name << std::string(12 - c.name.size(), ' ') << c.summary << "\n";
   }
   o << "\nRun 'magline COMMAND --help' for a command's options. Documentation: docs/cli.md\n";
 }

@@ -110,6 +110,14 @@ OJson service_json(const PlanService& p) {
   return j;
 }
 
+// As translate's skip reasons (docs/k8s.md §8), the Services that are nobody's mistake: an
+// edge load balancer never serves them, so a cluster full of them is as it should be.
+bool never_served(const K8sService& svc) {
+  if (svc.type == "ExternalName") return true;
+  if (!svc.cluster_ips.empty() && svc.cluster_ips[0] == "None") return true;
+  return svc.type == "ClusterIP" && svc.external_ips.empty();
+}
+
 }  // namespace
 
 Result<K8sObjects> parse_list(const nlohmann::json& doc) {
@@ -174,7 +182,7 @@ Plan build_plan(const std::vector<K8sService>& services,
     known.insert(key);
     const auto it = by_service.find(key);
     Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, opts);
-    if (tr.skipped) plan.skipped.push_back({key, *tr.skipped});
+    if (tr.skipped) plan.skipped.push_back({key, *tr.skipped, never_served(*svc)});
     for (std::string& n : tr.notes)
       plan.notes.push_back({key, std::move(n)});
     for (size_t i = 0; i < tr.services.size(); ++i) {
@@ -239,6 +247,22 @@ Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts) {
   plan.errors = objects.errors;
   plan.ignored = objects.ignored;
   return plan;
+}
+
+std::vector<std::string> plan_problems(const Plan& plan) {
+  std::vector<std::string> out;
+  for (const PlanError& e : plan.errors)
+    out.push_back(e.object + ": cannot read: " + e.error);
+  for (const PlanSkip& s : plan.skipped) {
+    if (!s.by_design) out.push_back(s.service + ": skipped: " + s.reason);
+  }
+  for (const PlanAllocation& a : plan.allocations) {
+    if (!a.refused.empty()) out.push_back(a.service + ": no address (" + a.refused + "): " + a.why);
+  }
+  for (const PlanNote& n : plan.notes) {
+    out.push_back((n.service.empty() ? std::string("(no Service)") : n.service) + ": " + n.note);
+  }
+  return out;
 }
 
 nlohmann::ordered_json plan_to_json(const Plan& plan) {

@@ -48,6 +48,9 @@ struct PlanService {
 struct PlanSkip {
   std::string service;  // "namespace/name"
   std::string reason;
+  // A Service no edge load balancer serves, whatever its configuration (ExternalName,
+  // headless, ClusterIP without externalIPs): not a problem for `plan --strict`.
+  bool by_design = false;
 };
 
 struct PlanNote {
@@ -88,6 +91,12 @@ void plan_allocations(const std::vector<const K8sService*>& services, Plan& plan
 
 // build_plan over parse_list's result, carrying its errors and ignored items along.
 Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts);
+
+// What would not be served as asked, one line each ("shop/web: skipped: ..."): Services
+// skipped for a reason other than by_design, LoadBalancer Services the provider refuses an
+// address, notes, and items that did not decode. Empty when everything is served; what
+// `magline plan --strict` fails on. In the plan's order.
+std::vector<std::string> plan_problems(const Plan& plan);
 
 nlohmann::ordered_json plan_to_json(const Plan& plan);
 // plan_to_json, indented by 2, with a final newline.

@@ -93,6 +93,72 @@ def plan_to_full(c):
 
 
 @case
+def plan_strict(c):
+    """plan --strict for CI: 0 when everything is served as asked, 1 with one line per problem
+    on standard error (the plan still on standard output), 2 for a bad command line."""
+    served = {"kind": "List", "items": [
+        {"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+         "spec": {"type": "NodePort", "clusterIP": "10.96.0.2",
+                  "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}},
+        {"kind": "EndpointSlice", "metadata": {"name": "web-1", "namespace": "shop",
+                                               "labels": {"kubernetes.io/service-name": "web"}},
+         "addressType": "IPv4", "endpoints": [{"addresses": ["198.18.1.10"]}],
+         "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]},
+        {"kind": "Service", "metadata": {"name": "internal", "namespace": "shop"},
+         "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "ports": [{"port": 80}]}}]}
+    out = c.expect(["plan", "--k8s", c.write("ok.json", served), "--strict"], 0, "",
+                   out_empty=False)
+    assert json.loads(out)["services"], out
+    served["items"].append({"kind": "Service", "metadata": {"name": "odd", "namespace": "shop"},
+                            "spec": {"type": "Special", "ports": [{"port": 1}]}})
+    out = c.expect(["plan", "--k8s", c.write("odd.json", served), "--strict"], 1,
+                   'magline plan: strict: shop/odd: skipped: unknown type "Special"\n',
+                   out_empty=False)
+    assert json.loads(out)["skipped"], out
+    c.expect(["plan", "--k8s", c.write("odd.json", served), "--strict=yes"], 2,
+             re.compile(r"magline plan: .*\nRun 'magline plan --help' for its options\.\n"))
+
+
+@case
+def completion(c):
+    """The completion script: bash accepts it, every command and every option of each
+    command's --help is offered, and values complete as their kind says."""
+    script = c.expect(["completion", "bash"], 0, "", out_empty=False)
+    path = c.write("magline.bash", script)
+    subprocess.run(["bash", "-n", path], check=True)
+
+    def complete(*words):
+        """What bash's completion offers for `magline WORDS...` (the last word being typed)."""
+        line = " ".join(f"'{w}'" for w in words)
+        p = subprocess.run(["bash", "-c", f"source {path}; cd {c.tmp}; COMP_WORDS=(magline {line}); "
+                            f"COMP_CWORD={len(words)}; _magline; printf '%s\\n' \"${{COMPREPLY[@]}}\""],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+        return set(p.stdout.decode().split())
+
+    usage = c.expect(["--help"], 0, "", out_empty=False)
+    commands = re.findall(r"^  (\w+) ", usage, re.M)
+    assert "plan" in commands and "completion" in commands, usage
+    assert set(commands) <= complete(""), complete("")
+    for command in commands:
+        help_text = c.expect([command, "--help"], 0, "", out_empty=False)
+        options = set(re.findall(r"(?<![-\w])--[a-z][a-z0-9-]*", help_text.split("\n\n", 1)[1]))
+        offered = complete(command, "-")
+        assert options <= offered, f"{command}: {options - offered} not offered"
+    assert complete("plan", "-o", "") == {"json", "table"}
+    assert complete("plan", "--output", "t") == {"table"}
+    assert complete("completion", "") >= {"bash", "zsh"}
+    c.write("k8s-objects.yaml", "")
+    assert complete("plan", "--k8s", "k8s-o") == {"k8s-objects.yaml"}
+    assert complete("plan", "--node-address", "") == set()
+    zsh = c.expect(["completion", "zsh"], 0, "", out_empty=False)
+    assert zsh.startswith("#compdef magline\n") and script in zsh
+    c.expect(["completion"], 2, "magline completion: expected one shell, bash or zsh\n"
+             "Run 'magline completion --help' for its options.\n")
+    c.expect(["completion", "fish"], 2, 'magline completion: expected one shell, bash or zsh, '
+             'got "fish"\nRun \'magline completion --help\' for its options.\n')
+
+
+@case
 def replay_to_full(c):
     args = ["replay", "--config", os.path.join(REPLAY, "config.json"),
             "--in", os.path.join(REPLAY, "in.pcap")]

@@ -561,6 +561,130 @@ TEST(Cli, PlanShowsTheProvidersAssignments) {
   EXPECT_EQ(m.at("allocations").at(1).at("addresses"), nlohmann::json::array({"198.18.100.1"}));
 }
 
+// --strict: exit 1, one line per problem on standard error, when anything would not be served
+// as asked; a ClusterIP-only Service is nobody's mistake. The plan is printed either way.
+TEST(Cli, PlanStrictFailsOnWhatWouldNotBeServed) {
+  TempDir dir;
+  const std::string file = dir.write("k8s.json", kK8sList);
+  Outcome ok = magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--strict"});
+  EXPECT_EQ(ok.rc, kOk) << ok.err;
+  EXPECT_EQ(ok.err, "");
+  EXPECT_EQ(nlohmann::json::parse(ok.out).at("skipped").size(), 1u);  // shop/internal
+
+  // Another class's LoadBalancer IP: a note, so not served as asked.
+  Outcome other = magline({"plan", "--k8s", file, "--strict"});
+  EXPECT_EQ(other.rc, kInvalid);
+  EXPECT_EQ(other.err.rfind("magline plan: strict: shop/web: ", 0), 0u) << other.err;
+  EXPECT_NE(other.err.find("belongs to another implementation"), std::string::npos);
+  EXPECT_EQ(std::count(other.err.begin(), other.err.end(), '\n'), 1) << other.err;
+  EXPECT_EQ(nlohmann::json::parse(other.out),
+            nlohmann::json::parse(magline({"plan", "--k8s", file}).out));
+  EXPECT_EQ(magline({"plan", "--k8s", file}).rc, kOk);  // without --strict: as before
+
+  // A skip that is not by design, an item that does not decode, and a refused address.
+  std::string list = kK8sList;
+  list.insert(list.find("{\"apiVersion\": \"v1\", \"kind\": \"Service\""),
+              R"({"kind": "Service", "metadata": {"name": "odd", "namespace": "shop"},
+                  "spec": {"type": "Special", "ports": [{"port": 1}]}},
+                 {"kind": "Service", "metadata": {"name": "bad", "namespace": "shop"},
+                  "spec": {"ports": "80"}},
+                 {"kind": "Service", "metadata": {"name": "pinned", "namespace": "shop"},
+                  "spec": {"type": "LoadBalancer", "loadBalancerClass": "example.com/lb",
+                           "loadBalancerIP": "203.0.113.1", "ports": [{"port": 80}]}},
+              )");
+  const std::string bad = dir.write("bad.json", list);
+  const std::string config = dir.write("c.json", R"({
+    "kubernetes": {"in_cluster": true, "load_balancer_class": "example.com/lb"},
+    "provider": {"pools": [{"name": "edge", "addresses": ["198.18.100.0/28"]}]}})");
+  Outcome many = magline({"plan", "--k8s", bad, "--config", config, "--strict"});
+  EXPECT_EQ(many.rc, kInvalid);
+  EXPECT_THAT(many.err,
+              ::testing::HasSubstr("magline plan: strict: shop/bad: cannot read: items[1]: "
+                                   "spec.ports: expected an array, got string\n"));
+  EXPECT_THAT(many.err, ::testing::HasSubstr(
+                            "magline plan: strict: shop/odd: skipped: unknown type \"Special\"\n"));
+  EXPECT_THAT(many.err, ::testing::HasSubstr("magline plan: strict: shop/pinned: no address ("));
+  EXPECT_EQ(many.err.find("shop/internal"), std::string::npos) << many.err;
+  EXPECT_EQ(magline({"plan", "--k8s", bad, "--config", config}).rc, kOk);
+}
+
+// The same objects as YAML (kubectl -o yaml, or manifests) plan as the JSON does.
+TEST(Cli, PlanReadsYaml) {
+  TempDir dir;
+  const std::string json = dir.write("k8s.json", kK8sList);
+  const std::string yaml = dir.write("k8s.txt", R"(# kubectl get services,endpointslices -o yaml
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec:
+    type: LoadBalancer
+    clusterIP: 10.96.0.10
+    loadBalancerClass: example.com/lb
+    ports:
+    - {name: http, protocol: TCP, port: 80, nodePort: 30080}
+  status:
+    loadBalancer:
+      ingress: [{ip: 198.18.100.9, ipMode: VIP}]
+- apiVersion: v1
+  kind: Service
+  metadata: {name: internal, namespace: shop}
+  spec: {type: ClusterIP, clusterIP: 10.96.0.11, ports: [{port: 80}]}
+)");
+  const std::string slice = dir.write("slice.yaml", R"(---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-x
+  namespace: shop
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+endpoints:
+- addresses: [198.18.1.10]
+  nodeName: n1
+ports:
+- {name: http, protocol: TCP, port: 8080}
+)");
+  std::ifstream a(yaml), b(slice);
+  std::stringstream both;
+  both << a.rdbuf() << "---\n" << b.rdbuf();
+  // A List and a plain manifest in one stream: the List's items and the manifest, as one List.
+  const std::string manifests = dir.write("all.yaml", both.str());
+  const std::vector<std::string> opts = {"--lb-class", "example.com/lb", "--node-address",
+                                         "198.18.0.1"};
+  auto plan = [&](const std::string& file) {
+    std::vector<std::string> args = {"plan", "--k8s", file};
+    args.insert(args.end(), opts.begin(), opts.end());
+    return magline(args);
+  };
+  Outcome from_json = plan(json);
+  Outcome from_yaml = plan(manifests);
+  ASSERT_EQ(from_yaml.rc, kOk) << from_yaml.err;
+  EXPECT_EQ(from_yaml.out, from_json.out);
+  EXPECT_EQ(nlohmann::json::parse(from_yaml.out).at("services").at(0).at("backends").size(), 1u);
+}
+
+// -o table: for people; json stays the default; anything else is a usage error.
+TEST(Cli, PlanPrintsATable) {
+  TempDir dir;
+  const std::string file = dir.write("k8s.json", kK8sList);
+  Outcome t = magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--node-address",
+                       "198.18.0.1", "-o", "table"});
+  ASSERT_EQ(t.rc, kOk) << t.err;
+  EXPECT_EQ(t.out.rfind("FRONTENDS (1 services, 2 rows)\n", 0), 0u) << t.out;
+  EXPECT_THAT(t.out, ::testing::HasSubstr(
+                         "shop/web:http/tcp/v4  NodePort      198.18.0.1:30080/tcp  1/1       "
+                         "full_nat  -\n"));
+  EXPECT_THAT(t.out, ::testing::HasSubstr("\nSKIPPED\nSERVICE        REASON\nshop/internal  "));
+  Outcome j = magline({"plan", "--k8s", file, "--output", "json"});
+  EXPECT_EQ(j.out, magline({"plan", "--k8s", file}).out);
+  Outcome bad = magline({"plan", "--k8s", file, "-o", "yaml"});
+  EXPECT_EQ(bad.rc, kUsage);
+  EXPECT_EQ(bad.err, "magline plan: --output: expected json or table, got \"yaml\"\n");
+}
+
 TEST(Cli, PlanReadsStandardInput) {
   std::istringstream in(kK8sList);
   std::streambuf* saved = std::cin.rdbuf(in.rdbuf());
@@ -653,10 +777,14 @@ TEST(Cli, PlanRefusesWhatItCannotRead) {
   EXPECT_EQ(missing.err, "/nonexistent/k8s.json: cannot read the file\n");
   EXPECT_TRUE(missing.out.empty());
 
+  // YAML is read (by content); what is neither JSON nor YAML is one line with the place.
   const std::string yaml = dir.write("k8s.yaml", "apiVersion: v1\nkind: List\nitems: []\n");
-  Outcome not_json = magline({"plan", "--k8s", yaml});
-  EXPECT_EQ(not_json.rc, kInvalid);
-  EXPECT_EQ(not_json.err.rfind(yaml + ": not JSON", 0), 0u) << not_json.err;
+  EXPECT_EQ(magline({"plan", "--k8s", yaml}).rc, kOk);
+  const std::string broken = dir.write("broken.json", "kind: List\nitems: [\n");
+  Outcome not_yaml = magline({"plan", "--k8s", broken});
+  EXPECT_EQ(not_yaml.rc, kInvalid);
+  EXPECT_EQ(not_yaml.err.rfind(broken + ":3:1: invalid YAML: ", 0), 0u) << not_yaml.err;
+  EXPECT_EQ(std::count(not_yaml.err.begin(), not_yaml.err.end(), '\n'), 1);
 
   // A number no double holds: one line, not an abort (exit 134); in the configuration the plan
   // takes its defaults from, the same.
