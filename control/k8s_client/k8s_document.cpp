@@ -2,11 +2,13 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <regex>
 #include <set>
+#include <string>
+#include <string_view>
 
 namespace magline::control {
 
@@ -61,36 +63,73 @@ Error at(const YAML::Mark& mark, const std::string& what) {
   return Error{std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": " + what};
 }
 
+// The core schema's number forms, matched by hand (std::regex is slow, and GCC 12 warns inside
+// it under the sanitizers).
+bool digits(std::string_view s, int base) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    const bool ok = base == 8    ? (c >= '0' && c <= '7')
+                    : base == 16 ? std::isxdigit(static_cast<unsigned char>(c)) != 0
+                                 : (c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string_view unsigned_part(std::string_view s) {
+  return !s.empty() && (s[0] == '-' || s[0] == '+') ? s.substr(1) : s;
+}
+
+bool is_int(std::string_view s) {  // [-+]?[0-9]+
+  return digits(unsigned_part(s), 10);
+}
+
+// [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?
+bool is_float(std::string_view s) {
+  std::string_view m = unsigned_part(s);
+  const size_t e = m.find_first_of("eE");
+  const std::string_view mantissa = m.substr(0, e);
+  if (e != std::string_view::npos && !is_int(m.substr(e + 1))) return false;
+  const size_t dot = mantissa.find('.');
+  if (dot == std::string_view::npos) return digits(mantissa, 10);
+  const std::string_view whole = mantissa.substr(0, dot), frac = mantissa.substr(dot + 1);
+  if (whole.empty()) return digits(frac, 10);
+  return digits(whole, 10) && (frac.empty() || digits(frac, 10));
+}
+
+bool is_special(std::string_view s) {  // [-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)
+  const std::string_view m = unsigned_part(s);
+  if (m == ".inf" || m == ".Inf" || m == ".INF") return true;
+  return s == ".nan" || s == ".NaN" || s == ".NAN";
+}
+
 // A plain scalar as YAML 1.2's core schema resolves it.
 Result<Json> resolve(const YAML::Node& node) {
   const std::string& s = node.Scalar();
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return Json(nullptr);
   if (s == "true" || s == "True" || s == "TRUE") return Json(true);
   if (s == "false" || s == "False" || s == "FALSE") return Json(false);
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kOct("0o[0-7]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  static const std::regex kSpecial("[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
-  if (std::regex_match(s, kOct) || std::regex_match(s, kHex)) {
+  const std::string_view sv = s;
+  if ((sv.substr(0, 2) == "0o" && digits(sv.substr(2), 8)) ||
+      (sv.substr(0, 2) == "0x" && digits(sv.substr(2), 16))) {
     uint64_t v = 0;
     const auto r = std::from_chars(s.data() + 2, s.data() + s.size(), v, s[1] == 'o' ? 8 : 16);
     if (r.ec == std::errc()) return Json(v);
     return at(node.Mark(), "number overflow parsing '" + s + "'");
   }
-  if (std::regex_match(s, kInt)) {
+  if (is_int(s)) {
     const char* first = s.data() + (s[0] == '+' ? 1 : 0);
     int64_t v = 0;
     if (std::from_chars(first, s.data() + s.size(), v).ec == std::errc()) return Json(v);
     uint64_t u = 0;
     if (std::from_chars(first, s.data() + s.size(), u).ec == std::errc()) return Json(u);
   }
-  if (std::regex_match(s, kInt) || std::regex_match(s, kFloat)) {
+  if (is_int(s) || is_float(s)) {
     const double d = std::strtod(s.c_str(), nullptr);
     if (!std::isfinite(d)) return at(node.Mark(), "number overflow parsing '" + s + "'");
     return Json(d);
   }
-  if (std::regex_match(s, kSpecial)) {
+  if (is_special(s)) {
     return at(node.Mark(), "'" + s + "' is not a number JSON can hold");
   }
   return Json(s);
