@@ -263,6 +263,12 @@ bool all_of_set(std::string_view s, std::string_view set) {
   return !s.empty() && s.find_first_not_of(set) == std::string_view::npos;
 }
 
+// A file prefix names a directory and files: nothing a path or a shell could misread.
+bool valid_file_prefix(std::string_view s) {
+  return s.size() <= 64 &&
+         all_of_set(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+}
+
 // DOMAIN:BUS:DEVICE.FUNCTION as DPDK names PCI ports (rte_pci_device_name: at least four hex
 // digits of domain, lowercase): the name `run` looks the port up by after probing it.
 // 0 when it is one, 1 when it is one only in uppercase, -1 otherwise.
@@ -345,7 +351,7 @@ RouteConfig read_route(const Node& node) {
 void read_dataplane(const Node& node, Config& config) {
   DataplaneConfig& d = config.dataplane;
   const Object o = node.object({"main_core", "worker_cores", "memory_mb", "hugepages", "eal_args",
-                                "burst", "rx_descriptors", "tx_descriptors", "mbufs", "ports",
+                                "file_prefix", "telemetry", "capture", "burst", "rx_descriptors", "tx_descriptors", "mbufs", "ports",
                                 "routes", "snat_ports"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
@@ -359,6 +365,22 @@ void read_dataplane(const Node& node, Config& config) {
   if (const auto args = o.find("eal_args")) {
     for (const Node& a : args->array()) {
       if (const auto text = a.string()) d.eal_args.push_back(*text);
+    }
+  }
+  if (const auto prefix = o.find("file_prefix")) {
+    d.file_prefix = prefix->string().value_or(d.file_prefix);
+    if (!valid_file_prefix(d.file_prefix)) {
+      prefix->fail(
+          "file_prefix must be 1 to 64 letters, digits, '-' or '_' (it names "
+          "/var/run/dpdk/PREFIX and hugepage files)");
+    }
+  }
+  if (const auto t = o.find("telemetry")) d.telemetry = t->boolean().value_or(true);
+  if (const auto c = o.find("capture")) {
+    d.capture = c->boolean().value_or(false);
+    // dpdk-dumpcap maps the primary's memory from its hugepage files; --no-huge has none.
+    if (d.capture && !d.hugepages) {
+      c->fail("capture needs hugepages: DPDK's capture tools map this process's hugepage memory");
     }
   }
   d.burst = uint16_t(o.integer("burst", 1, dp::kMaxBurst, d.burst));

@@ -67,6 +67,13 @@ struct DataplaneConfig {
   uint32_t memory_mb = 512;
   bool hugepages = true;                   // false: --no-huge (tests, small machines)
   std::vector<std::string> eal_args;       // appended to the EAL's arguments as given
+  // The EAL's --file-prefix: its runtime directory is /var/run/dpdk/<file_prefix> (root), where
+  // DPDK's tools find the process (dpdk-telemetry.py -f, dpdk-dumpcap --file-prefix).
+  std::string file_prefix = "magline";
+  bool telemetry = true;  // DPDK's telemetry socket in the runtime directory
+  // DPDK secondary processes (dpdk-dumpcap, dpdk-pdump, dpdk-proc-info) may attach: the EAL
+  // shares its memory through files (not --in-memory) and packet capture is initialised.
+  bool capture = false;
   uint16_t burst = 32;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;

@@ -1,9 +1,15 @@
 #include "control/dpdk_dataplane.hpp"
 
 #include <rte_ethdev.h>
+#include <rte_pdump.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 
 #include "dataplane/dpdk/eal.hpp"
@@ -17,17 +23,50 @@ struct DpdkDataplane::Devices {
   std::optional<dpdk::PktPool> pool;
   std::vector<dpdk::Port> ports;
   std::vector<std::optional<dpdk::FlowSteering>> rules;  // per port
+  bool pdump = false;            // rte_pdump_init succeeded
+  std::string telemetry_socket;  // this process's, to remove at the end
+  std::string shared_prefix;     // capture: the file prefix of the memory shared through files
 
   // Everything in EAL memory goes before the EAL; the EAL leaves its (empty) runtime directory
   // behind even with --in-memory or --no-shconf, so that goes too.
   ~Devices() {
     const std::string dir = eal ? eal->runtime_dir() : "";
+    if (pdump) rte_pdump_uninit();  // before the ports its callbacks are on
     rules.clear();
     ports.clear();
     pool.reset();
     eal.reset();
     std::error_code ignored;
+    // The telemetry socket, when this process holds it (DPDK removes it only at exit).
+    if (!telemetry_socket.empty()) std::filesystem::remove(telemetry_socket, ignored);
+    if (!shared_prefix.empty()) remove_shared_files(dir, shared_prefix);
     if (!dir.empty()) std::filesystem::remove(dir, ignored);  // only if empty
+  }
+
+  // A primary that shares its memory leaves its hugepage files (holding the pages: a stopped
+  // Magline would keep memory_mb of hugepages from everyone) and its runtime files behind,
+  // for secondaries still attached. Unlinking them is safe for those: what is mapped stays
+  // mapped until they let it go.
+  static void remove_shared_files(const std::string& dir, const std::string& prefix) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!dir.empty()) {
+      for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) fs::remove(e, ec);
+    }
+    // Hugepage files are PREFIXmap_N in each hugetlbfs mount (eal_get_hugefile_path).
+    std::ifstream mounts("/proc/mounts");
+    std::string device, mount_point, type, rest;
+    while (mounts >> device >> mount_point >> type && std::getline(mounts, rest)) {
+      if (type != "hugetlbfs") continue;
+      for (const fs::directory_entry& e : fs::directory_iterator(mount_point, ec)) {
+        const std::string name = e.path().filename().string();
+        const std::string head = prefix + "map_";
+        if (name.size() > head.size() && name.starts_with(head) &&
+            name.find_first_not_of("0123456789", head.size()) == std::string::npos) {
+          fs::remove(e, ec);  // only this prefix's: "amap_bmap_0" is prefix "amap_b"'s
+        }
+      }
+    }
   }
 };
 
@@ -44,8 +83,13 @@ std::vector<std::string> eal_args(const cfg::DataplaneConfig& d) {
     cores += std::to_string(c);
   }
   std::vector<std::string> args = {"-l", cores, "--main-lcore", std::to_string(d.main_core),
-                                   "-m", std::to_string(d.memory_mb)};
-  if (d.hugepages) {
+                                   "-m", std::to_string(d.memory_mb),
+                                   "--file-prefix", d.file_prefix};
+  if (d.capture) {
+    // Secondary processes find the memory through the runtime directory's config and the
+    // hugepage files: both stay while this process runs (the next start with the same prefix
+    // removes files a crash left).
+  } else if (d.hugepages) {
     args.push_back("--in-memory");  // no files left behind in /dev/hugepages or /var/run
   } else {
     args.insert(args.end(), {"--no-huge", "--no-shconf"});
@@ -58,10 +102,41 @@ std::vector<std::string> eal_args(const cfg::DataplaneConfig& d) {
     }
   }
   if (!any_pci) args.push_back("--no-pci");
-  args.push_back("--log-level=*:warning");
-  args.push_back("--no-telemetry");
+  // Warnings and worse; but telemetry's warning that it opened no legacy (v1) socket is noise.
+  // (DPDK 22.11 lets a later glob "TYPE:LEVEL" lose to "*:LEVEL"; the regex form holds.)
+  args.push_back("--log-level=warning");
+  args.push_back("--log-level=lib.telemetry,error");
+  if (!d.telemetry) args.push_back("--no-telemetry");
   args.insert(args.end(), d.eal_args.begin(), d.eal_args.end());
   return args;
+}
+
+// The process that answers on DPDK's telemetry socket in `runtime_dir`, from the greeting every
+// client gets ({"version": ..., "pid": N, ...}); 0 when none answers. DPDK 22.11 leaves a socket
+// another live process holds to it and starts without telemetry, saying nothing.
+pid_t telemetry_owner(const std::string& path) {
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  pid_t pid = 0;
+  if (path.size() < sizeof sun.sun_path) {
+    std::memcpy(sun.sun_path, path.data(), path.size());
+    const timeval limit{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    char greeting[1024];
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0) {
+      const ssize_t n = recv(fd, greeting, sizeof greeting, 0);
+      if (n > 0) {
+        const auto j = nlohmann::json::parse(std::string_view(greeting, size_t(n)), nullptr, false);
+        if (j.is_object() && j.contains("pid") && j["pid"].is_number_integer()) {
+          pid = j["pid"].get<pid_t>();
+        }
+      }
+    }
+  }
+  close(fd);
+  return pid;
 }
 
 uint32_t pool_size(const cfg::DataplaneConfig& d) {
@@ -92,6 +167,23 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::start(const cfg::Config& c
   auto eal = dpdk::EalSession::create(eal_args(d));
   if (!eal) return Error{"cannot start DPDK: " + eal.error().message};
   dev.eal.emplace(std::move(eal).value());
+  self->dpdk_.file_prefix = d.file_prefix;
+  self->dpdk_.runtime_dir = dev.eal->runtime_dir();
+  if (d.telemetry) {
+    self->dpdk_.telemetry_socket = dev.eal->runtime_dir() + "/dpdk_telemetry.v2";
+    const pid_t owner = telemetry_owner(self->dpdk_.telemetry_socket);
+    if (owner != 0 && owner != getpid()) {
+      self->dpdk_.telemetry_owner = owner;
+    } else {
+      dev.telemetry_socket = self->dpdk_.telemetry_socket;
+    }
+  }
+  if (d.capture) {
+    if (rte_pdump_init() != 0) return Error{"cannot start packet capture: " + dpdk::last_error()};
+    dev.pdump = true;
+    dev.shared_prefix = d.file_prefix;
+    self->dpdk_.capture = true;
+  }
   auto pool = dpdk::PktPool::create("magline_pkts", pool_size(d));
   if (!pool) return pool.error();
   dev.pool.emplace(std::move(pool).value());
@@ -179,6 +271,28 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::start(const cfg::Config& c
   if (!built) return built.error();
   self->workers_ = std::move(built).value();
   return self;
+}
+
+nlohmann::ordered_json DpdkDataplane::dpdk_json() const {
+  nlohmann::ordered_json j = {{"file_prefix", dpdk_.file_prefix},
+                              {"runtime_dir", dpdk_.runtime_dir}};
+  if (dpdk_.telemetry_socket.empty()) {
+    j["telemetry"] = nullptr;
+  } else if (dpdk_.telemetry_owner != 0) {
+    j["telemetry"] = nullptr;
+    j["telemetry_socket_held_by_pid"] = dpdk_.telemetry_owner;
+  } else {
+    j["telemetry"] = dpdk_.telemetry_socket;
+  }
+  j["capture"] = dpdk_.capture;
+  return j;
+}
+
+std::optional<std::string> DpdkDataplane::warning() const {
+  if (dpdk_.telemetry_socket.empty() || dpdk_.telemetry_owner == 0) return std::nullopt;
+  return "DPDK telemetry is off: " + dpdk_.telemetry_socket + " belongs to process " +
+         std::to_string(dpdk_.telemetry_owner) +
+         " (give each Magline process its own dataplane.file_prefix)";
 }
 
 nlohmann::ordered_json DpdkDataplane::ports_json() const {

@@ -6,8 +6,11 @@
 // Threads: control thread. The header names no DPDK type.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +37,11 @@ class DpdkDataplane {
   const std::vector<PortReport>& ports() const noexcept { return reports_; }
   // The ports' steering as /stats JSON.
   nlohmann::ordered_json ports_json() const;
+  // Where DPDK's own tools find this process (/stats "dpdk"): the file prefix and runtime
+  // directory, the telemetry socket (null when off), whether capture is on.
+  nlohmann::ordered_json dpdk_json() const;
+  // What the operator should hear at start: the telemetry socket held by another process.
+  std::optional<std::string> warning() const;
   // Each port's device counters and link now (rte_eth_stats_get, rte_eth_link_get_nowait:
   // neither waits). Control thread.
   std::vector<PortCounters> port_counters() const;
@@ -45,6 +53,13 @@ class DpdkDataplane {
   dp::Node node_;
   std::unique_ptr<dp::Steering> steering_;
   std::vector<PortReport> reports_;
+  struct Tools {
+    std::string file_prefix;
+    std::string runtime_dir;
+    std::string telemetry_socket;  // empty: telemetry off
+    pid_t telemetry_owner = 0;     // another process that holds the socket; 0: this one
+    bool capture = false;
+  } dpdk_;
   std::unique_ptr<DpdkWorkers> workers_;
 };
 

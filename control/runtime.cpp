@@ -182,7 +182,9 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   AdminView view;
   BuildInfo build = build_info();
   build.dpdk = dpdk::version();
-  view.set_static(std::move(build), dataplane.ports(), {{"ports", dataplane.ports_json()}});
+  view.set_static(std::move(build), dataplane.ports(),
+                  {{"ports", dataplane.ports_json()}, {"dpdk", dataplane.dpdk_json()}});
+  if (auto warning = dataplane.warning()) err << "magline: " << *warning << std::endl;
   ControlThread control(config, options.config_path, dataplane.node(), workers, view, err);
   if (auto published = control.publish_configuration(now_ms()); !published) {
     err << config.source << ": " << published.error().message << std::endl;
@@ -254,6 +256,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (failed) return 1;  // it never ran: no counters to report
   nlohmann::ordered_json report = control.report(views);
   report["ports"] = dataplane.ports_json();
+  report["dpdk"] = dataplane.dpdk_json();
   const std::string text = report.dump(2);
   out << text << std::endl;
   if (!options.stats_path.empty()) {

@@ -352,6 +352,178 @@ def run_metrics(c):
     assert samples[("process_resident_memory_bytes", ())] > 0
 
 
+def start_run(c, conf, seconds):
+    """`magline run` in the background with its admin listener on a free port; returns the
+    process and the port once /healthz answers."""
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf["admin"] = {"address": "127.0.0.1", "port": port}
+    p = subprocess.Popen([c.magline, "run", "-c", c.write("run.json", conf), "--duration",
+                          str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + seconds - 1
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                if r.status == 200:
+                    return p, port
+        except OSError:
+            time.sleep(0.1)
+    p.kill()
+    raise AssertionError(f"no answer from /healthz: {p.communicate()[1].decode()!r}")
+
+
+def get_json(port, path):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+        return json.loads(r.read())
+
+
+def telemetry(path, command):
+    """One request to DPDK's telemetry socket (the protocol of dpdk-telemetry.py): the
+    greeting, then the answer to `command`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.settimeout(2)
+        s.connect(path)
+        greeting = json.loads(s.recv(16384))
+        s.send(command.encode())
+        return greeting, json.loads(s.recv(65536))
+
+
+@case(root=True)
+def run_telemetry(c):
+    """DPDK's telemetry socket is on by default, in the runtime directory of the configured file
+    prefix, and answers for this process (ports, their counters); a second process with the same
+    prefix says in one line that it has none; both leave nothing in /var/run/dpdk."""
+    prefix = f"magline-exit-{os.getpid()}"
+    conf = net_null_config(file_prefix=prefix)
+    runtime = f"/var/run/dpdk/{prefix}"
+    first, port = start_run(c, conf, 6)
+    try:
+        dpdk = get_json(port, "/stats")["dpdk"]
+        sock = f"{runtime}/dpdk_telemetry.v2"
+        assert dpdk == {"file_prefix": prefix, "runtime_dir": runtime, "telemetry": sock,
+                        "capture": False}, dpdk
+        greeting, ports = telemetry(sock, "/ethdev/list")
+        assert greeting["pid"] == first.pid, (greeting, first.pid)
+        assert ports == {"/ethdev/list": [0]}, ports
+        import time
+        deadline = time.monotonic() + 2
+        while True:  # net_null receives without end once the worker polls
+            _, stats = telemetry(sock, "/ethdev/stats,0")
+            if stats["/ethdev/stats"]["ipackets"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert stats["/ethdev/stats"]["ipackets"] > 0, stats
+        second = c.run(["run", "-c", c.write("second.json", conf), "--duration", "0.3"])
+        assert second[0] == 0, second
+        warning = (f"magline: DPDK telemetry is off: {sock} belongs to process {first.pid} "
+                   f"(give each Magline process its own dataplane.file_prefix)\n")
+        assert second[2].startswith(warning), second[2]
+        assert telemetry(sock, "/info")[0]["pid"] == first.pid, "the second took the socket"
+    finally:
+        _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    assert not os.path.exists(runtime), f"{runtime} left behind: {os.listdir(runtime)}"
+
+
+def hugepages_free():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def reserve_hugepages(pages):
+    """At least `pages` free hugepages of the default size on a mounted hugetlbfs, as
+    FIELD-NOTES says; False when the machine will not give them."""
+    if not any(line.split()[2] == "hugetlbfs" for line in open("/proc/mounts")):
+        os.makedirs("/dev/hugepages", exist_ok=True)
+        if subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"]).returncode:
+            return False
+    if hugepages_free() < pages:
+        with open("/proc/sys/vm/nr_hugepages") as f:
+            total = int(f.read())
+        with open("/proc/sys/vm/nr_hugepages", "w") as f:
+            f.write(str(total + pages - hugepages_free()))
+    return hugepages_free() >= pages
+
+
+def pcapng_packets(path):
+    """Enhanced Packet Blocks (type 6) in a little-endian pcapng file, and their frame lengths."""
+    import struct
+    lengths = []
+    with open(path, "rb") as f:
+        data = f.read()
+    at = 0
+    while at + 12 <= len(data):
+        kind, size = struct.unpack_from("<II", data, at)
+        assert size >= 12 and at + size <= len(data), f"damaged block at {at}"
+        if kind == 6:
+            lengths.append(struct.unpack_from("<I", data, at + 20)[0])
+        at += size
+    return lengths
+
+
+@case(root=True)
+def run_capture(c):
+    """dataplane.capture: DPDK's own dpdk-dumpcap attaches to the running process and captures
+    a port's frames (pcapng); at the end the process leaves no hugepage file or runtime file,
+    so the pages are free again."""
+    import shutil
+    dumpcap = shutil.which("dpdk-dumpcap")
+    assert dumpcap, "dpdk-dumpcap is not installed (dpdk-dev, tools/install-deps.sh)"
+    with open("/proc/sys/vm/nr_hugepages") as f:
+        reserved = f.read()
+    free_before = hugepages_free() if reserve_hugepages(160) else -1
+    if free_before < 0:
+        raise Skip("no hugepages on this machine")
+    try:
+        capture_and_stop(c, dumpcap, free_before)
+    finally:
+        with open("/proc/sys/vm/nr_hugepages", "w") as f:
+            f.write(reserved)  # give back what this case reserved
+
+
+def capture_and_stop(c, dumpcap, free_before):
+    prefix = f"magline-cap-{os.getpid()}"
+    conf = net_null_config(file_prefix=prefix, hugepages=True, capture=True)
+    p, port = start_run(c, conf, 8)
+    try:
+        assert get_json(port, "/stats")["dpdk"]["capture"] is True
+        out = os.path.join(c.tmp, "p0.pcapng")
+        cap = subprocess.run([dumpcap, "--file-prefix", prefix, "-i", "net_null0", "-c", "16",
+                              "-w", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=20)
+        assert cap.returncode == 0, cap.stdout.decode()
+        lengths = pcapng_packets(out)
+        # net_null receives 64-byte frames without end; the count is at least -c (whole bursts).
+        assert len(lengths) >= 16 and set(lengths) == {64}, lengths[:20]
+    finally:
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err
+    left = [n for n in os.listdir("/dev/hugepages") if n.startswith(prefix + "map_")]
+    assert not left, f"hugepage files left behind: {left[:5]}"
+    assert not os.path.exists(f"/var/run/dpdk/{prefix}"), os.listdir(f"/var/run/dpdk/{prefix}")
+    assert hugepages_free() == free_before, (hugepages_free(), free_before)
+
+
+@case(root=True)
+def run_capture_without_hugepages(c):
+    """Capture needs memory other processes can map: refused when the file is read."""
+    conf = c.write("run.json", net_null_config(capture=True))
+    c.expect(["run", "-c", conf, "--duration", "0.5"], 1,
+             f"{conf}: dataplane.capture: capture needs hugepages: DPDK's capture tools map this "
+             "process's hugepage memory\n")
+
+
+class Skip(Exception):
+    pass
+
+
 def main():
     if len(sys.argv) != 3 or sys.argv[2] not in CASES:
         print(f"usage: {sys.argv[0]} MAGLINE CASE; cases: {' '.join(sorted(CASES))}",
@@ -364,6 +536,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="magline-exit-") as tmp:
         try:
             fn(Case(os.path.abspath(sys.argv[1]), tmp))
+        except Skip as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            return SKIP
         except AssertionError as e:
             print(f"FAIL {sys.argv[2]}: {e}", file=sys.stderr)
             return 1

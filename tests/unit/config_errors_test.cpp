@@ -556,6 +556,16 @@ TEST(ConfigErrors, Dataplane) {
       {dp(R"("burst": 65)"), "t.json: dataplane.burst: expected an integer in 1..64, got 65"},
       {dp(R"("hugepages": "no")"),
        "t.json: dataplane.hugepages: expected true or false, got \"no\""},
+      {dp(R"("file_prefix": "")"),
+       "t.json: dataplane.file_prefix: file_prefix must be 1 to 64 letters, digits, '-' or '_' "
+       "(it names /var/run/dpdk/PREFIX and hugepage files)"},
+      {dp(R"("file_prefix": "../etc")"),
+       "t.json: dataplane.file_prefix: file_prefix must be 1 to 64 letters, digits, '-' or '_' "
+       "(it names /var/run/dpdk/PREFIX and hugepage files)"},
+      {dp(R"("hugepages": false, "capture": true)"),
+       "t.json: dataplane.capture: capture needs hugepages: DPDK's capture tools map this "
+       "process's hugepage memory"},
+      {dp(R"("telemetry": 1)"), "t.json: dataplane.telemetry: expected true or false, got 1"},
       {dp(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
       {dp(R"("ports": [{"name": "lan0", "device": "net_null0", "mac": "02:00:00:00:00"}])"),
        "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "

@@ -273,7 +273,8 @@ TEST(Config, RecordsItsSource) {
 TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   const Config c = parse_ok(R"({"dataplane": {
       "main_core": 0, "worker_cores": [1, 2], "memory_mb": 256, "hugepages": false,
-      "eal_args": ["--log-level=*:info"], "burst": 16, "rx_descriptors": 512,
+      "eal_args": ["--log-level=*:info"], "file_prefix": "edge_1", "telemetry": false,
+      "capture": false, "burst": 16, "rx_descriptors": 512,
       "tx_descriptors": 256, "mbufs": 8191,
       "ports": [{"name": "lan0", "device": "net_af_packet0,iface=veth0",
                  "mac": "02:00:00:00:00:aa", "addresses": ["198.18.0.1/16", "2001:db8::1/64"],
@@ -287,6 +288,9 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   EXPECT_EQ(d.memory_mb, 256u);
   EXPECT_FALSE(d.hugepages);
   EXPECT_EQ(d.eal_args, (std::vector<std::string>{"--log-level=*:info"}));
+  EXPECT_EQ(d.file_prefix, "edge_1");
+  EXPECT_FALSE(d.telemetry);
+  EXPECT_FALSE(d.capture);
   EXPECT_EQ(d.burst, 16);
   EXPECT_EQ(d.mbufs, 8191u);
   ASSERT_EQ(d.ports.size(), 2u);
@@ -316,6 +320,9 @@ TEST(Dataplane, Defaults) {
   EXPECT_EQ(c.dataplane.main_core, 0u);
   EXPECT_EQ(c.dataplane.worker_cores, (std::vector<uint32_t>{1}));
   EXPECT_TRUE(c.dataplane.ports.empty());
+  EXPECT_EQ(c.dataplane.file_prefix, "magline");
+  EXPECT_TRUE(c.dataplane.telemetry);
+  EXPECT_FALSE(c.dataplane.capture);
   EXPECT_EQ(c.admin.address, "127.0.0.1");
   EXPECT_EQ(c.admin.port, 9100);
   EXPECT_TRUE(c.admin.enabled);
