@@ -125,6 +125,7 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
     if (c.static_stats.is_object()) {
       for (const auto& [key, value] : c.static_stats.items()) j[key] = value;
     }
+    if (!c.ports.empty()) j["ports"] = ports_json(c.ports, c.port_counters);
     res.set_content(j.dump(2) + "\n", "application/json");
   });
   srv.Get("/state", [&view](const httplib::Request&, httplib::Response& res) {

@@ -295,14 +295,6 @@ std::optional<std::string> DpdkDataplane::warning() const {
          " (give each Magline process its own dataplane.file_prefix)";
 }
 
-nlohmann::ordered_json DpdkDataplane::ports_json() const {
-  nlohmann::ordered_json j = nlohmann::ordered_json::array();
-  for (const PortReport& p : reports_) {
-    j.push_back({{"name", p.name}, {"steering", p.steering}, {"steering_detail", p.detail}});
-  }
-  return j;
-}
-
 std::vector<PortCounters> DpdkDataplane::port_counters() const {
   std::vector<PortCounters> out;
   for (size_t i = 0; i < devices_->ports.size(); ++i) {

@@ -35,8 +35,6 @@ class DpdkDataplane {
   const dp::Node& node() const noexcept { return node_; }
   DpdkWorkers& workers() noexcept { return *workers_; }
   const std::vector<PortReport>& ports() const noexcept { return reports_; }
-  // The ports' steering as /stats JSON.
-  nlohmann::ordered_json ports_json() const;
   // Where DPDK's own tools find this process (/stats "dpdk"): the file prefix and runtime
   // directory, the telemetry socket (null when off), whether capture is on.
   nlohmann::ordered_json dpdk_json() const;

@@ -41,4 +41,26 @@ void port_metrics(Exposition& e, const std::vector<PortReport>& reports,
   }
 }
 
+nlohmann::ordered_json ports_json(const std::vector<PortReport>& reports,
+                                  const std::vector<PortCounters>& counters) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const PortReport& r : reports) {
+    nlohmann::ordered_json j = {
+        {"name", r.name}, {"steering", r.steering}, {"steering_detail", r.detail}};
+    for (const PortCounters& p : counters) {
+      if (p.name != r.name) continue;
+      j["link_up"] = p.link_up;
+      j["link_speed_bytes_per_second"] = p.speed_bytes_per_second;
+      if (p.read) {
+        j["counters"] = {{"rx_packets", p.rx_packets}, {"tx_packets", p.tx_packets},
+                         {"rx_bytes", p.rx_bytes},     {"tx_bytes", p.tx_bytes},
+                         {"rx_missed", p.rx_missed},   {"rx_errors", p.rx_errors},
+                         {"tx_errors", p.tx_errors},   {"rx_nombuf", p.rx_no_mbuf}};
+      }
+    }
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
 }  // namespace magline::control

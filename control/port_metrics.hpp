@@ -1,9 +1,10 @@
-// Each DPDK port as Prometheus samples: the return-traffic steering in effect, the device's
+// Each DPDK port as Prometheus samples and as /stats JSON: the return-traffic steering in effect, the device's
 // counters (rte_eth_stats) and its link. Plain structs, filled by the DPDK adapter
 // (control/dpdk_dataplane.cpp) and rendered here, so the renderer needs no EAL.
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,10 @@ struct PortCounters {
 // magline_port_* (docs/metrics.md); label `port` is the configured port name.
 void port_metrics(Exposition& e, const std::vector<PortReport>& reports,
                   const std::vector<PortCounters>& counters);
+// /stats "ports": each port's steering and why, its link and, when the device answered, its
+// counters (the same names as the metrics without magline_port_ and _total). Ports without a
+// reading yet have only their steering.
+nlohmann::ordered_json ports_json(const std::vector<PortReport>& reports,
+                                  const std::vector<PortCounters>& counters);
 
 }  // namespace magline::control

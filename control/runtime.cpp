@@ -182,8 +182,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   AdminView view;
   BuildInfo build = build_info();
   build.dpdk = dpdk::version();
-  view.set_static(std::move(build), dataplane.ports(),
-                  {{"ports", dataplane.ports_json()}, {"dpdk", dataplane.dpdk_json()}});
+  view.set_static(std::move(build), dataplane.ports(), {{"dpdk", dataplane.dpdk_json()}});
   if (auto warning = dataplane.warning()) err << "magline: " << *warning << std::endl;
   ControlThread control(config, options.config_path, dataplane.node(), workers, view, err);
   if (auto published = control.publish_configuration(now_ms()); !published) {
@@ -255,7 +254,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   admin.reset();
   if (failed) return 1;  // it never ran: no counters to report
   nlohmann::ordered_json report = control.report(views);
-  report["ports"] = dataplane.ports_json();
+  report["ports"] = ports_json(dataplane.ports(), dataplane.port_counters());
   report["dpdk"] = dataplane.dpdk_json();
   const std::string text = report.dump(2);
   out << text << std::endl;

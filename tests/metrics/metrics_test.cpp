@@ -118,6 +118,26 @@ TEST(PortMetrics, CountersAbsentWhenTheDeviceWasNotRead) {
   EXPECT_NE(t.find("magline_port_link_up{port=\"p1\"} 0\n"), std::string::npos);
 }
 
+TEST(PortMetrics, StatsJsonHasEachPortsLinkAndCountersOnlyWhenRead) {
+  PortCounters unread{.name = "p1"};
+  PortCounters read{.name = "p0", .read = true, .rx_packets = 7, .rx_missed = 3};
+  read.link_up = true;
+  read.speed_bytes_per_second = 1250000000;
+  const auto j = ports_json({{"p0", "rte-flow", "2 rules"}, {"p1", "single-queue", ""}},
+                            {read, unread});
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["steering_detail"], "2 rules");
+  EXPECT_EQ(j[0]["link_up"], true);
+  EXPECT_EQ(j[0]["link_speed_bytes_per_second"], 1250000000u);
+  EXPECT_EQ(j[0]["counters"]["rx_packets"], 7u);
+  EXPECT_EQ(j[0]["counters"]["rx_missed"], 3u);
+  EXPECT_EQ(j[0]["counters"]["rx_nombuf"], 0u);
+  EXPECT_EQ(j[1]["link_up"], false);
+  EXPECT_FALSE(j[1].contains("counters"));  // absent, not zero: the device did not answer
+  // Before the first reading, only the steering.
+  EXPECT_EQ(ports_json({{"p0", "rte-flow", ""}}, {})[0].size(), 3u);
+}
+
 TEST(BuildInfo, OneSeriesLabelledWithWhatTheBinaryIs) {
   BuildInfo b = build_info();
   EXPECT_EQ(b.version, "0.1.0");
