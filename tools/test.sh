@@ -2,9 +2,9 @@
 # The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
 # runs every suite (unit, packet, integration on DPDK virtual devices), runs them again under
 # AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free publication tests under
-# ThreadSanitizer, fuzzes every input from outside (frames, watch streams,
-# configuration and kubeconfig files) for 50 s in all, runs the end-to-end tests (network namespaces,
-# real TCP, needs root), and ends with the line "N passed, N failed, N skipped".
+# ThreadSanitizer, fuzzes every input from outside (frames, watch streams, configuration and
+# kubeconfig files, replay captures) for 60 s in all, runs the end-to-end tests (network
+# namespaces, real TCP, needs root), and ends with the line "N passed, N failed, N skipped".
 #
 #   tools/test.sh            everything
 #   FAST=1 tools/test.sh     the normal build's tests only
@@ -63,11 +63,11 @@ if [ -z "${FAST:-}" ]; then
   fi
 
   step "fuzzing every input from outside (libFuzzer: frames 20 s, the others 10 s each)"
-  declare -A fuzz_seconds=([parse]=20 [watch]=10 [config]=10 [kubeconfig]=10)
+  declare -A fuzz_seconds=([parse]=20 [watch]=10 [config]=10 [kubeconfig]=10 [replay]=10)
   if CXX=clang++ setup build-fuzz -Dfuzz=true -Dperf=false -Dwerror=true &&
      ninja -C build-fuzz -j "$jobs" tests/fuzz/parse_fuzz tests/fuzz/watch_fuzz \
-       tests/fuzz/config_fuzz tests/fuzz/kubeconfig_fuzz; then
-    for target in parse watch config kubeconfig; do
+       tests/fuzz/config_fuzz tests/fuzz/kubeconfig_fuzz tests/fuzz/replay_fuzz; then
+    for target in parse watch config kubeconfig replay; do
       work=$(mktemp -d)
       cp -r "tests/fuzz/corpus/$target/." "$work/"
       log=build-fuzz/fuzz-$target.log

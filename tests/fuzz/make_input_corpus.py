@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets for inputs from outside other than frames:
-watch streams (corpus/watch), configuration files (corpus/config) and kubeconfig files
-(corpus/kubeconfig). The frames' seeds are make_corpus.py's.
+watch streams (corpus/watch), configuration files (corpus/config), kubeconfig files
+(corpus/kubeconfig) and `magline replay`'s captures (corpus/replay). The frames' seeds are make_corpus.py's.
 
 Usage: make_input_corpus.py [TESTDATA_DIR]
   TESTDATA_DIR: Kubernetes objects captured from real clusters, as YAML (default
@@ -109,12 +109,24 @@ current-context: x
         "current-context": "x"}))
 
 
+def replay_seeds():
+    """The replay test's captures (every mode, both families, ARP and NDP), and the same
+    truncated: a header alone, a record cut short."""
+    for name in ("in.pcap", "expected.pcap"):
+        with open(os.path.join(ROOT, "tests", "replay", name), "rb") as f:
+            data = f.read()
+        write("replay", name, data)
+        write("replay", "header-" + name, data[:24])
+        write("replay", "cut-" + name, data[:len(data) // 2])
+
+
 def main():
     default = os.path.join(os.path.dirname(ROOT), "shared", "testdata", "k8s")
     testdata = sys.argv[1] if len(sys.argv) > 1 else default
     watch_seeds(testdata)
     config_seeds()
     kubeconfig_seeds()
+    replay_seeds()
 
 
 if __name__ == "__main__":
