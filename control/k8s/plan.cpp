@@ -174,7 +174,8 @@ Plan build_plan(const std::vector<K8sService>& services,
   plan.options = opts;
   std::vector<const K8sNode*> node_ptrs;
   if (opts.targets == Targets::nodes) {
-    for (const K8sNode& n : nodes) node_ptrs.push_back(&n);
+    for (const K8sNode& n : nodes)
+      node_ptrs.push_back(&n);
     std::sort(node_ptrs.begin(), node_ptrs.end(),
               [](const K8sNode* a, const K8sNode* b) { return a->name() < b->name(); });
     for (const K8sNode* n : node_ptrs) {
@@ -189,8 +190,9 @@ Plan build_plan(const std::vector<K8sService>& services,
       plan.nodes.push_back(std::move(pn));
     }
     if (nodes.empty()) {
-      plan.notes.push_back({"", "node targets, and no Nodes in the input (add `kubectl get nodes "
-                                "-o json`): no Service has backends"});
+      plan.notes.push_back({"",
+                            "node targets, and no Nodes in the input (add `kubectl get nodes "
+                            "-o json`): no Service has backends"});
     }
   }
 
@@ -219,8 +221,7 @@ Plan build_plan(const std::vector<K8sService>& services,
     const std::string key = svc->meta.key();
     known.insert(key);
     const auto it = by_service.find(key);
-    Translation tr =
-        translate(*svc, it == by_service.end() ? kNone : it->second, node_ptrs, opts);
+    Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, node_ptrs, opts);
     if (tr.skipped) plan.skipped.push_back({key, *tr.skipped, never_served(*svc)});
     for (std::string& n : tr.notes)
       plan.notes.push_back({key, std::move(n)});
@@ -325,8 +326,10 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
     OJson nodes = OJson::array();
     for (const PlanNode& n : plan.nodes) {
       OJson targets = OJson::array();
-      for (const dp::IpAddr& a : n.targets) targets.push_back(dp::to_string(a));
-      nodes.push_back({{"name", n.name}, {"targets", std::move(targets)}, {"excluded", n.excluded}});
+      for (const dp::IpAddr& a : n.targets)
+        targets.push_back(dp::to_string(a));
+      nodes.push_back(
+          {{"name", n.name}, {"targets", std::move(targets)}, {"excluded", n.excluded}});
     }
     root["nodes"] = std::move(nodes);
   }

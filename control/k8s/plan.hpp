@@ -36,8 +36,8 @@ struct K8sObjects {
 };
 
 // Reads a `{"kind":"List","items":[...]}` document (items carry their kind), a ServiceList,
-// EndpointSliceList or NodeList (items may omit it), or a single Service, EndpointSlice or Node. Bad items are
-// reported in errors and skipped; an Error only when the document is none of these.
+// EndpointSliceList or NodeList (items may omit it), or a single Service, EndpointSlice or Node.
+// Bad items are reported in errors and skipped; an Error only when the document is none of these.
 Result<K8sObjects> parse_list(const nlohmann::json& doc);
 
 struct PlanService {
@@ -72,7 +72,7 @@ struct PlanAllocation {
 // A Node as node targets see it (only with node targets).
 struct PlanNode {
   std::string name;
-  std::vector<dp::IpAddr> targets;  // its backend address per family it is eligible for
+  std::vector<dp::IpAddr> targets;    // its backend address per family it is eligible for
   std::vector<std::string> excluded;  // why not, per family it is not ("IPv6: not Ready")
 };
 

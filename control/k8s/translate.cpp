@@ -73,7 +73,8 @@ bool has_family(const std::vector<dp::Family>& fs, dp::Family f) {
 std::vector<dp::Family> families_of(const K8sService& svc, std::vector<std::string>& notes) {
   std::vector<dp::Family> out = service_families(svc);
   bool has_cluster_ip = false;
-  for (const std::string& ip : svc.cluster_ips) has_cluster_ip = has_cluster_ip || dp::parse_ip(ip);
+  for (const std::string& ip : svc.cluster_ips)
+    has_cluster_ip = has_cluster_ip || dp::parse_ip(ip);
   if (!has_cluster_ip) {
     const bool v4 = has_family(out, dp::Family::v4), v6 = has_family(out, dp::Family::v6);
     notes.push_back(std::string("no cluster IP: programmed for ") + (v4 ? "IPv4" : "") +
@@ -460,7 +461,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
 
   std::vector<dp::Service> out;
   std::vector<ServiceOrigin> origins;
-  std::map<dp::Family, std::optional<std::vector<dp::Backend>>> node_sets;
+  std::map<dp::Family, std::vector<dp::Backend>> node_sets;  // node targets: by family
   for (const ServicePort& sp : svc.ports) {
     const std::string port_label = sp.name.empty() ? std::to_string(sp.port) : sp.name;
     const auto proto = protocol_of(sp.protocol);
@@ -510,10 +511,13 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       BackendSet set;
       if (node_targets) {
         // Per family, not per port: the notes once (the first port), the nodes the same.
-        auto& memo = node_sets[family];
-        if (!memo) memo = node_backends(svc, family, nodes, opts, tr.notes);
-        set.backends = *memo;
-        for (dp::Backend& b : set.backends) b.port = sp.node_port;
+        auto memo = node_sets.find(family);
+        if (memo == node_sets.end()) {
+          memo = node_sets.emplace(family, node_backends(svc, family, nodes, opts, tr.notes)).first;
+        }
+        set.backends = memo->second;
+        for (dp::Backend& b : set.backends)
+          b.port = sp.node_port;
       } else {
         set = choose(candidates_of(sp, family, own, opts, port_matched, tr.notes), local_policy,
                      opts);

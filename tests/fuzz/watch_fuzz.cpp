@@ -1,7 +1,8 @@
 // Fuzz target for what the API server sends: a watch stream's bytes through the framer
 // (control/k8s_client/framer.hpp), each framed value parsed as JSON, decoded as a Service, an
 // EndpointSlice and a Node (control/k8s/objects.hpp), and whatever decodes translated into
-// services (control/k8s/translate.hpp), with pod targets and with node targets. Beyond "no crash, no sanitizer report":
+// services (control/k8s/translate.hpp), with pod targets and with node targets. Beyond "no crash,
+// no sanitizer report":
 //   - the framer frames the same values, and fails alike (same message, same byte), whatever
 //     the chunking of the stream (the first byte of the input chooses the chunk size);
 //   - every framed value starts with '{' or '[' and ends with its closing bracket;
@@ -64,7 +65,8 @@ void decode_all(const std::vector<std::string>& values) {
   std::vector<const k8s::K8sEndpointSlice*> slice_ptrs;
   for (const k8s::K8sEndpointSlice& s : slices) slice_ptrs.push_back(&s);
   std::vector<const k8s::K8sNode*> node_ptrs;
-  for (const k8s::K8sNode& n : nodes) node_ptrs.push_back(&n);
+  for (const k8s::K8sNode& n : nodes)
+    node_ptrs.push_back(&n);
   k8s::TranslateOptions opts;
   for (const k8s::K8sService& svc : services) {
     check_translation(k8s::translate(svc, slice_ptrs, node_ptrs, opts));
