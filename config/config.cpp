@@ -27,6 +27,10 @@ constexpr Choice<dp::ForwardMode> kModes[] = {
     {"dnat", dp::ForwardMode::dnat},
     {"dsr_l2", dp::ForwardMode::dsr_l2},
 };
+constexpr Choice<K8sTargets> kTargets[] = {
+    {"pods", K8sTargets::pods},
+    {"nodes", K8sTargets::nodes},
+};
 constexpr Choice<dp::FrontendKind> kFrontendKinds[] = {
     {"load_balancer", dp::FrontendKind::load_balancer},
     {"node_port", dp::FrontendKind::node_port},
@@ -417,7 +421,7 @@ void read_kubernetes(const Node& node, Config& config) {
   const Object o =
       node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace", "proxy_name",
                    "load_balancer_class", "default_load_balancer_class", "node_name", "zone",
-                   "table_size", "min_table_size", "coalesce_ms", "page_limit"});
+                   "table_size", "min_table_size", "coalesce_ms", "page_limit", "targets"});
   k.enabled = true;
   if (const auto n = o.find("enabled")) k.enabled = n->boolean().value_or(true);
   if (const auto n = o.find("in_cluster")) k.in_cluster = n->boolean().value_or(false);
@@ -458,6 +462,9 @@ void read_kubernetes(const Node& node, Config& config) {
   }
   k.coalesce_ms = uint32_t(o.integer("coalesce_ms", 0, 1000, k.coalesce_ms));
   k.page_limit = uint32_t(o.integer("page_limit", 1, 100000, k.page_limit));
+  // Any value goes with any forwarding: watched Services are forwarded full_nat (Cluster) or
+  // dnat (Local), never dsr_l2, which could not reach a nodePort (docs/k8s.md, "Node targets").
+  k.targets = o.choice<K8sTargets>("targets", kTargets, k.targets);
   // Neither: kubectl's default kubeconfig, found when it is read (control/k8s_feed.hpp).
   if (k.enabled && k.in_cluster && !k.kubeconfig.empty()) {
     o.fail("in_cluster and kubeconfig exclude each other");

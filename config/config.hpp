@@ -94,6 +94,12 @@ struct AdminConfig {
   friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
+// What a watched Service's backends are (docs/k8s.md, "Node targets").
+enum class K8sTargets : uint8_t {
+  pods,   // its EndpointSlices' addresses
+  nodes,  // the cluster's eligible nodes at the Service port's nodePort (watches Nodes)
+};
+
 // Watching a Kubernetes API server for Services and EndpointSlices (docs/k8s.md). Absent from
 // a file: nothing is watched.
 struct KubernetesConfig {
@@ -113,6 +119,7 @@ struct KubernetesConfig {
   uint32_t min_table_size = 4093;  // the smallest; 0: every table has table_size slots
   uint32_t coalesce_ms = 2;        // events within this window are published together
   uint32_t page_limit = 500;       // LIST page size
+  K8sTargets targets = K8sTargets::pods;
 
   friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };

@@ -243,9 +243,9 @@ po::options_description plan_options() {
   po::options_description desc("Options of 'magline plan'");
   desc.add_options()("help,h", "show this help")(
       "k8s", po::value<std::string>()->value_name("FILE"),
-      "Services and EndpointSlices as JSON or YAML, e.g. from 'kubectl get "
-      "services,endpointslices -A -o json' (or -o yaml), or manifests separated by '---'; '-' "
-      "reads standard input")(
+      "Services and EndpointSlices (and Nodes, for --targets nodes) as JSON or YAML, e.g. from "
+      "'kubectl get services,endpointslices,nodes -A -o json' (or -o yaml), or manifests "
+      "separated by '---'; '-' reads standard input")(
       "config,c", po::value<std::string>()->value_name("FILE"),
       "take node addresses, table size and the kubernetes section's options from this "
       "configuration; '-' reads standard input")(
@@ -259,6 +259,9 @@ po::options_description plan_options() {
       "node-name", po::value<std::string>()->value_name("NAME"),
       "the node Magline runs as (externalTrafficPolicy Local, node hints)")(
       "zone", po::value<std::string>()->value_name("ZONE"), "that node's zone (zone hints)")(
+      "targets", po::value<std::string>()->value_name("pods|nodes"),
+      "the backends: pods (EndpointSlices; the default) or nodes (the Nodes in FILE at each "
+      "port's nodePort)")(
       "output,o", po::value<std::string>()->value_name("json|table"),
       "json (the default; for scripts) or table (for people: one row per frontend)")(
       "strict",
@@ -325,6 +328,14 @@ int cmd_plan(const std::vector<std::string>& args, std::ostream& out, std::ostre
   }
   if (vm.count("node-name")) opts.node_name = vm["node-name"].as<std::string>();
   if (vm.count("zone")) opts.zone = vm["zone"].as<std::string>();
+  if (vm.count("targets")) {
+    const std::string targets = vm["targets"].as<std::string>();
+    if (targets != "pods" && targets != "nodes") {
+      err << "magline plan: --targets: expected pods or nodes, got \"" << targets << "\"\n";
+      return kUsage;
+    }
+    opts.targets = targets == "nodes" ? k8s::Targets::nodes : k8s::Targets::pods;
+  }
 
   const std::string path = vm["k8s"].as<std::string>();
   const std::string source = path == "-" ? "<stdin>" : path;

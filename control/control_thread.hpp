@@ -59,6 +59,9 @@ class ControlThread {
   bool ready() const noexcept { return (!k8s_ || k8s_->synced()) && publication_->in_effect(); }
 
   Publisher& publisher() noexcept { return *publisher_; }
+  // The Kubernetes feed, once start_kubernetes() started one (else null): for the prober's
+  // wiring (K8sFeed::probe_targets, verdicts_changed, set_node_verdict).
+  K8sFeed* kubernetes() noexcept { return k8s_.get(); }
   // Which Services' LoadBalancer frontends the workers forward (for the provider's thread).
   const ForwardedView& forwarded() const noexcept { return forwarded_; }
   const Publication& publication() const noexcept { return *publication_; }

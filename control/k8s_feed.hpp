@@ -2,9 +2,10 @@
 // resource: LIST, then WATCH; docs/k8s-client.md) fill an event queue; the control thread drains
 // it every turn into the K8sSource (control/k8s_source.hpp), and when the oldest event not yet
 // published is `coalesce_ms` old, translates the Services the events touched and hands the
-// difference over to be published, in one piece. Nothing is published before both resources'
-// first lists are in (as kube-proxy waits for its informers): Services whose slices have not
-// arrived yet would reject their traffic.
+// difference over to be published, in one piece. Nothing is published before every watched
+// resource's first list is in (as kube-proxy waits for its informers): Services whose slices
+// (or, with node targets, Nodes) have not arrived yet would reject their traffic. With node
+// targets the feed watches Services and Nodes, not EndpointSlices (they are not the backends).
 //
 // It also measures, from a watch event read off the wire to every worker applying the change it
 // made (in_effect()), the latency /metrics reports.
@@ -12,9 +13,11 @@
 // Control thread only, but for the watcher's own threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <set>
@@ -61,7 +64,20 @@ class K8sFeed {
   // Everything published so far is now in effect on every worker.
   void in_effect(Clock::time_point now);
 
-  // Whether the first complete lists of both resources have been translated and handed over
+  // Node targets: the prober's verdicts changed. Any thread; the next poll() re-translates the
+  // Services the prober checks (externalTrafficPolicy Local), within a turn of the control
+  // thread.
+  void verdicts_changed() noexcept { verdicts_changed_.store(true, std::memory_order_release); }
+  // Node targets: where translation reads the verdicts from (TranslateOptions::node_verdict);
+  // it is called on the control thread, during poll(). Control thread; before or after start.
+  void set_node_verdict(k8s::NodeVerdict verdict);
+  // Node targets: what the prober must check, as of the last poll() (empty until the first
+  // sync), and how many times it has changed. Any thread.
+  std::shared_ptr<const std::vector<k8s::ProbeTarget>> probe_targets() const;
+  uint64_t probe_targets_version() const;
+
+  // Whether the first complete lists of every watched resource have been translated and handed
+  // over
   // (readiness: sd_notify's READY=1 waits for it, and for the publication to take effect).
   bool synced() const noexcept { return synced_; }
 
@@ -85,7 +101,14 @@ class K8sFeed {
   std::optional<Clock::time_point> oldest_;     // ...as read off the wire
   std::optional<Clock::time_point> in_flight_;  // published, not yet in effect
   LatencySamples latency_;
-  bool listed_[2] = {false, false};  // Services, EndpointSlices: first list applied
+  void publish_probe_targets();
+
+  std::vector<k8s::Resource> resources_;   // the watched ones
+  bool listed_[k8s::kResourceCount] = {};  // by Resource: first list applied
+  std::atomic<bool> verdicts_changed_{false};
+  mutable std::mutex probes_mu_;  // guards the two below
+  std::shared_ptr<const std::vector<k8s::ProbeTarget>> probes_;
+  uint64_t probes_version_ = 0;
   bool synced_ = false;
 };
 

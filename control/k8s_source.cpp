@@ -6,15 +6,15 @@ namespace magline::control {
 
 namespace {
 
-// namespace/name of a raw object, or empty.
-std::string key_of(const nlohmann::json& object) {
+// namespace/name of a raw object (a Node's name: Nodes have no namespace), or empty.
+std::string key_of(K8sKind kind, const nlohmann::json& object) {
   const auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return {};
   const auto ns = meta->find("namespace");
   const auto name = meta->find("name");
-  if (ns == meta->end() || name == meta->end() || !ns->is_string() || !name->is_string()) {
-    return {};
-  }
+  if (name == meta->end() || !name->is_string()) return {};
+  if (kind == K8sKind::node) return name->get<std::string>();
+  if (ns == meta->end() || !ns->is_string()) return {};
   return ns->get<std::string>() + "/" + name->get<std::string>();
 }
 
@@ -28,20 +28,67 @@ void append(Change& into, Change&& from) {
 
 }  // namespace
 
-void K8sSource::decode_failed(const nlohmann::json& object, const std::string& why) {
+void K8sSource::decode_failed(K8sKind kind, const nlohmann::json& object, const std::string& why) {
   ++stats_.decode_errors;
-  const std::string key = key_of(object);
+  const std::string key = key_of(kind, object);
   read_errors_[key.empty() ? "(unnamed)" : key] = "cannot read the object: " + why;
 }
 
 void K8sSource::put_service(k8s::K8sService svc) {
   std::string key = svc.meta.key();
   dirty_.insert(key);
+  if (k8s::probed(svc, opts_)) {
+    probed_.insert(key);
+    probes_stale_ = true;
+  } else if (probed_.erase(key) > 0) {
+    probes_stale_ = true;
+  }
   services_.insert_or_assign(std::move(key), std::move(svc));
 }
 
 void K8sSource::drop_service(const std::string& key) {
   if (services_.erase(key) > 0) dirty_.insert(key);
+  if (probed_.erase(key) > 0) probes_stale_ = true;
+}
+
+void K8sSource::node_view_changed() {
+  probes_stale_ = true;
+  if (node_targets()) all_dirty_ = true;
+}
+
+void K8sSource::put_node(k8s::K8sNode node) {
+  const auto it = nodes_.find(node.name());
+  if (it == nodes_.end() || !(k8s::target_view(it->second) == k8s::target_view(node))) {
+    node_view_changed();
+  }
+  std::string name = node.name();
+  nodes_.insert_or_assign(std::move(name), std::move(node));
+}
+
+void K8sSource::drop_node(const std::string& name) {
+  const auto it = nodes_.find(name);
+  if (it == nodes_.end()) return;
+  // A node that was no target for any family takes nothing away.
+  if (!(k8s::target_view(it->second) == k8s::NodeTargetView{})) node_view_changed();
+  nodes_.erase(it);
+}
+
+size_t K8sSource::pending() const {
+  if (!all_dirty_) return dirty_.size();
+  size_t gone = 0;  // touched Services no longer held (deleted): translated too
+  for (const std::string& key : dirty_)
+    gone += services_.count(key) == 0;
+  return services_.size() + gone;
+}
+
+void K8sSource::verdicts_changed() {
+  if (!node_targets()) return;
+  dirty_.insert(probed_.begin(), probed_.end());
+}
+
+void K8sSource::set_node_verdict(k8s::NodeVerdict verdict) {
+  opts_.node_verdict = std::move(verdict);
+  verdicts_changed();
 }
 
 void K8sSource::put_slice(k8s::K8sEndpointSlice slice) {
@@ -52,12 +99,12 @@ void K8sSource::put_slice(k8s::K8sEndpointSlice slice) {
     if (before != owner && !before.empty()) {
       slices_of_[before].erase(key);
       if (slices_of_[before].empty()) slices_of_.erase(before);
-      dirty_.insert(before);
+      if (!node_targets()) dirty_.insert(before);
     }
   }
   if (!owner.empty()) {
     slices_of_[owner].insert(key);
-    dirty_.insert(owner);
+    if (!node_targets()) dirty_.insert(owner);
   }
   slices_.insert_or_assign(key, std::move(slice));
 }
@@ -72,7 +119,7 @@ void K8sSource::drop_slice(const std::string& key) {
       s->second.erase(key);
       if (s->second.empty()) slices_of_.erase(s);
     }
-    dirty_.insert(owner);
+    if (!node_targets()) dirty_.insert(owner);
   }
   slices_.erase(it);
 }
@@ -83,27 +130,36 @@ void K8sSource::upsert(K8sKind kind, const nlohmann::json& object) {
     auto svc = k8s::decode_service(object);
     if (!svc) {
       // What cannot be read is not forwarded: the previous version goes too.
-      decode_failed(object, svc.error().message);
-      if (const std::string key = key_of(object); !key.empty()) drop_service(key);
+      decode_failed(kind, object, svc.error().message);
+      if (const std::string key = key_of(kind, object); !key.empty()) drop_service(key);
       return;
     }
     read_errors_.erase(svc->meta.key());
     put_service(std::move(svc).value());
-  } else {
+  } else if (kind == K8sKind::endpoint_slice) {
     auto slice = k8s::decode_endpoint_slice(object);
     if (!slice) {
-      decode_failed(object, slice.error().message);
-      if (const std::string key = key_of(object); !key.empty()) drop_slice(key);
+      decode_failed(kind, object, slice.error().message);
+      if (const std::string key = key_of(kind, object); !key.empty()) drop_slice(key);
       return;
     }
     read_errors_.erase(slice->meta.key());
     put_slice(std::move(slice).value());
+  } else {
+    auto node = k8s::decode_node(object);
+    if (!node) {
+      decode_failed(kind, object, node.error().message);
+      if (const std::string key = key_of(kind, object); !key.empty()) drop_node(key);
+      return;
+    }
+    read_errors_.erase(node->name());
+    put_node(std::move(node).value());
   }
 }
 
 void K8sSource::erase(K8sKind kind, const nlohmann::json& object) {
   ++stats_.events;
-  const std::string key = key_of(object);
+  const std::string key = key_of(kind, object);
   if (key.empty()) {
     ++stats_.decode_errors;
     return;
@@ -111,8 +167,10 @@ void K8sSource::erase(K8sKind kind, const nlohmann::json& object) {
   read_errors_.erase(key);
   if (kind == K8sKind::service) {
     drop_service(key);
-  } else {
+  } else if (kind == K8sKind::endpoint_slice) {
     drop_slice(key);
+  } else {
+    drop_node(key);
   }
 }
 
@@ -120,7 +178,7 @@ void K8sSource::replace(K8sKind kind, const std::vector<nlohmann::json>& items) 
   ++stats_.relists;
   std::set<std::string> listed;
   for (const nlohmann::json& item : items) {
-    const std::string key = key_of(item);
+    const std::string key = key_of(kind, item);
     if (key.empty()) {
       ++stats_.decode_errors;
       continue;
@@ -136,9 +194,14 @@ void K8sSource::replace(K8sKind kind, const std::vector<nlohmann::json>& items) 
       if (it != services_.end() && !version.empty() && it->second.meta.resource_version == version) {
         continue;
       }
-    } else {
+    } else if (kind == K8sKind::endpoint_slice) {
       auto it = slices_.find(key);
       if (it != slices_.end() && !version.empty() && it->second.meta.resource_version == version) {
+        continue;
+      }
+    } else {
+      auto it = nodes_.find(key);
+      if (it != nodes_.end() && !version.empty() && it->second.meta.resource_version == version) {
         continue;
       }
     }
@@ -151,11 +214,17 @@ void K8sSource::replace(K8sKind kind, const std::vector<nlohmann::json>& items) 
       if (!listed.count(key)) gone.push_back(key);
     }
     for (const std::string& key : gone) drop_service(key);
-  } else {
+  } else if (kind == K8sKind::endpoint_slice) {
     for (const auto& [key, slice] : slices_) {
       if (!listed.count(key)) gone.push_back(key);
     }
     for (const std::string& key : gone) drop_slice(key);
+  } else {
+    for (const auto& [name, node] : nodes_) {
+      if (!listed.count(name)) gone.push_back(name);
+    }
+    for (const std::string& name : gone)
+      drop_node(name);
   }
 }
 
@@ -186,12 +255,52 @@ std::vector<k8s::K8sService> K8sSource::service_objects() const { return by_key(
 
 std::vector<k8s::K8sEndpointSlice> K8sSource::slice_objects() const { return by_key(slices_); }
 
+std::vector<k8s::K8sNode> K8sSource::node_objects() const {
+  return by_key(nodes_);
+}
+
+const std::vector<k8s::ProbeTarget>& K8sSource::probe_targets() {
+  if (!probes_stale_) return probes_;
+  probes_stale_ = false;
+  std::vector<const k8s::K8sService*> services;
+  services.reserve(probed_.size());
+  for (const std::string& key : probed_)
+    services.push_back(&services_.at(key));
+  std::vector<const k8s::K8sNode*> nodes;
+  nodes.reserve(nodes_.size());
+  for (const auto& [name, node] : nodes_)
+    nodes.push_back(&node);
+  std::vector<k8s::ProbeTarget> now = k8s::probe_targets(services, nodes, opts_);
+  if (now != probes_) {
+    probes_ = std::move(now);
+    ++probe_version_;
+  }
+  return probes_;
+}
+
+uint64_t K8sSource::probe_version() {
+  probe_targets();
+  return probe_version_;
+}
+
 Change K8sSource::sync(Publisher& publisher, const std::set<std::string>& reserved,
                        uint64_t now_ms) {
   Change total;
+  if (all_dirty_) {
+    for (const auto& [key, svc] : services_)
+      dirty_.insert(key);
+    all_dirty_ = false;
+  }
   if (dirty_.empty()) return total;
   dirty_.merge(failed_);
   failed_.clear();
+  // With node targets every Service's backends are the same Nodes: gathered once.
+  std::vector<const k8s::K8sNode*> nodes;
+  if (node_targets()) {
+    nodes.reserve(nodes_.size());
+    for (const auto& [name, node] : nodes_)
+      nodes.push_back(&node);
+  }
 
   struct Item {
     std::string key;
@@ -209,7 +318,7 @@ Change K8sSource::sync(Publisher& publisher, const std::set<std::string>& reserv
       if (auto s = slices_of_.find(key); s != slices_of_.end()) {
         for (const std::string& slice_key : s->second) slices.push_back(&slices_.at(slice_key));
       }
-      k8s::Translation tr = k8s::translate(svc->second, slices, opts_);
+      k8s::Translation tr = k8s::translate(svc->second, slices, nodes, opts_);
       ++stats_.translations;
       for (dp::Service& s : tr.services) {
         if (reserved.count(s.name)) {
@@ -291,6 +400,7 @@ k8s::TranslateOptions translate_options(const cfg::Config& config) {
     o.zone = k.zone;
     o.table_size = k.table_size;
     o.min_table_size = k.min_table_size;
+    o.targets = k.targets == cfg::K8sTargets::nodes ? k8s::Targets::nodes : k8s::Targets::pods;
   }
   return o;
 }

@@ -1,7 +1,12 @@
-// The watched Kubernetes objects and what they become. Holds every Service and EndpointSlice the
-// watcher delivered, remembers which Services an event touched, and on sync() translates just
-// those (control/k8s/translate.hpp) and hands the difference to the Publisher: the work of a
-// sync is proportional to the Services that changed, not to the number held.
+// The watched Kubernetes objects and what they become. Holds every Service, EndpointSlice and
+// Node the watcher delivered, remembers which Services an event touched, and on sync()
+// translates just those (control/k8s/translate.hpp) and hands the difference to the Publisher:
+// the work of a sync is proportional to the Services that changed, not to the number held.
+//
+// With pod targets a slice touches its Service and Nodes touch nothing. With node targets
+// (control/k8s/node_targets.hpp) slices touch nothing, and a Node touches every Service (a node
+// is a backend of each) only when what the targets read of it changed (NodeTargetView): the
+// kubelet's status updates that change nothing else cost no translation.
 //
 // Control thread only.
 #pragma once
@@ -16,13 +21,14 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "control/k8s/node_targets.hpp"
 #include "control/k8s/objects.hpp"
 #include "control/k8s/translate.hpp"
 #include "control/publisher.hpp"
 
 namespace magline::control {
 
-enum class K8sKind : uint8_t { service, endpoint_slice };
+enum class K8sKind : uint8_t { service, endpoint_slice, node };
 
 struct K8sSourceStats {
   uint64_t events = 0;          // objects added, changed or deleted
@@ -44,7 +50,12 @@ class K8sSource {
   void replace(K8sKind kind, const std::vector<nlohmann::json>& items);
 
   // Services touched since the last sync.
-  size_t pending() const noexcept { return dirty_.size(); }
+  size_t pending() const;
+
+  // With node targets: the prober's verdicts changed (or are now read through `verdict`): every
+  // Service it checks is touched. The verdict function is called by sync() only.
+  void verdicts_changed();
+  void set_node_verdict(k8s::NodeVerdict verdict);
 
   // Translates the touched Services and publishes the difference. Names in `reserved` (the
   // configuration file's services) are never taken. A Service the publisher refuses (a frontend
@@ -55,9 +66,15 @@ class K8sSource {
   const K8sSourceStats& stats() const noexcept { return stats_; }
   size_t services_held() const noexcept { return services_.size(); }
   size_t slices_held() const noexcept { return slices_.size(); }
+  size_t nodes_held() const noexcept { return nodes_.size(); }
   // The Services' objects, for the plan (/state): O(held).
   std::vector<k8s::K8sService> service_objects() const;
   std::vector<k8s::K8sEndpointSlice> slice_objects() const;
+  std::vector<k8s::K8sNode> node_objects() const;
+  // What the prober must check now (k8s::probe_targets over what is held), recomputed only
+  // after a probed Service or a Node's view changed; `probe_version()` counts the changes.
+  const std::vector<k8s::ProbeTarget>& probe_targets();
+  uint64_t probe_version();
   // "namespace/name" -> why its latest version is not (wholly) in effect.
   std::map<std::string, std::string> errors() const;
   const k8s::TranslateOptions& options() const noexcept { return opts_; }
@@ -67,14 +84,24 @@ class K8sSource {
   void drop_service(const std::string& key);
   void put_slice(k8s::K8sEndpointSlice slice);
   void drop_slice(const std::string& key);
-  void decode_failed(const nlohmann::json& object, const std::string& why);
+  void put_node(k8s::K8sNode node);
+  void drop_node(const std::string& name);
+  void node_view_changed();
+  bool node_targets() const noexcept { return opts_.targets == k8s::Targets::nodes; }
+  void decode_failed(K8sKind kind, const nlohmann::json& object, const std::string& why);
 
   k8s::TranslateOptions opts_;
   std::unordered_map<std::string, k8s::K8sService> services_;        // by namespace/name
   std::unordered_map<std::string, k8s::K8sEndpointSlice> slices_;    // by namespace/name
   std::unordered_map<std::string, std::set<std::string>> slices_of_;  // service key -> slices
+  std::unordered_map<std::string, k8s::K8sNode> nodes_;               // by name
+  std::set<std::string> probed_;  // Services the prober checks (k8s::probed), by key
   std::unordered_map<std::string, std::vector<std::string>> published_;  // key -> service names
   std::set<std::string> dirty_;
+  bool all_dirty_ = false;  // a Node's view changed: every Service is touched
+  bool probes_stale_ = true;
+  std::vector<k8s::ProbeTarget> probes_;
+  uint64_t probe_version_ = 0;
   std::set<std::string> failed_;
   std::map<std::string, std::string> read_errors_;  // set by upsert, cleared by a good read
   std::map<std::string, std::string> sync_errors_;  // set and cleared by sync

@@ -242,8 +242,11 @@ KubernetesReport kubernetes_report_of(const k8s::Watcher* watcher, const K8sSour
            "resource=\"services\"", uint64_t(source.services_held()));
   e.sample("magline_k8s_objects", MetricType::gauge, "", "resource=\"endpointslices\"",
            uint64_t(source.slices_held()));
+  e.sample("magline_k8s_objects", MetricType::gauge, "", "resource=\"nodes\"",
+           uint64_t(source.nodes_held()));
   j["source"]["services_held"] = source.services_held();
   j["source"]["slices_held"] = source.slices_held();
+  j["source"]["nodes_held"] = source.nodes_held();
   j["source"]["synced"] = watcher != nullptr && watcher->synced();
   e.histogram("magline_update_latency_seconds",
               "From a watch event read off the wire to every worker using the change it made.", "",

@@ -183,6 +183,26 @@ K8sEndpointSlice slice_of(const Node& n) {
   return s;
 }
 
+K8sNode node_of(const Node& n) {
+  const Object o = n.object();
+  check_kind(o, "Node");
+  K8sNode node;
+  node.meta = decode_meta(o);
+  node.meta.ns.clear();  // cluster-scoped: decode_meta's "default" does not apply
+  if (const auto status = o.find("status")) {
+    const Object st = status->object();
+    for (const Node& a : elements(st, "addresses")) {
+      const Object addr = a.object();
+      node.addresses.push_back({string_or(addr, "type"), string_or(addr, "address")});
+    }
+    for (const Node& c : elements(st, "conditions")) {
+      const Object cond = c.object();
+      if (string_or(cond, "type") == "Ready") node.ready = string_or(cond, "status") == "True";
+    }
+  }
+  return node;
+}
+
 // Reads `j` through `decode` with Kubernetes' conventions; the first malformed field is the
 // error, as `PATH: what`.
 template <typename F>
@@ -212,6 +232,10 @@ Result<K8sService> decode_service(const nlohmann::json& j) {
 
 Result<K8sEndpointSlice> decode_endpoint_slice(const nlohmann::json& j) {
   return decoded(slice_of, j);
+}
+
+Result<K8sNode> decode_node(const nlohmann::json& j) {
+  return decoded(node_of, j);
 }
 
 }  // namespace magline::k8s

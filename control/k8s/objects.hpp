@@ -1,4 +1,4 @@
-// Kubernetes Services and EndpointSlices as Magline reads them: only the fields that decide
+// Kubernetes Services, EndpointSlices and Nodes as Magline reads them: only the fields that decide
 // forwarding (../../docs/k8s.md), decoded tolerantly (unknown fields and unknown enum strings are
 // kept or ignored, never fatal), with Kubernetes' nil defaults left visible as std::optional so
 // the translation applies them exactly where kube-proxy does.
@@ -100,9 +100,29 @@ struct K8sEndpointSlice {
   std::string service_key() const;
 };
 
+// One of status.addresses[] of a Node.
+struct NodeAddress {
+  std::string type;     // InternalIP, ExternalIP, Hostname, InternalDNS, ExternalDNS
+  std::string address;  // as given; an InternalIP that does not parse is skipped later
+};
+
+// A Node, for node targets (docs/k8s.md, "Node targets"): its name, labels, addresses and
+// whether the kubelet reports it Ready. Cluster-scoped: meta.ns is empty, meta.key() is "/name"
+// and name() is the key Nodes are held by.
+struct K8sNode {
+  ObjectMeta meta;
+  std::vector<NodeAddress> addresses;  // status.addresses, in order
+  // status.conditions[type=Ready].status == "True"; false when the condition is absent,
+  // "False" or "Unknown" (the node controller sets Unknown when the kubelet stops reporting).
+  bool ready = false;
+
+  const std::string& name() const noexcept { return meta.name; }
+};
+
 // Decoders. Errors name what is missing or malformed (e.g. "metadata.name: missing"); only
 // objects that cannot be identified or whose fields have the wrong JSON type are refused.
 Result<K8sService> decode_service(const nlohmann::json& j);
 Result<K8sEndpointSlice> decode_endpoint_slice(const nlohmann::json& j);
+Result<K8sNode> decode_node(const nlohmann::json& j);
 
 }  // namespace magline::k8s

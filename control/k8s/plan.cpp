@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/k8s/node_targets.hpp"
+
 namespace magline::k8s {
 
 namespace {
@@ -30,9 +32,13 @@ std::string string_field(const Json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+// Names already read, per kind: a second object of one name is ignored.
+struct Seen {
+  std::set<std::string> services, slices, nodes;
+};
+
 void add_item(const Json& item, const std::string& implied_kind, const std::string& where,
-              K8sObjects& out, std::set<std::string>& seen_services,
-              std::set<std::string>& seen_slices) {
+              K8sObjects& out, Seen& seen) {
   const std::string key = key_of(item);
   std::string kind = item.is_object() ? string_field(item, "kind") : std::string();
   if (kind.empty()) kind = implied_kind;
@@ -44,7 +50,7 @@ void add_item(const Json& item, const std::string& implied_kind, const std::stri
     auto svc = decode_service(item);
     if (!svc) {
       out.errors.push_back({key.empty() ? where : key, where + ": " + svc.error().message});
-    } else if (!seen_services.insert(svc->meta.key()).second) {
+    } else if (!seen.services.insert(svc->meta.key()).second) {
       out.errors.push_back({svc->meta.key(), where + ": a second Service with this name: ignored"});
     } else {
       out.services.push_back(std::move(svc).value());
@@ -53,11 +59,20 @@ void add_item(const Json& item, const std::string& implied_kind, const std::stri
     auto slice = decode_endpoint_slice(item);
     if (!slice) {
       out.errors.push_back({key.empty() ? where : key, where + ": " + slice.error().message});
-    } else if (!seen_slices.insert(slice->meta.key()).second) {
+    } else if (!seen.slices.insert(slice->meta.key()).second) {
       out.errors.push_back(
           {slice->meta.key(), where + ": a second EndpointSlice with this name: ignored"});
     } else {
       out.slices.push_back(std::move(slice).value());
+    }
+  } else if (kind == "Node") {
+    auto node = decode_node(item);
+    if (!node) {
+      out.errors.push_back({key.empty() ? where : key, where + ": " + node.error().message});
+    } else if (!seen.nodes.insert(node->name()).second) {
+      out.errors.push_back({node->name(), where + ": a second Node with this name: ignored"});
+    } else {
+      out.nodes.push_back(std::move(node).value());
     }
   } else {
     out.ignored.push_back(where + ": " + kind + (key.empty() ? "" : " " + key));
@@ -125,7 +140,7 @@ Result<K8sObjects> parse_list(const nlohmann::json& doc) {
     return Error{std::string("expected a Kubernetes object or List, got JSON ") + doc.type_name()};
   }
   K8sObjects out;
-  std::set<std::string> seen_services, seen_slices;
+  Seen seen;
   const std::string kind = string_field(doc, "kind");
   const auto items = doc.find("items");
   if (items != doc.end() && (kind.empty() || kind == "List" || kind.ends_with("List"))) {
@@ -134,27 +149,52 @@ Result<K8sObjects> parse_list(const nlohmann::json& doc) {
     std::string implied;
     if (kind == "ServiceList") implied = "Service";
     if (kind == "EndpointSliceList") implied = "EndpointSlice";
+    if (kind == "NodeList") implied = "Node";
     if (!implied.empty() || kind == "List" || kind.empty()) {
       for (size_t i = 0; i < items->size(); ++i) {
-        add_item((*items)[i], implied, "items[" + std::to_string(i) + "]", out, seen_services,
-                 seen_slices);
+        add_item((*items)[i], implied, "items[" + std::to_string(i) + "]", out, seen);
       }
       return out;
     }
-    return Error{"a " + kind + " holds neither Services nor EndpointSlices"};
+    return Error{"a " + kind + " holds no Services, EndpointSlices or Nodes"};
   }
-  if (kind == "Service" || kind == "EndpointSlice") {
-    add_item(doc, kind, "(top level)", out, seen_services, seen_slices);
+  if (kind == "Service" || kind == "EndpointSlice" || kind == "Node") {
+    add_item(doc, kind, "(top level)", out, seen);
     return out;
   }
-  return Error{kind.empty() ? std::string("expected a List (\"items\") or an object with a kind")
-                            : "expected a List, a Service or an EndpointSlice, got kind " + kind};
+  return Error{kind.empty()
+                   ? std::string("expected a List (\"items\") or an object with a kind")
+                   : "expected a List, a Service, an EndpointSlice or a Node, got kind " + kind};
 }
 
 Plan build_plan(const std::vector<K8sService>& services,
-                const std::vector<K8sEndpointSlice>& slices, const TranslateOptions& opts) {
+                const std::vector<K8sEndpointSlice>& slices, const std::vector<K8sNode>& nodes,
+                const TranslateOptions& opts) {
   Plan plan;
   plan.options = opts;
+  std::vector<const K8sNode*> node_ptrs;
+  if (opts.targets == Targets::nodes) {
+    for (const K8sNode& n : nodes)
+      node_ptrs.push_back(&n);
+    std::sort(node_ptrs.begin(), node_ptrs.end(),
+              [](const K8sNode* a, const K8sNode* b) { return a->name() < b->name(); });
+    for (const K8sNode* n : node_ptrs) {
+      PlanNode pn{n->name(), {}, {}};
+      for (dp::Family f : {dp::Family::v4, dp::Family::v6}) {
+        if (const auto why = ineligible(*n, f)) {
+          pn.excluded.push_back(std::string(f == dp::Family::v4 ? "IPv4" : "IPv6") + ": " + *why);
+        } else {
+          pn.targets.push_back(*internal_ip(*n, f));
+        }
+      }
+      plan.nodes.push_back(std::move(pn));
+    }
+    if (nodes.empty()) {
+      plan.notes.push_back({"",
+                            "node targets, and no Nodes in the input (add `kubectl get nodes "
+                            "-o json`): no Service has backends"});
+    }
+  }
 
   // What the daemon's watch would never receive (k8s-api.md §8) is not in the plan either.
   std::map<std::string, std::vector<const K8sEndpointSlice*>> by_service;
@@ -181,7 +221,7 @@ Plan build_plan(const std::vector<K8sService>& services,
     const std::string key = svc->meta.key();
     known.insert(key);
     const auto it = by_service.find(key);
-    Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, opts);
+    Translation tr = translate(*svc, it == by_service.end() ? kNone : it->second, node_ptrs, opts);
     if (tr.skipped) plan.skipped.push_back({key, *tr.skipped, never_served(*svc)});
     for (std::string& n : tr.notes)
       plan.notes.push_back({key, std::move(n)});
@@ -243,7 +283,7 @@ void plan_allocations(const std::vector<const K8sService*>& services, Plan& plan
 }
 
 Plan build_plan(const K8sObjects& objects, const TranslateOptions& opts) {
-  Plan plan = build_plan(objects.services, objects.slices, opts);
+  Plan plan = build_plan(objects.services, objects.slices, objects.nodes, opts);
   plan.errors = objects.errors;
   plan.ignored = objects.ignored;
   return plan;
@@ -280,6 +320,18 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
   // Only when set, so that every plan written before it existed reads the same.
   if (plan.options.default_load_balancer_class) {
     root["options"]["default_load_balancer_class"] = true;
+  }
+  if (plan.options.targets == Targets::nodes) {
+    root["options"]["targets"] = to_string(plan.options.targets);
+    OJson nodes = OJson::array();
+    for (const PlanNode& n : plan.nodes) {
+      OJson targets = OJson::array();
+      for (const dp::IpAddr& a : n.targets)
+        targets.push_back(dp::to_string(a));
+      nodes.push_back(
+          {{"name", n.name}, {"targets", std::move(targets)}, {"excluded", n.excluded}});
+    }
+    root["nodes"] = std::move(nodes);
   }
   OJson services = OJson::array();
   for (const PlanService& s : plan.services)

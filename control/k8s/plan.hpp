@@ -1,4 +1,5 @@
-// The forwarding plan: what a set of Services and EndpointSlices becomes, with why each skipped
+// The forwarding plan: what a set of Services and EndpointSlices (and Nodes, with node targets)
+// becomes, with why each skipped
 // Service is skipped and what the user should know. `magline plan` prints it from a
 // `kubectl get services,endpointslices -A -o json` document; the daemon's /state prints it from
 // the objects it holds. The JSON schema is in docs/k8s.md ("The plan").
@@ -29,13 +30,14 @@ struct PlanError {
 struct K8sObjects {
   std::vector<K8sService> services;
   std::vector<K8sEndpointSlice> slices;
+  std::vector<K8sNode> nodes;
   std::vector<PlanError> errors;     // items that did not decode (the rest still count)
   std::vector<std::string> ignored;  // items of other kinds ("items[0]: Deployment default/x")
 };
 
-// Reads a `{"kind":"List","items":[...]}` document (items carry their kind), a ServiceList or
-// EndpointSliceList (items may omit it), or a single Service or EndpointSlice. Bad items are
-// reported in errors and skipped; an Error only when the document is none of these.
+// Reads a `{"kind":"List","items":[...]}` document (items carry their kind), a ServiceList,
+// EndpointSliceList or NodeList (items may omit it), or a single Service, EndpointSlice or Node.
+// Bad items are reported in errors and skipped; an Error only when the document is none of these.
 Result<K8sObjects> parse_list(const nlohmann::json& doc);
 
 struct PlanService {
@@ -67,8 +69,16 @@ struct PlanAllocation {
   std::string refused;            // empty, or the refusal's name (ipam.hpp, Refusal)
 };
 
+// A Node as node targets see it (only with node targets).
+struct PlanNode {
+  std::string name;
+  std::vector<dp::IpAddr> targets;    // its backend address per family it is eligible for
+  std::vector<std::string> excluded;  // why not, per family it is not ("IPv6: not Ready")
+};
+
 struct Plan {
   TranslateOptions options;
+  std::vector<PlanNode> nodes;  // with node targets: every Node, sorted by name
   // With address pools configured: what the provider would write, and each pool's use.
   std::vector<PlanAllocation> allocations;  // sorted by service
   std::vector<Ipam::Usage> pools;
@@ -79,10 +89,12 @@ struct Plan {
   std::vector<std::string> ignored;
 };
 
-// Translates every Service with its slices (joined by the kubernetes.io/service-name label).
-// Input order does not matter. O(services + slices) translations, each as translate().
+// Translates every Service with its slices (joined by the kubernetes.io/service-name label), or
+// with node targets the Nodes. Input order does not matter. O(services + slices) translations,
+// each as translate().
 Plan build_plan(const std::vector<K8sService>& services,
-                const std::vector<K8sEndpointSlice>& slices, const TranslateOptions& opts);
+                const std::vector<K8sEndpointSlice>& slices, const std::vector<K8sNode>& nodes,
+                const TranslateOptions& opts);
 
 // The provider's decisions over these Services (those of Magline's class, of type
 // LoadBalancer, not being deleted; given in name order): first every address their status

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <tuple>
 
+#include "control/k8s/node_targets.hpp"
+
 namespace magline::k8s {
 
 uint32_t table_size_for(size_t endpoints, const TranslateOptions& opts) noexcept {
@@ -62,32 +64,24 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-// The families a Service is programmed for. kube-proxy skips a family the Service has no
-// cluster IP of (serviceToServiceMap: GetClusterIPByFamily); a manifest that never went through
-// the API server has none, so then spec.ipFamilies, and IPv4 when that is empty too.
+bool has_family(const std::vector<dp::Family>& fs, dp::Family f) {
+  return std::find(fs.begin(), fs.end(), f) != fs.end();
+}
+
+// kube-proxy's note-free part is service_families(); a Service without a cluster IP is worth a
+// note, as its families are then guessed.
 std::vector<dp::Family> families_of(const K8sService& svc, std::vector<std::string>& notes) {
-  bool v4 = false, v6 = false;
-  for (const std::string& ip : svc.cluster_ips) {
-    if (const auto a = dp::parse_ip(ip)) (a->family == dp::Family::v4 ? v4 : v6) = true;
-  }
-  if (!v4 && !v6) {
-    for (const std::string& f : svc.ip_families) {
-      if (f == "IPv4") v4 = true;
-      if (f == "IPv6") v6 = true;
-    }
-    if (!v4 && !v6) v4 = true;
+  std::vector<dp::Family> out = service_families(svc);
+  bool has_cluster_ip = false;
+  for (const std::string& ip : svc.cluster_ips)
+    has_cluster_ip = has_cluster_ip || dp::parse_ip(ip);
+  if (!has_cluster_ip) {
+    const bool v4 = has_family(out, dp::Family::v4), v6 = has_family(out, dp::Family::v6);
     notes.push_back(std::string("no cluster IP: programmed for ") + (v4 ? "IPv4" : "") +
                     (v4 && v6 ? " and " : "") + (v6 ? "IPv6" : "") +
                     (svc.ip_families.empty() ? " (the default)" : " (spec.ipFamilies)"));
   }
-  std::vector<dp::Family> out;
-  if (v4) out.push_back(dp::Family::v4);
-  if (v6) out.push_back(dp::Family::v6);
   return out;
-}
-
-bool has_family(const std::vector<dp::Family>& fs, dp::Family f) {
-  return std::find(fs.begin(), fs.end(), f) != fs.end();
 }
 
 // The Service-wide inputs of every port: addresses per family, source ranges, mode.
@@ -328,6 +322,28 @@ std::string service_name(const K8sService& svc, const ServicePort& sp, dp::Proto
 
 }  // namespace
 
+std::vector<dp::Family> service_families(const K8sService& svc) {
+  std::vector<dp::Family> out;
+  auto add = [&out](dp::Family f) {
+    if (std::find(out.begin(), out.end(), f) == out.end()) out.push_back(f);
+  };
+  for (const std::string& ip : svc.cluster_ips) {
+    if (const auto a = dp::parse_ip(ip)) add(a->family);
+  }
+  if (out.empty()) {
+    for (const std::string& f : svc.ip_families) {
+      if (f == "IPv4") add(dp::Family::v4);
+      if (f == "IPv6") add(dp::Family::v6);
+    }
+  }
+  if (out.empty()) add(dp::Family::v4);
+  return out;
+}
+
+std::string_view to_string(Targets t) noexcept {
+  return t == Targets::nodes ? "nodes" : "pods";
+}
+
 std::string_view to_string(FrontendGroup g) noexcept {
   switch (g) {
     case FrontendGroup::all:
@@ -396,7 +412,7 @@ std::string watch_selector(const TranslateOptions& opts) {
 }
 
 Translation translate(const K8sService& svc, const std::vector<const K8sEndpointSlice*>& slices,
-                      const TranslateOptions& opts) {
+                      const std::vector<const K8sNode*>& nodes, const TranslateOptions& opts) {
   Translation tr;
   tr.skipped = skip_reason(svc, opts);
   if (tr.skipped) return tr;
@@ -405,10 +421,12 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
   std::map<dp::Family, Addresses> addrs = addresses_of(svc, families, opts, tr.notes);
 
   // This Service's slices, in name order (the result must not depend on the caller's order).
+  // With node targets the slices are not the backends: none is read.
+  const bool node_targets = opts.targets == Targets::nodes;
   std::vector<const K8sEndpointSlice*> own;
   const std::string key = svc.meta.key();
   for (const K8sEndpointSlice* s : slices) {
-    if (s && s->service_key() == key) own.push_back(s);
+    if (s && !node_targets && s->service_key() == key) own.push_back(s);
   }
   std::sort(own.begin(), own.end(), [](const K8sEndpointSlice* a, const K8sEndpointSlice* b) {
     return a->meta.name < b->meta.name;
@@ -425,7 +443,9 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       }
     }
   }
-  if (own.empty()) tr.notes.push_back("no EndpointSlices: new connections are rejected");
+  if (own.empty() && !node_targets) {
+    tr.notes.push_back("no EndpointSlices: new connections are rejected");
+  }
 
   const bool local_policy = svc.external_traffic_policy == "Local";
   const dp::ForwardMode mode = local_policy ? dp::ForwardMode::dnat : dp::ForwardMode::full_nat;
@@ -441,6 +461,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
 
   std::vector<dp::Service> out;
   std::vector<ServiceOrigin> origins;
+  std::map<dp::Family, std::vector<dp::Backend>> node_sets;  // node targets: by family
   for (const ServicePort& sp : svc.ports) {
     const std::string port_label = sp.name.empty() ? std::to_string(sp.port) : sp.name;
     const auto proto = protocol_of(sp.protocol);
@@ -451,6 +472,12 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
     }
     if (sp.port == 0) {
       tr.notes.push_back("port " + port_label + ": no port number: skipped");
+      continue;
+    }
+    if (node_targets && sp.node_port == 0) {
+      // The nodes are reached only through a nodePort (allocateLoadBalancerNodePorts false,
+      // or type ClusterIP with externalIPs, has none).
+      tr.notes.push_back("port " + port_label + ": no nodePort, which node targets need: skipped");
       continue;
     }
     bool port_matched = false;
@@ -481,8 +508,20 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       for (const dp::IpAddr& ip : a.external)
         add(open, ip, sp.port, dp::FrontendKind::external_ip);
 
-      BackendSet set = choose(candidates_of(sp, family, own, opts, port_matched, tr.notes),
-                              local_policy, opts);
+      BackendSet set;
+      if (node_targets) {
+        // Per family, not per port: the notes once (the first port), the nodes the same.
+        auto memo = node_sets.find(family);
+        if (memo == node_sets.end()) {
+          memo = node_sets.emplace(family, node_backends(svc, family, nodes, opts, tr.notes)).first;
+        }
+        set.backends = memo->second;
+        for (dp::Backend& b : set.backends)
+          b.port = sp.node_port;
+      } else {
+        set = choose(candidates_of(sp, family, own, opts, port_matched, tr.notes), local_policy,
+                     opts);
+      }
       dp::Service s;
       s.name = service_name(svc, sp, *proto, family);
       s.backends = std::move(set.backends);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,19 @@
 #include "dataplane/service.hpp"
 
 namespace magline::k8s {
+
+// What a Service's backends are (docs/k8s.md, "Node targets").
+enum class Targets : uint8_t {
+  pods,   // its endpoints (EndpointSlices): the edge routes to pod addresses
+  nodes,  // the eligible nodes' InternalIPs at the port's nodePort (any CNI)
+};
+std::string_view to_string(Targets t) noexcept;
+
+// A node's health verdict for a Service (its healthCheckNodePort probed on that node): true
+// healthy, false failing, nullopt not probed yet. `service` is "namespace/name", `node` the
+// Node's name. Called on the thread that translates; it must not block.
+using NodeVerdict =
+    std::function<std::optional<bool>(std::string_view service, std::string_view node)>;
 
 struct TranslateOptions {
   // NodePort frontends go on these addresses (per family). Empty: no NodePort frontends.
@@ -40,6 +54,11 @@ struct TranslateOptions {
   // The provider's address pools (control/k8s/ipam.hpp): with some, `magline plan` also shows
   // the address each LoadBalancer Service would get.
   std::vector<AddressPool> pools;
+  // Pods (EndpointSlices) or nodes (Nodes and nodePorts) as backends.
+  Targets targets = Targets::pods;
+  // With node targets, for Services with externalTrafficPolicy Local: the prober's verdicts.
+  // Empty: every node is "not probed yet".
+  NodeVerdict node_verdict;
 };
 
 // The primes table sizes are taken from between min_table_size and table_size: each about
@@ -66,6 +85,12 @@ std::string watch_selector(const TranslateOptions& opts);
 // Appended to a service's name for the frontends that loadBalancerSourceRanges do not cover
 // (NodePorts and externalIPs) when the ranges split a Service port in two (docs/k8s.md).
 inline constexpr std::string_view kOpenSuffix = "/open";
+
+// The families a Service is programmed for, its primary one first. kube-proxy skips a family
+// the Service has no cluster IP of (serviceToServiceMap: GetClusterIPByFamily); a manifest that
+// never went through the API server has none, so then spec.ipFamilies, and IPv4 when that is
+// empty too.
+std::vector<dp::Family> service_families(const K8sService& svc);
 
 // Why a Service yields nothing; empty when it is handled.
 std::optional<std::string> skip_reason(const K8sService& svc, const TranslateOptions& opts);
@@ -104,8 +129,9 @@ struct Translation {
   std::optional<std::string> skipped;  // skip_reason(), when the whole Service is skipped
 };
 
-// `slices` are the Service's EndpointSlices (any order; those of other Services are ignored).
+// `slices` are the Service's EndpointSlices (any order; those of other Services are ignored);
+// with pod targets they are the backends, with node targets `nodes` (every Node, any order) are.
 Translation translate(const K8sService& svc, const std::vector<const K8sEndpointSlice*>& slices,
-                      const TranslateOptions& opts);
+                      const std::vector<const K8sNode*>& nodes, const TranslateOptions& opts);
 
 }  // namespace magline::k8s

@@ -18,8 +18,28 @@ using std::chrono::seconds;
 
 std::string collection_path(Resource r, const std::string& ns) {
   const std::string scope = ns.empty() ? "" : "namespaces/" + url_encode(ns) + "/";
-  return r == Resource::services ? "/api/v1/" + scope + "services"
-                                 : "/apis/discovery.k8s.io/v1/" + scope + "endpointslices";
+  switch (r) {
+    case Resource::services:
+      return "/api/v1/" + scope + "services";
+    case Resource::endpoint_slices:
+      return "/apis/discovery.k8s.io/v1/" + scope + "endpointslices";
+    case Resource::nodes:
+      return "/api/v1/nodes";  // cluster-scoped
+  }
+  return {};
+}
+
+// The thread's name (at most 15 characters).
+const char* thread_name(Resource r) {
+  switch (r) {
+    case Resource::services:
+      return "k8s-services";
+    case Resource::endpoint_slices:
+      return "k8s-slices";
+    case Resource::nodes:
+      return "k8s-nodes";
+  }
+  return "k8s-watch";
 }
 
 void bump(std::atomic<uint64_t>& c, uint64_t by = 1) {
@@ -88,7 +108,15 @@ std::string string_at(const nlohmann::json& obj, const char* a, const char* b) {
 }  // namespace
 
 std::string_view resource_name(Resource r) {
-  return r == Resource::services ? "services" : "endpointslices";
+  switch (r) {
+    case Resource::services:
+      return "services";
+    case Resource::endpoint_slices:
+      return "endpointslices";
+    case Resource::nodes:
+      return "nodes";
+  }
+  return "?";
 }
 
 // --- EventQueue ---------------------------------------------------------------------------------
@@ -155,7 +183,9 @@ struct Watcher::Runner {
         rng(seed),
         backoff(o.backoff_initial, o.backoff_max, rng),
         path(collection_path(r, o.ns)) {
-    if (!o.label_selector.empty()) selector = "labelSelector=" + url_encode(o.label_selector);
+    if (!o.label_selector.empty() && r != Resource::nodes) {
+      selector = "labelSelector=" + url_encode(o.label_selector);
+    }
   }
 
   void run();
@@ -502,8 +532,7 @@ Result<void> Watcher::start() {
   for (auto& runner : runners_) {
     Runner* p = runner.get();
     p->thread = std::thread([p] { p->run(); });
-    pthread_setname_np(p->thread.native_handle(),
-                       p->resource == Resource::services ? "k8s-services" : "k8s-slices");
+    pthread_setname_np(p->thread.native_handle(), thread_name(p->resource));
   }
   return {};
 }

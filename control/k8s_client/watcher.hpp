@@ -1,8 +1,9 @@
 // The reflector: LIST then WATCH one collection of the Kubernetes API, for as long as it runs,
 // recovering from every error the API server can return (k8s-api.md §2-4; client-go's
-// tools/cache/reflector.go). One thread per resource (Services, EndpointSlices), each with its
-// own resourceVersion. What it learns goes into an EventQueue as raw JSON objects; decoding
-// them is control/k8s's job. docs/k8s-client.md has the request sequence and the error table.
+// tools/cache/reflector.go). One thread per resource (Services, EndpointSlices, and Nodes for
+// node targets), each with its own resourceVersion. What it learns goes into an EventQueue as raw
+// JSON objects; decoding them is control/k8s's job. docs/k8s-client.md has the request sequence and
+// the error table.
 #pragma once
 
 #include <array>
@@ -25,10 +26,10 @@
 
 namespace magline::k8s {
 
-enum class Resource : uint8_t { services, endpoint_slices };
-inline constexpr size_t kResourceCount = 2;
+enum class Resource : uint8_t { services, endpoint_slices, nodes };
+inline constexpr size_t kResourceCount = 3;
 
-// "services", "endpointslices": the collection's name in URLs and in metric labels.
+// "services", "endpointslices", "nodes": the collection's name in URLs and in metric labels.
 std::string_view resource_name(Resource r);
 
 struct WatchEvent {
@@ -108,8 +109,10 @@ struct WatchCounters {
 
 struct WatcherOptions {
   std::vector<Resource> resources{Resource::services, Resource::endpoint_slices};
-  std::string label_selector;  // as written ("!service.kubernetes.io/headless"); encoded here
-  std::string ns;              // empty: all namespaces
+  // As written ("!service.kubernetes.io/headless"); encoded here. For Services and
+  // EndpointSlices only: it selects by the Service's labels, which Nodes do not carry.
+  std::string label_selector;
+  std::string ns;              // empty: all namespaces; Nodes are cluster-scoped and ignore it
   uint32_t page_limit = 500;   // LIST page size (client-go's pager default); 0: one page
   // WATCH timeoutSeconds is drawn from [min, max) (client-go: [5 min, 10 min)).
   std::chrono::seconds watch_timeout_min{300};

@@ -9,8 +9,9 @@ runtime directory and memory locking):
             makes: the fake API server (tests/k8s_client/fake_apiserver.py --rbac) enforces the
             shipped rules for the DaemonSet's service account while Magline watches, and its
             provider assigns an address, loses a race (an injected 409), and withdraws the
-            address of a deleted Service; then no request may have been forbidden, and every
-            rule the role grants must have been used.
+            address of a deleted Service, then (kubernetes.targets "nodes") watches the Nodes;
+            then no request may have been forbidden, and every rule the role grants must have
+            been used.
 
 Usage: run_test.py MAGLINE CASE. Exit 0 pass, 1 fail, 77 skipped (not root)."""
 import json
@@ -293,6 +294,21 @@ def rbac(magline, tmp):
             assert code == 200, body
             wait_for("the Service to go (finalizer removed)",
                      lambda: fake.call("GET", svc_path)[0] == 404, 20, p)
+        finally:
+            rc, out, err = stop(p)
+        assert rc == 0, f"exit {rc}: {err}"
+        # The node-targets role: the same configuration with targets "nodes" lists and watches
+        # the Nodes (and no EndpointSlices).
+        k["targets"] = "nodes"
+        conf = net_null_config(kubernetes=k, provider=shipped["provider"])
+        p = start(magline, write(tmp, "run-nodes.json", conf))
+        try:
+            def nodes_watched():
+                code, log = fake.call("GET", "/fake/requests")
+                return code == 200 and any(
+                    r.get("user") == user and r.get("resource") == "nodes" and
+                    r.get("verb") == "watch" for r in log["requests"])
+            wait_for("a watch of the Nodes", nodes_watched, 20, p)
         finally:
             rc, out, err = stop(p)
         assert rc == 0, f"exit {rc}: {err}"

@@ -959,7 +959,10 @@ class Suite:
                  "write that lost a race (409); tests/deploy/run_test.py rbac injects one",
                  ("events.k8s.io", "events", "patch"): "an Event's series is patched only when "
                  "it repeats 30 s or more after its last write (tests/k8s_client/"
-                 "event_writer_test.cpp writes one)"}
+                 "event_writer_test.cpp writes one)",
+                 ("", "nodes", "list"): "node targets only (kubernetes.targets nodes); "
+                 "tests/deploy/run_test.py rbac runs them",
+                 ("", "nodes", "watch"): "node targets only, as above"}
         forbidden, unused = self.api.rbac_findings(allow)
         out.append(f"{len(forbidden)} forbidden, unused grants: {unused or 'none'}")
         problems = [f"forbidden: {r}" for r in forbidden[:10]]

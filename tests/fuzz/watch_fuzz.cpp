@@ -1,7 +1,8 @@
 // Fuzz target for what the API server sends: a watch stream's bytes through the framer
-// (control/k8s_client/framer.hpp), each framed value parsed as JSON, decoded as a Service and as
-// an EndpointSlice (control/k8s/objects.hpp), and whatever decodes translated into services
-// (control/k8s/translate.hpp). Beyond "no crash, no sanitizer report":
+// (control/k8s_client/framer.hpp), each framed value parsed as JSON, decoded as a Service, an
+// EndpointSlice and a Node (control/k8s/objects.hpp), and whatever decodes translated into
+// services (control/k8s/translate.hpp), with pod targets and with node targets. Beyond "no crash,
+// no sanitizer report":
 //   - the framer frames the same values, and fails alike (same message, same byte), whatever
 //     the chunking of the stream (the first byte of the input chooses the chunk size);
 //   - every framed value starts with '{' or '[' and ends with its closing bracket;
@@ -43,6 +44,7 @@ void check_translation(const k8s::Translation& t) {
 void decode_all(const std::vector<std::string>& values) {
   std::vector<k8s::K8sService> services;
   std::vector<k8s::K8sEndpointSlice> slices;
+  std::vector<k8s::K8sNode> nodes;
   for (size_t i = 0; i < values.size() && i < kMaxDecoded; ++i) {
     const nlohmann::json j = nlohmann::json::parse(values[i], nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) continue;
@@ -57,12 +59,22 @@ void decode_all(const std::vector<std::string>& values) {
     for (const nlohmann::json* o : objects) {
       if (auto svc = k8s::decode_service(*o)) services.push_back(std::move(svc).value());
       if (auto slice = k8s::decode_endpoint_slice(*o)) slices.push_back(std::move(slice).value());
+      if (auto node = k8s::decode_node(*o)) nodes.push_back(std::move(node).value());
     }
   }
   std::vector<const k8s::K8sEndpointSlice*> slice_ptrs;
   for (const k8s::K8sEndpointSlice& s : slices) slice_ptrs.push_back(&s);
-  const k8s::TranslateOptions opts;
-  for (const k8s::K8sService& svc : services) check_translation(k8s::translate(svc, slice_ptrs, opts));
+  std::vector<const k8s::K8sNode*> node_ptrs;
+  for (const k8s::K8sNode& n : nodes)
+    node_ptrs.push_back(&n);
+  k8s::TranslateOptions opts;
+  for (const k8s::K8sService& svc : services) {
+    check_translation(k8s::translate(svc, slice_ptrs, node_ptrs, opts));
+  }
+  opts.targets = k8s::Targets::nodes;
+  for (const k8s::K8sService& svc : services) {
+    check_translation(k8s::translate(svc, slice_ptrs, node_ptrs, opts));
+  }
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ Translation run(const K8sService& svc, const std::vector<K8sEndpointSlice>& slic
   std::vector<const K8sEndpointSlice*> ptrs;
   for (const auto& s : slices)
     ptrs.push_back(&s);
-  return translate(svc, ptrs, opts);
+  return translate(svc, ptrs, {}, opts);
 }
 
 using V = std::vector<std::string>;
@@ -360,13 +360,13 @@ TEST(K8sRules, ThePlanSeesWhatTheWatchReceives) {
   theirs.meta.labels[std::string(kProxyNameLabel)] = "other";
   TranslateOptions none;
   none.node_addresses = {*dp::parse_ip("192.0.2.1")};
-  const Plan plan = build_plan({svc}, {mine, headless, theirs}, none);
+  const Plan plan = build_plan({svc}, {mine, headless, theirs}, {}, none);
   ASSERT_EQ(plan.services.size(), 1u);
   ASSERT_EQ(plan.services[0].service.backends.size(), 1u);
   EXPECT_EQ(dp::to_string(plan.services[0].service.backends[0].addr), "10.0.0.1");
   K8sService labelled = svc;
   labelled.meta.labels[std::string(kHeadlessLabel)] = "";
-  const Plan none_at_all = build_plan({labelled}, {mine}, none);
+  const Plan none_at_all = build_plan({labelled}, {mine}, {}, none);
   EXPECT_TRUE(none_at_all.services.empty());
   EXPECT_TRUE(none_at_all.skipped.empty());
 }

@@ -129,7 +129,7 @@ TEST_P(Golden, IndependentOfInputOrder) {
   }
   std::reverse(services.begin(), services.end());
   std::reverse(slices.begin(), slices.end());
-  Plan reversed = build_plan(services, slices, c.plan.options);
+  Plan reversed = build_plan(services, slices, {}, c.plan.options);
   reversed.errors = c.plan.errors;
   reversed.ignored = c.plan.ignored;
   EXPECT_EQ(plan_json(reversed), c.text);

@@ -624,6 +624,61 @@ TEST_F(WatcherTest, NamespaceScopesBothCollections) {
                                    "/apis/discovery.k8s.io/v1/namespaces/team-a/endpointslices"}));
 }
 
+json node(const std::string& name, const std::string& ip, const std::string& ready = "True") {
+  return {{"kind", "Node"},
+          {"apiVersion", "v1"},
+          {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/hostname", name}}}}},
+          {"status",
+           {{"addresses", {{{"type", "InternalIP"}, {"address", ip}}}},
+            {"conditions", {{{"type", "Ready"}, {"status", ready}}}}}}};
+}
+
+// Node targets: Nodes are cluster-scoped and carry no Service labels, so neither the namespace
+// nor the label selector applies to them; they are listed, watched and recovered like the rest.
+TEST_F(WatcherTest, NodesAreWatchedClusterWideWithoutTheSelector) {
+  serve();
+  REQUIRE_SERVER();
+  server_->put({{"items",
+                 {service("a", 1, json::object(), "team-a"), node("w1", "192.168.1.11"),
+                  node("w2", "192.168.1.12")}}});
+  auto o = fast();
+  o.resources = {Resource::services, Resource::nodes};
+  o.ns = "team-a";
+  o.label_selector = "!service.kubernetes.io/headless";
+  watch(o);
+  ASSERT_TRUE(eventually([&] { return mirror_.relists.size() == 2 && watcher_->synced(); }));
+  EXPECT_EQ(mirror_.objects[size_t(Resource::nodes)].size(), 2u);
+  EXPECT_EQ(mirror_.objects[size_t(Resource::nodes)].count("/w1"), 1u);
+  EXPECT_EQ(count(Resource::nodes, &WatchCounters::lists), 1u);
+  EXPECT_TRUE(watcher_->synced(Resource::nodes));
+  EXPECT_FALSE(watcher_->synced(Resource::endpoint_slices));  // not watched
+
+  // A node goes NotReady, another one joins, one leaves: three events.
+  server_->put({{"items", {node("w1", "192.168.1.11", "False"), node("w3", "192.168.1.13")}},
+                {"delete", {{{"kind", "Node"}, {"name", "w2"}}}}});
+  ASSERT_TRUE(eventually([&] {
+    const auto& nodes = mirror_.objects[size_t(Resource::nodes)];
+    return nodes.size() == 2 && nodes.count("/w3") &&
+           nodes.at("/w1")["status"]["conditions"][0]["status"] == "False";
+  }));
+  EXPECT_EQ(count(Resource::nodes, &WatchCounters::events_deleted), 1u);
+
+  // An expired watch relists the Nodes alone.
+  server_->inject({{"match", "watch"}, {"status", 410}, {"count", 1}, {"resource", "nodes"}});
+  server_->cut_watches("end");
+  ASSERT_TRUE(eventually([&] { return count(Resource::nodes, &WatchCounters::lists) == 2; }));
+  EXPECT_EQ(mirror_.objects[size_t(Resource::nodes)].size(), 2u);
+
+  std::set<std::string> node_queries;
+  for (auto& r : server_->requests()) {
+    const std::string path = r["path"];
+    if (path.find("nodes") == std::string::npos) continue;
+    node_queries.insert(path);
+    EXPECT_EQ(r["query"].dump().find("labelSelector"), std::string::npos) << r.dump();
+  }
+  EXPECT_EQ(node_queries, (std::set<std::string>{"/api/v1/nodes"}));
+}
+
 TEST_F(WatcherTest, StopReturnsPromptlyDuringASilentWatch) {
   serve();
   REQUIRE_SERVER();

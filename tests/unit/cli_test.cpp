@@ -526,6 +526,46 @@ TEST(Cli, PlanWithTheDefaultClassTakesClasslessServices) {
             "load_balancer_class)\n");
 }
 
+// --targets nodes: the Nodes in the file are the backends, at the port's nodePort; without
+// Nodes a note says so; the configuration's kubernetes.targets does the same.
+TEST(Cli, PlanWithNodeTargets) {
+  TempDir dir;
+  std::string list = kK8sList;
+  list.insert(list.rfind(']'), R"(,
+  {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+   "status": {"addresses": [{"type": "InternalIP", "address": "198.18.2.1"}],
+              "conditions": [{"type": "Ready", "status": "True"}]}})");
+  const std::string file = dir.write("k8s.json", list);
+  Outcome o =
+      magline({"plan", "--k8s", file, "--lb-class", "example.com/lb", "--targets", "nodes"});
+  ASSERT_EQ(o.rc, kOk) << o.err;
+  const auto j = nlohmann::json::parse(o.out);
+  ASSERT_EQ(j.at("services").size(), 1u);
+  const auto& backends = j.at("services").at(0).at("backends");
+  ASSERT_EQ(backends.size(), 1u);
+  EXPECT_EQ(backends.at(0).at("address"), "198.18.2.1");
+  EXPECT_EQ(backends.at(0).at("port"), 30080);
+  EXPECT_EQ(j.at("options").at("targets"), "nodes");
+  EXPECT_EQ(j.at("nodes").at(0).at("name"), "n1");
+
+  const std::string bare = dir.write("bare.json", kK8sList);
+  Outcome none = magline(
+      {"plan", "--k8s", bare, "--lb-class", "example.com/lb", "--targets", "nodes", "--strict"});
+  EXPECT_EQ(none.rc, kInvalid);
+  EXPECT_NE(none.err.find("node targets, and no Nodes in the input"), std::string::npos)
+      << none.err;
+
+  const std::string conf =
+      dir.write("magline.json", R"({"kubernetes": {"in_cluster": true, "targets": "nodes"}})");
+  Outcome configured = magline({"plan", "--k8s", file, "--config", conf});
+  ASSERT_EQ(configured.rc, kOk) << configured.err;
+  EXPECT_EQ(nlohmann::json::parse(configured.out).at("options").at("targets"), "nodes");
+
+  Outcome bad = magline({"plan", "--k8s", file, "--targets", "endpoints"});
+  EXPECT_EQ(bad.rc, kUsage);
+  EXPECT_EQ(bad.err, "magline plan: --targets: expected pods or nodes, got \"endpoints\"\n");
+}
+
 // With the provider's pools, the plan also shows the address each LoadBalancer Service of
 // Magline's class would get: the one its status holds is kept, a new one gets the first free.
 TEST(Cli, PlanShowsTheProvidersAssignments) {

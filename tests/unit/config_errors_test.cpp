@@ -462,13 +462,17 @@ TEST(ConfigErrors, Kubernetes) {
        "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
        "kubeconfig, context, namespace, proxy_name, load_balancer_class, "
        "default_load_balancer_class, node_name, zone, table_size, min_table_size, coalesce_ms, "
-       "page_limit"},
+       "page_limit, targets"},
       {R"({"kubernetes": {"in_cluster": true, "default_load_balancer_class": true}})",
        "t.json: kubernetes.default_load_balancer_class: default_load_balancer_class needs "
        "load_balancer_class: without a class, Magline takes only classless Services already"},
       {R"({"kubernetes": {"in_cluster": true, "load_balancer_class": "x/y",
            "default_load_balancer_class": "yes"}})",
        "t.json: kubernetes.default_load_balancer_class: expected true or false, got \"yes\""},
+      {R"({"kubernetes": {"in_cluster": true, "targets": "endpoints"}})",
+       "t.json: kubernetes.targets: expected one of \"pods\", \"nodes\", got \"endpoints\""},
+      {R"({"kubernetes": {"in_cluster": true, "targets": ["nodes"]}})",
+       "t.json: kubernetes.targets: expected one of \"pods\", \"nodes\", got [\"nodes\"]"},
   });
 }
 

@@ -334,7 +334,7 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
     "kubeconfig": "/etc/magline/kubeconfig", "context": "edge", "namespace": "prod",
     "proxy_name": "magline", "load_balancer_class": "magline.io/lb", "node_name": "edge-1",
     "zone": "zone-a", "table_size": 4093, "coalesce_ms": 5, "page_limit": 100,
-    "default_load_balancer_class": true}})");
+    "default_load_balancer_class": true, "targets": "nodes"}})");
   const KubernetesConfig& k = c.kubernetes;
   EXPECT_TRUE(k.enabled);
   EXPECT_FALSE(k.in_cluster);
@@ -349,6 +349,7 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   EXPECT_EQ(k.table_size, 4093u);
   EXPECT_EQ(k.coalesce_ms, 5u);
   EXPECT_EQ(k.page_limit, 100u);
+  EXPECT_EQ(k.targets, K8sTargets::nodes);
   const KubernetesConfig d = parse_ok(R"({"kubernetes": {"in_cluster": true}})").kubernetes;
   EXPECT_TRUE(d.enabled && d.in_cluster);
   EXPECT_FALSE(d.default_load_balancer_class);
@@ -356,6 +357,7 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
   EXPECT_EQ(d.min_table_size, 4093u);
   EXPECT_EQ(d.coalesce_ms, 2u);
   EXPECT_EQ(d.page_limit, 500u);
+  EXPECT_EQ(d.targets, K8sTargets::pods);
   EXPECT_FALSE(parse_ok(R"({"kubernetes": {"enabled": false}})").kubernetes.enabled);
   // Per-Service table sizes: 0 turns them off; a small table_size alone lowers the minimum.
   EXPECT_EQ(parse_ok(R"({"kubernetes": {"in_cluster": true, "min_table_size": 0}})")

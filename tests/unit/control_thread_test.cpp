@@ -16,12 +16,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/k8s_feed.hpp"
@@ -470,6 +472,69 @@ TEST_F(K8sFeedTest, ABurstIsPublishedOnceCoalesceMsAfterItsFirstEvent) {
   EXPECT_EQ(feed_->latency().count(), 1u);
   feed_->in_effect(std::chrono::steady_clock::now());
   EXPECT_EQ(feed_->latency().count(), 1u);  // nothing else in flight
+}
+
+// Node targets: the feed waits for the Nodes' list (not the slices'), re-translates the probed
+// Services when told the verdicts changed (from any thread), and hands the prober its targets.
+TEST(K8sFeedNodes, WaitsForNodesAndFollowsVerdicts) {
+  dp::Node node;
+  node.ports.push_back({0, "lan0", dp::MacAddr{kLbMac}, {{ip("198.18.0.1"), 16}}, 1500});
+  Publisher pub(node);
+  cfg::Config c;
+  c.kubernetes.enabled = true;
+  c.kubernetes.table_size = 251;
+  c.kubernetes.min_table_size = 0;
+  c.kubernetes.coalesce_ms = 5;
+  c.kubernetes.targets = cfg::K8sTargets::nodes;
+  auto q = std::make_unique<k8s::EventQueue>();
+  k8s::EventQueue* events = q.get();
+  K8sFeed feed(c, std::move(q));
+  std::atomic<bool> w1_healthy{false};
+  feed.set_node_verdict([&](std::string_view, std::string_view n) -> std::optional<bool> {
+    if (n == "w1") return w1_healthy.load();
+    return std::nullopt;
+  });
+
+  json web = k8s_service("web", "198.18.100.1");
+  web["spec"]["ports"][0]["nodePort"] = 30080;
+  web["spec"]["externalTrafficPolicy"] = "Local";
+  web["spec"]["healthCheckNodePort"] = 32000;
+  auto node_json = [](const std::string& name, const std::string& addr) {
+    return json{{"metadata", {{"name", name}, {"resourceVersion", "1"}}},
+                {"status",
+                 {{"addresses", {{{"type", "InternalIP"}, {"address", addr}}}},
+                  {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}};
+  };
+  events->push(relisted(k8s::Resource::services, {web}));
+  EXPECT_FALSE(feed.poll(0, pub, {}));
+  EXPECT_FALSE(feed.poll(50, pub, {}));  // the Nodes are not listed yet
+  events->push(relisted(k8s::Resource::nodes,
+                        {node_json("w1", "198.18.1.11"), node_json("w2", "198.18.1.12")}));
+  ASSERT_TRUE(feed.poll(60, pub, {}));
+  EXPECT_TRUE(feed.synced());
+  auto backends = [&] {
+    std::vector<std::string> out;
+    for (const dp::Backend& b : pub.find_by_name(kWeb)->spec().backends) {
+      out.push_back(dp::backend_id(b.addr, b.port) + " " + std::string(dp::to_string(b.state)));
+    }
+    return out;
+  };
+  EXPECT_EQ(backends(), (std::vector<std::string>{"198.18.1.11:30080 terminating",
+                                                  "198.18.1.12:30080 terminating"}));
+  const auto targets = feed.probe_targets();
+  ASSERT_EQ(targets->size(), 2u);
+  EXPECT_EQ((*targets)[0].node, "w1");
+  EXPECT_EQ(dp::backend_id((*targets)[0].addr, (*targets)[0].port), "198.18.1.11:32000");
+  const uint64_t version = feed.probe_targets_version();
+
+  w1_healthy = true;
+  std::thread prober([&] { feed.verdicts_changed(); });
+  prober.join();
+  EXPECT_FALSE(feed.poll(70, pub, {}));  // coalesced like any change: due at 75
+  ASSERT_TRUE(feed.poll(75, pub, {}));
+  EXPECT_EQ(backends(),
+            (std::vector<std::string>{"198.18.1.11:30080 ready", "198.18.1.12:30080 terminating"}));
+  EXPECT_EQ(feed.probe_targets_version(), version);  // same targets
 }
 
 }  // namespace

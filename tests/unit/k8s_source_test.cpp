@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/unit/k8s_json.hpp"
 
 namespace magline::control {
@@ -173,6 +175,137 @@ TEST(K8sSource, UnreadableObjectsAreCountedAndDropped) {
   src.sync(pub, {}, 0);
   EXPECT_NE(pub.find_by_name(kWeb), nullptr);
   EXPECT_EQ(src.errors().count("default/web"), 0u);
+}
+
+// --- Node targets ------------------------------------------------------------------------------
+
+json node_service(const std::string& name, const std::string& vip, const std::string& etp,
+                  const std::string& rv = "1") {
+  json s = service(name, vip, 80, rv);
+  s["spec"]["ports"][0]["nodePort"] = 30080;
+  s["spec"]["externalTrafficPolicy"] = etp;
+  if (etp == "Local") s["spec"]["healthCheckNodePort"] = 32000;
+  return s;
+}
+
+json node(const std::string& name, const std::string& addr, const std::string& ready = "True",
+          const std::string& rv = "1", const std::string& kubelet = "v1.31.0") {
+  return {{"metadata", {{"name", name}, {"resourceVersion", rv}}},
+          {"status",
+           {{"addresses", {{{"type", "InternalIP"}, {"address", addr}}}},
+            {"conditions", {{{"type", "Ready"}, {"status", ready}}}},
+            {"nodeInfo", {{"kubeletVersion", kubelet}}}}}};
+}
+
+k8s::TranslateOptions node_options() {
+  k8s::TranslateOptions o = options();
+  o.targets = k8s::Targets::nodes;
+  return o;
+}
+
+std::vector<std::string> backend_text(const Publisher& pub, const std::string& name) {
+  const dp::ServiceState* s = pub.find_by_name(name);
+  if (s == nullptr) return {"<none>"};
+  std::vector<std::string> out;
+  for (const dp::Backend& b : s->spec().backends) {
+    out.push_back(dp::backend_id(b.addr, b.port) + " " + std::string(dp::to_string(b.state)));
+  }
+  return out;
+}
+
+TEST(K8sSourceNodes, ANodeChangeTouchesEveryServiceOnlyWhenItsTargetViewChanges) {
+  const dp::Node n = one_port();
+  Publisher pub(n);
+  K8sSource src(node_options());
+  src.replace(K8sKind::service, {node_service("web", "198.18.100.1", "Cluster"),
+                                 node_service("db", "198.18.100.2", "Cluster")});
+  src.replace(K8sKind::node, {node("w1", "198.18.1.11"), node("w2", "198.18.1.12")});
+  EXPECT_EQ(src.nodes_held(), 2u);
+  src.sync(pub, {}, 0);
+  EXPECT_EQ(backend_text(pub, kWeb),
+            (std::vector<std::string>{"198.18.1.11:30080 ready", "198.18.1.12:30080 ready"}));
+
+  // A status update that changes nothing targets read (a new kubelet version): no work.
+  src.upsert(K8sKind::node, node("w1", "198.18.1.11", "True", "2", "v1.32.0"));
+  EXPECT_EQ(src.pending(), 0u);
+  // Slices are not the backends: no work either.
+  src.upsert(K8sKind::endpoint_slice, slice("web-a", "web", {"198.18.9.9"}));
+  EXPECT_EQ(src.pending(), 0u);
+
+  // w2 goes NotReady: both Services, and only once each.
+  src.upsert(K8sKind::node, node("w2", "198.18.1.12", "False", "3"));
+  EXPECT_EQ(src.pending(), 2u);
+  const uint64_t before = src.stats().translations;
+  src.sync(pub, {}, 1);
+  EXPECT_EQ(src.stats().translations, before + 2);
+  EXPECT_EQ(backend_text(pub, kWeb), (std::vector<std::string>{"198.18.1.11:30080 ready"}));
+
+  // Deleting a node that is no target takes nothing away; deleting w1 does.
+  src.erase(K8sKind::node, node("w2", ""));
+  EXPECT_EQ(src.pending(), 0u);
+  src.erase(K8sKind::node, node("w1", ""));
+  EXPECT_EQ(src.pending(), 2u);
+  src.sync(pub, {}, 2);
+  EXPECT_TRUE(backend_text(pub, kWeb).empty());
+}
+
+TEST(K8sSourceNodes, PodTargetsIgnoreNodes) {
+  const dp::Node n = one_port();
+  Publisher pub(n);
+  K8sSource src(options());
+  src.replace(K8sKind::service, {service("web", "198.18.100.1")});
+  src.sync(pub, {}, 0);
+  src.replace(K8sKind::node, {node("w1", "198.18.1.11")});
+  EXPECT_EQ(src.pending(), 0u);
+}
+
+TEST(K8sSourceNodes, VerdictsReTranslateOnlyProbedServices) {
+  const dp::Node n = one_port();
+  Publisher pub(n);
+  K8sSource src(node_options());
+  src.replace(K8sKind::service, {node_service("web", "198.18.100.1", "Local"),
+                                 node_service("db", "198.18.100.2", "Cluster")});
+  src.replace(K8sKind::node, {node("w1", "198.18.1.11"), node("w2", "198.18.1.12")});
+  std::map<std::string, bool> healthy;  // node -> verdict; absent: not probed yet
+  src.set_node_verdict([&](std::string_view svc, std::string_view nd) -> std::optional<bool> {
+    EXPECT_EQ(svc, "default/web");
+    const auto it = healthy.find(std::string(nd));
+    return it == healthy.end() ? std::nullopt : std::optional<bool>(it->second);
+  });
+  src.sync(pub, {}, 0);
+  // Nothing probed yet: failing open, every node terminating (new connections to all).
+  EXPECT_EQ(backend_text(pub, kWeb), (std::vector<std::string>{"198.18.1.11:30080 terminating",
+                                                               "198.18.1.12:30080 terminating"}));
+  EXPECT_EQ(pub.find_by_name(kWeb)->spec().mode, dp::ForwardMode::dnat);
+
+  healthy = {{"w1", true}, {"w2", false}};
+  src.verdicts_changed();
+  EXPECT_EQ(src.pending(), 1u);  // web only: db is not probed
+  src.sync(pub, {}, 1);
+  EXPECT_EQ(backend_text(pub, kWeb),
+            (std::vector<std::string>{"198.18.1.11:30080 ready", "198.18.1.12:30080 terminating"}));
+}
+
+TEST(K8sSourceNodes, ProbeTargetsFollowProbedServicesAndNodes) {
+  K8sSource src(node_options());
+  src.replace(K8sKind::service, {node_service("web", "198.18.100.1", "Local"),
+                                 node_service("db", "198.18.100.2", "Cluster")});
+  src.replace(K8sKind::node, {node("w1", "198.18.1.11")});
+  ASSERT_EQ(src.probe_targets().size(), 1u);
+  EXPECT_EQ(src.probe_targets()[0].service, "default/web");
+  EXPECT_EQ(src.probe_targets()[0].node, "w1");
+  EXPECT_EQ(src.probe_targets()[0].port, 32000);
+  const uint64_t v = src.probe_version();
+  EXPECT_EQ(src.probe_version(), v);  // nothing changed, nothing recomputed
+
+  src.upsert(K8sKind::node, node("w2", "198.18.1.12"));
+  EXPECT_EQ(src.probe_targets().size(), 2u);
+  EXPECT_EQ(src.probe_version(), v + 1);
+  src.upsert(K8sKind::service, node_service("db", "198.18.100.2", "Local", "2"));
+  EXPECT_EQ(src.probe_targets().size(), 4u);
+  src.erase(K8sKind::service, node_service("web", "", "Local"));
+  EXPECT_EQ(src.probe_targets().size(), 2u);
+  EXPECT_EQ(src.probe_version(), v + 3);
 }
 
 }  // namespace
