@@ -213,4 +213,13 @@ def control(h, method, path, query):
             reqs = [r for r in st.requests if r['seq'] >= since]
             nxt = st.next_seq
         return h.send_body(200, compact({'requests': reqs, 'next': nxt}))
+    if parts == ['watch-events']:
+        with st.meta_lock:
+            if method == 'DELETE':
+                st.sent = []
+                return h.send_body(200, '{}')
+            since = int(query.get('since', 0))
+            sent = [x for x in st.sent if x['seq'] >= since]
+            nxt = st.next_sent
+        return h.send_body(200, compact({'events': sent, 'next': nxt}))
     raise ApiError(404, 'NotFound', 'no control endpoint %s %s' % (method, path))
