@@ -146,10 +146,10 @@ class Ipam {
   std::vector<AddressPool> pools_;
   std::map<dp::IpAddr, std::vector<Holder>> held_;
   std::map<std::string, Assignment> by_service_;
-  std::vector<Usage> usage_;                  // per pool, `used` kept by take() and release()
+  std::vector<Usage> usage_;                   // per pool, `used` kept by take() and release()
   std::vector<std::vector<dp::uint128>> low_;  // per pool and range: every address below is
                                                // held or avoided (first_free's start)
-  std::set<std::string> changed_;             // for take_changed()
+  std::set<std::string> changed_;              // for take_changed()
 };
 
 }  // namespace magline::k8s
