@@ -227,8 +227,9 @@ def provider_watches(reqs):
 
 def new_services(fake, run, first, m, endpoints, watch_seqs, since_req):
     """Creates M Services one at a time; per Service (event -> finalizer PATCH, event -> status
-    PATCH) in seconds."""
+    PATCH, in seconds; its name; the other requests the fake logged in between)."""
     samples = []
+    seen = []  # every request of the phase: what else the fake served while a sample was slow
     ev_next = fake.get("/fake/watch-events?since=0")["next"]
     req_next = fake.requests(since_req)["next"]
     for k in range(m):
@@ -243,6 +244,7 @@ def new_services(fake, run, first, m, endpoints, watch_seqs, since_req):
             time.sleep(0.005)
             log = fake.requests(req_next)
             req_next = log["next"]
+            seen += log["requests"]
             for r in log["requests"]:
                 if r.get("watch") and r.get("resource") == "services" and \
                         "labelSelector" not in r.get("query", {}) and not r.get("namespace"):
@@ -259,7 +261,9 @@ def new_services(fake, run, first, m, endpoints, watch_seqs, since_req):
                  e["watch"] in watch_seqs]
         if not added:
             raise SystemExit(f"{name}: the provider's watch did not log its ADDED event")
-        samples.append((finalizer - added[0], status - added[0]))
+        during = sorted({f"{r['method']} {r.get('resource')}/{r.get('name') or ''}"
+                         for r in seen if added[0] <= r["t"] <= status and r.get("name") != name})
+        samples.append((finalizer - added[0], status - added[0], name, during))
     return samples, req_next
 
 
@@ -308,8 +312,10 @@ def one_run(args, fake, configs, run, n, since_req):
     baseline = forwarding_only(args, baseline_config, n)
     since_req = fake.requests(since_req)["next"]
     t0 = time.monotonic()
-    proc = subprocess.Popen([args.magline, "run", "--config", config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log_path = os.path.join(args.logs, f"magline-run-{run}.log")
+    with open(log_path, "w") as err:
+        proc = subprocess.Popen([args.magline, "run", "--config", config],
+                                stdout=subprocess.DEVNULL, stderr=err)
     try:
         forwarding = wait_forwarding(n, t0, t0 + 120)
         leading = wait_leading(t0, t0 + 120)
@@ -323,6 +329,8 @@ def one_run(args, fake, configs, run, n, since_req):
     finally:
         stop(proc)
     check_as_built(fake, run, n, args.new)
+    with open(log_path) as f:
+        said = [line.rstrip() for line in f if "provider:" in line]
     restart_writes = sum(v for k, v in writes.items() if not k.startswith("leases"))
     fin = [s[0] * 1000 for s in samples]
     st = [s[1] * 1000 for s in samples]
@@ -335,7 +343,13 @@ def one_run(args, fake, configs, run, n, since_req):
             "status_p99_ms": round(quantile(st, 0.99), 2),
             "status_max_ms": round(max(st), 2) if st else 0,
             "finalizer_p50_ms": round(quantile(fin, 0.5), 2),
-            "finalizer_p99_ms": round(quantile(fin, 0.99), 2)}, since_req
+            "finalizer_p99_ms": round(quantile(fin, 0.99), 2),
+            # name, status ms, the other requests the fake had meanwhile
+            "slowest": [(x[2], round(x[1] * 1000, 1), x[3])
+                        for x in sorted(samples, key=lambda x: -x[1])[:3]],
+            "leadership": [x for x in said if x.startswith(("magline: provider: leading",
+                                                            "magline: provider: not leading"))]
+            }, since_req
 
 
 def spread(rows, key):
@@ -355,6 +369,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="restarts, each followed by M new "
                     "Services (default 3)")
     ap.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--logs", default=None, help="keep magline's standard error of each run "
+                    "here (default: a temporary directory, removed)")
     args = ap.parse_args()
     if not os.access(args.magline, os.X_OK):
         ap.error(f"--magline {args.magline}: not an executable (build control/magline first)")
@@ -362,6 +378,9 @@ def main():
         ap.error("more Services than the pool's addresses")
     out = {"services": args.services, "endpoints": args.endpoints, "new": args.new, "runs": []}
     with tempfile.TemporaryDirectory(prefix="magline-provider-bench-") as workdir:
+        if args.logs is None:
+            args.logs = workdir
+        os.makedirs(args.logs, exist_ok=True)
         fake = Fake()
         try:
             fake.load_assigned(args.services, args.endpoints)
