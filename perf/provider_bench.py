@@ -344,8 +344,8 @@ def one_run(args, fake, configs, run, n, since_req):
             "status_max_ms": round(max(st), 2) if st else 0,
             "finalizer_p50_ms": round(quantile(fin, 0.5), 2),
             "finalizer_p99_ms": round(quantile(fin, 0.99), 2),
-            # name, status ms, the other requests the fake had meanwhile
-            "slowest": [(x[2], round(x[1] * 1000, 1), x[3])
+            # name, status ms, finalizer ms, the other requests the fake had meanwhile
+            "slowest": [(x[2], round(x[1] * 1000, 1), round(x[0] * 1000, 1), x[3])
                         for x in sorted(samples, key=lambda x: -x[1])[:3]],
             "leadership": [x for x in said if x.startswith(("magline: provider: leading",
                                                             "magline: provider: not leading"))]
