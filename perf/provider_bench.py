@@ -7,7 +7,8 @@ provider pools in 198.19.0.0/16 and 2001:db8:1::/112) against the fake API serve
   before the first run  N LoadBalancer Services of Magline's class, each with one EndpointSlice
             of E endpoints, written as Magline writes them: its finalizer, and
             status.loadBalancer.ingress [{ip, ipMode: VIP}] with the address a cold start gives
-            (first free address in name order). The first run proves it: it must write nothing.
+            (first free address in name order). The first run proves it: it must write nothing;
+            and the Services Magline assigns in each run must come out the same way.
   restart   from magline's start to every Service forwarding (held, published, and the last
             publication in effect on the worker: /stats, as perf/k8s_update_bench.py), and to
             the provider synced and leading (/metrics). The writes it makes, from the fake's
@@ -32,8 +33,9 @@ every Service forwarding within 2 s of the start; status written p99 <= 100 ms a
 watch event.
 
 Usage (root, a built magline): perf/provider_bench.py [--magline PATH] [--services N]
-    [--endpoints E] [--new M] [--runs R] [--check]
-Prints a table and one JSON object (docs/performance.md).
+    [--endpoints E] [--new M] [--runs R] [--check] [--logs DIR]
+Prints a table and one JSON object (docs/performance.md); the JSON names, per run, the slowest
+samples (with what else the fake served meanwhile) and the provider's leadership lines.
 """
 import argparse
 import ipaddress
