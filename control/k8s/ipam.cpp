@@ -1,6 +1,7 @@
 #include "control/k8s/ipam.hpp"
 
 #include <algorithm>
+#include <utility>
 
 #include "dataplane/hash.hpp"
 
@@ -93,7 +94,35 @@ std::string_view to_string(Refusal r) noexcept {
   return "?";
 }
 
-Ipam::Ipam(std::vector<AddressPool> pools) : pools_(std::move(pools)) {}
+Ipam::Ipam(std::vector<AddressPool> pools) : pools_(std::move(pools)) {
+  for (const AddressPool& p : pools_) {
+    Usage u{p.name, 0, 0};
+    std::vector<uint128> low;
+    for (const AddressRange& r : p.ranges) {
+      low.push_back(value_of(r.first));
+      u.size += double(value_of(r.last) - value_of(r.first)) + 1;
+      for (const AddressRange& av : p.avoid) {
+        if (!overlap(av, r)) continue;
+        const uint128 lo = std::max(value_of(av.first), value_of(r.first));
+        const uint128 hi = std::min(value_of(av.last), value_of(r.last));
+        u.size -= double(hi - lo) + 1;
+      }
+    }
+    usage_.push_back(u);
+    low_.push_back(std::move(low));
+  }
+}
+
+std::pair<int, int> Ipam::place_of(const dp::IpAddr& a) const {
+  for (size_t i = 0; i < pools_.size(); ++i) {
+    if (!in_pool(pools_[i], a)) continue;
+    const auto& rs = pools_[i].ranges;
+    for (size_t j = 0; j < rs.size(); ++j) {
+      if (within(rs[j], a)) return {int(i), int(j)};
+    }
+  }
+  return {-1, -1};
+}
 
 bool Ipam::allows(const AddressPool& p, const IpRequest& r) const {
   if (!r.pool.empty() && r.pool != p.name) return false;
@@ -134,11 +163,14 @@ bool Ipam::may_share(const dp::IpAddr& a, const IpRequest& r) const {
   return true;
 }
 
-std::optional<dp::IpAddr> Ipam::first_free(const AddressPool& p, dp::Family f) const {
-  for (const AddressRange& range : p.ranges) {
+std::optional<dp::IpAddr> Ipam::first_free(const AddressPool& p, dp::Family f) {
+  std::vector<uint128>& low = low_[size_t(&p - pools_.data())];
+  for (size_t j = 0; j < p.ranges.size(); ++j) {
+    const AddressRange& range = p.ranges[j];
     if (range.first.family != f) continue;
-    // Address by address, stepping over avoided runs: O(held + avoided) per call.
-    uint128 v = value_of(range.first);
+    // Address by address from the first one that may be free, stepping over avoided runs:
+    // O(addresses taken since the last call, + avoided runs) per call, not O(held).
+    uint128 v = std::max(value_of(range.first), low[j]);
     const uint128 end = value_of(range.last);
     while (true) {
       const dp::IpAddr a = addr_of(f, v);
@@ -150,10 +182,14 @@ std::optional<dp::IpAddr> Ipam::first_free(const AddressPool& p, dp::Family f) c
         v = last + 1;
         continue;
       }
-      if (!held_.count(a)) return a;
+      if (!held_.count(a)) {
+        low[j] = v;
+        return a;
+      }
       if (v == end) break;
       ++v;
     }
+    low[j] = end;  // full: everything up to `end` is held or avoided
   }
   return std::nullopt;
 }
@@ -189,8 +225,15 @@ bool Ipam::still_valid(const Assignment& a, const IpRequest& r) const {
 }
 
 const Assignment& Ipam::take(const IpRequest& r, Assignment a) {
-  for (const dp::IpAddr& addr : a.addrs) held_[addr].push_back({r.service, r.sharing_key, r.ports});
+  for (const dp::IpAddr& addr : a.addrs) {
+    std::vector<Holder>& hs = held_[addr];
+    if (hs.empty()) {
+      if (const int i = place_of(addr).first; i >= 0) ++usage_[size_t(i)].used;
+    }
+    hs.push_back({r.service, r.sharing_key, r.ports});
+  }
   a.sharing_key = r.sharing_key;
+  changed_.insert(r.service);
   return by_service_[r.service] = std::move(a);
 }
 
@@ -204,10 +247,19 @@ void Ipam::release(const std::string& service) {
     hs.erase(std::remove_if(hs.begin(), hs.end(),
                             [&](const Holder& x) { return x.service == service; }),
              hs.end());
-    if (hs.empty()) held_.erase(h);
+    if (!hs.empty()) continue;
+    held_.erase(h);
+    if (const auto [i, j] = place_of(a); i >= 0) {
+      --usage_[size_t(i)].used;
+      uint128& low = low_[size_t(i)][size_t(j)];
+      low = std::min(low, value_of(a));  // free again: first_free starts no later than here
+    }
   }
+  changed_.insert(service);
   by_service_.erase(it);
 }
+
+std::set<std::string> Ipam::take_changed() { return std::exchange(changed_, {}); }
 
 const Assignment* Ipam::find(const std::string& service) const {
   const auto it = by_service_.find(service);
@@ -305,25 +357,6 @@ std::variant<Assignment, Refused> Ipam::assign(const IpRequest& r) {
   return Refused{Refusal::exhausted, "every address pool this Service may use is full"};
 }
 
-std::vector<Ipam::Usage> Ipam::usage() const {
-  std::vector<Usage> out;
-  for (const AddressPool& p : pools_) {
-    Usage u{p.name, 0, 0};
-    for (const AddressRange& r : p.ranges) {
-      u.size += double(value_of(r.last) - value_of(r.first)) + 1;
-      for (const AddressRange& av : p.avoid) {
-        if (!overlap(av, r)) continue;
-        const uint128 lo = std::max(value_of(av.first), value_of(r.first));
-        const uint128 hi = std::min(value_of(av.last), value_of(r.last));
-        u.size -= double(hi - lo) + 1;
-      }
-    }
-    for (const auto& [a, holders] : held_) {
-      if (!holders.empty() && in_pool(p, a)) ++u.used;
-    }
-    out.push_back(u);
-  }
-  return out;
-}
+std::vector<Ipam::Usage> Ipam::usage() const { return usage_; }
 
 }  // namespace magline::k8s

@@ -115,7 +115,11 @@ class Ipam {
     double size = 0;     // addresses (an IPv6 /64 does not fit an integer of 64 bits)
     uint64_t used = 0;   // addresses held by at least one Service
   };
+  // O(pools): the counts are kept as addresses are taken and released.
   std::vector<Usage> usage() const;
+  // The Services whose assignment was taken or released since the last call (in name order),
+  // so that a copy of assignments() is kept up to date in O(what changed).
+  std::set<std::string> take_changed();
 
  private:
   struct Holder {
@@ -128,15 +132,24 @@ class Ipam {
   bool in_pool(const AddressPool& p, const dp::IpAddr& a) const;
   // Whether `r` may use `a` beside whoever holds it now.
   bool may_share(const dp::IpAddr& a, const IpRequest& r) const;
-  std::optional<dp::IpAddr> first_free(const AddressPool& p, dp::Family f) const;
+  // The lowest free address of `p` of family `f`: O(1) amortised for assignments in address
+  // order (the scan starts from low_, not from the range's first address).
+  std::optional<dp::IpAddr> first_free(const AddressPool& p, dp::Family f);
   std::optional<dp::IpAddr> shared_with_key(const AddressPool& p, dp::Family f,
                                             const IpRequest& r) const;
   bool still_valid(const Assignment& a, const IpRequest& r) const;
   const Assignment& take(const IpRequest& r, Assignment a);
 
+  // The pool holding `a` (pools do not overlap) and its range in it; -1 for none.
+  std::pair<int, int> place_of(const dp::IpAddr& a) const;
+
   std::vector<AddressPool> pools_;
   std::map<dp::IpAddr, std::vector<Holder>> held_;
   std::map<std::string, Assignment> by_service_;
+  std::vector<Usage> usage_;                   // per pool, `used` kept by take() and release()
+  std::vector<std::vector<dp::uint128>> low_;  // per pool and range: every address below is
+                                               // held or avoided (first_free's start)
+  std::set<std::string> changed_;              // for take_changed()
 };
 
 }  // namespace magline::k8s

@@ -135,6 +135,13 @@ Control API (under /fake, never authenticated; JSON in and out)
                               "content_type" and "body" (first 64 KiB) when sent, "user" for
                               a --rbac user's request}], "next": SEQ}.
                               DELETE /fake/requests forgets them.
+  GET    /fake/watch-events?since=SEQ   the events the watches wrote from the history (not the
+                              synthetic ADDED of a watch from RV 0/unset, nor bookmarks):
+                              {"events": [{"seq", "t" (as above: once the chunk holding it was
+                              handed to the kernel), "watch" (the watch request's seq),
+                              "type" (ADDED|MODIFIED|DELETED as sent), "rv", "resource",
+                              "namespace", "name"}], "next": SEQ}; the last 100000 at most.
+                              DELETE /fake/watch-events forgets them.
 """
 
 import argparse
@@ -188,6 +195,8 @@ class State:
         self.next_fault_id = 1
         self.requests = []
         self.next_seq = 1
+        self.sent = []  # watch events written, for GET /fake/watch-events
+        self.next_sent = 1
         self.snapshots = {}
         self.next_snap = 1
         self.open_watches = {}  # id -> threading.Event set when it ends
@@ -204,6 +213,19 @@ class State:
             if len(self.requests) > 100000:
                 del self.requests[:10000]
             return rec
+
+    def log_sent(self, watch_seq, sent):
+        """`sent`: (type, Entry) of the events a watch has just handed to the kernel."""
+        with self.meta_lock:
+            t = round(time.monotonic() - START, 6)
+            for type_, e in sent:
+                obj = e.new if e.new is not None else e.old
+                self.sent.append({'seq': self.next_sent, 't': t, 'watch': watch_seq,
+                                  'type': type_, 'rv': e.rv, 'resource': e.kind.resource,
+                                  'namespace': obj.ns, 'name': obj.name})
+                self.next_sent += 1
+            if len(self.sent) > 100000:
+                del self.sent[:10000]
 
     def take_fault(self, rec, has_continue):
         with self.meta_lock:
@@ -683,12 +705,14 @@ class Handler(BaseHTTPRequestHandler):
                 return
             cursor = top + 1
             lines = []
+            logged = []
             for e in entries:
                 if e.kind is not kind:
                     continue
-                line = self.render(e, flt)
-                if line is not None:
-                    lines.append(line)
+                rendered = self.render(e, flt)
+                if rendered is not None:
+                    lines.append(rendered[1])
+                    logged.append((rendered[0], e))
             now = time.monotonic()
             if next_bookmark is not None and now >= next_bookmark:
                 lines.append(('{"type":"BOOKMARK","object":%s}\n' % kind.bookmark_object(
@@ -696,6 +720,8 @@ class Handler(BaseHTTPRequestHandler):
                 next_bookmark = now + st.bookmark_interval if st.bookmark_interval > 0 else None
             if lines:
                 send(lines)
+                if logged:
+                    st.log_sent(rec['seq'], logged)
             elif cursor > store.rv and self.client_gone():
                 rec['ended'] = 'gone'
                 return
@@ -719,6 +745,7 @@ class Handler(BaseHTTPRequestHandler):
         return unquote(urlsplit(self.path).path)
 
     def render(self, e, flt):
+        """Entry `e` as this watch sends it: (type, line), or None when the filter hides it."""
         old_m = flt.match(e.old)
         new_m = flt.match(e.new)
         if e.type == 'ADDED':
@@ -742,7 +769,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 line = event_line(e.kind, t, e.new.json)
             e.lines[t] = line
-        return line
+        return ('DELETED' if t == 'GONE' else t), line
 
 
 class Server(ThreadingHTTPServer):

@@ -1085,6 +1085,43 @@ class TestFaults(Base):
         self.assertEqual(json.loads(log[1]['body']), {'status': {}})
         self.assertEqual(log[2]['apiVersion'], 'v1')
 
+    def test_watch_event_log(self):
+        # What perf/provider_bench.py times from: when each watch wrote each event, on the
+        # request log's clock; filtered events are not logged, a selector's GONE is a DELETED.
+        self.create_svc('old')
+        since_req = self.requests()['next']
+        since = self.call('GET', '/fake/watch-events').body['next']
+        w = self.watch(SVC % self.ns, self.rv())
+        sel = Watch(Base.server.port, SVC % self.ns + '?watch=1&labelSelector=tier%%3Dweb&'
+                    'resourceVersion=%s&timeoutSeconds=5' % self.rv())
+        try:
+            self.create_svc('web')
+            self.assertEqual(w.next()['type'], 'ADDED')
+            self.ok('PATCH', SVC % self.ns + '/old', {'metadata': {'labels': {'tier': 'web'}}},
+                    MERGE)
+            self.ok('PATCH', SVC % self.ns + '/old', {'metadata': {'labels': {'tier': 'db'}}},
+                    MERGE)
+            self.assertEqual([e['type'] for e in w.take(2)], ['MODIFIED', 'MODIFIED'])
+            self.assertEqual([e['type'] for e in sel.take(2)], ['ADDED', 'DELETED'])
+        finally:
+            w.close()
+            sel.close()
+        log = self.call('GET', '/fake/watch-events?since=%d' % since).body
+        reqs = self.requests(since_req)['requests']
+        watches = [r['seq'] for r in reqs if r['watch']]
+        create = [r for r in reqs if r.get('verb') == 'create'][0]
+        got = sorted((e['watch'], e['type'], e['name']) for e in log['events'])
+        self.assertEqual(got, sorted([
+            (watches[0], 'ADDED', 'web'), (watches[0], 'MODIFIED', 'old'),
+            (watches[0], 'MODIFIED', 'old'), (watches[1], 'ADDED', 'old'),
+            (watches[1], 'DELETED', 'old')]))
+        added = [e for e in log['events'] if e['name'] == 'web'][0]
+        self.assertEqual((added['resource'], added['namespace']), ('services', self.ns))
+        self.assertGreaterEqual(added['t'], create['t'])
+        self.assertEqual(log['next'], log['events'][-1]['seq'] + 1)
+        self.ok('DELETE', '/fake/watch-events')
+        self.assertEqual(self.call('GET', '/fake/watch-events').body['events'], [])
+
 
 # ---------------------------------------------------------------------------------------------
 # What the watcher tests (watcher_test.cpp) and the e2e suite rely on, unchanged
