@@ -87,6 +87,18 @@ struct AdminConfig {
   friend bool operator==(const AdminConfig&, const AdminConfig&) = default;
 };
 
+// Health checks of node targets: each node's kube-proxy on a Service's healthCheckNodePort
+// (docs/k8s.md "Health checks of node targets"; defaults and their reasons there).
+struct HealthChecksConfig {
+  uint32_t interval_ms = 5000;
+  uint32_t timeout_ms = 2000;  // below interval_ms
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 3;
+  uint32_t max_in_flight = 256;
+
+  friend bool operator==(const HealthChecksConfig&, const HealthChecksConfig&) = default;
+};
+
 // Watching a Kubernetes API server for Services and EndpointSlices (docs/k8s.md). Absent from
 // a file: nothing is watched.
 struct KubernetesConfig {
@@ -106,6 +118,7 @@ struct KubernetesConfig {
   uint32_t min_table_size = 4093;  // the smallest; 0: every table has table_size slots
   uint32_t coalesce_ms = 2;        // events within this window are published together
   uint32_t page_limit = 500;       // LIST page size
+  HealthChecksConfig health_checks;
 
   friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };
