@@ -13,8 +13,8 @@ void health_check_metrics(Exposition& e, const HealthReport& r) {
   uint64_t by_verdict[3] = {0, 0, 0};
   for (const auto& t : r.targets)
     by_verdict[size_t(t.verdict)]++;
-  for (const k8s::Verdict v : {k8s::Verdict::healthy, k8s::Verdict::unhealthy,
-                               k8s::Verdict::unknown}) {
+  for (const k8s::Verdict v :
+       {k8s::Verdict::healthy, k8s::Verdict::unhealthy, k8s::Verdict::unknown}) {
     e.sample("magline_health_check_targets", MetricType::gauge,
              "Node targets health-checked, by damped verdict.",
              "verdict=\"" + std::string(k8s::verdict_name(v)) + "\"", by_verdict[size_t(v)]);

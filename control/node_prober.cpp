@@ -39,9 +39,8 @@ std::string error_reason(int err) {
 }
 
 std::string request_for(const k8s::HealthTarget& t) {
-  const std::string host = t.address.family == dp::Family::v6
-                               ? "[" + dp::to_string(t.address) + "]"
-                               : dp::to_string(t.address);
+  const std::string host = t.address.family == dp::Family::v6 ? "[" + dp::to_string(t.address) + "]"
+                                                              : dp::to_string(t.address);
   return "GET /healthz HTTP/1.1\r\nHost: " + host + ":" + std::to_string(t.port) +
          "\r\nUser-Agent: magline-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
 }
@@ -68,7 +67,9 @@ NodeProber::NodeProber(k8s::HealthCheckParams params, std::function<void()> on_c
                        uint64_t seed)
     : params_(params), on_change_(std::move(on_change)), book_(params, seed) {}
 
-NodeProber::~NodeProber() { stop(); }
+NodeProber::~NodeProber() {
+  stop();
+}
 
 Result<void> NodeProber::start() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -274,8 +275,7 @@ void NodeProber::on_event(size_t slot, uint32_t events) {
     return finish(slot, {false, error_reason(errno)});
   }
   probe.received.append(buf, size_t(n));
-  if (auto result = k8s::judge_response(probe.received, n == 0))
-    finish(slot, std::move(*result));
+  if (auto result = k8s::judge_response(probe.received, n == 0)) finish(slot, std::move(*result));
 }
 
 void NodeProber::finish(size_t slot, k8s::ProbeResult result) {

@@ -73,8 +73,8 @@ class NodeProber {
 
   // The prober thread's own (set before start(), read after join()).
   int epoll_fd_ = -1;
-  int wake_fd_ = -1;  // an eventfd: set_targets() and stop() write it
-  std::vector<Probe> probes_;      // max_in_flight slots
+  int wake_fd_ = -1;           // an eventfd: set_targets() and stop() write it
+  std::vector<Probe> probes_;  // max_in_flight slots
   std::vector<size_t> free_slots_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -2,7 +2,7 @@
 // 127.0.0.1 in this process (one epoll thread that answers 200 to every connection) and the
 // real prober over many targets at that address.
 //
-//   magline-probebench [TARGETS INTERVAL_MS SECONDS MAX_IN_FLIGHT]
+//   magline-probebench [TARGETS INTERVAL_MS SECONDS MAX_IN_FLIGHT TIMEOUT_MS]
 //
 // Prints the probes per second completed and the CPU the prober's thread used (the process's
 // CPU minus the server thread's), per second and per probe. Two runs are useful: an interval
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -29,7 +30,9 @@ using namespace magline;
 
 namespace {
 
-double seconds_of(const timespec& t) { return double(t.tv_sec) + double(t.tv_nsec) * 1e-9; }
+double seconds_of(const timespec& t) {
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
 
 double process_cpu() {
   rusage u{};
@@ -102,10 +105,11 @@ int main(int argc, char** argv) {
   const int interval_ms = argc > 2 ? std::atoi(argv[2]) : 5000;
   const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
   const int in_flight = argc > 4 ? std::atoi(argv[4]) : 256;
+  const int timeout_ms = argc > 5 ? std::atoi(argv[5]) : 2000;
   Server server;
   k8s::HealthCheckParams p;
   p.interval = std::chrono::milliseconds(interval_ms);
-  p.timeout = std::chrono::milliseconds(std::min(2000, interval_ms));
+  p.timeout = std::chrono::milliseconds(timeout_ms);
   p.max_in_flight = uint32_t(in_flight);
   control::NodeProber prober(p, {});
   if (const auto s = prober.start(); !s.ok()) {
@@ -114,8 +118,8 @@ int main(int argc, char** argv) {
   }
   std::vector<k8s::HealthTarget> list;
   for (int i = 0; i < targets; ++i)
-    list.push_back({"bench/svc", "node-" + std::to_string(i), *dp::parse_ip("127.0.0.1"),
-                    server.port()});
+    list.push_back(
+        {"bench/svc", "node-" + std::to_string(i), *dp::parse_ip("127.0.0.1"), server.port()});
   prober.set_targets(list);
   // Past the first round (every new target at once) before measuring.
   std::this_thread::sleep_for(std::chrono::milliseconds(std::max(1000, interval_ms)));
@@ -127,14 +131,21 @@ int main(int argc, char** argv) {
   const double cpu1 = process_cpu(), server1 = server.cpu();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   prober.stop();
-  const double probes = double((r1.counts.passes + r1.counts.failures) -
-                               (r0.counts.passes + r0.counts.failures));
+  std::map<std::string, size_t> reasons;  // of the failures at the end, to tell what failed
+  for (const auto& t : r1.targets)
+    if (t.last && !t.last->pass) reasons[t.last->reason]++;
+  for (const auto& [reason, n] : reasons)
+    std::printf("last result failed: %zu with \"%s\"\n", n, reason.c_str());
+  const double probes =
+      double((r1.counts.passes + r1.counts.failures) - (r0.counts.passes + r0.counts.failures));
   const double fails = double(r1.counts.failures - r0.counts.failures);
   const double prober_cpu = (cpu1 - cpu0) - (server1 - server0);
   std::printf(
-      "targets %d interval_ms %d max_in_flight %d: %.0f probes/s (%.0f failed) over %.1f s; "
+      "targets %d interval_ms %d timeout_ms %d max_in_flight %d: %.0f probes/s (%.0f failed) over "
+      "%.1f s; "
       "prober CPU %.2f%% of a core, %.1f us per probe; server CPU %.2f%%\n",
-      targets, interval_ms, in_flight, probes / wall, fails, wall, 100 * prober_cpu / wall,
-      probes > 0 ? 1e6 * prober_cpu / probes : 0.0, 100 * (server1 - server0) / wall);
+      targets, interval_ms, timeout_ms, in_flight, probes / wall, fails, wall,
+      100 * prober_cpu / wall, probes > 0 ? 1e6 * prober_cpu / probes : 0.0,
+      100 * (server1 - server0) / wall);
   return 0;
 }

@@ -16,8 +16,7 @@ std::string_view verdict_name(Verdict v) noexcept {
   return "unknown";
 }
 
-bool Damper::record(bool pass, uint32_t healthy_threshold,
-                    uint32_t unhealthy_threshold) noexcept {
+bool Damper::record(bool pass, uint32_t healthy_threshold, uint32_t unhealthy_threshold) noexcept {
   streak_ = (streak_ > 0 && pass == last_pass_) ? streak_ + 1 : 1;
   last_pass_ = pass;
   const Verdict before = verdict_;
@@ -33,8 +32,7 @@ bool Damper::record(bool pass, uint32_t healthy_threshold,
   return verdict_ != before;
 }
 
-HealthBook::HealthBook(HealthCheckParams params, uint64_t seed)
-    : params_(params), rng_(seed) {}
+HealthBook::HealthBook(HealthCheckParams params, uint64_t seed) : params_(params), rng_(seed) {}
 
 // splitmix64 (Steele, Lea, Flood 2014): enough for jitter, and the same on every platform.
 uint64_t HealthBook::random() noexcept {

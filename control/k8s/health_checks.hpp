@@ -134,12 +134,12 @@ class HealthBook {
   using Key = std::pair<std::string, std::string>;  // (service, node)
   struct Entry {
     HealthTarget target;
-    uint64_t ticket = 0;   // this incarnation's; a replaced target gets a new one
+    uint64_t ticket = 0;  // this incarnation's; a replaced target gets a new one
     bool in_flight = false;
-    bool probed = false;   // a result came in: later gaps are interval ± 10%
+    bool probed = false;  // a result came in: later gaps are interval ± 10%
     HealthClock::time_point due;
     HealthClock::time_point started;
-    uint64_t seen = 0;     // set_targets' pass that last listed it
+    uint64_t seen = 0;  // set_targets' pass that last listed it
     Damper damper;
     std::optional<ProbeResult> last;
     std::optional<std::chrono::system_clock::time_point> last_probe;

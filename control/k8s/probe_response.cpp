@@ -6,7 +6,9 @@ namespace magline::k8s {
 
 namespace {
 
-bool digit(char c) { return c >= '0' && c <= '9'; }
+bool digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ], the version
 // "HTTP/" DIGIT "." DIGIT. The code: 3 digits.
@@ -28,8 +30,8 @@ std::optional<ProbeResult> judge_response(std::string_view received, bool closed
   if (end != std::string_view::npos) return judge_line(received.substr(0, end));
   if (received.size() >= kProbeResponseMax) return ProbeResult{false, "malformed status line"};
   if (closed) {
-    return ProbeResult{false, received.empty() ? "closed before a status line"
-                                               : "malformed status line"};
+    return ProbeResult{false,
+                       received.empty() ? "closed before a status line" : "malformed status line"};
   }
   return std::nullopt;
 }

@@ -67,8 +67,7 @@ class TestServer {
   bool stopping() const { return stopping_.load(); }
   uint16_t port() const { return port_; }
   k8s::HealthTarget target(std::string node, std::string service = "demo/web") const {
-    return {std::move(service), std::move(node),
-            *dp::parse_ip(v6_ ? "::1" : "127.0.0.1"), port_};
+    return {std::move(service), std::move(node), *dp::parse_ip(v6_ ? "::1" : "127.0.0.1"), port_};
   }
   size_t accepted() const { return accepted_.load(); }
 

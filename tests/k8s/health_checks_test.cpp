@@ -25,8 +25,12 @@ HealthTarget target(std::string service, std::string node, uint8_t host = 1,
   return {std::move(service), std::move(node), dp::IpAddr::v4(198, 18, 0, host), port};
 }
 
-k8s::ProbeResult pass() { return {true, "200"}; }
-k8s::ProbeResult fail() { return {false, "503"}; }
+k8s::ProbeResult pass() {
+  return {true, "200"};
+}
+k8s::ProbeResult fail() {
+  return {false, "503"};
+}
 
 // Probes the one target of `book` once at `now`, with `r`; returns whether its verdict changed.
 bool probe_once(HealthBook& book, Clock::time_point now, const k8s::ProbeResult& r) {
@@ -281,8 +285,7 @@ TEST(HealthBook, SnapshotOrderAndFields) {
   HealthBook book({}, 19);
   book.set_targets({target("b/s", "n1"), target("a/s", "n2"), target("a/s", "n1")}, t0);
   for (const auto& probe : book.take_due(t0, 10))
-    book.record(probe.ticket, probe.target.service == "b/s" ? fail() : pass(), t0,
-                wall0 + 5s);
+    book.record(probe.ticket, probe.target.service == "b/s" ? fail() : pass(), t0, wall0 + 5s);
   const auto snap = book.snapshot();
   ASSERT_EQ(snap.size(), 3u);
   EXPECT_EQ(snap[0].target.node, "n1");
@@ -312,9 +315,9 @@ TEST(ProbeResponse, StatusLineDecides) {
   EXPECT_EQ(judge_response("HTTP/1.1 20", false), std::nullopt);
   EXPECT_EQ(judge_response("HTTP/1.1 200 OK\r", false), std::nullopt);
   // Malformed or cut short.
-  for (const char* bad : {"garbage\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1 20x OK\r\n",
-                          "http/1.1 200 OK\r\n", "HTTP/11 200 OK\r\n", "HTTP/1.1  200 OK\r\n",
-                          "\r\n"}) {
+  for (const char* bad :
+       {"garbage\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1 20x OK\r\n", "http/1.1 200 OK\r\n",
+        "HTTP/11 200 OK\r\n", "HTTP/1.1  200 OK\r\n", "\r\n"}) {
     const auto r = judge_response(bad, false);
     ASSERT_TRUE(r) << bad;
     EXPECT_FALSE(r->pass) << bad;

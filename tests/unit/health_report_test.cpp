@@ -47,8 +47,7 @@ TEST(HealthReport, Metrics) {
   }
   // Every verdict has its series, even at zero: a dashboard's sum needs no absent series.
   const std::string empty = health_check_metrics(HealthReport{});
-  EXPECT_NE(empty.find("magline_health_check_targets{verdict=\"unknown\"} 0\n"),
-            std::string::npos);
+  EXPECT_NE(empty.find("magline_health_check_targets{verdict=\"unknown\"} 0\n"), std::string::npos);
 }
 
 TEST(HealthReport, StateJson) {
