@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -72,16 +73,18 @@ class TestServer {
   size_t accepted() const { return accepted_.load(); }
 
   // Handler pieces.
-  static void read_request(int fd) {  // up to the blank line, or whatever comes in 1 s
+  // Up to the blank line, or whatever comes in 1 s.
+  static std::string read_request(int fd) {
     std::string got;
     char buf[512];
     while (got.find("\r\n\r\n") == std::string::npos) {
       pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 1000) <= 0) return;
+      if (poll(&p, 1, 1000) <= 0) break;
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n <= 0) return;
+      if (n <= 0) break;
       got.append(buf, size_t(n));
     }
+    return got;
   }
   static void write_all(int fd, std::string_view s) {
     while (!s.empty()) {
@@ -188,6 +191,36 @@ TEST(NodeProber, HealthyOn200OverIpv4AndIpv6) {
     EXPECT_EQ(t.last->reason, "200");
   }
   prober.stop();
+}
+
+TEST(NodeProber, TheRequest) {
+  std::mutex mutex;
+  std::vector<std::string> requests;
+  auto keep = [&](TestServer&, int fd) {
+    const std::string r = TestServer::read_request(fd);
+    {
+      std::lock_guard lock(mutex);
+      requests.push_back(r);
+    }
+    TestServer::write_all(fd, kOk);
+  };
+  TestServer v4(false, keep), v6(true, keep);
+  control::NodeProber prober(fast_params(), {});
+  ASSERT_TRUE(prober.start().ok());
+  prober.set_targets({v4.target("n4"), v6.target("n6")});
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mutex);
+    return requests.size() >= 2;
+  }));
+  prober.stop();
+  std::lock_guard lock(mutex);
+  std::sort(requests.begin(), requests.end());
+  const std::string rest =
+      "\r\nUser-Agent: magline-health-check\r\nAccept: */*\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(requests[0],
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(v4.port()) + rest);
+  EXPECT_EQ(requests[1],
+            "GET /healthz HTTP/1.1\r\nHost: [::1]:" + std::to_string(v6.port()) + rest);
 }
 
 TEST(NodeProber, UnhealthyOn503) {
