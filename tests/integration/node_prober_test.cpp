@@ -419,3 +419,18 @@ TEST(NodeProber, RemovedTargetsAreForgotten) {
   EXPECT_EQ(prober.verdict("demo/web", "n2"), std::nullopt);
   EXPECT_EQ(prober.report().targets.size(), 1u);
 }
+
+TEST(NodeProber, ParamsFromTheConfiguration) {
+  cfg::HealthChecksConfig c;
+  c.interval_ms = 8000;
+  c.timeout_ms = 1000;
+  c.healthy_threshold = 1;
+  c.unhealthy_threshold = 4;
+  c.max_in_flight = 64;
+  const k8s::HealthCheckParams p = control::health_check_params(c);
+  EXPECT_EQ(p.interval, 8000ms);
+  EXPECT_EQ(p.timeout, 1000ms);
+  EXPECT_EQ(p.healthy_threshold, 1u);
+  EXPECT_EQ(p.unhealthy_threshold, 4u);
+  EXPECT_EQ(p.max_in_flight, 64u);
+}
