@@ -416,12 +416,29 @@ void read_admin(const Node& node, Config& config) {
   a.port = uint16_t(o.integer("port", 1, kMaxPort, a.port));
 }
 
+void read_health_checks(const Node& node, HealthChecksConfig& h) {
+  const Object o = node.object({"interval_ms", "timeout_ms", "healthy_threshold",
+                                "unhealthy_threshold", "max_in_flight"});
+  h.interval_ms = uint32_t(o.integer("interval_ms", 1000, 300000, h.interval_ms));
+  h.timeout_ms = uint32_t(o.integer("timeout_ms", 100, 60000, h.timeout_ms));
+  h.healthy_threshold = uint32_t(o.integer("healthy_threshold", 1, 10, h.healthy_threshold));
+  h.unhealthy_threshold =
+      uint32_t(o.integer("unhealthy_threshold", 1, 10, h.unhealthy_threshold));
+  h.max_in_flight = uint32_t(o.integer("max_in_flight", 1, 4096, h.max_in_flight));
+  // One probe at a time per target: its timeout must end before the next is due.
+  if (h.timeout_ms >= h.interval_ms) {
+    o.fail_key("timeout_ms", "timeout_ms " + std::to_string(h.timeout_ms) +
+                                 " must be below interval_ms " + std::to_string(h.interval_ms));
+  }
+}
+
 void read_kubernetes(const Node& node, Config& config) {
   KubernetesConfig& k = config.kubernetes;
   const Object o =
       node.object({"enabled", "in_cluster", "kubeconfig", "context", "namespace", "proxy_name",
                    "load_balancer_class", "default_load_balancer_class", "node_name", "zone",
-                   "table_size", "min_table_size", "coalesce_ms", "page_limit", "targets"});
+                   "table_size", "min_table_size", "coalesce_ms", "page_limit", "targets",
+                   "health_checks"});
   k.enabled = true;
   if (const auto n = o.find("enabled")) k.enabled = n->boolean().value_or(true);
   if (const auto n = o.find("in_cluster")) k.in_cluster = n->boolean().value_or(false);
@@ -465,6 +482,7 @@ void read_kubernetes(const Node& node, Config& config) {
   // Any value goes with any forwarding: watched Services are forwarded full_nat (Cluster) or
   // dnat (Local), never dsr_l2, which could not reach a nodePort (docs/k8s.md, "Node targets").
   k.targets = o.choice<K8sTargets>("targets", kTargets, k.targets);
+  if (const auto n = o.find("health_checks")) read_health_checks(*n, k.health_checks);
   // Neither: kubectl's default kubeconfig, found when it is read (control/k8s_feed.hpp).
   if (k.enabled && k.in_cluster && !k.kubeconfig.empty()) {
     o.fail("in_cluster and kubeconfig exclude each other");

@@ -100,6 +100,18 @@ enum class K8sTargets : uint8_t {
   nodes,  // the cluster's eligible nodes at the Service port's nodePort (watches Nodes)
 };
 
+// Health checks of node targets: each node's kube-proxy on a Service's healthCheckNodePort
+// (docs/k8s.md "Health checks of node targets"; defaults and their reasons there).
+struct HealthChecksConfig {
+  uint32_t interval_ms = 5000;
+  uint32_t timeout_ms = 2000;  // below interval_ms
+  uint32_t healthy_threshold = 2;
+  uint32_t unhealthy_threshold = 3;
+  uint32_t max_in_flight = 256;
+
+  friend bool operator==(const HealthChecksConfig&, const HealthChecksConfig&) = default;
+};
+
 // Watching a Kubernetes API server for Services and EndpointSlices (docs/k8s.md). Absent from
 // a file: nothing is watched.
 struct KubernetesConfig {
@@ -120,6 +132,7 @@ struct KubernetesConfig {
   uint32_t coalesce_ms = 2;        // events within this window are published together
   uint32_t page_limit = 500;       // LIST page size
   K8sTargets targets = K8sTargets::pods;
+  HealthChecksConfig health_checks;
 
   friend bool operator==(const KubernetesConfig&, const KubernetesConfig&) = default;
 };

@@ -54,10 +54,11 @@ if [ -z "${FAST:-}" ]; then
     extra_fail=$((extra_fail + 1))
   fi
 
-  step "publication (rings, QSBR) under ThreadSanitizer"
+  step "publication (rings, QSBR) and the node prober under ThreadSanitizer"
   if setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dperf=false &&
-     ninja -C build-tsan -j "$jobs" tests/integration/concurrency_test; then
-    run_meson_tests build-tsan --no-rebuild concurrency
+     ninja -C build-tsan -j "$jobs" tests/integration/concurrency_test \
+       tests/integration/node_prober_test; then
+    run_meson_tests build-tsan --no-rebuild concurrency node_prober
   else
     extra_fail=$((extra_fail + 1))
   fi

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "control/admin.hpp"
+#include "control/health_report.hpp"
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
 #include "control/publisher.hpp"
@@ -82,5 +83,17 @@ int main() {
   const auto process = control::read_process_stats();
   if (!process) return 1;
   std::cout << control::metrics_of(views, c, &*process);
+  // The node prober's families (control/health_report.hpp), rendered beside the rest: one
+  // target of each verdict.
+  control::HealthReport health;
+  health.counts = {.passes = 10, .failures = 2, .verdict_changes = 3};
+  health.in_flight = 1;
+  for (const k8s::Verdict v :
+       {k8s::Verdict::healthy, k8s::Verdict::unhealthy, k8s::Verdict::unknown}) {
+    k8s::HealthBook::TargetState t;
+    t.verdict = v;
+    health.targets.push_back(t);
+  }
+  std::cout << control::health_check_metrics(health);
   return 0;
 }

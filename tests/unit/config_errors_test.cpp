@@ -462,7 +462,27 @@ TEST(ConfigErrors, Kubernetes) {
        "t.json: kubernetes: unknown key \"namespaces\"; known keys: enabled, in_cluster, "
        "kubeconfig, context, namespace, proxy_name, load_balancer_class, "
        "default_load_balancer_class, node_name, zone, table_size, min_table_size, coalesce_ms, "
-       "page_limit, targets"},
+       "page_limit, targets, health_checks"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"interval_ms": 500}}})",
+       "t.json: kubernetes.health_checks.interval_ms: expected an integer in 1000..300000, got "
+       "500"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"interval_ms": 2000}}})",
+       "t.json: kubernetes.health_checks.timeout_ms: timeout_ms 2000 must be below interval_ms "
+       "2000"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"timeout_ms": 10}}})",
+       "t.json: kubernetes.health_checks.timeout_ms: expected an integer in 100..60000, got 10"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"healthy_threshold": 0}}})",
+       "t.json: kubernetes.health_checks.healthy_threshold: expected an integer in 1..10, got 0"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"unhealthy_threshold": 11}}})",
+       "t.json: kubernetes.health_checks.unhealthy_threshold: expected an integer in 1..10, got "
+       "11"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"max_in_flight": 0}}})",
+       "t.json: kubernetes.health_checks.max_in_flight: expected an integer in 1..4096, got 0"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": {"interval": 5}}})",
+       "t.json: kubernetes.health_checks: unknown key \"interval\"; known keys: interval_ms, "
+       "timeout_ms, healthy_threshold, unhealthy_threshold, max_in_flight"},
+      {R"({"kubernetes": {"in_cluster": true, "health_checks": []}})",
+       "t.json: kubernetes.health_checks: expected an object, got []"},
       {R"({"kubernetes": {"in_cluster": true, "default_load_balancer_class": true}})",
        "t.json: kubernetes.default_load_balancer_class: default_load_balancer_class needs "
        "load_balancer_class: without a class, Magline takes only classless Services already"},

@@ -368,6 +368,25 @@ TEST(Kubernetes, ParsesEveryFieldAndIsOffWhenAbsent) {
                 .kubernetes.min_table_size, 251u);
 }
 
+TEST(Kubernetes, HealthChecks) {
+  const HealthChecksConfig d =
+      parse_ok(R"({"kubernetes": {"in_cluster": true}})").kubernetes.health_checks;
+  EXPECT_EQ(d.interval_ms, 5000u);
+  EXPECT_EQ(d.timeout_ms, 2000u);
+  EXPECT_EQ(d.healthy_threshold, 2u);
+  EXPECT_EQ(d.unhealthy_threshold, 3u);
+  EXPECT_EQ(d.max_in_flight, 256u);
+  const HealthChecksConfig h = parse_ok(R"({"kubernetes": {"in_cluster": true,
+    "health_checks": {"interval_ms": 8000, "timeout_ms": 1000, "healthy_threshold": 1,
+                      "unhealthy_threshold": 5, "max_in_flight": 64}}})")
+                                   .kubernetes.health_checks;
+  EXPECT_EQ(h.interval_ms, 8000u);
+  EXPECT_EQ(h.timeout_ms, 1000u);
+  EXPECT_EQ(h.healthy_threshold, 1u);
+  EXPECT_EQ(h.unhealthy_threshold, 5u);
+  EXPECT_EQ(h.max_in_flight, 64u);
+}
+
 TEST(ServicesOf, ExpandsNodePortOverTheNodeAddressesOfTheFamily) {
   const Config c = parse_ok(R"({
       "node": {"addresses": ["198.18.0.1", "2001:db8::1", "198.18.0.2"]},
