@@ -22,6 +22,7 @@ ControlThread::ControlThread(cfg::Config config, std::optional<std::string> conf
 ControlThread::~ControlThread() { stop(); }
 
 void ControlThread::stop() {
+  if (health_) health_->stop();  // before the feed its prober wakes
   if (k8s_) k8s_->stop();
   slow_.reset();  // its held frames go back to the pool
 }
@@ -59,6 +60,11 @@ Result<void> ControlThread::start_kubernetes() {
   if (!feed) return feed.error();
   k8s_ = std::move(feed).value();
   admin_.set_state_available(true);
+  if (config_.kubernetes.targets == cfg::K8sTargets::nodes) {
+    auto health = NodeHealth::start(*k8s_, health_check_params(config_.kubernetes.health_checks));
+    if (!health) return health.error();
+    health_ = std::move(health).value();
+  }
   return {};
 }
 
@@ -157,6 +163,7 @@ void ControlThread::reload(uint64_t now_ms) {
 
 void ControlThread::poll_kubernetes(uint64_t now_ms) {
   if (!k8s_) return;
+  if (health_) health_->follow();
   if (std::optional<Change> change = k8s_->poll(now_ms, *publisher_, static_names_)) {
     if (!change->new_vips.empty()) {
       dp::SlowPathOutput out;
@@ -165,12 +172,21 @@ void ControlThread::poll_kubernetes(uint64_t now_ms) {
     }
     send(std::move(*change));
   }
-  if (admin_.state_wanted()) admin_.answer_state(k8s_->state_json());
+  if (admin_.state_wanted()) {
+    admin_.answer_state(health_ ? health_->state_json(k8s_->state_json()) : k8s_->state_json());
+  }
   // The counters for the admin listener: every 250 ms, and at once when an update took effect.
   if (now_ms >= k8s_reported_ms_ + 250 || k8s_->latency().count() != k8s_reported_samples_) {
     k8s_reported_ms_ = now_ms;
     k8s_reported_samples_ = k8s_->latency().count();
     KubernetesReport r = k8s_->report();
+    if (health_) {
+      const HealthReport health = health_->report();
+      r.metrics += health_check_metrics(health);
+      r.stats["health_checks"] = {{"targets", health.targets.size()},
+                                  {"in_flight", health.in_flight},
+                                  {"generation", health.generation}};
+    }
     admin_.update_extra(std::move(r.metrics), std::move(r.stats));
   }
 }

@@ -28,6 +28,7 @@
 #include "control/counter_fields.hpp"
 #include "control/forwarded_view.hpp"
 #include "control/k8s_feed.hpp"
+#include "control/node_health.hpp"
 #include "control/publication.hpp"
 #include "control/publisher.hpp"
 #include "control/worker_link.hpp"
@@ -92,6 +93,8 @@ class ControlThread {
   std::unique_ptr<Publication> publication_;
   std::unique_ptr<dp::SlowPath> slow_;
   std::unique_ptr<K8sFeed> k8s_;
+  // Node targets: the Local Services' healthCheckNodePorts probed (control/node_health.hpp).
+  std::unique_ptr<NodeHealth> health_;
   std::set<std::string> static_names_;  // services from the configuration file
   ControlCounters counters_;
   uint64_t services_version_ = 0;  // publishes that changed something
