@@ -12,6 +12,8 @@ runtime directory and memory locking):
             address of a deleted Service, then (kubernetes.targets "nodes") watches the Nodes;
             then no request may have been forbidden, and every rule the role grants must have
             been used.
+  two-providers  two Magline processes, one API server: one leads and only it writes; the
+            leader stops and the other takes over, writes of the two never interleave.
 
 Usage: run_test.py MAGLINE CASE. Exit 0 pass, 1 fail, 77 skipped (not root)."""
 import json
@@ -321,6 +323,98 @@ def rbac(magline, tmp):
         assert any(r.get("status") == 409 for r in log["requests"]), "the 409 was not injected"
     finally:
         fake.stop()
+
+
+def metric(port, name):
+    """One unlabelled sample of /metrics, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+@case()
+def two_providers(magline, tmp):
+    """Two `magline run` processes with the shipped provider section against one API server,
+    each its own service account: exactly one leads at any moment and only the leader writes
+    (Services, their status, Events); the leader stops (SIGTERM, releasing the Lease), the other
+    takes over at its next try and assigns the next Service; every write of the first comes
+    before every write of the second."""
+    import manifests as m  # python3-yaml
+    policy = m.rbac_policy(SA_TOKEN)
+    users = {"a": policy["users"][SA_TOKEN], "b": "system:serviceaccount:magline-system:magline-b"}
+    policy["users"]["token-b"] = users["b"]
+    for obj in policy["objects"]:
+        if obj["kind"].endswith("Binding"):
+            obj["subjects"].append({"kind": "ServiceAccount", "name": "magline-b",
+                                    "namespace": "magline-system"})
+    shipped = m.config_json()
+    fake = Fake(tmp, SA_TOKEN, "--rbac", write(tmp, "policy.json", policy))
+    kubeconfig_b = write(tmp, "kubeconfig-b", open(fake.kubeconfig).read().replace(
+        f"token: {SA_TOKEN}", "token: token-b"))
+    ns = "shop"
+
+    def create(name):
+        svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": ns, "name": name},
+               "spec": {"type": "LoadBalancer",
+                        "loadBalancerClass": shipped["kubernetes"]["load_balancer_class"],
+                        "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}
+        code, body = fake.call("POST", f"/api/v1/namespaces/{ns}/services", svc)
+        assert code == 201, body
+
+    def assigned(name):
+        code, s = fake.call("GET", f"/api/v1/namespaces/{ns}/services/{name}")
+        return code == 200 and bool(s.get("status", {}).get("loadBalancer", {}).get("ingress"))
+
+    procs, ports = {}, {}
+    try:
+        for who, kubeconfig in (("a", fake.kubeconfig), ("b", kubeconfig_b)):
+            ports[who] = free_port()
+            k = dict(shipped["kubernetes"], kubeconfig=kubeconfig)
+            del k["in_cluster"]
+            provider = json.loads(json.dumps(shipped["provider"]))
+            provider["election"].update({"identity": f"edge-{who}", "lease_duration_ms": 3000,
+                                         "renew_deadline_ms": 2000, "retry_period_ms": 250})
+            conf = net_null_config(kubernetes=k, provider=provider,
+                                   admin={"address": "127.0.0.1", "port": ports[who]})
+            conf["dataplane"]["file_prefix"] = f"magline-two-{who}-{os.getpid()}"
+            procs[who] = start(magline, write(tmp, f"run-{who}.json", conf))
+        for name in ("web-1", "web-2", "web-3"):
+            create(name)
+        for name in ("web-1", "web-2", "web-3"):
+            wait_for(f"{name}'s address", lambda: assigned(name), 20, procs["a"])
+        leading = {w: metric(ports[w], "magline_provider_leading") for w in procs}
+        assert sorted(leading.values()) == [0.0, 1.0], f"leading: {leading}"
+        first = "a" if leading["a"] == 1 else "b"
+        second = "b" if first == "a" else "a"
+        rc, _, err = stop(procs.pop(first))
+        assert rc == 0, f"the first leader exited {rc}: {err}"
+        stopped_at = fake.call("GET", "/fake/requests")[1]["requests"][-1]["t"]
+        wait_for("the other to lead", lambda: metric(ports[second], "magline_provider_leading")
+                 == 1, 10, procs[second])
+        create("web-4")
+        wait_for("web-4's address", lambda: assigned("web-4"), 20, procs[second])
+    finally:
+        for p in procs.values():
+            stop(p)
+        code, log = fake.call("GET", "/fake/requests")
+        fake.stop()
+    writes = [(r["t"], r.get("user"), r["resource"], r["method"]) for r in log["requests"]
+              if r.get("method") in ("POST", "PUT", "PATCH", "DELETE") and
+              r.get("resource") in ("services", "events") and r.get("user") in users.values()]
+    by = {w: [t for t, u, _, _ in writes if u == users[w]] for w in users}
+    assert by[first], f"the leader wrote nothing: {writes}"
+    assert by[second], f"the new leader wrote nothing: {writes}"
+    assert max(by[first]) <= min(by[second]), \
+        f"writes interleave: {first} until {max(by[first])}, {second} from {min(by[second])}"
+    assert max(by[first]) <= stopped_at, "the first leader wrote after it stopped"
+    print(f"writes: {first} {len(by[first])} until {max(by[first]):.2f} s, {second} {len(by[second])} from {min(by[second]):.2f} s")
+    forbidden = [r for r in log["requests"] if r.get("status") == 403]
+    assert not forbidden, f"forbidden: {forbidden[:3]}"
 
 
 def main():
