@@ -11,7 +11,7 @@ packages=(
   libyaml-cpp-dev
   # tests and tools
   iproute2 ethtool curl tcpdump python3-scapy python3-yaml gnuplot-nox
-  systemd  # systemd-analyze verifies deploy/systemd/magline.service
+  systemd  # systemd-analyze verifies config/deploy/systemd/magline.service
 )
 
 missing=()

@@ -1,5 +1,5 @@
 """The shipped deployment files as data, for the tests in this folder and the end-to-end test:
-the Kubernetes manifests (deploy/kubernetes/, through kustomization.yaml), the configuration in
+the Kubernetes manifests (config/deploy/kubernetes/, through kustomization.yaml), the configuration in
 the ConfigMap, the RBAC policy they grant Magline's service account (in the form the fake API
 server's --rbac takes), and the admin endpoints control/admin.cpp serves. Needs python3-yaml."""
 import json
@@ -9,8 +9,8 @@ import re
 import yaml
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-KUBERNETES = os.path.join(ROOT, "deploy", "kubernetes")
-SYSTEMD = os.path.join(ROOT, "deploy", "systemd")
+KUBERNETES = os.path.join(ROOT, "config", "deploy", "kubernetes")
+SYSTEMD = os.path.join(ROOT, "config", "deploy", "systemd")
 RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Kubernetes manifests (deploy/kubernetes/) checked by rule, not by eye: every object's
+"""The Kubernetes manifests (config/deploy/kubernetes/) checked by rule, not by eye: every object's
 apiVersion and kind are a pair the API serves, with the fields it requires; names and
 namespaces agree; every reference resolves (service account, roles, ConfigMap, selectors,
 ports); the ConfigMap's configuration passes `magline check`; the container's arguments are

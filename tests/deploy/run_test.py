@@ -5,7 +5,7 @@ runtime directory and memory locking):
   notify-*  systemd's notification protocol: a datagram socket where $NOTIFY_SOCKET points
             receives READY=1 once Magline forwards (and, with a kubernetes section, only after
             the first sync), WATCHDOG=1 pings at half $WATCHDOG_USEC, and STOPPING=1 last.
-  rbac      the Kubernetes RBAC of deploy/kubernetes/rbac.yaml against the requests Magline
+  rbac      the Kubernetes RBAC of config/deploy/kubernetes/rbac.yaml against the requests Magline
             makes: the fake API server (tests/k8s_client/fake_apiserver.py --rbac) enforces the
             shipped rules for the DaemonSet's service account while Magline watches, and its
             provider assigns an address, loses a race (an injected 409), and withdraws the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""deploy/systemd/: `systemd-analyze verify` on magline.service with its hugepages drop-in (the
+"""config/deploy/systemd/: `systemd-analyze verify` on magline.service with its hugepages drop-in (the
 ExecStart binary made the build's, as systemd checks that it exists), with no warning at all;
 the tool catches a broken copy (so a pass means something); and the unit's lines this project
 relies on: Type=notify with a watchdog, restarts on failure, unlimited locked memory, and
@@ -17,7 +17,7 @@ import tempfile
 
 SKIP = 77
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-SYSTEMD = os.path.join(ROOT, "deploy", "systemd")
+SYSTEMD = os.path.join(ROOT, "config", "deploy", "systemd")
 INSTALLED = "/usr/local/bin/magline"
 
 

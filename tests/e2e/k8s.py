@@ -2,7 +2,7 @@
 """Kubernetes for the end-to-end test: the fake API server (tests/k8s_client/fake_apiserver.py)
 run beside Magline, a kubeconfig pointing at it, and the Service and EndpointSlice objects the
 cases write into it. Magline is the shipped DaemonSet's service account: the fake enforces the
-RBAC of deploy/kubernetes/ on its requests (tests/deploy/manifests.py, python3-yaml), while the
+RBAC of config/deploy/kubernetes/ on its requests (tests/deploy/manifests.py, python3-yaml), while the
 cases' own requests are a cluster admin's."""
 import json
 import os

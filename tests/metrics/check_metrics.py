@@ -5,7 +5,7 @@
       listener renders; the text must pass the strict checker (tests/e2e/prometheus.py), and its
       families must be exactly the ones docs/metrics.md's table lists, with the same types.
   check_metrics.py dashboard REPO  every metric the dashboard's expressions use
-      (deploy/grafana/magline.json) is a family of docs/metrics.md's table, or a histogram's
+      (config/deploy/grafana/magline.json) is a family of docs/metrics.md's table, or a histogram's
       _bucket, _sum or _count of one: the dashboard cannot drift from the code.
 """
 import json
@@ -77,7 +77,7 @@ def metric_names(expr):
 
 def dashboard(repo):
     docs = documented(repo)
-    with open(os.path.join(repo, "deploy", "grafana", "magline.json")) as f:
+    with open(os.path.join(repo, "config", "deploy", "grafana", "magline.json")) as f:
         board = json.load(f)
     exprs = []
 
