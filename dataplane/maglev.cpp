@@ -23,38 +23,59 @@ uint64_t hash_id(std::string_view id, uint64_t seed) noexcept {
   return hash_bytes(reinterpret_cast<const uint8_t*>(id.data()), id.size(), seed);
 }
 
-// One backend's walk along its permutation (section 3.4): permutation[j] = (offset + j*skip)
-// mod M. `next` is the next position to try; advancing by addition avoids a division per probe.
+// One backend's walk along its permutation (section 3.4): permutation[j] = (offset + j*skip) mod
+// M. `next` is the next position to try; advancing by addition avoids a division per probe.
 struct Walk {
   uint32_t next;
   uint32_t skip;
   uint16_t index;  // the backend's index in the caller's array
 };
 
+// (a + b) mod m for a, b < m.
+uint32_t add_mod(uint32_t a, uint32_t b, uint32_t m) noexcept {
+  a += b;
+  return a >= m ? a - m : a;
+}
+
 class Filler {
  public:
-  Filler(uint32_t size, std::vector<uint16_t>& slots)
-      : size_(size), used_((size + 63) / 64), slots_(slots) {}
+  Filler(uint32_t size, std::vector<uint16_t>& slots) : size_(size), used_(size), slots_(slots) {}
 
   // Gives backend `w` its next preferred free slot. Terminates because skip and M are coprime
   // (M prime), so the walk visits every slot, and the caller never asks for more than M turns.
   void take(Walk& w) noexcept {
     uint32_t c = w.next;
-    while (used(c)) c = advance(c, w.skip);
-    used_[c >> 6] |= uint64_t{1} << (c & 63);
+    if (used_[c]) c = next_free(c, w.skip);
+    used_[c] = 1;
     slots_[c] = w.index;
-    w.next = advance(c, w.skip);
+    w.next = add_mod(c, w.skip, size_);
   }
 
  private:
-  uint32_t advance(uint32_t c, uint32_t skip) const noexcept {
-    c += skip;
-    return c >= size_ ? c - size_ : c;
+  // Most of a build's probes come late, when few slots are free and a walk passes many taken
+  // ones (M ln M probes in all, section 3.4). Probing one position after the other makes each
+  // wait for the previous one's; here four positions are computed from the same one, then
+  // tested in order. Measured at M = 4093 (a Service of 10 endpoints): 1.8x faster than one
+  // position at a time over a bitmap; 1.2-1.3x at M = 65537 (docs/performance.md).
+  uint32_t next_free(uint32_t c, uint32_t skip) const noexcept {
+    const uint32_t s2 = add_mod(skip, skip, size_);
+    const uint32_t s3 = add_mod(s2, skip, size_);
+    const uint32_t s4 = add_mod(s3, skip, size_);
+    for (;;) {
+      const uint32_t p1 = add_mod(c, skip, size_);
+      const uint32_t p2 = add_mod(c, s2, size_);
+      const uint32_t p3 = add_mod(c, s3, size_);
+      const uint32_t p4 = add_mod(c, s4, size_);
+      if (!used_[p1]) return p1;
+      if (!used_[p2]) return p2;
+      if (!used_[p3]) return p3;
+      if (!used_[p4]) return p4;
+      c = p4;
+    }
   }
-  unsigned used(uint32_t c) const noexcept { return unsigned(used_[c >> 6] >> (c & 63)) & 1; }
 
   uint32_t size_;
-  std::vector<uint64_t> used_;  // one bit per slot: M/8 bytes stay in L1/L2 while filling
+  std::vector<uint8_t> used_;  // one byte per slot: no shift or mask per probe
   std::vector<uint16_t>& slots_;
 };
 
