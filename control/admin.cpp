@@ -1,5 +1,6 @@
 #include "control/admin.hpp"
 
+#include <pthread.h>
 #include <httplib.h>
 
 #include <cerrno>
@@ -154,6 +155,7 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
     res.set_content(*state, "application/json");
   });
   thread_ = std::thread([&srv] { srv.listen_after_bind(); });
+  pthread_setname_np(thread_.native_handle(), "admin");
 }
 
 AdminServer::~AdminServer() {

@@ -54,9 +54,9 @@ void ControlThread::send(Change change) {
   publication_->send(std::move(change));
 }
 
-Result<void> ControlThread::start_kubernetes() {
+Result<void> ControlThread::start_kubernetes(std::shared_ptr<k8s::EventQueue> services_copy) {
   if (!config_.kubernetes.enabled) return {};
-  auto feed = K8sFeed::start(config_, log_);
+  auto feed = K8sFeed::start(config_, log_, std::move(services_copy));
   if (!feed) return feed.error();
   k8s_ = std::move(feed).value();
   admin_.set_state_available(true);

@@ -47,8 +47,9 @@ class ControlThread {
   // Publishes the configuration file's services (the workers apply them before anything else).
   // Errors: they conflict (two claim a frontend), or a Maglev table cannot be built.
   Result<void> publish_configuration(uint64_t now_ms);
-  // Starts watching the API server when the configuration says so.
-  Result<void> start_kubernetes();
+  // Starts watching the API server when the configuration says so; with `services_copy`, every
+  // Service event is also pushed there (the provider's, which then watches nothing itself).
+  Result<void> start_kubernetes(std::shared_ptr<k8s::EventQueue> services_copy = nullptr);
   // Announces every VIP (gratuitous ARP, unsolicited NA): once the workers run.
   void announce(uint64_t now_ms);
 

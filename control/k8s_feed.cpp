@@ -50,7 +50,8 @@ Result<k8s::ApiConfig> api_config(const cfg::KubernetesConfig& k) {
   return k8s::load_kubeconfig(file.path, k.context);
 }
 
-Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log) {
+Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::ostream& log,
+                                                std::shared_ptr<k8s::EventQueue> services_copy) {
   const cfg::KubernetesConfig& k = config.kubernetes;
   auto api = api_config(k);
   if (!api) return Error{"kubernetes: " + api.error().message};
@@ -62,6 +63,7 @@ Result<std::unique_ptr<K8sFeed>> K8sFeed::start(const cfg::Config& config, std::
   wo.ns = k.namespace_;
   wo.page_limit = k.page_limit;
   wo.resources = resources_of(k);
+  wo.services_copy = std::move(services_copy);
   log << "magline: watching Services and "
       << (k.targets == cfg::K8sTargets::nodes ? "Nodes (node targets)" : "EndpointSlices") << " at "
       << api->server << std::endl;

@@ -50,9 +50,13 @@ class K8sFeed {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Reads the credentials (in-cluster or kubeconfig) and starts watching. Errors: credentials
-  // that cannot be read, a watcher that cannot start.
-  static Result<std::unique_ptr<K8sFeed>> start(const cfg::Config& config, std::ostream& log);
+  // Reads the credentials (in-cluster or kubeconfig) and starts watching. With `services_copy`,
+  // every Service event is also pushed there, for the provider: one watch of Services serves
+  // both (k8s::WatcherOptions::services_copy). Errors: credentials that cannot be read, a
+  // watcher that cannot start.
+  static Result<std::unique_ptr<K8sFeed>> start(
+      const cfg::Config& config, std::ostream& log,
+      std::shared_ptr<k8s::EventQueue> services_copy = nullptr);
   // A feed whose events come from `events` (tests: no watcher, no API server).
   K8sFeed(const cfg::Config& config, std::unique_ptr<k8s::EventQueue> events);
   ~K8sFeed();

@@ -1,5 +1,6 @@
 #include "control/k8s_provider.hpp"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -107,7 +108,7 @@ struct Provider::Loop {
   std::atomic<bool> stop{false};
   ProviderCounters counters;
 
-  k8s::EventQueue events;
+  std::shared_ptr<k8s::EventQueue> events;  // Service events
   std::unique_ptr<k8s::Watcher> watcher;
   std::unique_ptr<k8s::ApiClient> api;
   std::unique_ptr<k8s::ServiceWriter> writer;
@@ -120,6 +121,7 @@ struct Provider::Loop {
   std::map<std::string, Clock::duration> backoff;    // after failed writes, until one takes
   std::set<std::string> refusal_said;  // Services whose refusal was logged (once each)
   bool listed = false;
+  std::function<bool()> forwarding_ready;  // ProviderOptions::forwarding_ready
   LeaseDriver* leases = nullptr;  // set before the thread starts
   bool led = false;               // leading at the last turn
 };
@@ -319,15 +321,21 @@ void Provider::Loop::refresh_report() {
 void Provider::Loop::run() {
   std::vector<k8s::WatchEvent> batch;
   refresh_report();
+  if (forwarding_ready) {
+    const auto until = Clock::now() + kForwardingFirstMax;
+    while (!stop.load() && !forwarding_ready() && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   while (!stop.load()) {
-    events.wait_for(std::chrono::milliseconds(50));
+    events->wait_for(std::chrono::milliseconds(50));
     if (told) {
       if (auto complaint = told->take_complaint()) {
         log << "magline: provider: " << *complaint << std::endl;
       }
     }
     batch.clear();
-    events.drain(batch);
+    events->drain(batch);
     for (const k8s::WatchEvent& e : batch) apply(e);
     say_leases();
     if (!listed) continue;
@@ -398,10 +406,6 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   auto told = ProviderEvents::start(*api, std::move(instance), options.events);
   if (!told) return Error{"provider: " + told.error().message};
   loop->told = std::move(told).value();
-  k8s::WatcherOptions wo;
-  wo.resources = {k8s::Resource::services};  // every Service: no label selector
-  wo.ns = k.namespace_;
-  wo.page_limit = k.page_limit;
   const cfg::ElectionConfig& e = config.provider.election;
   LeaseDriverOptions lo;
   lo.ns = e.lease_namespace;
@@ -414,9 +418,19 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   auto leases = LeaseDriver::start(*api, std::move(lo));
   if (!leases) return Error{leases.error().message};
   loop->leases = leases->get();
-  loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, loop->events);
-  if (auto started = loop->watcher->start(); !started) {
-    return Error{"provider: " + started.error().message};
+  loop->forwarding_ready = std::move(options.forwarding_ready);
+  if (options.services) {
+    loop->events = std::move(options.services);
+  } else {
+    loop->events = std::make_shared<k8s::EventQueue>();
+    k8s::WatcherOptions wo;
+    wo.resources = {k8s::Resource::services};  // every Service: no label selector
+    wo.ns = k.namespace_;
+    wo.page_limit = k.page_limit;
+    loop->watcher = std::make_unique<k8s::Watcher>(*api, wo, *loop->events);
+    if (auto started = loop->watcher->start(); !started) {
+      return Error{"provider: " + started.error().message};
+    }
   }
   log << "magline: provider: assigning LoadBalancer addresses from " << config.provider.pools.size()
       << " pool(s) when leading (identity " << identity << ", Lease " << e.lease_namespace << "/"
@@ -426,6 +440,7 @@ Result<std::unique_ptr<Provider>> Provider::start(const cfg::Config& config,
   p->election_.identity = identity;
   p->election_.lease = e.lease_namespace + "/" + e.lease_name;
   p->thread_ = std::thread([l = p->loop_.get()] { l->run(); });
+  pthread_setname_np(p->thread_.native_handle(), "provider");
   return p;
 }
 

@@ -1,6 +1,7 @@
 // The LoadBalancer provider in `magline run` (docs/provider.md): a thread of its own that
-// watches every Service (no label selector: a LoadBalancer Service gets its address whatever
-// proxy implements its other frontends), decides for each what to write (control/k8s/
+// reads every Service (no label selector: a LoadBalancer Service gets its address whatever
+// proxy implements its other frontends; from the forwarding side's watch, which copies its
+// Service events for it), decides for each what to write (control/k8s/
 // provider_core.hpp, addresses from control/k8s/ipam.hpp) and writes it (control/k8s_client/
 // service_writer.hpp), one conditional write at a time.
 //
@@ -26,12 +27,14 @@
 // Not yet (docs/provider.md): node targets; the live set has no consumer yet (issue 16).
 //
 // Threads: start() and stop() on the main thread; the provider's own thread does the rest; the
-// watcher has its own.
+// watcher (the feed's, or its own) has its own.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -43,6 +46,7 @@
 #include "control/forwarded_view.hpp"
 #include "control/k8s/events.hpp"
 #include "control/k8s/ipam.hpp"
+#include "control/k8s_client/watcher.hpp"
 #include "control/provider_report.hpp"
 #include "dataplane/result.hpp"
 
@@ -66,13 +70,23 @@ struct ProviderOptions {
   k8s::EventOptions events;
   // The Events' reportingInstance; empty: kubernetes.node_name, or else the host's name.
   std::string instance;
+  // Where the forwarding side's watch copies every Service event (`magline run`: one LIST and
+  // one WATCH of Services serve both); null: the provider watches Services itself.
+  std::shared_ptr<k8s::EventQueue> services;
+  // At a start the provider reads nothing until this holds (the forwarding side's first sync is
+  // in effect), for at most kForwardingFirstMax: both need the CPU then, and forwarding what
+  // the statuses already say comes first. Null: no wait.
+  std::function<bool()> forwarding_ready;
 };
+
+inline constexpr std::chrono::seconds kForwardingFirstMax{10};
 
 class Provider {
  public:
   // Whether the configuration asks for the provider: address pools and a kubernetes section.
   static bool wanted(const cfg::Config& config);
-  // Reads the credentials, starts the watch and the provider's thread. `forwarded` outlives it.
+  // Reads the credentials, starts the watch (unless options.services) and the provider's thread.
+  // `forwarded` outlives it.
   static Result<std::unique_ptr<Provider>> start(const cfg::Config& config,
                                                  const ForwardedView& forwarded, std::ostream& log,
                                                  ProviderOptions options = {});

@@ -135,6 +135,12 @@ void K8sSource::upsert(K8sKind kind, const nlohmann::json& object) {
       return;
     }
     read_errors_.erase(svc->meta.key());
+    // kube-proxy's label selector, applied here too: a watch shared with the provider reads
+    // every Service, and a Service that leaves the selection goes as if deleted.
+    if (!k8s::watched(svc->meta.labels, opts_)) {
+      drop_service(svc->meta.key());
+      return;
+    }
     put_service(std::move(svc).value());
   } else if (kind == K8sKind::endpoint_slice) {
     auto slice = k8s::decode_endpoint_slice(object);

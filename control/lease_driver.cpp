@@ -1,5 +1,6 @@
 #include "control/lease_driver.hpp"
 
+#include <pthread.h>
 #include <utility>
 
 #include "control/k8s_client/lease_client.hpp"
@@ -199,6 +200,7 @@ Result<std::unique_ptr<LeaseDriver>> LeaseDriver::start(const k8s::ApiConfig& ap
   state->client = std::make_unique<k8s::LeaseClient>(*state->api);
   std::unique_ptr<LeaseDriver> d(new LeaseDriver(std::move(state)));
   d->thread_ = std::thread([s = d->state_.get()] { s->run(); });
+  pthread_setname_np(d->thread_.native_handle(), "leases");
   return d;
 }
 

@@ -1,5 +1,6 @@
 #include "control/node_prober.hpp"
 
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -91,6 +92,7 @@ Result<void> NodeProber::start() {
   for (size_t i = slots; i-- > 0;)
     free_slots_.push_back(i);
   thread_ = std::thread([this] { run(); });
+  pthread_setname_np(thread_.native_handle(), "prober");
   return {};
 }
 

@@ -158,6 +158,14 @@ Result<void> check_kubernetes(const cfg::Config& config, const PreflightOptions&
 
 }  // namespace
 
+std::set<uint32_t> control_cpus(const std::set<uint32_t>& usable, const cfg::DataplaneConfig& d) {
+  std::set<uint32_t> cpus = usable;
+  for (uint32_t w : d.worker_cores)
+    cpus.erase(w);
+  if (cpus.empty()) cpus.insert(d.main_core);
+  return cpus;
+}
+
 HostFacts HostFacts::of_this_process() {
   return {usable_cpus(), mem_total(), cgroup_memory_limit(proc_self_cgroup(), "/sys/fs/cgroup")};
 }

@@ -50,6 +50,12 @@ Result<void> preflight(const cfg::Config& config, const HostFacts& host,
 // `root` (cgroupfs, "/sys/fs/cgroup"): v2 memory.max or v1 memory.limit_in_bytes; 0 for none.
 uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& root);
 
+// The CPUs of the control threads (the main thread, the watchers, the provider, the admin
+// listener, the Maglev builders): every CPU this process may use that no worker polls, as
+// DPDK's own control threads do; the main core alone when the workers take all of them (or
+// `usable` is unknown).
+std::set<uint32_t> control_cpus(const std::set<uint32_t>& usable, const cfg::DataplaneConfig& d);
+
 // "0-3,8,10-11" (the kernel's list format), both ways; parse_cpu_list gives {} for text it
 // cannot read.
 std::set<uint32_t> parse_cpu_list(const std::string& text);

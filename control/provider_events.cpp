@@ -1,5 +1,6 @@
 #include "control/provider_events.hpp"
 
+#include <pthread.h>
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -29,6 +30,7 @@ Result<std::unique_ptr<ProviderEvents>> ProviderEvents::start(const k8s::ApiConf
   p->api_ = std::move(client).value();
   p->writer_ = std::make_unique<k8s::EventWriter>(*p->api_, p->instance_);
   p->thread_ = std::thread([raw = p.get()] { raw->run(); });
+  pthread_setname_np(p->thread_.native_handle(), "provider-events");
   return p;
 }
 

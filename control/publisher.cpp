@@ -1,5 +1,6 @@
 #include "control/publisher.hpp"
 
+#include <pthread.h>
 #include <atomic>
 #include <optional>
 #include <set>
@@ -36,7 +37,10 @@ void Publisher::build_states(size_t n, const std::function<void(size_t)>& build)
     for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) build(i);
   };
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  for (size_t t = 1; t < threads; ++t) {
+    pool.emplace_back(work);
+    pthread_setname_np(pool.back().native_handle(), "maglev-build");
+  }
   work();
   for (std::thread& t : pool) t.join();
 }

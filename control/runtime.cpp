@@ -1,5 +1,7 @@
 #include "control/runtime.hpp"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <thread>
 
 #include "config/config.hpp"
@@ -30,6 +33,20 @@
 namespace magline::control {
 
 namespace {
+
+// Pins the calling thread to `cpus`; the threads it starts afterwards inherit them.
+Result<void> bind_this_thread(const std::set<uint32_t>& cpus) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  for (uint32_t c : cpus) {
+    if (c < CPU_SETSIZE) CPU_SET(c, &set);
+  }
+  if (const int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set); rc != 0) {
+    return Error{"cannot run the control threads on CPUs " + cpu_list(cpus) + ": " +
+                 std::strerror(rc)};
+  }
+  return {};
+}
 
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_reload{false};
@@ -157,7 +174,8 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   // Everything that can be known before DPDK starts (`check` runs the same): a core this
   // process may not use would otherwise be the EAL's usage text, a missing CA file a watch
   // that retries forever after the ports are up.
-  if (auto ok = preflight(config, HostFacts::of_this_process()); !ok) {
+  const HostFacts host = HostFacts::of_this_process();
+  if (auto ok = preflight(config, host); !ok) {
     err << ok.error().message << std::endl;
     return 1;
   }
@@ -178,6 +196,12 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     return 1;
   }
   DpdkDataplane& dataplane = **started;
+  // The EAL pinned this thread to the main core; every thread it starts from here inherits
+  // the control CPUs instead, and the Maglev builders are as many.
+  const std::set<uint32_t> control_set = control_cpus(host.cpus, config.dataplane);
+  if (auto bound = bind_this_thread(control_set); !bound) {
+    err << "magline: " << bound.error().message << std::endl;  // the main core stays
+  }
   DpdkWorkers& workers = dataplane.workers();
   AdminView view;
   BuildInfo build = build_info();
@@ -185,6 +209,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   view.set_static(std::move(build), dataplane.ports(), {{"dpdk", dataplane.dpdk_json()}});
   if (auto warning = dataplane.warning()) err << "magline: " << *warning << std::endl;
   ControlThread control(config, options.config_path, dataplane.node(), workers, view, err);
+  control.publisher().set_builder_threads(control_set.size());
   if (auto published = control.publish_configuration(now_ms()); !published) {
     err << config.source << ": " << published.error().message << std::endl;
     return 1;
@@ -213,14 +238,20 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
         << std::endl;
   }
   bool failed = false;
-  if (auto k8s = control.start_kubernetes(); !k8s) {
+  // The provider reads every Service from the feed's watch: one LIST at a start, one WATCH.
+  std::shared_ptr<k8s::EventQueue> provider_services;
+  if (Provider::wanted(config)) provider_services = std::make_shared<k8s::EventQueue>();
+  if (auto k8s = control.start_kubernetes(provider_services); !k8s) {
     err << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }
   // Shared with the admin listener, which reads its report at each request.
   std::shared_ptr<Provider> provider;
   if (!failed && Provider::wanted(config)) {
-    auto started_provider = Provider::start(config, control.forwarded(), err);
+    ProviderOptions po;
+    po.services = std::move(provider_services);
+    po.forwarding_ready = [&view] { return view.ready(); };
+    auto started_provider = Provider::start(config, control.forwarded(), err, std::move(po));
     if (!started_provider) {
       err << "magline: " << started_provider.error().message << std::endl;
       failed = true;

@@ -183,7 +183,8 @@ struct Watcher::Runner {
         rng(seed),
         backoff(o.backoff_initial, o.backoff_max, rng),
         path(collection_path(r, o.ns)) {
-    if (!o.label_selector.empty() && r != Resource::nodes) {
+    if (r == Resource::services && o.services_copy) copy = o.services_copy.get();
+    if (!o.label_selector.empty() && r != Resource::nodes && copy == nullptr) {
       selector = "labelSelector=" + url_encode(o.label_selector);
     }
   }
@@ -193,6 +194,11 @@ struct Watcher::Runner {
   Step watch();
   Step on_error_status(const HttpResponse& r, bool watching);
   bool on_event(const std::string& text, std::chrono::steady_clock::time_point now);
+
+  void deliver(WatchEvent e) {
+    if (copy != nullptr) copy->push(e);
+    queue.push(std::move(e));
+  }
 
   void set_rv(std::string rv) {
     std::lock_guard<std::mutex> lock(rv_mu);
@@ -206,6 +212,7 @@ struct Watcher::Runner {
   const Resource resource;
   const WatcherOptions& options;
   EventQueue& queue;
+  EventQueue* copy = nullptr;  // options.services_copy, for Services
   WatchCounters& counters;
   Shared& shared;
   std::unique_ptr<ApiClient> client;
@@ -317,12 +324,12 @@ Step Watcher::Runner::list() {
   bump(counters.lists);
   set_rv(list_rv);
   synced.store(true);
-  queue.push(WatchEvent{.resource = resource,
-                        .type = WatchEvent::Type::relisted,
-                        .object = {},
-                        .items = std::move(items),
-                        .resource_version = list_rv,
-                        .received = std::chrono::steady_clock::now()});
+  deliver(WatchEvent{.resource = resource,
+                     .type = WatchEvent::Type::relisted,
+                     .object = {},
+                     .items = std::move(items),
+                     .resource_version = list_rv,
+                     .received = std::chrono::steady_clock::now()});
   backoff.reset();
   return {Step::Next::watch};
 }
@@ -405,12 +412,12 @@ bool Watcher::Runner::on_event(const std::string& text, std::chrono::steady_cloc
   }
   stream.progress = true;
   if (!rv.empty()) set_rv(rv);
-  queue.push(WatchEvent{.resource = resource,
-                        .type = t,
-                        .object = std::move(*obj_it),
-                        .items = {},
-                        .resource_version = std::move(rv),
-                        .received = now});
+  deliver(WatchEvent{.resource = resource,
+                     .type = t,
+                     .object = std::move(*obj_it),
+                     .items = {},
+                     .resource_version = std::move(rv),
+                     .received = now});
   return true;
 }
 

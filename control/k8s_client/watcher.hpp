@@ -112,6 +112,10 @@ struct WatcherOptions {
   // As written ("!service.kubernetes.io/headless"); encoded here. For Services and
   // EndpointSlices only: it selects by the Service's labels, which Nodes do not carry.
   std::string label_selector;
+  // Every Service event is also pushed here, a copy, for a second reader of every Service (the
+  // LoadBalancer provider): one LIST and one WATCH serve both. Services are then read without
+  // the label selector, and the first reader filters them itself (control/k8s_source.hpp).
+  std::shared_ptr<EventQueue> services_copy;
   std::string ns;              // empty: all namespaces; Nodes are cluster-scoped and ignore it
   uint32_t page_limit = 500;   // LIST page size (client-go's pager default); 0: one page
   // WATCH timeoutSeconds is drawn from [min, max) (client-go: [5 min, 10 min)).

@@ -299,6 +299,14 @@ def rbac(magline, tmp):
         finally:
             rc, out, err = stop(p)
         assert rc == 0, f"exit {rc}: {err}"
+        # One LIST and one WATCH of the Services serve forwarding and the provider, without a
+        # label selector (the provider reads every Service; the forwarding side filters).
+        code, log = fake.call("GET", "/fake/requests")
+        reads = [r for r in log["requests"] if r.get("user") == user and
+                 r.get("resource") == "services" and r.get("verb") in ("list", "watch")]
+        verbs = sorted(r["verb"] for r in reads)
+        assert verbs == ["list", "watch"], f"Service reads: {verbs}"
+        assert not any("labelSelector" in json.dumps(r.get("query", {})) for r in reads), reads
         # The node-targets role: the same configuration with targets "nodes" lists and watches
         # the Nodes (and no EndpointSlices).
         k["targets"] = "nodes"

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -65,11 +67,10 @@ class ProviderTest : public ::testing::Test {
     provider_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void start() {
-    ProviderOptions o;
+  void start(ProviderOptions o = {}) {
     o.instance = "edge-node-1";
     o.events.min_interval = std::chrono::milliseconds(200);  // series writes seen quickly
-    auto p = Provider::start(config_, forwarded_, log_, o);
+    auto p = Provider::start(config_, forwarded_, log_, std::move(o));
     ASSERT_TRUE(p) << p.error().message;
     provider_ = std::move(p).value();
   }
@@ -139,6 +140,44 @@ TEST_F(ProviderTest, AServiceGetsItsAddressAndARestartWritesNothing) {
   // A new Service after the restart gets what is left, not a restored address.
   server_->put(lb_service("db"));
   ASSERT_TRUE(eventually([&] { return ips(object("db")) == std::vector<std::string>{"198.18.200.2"}; }));
+}
+
+// `magline run`: the provider reads the Services from the forwarding side's watch (no watch of
+// its own) and, at a start, only once forwarding is in effect.
+TEST_F(ProviderTest, FromTheForwardingSidesWatchOnceForwardingIsInEffect) {
+  server_->put(lb_service("web"));
+  auto copy = std::make_shared<k8s::EventQueue>();
+  k8s::WatcherOptions wo;
+  wo.resources = {k8s::Resource::services, k8s::Resource::endpoint_slices};
+  wo.label_selector = "!service.kubernetes.io/service-proxy-name";
+  wo.services_copy = copy;
+  k8s::EventQueue feed;
+  k8s::ApiConfig api;
+  api.server = server_->url();
+  k8s::Watcher watcher(api, wo, feed);
+  ASSERT_TRUE(watcher.start().ok());
+  std::atomic<bool> forwarding{false};
+  ProviderOptions o;
+  o.services = copy;
+  o.forwarding_ready = [&] { return forwarding.load(); };
+  start(std::move(o));
+  ASSERT_TRUE(eventually([&] { return watcher.synced(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(writes(), 0u) << "wrote before forwarding was in effect";
+  EXPECT_FALSE(provider_->report().synced);
+  forwarding = true;
+  ASSERT_TRUE(eventually(
+      [&] { return ips(object("web")) == std::vector<std::string>{"198.18.200.0"}; }))
+      << log_.str();
+  size_t service_reads = 0;
+  for (const json& r : server_->requests()) {
+    service_reads += r.value("method", "") == "GET" &&
+                     r.value("path", "").find("/services") != std::string::npos &&
+                     r.value("path", "").find("/services/") == std::string::npos;
+  }
+  EXPECT_EQ(service_reads, 2u) << "one LIST and one WATCH, the forwarding side's";
+  provider_.reset();
+  watcher.stop();
 }
 
 TEST_F(ProviderTest, AWriteThatLosesARaceIsDecidedAgain) {

@@ -679,6 +679,60 @@ TEST_F(WatcherTest, NodesAreWatchedClusterWideWithoutTheSelector) {
   EXPECT_EQ(node_queries, (std::set<std::string>{"/api/v1/nodes"}));
 }
 
+// The provider reads every Service from the forwarding side's watch: Services are listed and
+// watched once, without the selector (slices keep it), and both queues see every Service event
+// in the same order; slice events go to the feed's queue only.
+TEST_F(WatcherTest, ServicesCopiedToASecondQueueAreReadOnceWithoutTheSelector) {
+  serve();
+  REQUIRE_SERVER();
+  const json proxied = {{"service.kubernetes.io/service-proxy-name", "other"}};
+  server_->put({{"items", {service("a", 1), service("b", 2, proxied), slice("a-x", "a", 2)}}});
+  auto o = fast();
+  o.resources = {Resource::services, Resource::endpoint_slices};
+  o.label_selector = "!service.kubernetes.io/service-proxy-name";
+  auto copy = std::make_shared<EventQueue>();
+  o.services_copy = copy;
+  watch(o);
+  Mirror second;
+  auto both = [&](size_t services) {
+    second.pump(*copy);
+    return watcher_->synced() && mirror_.objects[size_t(Resource::services)].size() == services &&
+           second.objects[size_t(Resource::services)].size() == services;
+  };
+  ASSERT_TRUE(eventually([&] { return both(2); }));
+  EXPECT_EQ(mirror_.objects[size_t(Resource::endpoint_slices)].size(), 1u);
+  server_->put({{"items", {service("c", 3, proxied), slice("c-x", "c", 1)}},
+                {"delete", {{{"kind", "Service"}, {"namespace", "default"}, {"name", "a"}}}}});
+  ASSERT_TRUE(eventually(
+      [&] { return both(2) && mirror_.objects[size_t(Resource::services)].count("default/c"); }));
+  EXPECT_EQ(second.objects[size_t(Resource::services)],
+            mirror_.objects[size_t(Resource::services)]);
+  for (const WatchEvent& e : second.all) EXPECT_EQ(e.resource, Resource::services);
+  auto name = [](const WatchEvent& e) {
+    return e.resource_version + (e.type == WatchEvent::Type::relisted ? "" : key_of(e.object));
+  };
+  std::vector<std::string> feed_order, copy_order;
+  for (const WatchEvent& e : mirror_.all) {
+    if (e.resource == Resource::services) feed_order.push_back(name(e));
+  }
+  for (const WatchEvent& e : second.all) copy_order.push_back(name(e));
+  EXPECT_EQ(feed_order, copy_order);
+
+  size_t service_lists = 0;
+  for (auto& r : server_->requests()) {
+    const std::string path = r["path"];
+    const bool has_selector = r["query"].dump().find("labelSelector") != std::string::npos;
+    if (path.find("services") != std::string::npos) {
+      EXPECT_FALSE(has_selector) << r.dump();
+      service_lists += !r["watch"].get<bool>();
+    } else {
+      EXPECT_TRUE(has_selector) << r.dump();
+    }
+  }
+  EXPECT_EQ(service_lists, 1u);
+  EXPECT_EQ(svc(&WatchCounters::lists), 1u);
+}
+
 TEST_F(WatcherTest, StopReturnsPromptlyDuringASilentWatch) {
   serve();
   REQUIRE_SERVER();

@@ -113,6 +113,41 @@ TEST(K8sSource, ARelistDeletesWhatWentMissingAndSkipsWhatIsUnchanged) {
   EXPECT_EQ(src.services_held(), 1u);
 }
 
+// A watch shared with the provider reads every Service: the source applies kube-proxy's
+// selector itself, and a Service that leaves it goes as if deleted.
+TEST(K8sSource, ServicesOutsideTheSelectorAreNotForwarded) {
+  const dp::Node node = one_port();
+  Publisher pub(node);
+  K8sSource src(options());
+  json other = service("other", "198.18.100.2");
+  other["metadata"]["labels"] = {{"service.kubernetes.io/service-proxy-name", "someone-else"}};
+  json headless = service("hl", "198.18.100.3");
+  headless["metadata"]["labels"] = {{"service.kubernetes.io/headless", ""}};
+  src.replace(K8sKind::service, {service("web", "198.18.100.1"), other, headless});
+  src.sync(pub, {}, 0);
+  EXPECT_EQ(src.services_held(), 1u);
+  EXPECT_NE(pub.find_by_name(kWeb), nullptr);
+  EXPECT_FALSE(pub.is_vip(ip("198.18.100.2")));
+  EXPECT_FALSE(pub.is_vip(ip("198.18.100.3")));
+
+  json web = service("web", "198.18.100.1", 80, "2");
+  web["metadata"]["labels"] = {{"service.kubernetes.io/service-proxy-name", "someone-else"}};
+  src.upsert(K8sKind::service, web);
+  Change gone = src.sync(pub, {}, 0);
+  EXPECT_EQ(gone.removed, 1u);
+  EXPECT_EQ(src.services_held(), 0u);
+  EXPECT_FALSE(pub.is_vip(ip("198.18.100.1")));
+
+  // Claimed by name: only Services labelled with Magline's name are.
+  k8s::TranslateOptions named = options();
+  named.proxy_name = "magline";
+  K8sSource by_name(named);
+  json ours = service("ours", "198.18.100.4");
+  ours["metadata"]["labels"] = {{"service.kubernetes.io/service-proxy-name", "magline"}};
+  by_name.replace(K8sKind::service, {service("web", "198.18.100.1"), ours});
+  EXPECT_EQ(by_name.services_held(), 1u);
+}
+
 TEST(K8sSource, ASliceThatChangesServiceMovesItsBackends) {
   const dp::Node node = one_port();
   Publisher pub(node);

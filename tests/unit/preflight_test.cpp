@@ -141,6 +141,19 @@ TEST(Preflight, CpuList) {
   EXPECT_EQ(cpu_list({0, 1, 2, 3, 8, 10, 11}), "0-3,8,10-11");
 }
 
+// The control threads take every CPU no worker polls; the main core alone when none is left.
+TEST(Preflight, ControlCpusAreTheOnesNoWorkerPolls) {
+  cfg::DataplaneConfig d;
+  d.main_core = 0;
+  d.worker_cores = {2, 3};
+  EXPECT_EQ(control_cpus({0, 1, 2, 3, 4, 5}, d), (std::set<uint32_t>{0, 1, 4, 5}));
+  EXPECT_EQ(control_cpus({2, 3}, d), (std::set<uint32_t>{0}));
+  EXPECT_EQ(control_cpus({}, d), (std::set<uint32_t>{0}));  // unknown
+  d.main_core = 4;
+  d.worker_cores = {0, 1, 2, 3};
+  EXPECT_EQ(control_cpus({0, 1, 2, 3, 4}, d), (std::set<uint32_t>{4}));
+}
+
 TEST(Preflight, ParsesTheKernelsCpuLists) {
   EXPECT_EQ(parse_cpu_list("0-3,8,10-11"), (std::set<uint32_t>{0, 1, 2, 3, 8, 10, 11}));
   EXPECT_EQ(parse_cpu_list("5"), (std::set<uint32_t>{5}));
