@@ -94,7 +94,7 @@ void K8sFeed::stop() {
 
 std::optional<Change> K8sFeed::poll(uint64_t now_ms, Publisher& publisher,
                                     const std::set<std::string>& reserved) {
-  batch_.clear();
+  release_batch();
   events_->drain(batch_);
   if (verdicts_changed_.exchange(false, std::memory_order_acq_rel)) {
     source_.verdicts_changed();
@@ -111,7 +111,7 @@ std::optional<Change> K8sFeed::poll(uint64_t now_ms, Publisher& publisher,
         source_.erase(kind, e.object);
         break;
       case k8s::WatchEvent::Type::relisted:
-        source_.replace(kind, e.items);
+        source_.replace(kind, e.listed());
         listed_[static_cast<size_t>(e.resource)] = true;
         break;
     }
@@ -131,6 +131,14 @@ std::optional<Change> K8sFeed::poll(uint64_t now_ms, Publisher& publisher,
   pending_since_.reset();
   oldest_.reset();
   return change;
+}
+
+void K8sFeed::release_batch() {
+  size_t objects = 0;
+  for (const k8s::WatchEvent& e : batch_)
+    objects += 1 + e.listed().size();
+  if (objects >= kReapFrom) reaper_.give(std::move(batch_));
+  batch_.clear();
 }
 
 void K8sFeed::set_node_verdict(k8s::NodeVerdict verdict) {

@@ -28,6 +28,7 @@
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_source.hpp"
 #include "control/publisher.hpp"
+#include "control/reaper.hpp"
 #include "control/stats.hpp"
 
 namespace magline::control {
@@ -101,11 +102,16 @@ class K8sFeed {
   std::unique_ptr<k8s::EventQueue> events_;
   std::unique_ptr<k8s::Watcher> watcher_;
   std::vector<k8s::WatchEvent> batch_;
+  Reaper<std::vector<k8s::WatchEvent>> reaper_{"k8s-reaper"};  // frees large batches
   std::optional<uint64_t> pending_since_;       // ms: the oldest event not yet published
   std::optional<Clock::time_point> oldest_;     // ...as read off the wire
   std::optional<Clock::time_point> in_flight_;  // published, not yet in effect
   LatencySamples latency_;
   void publish_probe_targets();
+  // Frees the last batch's JSON: a large one (a relist) on the reaper's thread, so that the
+  // next sync is not behind it.
+  void release_batch();
+  static constexpr size_t kReapFrom = 256;  // objects
 
   std::vector<k8s::Resource> resources_;   // the watched ones
   bool listed_[k8s::kResourceCount] = {};  // by Resource: first list applied

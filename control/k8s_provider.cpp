@@ -151,7 +151,7 @@ void Provider::Loop::apply(const k8s::WatchEvent& e) {
     case k8s::WatchEvent::Type::relisted: {
       std::map<std::string, k8s::K8sService> before = std::move(held);
       held.clear();
-      for (const auto& item : e.items) put(item);
+      for (const auto& item : e.listed()) put(item);
       for (const auto& [key, svc] : before) {
         if (!held.count(key)) ipam.release(key);
       }

@@ -121,6 +121,11 @@ std::string_view resource_name(Resource r) {
 
 // --- EventQueue ---------------------------------------------------------------------------------
 
+const std::vector<nlohmann::json>& WatchEvent::listed() const {
+  static const std::vector<nlohmann::json> kNone;
+  return items ? *items : kNone;
+}
+
 void EventQueue::push(WatchEvent event) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -327,7 +332,7 @@ Step Watcher::Runner::list() {
   deliver(WatchEvent{.resource = resource,
                      .type = WatchEvent::Type::relisted,
                      .object = {},
-                     .items = std::move(items),
+                     .items = std::make_shared<const std::vector<nlohmann::json>>(std::move(items)),
                      .resource_version = list_rv,
                      .received = std::chrono::steady_clock::now()});
   backoff.reset();
@@ -415,7 +420,7 @@ bool Watcher::Runner::on_event(const std::string& text, std::chrono::steady_cloc
   deliver(WatchEvent{.resource = resource,
                      .type = t,
                      .object = std::move(*obj_it),
-                     .items = {},
+                     .items = nullptr,
                      .resource_version = std::move(rv),
                      .received = now});
   return true;

@@ -37,8 +37,12 @@ struct WatchEvent {
   Resource resource;
   Type type;
   nlohmann::json object;              // added / modified / deleted: the object, as sent
-  std::vector<nlohmann::json> items;  // relisted: the complete current set; the receiver replaces
-                                      // what it holds (deletes what is missing)
+  // relisted: the complete current set; the receiver replaces what it holds (deletes what is
+  // missing). Shared, immutable: a copy of the event for a second reader (services_copy) shares
+  // the list instead of copying 10,000 objects.
+  std::shared_ptr<const std::vector<nlohmann::json>> items;
+  // The list of a relisted event (empty for the others).
+  const std::vector<nlohmann::json>& listed() const;
   std::string resource_version;       // the object's (or the list's) resourceVersion
   std::chrono::steady_clock::time_point received;  // when read off the wire
 };

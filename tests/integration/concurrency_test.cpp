@@ -18,6 +18,7 @@
 
 #include "control/publication.hpp"
 #include "control/publisher.hpp"
+#include "control/reaper.hpp"
 #include "control/worker_link.hpp"
 #include "dataplane/dpdk/qsbr.hpp"
 #include "dataplane/dpdk/ring.hpp"
@@ -547,6 +548,62 @@ TEST(PublicationThreads, RetiredStatesAreFreedWhileWorkersForwardAndNeverUsedAft
   }
   workers.clear();  // their flow tables hold no frames; every buffer is back
   EXPECT_EQ(heap.live.load(), 0);
+}
+
+// --- Reaper (control/reaper.hpp) ---------------------------------------------------------------
+
+// Counts its destructions and the threads they ran on; one with a gate is freed only once the
+// gate opens.
+struct Gift {
+  std::atomic<int>* freed;
+  std::thread::id* freed_on;
+  std::atomic<bool>* gate = nullptr;
+  Gift(std::atomic<int>* f, std::thread::id* on, std::atomic<bool>* g = nullptr)
+      : freed(f), freed_on(on), gate(g) {}
+  Gift(Gift&& o) noexcept
+      : freed(std::exchange(o.freed, nullptr)), freed_on(o.freed_on), gate(o.gate) {}
+  Gift& operator=(Gift&&) = delete;
+  ~Gift() {
+    if (freed == nullptr) return;
+    while (gate != nullptr && !gate->load()) std::this_thread::yield();
+    *freed_on = std::this_thread::get_id();
+    freed->fetch_add(1);
+  }
+};
+
+TEST(Reaper, FreesWhatItIsGivenOnItsOwnThread) {
+  std::atomic<int> freed{0};
+  std::thread::id on;
+  {
+    control::Reaper<Gift> reaper("test-reaper");
+    reaper.give(Gift(&freed, &on));
+    const auto until = Clock::now() + std::chrono::seconds(10);
+    while (freed.load() == 0 && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    EXPECT_EQ(freed.load(), 1);
+    EXPECT_NE(on, std::this_thread::get_id());
+  }
+  EXPECT_EQ(freed.load(), 1);
+}
+
+// While the reaper is busy (its first gift holds it), at most `max_pending` wait: the giver frees
+// the rest itself. The destructor frees whatever is left; nothing is lost or freed twice.
+TEST(Reaper, TooMuchWaitingIsFreedByTheGiverAndTheRestAtTheEnd) {
+  std::atomic<int> freed{0};
+  std::atomic<bool> gate{false};
+  std::vector<std::thread::id> on(64);
+  {
+    control::Reaper<Gift> reaper("test-reaper", 2);
+    reaper.give(Gift(&freed, &on[0], &gate));
+    for (size_t i = 1; i < on.size(); ++i)
+      reaper.give(Gift(&freed, &on[i]));
+    EXPECT_GE(freed.load(), 61);  // all but the gated one and at most two waiting
+    gate = true;
+  }
+  EXPECT_EQ(freed.load(), 64);
+  EXPECT_NE(on[0], std::this_thread::get_id());
+  EXPECT_GE(std::count(on.begin(), on.end(), std::this_thread::get_id()), 61);
 }
 
 }  // namespace

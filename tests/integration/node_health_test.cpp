@@ -77,7 +77,8 @@ class HealthServer {
 };
 
 k8s::WatchEvent relisted(k8s::Resource r, std::vector<json> items) {
-  return {r, k8s::WatchEvent::Type::relisted, {}, std::move(items), "1",
+  return {r, k8s::WatchEvent::Type::relisted, {},
+          std::make_shared<const std::vector<json>>(std::move(items)), "1",
           std::chrono::steady_clock::now()};
 }
 

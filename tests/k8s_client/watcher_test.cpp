@@ -90,7 +90,7 @@ struct Mirror {
       switch (e.type) {
         case WatchEvent::Type::relisted:
           m.clear();
-          for (const auto& item : e.items)
+          for (const auto& item : e.listed())
             m[key_of(item)] = item;
           relists.push_back(e);
           break;
@@ -207,9 +207,9 @@ TEST_F(WatcherTest, PaginatedListUsesTheSameParametersOnEveryPage) {
   watch(o);
   ASSERT_TRUE(eventually([&] { return !mirror_.relists.empty(); }));
   const WatchEvent& first = mirror_.relists[0];
-  EXPECT_EQ(first.items.size(), 23u);
+  EXPECT_EQ(first.listed().size(), 23u);
   EXPECT_EQ(first.resource_version, server_->rv());
-  for (const auto& item : first.items) {
+  for (const auto& item : first.listed()) {
     EXPECT_FALSE(item.contains("kind"));  // list items carry no kind (k8s-api.md §2)
     EXPECT_EQ(item["metadata"]["labels"]["app"], "web");
   }
@@ -347,7 +347,7 @@ TEST_F(WatcherTest, InBandExpiredErrorRelists) {
   EXPECT_EQ(svc(&WatchCounters::relists), 1u);
   EXPECT_EQ(svc(&WatchCounters::lists), 2u);
   EXPECT_EQ(svc(&WatchCounters::http_410), 0u);
-  EXPECT_EQ(mirror_.relists[1].items.size(), 1u);
+  EXPECT_EQ(mirror_.relists[1].listed().size(), 1u);
 }
 
 TEST_F(WatcherTest, HttpGoneRelists) {
@@ -395,7 +395,7 @@ TEST_F(WatcherTest, ObjectsDeletedWhileDisconnectedDisappearAfterTheRelist) {
   ASSERT_TRUE(eventually([&] { return mirror_.relists.size() == 2; }));
   EXPECT_EQ(svc(&WatchCounters::expired_in_band), 1u);
   std::set<std::string> names;
-  for (const auto& item : mirror_.relists[1].items)
+  for (const auto& item : mirror_.relists[1].listed())
     names.insert(item["metadata"]["name"]);
   EXPECT_EQ(names, (std::set<std::string>{"s4", "s5", "s6", "s7", "s8", "s9"}));
   EXPECT_TRUE(synced_and_matching(Resource::services, "services"));
@@ -568,7 +568,7 @@ TEST_F(WatcherTest, ExpiredContinueTokenRestartsTheListWhole) {
   o.page_limit = 5;
   watch(o);
   ASSERT_TRUE(eventually([&] { return !mirror_.relists.empty(); }));
-  EXPECT_EQ(mirror_.relists[0].items.size(), 12u);
+  EXPECT_EQ(mirror_.relists[0].listed().size(), 12u);
   EXPECT_EQ(svc(&WatchCounters::http_410), 1u);
   EXPECT_EQ(svc(&WatchCounters::lists), 1u);
   EXPECT_EQ(svc(&WatchCounters::list_pages), 2u);  // the first page, then the whole list

@@ -362,12 +362,13 @@ using test::k8s_slice;
 
 
 k8s::WatchEvent relisted(k8s::Resource r, std::vector<json> items) {
-  k8s::WatchEvent e{r, k8s::WatchEvent::Type::relisted, {}, std::move(items), "1",
+  k8s::WatchEvent e{r, k8s::WatchEvent::Type::relisted, {},
+          std::make_shared<const std::vector<json>>(std::move(items)), "1",
                     std::chrono::steady_clock::now()};
   return e;
 }
 k8s::WatchEvent modified(k8s::Resource r, json object) {
-  return {r, k8s::WatchEvent::Type::modified, std::move(object), {}, "2",
+  return {r, k8s::WatchEvent::Type::modified, std::move(object), nullptr, "2",
           std::chrono::steady_clock::now()};
 }
 
