@@ -14,6 +14,7 @@
 //                         [--threads T]   (threads building service states; default: all)
 // Prints a table and one JSON object.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -175,7 +176,16 @@ int main_(int argc, char** argv) {
   }
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    const uint32_t v = uint32_t(std::strtoul(argv[i + 1], nullptr, 10));
+    char* end = nullptr;
+    errno = 0;
+    const unsigned long n = std::strtoul(argv[i + 1], &end, 10);
+    if (errno != 0 || end == argv[i + 1] || *end != '\0' || argv[i + 1][0] == '-' ||
+        n > 100000000) {
+      std::fprintf(stderr, "magline-k8sbench: %s needs an integer in 0..100000000, not \"%s\"\n%s",
+                   a.c_str(), argv[i + 1], kUsage);
+      return 2;
+    }
+    const uint32_t v = uint32_t(n);
     if (a == "--services") services = v;
     else if (a == "--endpoints") endpoints = v;
     else if (a == "--changes") changes = v;

@@ -8,7 +8,12 @@
 # folder outside this repository. Exit status 1 when the goal (<= 0.5x at M = 65537 and
 # 655373, N = 1000) is missed.
 set -euo pipefail
-katran=${1:?usage: perf/maglev_vs_katran.sh KATRAN_CHECKOUT [REPS] [CXXFLAGS]}
+usage="usage: perf/maglev_vs_katran.sh KATRAN_CHECKOUT [REPS] [CXXFLAGS]"
+case "${1:-}" in
+  -h|--help) echo "$usage"; exit 0 ;;
+  ""|-*) echo "$usage" >&2; exit 2 ;;
+esac
+katran=$1
 reps=${2:-15}
 flags=${3:--O2}
 here=$(cd "$(dirname "$0")/.." && pwd)

@@ -2,7 +2,8 @@
 // 127.0.0.1 in this process (one epoll thread that answers 200 to every connection) and the
 // real prober over many targets at that address.
 //
-//   magline-probebench [TARGETS INTERVAL_MS SECONDS MAX_IN_FLIGHT TIMEOUT_MS]
+//   magline-probebench [--targets N] [--interval-ms MS] [--seconds S] [--in-flight N]
+//                      [--timeout-ms MS]
 //
 // Prints the probes per second completed and the CPU the prober's thread used (the process's
 // CPU minus the server thread's), per second and per probe. Two runs are useful: an interval
@@ -16,10 +17,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -100,12 +103,61 @@ class Server {
 
 }  // namespace
 
+constexpr const char* kUsage =
+    "usage: magline-probebench [--targets N] [--interval-ms MS] [--seconds S] [--in-flight N]\n"
+    "                          [--timeout-ms MS]\n"
+    "The node prober's rate and CPU against a server on 127.0.0.1 in this process\n"
+    "(defaults: 5000 targets every 5000 ms for 20 s, 256 in flight, 2000 ms timeout;\n"
+    "docs/performance.md).\n";
+
+// A whole decimal number in [lo, hi], or nothing.
+std::optional<long> number(const char* text, long lo, long hi) {
+  errno = 0;
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) return std::nullopt;
+  return v;
+}
+
 int main(int argc, char** argv) {
-  const int targets = argc > 1 ? std::atoi(argv[1]) : 5000;
-  const int interval_ms = argc > 2 ? std::atoi(argv[2]) : 5000;
-  const int seconds = argc > 3 ? std::atoi(argv[3]) : 20;
-  const int in_flight = argc > 4 ? std::atoi(argv[4]) : 256;
-  const int timeout_ms = argc > 5 ? std::atoi(argv[5]) : 2000;
+  struct Option {
+    const char* name;
+    long lo, hi;
+    long value;
+  };
+  Option options[] = {{"--targets", 1, 1000000, 5000},
+                      {"--interval-ms", 1, 3600000, 5000},
+                      {"--seconds", 1, 86400, 20},
+                      {"--in-flight", 1, 65536, 256},
+                      {"--timeout-ms", 1, 600000, 2000}};
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    Option* o = nullptr;
+    for (Option& c : options) {
+      if (a == c.name) o = &c;
+    }
+    if (o == nullptr) {
+      std::fprintf(stderr, "magline-probebench: unknown option %s\n%s", argv[i], kUsage);
+      return 2;
+    }
+    const auto v = i + 1 < argc ? number(argv[i + 1], o->lo, o->hi) : std::nullopt;
+    if (!v) {
+      std::fprintf(stderr, "magline-probebench: %s needs an integer in %ld..%ld\n%s", o->name,
+                   o->lo, o->hi, kUsage);
+      return 2;
+    }
+    o->value = *v;
+    ++i;
+  }
+  const int targets = int(options[0].value);
+  const int interval_ms = int(options[1].value);
+  const int seconds = int(options[2].value);
+  const int in_flight = int(options[3].value);
+  const int timeout_ms = int(options[4].value);
   Server server;
   k8s::HealthCheckParams p;
   p.interval = std::chrono::milliseconds(interval_ms);
