@@ -177,7 +177,12 @@ po::options_description run_options() {
   desc.add_options()("duration", po::value<double>()->value_name("SECONDS"),
                      "stop after this many seconds (default: run until SIGTERM or SIGINT)")(
       "stats", po::value<std::string>()->value_name("FILE"),
-      "also write the final counters (JSON) to FILE");
+      "also write the final counters (JSON) to FILE")(
+      "log-format", po::value<std::string>()->value_name("text|logfmt|json"),
+      "the lines on standard error: text (the default, as written), logfmt or json (one "
+      "record per line with time, level and msg)")(
+      "log-level", po::value<std::string>()->value_name("debug|info|warning|error"),
+      "leave out the lines below this level (default: info)");
   return desc;
 }
 
@@ -210,6 +215,25 @@ int cmd_run(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     }
   }
   if (vm.count("stats")) opts.stats_path = vm["stats"].as<std::string>();
+  if (vm.count("log-format")) {
+    const std::string f = vm["log-format"].as<std::string>();
+    const auto format = control::parse_log_format(f);
+    if (!format) {
+      err << "magline run: --log-format: expected text, logfmt or json, got \"" << f << "\"\n";
+      return kUsage;
+    }
+    opts.log_format = *format;
+  }
+  if (vm.count("log-level")) {
+    const std::string l = vm["log-level"].as<std::string>();
+    const auto level = control::parse_log_level(l);
+    if (!level) {
+      err << "magline run: --log-level: expected debug, info, warning or error, got \"" << l
+          << "\"\n";
+      return kUsage;
+    }
+    opts.log_level = *level;
+  }
   return control::run(opts, out, err) == 0 ? kOk : kInvalid;
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "control/log.hpp"
+
 namespace magline::control {
 
 ControlThread::ControlThread(cfg::Config config, std::optional<std::string> config_path,
@@ -140,15 +142,15 @@ void ControlThread::reload(uint64_t now_ms) {
   auto loaded = cfg::load_or_default(config_path_);
   if (!loaded) {
     ++counters_.reloads_refused;
-    log_ << "magline: reload refused, keeping the running configuration: "
+    log_ << log_warning << "magline: reload refused, keeping the running configuration: "
          << loaded.error().message << std::endl;
     return;
   }
   cfg::Reload next = cfg::reload_of(config_, std::move(*loaded));
   if (auto published = publish_static(cfg::services_of(next.config), now_ms); !published) {
     ++counters_.reloads_refused;
-    log_ << "magline: reload refused, keeping the running configuration: " << source << ": "
-         << published.error().message << std::endl;
+    log_ << log_warning << "magline: reload refused, keeping the running configuration: "
+         << source << ": " << published.error().message << std::endl;
     return;
   }
   config_ = std::move(next.config);

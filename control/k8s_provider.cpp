@@ -15,6 +15,7 @@
 #include "control/k8s_client/watcher.hpp"
 #include "control/k8s_feed.hpp"
 #include "control/k8s_source.hpp"
+#include "control/log.hpp"
 #include "control/provider_events.hpp"
 #include "control/lease_driver.hpp"
 
@@ -208,8 +209,8 @@ void Provider::Loop::reconcile(const std::string& key) {
     if (step.refused && refusal_said.insert(key).second) {
       ++counters.refused;
       ++counters.refusals[size_t(step.refused->reason)];
-      log << "magline: provider: " << key << " gets no address: " << step.refused->why
-          << std::endl;
+      log << log_warning << "magline: provider: " << key
+          << " gets no address: " << step.refused->why << std::endl;
     }
     if (!step.refused) refusal_said.erase(key);
     // Every turn that refuses is an occurrence: repeats grow one Event's series.
@@ -280,7 +281,7 @@ void Provider::Loop::reconcile(const std::string& key) {
         Clock::duration& next = backoff[key];
         next = next == Clock::duration{} ? Clock::duration(kBackoffFirst)
                                          : std::min<Clock::duration>(next * 2, kBackoffMax);
-        log << "magline: provider: " << key << ": write failed (" << w.error
+        log << log_warning << "magline: provider: " << key << ": write failed (" << w.error
             << "); trying again in " << std::chrono::duration_cast<std::chrono::seconds>(next).count()
             << " s" << std::endl;
         retry(key, next);
@@ -331,7 +332,7 @@ void Provider::Loop::run() {
     events->wait_for(std::chrono::milliseconds(50));
     if (told) {
       if (auto complaint = told->take_complaint()) {
-        log << "magline: provider: " << *complaint << std::endl;
+        log << log_warning << "magline: provider: " << *complaint << std::endl;
       }
     }
     batch.clear();

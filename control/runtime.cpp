@@ -146,28 +146,34 @@ Result<void> write_file(const std::string& path, const std::string& text) {
 
 }  // namespace
 
-int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
+int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) {
+  // Every line below is a record of the log (control/log.hpp): whole, in the chosen format.
+  LogSink sink(err_stream, options.log_format, options.log_level);
+  LogStream err(sink);
+  std::unique_ptr<LogStream> provider_log;  // the provider thread's; outlives the provider
   // Before anything starts: a run whose counters cannot be kept is refused at once, not after.
   if (!options.stats_path.empty()) {
     if (auto ok = writable(options.stats_path); !ok) {
-      err << "magline: --stats " << options.stats_path << ": cannot write: " << ok.error().message
+      err << log_error << "magline: --stats " << options.stats_path
+          << ": cannot write: " << ok.error().message
           << std::endl;
       return 1;
     }
   }
   auto notify = notify_of_environment();
   if (!notify) {
-    err << "magline: " << notify.error().message << std::endl;
+    err << log_error << "magline: " << notify.error().message << std::endl;
     return 1;
   }
   auto loaded = cfg::load_or_default(options.config_path);
   if (!loaded) {
-    err << loaded.error().message << std::endl;
+    err << log_error << loaded.error().message << std::endl;
     return 1;
   }
   const cfg::Config config = std::move(loaded).value();
   if (config.dataplane.ports.empty()) {
-    err << config.source << ": dataplane.ports is empty: magline run needs at least one port"
+    err << log_error << config.source
+        << ": dataplane.ports is empty: magline run needs at least one port"
         << std::endl;
     return 1;
   }
@@ -176,7 +182,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   // that retries forever after the ports are up.
   const HostFacts host = HostFacts::of_this_process();
   if (auto ok = preflight(config, host); !ok) {
-    err << ok.error().message << std::endl;
+    err << log_error << ok.error().message << std::endl;
     return 1;
   }
   // The admin address before DPDK too: a port taken is one line, with nothing started. The
@@ -185,14 +191,26 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   if (config.admin.enabled) {
     auto bound = AdminServer::bind(config.admin.address, config.admin.port);
     if (!bound) {
-      err << "magline: " << bound.error().message << std::endl;
+      err << log_error << "magline: " << bound.error().message << std::endl;
       return 1;
     }
     admin = std::move(bound).value();
   }
+  // DPDK's own lines join the log, in its format; back to standard error once the EAL is gone
+  // (the guard goes after the dataplane: declared before it).
+  dpdk::set_log_writer([&sink](uint32_t level, std::string_view line) {
+    sink.write(level <= dpdk::kLogError     ? LogLevel::error
+               : level == dpdk::kLogWarning ? LogLevel::warning
+               : level >= dpdk::kLogDebug   ? LogLevel::debug
+                                            : LogLevel::info,
+               line);
+  });
+  struct DpdkLogRestore {
+    ~DpdkLogRestore() { dpdk::set_log_writer(nullptr); }
+  } dpdk_log_restore;
   auto started = DpdkDataplane::start(config);
   if (!started) {
-    err << "magline: " << started.error().message << std::endl;
+    err << log_error << "magline: " << started.error().message << std::endl;
     return 1;
   }
   DpdkDataplane& dataplane = **started;
@@ -200,18 +218,20 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   // the control CPUs instead, and the Maglev builders are as many.
   const std::set<uint32_t> control_set = control_cpus(host.cpus, config.dataplane);
   if (auto bound = bind_this_thread(control_set); !bound) {
-    err << "magline: " << bound.error().message << std::endl;  // the main core stays
+    err << log_warning << "magline: " << bound.error().message << std::endl;  // the main core stays
   }
   DpdkWorkers& workers = dataplane.workers();
   AdminView view;
   BuildInfo build = build_info();
   build.dpdk = dpdk::version();
   view.set_static(std::move(build), dataplane.ports(), {{"dpdk", dataplane.dpdk_json()}});
-  if (auto warning = dataplane.warning()) err << "magline: " << *warning << std::endl;
+  if (auto warning = dataplane.warning()) {
+    err << log_warning << "magline: " << *warning << std::endl;
+  }
   ControlThread control(config, options.config_path, dataplane.node(), workers, view, err);
   control.publisher().set_builder_threads(control_set.size());
   if (auto published = control.publish_configuration(now_ms()); !published) {
-    err << config.source << ": " << published.error().message << std::endl;
+    err << log_error << config.source << ": " << published.error().message << std::endl;
     return 1;
   }
   std::signal(SIGINT, on_signal);
@@ -222,7 +242,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   for (const PortReport& p : dataplane.ports()) err << "; " << p.name << ": " << p.steering;
   err << std::endl;
   if (auto launched = workers.launch(control.publisher().registry()); !launched) {
-    err << "magline: " << launched.error().message << std::endl;
+    err << log_error << "magline: " << launched.error().message << std::endl;
     return 1;
   }
   const WorkerViews views = WorkerViews::of(workers);
@@ -242,7 +262,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   std::shared_ptr<k8s::EventQueue> provider_services;
   if (Provider::wanted(config)) provider_services = std::make_shared<k8s::EventQueue>();
   if (auto k8s = control.start_kubernetes(provider_services); !k8s) {
-    err << "magline: " << k8s.error().message << std::endl;
+    err << log_error << "magline: " << k8s.error().message << std::endl;
     failed = true;
   }
   // Shared with the admin listener, which reads its report at each request.
@@ -251,9 +271,12 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
     ProviderOptions po;
     po.services = std::move(provider_services);
     po.forwarding_ready = [&view] { return view.ready(); };
-    auto started_provider = Provider::start(config, control.forwarded(), err, std::move(po));
+    // Its thread writes its own lines: a stream of its own on the same log.
+    provider_log = std::make_unique<LogStream>(sink);
+    auto started_provider =
+        Provider::start(config, control.forwarded(), *provider_log, std::move(po));
     if (!started_provider) {
-      err << "magline: " << started_provider.error().message << std::endl;
+      err << log_error << "magline: " << started_provider.error().message << std::endl;
       failed = true;
     } else {
       provider = std::move(started_provider).value();
@@ -267,7 +290,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
         [&](const std::string& state) {
           if (!notify->socket) return;
           if (auto sent = notify->socket->send(state); !sent && !send_failed) {
-            err << "magline: $NOTIFY_SOCKET " << notify->socket->address()
+            err << log_warning << "magline: $NOTIFY_SOCKET " << notify->socket->address()
                 << ": cannot send: " << sent.error().message << std::endl;
             send_failed = true;
           }
@@ -291,7 +314,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err) {
   out << text << std::endl;
   if (!options.stats_path.empty()) {
     if (auto written = write_file(options.stats_path, text + "\n"); !written) {
-      err << "magline: --stats " << options.stats_path
+      err << log_error << "magline: --stats " << options.stats_path
           << ": cannot write: " << written.error().message << std::endl;
       return 1;
     }

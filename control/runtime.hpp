@@ -12,12 +12,16 @@
 #include <optional>
 #include <string>
 
+#include "control/log.hpp"
+
 namespace magline::control {
 
 struct RunOptions {
   std::optional<std::string> config_path;  // none: the embedded default
   double duration_s = 0;                   // > 0: stop after this long (finite; the CLI checks)
   std::string stats_path;                  // non-empty: write the final counters (JSON) there
+  LogFormat log_format = LogFormat::text;  // of the lines on `err` (control/log.hpp)
+  LogLevel log_level = LogLevel::info;     // lines below it are not written
 };
 
 // Returns the process exit status.

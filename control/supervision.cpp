@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "control/log.hpp"
+
 namespace magline::control {
 
 Supervision::Supervision(Send send, std::optional<uint64_t> watchdog_usec, std::string ready_status,
@@ -46,7 +48,7 @@ void Supervision::turn(uint64_t now_ms, const Facts& facts) {
   if (!why.empty()) {
     // Checked again every turn: a worker that moves on gets the ping sent at once.
     if (!withholding_) {
-      log_ << "magline: watchdog withheld: " << why << std::endl;
+      log_ << log_warning << "magline: watchdog withheld: " << why << std::endl;
       send_("STATUS=watchdog withheld: " + why);
       withholding_ = true;
     }

@@ -3,12 +3,14 @@
 #include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_log.h>
 #include <rte_version.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <set>
 #include <string_view>
 
@@ -81,6 +83,37 @@ class EalOutput {
   int saved_out_ = -1, saved_err_ = -1, captured_ = -1;
 };
 
+// DPDK's log stream when a LogWriter is set: a FILE whose writes are split into lines.
+struct LogRoute {
+  std::mutex mu;
+  LogWriter writer;
+  std::string partial;  // a line not yet ended
+  FILE* file = nullptr;
+};
+LogRoute& log_route() {
+  static LogRoute* route = new LogRoute;  // never freed: DPDK may log until the process ends
+  return *route;
+}
+
+ssize_t write_log(void*, const char* data, size_t size) {
+  LogRoute& r = log_route();
+  const uint32_t level = uint32_t(rte_log_cur_msg_loglevel());
+  std::lock_guard lock(r.mu);
+  for (size_t i = 0; i < size; ++i) {
+    if (data[i] != '\n') {
+      r.partial += data[i];
+      continue;
+    }
+    if (r.writer) {
+      r.writer(level, r.partial);
+    } else {
+      std::fprintf(stderr, "%s\n", r.partial.c_str());
+    }
+    r.partial.clear();
+  }
+  return ssize_t(size);
+}
+
 // Lines joined by "; ", each once ("EAL: lcore 5 unavailable; EAL: invalid core list ...").
 std::string one_line(const std::string& text) {
   std::string out;
@@ -102,6 +135,24 @@ std::string one_line(const std::string& text) {
 }
 
 }  // namespace
+
+void set_log_writer(LogWriter writer) {
+  LogRoute& r = log_route();
+  FILE* stream = nullptr;  // DPDK's default: standard error
+  {
+    std::lock_guard lock(r.mu);
+    r.writer = std::move(writer);
+    if (r.writer && r.file == nullptr) {
+      cookie_io_functions_t io{};
+      io.write = write_log;
+      r.file = fopencookie(nullptr, "w", io);
+      if (r.file != nullptr) setvbuf(r.file, nullptr, _IOLBF, 0);
+    }
+    if (r.writer) stream = r.file;
+  }
+  // Outside the lock: write_log takes it while the stream's FILE lock is held.
+  rte_openlog_stream(stream);
+}
 
 std::string version() {
   return rte_version();
@@ -127,7 +178,23 @@ Result<EalSession> EalSession::create(const std::vector<std::string>& args) {
     const std::string lines = one_line(written);
     return Error{"rte_eal_init failed: " + reason + (lines.empty() ? "" : " (" + lines + ")")};
   }
-  std::fputs(written.c_str(), stderr);
+  {
+    LogRoute& r = log_route();
+    std::lock_guard lock(r.mu);
+    if (r.writer) {
+      size_t start = 0;
+      while (start < written.size()) {
+        size_t end = written.find('\n', start);
+        if (end == std::string::npos) end = written.size();
+        if (end > start) {
+          r.writer(RTE_LOG_WARNING, std::string_view(written).substr(start, end - start));
+        }
+        start = end + 1;
+      }
+    } else {
+      std::fputs(written.c_str(), stderr);
+    }
+  }
   EalSession s;
   s.active_ = true;
   s.runtime_dir_ = rte_eal_get_runtime_dir();

@@ -6,12 +6,26 @@
 // (ports, mempools) must be destroyed before the session.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/result.hpp"
 
 namespace magline::dpdk {
+
+// Where DPDK's log lines go instead of standard error: each line (without its newline) with its
+// rte_log level (RTE_LOG_ERR 4, WARNING 5, NOTICE 6, INFO 7, DEBUG 8), from whichever thread
+// logs, one line at a time. What rte_eal_init writes on success goes there too, as warnings (the
+// EAL logs nothing below that: magline runs it with --log-level=warning). nullptr: standard
+// error again. Set before EalSession::create and cleared after the session ends.
+using LogWriter = std::function<void(uint32_t level, std::string_view line)>;
+inline constexpr uint32_t kLogError = 4;  // RTE_LOG_ERR (and below: more severe)
+inline constexpr uint32_t kLogWarning = 5;
+inline constexpr uint32_t kLogDebug = 8;
+void set_log_writer(LogWriter writer);
 
 class EalSession {
  public:

@@ -276,6 +276,45 @@ def run_net_null(c):
 
 
 @case(root=True)
+def run_json_log(c):
+    """--log-format json: every line on standard error is one JSON record with time, level and
+    msg, DPDK's own lines too (a port whose interface does not exist: the af_packet driver and
+    the EAL log errors, then Magline refuses); logfmt and --log-level too; a bad format is a
+    usage error, before anything starts."""
+    def records(err):
+        out = []
+        for line in err.splitlines():
+            r = json.loads(line)  # raises on a line that is not JSON
+            assert set(r) == {"time", "level", "msg"}, r
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]), r
+            out.append(r)
+        return out
+    def run(args, rc):
+        got_rc, _, err = c.run(args)
+        assert got_rc == rc, f"{' '.join(args)}: exit {got_rc}, expected {rc}; stderr: {err!r}"
+        return err
+    conf = c.write("run.json", net_null_config())
+    got = records(run(["run", "-c", conf, "--duration", "0.3", "--log-format", "json"], 0))
+    assert [r["level"] for r in got] == ["info"], got
+    assert got[0]["msg"].startswith("forwarding 0 services on 1 port(s)"), got
+    bad = net_null_config()
+    bad["dataplane"]["ports"][0]["device"] = "net_af_packet0,iface=mle2e-nosuch0"
+    bad_conf = c.write("bad.json", bad)
+    got = records(run(["run", "-c", bad_conf, "--duration", "0.3", "--log-format", "json"], 1))
+    assert any(r["level"] == "error" and "EAL:" in r["msg"] for r in got), got
+    assert got[-1]["level"] == "error" and "port p0" in got[-1]["msg"], got
+    err = run(["run", "-c", bad_conf, "--duration", "0.3", "--log-format", "logfmt",
+               "--log-level", "error"], 1)
+    assert err, "nothing logged"
+    for line in err.splitlines():
+        assert re.fullmatch(r'time=\S+ level=error msg=".*"', line), line
+    c.expect(["run", "-c", conf, "--log-format", "xml"], 2,
+             'magline run: --log-format: expected text, logfmt or json, got "xml"\n')
+    c.expect(["run", "-c", conf, "--log-level", "loud"], 2,
+             'magline run: --log-level: expected debug, info, warning or error, got "loud"\n')
+
+
+@case(root=True)
 def run_to_full(c):
     c.expect(["run", "-c", c.write("run.json", net_null_config()), "--duration", "0.2"], 1,
              re.compile(r"magline: forwarding .*\n"
