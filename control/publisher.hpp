@@ -83,11 +83,14 @@ class Publisher {
   size_t backend_slots_in_use() const noexcept { return backend_slots_.in_use(); }
 
   // Threads that build service states (Maglev tables) when a change has many; 1: the calling
-  // thread only. Default: the machine's hardware threads, at most 8.
-  void set_builder_threads(size_t n) noexcept { builder_threads_ = std::max<size_t>(1, n); }
+  // thread only; at most 8. Default: the machine's hardware threads (`run`: its control CPUs).
+  void set_builder_threads(size_t n) noexcept {
+    builder_threads_ = std::clamp<size_t>(n, 1, kMaxBuilderThreads);
+  }
 
  private:
   static constexpr size_t kPerThread = 64;  // fewer builds than this per thread: not worth it
+  static constexpr size_t kMaxBuilderThreads = 8;
   void build_states(size_t n, const std::function<void(size_t)>& build) const;
   // Frontend ids and counter slots for a service about to be built; false (holding none) when
   // some kind has run out.
@@ -111,7 +114,8 @@ class Publisher {
   std::map<std::string, std::shared_ptr<const dp::ServiceState>, std::less<>> services_;
   dp::FrontendMap frontends_;
   std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it
-  size_t builder_threads_ = std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 8);
+  size_t builder_threads_ =
+      std::clamp<size_t>(std::thread::hardware_concurrency(), 1, kMaxBuilderThreads);
 };
 
 }  // namespace magline::control
