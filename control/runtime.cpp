@@ -215,7 +215,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
   }
   DpdkDataplane& dataplane = **started;
   // The EAL pinned this thread to the main core; every thread it starts from here inherits
-  // the control CPUs instead, and the Maglev builders are as many.
+  // the control CPUs instead, and the Maglev builders are as many (at most 8).
   const std::set<uint32_t> control_set = control_cpus(host.cpus, config.dataplane);
   if (auto bound = bind_this_thread(control_set); !bound) {
     err << log_warning << "magline: " << bound.error().message << std::endl;  // the main core stays
