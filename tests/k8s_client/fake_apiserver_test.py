@@ -1106,7 +1106,13 @@ class TestFaults(Base):
         finally:
             w.close()
             sel.close()
+        # An event is logged once its write returned: the client may have read it a moment
+        # before; wait (bounded) for the five.
+        deadline = time.monotonic() + 5
         log = self.call('GET', '/fake/watch-events?since=%d' % since).body
+        while len(log['events']) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            log = self.call('GET', '/fake/watch-events?since=%d' % since).body
         reqs = self.requests(since_req)['requests']
         watches = [r['seq'] for r in reqs if r['watch']]
         create = [r for r in reqs if r.get('verb') == 'create'][0]
