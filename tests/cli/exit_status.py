@@ -19,6 +19,8 @@ import tempfile
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(os.path.dirname(HERE), "replay")
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+from dpdk_capture import Hugepages, hugepages_free, pcapng_frames  # noqa: E402
 
 K8S_LIST = json.dumps({"kind": "List", "items": []})
 
@@ -342,7 +344,6 @@ def version(c):
 def run_metrics(c):
     """A running `magline run`'s /metrics, scraped and read by the strict exposition-format
     checker (tests/e2e/prometheus.py): the build, the process, the port's device counters."""
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
     from prometheus import check_exposition
     import time
     import urllib.request
@@ -468,45 +469,6 @@ def run_telemetry(c):
     assert not os.path.exists(runtime), f"{runtime} left behind: {os.listdir(runtime)}"
 
 
-def hugepages_free():
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("HugePages_Free:"):
-                return int(line.split()[1])
-    return 0
-
-
-def reserve_hugepages(pages):
-    """At least `pages` free hugepages of the default size on a mounted hugetlbfs, as
-    FIELD-NOTES says; False when the machine will not give them."""
-    if not any(line.split()[2] == "hugetlbfs" for line in open("/proc/mounts")):
-        os.makedirs("/dev/hugepages", exist_ok=True)
-        if subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"]).returncode:
-            return False
-    if hugepages_free() < pages:
-        with open("/proc/sys/vm/nr_hugepages") as f:
-            total = int(f.read())
-        with open("/proc/sys/vm/nr_hugepages", "w") as f:
-            f.write(str(total + pages - hugepages_free()))
-    return hugepages_free() >= pages
-
-
-def pcapng_packets(path):
-    """Enhanced Packet Blocks (type 6) in a little-endian pcapng file, and their frame lengths."""
-    import struct
-    lengths = []
-    with open(path, "rb") as f:
-        data = f.read()
-    at = 0
-    while at + 12 <= len(data):
-        kind, size = struct.unpack_from("<II", data, at)
-        assert size >= 12 and at + size <= len(data), f"damaged block at {at}"
-        if kind == 6:
-            lengths.append(struct.unpack_from("<I", data, at + 20)[0])
-        at += size
-    return lengths
-
-
 @case(root=True)
 def run_capture(c):
     """dataplane.capture: DPDK's own dpdk-dumpcap attaches to the running process and captures
@@ -515,16 +477,13 @@ def run_capture(c):
     import shutil
     dumpcap = shutil.which("dpdk-dumpcap")
     assert dumpcap, "dpdk-dumpcap is not installed (dpdk-dev, tools/install-deps.sh)"
-    with open("/proc/sys/vm/nr_hugepages") as f:
-        reserved = f.read()
-    free_before = hugepages_free() if reserve_hugepages(160) else -1
-    if free_before < 0:
-        raise Skip("no hugepages on this machine")
+    pages = Hugepages(160)
     try:
-        capture_and_stop(c, dumpcap, free_before)
+        if not pages.ok:
+            raise Skip("no hugepages on this machine")
+        capture_and_stop(c, dumpcap, hugepages_free())
     finally:
-        with open("/proc/sys/vm/nr_hugepages", "w") as f:
-            f.write(reserved)  # give back what this case reserved
+        pages.give_back()
 
 
 def capture_and_stop(c, dumpcap, free_before):
@@ -538,7 +497,7 @@ def capture_and_stop(c, dumpcap, free_before):
                               "-w", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              timeout=20)
         assert cap.returncode == 0, cap.stdout.decode()
-        lengths = pcapng_packets(out)
+        lengths = [length for length, _ in pcapng_frames(out)]
         # net_null receives 64-byte frames without end; the count is at least -c (whole bursts).
         assert len(lengths) >= 16 and set(lengths) == {64}, lengths[:20]
     finally:

@@ -31,9 +31,10 @@ from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, BRIDGE, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, FABRIC, Fail, Interrupted,
     LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LOCK_PATH, NAMESPACES, NODE_PORT, NODE_PORT_K8S, PREFIX,
     PROVIDER_POOL, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO, VIP_UDP,
-    build_topology, in_ns, leftovers, log, nsx, remove_everything, run,
+    build_topology, in_ns, leftovers, log, nsx, our_dpdk_files, remove_everything, run,
 )
 import k8s
+from dpdk_capture import Hugepages, pcapng_frames
 from prometheus import parse_prometheus
 
 # --- Magline ---------------------------------------------------------------------------------
@@ -53,7 +54,14 @@ DEVICES = {
 ADMIN_PORT = 9101  # not the default 9100: a demo may run beside a kept topology
 
 
-def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends=None):
+# With hugepages to spare, the suite's Magline runs with `capture: true` under this EAL prefix,
+# so that DPDK's dpdk-dumpcap can attach to it (case capture_on_demand).
+CAPTURE_PREFIX = PREFIX + "magline"
+CAPTURE_PAGES = 160  # memory_mb 256 in 2 MiB pages, and room
+
+
+def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends=None,
+                   capture=False):
     def backends(addrs, port):
         return [{"address": a, "port": port} for a in addrs]
 
@@ -72,7 +80,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
         "dataplane": {
             "main_core": 0,
             "worker_cores": [1],
-            "hugepages": False,
+            "hugepages": capture,
+            **({"capture": True, "file_prefix": CAPTURE_PREFIX} if capture else {}),
             "memory_mb": 256,
             "ports": [{
                 "name": "lb0",
@@ -114,8 +123,9 @@ def pdeathsig():
 
 
 class Magline:
-    def __init__(self, binary, workdir, pmd, embedded=False, kubeconfig=None):
+    def __init__(self, binary, workdir, pmd, embedded=False, kubeconfig=None, capture=False):
         self.binary = binary
+        self.capture = capture
         self.kubeconfig = kubeconfig
         self.pmd = pmd
         self.embedded = embedded  # demo: run on the configuration built into the binary
@@ -138,7 +148,7 @@ class Magline:
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
             json.dump(magline_config(self.echo_backends, self.pmd, self.kubeconfig,
-                                     self.web_backends), f, indent=2)
+                                     self.web_backends, self.capture), f, indent=2)
         os.replace(tmp, self.config)  # a reload never sees half a file
 
     def start(self):
@@ -188,6 +198,32 @@ class Magline:
             self.proc.wait(5)
             return None, time.monotonic() - t0
         return rc, time.monotonic() - t0
+
+
+class SkipCase(Exception):
+    """Raised by a case that cannot run here; it counts as skipped, with the reason."""
+
+
+def capture_kind(frame):
+    """What a frame of capture_on_demand is, from its Ethernet, IPv4 and TCP headers."""
+    if len(frame) < 54 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+        return "other"
+    ihl = (frame[14] & 0x0F) * 4
+    src, dst = ".".join(map(str, frame[26:30])), ".".join(map(str, frame[30:34]))
+    tcp = 14 + ihl
+    sport = int.from_bytes(frame[tcp:tcp + 2], "big")
+    dport = int.from_bytes(frame[tcp + 2:tcp + 4], "big")
+    syn = frame[tcp + 13] & 0x12 == 0x02
+    backends = {b[2] for b in BACKENDS}
+    if src == CLIENT_V4 and dst == VIP_HTTP and dport == 80:
+        return "client SYN to the VIP" if syn else "client to the VIP"
+    if src == LB_V4 and dst in backends and dport == 8080:
+        return "Magline SYN to a backend" if syn else "Magline to a backend"
+    if src in backends and dst == LB_V4 and sport == 8080:
+        return "backend to Magline"
+    if src == VIP_HTTP and dst == CLIENT_V4 and sport == 80:
+        return "VIP to the client"
+    return "other"
 
 
 def tail(text, lines=30):
@@ -400,6 +436,8 @@ class Suite:
         self.tcpdump = None
         self.api = None
         self.setup_error = None
+        self.hugepages = None  # reserved for capture_on_demand, given back at teardown
+        self.dpdk_left = []  # hugepage and runtime files Magline left when it stopped
 
     def case(self, name, fn, needs_setup=True):
         t0 = time.monotonic()
@@ -412,6 +450,9 @@ class Suite:
                 fn(out)
             except Fail as e:
                 failure = str(e)
+            except SkipCase as e:
+                self.skip(name, str(e))
+                return
             except (KeyboardInterrupt, Interrupted) as e:
                 why = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else str(e)
                 self.results.append((name, time.monotonic() - t0, f"interrupted ({why})",
@@ -459,9 +500,14 @@ class Suite:
         if not self.args.demo:
             self.api = k8s.FakeApi(self.workdir)
             log(f"fake Kubernetes API server on 127.0.0.1:{self.api.port}")
+        if not self.args.demo and shutil.which("dpdk-dumpcap"):
+            self.hugepages = Hugepages(CAPTURE_PAGES)
+            if not self.hugepages.ok:
+                log("no hugepages: Magline runs without capture (capture_on_demand skipped)")
         self.magline = Magline(self.args.magline, self.workdir, self.args.pmd,
                                embedded=self.args.demo,
-                               kubeconfig=self.api.kubeconfig if self.api else None)
+                               kubeconfig=self.api.kubeconfig if self.api else None,
+                               capture=bool(self.hugepages and self.hugepages.ok))
         self.magline.write_config([b[2] for b in BACKENDS])
         self.magline.start()
         t0 = time.monotonic()
@@ -983,6 +1029,59 @@ class Suite:
             time.sleep(0.1)
         raise Fail(f"{VIP_K8S}:80 still answers 5 s after its Service was deleted")
 
+    def capture_on_demand(self, out):
+        """DPDK's own dpdk-dumpcap attaches to the running Magline (`capture: true`) with a
+        filter for one frontend and records its port while real HTTP crosses a full-NAT VIP:
+        the client's connections as received, the same connections as sent to the backends
+        after the rewrite, and their answers both ways; nothing else; no request fails."""
+        if not self.magline.capture:
+            raise SkipCase("Magline runs without capture (no hugepages or no dpdk-dumpcap)")
+        pcap = os.path.join(self.workdir, "vip.pcapng")
+        bpf = f"host {VIP_HTTP} or (host {LB_V4} and tcp port 8080)"
+        dumpcap = subprocess.Popen(
+            ["dpdk-dumpcap", f"--file-prefix={CAPTURE_PREFIX}", "-i", "net_af_packet0",
+             "-f", bpf, "-w", pcap, "-a", "duration:30"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        try:
+            end = time.monotonic() + 10  # the file is opened once dumpcap is attached
+            while time.monotonic() < end and not os.path.exists(pcap):
+                if dumpcap.poll() is not None:
+                    raise Fail(f"dpdk-dumpcap exited with {dumpcap.returncode}: "
+                               f"{tail(dumpcap.stdout.read())}")
+                time.sleep(0.05)
+            time.sleep(0.5)
+            n = 10
+            answers, errors = http_series(CLIENT, f"http://{VIP_HTTP}/", n)
+            # Besides the frontend: traffic the filter must leave out.
+            http_series(CLIENT2, f"http://{VIP_DNAT}/", 2)
+            time.sleep(0.5)
+        finally:
+            dumpcap.send_signal(signal.SIGINT)
+            try:
+                said, _ = dumpcap.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                dumpcap.kill()
+                said, _ = dumpcap.communicate()
+        if dumpcap.returncode != 0:
+            raise Fail(f"dpdk-dumpcap exited with {dumpcap.returncode}: {tail(said)}")
+        kinds = {}
+        for _, frame in pcapng_frames(pcap):
+            kinds[capture_kind(frame)] = kinds.get(capture_kind(frame), 0) + 1
+        out.append(f"{len(answers)}/{n} answered while captured; frames {kinds}")
+        problems = list(errors)
+        for kind in ("client SYN to the VIP", "Magline SYN to a backend", "backend to Magline",
+                     "VIP to the client"):
+            if kind not in kinds:
+                problems.append(f"no frame seen: {kind}")
+        for kind in ("client SYN to the VIP", "Magline SYN to a backend"):
+            if kinds.get(kind, 0) < len(answers):
+                problems.append(f"{kinds.get(kind, 0)} frames '{kind}' for {len(answers)} "
+                                "connections")
+        if "other" in kinds:
+            problems.append(f"{kinds['other']} frames the filter should have left out")
+        if problems:
+            raise Fail("\n".join(problems))
+
     def counters(self, out):
         rc, dt = self.magline.stop(timeout=5)
         stdout, stderr = self.magline.stdout(), self.magline.stderr()
@@ -1030,6 +1129,8 @@ class Suite:
     def cleanup_case(self, out):
         self.teardown()
         problems = leftovers()
+        if self.dpdk_left:
+            problems.append("Magline left DPDK files: " + ", ".join(self.dpdk_left[:5]))
         if problems:
             raise Fail("left behind: " + "; ".join(problems))
         out.append("no mle2e- namespace, link or process left")
@@ -1041,6 +1142,7 @@ class Suite:
         if self.magline and self.magline.alive():
             rc, dt = self.magline.stop(timeout=3)
             log(f"stopped magline: exit {rc} after {dt:.1f} s")
+            self.dpdk_left = our_dpdk_files()  # Magline removes its own when it stops
         for a in self.agents:
             try:
                 a.stop()
@@ -1057,6 +1159,9 @@ class Suite:
             except subprocess.TimeoutExpired:
                 self.tcpdump.kill()
         remove_everything()
+        if self.hugepages:
+            self.hugepages.give_back()
+            self.hugepages = None
         if time.monotonic() - t0 > 2:
             log(f"teardown took {time.monotonic() - t0:.1f} s")
 
@@ -1119,6 +1224,7 @@ class Suite:
             ("provider_assigns_and_withdraws", self.provider),
             ("k8s_service_deleted", self.k8s_deleted),
             ("k8s_shipped_rbac_suffices", self.k8s_rbac),
+            ("capture_on_demand", self.capture_on_demand),
             ("counters", self.counters),
         ]
         try:

@@ -165,6 +165,19 @@ def is_zombie(pid):
         return True
 
 
+def our_dpdk_files():
+    """Hugepage files and DPDK runtime directories of a Magline run under one of our EAL
+    prefixes (Magline removes them when it stops; a killed one leaves them)."""
+    found = []
+    for folder in ("/dev/hugepages", "/var/run/dpdk"):
+        try:
+            found += [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+                      if n.startswith(PREFIX)]
+        except OSError:
+            pass
+    return found
+
+
 def remove_everything():
     """Processes first, then namespaces, then root-side veths (FIELD-NOTES: `ip netns del`
     returns before the namespace is gone while a process still runs in it)."""
@@ -179,6 +192,8 @@ def remove_everything():
     end = time.monotonic() + 5
     while time.monotonic() < end and (our_namespaces() or our_root_links()):
         time.sleep(0.1)
+    for path in our_dpdk_files():
+        run(["rm", "-rf", path], check=False)
 
 
 def leftovers():
@@ -189,6 +204,8 @@ def leftovers():
         problems.append(f"links: {', '.join(links)}")
     if procs := tagged_processes():
         problems.append("processes: " + "; ".join(f"{p} {c}" for p, c in procs))
+    if files := our_dpdk_files():
+        problems.append("DPDK files: " + ", ".join(files[:5]))
     return problems
 
 
