@@ -63,6 +63,8 @@ constexpr uint64_t kMaxMemoryMb = uint64_t(1) << 20;
 constexpr uint64_t kMinDescriptors = 64;
 constexpr uint64_t kMaxDescriptors = 32768;
 constexpr uint64_t kMaxMbufs = uint64_t(1) << 26;
+constexpr uint64_t kMaxIdleSleepUs = 10000;   // a frame may wait this long: 10 ms at most
+constexpr uint64_t kMaxIdleAfterUs = 10000000;
 constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
 constexpr uint64_t kMaxMtu = 9216;
 
@@ -355,8 +357,9 @@ RouteConfig read_route(const Node& node) {
 void read_dataplane(const Node& node, Config& config) {
   DataplaneConfig& d = config.dataplane;
   const Object o = node.object({"main_core", "worker_cores", "memory_mb", "hugepages", "eal_args",
-                                "file_prefix", "telemetry", "capture", "burst", "rx_descriptors", "tx_descriptors", "mbufs", "ports",
-                                "routes", "snat_ports"});
+                                "file_prefix", "telemetry", "capture", "burst",
+                                "idle_sleep_max_us", "idle_after_us", "rx_descriptors",
+                                "tx_descriptors", "mbufs", "ports", "routes", "snat_ports"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
     d.worker_cores.clear();
@@ -388,6 +391,9 @@ void read_dataplane(const Node& node, Config& config) {
     }
   }
   d.burst = uint16_t(o.integer("burst", 1, dp::kMaxBurst, d.burst));
+  d.idle_sleep_max_us =
+      uint32_t(o.integer("idle_sleep_max_us", 0, kMaxIdleSleepUs, d.idle_sleep_max_us));
+  d.idle_after_us = uint32_t(o.integer("idle_after_us", 0, kMaxIdleAfterUs, d.idle_after_us));
   d.rx_descriptors =
       uint16_t(o.integer("rx_descriptors", kMinDescriptors, kMaxDescriptors, d.rx_descriptors));
   d.tx_descriptors =

@@ -75,6 +75,9 @@ struct DataplaneConfig {
   // shares its memory through files (not --in-memory) and packet capture is initialised.
   bool capture = false;
   uint16_t burst = 32;
+  // Idle backoff (dataplane/idle_backoff.hpp): 0 polls without pause.
+  uint32_t idle_sleep_max_us = 0;
+  uint32_t idle_after_us = 200;
   uint16_t rx_descriptors = 1024;
   uint16_t tx_descriptors = 1024;
   uint32_t mbufs = 0;                      // 0: enough for every queue (computed)

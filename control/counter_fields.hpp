@@ -26,6 +26,7 @@ struct Field {
   MetricType type;
   const char* help;    // the family's help text (the first field of the family gives it)
   uint64_t T::*member;
+  double scale = 0;    // /metrics shows member * scale (e.g. microseconds as seconds); 0: as is
 };
 
 inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
@@ -90,6 +91,11 @@ inline constexpr Field<dp::WorkerIoCounters> kWorkerIoFields[] = {
      &dp::WorkerIoCounters::polls},
     {"idle_polls", "magline_idle_polls_total", "", MetricType::counter,
      "Turns of the worker's loop that found nothing to do.", &dp::WorkerIoCounters::idle_polls},
+    {"idle_sleeps", "magline_idle_sleeps_total", "", MetricType::counter,
+     "Sleeps of the worker's loop after it found nothing to do for dataplane.idle_after_us.",
+     &dp::WorkerIoCounters::idle_sleeps},
+    {"idle_slept_us", "magline_idle_sleep_seconds_total", "", MetricType::counter,
+     "Time the worker's loop slept, idle.", &dp::WorkerIoCounters::idle_slept_us, 1e-6},
 };
 static_assert(std::size(kWorkerIoFields) * sizeof(uint64_t) == sizeof(dp::WorkerIoCounters));
 

@@ -267,6 +267,7 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::start(const cfg::Config& c
   for (const dpdk::Port& p : dev.ports) setup.port_ids.push_back(p.id());
   setup.lcores.assign(d.worker_cores.begin(), d.worker_cores.end());
   setup.burst = d.burst;
+  setup.idle = {d.idle_sleep_max_us, d.idle_after_us};
   auto built = DpdkWorkers::create(std::move(setup), dev.pool->get());
   if (!built) return built.error();
   self->workers_ = std::move(built).value();

@@ -24,6 +24,7 @@
 
 #include "control/worker_link.hpp"
 #include "dataplane/forwarder.hpp"
+#include "dataplane/idle_backoff.hpp"
 #include "dataplane/result.hpp"
 
 struct rte_mempool;
@@ -37,6 +38,7 @@ struct WorkerSetup {
   std::vector<uint16_t> port_ids;  // DPDK port ids, in Node::ports order
   std::vector<unsigned> lcores;    // one per worker
   uint16_t burst = 32;
+  dp::IdleConfig idle;
   uint32_t update_ring = 65536;  // messages; the peer, slow and control TX rings below
   uint32_t peer_ring = 8192;
   uint32_t slow_ring = 4096;

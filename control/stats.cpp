@@ -70,7 +70,11 @@ void metric_fields(Exposition& e, const Field<T> (&table)[N], const T& c,
   for (const Field<T>& f : table) {
     std::string l = labels;
     if (*f.label) l += (l.empty() ? "" : ",") + std::string(f.label);
-    e.sample(f.metric, f.type, f.help, l, c.*(f.member));
+    if (f.scale != 0) {
+      e.sample(f.metric, f.type, f.help, l, double(c.*(f.member)) * f.scale);
+    } else {
+      e.sample(f.metric, f.type, f.help, l, c.*(f.member));
+    }
   }
 }
 

@@ -48,6 +48,8 @@ struct WorkerIoCounters {
   uint64_t tx_full = 0;       // the device did not take a frame: freed
   uint64_t slow_full = 0;     // the control thread's ring was full: freed
   uint64_t handoff_full = 0;  // another worker's peer ring was full: a handed-off frame freed
+  uint64_t idle_sleeps = 0;   // sleeps of an idle loop (dataplane/idle_backoff.hpp)
+  uint64_t idle_slept_us = 0; // their length, as measured
 };
 
 // Every counter of a worker, copied as one.
@@ -126,14 +128,21 @@ class Worker {
   // The lcore loop: turns until `stop`, reporting a quiescent state (QSBR) after every turn and
   // publishing its counters about every 100 ms. `now_ms()` reads the clock; `q` has online(),
   // quiescent() and offline(). The updates still in the ring when it stops are applied.
-  template <typename Clock, typename Quiescence>
-  void run(const std::atomic<bool>& stop, Clock now_ms, Quiescence& q) noexcept {
+  // `idle` says after each turn whether to sleep (`uint32_t after_turn(bool busy) noexcept`, in
+  // microseconds) and sleeps (`uint64_t sleep(uint32_t us) noexcept`: how long it slept); a
+  // sleep comes after the quiescent state, so it holds no grace period up for long.
+  template <typename Clock, typename Quiescence, typename Idle>
+  void run(const std::atomic<bool>& stop, Clock now_ms, Quiescence& q, Idle& idle) noexcept {
     q.online();
     uint64_t next_publish = 0;
     while (!stop.load(std::memory_order_relaxed)) {
       const uint64_t now = now_ms();
-      poll(now);
+      const bool busy = poll(now);
       q.quiescent();
+      if (const uint32_t us = idle.after_turn(busy)) {
+        ++io_counters_.idle_sleeps;
+        io_counters_.idle_slept_us += idle.sleep(us);
+      }
       if (now >= next_publish) {
         share_.publish(counters());
         next_publish = now + 100;
@@ -142,6 +151,16 @@ class Worker {
     apply_updates();
     q.offline();
     share_.publish(counters());
+  }
+
+  // Busy polling: never sleeps.
+  template <typename Clock, typename Quiescence>
+  void run(const std::atomic<bool>& stop, Clock now_ms, Quiescence& q) noexcept {
+    struct Never {
+      uint32_t after_turn(bool) noexcept { return 0; }
+      uint64_t sleep(uint32_t) noexcept { return 0; }
+    } never;
+    run(stop, now_ms, q, never);
   }
 
   Forwarder& forwarder() noexcept { return fwd_; }

@@ -83,6 +83,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             "hugepages": capture,
             **({"capture": True, "file_prefix": CAPTURE_PREFIX} if capture else {}),
             "memory_mb": 256,
+            # Sleeps when idle: the suite's clients and servers share the machine's 2 cores.
+            "idle_sleep_max_us": 50,
             "ports": [{
                 "name": "lb0",
                 "device": DEVICES[pmd],
@@ -1110,6 +1112,14 @@ class Suite:
         for key in ("rx_packets", "tx_packets", "new_connections", "replies"):
             if not isinstance(total.get(key), int) or total[key] <= 0:
                 problems.append(f"total.{key} is {total.get(key)!r}, expected > 0")
+        # The worker sleeps when idle (idle_sleep_max_us): between the cases it was.
+        worker = (final.get("workers") or [{}])[0]
+        out.append(f"worker 0: {worker.get('idle_sleeps')} idle sleeps, "
+                   f"{worker.get('idle_slept_us', 0) / 1e6:.1f} s asleep")
+        if not worker.get("idle_sleeps") or not worker.get("idle_slept_us"):
+            problems.append(f"worker 0 never slept idle: idle_sleeps "
+                            f"{worker.get('idle_sleeps')!r}, idle_slept_us "
+                            f"{worker.get('idle_slept_us')!r}")
         control = final.get("control", {})
         if control.get("reloads") != self.magline.reloads_sent:
             problems.append(f"control.reloads is {control.get('reloads')}, but "

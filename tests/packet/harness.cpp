@@ -135,6 +135,29 @@ Outcome Harness::take_handed_off(const Bytes& frame, uint64_t now_ms) {
   return with_reason([&] { return burst({frame}, now_ms, true).front(); });
 }
 
+dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& idle,
+                                   const std::atomic<bool>& stop) {
+  std::vector<std::vector<uint8_t>> bufs;
+  io_ = FakeIo{};
+  for (const Bytes& f : frames) bufs.emplace_back(kHeadroom + f.size() + 256);
+  for (size_t i = 0; i < frames.size(); ++i) {
+    std::memcpy(bufs[i].data() + kHeadroom, frames[i].data(), frames[i].size());
+    dp::Packet p;
+    p.handle = &bufs[i];
+    p.data = bufs[i].data() + kHeadroom;
+    p.len = uint16_t(frames[i].size());
+    p.headroom = kHeadroom;
+    io_.arriving.push_back(p);
+  }
+  struct NoQsbr {
+    void online() noexcept {}
+    void quiescent() noexcept {}
+    void offline() noexcept {}
+  } q;
+  worker_->run(stop, [this] { return now_ms_; }, q, idle);
+  return worker_->io_counters();
+}
+
 std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t now_ms,
                                     bool handed_off) {
   std::vector<std::vector<uint8_t>> bufs;

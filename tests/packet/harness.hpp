@@ -5,6 +5,7 @@
 // `magline run`; what it sends other workers comes out of its peer rings.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <ostream>
@@ -85,6 +86,15 @@ class Harness {
   Outcome take_handed_off(const Bytes& frame, uint64_t now_ms = 1000);
   // A message from another worker, delivered by a turn of the worker.
   void deliver(const dp::PeerMessage& m, uint64_t now_ms);
+
+  // What Worker::run asks after each turn (its `Idle`), as a test states it.
+  struct LoopIdle {
+    virtual uint32_t after_turn(bool busy) noexcept = 0;
+    virtual uint64_t sleep(uint32_t us) noexcept = 0;
+  };
+  // The worker's own loop (Worker::run) with `frames` waiting at its port, until `stop`.
+  dp::WorkerIoCounters loop(const std::vector<Bytes>& frames, LoopIdle& idle,
+                            const std::atomic<bool>& stop);
 
   dp::Forwarder& forwarder() { return worker_->forwarder(); }
   const dp::Node& node() const { return node_; }

@@ -274,8 +274,8 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   const Config c = parse_ok(R"({"dataplane": {
       "main_core": 0, "worker_cores": [1, 2], "memory_mb": 256, "hugepages": false,
       "eal_args": ["--log-level=*:info"], "file_prefix": "edge_1", "telemetry": false,
-      "capture": false, "burst": 16, "rx_descriptors": 512,
-      "tx_descriptors": 256, "mbufs": 8191,
+      "capture": false, "burst": 16, "idle_sleep_max_us": 100, "idle_after_us": 0,
+      "rx_descriptors": 512, "tx_descriptors": 256, "mbufs": 8191,
       "ports": [{"name": "lan0", "device": "net_af_packet0,iface=veth0",
                  "mac": "02:00:00:00:00:aa", "addresses": ["198.18.0.1/16", "2001:db8::1/64"],
                  "mtu": 9000, "promiscuous": true},
@@ -292,6 +292,8 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   EXPECT_FALSE(d.telemetry);
   EXPECT_FALSE(d.capture);
   EXPECT_EQ(d.burst, 16);
+  EXPECT_EQ(d.idle_sleep_max_us, 100u);
+  EXPECT_EQ(d.idle_after_us, 0u);
   EXPECT_EQ(d.mbufs, 8191u);
   ASSERT_EQ(d.ports.size(), 2u);
   EXPECT_EQ(dp::to_string(*d.ports[0].mac), "02:00:00:00:00:aa");
