@@ -19,7 +19,7 @@ results=()   # junit files to count
 extra_pass=0
 extra_fail=0
 
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== %s (%s)\n' "$*" "$(date -u +%T)"; }
 
 setup() {  # dir, meson options...
   local dir=$1; shift
