@@ -135,11 +135,14 @@ Outcome Harness::take_handed_off(const Bytes& frame, uint64_t now_ms) {
   return with_reason([&] { return burst({frame}, now_ms, true).front(); });
 }
 
-dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& idle,
-                                   const std::atomic<bool>& stop) {
-  std::vector<std::vector<uint8_t>> bufs;
-  io_ = FakeIo{};
+namespace {
+
+// Each frame copied into a buffer of `bufs` with headroom and room to grow, as a Packet.
+std::vector<dp::Packet> packets(const std::vector<Bytes>& frames,
+                                std::vector<std::vector<uint8_t>>& bufs) {
+  bufs.clear();
   for (const Bytes& f : frames) bufs.emplace_back(kHeadroom + f.size() + 256);
+  std::vector<dp::Packet> pkts;
   for (size_t i = 0; i < frames.size(); ++i) {
     std::memcpy(bufs[i].data() + kHeadroom, frames[i].data(), frames[i].size());
     dp::Packet p;
@@ -147,8 +150,18 @@ dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& i
     p.data = bufs[i].data() + kHeadroom;
     p.len = uint16_t(frames[i].size());
     p.headroom = kHeadroom;
-    io_.arriving.push_back(p);
+    pkts.push_back(p);
   }
+  return pkts;
+}
+
+}  // namespace
+
+dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& idle,
+                                   const std::atomic<bool>& stop) {
+  std::vector<std::vector<uint8_t>> bufs;
+  io_ = FakeIo{};
+  io_.arriving = packets(frames, bufs);
   struct NoQsbr {
     void online() noexcept {}
     void quiescent() noexcept {}
@@ -161,19 +174,7 @@ dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& i
 std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t now_ms,
                                     bool handed_off) {
   std::vector<std::vector<uint8_t>> bufs;
-  std::vector<dp::Packet> pkts;
-  for (const Bytes& f : frames) {
-    bufs.emplace_back(kHeadroom + f.size() + 256);
-  }
-  for (size_t i = 0; i < frames.size(); ++i) {
-    std::memcpy(bufs[i].data() + kHeadroom, frames[i].data(), frames[i].size());
-    dp::Packet p;
-    p.handle = &bufs[i];
-    p.data = bufs[i].data() + kHeadroom;
-    p.len = uint16_t(frames[i].size());
-    p.headroom = kHeadroom;
-    pkts.push_back(p);
-  }
+  const std::vector<dp::Packet> pkts = packets(frames, bufs);
   io_ = FakeIo{};
   slow_ = dp::LocalRing<dp::SlowPacket>();
   if (handed_off) {
