@@ -48,8 +48,7 @@ struct TscClock {
 class TscIdle {
  public:
   explicit TscIdle(dp::IdleConfig c)
-      : backoff_(c, std::max<uint64_t>(1, rte_get_tsc_hz() / 1000000)),
-        tsc_per_us_(std::max<uint64_t>(1, rte_get_tsc_hz() / 1000000)) {
+      : tsc_per_us_(std::max<uint64_t>(1, rte_get_tsc_hz() / 1000000)), backoff_(c, tsc_per_us_) {
     if (backoff_.enabled()) prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   }
   uint32_t after_turn(bool busy) noexcept {
@@ -64,8 +63,8 @@ class TscIdle {
   }
 
  private:
-  dp::IdleBackoff backoff_;
   uint64_t tsc_per_us_;
+  dp::IdleBackoff backoff_;
 };
 
 // Slow-path buffers from the packet pool.
