@@ -212,6 +212,16 @@ dp::SessionAffinity read_affinity(const Node& node) {
   return affinity;
 }
 
+dp::ConnectionLimit read_connection_limit(const Node& node) {
+  dp::ConnectionLimit limit;
+  const Object o = node.object({"rate", "burst"});
+  limit.rate = uint32_t(o.at("rate").integer(1, dp::kMaxConnectionRate).value_or(0));
+  if (const auto burst = o.find("burst")) {
+    limit.burst = uint32_t(burst->integer(1, dp::kMaxConnectionRate).value_or(0));
+  }
+  return limit;
+}
+
 // Names appear in `magline table`, metrics labels and logs, where a space would split a field.
 void check_name(const Node& node, const std::string& name) {
   const bool printable = std::all_of(
@@ -226,7 +236,8 @@ void check_name(const Node& node, const std::string& name) {
 ServiceConfig read_service(const Node& node) {
   ServiceConfig s;
   const Object o = node.object({"name", "mode", "frontends", "backends", "session_affinity",
-                                "source_ranges", "no_backends", "table_size"});
+                                "source_ranges", "no_backends", "table_size",
+                                "new_connection_limit"});
   const Node name = o.at("name");
   s.name = name.string().value_or("");
   check_name(name, s.name);
@@ -250,6 +261,9 @@ ServiceConfig read_service(const Node& node) {
   }
   s.no_backends = o.choice<dp::NoBackends>("no_backends", kNoBackends, s.no_backends);
   if (const auto size = o.find("table_size")) s.table_size = read_table_size(*size);
+  if (const auto limit = o.find("new_connection_limit")) {
+    s.new_connections = read_connection_limit(*limit);
+  }
   return s;
 }
 
@@ -669,6 +683,7 @@ std::vector<dp::Service> services_of(const Config& config) {
     out.source_ranges = s.source_ranges;
     out.no_backends = s.no_backends;
     out.table_size = s.table_size.value_or(config.table_size);
+    out.new_connections = s.new_connections;
   }
   return services;
 }

@@ -38,6 +38,7 @@ struct ServiceConfig {
   std::vector<dp::IpPrefix> source_ranges;
   dp::NoBackends no_backends = dp::NoBackends::reject;
   std::optional<uint32_t> table_size;  // overrides maglev.table_size
+  dp::ConnectionLimit new_connections;  // new_connection_limit; none by default
 };
 
 // A DPDK port Magline owns.

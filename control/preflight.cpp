@@ -185,9 +185,7 @@ uint64_t cgroup_memory_limit(const std::string& proc_cgroup, const std::string& 
 }
 
 uint64_t worker_memory_bytes(uint64_t flow_capacity) {
-  return dp::FlowTable::memory_bytes(flow_capacity) +
-         uint64_t(dp::TrafficRows::kFrontendSlots) * sizeof(dp::TrafficCounter) +
-         uint64_t(dp::TrafficRows::kBackendSlots) * sizeof(dp::BackendRow);
+  return dp::FlowTable::memory_bytes(flow_capacity) + dp::TrafficRows::kBytes;
 }
 
 Result<void> preflight(const cfg::Config& config, const HostFacts& host,

@@ -179,6 +179,15 @@ void worker_metrics(Exposition& e, const WorkerViews& workers, const dp::SlowPat
                  "Frames to a frontend, new or not.", labels, c.packets);
         e.sample("magline_frontend_bytes_total", MetricType::counter, "Bytes to a frontend.",
                  labels, c.bytes);
+        if (spec.new_connections.limited()) {
+          uint64_t refused = 0;
+          for (const dp::TrafficRows* rows : workers.traffic) {
+            refused += rows->refused_total(s->frontend_slot(i));
+          }
+          e.sample("magline_frontend_connections_limited_total", MetricType::counter,
+                   "New connections a frontend's rate limit refused (services with a limit).",
+                   labels, refused);
+        }
       }
       for (size_t i = 0; i < spec.backends.size(); ++i) {
         const dp::TrafficCounter c = total(true, s->backend_slot(i));

@@ -28,6 +28,9 @@ std::string table_text(const dp::Snapshot& snapshot, bool dump) {
     o << "service " << s.name << "  mode " << dp::to_string(s.mode) << "  M " << t.size();
     if (!state->has_backends()) o << "  no usable backend: " << dp::to_string(s.no_backends);
     if (state->serving_terminating()) o << "  (serving terminating backends)";
+    if (const dp::ConnectionLimit& l = s.new_connections; l.limited()) {
+      o << "  new connections " << l.rate << "/s burst " << (l.burst != 0 ? l.burst : l.rate);
+    }
     o << "\n";
     for (const dp::Frontend& f : s.frontends) o << "  frontend " << frontend_text(f) << "\n";
     const std::vector<uint32_t> counts = t.slot_counts();
@@ -62,6 +65,9 @@ std::string table_json(const dp::Snapshot& snapshot, bool dump) {
     svc["has_backends"] = state->has_backends();
     svc["serving_terminating"] = state->serving_terminating();
     svc["no_backends"] = dp::to_string(s.no_backends);
+    if (const dp::ConnectionLimit& l = s.new_connections; l.limited()) {
+      svc["new_connection_limit"] = {{"rate", l.rate}, {"burst", l.burst != 0 ? l.burst : l.rate}};
+    }
     nlohmann::ordered_json frontends = nlohmann::ordered_json::array();
     for (const dp::Frontend& f : s.frontends) {
       frontends.push_back({{"address", dp::to_string(f.addr)},

@@ -47,6 +47,7 @@ namespace magline::dp {
   X(echo_rate_limited, "an echo request beyond the slow path's share (1000 a second per worker)") \
   X(no_service, "no frontend and no connection for this destination")                         \
   X(source_range_denied, "source outside the service's source ranges")                        \
+  X(new_connection_limited, "a new connection beyond its frontend's rate limit")             \
   X(no_backend, "no usable backend, and the service drops rather than rejects")               \
   X(backend_unreachable, "no on-link subnet or route covers the backend")                     \
   X(dsr_backend_not_on_link, "L2 DSR to a backend that is not on a port's subnet")            \

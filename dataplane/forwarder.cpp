@@ -319,6 +319,13 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     drop(pkt, DropReason::source_range_denied, out);
     return nullptr;
   }
+  // Before the backend check, so that a flood to a service without backends gets its resets
+  // at the limit's rate too.
+  if (s.spec().new_connections.limited() &&
+      !take_token(traffic_.limit(w.fe.slot), s.spec().new_connections, config_.workers, now_ms)) {
+    drop(pkt, DropReason::new_connection_limited, out);
+    return nullptr;
+  }
   if (!s.has_backends()) {
     if (s.spec().no_backends == NoBackends::reject) {
       reject(pkt, w, out);

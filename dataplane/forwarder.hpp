@@ -2,10 +2,10 @@
 //
 // For each frame: parse; hand ARP and neighbour discovery to the slow path; look the
 // destination up among the frontends; look the flow up (in bulk for the burst); on a hit, rewrite
-// as the connection was set up; on a miss, check source ranges, choose a backend (session
-// affinity, else Maglev over the 5-tuple), record the connection and, for full-NAT and DNAT, the
-// entry its replies will hit; then rewrite for the service's mode and address the frame to the
-// next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+// as the connection was set up; on a miss, check source ranges and the frontend's new-connection
+// limit, choose a backend (session affinity, else Maglev over the 5-tuple), record the
+// connection and, for full-NAT and DNAT, the entry its replies will hit; then rewrite for the
+// service's mode and address the frame to the next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
 //
 // Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
 // receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of

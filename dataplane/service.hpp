@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/addr.hpp"
+#include "dataplane/connection_limit.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/result.hpp"
@@ -69,6 +70,7 @@ struct Service {
   std::vector<IpPrefix> source_ranges;  // empty: every source is allowed
   NoBackends no_backends = NoBackends::reject;
   uint32_t table_size = kDefaultMaglevSize;
+  ConnectionLimit new_connections;  // per frontend; none by default
   friend bool operator==(const Service&, const Service&) = default;
 };
 

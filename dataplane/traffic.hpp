@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "dataplane/big_array.hpp"
+#include "dataplane/connection_limit.hpp"
 #include "dataplane/packet.hpp"
 
 namespace magline::dp {
@@ -56,26 +57,36 @@ struct alignas(32) BackendRow {
   TrafficCounter traffic;
   NeighborHint hint;
 };
-static_assert(sizeof(BackendRow) == 32);
+static_assert(sizeof(BackendRow) == 32 && sizeof(LimitRow) == 32);
 
 class TrafficRows {
  public:
   // Slots of each kind: the most frontends and backends a node serves at once (the control
   // thread refuses a change that would need more). 1 MiB + 8 MiB per worker, faulted in at
-  // construction.
+  // construction; and a new-connection bucket per frontend (connection_limit.hpp), 2 MiB more.
   static constexpr uint32_t kFrontendSlots = 65536;
   static constexpr uint32_t kBackendSlots = 1u << 18;
 
+  // What the default rows take.
+  static constexpr uint64_t kBytes =
+      uint64_t(kFrontendSlots) * (sizeof(TrafficCounter) + sizeof(LimitRow)) +
+      uint64_t(kBackendSlots) * sizeof(BackendRow);
+
   TrafficRows(uint32_t frontends = kFrontendSlots, uint32_t backends = kBackendSlots)
-      : frontends_(frontends), backends_(backends) {}
+      : frontends_(frontends), limits_(frontends), backends_(backends) {}
 
   TrafficCounter& frontend(uint32_t slot) noexcept { return frontends_[slot]; }
+  LimitRow& limit(uint32_t slot) noexcept { return limits_[slot]; }
   BackendRow& backend(uint32_t slot) noexcept { return backends_[slot]; }
   TrafficCounter frontend_total(uint32_t slot) const noexcept { return frontends_[slot].load(); }
+  uint64_t refused_total(uint32_t slot) const noexcept { return limits_[slot].refused_total(); }
   TrafficCounter backend_total(uint32_t slot) const noexcept {
     return backends_[slot].traffic.load();
   }
-  void reset_frontend(uint32_t slot) noexcept { frontends_[slot].reset(); }
+  void reset_frontend(uint32_t slot) noexcept {
+    frontends_[slot].reset();
+    limits_[slot].reset();
+  }
   void reset_backend(uint32_t slot) noexcept {
     backends_[slot].traffic.reset();
     std::atomic_ref<uint32_t>(backends_[slot].hint.generation).store(0, std::memory_order_relaxed);
@@ -85,6 +96,7 @@ class TrafficRows {
 
  private:
   BigArray<TrafficCounter> frontends_;
+  BigArray<LimitRow> limits_;
   BigArray<BackendRow> backends_;
 };
 

@@ -122,6 +122,11 @@ OJson service_json(const PlanService& p) {
   j["source_ranges"] = std::move(ranges);
   j["no_backends"] = dp::to_string(s.no_backends);
   j["table_size"] = s.table_size;
+  if (s.new_connections.limited()) {  // only when annotated: most Services have none
+    j["new_connection_limit"] = {{"rate", s.new_connections.rate},
+                                 {"burst", s.new_connections.burst != 0 ? s.new_connections.burst
+                                                                        : s.new_connections.rate}};
+  }
   return j;
 }
 

@@ -57,6 +57,9 @@ std::string service_notes(const PlanService& p, size_t notes) {
   if (!s.source_ranges.empty()) {
     parts.push_back(std::to_string(s.source_ranges.size()) + " source ranges");
   }
+  if (s.new_connections.limited()) {
+    parts.push_back("new connections " + std::to_string(s.new_connections.rate) + "/s");
+  }
   const bool ready = std::any_of(s.backends.begin(), s.backends.end(), [](const dp::Backend& b) {
     return b.state == dp::BackendState::ready;
   });

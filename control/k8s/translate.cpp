@@ -35,6 +35,54 @@ size_t taking_new(const std::vector<dp::Backend>& backends) noexcept {
   return ready > 0 ? ready : terminating;
 }
 
+// A decimal annotation value in 1..kMaxConnectionRate.
+std::optional<uint32_t> limit_value(std::string_view text) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  uint32_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + uint32_t(c - '0');
+  }
+  if (v == 0 || v > dp::kMaxConnectionRate) return std::nullopt;
+  return v;
+}
+
+// The Service's new-connection limit from Magline's annotations: none without a rate. A value
+// that is not a number in range is noted and the Service programmed without a limit (as a bad
+// annotation never stops kube-proxy programming a Service).
+dp::ConnectionLimit connection_limit_of(const K8sService& svc, std::vector<std::string>& notes) {
+  const auto& ann = svc.meta.annotations;
+  const auto rate = ann.find(std::string(kNewConnectionRateAnnotation));
+  const auto burst = ann.find(std::string(kNewConnectionBurstAnnotation));
+  auto bad = [&](const std::string& key, const std::string& value) {
+    notes.push_back("annotation " + key + ": \"" + value + "\" is not a number in 1.." +
+                    std::to_string(dp::kMaxConnectionRate) + ": no new-connection limit");
+  };
+  dp::ConnectionLimit limit;
+  if (rate == ann.end()) {
+    if (burst != ann.end()) {
+      notes.push_back("annotation " + burst->first + " without " +
+                      std::string(kNewConnectionRateAnnotation) + ": no new-connection limit");
+    }
+    return limit;
+  }
+  const auto r = limit_value(rate->second);
+  if (!r) {
+    bad(rate->first, rate->second);
+    return limit;
+  }
+  if (burst != ann.end()) {
+    const auto b = limit_value(burst->second);
+    if (!b) {
+      bad(burst->first, burst->second);
+      return limit;
+    }
+    limit.burst = *b;
+  }
+  limit.rate = *r;
+  return limit;
+}
+
 }  // namespace
 
 namespace {
@@ -459,6 +507,8 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
     }
   }
 
+  const dp::ConnectionLimit limit = connection_limit_of(svc, tr.notes);
+
   std::vector<dp::Service> out;
   std::vector<ServiceOrigin> origins;
   std::map<dp::Family, std::vector<dp::Backend>> node_sets;  // node targets: by family
@@ -529,6 +579,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       s.affinity = affinity;
       s.no_backends = set.no_backends;
       s.table_size = table_size_for(taking_new(s.backends), opts);
+      s.new_connections = limit;
       ServiceOrigin origin{sp.name, sp.port, sp.protocol, family, FrontendGroup::all};
       // Source ranges guard LB IPs only (§10); a dp::Service applies its ranges to all its
       // frontends, so the others go to a second service. No range of this family: no check

@@ -17,6 +17,12 @@
 
 namespace magline::k8s {
 
+// A new-connection rate limit for each frontend of a Service (dataplane/connection_limit.hpp):
+// connections a second, and the burst (default: the rate). Decimal, 1..100000000.
+inline constexpr std::string_view kNewConnectionRateAnnotation = "magline.io/new-connection-rate";
+inline constexpr std::string_view kNewConnectionBurstAnnotation =
+    "magline.io/new-connection-burst";
+
 // What a Service's backends are (docs/k8s.md, "Node targets").
 enum class Targets : uint8_t {
   pods,   // its endpoints (EndpointSlices): the edge routes to pod addresses

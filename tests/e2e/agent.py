@@ -12,11 +12,15 @@ Commands:
                        source port), and prints one JSON line: the answers and what went wrong.
   stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
                        100 ms for S seconds, checks each echo, and prints a JSON summary.
+  burst ADDR PORT N S  opens N TCP connections at once (non-blocking connects), waits S seconds
+                       and prints one JSON line: how many were established by then.
   ping ADDR N          N ICMP or ICMPv6 echo requests (raw socket: root), 200 ms apart; prints one
                        JSON line: how many were answered, from where, and what went wrong.
 """
 import ctypes
 import json
+import os
+import select
 import signal
 import socket
 import socketserver
@@ -192,6 +196,32 @@ def stream_client(addr, port, seconds):
     print(json.dumps(out), flush=True)
 
 
+def connect_burst(addr, port, n, seconds):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    pending = []
+    for _ in range(n):
+        s = socket.socket(family, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex((addr, port))
+        pending.append(s)
+    established, problems = 0, []
+    end = time.monotonic() + seconds
+    while pending and time.monotonic() < end:
+        _, ready, _ = select.select([], pending, [], max(0.0, end - time.monotonic()))
+        for s in ready:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err == 0:
+                established += 1
+            else:
+                problems.append(f"connect: {os.strerror(err)}")
+            pending.remove(s)
+            s.close()
+    for s in pending:
+        s.close()  # SYN_SENT: closed without a word
+    print(json.dumps({"established": established, "waiting": len(pending),
+                      "problems": problems}), flush=True)
+
+
 def icmp_checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -248,6 +278,9 @@ def main():
     elif cmd == "udp" and len(sys.argv) in (5, 6):
         budget = float(sys.argv[5]) if len(sys.argv) == 6 else 60.0
         udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget)
+    elif cmd == "burst" and len(sys.argv) == 6:
+        die_with_parent()
+        connect_burst(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
     elif cmd == "ping" and len(sys.argv) == 4:
         die_with_parent()
         ping(sys.argv[2], int(sys.argv[3]))

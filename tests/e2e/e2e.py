@@ -30,7 +30,8 @@ import xml.etree.ElementTree as ET
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, BRIDGE, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, FABRIC, Fail, Interrupted,
     LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LOCK_PATH, NAMESPACES, NODE_PORT, NODE_PORT_K8S, PREFIX,
-    PROVIDER_POOL, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO, VIP_UDP,
+    PROVIDER_POOL, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_K8S, VIP_K8S_ECHO,
+    VIP_LIMITED, VIP_UDP,
     build_topology, in_ns, leftovers, log, nsx, our_dpdk_files, remove_everything, run,
 )
 import k8s
@@ -58,6 +59,9 @@ ADMIN_PORT = 9101  # not the default 9100: a demo may run beside a kept topology
 # so that DPDK's dpdk-dumpcap can attach to it (case capture_on_demand).
 CAPTURE_PREFIX = PREFIX + "magline"
 CAPTURE_PAGES = 160  # memory_mb 256 in 2 MiB pages, and room
+
+
+LIMIT_RATE, LIMIT_BURST = 2, 5  # e2e/limited:http's new connections a second, and burst
 
 
 def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends=None,
@@ -108,6 +112,10 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/web6:http", "mode": "full_nat",
              "frontends": [{"address": VIP_HTTP6, "port": 80}],
              "backends": backends(v6, 8080)},
+            {"name": "e2e/limited:http", "mode": "full_nat",
+             "frontends": [{"address": VIP_LIMITED, "port": 80}],
+             "backends": backends(v4, 8080),
+             "new_connection_limit": {"rate": LIMIT_RATE, "burst": LIMIT_BURST}},
             {"name": "e2e/echo:stream", "mode": "full_nat",
              "frontends": [{"address": VIP_ECHO, "port": 9000}],
              "backends": backends(echo_backends, 9000)},
@@ -391,16 +399,21 @@ def stream_summary(agent, seconds, over, out, problems):
 # --- /metrics --------------------------------------------------------------------------------
 
 
-def scrape_traffic(service):
-    """GET /metrics from the admin listener: `service`'s {"frontend": {id: {"packets": P,
-    "bytes": B}}, "backend": {...}} from magline_{frontend,backend}_{packets,bytes}_total."""
+def scrape_samples():
+    """GET /metrics from the admin listener, parsed: {(name, labels): value}."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/metrics", timeout=3) as r:
-            samples = parse_prometheus(r.read().decode())
+            return parse_prometheus(r.read().decode())
     except OSError as e:
         raise Fail(f"GET /metrics: {e}")
     except ValueError as e:
         raise Fail(f"/metrics: {e}")
+
+
+def scrape_traffic(service):
+    """GET /metrics from the admin listener: `service`'s {"frontend": {id: {"packets": P,
+    "bytes": B}}, "backend": {...}} from magline_{frontend,backend}_{packets,bytes}_total."""
+    samples = scrape_samples()
     traffic = {"frontend": {}, "backend": {}}
     for (name, labels), value in samples.items():
         kind, _, unit = name.removeprefix("magline_").removesuffix("_total").partition("_")
@@ -600,6 +613,34 @@ class Suite:
         problems = list(errors)
         if answers and peers != [CLIENT2_V4]:
             problems.append(f"the backends saw {peers}, not the client's own {CLIENT2_V4}")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def new_connection_limit(self, out):
+        """A frontend limited to 2 new connections a second in bursts of 5: of 20 connections
+        opened at once, the burst's 5 (and at most one more, refilled) are established within
+        0.5 s; the others' SYNs are dropped and counted, and wait for their retransmission.
+        Another frontend is not limited meanwhile."""
+        def refused():
+            samples = scrape_samples()
+            return sum(v for (name, labels), v in samples.items()
+                       if name == "magline_frontend_connections_limited_total"
+                       and dict(labels).get("service") == "e2e/limited:http")
+        before = refused()
+        p = in_ns(CLIENT, PYTHON, AGENT, "burst", VIP_LIMITED, "80", "20", "0.5", timeout=15)
+        r = json.loads(p.stdout.strip().splitlines()[-1])
+        other, errors = http_series(CLIENT, f"http://{VIP_HTTP}/", 10)
+        counted = refused() - before
+        out.append(f"limited frontend: {r['established']} of 20 established in 0.5 s, "
+                   f"{r['waiting']} waiting; {counted:g} SYNs refused; unlimited frontend: "
+                   f"{len(other)}/10 answered")
+        problems = list(r["problems"]) + errors
+        if not LIMIT_BURST <= r["established"] <= LIMIT_BURST + 1:
+            problems.append(f"{r['established']} connections established, expected the burst "
+                            f"({LIMIT_BURST}) or one more")
+        if counted < 20 - r["established"]:
+            problems.append(f"magline_frontend_connections_limited_total rose by {counted:g}, "
+                            f"fewer than the {20 - r['established']} connections left waiting")
         if problems:
             raise Fail("\n".join(problems))
 
@@ -1226,6 +1267,7 @@ class Suite:
             ("ping_vip", self.ping_vip),
             ("dnat", self.dnat),
             ("dsr", self.dsr),
+            ("new_connection_limit", self.new_connection_limit),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),

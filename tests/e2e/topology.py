@@ -33,6 +33,7 @@ CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
 VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
     "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
 VIP_HTTP6 = "2001:db8:100::1"
+VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
 NODE_PORT = 30080
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081

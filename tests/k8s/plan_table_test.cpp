@@ -5,12 +5,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "control/k8s/plan.hpp"
+
 namespace magline::k8s {
 namespace {
 
 Plan small_plan() {
   const auto doc = nlohmann::json::parse(R"({"kind": "List", "items": [
-    {"kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+    {"kind": "Service", "metadata": {"name": "web", "namespace": "shop",
+                                     "annotations": {"magline.io/new-connection-rate": "1000"}},
      "spec": {"type": "LoadBalancer", "loadBalancerClass": "example.com/lb",
               "sessionAffinity": "ClientIP",
               "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 30080}]},
@@ -56,8 +59,8 @@ TEST(PlanTable, GoldenText) {
 SERVICE                     KIND          FRONTEND                 BACKENDS  MODE      NOTES
 kube-system/dns:dns/udp/v6  NodePort      [2001:db8::1]:30053/udp  0/0       full_nat  no ready backend: reject, notes: 2
 shop/api:443/tcp/v4         -             -                        0/0       full_nat  no ready backend: reject, notes: 2
-shop/web:http/tcp/v4        LoadBalancer  198.18.100.9:80/tcp      1/2       full_nat  affinity 10800s, notes: 1
-shop/web:http/tcp/v4        NodePort      198.18.0.1:30080/tcp     1/2       full_nat  affinity 10800s, notes: 1
+shop/web:http/tcp/v4        LoadBalancer  198.18.100.9:80/tcp      1/2       full_nat  affinity 10800s, new connections 1000/s, notes: 1
+shop/web:http/tcp/v4        NodePort      198.18.0.1:30080/tcp     1/2       full_nat  affinity 10800s, new connections 1000/s, notes: 1
 
 SKIPPED
 SERVICE        REASON
@@ -86,6 +89,21 @@ POOL  SIZE  USED
 edge  8     1
 )";
   EXPECT_EQ(got, want) << got;
+}
+
+// The JSON view names a service's new-connection limit when it has one, and only then.
+TEST(PlanTable, JsonNamesTheNewConnectionLimit) {
+  const auto j = nlohmann::json::parse(plan_json(small_plan()));
+  int limited = 0;
+  for (const auto& s : j.at("services")) {
+    if (s.at("name").get<std::string>().starts_with("shop/web:")) {
+      EXPECT_EQ(s.at("new_connection_limit"), nlohmann::json({{"rate", 1000}, {"burst", 1000}}));
+      ++limited;
+    } else {
+      EXPECT_FALSE(s.contains("new_connection_limit")) << s;
+    }
+  }
+  EXPECT_EQ(limited, 1);
 }
 
 // Without pools there is no provider section; an empty plan is the header alone.

@@ -305,6 +305,46 @@ TEST(K8sRules, AffinityAndTableSize) {
   EXPECT_FALSE(run(svc, {}).services[0].affinity.client_ip);
 }
 
+// Magline's annotations set a new-connection limit on every frontend of every port (both
+// halves of a source-range split too); a malformed one is noted and no limit is set.
+TEST(K8sRules, NewConnectionLimitFromAnnotations) {
+  K8sService svc = lb_service();
+  const std::vector<K8sEndpointSlice> eps = {slice("web-1", {endpoint("10.1.0.1")})};
+  EXPECT_FALSE(run(svc, eps).services[0].new_connections.limited());
+  svc.meta.annotations["magline.io/new-connection-rate"] = "5000";
+  auto t = run(svc, eps);
+  EXPECT_EQ(t.services[0].new_connections, (dp::ConnectionLimit{.rate = 5000, .burst = 0}));
+  EXPECT_TRUE(t.notes.empty());
+  svc.meta.annotations["magline.io/new-connection-burst"] = "200";
+  svc.load_balancer_source_ranges = {"10.0.0.0/8"};
+  TranslateOptions o;
+  o.node_addresses = {ip("192.0.2.1")};
+  t = run(svc, eps, o);
+  ASSERT_EQ(t.services.size(), 2u);
+  for (const dp::Service& s : t.services) {
+    EXPECT_EQ(s.new_connections, (dp::ConnectionLimit{.rate = 5000, .burst = 200})) << s.name;
+  }
+
+  const std::string none = ": no new-connection limit";
+  const std::string bad = "\" is not a number in 1..100000000" + none;
+  for (const char* rate : {"0", "-1", "1k", "100000001", "9999999999", "", " 10", "0x10"}) {
+    svc.meta.annotations["magline.io/new-connection-rate"] = rate;
+    t = run(svc, eps, o);
+    EXPECT_FALSE(t.services[0].new_connections.limited()) << rate;
+    EXPECT_EQ(t.notes, V{"annotation magline.io/new-connection-rate: \"" + std::string(rate) + bad})
+        << rate;
+  }
+  svc.meta.annotations["magline.io/new-connection-rate"] = "10";
+  svc.meta.annotations["magline.io/new-connection-burst"] = "ten";
+  t = run(svc, eps, o);
+  EXPECT_FALSE(t.services[0].new_connections.limited());
+  EXPECT_EQ(t.notes, V{"annotation magline.io/new-connection-burst: \"ten" + bad});
+  svc.meta.annotations.erase("magline.io/new-connection-rate");
+  t = run(svc, eps, o);
+  EXPECT_EQ(t.notes, V{"annotation magline.io/new-connection-burst without "
+                       "magline.io/new-connection-rate" + none});
+}
+
 TEST(K8sRules, SourceRangesOnlyOnLoadBalancers) {
   K8sService svc = lb_service();
   svc.load_balancer_source_ranges = {"fd00::/8"};  // IPv6 only: the IPv4 service is open

@@ -1,5 +1,5 @@
 // Prints what /metrics would answer for a made-up Magline (two workers with counters, a service
-// with a frontend and two backends, two ports, one of them unreadable, a Kubernetes watch with
+// with a frontend (rate limited) and two backends, two ports, one of them unreadable, a Kubernetes watch with
 // update latencies, this process, this build), through the same renderers as the admin
 // listener. check_metrics.py reads it with the strict exposition-format checker and compares its
 // families with docs/metrics.md. No DPDK, no EAL.
@@ -42,7 +42,14 @@ int main() {
   s.backends = {{*dp::parse_ip("198.18.1.10"), 8080, 1, {}},
                 {*dp::parse_ip("198.18.1.11"), 8080, 1, {}}};
   s.table_size = 251;
+  s.new_connections = {.rate = 100, .burst = 10};
   if (!publisher.publish({s}, 0)) return 1;
+  // Each worker refused a connection of the frontend's limit.
+  for (size_t w = 0; w < link.workers(); ++w) {
+    dp::LimitRow& row = link.traffic(w).limit(publisher.services()[0]->frontend_slot(0));
+    dp::take_token(row, s.new_connections, 2, 0);  // a fresh bucket: 5 tokens on each worker
+    for (int i = 0; i < 5; ++i) dp::take_token(row, s.new_connections, 2, 0);
+  }
 
   control::AdminView::Copy c;
   c.services = std::make_shared<const dp::ServiceList>(publisher.services());

@@ -481,3 +481,82 @@ TEST_F(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
 
 }  // namespace
 }  // namespace magline::test
+
+namespace magline::test {
+namespace {
+
+// How many of `n` one-frame flows from made-up sources (as flood()) at `now_ms` were forwarded;
+// the others must have been dropped as new_connection_limited.
+int admitted(Harness& h, const char* vip, uint16_t port, dp::Protocol proto, uint32_t base,
+             uint32_t n, uint64_t now_ms) {
+  int tx = 0;
+  for (uint32_t i = base; i < base + n; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
+    if (proto == Protocol::tcp) {
+      f.tcp(uint16_t(1024 + i), port, kTcpSyn);
+    } else {
+      f.udp(uint16_t(1024 + i), port);
+    }
+    const Outcome o = h.run(f.bytes(), now_ms);
+    if (o.verdict == Verdict::tx) {
+      ++tx;
+    } else {
+      EXPECT_EQ(o.reason, DropReason::new_connection_limited) << i << ": " << to_string(o);
+    }
+  }
+  return tx;
+}
+
+// A frontend's new-connection limit (100 a second, bursts of 10) caps a SYN flood; the
+// connection already open goes on, and the bucket refills at the rate.
+TEST_F(ForwarderFlood, ANewConnectionLimitCapsASynFloodNotOpenConnections) {
+  dp::Service web = service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::full_nat,
+                            {{"198.18.1.10", 8080}});
+  web.new_connections = {.rate = 100, .burst = 10};
+  h.add(web);
+  h.neighbor("198.18.1.10", kBackendMac);
+  const uint16_t snat = handshake(h, 40000);  // at 1000 ms: one token of ten
+  ASSERT_NE(snat, 0);
+
+  EXPECT_EQ(admitted(h, "198.18.100.1", 80, Protocol::tcp, 0, 100, 1000), 9);
+  const Outcome data = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                 .tcp(40000, 80, kTcpAck).payload("GET /").bytes(), 1000);
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  EXPECT_EQ(sport_of(data.frame), snat);
+  EXPECT_EQ(admitted(h, "198.18.100.1", 80, Protocol::tcp, 100, 50, 1050), 5);
+  EXPECT_EQ(admitted(h, "198.18.100.1", 80, Protocol::tcp, 150, 50, 5000), 10);  // the burst
+  // A refused SYN's retransmission is a new connection like any other: let in once refilled.
+  EXPECT_EQ(admitted(h, "198.18.100.1", 80, Protocol::tcp, 0, 1, 5010), 1);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::new_connection_limited)],
+            91u + 45 + 40);
+}
+
+// UDP flows: the limit counts flows, not datagrams. And a service without backends answers
+// only as many new connections as the limit lets in, so a flood cannot turn it into a reflector
+// of resets.
+TEST_F(ForwarderFlood, ANewConnectionLimitCountsFlowsAndBoundsRejections) {
+  dp::Service dns = service("dns", "198.18.100.2", 53, Protocol::udp, ForwardMode::dnat,
+                            {{"198.18.1.20", 5353}});
+  dns.new_connections = {.rate = 1000, .burst = 3};
+  h.add(dns);
+  h.neighbor("198.18.1.20", kBackendMac);
+  EXPECT_EQ(admitted(h, "198.18.100.2", 53, Protocol::udp, 0, 3, 1000), 3);
+  EXPECT_EQ(admitted(h, "198.18.100.2", 53, Protocol::udp, 0, 3, 1000), 3);  // the same flows
+  EXPECT_EQ(admitted(h, "198.18.100.2", 53, Protocol::udp, 3, 3, 1000), 0);
+
+  dp::Service dark = service("dark", "198.18.100.3", 80, Protocol::tcp, ForwardMode::full_nat, {});
+  dark.new_connections = {.rate = 1000, .burst = 4};
+  h.add(dark);
+  int resets = 0;
+  for (uint16_t i = 0; i < 20; ++i) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
+                                .tcp(uint16_t(2000 + i), 80, kTcpSyn).bytes(), 1000);
+    resets += o.verdict == Verdict::tx;
+  }
+  EXPECT_EQ(resets, 4);
+  EXPECT_EQ(h.forwarder().counters().rejected, 4u);
+}
+
+}  // namespace
+}  // namespace magline::test

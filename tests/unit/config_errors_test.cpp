@@ -84,7 +84,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
       {R"({"flow_table": {"timeouts_ms": {"tcp_fin": 1}}})",
        R"(t.json: flow_table.timeouts_ms: unknown key "tcp_fin"; known keys: tcp_syn, tcp_established, tcp_closing, udp, other)"},
       {web(R"("affinity": {})"),
-       R"(t.json: services[0]: unknown key "affinity"; known keys: name, mode, frontends, backends, session_affinity, source_ranges, no_backends, table_size)"},
+       R"(t.json: services[0]: unknown key "affinity"; known keys: name, mode, frontends, backends, session_affinity, source_ranges, no_backends, table_size, new_connection_limit)"},
       {frontend(R"("adress": "198.18.100.1", "port": 80)"),
        R"(t.json: services[0].frontends[0]: unknown key "adress"; known keys: kind, address, port, protocol)"},
       {web(R"("backends": [{"address": "198.18.1.1", "port": 80},
@@ -397,6 +397,24 @@ TEST(ConfigErrors, SessionAffinity) {
        timeout + R"(only "type": "client_ip" takes a timeout)"},
       {web(R"("session_affinity": {"timeout_s": 60})"),
        timeout + R"(only "type": "client_ip" takes a timeout)"},
+  });
+}
+
+TEST(ConfigErrors, NewConnectionLimit) {
+  const std::string at = "t.json: services[0].new_connection_limit";
+  expect_errors({
+      {web(R"("new_connection_limit": {"burst": 10})"), at + R"(: missing key "rate")"},
+      {web(R"("new_connection_limit": {"rate": 0})"),
+       at + ".rate: expected an integer in 1..100000000, got 0"},
+      {web(R"("new_connection_limit": {"rate": 100000001})"),
+       at + ".rate: expected an integer in 1..100000000, got 100000001"},
+      {web(R"("new_connection_limit": {"rate": 10, "burst": 0})"),
+       at + ".burst: expected an integer in 1..100000000, got 0"},
+      {web(R"("new_connection_limit": {"rate": "10"})"),
+       at + R"(.rate: expected an integer in 1..100000000, got "10")"},
+      {web(R"("new_connection_limit": {"rate": 10, "per": "s"})"),
+       at + R"(: unknown key "per"; known keys: rate, burst)"},
+      {web(R"("new_connection_limit": 10)"), at + ": expected an object, got 10"},
   });
 }
 

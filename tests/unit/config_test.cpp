@@ -27,7 +27,12 @@ std::string dump_services(const Config& c) {
         << dp::to_string(s.mode) << " affinity="
         << (s.affinity.client_ip ? "client_ip/" + std::to_string(s.affinity.timeout_s) : "none")
         << " no_backends=" << dp::to_string(s.no_backends)
-        << " table=" << (s.table_size ? std::to_string(*s.table_size) : "default") << "\n";
+        << " table=" << (s.table_size ? std::to_string(*s.table_size) : "default");
+    if (s.new_connections.limited()) {
+      out << " limit=" << s.new_connections.rate << "/s burst="
+          << (s.new_connections.burst ? std::to_string(s.new_connections.burst) : "default");
+    }
+    out << "\n";
     for (const FrontendConfig& f : s.frontends) {
       out << "  frontend " << dp::to_string(f.kind) << " "
           << (f.address ? dp::to_string(*f.address) : "*") << " " << f.port << " "
@@ -96,9 +101,10 @@ TEST(Config, ServicesParseToTheExpectedConfig) {
           "session_affinity": {"type": "client_ip", "timeout_s": 600},
           "source_ranges": ["198.18.0.0/16", "198.19.1.128/25", "0.0.0.0/0"],
           "no_backends": "drop",
-          "table_size": 251})"),
+          "table_size": 251,
+          "new_connection_limit": {"rate": 1000, "burst": 50}})"),
        .expected = "service demo/web:http v4 dnat affinity=client_ip/600 no_backends=drop "
-                   "table=251\n"
+                   "table=251 limit=1000/s burst=50\n"
                    "  frontend load_balancer 198.18.100.1 80 tcp\n"
                    "  frontend external_ip 198.18.100.2 8080 sctp\n"
                    "  frontend node_port * 30080 udp\n"
@@ -130,6 +136,12 @@ TEST(Config, ServicesParseToTheExpectedConfig) {
                            "session_affinity": {"type": "client_ip"}})"),
        .expected = "service a v4 full_nat affinity=client_ip/10800 no_backends=reject "
                    "table=default\n"
+                   "  frontend load_balancer 198.18.100.1 1 tcp\n"},
+      {.name = "a new-connection limit's burst defaults to the rate",
+       .text = services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 1}],
+                           "new_connection_limit": {"rate": 100000000}})"),
+       .expected = "service a v4 full_nat affinity=none no_backends=reject table=default "
+                   "limit=100000000/s burst=default\n"
                    "  frontend load_balancer 198.18.100.1 1 tcp\n"},
       {.name = "explicit none affinity",
        .text = services(R"({"name": "a", "frontends": [{"address": "198.18.100.1", "port": 1}],
@@ -429,7 +441,8 @@ TEST(ServicesOf, CopiesEveryOption) {
       "frontends": [{"address": "198.18.100.1", "port": 80}],
       "backends": [{"address": "198.18.1.1", "port": 80, "weight": 5, "state": "terminating"}],
       "session_affinity": {"type": "client_ip", "timeout_s": 30},
-      "source_ranges": ["198.18.0.0/15"], "no_backends": "drop"})"));
+      "source_ranges": ["198.18.0.0/15"], "no_backends": "drop",
+      "new_connection_limit": {"rate": 500, "burst": 20}})"));
   const auto s = services_of(c);
   ASSERT_EQ(s.size(), 1u);
   dp::Service want;
@@ -442,6 +455,7 @@ TEST(ServicesOf, CopiesEveryOption) {
   want.source_ranges = {*dp::parse_prefix("198.18.0.0/15", dp::HostBits::reject)};
   want.no_backends = dp::NoBackends::drop;
   want.table_size = dp::kDefaultMaglevSize;
+  want.new_connections = {.rate = 500, .burst = 20};
   EXPECT_EQ(s[0], want);
 }
 
