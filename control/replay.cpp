@@ -5,12 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <vector>
 
 #include "config/config.hpp"
 #include "control/publisher.hpp"
@@ -203,8 +205,18 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
     return 1;
   }
 
-  Publisher publisher(node);
-  auto change = publisher.publish(cfg::services_of(config), 0);
+  // Counter rows and frontend maps sized to the configuration, not to the most a running node
+  // may serve: a replay starts in milliseconds rather than faulting in 11 MiB of rows.
+  const std::vector<dp::Service> services = cfg::services_of(config);
+  uint32_t frontends = 1, backends = 1;
+  for (const dp::Service& s : services) {
+    frontends += uint32_t(s.frontends.size());
+    backends += uint32_t(s.backends.size());
+  }
+  frontends = std::min(frontends, dp::TrafficRows::kFrontendSlots);
+  backends = std::min(backends, dp::TrafficRows::kBackendSlots);
+  Publisher publisher(node, frontends, backends);
+  auto change = publisher.publish(services, 0);
   if (!change) {
     err << config.source << ": " << change.error().message << "\n";
     return 1;
@@ -214,6 +226,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
   fc.timeouts = config.timeouts;
   fc.snat_port_lo = config.dataplane.snat_port_low;
   fc.snat_port_hi = config.dataplane.snat_port_high;
+  fc.max_frontends = frontends;
   dp::SingleWorker steering;
   Buffers buffers;
   PcapIo io(in.get(), dump.get(), buffers);
@@ -221,7 +234,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
   dp::LocalRing<dp::SlowPacket> slow_ring;
   dp::LocalRing<dp::Packet> control_tx;
   dp::WorkerRings<dp::LocalRing> rings{&updates, {nullptr}, {nullptr}, &slow_ring, &control_tx};
-  dp::TrafficRows traffic;
+  dp::TrafficRows traffic(frontends, backends);
   dp::WorkerShare share;
   dp::Worker<PcapIo, dp::LocalRing> worker(fc, node, publisher.registry(), steering, io, rings,
                                            traffic, share, config.dataplane.burst);

@@ -8,9 +8,13 @@ namespace magline::dp {
 
 namespace {
 constexpr size_t kHugePage = size_t{2} << 20;
+constexpr size_t kPage = 4096;
 
+// Whole huge pages for a large array; whole small pages below one huge page, where a huge page
+// would only add memory to fault in (a replay's or a test's few counter rows).
 size_t mapped_size(size_t bytes) noexcept {
-  return bytes == 0 ? kHugePage : (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  const size_t unit = bytes >= kHugePage ? kHugePage : kPage;
+  return bytes == 0 ? kPage : (bytes + unit - 1) / unit * unit;
 }
 }  // namespace
 
@@ -23,7 +27,7 @@ void* big_alloc(size_t bytes) {
   // Fault every page in now, by writing (a read would map the shared zero page, and the first
   // write fault again): the data path must never stop for the kernel to find it memory.
   volatile uint8_t* page = static_cast<uint8_t*>(p);
-  for (size_t off = 0; off < size; off += 4096) page[off] = 0;
+  for (size_t off = 0; off < size; off += kPage) page[off] = 0;
   return p;
 }
 
