@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
-# runs every suite (unit, packet, integration on DPDK virtual devices), runs them again under
-# AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free publication tests under
-# ThreadSanitizer, fuzzes every input from outside (frames, watch streams, configuration and
-# kubeconfig files, replay captures) for 60 s in all, runs the end-to-end tests (network
-# namespaces, real TCP, needs root), and ends with the line "N passed, N failed, N skipped".
+# runs the suites of the binary as shipped (cli, deploy, bench) in the normal build and the core's
+# suites (unit, packet, integration on DPDK virtual devices) under AddressSanitizer and
+# UndefinedBehaviorSanitizer, runs the lock-free publication tests under ThreadSanitizer, fuzzes
+# every input from outside (frames, watch streams, configuration and kubeconfig files, replay
+# captures) for 60 s in all, runs the end-to-end tests (network namespaces, real TCP, needs
+# root), and ends with the line "N passed, N failed, N skipped". Each build compiles only what
+# its suites need (tools/suite_targets.py): between them every source is compiled, with
+# warnings fatal, once per configuration that runs it.
 #
 #   tools/test.sh            everything
-#   FAST=1 tools/test.sh     the normal build's tests only
+#   FAST=1 tools/test.sh     every suite in the normal build only (no sanitizers, no fuzzing)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,20 +39,39 @@ run_meson_tests() {  # build dir, meson test args...
   results+=("$dir/meson-logs/testlog.junit.xml")
 }
 
-step "build (warnings are errors)"
-if setup build-ci -Dwerror=true -Dbuildtype=debugoptimized && ninja -C build-ci -j "$jobs"; then
-  step "tests"
-  run_meson_tests build-ci
-else
-  extra_fail=$((extra_fail + 1))
-fi
+# Builds what the tests of the given suites need, then runs them: build dir, suites...
+build_and_run() {
+  local dir=$1; shift
+  local targets suite_args=()
+  for s in "$@"; do suite_args+=(--suite "$s"); done
+  if targets=$(python3 tools/suite_targets.py "$dir" "$@") &&
+     ninja -C "$dir" -j "$jobs" $targets; then
+    run_meson_tests "$dir" --no-rebuild "${suite_args[@]}"
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+}
 
-if [ -z "${FAST:-}" ]; then
-  step "tests under ASan + UBSan"
-  if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false &&
-     ninja -C build-asan -j "$jobs"; then
-    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_meson_tests build-asan \
-      --suite unit --suite packet --suite integration
+if [ -n "${FAST:-}" ]; then
+  step "build (warnings are errors) and every suite"
+  if setup build-ci -Dwerror=true -Dbuildtype=debugoptimized && ninja -C build-ci -j "$jobs"; then
+    run_meson_tests build-ci
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+else
+  step "the binary as shipped: cli, deploy and bench suites (warnings are errors)"
+  if setup build-ci -Dwerror=true -Dbuildtype=debugoptimized; then
+    build_and_run build-ci cli deploy bench
+  else
+    extra_fail=$((extra_fail + 1))
+  fi
+
+  step "the core's suites under ASan + UBSan: unit, packet, integration"
+  if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dperf=false
+  then
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build_and_run build-asan \
+      unit packet integration
   else
     extra_fail=$((extra_fail + 1))
   fi

@@ -445,6 +445,30 @@ TEST(Cli, TableJsonWithDump) {
   EXPECT_EQ(ones, 10);
 }
 
+// The shipped edge example limits its storefront's new connections: both views say so, and
+// only for that service.
+TEST(Cli, TableShowsANewConnectionLimit) {
+  const std::string example =
+      std::string(MAGLINE_SOURCE_DIR) + "/config/examples/edge-full-nat.json";
+  Outcome text = magline({"table", "--config", example});
+  ASSERT_EQ(text.rc, kOk) << text.err;
+  EXPECT_NE(text.out.find("service shop/storefront:https  mode full_nat  M 65537  new connections "
+                          "20000/s burst 40000\n"),
+            std::string::npos)
+      << text.out;
+  Outcome json = magline({"table", "--json", "--config", example});
+  ASSERT_EQ(json.rc, kOk) << json.err;
+  const auto j = nlohmann::json::parse(json.out);
+  int limited = 0;
+  for (const auto& svc : j.at("services")) {
+    if (!svc.contains("new_connection_limit")) continue;
+    EXPECT_EQ(svc.at("name"), "shop/storefront:https");
+    EXPECT_EQ(svc.at("new_connection_limit"), nlohmann::json({{"rate", 20000}, {"burst", 40000}}));
+    ++limited;
+  }
+  EXPECT_EQ(limited, 1);
+}
+
 TEST(Cli, TableRunsOnTheEmbeddedDefault) {
   Outcome o = magline({"table"});
   EXPECT_EQ(o.rc, kOk) << o.err;
