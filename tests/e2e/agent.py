@@ -160,7 +160,6 @@ def udp_client(addr, port, n, budget):
 
 
 def stream_client(addr, port, seconds):
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     out = {"sent": 0, "echoed": 0, "problems": []}
     try:
         s = socket.create_connection((addr, port), timeout=3)
