@@ -44,6 +44,14 @@ FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) 
   return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
 
+// An L2 DSR SYN opens no flow entry (a SYN flood writes nothing): Maglev gives the handshake's
+// ACK the same backend, and the ACK opens the entry. Only a bare SYN (no ACK, no RST), and not
+// under session affinity, whose record the backend choice itself writes.
+bool stateless_syn(const ServiceState& s, const Parsed& p) noexcept {
+  return s.spec().mode == ForwardMode::dsr_l2 && p.key.proto == kProtoTcp &&
+         (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && !s.spec().affinity.client_ip;
+}
+
 bool usable_for_new(const ServiceState& s, size_t i) noexcept {
   const Backend& b = s.backend(i);
   const BackendState wanted = s.serving_terminating() ? BackendState::terminating
@@ -137,6 +145,7 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
     for (uint16_t j = 0; j < m; ++j) {
       Work& w = work_[which[j]];
       if (hits[j] != nullptr || w.fe.service == nullptr) continue;
+      if (stateless_syn(*w.fe.service, w.p)) continue;  // nothing to insert
       w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
       if (w.reply_hash != 0) w.reply_hint = flows_.prefetch_insert(w.reply_hash, now_ms);
     }
@@ -352,6 +361,11 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   v.fwd.backend_addr = b.addr.bytes;
   v.fwd.backend_port = b.port;
   v.fwd.backend_hint = idx;
+  if (stateless_syn(s, p)) {
+    ++counters_.syns_without_state;
+    emit_forward(pkt, w, v.fwd, idx, out);
+    return nullptr;
+  }
 
   // The reply direction: what replies will look like when they reach Magline.
   FlowKey reply_key;

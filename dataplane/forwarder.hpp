@@ -4,8 +4,9 @@
 // destination up among the frontends; look the flow up (in bulk for the burst); on a hit, rewrite
 // as the connection was set up; on a miss, check source ranges and the frontend's new-connection
 // limit, choose a backend (session affinity, else Maglev over the 5-tuple), record the
-// connection and, for full-NAT and DNAT, the entry its replies will hit; then rewrite for the
-// service's mode and address the frame to the next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+// connection (an L2 DSR SYN excepted: its ACK opens the entry) and, for full-NAT and DNAT, the
+// entry its replies will hit; then rewrite for the service's mode and address the frame to the
+// next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
 //
 // Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
 // receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of
@@ -68,6 +69,7 @@ struct ForwarderCounters {
   uint64_t to_slow_path = 0;
   uint64_t new_connections = 0;
   uint64_t stateless = 0;          // forwarded without a flow entry (table full)
+  uint64_t syns_without_state = 0;  // L2 DSR SYNs forwarded by Maglev alone (the ACK opens)
   uint64_t rejected = 0;           // answered with a TCP RST or ICMP unreachable
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend

@@ -128,9 +128,10 @@ TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
 }
 
 // Under L2 DSR Magline sees only the client's side, so a made-up client's SYN and blind ACK
-// look like a real connection (the backend's RST to them bypasses Magline). Such one-way
-// connections are evicted when the table is full, idle ones first, so a flood of them leaves
-// room for new connections' entries instead of pinning the table for the established timeout.
+// look like a real connection (the backend's RST to them bypasses Magline). The SYN writes
+// nothing; the ACK's entry is unconfirmed, evicted first when the table is full, so a flood of
+// them leaves room for new connections' entries instead of pinning the table for the
+// established timeout.
 TEST_F(ForwarderFlood, ADsrFloodOfBlindHandshakesLeavesRoomForNewConnections) {
   web(ForwardMode::dsr_l2);
   for (uint32_t i = 0; i < 1000; ++i) {
@@ -141,8 +142,56 @@ TEST_F(ForwarderFlood, ADsrFloodOfBlindHandshakesLeavesRoomForNewConnections) {
       ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
     }
   }
-  EXPECT_GT(h.forwarder().flows().stats().evicted_answered, 500u);
-  EXPECT_EQ(h.forwarder().counters().stateless, 0u);  // every connection got its entry
+  EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 500u);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 1000u);
+  EXPECT_EQ(h.forwarder().counters().stateless, 0u);  // every ACK got its entry
+}
+
+// An L2 DSR SYN flood writes no state at all: every SYN goes to Maglev's backend for its tuple,
+// the table stays empty, and a real client's handshake gets its entry from its ACK, on the
+// backend its SYN went to. With session affinity the choice writes the client's record, so
+// there the SYN opens the connection as in the other modes.
+TEST_F(ForwarderFlood, ADsrSynFloodWritesNoState) {
+  const Mac b1{0x02, 0, 0, 0, 0, 0x11}, b2{0x02, 0, 0, 0, 0, 0x12}, b3{0x02, 0, 0, 0, 0, 0x13};
+  h.add(service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::dsr_l2,
+                {{"198.18.1.11", 80}, {"198.18.1.12", 80}, {"198.18.1.13", 80}}));
+  h.neighbor("198.18.1.11", b1);
+  h.neighbor("198.18.1.12", b2);
+  h.neighbor("198.18.1.13", b3);
+  std::set<Bytes> macs;
+  for (uint32_t i = 0; i < 3000; ++i) {
+    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
+                                .tcp(uint16_t(1024 + i), 80, kTcpSyn).bytes(), 1000 + i);
+    ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
+    macs.insert(Bytes(o.frame.begin(), o.frame.begin() + 6));
+  }
+  EXPECT_EQ(macs.size(), 3u);  // spread by Maglev
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 0u);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 3000u);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 0u);
+
+  // A real client: SYN, ACK, data, all to one backend; the ACK opened the entry.
+  Bytes first;
+  for (const uint8_t flags : {kTcpSyn, kTcpAck, uint8_t(kTcpAck | dp::kTcpPsh)}) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(40000, 80, flags).payload("x").bytes(), 5000);
+    ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);
+    const Bytes mac(o.frame.begin(), o.frame.begin() + 6);
+    if (first.empty()) first = mac;
+    EXPECT_EQ(mac, first);
+  }
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
+
+  dp::Service sticky = service("sticky", "198.18.100.2", 80, Protocol::tcp, ForwardMode::dsr_l2,
+                               {{"198.18.1.11", 80}});
+  sticky.affinity.client_ip = true;
+  h.add(sticky);
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2")
+                      .tcp(40001, 80, kTcpSyn).bytes(), 5000).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 2u);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 3001u);  // the flood's and the client's
 }
 
 // A connection shutting down (the client's FIN seen, the backend's data and FIN+ACK still to

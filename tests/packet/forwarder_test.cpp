@@ -401,15 +401,17 @@ TEST_F(ForwarderTest, OneSidesFinClosesBothEntries) {
   EXPECT_EQ(state_of(h, "198.18.1.10", 8080, kClient, 47000), dp::FlowState::tcp_closed);
   EXPECT_EQ(state_of(h, kClient, 47000, "198.18.100.9", 80), dp::FlowState::tcp_closed);
 
-  // L2 DSR sees the client's side alone: an established connection is one-way (evictable,
-  // last), and the client's FIN counts as the close of the one entry.
+  // L2 DSR sees the client's side alone: the SYN opens nothing, the ACK opens the one entry
+  // (unconfirmed, as nothing of the backend's is ever seen), and the client's FIN counts as the
+  // close of it.
   const auto dsr = [&](uint8_t flags) {
     return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
                      .tcp(48000, 80, flags).bytes());
   };
   ASSERT_EQ(dsr(kTcpSyn).verdict, Verdict::tx);
+  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::free);
   ASSERT_EQ(dsr(kTcpAck).verdict, Verdict::tx);
-  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_one_way);
+  EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_midstream);
   ASSERT_EQ(dsr(kTcpFin | kTcpAck).verdict, Verdict::tx);
   EXPECT_EQ(state_of(h, kClient, 48000, "198.18.100.3", 80), dp::FlowState::tcp_closed);
   ASSERT_EQ(dsr(kTcpAck).verdict, Verdict::tx);  // the last ACK
