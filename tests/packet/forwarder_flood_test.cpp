@@ -528,12 +528,6 @@ TEST_F(ForwarderFlood, AReplyConfirmsAConnectionJoinedMidStream) {
   EXPECT_GT(h.forwarder().flows().stats().evicted_unconfirmed, 1000u);
 }
 
-}  // namespace
-}  // namespace magline::test
-
-namespace magline::test {
-namespace {
-
 // How many of `n` one-frame flows from made-up sources (as flood()) at `now_ms` were forwarded;
 // the others must have been dropped as new_connection_limited.
 int admitted(Harness& h, const char* vip, uint16_t port, dp::Protocol proto, uint32_t base,
