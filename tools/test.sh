@@ -2,9 +2,9 @@
 # The whole test suite, as CI runs it: installs what is missing, builds with warnings fatal,
 # runs the suites of the binary as shipped (cli, deploy, bench) and the packet tables in the
 # optimised build and the core's suites (unit, packet, integration on DPDK virtual devices)
-# unoptimised under AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free publication tests under ThreadSanitizer, fuzzes
-# every input from outside (frames, watch streams, configuration and kubeconfig files, replay
-# captures) for 60 s in all, runs the end-to-end tests (network namespaces, real TCP, needs
+# unoptimised under AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free
+# publication tests under ThreadSanitizer, fuzzes every input from outside (frames, watch
+# streams, configuration and kubeconfig files, replay captures) for 60 s in all, runs the end-to-end tests (network namespaces, real TCP, needs
 # root), and ends with the line "N passed, N failed, N skipped". Each build compiles only what
 # its suites need (tools/suite_targets.py): between them every source is compiled, with
 # warnings fatal, once per configuration that runs it.
@@ -60,7 +60,7 @@ if [ -n "${FAST:-}" ]; then
     extra_fail=$((extra_fail + 1))
   fi
 else
-  step "the binary as shipped, optimised: cli, deploy, bench and packet suites (warnings are errors)"
+  step "the binary as shipped, optimised (warnings are errors): cli, deploy, bench, packet"
   if setup build-ci -Dwerror=true -Dbuildtype=debugoptimized; then
     build_and_run build-ci cli deploy bench packet
   else
