@@ -4,9 +4,9 @@
 # optimised build and the core's suites (unit, packet, integration on DPDK virtual devices)
 # unoptimised under AddressSanitizer and UndefinedBehaviorSanitizer, runs the lock-free
 # publication tests under ThreadSanitizer, fuzzes every input from outside (frames, watch
-# streams, configuration and kubeconfig files, replay captures) for 60 s in all, runs the end-to-end tests (network namespaces, real TCP, needs
-# root), and ends with the line "N passed, N failed, N skipped". Each build compiles only what
-# its suites need (tools/suite_targets.py): between them every source is compiled, with
+# streams, configuration and kubeconfig files, replay captures) for 60 s in all, runs the
+# end-to-end tests (network namespaces, real TCP, needs root), and ends with the line
+# "N passed, N failed, N skipped". Each build compiles only what its suites need (tools/suite_targets.py): between them every source is compiled, with
 # warnings fatal, once per configuration that runs it.
 #
 #   tools/test.sh            everything
