@@ -6,8 +6,8 @@
 # publication tests under ThreadSanitizer, fuzzes every input from outside (frames, watch
 # streams, configuration and kubeconfig files, replay captures) for 60 s in all, runs the
 # end-to-end tests (network namespaces, real TCP, needs root), and ends with the line
-# "N passed, N failed, N skipped". Each build compiles only what its suites need (tools/suite_targets.py): between them every source is compiled, with
-# warnings fatal, once per configuration that runs it.
+# "N passed, N failed, N skipped". Each build compiles only what its suites need
+# (tools/suite_targets.py): between them every source is compiled, with warnings fatal.
 #
 #   tools/test.sh            everything
 #   FAST=1 tools/test.sh     every suite in the normal build only (no sanitizers, no fuzzing)
