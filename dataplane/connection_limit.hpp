@@ -7,9 +7,11 @@
 // of per-core buckets (DPDK's rte_meter, VPP's policers per thread): when a few clients' flows all
 // land on one worker, the frontend takes only that worker's share.
 //
-// What a limited connection gets: its first frame is dropped and counted (new_connection_limited,
-// and per frontend); a TCP client retransmits its SYN, as it would to a busy server. Frames of
-// connections already open are never limited.
+// What is charged: a TCP connection's bare SYN, a UDP or SCTP flow's first datagram. What a
+// limited connection gets: that frame is dropped and counted (new_connection_limited, and per
+// frontend); a TCP client retransmits its SYN, as it would to a busy server. Frames of
+// connections already open are never limited, nor TCP frames mid-stream that open an entry
+// (connections after a restart or moved from another node: a failover must not stall them).
 #pragma once
 
 #include <algorithm>

@@ -44,12 +44,22 @@ FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) 
   return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
 
+bool bare_syn(const Parsed& p) noexcept {
+  return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+}
+
 // An L2 DSR SYN opens no flow entry (a SYN flood writes nothing): Maglev gives the handshake's
 // ACK the same backend, and the ACK opens the entry. Only a bare SYN (no ACK, no RST), and not
 // under session affinity, whose record the backend choice itself writes.
 bool stateless_syn(const ServiceState& s, const Parsed& p) noexcept {
-  return s.spec().mode == ForwardMode::dsr_l2 && p.key.proto == kProtoTcp &&
-         (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn && !s.spec().affinity.client_ip;
+  return s.spec().mode == ForwardMode::dsr_l2 && bare_syn(p) && !s.spec().affinity.client_ip;
+}
+
+// What a frontend's new-connection limit charges: a bare SYN, or the first datagram of a UDP or
+// SCTP flow. A TCP frame mid-stream (a connection after a restart or a failover between nodes,
+// or an L2 DSR handshake's ACK, whose SYN paid) is never limited.
+bool charged(const Parsed& p) noexcept {
+  return p.key.proto != kProtoTcp || bare_syn(p);
 }
 
 bool usable_for_new(const ServiceState& s, size_t i) noexcept {
@@ -330,7 +340,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
   // Before the backend check, so that a flood to a service without backends gets its resets
   // at the limit's rate too.
-  if (s.spec().new_connections.limited() &&
+  if (s.spec().new_connections.limited() && charged(p) &&
       !take_token(traffic_.limit(w.fe.slot), s.spec().new_connections, config_.workers, now_ms)) {
     drop(pkt, DropReason::new_connection_limited, out);
     return nullptr;

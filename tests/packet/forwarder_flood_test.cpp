@@ -573,6 +573,35 @@ TEST_F(ForwarderFlood, ANewConnectionLimitCapsASynFloodNotOpenConnections) {
   EXPECT_EQ(admitted(h, "198.18.100.1", 80, Protocol::tcp, 0, 1, 5010), 1);
   EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::new_connection_limited)],
             91u + 45 + 40);
+  // The bucket is empty, but TCP frames mid-stream are not new connections: connections after
+  // a restart, or moved here from another node, go on.
+  for (uint16_t port = 50000; port < 50010; ++port) {
+    const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                                .tcp(port, 80, kTcpAck).payload("more").bytes(), 5010);
+    EXPECT_EQ(o.verdict, Verdict::tx) << to_string(o);
+  }
+}
+
+// L2 DSR: the SYN pays (it opens no entry), the handshake's ACK that opens the entry does not,
+// so a limit of N admits N whole handshakes.
+TEST_F(ForwarderFlood, ANewConnectionLimitChargesADsrHandshakeOnce) {
+  dp::Service web = service("web", "198.18.100.1", 80, Protocol::tcp, ForwardMode::dsr_l2,
+                            {{"198.18.1.10", 80}});
+  web.new_connections = {.rate = 1, .burst = 3};
+  h.add(web);
+  h.neighbor("198.18.1.10", kBackendMac);
+  int established = 0;
+  for (uint16_t port = 40000; port < 40006; ++port) {
+    const auto send = [&](uint8_t flags) {
+      return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.1")
+                       .tcp(port, 80, flags).bytes(), 1000).verdict;
+    };
+    if (send(kTcpSyn) != Verdict::tx) continue;
+    established += send(kTcpAck) == Verdict::tx;
+  }
+  EXPECT_EQ(established, 3);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 3u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::new_connection_limited)], 3u);
 }
 
 // UDP flows: the limit counts flows, not datagrams. And a service without backends answers
