@@ -328,13 +328,15 @@ Step Watcher::Runner::list() {
   }
   bump(counters.lists);
   set_rv(list_rv);
-  synced.store(true);
   deliver(WatchEvent{.resource = resource,
                      .type = WatchEvent::Type::relisted,
                      .object = {},
                      .items = std::make_shared<const std::vector<nlohmann::json>>(std::move(items)),
                      .resource_version = list_rv,
                      .received = std::chrono::steady_clock::now()});
+  // After the delivery: whoever sees synced() finds the list in the queue (a test that waited
+  // for synced() and then drained the queue once could miss it).
+  synced.store(true);
   backoff.reset();
   return {Step::Next::watch};
 }

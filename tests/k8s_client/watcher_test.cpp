@@ -695,8 +695,10 @@ TEST_F(WatcherTest, ServicesCopiedToASecondQueueAreReadOnceWithoutTheSelector) {
   watch(o);
   Mirror second;
   auto both = [&](size_t services) {
+    if (!watcher_->synced()) return false;
+    mirror_.pump(queue_);  // once synced, every resource's list is in the queue
     second.pump(*copy);
-    return watcher_->synced() && mirror_.objects[size_t(Resource::services)].size() == services &&
+    return mirror_.objects[size_t(Resource::services)].size() == services &&
            second.objects[size_t(Resource::services)].size() == services;
   };
   ASSERT_TRUE(eventually([&] { return both(2); }));
