@@ -33,13 +33,18 @@ inline uint16_t handshake(Harness& h, uint16_t sport, bool ack = true) {
   return snat;
 }
 
+// The i-th made-up source of a flood: 198.19.x.y.
+inline std::string flood_source(uint32_t i) {
+  return "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+}
+
 // A flood of one-frame flows from made-up sources (198.19.x.y): `n` TCP segments with `flags`
 // (or UDP datagrams, or SCTP packets) to vip:port, from flow number `base` on, the i-th at time t0 + i ms. Each
 // must be forwarded.
 inline void flood(Harness& h, const char* vip, uint16_t port, dp::Protocol proto, uint32_t base,
            uint32_t n = 2000, uint8_t flags = dp::kTcpAck, uint64_t t0 = 1000) {
   for (uint32_t i = base; i < base + n; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
     const uint16_t sport = uint16_t(1024 + i % 60000);
     if (proto == dp::Protocol::tcp) {

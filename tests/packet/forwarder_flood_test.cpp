@@ -114,7 +114,7 @@ TEST_F(ForwarderFlood, ASynFloodCannotEvictEstablishedConnections) {
 TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
   web(ForwardMode::full_nat);
   for (uint32_t i = 0; i < 2000; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     const Outcome syn = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
                                   .tcp(uint16_t(1024 + i), 80, kTcpSyn).bytes(), 1000 + i);
     ASSERT_EQ(syn.verdict, Verdict::tx) << i << ": " << to_string(syn);
@@ -135,7 +135,7 @@ TEST_F(ForwarderFlood, ASynFloodTheBackendAnswersCannotFillTheTable) {
 TEST_F(ForwarderFlood, ADsrFloodOfBlindHandshakesLeavesRoomForNewConnections) {
   web(ForwardMode::dsr_l2);
   for (uint32_t i = 0; i < 1000; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     for (const uint8_t flags : {kTcpSyn, kTcpAck}) {
       const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
                                   .tcp(uint16_t(1024 + i), 80, flags).bytes(), 1000 + i);
@@ -160,7 +160,7 @@ TEST_F(ForwarderFlood, ADsrSynFloodWritesNoState) {
   h.neighbor("198.18.1.13", b3);
   std::set<Bytes> macs;
   for (uint32_t i = 0; i < 3000; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), "198.18.100.1")
                                 .tcp(uint16_t(1024 + i), 80, kTcpSyn).bytes(), 1000 + i);
     ASSERT_EQ(o.verdict, Verdict::tx) << i << ": " << to_string(o);
@@ -250,9 +250,7 @@ TEST_F(ForwarderFlood, ASynFloodCannotFillTheTableWithAffinityRecords) {
 TEST_F(ForwarderFlood, AFrameWhoseEntryASynOfItsBurstEvictedIsNotForwardedWithTheNewOne) {
   web(ForwardMode::full_nat);
   // Half-open connections from 198.19.0.x, recorded with the source port each SYN was given.
-  auto src_of = [](uint32_t i) {
-    return "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
-  };
+  const auto src_of = flood_source;
   std::vector<uint16_t> snat_of;
   for (uint32_t i = 0; i < 400; ++i) {
     const Outcome o = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(src_of(i).c_str(), "198.18.100.1")
@@ -378,7 +376,7 @@ TEST_F(ForwarderFlood, FloodsTheBackendAnswersCannotFillTheTable) {
                 {{"198.18.1.40", 3868}}));
   h.neighbor("198.18.1.40", kBackendMac);
   for (uint32_t i = 0; i < 2000; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     const bool sctp = i % 2 == 1;
     Packet q = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), sctp ? "198.18.100.4"
                                                                      : "198.18.100.2");
@@ -534,7 +532,7 @@ int admitted(Harness& h, const char* vip, uint16_t port, dp::Protocol proto, uin
              uint32_t n, uint64_t now_ms) {
   int tx = 0;
   for (uint32_t i = base; i < base + n; ++i) {
-    const std::string src = "198.19." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255);
+    const std::string src = flood_source(i);
     Packet f = Packet().eth(kRouterMac, kLbMac).ipv4(src.c_str(), vip);
     if (proto == Protocol::tcp) {
       f.tcp(uint16_t(1024 + i), port, kTcpSyn);
