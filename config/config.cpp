@@ -26,6 +26,8 @@ constexpr Choice<dp::ForwardMode> kModes[] = {
     {"full_nat", dp::ForwardMode::full_nat},
     {"dnat", dp::ForwardMode::dnat},
     {"dsr_l2", dp::ForwardMode::dsr_l2},
+    {"ipip", dp::ForwardMode::ipip},
+    {"gue", dp::ForwardMode::gue},
 };
 constexpr Choice<K8sTargets> kTargets[] = {
     {"pods", K8sTargets::pods},
@@ -67,6 +69,9 @@ constexpr uint64_t kMaxIdleSleepUs = 10000;   // a frame may wait this long: 10 
 constexpr uint64_t kMaxIdleAfterUs = 10000000;
 constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
 constexpr uint64_t kMaxMtu = 9216;
+// The smallest path MTU for encapsulation: an IPv6 packet of 1280 bytes (what every IPv6 link
+// carries, RFC 8200 5) in GUE over IPv6 (48 bytes more).
+constexpr uint64_t kMinEncapMtu = 1328;
 
 // Addresses, read from strings by the data plane's parsers.
 
@@ -368,12 +373,33 @@ RouteConfig read_route(const Node& node) {
   return r;
 }
 
+std::optional<dp::IpPrefix> read_source_prefix(const Node& node, dp::Family family) {
+  const auto p = read_prefix(node);
+  if (p && p->addr.family != family) {
+    node.fail(std::string("expected an ") + (family == dp::Family::v4 ? "IPv4" : "IPv6") +
+              " prefix, got " + node.shown());
+    return std::nullopt;
+  }
+  return p;
+}
+
+dp::EncapSettings read_encapsulation(const Node& node) {
+  dp::EncapSettings e;
+  const Object o = node.object({"source_v4", "source_v6", "gue_port", "mtu"});
+  if (const auto v4 = o.find("source_v4")) e.source_v4 = read_source_prefix(*v4, dp::Family::v4);
+  if (const auto v6 = o.find("source_v6")) e.source_v6 = read_source_prefix(*v6, dp::Family::v6);
+  e.gue_port = uint16_t(o.integer("gue_port", 1, kMaxPort, e.gue_port));
+  e.mtu = uint16_t(o.integer("mtu", kMinEncapMtu, kMaxMtu, e.mtu));
+  return e;
+}
+
 void read_dataplane(const Node& node, Config& config) {
   DataplaneConfig& d = config.dataplane;
   const Object o = node.object({"main_core", "worker_cores", "memory_mb", "hugepages", "eal_args",
                                 "file_prefix", "telemetry", "capture", "burst",
                                 "idle_sleep_max_us", "idle_after_us", "rx_descriptors",
-                                "tx_descriptors", "mbufs", "ports", "routes", "snat_ports"});
+                                "tx_descriptors", "mbufs", "ports", "routes", "snat_ports",
+                                "encapsulation"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
     d.worker_cores.clear();
@@ -424,6 +450,7 @@ void read_dataplane(const Node& node, Config& config) {
     d.snat_port_low = uint16_t(so.integer("low", 1, kMaxPort, d.snat_port_low));
     d.snat_port_high = uint16_t(so.integer("high", 1, kMaxPort, d.snat_port_high));
   }
+  if (const auto encap = o.find("encapsulation")) d.encapsulation = read_encapsulation(*encap);
 }
 
 void read_admin(const Node& node, Config& config) {
@@ -634,6 +661,7 @@ dp::Node node_of(const Config& config) {
       if (p.name == r.port) node.routes.push_back({r.to, r.via, p.id});
     }
   }
+  node.encap = config.dataplane.encapsulation;
   return node;
 }
 

@@ -86,6 +86,7 @@ struct DataplaneConfig {
   std::vector<RouteConfig> routes;
   uint16_t snat_port_low = 1024;
   uint16_t snat_port_high = 65535;
+  dp::EncapSettings encapsulation;  // IPIP and GUE services (dataplane/encap.hpp)
 
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };

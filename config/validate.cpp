@@ -46,7 +46,7 @@ class ServiceChecker {
     check_frontends();
     check_backends();
     check_source_ranges();
-    if (s_.mode == dp::ForwardMode::dsr_l2) check_dsr_ports();
+    if (dp::direct_return(s_.mode)) check_dsr_ports();
     check_table_size();
   }
 
@@ -102,7 +102,11 @@ class ServiceChecker {
     for (size_t k = 0; k < s_.backends.size(); ++k) {
       const dp::Backend& b = s_.backends[k];
       const std::string path = index_path(at("backends"), k);
-      check_family(b.addr, dp::to_string(b.addr), path + ".address");
+      if (dp::encapsulates(s_.mode)) {
+        check_tunnel_family(b.addr, path + ".address");
+      } else {
+        check_family(b.addr, dp::to_string(b.addr), path + ".address");
+      }
       const auto [it, fresh] = seen.try_emplace({b.addr, b.port}, k);
       if (!fresh) {
         fail(path, "duplicate backend " + dp::backend_id(b.addr, b.port) + " (also " +
@@ -118,15 +122,39 @@ class ServiceChecker {
     }
   }
 
-  // L2 DSR rewrites only the destination MAC: the backend sees the client's packet unchanged,
-  // so it must serve on the very port the client connected to.
+  // An encapsulating service's backends are tunnel endpoints: of either family whatever the
+  // service's (IPv4 in IPv6 and the reverse are tunnels too), but one family for all of them,
+  // whose outer source the node has (dataplane.encapsulation or a port's address).
+  void check_tunnel_family(const dp::IpAddr& a, const std::string& path) {
+    const dp::Family first = s_.backends[0].addr.family;
+    if (a.family != first) {
+      fail(path, dp::to_string(a) + " is " + family_name(a.family) + ", but backends[0] is " +
+                     family_name(first) + "; an encapsulating service's backends share a family");
+      return;
+    }
+    const dp::EncapSettings& e = config_.dataplane.encapsulation;
+    const bool prefix = (a.family == dp::Family::v4 ? e.source_v4 : e.source_v6).has_value();
+    if (prefix || config_.dataplane.ports.empty()) return;
+    for (const PortConfig& p : config_.dataplane.ports) {
+      for (const dp::IfAddr& ifa : p.addresses) {
+        if (ifa.addr.family == a.family) return;
+      }
+    }
+    fail(path, "no " + family_name(a.family) + " outer source for the tunnel: give a port an " +
+                   family_name(a.family) + " address or set dataplane.encapsulation.source_" +
+                   (a.family == dp::Family::v4 ? "v4" : "v6"));
+  }
+
+  // Direct return (L2 DSR, IPIP, GUE) leaves the client's packet unchanged: the backend must
+  // serve on the very port the client connected to.
   void check_dsr_ports() {
     for (size_t k = 0; k < s_.backends.size(); ++k) {
       for (size_t j = 0; j < s_.frontends.size(); ++j) {
         const uint16_t want = s_.frontends[j].port;
         if (s_.backends[k].port == want) continue;
         fail(index_path(at("backends"), k) + ".port",
-             "dsr_l2 cannot translate ports: expected " + std::to_string(want) + " (the port of " +
+             std::string(dp::to_string(s_.mode)) + " cannot translate ports: expected " +
+                 std::to_string(want) + " (the port of " +
                  index_path("frontends", j) + "), got " + std::to_string(s_.backends[k].port));
         return;
       }

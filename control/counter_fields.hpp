@@ -48,8 +48,13 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
     {"stateless", "magline_stateless_total", "", MetricType::counter,
      "Frames forwarded without a flow entry (table full).", &dp::ForwarderCounters::stateless},
     {"syns_without_state", "magline_syns_without_state_total", "", MetricType::counter,
-     "L2 DSR SYNs forwarded by Maglev without a flow entry (the handshake's ACK opens it).",
+     "Direct-return (L2 DSR, IPIP, GUE) SYNs forwarded by Maglev without a flow entry (the "
+     "handshake's ACK opens it).",
      &dp::ForwarderCounters::syns_without_state},
+    {"too_big", "magline_too_big_total", "", MetricType::counter,
+     "ICMP fragmentation needed / packet too big sent to clients whose packets would exceed the "
+     "path MTU once encapsulated.",
+     &dp::ForwarderCounters::too_big},
     {"rejected", "magline_rejected_total", "", MetricType::counter,
      "Connections answered with TCP RST or ICMP unreachable.", &dp::ForwarderCounters::rejected},
     {"reset_removed_backend", "magline_reset_removed_backend_total", "", MetricType::counter,

@@ -56,6 +56,8 @@ namespace magline::dp {
   X(flow_table_full, "full-NAT connection could not be recorded: flow table full")            \
   X(last_hop_table_full, "too many distinct last hops to remember where replies go")          \
   X(neighbor_queue_full, "the slow path could not take a packet waiting for a neighbour")     \
+  X(no_encap_source, "IPIP/GUE: no source prefix and no port address of the outer family")   \
+  X(encap_too_big, "too big once encapsulated, DF clear: Magline does not fragment")          \
   X(no_headroom, "too little headroom in the buffer for a header to prepend")                 \
   X(reject_about_icmp_error, "no ICMP error about an ICMP error (RFC 1122 3.2.2, RFC 4443)")  \
   X(reject_about_fragment, "fragment: no ICMP error unless first, no reset unless it has ACK") \

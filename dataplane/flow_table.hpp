@@ -55,8 +55,8 @@ namespace magline::dp {
 // either for a connection's original direction (client -> frontend) or for its replies
 // (backend -> Magline); `flags` (first in both, so either view may read it) says which.
 inline constexpr uint8_t kFlowReply = 0x01;     // the entry is a ReplyFlow
-inline constexpr uint8_t kFlowModeMask = 0x06;  // ForwardMode << 1
-inline constexpr uint8_t kFlowAffinity = 0x08;  // a session-affinity record, not a connection
+inline constexpr uint8_t kFlowModeMask = 0x0e;  // ForwardMode << 1
+inline constexpr uint8_t kFlowAffinity = 0x10;  // a session-affinity record, not a connection
 
 // Original direction: where the connection goes, by address rather than by any table index, so
 // a new service snapshot never strands it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <span>
 
+#include "dataplane/encap.hpp"
 #include "dataplane/forwarder_work.hpp"
 #include "dataplane/reject.hpp"
 #include "dataplane/rewrite.hpp"
@@ -31,15 +32,15 @@ bool is_multicast(const FlowKey& k) noexcept {
          (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
 }
 
-// The state of a connection's original-direction entry after a frame. Under L2 DSR the replies
-// bypass Magline, so its one entry never sees the backend's side: an established connection is
-// one-way (a made-up client's SYN and ACK look the same, and the backend's RST to them is never
-// seen), evicted when the table is full, idle ones first, and the client's FIN counts as the
-// close. A DSR connection that loses its entry gets Maglev's choice again, the same backend
-// while the set is unchanged; a full-NAT one would lose its source port.
+// The state of a connection's original-direction entry after a frame. Under direct return (L2
+// DSR, IPIP, GUE) the replies bypass Magline, so its one entry never sees the backend's side:
+// an established connection is one-way (a made-up client's SYN and ACK look the same, and the
+// backend's RST to them is never seen), evicted when the table is full, idle ones first, and
+// the client's FIN counts as the close. A direct-return connection that loses its entry gets Maglev's choice again, the same
+// backend while the set is unchanged; a full-NAT one would lose its source port.
 FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) noexcept {
   const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
-  if (mode != ForwardMode::dsr_l2) return next;
+  if (!direct_return(mode)) return next;
   if (next == FlowState::tcp_established) return FlowState::tcp_one_way;
   return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
@@ -48,16 +49,17 @@ bool bare_syn(const Parsed& p) noexcept {
   return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
 }
 
-// An L2 DSR SYN opens no flow entry (a SYN flood writes nothing): Maglev gives the handshake's
-// ACK the same backend, and the ACK opens the entry. Only a bare SYN (no ACK, no RST), and not
-// under session affinity, whose record the backend choice itself writes.
+// A direct-return SYN (L2 DSR, IPIP, GUE) opens no flow entry (a SYN flood writes nothing):
+// Maglev gives the handshake's ACK the same backend, and the ACK opens the entry. Only a bare
+// SYN (no ACK, no RST), and not under session affinity, whose record the backend choice itself
+// writes.
 bool stateless_syn(const ServiceState& s, const Parsed& p) noexcept {
-  return s.spec().mode == ForwardMode::dsr_l2 && bare_syn(p) && !s.spec().affinity.client_ip;
+  return direct_return(s.spec().mode) && bare_syn(p) && !s.spec().affinity.client_ip;
 }
 
 // What a frontend's new-connection limit charges: a bare SYN, or the first datagram of a UDP or
 // SCTP flow. A TCP frame mid-stream (a connection after a restart or a failover between nodes,
-// or an L2 DSR handshake's ACK, whose SYN paid) is never limited.
+// or a direct-return handshake's ACK, whose SYN paid) is never limited.
 bool charged(const Parsed& p) noexcept {
   return p.key.proto != kProtoTcp || bare_syn(p);
 }
@@ -297,7 +299,10 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     return;
   }
   const ForwardMode mode = mode_of(f.flags);
-  if (mode != ForwardMode::dsr_l2) {
+  const uint16_t len = pkt.len;  // what the client sent, before any outer header
+  if (encapsulates(mode)) {
+    if (!encapsulate_for(pkt, w.p, s.backend(idx).addr, *hop, mode, entropy(w.hash), out)) return;
+  } else if (mode != ForwardMode::dsr_l2) {
     FlowKey to = w.p.key;
     to.dst = f.backend_addr;
     to.dport = f.backend_port;
@@ -315,9 +320,9 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
       return;
     }
   }
-  traffic_.frontend(w.fe.slot).add(pkt.len);
+  traffic_.frontend(w.fe.slot).add(len);
   BackendRow& row = traffic_.backend(s.backend_slot(idx));
-  row.traffic.add(pkt.len);
+  row.traffic.add(len);
   NeighborHint& hint = row.hint;
   if (hint.generation == neighbor_generation_) {
     transmit(pkt, hint.port, hint.mac, out);
@@ -418,7 +423,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
   ++counters_.new_connections;
 
-  if (mode != ForwardMode::dsr_l2) {
+  if (!direct_return(mode)) {
     const uint16_t hop_id = last_hops_.intern(pkt.port, MacAddr::from(pkt.data + 6));
     if (hop_id == LastHops::kNone) {
       if (e != nullptr) flows_.erase(e);
@@ -463,7 +468,7 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
     return;
   }
   w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
-  if (s.spec().mode == ForwardMode::dsr_l2) return;  // replies bypass Magline
+  if (direct_return(s.spec().mode)) return;  // replies bypass Magline
   const std::optional<NextHop>& hop = s.next_hop(size_t(w.pick));
   if (!hop) return;
   const Backend& b = s.backend(size_t(w.pick));
@@ -618,6 +623,64 @@ void Forwarder::to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop,
 void Forwarder::drop(Packet& pkt, DropReason r, BurstOut& out) noexcept {
   ++counters_.drops[size_t(r)];
   out.drop[out.n_drop++] = pkt;
+}
+
+// Wraps a frame for `backend` in IPIP or GUE (encap.hpp), within the path MTU: the node's
+// encapsulation MTU, else the egress port's. Returns false when the frame has been dealt with
+// instead: too big (answered with an ICMP error, or dropped when an IPv4 packet may be
+// fragmented, which Magline does not do) or no outer source address.
+bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
+                                const NextHop& hop, ForwardMode mode, uint32_t flow_bits,
+                                BurstOut& out) noexcept {
+  const EncapSettings& es = node_.encap;
+  const uint16_t overhead = encap_overhead(mode, backend.family);
+  const uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
+  if (uint32_t(p.l3_end - p.l3_off) + overhead > mtu) {
+    too_big(pkt, p, uint16_t(mtu - overhead), out);
+    return false;
+  }
+  EncapHeader h;
+  h.mode = mode;
+  h.dst = backend;
+  h.gue_port = es.gue_port;
+  h.entropy = flow_bits;
+  const std::optional<IpPrefix>& sources = backend.family == Family::v4 ? es.source_v4
+                                                                          : es.source_v6;
+  if (sources) {
+    h.src = encap_source(*sources, flow_bits);
+  } else if (const IfAddr* a = node_.source_address(hop.port, backend.family)) {
+    h.src = a->addr;
+  } else {
+    drop(pkt, DropReason::no_encap_source, out);
+    return false;
+  }
+  if (const DropReason r = encapsulate(pkt, p, h); r != DropReason::none) {
+    drop(pkt, r, out);
+    return false;
+  }
+  return true;
+}
+
+// Tells the client its packet is too big for the path (`mtu`: what fits before encapsulation):
+// ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 8201), from the address
+// it was sent to, back the way it came. An IPv4 packet without DF may be fragmented on the way
+// instead; Magline does not fragment, and drops it.
+void Forwarder::too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept {
+  const bool v4 = p.l3 == L3::ipv4;
+  if (v4 && !(pkt.data[p.l3_off + 6] & 0x40)) {
+    drop(pkt, DropReason::encap_too_big, out);
+    return;
+  }
+  const DropReason r = v4 ? make_icmp_error(pkt, p, kIcmpUnreachable, kIcmpFragNeeded, mtu)
+                          : make_icmp_error(pkt, p, kIcmpv6PacketTooBig, 0, mtu);
+  if (r != DropReason::none) {
+    drop(pkt, r, out);
+    return;
+  }
+  ++counters_.too_big;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += pkt.len;
+  out.tx[out.n_tx++] = pkt;  // the Ethernet addresses swapped; same port
 }
 
 // Answers a frame with a TCP RST or an ICMP unreachable, back the way it came.

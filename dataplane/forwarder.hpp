@@ -4,9 +4,9 @@
 // destination up among the frontends; look the flow up (in bulk for the burst); on a hit, rewrite
 // as the connection was set up; on a miss, check source ranges and the frontend's new-connection
 // limit, choose a backend (session affinity, else Maglev over the 5-tuple), record the
-// connection (an L2 DSR SYN excepted: its ACK opens the entry) and, for full-NAT and DNAT, the
-// entry its replies will hit; then rewrite for the service's mode and address the frame to the
-// next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+// connection (a direct-return SYN excepted: its ACK opens the entry) and, for full-NAT and DNAT,
+// the entry its replies will hit; then rewrite (NAT), encapsulate (IPIP, GUE: encap.hpp, within
+// the path MTU) or leave the packet as it is (L2 DSR), and address the frame to the next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
 //
 // Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
 // receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of
@@ -69,7 +69,8 @@ struct ForwarderCounters {
   uint64_t to_slow_path = 0;
   uint64_t new_connections = 0;
   uint64_t stateless = 0;          // forwarded without a flow entry (table full)
-  uint64_t syns_without_state = 0;  // L2 DSR SYNs forwarded by Maglev alone (the ACK opens)
+  uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
+  uint64_t too_big = 0;            // encapsulation: ICMP "fragmentation needed"/"too big" sent
   uint64_t rejected = 0;           // answered with a TCP RST or ICMP unreachable
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
@@ -152,6 +153,11 @@ class Forwarder {
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
+  bool encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend, const NextHop& hop,
+                       ForwardMode mode, uint32_t flow_bits, BurstOut& out) noexcept;
+  void too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept;
+  // Flow bits for an outer header's entropy fields (encap.hpp), from a flow table hash.
+  static uint32_t entropy(uint64_t hash) noexcept { return uint32_t(hash ^ hash >> 32); }
   bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
 
   ForwarderConfig config_;

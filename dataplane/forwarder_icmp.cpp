@@ -61,8 +61,8 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
 }
 
 // To the backend, quoting the reply as the backend sent it (full-NAT: to Magline's address and
-// source port; DNAT: to the client) and, in full-NAT, from Magline's address. DSR backends hold
-// the VIP themselves: the error goes as it is.
+// source port; DNAT: to the client) and, in full-NAT, from Magline's address. Direct-return
+// backends hold the VIP themselves: the error goes as it is (IPIP, GUE: encapsulated).
 void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                                       const ForwardFlow& f, BurstOut& out) noexcept {
   const ServiceState* s = by_id_[frontend_id].service;
@@ -77,7 +77,11 @@ void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t front
     return;
   }
   const ForwardMode mode = mode_of(f.flags);
-  if (mode != ForwardMode::dsr_l2) {
+  if (encapsulates(mode)) {
+    // Through the connection's tunnel, with its entropy (forward()'s flow hash).
+    const uint32_t bits = entropy(flows_.hash(w.p.inner.key.reversed()));
+    if (!encapsulate_for(pkt, w.p, s->backend(size_t(idx)).addr, *hop, mode, bits, out)) return;
+  } else if (mode != ForwardMode::dsr_l2) {
     const Family family = w.p.key.family;
     FlowKey quote = w.p.inner.key;  // the reply as the client saw it: frontend -> client
     quote.src = f.backend_addr;

@@ -44,9 +44,19 @@ struct NextHop {
   friend bool operator==(const NextHop&, const NextHop&) = default;
 };
 
+// Encapsulation to backends (IPIP, GUE; dataplane/encap.hpp), node-wide.
+struct EncapSettings {
+  std::optional<IpPrefix> source_v4;  // outer IPv4 sources; none: the egress port's address
+  std::optional<IpPrefix> source_v6;
+  uint16_t gue_port = 6080;
+  uint16_t mtu = 0;  // the path MTU to backends; 0: the egress port's MTU
+  friend bool operator==(const EncapSettings&, const EncapSettings&) = default;
+};
+
 struct Node {
   std::vector<NodePort> ports;
   std::vector<StaticRoute> routes;
+  EncapSettings encap;
 
   // Longest-prefix match over the ports' subnets (on-link) and the static routes; on-link wins
   // a tie. Control path only (services' backends are resolved when services change).

@@ -32,6 +32,8 @@ std::string_view to_string(ForwardMode m) noexcept {
     case ForwardMode::full_nat: return "full_nat";
     case ForwardMode::dnat: return "dnat";
     case ForwardMode::dsr_l2: return "dsr_l2";
+    case ForwardMode::ipip: return "ipip";
+    case ForwardMode::gue: return "gue";
   }
   return "?";
 }

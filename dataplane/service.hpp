@@ -25,7 +25,17 @@ enum class ForwardMode : uint8_t {
   full_nat,  // source and destination rewritten; replies come back through Magline
   dnat,      // destination rewritten; backends route replies back through Magline
   dsr_l2,    // only the destination MAC rewritten; backends hold the VIP and reply directly
+  ipip,      // encapsulated in IP to a backend anywhere routable, which replies directly
+  gue,       // encapsulated in UDP (GUE variant 1) likewise (dataplane/encap.hpp)
 };
+// Modes whose replies go from the backend to the client directly, bypassing Magline: one flow
+// entry per connection, no reply entry.
+constexpr bool direct_return(ForwardMode m) noexcept {
+  return m == ForwardMode::dsr_l2 || m == ForwardMode::ipip || m == ForwardMode::gue;
+}
+constexpr bool encapsulates(ForwardMode m) noexcept {
+  return m == ForwardMode::ipip || m == ForwardMode::gue;
+}
 enum class BackendState : uint8_t { ready, terminating };
 enum class NoBackends : uint8_t { reject, drop };  // what a new connection gets when none is usable
 

@@ -82,19 +82,21 @@ inline constexpr size_t kSctpCsumOff = 8;           // the CRC32c, 4 bytes
 inline constexpr size_t kIcmpHeaderLen = 8;
 inline constexpr size_t kIcmpCsumOff = 2;
 
-// ICMP types (RFC 792) and the one code Magline sends.
+// ICMP types (RFC 792) and the codes Magline sends.
 inline constexpr uint8_t kIcmpEchoReply = 0;
 inline constexpr uint8_t kIcmpUnreachable = 3;
 inline constexpr uint8_t kIcmpPortUnreachable = 3;  // a code of kIcmpUnreachable
+inline constexpr uint8_t kIcmpFragNeeded = 4;       // ... with the next-hop MTU (RFC 1191)
 inline constexpr uint8_t kIcmpSourceQuench = 4;
 inline constexpr uint8_t kIcmpRedirect = 5;
 inline constexpr uint8_t kIcmpEchoRequest = 8;
 inline constexpr uint8_t kIcmpTimeExceeded = 11;
 inline constexpr uint8_t kIcmpParameterProblem = 12;
 
-// ICMPv6 types (RFC 4443 3.1, 4.1, 4.2) and the one code Magline sends.
+// ICMPv6 types (RFC 4443 3.1, 3.2, 4.1, 4.2) and the codes Magline sends.
 inline constexpr uint8_t kIcmpv6Unreachable = 1;
 inline constexpr uint8_t kIcmpv6PortUnreachable = 4;  // a code of kIcmpv6Unreachable
+inline constexpr uint8_t kIcmpv6PacketTooBig = 2;
 inline constexpr uint8_t kIcmpv6EchoRequest = 128;
 inline constexpr uint8_t kIcmpv6EchoReply = 129;
 

@@ -114,6 +114,12 @@ void Harness::neighbor(const char* addr, const Mac& mac) {
   update(u);
 }
 
+void Harness::route(const char* prefix, const char* via) {
+  const auto to = dp::parse_prefix(prefix, dp::HostBits::reject);
+  if (!to) throw std::invalid_argument(prefix);
+  node_.routes.push_back({*to, ip(via), 0});
+}
+
 void Harness::forget_neighbor(const char* addr) {
   dp::Update u;
   u.kind = dp::Update::Kind::neighbor;

@@ -77,6 +77,10 @@ class Harness {
   const dp::ServiceState& add(dp::Service s);
   void remove(const std::string& name);
   void neighbor(const char* ip, const Mac& mac);
+  // The node's encapsulation settings and static routes: before add() of the services they
+  // concern (a service resolves its backends' next hops when it is built).
+  void encapsulation(const dp::EncapSettings& e) { node_.encap = e; }
+  void route(const char* prefix, const char* via);
   void forget_neighbor(const char* ip);
 
   Outcome run(const Bytes& frame, uint64_t now_ms = 1000);

@@ -138,7 +138,7 @@ TEST(ConfigErrors, WrongTypes) {
       {services(R"({"name": 5, "frontends": []})"),
        "t.json: services[0].name: expected a string, got 5"},
       {web(R"("mode": "nat")"),
-       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", got "nat")"},
+       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", "ipip", "gue", got "nat")"},
       {frontend(R"("address": "198.18.100.1", "port": 80, "protocol": "TCP")"),
        R"(t.json: services[0].frontends[0].protocol: expected one of "tcp", "udp", "sctp", got "TCP")"},
       {frontend(R"("kind": "LoadBalancer", "address": "198.18.100.1", "port": 80)"),
@@ -452,7 +452,7 @@ TEST(ConfigErrors, TheFirstErrorIsReported) {
       {services(
            R"({"name": "a", "mode": "dsr", "frontends": [{"address": "198.18.100.1", "port": 80}],
                    "backends": [{"address": "198.18.1.1", "port": 8080}]})"),
-       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", got "dsr")"},
+       R"(t.json: services[0].mode: expected one of "full_nat", "dnat", "dsr_l2", "ipip", "gue", got "dsr")"},
   });
 }
 
@@ -668,4 +668,43 @@ TEST(ConfigErrors, Dataplane) {
 }
 
 }  // namespace
+TEST(ConfigErrors, Encapsulation) {
+  const std::string port0 =
+      R"({"name": "lan0", "device": "net_null0", "addresses": ["198.18.0.1/16"]})";
+  auto dp = [](std::string_view members) {
+    return "{\"dataplane\": {" + std::string(members) + "}}";
+  };
+  expect_errors({
+      {services(R"({"name": "a", "mode": "gue",
+                    "frontends": [{"address": "198.18.100.1", "port": 80}],
+                    "backends": [{"address": "198.18.1.1", "port": 8080}]})"),
+       "t.json: services[0].backends[0].port: gue cannot translate ports: expected 80 (the "
+       "port of frontends[0]), got 8080"},
+      {services(R"({"name": "a", "mode": "ipip",
+                    "frontends": [{"address": "198.18.100.1", "port": 80}],
+                    "backends": [{"address": "198.18.1.1", "port": 80},
+                                 {"address": "2001:db8::7", "port": 80}]})"),
+       "t.json: services[0].backends[1].address: 2001:db8::7 is IPv6, but backends[0] is IPv4; "
+       "an encapsulating service's backends share a family"},
+      {R"({"dataplane": {"ports": [)" + port0 + R"(]}, "services": [{"name": "a", "mode": "ipip",
+           "frontends": [{"address": "198.18.100.1", "port": 80}],
+           "backends": [{"address": "2001:db8::7", "port": 80}]}]})",
+       "t.json: services[0].backends[0].address: no IPv6 outer source for the tunnel: give a "
+       "port an IPv6 address or set dataplane.encapsulation.source_v6"},
+      {dp(R"("encapsulation": {"source_v4": "2001:db8::/64"})"),
+       "t.json: dataplane.encapsulation.source_v4: expected an IPv4 prefix, got "
+       "\"2001:db8::/64\""},
+      {dp(R"("encapsulation": {"source_v6": "198.18.250.1/24"})"),
+       "t.json: dataplane.encapsulation.source_v6: \"198.18.250.1/24\" has bits set past the "
+       "prefix length; did you mean \"198.18.250.0/24\"?"},
+      {dp(R"("encapsulation": {"mtu": 1300})"),
+       "t.json: dataplane.encapsulation.mtu: expected an integer in 1328..9216, got 1300"},
+      {dp(R"("encapsulation": {"gue_port": 0})"),
+       "t.json: dataplane.encapsulation.gue_port: expected an integer in 1..65535, got 0"},
+      {dp(R"("encapsulation": {"port": 6080})"),
+       "t.json: dataplane.encapsulation: unknown key \"port\"; known keys: source_v4, "
+       "source_v6, gue_port, mtu"},
+  });
+}
+
 }  // namespace magline::cfg

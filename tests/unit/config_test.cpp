@@ -293,7 +293,9 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
                  "mtu": 9000, "promiscuous": true},
                 {"name": "lan1", "device": "0000:03:00.0"}],
       "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "lan0"}],
-      "snat_ports": {"low": 20000, "high": 29999}},
+      "snat_ports": {"low": 20000, "high": 29999},
+      "encapsulation": {"source_v4": "198.18.250.0/24", "source_v6": "2001:db8:fa::/64",
+                        "gue_port": 7777, "mtu": 1400}},
     "admin": {"address": "::1", "port": 9200}})");
   const DataplaneConfig& d = c.dataplane;
   EXPECT_EQ(d.worker_cores, (std::vector<uint32_t>{1, 2}));
@@ -327,6 +329,26 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   ASSERT_EQ(node.routes.size(), 1u);
   EXPECT_EQ(node.routes[0].port, 0);
   EXPECT_EQ(dp::to_string(node.resolve(*dp::parse_ip("203.0.113.7"))->ip), "198.18.0.254");
+  EXPECT_EQ(dp::to_string(*node.encap.source_v4), "198.18.250.0/24");
+  EXPECT_EQ(dp::to_string(*node.encap.source_v6), "2001:db8:fa::/64");
+  EXPECT_EQ(node.encap.gue_port, 7777);
+  EXPECT_EQ(node.encap.mtu, 1400);
+}
+
+// IPIP and GUE backends are tunnel endpoints: of the other family than the frontends too.
+TEST(Dataplane, EncapsulatingServicesMayTunnelToTheOtherFamily) {
+  const Config c = parse_ok(R"({"services": [
+      {"name": "a", "mode": "ipip", "frontends": [{"address": "198.18.100.1", "port": 80}],
+       "backends": [{"address": "2001:db8:200::7", "port": 80},
+                    {"address": "2001:db8:200::8", "port": 80}]},
+      {"name": "b", "mode": "gue", "frontends": [{"address": "2001:db8:100::1", "port": 53,
+                                                  "protocol": "udp"}],
+       "backends": [{"address": "198.18.200.7", "port": 53}]}]})");
+  const std::vector<dp::Service> s = services_of(c);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].mode, dp::ForwardMode::ipip);
+  EXPECT_EQ(s[1].mode, dp::ForwardMode::gue);
+  EXPECT_EQ(dp::to_string(s[0].backends[1].addr), "2001:db8:200::8");
 }
 
 TEST(Dataplane, Defaults) {
@@ -334,6 +356,9 @@ TEST(Dataplane, Defaults) {
   EXPECT_EQ(c.dataplane.main_core, 0u);
   EXPECT_EQ(c.dataplane.worker_cores, (std::vector<uint32_t>{1}));
   EXPECT_TRUE(c.dataplane.ports.empty());
+  EXPECT_EQ(c.dataplane.encapsulation, dp::EncapSettings{});
+  EXPECT_EQ(node_of(c).encap.gue_port, 6080);
+  EXPECT_EQ(node_of(c).encap.mtu, 0);  // the egress port's
   EXPECT_EQ(c.dataplane.file_prefix, "magline");
   EXPECT_TRUE(c.dataplane.telemetry);
   EXPECT_FALSE(c.dataplane.capture);

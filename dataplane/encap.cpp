@@ -1,0 +1,97 @@
+#include "dataplane/encap.hpp"
+
+#include <cstring>
+
+#include "dataplane/bytes.hpp"
+#include "dataplane/checksum.hpp"
+#include "dataplane/wire.hpp"
+
+namespace magline::dp {
+
+namespace {
+
+// The inner packet's DSCP and ECN: IPv4's TOS byte, IPv6's traffic class.
+uint8_t traffic_class(const uint8_t* ip, bool v4) noexcept {
+  return v4 ? ip[1] : uint8_t((ip[0] & 0x0f) << 4 | ip[1] >> 4);
+}
+
+void write_ipv4(uint8_t* o, const EncapHeader& h, uint8_t tc, uint8_t proto,
+                uint16_t total) noexcept {
+  o[0] = 0x45;
+  o[1] = tc;
+  store_be16(o + 2, total);
+  store_be32(o + 4, 0x00004000);  // identification 0 (RFC 6864: atomic), DF
+  o[8] = kEncapTtl;
+  o[9] = proto;
+  store_be16(o + 10, 0);
+  std::memcpy(o + 12, h.src.bytes.data(), 4);
+  std::memcpy(o + 16, h.dst.bytes.data(), 4);
+  store_be16(o + 10, ipv4_header_checksum(o, kIpv4MinHeaderLen));
+}
+
+void write_ipv6(uint8_t* o, const EncapHeader& h, uint8_t tc, uint8_t next,
+                uint16_t payload) noexcept {
+  const uint32_t label = (h.entropy ^ h.entropy >> 20) & 0xfffff;
+  store_be32(o, 6u << 28 | uint32_t(tc) << 20 | label);
+  store_be16(o + 4, payload);
+  o[6] = next;
+  o[7] = kEncapTtl;
+  std::memcpy(o + 8, h.src.bytes.data(), 16);
+  std::memcpy(o + 24, h.dst.bytes.data(), 16);
+}
+
+}  // namespace
+
+DropReason encapsulate(Packet& pkt, const Parsed& p, const EncapHeader& h) noexcept {
+  const bool inner_v4 = p.l3 == L3::ipv4;
+  const bool outer_v4 = h.dst.family == Family::v4;
+  const bool gue = h.mode == ForwardMode::gue;
+  const uint16_t l2 = p.l3_off;
+  const uint16_t inner_len = uint16_t(p.l3_end - p.l3_off);
+  const uint16_t ip_len = outer_v4 ? uint16_t(kIpv4MinHeaderLen) : uint16_t(kIpv6HeaderLen);
+  const uint16_t grow = encap_overhead(h.mode, h.dst.family);
+  if (pkt.headroom < grow || size_t(inner_len) + grow > kMaxDatagram) {
+    return DropReason::no_headroom;
+  }
+  pkt.len = p.l3_end;  // Ethernet padding goes
+  prepend(pkt, grow);
+  std::memmove(pkt.data, pkt.data + grow, l2);
+  store_be16(pkt.data + l2 - 2, outer_v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
+
+  uint8_t* o = pkt.data + l2;
+  const uint8_t tc = traffic_class(o + grow, inner_v4);
+  const uint8_t proto = gue ? kProtoUdp : inner_v4 ? kProtoIpip : kProtoIpv6;
+  if (outer_v4) {
+    write_ipv4(o, h, tc, proto, uint16_t(grow + inner_len));
+  } else {
+    write_ipv6(o, h, tc, proto, uint16_t(grow - kIpv6HeaderLen + inner_len));
+  }
+  if (gue) {
+    uint8_t* udp = o + ip_len;
+    const uint16_t udp_len = uint16_t(kUdpHeaderLen + inner_len);
+    store_be16(udp, uint16_t(kGueSourcePortBase | (h.entropy & 0x3fff)));
+    store_be16(udp + 2, h.gue_port);
+    store_be16(udp + 4, udp_len);
+    store_be16(udp + kUdpCsumOff, 0);
+    if (!outer_v4) {
+      const uint16_t c = l4_checksum(h.src, h.dst, kProtoUdp, udp, udp_len, kUdpCsumOff);
+      store_be16(udp + kUdpCsumOff, c == 0 ? 0xffff : c);
+    }
+  }
+  return DropReason::none;
+}
+
+IpAddr encap_source(const IpPrefix& prefix, uint32_t entropy) noexcept {
+  IpAddr a = prefix.addr;
+  const unsigned bits = (a.family == Family::v4 ? 32u : 128u) - prefix.len;
+  // Host bits from the last byte up, at most 32 of them.
+  for (unsigned i = 0, n = bits < 32 ? bits : 32; i < n; i += 8) {
+    const unsigned take = n - i < 8 ? n - i : 8;
+    const size_t byte = (a.family == Family::v4 ? 3 : 15) - i / 8;
+    const uint8_t mask = uint8_t((1u << take) - 1);
+    a.bytes[byte] = uint8_t((a.bytes[byte] & ~mask) | ((entropy >> i) & mask));
+  }
+  return a;
+}
+
+}  // namespace magline::dp

@@ -1,0 +1,56 @@
+// Encapsulation to backends anywhere routable: direct server return across L3. The client's IP
+// packet is sent to the backend unchanged inside an outer header, IPIP (RFC 2003, RFC 2473:
+// IPv4 or IPv6 in IPv4 or IPv6, protocol 4 or 41) or GUE variant 1 (draft-ietf-intarea-gue,
+// "direct encapsulation": the UDP payload is the IP packet itself, as Katran sends it and Linux's
+// fou/gue receives it). The backend decapsulates, holds the VIP, and answers the client directly.
+//
+// Entropy for the backend's RSS, which hashes the outer header: IPIP's outer source is taken from
+// a configured prefix, its host bits from the flow's hash (as Katran does); GUE's UDP source port
+// and IPv6's flow label (RFC 6438) carry flow bits always. The outer header copies the inner
+// DSCP and ECN (RFC 6040, normal mode) and sets DF: Magline does not fragment; a packet too big
+// for the path MTU once encapsulated is answered with an ICMP error (forwarder.cpp).
+//
+// Contract: per-packet path, noexcept, no allocation. `p` is parse() of the frame as it is now.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/addr.hpp"
+#include "dataplane/drop_reason.hpp"
+#include "dataplane/packet.hpp"
+#include "dataplane/parse.hpp"
+#include "dataplane/service.hpp"
+
+namespace magline::dp {
+
+inline constexpr uint8_t kProtoIpip = 4;    // IPv4 in IP
+inline constexpr uint8_t kProtoIpv6 = 41;   // IPv6 in IP
+inline constexpr uint8_t kEncapTtl = 64;    // the outer header's TTL or hop limit
+inline constexpr uint16_t kDefaultGuePort = 6080;  // Katran's
+// GUE source ports are 49152 + 14 bits of the flow's hash (RFC 6335's dynamic range).
+inline constexpr uint16_t kGueSourcePortBase = 49152;
+
+struct EncapHeader {
+  ForwardMode mode = ForwardMode::ipip;  // ipip or gue
+  IpAddr src;                            // the outer source
+  IpAddr dst;                            // the backend
+  uint16_t gue_port = kDefaultGuePort;
+  uint32_t entropy = 0;                  // a hash of the inner flow
+};
+
+// The bytes the outer headers add: 20 (IPv4) or 40 (IPv6), and 8 more for GUE's UDP header.
+constexpr uint16_t encap_overhead(ForwardMode mode, Family outer) noexcept {
+  return uint16_t((outer == Family::v4 ? 20 : 40) + (mode == ForwardMode::gue ? 8 : 0));
+}
+
+// Wraps the frame's IP packet (Ethernet padding dropped) in the outer headers, between its L2
+// header and the packet; the L2 header's EtherType becomes the outer family's. IPv6 outer UDP
+// checksums are computed (RFC 8200 8.1: no zero checksum by default); IPv4's are zero. Returns
+// no_headroom, having changed nothing, when the buffer cannot take the outer headers.
+DropReason encapsulate(Packet& pkt, const Parsed& p, const EncapHeader& h) noexcept;
+
+// An outer source address in `prefix`: its host bits from `entropy` (the prefix's address
+// itself when it is a single host).
+IpAddr encap_source(const IpPrefix& prefix, uint32_t entropy) noexcept;
+
+}  // namespace magline::dp
