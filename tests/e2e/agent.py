@@ -14,6 +14,9 @@ Commands:
                        100 ms for S seconds, checks each echo, and prints a JSON summary.
   burst ADDR PORT N S  opens N TCP connections at once (non-blocking connects), waits S seconds
                        and prints one JSON line: how many were established by then.
+  bulk ADDR PORT N     one TCP connection to a line echo (port 9000 of `serve`): sends one line of
+                       N bytes and reads it back; prints one JSON line: the greeting, the bytes
+                       echoed, the time taken and what went wrong.
   ping ADDR N          N ICMP or ICMPv6 echo requests (raw socket: root), 200 ms apart; prints one
                        JSON line: how many were answered, from where, and what went wrong.
 """
@@ -270,6 +273,24 @@ def ping(addr, n):
     print(json.dumps(out), flush=True)
 
 
+def bulk_client(addr, port, n):
+    out = {"greeting": "", "echoed": 0, "seconds": 0.0, "problems": []}
+    t0 = time.monotonic()
+    try:
+        with socket.create_connection((addr, port), timeout=10) as s:
+            f = s.makefile("rb")
+            out["greeting"] = f.readline().decode(errors="replace").strip()
+            s.sendall(b"x" * n + b"\n")
+            line = f.readline()
+            out["echoed"] = len(line.rstrip(b"\n"))
+            if line.rstrip(b"\n") != b"x" * n:
+                out["problems"].append(f"echo of {len(line)} bytes is not the line sent")
+    except OSError as e:
+        out["problems"].append(f"{addr}:{port}: {e}")
+    out["seconds"] = round(time.monotonic() - t0, 3)
+    print(json.dumps(out), flush=True)
+
+
 def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "serve" and len(sys.argv) in (3, 4) and sys.argv[3:] in ([], ["--stay"]):
@@ -280,6 +301,9 @@ def main():
     elif cmd == "burst" and len(sys.argv) == 6:
         die_with_parent()
         connect_burst(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
+    elif cmd == "bulk" and len(sys.argv) == 5:
+        die_with_parent()
+        bulk_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif cmd == "ping" and len(sys.argv) == 4:
         die_with_parent()
         ping(sys.argv[2], int(sys.argv[3]))

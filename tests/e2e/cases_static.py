@@ -8,9 +8,9 @@ import subprocess
 import time
 
 from topology import (  # names, addresses, command helpers, cleanup
-    AGENT, BACKENDS, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, Fail, LB_IF, LB_V4, LB_V6,
-    NODE_PORT, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_LIMITED, VIP_UDP,
-    in_ns,
+    AGENT, BACKENDS, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, CLIENT_V6, FAR_BACKENDS, FAR_MTU,
+    Fail, LB_IF, LB_V4, LB_V6, NODE_PORT, PYTHON, ROUTER, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE,
+    VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, in_ns,
 )
 from dpdk_capture import pcapng_frames
 from harness import (  # the process wrappers, clients, /metrics
@@ -149,6 +149,99 @@ class StaticCases:
             if "magline" in senders:
                 problems.append(f"{senders['magline']} reply frames came from Magline's MAC "
                                 f"{lb_mac}: DSR replies must bypass it")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def encapsulation(self, out):
+        """IPIP and GUE to backends behind a router: real HTTP through each tunnel kind, answered
+        by the backends straight from the VIP (the replies cross the router, not Magline), the
+        client's address intact at the backend; then a 64 KB line through IPIP over the far
+        link's smaller MTU, which takes Magline's ICMP "fragmentation needed" to get through."""
+        problems = []
+        before = scrape_samples()
+        sniffer = Sniffer(CLIENT, "eth0", f"tcp and src host {VIP_IPIP} and src port 80")
+        far_names = sorted(b[1] for b in FAR_BACKENDS)
+        try:
+            for kind, url, client in [("IPv4 in IPv4", f"http://{VIP_IPIP}/", CLIENT_V4),
+                                      ("IPv4 in GUE/IPv6", f"http://{VIP_GUE}/", CLIENT_V4),
+                                      ("IPv6 in IPv6", f"http://[{VIP_IPIP6}]/", CLIENT_V6)]:
+                n = 8
+                answers, errors = http_series(CLIENT, url, n)
+                peers = sorted(set(a.get("peer", "").rsplit(":", 1)[0].strip("[]")
+                                   for a in answers))
+                locals_ = sorted(set(a.get("local", "").rsplit(":", 1)[0].strip("[]")
+                                     for a in answers))
+                names = sorted(set(a.get("backend", "") for a in answers))
+                out.append(f"{kind}: {len(answers)}/{n} answered by {names}, who saw peers "
+                           f"{peers} on {locals_}")
+                problems += [f"{kind}: {e}" for e in errors]
+                vip = url.split("//", 1)[1].strip("/[]")
+                if answers and peers != [client]:
+                    problems.append(f"{kind}: the backends saw {peers}, not the client {client}")
+                if answers and locals_ != [vip]:
+                    problems.append(f"{kind}: the backends answered on {locals_}, not {vip}")
+                if answers and not set(names) <= set(far_names):
+                    problems.append(f"{kind}: answered by {names}, not the far backends")
+        finally:
+            frames = sniffer.stop()
+        if frames is not None:
+            senders = {}
+            lb_mac = read_mac(None, LB_IF)
+            router_mac = read_mac(ROUTER, "eth0")
+            for src_mac in frames:
+                who = {lb_mac: "magline", router_mac: "router"}.get(src_mac, src_mac)
+                senders[who] = senders.get(who, 0) + 1
+            out.append(f"IPIP reply frames on the client's link by sender: {senders}")
+            if set(senders) != {"router"}:
+                problems.append(f"replies must come from the far backends through the router, "
+                                f"got {senders}")
+        def decapsulated():  # the endpoints write their counts every second
+            total = {}
+            for _, name, _, _ in FAR_BACKENDS:
+                with open(os.path.join(self.workdir, f"decap-{name}.json")) as f:
+                    for k, v in json.load(f).items():
+                        total[k] = total.get(k, 0) + v
+            return total
+
+        end = time.monotonic() + 3
+        tunnelled = decapsulated()
+        while time.monotonic() < end and not all(tunnelled.get(k) for k in ("ipip4", "gue6",
+                                                                             "ipip6")):
+            time.sleep(0.2)
+            tunnelled = decapsulated()
+        out.append(f"decapsulated at the far backends: {tunnelled}")
+        for k in ("ipip4", "gue6", "ipip6"):
+            if tunnelled.get(k, 0) == 0:
+                problems.append(f"no {k} packet reached the far backends' tunnel endpoints")
+        if tunnelled.get("bad", 0):
+            problems.append(f"{tunnelled['bad']} malformed tunnel packets")
+
+        # The path MTU: FAR_MTU on the far link, Magline's encapsulation.mtu the same.
+        size = 65536
+        agent = Agent(CLIENT, ["bulk", VIP_IPIP, "9000", str(size)], self.workdir, "bulk")
+        line = agent.readline(20)
+        agent.stop()
+        r = json.loads(line) if line else {"problems": ["no summary"], "echoed": 0}
+        out.append(f"{size} bytes through IPIP: {r['echoed']} echoed "
+                   f"({r.get('greeting', '')}, {r.get('seconds', '?')} s)")
+        problems += [f"bulk: {p}" for p in r["problems"]]
+        route = in_ns(CLIENT, "ip", "-4", "route", "get", VIP_IPIP).stdout.split()
+        mtu = route[route.index("mtu") + 1] if "mtu" in route else None
+        out.append(f"the client's path MTU to {VIP_IPIP}: {mtu}")
+        if mtu != str(FAR_MTU - 20):
+            problems.append(f"the client learnt path MTU {mtu}, not {FAR_MTU - 20} (the far "
+                            f"link's {FAR_MTU} less IPIP's 20)")
+        def too_big_sent(samples):
+            return sum(v for (name, _), v in samples.items() if name == "magline_too_big_total")
+
+        end = time.monotonic() + 3  # the counters reach /metrics within a second
+        too_big = too_big_sent(scrape_samples()) - too_big_sent(before)
+        while too_big < 1 and time.monotonic() < end:
+            time.sleep(0.2)
+            too_big = too_big_sent(scrape_samples()) - too_big_sent(before)
+        out.append(f"magline_too_big_total rose by {too_big:g}")
+        if too_big < 1:
+            problems.append("Magline sent no ICMP fragmentation needed")
         if problems:
             raise Fail("\n".join(problems))
 

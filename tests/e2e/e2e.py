@@ -29,7 +29,8 @@ import traceback
 import xml.etree.ElementTree as ET
 
 from topology import (  # names, addresses, command helpers, cleanup
-    BACKENDS, BRIDGE, CLIENT, CLIENT2, FABRIC, Fail, Interrupted, LB_V4, LOCK_PATH, NAMESPACES,
+    BACKENDS, BRIDGE, CLIENT, CLIENT2, DECAP, FABRIC, FAR_BACKENDS, Fail, Interrupted, LB_V4,
+    LOCK_PATH, NAMESPACES,
     NODE_PORT, PREFIX, VIP_DNAT, VIP_DSR, VIP_HTTP, VIP_HTTP6, build_topology, leftovers, log,
     nsx, our_dpdk_files, remove_everything, run,
 )
@@ -107,9 +108,18 @@ class Suite(StaticCases, K8sCases):
         for ns, name, _, _ in BACKENDS:
             stay = ["--stay"] if self.args.keep else []
             self.agents.append(Agent(ns, ["serve", name] + stay, self.workdir, f"server-{name}"))
-        for a, (_, name, _, _) in zip(self.agents, BACKENDS):
+        # The far backends: a server and a tunnel endpoint each (decap.py: no ipip or fou in
+        # this kernel).
+        for ns, name, _, _ in FAR_BACKENDS:
+            stay = ["--stay"] if self.args.keep else []
+            self.agents.append(Agent(ns, ["serve", name] + stay, self.workdir, f"server-{name}"))
+            stats = os.path.join(self.workdir, f"decap-{name}.json")
+            self.agents.append(Agent(ns, ["--tun", PREFIX + "tun", "--stats", stats],
+                                     self.workdir, f"decap-{name}", script=DECAP))
+        names = [b[1] for b in BACKENDS] + [n for b in FAR_BACKENDS for n in (b[1], "decap")]
+        for a, name in zip(self.agents, names):
             if a.readline(10) != "ready":
-                raise Fail(f"server {name} did not start: {tail(a.stderr())}")
+                raise Fail(f"{name} did not start: {tail(a.stderr())}")
         if self.args.capture:
             pcap = os.path.join(self.workdir, "bridge.pcap")
             self.tcpdump = subprocess.Popen(
@@ -293,6 +303,7 @@ class Suite(StaticCases, K8sCases):
             ("ping_vip", self.ping_vip),
             ("dnat", self.dnat),
             ("dsr", self.dsr),
+            ("encapsulation_ipip_gue", self.encapsulation),
             ("new_connection_limit", self.new_connection_limit),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),

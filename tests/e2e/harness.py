@@ -12,9 +12,10 @@ import time
 import urllib.request
 
 from topology import (  # names, addresses, command helpers, cleanup
-    AGENT, BACKENDS, CLIENT_V4, Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, NODE_PORT, PREFIX,
-    PROVIDER_POOL, PYTHON, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_HTTP, VIP_HTTP6, VIP_LIMITED,
-    VIP_UDP, in_ns, nsx, run,
+    AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_MTU, FAR_NET_V4, FAR_NET_V6,
+    Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON, ROUTER_V4,
+    ROUTER_V6, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE, VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6,
+    VIP_LIMITED, VIP_UDP, in_ns, nsx, run,
 )
 from prometheus import parse_prometheus
 
@@ -52,6 +53,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
 
     v4 = [b[2] for b in BACKENDS]
     v6 = [b[3] for b in BACKENDS]
+    far_v4 = [b[2] for b in FAR_BACKENDS]
+    far_v6 = [b[3] for b in FAR_BACKENDS]
     web = v4 if web_backends is None else web_backends
     return {
         "flow_table": {"capacity": 65536},
@@ -75,6 +78,9 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
                 "device": DEVICES[pmd],
                 "addresses": [f"{LB_V4}/16", f"{LB_V4_DNAT}/24", f"{LB_V6}/64"],
             }],
+            "routes": [{"to": FAR_NET_V4, "via": ROUTER_V4, "port": "lb0"},
+                       {"to": FAR_NET_V6, "via": ROUTER_V6, "port": "lb0"}],
+            "encapsulation": {"source_v4": ENCAP_SOURCE_V4, "mtu": FAR_MTU},
         },
         "services": [
             {"name": "e2e/web:http", "mode": "full_nat",
@@ -100,6 +106,16 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/echo:stream", "mode": "full_nat",
              "frontends": [{"address": VIP_ECHO, "port": 9000}],
              "backends": backends(echo_backends, 9000)},
+            # Backends behind the router: IPv4 in IPv4, IPv4 in GUE over IPv6, IPv6 in IPv6.
+            {"name": "e2e/ipip:http", "mode": "ipip",
+             "frontends": [{"address": VIP_IPIP, "port": 80}], "backends": backends(far_v4, 80)},
+            {"name": "e2e/ipip:echo", "mode": "ipip",
+             "frontends": [{"address": VIP_IPIP, "port": 9000}],
+             "backends": backends(far_v4, 9000)},
+            {"name": "e2e/gue:http", "mode": "gue",
+             "frontends": [{"address": VIP_GUE, "port": 80}], "backends": backends(far_v6, 80)},
+            {"name": "e2e/ipip6:http", "mode": "ipip",
+             "frontends": [{"address": VIP_IPIP6, "port": 80}], "backends": backends(far_v6, 80)},
         ],
     }
 
@@ -222,11 +238,11 @@ def tail(text, lines=30):
 
 
 class Agent:
-    """A long-lived agent.py process in a namespace."""
+    """A long-lived agent.py process (or another script of ours) in a namespace."""
 
-    def __init__(self, ns, args, workdir, name):
+    def __init__(self, ns, args, workdir, name, script=AGENT):
         self.err_path = os.path.join(workdir, f"{name}.stderr")
-        self.proc = subprocess.Popen(nsx(ns, PYTHON, AGENT, *args), stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(nsx(ns, PYTHON, script, *args), stdout=subprocess.PIPE,
                                      stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL,
                                      start_new_session=True)
 

@@ -12,6 +12,7 @@ import time
 PREFIX = "mle2e-"
 HERE = os.path.dirname(os.path.abspath(__file__))
 AGENT = os.path.join(HERE, "agent.py")
+DECAP = os.path.join(HERE, "decap.py")
 PYTHON = "/usr/bin/python3"  # Debian's (FIELD-NOTES): the same everywhere
 LOCK_PATH = "/tmp/mle2e.lock"
 
@@ -26,7 +27,17 @@ BACKENDS = [  # (namespace, name, IPv4, IPv6)
     (PREFIX + "b1", "b1", "198.18.1.11", "2001:db8::11"),
     (PREFIX + "b2", "b2", "198.18.1.12", "2001:db8::12"),
 ]
-NAMESPACES = [FABRIC, CLIENT, CLIENT2] + [b[0] for b in BACKENDS]
+# Backends anywhere routable (IPIP, GUE): behind a router, on a link with a smaller MTU.
+ROUTER = PREFIX + "r"
+ROUTER_V4, ROUTER_V6 = "198.18.0.254", "2001:db8::fe"  # on the bridge
+FAR_NET_V4, FAR_NET_V6 = "198.19.200.0/24", "2001:db8:200::/64"
+FAR_GW_V4, FAR_GW_V6 = "198.19.200.1", "2001:db8:200::1"  # the router, on the far link
+FAR_MTU = 1400
+FAR_BACKENDS = [  # (namespace, name, IPv4, IPv6)
+    (PREFIX + "f0", "f0", "198.19.200.10", "2001:db8:200::10"),
+    (PREFIX + "f1", "f1", "198.19.200.11", "2001:db8:200::11"),
+]
+NAMESPACES = [FABRIC, CLIENT, CLIENT2, ROUTER] + [b[0] for b in BACKENDS + FAR_BACKENDS]
 
 LB_V4, LB_V4_DNAT, LB_V6 = "198.18.0.1", "198.19.0.1", "2001:db8::1"
 CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
@@ -34,6 +45,8 @@ VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
     "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
 VIP_HTTP6 = "2001:db8:100::1"
 VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
+VIP_IPIP, VIP_GUE, VIP_IPIP6 = "198.18.100.20", "198.18.100.21", "2001:db8:100::20"
+ENCAP_SOURCE_V4 = "198.18.250.0/24"  # IPIP's outer sources: host bits from each flow's hash
 NODE_PORT = 30080
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
@@ -261,6 +274,46 @@ def build_topology():
         in_ns(ns, "ip", "addr", "add", f"{VIP_DSR}/32", "dev", "lo")
         sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
                "net.ipv4.conf.eth0.arp_ignore=1", "net.ipv4.conf.eth0.arp_announce=2")
+    build_far_side()
+
+
+def build_far_side():
+    """The router (forwarding, no reverse-path filter: the far backends answer from the VIPs
+    straight to the clients) and the far backends on a bridge of its own, MTU FAR_MTU. The far
+    backends hold the encapsulated services' VIPs on lo and route everything via the router."""
+    run(["ip", "link", "add", "eth0", "netns", ROUTER, "type", "veth", "peer", "name", "r",
+         "netns", FABRIC])
+    sysctl(ROUTER, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+           "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0",
+           "net.ipv6.conf.eth0.accept_dad=0")
+    no_offload(ROUTER, "eth0")
+    in_ns(ROUTER, "ip", "link", "set", "eth0", "up")
+    attach("r")
+    in_ns(ROUTER, "ip", "addr", "add", f"{ROUTER_V4}/16", "dev", "eth0")
+    in_ns(ROUTER, "ip", "-6", "addr", "add", f"{ROUTER_V6}/64", "dev", "eth0", "nodad")
+    in_ns(ROUTER, "ip", "link", "add", "far", "type", "bridge", "forward_delay", "0",
+          "mcast_snooping", "0")
+    for ns, short, v4, v6 in FAR_BACKENDS:
+        run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", short,
+             "netns", ROUTER])
+        in_ns(ROUTER, "ip", "link", "set", short, "master", "far", "mtu", str(FAR_MTU))
+        no_offload(ROUTER, short)
+        in_ns(ROUTER, "ip", "link", "set", short, "up")
+        sysctl(ns, "net.ipv6.conf.eth0.accept_dad=0", "net.ipv4.conf.all.rp_filter=0",
+               "net.ipv4.conf.eth0.rp_filter=0")
+        in_ns(ns, "ip", "link", "set", "eth0", "mtu", str(FAR_MTU))
+        no_offload(ns, "eth0")
+        in_ns(ns, "ip", "link", "set", "eth0", "up")
+        in_ns(ns, "ip", "addr", "add", f"{v4}/24", "dev", "eth0")
+        in_ns(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
+        in_ns(ns, "ip", "route", "add", "default", "via", FAR_GW_V4)
+        in_ns(ns, "ip", "-6", "route", "add", "default", "via", FAR_GW_V6)
+        for vip in (VIP_IPIP, VIP_GUE):
+            in_ns(ns, "ip", "addr", "add", f"{vip}/32", "dev", "lo")
+        in_ns(ns, "ip", "-6", "addr", "add", f"{VIP_IPIP6}/128", "dev", "lo", "nodad")
+    in_ns(ROUTER, "ip", "link", "set", "far", "mtu", str(FAR_MTU), "up")
+    in_ns(ROUTER, "ip", "addr", "add", f"{FAR_GW_V4}/24", "dev", "far")
+    in_ns(ROUTER, "ip", "-6", "addr", "add", f"{FAR_GW_V6}/64", "dev", "far", "nodad")
 
 
 def attach(port):
