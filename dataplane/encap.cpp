@@ -23,10 +23,15 @@ void write_ipv4(uint8_t* o, const EncapHeader& h, uint8_t tc, uint8_t proto,
   store_be32(o + 4, 0x00004000);  // identification 0 (RFC 6864: atomic), DF
   o[8] = kEncapTtl;
   o[9] = proto;
-  store_be16(o + 10, 0);
   std::memcpy(o + 12, h.src.bytes.data(), 4);
   std::memcpy(o + 16, h.dst.bytes.data(), 4);
-  store_be16(o + 10, ipv4_header_checksum(o, kIpv4MinHeaderLen));
+  // The header checksum from the values, not from the bytes just stored (reading them back
+  // would stall on store forwarding).
+  const uint8_t* a = h.src.bytes.data();
+  const uint8_t* b = h.dst.bytes.data();
+  const uint64_t sum = uint64_t(0x4500 | tc) + total + 0x4000 + (kEncapTtl << 8 | proto) +
+                       load_be16(a) + load_be16(a + 2) + load_be16(b) + load_be16(b + 2);
+  store_be16(o + 10, uint16_t(~detail::fold16(sum)));
 }
 
 void write_ipv6(uint8_t* o, const EncapHeader& h, uint8_t tc, uint8_t next,
@@ -55,7 +60,11 @@ DropReason encapsulate(Packet& pkt, const Parsed& p, const EncapHeader& h) noexc
   }
   pkt.len = p.l3_end;  // Ethernet padding goes
   prepend(pkt, grow);
-  std::memmove(pkt.data, pkt.data + grow, l2);
+  if (l2 == kEthHeaderLen) {
+    std::memmove(pkt.data, pkt.data + grow, kEthHeaderLen);  // inlined: a constant size
+  } else {
+    std::memmove(pkt.data, pkt.data + grow, l2);  // VLAN tags
+  }
   store_be16(pkt.data + l2 - 2, outer_v4 ? kEtherTypeIpv4 : kEtherTypeIpv6);
 
   uint8_t* o = pkt.data + l2;

@@ -90,7 +90,14 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       snat_(node, steering, config.worker, config.snat_port_lo, config.snat_port_hi, flows_,
             frontends_),
       sync_(config.worker, config.workers, steering, snat_, flows_, last_hops_, peers, counters_),
-      work_(new Work[kMaxBurst]) {}
+      work_(new Work[kMaxBurst]) {
+  for (const NodePort& port : node.ports) {
+    std::array<std::optional<IpAddr>, 2>& sources = encap_sources_.emplace_back();
+    for (const Family f : {Family::v4, Family::v6}) {
+      if (const IfAddr* a = node.source_address(port.id, f)) sources[f == Family::v6] = a->addr;
+    }
+  }
+}
 
 Forwarder::~Forwarder() = default;
 
@@ -648,8 +655,9 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
                                                                           : es.source_v6;
   if (sources) {
     h.src = encap_source(*sources, flow_bits);
-  } else if (const IfAddr* a = node_.source_address(hop.port, backend.family)) {
-    h.src = a->addr;
+  } else if (const std::optional<IpAddr>& a =
+                 encap_sources_[hop.port][backend.family == Family::v6]) {
+    h.src = *a;
   } else {
     drop(pkt, DropReason::no_encap_source, out);
     return false;

@@ -173,6 +173,9 @@ class Forwarder {
   std::unique_ptr<FrontendHit[]> by_id_;
   NeighborMap neighbors_;
   LastHops last_hops_;
+  // Each port's source address for outer IPv4 and IPv6 headers (IPIP, GUE) without a source
+  // prefix: Node::source_address(), looked up once.
+  std::vector<std::array<std::optional<IpAddr>, 2>> encap_sources_;
   ForwarderCounters counters_;
   SnatAllocator snat_;    // full-NAT's source addresses and ports
   ConnectionSync sync_;   // a connection's two entries kept in step, here or on another worker

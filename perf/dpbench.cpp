@@ -22,7 +22,8 @@
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
 //                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
-//                        [--mode full_nat|dnat|dsr_l2]   (the service's mode; full_nat by default)
+//                        [--mode full_nat|dnat|dsr_l2|ipip|gue]   (the service's mode; full_nat
+//                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
 //                        [--new-capacity N]              (the new path's table, entries)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
@@ -203,7 +204,7 @@ int measure(int argc, char** argv);
 constexpr const char* kUsage =
     "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
     "                       [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]\n"
-    "                       [--mode full_nat|dnat|dsr_l2] [--affinity client_ip|none]\n"
+    "                       [--mode full_nat|dnat|dsr_l2|ipip|gue] [--affinity client_ip|none]\n"
     "                       [--new-capacity N]\n"
     "Packets per second per worker core through the real worker loop on net_null, next to\n"
     "dpdk-testpmd's macswap on the same device in the same run (docs/performance.md).\n";
@@ -252,8 +253,10 @@ int measure(int argc, char** argv) {
       if (mode_name == "full_nat") mode = dp::ForwardMode::full_nat;
       else if (mode_name == "dnat") mode = dp::ForwardMode::dnat;
       else if (mode_name == "dsr_l2") mode = dp::ForwardMode::dsr_l2;
+      else if (mode_name == "ipip") mode = dp::ForwardMode::ipip;
+      else if (mode_name == "gue") mode = dp::ForwardMode::gue;
       else {
-        std::fprintf(stderr, "--mode: full_nat, dnat or dsr_l2\n");
+        std::fprintf(stderr, "--mode: full_nat, dnat, dsr_l2, ipip or gue\n");
         return 2;
       }
     }

@@ -1,7 +1,9 @@
-// Fuzz target for the packet layer: parse() on arbitrary bytes, then rewrite_tuple() on whatever
-// parses. Beyond "no crash, no sanitizer report" it checks the invariants callers rely on:
-// offsets ordered and inside the frame; flow keys well formed; a rewrite that succeeds yields a
-// packet that parses to the new tuple; and no checksum that was valid becomes invalid.
+// Fuzz target for the packet layer: parse() on arbitrary bytes, then rewrite_tuple() and
+// encapsulate() on whatever parses. Beyond "no crash, no sanitizer report" it checks the
+// invariants callers rely on: offsets ordered and inside the frame; flow keys well formed; a
+// rewrite that succeeds yields a packet that parses to the new tuple; no checksum that was valid
+// becomes invalid; an encapsulated packet parses to its outer header, with valid checksums,
+// the L2 header and the inner IP packet carried unchanged.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +11,7 @@
 
 #include "dataplane/bytes.hpp"
 #include "dataplane/checksum.hpp"
+#include "dataplane/encap.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/rewrite.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
@@ -163,6 +166,44 @@ void check_rewrite(std::vector<uint8_t> frame, const Parsed& p) {
   CHECK_INVARIANT(!before.l4 || now.l4, "valid L4 checksum stays valid");
 }
 
+void check_encapsulate(const uint8_t* data, const Parsed& p, ForwardMode mode, Family outer) {
+  constexpr uint16_t kHeadroom = 64;
+  std::vector<uint8_t> buf(kHeadroom + p.l3_end);
+  std::copy(data, data + p.l3_end, buf.begin() + kHeadroom);
+  Packet pkt{nullptr, buf.data() + kHeadroom, p.l3_end, kHeadroom, 0, 0};
+  EncapHeader h;
+  h.mode = mode;
+  h.src = outer == Family::v4 ? IpAddr::v4(198, 18, 50, 1) : *parse_ip("2001:db8:50::1");
+  h.dst = outer == Family::v4 ? IpAddr::v4(198, 18, 200, 7) : *parse_ip("2001:db8:200::7");
+  h.entropy = uint32_t(p.l3_end) * 2654435761u;
+  const uint16_t grow = encap_overhead(mode, outer);
+  const size_t inner = size_t(p.l3_end - p.l3_off);
+  if (encapsulate(pkt, p, h) != DropReason::none) {
+    CHECK_INVARIANT(inner + grow > kMaxDatagram, "encapsulation fails only beyond 65535");
+    return;
+  }
+  CHECK_INVARIANT(pkt.len == p.l3_end + grow && pkt.data == buf.data() + kHeadroom - grow,
+                  "the outer headers in front");
+  const std::vector<uint8_t> out(pkt.data, pkt.data + pkt.len);
+  Parsed o;
+  CHECK_INVARIANT(parse(out, o) == DropReason::none, "an encapsulated packet parses");
+  CHECK_INVARIANT(o.l3_off == p.l3_off && o.key.src_addr() == h.src && o.key.dst_addr() == h.dst,
+                  "the outer addresses");
+  CHECK_INVARIANT(std::equal(out.begin(), out.begin() + p.l3_off - 2, data),
+                  "the L2 header carried");
+  CHECK_INVARIANT(std::equal(out.begin() + p.l3_off + grow, out.end(), data + p.l3_off),
+                  "the inner packet carried unchanged");
+  const Validity v = validity(out, o);
+  CHECK_INVARIANT(v.ip && v.l4, "outer checksums valid");
+  if (mode == ForwardMode::gue) {
+    CHECK_INVARIANT(o.key.proto == kProtoUdp && o.key.dport == h.gue_port &&
+                        o.payload_off == p.l3_off + grow,
+                    "GUE's UDP header");
+  } else {
+    CHECK_INVARIANT(o.key.proto == (p.l3 == L3::ipv4 ? kProtoIpip : kProtoIpv6), "IPIP protocol");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -173,6 +214,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_offsets(p, size);
   check_key(p.key);
   if (p.icmp_error) check_key(p.inner.key);
-  if (is_ip(p)) check_rewrite(std::vector<uint8_t>(data, data + size), p);
+  if (is_ip(p)) {
+    check_rewrite(std::vector<uint8_t>(data, data + size), p);
+    for (const ForwardMode mode : {ForwardMode::ipip, ForwardMode::gue}) {
+      for (const Family outer : {Family::v4, Family::v6}) check_encapsulate(data, p, mode, outer);
+    }
+  }
   return 0;
 }
