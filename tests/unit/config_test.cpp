@@ -602,7 +602,8 @@ TEST(Examples, EveryExampleLoadsAndBuilds) {
   std::sort(seen.begin(), seen.end());
   EXPECT_EQ(seen,
             (std::vector<std::string>{"dnat.json", "dsr-l2.json", "dual-stack.json",
-                                      "edge-full-nat.json", "nodeport.json", "weighted.json"}));
+                                      "edge-full-nat.json", "encapsulation.json", "nodeport.json",
+                                      "weighted.json"}));
 }
 
 // ---------------------------------------------------------------------------------------------
