@@ -17,6 +17,11 @@ Commands:
   bulk ADDR PORT N     one TCP connection to a line echo (port 9000 of `serve`): sends one line of
                        N bytes and reads it back; prints one JSON line: the greeting, the bytes
                        echoed, the time taken and what went wrong.
+  synflood ADDR PORT N S RATE
+                       TCP SYNs to ADDR:PORT from N made-up IPv4 sources (198.19.128.0/17, a
+                       port each) for S seconds at RATE a second (raw socket: root), round and
+                       round; prints "flooding" when it starts, then one JSON line: SYNs sent,
+                       distinct flows, seconds.
   ping ADDR N          N ICMP or ICMPv6 echo requests (raw socket: root), 200 ms apart; prints one
                        JSON line: how many were answered, from where, and what went wrong.
 """
@@ -27,6 +32,7 @@ import select
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -224,6 +230,37 @@ def connect_burst(addr, port, n, seconds):
                       "problems": problems}), flush=True)
 
 
+def syn_flood(addr, port, n, seconds, rate):
+    """Spoofed SYNs, built once (checksums and all) and sent round and round."""
+    dst = socket.inet_aton(addr)
+    frames = []
+    for i in range(n):
+        src = socket.inet_aton(f"198.19.{128 + (i >> 8) % 128}.{i & 255}")
+        sport = 1024 + (i * 7919) % 60000
+        tcp = bytearray(struct.pack("!HHIIBBHHH", sport, port, i * 2654435761 % 2**32, 0,
+                                    5 << 4, 0x02, 64240, 0, 0))
+        pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(tcp))
+        struct.pack_into("!H", tcp, 16, icmp_checksum(pseudo + bytes(tcp)))
+        ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), i & 0xffff, 0, 64,
+                                   socket.IPPROTO_TCP, 0, src, dst))
+        struct.pack_into("!H", ip, 10, icmp_checksum(bytes(ip)))
+        frames.append(bytes(ip + tcp))
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    target = (addr, 0)
+    print("flooding", flush=True)
+    sent, t0 = 0, time.monotonic()
+    batch = 500
+    while time.monotonic() < t0 + seconds:
+        for f in frames[sent % n:sent % n + batch]:
+            s.sendto(f, target)
+            sent += 1
+        ahead = t0 + sent / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    print(json.dumps({"sent": sent, "flows": n, "seconds": round(time.monotonic() - t0, 3)}),
+          flush=True)
+
+
 def icmp_checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -304,6 +341,10 @@ def main():
     elif cmd == "bulk" and len(sys.argv) == 5:
         die_with_parent()
         bulk_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "synflood" and len(sys.argv) == 7:
+        die_with_parent()
+        syn_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
+                  float(sys.argv[6]))
     elif cmd == "ping" and len(sys.argv) == 4:
         die_with_parent()
         ping(sys.argv[2], int(sys.argv[3]))

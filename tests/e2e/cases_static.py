@@ -20,6 +20,12 @@ from harness import (  # the process wrappers, clients, /metrics
 )
 
 
+def softnet_drops():
+    """Frames the kernel dropped for want of room in a CPU's input backlog (every CPU)."""
+    with open("/proc/net/softnet_stat") as f:
+        return sum(int(line.split()[1], 16) for line in f if line.strip())
+
+
 class StaticCases:
     def http_v4_vip(self, out):
         self.http_vip(out, f"http://{VIP_HTTP}/", LB_V4)
@@ -244,6 +250,74 @@ class StaticCases:
             problems.append("Magline sent no ICMP fragmentation needed")
         if problems:
             raise Fail("\n".join(problems))
+
+    def syn_flood(self, out):
+        """A SYN flood from made-up sources to the full-NAT VIP:port a long-lived connection
+        uses, filling the flow table with half-open connections: the long-lived connection
+        loses nothing (established entries are never evicted), real clients still connect to
+        the flooded VIP and to another one, and the table really was full (half-open entries
+        were evicted for newer ones)."""
+        # 65536 made-up flows fill the table (65536 entries, two per full-NAT connection) in
+        # the first second at 40,000 SYNs a second: a pace this machine's two cores keep up
+        # with beside Magline, the clients and the servers.
+        seconds, flood_s, flows, rate = 8.0, 4.0, 65536, 40000
+        if time_left(seconds + 10) < seconds + 10:
+            raise Fail("out of time for the run: not started")
+        before = scrape_samples()
+        kernel_before = softnet_drops()
+        stream = Agent(CLIENT, ["stream", VIP_ECHO, "9000", str(seconds)], self.workdir,
+                       "flood-stream")
+        self.agents.append(stream)
+        first = stream.readline(5)
+        if first is None or not json.loads(first).get("greeting"):
+            raise Fail(f"the stream did not start: {first} {tail(stream.stderr())}")
+        flood = Agent(CLIENT, ["synflood", VIP_ECHO, "9000", str(flows), str(flood_s), str(rate)],
+                      self.workdir, "synflood")
+        self.agents.append(flood)
+        if flood.readline(10) != "flooding":
+            raise Fail(f"the flood did not start: {tail(flood.stderr())}")
+        problems = []
+        time.sleep(1.0)  # the table is full
+        answers, errors = http_series(CLIENT, f"http://{VIP_HTTP}/", 5, budget=flood_s)
+        problems += errors
+        echoed = 0
+        for i in range(3):
+            bulk = Agent(CLIENT, ["bulk", VIP_ECHO, "9000", "1000"], self.workdir, f"bulk-{i}")
+            line = bulk.readline(5)
+            bulk.stop()
+            r = json.loads(line) if line else {"problems": ["no answer"], "echoed": 0}
+            echoed += r["echoed"] == 1000
+            problems += [f"new connection {i} to {VIP_ECHO}:9000 during the flood: {p}"
+                         for p in r["problems"]]
+        line = flood.readline(flood_s + 10)
+        flood.stop()
+        sent = json.loads(line) if line else {}
+        after = scrape_samples()
+
+        def rise(name, **labels):
+            def total(samples):
+                return sum(v for (n, ls), v in samples.items()
+                           if n == name and all(dict(ls).get(k) == w for k, w in labels.items()))
+            return total(after) - total(before)
+
+        missed = rise("magline_port_rx_missed_total")
+        drops = {dict(ls).get("reason"): v - before.get((n, ls), 0)
+                 for (n, ls), v in after.items() if n == "magline_drops_total"}
+        out.append(f"Magline's port missed {missed:g} frames; drops: "
+                   f"{ {k: v for k, v in drops.items() if v} }; kernel backlog drops: "
+                   f"{softnet_drops() - kernel_before}")
+        opened = rise("magline_new_connections_total")
+        evicted = rise("magline_flow_table_evictions_total", state="half_open")
+        out.append(f"flood: {sent.get('sent', '?')} SYNs from {flows} made-up flows in "
+                   f"{sent.get('seconds', '?')} s; Magline opened {opened:g} connections and "
+                   f"evicted {evicted:g} half-open entries")
+        out.append(f"during the flood: {len(answers)}/5 requests to {VIP_HTTP} answered, "
+                   f"{echoed}/3 new connections to {VIP_ECHO}:9000 echoed")
+        if not sent:
+            problems.append(f"the flood gave no summary: {tail(flood.stderr())}")
+        if evicted < 1:
+            problems.append("no half-open entry was evicted: the flood did not fill the table")
+        stream_summary(stream, seconds, "the flood", out, problems)
 
     def long_stream(self, out):
         seconds = 8.0

@@ -305,6 +305,7 @@ class Suite(StaticCases, K8sCases):
             ("dsr", self.dsr),
             ("encapsulation_ipip_gue", self.encapsulation),
             ("new_connection_limit", self.new_connection_limit),
+            ("syn_flood_spares_established", self.syn_flood),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),
