@@ -1,5 +1,6 @@
 // The forwarder's per-frame scratch and flag helpers, shared by its translation units
-// (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors). Not for other users.
+// (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors; forwarder_encap.cpp: IPIP
+// and GUE). Not for other users.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,68 @@
+// Encapsulation for IPIP and GUE services: the forwarder's side of encap.hpp (the path MTU,
+// the outer source, the ICMP error a packet too big gets).
+#include "dataplane/encap.hpp"
+#include "dataplane/forwarder.hpp"
+#include "dataplane/reject.hpp"
+
+namespace magline::dp {
+
+// Wraps a frame for `backend` in IPIP or GUE (encap.hpp), within the path MTU: the node's
+// encapsulation MTU, else the egress port's. Returns false when the frame has been dealt with
+// instead: too big (answered with an ICMP error, or dropped when an IPv4 packet may be
+// fragmented, which Magline does not do) or no outer source address.
+bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
+                                const NextHop& hop, ForwardMode mode, uint32_t flow_bits,
+                                BurstOut& out) noexcept {
+  const EncapSettings& es = node_.encap;
+  const uint16_t overhead = encap_overhead(mode, backend.family);
+  const uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
+  if (uint32_t(p.l3_end - p.l3_off) + overhead > mtu) {
+    too_big(pkt, p, uint16_t(mtu - overhead), out);
+    return false;
+  }
+  EncapHeader h;
+  h.mode = mode;
+  h.dst = backend;
+  h.gue_port = es.gue_port;
+  h.entropy = flow_bits;
+  const std::optional<IpPrefix>& sources = backend.family == Family::v4 ? es.source_v4
+                                                                          : es.source_v6;
+  if (sources) {
+    h.src = encap_source(*sources, flow_bits);
+  } else if (const std::optional<IpAddr>& a =
+                 encap_sources_[hop.port][backend.family == Family::v6]) {
+    h.src = *a;
+  } else {
+    drop(pkt, DropReason::no_encap_source, out);
+    return false;
+  }
+  if (const DropReason r = encapsulate(pkt, p, h); r != DropReason::none) {
+    drop(pkt, r, out);
+    return false;
+  }
+  return true;
+}
+
+// Tells the client its packet is too big for the path (`mtu`: what fits before encapsulation):
+// ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 8201), from the address
+// it was sent to, back the way it came. An IPv4 packet without DF may be fragmented on the way
+// instead; Magline does not fragment, and drops it.
+void Forwarder::too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept {
+  const bool v4 = p.l3 == L3::ipv4;
+  if (v4 && !(pkt.data[p.l3_off + 6] & 0x40)) {
+    drop(pkt, DropReason::encap_too_big, out);
+    return;
+  }
+  const DropReason r = v4 ? make_icmp_error(pkt, p, kIcmpUnreachable, kIcmpFragNeeded, mtu)
+                          : make_icmp_error(pkt, p, kIcmpv6PacketTooBig, 0, mtu);
+  if (r != DropReason::none) {
+    drop(pkt, r, out);
+    return;
+  }
+  ++counters_.too_big;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += pkt.len;
+  out.tx[out.n_tx++] = pkt;  // the Ethernet addresses swapped; same port
+}
+
+}  // namespace magline::dp
