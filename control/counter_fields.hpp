@@ -55,6 +55,10 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
      "ICMP fragmentation needed / packet too big sent to clients whose packets would exceed the "
      "path MTU once encapsulated.",
      &dp::ForwarderCounters::too_big},
+    {"fragments", "magline_fragments_total", "", MetricType::counter,
+     "IP fragments of TCP, UDP and SCTP datagrams forwarded with their connection (the later "
+     "ones matched to their first by identification).",
+     &dp::ForwarderCounters::fragments},
     {"rejected", "magline_rejected_total", "", MetricType::counter,
      "Connections answered with TCP RST or ICMP unreachable.", &dp::ForwarderCounters::rejected},
     {"reset_removed_backend", "magline_reset_removed_backend_total", "", MetricType::counter,

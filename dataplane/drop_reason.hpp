@@ -41,7 +41,8 @@ namespace magline::dp {
   X(l2_not_for_us, "Ethernet destination is not a port's MAC, broadcast or multicast")        \
   X(not_ip, "ether type other than IPv4, IPv6 and ARP")                                       \
   X(ip_multicast, "multicast or broadcast IP destination (other than neighbour discovery)")   \
-  X(ip_fragment, "IP fragment: fragments are not forwarded (yet)")                            \
+  X(ip_fragment, "IP fragment of ICMP or a protocol without ports: not forwarded")             \
+  X(fragment_unmatched, "a later fragment whose first one this worker has not seen (yet)")      \
   X(icmp_unsupported, "ICMP that is not an error, an echo request or neighbour discovery") \
   X(icmp_error_no_flow, "an ICMP error quoting no connection this worker holds") \
   X(echo_rate_limited, "an echo request beyond the slow path's share (1000 a second per worker)") \

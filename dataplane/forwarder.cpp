@@ -86,6 +86,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
+      fragments_(config.max_fragments),
       snat_(node, steering, config.worker, config.snat_port_lo, config.snat_port_hi, flows_,
             frontends_),
       sync_(config.worker, config.workers, steering, snat_, flows_, last_hops_, peers, counters_),
@@ -215,11 +216,8 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     drop(pkt, DropReason::ip_multicast, out);  // MLD reports, mDNS, ...: nothing for us
     return false;
   }
-  if (p.is_fragment) {
-    drop(pkt, DropReason::ip_fragment, out);
-    return false;
-  }
   const uint8_t proto = p.key.proto;
+  if (p.is_fragment && !fragment(pkt, p, out)) return false;
   if (proto == kProtoIcmp || proto == kProtoIcmpv6) {
     if (p.icmp_error) {
       icmp_error(pkt, w, out);
@@ -243,6 +241,36 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     drop(pkt, DropReason::no_service, out);
     return false;
   }
+  return true;
+}
+
+// A fragment of a TCP, UDP or SCTP datagram follows its datagram's connection: the first one
+// shows the ports (remembered here), the later ones get them from it (fragments.hpp). Like an
+// ICMP error, a fragment may reach a worker other than the one holding its connection (a NIC
+// spreads fragments by their addresses alone): it is handed to that worker, which remembers and
+// looks up in its own table. Returns false when the frame has been dealt with.
+bool Forwarder::fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept {
+  const uint8_t proto = p.key.proto;
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
+    drop(pkt, DropReason::ip_fragment, out);
+    return false;
+  }
+  if (p.first_fragment) {
+    fragments_.remember(p, now_ms_);
+  } else if (const std::optional<FragmentPorts> ports = fragments_.find(p, now_ms_)) {
+    p.key.sport = ports->sport;
+    p.key.dport = ports->dport;
+  } else {
+    drop(pkt, DropReason::fragment_unmatched, out);
+    return false;
+  }
+  const uint16_t owner = steering_.worker_of(p.key, pkt.port);
+  if (owner != config_.worker && !handed_off_) {
+    ++counters_.handoffs_sent;
+    out.handoff[out.n_handoff++] = {pkt, owner};
+    return false;
+  }
+  ++counters_.fragments;
   return true;
 }
 

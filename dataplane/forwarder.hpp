@@ -28,6 +28,7 @@
 #include "dataplane/conn_sync.hpp"
 #include "dataplane/drop_reason.hpp"
 #include "dataplane/flow_table.hpp"
+#include "dataplane/fragments.hpp"
 #include "dataplane/frontend_registry.hpp"
 #include "dataplane/last_hops.hpp"
 #include "dataplane/neighbor_map.hpp"
@@ -59,6 +60,7 @@ struct ForwarderConfig {
   size_t max_frontends = FrontendRegistry::kCapacity;
   size_t max_neighbors = 4096;
   size_t max_last_hops = 4096;
+  size_t max_fragments = 4096;  // datagrams whose later fragments can be matched (fragments.hpp)
 };
 
 struct ForwarderCounters {
@@ -71,6 +73,7 @@ struct ForwarderCounters {
   uint64_t stateless = 0;          // forwarded without a flow entry (table full)
   uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
   uint64_t too_big = 0;            // encapsulation: ICMP "fragmentation needed"/"too big" sent
+  uint64_t fragments = 0;          // IP fragments of TCP, UDP, SCTP taken through their flow
   uint64_t rejected = 0;           // answered with a TCP RST or ICMP unreachable
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
@@ -136,6 +139,7 @@ class Forwarder {
   struct Work;  // per-frame scratch of a burst
   void run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out, bool handed_off) noexcept;
   bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
+  bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
   void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
                     BurstOut& out) noexcept;
@@ -173,6 +177,7 @@ class Forwarder {
   std::unique_ptr<FrontendHit[]> by_id_;
   NeighborMap neighbors_;
   LastHops last_hops_;
+  FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
   // Each port's source address for outer IPv4 and IPv6 headers (IPIP, GUE) without a source
   // prefix: Node::source_address(), looked up once.
   std::vector<std::array<std::optional<IpAddr>, 2>> encap_sources_;

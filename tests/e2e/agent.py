@@ -8,8 +8,10 @@ Commands:
                        TCP line echo on 9000 (greets "hello from NAME", then echoes each line).
                        Prints "ready" once every socket listens; exits when its parent dies
                        (unless --stay: e2e.py --keep).
-  udp ADDR PORT N [S]  sends N datagrams (within S seconds), each from a fresh socket (its own
-                       source port), and prints one JSON line: the answers and what went wrong.
+  udp ADDR PORT N [S [SIZE]]
+                       sends N datagrams (within S seconds; of SIZE bytes, fragmented when they
+                       exceed the MTU), each from a fresh socket (its own source port), and
+                       prints one JSON line: the answers and what went wrong.
   stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
                        100 ms for S seconds, checks each echo, and prints a JSON summary.
   burst ADDR PORT N S  opens N TCP connections at once (non-blocking connects), waits S seconds
@@ -109,7 +111,7 @@ def line_handler(name):
 def udp_echo(sock, name):
     suffix = f" from {name}".encode()
     while True:
-        data, peer = sock.recvfrom(2048)
+        data, peer = sock.recvfrom(65535)
         sock.sendto(data + suffix, peer)
 
 
@@ -134,7 +136,7 @@ def serve(name, stay):
         signal.pause()
 
 
-def udp_client(addr, port, n, budget):
+def udp_client(addr, port, n, budget, size=0):
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     answers, problems = [], []
     lost_in_a_row = 0
@@ -147,10 +149,11 @@ def udp_client(addr, port, n, budget):
             s.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
             s.settimeout(2.0)
             payload = f"ping {i} {time.monotonic_ns()}".encode()
+            payload += b"." * max(0, size - len(payload))  # a datagram of `size` bytes
             sport = s.getsockname()[1]
             s.sendto(payload, (addr, port))
             try:
-                data, peer = s.recvfrom(2048)
+                data, peer = s.recvfrom(65535)
             except socket.timeout:
                 problems.append(f"datagram {i} from port {sport}: no answer within 2 s")
                 lost_in_a_row += 1
@@ -332,9 +335,10 @@ def main():
     cmd = sys.argv[1] if len(sys.argv) > 1 else ""
     if cmd == "serve" and len(sys.argv) in (3, 4) and sys.argv[3:] in ([], ["--stay"]):
         serve(sys.argv[2], stay=sys.argv[3:] == ["--stay"])
-    elif cmd == "udp" and len(sys.argv) in (5, 6):
-        budget = float(sys.argv[5]) if len(sys.argv) == 6 else 60.0
-        udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget)
+    elif cmd == "udp" and len(sys.argv) in (5, 6, 7):
+        budget = float(sys.argv[5]) if len(sys.argv) >= 6 else 60.0
+        size = int(sys.argv[6]) if len(sys.argv) == 7 else 0
+        udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget, size)
     elif cmd == "burst" and len(sys.argv) == 6:
         die_with_parent()
         connect_burst(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))

@@ -10,7 +10,7 @@ import time
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, CLIENT_V6, FAR_BACKENDS, FAR_MTU,
     Fail, LB_IF, LB_V4, LB_V6, NODE_PORT, PYTHON, ROUTER, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE,
-    VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, in_ns,
+    VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns,
 )
 from dpdk_capture import pcapng_frames
 from harness import (  # the process wrappers, clients, /metrics
@@ -71,6 +71,44 @@ class StaticCases:
         out.append(f"{len(r['answers'])}/{n} echoed; backends {dict(sorted(backends.items()))}")
         if r["problems"] or len(r["answers"]) != n:
             raise Fail("\n".join(r["problems"]) or "missing answers")
+
+    def udp_fragments(self, out):
+        """4000-byte datagrams (three fragments each way at MTU 1500) through full-NAT over IPv6:
+        every one echoed whole, and Magline counted the fragments. IPv4 is not here yet: on this
+        topology the IPv4 fragments tcpdump sees on Magline's veth do not all reach Magline
+        through net_af_packet (one arrives cut short, `ipv4_total_len_beyond_frame`), which the
+        next session investigates; the packet tests take IPv4 fragments through every mode."""
+        n, size = 8, 4000
+        before = scrape_samples()
+        problems = []
+        for vip in (VIP_UDP6,):
+            budget = time_left(SERIES_BUDGET_S)
+            p = in_ns(CLIENT, PYTHON, AGENT, "udp", vip, "53", str(n), f"{budget:.1f}", str(size),
+                      timeout=budget + 10)
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            out.append(f"{vip}: {len(r['answers'])}/{n} datagrams of {size} bytes echoed")
+            problems += [f"{vip}: {x}" for x in r["problems"]]
+            if len(r["answers"]) != n and not r["problems"]:
+                problems.append(f"{vip}: missing answers")
+        end = time.monotonic() + 3  # the counters reach /metrics within a second
+        while True:
+            after = scrape_samples()
+            fragments = sum(v - before.get(k, 0) for k, v in after.items()
+                            if k[0] == "magline_fragments_total")
+            if fragments >= 2 * n * 3 or time.monotonic() >= end:
+                break
+            time.sleep(0.2)
+        unmatched = sum(v - before.get(k, 0) for k, v in after.items()
+                        if k[0] == "magline_drops_total" and
+                        dict(k[1]).get("reason") == "fragment_unmatched")
+        drops = {dict(k[1]).get("reason"): v - before.get(k, 0) for k, v in after.items()
+                 if k[0] == "magline_drops_total" and v - before.get(k, 0)}
+        out.append(f"magline_fragments_total rose by {fragments:g}; fragment_unmatched drops "
+                   f"{unmatched:g}; all drops {drops}")
+        if fragments < 2 * n * 3:
+            problems.append(f"expected at least {2 * n * 3} fragments forwarded")
+        if problems:
+            raise Fail("\n".join(problems))
 
     def ping_vip(self, out):
         """Pings to a VIP and to Magline's own address, IPv4 and IPv6, are answered by Magline."""

@@ -300,6 +300,7 @@ class Suite(StaticCases, K8sCases):
             ("http_v6_vip", self.http_v6_vip),
             ("nodeport", self.nodeport),
             ("udp_echo", self.udp_echo),
+            ("udp_fragments", self.udp_fragments),
             ("ping_vip", self.ping_vip),
             ("dnat", self.dnat),
             ("dsr", self.dsr),

@@ -15,7 +15,7 @@ from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_MTU, FAR_NET_V4, FAR_NET_V6,
     Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON, ROUTER_V4,
     ROUTER_V6, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE, VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6,
-    VIP_LIMITED, VIP_UDP, in_ns, nsx, run,
+    VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
 )
 from prometheus import parse_prometheus
 
@@ -96,6 +96,9 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/dnat:http", "mode": "dnat",
              "frontends": [{"address": VIP_DNAT, "port": 80}],
              "backends": backends(v4, 8080)},
+            {"name": "e2e/dns6:udp", "mode": "full_nat",
+             "frontends": [{"address": VIP_UDP6, "port": 53, "protocol": "udp"}],
+             "backends": backends(v6, 5353)},
             {"name": "e2e/web6:http", "mode": "full_nat",
              "frontends": [{"address": VIP_HTTP6, "port": 80}],
              "backends": backends(v6, 8080)},

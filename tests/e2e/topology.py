@@ -43,7 +43,7 @@ LB_V4, LB_V4_DNAT, LB_V6 = "198.18.0.1", "198.19.0.1", "2001:db8::1"
 CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
 VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
     "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
-VIP_HTTP6 = "2001:db8:100::1"
+VIP_HTTP6, VIP_UDP6 = "2001:db8:100::1", "2001:db8:100::2"
 VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
 VIP_IPIP, VIP_GUE, VIP_IPIP6 = "198.18.100.20", "198.18.100.21", "2001:db8:100::20"
 ENCAP_SOURCE_V4 = "198.18.250.0/24"  # IPIP's outer sources: host bits from each flow's hash
@@ -238,6 +238,13 @@ def build_topology():
     in_ns(FABRIC, "ip", "link", "add", BRIDGE, "type", "bridge", "forward_delay", "0",
           "mcast_snooping", "0")
     in_ns(FABRIC, "ip", "link", "set", BRIDGE, "up")
+    # A real switch does not reassemble IP fragments; a Linux bridge whose frames go through
+    # netfilter (br_netfilter loaded) does, when connection tracking is active: off here, so that
+    # fragments reach Magline as the client sent them.
+    for table in ("iptables", "ip6tables", "arptables"):
+        path = f"net.bridge.bridge-nf-call-{table}"
+        if run(nsx(FABRIC, "sysctl", "-q", path), check=False).returncode == 0:
+            sysctl(FABRIC, f"{path}=0")
 
     # Magline's port: the root end has no address, no IPv6, no ARP and no forwarding, so the
     # root namespace's kernel ignores what arrives there; af_packet still sees every frame.

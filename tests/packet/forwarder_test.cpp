@@ -99,8 +99,11 @@ TEST_F(ForwarderTest, VerdictsForFramesThatAreNotForwarded) {
       {"limited broadcast", Packet().eth(kClientMac, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
            .ipv4(kClient, "255.255.255.255").udp(68, 67),
        Verdict::drop, DropReason::ip_multicast},
-      {"fragment", Packet().ipv4(kClient, "198.18.100.1").fragment(0, true).tcp(40000, 80),
-       Verdict::drop, DropReason::ip_fragment},
+      {"fragment of a ping", Packet().ipv4(kClient, "198.18.100.1").fragment(0, true)
+           .icmp_echo(1, 1), Verdict::drop, DropReason::ip_fragment},
+      {"later fragment whose first was not seen", Packet().ipv4(kClient, "198.18.100.1")
+           .fragment(1480, false, 77).protocol(dp::kProtoTcp).payload("rest"),
+       Verdict::drop, DropReason::fragment_unmatched},
       {"echo request to a VIP (answered by the slow path)",
        Packet().ipv4(kClient, "198.18.100.1").icmp_echo(1, 1), Verdict::slow},
       {"echo reply", Packet().ipv4(kClient, "198.18.100.1").icmp_echo(1, 1, true),
