@@ -29,7 +29,6 @@ second and on SIGTERM or SIGINT (written to FILE.tmp, then renamed). Exits on SI
 and when its parent dies.
 """
 import argparse
-import ctypes
 import fcntl
 import json
 import os
@@ -41,19 +40,12 @@ import subprocess
 import sys
 import time
 
+from agent import die_with_parent  # its neighbour in tests/e2e
+
 TUNSETIFF = 0x400454ca
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 IPPROTO_IPIP, IPPROTO_IPV6 = 4, 41
 KINDS = ("ipip4", "ipip6", "gue4", "gue6", "bad")
-
-
-def die_with_parent():
-    """The harness may be killed without cleaning up: go with it (PR_SET_PDEATHSIG)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
 
 
 class Stop(Exception):
