@@ -74,10 +74,11 @@ class StaticCases:
 
     def udp_fragments(self, out):
         """4000-byte datagrams (three fragments each way at MTU 1500) through full-NAT over IPv6:
-        every one echoed whole, and Magline counted the fragments. IPv4 is not here yet: on this
-        topology the IPv4 fragments tcpdump sees on Magline's veth do not all reach Magline
-        through net_af_packet (one arrives cut short, `ipv4_total_len_beyond_frame`), which the
-        next session investigates; the packet tests take IPv4 fragments through every mode."""
+        every one echoed whole, and Magline counted the fragments. Not IPv4: DPDK's af_packet
+        driver joins its sockets with PACKET_FANOUT_FLAG_DEFRAG (hard-coded), so the kernel
+        reassembles IPv4 datagrams before Magline sees them, and one larger than the ring's
+        frame (2048 bytes) arrives cut short (`ipv4_total_len_beyond_frame`). The packet tests
+        take IPv4 fragments through every mode; real NICs deliver fragments as they come."""
         n, size = 8, 4000
         before = scrape_samples()
         problems = []
