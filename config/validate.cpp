@@ -46,7 +46,7 @@ class ServiceChecker {
     check_frontends();
     check_backends();
     check_source_ranges();
-    if (dp::direct_return(s_.mode)) check_dsr_ports();
+    if (dp::direct_return(s_.mode)) check_direct_return_ports();
     check_table_size();
   }
 
@@ -147,7 +147,7 @@ class ServiceChecker {
 
   // Direct return (L2 DSR, IPIP, GUE) leaves the client's packet unchanged: the backend must
   // serve on the very port the client connected to.
-  void check_dsr_ports() {
+  void check_direct_return_ports() {
     for (size_t k = 0; k < s_.backends.size(); ++k) {
       for (size_t j = 0; j < s_.frontends.size(); ++j) {
         const uint16_t want = s_.frontends[j].port;

@@ -35,8 +35,9 @@ bool is_multicast(const FlowKey& k) noexcept {
 // DSR, IPIP, GUE) the replies bypass Magline, so its one entry never sees the backend's side:
 // an established connection is one-way (a made-up client's SYN and ACK look the same, and the
 // backend's RST to them is never seen), evicted when the table is full, idle ones first, and
-// the client's FIN counts as the close. A direct-return connection that loses its entry gets Maglev's choice again, the same
-// backend while the set is unchanged; a full-NAT one would lose its source port.
+// the client's FIN counts as the close. A direct-return connection that loses its entry gets
+// Maglev's choice again, the same backend while the set is unchanged; a full-NAT one would lose
+// its source port.
 FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) noexcept {
   const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
   if (!direct_return(mode)) return next;

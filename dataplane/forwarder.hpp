@@ -6,7 +6,8 @@
 // limit, choose a backend (session affinity, else Maglev over the 5-tuple), record the
 // connection (a direct-return SYN excepted: its ACK opens the entry) and, for full-NAT and DNAT,
 // the entry its replies will hit; then rewrite (NAT), encapsulate (IPIP, GUE: encap.hpp, within
-// the path MTU) or leave the packet as it is (L2 DSR), and address the frame to the next hop. Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+// the path MTU) or leave the packet as it is (L2 DSR), and address the frame to the next hop.
+// Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
 //
 // Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
 // receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of
@@ -14,7 +15,8 @@
 //
 // Return traffic: a full-NAT connection picks a source port whose reply the NIC delivers to this
 // worker (snat.hpp), so both directions stay here. A DNAT connection's replies may reach another
-// worker: the two entries are kept in step by ConnectionSync (conn_sync.hpp). ICMP errors carry no ports in their outer header, so RSS spreads them by addresses alone: one
+// worker: the two entries are kept in step by ConnectionSync (conn_sync.hpp). ICMP errors carry
+// no ports in their outer header, and a NIC spreads IP fragments by their addresses alone: one
 // about a connection another worker holds is handed to that worker (BurstOut::handoff), which
 // takes it through process_handed_off().
 #pragma once
