@@ -51,6 +51,11 @@ constexpr Choice<dp::NoBackends> kNoBackends[] = {
     {"reject", dp::NoBackends::reject},
     {"drop", dp::NoBackends::drop},
 };
+constexpr Choice<dp::SynProxy> kSynProxy[] = {
+    {"auto", dp::SynProxy::automatic},
+    {"on", dp::SynProxy::on},
+    {"off", dp::SynProxy::off},
+};
 constexpr Choice<bool> kAffinityTypes[] = {{"none", false}, {"client_ip", true}};
 
 constexpr uint64_t kMaxPort = 65535;
@@ -67,6 +72,7 @@ constexpr uint64_t kMaxDescriptors = 32768;
 constexpr uint64_t kMaxMbufs = uint64_t(1) << 26;
 constexpr uint64_t kMaxIdleSleepUs = 10000;   // a frame may wait this long: 10 ms at most
 constexpr uint64_t kMaxIdleAfterUs = 10000000;
+constexpr uint64_t kMaxSynProxyThreshold = 100000000;
 constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
 constexpr uint64_t kMaxMtu = 9216;
 // The smallest path MTU for encapsulation: an IPv6 packet of 1280 bytes (what every IPv6 link
@@ -242,7 +248,7 @@ ServiceConfig read_service(const Node& node) {
   ServiceConfig s;
   const Object o = node.object({"name", "mode", "frontends", "backends", "session_affinity",
                                 "source_ranges", "no_backends", "table_size",
-                                "new_connection_limit"});
+                                "new_connection_limit", "syn_proxy"});
   const Node name = o.at("name");
   s.name = name.string().value_or("");
   check_name(name, s.name);
@@ -268,6 +274,12 @@ ServiceConfig read_service(const Node& node) {
   if (const auto size = o.find("table_size")) s.table_size = read_table_size(*size);
   if (const auto limit = o.find("new_connection_limit")) {
     s.new_connections = read_connection_limit(*limit);
+  }
+  s.syn_proxy = o.choice<dp::SynProxy>("syn_proxy", kSynProxy, s.syn_proxy);
+  if (s.syn_proxy == dp::SynProxy::on && s.mode != dp::ForwardMode::full_nat) {
+    o.at("syn_proxy").fail("expected \"auto\" or \"off\" for a " +
+                           std::string(dp::to_string(s.mode)) +
+                           " service: the SYN proxy serves full_nat ones, got \"on\"");
   }
   return s;
 }
@@ -399,7 +411,7 @@ void read_dataplane(const Node& node, Config& config) {
                                 "file_prefix", "telemetry", "capture", "burst",
                                 "idle_sleep_max_us", "idle_after_us", "rx_descriptors",
                                 "tx_descriptors", "mbufs", "ports", "routes", "snat_ports",
-                                "encapsulation"});
+                                "encapsulation", "syn_proxy_threshold"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
     d.worker_cores.clear();
@@ -451,6 +463,8 @@ void read_dataplane(const Node& node, Config& config) {
     d.snat_port_high = uint16_t(so.integer("high", 1, kMaxPort, d.snat_port_high));
   }
   if (const auto encap = o.find("encapsulation")) d.encapsulation = read_encapsulation(*encap);
+  d.syn_proxy_threshold = uint32_t(
+      o.integer("syn_proxy_threshold", 1, kMaxSynProxyThreshold, d.syn_proxy_threshold));
 }
 
 void read_admin(const Node& node, Config& config) {
@@ -712,6 +726,7 @@ std::vector<dp::Service> services_of(const Config& config) {
     out.no_backends = s.no_backends;
     out.table_size = s.table_size.value_or(config.table_size);
     out.new_connections = s.new_connections;
+    out.syn_proxy = s.syn_proxy;
   }
   return services;
 }

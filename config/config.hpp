@@ -39,6 +39,7 @@ struct ServiceConfig {
   dp::NoBackends no_backends = dp::NoBackends::reject;
   std::optional<uint32_t> table_size;  // overrides maglev.table_size
   dp::ConnectionLimit new_connections;  // new_connection_limit; none by default
+  dp::SynProxy syn_proxy = dp::SynProxy::automatic;  // full_nat TCP frontends only
 };
 
 // A DPDK port Magline owns.
@@ -87,6 +88,9 @@ struct DataplaneConfig {
   uint16_t snat_port_low = 1024;
   uint16_t snat_port_high = 65535;
   dp::EncapSettings encapsulation;  // IPIP and GUE services (dataplane/encap.hpp)
+  // Full-NAT's SYN proxy engages for a `syn_proxy: auto` frontend on a worker whose handshakes
+  // begun and not completed in a second pass this (dataplane/forwarder_proxy.cpp).
+  uint32_t syn_proxy_threshold = 1000;
 
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 
 #include "dataplane/dpdk/eal.hpp"
 #include "dataplane/dpdk/flow_steer.hpp"
@@ -262,6 +263,11 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::start(const cfg::Config& c
   setup.forwarder.timeouts = config.timeouts;
   setup.forwarder.snat_port_lo = d.snat_port_low;
   setup.forwarder.snat_port_hi = d.snat_port_high;
+  setup.forwarder.syn_proxy_threshold = d.syn_proxy_threshold;
+  // The SYN cookies' key: one for every worker (a SYN and its ACK may meet different ones),
+  // new with every start.
+  std::random_device random;
+  for (uint64_t& k : setup.forwarder.cookie_key) k = uint64_t(random()) << 32 | random();
   setup.node = &self->node_;
   setup.steering = self->steering_.get();
   for (const dpdk::Port& p : dev.ports) setup.port_ids.push_back(p.id());

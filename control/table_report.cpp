@@ -31,6 +31,9 @@ std::string table_text(const dp::Snapshot& snapshot, bool dump) {
     if (const dp::ConnectionLimit& l = s.new_connections; l.limited()) {
       o << "  new connections " << l.rate << "/s burst " << (l.burst != 0 ? l.burst : l.rate);
     }
+    if (s.mode == dp::ForwardMode::full_nat && s.syn_proxy != dp::SynProxy::automatic) {
+      o << "  SYN proxy " << dp::to_string(s.syn_proxy);  // the default goes unsaid
+    }
     o << "\n";
     for (const dp::Frontend& f : s.frontends) o << "  frontend " << frontend_text(f) << "\n";
     const std::vector<uint32_t> counts = t.slot_counts();
@@ -68,6 +71,7 @@ std::string table_json(const dp::Snapshot& snapshot, bool dump) {
     if (const dp::ConnectionLimit& l = s.new_connections; l.limited()) {
       svc["new_connection_limit"] = {{"rate", l.rate}, {"burst", l.burst != 0 ? l.burst : l.rate}};
     }
+    if (s.mode == dp::ForwardMode::full_nat) svc["syn_proxy"] = dp::to_string(s.syn_proxy);
     nlohmann::ordered_json frontends = nlohmann::ordered_json::array();
     for (const dp::Frontend& f : s.frontends) {
       frontends.push_back({{"address", dp::to_string(f.addr)},

@@ -38,6 +38,11 @@ struct alignas(32) LimitRow {
   uint64_t micro_tokens = 0;  // millionths of a token
   uint64_t stamp = 0;         // the last refill's clock + 1; 0: never used, the bucket is full
   uint64_t refused = 0;       // new connections this worker refused for the frontend
+  // Full-NAT's SYN proxy guard (forwarder.hpp): handshakes begun less those completed in the
+  // second `second` (its low 31 bits), and whether the second before passed the threshold
+  // (bit 31). The worker only.
+  uint32_t second = 0;
+  int32_t half_open = 0;
 
   uint64_t refused_total() const noexcept {
     return std::atomic_ref<const uint64_t>(refused).load(std::memory_order_relaxed);
@@ -46,6 +51,8 @@ struct alignas(32) LimitRow {
     std::atomic_ref<uint64_t>(micro_tokens).store(0, std::memory_order_relaxed);
     std::atomic_ref<uint64_t>(stamp).store(0, std::memory_order_relaxed);
     std::atomic_ref<uint64_t>(refused).store(0, std::memory_order_relaxed);
+    std::atomic_ref<uint32_t>(second).store(0, std::memory_order_relaxed);
+    std::atomic_ref<int32_t>(half_open).store(0, std::memory_order_relaxed);
   }
 };
 static_assert(sizeof(LimitRow) == 32);

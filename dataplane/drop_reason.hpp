@@ -60,6 +60,11 @@ namespace magline::dp {
   X(no_encap_source, "IPIP/GUE: no source prefix and no port address of the outer family")   \
   X(encap_too_big, "too big once encapsulated, DF clear: Magline does not fragment")          \
   X(no_headroom, "too little headroom in the buffer for a header to prepend")                 \
+  X(syn_cookie_invalid, "SYN proxy engaged: an ACK for no connection without a valid cookie")   \
+  X(syn_proxy_pending, "a backend's segment before its proxied handshake completed") \
+  X(syn_proxy_hold_lost, "a held client segment displaced before its backend answered")          \
+  X(syn_proxy_unexpected, "a backend's SYN-ACK that answers no SYN the proxy sent")              \
+  X(syn_proxy_record_lost, "a SYN-proxied connection whose translation record is gone")          \
   X(reject_about_icmp_error, "no ICMP error about an ICMP error (RFC 1122 3.2.2, RFC 4443)")  \
   X(reject_about_fragment, "fragment: no ICMP error unless first, no reset unless it has ACK") \
   X(reject_about_reset, "no reset sent in answer to a reset (RFC 9293 3.10.7.1)")             \

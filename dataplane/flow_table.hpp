@@ -57,6 +57,8 @@ namespace magline::dp {
 inline constexpr uint8_t kFlowReply = 0x01;     // the entry is a ReplyFlow
 inline constexpr uint8_t kFlowModeMask = 0x0e;  // ForwardMode << 1
 inline constexpr uint8_t kFlowAffinity = 0x10;  // a session-affinity record, not a connection
+inline constexpr uint8_t kFlowSynProxy = 0x20;  // a full-NAT connection the SYN proxy opened
+inline constexpr uint8_t kFlowProxyRecord = 0x40;  // a ProxyFlow, not a connection's direction
 
 // Original direction: where the connection goes, by address rather than by any table index, so
 // a new service snapshot never strands it.
@@ -79,9 +81,29 @@ struct ReplyFlow {
   std::array<uint8_t, 16> client_addr;  // full-NAT: the client's address
 };
 
+// A connection the SYN proxy opened (syn_proxy.hpp) keeps a third entry, under its forward key
+// with protocol kProxyProto: how its sequence numbers, timestamps and windows translate
+// between the client's view (the handshake Magline answered) and the backend's.
+inline constexpr uint8_t kProxyProto = 254;  // RFC 3692 experimental: in no frontend's key
+struct ProxyFlow {
+  uint8_t flags;           // kFlowProxyRecord
+  uint8_t client_options;  // the client's SYN: window scale (low 4 bits, 15: none), SACK
+                           // permitted 0x10, timestamps 0x20, cookie MSS index << 6
+  uint8_t backend_wscale;  // the backend's window scale, kNoWscale (0xff) when it gave none
+  uint8_t established;     // 0: Magline's SYN went to the backend, its SYN-ACK is awaited
+  uint32_t cookie;         // the client's view of the backend's ISN: Magline's cookie
+  uint32_t client_isn;
+  uint32_t seq_delta;      // backend ISN - cookie. Until established: the client's last TSval
+  uint32_t ts_delta;       // backend TSval - Magline's TSval. Until established: Magline's TSval
+  uint16_t client_window;  // the window field of the client's last segment, until established
+  uint16_t held;           // until established: 1 + the slot of the client's first data
+                           // segment, held for the backend (0: none)
+};
+
 union FlowValue {
   ForwardFlow fwd;
   ReplyFlow reply;
+  ProxyFlow proxy;
 };
 static_assert(sizeof(FlowValue) == 24);
 

@@ -88,6 +88,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       neighbors_(config.max_neighbors),
       last_hops_(config.max_last_hops),
       fragments_(config.max_fragments),
+      cookies_(config.cookie_key[0], config.cookie_key[1]),
       snat_(node, steering, config.worker, config.snat_port_lo, config.snat_port_hi, flows_,
             frontends_),
       sync_(config.worker, config.workers, steering, snat_, flows_, last_hops_, peers, counters_),
@@ -288,7 +289,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     ForwardFlow& f = e->value.fwd;
     const FlowState next = next_forward_state(state, p, mode_of(f.flags));
     if (tcp_closing_state(state) && next == FlowState::tcp_syn) {
-      flows_.erase(e);  // a new connection on a closed tuple: choose afresh
+      erase_forward(e);  // a new connection on a closed tuple: choose afresh
       e = nullptr;
     } else {
       idx = f.backend_hint < s.spec().backends.size() &&
@@ -299,7 +300,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
       if (idx < 0) {
         // The backend was removed outright. A TCP peer that is gone cannot take the stream
         // over: reset the client now rather than let it time out. Other protocols move on.
-        flows_.erase(e);
+        erase_forward(e);
         e = nullptr;
         if (p.key.proto == kProtoTcp) {
           ++counters_.reset_removed_backend;
@@ -309,9 +310,17 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
         ++counters_.rescheduled;
       } else {
         f.backend_hint = uint16_t(idx);
+        if (f.flags & kFlowSynProxy) {
+          proxy_forward(pkt, w, e, state, next, uint16_t(idx), now_ms, out);
+          return;
+        }
         flows_.refresh(e, next, now_ms);
         if (next != state && (tcp_closing_state(next) || next == FlowState::tcp_established)) {
           sync_.forward_seen(p.key, f, s.next_hop(size_t(idx)), next, now_ms);
+        }
+        if (next == FlowState::tcp_established &&
+            (state == FlowState::tcp_syn || state == FlowState::tcp_syn_answered)) {
+          syn_guard_count(s, w.fe.slot, -1);  // a handshake completed
         }
       }
     }
@@ -355,6 +364,15 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
       return;
     }
   }
+  deliver(pkt, w, idx, len, out);
+}
+
+// Sends a frame for backend `idx` of the frame's service to its next hop, counting `len` bytes
+// of the client's (what it sent, before any outer header).
+void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len,
+                        BurstOut& out) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const std::optional<NextHop>& hop = s.next_hop(idx);
   traffic_.frontend(w.fe.slot).add(len);
   BackendRow& row = traffic_.backend(s.backend_slot(idx));
   row.traffic.add(len);
@@ -367,6 +385,18 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
   } else {
     to_slow_path(pkt, SlowReason::needs_neighbor, *hop, out);
   }
+}
+
+// Erases a connection's forward entry, and its SYN proxy record when it has one. (Its reply
+// entry stays until it expires, unreachable: the source port is chosen afresh.)
+void Forwarder::erase_forward(FlowEntry* e) noexcept {
+  if (e->value.fwd.flags & kFlowSynProxy) {
+    FlowKey k = e->key;
+    k.tag = 0;
+    k.proto = kProxyProto;
+    if (FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms_)) flows_.erase(r);
+  }
+  flows_.erase(e);
 }
 
 // Sets up a new connection: checks, backend choice, flow entries. Returns the forward entry, or
@@ -393,6 +423,14 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     }
     return nullptr;
   }
+  // Full-NAT's SYN proxy may answer the SYN itself, or open the connection from a cookie.
+  int mss_index = -1;
+  if (s.spec().mode == ForwardMode::full_nat && p.key.proto == kProtoTcp &&
+      s.spec().syn_proxy != SynProxy::off &&
+      syn_proxy_gate(pkt, w, mss_index, now_ms, out) == Gate::done) {
+    return nullptr;
+  }
+  const bool proxied = mss_index >= 0;
   const uint16_t idx = pick_backend(w, now_ms);
   const Backend& b = s.backend(idx);
   const std::optional<NextHop>& hop = s.next_hop(idx);
@@ -407,7 +445,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
 
   FlowValue v{};
-  v.fwd.flags = flags_of(mode);
+  v.fwd.flags = uint8_t(flags_of(mode) | (proxied ? kFlowSynProxy : 0));
   v.fwd.backend_addr = b.addr.bytes;
   v.fwd.backend_port = b.port;
   v.fwd.backend_hint = idx;
@@ -446,7 +484,9 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
   const uint64_t reply_hash = w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
 
-  const FlowState state = next_forward_state(FlowState::free, p, mode);
+  // The client of a returned cookie has completed its handshake, with Magline.
+  const FlowState state = proxied ? FlowState::tcp_established
+                                  : next_forward_state(FlowState::free, p, mode);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
@@ -466,7 +506,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
       return nullptr;
     }
     FlowValue r{};
-    r.reply.flags = uint8_t(kFlowReply | flags_of(mode));
+    r.reply.flags = uint8_t(kFlowReply | flags_of(mode) | (proxied ? kFlowSynProxy : 0));
     r.reply.frontend = s.frontend_id(w.fe.index);
     r.reply.last_hop = hop_id;
     r.reply.client_addr = p.key.src;
@@ -482,6 +522,10 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
       drop(pkt, DropReason::flow_table_full, out);
       return nullptr;
     }
+  }
+  if (proxied) {
+    proxy_begin(pkt, w, e, reply_key, reply_hash, uint8_t(mss_index), idx, now_ms, out);
+    return nullptr;
   }
   if (e == nullptr) {
     ++counters_.stateless;
@@ -578,6 +622,7 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     drop(pkt, DropReason::last_hop_table_full, out);
     return;
   }
+  if ((r.flags & kFlowSynProxy) && !proxy_reply(pkt, w, r, next, now_ms, out)) return;
   FlowKey to = p.key;
   to.src = f.addr.bytes;
   to.sport = f.port;

@@ -42,6 +42,7 @@
 #include "dataplane/slow_path.hpp"
 #include "dataplane/snat.hpp"
 #include "dataplane/steering.hpp"
+#include "dataplane/syn_cookie.hpp"
 #include "dataplane/traffic.hpp"
 
 namespace magline::dp {
@@ -63,6 +64,11 @@ struct ForwarderConfig {
   size_t max_neighbors = 4096;
   size_t max_last_hops = 4096;
   size_t max_fragments = 4096;  // datagrams whose later fragments can be matched (fragments.hpp)
+  // Full-NAT's SYN proxy (syn_proxy.hpp): the SYN cookies' key, the same on every worker, and
+  // the handshakes a frontend may have begun and not completed in a second on this worker
+  // before it engages for `syn_proxy: auto` services.
+  std::array<uint64_t, 2> cookie_key{};
+  uint32_t syn_proxy_threshold = 1000;
 };
 
 struct ForwarderCounters {
@@ -76,6 +82,10 @@ struct ForwarderCounters {
   uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
   uint64_t too_big = 0;            // encapsulation: ICMP "fragmentation needed"/"too big" sent
   uint64_t fragments = 0;          // IP fragments of TCP, UDP, SCTP taken through their flow
+  uint64_t syn_cookies_sent = 0;   // SYN-ACKs the SYN proxy answered SYNs with
+  uint64_t syn_cookies_valid = 0;  // ACKs returning a cookie: connections the proxy opened
+  uint64_t syn_proxy_completed = 0;  // of those, handshakes the backend completed
+  uint64_t syn_proxy_held = 0;     // client segments held until the backend answered
   uint64_t rejected = 0;           // answered with a TCP RST or ICMP unreachable
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
@@ -97,8 +107,10 @@ struct Handoff {
 };
 
 // Where each frame of a burst ended up. Packet::port is the egress port of `tx`.
+// A burst's frames give at most one transmitted frame each, except a SYN-ACK completing a
+// proxied handshake, which also releases the client's segment held for it: at most two.
 struct BurstOut {
-  std::array<Packet, kMaxBurst> tx;
+  std::array<Packet, 2 * kMaxBurst> tx;
   uint16_t n_tx = 0;
   std::array<Packet, kMaxBurst> drop;
   uint16_t n_drop = 0;
@@ -159,6 +171,27 @@ class Forwarder {
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
+  void deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len, BurstOut& out) noexcept;
+  void erase_forward(FlowEntry* e) noexcept;
+  // The SYN proxy (forwarder_proxy.cpp).
+  enum class Gate : uint8_t { open, proxy_open, done };
+  Gate syn_proxy_gate(Packet& pkt, Work& w, int& mss_index, uint64_t now_ms,
+                      BurstOut& out) noexcept;
+  bool syn_proxy_engaged(const ServiceState& s, uint32_t slot, uint64_t now_ms) noexcept;
+  void syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept;
+  bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
+                   uint64_t reply_hash, uint8_t mss_index, uint16_t idx, uint64_t now_ms,
+                   BurstOut& out) noexcept;
+  void proxy_forward(Packet& pkt, Work& w, FlowEntry* e, FlowState state, FlowState next,
+                     uint16_t idx, uint64_t now_ms, BurstOut& out) noexcept;
+  void proxy_pending(Packet& pkt, Work& w, const ForwardFlow& f, FlowEntry* rec, uint16_t idx,
+                     BurstOut& out) noexcept;
+  bool proxy_reply(Packet& pkt, Work& w, const ReplyFlow& r, FlowState next, uint64_t now_ms,
+                   BurstOut& out) noexcept;
+  void release_held(const ProxyFlow& f, uint16_t slot, uint64_t record_hash, const FlowKey& fk,
+                    uint16_t frontend, uint64_t now_ms, BurstOut& out) noexcept;
+  bool backend_syn_to(const Work& w, const ForwardFlow& f, uint16_t idx,
+                      FlowKey& to) const noexcept;
   bool encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend, const NextHop& hop,
                        ForwardMode mode, uint32_t flow_bits, BurstOut& out) noexcept;
   void too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept;
@@ -184,6 +217,13 @@ class Forwarder {
   // prefix: Node::source_address(), looked up once.
   std::vector<std::array<std::optional<IpAddr>, 2>> encap_sources_;
   ForwarderCounters counters_;
+  SynCookies cookies_;
+  // Client segments held until the backend answers a proxied handshake: a ring, the oldest
+  // displaced (dropped) when it is full. Each slot remembers the hash of its ProxyFlow's key.
+  static constexpr uint16_t kHeldSlots = 256;
+  std::array<Packet, kHeldSlots> held_{};
+  std::array<uint64_t, kHeldSlots> held_owner_{};
+  uint16_t held_next_ = 0;
   SnatAllocator snat_;    // full-NAT's source addresses and ports
   ConnectionSync sync_;   // a connection's two entries kept in step, here or on another worker
   std::unique_ptr<Work[]> work_;  // kMaxBurst frames' scratch

@@ -49,7 +49,7 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     icmp_error_to_backend(pkt, w, s->frontend_id(fe.index), f, out);
     return;
   }
-  if (e->value.fwd.flags & kFlowAffinity) {
+  if (e->value.fwd.flags & (kFlowAffinity | kFlowProxyRecord)) {
     drop(pkt, DropReason::icmp_error_no_flow, out);
     return;
   }

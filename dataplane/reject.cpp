@@ -38,50 +38,6 @@ bool is_single_host(const IpAddr& a) noexcept {
   return !(upper_zero && a.bytes[15] <= 1);
 }
 
-DropReason may_answer(const Packet& p, const Parsed& in) noexcept {
-  assert(in.l3 == L3::ipv4 || in.l3 == L3::ipv6);
-  assert(p.len >= in.l3_end);
-  if (in.is_fragment && !in.first_fragment) return DropReason::reject_about_fragment;
-  if (is_icmp_error(in)) return DropReason::reject_about_icmp_error;
-  if (MacAddr::from(p.data).is_multicast() || !is_single_host(in.key.src_addr()) ||
-      !is_single_host(in.key.dst_addr())) {
-    return DropReason::reject_not_unicast;
-  }
-  return DropReason::none;
-}
-
-void swap_macs(uint8_t* frame) noexcept {
-  uint8_t tmp[6];
-  std::memcpy(tmp, frame, 6);
-  std::memmove(frame, frame + 6, 6);
-  std::memcpy(frame + 6, tmp, 6);
-}
-
-// A fresh IP header without options or extension headers; returns its length. DF is set so
-// that the datagram is atomic and an ID of 0 is allowed (RFC 6864 4.1).
-size_t write_ip(uint8_t* ip, const IpAddr& src, const IpAddr& dst, uint8_t proto,
-                size_t l4_len) noexcept {
-  if (src.family == Family::v4) {
-    std::memset(ip, 0, kIpv4MinHeaderLen);
-    ip[0] = 0x45;
-    store_be16(ip + 2, uint16_t(kIpv4MinHeaderLen + l4_len));
-    store_be16(ip + 6, 0x4000);
-    ip[8] = kReplyTtl;
-    ip[9] = proto;
-    std::memcpy(ip + 12, src.data(), 4);
-    std::memcpy(ip + 16, dst.data(), 4);
-    store_be16(ip + 10, ipv4_header_checksum(ip, kIpv4MinHeaderLen));
-    return kIpv4MinHeaderLen;
-  }
-  store_be32(ip, 6u << 28);
-  store_be16(ip + 4, uint16_t(l4_len));
-  ip[6] = proto;
-  ip[7] = kReplyTtl;
-  std::memcpy(ip + 8, src.data(), 16);
-  std::memcpy(ip + 24, dst.data(), 16);
-  return kIpv6HeaderLen;
-}
-
 // RFC 9293 3.10.7.1, a segment for a connection that does not exist: if it has ACK,
 // <SEQ=SEG.ACK><CTL=RST>, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; never for a RST.
 DropReason make_tcp_reset(Packet& p, const Parsed& in) noexcept {
@@ -99,7 +55,7 @@ DropReason make_tcp_reset(Packet& p, const Parsed& in) noexcept {
 
   swap_macs(p.data);
   uint8_t* ip = p.data + in.l3_off;
-  uint8_t* tcp = ip + write_ip(ip, src, dst, kProtoTcp, kTcpMinHeaderLen);
+  uint8_t* tcp = ip + write_ip_header(ip, src, dst, kProtoTcp, kTcpMinHeaderLen);
   std::memset(tcp, 0, kTcpMinHeaderLen);
   store_be16(tcp, in.key.dport);
   store_be16(tcp + 2, in.key.sport);
@@ -128,7 +84,7 @@ DropReason write_icmp_error(Packet& p, const Parsed& in, uint8_t type, uint8_t c
   const IpAddr dst = in.key.src_addr();
   const size_t icmp_len = kIcmpHeaderLen + quote;
   uint8_t* ip = p.data + in.l3_off;
-  uint8_t* icmp = ip + write_ip(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, icmp_len);
+  uint8_t* icmp = ip + write_ip_header(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, icmp_len);
   icmp[0] = type;
   icmp[1] = code;
   store_be16(icmp + kIcmpCsumOff, 0);
@@ -142,6 +98,48 @@ DropReason write_icmp_error(Packet& p, const Parsed& in, uint8_t type, uint8_t c
 }
 
 }  // namespace
+
+DropReason may_answer(const Packet& p, const Parsed& in) noexcept {
+  assert(in.l3 == L3::ipv4 || in.l3 == L3::ipv6);
+  assert(p.len >= in.l3_end);
+  if (in.is_fragment && !in.first_fragment) return DropReason::reject_about_fragment;
+  if (is_icmp_error(in)) return DropReason::reject_about_icmp_error;
+  if (MacAddr::from(p.data).is_multicast() || !is_single_host(in.key.src_addr()) ||
+      !is_single_host(in.key.dst_addr())) {
+    return DropReason::reject_not_unicast;
+  }
+  return DropReason::none;
+}
+
+void swap_macs(uint8_t* frame) noexcept {
+  uint8_t tmp[6];
+  std::memcpy(tmp, frame, 6);
+  std::memmove(frame, frame + 6, 6);
+  std::memcpy(frame + 6, tmp, 6);
+}
+
+size_t write_ip_header(uint8_t* ip, const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                size_t l4_len) noexcept {
+  if (src.family == Family::v4) {
+    std::memset(ip, 0, kIpv4MinHeaderLen);
+    ip[0] = 0x45;
+    store_be16(ip + 2, uint16_t(kIpv4MinHeaderLen + l4_len));
+    store_be16(ip + 6, 0x4000);
+    ip[8] = kReplyTtl;
+    ip[9] = proto;
+    std::memcpy(ip + 12, src.data(), 4);
+    std::memcpy(ip + 16, dst.data(), 4);
+    store_be16(ip + 10, ipv4_header_checksum(ip, kIpv4MinHeaderLen));
+    return kIpv4MinHeaderLen;
+  }
+  store_be32(ip, 6u << 28);
+  store_be16(ip + 4, uint16_t(l4_len));
+  ip[6] = proto;
+  ip[7] = kReplyTtl;
+  std::memcpy(ip + 8, src.data(), 16);
+  std::memcpy(ip + 24, dst.data(), 16);
+  return kIpv6HeaderLen;
+}
 
 DropReason make_icmp_error(Packet& p, const Parsed& parsed, uint8_t type, uint8_t code,
                            uint32_t rest) noexcept {
@@ -168,7 +166,7 @@ DropReason make_echo_reply(Packet& p, const Parsed& in) noexcept {
   uint8_t* ip = p.data + in.l3_off;
   const size_t hlen = v4 ? kIpv4MinHeaderLen : kIpv6HeaderLen;
   std::memmove(ip + hlen, p.data + in.l4_off, len);  // options or extension headers dropped
-  write_ip(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, len);
+  write_ip_header(ip, src, dst, v4 ? kProtoIcmp : kProtoIcmpv6, len);
   uint8_t* icmp = ip + hlen;
   icmp[0] = v4 ? kIcmpEchoReply : kIcmpv6EchoReply;
   icmp[1] = 0;

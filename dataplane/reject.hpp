@@ -21,6 +21,17 @@ namespace magline::dp {
 // The TTL or hop limit of the answers built here. (The ICMP types they use are in wire.hpp.)
 inline constexpr uint8_t kReplyTtl = 64;
 
+// Whether Magline may answer the packet at all: none, or why not (a non-first fragment, an ICMP
+// error, a packet to or from an address that is not a single host, a link-layer broadcast).
+DropReason may_answer(const Packet& p, const Parsed& parsed) noexcept;
+// Swaps the frame's Ethernet destination and source.
+void swap_macs(uint8_t* frame) noexcept;
+// Writes a fresh IP header without options or extension headers at `ip`; returns its length.
+// DF is set so that the datagram is atomic and an ID of 0 is allowed (RFC 6864 4.1); TTL or
+// hop limit kReplyTtl.
+size_t write_ip_header(uint8_t* ip, const IpAddr& src, const IpAddr& dst, uint8_t proto,
+                       size_t l4_len) noexcept;
+
 // TCP: RFC 9293 3.10.7.1 (a segment reaching a closed port). Otherwise an ICMP destination
 // unreachable, port unreachable: type 3 code 3 (RFC 792) or ICMPv6 type 1 code 4 (RFC 4443 3.1).
 DropReason make_reject(Packet& p, const Parsed& parsed) noexcept;

@@ -46,6 +46,15 @@ std::string_view to_string(NoBackends n) noexcept {
   return n == NoBackends::reject ? "reject" : "drop";
 }
 
+std::string_view to_string(SynProxy p) noexcept {
+  switch (p) {
+    case SynProxy::automatic: return "auto";
+    case SynProxy::on: return "on";
+    case SynProxy::off: return "off";
+  }
+  return "?";
+}
+
 std::string backend_id(const IpAddr& addr, uint16_t port) {
   const std::string a = to_string(addr);
   return (addr.family == Family::v4 ? a : "[" + a + "]") + ":" + std::to_string(port);

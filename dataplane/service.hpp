@@ -38,12 +38,16 @@ constexpr bool encapsulates(ForwardMode m) noexcept {
 }
 enum class BackendState : uint8_t { ready, terminating };
 enum class NoBackends : uint8_t { reject, drop };  // what a new connection gets when none is usable
+// When full-NAT's SYN proxy answers a TCP frontend's SYNs (syn_proxy.hpp): when the frontend's
+// half-open handshakes pass the node's threshold (a flood), always, or never.
+enum class SynProxy : uint8_t { automatic, on, off };
 
 std::string_view to_string(Protocol p) noexcept;
 std::string_view to_string(FrontendKind k) noexcept;
 std::string_view to_string(ForwardMode m) noexcept;
 std::string_view to_string(BackendState s) noexcept;
 std::string_view to_string(NoBackends n) noexcept;
+std::string_view to_string(SynProxy p) noexcept;
 
 struct Frontend {
   IpAddr addr;
@@ -81,6 +85,7 @@ struct Service {
   NoBackends no_backends = NoBackends::reject;
   uint32_t table_size = kDefaultMaglevSize;
   ConnectionLimit new_connections;  // per frontend; none by default
+  SynProxy syn_proxy = SynProxy::automatic;  // full-NAT TCP frontends only
   friend bool operator==(const Service&, const Service&) = default;
 };
 

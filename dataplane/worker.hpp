@@ -271,12 +271,18 @@ class Worker {
     }
   }
 
+  // In device bursts of at most kMaxBurst (a burst's frames may give up to twice as many).
   void send(uint16_t port, Packet* pkts, uint16_t n) noexcept {
-    if (n == 0) return;
-    const uint16_t sent = io_.tx(port, pkts, n);
-    if (sent < n) {
-      io_counters_.tx_full += n - sent;
-      io_.free(pkts + sent, uint16_t(n - sent));
+    while (n > 0) {
+      const uint16_t chunk = std::min(n, kMaxBurst);
+      const uint16_t sent = io_.tx(port, pkts, chunk);
+      if (sent < chunk) {
+        io_counters_.tx_full += n - sent;
+        io_.free(pkts + sent, uint16_t(n - sent));
+        return;
+      }
+      pkts += chunk;
+      n = uint16_t(n - chunk);
     }
   }
 
@@ -294,7 +300,7 @@ class Worker {
   // Buffers are members, so that no turn pays for constructing them (6 KiB of zeroes).
   Packet pkts_[kMaxBurst];
   Packet handed_[kMaxBurst];  // frames other workers handed here
-  Packet group_[kMaxBurst];   // one egress port's share of a burst
+  Packet group_[2 * kMaxBurst];  // one egress port's share of a burst
   Update ups_[kUpdateBurst];
   PeerMessage msgs_[kPeerBurst];
   BurstOut out_;

@@ -127,6 +127,7 @@ OJson service_json(const PlanService& p) {
                                  {"burst", s.new_connections.burst != 0 ? s.new_connections.burst
                                                                         : s.new_connections.rate}};
   }
+  if (s.syn_proxy != dp::SynProxy::automatic) j["syn_proxy"] = dp::to_string(s.syn_proxy);
   return j;
 }
 

@@ -60,6 +60,9 @@ std::string service_notes(const PlanService& p, size_t notes) {
   if (s.new_connections.limited()) {
     parts.push_back("new connections " + std::to_string(s.new_connections.rate) + "/s");
   }
+  if (s.syn_proxy != dp::SynProxy::automatic) {
+    parts.push_back("SYN proxy " + std::string(dp::to_string(s.syn_proxy)));
+  }
   const bool ready = std::any_of(s.backends.begin(), s.backends.end(), [](const dp::Backend& b) {
     return b.state == dp::BackendState::ready;
   });

@@ -47,6 +47,29 @@ std::optional<uint32_t> limit_value(std::string_view text) {
   return v;
 }
 
+// The Service's SYN proxy setting from Magline's annotation: "auto" (the default), "on" or
+// "off". Another value, or "on" for a Service that is not full-NAT (externalTrafficPolicy:
+// Local is DNAT), is noted and "auto" used.
+dp::SynProxy syn_proxy_of(const K8sService& svc, dp::ForwardMode mode,
+                          std::vector<std::string>& notes) {
+  const auto& ann = svc.meta.annotations;
+  const auto it = ann.find(std::string(kSynProxyAnnotation));
+  if (it == ann.end()) return dp::SynProxy::automatic;
+  for (const dp::SynProxy p : {dp::SynProxy::automatic, dp::SynProxy::on, dp::SynProxy::off}) {
+    if (it->second != dp::to_string(p)) continue;
+    if (p == dp::SynProxy::on && mode != dp::ForwardMode::full_nat) {
+      notes.push_back("annotation " + it->first + ": \"on\" needs full_nat, this Service is " +
+                      std::string(dp::to_string(mode)) + " (externalTrafficPolicy: Local): " +
+                      "\"auto\" used");
+      return dp::SynProxy::automatic;
+    }
+    return p;
+  }
+  notes.push_back("annotation " + it->first + ": \"" + it->second +
+                  "\" is not auto, on or off: \"auto\" used");
+  return dp::SynProxy::automatic;
+}
+
 // The Service's new-connection limit from Magline's annotations: none without a rate. A value
 // that is not a number in range is noted and the Service programmed without a limit (as a bad
 // annotation never stops kube-proxy programming a Service).
@@ -508,6 +531,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
   }
 
   const dp::ConnectionLimit limit = connection_limit_of(svc, tr.notes);
+  const dp::SynProxy syn_proxy = syn_proxy_of(svc, mode, tr.notes);
 
   std::vector<dp::Service> out;
   std::vector<ServiceOrigin> origins;
@@ -580,6 +604,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
       s.no_backends = set.no_backends;
       s.table_size = table_size_for(taking_new(s.backends), opts);
       s.new_connections = limit;
+      s.syn_proxy = syn_proxy;
       ServiceOrigin origin{sp.name, sp.port, sp.protocol, family, FrontendGroup::all};
       // Source ranges guard LB IPs only (§10); a dp::Service applies its ranges to all its
       // frontends, so the others go to a second service. No range of this family: no check

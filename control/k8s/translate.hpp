@@ -22,6 +22,9 @@ namespace magline::k8s {
 inline constexpr std::string_view kNewConnectionRateAnnotation = "magline.io/new-connection-rate";
 inline constexpr std::string_view kNewConnectionBurstAnnotation =
     "magline.io/new-connection-burst";
+// Full-NAT's SYN proxy for the Service's TCP ports (docs/config.md#syn_proxy): auto (the
+// default), on or off.
+inline constexpr std::string_view kSynProxyAnnotation = "magline.io/syn-proxy";
 
 // What a Service's backends are (docs/k8s.md, "Node targets").
 enum class Targets : uint8_t {

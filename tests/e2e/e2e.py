@@ -40,13 +40,14 @@ from harness import (  # the process wrappers, clients, /metrics
     CAPTURE_PAGES, DEVICES, Agent, Magline, SkipCase, curl, http_series, start_run_clock, tail,
 )
 from cases_k8s import K8sCases
+from cases_defence import DefenceCases
 from cases_static import StaticCases
 
 
 # --- test cases ------------------------------------------------------------------------------
 
 
-class Suite(StaticCases, K8sCases):
+class Suite(StaticCases, DefenceCases, K8sCases):
     def __init__(self, args):
         self.args = args
         self.results = []  # (name, seconds, failure or None, skipped reason or None, output)
@@ -306,6 +307,7 @@ class Suite(StaticCases, K8sCases):
             ("dsr", self.dsr),
             ("encapsulation_ipip_gue", self.encapsulation),
             ("new_connection_limit", self.new_connection_limit),
+            ("syn_proxy", self.syn_proxy),
             ("syn_flood_spares_established", self.syn_flood),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),

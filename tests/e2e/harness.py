@@ -43,6 +43,7 @@ CAPTURE_PREFIX = PREFIX + "magline"
 CAPTURE_PAGES = 160  # memory_mb 256 in 2 MiB pages, and room
 
 
+PROXIED_PORT = 81  # the SYN-proxied services' port on VIP_HTTP, VIP_HTTP6 and VIP_ECHO
 LIMIT_RATE, LIMIT_BURST = 2, 5  # e2e/limited:http's new connections a second, and burst
 
 
@@ -109,6 +110,16 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/echo:stream", "mode": "full_nat",
              "frontends": [{"address": VIP_ECHO, "port": 9000}],
              "backends": backends(echo_backends, 9000)},
+            # Full-NAT with the SYN proxy always on: Magline answers every handshake itself.
+            {"name": "e2e/proxied:http", "mode": "full_nat", "syn_proxy": "on",
+             "frontends": [{"address": VIP_HTTP, "port": PROXIED_PORT}],
+             "backends": backends(v4, 8080)},
+            {"name": "e2e/proxied6:http", "mode": "full_nat", "syn_proxy": "on",
+             "frontends": [{"address": VIP_HTTP6, "port": PROXIED_PORT}],
+             "backends": backends(v6, 8080)},
+            {"name": "e2e/proxied:echo", "mode": "full_nat", "syn_proxy": "on",
+             "frontends": [{"address": VIP_ECHO, "port": PROXIED_PORT}],
+             "backends": backends(v4, 9000)},
             # Backends behind the router: IPv4 in IPv4, IPv4 in GUE over IPv6, IPv6 in IPv6.
             {"name": "e2e/ipip:http", "mode": "ipip",
              "frontends": [{"address": VIP_IPIP, "port": 80}], "backends": backends(far_v4, 80)},

@@ -305,6 +305,34 @@ TEST(K8sRules, AffinityAndTableSize) {
   EXPECT_FALSE(run(svc, {}).services[0].affinity.client_ip);
 }
 
+// magline.io/syn-proxy sets full-NAT's SYN proxy; "on" for a DNAT Service (Local policy) or a
+// value that is not auto, on or off is noted and "auto" used.
+TEST(K8sRules, SynProxyFromAnnotation) {
+  K8sService svc = lb_service();
+  const std::vector<K8sEndpointSlice> eps = {slice("web-1", {endpoint("10.1.0.1")})};
+  EXPECT_EQ(run(svc, eps).services[0].syn_proxy, dp::SynProxy::automatic);
+  for (const auto& [value, want] : {std::pair{"on", dp::SynProxy::on},
+                                    std::pair{"off", dp::SynProxy::off},
+                                    std::pair{"auto", dp::SynProxy::automatic}}) {
+    svc.meta.annotations["magline.io/syn-proxy"] = value;
+    const auto t = run(svc, eps);
+    EXPECT_EQ(t.services[0].syn_proxy, want) << value;
+    EXPECT_TRUE(t.notes.empty()) << value;
+  }
+  svc.meta.annotations["magline.io/syn-proxy"] = "yes";
+  auto t = run(svc, eps);
+  EXPECT_EQ(t.services[0].syn_proxy, dp::SynProxy::automatic);
+  EXPECT_EQ(t.notes, V{"annotation magline.io/syn-proxy: \"yes\" is not auto, on or off: "
+                       "\"auto\" used"});
+  svc.meta.annotations["magline.io/syn-proxy"] = "on";
+  svc.external_traffic_policy = "Local";
+  t = run(svc, eps);
+  EXPECT_EQ(t.services[0].mode, dp::ForwardMode::dnat);
+  EXPECT_EQ(t.services[0].syn_proxy, dp::SynProxy::automatic);
+  EXPECT_EQ(t.notes, V{"annotation magline.io/syn-proxy: \"on\" needs full_nat, this Service "
+                       "is dnat (externalTrafficPolicy: Local): \"auto\" used"});
+}
+
 // Magline's annotations set a new-connection limit on every frontend of every port (both
 // halves of a source-range split too); a malformed one is noted and no limit is set.
 TEST(K8sRules, NewConnectionLimitFromAnnotations) {

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 
 namespace magline::test {
 
 namespace {
 constexpr uint16_t kHeadroom = 128;
+using Buffers = std::vector<std::unique_ptr<std::vector<uint8_t>>>;
 
 dp::IpAddr ip(const char* s) {
   auto a = dp::parse_ip(s);
@@ -22,6 +24,7 @@ std::string to_string(const Outcome& o) {
     case Verdict::drop: return "drop: " + std::string(dp::drop_reason_name(o.reason));
     case Verdict::slow: return "slow path: " + std::to_string(int(o.slow));
     case Verdict::handoff: return "handed to worker " + std::to_string(o.worker);
+    case Verdict::held: return "held";
   }
   return "?";
 }
@@ -144,16 +147,17 @@ Outcome Harness::take_handed_off(const Bytes& frame, uint64_t now_ms) {
 namespace {
 
 // Each frame copied into a buffer of `bufs` with headroom and room to grow, as a Packet.
-std::vector<dp::Packet> packets(const std::vector<Bytes>& frames,
-                                std::vector<std::vector<uint8_t>>& bufs) {
+std::vector<dp::Packet> packets(const std::vector<Bytes>& frames, Buffers& bufs) {
   bufs.clear();
-  for (const Bytes& f : frames) bufs.emplace_back(kHeadroom + f.size() + 256);
+  for (const Bytes& f : frames) {
+    bufs.push_back(std::make_unique<std::vector<uint8_t>>(kHeadroom + f.size() + 256));
+  }
   std::vector<dp::Packet> pkts;
   for (size_t i = 0; i < frames.size(); ++i) {
-    std::memcpy(bufs[i].data() + kHeadroom, frames[i].data(), frames[i].size());
+    std::memcpy(bufs[i]->data() + kHeadroom, frames[i].data(), frames[i].size());
     dp::Packet p;
-    p.handle = &bufs[i];
-    p.data = bufs[i].data() + kHeadroom;
+    p.handle = bufs[i].get();
+    p.data = bufs[i]->data() + kHeadroom;
     p.len = uint16_t(frames[i].size());
     p.headroom = kHeadroom;
     pkts.push_back(p);
@@ -165,7 +169,7 @@ std::vector<dp::Packet> packets(const std::vector<Bytes>& frames,
 
 dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& idle,
                                    const std::atomic<bool>& stop) {
-  std::vector<std::vector<uint8_t>> bufs;
+  Buffers bufs;
   io_ = FakeIo{};
   io_.arriving = packets(frames, bufs);
   struct NoQsbr {
@@ -179,10 +183,11 @@ dp::WorkerIoCounters Harness::loop(const std::vector<Bytes>& frames, LoopIdle& i
 
 std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t now_ms,
                                     bool handed_off) {
-  std::vector<std::vector<uint8_t>> bufs;
+  Buffers bufs;
   const std::vector<dp::Packet> pkts = packets(frames, bufs);
   io_ = FakeIo{};
   slow_ = dp::LocalRing<dp::SlowPacket>();
+  released.clear();
   if (handed_off) {
     // Handed over by another worker: a peer message, forwarded as a burst of its own.
     const uint16_t from = self_ == 0 ? 1 : 0;
@@ -199,35 +204,49 @@ std::vector<Outcome> Harness::burst(const std::vector<Bytes>& frames, uint64_t n
   turn(now_ms, &handed);
 
   std::vector<Outcome> results(frames.size());
-  auto index_of = [&](const dp::Packet& p) {
-    return size_t(static_cast<std::vector<uint8_t>*>(p.handle) - bufs.data());
+  std::vector<bool> done(frames.size());
+  // The outcome of a frame of this burst, or of one held in an earlier burst (`released`).
+  auto outcome_of = [&](const dp::Packet& p) -> Outcome& {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if (bufs[i].get() == p.handle) {
+        done[i] = true;
+        return results[i];
+      }
+    }
+    const auto it = held_.find(p.handle);
+    if (it == held_.end()) throw std::logic_error("a frame from nowhere");
+    bufs.push_back(std::move(it->second));  // valid until the end of the burst
+    held_.erase(it);
+    return released.emplace_back();
   };
   for (const dp::Packet& p : io_.sent) {
-    Outcome& o = results[index_of(p)];
+    Outcome& o = outcome_of(p);
     o.verdict = Verdict::tx;
     o.port = p.port;
     o.frame.assign(p.data, p.data + p.len);
   }
   dp::SlowPacket sp;
-  size_t slow = 0;
   while (slow_.dequeue(sp)) {
-    Outcome& o = results[index_of(sp.pkt)];
+    Outcome& o = outcome_of(sp.pkt);
     o.verdict = Verdict::slow;
     o.slow = sp.reason;
     o.next_hop = sp.next_hop;
     o.frame.assign(sp.pkt.data, sp.pkt.data + sp.pkt.len);
-    ++slow;
   }
   // Drops carry no reason on the way out; run() recovers it from the counters.
-  for (const dp::Packet& p : io_.freed) results[index_of(p)].verdict = Verdict::drop;
+  for (const dp::Packet& p : io_.freed) outcome_of(p).verdict = Verdict::drop;
   for (const dp::Handoff& h : handed) {
-    Outcome& o = results[index_of(h.pkt)];
+    Outcome& o = outcome_of(h.pkt);
     o.verdict = Verdict::handoff;
     o.worker = h.worker;
     o.frame.assign(h.pkt.data, h.pkt.data + h.pkt.len);
   }
-  if (io_.sent.size() + slow + io_.freed.size() + handed.size() != frames.size()) {
-    throw std::logic_error("a frame was lost by the worker");
+  // What went nowhere is held by the forwarder (the SYN proxy): its buffer must live on.
+  for (size_t i = 0; i < frames.size(); ++i) {
+    if (done[i]) continue;
+    results[i].verdict = Verdict::held;
+    void* handle = bufs[i].get();
+    held_[handle] = std::move(bufs[i]);
   }
   return results;
 }

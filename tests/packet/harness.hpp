@@ -5,6 +5,7 @@
 // `magline run`; what it sends other workers comes out of its peer rings.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -23,7 +24,8 @@ inline void PrintTo(DropReason r, std::ostream* os) { *os << drop_reason_name(r)
 
 namespace magline::test {
 
-enum class Verdict { tx, drop, slow, handoff };
+// held: kept by the forwarder for later (the SYN proxy holds a client's first data segment).
+enum class Verdict { tx, drop, slow, handoff, held };
 
 struct Outcome {
   Verdict verdict = Verdict::drop;
@@ -54,7 +56,9 @@ struct FakeIo {
     for (; got < n && next < arriving.size(); ++got) out[got] = arriving[next++];
     return got;
   }
+  // Takes at most kMaxBurst frames a call, as a DPDK port's burst does.
   uint16_t tx(uint16_t port, dp::Packet* pkts, uint16_t n) noexcept {
+    n = std::min(n, dp::kMaxBurst);
     for (uint16_t i = 0; i < n; ++i) {
       sent.push_back(pkts[i]);
       sent.back().port = port;
@@ -101,6 +105,8 @@ class Harness {
                             const std::atomic<bool>& stop);
 
   dp::Forwarder& forwarder() { return worker_->forwarder(); }
+  // Frames held in earlier bursts that the last burst sent or dropped.
+  std::vector<Outcome> released;
   const dp::Node& node() const { return node_; }
   FakePeers peers;
 
@@ -128,7 +134,8 @@ class Harness {
   uint16_t workers_ = 1;
   uint16_t self_ = 0;
   uint64_t now_ms_ = 0;
-  std::map<std::string, uint32_t> slots_;  // counter slots by (service, frontend/backend)
+  std::map<std::string, uint32_t> slots_;
+  std::map<void*, std::unique_ptr<std::vector<uint8_t>>> held_;  // buffers the forwarder holds  // counter slots by (service, frontend/backend)
   std::vector<std::shared_ptr<const dp::ServiceState>> services_;
 };
 

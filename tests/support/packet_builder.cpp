@@ -193,6 +193,21 @@ Packet& Packet::tcp(uint16_t sport, uint16_t dport, uint8_t flags) {
   return *this;
 }
 
+Packet& Packet::seq(uint32_t n) {
+  seq_ = n;
+  return *this;
+}
+
+Packet& Packet::ack(uint32_t n) {
+  ack_ = n;
+  return *this;
+}
+
+Packet& Packet::window(uint16_t w) {
+  window_ = w;
+  return *this;
+}
+
 Packet& Packet::tcp_options(Bytes options) {
   tcp_options_ = padded(std::move(options), 4);
   return *this;
@@ -327,12 +342,12 @@ Bytes Packet::build_l4() const {
     case L4Kind::tcp: {
       append16(l4, sport_);
       append16(l4, dport_);
-      append32(l4, 1000);                                   // sequence number
-      append32(l4, (tcp_flags_ & dp::kTcpAck) ? 2000 : 0);  // acknowledgment number
+      append32(l4, seq_.value_or(1000));                                   // sequence number
+      append32(l4, ack_.value_or((tcp_flags_ & dp::kTcpAck) ? 2000 : 0));  // acknowledgment
       const size_t words = (20 + tcp_options_.size()) / 4;
       l4.push_back(uint8_t(data_offset_.value_or(uint8_t(words)) << 4));
       l4.push_back(tcp_flags_);
-      append16(l4, 65535);  // window
+      append16(l4, window_);
       append16(l4, 0);      // checksum
       append16(l4, 0);      // urgent pointer
       append(l4, tcp_options_);

@@ -72,6 +72,10 @@ class Packet {
   // --- L4 ---
   Packet& tcp(uint16_t sport, uint16_t dport, uint8_t flags = dp::kTcpAck);
   Packet& tcp_options(Bytes options);  // zero-padded to a multiple of 4
+  // TCP fields, by default 1000, 2000 with ACK else 0, and 65535.
+  Packet& seq(uint32_t n);
+  Packet& ack(uint32_t n);
+  Packet& window(uint16_t w);
   Packet& udp(uint16_t sport, uint16_t dport);
   Packet& sctp(uint16_t sport, uint16_t dport, uint32_t vtag = 0x01020304);
   // ICMP for IPv4 packets, ICMPv6 for IPv6 ones. `rest` is the second 32-bit word.
@@ -143,6 +147,9 @@ class Packet {
   uint16_t sport_ = 0;
   uint16_t dport_ = 0;
   uint8_t tcp_flags_ = 0;
+  std::optional<uint32_t> seq_;
+  std::optional<uint32_t> ack_;
+  uint16_t window_ = 65535;
   Bytes tcp_options_;
   uint32_t sctp_vtag_ = 0;
   uint8_t icmp_type_ = 0;

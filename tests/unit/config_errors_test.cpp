@@ -84,7 +84,7 @@ TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
       {R"({"flow_table": {"timeouts_ms": {"tcp_fin": 1}}})",
        R"(t.json: flow_table.timeouts_ms: unknown key "tcp_fin"; known keys: tcp_syn, tcp_established, tcp_closing, udp, other)"},
       {web(R"("affinity": {})"),
-       R"(t.json: services[0]: unknown key "affinity"; known keys: name, mode, frontends, backends, session_affinity, source_ranges, no_backends, table_size, new_connection_limit)"},
+       R"(t.json: services[0]: unknown key "affinity"; known keys: name, mode, frontends, backends, session_affinity, source_ranges, no_backends, table_size, new_connection_limit, syn_proxy)"},
       {frontend(R"("adress": "198.18.100.1", "port": 80)"),
        R"(t.json: services[0].frontends[0]: unknown key "adress"; known keys: kind, address, port, protocol)"},
       {web(R"("backends": [{"address": "198.18.1.1", "port": 80},
@@ -415,6 +415,18 @@ TEST(ConfigErrors, NewConnectionLimit) {
       {web(R"("new_connection_limit": {"rate": 10, "per": "s"})"),
        at + R"(: unknown key "per"; known keys: rate, burst)"},
       {web(R"("new_connection_limit": 10)"), at + ": expected an object, got 10"},
+  });
+}
+
+TEST(ConfigErrors, SynProxy) {
+  expect_errors({
+      {web(R"("syn_proxy": "always")"),
+       R"(t.json: services[0].syn_proxy: expected one of "auto", "on", "off", got "always")"},
+      {web(R"("mode": "dnat", "syn_proxy": "on")"),
+       R"(t.json: services[0].syn_proxy: expected "auto" or "off" for a dnat service: the SYN )"
+       R"(proxy serves full_nat ones, got "on")"},
+      {R"({"node": {"addresses": ["198.18.0.1"]}, "dataplane": {"syn_proxy_threshold": 0}})",
+       "t.json: dataplane.syn_proxy_threshold: expected an integer in 1..100000000, got 0"},
   });
 }
 

@@ -1,0 +1,316 @@
+// Full-NAT's SYN proxy in the forwarder: when a frontend's SYNs are answered with cookies, the
+// connections returned cookies open, and their segments both ways. The segments themselves are
+// syn_proxy.hpp's.
+//
+// Engagement (`syn_proxy: auto`): per frontend and worker, the SYNs of a second less the
+// handshakes completed in it (a flood's SYNs complete none). Past the threshold, SYNs are
+// answered with cookies for the rest of that second and the whole next one, and for as long
+// as the count stays above it (cookie SYN-ACKs count as SYNs, returned cookies as completions).
+#include <algorithm>
+
+#include "dataplane/bytes.hpp"
+#include "dataplane/forwarder_work.hpp"
+#include "dataplane/syn_proxy.hpp"
+
+namespace magline::dp {
+
+namespace {
+
+bool bare_syn(const Parsed& p) noexcept {
+  return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+}
+bool ack_only(const Parsed& p) noexcept {
+  return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpAck;
+}
+
+// The key of a proxied connection's ProxyFlow: its forward key under kProxyProto.
+FlowKey record_key(const FlowKey& forward) noexcept {
+  FlowKey k = forward;
+  k.tag = 0;
+  k.proto = kProxyProto;
+  return k;
+}
+
+size_t tcp_header_len(const uint8_t* tcp) noexcept { return size_t(tcp[12] >> 4) * 4; }
+
+constexpr uint32_t kEngagedBit = 0x80000000u;
+
+}  // namespace
+
+bool Forwarder::syn_proxy_engaged(const ServiceState& s, uint32_t slot,
+                                  uint64_t now_ms) noexcept {
+  if (s.spec().syn_proxy == SynProxy::on) return true;
+  LimitRow& row = traffic_.limit(slot);
+  const uint32_t second = uint32_t(now_ms / 1000) & ~kEngagedBit;
+  const int32_t threshold = int32_t(std::min<uint32_t>(config_.syn_proxy_threshold, INT32_MAX));
+  if ((row.second & ~kEngagedBit) != second) {
+    const bool last = (row.second & ~kEngagedBit) + 1 == second && row.half_open > threshold;
+    row.second = second | (last ? kEngagedBit : 0);
+    row.half_open = 0;
+  }
+  return (row.second & kEngagedBit) || row.half_open > threshold;
+}
+
+void Forwarder::syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept {
+  if (s.spec().syn_proxy != SynProxy::automatic || s.spec().mode != ForwardMode::full_nat) return;
+  int32_t& n = traffic_.limit(slot).half_open;
+  n = std::clamp<int64_t>(int64_t(n) + delta, INT32_MIN / 2, INT32_MAX / 2);
+}
+
+// A full-NAT TCP frame with no connection: a SYN answered with a cookie when the proxy is
+// engaged, an ACK returning a valid cookie opens a proxied connection (`mss_index` set), an
+// ACK without one is dropped while engaged. Anything else opens as usual.
+Forwarder::Gate Forwarder::syn_proxy_gate(Packet& pkt, Work& w, int& mss_index, uint64_t now_ms,
+                                          BurstOut& out) noexcept {
+  const ServiceState& s = *w.fe.service;
+  const Parsed& p = w.p;
+  if (!p.has_l4) return Gate::open;
+  const uint8_t* tcp = pkt.data + p.l4_off;
+  if (bare_syn(p)) {
+    const bool engaged = syn_proxy_engaged(s, w.fe.slot, now_ms);
+    syn_guard_count(s, w.fe.slot, 1);
+    if (!engaged) return Gate::open;
+    const TcpOptions o = read_tcp_options(tcp, tcp_header_len(tcp));
+    const uint8_t mi = cookie_mss_index(o.mss, p.key.family);
+    const uint32_t cookie = cookies_.make(p.key, load_be32(tcp + 4), mi, now_ms);
+    const size_t headers = p.key.family == Family::v4 ? 40 : 60;
+    const uint16_t mss = uint16_t(node_.ports[pkt.port].mtu - headers);
+    const DropReason r = make_cookie_syn_ack(pkt, p, o, cookie, mss,
+                                             cookie_tsval(now_ms, o.wscale, o.sack_permitted));
+    if (r != DropReason::none) {
+      drop(pkt, r, out);
+    } else {
+      ++counters_.syn_cookies_sent;
+      transmit(pkt, pkt.port, MacAddr::from(pkt.data), out);  // to the client's MAC
+    }
+    return Gate::done;
+  }
+  if (!ack_only(p)) return Gate::open;
+  const int mi = cookies_.check(p.key, load_be32(tcp + 4) - 1, load_be32(tcp + 8) - 1, now_ms);
+  if (mi >= 0) {
+    mss_index = mi;
+    return Gate::proxy_open;
+  }
+  if (syn_proxy_engaged(s, w.fe.slot, now_ms)) {
+    drop(pkt, DropReason::syn_cookie_invalid, out);
+    return Gate::done;
+  }
+  return Gate::open;
+}
+
+// The full-NAT tuple of Magline's SYN to the backend.
+bool Forwarder::backend_syn_to(const Work& w, const ForwardFlow& f, uint16_t idx,
+                               FlowKey& to) const noexcept {
+  const std::optional<NextHop>& hop = w.fe.service->next_hop(idx);
+  if (!hop) return false;
+  const IfAddr* a = snat_.address(hop->port, w.p.key.family, f.snat_addr);
+  if (a == nullptr) return false;
+  to = FlowKey{};
+  to.family = w.p.key.family;
+  to.proto = kProtoTcp;
+  to.src = a->addr.bytes;
+  to.sport = f.snat_port;
+  to.dst = f.backend_addr;
+  to.dport = f.backend_port;
+  return true;
+}
+
+// The connection's entries are in place (open()): records how to translate it, and turns the
+// client's ACK into Magline's SYN to the backend.
+bool Forwarder::proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
+                            uint64_t reply_hash, uint8_t mss_index, uint16_t idx,
+                            uint64_t now_ms, BurstOut& out) noexcept {
+  const Parsed& p = w.p;
+  const uint8_t* tcp = pkt.data + p.l4_off;
+  const TcpOptions o = read_tcp_options(tcp, tcp_header_len(tcp));
+  ClientOptions c;
+  c.mss_index = mss_index;
+  c.timestamps = o.timestamps;
+  if (o.timestamps) {
+    const EchoedOptions echoed = cookie_options(o.tsecr);
+    c.wscale = echoed.wscale;
+    c.sack_permitted = echoed.sack_permitted;
+  }
+  FlowValue v{};
+  ProxyFlow& f = v.proxy;
+  f.flags = kFlowProxyRecord;
+  f.client_options = pack(c);
+  f.backend_wscale = kNoWscale;
+  f.cookie = load_be32(tcp + 8) - 1;
+  f.client_isn = load_be32(tcp + 4) - 1;
+  f.seq_delta = o.tsval;  // until established: the client's latest TSval
+  f.ts_delta = o.tsecr;   // ...and Magline's, which it echoes
+  f.client_window = load_be16(tcp + 14);
+  const ForwardFlow fwd = e->value.fwd;
+  const FlowKey k = record_key(p.key);
+  FlowEntry* rec = flows_.insert(k, flows_.hash(k), FlowState::tcp_established, now_ms);
+  if (rec == nullptr) {
+    if (FlowEntry* r = flows_.find(reply_key, reply_hash, now_ms)) flows_.erase(r);
+    if (FlowEntry* again = flows_.find(p.key, w.hash, now_ms)) flows_.erase(again);
+    drop(pkt, DropReason::flow_table_full, out);
+    return false;
+  }
+  rec->value = v;
+  ++counters_.syn_cookies_valid;
+  syn_guard_count(*w.fe.service, w.fe.slot, -1);
+  FlowKey to;
+  if (!backend_syn_to(w, fwd, idx, to)) {
+    drop(pkt, DropReason::no_snat_address, out);
+    return false;
+  }
+  if (const DropReason r = make_backend_syn(pkt, p, to, f, o.tsval); r != DropReason::none) {
+    drop(pkt, r, out);
+    return false;
+  }
+  deliver(pkt, w, idx, pkt.len, out);
+  return true;
+}
+
+// A client frame of a proxied connection.
+void Forwarder::proxy_forward(Packet& pkt, Work& w, FlowEntry* e, FlowState state,
+                              FlowState next, uint16_t idx, uint64_t now_ms,
+                              BurstOut& out) noexcept {
+  const FlowKey k = record_key(w.p.key);
+  FlowEntry* rec = flows_.find(k, flows_.hash(k), now_ms);
+  if (rec == nullptr) {
+    drop(pkt, DropReason::syn_proxy_record_lost, out);
+    return;
+  }
+  if (!rec->value.proxy.established) {
+    proxy_pending(pkt, w, e->value.fwd, rec, idx, out);
+    return;
+  }
+  ForwardFlow& f = e->value.fwd;
+  flows_.refresh(e, next, now_ms);
+  flows_.refresh(rec, next, now_ms);
+  if (next != state && tcp_closing_state(next)) {
+    sync_.forward_seen(w.p.key, f, w.fe.service->next_hop(idx), next, now_ms);
+  }
+  proxy_to_backend({pkt.data, pkt.len}, w.p, rec->value.proxy);
+  emit_forward(pkt, w, f, idx, out);
+}
+
+// A client frame before the backend has answered: its first data segment is held for the
+// backend, anything else becomes Magline's SYN again (the first may have been lost).
+void Forwarder::proxy_pending(Packet& pkt, Work& w, const ForwardFlow& fwd, FlowEntry* rec,
+                              uint16_t idx, BurstOut& out) noexcept {
+  const Parsed& p = w.p;
+  ProxyFlow& f = rec->value.proxy;
+  if (!p.has_l4 || (p.tcp_flags & (kTcpRst | kTcpSyn))) {
+    drop(pkt, DropReason::syn_proxy_pending, out);
+    return;
+  }
+  const uint8_t* tcp = pkt.data + p.l4_off;
+  f.client_window = load_be16(tcp + 14);
+  if (const TimestampAt t = find_timestamps(tcp, tcp_header_len(tcp)); t.tsval != 0) {
+    f.seq_delta = load_be32(tcp + t.tsval);
+  }
+  if (p.l3_end > p.payload_off && !p.is_fragment && f.held == 0) {
+    const uint16_t slot = held_next_;
+    held_next_ = uint16_t((held_next_ + 1) % kHeldSlots);
+    if (held_[slot].data != nullptr) drop(held_[slot], DropReason::syn_proxy_hold_lost, out);
+    held_[slot] = pkt;
+    held_owner_[slot] = flows_.hash(rec->key);
+    f.held = uint16_t(slot + 1);
+    ++counters_.syn_proxy_held;
+    return;
+  }
+  FlowKey to;
+  if (!backend_syn_to(w, fwd, idx, to)) {
+    drop(pkt, DropReason::no_snat_address, out);
+    return;
+  }
+  if (const DropReason r = make_backend_syn(pkt, p, to, f, f.seq_delta); r != DropReason::none) {
+    drop(pkt, r, out);
+    return;
+  }
+  deliver(pkt, w, idx, pkt.len, out);
+}
+
+// A backend frame of a proxied connection. Its SYN-ACK completes the handshake: answered with
+// the ACK (and the held segment); the rest is translated for the client. Returns true when the
+// frame goes on to the client.
+bool Forwarder::proxy_reply(Packet& pkt, Work& w, const ReplyFlow& r, FlowState next,
+                            uint64_t now_ms, BurstOut& out) noexcept {
+  const Parsed& p = w.p;
+  const FrontendRef& fr = registry_.at(r.frontend);
+  FlowKey fk;
+  fk.family = p.key.family;
+  fk.proto = kProtoTcp;
+  fk.src = r.client_addr;
+  fk.sport = r.client_port;
+  fk.dst = fr.addr.bytes;
+  fk.dport = fr.port;
+  const FlowKey k = record_key(fk);
+  const uint64_t h = flows_.hash(k);
+  FlowEntry* rec = flows_.find(k, h, now_ms);
+  if (rec == nullptr || !p.has_l4) {
+    drop(pkt, DropReason::syn_proxy_record_lost, out);
+    return false;
+  }
+  ProxyFlow& f = rec->value.proxy;
+  const uint8_t* tcp = pkt.data + p.l4_off;
+  if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == (kTcpSyn | kTcpAck)) {
+    if (load_be32(tcp + 8) != f.client_isn + 1) {
+      drop(pkt, DropReason::syn_proxy_unexpected, out);
+      return false;
+    }
+    const TcpOptions o = read_tcp_options(tcp, tcp_header_len(tcp));
+    uint32_t client_tsval = o.tsecr;  // a repeated SYN-ACK (our ACK was lost): what it echoes
+    uint16_t held = 0;
+    if (!f.established) {
+      held = f.held;
+      client_tsval = complete_proxy_flow(f, {pkt.data, pkt.len}, p);
+      ++counters_.syn_proxy_completed;
+    }
+    if (const DropReason d = make_backend_ack(pkt, p, f, client_tsval, o.tsval);
+        d != DropReason::none) {
+      drop(pkt, d, out);
+    } else {
+      transmit(pkt, pkt.port, MacAddr::from(pkt.data), out);  // back to where it came from
+    }
+    if (held != 0) release_held(f, uint16_t(held - 1), h, fk, r.frontend, now_ms, out);
+    return false;
+  }
+  if (!f.established) {
+    if (!(p.tcp_flags & kTcpRst)) {
+      drop(pkt, DropReason::syn_proxy_pending, out);
+      return false;
+    }
+    proxy_reset_to_client({pkt.data, pkt.len}, p, f);  // the backend refused
+    flows_.refresh(rec, FlowState::tcp_closed, now_ms);
+    return true;
+  }
+  flows_.refresh(rec, next, now_ms);
+  proxy_to_client({pkt.data, pkt.len}, p, f);
+  return true;
+}
+
+// The client segment held in `slot` for the connection whose ProxyFlow `f` (key hash
+// `record_hash`) has just completed, on to the backend; unless a newer one has displaced it.
+void Forwarder::release_held(const ProxyFlow& f, uint16_t slot, uint64_t record_hash,
+                             const FlowKey& fk, uint16_t frontend, uint64_t now_ms,
+                             BurstOut& out) noexcept {
+  if (held_[slot].data == nullptr || held_owner_[slot] != record_hash) return;
+  Packet pkt = held_[slot];
+  held_[slot] = Packet{};
+  Work hw;
+  hw.fe = by_id_[frontend];
+  if (const DropReason r = parse({pkt.data, pkt.len}, hw.p); r != DropReason::none) {
+    drop(pkt, r, out);
+    return;
+  }
+  FlowEntry* e = flows_.find(fk, flows_.hash(fk), now_ms);
+  const int idx = e != nullptr && hw.fe.service != nullptr
+                      ? hw.fe.service->find_backend(e->value.fwd.backend_addr,
+                                                    e->value.fwd.backend_port)
+                      : -1;
+  if (idx < 0) {
+    drop(pkt, DropReason::syn_proxy_record_lost, out);
+    return;
+  }
+  proxy_to_backend({pkt.data, pkt.len}, hw.p, f);
+  emit_forward(pkt, hw, e->value.fwd, uint16_t(idx), out);
+}
+
+}  // namespace magline::dp
