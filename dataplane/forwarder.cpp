@@ -152,12 +152,15 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
     w.reply_hash = 0;
     w.insert_hint.rank = w.reply_hint.rank = 0xff;
     w.fe = FrontendHit{};
+    w.cookie = false;
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
     if (e != nullptr) w.fe = by_id_[e->key.tag];
     if (w.fe.service == nullptr) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
     if (e == nullptr && w.fe.service != nullptr) {
+      w.cookie = syn_proxy_answers(w, now_ms);
+      if (w.cookie) continue;
       prefetch_reply(w);  // find_bulk() has loaded the forward key's buckets
       ++fresh;
     }
@@ -165,7 +168,7 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
   if (fresh > 0) {
     for (uint16_t j = 0; j < m; ++j) {
       Work& w = work_[which[j]];
-      if (hits[j] != nullptr || w.fe.service == nullptr) continue;
+      if (hits[j] != nullptr || w.fe.service == nullptr || w.cookie) continue;
       if (stateless_syn(*w.fe.service, w.p)) continue;  // nothing to insert
       w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
       if (w.reply_hash != 0) w.reply_hint = flows_.prefetch_insert(w.reply_hash, now_ms);
@@ -318,9 +321,10 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
         if (next != state && (tcp_closing_state(next) || next == FlowState::tcp_established)) {
           sync_.forward_seen(p.key, f, s.next_hop(size_t(idx)), next, now_ms);
         }
-        if (next == FlowState::tcp_established &&
-            (state == FlowState::tcp_syn || state == FlowState::tcp_syn_answered)) {
-          syn_guard_count(s, w.fe.slot, -1);  // a handshake completed
+        // A handshake completed: the client's ACK (with data or a FIN too) to a half-open entry.
+        if ((state == FlowState::tcp_syn || state == FlowState::tcp_syn_answered) &&
+            (p.tcp_flags & (kTcpAck | kTcpSyn | kTcpRst)) == kTcpAck) {
+          syn_guard_count(s, w.fe.slot, -1);
         }
       }
     }

@@ -178,6 +178,7 @@ class Forwarder {
   Gate syn_proxy_gate(Packet& pkt, Work& w, int& mss_index, uint64_t now_ms,
                       BurstOut& out) noexcept;
   bool syn_proxy_engaged(const ServiceState& s, uint32_t slot, uint64_t now_ms) noexcept;
+  bool syn_proxy_answers(Work& w, uint64_t now_ms) noexcept;
   void syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept;
   bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
                    uint64_t reply_hash, uint8_t mss_index, uint16_t idx, uint64_t now_ms,

@@ -51,6 +51,15 @@ bool Forwarder::syn_proxy_engaged(const ServiceState& s, uint32_t slot,
   return (row.second & kEngagedBit) || row.half_open > threshold;
 }
 
+// Whether the SYN proxy will answer this frame for no connection (a bare SYN to a full-NAT TCP
+// frontend whose proxy is engaged): the burst then prepares no entries for it.
+bool Forwarder::syn_proxy_answers(Work& w, uint64_t now_ms) noexcept {
+  const ServiceState& s = *w.fe.service;
+  return s.spec().mode == ForwardMode::full_nat && w.p.key.proto == kProtoTcp && w.p.has_l4 &&
+         bare_syn(w.p) && s.spec().syn_proxy != SynProxy::off &&
+         syn_proxy_engaged(s, w.fe.slot, now_ms);
+}
+
 void Forwarder::syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept {
   if (s.spec().syn_proxy != SynProxy::automatic || s.spec().mode != ForwardMode::full_nat) return;
   int32_t& n = traffic_.limit(slot).half_open;
@@ -67,7 +76,7 @@ Forwarder::Gate Forwarder::syn_proxy_gate(Packet& pkt, Work& w, int& mss_index, 
   if (!p.has_l4) return Gate::open;
   const uint8_t* tcp = pkt.data + p.l4_off;
   if (bare_syn(p)) {
-    const bool engaged = syn_proxy_engaged(s, w.fe.slot, now_ms);
+    const bool engaged = w.cookie || syn_proxy_engaged(s, w.fe.slot, now_ms);
     syn_guard_count(s, w.fe.slot, 1);
     if (!engaged) return Gate::open;
     const TcpOptions o = read_tcp_options(tcp, tcp_header_len(tcp));

@@ -18,6 +18,7 @@ struct Forwarder::Work {
   uint16_t reply_port = 0;  // full-NAT: the source port in that key
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
+  bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare
 };
 
 }  // namespace magline::dp

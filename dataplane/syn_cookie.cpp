@@ -129,18 +129,22 @@ uint64_t siphash24(uint64_t k0, uint64_t k1, const uint8_t* p, size_t n) noexcep
   return v0 ^ v1 ^ v2 ^ v3;
 }
 
+// The message is the tuple, the ISN and the period: 24 bytes for IPv4 (12 SipHash rounds),
+// 48 for IPv6.
 uint32_t SynCookies::mac(const FlowKey& key, uint32_t client_isn, uint64_t period) const noexcept {
   uint8_t msg[48];
-  std::memcpy(msg, key.src.data(), 16);
-  std::memcpy(msg + 16, key.dst.data(), 16);
-  store_be16(msg + 32, key.sport);
-  store_be16(msg + 34, key.dport);
-  msg[36] = key.proto;
-  msg[37] = uint8_t(key.family);
-  store_be16(msg + 38, 0);
-  store_be32(msg + 40, client_isn);
-  store_be32(msg + 44, uint32_t(period));
-  return uint32_t(siphash24(k0_, k1_, msg, sizeof msg));
+  const size_t a = key.family == Family::v4 ? 4 : 16;
+  std::memcpy(msg, key.src.data(), a);
+  std::memcpy(msg + a, key.dst.data(), a);
+  uint8_t* t = msg + 2 * a;
+  store_be16(t, key.sport);
+  store_be16(t + 2, key.dport);
+  t[4] = key.proto;
+  t[5] = uint8_t(key.family);
+  store_be16(t + 6, 0);
+  store_be32(t + 8, client_isn);
+  store_be32(t + 12, uint32_t(period));
+  return uint32_t(siphash24(k0_, k1_, msg, 2 * a + 16));
 }
 
 uint32_t SynCookies::make(const FlowKey& key, uint32_t client_isn, uint8_t mss_index,

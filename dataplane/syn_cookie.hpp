@@ -3,8 +3,8 @@
 // and the time, so that the handshake's ACK proves the client received it (its address is not
 // spoofed) without Magline keeping anything per SYN.
 //
-// A cookie is 29 bits of SipHash-2-4 over (client and frontend address and port, family, the
-// client's ISN, a 64-second period), one bit of the period's parity and a 2-bit MSS index. It
+// A cookie is 29 bits of SipHash-2-4 over (client and frontend address and port, protocol,
+// family, the client's ISN, a 64-second period), one bit of the period's parity and a 2-bit MSS index. It
 // is valid in the period it was made and the next one (64 to 128 s). What else the client's
 // SYN offered (window scale, SACK) travels in the low 6 bits of the timestamp Magline sends,
 // which the client echoes in every segment; a client without timestamps gets neither (as from

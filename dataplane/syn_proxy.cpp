@@ -17,33 +17,25 @@ constexpr size_t kMaxProxyOptions = 20;  // MSS 4, SACK permitted + timestamps 1
 size_t tcp_header_len(const uint8_t* tcp) noexcept { return size_t(tcp[12] >> 4) * 4; }
 
 // SYN options in Linux's order: MSS; SACK permitted and timestamps (NOPs when one is absent);
-// window scale. Returns their length, a multiple of 4.
+// window scale. Written as whole words (the checksum reads them back as words). Returns their
+// length, a multiple of 4.
 size_t write_syn_options(uint8_t* o, uint16_t mss, uint8_t wscale, bool sack, bool ts,
                          uint32_t tsval, uint32_t tsecr) noexcept {
   size_t n = 0;
-  o[n++] = 2;
-  o[n++] = 4;
-  store_be16(o + n, mss);
-  n += 2;
+  store_be32(o + n, 0x02040000u | mss);
+  n += 4;
   if (ts) {
-    o[n++] = sack ? 4 : 1;
-    o[n++] = sack ? 2 : 1;
-    o[n++] = 8;
-    o[n++] = 10;
-    store_be32(o + n, tsval);
-    store_be32(o + n + 4, tsecr);
-    n += 8;
+    store_be32(o + n, sack ? 0x0402080au : 0x0101080au);
+    store_be32(o + n + 4, tsval);
+    store_be32(o + n + 8, tsecr);
+    n += 12;
   } else if (sack) {
-    o[n++] = 1;
-    o[n++] = 1;
-    o[n++] = 4;
-    o[n++] = 2;
+    store_be32(o + n, 0x01010402u);
+    n += 4;
   }
   if (wscale != kNoWscale) {
-    o[n++] = 1;
-    o[n++] = 3;
-    o[n++] = 3;
-    o[n++] = wscale;
+    store_be32(o + n, 0x01030300u | wscale);
+    n += 4;
   }
   return n;
 }
@@ -83,7 +75,16 @@ DropReason write_segment(Packet& p, const Parsed& in, const Segment& s) noexcept
   store_be16(tcp + kTcpWindowOff, s.window);
   store_be32(tcp + kTcpCsumOff, 0);  // checksum and urgent pointer
   std::memcpy(tcp + kTcpMinHeaderLen, s.options, s.options_len);
-  store_be16(tcp + kTcpCsumOff, l4_checksum(s.src, s.dst, kProtoTcp, tcp, tcp_len, kTcpCsumOff));
+  // The checksum from the values written (a load of bytes just stored stalls), in 32-bit
+  // words: the pseudo-header's addresses, protocol and length, then the segment's.
+  uint64_t acc = kProtoTcp + tcp_len;
+  for (size_t i = 0; i < s.src.size(); i += 4) {
+    acc += uint64_t(load_be32(s.src.data() + i)) + load_be32(s.dst.data() + i);
+  }
+  acc += (uint32_t(s.sport) << 16 | s.dport) + uint64_t(s.seq) + s.ack +
+         (uint32_t(tcp_len / 4) << 28 | uint32_t(s.flags) << 16 | s.window);
+  for (size_t i = 0; i < s.options_len; i += 4) acc += load_be32(s.options + i);
+  store_be16(tcp + kTcpCsumOff, uint16_t(~detail::fold16(acc)));
   p.len = uint16_t(need);
   return DropReason::none;
 }
@@ -172,7 +173,8 @@ DropReason make_backend_ack(Packet& p, const Parsed& in, const ProxyFlow& f,
   const uint32_t backend_isn = f.seq_delta + f.cookie;
   const bool ts = unpack_client_options(f.client_options).timestamps &&
                   find_timestamps(p.data + in.l4_off, tcp_header_len(p.data + in.l4_off)).tsval;
-  uint8_t options[12] = {1, 1, 8, 10};
+  uint8_t options[12];
+  store_be32(options, 0x0101080au);
   store_be32(options + 4, client_tsval);
   store_be32(options + 8, backend_tsval);
   const Segment s{in.key.dst_addr(), in.key.src_addr(), in.key.dport, in.key.sport,

@@ -26,6 +26,10 @@
 //                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
 //                        [--new-capacity N]              (the new path's table, entries)
+//                        [--syn-proxy off|on|auto]       (full-NAT's SYN proxy; off by
+//                                                         default: `new` then measures a
+//                                                         genuine connection's SYN, `on` the
+//                                                         flood's, answered with cookies)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -205,7 +209,7 @@ constexpr const char* kUsage =
     "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
     "                       [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]\n"
     "                       [--mode full_nat|dnat|dsr_l2|ipip|gue] [--affinity client_ip|none]\n"
-    "                       [--new-capacity N]\n"
+    "                       [--new-capacity N] [--syn-proxy off|on|auto]\n"
     "Packets per second per worker core through the real worker loop on net_null, next to\n"
     "dpdk-testpmd's macswap on the same device in the same run (docs/performance.md).\n";
 
@@ -243,6 +247,8 @@ int measure(int argc, char** argv) {
   dp::ForwardMode mode = dp::ForwardMode::full_nat;
   std::string mode_name = "full_nat";
   bool affinity = false;
+  dp::SynProxy syn_proxy = dp::SynProxy::off;
+  std::string syn_proxy_name = "off";
   size_t new_capacity = size_t{1} << 21;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -257,6 +263,16 @@ int measure(int argc, char** argv) {
       else if (mode_name == "gue") mode = dp::ForwardMode::gue;
       else {
         std::fprintf(stderr, "--mode: full_nat, dnat, dsr_l2, ipip or gue\n");
+        return 2;
+      }
+    }
+    else if (a == "--syn-proxy") {
+      syn_proxy_name = argv[i + 1];
+      if (syn_proxy_name == "off") syn_proxy = dp::SynProxy::off;
+      else if (syn_proxy_name == "on") syn_proxy = dp::SynProxy::on;
+      else if (syn_proxy_name == "auto") syn_proxy = dp::SynProxy::automatic;
+      else {
+        std::fprintf(stderr, "--syn-proxy: off, on or auto\n");
         return 2;
       }
     }
@@ -295,6 +311,7 @@ int measure(int argc, char** argv) {
   svc.name = "bench/web:http";
   svc.mode = mode;
   svc.affinity.client_ip = affinity;
+  svc.syn_proxy = dp::SynProxy::off;  // the hit paths' connections open mid-stream
   svc.frontends = {{dp::IpAddr::v4(198, 18, 100, 1), 80, dp::Protocol::tcp,
                     dp::FrontendKind::load_balancer}};
   for (uint32_t b = 0; b < 256; ++b) {
@@ -303,10 +320,17 @@ int measure(int argc, char** argv) {
   control::Publisher publisher(node);
   auto change = publisher.publish({svc}, 0);
   if (!change) return 1;
+  // The new path's service, with --syn-proxy.
+  dp::Service fresh_svc = svc;
+  if (mode == dp::ForwardMode::full_nat) fresh_svc.syn_proxy = syn_proxy;
+  control::Publisher fresh_publisher(node);
+  auto fresh_change = fresh_publisher.publish({fresh_svc}, 0);
+  if (!fresh_change) return 1;
 
   // A worker with the service and the backends' neighbours in its update ring (applied in its
   // first turn).
-  auto make_forwarder = [&](const dp::Steering& steering, size_t capacity, uint16_t worker = 0) {
+  auto make_forwarder = [&](const dp::Steering& steering, size_t capacity, uint16_t worker = 0,
+                            bool fresh = false) {
     dp::ForwarderConfig fc;
     fc.worker = worker;
     fc.workers = 2;
@@ -314,7 +338,7 @@ int measure(int argc, char** argv) {
     auto bench = std::make_unique<Bench>();
     bench->updates.emplace(std::move(dpdk::SpscRing<dp::Update>::create(1024)).value());
     bench->slow.emplace(std::move(dpdk::SpscRing<dp::SlowPacket>::create(4096)).value());
-    std::vector<dp::Update> ups = change->updates;
+    std::vector<dp::Update> ups = fresh ? fresh_change->updates : change->updates;
     for (uint32_t b = 0; b < 256; ++b) {
       dp::Update u;
       u.kind = dp::Update::Kind::neighbor;
@@ -324,7 +348,9 @@ int measure(int argc, char** argv) {
     bench->updates->enqueue_burst(ups.data(), uint32_t(ups.size()));
     dp::WorkerRings<dpdk::SpscRing> rings{&*bench->updates, {nullptr, nullptr},
                                           {nullptr, nullptr}, &*bench->slow, nullptr};
-    bench->worker = std::make_unique<Bench::W>(fc, node, publisher.registry(), steering,
+    bench->worker = std::make_unique<Bench::W>(fc, node,
+                                               (fresh ? fresh_publisher : publisher).registry(),
+                                               steering,
                                                bench->io, rings, bench->traffic, bench->share,
                                                kBurst);
     return bench;
@@ -372,7 +398,7 @@ int measure(int argc, char** argv) {
     results.push_back({n == kMillion ? "hit-1M" : "hit-1k", job});
     keep.push_back(std::move(fwd));
   }
-  auto fresh = make_forwarder(steering, new_capacity);
+  auto fresh = make_forwarder(steering, new_capacity, 0, true);
   if (wanted("new")) {
     Job job{Mode::fresh, port->id(), 0, seconds, &syn, 0, fresh.get()};
     launch(job);
@@ -425,6 +451,7 @@ int measure(int argc, char** argv) {
   j["flows"] = flows;
   j["mode"] = mode_name;
   j["affinity"] = affinity ? "client_ip" : "none";
+  j["syn_proxy"] = syn_proxy_name;
   j["seconds"] = seconds;
   j["testpmd_macswap_pps"] = baseline;
   std::printf("%-14s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");

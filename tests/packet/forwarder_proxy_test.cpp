@@ -351,6 +351,22 @@ TEST_F(SynProxy, ABurstOfCompletionsSendsEveryFrame) {
   }
 }
 
+// Handshakes that complete, even with a FIN at once, count down: many of them stay below the
+// threshold however fast they come.
+TEST_F(SynProxy, AutoStaysOffForHandshakesThatComplete) {
+  web(dp::SynProxy::automatic);
+  for (uint16_t i = 0; i < 20; ++i) {
+    const uint16_t sport = uint16_t(43000 + i);
+    const Outcome syn = h.run(from_client(sport, kTcpSyn).bytes());
+    ASSERT_EQ(dp::to_string(tcp_of(syn.frame).dst), kBackend) << i;
+    const uint16_t snat = tcp_of(syn.frame).sport;
+    ASSERT_EQ(h.run(from_backend(snat, kTcpSyn | kTcpAck).bytes()).verdict, Verdict::tx);
+    const uint8_t close = i % 2 ? uint8_t(kTcpAck | dp::kTcpFin) : kTcpAck;
+    ASSERT_EQ(h.run(from_client(sport, close).bytes()).verdict, Verdict::tx);
+  }
+  EXPECT_EQ(counters().syn_cookies_sent, 0u);
+}
+
 TEST_F(SynProxy, OffForwardsSynsAsEver) {
   web(dp::SynProxy::off);
   for (uint16_t i = 0; i < 20; ++i) {
