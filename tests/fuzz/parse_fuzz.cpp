@@ -3,7 +3,9 @@
 // invariants callers rely on: offsets ordered and inside the frame; flow keys well formed; a
 // rewrite that succeeds yields a packet that parses to the new tuple; no checksum that was valid
 // becomes invalid; an encapsulated packet parses to its outer header, with valid checksums,
-// the L2 header and the inner IP packet carried unchanged.
+// the L2 header and the inner IP packet carried unchanged. TCP segments also go through the SYN
+// proxy's translations (the layout kept, valid checksums valid) and builders (a segment that
+// parses to the tuple it was built for, with valid checksums).
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "dataplane/encap.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/rewrite.hpp"
+#include "dataplane/syn_proxy.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 namespace {
@@ -204,6 +207,65 @@ void check_encapsulate(const uint8_t* data, const Parsed& p, ForwardMode mode, F
   }
 }
 
+// A built segment: parses, is TCP with `flags` on the tuple `key`, checksums valid.
+void check_built(const Packet& pkt, const FlowKey& key, uint8_t flags, const char* what) {
+  const std::vector<uint8_t> out(pkt.data, pkt.data + pkt.len);
+  Parsed o;
+  CHECK_INVARIANT(parse(out, o) == DropReason::none, what);
+  CHECK_INVARIANT(o.key == key && o.has_l4 && o.tcp_flags == flags, what);
+  const Validity v = validity(out, o);
+  CHECK_INVARIANT(v.ip && v.l4, what);
+}
+
+void check_syn_proxy(const uint8_t* data, size_t size, const Parsed& p) {
+  ProxyFlow f{};
+  f.flags = kFlowProxyRecord;
+  f.client_options = data[size - 1];
+  f.backend_wscale = data[0] % 16 == 15 ? kNoWscale : data[0] % 16;
+  f.established = 1;
+  f.cookie = uint32_t(size) * 2654435761u;
+  f.client_isn = f.cookie ^ 0x5bd1e995u;
+  f.seq_delta = f.client_isn * 40503u;
+  f.ts_delta = size % 3 == 0 ? 0 : f.seq_delta ^ 0xdeadbeefu;
+  f.client_window = uint16_t(f.cookie);
+  for (const bool to_backend : {true, false}) {
+    std::vector<uint8_t> frame(data, data + size);
+    const Validity before = validity(frame, p);
+    if (to_backend) {
+      proxy_to_backend(frame, p, f);
+    } else {
+      proxy_to_client(frame, p, f);
+    }
+    Parsed after;
+    CHECK_INVARIANT(parse(frame, after) == DropReason::none, "a translated segment parses");
+    CHECK_INVARIANT(after.key == p.key && after.l3_end == p.l3_end &&
+                        after.payload_off == p.payload_off,
+                    "a translation keeps the tuple and the layout");
+    const Validity now = validity(frame, after);
+    CHECK_INVARIANT(!before.ip || now.ip, "translation: IPv4 checksum stays valid");
+    CHECK_INVARIANT(!before.l4 || now.l4, "translation: TCP checksum stays valid");
+  }
+  constexpr uint16_t kHeadroom = 64;
+  auto copy = [&](std::vector<uint8_t>& buf) {
+    buf.assign(kHeadroom + size, 0);
+    std::copy(data, data + size, buf.begin() + kHeadroom);
+    return Packet{nullptr, buf.data() + kHeadroom, uint16_t(size), kHeadroom, 0, 0};
+  };
+  std::vector<uint8_t> buf;
+  const TcpOptions o = read_tcp_options(data + p.l4_off, size_t(p.payload_off - p.l4_off));
+  Packet pkt = copy(buf);
+  if (make_cookie_syn_ack(pkt, p, o, f.cookie, 1460, 0x12345678) == DropReason::none) {
+    check_built(pkt, p.key.reversed(), kTcpSyn | kTcpAck, "the cookie SYN-ACK");
+  }
+  pkt = copy(buf);
+  const FlowKey to = target_for(p);
+  CHECK_INVARIANT(make_backend_syn(pkt, p, to, f, 7) == DropReason::none, "a SYN is built");
+  check_built(pkt, to, kTcpSyn, "the backend's SYN");
+  pkt = copy(buf);
+  CHECK_INVARIANT(make_backend_ack(pkt, p, f, 1, 2) == DropReason::none, "an ACK is built");
+  check_built(pkt, p.key.reversed(), kTcpAck, "the handshake's ACK");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -219,6 +281,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const ForwardMode mode : {ForwardMode::ipip, ForwardMode::gue}) {
       for (const Family outer : {Family::v4, Family::v6}) check_encapsulate(data, p, mode, outer);
     }
+    if (p.key.proto == kProtoTcp && p.has_l4) check_syn_proxy(data, size, p);
   }
   return 0;
 }

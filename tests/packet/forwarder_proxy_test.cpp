@@ -240,6 +240,47 @@ TEST_F(SynProxy, HoldsTheFirstDataAndTranslatesBothWays) {
   EXPECT_EQ(checksum_errors({s.frame.data(), s.frame.size()}), "");
 }
 
+TEST_F(SynProxy, OverIpv6) {
+  dp::Service s = service("web6", "2001:db8:100::1", 80, Protocol::tcp, ForwardMode::full_nat,
+                          {{"2001:db8::10", 8080}});
+  s.syn_proxy = dp::SynProxy::on;
+  h.add(s);
+  h.neighbor("2001:db8::10", kBackendMac);
+  auto client = [](uint8_t flags) {
+    return Packet().eth(kRouterMac, kLbMac).ipv6("2001:db8:10::1", "2001:db8:100::1")
+        .tcp(40000, 80, flags);
+  };
+  const Outcome synack =
+      h.run(client(kTcpSyn).seq(7000).tcp_options(syn_options(1440, 50, 9)).bytes());
+  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  const Tcp sa = tcp_of(synack.frame);
+  EXPECT_EQ(dp::to_string(sa.src), "2001:db8:100::1");
+  EXPECT_EQ(sa.options.mss, 1440);  // 1500 less 60
+  const Outcome syn = h.run(client(kTcpAck).seq(7001).ack(sa.seq + 1)
+                                .tcp_options(ts_option(51, sa.options.tsval)).bytes());
+  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  const Tcp s1 = tcp_of(syn.frame);
+  EXPECT_EQ(dp::to_string(s1.src), kLbIp6);
+  EXPECT_EQ(dp::to_string(s1.dst), "2001:db8::10");
+  EXPECT_EQ(s1.options.mss, 1440);
+  EXPECT_EQ(s1.options.wscale, 9);
+  Bytes opts = syn_options(1440, 999, 7);
+  std::copy_n(be32(51).begin(), 4, opts.begin() + 12);
+  const Outcome ack = h.run(Packet().eth(kBackendMac, kLbMac).ipv6("2001:db8::10", kLbIp6)
+                                .tcp(8080, s1.sport, kTcpSyn | kTcpAck).seq(1).ack(7001)
+                                .tcp_options(opts).bytes());
+  ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
+  EXPECT_EQ(tcp_of(ack.frame).ack, 2u);
+  const Outcome data = h.run(Packet().eth(kBackendMac, kLbMac).ipv6("2001:db8::10", kLbIp6)
+                                 .tcp(8080, s1.sport, kTcpAck).seq(2).ack(7001)
+                                 .tcp_options(ts_option(1000, 51)).payload("hi").bytes());
+  ASSERT_EQ(data.verdict, Verdict::tx) << to_string(data);
+  const Tcp d = tcp_of(data.frame);
+  EXPECT_EQ(d.seq, sa.seq + 1);
+  EXPECT_EQ(d.options.tsval, sa.options.tsval + 1);
+  EXPECT_EQ(dp::to_string(d.dst), "2001:db8:10::1");
+}
+
 TEST_F(SynProxy, WindowsTranslateBetweenScales) {
   web(dp::SynProxy::on);
   const Opened c = open(40000, 2);  // the backend scales by 2, the client was told 7
