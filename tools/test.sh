@@ -116,6 +116,11 @@ else
     step "end to end (namespaces, veths, real TCP)"
     /usr/bin/python3 tests/e2e/e2e.py --magline build-ci/control/magline --junit build-ci/e2e.xml
     results+=("build-ci/e2e.xml")
+    # IPv4 fragments reach Magline as they are only through net_pcap (af_packet reassembles).
+    step "end to end on net_pcap: fragments through every NAT and DSR mode, IPv4 too"
+    /usr/bin/python3 tests/e2e/e2e.py --magline build-ci/control/magline --pmd pcap \
+      --only udp_fragments --junit build-ci/e2e-pcap.xml
+    results+=("build-ci/e2e-pcap.xml")
   fi
 fi
 

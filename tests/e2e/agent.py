@@ -109,10 +109,27 @@ def line_handler(name):
 
 
 def udp_echo(sock, name):
+    """Echoes each datagram from the address it was sent to (IP_PKTINFO / IPV6_PKTINFO), as a
+    UDP server behind a direct-return load balancer must: the VIP on lo, not eth0's address."""
     suffix = f" from {name}".encode()
+    if sock.family == socket.AF_INET:
+        level, opt = socket.IPPROTO_IP, getattr(socket, "IP_PKTINFO", 8)  # Linux's value
+        sock.setsockopt(level, opt, 1)
+    else:
+        level, opt = socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO
+        sock.setsockopt(level, opt, 1)
+        opt = socket.IPV6_PKTINFO
     while True:
-        data, peer = sock.recvfrom(65535)
-        sock.sendto(data + suffix, peer)
+        data, ancillary, _, peer = sock.recvmsg(65535, socket.CMSG_SPACE(64))
+        cmsgs = [(lv, ty, d) for lv, ty, d in ancillary if lv == level and ty == opt]
+        if sock.family == socket.AF_INET and cmsgs:
+            # struct in_pktinfo: ifindex, spec_dst (the source to send from), addr
+            dst = cmsgs[0][2][8:12]
+            cmsgs = [(level, opt, struct.pack("i", 0) + dst + bytes(4))]
+        elif cmsgs:
+            # struct in6_pktinfo: addr (the source to send from), ifindex 0
+            cmsgs = [(level, opt, cmsgs[0][2][:16] + struct.pack("I", 0))]
+        sock.sendmsg([data + suffix], cmsgs, 0, peer)
 
 
 def serve(name, stay):

@@ -326,7 +326,12 @@ class Suite(StaticCases, DefenceCases, K8sCases):
             except Fail as e:
                 self.setup_error = str(e)
                 log("setup failed: " + str(e).replace("\n", "\n    "))
+            only = set(self.args.only.split(",")) if self.args.only else None
+            if only is not None and (unknown := only - {name for name, _ in cases}):
+                raise SystemExit(f"--only: no case {', '.join(sorted(unknown))}")
             for name, fn in cases:
+                if only is not None and name not in only and name != "counters":
+                    continue
                 if self.magline is not None and not self.setup_error and name != "counters":
                     try:
                         self.magline.check_alive()
@@ -402,6 +407,8 @@ def main():
                     help="how Magline opens its port (default af_packet; pcap is a diagnostic)")
     ap.add_argument("--cleanup", action="store_true",
                     help="only remove what a previous run left behind, then exit")
+    ap.add_argument("--only", metavar="CASE[,CASE]",
+                    help="run these cases alone (and counters, cleanup), e.g. udp_fragments")
     ap.add_argument("--demo", action="store_true",
                     help="the demo: Magline on its embedded default, real clients, counts shown")
     args = ap.parse_args()
