@@ -59,6 +59,10 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
      "IP fragments of TCP, UDP and SCTP datagrams forwarded with their connection (the later "
      "ones matched to their first by identification).",
      &dp::ForwarderCounters::fragments},
+    {"fragments_held", "magline_fragments_held_total", "", MetricType::counter,
+     "Later fragments that came before their datagram's first one, held until it came (or "
+     "displaced after 64 more: dropped as fragment_unmatched).",
+     &dp::ForwarderCounters::fragments_held},
     {"syn_cookies_sent", "magline_syn_cookies_sent_total", "", MetricType::counter,
      "SYNs to full-NAT frontends answered by the SYN proxy with a cookie (no state kept).",
      &dp::ForwarderCounters::syn_cookies_sent},

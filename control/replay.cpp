@@ -262,6 +262,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
     }
     if (!io.next_ms() && control_tx.empty() && updates.empty() && slow_ring.empty()) break;
   }
+  worker.release_held();  // segments and fragments still waiting for what never came
   if (!io.error().empty()) {
     err << in_name << ": damaged after " << io.frames << " frames: " << io.error() << "\n";
     return 1;

@@ -42,7 +42,7 @@ namespace magline::dp {
   X(not_ip, "ether type other than IPv4, IPv6 and ARP")                                       \
   X(ip_multicast, "multicast or broadcast IP destination (other than neighbour discovery)")   \
   X(ip_fragment, "IP fragment of ICMP or a protocol without ports: not forwarded")             \
-  X(fragment_unmatched, "a later fragment whose first one this worker has not seen (yet)")      \
+  X(fragment_unmatched, "a later fragment whose first one never came (held, then displaced)") \
   X(icmp_unsupported, "ICMP that is not an error, an echo request or neighbour discovery") \
   X(icmp_error_no_flow, "an ICMP error quoting no connection this worker holds") \
   X(echo_rate_limited, "an echo request beyond the slow path's share (1000 a second per worker)") \

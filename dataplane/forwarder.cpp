@@ -107,27 +107,44 @@ bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
   return port < node_.ports.size() && node_.ports[port].mac == mac;
 }
 
-// Flattened: everything a burst calls is inlined into it. Left to its heuristics, GCC's
-// link-time inliner stopped inlining the stages (classify, the bulk lookup, open, the reply
-// prefetch) once the worker loop around the forwarder grew: 9% more cycles per new connection
-// in magline-dpbench (docs/performance.md, the eighth session).
-[[gnu::flatten]] void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
-                                     bool handed_off) noexcept {
+// A burst: its frames, then the held fragments their first ones released (fragments.hpp).
+void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
+                    bool handed_off) noexcept {
   out.n_tx = out.n_drop = out.n_slow = out.n_handoff = 0;
   n = std::min(n, kMaxBurst);
   now_ms_ = now_ms;
   handed_off_ = handed_off;
-  const FlowKey* keys[kMaxBurst];
-  uint64_t hashes[kMaxBurst];
-  FlowEntry* hits[kMaxBurst];
-  uint16_t which[kMaxBurst];
-  uint16_t m = 0;
   if (handed_off) {
     counters_.handoffs_received += n;
   } else {
     counters_.rx_packets += n;
     for (uint16_t i = 0; i < n; ++i) counters_.rx_bytes += pkts[i].len;
   }
+  run_frames(pkts, n, now_ms, out);
+  if (n_retry_ == 0) return;
+  // Fragments released by their first one, each to one list, within the room every list has.
+  const uint16_t used = std::max({out.n_tx, out.n_drop, out.n_slow, out.n_handoff});
+  const uint16_t k = std::min<uint16_t>(n_retry_, uint16_t(kMaxBurstOut - used));
+  if (k == 0) return;
+  Packet again[FragmentHold::kSlots];
+  std::copy_n(retry_.begin(), k, again);
+  std::copy(retry_.begin() + k, retry_.begin() + n_retry_, retry_.begin());
+  n_retry_ = uint16_t(n_retry_ - k);
+  handed_off_ = false;  // they came here from the port
+  run_frames(again, k, now_ms, out);
+}
+
+// Flattened: everything a burst calls is inlined into it. Left to its heuristics, GCC's
+// link-time inliner stopped inlining the stages (classify, the bulk lookup, open, the reply
+// prefetch) once the worker loop around the forwarder grew: 9% more cycles per new connection
+// in magline-dpbench (docs/performance.md, the eighth session).
+[[gnu::flatten]] void Forwarder::run_frames(Packet* pkts, uint16_t n, uint64_t now_ms,
+                                            BurstOut& out) noexcept {
+  const FlowKey* keys[kMaxBurst];
+  uint64_t hashes[kMaxBurst];
+  FlowEntry* hits[kMaxBurst];
+  uint16_t which[kMaxBurst];
+  uint16_t m = 0;
   for (uint16_t i = 0; i < n; ++i) {
     Work& w = work_[i];
     if (!classify(pkts[i], w, out)) continue;
@@ -262,11 +279,22 @@ bool Forwarder::fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept {
   }
   if (p.first_fragment) {
     fragments_.remember(p, now_ms_);
+    if (!held_fragments_.empty()) {
+      n_retry_ = uint16_t(n_retry_ + held_fragments_.release(p, now_ms_, retry_.data() + n_retry_,
+                                                            retry_.size() - n_retry_));
+    }
   } else if (const std::optional<FragmentPorts> ports = fragments_.find(p, now_ms_)) {
     p.key.sport = ports->sport;
     p.key.dport = ports->dport;
+  } else if (handed_off_) {
+    drop(pkt, DropReason::fragment_unmatched, out);  // its worker had the ports: not any more
+    return false;
   } else {
-    drop(pkt, DropReason::fragment_unmatched, out);
+    Packet displaced;
+    if (held_fragments_.hold(p, pkt, now_ms_, displaced)) {
+      drop(displaced, DropReason::fragment_unmatched, out);
+    }
+    ++counters_.fragments_held;
     return false;
   }
   const uint16_t owner = steering_.worker_of(p.key, pkt.port);
@@ -488,8 +516,9 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
   const uint64_t reply_hash = w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
 
-  // The client of a returned cookie has completed its handshake, with Magline.
-  const FlowState state = proxied ? FlowState::tcp_established
+  // A proxied connection is half-open until its backend completes Magline's handshake (30 s
+  // at most, evictable like any handshake): a backend that does not answer keeps nothing.
+  const FlowState state = proxied ? FlowState::tcp_syn
                                   : next_forward_state(FlowState::free, p, mode);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
@@ -626,7 +655,7 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     drop(pkt, DropReason::last_hop_table_full, out);
     return;
   }
-  if ((r.flags & kFlowSynProxy) && !proxy_reply(pkt, w, r, next, now_ms, out)) return;
+  if ((r.flags & kFlowSynProxy) && !proxy_reply(pkt, w, e, next, now_ms, out)) return;
   FlowKey to = p.key;
   to.src = f.addr.bytes;
   to.sport = f.port;

@@ -82,6 +82,7 @@ struct ForwarderCounters {
   uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
   uint64_t too_big = 0;            // encapsulation: ICMP "fragmentation needed"/"too big" sent
   uint64_t fragments = 0;          // IP fragments of TCP, UDP, SCTP taken through their flow
+  uint64_t fragments_held = 0;     // later fragments held until their first one came
   uint64_t syn_cookies_sent = 0;   // SYN-ACKs the SYN proxy answered SYNs with
   uint64_t syn_cookies_valid = 0;  // ACKs returning a cookie: connections the proxy opened
   uint64_t syn_proxy_completed = 0;  // of those, handshakes the backend completed
@@ -107,16 +108,18 @@ struct Handoff {
 };
 
 // Where each frame of a burst ended up. Packet::port is the egress port of `tx`.
-// A burst's frames give at most one transmitted frame each, except a SYN-ACK completing a
-// proxied handshake, which also releases the client's segment held for it: at most two.
+// A burst's frames give at most one verdict each, except a SYN-ACK completing a proxied
+// handshake, which also releases the client's segment held for it, and a first fragment, which
+// releases the later fragments of its datagram that came before it: room for two each.
+inline constexpr uint16_t kMaxBurstOut = 2 * kMaxBurst;
 struct BurstOut {
-  std::array<Packet, 2 * kMaxBurst> tx;
+  std::array<Packet, kMaxBurstOut> tx;
   uint16_t n_tx = 0;
-  std::array<Packet, kMaxBurst> drop;
+  std::array<Packet, kMaxBurstOut> drop;
   uint16_t n_drop = 0;
-  std::array<SlowPacket, kMaxBurst> slow;
+  std::array<SlowPacket, kMaxBurstOut> slow;
   uint16_t n_slow = 0;
-  std::array<Handoff, kMaxBurst> handoff;
+  std::array<Handoff, kMaxBurstOut> handoff;
   uint16_t n_handoff = 0;
 };
 
@@ -143,6 +146,10 @@ class Forwarder {
   void apply(const Update& u) noexcept;
   void receive(const PeerMessage& m, uint64_t now_ms) noexcept { sync_.receive(m, now_ms); }
 
+  // The frames the forwarder holds (SYN proxy, fragments before their first), at most `max`, for
+  // the I/O layer to free when the worker stops; returns how many (0: none left).
+  size_t take_held(Packet* out, size_t max) noexcept;
+
   // Reclaims expired flow entries, a bounded amount per call (idle polls).
   void expire(uint64_t now_ms) noexcept { flows_.expire(now_ms, 64); }
 
@@ -152,6 +159,7 @@ class Forwarder {
  private:
   struct Work;  // per-frame scratch of a burst
   void run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out, bool handed_off) noexcept;
+  void run_frames(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept;
   bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
   bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
   void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
@@ -187,7 +195,7 @@ class Forwarder {
                      uint16_t idx, uint64_t now_ms, BurstOut& out) noexcept;
   void proxy_pending(Packet& pkt, Work& w, const ForwardFlow& f, FlowEntry* rec, uint16_t idx,
                      BurstOut& out) noexcept;
-  bool proxy_reply(Packet& pkt, Work& w, const ReplyFlow& r, FlowState next, uint64_t now_ms,
+  bool proxy_reply(Packet& pkt, Work& w, FlowEntry* e, FlowState next, uint64_t now_ms,
                    BurstOut& out) noexcept;
   void release_held(const ProxyFlow& f, uint16_t slot, uint64_t record_hash, const FlowKey& fk,
                     uint16_t frontend, uint64_t now_ms, BurstOut& out) noexcept;
@@ -214,6 +222,11 @@ class Forwarder {
   NeighborMap neighbors_;
   LastHops last_hops_;
   FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
+  FragmentHold held_fragments_;  // later fragments that came before their first one
+  // Held fragments whose first one has come: forwarded at the end of the burst (or of the next
+  // one, when this one's verdict lists have no room).
+  std::array<Packet, FragmentHold::kSlots> retry_{};
+  uint16_t n_retry_ = 0;
   // Each port's source address for outer IPv4 and IPv6 headers (IPIP, GUE) without a source
   // prefix: Node::source_address(), looked up once.
   std::vector<std::array<std::optional<IpAddr>, 2>> encap_sources_;

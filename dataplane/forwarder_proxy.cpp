@@ -152,7 +152,7 @@ bool Forwarder::proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& r
   f.client_window = load_be16(tcp + 14);
   const ForwardFlow fwd = e->value.fwd;
   const FlowKey k = record_key(p.key);
-  FlowEntry* rec = flows_.insert(k, flows_.hash(k), FlowState::tcp_established, now_ms);
+  FlowEntry* rec = flows_.insert(k, flows_.hash(k), FlowState::tcp_syn, now_ms);
   if (rec == nullptr) {
     if (FlowEntry* r = flows_.find(reply_key, reply_hash, now_ms)) flows_.erase(r);
     if (FlowEntry* again = flows_.find(p.key, w.hash, now_ms)) flows_.erase(again);
@@ -236,12 +236,25 @@ void Forwarder::proxy_pending(Packet& pkt, Work& w, const ForwardFlow& fwd, Flow
   deliver(pkt, w, idx, pkt.len, out);
 }
 
+size_t Forwarder::take_held(Packet* out, size_t max) noexcept {
+  size_t n = 0;
+  for (Packet& p : held_) {
+    if (n == max) return n;
+    if (p.data == nullptr) continue;
+    out[n++] = p;
+    p = Packet{};
+  }
+  while (n_retry_ > 0 && n < max) out[n++] = retry_[--n_retry_];
+  return n + held_fragments_.take_all(out + n, max - n);
+}
+
 // A backend frame of a proxied connection. Its SYN-ACK completes the handshake: answered with
 // the ACK (and the held segment); the rest is translated for the client. Returns true when the
 // frame goes on to the client.
-bool Forwarder::proxy_reply(Packet& pkt, Work& w, const ReplyFlow& r, FlowState next,
+bool Forwarder::proxy_reply(Packet& pkt, Work& w, FlowEntry* e, FlowState next,
                             uint64_t now_ms, BurstOut& out) noexcept {
   const Parsed& p = w.p;
+  const ReplyFlow& r = e->value.reply;
   const FrontendRef& fr = registry_.at(r.frontend);
   FlowKey fk;
   fk.family = p.key.family;
@@ -271,6 +284,12 @@ bool Forwarder::proxy_reply(Packet& pkt, Work& w, const ReplyFlow& r, FlowState 
       held = f.held;
       client_tsval = complete_proxy_flow(f, {pkt.data, pkt.len}, p);
       ++counters_.syn_proxy_completed;
+      // Established both ways now: the three entries leave the half-open rank.
+      flows_.refresh(rec, FlowState::tcp_established, now_ms);
+      flows_.refresh(e, FlowState::tcp_established, now_ms);
+      if (FlowEntry* fwd = flows_.find(fk, flows_.hash(fk), now_ms)) {
+        flows_.refresh(fwd, FlowState::tcp_established, now_ms);
+      }
     }
     if (const DropReason d = make_backend_ack(pkt, p, f, client_tsval, o.tsval);
         d != DropReason::none) {

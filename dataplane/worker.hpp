@@ -149,8 +149,15 @@ class Worker {
       }
     }
     apply_updates();
+    release_held();
     q.offline();
     share_.publish(counters());
+  }
+
+  // Frees the frames the forwarder holds (a stopping worker's last act).
+  void release_held() noexcept {
+    Packet held[kMaxBurst];
+    while (const size_t n = fwd_.take_held(held, kMaxBurst)) io_.free(held, uint16_t(n));
   }
 
   // Busy polling: never sleeps.

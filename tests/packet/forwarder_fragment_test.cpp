@@ -1,6 +1,6 @@
 // IP fragments through the forwarding pipeline: the later fragments of a datagram follow the
 // connection its first fragment showed (dataplane/fragments.hpp), in every mode and both
-// directions; without their first fragment they are dropped and counted.
+// directions; one that comes before its first fragment waits for it (held, then released).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -133,34 +133,62 @@ TEST_F(ForwarderFragments, Ipv6AndDirectReturn) {
   EXPECT_EQ(h.forwarder().counters().fragments, 6u);
 }
 
-// A later fragment before its first is dropped and counted (not held); one that comes after
-// the first has been forgotten (kFragmentTimeoutMs) too. Two datagrams of one flow with the
-// same identification at different times are told apart by time.
-TEST_F(ForwarderFragments, WithoutItsFirstFragmentALaterOneIsDroppedAndCounted) {
+// A later fragment before its first is held, and follows it when it comes (forwarded in the
+// same burst, after it); the last one, after it, goes at once.
+TEST_F(ForwarderFragments, ALaterFragmentBeforeItsFirstIsHeldAndFollowsIt) {
   h.add(service("dns", kVip, 53, Protocol::udp, ForwardMode::full_nat, {{kBackend, 5353}}));
   const std::vector<Bytes> d = datagram(kClient, kVip, 40000, 53, 11);
   Outcome o = h.run(d[1], 1000);
-  EXPECT_EQ(o.verdict, Verdict::drop);
-  EXPECT_EQ(o.reason, DropReason::fragment_unmatched);
-  EXPECT_EQ(h.run(d[0], 1001).verdict, Verdict::tx);
-  EXPECT_EQ(h.run(d[2], 1002).verdict, Verdict::tx);
-  o = h.run(d[1], 1001 + dp::kFragmentTimeoutMs);
-  EXPECT_EQ(o.reason, DropReason::fragment_unmatched);
-  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::fragment_unmatched)], 2u);
+  EXPECT_EQ(o.verdict, Verdict::held) << to_string(o);
+  EXPECT_EQ(h.forwarder().counters().fragments_held, 1u);
+  o = h.run(d[0], 1001);
+  ASSERT_EQ(o.verdict, Verdict::tx) << to_string(o);
+  const uint16_t sport = sport_of(o.frame);
+  ASSERT_EQ(h.released.size(), 1u);
+  ASSERT_EQ(h.released[0].verdict, Verdict::tx);
+  const dp::Parsed second = parsed(h.released[0].frame);
+  EXPECT_EQ(dp::to_string(second.key.dst_addr()), kBackend);
+  EXPECT_EQ(dp::to_string(second.key.src_addr()), kLbIp);
+  EXPECT_EQ(second.frag_offset, 1480);
+  EXPECT_EQ(Bytes(h.released[0].frame.end() - 1480, h.released[0].frame.end()), Bytes(1480, 'b'));
+  o = h.run(d[2], 1002);
+  ASSERT_EQ(o.verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().fragments, 3u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::fragment_unmatched)], 0u);
+  // The backend saw one datagram from one source port: its three pieces reassemble.
+  EXPECT_NE(sport, 0);
+}
+
+// Fragments whose first never comes are held until newer ones displace them (64 per worker):
+// then dropped and counted. One held longer than kFragmentTimeoutMs is not released.
+TEST_F(ForwarderFragments, FragmentsWhoseFirstNeverComesAreDroppedWhenDisplaced) {
+  h.add(service("dns", kVip, 53, Protocol::udp, ForwardMode::full_nat, {{kBackend, 5353}}));
+  const std::vector<Bytes> late = datagram(kClient, kVip, 40000, 53, 7);
+  EXPECT_EQ(h.run(late[1], 1000).verdict, Verdict::held);
+  EXPECT_EQ(h.run(late[0], 1001 + dp::kFragmentTimeoutMs).verdict, Verdict::tx);
+  EXPECT_TRUE(h.released.empty());  // too old to follow
+  for (uint32_t id = 100; id < 100 + dp::FragmentHold::kSlots - 1; ++id) {
+    EXPECT_EQ(h.run(datagram(kClient, kVip, 40000, 53, id)[1], 3000).verdict, Verdict::held);
+  }
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::fragment_unmatched)], 0u);
+  EXPECT_EQ(h.run(datagram(kClient, kVip, 40000, 53, 500)[1], 3000).verdict, Verdict::held);
+  ASSERT_EQ(h.released.size(), 1u);  // the oldest, displaced
+  EXPECT_EQ(h.released[0].verdict, Verdict::drop);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::fragment_unmatched)], 1u);
 }
 
 // A fragment of another datagram (another identification, protocol or source) is not taken
-// for one that was seen.
+// for one that was seen: it waits for its own first fragment.
 TEST_F(ForwarderFragments, TheIdentificationAddressesAndProtocolTellDatagramsApart) {
   h.add(service("dns", kVip, 53, Protocol::udp, ForwardMode::full_nat, {{kBackend, 5353}}));
   ASSERT_EQ(h.run(datagram(kClient, kVip, 40000, 53, 11)[0]).verdict, Verdict::tx);
-  EXPECT_EQ(h.run(datagram(kClient, kVip, 40000, 53, 12)[1]).reason,
-            DropReason::fragment_unmatched);
-  EXPECT_EQ(h.run(datagram("198.18.10.2", kVip, 40000, 53, 11)[1]).reason,
-            DropReason::fragment_unmatched);
+  EXPECT_EQ(h.run(datagram(kClient, kVip, 40000, 53, 12)[1]).verdict, Verdict::held);
+  EXPECT_EQ(h.run(datagram("198.18.10.2", kVip, 40000, 53, 11)[1]).verdict, Verdict::held);
   const Bytes tcp = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, kVip).fragment(1480, false, 11)
                         .protocol(dp::kProtoTcp).payload("x").bytes();
-  EXPECT_EQ(h.run(tcp).reason, DropReason::fragment_unmatched);
+  EXPECT_EQ(h.run(tcp).verdict, Verdict::held);
+  ASSERT_EQ(h.run(datagram(kClient, kVip, 40000, 53, 11)[0]).verdict, Verdict::tx);
+  EXPECT_TRUE(h.released.empty());  // none of them was the first's
 }
 
 }  // namespace

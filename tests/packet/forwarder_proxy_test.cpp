@@ -353,6 +353,21 @@ TEST_F(SynProxy, ALostSynIsResentOnTheClientsNextSegment) {
 
 // `auto`: SYNs go to the backend until a second's unfinished handshakes pass the threshold
 // (5 here); then cookies, for that second and the next; quiet again, the backend's once more.
+// A backend that never answers: the connection's entries are half-open and lapse after the SYN
+// timeout (30 s); the client's next segment still returns a valid cookie and opens it again.
+TEST_F(SynProxy, ABackendThatNeverAnswersKeepsNothing) {
+  web(dp::SynProxy::on);
+  const Tcp sa = tcp_of(h.run(from_client(40000, kTcpSyn).seq(5000).bytes(), 1000).frame);
+  ASSERT_EQ(h.run(from_client(40000, kTcpAck).seq(5001).ack(sa.seq + 1).bytes(), 1000).verdict,
+            Verdict::tx);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 3u);  // forward, reply, ProxyFlow
+  const Outcome again = h.run(from_client(40000, kTcpAck).seq(5001).ack(sa.seq + 1)
+                                  .payload("GET").bytes(), 32'000);
+  ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
+  EXPECT_EQ(tcp_of(again.frame).flags, kTcpSyn);
+  EXPECT_EQ(counters().syn_cookies_valid, 2u);  // opened afresh, not resent
+}
+
 TEST_F(SynProxy, AutoEngagesPastTheThresholdAndLetsGo) {
   web(dp::SynProxy::automatic);
   auto syn_from = [&](uint16_t sport, uint64_t now) {
