@@ -3,9 +3,11 @@
 // syn_proxy.hpp's.
 //
 // Engagement (`syn_proxy: auto`): per frontend and worker, the SYNs of a second less the
-// handshakes completed in it (a flood's SYNs complete none). Past the threshold, SYNs are
-// answered with cookies for the rest of that second and the whole next one, and for as long
-// as the count stays above it (cookie SYN-ACKs count as SYNs, returned cookies as completions).
+// handshakes completed in it (a flood's SYNs complete none). When a second ends above the
+// threshold, SYNs are answered with cookies through the next one, and for as long as each
+// second ends above it (cookie SYN-ACKs count as SYNs, returned cookies as completions). A
+// burst of genuine clients connecting at once completes its handshakes within the second and
+// engages nothing.
 #include <algorithm>
 
 #include "dataplane/bytes.hpp"
@@ -48,7 +50,7 @@ bool Forwarder::syn_proxy_engaged(const ServiceState& s, uint32_t slot,
     row.second = second | (last ? kEngagedBit : 0);
     row.half_open = 0;
   }
-  return (row.second & kEngagedBit) || row.half_open > threshold;
+  return row.second & kEngagedBit;
 }
 
 // Whether the SYN proxy will answer this frame for no connection (a bare SYN to a full-NAT TCP

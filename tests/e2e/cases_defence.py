@@ -82,8 +82,9 @@ class DefenceCases:
         keeping nothing; the long-lived connection loses nothing, real clients still connect
         to the flooded VIP (through the proxy) and to another one."""
         # 65536 made-up flows at 40,000 SYNs a second (a pace this machine's two cores keep up
-        # with beside Magline, the clients and the servers): before the proxy engages (1000
-        # unfinished handshakes in a second), their entries would fill the table in a second.
+        # with beside Magline, the clients and the servers): the proxy engages from the second
+        # after the first one that ends with 1000 unfinished handshakes; until then the flood's
+        # entries fill the table (half-open ones are evicted first).
         seconds, flood_s, flows, rate = 8.0, 4.0, 65536, 40000
         if time_left(seconds + 10) < seconds + 10:
             raise Fail("out of time for the run: not started")

@@ -351,8 +351,22 @@ TEST_F(SynProxy, ALostSynIsResentOnTheClientsNextSegment) {
   EXPECT_EQ(dp::to_string(s.dst), kBackend);
 }
 
-// `auto`: SYNs go to the backend until a second's unfinished handshakes pass the threshold
-// (5 here); then cookies, for that second and the next; quiet again, the backend's once more.
+// `auto`: SYNs go to the backend until a second ends with more unfinished handshakes than the
+// threshold (5 here); then cookies through the next second, and on while each second ends
+// above it; a quiet second lets go.
+TEST_F(SynProxy, AutoEngagesPastTheThresholdAndLetsGo) {
+  web(dp::SynProxy::automatic);
+  auto to = [&](uint16_t sport, uint64_t now) {
+    return dp::to_string(tcp_of(h.run(from_client(sport, kTcpSyn).seq(5000).bytes(), now)
+                                    .frame).dst);
+  };
+  for (uint16_t i = 0; i < 7; ++i) EXPECT_EQ(to(uint16_t(41000 + i), 1000 + i), kBackend) << i;
+  for (uint16_t i = 0; i < 6; ++i) EXPECT_EQ(to(uint16_t(41100 + i), 2000 + i), kClient) << i;
+  EXPECT_EQ(to(41200, 3000), kClient);   // the second before ended above the threshold
+  EXPECT_EQ(to(41201, 4000), kBackend);  // ... and this one's did not
+  EXPECT_EQ(counters().syn_cookies_sent, 7u);
+}
+
 // A backend that never answers: the connection's entries are half-open and lapse after the SYN
 // timeout (30 s); the client's next segment still returns a valid cookie and opens it again.
 TEST_F(SynProxy, ABackendThatNeverAnswersKeepsNothing) {
@@ -366,21 +380,6 @@ TEST_F(SynProxy, ABackendThatNeverAnswersKeepsNothing) {
   ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
   EXPECT_EQ(tcp_of(again.frame).flags, kTcpSyn);
   EXPECT_EQ(counters().syn_cookies_valid, 2u);  // opened afresh, not resent
-}
-
-TEST_F(SynProxy, AutoEngagesPastTheThresholdAndLetsGo) {
-  web(dp::SynProxy::automatic);
-  auto syn_from = [&](uint16_t sport, uint64_t now) {
-    return h.run(from_client(sport, kTcpSyn).seq(5000).bytes(), now);
-  };
-  for (uint16_t i = 0; i < 6; ++i) {
-    const Tcp t = tcp_of(syn_from(uint16_t(41000 + i), 1000 + i).frame);
-    EXPECT_EQ(dp::to_string(t.dst), kBackend) << i;
-  }
-  EXPECT_EQ(dp::to_string(tcp_of(syn_from(41010, 1100).frame).dst), kClient);
-  EXPECT_EQ(dp::to_string(tcp_of(syn_from(41011, 2100).frame).dst), kClient);  // next second
-  EXPECT_EQ(dp::to_string(tcp_of(syn_from(41012, 4000).frame).dst), kBackend);
-  EXPECT_EQ(counters().syn_cookies_sent, 2u);
 }
 
 // A burst of SYN-ACKs that each complete a handshake with a held segment gives two frames
