@@ -45,10 +45,6 @@ FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) 
   return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
 
-bool bare_syn(const Parsed& p) noexcept {
-  return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
-}
-
 // A direct-return SYN (L2 DSR, IPIP, GUE) opens no flow entry (a SYN flood writes nothing):
 // Maglev gives the handshake's ACK the same backend, and the ACK opens the entry. Only a bare
 // SYN (no ACK, no RST), and not under session affinity, whose record the backend choice itself
@@ -423,9 +419,7 @@ void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len,
 // entry stays until it expires, unreachable: the source port is chosen afresh.)
 void Forwarder::erase_forward(FlowEntry* e) noexcept {
   if (e->value.fwd.flags & kFlowSynProxy) {
-    FlowKey k = e->key;
-    k.tag = 0;
-    k.proto = kProxyProto;
+    const FlowKey k = record_key(e->key);
     if (FlowEntry* r = flows_.find(k, flows_.hash(k), now_ms_)) flows_.erase(r);
   }
   flows_.erase(e);

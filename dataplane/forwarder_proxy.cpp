@@ -18,22 +18,9 @@ namespace magline::dp {
 
 namespace {
 
-bool bare_syn(const Parsed& p) noexcept {
-  return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
-}
 bool ack_only(const Parsed& p) noexcept {
   return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpAck;
 }
-
-// The key of a proxied connection's ProxyFlow: its forward key under kProxyProto.
-FlowKey record_key(const FlowKey& forward) noexcept {
-  FlowKey k = forward;
-  k.tag = 0;
-  k.proto = kProxyProto;
-  return k;
-}
-
-size_t tcp_header_len(const uint8_t* tcp) noexcept { return size_t(tcp[12] >> 4) * 4; }
 
 constexpr uint32_t kEngagedBit = 0x80000000u;
 

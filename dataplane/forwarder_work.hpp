@@ -1,6 +1,6 @@
 // The forwarder's per-frame scratch and flag helpers, shared by its translation units
 // (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors; forwarder_encap.cpp: IPIP
-// and GUE). Not for other users.
+// and GUE; forwarder_proxy.cpp: the SYN proxy). Not for other users.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,19 @@
 #include "dataplane/forwarder.hpp"
 
 namespace magline::dp {
+
+// A TCP SYN that opens: no ACK, no RST.
+inline bool bare_syn(const Parsed& p) noexcept {
+  return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+}
+
+// The key of a proxied connection's ProxyFlow: its forward key under kProxyProto.
+inline FlowKey record_key(const FlowKey& forward) noexcept {
+  FlowKey k = forward;
+  k.tag = 0;
+  k.proto = kProxyProto;
+  return k;
+}
 
 struct Forwarder::Work {
   Parsed p;

@@ -34,6 +34,9 @@ struct TcpOptions {
   uint32_t tsecr = 0;
 };
 
+// The length of the TCP header at `tcp`, options included (its data offset).
+inline size_t tcp_header_len(const uint8_t* tcp) noexcept { return size_t(tcp[12] >> 4) * 4; }
+
 // Reads the options of the TCP header at `tcp`, `header_len` bytes long (its data offset):
 // MSS, window scale (capped at 14 as RFC 7323 says), SACK permitted, timestamps. Malformed
 // options end the reading; what was read before stands.

@@ -14,8 +14,6 @@ namespace {
 constexpr size_t kTcpWindowOff = 14;
 constexpr size_t kMaxProxyOptions = 20;  // MSS 4, SACK permitted + timestamps 12, scale 4
 
-size_t tcp_header_len(const uint8_t* tcp) noexcept { return size_t(tcp[12] >> 4) * 4; }
-
 // SYN options in Linux's order: MSS; SACK permitted and timestamps (NOPs when one is absent);
 // window scale. Written as whole words (the checksum reads them back as words). Returns their
 // length, a multiple of 4.
