@@ -140,15 +140,30 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   uint64_t hashes[kMaxBurst];
   FlowEntry* hits[kMaxBurst];
   uint16_t which[kMaxBurst];
+  uint16_t cookies[kMaxBurst];
   uint16_t m = 0;
+  uint16_t c = 0;
   for (uint16_t i = 0; i < n; ++i) {
     Work& w = work_[i];
     if (!classify(pkts[i], w, out)) continue;
+    // A bare SYN to a frontend whose SYN proxy is engaged is answered with a cookie whatever
+    // the table holds (a flood's SYNs cost no lookup): its frontend is looked up first.
+    w.fe = FrontendHit{};
+    w.cookie = false;
+    if (bare_syn(w.p) && w.p.has_l4) {
+      w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
+      if (w.fe.service != nullptr && syn_proxy_answers(w, now_ms)) {
+        w.cookie = true;
+        cookies[c++] = i;
+        continue;
+      }
+    }
     w.hash = flows_.hash(w.p.key);
     keys[m] = &w.p.key;
     hashes[m] = w.hash;
     which[m++] = i;
   }
+  for (uint16_t j = 0; j < c; ++j) open(pkts[cookies[j]], work_[cookies[j]], now_ms, out);
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
   const uint64_t looked_up = flows_.generation();
@@ -164,16 +179,16 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     w.pick = -1;
     w.reply_hash = 0;
     w.insert_hint.rank = w.reply_hint.rank = 0xff;
-    w.fe = FrontendHit{};
-    w.cookie = false;
-    if (e != nullptr && (e->value.fwd.flags & kFlowReply)) continue;
+    if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
+      w.fe = FrontendHit{};
+      continue;
+    }
+    const bool looked_up_fe = bare_syn(w.p) && w.p.has_l4;  // above
     if (e != nullptr) w.fe = by_id_[e->key.tag];
-    if (w.fe.service == nullptr) {
+    if (w.fe.service == nullptr && (e != nullptr || !looked_up_fe)) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
     if (e == nullptr && w.fe.service != nullptr) {
-      w.cookie = syn_proxy_answers(w, now_ms);
-      if (w.cookie) continue;
       prefetch_reply(w);  // find_bulk() has loaded the forward key's buckets
       ++fresh;
     }
@@ -181,7 +196,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   if (fresh > 0) {
     for (uint16_t j = 0; j < m; ++j) {
       Work& w = work_[which[j]];
-      if (hits[j] != nullptr || w.fe.service == nullptr || w.cookie) continue;
+      if (hits[j] != nullptr || w.fe.service == nullptr) continue;
       if (stateless_syn(*w.fe.service, w.p)) continue;  // nothing to insert
       w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
       if (w.reply_hash != 0) w.reply_hint = flows_.prefetch_insert(w.reply_hash, now_ms);
@@ -315,8 +330,9 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     const FlowState state = flows_.state(e);
     ForwardFlow& f = e->value.fwd;
     const FlowState next = next_forward_state(state, p, mode_of(f.flags));
-    if (tcp_closing_state(state) && next == FlowState::tcp_syn) {
-      erase_forward(e);  // a new connection on a closed tuple: choose afresh
+    if ((tcp_closing_state(state) && next == FlowState::tcp_syn) ||
+        (state == FlowState::tcp_syn && returns_cookie(pkt, w, f))) {
+      erase_forward(e);  // a new connection on a closed or superseded tuple: choose afresh
       e = nullptr;
     } else {
       idx = f.backend_hint < s.spec().backends.size() &&

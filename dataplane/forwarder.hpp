@@ -187,6 +187,7 @@ class Forwarder {
                       BurstOut& out) noexcept;
   bool syn_proxy_engaged(const ServiceState& s, uint32_t slot, uint64_t now_ms) noexcept;
   bool syn_proxy_answers(Work& w, uint64_t now_ms) noexcept;
+  bool returns_cookie(const Packet& pkt, const Work& w, const ForwardFlow& f) noexcept;
   void syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept;
   bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
                    uint64_t reply_hash, uint8_t mss_index, uint16_t idx, uint64_t now_ms,

@@ -49,6 +49,22 @@ bool Forwarder::syn_proxy_answers(Work& w, uint64_t now_ms) noexcept {
          syn_proxy_engaged(s, w.fe.slot, now_ms);
 }
 
+// Whether a client's ACK to a half-open entry that is not proxied returns a SYN cookie: its
+// SYN opened the entry before the proxy engaged, and its SYN again, lost or unanswered, got a
+// cookie (a bare SYN to an engaged proxy is answered whatever the table holds). The ACK then
+// opens a proxied connection in place of the entry. Checked only while engaged.
+bool Forwarder::returns_cookie(const Packet& pkt, const Work& w,
+                               const ForwardFlow& f) noexcept {
+  const ServiceState& s = *w.fe.service;
+  if ((f.flags & kFlowSynProxy) || s.spec().mode != ForwardMode::full_nat ||
+      s.spec().syn_proxy == SynProxy::off || w.p.key.proto != kProtoTcp || !w.p.has_l4 ||
+      !ack_only(w.p) || !syn_proxy_engaged(s, w.fe.slot, now_ms_)) {
+    return false;
+  }
+  const uint8_t* tcp = pkt.data + w.p.l4_off;
+  return cookies_.check(w.p.key, load_be32(tcp + 4) - 1, load_be32(tcp + 8) - 1, now_ms_) >= 0;
+}
+
 void Forwarder::syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept {
   if (s.spec().syn_proxy != SynProxy::automatic || s.spec().mode != ForwardMode::full_nat) return;
   int32_t& n = traffic_.limit(slot).half_open;

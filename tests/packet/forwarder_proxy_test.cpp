@@ -367,6 +367,49 @@ TEST_F(SynProxy, AutoEngagesPastTheThresholdAndLetsGo) {
   EXPECT_EQ(counters().syn_cookies_sent, 7u);
 }
 
+// A SYN whose first copy opened an entry before the proxy engaged: once engaged, its repeat
+// is answered with a cookie all the same (no lookup), and the returned cookie opens a proxied
+// connection in place of the half-open entry; the backend first chosen is kept.
+TEST_F(SynProxy, ARepeatedSynWhileEngagedGetsACookieThatSupersedesItsEntry) {
+  web(dp::SynProxy::automatic);
+  const Outcome first = h.run(from_client(41000, kTcpSyn).seq(5000).bytes(), 1000);
+  ASSERT_EQ(dp::to_string(tcp_of(first.frame).dst), kBackend);
+  for (uint16_t i = 1; i < 7; ++i) h.run(from_client(uint16_t(41000 + i), kTcpSyn).bytes(), 1000);
+  const Outcome again = h.run(from_client(41000, kTcpSyn).seq(5000).bytes(), 2000);
+  ASSERT_EQ(again.verdict, Verdict::tx) << to_string(again);
+  const Tcp sa = tcp_of(again.frame);
+  ASSERT_EQ(dp::to_string(sa.dst), kClient);
+  ASSERT_EQ(sa.flags, kTcpSyn | kTcpAck);
+  const Outcome ack = h.run(from_client(41000, kTcpAck).seq(5001).ack(sa.seq + 1).bytes(), 2000);
+  ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
+  const Tcp syn = tcp_of(ack.frame);
+  EXPECT_EQ(dp::to_string(syn.dst), kBackend);
+  EXPECT_EQ(syn.flags, kTcpSyn);  // Magline's own SYN: a proxied connection
+  EXPECT_EQ(counters().syn_cookies_valid, 1u);
+  // The backend's answer to it completes the handshake.
+  const Outcome done = h.run(from_backend(syn.sport, kTcpSyn | kTcpAck).seq(90000).ack(5001)
+                                 .bytes(), 2000);
+  ASSERT_EQ(done.verdict, Verdict::tx) << to_string(done);
+  EXPECT_EQ(tcp_of(done.frame).flags, kTcpAck);
+  EXPECT_EQ(counters().syn_proxy_completed, 1u);
+}
+
+// An ACK to a half-open entry that is not a returned cookie follows the entry as ever, engaged
+// or not (the backend's own handshake).
+TEST_F(SynProxy, AnAckToAHalfOpenEntryWithoutACookieFollowsIt) {
+  web(dp::SynProxy::automatic);
+  const Outcome first = h.run(from_client(41000, kTcpSyn).seq(5000).bytes(), 1000);
+  const uint16_t snat = tcp_of(first.frame).sport;
+  for (uint16_t i = 1; i < 7; ++i) h.run(from_client(uint16_t(41000 + i), kTcpSyn).bytes(), 1000);
+  ASSERT_EQ(h.run(from_backend(snat, kTcpSyn | kTcpAck).seq(90000).ack(5001).bytes(), 2000)
+                .verdict, Verdict::tx);
+  const Outcome ack = h.run(from_client(41000, kTcpAck).seq(5001).ack(90001).bytes(), 2000);
+  ASSERT_EQ(ack.verdict, Verdict::tx) << to_string(ack);
+  EXPECT_EQ(tcp_of(ack.frame).sport, snat);
+  EXPECT_EQ(tcp_of(ack.frame).flags, kTcpAck);
+  EXPECT_EQ(counters().syn_cookies_valid, 0u);
+}
+
 // A backend that never answers: the connection's entries are half-open and lapse after the SYN
 // timeout (30 s); the client's next segment still returns a valid cookie and opens it again.
 TEST_F(SynProxy, ABackendThatNeverAnswersKeepsNothing) {
