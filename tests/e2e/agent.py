@@ -19,6 +19,12 @@ Commands:
   bulk ADDR PORT N     one TCP connection to a line echo (port 9000 of `serve`): sends one line of
                        N bytes and reads it back; prints one JSON line: the greeting, the bytes
                        echoed, the time taken and what went wrong.
+  steady ADDR PORT RATE S
+                       a steady client of a line echo (port 9000 of `serve`): RATE new TCP
+                       connections a second for S seconds, each waiting up to 3 s for the
+                       greeting; prints one JSON line: connections tried, greeted, established
+                       at the first SYN (within 0.9 s, before the kernel's first retransmission),
+                       and what went wrong.
   synflood ADDR PORT N S RATE
                        TCP SYNs to ADDR:PORT from N made-up IPv4 sources (198.19.128.0/17, a
                        port each) for S seconds at RATE a second (raw socket: root), round and
@@ -250,6 +256,45 @@ def connect_burst(addr, port, n, seconds):
                       "problems": problems}), flush=True)
 
 
+def steady_client(addr, port, rate, seconds):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    lock = threading.Lock()
+    out = {"tried": 0, "greeted": 0, "first_syn": 0, "problems": []}
+
+    def one():
+        t0 = time.monotonic()
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(3.0)
+                s.connect((addr, port))
+                connected = time.monotonic() - t0
+                greeting = s.makefile("rb").readline()
+            with lock:
+                out["first_syn"] += connected < 0.9
+                if greeting.startswith(b"hello from "):
+                    out["greeted"] += 1
+                else:
+                    out["problems"].append(f"greeting {greeting[:40]!r}")
+        except OSError as e:
+            with lock:
+                out["problems"].append(f"{addr}:{port}: {e}")
+
+    threads = []
+    t0 = time.monotonic()
+    while time.monotonic() < t0 + seconds:
+        t = threading.Thread(target=one)
+        t.start()
+        threads.append(t)
+        out["tried"] += 1
+        ahead = t0 + len(threads) / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    for t in threads:
+        t.join()
+    out["problems"] = out["problems"][:5]
+    print(json.dumps(out), flush=True)
+
+
 def syn_flood(addr, port, n, seconds, rate):
     """Spoofed SYNs, built once (checksums and all) and sent round and round."""
     dst = socket.inet_aton(addr)
@@ -362,6 +407,9 @@ def main():
     elif cmd == "bulk" and len(sys.argv) == 5:
         die_with_parent()
         bulk_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif cmd == "steady" and len(sys.argv) == 6:
+        die_with_parent()
+        steady_client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
     elif cmd == "synflood" and len(sys.argv) == 7:
         die_with_parent()
         syn_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),

@@ -11,6 +11,9 @@ from harness import (  # the process wrappers, clients, /metrics
 from cases_static import softnet_drops
 
 
+STEADY_RATE = 80  # the steady legitimate client's new connections a second
+
+
 def rise_between(before, after):
     """rise(name, **labels): how much the samples of a metric grew between two scrapes."""
     def rise(name, **labels):
@@ -103,6 +106,10 @@ class DefenceCases:
             raise Fail(f"the flood did not start: {tail(flood.stderr())}")
         problems = []
         time.sleep(1.0)  # the table is full
+        # A steady legitimate client of the flooded VIP:port beside the flood, to the end.
+        steady = Agent(CLIENT, ["steady", VIP_ECHO, "9000", str(STEADY_RATE),
+                                str(flood_s - 1.5)], self.workdir, "steady")
+        self.agents.append(steady)
         answers, errors = http_series(CLIENT, f"http://{VIP_HTTP}/", 5, budget=flood_s)
         problems += errors
         echoed = 0
@@ -114,6 +121,10 @@ class DefenceCases:
             echoed += r["echoed"] == 1000
             problems += [f"new connection {i} to {VIP_ECHO}:9000 during the flood: {p}"
                          for p in r["problems"]]
+        line = steady.readline(flood_s + 5)
+        steady.stop()
+        legit = json.loads(line) if line else {"tried": 0, "greeted": 0, "first_syn": 0,
+                                               "problems": ["no summary"]}
         line = flood.readline(flood_s + 10)
         flood.stop()
         sent = json.loads(line) if line else {}
@@ -136,8 +147,15 @@ class DefenceCases:
                    f"evicted {evicted:g} half-open entries")
         out.append(f"during the flood: {len(answers)}/5 requests to {VIP_HTTP} answered, "
                    f"{echoed}/3 new connections to {VIP_ECHO}:9000 echoed")
+        out.append(f"steady client beside the flood: {legit['greeted']}/{legit['tried']} "
+                   f"connections greeted by a backend, {legit['first_syn']} established at "
+                   f"their first SYN")
         if not sent:
             problems.append(f"the flood gave no summary: {tail(flood.stderr())}")
+        # Issue 17's goal: a legitimate client completes at least 99% of its handshakes.
+        if legit["tried"] == 0 or legit["greeted"] < 0.99 * legit["tried"]:
+            problems.append(f"the steady client completed {legit['greeted']} of "
+                            f"{legit['tried']} connections: {legit['problems']}")
         # Engaged from the second after the flood's first one: at least two seconds' worth of
         # its SYNs. Not all of them: a made-up flow opened before (its entry lives 30 s) gets
         # its repeated SYNs forwarded as any retransmitted SYN (29,509 flows opened, 73,191 of
