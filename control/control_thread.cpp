@@ -126,14 +126,7 @@ void ControlThread::handle_slow(uint64_t now_ms) {
   }
   slow_->tick(now_ms, out);
   transmit(out.tx);
-  std::vector<dp::Update> ups;
-  for (const dp::NeighborUpdate& n : out.updates) {
-    dp::Update u;
-    u.kind = dp::Update::Kind::neighbor;
-    u.neighbor = n;
-    ups.push_back(u);
-  }
-  publication_->send(ups);
+  publication_->send(out.worker_updates());
 }
 
 void ControlThread::reload(uint64_t now_ms) {

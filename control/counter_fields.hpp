@@ -193,6 +193,15 @@ inline constexpr Field<dp::SlowPathStats> kSlowPathFields[] = {
     {"ignored", "magline_slow_path_ignored_total", "", MetricType::counter,
      "Frames for the slow path that were not for Magline, malformed or unsupported.",
      &dp::SlowPathStats::ignored},
+    {"path_mtus_learned", "magline_path_mtus_learned_total", "", MetricType::counter,
+     "Tunnelled backends' path MTUs learned or lowered from routers' ICMP errors.",
+     &dp::SlowPathStats::path_mtus_learned},
+    {"path_mtus_expired", "magline_path_mtus_expired_total", "", MetricType::counter,
+     "Learned path MTUs forgotten after their expiry (10 minutes).",
+     &dp::SlowPathStats::path_mtus_expired},
+    {"path_mtus_refused", "magline_path_mtus_refused_total", "", MetricType::counter,
+     "Path MTUs not learned: too many backends had one already.",
+     &dp::SlowPathStats::path_mtus_refused},
 };
 static_assert(std::size(kSlowPathFields) * sizeof(uint64_t) == sizeof(dp::SlowPathStats));
 

@@ -248,7 +248,7 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
   auto retire = [&](std::map<std::string, std::shared_ptr<const dp::ServiceState>,
                              std::less<>>::iterator it) {
     const dp::ServiceState& s = *it->second;
-    change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}});
+    change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}, {}});
     unindex(s);
     for (size_t i = 0; i < s.spec().frontends.size(); ++i) {
       registry_.release(s.frontend_id(i), now_ms);
@@ -266,7 +266,7 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
     if (auto it = services_.find(s->spec().name); it != services_.end()) retire(it);
   }
   for (auto& s : built) {
-    change.updates.push_back({dp::Update::Kind::service, nullptr, s.get(), {}});
+    change.updates.push_back({dp::Update::Kind::service, nullptr, s.get(), {}, {}});
     index(*s);
     services_.emplace(s->spec().name, std::move(s));
     ++change.built;

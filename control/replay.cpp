@@ -254,12 +254,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
     while (slow_ring.dequeue(sp)) slow.handle(sp, now, so);
     slow.tick(now, so);
     for (const dp::Packet& p : so.tx) control_tx.enqueue(p);
-    for (const dp::NeighborUpdate& n : so.updates) {
-      dp::Update u;
-      u.kind = dp::Update::Kind::neighbor;
-      u.neighbor = n;
-      updates.enqueue(u);
-    }
+    for (const dp::Update& u : so.worker_updates()) updates.enqueue(u);
     if (!io.next_ms() && control_tx.empty() && updates.empty() && slow_ring.empty()) break;
   }
   worker.release_held();  // segments and fragments still waiting for what never came

@@ -1,5 +1,6 @@
 #include "dataplane/encap.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/bytes.hpp"
@@ -101,6 +102,30 @@ IpAddr encap_source(const IpPrefix& prefix, uint32_t entropy) noexcept {
     a.bytes[byte] = uint8_t((a.bytes[byte] & ~mask) | ((entropy >> i) & mask));
   }
   return a;
+}
+
+std::optional<TunnelMtu> tunnel_path_mtu(std::span<const uint8_t> frame, const Parsed& p,
+                                         const Node& node) noexcept {
+  if (!p.icmp_error) return std::nullopt;
+  const bool v4 = p.key.family == Family::v4;
+  if (v4 ? (p.icmp_type != kIcmpUnreachable || p.icmp_code != kIcmpFragNeeded)
+         : p.icmp_type != kIcmpv6PacketTooBig) {
+    return std::nullopt;
+  }
+  const IcmpInner& in = p.inner;
+  const bool tunnel = in.key.proto == kProtoIpip || in.key.proto == kProtoIpv6 ||
+                      (in.key.proto == kProtoUdp && in.has_ports &&
+                       in.key.dport == node.encap.gue_port);
+  if (!tunnel) return std::nullopt;
+  const IpAddr src = in.key.src_addr();
+  const std::optional<IpPrefix>& sources = src.family == Family::v4 ? node.encap.source_v4
+                                                                    : node.encap.source_v6;
+  if (!node.is_local(src) && !(sources && sources->contains(src))) return std::nullopt;
+  const uint8_t* icmp = frame.data() + p.l4_off;
+  const uint32_t said = v4 ? load_be16(icmp + 6) : load_be32(icmp + 4);
+  if (said == 0) return std::nullopt;
+  const uint16_t least = in.key.family == Family::v4 ? kMinPathMtuV4 : kMinPathMtuV6;
+  return TunnelMtu{in.key.dst_addr(), uint16_t(std::clamp<uint32_t>(said, least, 65535))};
 }
 
 }  // namespace magline::dp

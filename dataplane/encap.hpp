@@ -8,15 +8,20 @@
 // a configured prefix, its host bits from the flow's hash (as Katran does); GUE's UDP source port
 // and IPv6's flow label (RFC 6438) carry flow bits always. The outer header copies the inner
 // DSCP and ECN (RFC 6040, normal mode) and sets DF: Magline does not fragment; a packet too big
-// for the path MTU once encapsulated is answered with an ICMP error (forwarder.cpp).
+// for the path MTU once encapsulated is answered with an ICMP error (forwarder.cpp). A router on
+// the way whose link is smaller answers Magline's outer packet with an ICMP error of its own
+// (tunnel_path_mtu()): the control thread learns that backend's path MTU from it, for a while.
 //
 // Contract: per-packet path, noexcept, no allocation. `p` is parse() of the frame as it is now.
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 
 #include "dataplane/addr.hpp"
 #include "dataplane/drop_reason.hpp"
+#include "dataplane/node.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/service.hpp"
@@ -52,5 +57,25 @@ DropReason encapsulate(Packet& pkt, const Parsed& p, const EncapHeader& h) noexc
 // An outer source address in `prefix`: its host bits from `entropy` (the prefix's address
 // itself when it is a single host).
 IpAddr encap_source(const IpPrefix& prefix, uint32_t entropy) noexcept;
+
+// The least path MTU learned from an ICMP error (outer headers included): IPv4, 552 (Linux's
+// min_pmtu); IPv6, 1280 (RFC 8200). A smaller one is taken as these.
+inline constexpr uint16_t kMinPathMtuV4 = 552;
+inline constexpr uint16_t kMinPathMtuV6 = 1280;
+
+// What an ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 8201) says
+// about a packet Magline encapsulated: the backend it was for and the path MTU to it.
+struct TunnelMtu {
+  IpAddr backend;
+  uint16_t mtu = 0;
+};
+
+// Whether `p` (a parsed ICMP error) is such an error: it quotes an IPIP packet (protocol 4 or
+// 41) or a GUE one (UDP to `es.gue_port`) from one of Magline's outer sources (a port's
+// address, or inside `es.source_v4`/`source_v6`). Returns the backend and the MTU (clamped to
+// the least above); nothing for anything else, or an IPv4 error without an MTU (RFC 792's
+// routers: no guessing).
+std::optional<TunnelMtu> tunnel_path_mtu(std::span<const uint8_t> frame, const Parsed& p,
+                                         const Node& node) noexcept;
 
 }  // namespace magline::dp

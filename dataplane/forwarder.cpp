@@ -82,6 +82,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       frontends_(config.max_frontends),
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
       neighbors_(config.max_neighbors),
+      path_mtus_(config.max_neighbors),
       last_hops_(config.max_last_hops),
       fragments_(config.max_fragments),
       cookies_(config.cookie_key[0], config.cookie_key[1]),
@@ -692,6 +693,14 @@ void Forwarder::apply(const Update& u) noexcept {
       neighbors_.erase(n.ip);
     }
     if (++neighbor_generation_ == 0) neighbor_generation_ = 1;  // every hint is stale now
+    return;
+  }
+  if (u.kind == Update::Kind::path_mtu) {
+    if (u.path_mtu.mtu != 0) {
+      path_mtus_.set(u.path_mtu.backend, u.path_mtu.mtu);  // full: the node-wide MTU stands
+    } else {
+      path_mtus_.erase(u.path_mtu.backend);
+    }
     return;
   }
   if (u.old_state != nullptr) {

@@ -221,6 +221,7 @@ class Forwarder {
   // frontends_ by apply().
   std::unique_ptr<FrontendHit[]> by_id_;
   NeighborMap neighbors_;
+  PathMtuMap path_mtus_;  // tunnelled backends' path MTUs, learned by the control thread
   LastHops last_hops_;
   FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
   FragmentHold held_fragments_;  // later fragments that came before their first one

@@ -1,5 +1,7 @@
 // Encapsulation for IPIP and GUE services: the forwarder's side of encap.hpp (the path MTU,
 // the outer source, the ICMP error a packet too big gets).
+#include <algorithm>
+
 #include "dataplane/encap.hpp"
 #include "dataplane/forwarder.hpp"
 #include "dataplane/reject.hpp"
@@ -7,7 +9,8 @@
 namespace magline::dp {
 
 // Wraps a frame for `backend` in IPIP or GUE (encap.hpp), within the path MTU: the node's
-// encapsulation MTU, else the egress port's. Returns false when the frame has been dealt with
+// encapsulation MTU, else the egress port's, or the backend's learned from a router's ICMP
+// error when that is smaller. Returns false when the frame has been dealt with
 // instead: too big (answered with an ICMP error, or dropped when an IPv4 packet may be
 // fragmented, which Magline does not do) or no outer source address.
 bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
@@ -15,7 +18,10 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
                                 BurstOut& out) noexcept {
   const EncapSettings& es = node_.encap;
   const uint16_t overhead = encap_overhead(mode, backend.family);
-  const uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
+  uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
+  if (path_mtus_.size() != 0) {
+    if (const uint16_t* learned = path_mtus_.find(backend)) mtu = std::min(mtu, *learned);
+  }
   if (uint32_t(p.l3_end - p.l3_off) + overhead > mtu) {
     too_big(pkt, p, uint16_t(mtu - overhead), out);
     return false;

@@ -2,6 +2,7 @@
 // (which connection an error is about, and where it goes).
 #include "dataplane/forwarder.hpp"
 
+#include "dataplane/encap.hpp"
 #include "dataplane/forwarder_work.hpp"
 #include "dataplane/icmp_error.hpp"
 
@@ -13,9 +14,17 @@ namespace magline::dp {
 // reversed is the connection's key: its original direction when a client-side router answered a
 // reply (the error goes to the backend), its reply direction when a backend-side router answered
 // a forwarded packet (the error goes to the client). Errors about anything else are dropped.
+//
+// A router's "fragmentation needed" or "packet too big" about a packet Magline encapsulated goes
+// to the control thread, which learns the backend's path MTU from it (encap.hpp).
 void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
   const IcmpInner& in = w.p.inner;
   const uint8_t proto = in.key.proto;
+  if ((proto == kProtoIpip || proto == kProtoIpv6 || proto == kProtoUdp) &&
+      tunnel_path_mtu({pkt.data, pkt.len}, w.p, node_)) {
+    to_slow_path(pkt, SlowReason::path_mtu, {}, out);
+    return;
+  }
   if (!in.has_ports || (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp)) {
     drop(pkt, DropReason::icmp_error_no_flow, out);
     return;

@@ -27,16 +27,24 @@ struct NeighborUpdate {
   bool valid = true;  // false: forget it
 };
 
+// A tunnelled backend's path MTU (outer headers included), learned from a router's ICMP error
+// (encap.hpp, tunnel_path_mtu()); 0: forget it (it expired).
+struct PathMtuUpdate {
+  IpAddr backend;
+  uint16_t mtu = 0;
+};
+
 // A change from the control thread, applied between bursts. A service update removes the
 // frontends of `old_state` (those still pointing to it) and installs those of `new_state`.
 // The states are immutable and stay alive until every worker is past using them
 // (control/publication.hpp).
 struct Update {
-  enum class Kind : uint8_t { service, neighbor };
+  enum class Kind : uint8_t { service, neighbor, path_mtu };
   Kind kind = Kind::service;
   const ServiceState* old_state = nullptr;  // service: replaced or removed (may be null)
   const ServiceState* new_state = nullptr;  // service: added or replacement (may be null)
   NeighborUpdate neighbor;
+  PathMtuUpdate path_mtu;
 };
 
 // A message from one worker to another. `frame` carries a handed-off frame (the forwarder's
@@ -69,6 +77,7 @@ enum class SlowReason : uint8_t {
   ndp,             // ICMPv6 router/neighbour solicitation or advertisement, or redirect
   needs_neighbor,  // ready to go except for its Ethernet destination: `next_hop` is unresolved
   echo,            // an ICMP or ICMPv6 echo request
+  path_mtu,        // a router's ICMP error about a tunnelled packet: a backend's path MTU
 };
 
 struct SlowPacket {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "dataplane/arp_nd.hpp"
+#include "dataplane/encap.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/reject.hpp"
 
@@ -54,6 +55,11 @@ struct SlowPath::Impl {
   SlowPathStats stats;
   std::map<IpAddr, Entry> entries;  // ordered: timers fire in the same order on every run
   size_t held_total = 0;
+  struct PathMtu {
+    uint16_t mtu = 0;
+    uint64_t expires_ms = 0;
+  };
+  std::map<IpAddr, PathMtu> path_mtus;  // tunnelled backends' path MTUs, learned
 
   Impl(const Node& n, std::function<bool(const IpAddr&)> vip, PacketPool& p, SlowPathConfig c)
       : node(n), is_vip(std::move(vip)), pool(p), cfg(c) {}
@@ -72,13 +78,16 @@ struct SlowPath::Impl {
     return nullptr;
   }
 
-  // The addresses answered on `port`: its own (not another port's: each port is its own link)
-  // and every VIP.
+  // The addresses answered on `port`: its own (not another port's: each port is its own link),
+  // every VIP, and the encapsulation's outer sources (routers send their ICMP errors about
+  // tunnelled packets there).
   bool owns(const NodePort& port, const IpAddr& ip) const {
     for (const IfAddr& a : port.addrs) {
       if (a.addr == ip) return true;
     }
-    return is_vip(ip);
+    const std::optional<IpPrefix>& sources = ip.family == Family::v4 ? node.encap.source_v4
+                                                                     : node.encap.source_v6;
+    return is_vip(ip) || (sources && sources->contains(ip));
   }
 
   static bool on_link(const NodePort& port, const IpAddr& ip) noexcept {
@@ -374,6 +383,36 @@ struct SlowPath::Impl {
     return true;
   }
 
+  // A router's ICMP error about a packet Magline encapsulated: the backend's path MTU, for
+  // `path_mtu_expiry_ms` (then forgotten, so that a path that grows is found again, as RFC 1191
+  // and RFC 8201 have hosts do). Only a smaller MTU replaces a live one; the same refreshes it.
+  void on_path_mtu(std::span<const uint8_t> frame, const Parsed& p, uint64_t now_ms,
+                   SlowPathOutput& out) {
+    const std::optional<TunnelMtu> t = tunnel_path_mtu(frame, p, node);
+    if (!t) {
+      ++stats.ignored;
+      return;
+    }
+    const uint16_t configured = node.encap.mtu;
+    auto it = path_mtus.find(t->backend);
+    if (it == path_mtus.end()) {
+      if (configured != 0 && t->mtu >= configured) return;  // nothing to learn
+      if (path_mtus.size() >= cfg.max_path_mtus) {
+        ++stats.path_mtus_refused;
+        return;
+      }
+      it = path_mtus.emplace(t->backend, PathMtu{}).first;
+    } else if (t->mtu > it->second.mtu) {
+      return;
+    }
+    const bool changed = it->second.mtu != t->mtu;
+    it->second = {t->mtu, now_ms + cfg.path_mtu_expiry_ms};
+    if (changed) {
+      ++stats.path_mtus_learned;
+      out.path_mtus.push_back({t->backend, t->mtu});
+    }
+  }
+
   void handle(SlowPacket& sp, uint64_t now_ms, SlowPathOutput& out) {
     if (sp.reason == SlowReason::needs_neighbor) return on_needs_neighbor(sp, now_ms, out);
     const std::span<const uint8_t> frame(sp.pkt.data, sp.pkt.len);
@@ -385,6 +424,8 @@ struct SlowPath::Impl {
       if (on_echo(sp.pkt, parsed, *port, out)) return;  // the packet became the reply
     } else if (sp.reason == SlowReason::arp) {
       on_arp(frame, parsed, *port, now_ms, out);
+    } else if (sp.reason == SlowReason::path_mtu) {
+      on_path_mtu(frame, parsed, now_ms, out);
     } else {
       on_ndp(frame, parsed, *port, now_ms, out);
     }
@@ -392,6 +433,15 @@ struct SlowPath::Impl {
   }
 
   void tick(uint64_t now_ms, SlowPathOutput& out) {
+    for (auto it = path_mtus.begin(); it != path_mtus.end();) {
+      if (it->second.expires_ms > now_ms) {
+        ++it;
+        continue;
+      }
+      ++stats.path_mtus_expired;
+      out.path_mtus.push_back({it->first, 0});
+      it = path_mtus.erase(it);
+    }
     for (auto it = entries.begin(); it != entries.end();) {
       if (advance(it->first, it->second, now_ms, out)) {
         it = entries.erase(it);
@@ -434,6 +484,22 @@ SlowPath::SlowPath(const Node& node, std::function<bool(const IpAddr&)> is_vip, 
     : impl_(std::make_unique<Impl>(node, std::move(is_vip), pool, config)) {}
 
 SlowPath::~SlowPath() = default;
+
+std::vector<Update> SlowPathOutput::worker_updates() const {
+  std::vector<Update> ups;
+  ups.reserve(updates.size() + path_mtus.size());
+  for (const NeighborUpdate& n : updates) {
+    Update& u = ups.emplace_back();
+    u.kind = Update::Kind::neighbor;
+    u.neighbor = n;
+  }
+  for (const PathMtuUpdate& m : path_mtus) {
+    Update& u = ups.emplace_back();
+    u.kind = Update::Kind::path_mtu;
+    u.path_mtu = m;
+  }
+  return ups;
+}
 
 void SlowPath::handle(SlowPacket sp, uint64_t now_ms, SlowPathOutput& out) {
   impl_->handle(sp, now_ms, out);

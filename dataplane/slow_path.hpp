@@ -1,7 +1,7 @@
 // The slow path, run by the control thread: what the workers hand over instead of forwarding.
 //
-// - ARP (RFC 826) and NDP (RFC 4861): answers requests for the node's port addresses and for
-//   every VIP; learns senders; resolves next hops for the workers (requests sent, retried and
+// - ARP (RFC 826) and NDP (RFC 4861): answers requests for the node's port addresses, for
+//   every VIP and for the encapsulation's outer sources; learns senders; resolves next hops for the workers (requests sent, retried and
 //   given up after a bound), and publishes every change as a NeighborUpdate for the workers.
 // - Packets waiting for a neighbour: held in a bounded queue per neighbour (and in total),
 //   transmitted with their Ethernet header completed once it resolves, dropped (with a counted
@@ -10,6 +10,8 @@
 //   start and when VIPs appear.
 // - Entries age out: a resolved neighbour is probed again after `reachable_ms`, and forgotten
 //   (NeighborUpdate with `valid = false`) when the probe gets no answer.
+// - Path MTUs: a router's ICMP error about a packet Magline encapsulated (encap.hpp) gives that
+//   backend's path MTU, published as a PathMtuUpdate and forgotten after a while.
 //
 // Single-threaded (the control thread); never called per packet on a worker. Allocates only
 // through PacketPool and its own bounded containers.
@@ -44,6 +46,9 @@ struct SlowPathConfig {
   uint32_t max_queued_per_neighbor = 16;
   uint32_t max_queued_total = 1024;
   uint32_t max_neighbors = 4096;
+  uint32_t path_mtu_expiry_ms = 600'000;  // a learned path MTU is forgotten after this (Linux's
+                                          // mtu_expires)
+  uint32_t max_path_mtus = 4096;           // backends with a learned path MTU at once
 };
 
 struct SlowPathStats {
@@ -60,13 +65,20 @@ struct SlowPathStats {
   uint64_t dropped_table_full = 0;  // no room for another neighbour entry
   uint64_t alloc_failed = 0;        // a request, reply or announcement not sent: pool empty
   uint64_t ignored = 0;             // not for us, malformed, unsupported
+  uint64_t path_mtus_learned = 0;   // a tunnelled backend's path MTU learned, or lowered
+  uint64_t path_mtus_expired = 0;   // ...and forgotten after path_mtu_expiry_ms
+  uint64_t path_mtus_refused = 0;   // not learned: max_path_mtus backends have one already
 };
 
-// What the slow path produced: packets to transmit on a port, and neighbour changes for the
-// workers. The caller drains both after each call.
+// What the slow path produced: packets to transmit on a port, and neighbour and path MTU
+// changes for the workers. The caller drains them after each call.
 struct SlowPathOutput {
   std::vector<Packet> tx;  // Packet::port is the egress port
   std::vector<NeighborUpdate> updates;
+  std::vector<PathMtuUpdate> path_mtus;
+
+  // The changes, as the workers' updates.
+  std::vector<Update> worker_updates() const;
 };
 
 class SlowPath {

@@ -274,7 +274,9 @@ class StaticCases:
         if tunnelled.get("bad", 0):
             problems.append(f"{tunnelled['bad']} malformed tunnel packets")
 
-        # The path MTU: FAR_MTU on the far link, Magline's encapsulation.mtu the same.
+        # The path MTU: FAR_MTU on the far link, learned by Magline from the router's ICMP
+        # "fragmentation needed" about its outer packets (encapsulation.mtu is not set: the
+        # port's 1500 would be taken otherwise).
         size = 65536
         agent = Agent(CLIENT, ["bulk", VIP_IPIP, "9000", str(size)], self.workdir, "bulk")
         line = agent.readline(20)
@@ -289,17 +291,23 @@ class StaticCases:
         if mtu != str(FAR_MTU - 20):
             problems.append(f"the client learnt path MTU {mtu}, not {FAR_MTU - 20} (the far "
                             f"link's {FAR_MTU} less IPIP's 20)")
-        def too_big_sent(samples):
-            return sum(v for (name, _), v in samples.items() if name == "magline_too_big_total")
+        def rose(metric):
+            def total(samples):
+                return sum(v for (name, _), v in samples.items() if name == metric)
+            return total(scrape_samples()) - total(before)
 
         end = time.monotonic() + 3  # the counters reach /metrics within a second
-        too_big = too_big_sent(scrape_samples()) - too_big_sent(before)
-        while too_big < 1 and time.monotonic() < end:
+        too_big, learned = rose("magline_too_big_total"), rose("magline_path_mtus_learned_total")
+        while (too_big < 1 or learned < 1) and time.monotonic() < end:
             time.sleep(0.2)
-            too_big = too_big_sent(scrape_samples()) - too_big_sent(before)
-        out.append(f"magline_too_big_total rose by {too_big:g}")
+            too_big = rose("magline_too_big_total")
+            learned = rose("magline_path_mtus_learned_total")
+        out.append(f"magline_too_big_total rose by {too_big:g}, "
+                   f"magline_path_mtus_learned_total by {learned:g}")
         if too_big < 1:
             problems.append("Magline sent no ICMP fragmentation needed")
+        if learned < 1:
+            problems.append("Magline learned no path MTU from the router")
         if problems:
             raise Fail("\n".join(problems))
 

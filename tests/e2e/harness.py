@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 from topology import (  # names, addresses, command helpers, cleanup
-    AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_MTU, FAR_NET_V4, FAR_NET_V6,
+    AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_NET_V4, FAR_NET_V6,
     Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON, ROUTER_V4,
     ROUTER_V6, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE, VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6,
     VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
@@ -81,7 +81,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             }],
             "routes": [{"to": FAR_NET_V4, "via": ROUTER_V4, "port": "lb0"},
                        {"to": FAR_NET_V6, "via": ROUTER_V6, "port": "lb0"}],
-            "encapsulation": {"source_v4": ENCAP_SOURCE_V4, "mtu": FAR_MTU},
+            # No `mtu`: the far link's is learned from the router's ICMP errors.
+            "encapsulation": {"source_v4": ENCAP_SOURCE_V4},
         },
         "services": [
             {"name": "e2e/web:http", "mode": "full_nat",

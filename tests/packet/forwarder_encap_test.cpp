@@ -176,6 +176,52 @@ TEST_F(ForwarderEncap, AnIpv6PacketTooBigGetsPacketTooBig) {
   EXPECT_LE(o.frame.size() - p.l3_off, 1280u);  // RFC 4443 2.4(c)
 }
 
+// A router on the way to a backend with a smaller link answers Magline's outer packet with
+// "fragmentation needed", to the outer source: the worker hands it to the control thread, which
+// learns the backend's path MTU; published, it lowers what fits for that backend alone, until
+// forgotten.
+TEST_F(ForwarderEncap, ARoutersErrorAboutATunnelGoesToTheControlThreadAndItsMtuCounts) {
+  dp::EncapSettings e;
+  e.source_v4 = *dp::parse_prefix("198.18.250.0/24", dp::HostBits::reject);
+  h.encapsulation(e);
+  web(ForwardMode::ipip, kVip, kBackend);
+  h.add(service("other", "198.18.100.2", 80, Protocol::tcp, ForwardMode::ipip,
+                {{"198.19.200.8", 80}}));
+  const Outcome sent = h.run(sized(kVip, 1480).bytes());
+  ASSERT_EQ(sent.verdict, Verdict::tx);
+  const Bytes outer(sent.frame.begin() + 14, sent.frame.end());
+  const std::string outer_src = dp::to_string(dp::IpAddr::v4(dp::load_be32(&outer[12])));
+  const Packet error = Packet().eth(kGatewayMac, kLbMac).ipv4("198.18.0.254", outer_src)
+      .icmp_error(dp::kIcmpUnreachable, dp::kIcmpFragNeeded,
+                  Packet().ipv4(outer_src, kBackend).protocol(dp::kProtoIpip)
+                      .payload(Bytes(outer.begin() + 20, outer.begin() + 48)),
+                  Packet::kWhole, 1300);
+  const Outcome o = h.run(error.bytes());
+  ASSERT_EQ(o.verdict, Verdict::slow) << to_string(o);
+  EXPECT_EQ(o.slow, dp::SlowReason::path_mtu);
+
+  h.path_mtu(kBackend, 1300);
+  ASSERT_EQ(h.run(sized(kVip, 1280).bytes()).verdict, Verdict::tx);
+  expect_frag_needed(h.run(sized(kVip, 1281).bytes()), 1280);
+  ASSERT_EQ(h.run(sized("198.18.100.2", 1480).bytes()).verdict, Verdict::tx);  // not its path
+  h.path_mtu(kBackend, 0);
+  EXPECT_EQ(h.run(sized(kVip, 1480).bytes()).verdict, Verdict::tx);
+}
+
+// The same error quoting a tunnel packet from an address that is not Magline's is about
+// nothing Magline sent.
+TEST_F(ForwarderEncap, AnErrorAboutSomeoneElsesTunnelIsDropped) {
+  web(ForwardMode::ipip, kVip, kBackend);
+  const Packet error = Packet().eth(kGatewayMac, kLbMac).ipv4("198.18.0.254", kLbIp)
+      .icmp_error(dp::kIcmpUnreachable, dp::kIcmpFragNeeded,
+                  Packet().ipv4("198.18.0.77", kBackend).protocol(dp::kProtoIpip)
+                      .payload(sized(kVip, 100).l3_bytes()),
+                  Packet::kWhole, 1300);
+  const Outcome o = h.run(error.bytes());
+  EXPECT_EQ(o.verdict, Verdict::drop) << to_string(o);
+  EXPECT_EQ(o.reason, DropReason::icmp_error_no_flow);
+}
+
 // An ICMP error from the client's side about the backend's reply (sent directly, from the VIP)
 // goes to the backend through the connection's tunnel, with the connection's outer source.
 TEST_F(ForwarderEncap, AnIcmpErrorAboutAReplyGoesThroughTheTunnel) {

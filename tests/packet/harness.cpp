@@ -98,14 +98,14 @@ const dp::ServiceState& Harness::add(dp::Service s) {
     if (existing->spec().name == s.name) old = existing.get();
   }
   services_.push_back(*built);  // keep old states alive: flows may still name them
-  update(dp::Update{dp::Update::Kind::service, old, built->get(), {}});
+  update(dp::Update{dp::Update::Kind::service, old, built->get(), {}, {}});
   return **built;
 }
 
 void Harness::remove(const std::string& name) {
   for (auto& existing : services_) {
     if (existing->spec().name == name) {
-      update(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}});
+      update(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}, {}});
     }
   }
 }
@@ -114,6 +114,13 @@ void Harness::neighbor(const char* addr, const Mac& mac) {
   dp::Update u;
   u.kind = dp::Update::Kind::neighbor;
   u.neighbor = dp::NeighborUpdate{ip(addr), dp::MacAddr{mac}, 0, true};
+  update(u);
+}
+
+void Harness::path_mtu(const char* backend, uint16_t mtu) {
+  dp::Update u;
+  u.kind = dp::Update::Kind::path_mtu;
+  u.path_mtu = dp::PathMtuUpdate{ip(backend), mtu};
   update(u);
 }
 

@@ -86,6 +86,8 @@ class Harness {
   void encapsulation(const dp::EncapSettings& e) { node_.encap = e; }
   void route(const char* prefix, const char* via);
   void forget_neighbor(const char* ip);
+  // A backend's path MTU as the control thread publishes it (0: forget it).
+  void path_mtu(const char* backend, uint16_t mtu);
 
   Outcome run(const Bytes& frame, uint64_t now_ms = 1000);
   // Several frames in one burst.

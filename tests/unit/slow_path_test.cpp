@@ -91,6 +91,7 @@ std::string update(const char* addr, const Mac& mac, uint16_t port, bool valid =
 struct Out {
   std::vector<Sent> tx;
   std::vector<std::string> updates;
+  std::vector<std::string> path_mtus;  // "backend mtu"
 };
 
 class SlowPathTest : public ::testing::Test {
@@ -101,6 +102,7 @@ class SlowPathTest : public ::testing::Test {
         {0, "p0", dp::MacAddr{kLbMac}, {{ip("198.18.1.1"), 24}, {ip("2001:db8:1::1"), 64}}, 1500});
     n.ports.push_back(
         {1, "p1", dp::MacAddr{kLb2Mac}, {{ip("198.18.2.1"), 24}, {ip("2001:db8:2::1"), 64}}, 1500});
+    n.encap.source_v4 = *dp::parse_prefix("198.18.250.0/24", dp::HostBits::reject);
     return n;
   }
 
@@ -132,6 +134,9 @@ class SlowPathTest : public ::testing::Test {
     }
     for (const dp::NeighborUpdate& u : o.updates)
       out.updates.push_back(str(u));
+    for (const dp::PathMtuUpdate& m : o.path_mtus)
+      out.path_mtus.push_back(dp::to_string(m.backend) + " " + std::to_string(m.mtu));
+    EXPECT_EQ(o.worker_updates().size(), o.updates.size() + o.path_mtus.size());
     return out;
   }
 
@@ -166,6 +171,7 @@ class SlowPathTest : public ::testing::Test {
     c.max_queued_per_neighbor = 4;
     c.max_queued_total = 6;
     c.max_neighbors = 8;
+    c.max_path_mtus = 2;
     return c;
   }();
   FakePool pool_;
@@ -671,6 +677,72 @@ TEST_F(SlowPathTest, DestructionFreesEverythingHeld) {
   EXPECT_EQ(pool_.live(), 6u);
   sp_.reset();
   EXPECT_EQ(pool_.live(), 0u);
+}
+
+// ---- Path MTUs of tunnelled backends ----
+
+// A router's "fragmentation needed" (MTU `mtu`) about an IPIP packet Magline sent from `outer_src`
+// to `backend`.
+Bytes frag_needed(const char* outer_src, const char* backend, uint16_t mtu) {
+  const Packet client = Packet().ipv4("198.18.10.1", "198.18.100.1").dont_fragment()
+      .tcp(40000, 80).payload(Bytes(100, 'x'));
+  return Packet().eth(kOtherMac, kLbMac).ipv4("198.18.1.254", outer_src)
+      .icmp_error(dp::kIcmpUnreachable, dp::kIcmpFragNeeded,
+                  Packet().ipv4(outer_src, backend).protocol(4).payload(client.l3_bytes()),
+                  Packet::kWhole, mtu)
+      .bytes();
+}
+
+TEST_F(SlowPathTest, LearnsATunnelledBackendsPathMtuLowersItAndForgetsItAfterItsExpiry) {
+  const auto error = [&](uint16_t mtu, uint64_t now) {
+    return handle(frag_needed("198.18.250.9", "198.19.200.7", mtu), SlowReason::path_mtu, 0, now)
+        .path_mtus;
+  };
+  using Strings = std::vector<std::string>;
+  EXPECT_EQ(error(1400, 0), Strings{"198.19.200.7 1400"});
+  EXPECT_EQ(error(1400, 1000), Strings{});   // the same: refreshed, nothing new
+  EXPECT_EQ(error(1450, 2000), Strings{});   // larger: only the expiry raises it
+  EXPECT_EQ(error(1300, 3000), Strings{"198.19.200.7 1300"});
+  EXPECT_EQ(tick(602'999).path_mtus, Strings{});
+  EXPECT_EQ(tick(603'000).path_mtus, Strings{"198.19.200.7 0"});
+  EXPECT_EQ(error(1450, 604'000), Strings{"198.19.200.7 1450"});  // found again
+  EXPECT_EQ(stats().path_mtus_learned, 3u);
+  EXPECT_EQ(stats().path_mtus_expired, 1u);
+}
+
+TEST_F(SlowPathTest, APathMtuIsClampedAndBoundedAndOnlyOurTunnelsCount) {
+  using Strings = std::vector<std::string>;
+  // From a port address too; below IPv4's least path MTU: taken as 552.
+  EXPECT_EQ(handle(frag_needed("198.18.1.1", "198.19.200.7", 300), SlowReason::path_mtu, 0, 0)
+                .path_mtus, Strings{"198.19.200.7 552"});
+  // Not from one of our addresses: someone else's tunnel.
+  EXPECT_EQ(handle(frag_needed("198.18.9.9", "198.19.200.8", 1300), SlowReason::path_mtu, 0, 0)
+                .path_mtus, Strings{});
+  EXPECT_EQ(stats().ignored, 1u);
+  EXPECT_EQ(handle(frag_needed("198.18.250.1", "198.19.200.8", 1300), SlowReason::path_mtu, 0, 0)
+                .path_mtus, Strings{"198.19.200.8 1300"});
+  // max_path_mtus (2 here) backends have one: a third is refused.
+  EXPECT_EQ(handle(frag_needed("198.18.250.1", "198.19.200.9", 1300), SlowReason::path_mtu, 0, 0)
+                .path_mtus, Strings{});
+  EXPECT_EQ(stats().path_mtus_refused, 1u);
+}
+
+TEST_F(SlowPathTest, AnIpv6PacketTooBigAboutGueIsLearnedToo) {
+  const Packet inner = Packet().ipv4("198.18.10.1", "198.18.100.1").udp(40000, 53);
+  const Bytes ptb = Packet().eth(kOtherMac, kLbMac).ipv6("2001:db8:1::fe", "2001:db8:1::1")
+      .icmp_error(dp::kIcmpv6PacketTooBig, 0,
+                  Packet().ipv6("2001:db8:1::1", "2001:db8:200::7").udp(49200, 6080)
+                      .payload(inner.l3_bytes()),
+                  Packet::kWhole, 1000)
+      .bytes();
+  EXPECT_EQ(handle(ptb, SlowReason::path_mtu, 0, 0).path_mtus,
+            std::vector<std::string>{"2001:db8:200::7 1280"});  // IPv6's least
+}
+
+TEST_F(SlowPathTest, AnswersArpForTheEncapsulationsOuterSources) {
+  const Out o = arp(arp_request("198.18.1.254", kOtherMac, "198.18.250.77"), 0, 0);
+  ASSERT_EQ(o.tx.size(), 1u);
+  EXPECT_EQ(o.tx[0].frame, arp_reply("198.18.250.77", kLbMac, "198.18.1.254", kOtherMac));
 }
 
 }  // namespace
