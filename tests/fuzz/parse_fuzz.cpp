@@ -275,7 +275,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r != DropReason::none) return 0;
   check_offsets(p, size);
   check_key(p.key);
-  if (p.icmp_error) check_key(p.inner.key);
+  if (p.icmp_error) {
+    check_key(p.inner.key);
+    // Every address is one of the node's outer sources: any tunnel quote is taken.
+    static const Node node = [] {
+      Node n;
+      n.encap.source_v4 = IpPrefix{IpAddr::v4(0), 0};
+      n.encap.source_v6 = IpPrefix{IpAddr{{}, Family::v6}, 0};
+      return n;
+    }();
+    if (const std::optional<TunnelMtu> t = tunnel_path_mtu({data, size}, p, node)) {
+      CHECK_INVARIANT(t->mtu >= kMinPathMtuV4, "a path MTU is at least the least");
+      CHECK_INVARIANT(t->backend.family == p.key.family, "the backend is of the outer family");
+    }
+  }
   if (is_ip(p)) {
     check_rewrite(std::vector<uint8_t>(data, data + size), p);
     for (const ForwardMode mode : {ForwardMode::ipip, ForwardMode::gue}) {
