@@ -397,11 +397,12 @@ std::optional<dp::IpPrefix> read_source_prefix(const Node& node, dp::Family fami
 
 dp::EncapSettings read_encapsulation(const Node& node) {
   dp::EncapSettings e;
-  const Object o = node.object({"source_v4", "source_v6", "gue_port", "mtu"});
+  const Object o = node.object({"source_v4", "source_v6", "gue_port", "mtu", "fragment"});
   if (const auto v4 = o.find("source_v4")) e.source_v4 = read_source_prefix(*v4, dp::Family::v4);
   if (const auto v6 = o.find("source_v6")) e.source_v6 = read_source_prefix(*v6, dp::Family::v6);
   e.gue_port = uint16_t(o.integer("gue_port", 1, kMaxPort, e.gue_port));
   e.mtu = uint16_t(o.integer("mtu", kMinEncapMtu, kMaxMtu, e.mtu));
+  if (const auto f = o.find("fragment")) e.fragment = f->boolean().value_or(e.fragment);
   return e;
 }
 

@@ -202,6 +202,13 @@ inline constexpr Field<dp::SlowPathStats> kSlowPathFields[] = {
     {"path_mtus_refused", "magline_path_mtus_refused_total", "", MetricType::counter,
      "Path MTUs not learned: too many backends had one already.",
      &dp::SlowPathStats::path_mtus_refused},
+    {"split_packets", "magline_split_packets_total", "", MetricType::counter,
+     "Encapsulated packets too big for the path (inner IPv4 without DF) split by the slow path.",
+     &dp::SlowPathStats::split_packets},
+    {"split_pieces", "magline_split_pieces_total", "", MetricType::counter,
+     "The pieces they were split into, each sent on.", &dp::SlowPathStats::split_pieces},
+    {"split_failed", "magline_slow_path_dropped_total", "reason=\"split_failed\"",
+     MetricType::counter, "", &dp::SlowPathStats::split_failed},
 };
 static_assert(std::size(kSlowPathFields) * sizeof(uint64_t) == sizeof(dp::SlowPathStats));
 

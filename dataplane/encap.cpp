@@ -128,4 +128,65 @@ std::optional<TunnelMtu> tunnel_path_mtu(std::span<const uint8_t> frame, const P
   return TunnelMtu{in.key.dst_addr(), uint16_t(std::clamp<uint32_t>(said, least, 65535))};
 }
 
+std::optional<InnerSplit> plan_inner_split(std::span<const uint8_t> frame, const Parsed& outer,
+                                           uint16_t mtu) noexcept {
+  const bool gue = outer.key.proto == kProtoUdp;
+  if (outer.key.proto != kProtoIpip && !gue) return std::nullopt;
+  const size_t inner_off = outer.l4_off + (gue ? kUdpHeaderLen : 0);
+  if (inner_off + kIpv4MinHeaderLen > outer.l3_end) return std::nullopt;
+  const uint8_t* in = frame.data() + inner_off;
+  if (in[0] != 0x45 || (load_be16(in + 6) & 0x4000)) return std::nullopt;  // v4, no options, DF
+  const size_t total = load_be16(in + 2);
+  if (total < kIpv4MinHeaderLen || inner_off + total > outer.l3_end) return std::nullopt;
+  const size_t headers = inner_off - outer.l3_off + kIpv4MinHeaderLen;
+  if (mtu < headers + 8) return std::nullopt;
+  InnerSplit s;
+  s.inner_off = uint16_t(inner_off);
+  s.chunk = uint16_t((mtu - headers) & ~size_t(7));
+  s.payload = uint16_t(total - kIpv4MinHeaderLen);
+  s.count = uint16_t(std::max<size_t>(1, (s.payload + s.chunk - 1) / s.chunk));
+  return s;
+}
+
+uint16_t write_inner_piece(std::span<const uint8_t> frame, const Parsed& outer,
+                           const InnerSplit& plan, uint16_t k, uint8_t* out) noexcept {
+  const uint8_t* f = frame.data();
+  const size_t from = size_t(k) * plan.chunk;
+  const size_t len = std::min<size_t>(plan.chunk, plan.payload - from);
+  std::memcpy(out, f, plan.inner_off + kIpv4MinHeaderLen);
+  std::memcpy(out + plan.inner_off + kIpv4MinHeaderLen,
+              f + plan.inner_off + kIpv4MinHeaderLen + from, len);
+  // The inner fragment: its length, offset and MF (the last keeps the packet's own: it may be a
+  // fragment already), and its header checksum.
+  uint8_t* in = out + plan.inner_off;
+  const uint16_t inner_len = uint16_t(kIpv4MinHeaderLen + len);
+  const uint16_t frag = load_be16(in + 6);
+  const bool more = k + 1 < plan.count || (frag & 0x2000);
+  store_be16(in + 2, inner_len);
+  store_be16(in + 6, uint16_t((more ? 0x2000 : 0) | ((frag & 0x1fff) + from / 8)));
+  store_be16(in + 10, ipv4_header_checksum(in, kIpv4MinHeaderLen));
+  // The outer headers' lengths and checksums.
+  uint8_t* ip = out + outer.l3_off;
+  const bool v4 = outer.key.family == Family::v4;
+  const uint16_t outer_len = uint16_t(plan.inner_off - outer.l3_off + inner_len);
+  if (v4) {
+    store_be16(ip + 2, outer_len);
+    store_be16(ip + 10, ipv4_header_checksum(ip, size_t(ip[0] & 0x0f) * 4));
+  } else {
+    store_be16(ip + 4, uint16_t(outer_len - kIpv6HeaderLen));
+  }
+  if (outer.key.proto == kProtoUdp) {
+    uint8_t* udp = out + outer.l4_off;
+    const uint16_t udp_len = uint16_t(kUdpHeaderLen + inner_len);
+    store_be16(udp + 4, udp_len);
+    store_be16(udp + kUdpCsumOff, 0);  // IPv4: none, as encapsulate() sends
+    if (!v4) {
+      const uint16_t c = l4_checksum(outer.key.src_addr(), outer.key.dst_addr(), kProtoUdp, udp,
+                                     udp_len, kUdpCsumOff);
+      store_be16(udp + kUdpCsumOff, c == 0 ? 0xffff : c);
+    }
+  }
+  return uint16_t(plan.inner_off + inner_len);
+}
+
 }  // namespace magline::dp

@@ -58,6 +58,31 @@ DropReason encapsulate(Packet& pkt, const Parsed& p, const EncapHeader& h) noexc
 // itself when it is a single host).
 IpAddr encap_source(const IpPrefix& prefix, uint32_t entropy) noexcept;
 
+// Splitting an encapsulated packet too big for the path whose inner packet is IPv4 without DF
+// (`encapsulation.fragment`): the inner packet is fragmented (RFC 791), each fragment under a
+// copy of the outer headers with their lengths and checksums made right. Inner fragmentation
+// (RFC 4459 3.4): the backend reassembles the client's datagram as if a router on the client's
+// side had split it, and every piece is a whole tunnel packet to its decapsulator. The control
+// thread does it (slow_path.hpp), off the workers. An inner header with options is not split
+// (options other than the copied ones must not be repeated; no client sends them).
+struct InnerSplit {
+  uint16_t inner_off = 0;  // where the inner IPv4 header starts in the frame
+  uint16_t chunk = 0;      // inner payload bytes per piece (a multiple of 8, the last less)
+  uint16_t count = 0;      // pieces
+  uint16_t payload = 0;    // the inner packet's payload bytes, all pieces together
+};
+
+// How the encapsulated frame `frame` (parsed as `outer`: IPIP or GUE as encapsulate() writes
+// them) splits so that each piece's IP packet fits `mtu`; nothing when it cannot (not IPIP or
+// GUE, inner not IPv4, DF set, options, or no room for 8 bytes of payload).
+std::optional<InnerSplit> plan_inner_split(std::span<const uint8_t> frame, const Parsed& outer,
+                                           uint16_t mtu) noexcept;
+
+// Writes piece `k` of `plan` (L2 header, outer headers, inner fragment) to `out`, which has
+// room for the L2 header and `mtu` bytes; returns its length.
+uint16_t write_inner_piece(std::span<const uint8_t> frame, const Parsed& outer,
+                           const InnerSplit& plan, uint16_t k, uint8_t* out) noexcept;
+
 // The least path MTU learned from an ICMP error (outer headers included): IPv4, 552 (Linux's
 // min_pmtu); IPv6, 1280 (RFC 8200). A smaller one is taken as these.
 inline constexpr uint16_t kMinPathMtuV4 = 552;

@@ -51,6 +51,7 @@ namespace magline::dp {
 // window per worker (1000 a second); the rest are dropped as echo_rate_limited.
 inline constexpr uint64_t kEchoWindowMs = 10;
 inline constexpr uint32_t kEchoPerWindow = 10;
+inline constexpr uint32_t kSplitPerWindow = 100;  // 10,000 packets a second per worker
 
 struct ForwarderConfig {
   uint16_t worker = 0;
@@ -250,6 +251,9 @@ class Forwarder {
   // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
   uint64_t echo_window_ = 0;
   uint32_t echo_left_ = 0;
+  // The same for packets to split (encapsulation.fragment): kSplitPerWindow per kEchoWindowMs.
+  uint64_t split_window_ = 0;
+  uint32_t split_left_ = 0;
 };
 
 }  // namespace magline::dp

@@ -11,8 +11,8 @@ namespace magline::dp {
 // Wraps a frame for `backend` in IPIP or GUE (encap.hpp), within the path MTU: the node's
 // encapsulation MTU, else the egress port's, or the backend's learned from a router's ICMP
 // error when that is smaller. Returns false when the frame has been dealt with
-// instead: too big (answered with an ICMP error, or dropped when an IPv4 packet may be
-// fragmented, which Magline does not do) or no outer source address.
+// instead: too big (answered with an ICMP error; IPv4 without DF encapsulated and handed to the
+// slow path to be split, when `encapsulation.fragment` allows) or no outer source address.
 bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
                                 const NextHop& hop, ForwardMode mode, uint32_t flow_bits,
                                 BurstOut& out) noexcept {
@@ -22,9 +22,23 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
   if (path_mtus_.size() != 0) {
     if (const uint16_t* learned = path_mtus_.find(backend)) mtu = std::min(mtu, *learned);
   }
+  bool split = false;
   if (uint32_t(p.l3_end - p.l3_off) + overhead > mtu) {
-    too_big(pkt, p, uint16_t(mtu - overhead), out);
-    return false;
+    if (p.l3 != L3::ipv4 || (pkt.data[p.l3_off + 6] & 0x40) || !es.fragment) {
+      too_big(pkt, p, uint16_t(mtu - overhead), out);
+      return false;
+    }
+    // IPv4 without DF: encapsulated as it is, and split by the slow path, within its share.
+    if (now_ms_ / kEchoWindowMs != split_window_) {
+      split_window_ = now_ms_ / kEchoWindowMs;
+      split_left_ = kSplitPerWindow;
+    }
+    if (split_left_ == 0) {
+      drop(pkt, DropReason::encap_fragment_limited, out);
+      return false;
+    }
+    --split_left_;
+    split = true;
   }
   EncapHeader h;
   h.mode = mode;
@@ -46,13 +60,17 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
     drop(pkt, r, out);
     return false;
   }
+  if (split) {
+    to_slow_path(pkt, SlowReason::split, hop, out);
+    return false;
+  }
   return true;
 }
 
 // Tells the client its packet is too big for the path (`mtu`: what fits before encapsulation):
 // ICMP "fragmentation needed" (RFC 1191) or ICMPv6 "packet too big" (RFC 8201), from the address
-// it was sent to, back the way it came. An IPv4 packet without DF may be fragmented on the way
-// instead; Magline does not fragment, and drops it.
+// it was sent to, back the way it came. An IPv4 packet without DF that may not be split
+// (`encapsulation.fragment` off) is dropped: its sender asked for no ICMP.
 void Forwarder::too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept {
   const bool v4 = p.l3 == L3::ipv4;
   if (v4 && !(pkt.data[p.l3_off + 6] & 0x40)) {

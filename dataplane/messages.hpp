@@ -78,6 +78,8 @@ enum class SlowReason : uint8_t {
   needs_neighbor,  // ready to go except for its Ethernet destination: `next_hop` is unresolved
   echo,            // an ICMP or ICMPv6 echo request
   path_mtu,        // a router's ICMP error about a tunnelled packet: a backend's path MTU
+  split,           // encapsulated, too big for the path, inner IPv4 without DF: to be split
+                   // (encap.hpp, plan_inner_split()), then sent to `next_hop`
 };
 
 struct SlowPacket {

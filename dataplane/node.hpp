@@ -50,6 +50,7 @@ struct EncapSettings {
   std::optional<IpPrefix> source_v6;
   uint16_t gue_port = 6080;
   uint16_t mtu = 0;  // the path MTU to backends; 0: the egress port's MTU
+  bool fragment = true;  // split IPv4 without DF that is too big once encapsulated (encap.hpp)
   friend bool operator==(const EncapSettings&, const EncapSettings&) = default;
 };
 

@@ -1,5 +1,6 @@
 #include "dataplane/slow_path.hpp"
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <utility>
@@ -413,8 +414,42 @@ struct SlowPath::Impl {
     }
   }
 
+  // An encapsulated packet too big for the path, its inner packet IPv4 without DF: split into
+  // pieces that fit (encap.hpp), each sent to the backend's next hop like any frame waiting for
+  // its neighbour. The path MTU is the backend's learned one, else the configured or the
+  // egress port's, as the worker took it.
+  void on_split(SlowPacket& sp, uint64_t now_ms, SlowPathOutput& out) {
+    const std::span<const uint8_t> frame(sp.pkt.data, sp.pkt.len);
+    Parsed outer;
+    const NodePort* port = port_of(sp.next_hop.port);
+    std::optional<InnerSplit> plan;
+    if (port != nullptr && parse(frame, outer) == DropReason::none) {
+      uint16_t mtu = node.encap.mtu != 0 ? node.encap.mtu : port->mtu;
+      if (auto it = path_mtus.find(outer.key.dst_addr()); it != path_mtus.end()) {
+        mtu = std::min(mtu, it->second.mtu);
+      }
+      plan = plan_inner_split(frame, outer, mtu);
+    }
+    if (!plan) return drop(sp.pkt, stats.split_failed);
+    const uint16_t room = uint16_t(plan->inner_off + plan->chunk + kIpv4MinHeaderLen);
+    for (uint16_t k = 0; k < plan->count; ++k) {
+      Packet piece;
+      if (!pool.alloc(piece, room)) {
+        ++stats.alloc_failed;
+        break;
+      }
+      piece.len = write_inner_piece(frame, outer, *plan, k, piece.data);
+      SlowPacket waiting{piece, SlowReason::needs_neighbor, sp.next_hop};
+      on_needs_neighbor(waiting, now_ms, out);
+      ++stats.split_pieces;
+    }
+    ++stats.split_packets;
+    pool.free(sp.pkt);
+  }
+
   void handle(SlowPacket& sp, uint64_t now_ms, SlowPathOutput& out) {
     if (sp.reason == SlowReason::needs_neighbor) return on_needs_neighbor(sp, now_ms, out);
+    if (sp.reason == SlowReason::split) return on_split(sp, now_ms, out);
     const std::span<const uint8_t> frame(sp.pkt.data, sp.pkt.len);
     Parsed parsed;
     const NodePort* port = port_of(sp.pkt.port);

@@ -12,6 +12,8 @@
 //   (NeighborUpdate with `valid = false`) when the probe gets no answer.
 // - Path MTUs: a router's ICMP error about a packet Magline encapsulated (encap.hpp) gives that
 //   backend's path MTU, published as a PathMtuUpdate and forgotten after a while.
+// - Splitting: an encapsulated packet too big for the path whose inner packet is IPv4 without DF
+//   is split into pieces that fit (encap.hpp), each sent like a frame waiting for its neighbour.
 //
 // Single-threaded (the control thread); never called per packet on a worker. Allocates only
 // through PacketPool and its own bounded containers.
@@ -68,6 +70,9 @@ struct SlowPathStats {
   uint64_t path_mtus_learned = 0;   // a tunnelled backend's path MTU learned, or lowered
   uint64_t path_mtus_expired = 0;   // ...and forgotten after path_mtu_expiry_ms
   uint64_t path_mtus_refused = 0;   // not learned: max_path_mtus backends have one already
+  uint64_t split_packets = 0;       // encapsulated packets too big for the path, split
+  uint64_t split_pieces = 0;        // ...into this many pieces, each sent on
+  uint64_t split_failed = 0;        // could not be split (inner options, no room): dropped
 };
 
 // What the slow path produced: packets to transmit on a port, and neighbour and path MTU

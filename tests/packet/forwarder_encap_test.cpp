@@ -143,10 +143,54 @@ TEST_F(ForwarderEncap, APacketTooBigOnceEncapsulatedIsAnsweredWithThePathMtu) {
   ASSERT_EQ(h.run(sized(kVip, 1480).bytes()).verdict, Verdict::tx);  // 1500 with IPIP: fits
   expect_frag_needed(h.run(sized(kVip, 1481).bytes()), 1480);
   EXPECT_EQ(h.forwarder().counters().too_big, 1u);
-  // Without DF a router would fragment; Magline does not, and says why it drops.
+}
+
+// Without DF a router would fragment: the packet is encapsulated as it is and handed to the slow
+// path to be split (encapsulation.fragment, on by default), for the backend's next hop.
+TEST_F(ForwarderEncap, IpipWithoutDfTooBigGoesEncapsulatedToTheSlowPathToBeSplit) {
+  web(ForwardMode::ipip, kVip, kBackend);
+  const Outcome o = h.run(sized(kVip, 1481, false).bytes());
+  ASSERT_EQ(o.verdict, Verdict::slow) << to_string(o);
+  EXPECT_EQ(o.slow, dp::SlowReason::split);
+  EXPECT_EQ(dp::to_string(o.next_hop.ip), "198.18.0.254");  // the backend's gateway
+  dp::Parsed outer;
+  ASSERT_EQ(dp::parse(o.frame, outer), DropReason::none);
+  EXPECT_EQ(outer.key.proto, dp::kProtoIpip);
+  EXPECT_EQ(dp::to_string(outer.key.dst_addr()), kBackend);
+  EXPECT_EQ(outer.l3_end - outer.l3_off, 1501);
+  const auto split = dp::plan_inner_split(o.frame, outer, 1500);
+  ASSERT_TRUE(split.has_value());
+  EXPECT_EQ(split->count, 2u);
+}
+
+TEST_F(ForwarderEncap, WithoutSplittingIpipWithoutDfTooBigIsDropped) {
+  dp::EncapSettings e;
+  e.fragment = false;
+  h.encapsulation(e);
+  web(ForwardMode::ipip, kVip, kBackend);
   const Outcome o = h.run(sized(kVip, 1481, false).bytes());
   EXPECT_EQ(o.verdict, Verdict::drop);
   EXPECT_EQ(o.reason, DropReason::encap_too_big);
+}
+
+// The slow path's share: kSplitPerWindow packets per window, the rest dropped and counted.
+TEST_F(ForwarderEncap, SplittingIsBoundedPerWorker) {
+  web(ForwardMode::ipip, kVip, kBackend);
+  std::vector<Bytes> frames(dp::kSplitPerWindow + 5, sized(kVip, 1481, false).bytes());
+  size_t slow = 0, dropped = 0;
+  for (size_t i = 0; i < frames.size(); i += 50) {
+    const std::vector<Bytes> burst(frames.begin() + long(i),
+                                   frames.begin() + long(std::min(frames.size(), i + 50)));
+    for (const Outcome& o : h.run_burst(burst, 1000)) {
+      slow += o.verdict == Verdict::slow;
+      dropped += o.verdict == Verdict::drop;
+    }
+  }
+  EXPECT_EQ(slow, dp::kSplitPerWindow);
+  EXPECT_EQ(dropped, 5u);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::encap_fragment_limited)], 5u);
+  EXPECT_EQ(h.run(sized(kVip, 1481, false).bytes(), 1000 + dp::kEchoWindowMs).verdict,
+            Verdict::slow);  // the next window
 }
 
 TEST_F(ForwarderEncap, TheConfiguredPathMtuCountsAndGueAddsItsUdpHeader) {

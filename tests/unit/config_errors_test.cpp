@@ -716,7 +716,9 @@ TEST(ConfigErrors, Encapsulation) {
        "t.json: dataplane.encapsulation.gue_port: expected an integer in 1..65535, got 0"},
       {dpc(R"("encapsulation": {"port": 6080})"),
        "t.json: dataplane.encapsulation: unknown key \"port\"; known keys: source_v4, "
-       "source_v6, gue_port, mtu"},
+       "source_v6, gue_port, mtu, fragment"},
+      {dpc(R"("encapsulation": {"fragment": "yes"})"),
+       "t.json: dataplane.encapsulation.fragment: expected true or false, got \"yes\""},
   });
 }
 

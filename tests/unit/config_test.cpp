@@ -295,7 +295,7 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
       "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "lan0"}],
       "snat_ports": {"low": 20000, "high": 29999},
       "encapsulation": {"source_v4": "198.18.250.0/24", "source_v6": "2001:db8:fa::/64",
-                        "gue_port": 7777, "mtu": 1400}},
+                        "gue_port": 7777, "mtu": 1400, "fragment": false}},
     "admin": {"address": "::1", "port": 9200}})");
   const DataplaneConfig& d = c.dataplane;
   EXPECT_EQ(d.worker_cores, (std::vector<uint32_t>{1, 2}));
@@ -333,6 +333,7 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   EXPECT_EQ(dp::to_string(*node.encap.source_v6), "2001:db8:fa::/64");
   EXPECT_EQ(node.encap.gue_port, 7777);
   EXPECT_EQ(node.encap.mtu, 1400);
+  EXPECT_FALSE(node.encap.fragment);
 }
 
 // IPIP and GUE backends are tunnel endpoints: of the other family than the frontends too.
@@ -359,6 +360,7 @@ TEST(Dataplane, Defaults) {
   EXPECT_EQ(c.dataplane.encapsulation, dp::EncapSettings{});
   EXPECT_EQ(node_of(c).encap.gue_port, 6080);
   EXPECT_EQ(node_of(c).encap.mtu, 0);  // the egress port's
+  EXPECT_TRUE(node_of(c).encap.fragment);
   EXPECT_EQ(c.dataplane.file_prefix, "magline");
   EXPECT_TRUE(c.dataplane.telemetry);
   EXPECT_FALSE(c.dataplane.capture);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 
@@ -232,6 +233,122 @@ TEST(EncapSource, SpreadsFlowsOverThePrefix) {
     seen.insert(a);
   }
   EXPECT_EQ(seen.size(), 256u);
+}
+
+// ---- Splitting (encapsulation.fragment) ----
+
+// Splits `frame` (encapsulated) at `mtu` and checks every piece: it parses, its checksums
+// (outer and inner) are right, its IP packet fits, and its outer header is the frame's but for
+// the lengths. Returns the inner fragments' payloads by offset, and the last piece's MF.
+struct Pieces {
+  std::map<size_t, Bytes> by_offset;
+  bool last_more = false;
+  size_t count = 0;
+};
+Pieces split(const Bytes& frame, uint16_t mtu) {
+  Pieces out;
+  dp::Parsed outer;
+  EXPECT_EQ(dp::parse(frame, outer), DropReason::none);
+  const auto plan = dp::plan_inner_split(frame, outer, mtu);
+  EXPECT_TRUE(plan.has_value());
+  if (!plan) return out;
+  out.count = plan->count;
+  for (uint16_t k = 0; k < plan->count; ++k) {
+    Bytes piece(frame.size() + 64, 0xee);
+    piece.resize(dp::write_inner_piece(frame, outer, *plan, k, piece.data()));
+    dp::Parsed p;
+    EXPECT_EQ(dp::parse(piece, p), DropReason::none);
+    EXPECT_EQ(checksum_errors(piece), "") << k;
+    EXPECT_LE(p.l3_end - p.l3_off, mtu) << k;
+    EXPECT_EQ(p.key, outer.key) << k;
+    const uint8_t* in = piece.data() + plan->inner_off;
+    EXPECT_EQ(dp::ipv4_header_checksum(in, 20), dp::load_be16(in + 10)) << k;
+    const uint16_t frag = dp::load_be16(in + 6);
+    EXPECT_EQ(frag & 0x4000, 0) << k;
+    const size_t len = dp::load_be16(in + 2) - 20u;
+    EXPECT_EQ(plan->inner_off + 20 + len, piece.size()) << k;
+    out.by_offset[size_t(frag & 0x1fff) * 8] = Bytes(in + 20, in + 20 + len);
+    if (k + 1 == plan->count) {
+      out.last_more = frag & 0x2000;
+    } else {
+      EXPECT_TRUE(frag & 0x2000) << k;
+      EXPECT_EQ(len % 8, 0u) << k;
+    }
+  }
+  return out;
+}
+
+Bytes joined(const Pieces& p, size_t first = 0) {
+  Bytes all;
+  for (const auto& [off, data] : p.by_offset) {
+    EXPECT_EQ(off, first + all.size());
+    all.insert(all.end(), data.begin(), data.end());
+  }
+  return all;
+}
+
+TEST(EncapSplit, AnIpipDatagramSplitsIntoPiecesThatFitAndRejoin) {
+  const Bytes payload = [] {
+    Bytes b(3000);
+    for (size_t i = 0; i < b.size(); ++i) b[i] = uint8_t(i * 7);
+    return b;
+  }();
+  const Packet inner = Packet().ipv4(kClient4, kVip4).udp(40000, 53).payload(payload);
+  const Bytes frame = encapsulated(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4)
+                                       .udp(40000, 53).payload(payload).bytes(),
+                                   header(ForwardMode::ipip, kSource4, kBackend4));
+  const Pieces p = split(frame, 1400);
+  EXPECT_EQ(p.count, 3u);  // 3008 bytes of UDP in 1360-byte pieces
+  EXPECT_FALSE(p.last_more);
+  const Bytes l3 = inner.l3_bytes();
+  EXPECT_EQ(joined(p), Bytes(l3.begin() + 20, l3.end()));
+}
+
+TEST(EncapSplit, GueOverIpv6PiecesCarryTheirOwnUdpChecksums) {
+  const Bytes frame = encapsulated(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4)
+                                       .udp(40000, 53).payload(Bytes(2000, 'q')).bytes(),
+                                   header(ForwardMode::gue, kSource6, kBackend6));
+  const Pieces p = split(frame, 1280);  // checksum_errors() checks each piece's outer UDP
+  EXPECT_EQ(p.count, 2u);
+  EXPECT_EQ(joined(p).size(), 2008u);
+}
+
+// A fragment already (offset 1480, more to come): its pieces' offsets follow on, and the last
+// keeps MF.
+TEST(EncapSplit, AFragmentSplitsIntoFragmentsOfTheSameDatagram) {
+  const Bytes frame = encapsulated(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4)
+                                       .fragment(1480, true).protocol(dp::kProtoUdp)
+                                       .payload(Bytes(1480, 'f')).bytes(),
+                                   header(ForwardMode::ipip, kSource4, kBackend4));
+  const Pieces p = split(frame, 1000);
+  EXPECT_EQ(p.count, 2u);
+  EXPECT_TRUE(p.last_more);
+  EXPECT_EQ(joined(p, 1480), Bytes(1480, 'f'));
+}
+
+TEST(EncapSplit, DfOptionsAndIpv6StayWhole) {
+  dp::Parsed outer;
+  const auto plan = [&](const Packet& inner, ForwardMode mode, const char* src,
+                        const char* dst) {
+    const Bytes f = encapsulated(inner.bytes(), header(mode, src, dst));
+    EXPECT_EQ(dp::parse(f, outer), DropReason::none);
+    return dp::plan_inner_split(f, outer, 1280);
+  };
+  const Bytes big(1500, 'x');
+  EXPECT_FALSE(plan(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4).dont_fragment()
+                        .udp(1, 53).payload(big), ForwardMode::ipip, kSource4, kBackend4));
+  EXPECT_FALSE(plan(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4)
+                        .ipv4_options({1, 1, 1, 1}).udp(1, 53).payload(big),
+                    ForwardMode::ipip, kSource4, kBackend4));
+  EXPECT_FALSE(plan(Packet().eth(kClientMac, kLbMac).ipv6(kClient6, kVip6).udp(1, 53)
+                        .payload(big), ForwardMode::ipip, kSource6, kBackend6));
+  // And an MTU that leaves no room for 8 bytes of payload.
+  const Bytes f = encapsulated(Packet().eth(kClientMac, kLbMac).ipv4(kClient4, kVip4)
+                                   .udp(1, 53).payload(big).bytes(),
+                               header(ForwardMode::ipip, kSource4, kBackend4));
+  ASSERT_EQ(dp::parse(f, outer), DropReason::none);
+  EXPECT_FALSE(dp::plan_inner_split(f, outer, 47));
+  EXPECT_TRUE(dp::plan_inner_split(f, outer, 48));
 }
 
 }  // namespace

@@ -745,5 +745,49 @@ TEST_F(SlowPathTest, AnswersArpForTheEncapsulationsOuterSources) {
   EXPECT_EQ(o.tx[0].frame, arp_reply("198.18.250.77", kLbMac, "198.18.1.254", kOtherMac));
 }
 
+// ---- Splitting encapsulated packets (encapsulation.fragment) ----
+
+// What a worker hands over: an IPIP packet to 198.19.200.7 (via 198.18.1.254) whose inner IPv4
+// datagram has no DF and is too big for the port's MTU once encapsulated.
+Bytes too_big_ipip(size_t payload) {
+  const Packet inner = Packet().ipv4("198.18.10.1", "198.18.100.1").udp(40000, 53)
+      .payload(Bytes(payload, 'u'));
+  return Packet().eth(kClientMac, kLbMac).ipv4("198.18.250.3", "198.19.200.7").protocol(4)
+      .payload(inner.l3_bytes()).bytes();
+}
+
+TEST_F(SlowPathTest, SplitsAnEncapsulatedPacketIntoPiecesThatWaitForTheirNeighbour) {
+  const Out o = handle(too_big_ipip(1472), SlowReason::split, 7, 0, {ip("198.18.1.254"), 0});
+  ASSERT_EQ(o.tx.size(), 1u);  // the ARP request for the next hop; the pieces wait
+  EXPECT_EQ(stats().split_packets, 1u);
+  EXPECT_EQ(stats().split_pieces, 2u);
+  const Out released = arp(arp_reply("198.18.1.254", kOtherMac, "198.18.1.1", kLbMac), 0, 10);
+  ASSERT_EQ(released.tx.size(), 2u);
+  size_t inner_bytes = 0;
+  for (const Sent& s : released.tx) {
+    dp::Parsed p;
+    ASSERT_EQ(dp::parse(s.frame, p), dp::DropReason::none);
+    EXPECT_EQ(s.port, 0u);
+    EXPECT_EQ(Bytes(s.frame.begin(), s.frame.begin() + 6),
+              Bytes(kOtherMac.begin(), kOtherMac.end()));
+    EXPECT_LE(p.l3_end - p.l3_off, 1500);
+    EXPECT_EQ(p.key.proto, 4);
+    inner_bytes += p.l3_end - p.l4_off - 20u;
+  }
+  EXPECT_EQ(inner_bytes, 1480u);  // the UDP header and payload, all there
+}
+
+// A learned path MTU is the one pieces fit; an inner packet that may not be split is dropped.
+TEST_F(SlowPathTest, SplitsToTheLearnedPathMtuAndDropsWhatCannotBeSplit) {
+  handle(frag_needed("198.18.250.9", "198.19.200.7", 1000), SlowReason::path_mtu, 0, 0);
+  handle(too_big_ipip(1472), SlowReason::split, 7, 0, {ip("198.18.1.254"), 0});
+  EXPECT_EQ(stats().split_pieces, 2u);  // 1480 bytes in pieces of 976
+  Bytes options = too_big_ipip(1472);
+  options[14 + 20] = 0x46;  // the inner header claims an option: not split
+  handle(options, SlowReason::split, 7, 0, {ip("198.18.1.254"), 0});
+  EXPECT_EQ(stats().split_failed, 1u);
+  EXPECT_EQ(stats().split_packets, 1u);
+}
+
 }  // namespace
 }  // namespace magline::test
