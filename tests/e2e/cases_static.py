@@ -74,10 +74,11 @@ class StaticCases:
 
     def udp_fragments(self, out):
         """4000-byte datagrams (three fragments each way at MTU 1500) through full-NAT over
-        IPv6 and IPv4, DNAT, L2 DSR and IPIP over IPv4: every one echoed whole, and Magline
-        counted the fragments (both ways, or the client's way under DSR and IPIP). Through IPIP
-        each 1500-byte fragment is too big once encapsulated and is split again by Magline, to
-        the far link's MTU once the router has taught it (warm-up datagrams first). IPv4 only with `--pmd pcap`:
+        IPv6 and IPv4, DNAT, L2 DSR, IPIP and GUE (over IPv6) for IPv4: every one echoed whole,
+        and Magline counted the fragments (both ways, or the client's way under DSR and the
+        tunnels). Through the tunnels each 1500-byte fragment is too big once encapsulated and
+        is split again by Magline, to the far link's MTU once the router has taught it (warm-up
+        datagrams first). IPv4 only with `--pmd pcap`:
         DPDK's af_packet driver joins its sockets with PACKET_FANOUT_FLAG_DEFRAG (hard-coded),
         so the kernel reassembles IPv4 datagrams before Magline sees them, and one larger than
         the ring's frame (2048 bytes) arrives cut short (`ipv4_total_len_beyond_frame`). The
@@ -90,25 +91,29 @@ class StaticCases:
             paths += [(CLIENT, VIP_UDP, 53, "full-NAT IPv4", 6),
                       (CLIENT2, VIP_DNAT, 53, "DNAT IPv4", 6),
                       (CLIENT, VIP_DSR, 5353, "L2 DSR IPv4", 3),
-                      (CLIENT, VIP_IPIP, 5353, "IPIP IPv4", 3)]
+                      (CLIENT, VIP_IPIP, 5353, "IPIP IPv4", 3),
+                      (CLIENT, VIP_GUE, 5353, "GUE IPv4 over IPv6", 3)]
         else:
             out.append("IPv4 (full-NAT, DNAT, L2 DSR) runs with --pmd pcap: af_packet "
                        "reassembles IPv4")
         before = scrape_samples()
         problems = []
         if self.args.pmd == "pcap":
-            # Until the router's "fragmentation needed" about Magline's 1500-byte outer
-            # packets has taught it each far backend's path MTU, IPIP datagrams are lost there.
+            # Until the router's "fragmentation needed" (IPIP over IPv4) or "packet too big"
+            # (GUE over IPv6) about Magline's 1500-byte outer packets has taught it each far
+            # backend's path MTU, tunnelled datagrams are lost there.
             learned = 0
             for _ in range(4):
                 learned = sum(v for (name, _), v in scrape_samples().items()
                               if name == "magline_path_mtus_learned_total")
-                if learned >= len(FAR_BACKENDS):
+                if learned >= 2 * len(FAR_BACKENDS):
                     break
-                in_ns(CLIENT, PYTHON, AGENT, "udp", VIP_IPIP, "5353", str(n), "2", str(size),
-                      timeout=15)
+                for vip in (VIP_IPIP, VIP_GUE):
+                    in_ns(CLIENT, PYTHON, AGENT, "udp", vip, "5353", str(n), "2", str(size),
+                          timeout=15)
                 time.sleep(1.2)  # the counters reach /metrics within a second
-            out.append(f"IPIP warm-up: path MTUs learned for {learned:g} far backends")
+            out.append(f"tunnels' warm-up: path MTUs learned for {learned:g} far backend "
+                       f"addresses (IPv4 and IPv6)")
             before = scrape_samples()
         for ns, vip, port, what, _ in paths:
             budget = time_left(SERIES_BUDGET_S)
@@ -137,9 +142,11 @@ class StaticCases:
         split = sum(v - before.get(k, 0) for k, v in after.items()
                     if k[0] == "magline_split_packets_total")
         out.append(f"magline_fragments_total rose by {fragments:g}; fragment_unmatched drops "
-                   f"{unmatched:g}; all drops {drops}; split by Magline for IPIP {split:g}")
-        if self.args.pmd == "pcap" and split < n:
-            problems.append(f"expected at least {n} IPIP fragments split, got {split:g}")
+                   f"{unmatched:g}; all drops {drops}; split by Magline for the tunnels "
+                   f"{split:g}")
+        if self.args.pmd == "pcap" and split < 2 * n:
+            problems.append(f"expected at least {2 * n} tunnelled fragments split, got "
+                            f"{split:g}")
         if fragments < want:
             problems.append(f"expected at least {want} fragments forwarded")
         if problems:
