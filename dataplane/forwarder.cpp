@@ -256,14 +256,9 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     if (p.icmp_error) {
       icmp_error(pkt, w, out);
     } else if (p.icmp_type == (proto == kProtoIcmp ? kIcmpEchoRequest : kIcmpv6EchoRequest)) {
-      if (now_ms_ / kEchoWindowMs != echo_window_) {
-        echo_window_ = now_ms_ / kEchoWindowMs;
-        echo_left_ = kEchoPerWindow;
-      }
-      if (echo_left_ == 0) {
+      if (!slow_share(echo_window_, echo_left_, kEchoPerWindow)) {
         drop(pkt, DropReason::echo_rate_limited, out);
       } else {
-        --echo_left_;
         to_slow_path(pkt, SlowReason::echo, {}, out);  // answered there for our addresses, VIPs
       }
     } else {
@@ -727,6 +722,18 @@ void Forwarder::apply(const Update& u) noexcept {
                                               u.new_state->frontend_slot(i)};
     }
   }
+}
+
+// Takes one of `per_window` frames a kEchoWindowMs window may hand the slow path for one kind
+// of work; false when the window's share is spent.
+bool Forwarder::slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept {
+  if (now_ms_ / kEchoWindowMs != window) {
+    window = now_ms_ / kEchoWindowMs;
+    left = per_window;
+  }
+  if (left == 0) return false;
+  --left;
+  return true;
 }
 
 void Forwarder::send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept {

@@ -176,6 +176,7 @@ class Forwarder {
   void icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
                             BurstOut& out) noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
+  bool slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept;
   void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
@@ -251,9 +252,12 @@ class Forwarder {
   // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
   uint64_t echo_window_ = 0;
   uint32_t echo_left_ = 0;
-  // The same for packets to split (encapsulation.fragment): kSplitPerWindow per kEchoWindowMs.
+  // The same for packets to split (encapsulation.fragment): kSplitPerWindow per kEchoWindowMs;
+  // and for routers' ICMP errors about tunnels (path MTUs): kEchoPerWindow.
   uint64_t split_window_ = 0;
   uint32_t split_left_ = 0;
+  uint64_t pmtu_window_ = 0;
+  uint32_t pmtu_left_ = 0;
 };
 
 }  // namespace magline::dp

@@ -29,15 +29,10 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
       return false;
     }
     // IPv4 without DF: encapsulated as it is, and split by the slow path, within its share.
-    if (now_ms_ / kEchoWindowMs != split_window_) {
-      split_window_ = now_ms_ / kEchoWindowMs;
-      split_left_ = kSplitPerWindow;
-    }
-    if (split_left_ == 0) {
+    if (!slow_share(split_window_, split_left_, kSplitPerWindow)) {
       drop(pkt, DropReason::encap_fragment_limited, out);
       return false;
     }
-    --split_left_;
     split = true;
   }
   EncapHeader h;

@@ -22,7 +22,11 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
   const uint8_t proto = in.key.proto;
   if ((proto == kProtoIpip || proto == kProtoIpv6 || proto == kProtoUdp) &&
       tunnel_path_mtu({pkt.data, pkt.len}, w.p, node_)) {
-    to_slow_path(pkt, SlowReason::path_mtu, {}, out);
+    if (!slow_share(pmtu_window_, pmtu_left_, kEchoPerWindow)) {
+      drop(pkt, DropReason::path_mtu_rate_limited, out);
+    } else {
+      to_slow_path(pkt, SlowReason::path_mtu, {}, out);
+    }
     return;
   }
   if (!in.has_ports || (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp)) {

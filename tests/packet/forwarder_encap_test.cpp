@@ -252,6 +252,23 @@ TEST_F(ForwarderEncap, ARoutersErrorAboutATunnelGoesToTheControlThreadAndItsMtuC
   EXPECT_EQ(h.run(sized(kVip, 1480).bytes()).verdict, Verdict::tx);
 }
 
+// Such errors reach the control thread at most kEchoPerWindow per window and worker: a flood of
+// them cannot crowd ARP out of the slow path's ring.
+TEST_F(ForwarderEncap, RoutersErrorsAboutTunnelsAreBoundedPerWorker) {
+  web(ForwardMode::ipip, kVip, kBackend);
+  const Bytes error = Packet().eth(kGatewayMac, kLbMac).ipv4("198.18.0.254", kLbIp)
+      .icmp_error(dp::kIcmpUnreachable, dp::kIcmpFragNeeded,
+                  Packet().ipv4(kLbIp, kBackend).protocol(dp::kProtoIpip)
+                      .payload(sized(kVip, 100).l3_bytes()),
+                  Packet::kWhole, 1300).bytes();
+  size_t slow = 0;
+  for (const Outcome& o : h.run_burst(std::vector<Bytes>(dp::kEchoPerWindow + 3, error))) {
+    slow += o.verdict == Verdict::slow;
+  }
+  EXPECT_EQ(slow, dp::kEchoPerWindow);
+  EXPECT_EQ(h.forwarder().counters().drops[size_t(DropReason::path_mtu_rate_limited)], 3u);
+}
+
 // The same error quoting a tunnel packet from an address that is not Magline's is about
 // nothing Magline sent.
 TEST_F(ForwarderEncap, AnErrorAboutSomeoneElsesTunnelIsDropped) {
