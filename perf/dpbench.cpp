@@ -14,6 +14,9 @@
 //                  port search, two flow entries (forward and reply) in a table of
 //                  --new-capacity entries (2^21: 144 MiB, out of cache) that fills within
 //                  the first half second, after which every SYN evicts half-open entries
+//   flood-1M       (full_nat) hit-1M's connections, every other frame replaced by a flood SYN
+//                  (a new made-up tuple) with the SYN proxy on: the established frames must
+//                  all be forwarded and no connection reopened, the SYNs answered with cookies
 //   hit-1k-2w      hit-1k on two workers at once (lcores 0 and 1, a queue and a forwarder
 //                  each), against testpmd with two forwarding cores: the scaling figure
 //
@@ -21,7 +24,7 @@
 // generating work is the same for all of them.
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
-//                        [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]
+//                        [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|hit-1k-2w]
 //                        [--mode full_nat|dnat|dsr_l2|ipip|gue]   (the service's mode; full_nat
 //                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
@@ -93,7 +96,7 @@ std::vector<uint8_t> tcp_frame(uint32_t src, uint16_t sport, uint32_t dst, uint1
   return f;
 }
 
-enum class Mode { macswap, hit, fresh };
+enum class Mode { macswap, hit, fresh, flood };
 
 // The worker's port: net_null's buffers, each filled with the next frame of the traffic mix as
 // it is received (a 64-byte copy, the work a NIC's DMA does: testpmd's baseline pays the same
@@ -105,6 +108,8 @@ struct GenIo {
   const std::vector<uint8_t>* frame = nullptr;  // the template
   uint32_t flows = 0;                           // hit: how many distinct flows are cycled
   uint32_t seq = 0;
+  uint32_t mixed = 0;  // flood: every other frame is a SYN
+  uint32_t fresh = 0;  // flood: the SYNs' made-up clients
   uint64_t received = 0, sent = 0;
 
   uint16_t rx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
@@ -118,6 +123,14 @@ struct GenIo {
       // incrementally and never verifies them. An odd step modulo a power of two visits every
       // flow once per round (no division: the generator stands in for the NIC and should cost
       // next to nothing).
+      if (mode == Mode::flood && (++mixed & 1)) {
+        // A flood SYN from a made-up client never seen before (198.20.x.y).
+        const uint32_t j = fresh++;
+        dp::store_be32(pkts[i].data + 26, 0xc6140000u | (j >> 14));
+        dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (j & 0x3fff)));
+        pkts[i].data[47] = dp::kTcpSyn;
+        continue;
+      }
       const uint32_t k = mode == Mode::fresh ? seq++
                          : (flows & (flows - 1)) == 0 ? (seq += 2654435761u) & (flows - 1)
                                                       : (seq += 2654435761u) % flows;
@@ -207,7 +220,7 @@ int measure(int argc, char** argv);
 // empty runtime directory behind, removed here.
 constexpr const char* kUsage =
     "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
-    "                       [--only copy+macswap|hit-1k|hit-1M|new|hit-1k-2w]\n"
+    "                       [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|hit-1k-2w]\n"
     "                       [--mode full_nat|dnat|dsr_l2|ipip|gue] [--affinity client_ip|none]\n"
     "                       [--new-capacity N] [--syn-proxy off|on|auto]\n"
     "Packets per second per worker core through the real worker loop on net_null, next to\n"
@@ -370,8 +383,10 @@ int measure(int argc, char** argv) {
   };
   dp::SingleWorker steering;
   auto wanted = [&](const std::string& name) {
-    // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too.
-    return only.empty() || only == name || (only == "hit-1k-2w" && name == "hit-1k");
+    // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too;
+    // flood-1M runs on hit-1M's connections.
+    return only.empty() || only == name || (only == "hit-1k-2w" && name == "hit-1k") ||
+           (only == "flood-1M" && name == "hit-1M");
   };
   if (wanted("copy+macswap")) {
     Job job{Mode::macswap, port->id(), 0, seconds, &ack, uint32_t(flows), nullptr};
@@ -379,6 +394,10 @@ int measure(int argc, char** argv) {
     results.push_back({"copy+macswap", job});
   }
   std::vector<std::unique_ptr<Bench>> keep;
+  std::vector<std::shared_ptr<const dp::ServiceState>> retired;  // alive while workers are
+  struct {
+    uint64_t dropped = 0, reopened = 0, cookies = 0, frames = 0;
+  } flood;
   constexpr uint32_t kMillion = 1u << 20;
   for (const uint32_t n : {uint32_t(flows), kMillion}) {
     if (!wanted(n == kMillion ? "hit-1M" : "hit-1k")) continue;
@@ -396,6 +415,24 @@ int measure(int argc, char** argv) {
                    (unsigned long)(fwd->counters().new_connections - opened));
     }
     results.push_back({n == kMillion ? "hit-1M" : "hit-1k", job});
+    if (n == kMillion && mode == dp::ForwardMode::full_nat && wanted("flood-1M")) {
+      // The same connections with the proxy turned on, and a flood beside them.
+      dp::Service proxied = svc;
+      proxied.syn_proxy = dp::SynProxy::on;
+      auto on = publisher.publish({proxied}, 0);
+      if (!on) return 1;
+      for (auto& r : on->retired) retired.push_back(std::move(r));
+      fwd->updates->enqueue_burst(on->updates.data(), uint32_t(on->updates.size()));
+      const dp::ForwarderCounters c0 = fwd->counters();
+      Job mix{Mode::flood, port->id(), 0, seconds, &ack, n, fwd.get()};
+      launch(mix);
+      const dp::ForwarderCounters& c1 = fwd->counters();
+      uint64_t dropped = 0;
+      for (size_t r = 0; r < c1.drops.size(); ++r) dropped += c1.drops[r] - c0.drops[r];
+      flood = {dropped, c1.new_connections - c0.new_connections,
+               c1.syn_cookies_sent - c0.syn_cookies_sent, mix.packets};
+      results.push_back({"flood-1M", mix});
+    }
     keep.push_back(std::move(fwd));
   }
   auto fresh = make_forwarder(steering, new_capacity, 0, true);
@@ -503,6 +540,20 @@ int measure(int argc, char** argv) {
                    {"drops_snat_ports_exhausted",
                     fc.drops[size_t(dp::DropReason::snat_ports_exhausted)]},
                    {"drops_flow_table_full", fc.drops[size_t(dp::DropReason::flow_table_full)]}};
+  if (j["paths"].contains("flood-1M")) {
+    const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
+    const double mix = j["paths"]["flood-1M"]["pps"].get<double>();
+    j["flood_1M"] = {{"frames", flood.frames},
+                     {"established_frames_dropped", flood.dropped},
+                     {"connections_reopened", flood.reopened},
+                     {"syn_cookies_sent", flood.cookies},
+                     {"vs_hit_1M", hit1m > 0 ? mix / hit1m : 0}};
+    std::printf("flood-1M / hit-1M: %.2f; of %lu frames (half established, half flood SYNs): "
+                "%lu dropped, %lu connections reopened, %lu SYNs answered with cookies\n",
+                hit1m > 0 ? mix / hit1m : 0, (unsigned long)flood.frames,
+                (unsigned long)flood.dropped, (unsigned long)flood.reopened,
+                (unsigned long)flood.cookies);
+  }
   if (j["paths"].contains("hit-1M") && j["paths"].contains("new")) {
     const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
     const double new_pps = j["paths"]["new"]["pps"].get<double>();
