@@ -9,8 +9,9 @@ import time
 
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, CLIENT, CLIENT2, CLIENT2_V4, CLIENT_V4, CLIENT_V6, FAR_BACKENDS, FAR_MTU,
-    Fail, LB_IF, LB_V4, LB_V6, NODE_PORT, PYTHON, ROUTER, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE,
-    VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns,
+    Fail, LB_IF, LB_V4, LB_V6, NODE_PORT, PYTHON, ROUTER, VIP_DNAT, VIP_DNAT6, VIP_DSR, VIP_DSR6,
+    VIP_ECHO, VIP_GUE, VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6,
+    in_ns,
 )
 from dpdk_capture import pcapng_frames
 from harness import (  # the process wrappers, clients, /metrics
@@ -86,7 +87,9 @@ class StaticCases:
         they come."""
         n, size = 8, 4000
         # (client namespace, VIP, port, what, fragments through Magline per datagram)
-        paths = [(CLIENT, VIP_UDP6, 53, "full-NAT IPv6", 6)]
+        paths = [(CLIENT, VIP_UDP6, 53, "full-NAT IPv6", 6),
+                 (CLIENT2, VIP_DNAT6, 53, "DNAT IPv6", 6),
+                 (CLIENT, VIP_DSR6, 5353, "L2 DSR IPv6", 3)]
         if self.args.pmd == "pcap":
             paths += [(CLIENT, VIP_UDP, 53, "full-NAT IPv4", 6),
                       (CLIENT2, VIP_DNAT, 53, "DNAT IPv4", 6),
@@ -94,8 +97,8 @@ class StaticCases:
                       (CLIENT, VIP_IPIP, 5353, "IPIP IPv4", 3),
                       (CLIENT, VIP_GUE, 5353, "GUE IPv4 over IPv6", 3)]
         else:
-            out.append("IPv4 (full-NAT, DNAT, L2 DSR) runs with --pmd pcap: af_packet "
-                       "reassembles IPv4")
+            out.append("IPv4 (full-NAT, DNAT, L2 DSR, IPIP, GUE) runs with --pmd pcap: "
+                       "af_packet reassembles IPv4")
         before = scrape_samples()
         problems = []
         if self.args.pmd == "pcap":

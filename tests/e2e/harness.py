@@ -13,9 +13,9 @@ import urllib.request
 
 from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_NET_V4, FAR_NET_V6,
-    Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON, ROUTER_V4,
-    ROUTER_V6, VIP_DNAT, VIP_DSR, VIP_ECHO, VIP_GUE, VIP_HTTP, VIP_HTTP6, VIP_IPIP, VIP_IPIP6,
-    VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
+    Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LB_V6_DNAT, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON,
+    ROUTER_V4, ROUTER_V6, VIP_DNAT, VIP_DNAT6, VIP_DSR, VIP_DSR6, VIP_ECHO, VIP_GUE, VIP_HTTP,
+    VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
 )
 from prometheus import parse_prometheus
 
@@ -77,7 +77,8 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             "ports": [{
                 "name": "lb0",
                 "device": DEVICES[pmd],
-                "addresses": [f"{LB_V4}/16", f"{LB_V4_DNAT}/24", f"{LB_V6}/64"],
+                "addresses": [f"{LB_V4}/16", f"{LB_V4_DNAT}/24", f"{LB_V6}/64",
+                              f"{LB_V6_DNAT}/64"],
             }],
             "routes": [{"to": FAR_NET_V4, "via": ROUTER_V4, "port": "lb0"},
                        {"to": FAR_NET_V6, "via": ROUTER_V6, "port": "lb0"}],
@@ -104,6 +105,12 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/dsr:udp", "mode": "dsr_l2",
              "frontends": [{"address": VIP_DSR, "port": 5353, "protocol": "udp"}],
              "backends": backends(v4, 5353)},
+            {"name": "e2e/dnat6:udp", "mode": "dnat",
+             "frontends": [{"address": VIP_DNAT6, "port": 53, "protocol": "udp"}],
+             "backends": backends(v6, 5353)},
+            {"name": "e2e/dsr6:udp", "mode": "dsr_l2",
+             "frontends": [{"address": VIP_DSR6, "port": 5353, "protocol": "udp"}],
+             "backends": backends(v6, 5353)},
             {"name": "e2e/dns6:udp", "mode": "full_nat",
              "frontends": [{"address": VIP_UDP6, "port": 53, "protocol": "udp"}],
              "backends": backends(v6, 5353)},

@@ -40,10 +40,13 @@ FAR_BACKENDS = [  # (namespace, name, IPv4, IPv6)
 NAMESPACES = [FABRIC, CLIENT, CLIENT2, ROUTER] + [b[0] for b in BACKENDS + FAR_BACKENDS]
 
 LB_V4, LB_V4_DNAT, LB_V6 = "198.18.0.1", "198.19.0.1", "2001:db8::1"
+LB_V6_DNAT = "2001:db8:19::1"  # client 2's IPv6 gateway
 CLIENT_V4, CLIENT_V6, CLIENT2_V4 = "198.18.10.1", "2001:db8::a", "198.19.0.10"
+CLIENT2_V6 = "2001:db8:19::10"
 VIP_HTTP, VIP_UDP, VIP_DSR, VIP_DNAT, VIP_ECHO = (
     "198.18.100.1", "198.18.100.2", "198.18.100.3", "198.18.100.4", "198.18.100.5")
 VIP_HTTP6, VIP_UDP6 = "2001:db8:100::1", "2001:db8:100::2"
+VIP_DSR6, VIP_DNAT6 = "2001:db8:100::3", "2001:db8:100::4"
 VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
 VIP_IPIP, VIP_GUE, VIP_IPIP6 = "198.18.100.20", "198.18.100.21", "2001:db8:100::20"
 ENCAP_SOURCE_V4 = "198.18.250.0/24"  # IPIP's outer sources: host bits from each flow's hash
@@ -269,14 +272,19 @@ def build_topology():
     in_ns(CLIENT, "ip", "addr", "add", f"{CLIENT_V4}/16", "dev", "eth0")
     in_ns(CLIENT, "ip", "-6", "addr", "add", f"{CLIENT_V6}/64", "dev", "eth0", "nodad")
     in_ns(CLIENT, "ip", "-6", "route", "add", "2001:db8:100::/64", "via", LB_V6)
-    # Client 2: another subnet, Magline is its default gateway (DNAT).
+    # Client 2: another subnet, Magline is its default gateway (DNAT), IPv4 and IPv6.
     in_ns(CLIENT2, "ip", "addr", "add", f"{CLIENT2_V4}/24", "dev", "eth0")
     in_ns(CLIENT2, "ip", "route", "add", "default", "via", LB_V4_DNAT)
+    in_ns(CLIENT2, "ip", "-6", "addr", "add", f"{CLIENT2_V6}/64", "dev", "eth0", "nodad")
+    in_ns(CLIENT2, "ip", "-6", "route", "add", "default", "via", LB_V6_DNAT)
     for ns, _, v4, v6 in BACKENDS:
         in_ns(ns, "ip", "addr", "add", f"{v4}/16", "dev", "eth0")
         in_ns(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
         # DNAT replies go back through Magline.
         in_ns(ns, "ip", "route", "add", "198.19.0.0/24", "via", LB_V4)
+        in_ns(ns, "ip", "-6", "route", "add", "2001:db8:19::/64", "via", LB_V6)
+        # IPv6 DSR: the VIP on loopback too (clients reach it through Magline, by route).
+        in_ns(ns, "ip", "-6", "addr", "add", f"{VIP_DSR6}/128", "dev", "lo", "nodad")
         # DSR: the VIP on loopback, never answered for in ARP (only Magline answers).
         in_ns(ns, "ip", "addr", "add", f"{VIP_DSR}/32", "dev", "lo")
         sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2",
