@@ -60,7 +60,7 @@ namespace magline::dp {
   X(neighbor_queue_full, "the slow path could not take a packet waiting for a neighbour")     \
   X(no_encap_source, "IPIP/GUE: no source prefix and no port address of the outer family")   \
   X(encap_too_big, "too big once encapsulated, DF clear, and encapsulation.fragment off") \
-  X(encap_fragment_limited, "too big once encapsulated, DF clear, beyond the share the slow path splits") \
+  X(encap_fragment_limited, "too big once encapsulated, DF clear, beyond the slow path's share") \
   X(no_headroom, "too little headroom in the buffer for a header to prepend")                 \
   X(syn_cookie_invalid, "SYN proxy engaged: an ACK for no connection without a valid cookie")   \
   X(syn_proxy_pending, "a backend's segment before its proxied handshake completed") \

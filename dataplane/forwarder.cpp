@@ -385,7 +385,10 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
   const ForwardMode mode = mode_of(f.flags);
   const uint16_t len = pkt.len;  // what the client sent, before any outer header
   if (encapsulates(mode)) {
-    if (!encapsulate_for(pkt, w.p, s.backend(idx).addr, *hop, mode, entropy(w.hash), out)) return;
+    const Encapsulated r =
+        encapsulate_for(pkt, w.p, s.backend(idx).addr, *hop, mode, entropy(w.hash), out);
+    if (r == Encapsulated::split) count_traffic(w, idx, len);  // its pieces leave from there
+    if (r != Encapsulated::send) return;
   } else if (mode != ForwardMode::dsr_l2) {
     FlowKey to = w.p.key;
     to.dst = f.backend_addr;
@@ -413,10 +416,8 @@ void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len,
                         BurstOut& out) noexcept {
   const ServiceState& s = *w.fe.service;
   const std::optional<NextHop>& hop = s.next_hop(idx);
-  traffic_.frontend(w.fe.slot).add(len);
-  BackendRow& row = traffic_.backend(s.backend_slot(idx));
-  row.traffic.add(len);
-  NeighborHint& hint = row.hint;
+  count_traffic(w, idx, len);
+  NeighborHint& hint = traffic_.backend(s.backend_slot(idx)).hint;
   if (hint.generation == neighbor_generation_) {
     transmit(pkt, hint.port, hint.mac, out);
   } else if (const Neighbor* n = neighbors_.find(hop->ip)) {
@@ -425,6 +426,12 @@ void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len,
   } else {
     to_slow_path(pkt, SlowReason::needs_neighbor, *hop, out);
   }
+}
+
+// Counts `len` bytes of the client's to the frame's frontend and backend `idx`.
+void Forwarder::count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept {
+  traffic_.frontend(w.fe.slot).add(len);
+  traffic_.backend(w.fe.service->backend_slot(idx)).traffic.add(len);
 }
 
 // Erases a connection's forward entry, and its SYN proxy record when it has one. (Its reply

@@ -182,6 +182,7 @@ class Forwarder {
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   void deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len, BurstOut& out) noexcept;
+  void count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept;
   void erase_forward(FlowEntry* e) noexcept;
   // The SYN proxy (forwarder_proxy.cpp).
   enum class Gate : uint8_t { open, proxy_open, done };
@@ -204,8 +205,12 @@ class Forwarder {
                     uint16_t frontend, uint64_t now_ms, BurstOut& out) noexcept;
   bool backend_syn_to(const Work& w, const ForwardFlow& f, uint16_t idx,
                       FlowKey& to) const noexcept;
-  bool encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend, const NextHop& hop,
-                       ForwardMode mode, uint32_t flow_bits, BurstOut& out) noexcept;
+  // What encapsulate_for() did: the frame is ready to send; it went to the slow path to be
+  // split; or it was dealt with otherwise (answered, dropped).
+  enum class Encapsulated : uint8_t { send, split, done };
+  Encapsulated encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
+                               const NextHop& hop, ForwardMode mode, uint32_t flow_bits,
+                               BurstOut& out) noexcept;
   void too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept;
   // Flow bits for an outer header's entropy fields (encap.hpp), from a flow table hash.
   static uint32_t entropy(uint64_t hash) noexcept { return uint32_t(hash ^ hash >> 32); }

@@ -10,12 +10,14 @@ namespace magline::dp {
 
 // Wraps a frame for `backend` in IPIP or GUE (encap.hpp), within the path MTU: the node's
 // encapsulation MTU, else the egress port's, or the backend's learned from a router's ICMP
-// error when that is smaller. Returns false when the frame has been dealt with
-// instead: too big (answered with an ICMP error; IPv4 without DF encapsulated and handed to the
-// slow path to be split, when `encapsulation.fragment` allows) or no outer source address.
-bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& backend,
-                                const NextHop& hop, ForwardMode mode, uint32_t flow_bits,
-                                BurstOut& out) noexcept {
+// error when that is smaller. Returns `send` when the frame is ready to go to `hop`; `split`
+// when it was too big, IPv4 without DF, and went encapsulated to the slow path to be split
+// (`encapsulation.fragment`); `done` when it was dealt with otherwise: too big (answered with
+// an ICMP error), or no outer source address.
+Forwarder::Encapsulated Forwarder::encapsulate_for(Packet& pkt, const Parsed& p,
+                                                   const IpAddr& backend, const NextHop& hop,
+                                                   ForwardMode mode, uint32_t flow_bits,
+                                                   BurstOut& out) noexcept {
   const EncapSettings& es = node_.encap;
   const uint16_t overhead = encap_overhead(mode, backend.family);
   uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
@@ -26,12 +28,12 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
   if (uint32_t(p.l3_end - p.l3_off) + overhead > mtu) {
     if (p.l3 != L3::ipv4 || (pkt.data[p.l3_off + 6] & 0x40) || !es.fragment) {
       too_big(pkt, p, uint16_t(mtu - overhead), out);
-      return false;
+      return Encapsulated::done;
     }
     // IPv4 without DF: encapsulated as it is, and split by the slow path, within its share.
     if (!slow_share(split_window_, split_left_, kSplitPerWindow)) {
       drop(pkt, DropReason::encap_fragment_limited, out);
-      return false;
+      return Encapsulated::done;
     }
     split = true;
   }
@@ -49,17 +51,17 @@ bool Forwarder::encapsulate_for(Packet& pkt, const Parsed& p, const IpAddr& back
     h.src = *a;
   } else {
     drop(pkt, DropReason::no_encap_source, out);
-    return false;
+    return Encapsulated::done;
   }
   if (const DropReason r = encapsulate(pkt, p, h); r != DropReason::none) {
     drop(pkt, r, out);
-    return false;
+    return Encapsulated::done;
   }
   if (split) {
     to_slow_path(pkt, SlowReason::split, hop, out);
-    return false;
+    return Encapsulated::split;
   }
-  return true;
+  return Encapsulated::send;
 }
 
 // Tells the client its packet is too big for the path (`mtu`: what fits before encapsulation):

@@ -93,7 +93,10 @@ void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t front
   if (encapsulates(mode)) {
     // Through the connection's tunnel, with its entropy (forward()'s flow hash).
     const uint32_t bits = entropy(flows_.hash(w.p.inner.key.reversed()));
-    if (!encapsulate_for(pkt, w.p, s->backend(size_t(idx)).addr, *hop, mode, bits, out)) return;
+    if (encapsulate_for(pkt, w.p, s->backend(size_t(idx)).addr, *hop, mode, bits, out) !=
+        Encapsulated::send) {
+      return;
+    }
   } else if (mode != ForwardMode::dsr_l2) {
     const Family family = w.p.key.family;
     FlowKey quote = w.p.inner.key;  // the reply as the client saw it: frontend -> client

@@ -1,8 +1,9 @@
 // The slow path, run by the control thread: what the workers hand over instead of forwarding.
 //
 // - ARP (RFC 826) and NDP (RFC 4861): answers requests for the node's port addresses, for
-//   every VIP and for the encapsulation's outer sources; learns senders; resolves next hops for the workers (requests sent, retried and
-//   given up after a bound), and publishes every change as a NeighborUpdate for the workers.
+//   every VIP and for the encapsulation's outer sources; learns senders; resolves next hops for
+//   the workers (requests sent, retried and given up after a bound), and publishes every change
+//   as a NeighborUpdate for the workers.
 // - Packets waiting for a neighbour: held in a bounded queue per neighbour (and in total),
 //   transmitted with their Ethernet header completed once it resolves, dropped (with a counted
 //   reason) when it does not resolve in time or a queue is full.

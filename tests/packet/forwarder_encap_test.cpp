@@ -161,6 +161,9 @@ TEST_F(ForwarderEncap, IpipWithoutDfTooBigGoesEncapsulatedToTheSlowPathToBeSplit
   const auto split = dp::plan_inner_split(o.frame, outer, 1500);
   ASSERT_TRUE(split.has_value());
   EXPECT_EQ(split->count, 2u);
+  // Counted as the frontend's and the backend's traffic, as a packet sent whole is.
+  EXPECT_EQ(h.traffic().frontend(0).load().packets, 1u);
+  EXPECT_EQ(h.traffic().backend(1).traffic.load().bytes, 1481u + 14);
 }
 
 TEST_F(ForwarderEncap, WithoutSplittingIpipWithoutDfTooBigIsDropped) {

@@ -110,6 +110,9 @@ class Harness {
   // Frames held in earlier bursts that the last burst sent or dropped.
   std::vector<Outcome> released;
   const dp::Node& node() const { return node_; }
+  // The worker's traffic rows; slots are handed out in the order services' frontends and
+  // backends are first added.
+  dp::TrafficRows& traffic() { return traffic_; }
   FakePeers peers;
 
  private:
