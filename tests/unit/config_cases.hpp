@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -28,6 +30,18 @@ inline Config parse_ok(std::string_view text) {
   auto r = parse_config(text, kSource);
   EXPECT_TRUE(r) << r.error().message << "\nin: " << text;
   return r ? std::move(r).value() : Config{};
+}
+
+// The services a configuration builds, one line per service and frontend.
+inline std::string dump_dp_services(const std::vector<dp::Service>& services) {
+  std::ostringstream out;
+  for (const dp::Service& s : services) {
+    out << "service " << s.name << " table=" << s.table_size << "\n";
+    for (const dp::Frontend& f : s.frontends) {
+      out << "  " << dp::to_string(f) << " " << dp::to_string(f.kind) << "\n";
+    }
+  }
+  return out.str();
 }
 
 }  // namespace magline::cfg::config_cases
