@@ -32,6 +32,18 @@ inline Config parse_ok(std::string_view text) {
   return r ? std::move(r).value() : Config{};
 }
 
+// A file the loader must refuse, and its message.
+struct BadCase {
+  std::string text;
+  std::string error;
+};
+
+inline void expect_errors(const std::vector<BadCase>& cases) {
+  for (const BadCase& c : cases) {
+    EXPECT_EQ(error_of(c.text), c.error) << "in: " << c.text;
+  }
+}
+
 // The services a configuration builds, one line per service and frontend.
 inline std::string dump_dp_services(const std::vector<dp::Service>& services) {
   std::ostringstream out;
