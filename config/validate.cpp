@@ -133,7 +133,7 @@ class ServiceChecker {
       return;
     }
     const dp::EncapSettings& e = config_.dataplane.encapsulation;
-    const bool prefix = (a.family == dp::Family::v4 ? e.source_v4 : e.source_v6).has_value();
+    const bool prefix = e.sources(a.family).has_value();
     if (prefix || config_.dataplane.ports.empty()) return;
     for (const PortConfig& p : config_.dataplane.ports) {
       for (const dp::IfAddr& ifa : p.addresses) {

@@ -118,9 +118,7 @@ std::optional<TunnelMtu> tunnel_path_mtu(std::span<const uint8_t> frame, const P
                        in.key.dport == node.encap.gue_port);
   if (!tunnel) return std::nullopt;
   const IpAddr src = in.key.src_addr();
-  const std::optional<IpPrefix>& sources = src.family == Family::v4 ? node.encap.source_v4
-                                                                    : node.encap.source_v6;
-  if (!node.is_local(src) && !(sources && sources->contains(src))) return std::nullopt;
+  if (!node.is_local(src) && !node.encap.in_sources(src)) return std::nullopt;
   const uint8_t* icmp = frame.data() + p.l4_off;
   const uint32_t said = v4 ? load_be16(icmp + 6) : load_be32(icmp + 4);
   if (said == 0) return std::nullopt;

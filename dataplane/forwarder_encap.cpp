@@ -20,7 +20,7 @@ Forwarder::Encapsulated Forwarder::encapsulate_for(Packet& pkt, const Parsed& p,
                                                    BurstOut& out) noexcept {
   const EncapSettings& es = node_.encap;
   const uint16_t overhead = encap_overhead(mode, backend.family);
-  uint16_t mtu = es.mtu != 0 ? es.mtu : node_.ports[hop.port].mtu;
+  uint16_t mtu = node_.encap_mtu(hop.port);
   if (path_mtus_.size() != 0) {
     if (const uint16_t* learned = path_mtus_.find(backend)) mtu = std::min(mtu, *learned);
   }
@@ -42,8 +42,7 @@ Forwarder::Encapsulated Forwarder::encapsulate_for(Packet& pkt, const Parsed& p,
   h.dst = backend;
   h.gue_port = es.gue_port;
   h.entropy = flow_bits;
-  const std::optional<IpPrefix>& sources = backend.family == Family::v4 ? es.source_v4
-                                                                          : es.source_v6;
+  const std::optional<IpPrefix>& sources = es.sources(backend.family);
   if (sources) {
     h.src = encap_source(*sources, flow_bits);
   } else if (const std::optional<IpAddr>& a =

@@ -51,6 +51,16 @@ struct EncapSettings {
   uint16_t gue_port = 6080;
   uint16_t mtu = 0;  // the path MTU to backends; 0: the egress port's MTU
   bool fragment = true;  // split IPv4 without DF that is too big once encapsulated (encap.hpp)
+
+  // The outer source prefix of `f`, if configured.
+  const std::optional<IpPrefix>& sources(Family f) const noexcept {
+    return f == Family::v4 ? source_v4 : source_v6;
+  }
+  // Whether `a` is in its family's outer source prefix.
+  bool in_sources(const IpAddr& a) const noexcept {
+    const std::optional<IpPrefix>& p = sources(a.family);
+    return p && p->contains(a);
+  }
   friend bool operator==(const EncapSettings&, const EncapSettings&) = default;
 };
 
@@ -71,6 +81,10 @@ struct Node {
   // the first of them).
   std::vector<const IfAddr*> source_addresses(uint16_t port, Family family) const;
   bool is_local(const IpAddr& a) const noexcept;  // one of the ports' addresses
+  // The path MTU to tunnelled backends out of `port`: `encap.mtu`, else the port's.
+  uint16_t encap_mtu(uint16_t port) const noexcept {
+    return encap.mtu != 0 ? encap.mtu : ports[port].mtu;
+  }
 };
 
 }  // namespace magline::dp

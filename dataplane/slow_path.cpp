@@ -86,9 +86,7 @@ struct SlowPath::Impl {
     for (const IfAddr& a : port.addrs) {
       if (a.addr == ip) return true;
     }
-    const std::optional<IpPrefix>& sources = ip.family == Family::v4 ? node.encap.source_v4
-                                                                     : node.encap.source_v6;
-    return is_vip(ip) || (sources && sources->contains(ip));
+    return is_vip(ip) || node.encap.in_sources(ip);
   }
 
   static bool on_link(const NodePort& port, const IpAddr& ip) noexcept {
@@ -424,7 +422,7 @@ struct SlowPath::Impl {
     const NodePort* port = port_of(sp.next_hop.port);
     std::optional<InnerSplit> plan;
     if (port != nullptr && parse(frame, outer) == DropReason::none) {
-      uint16_t mtu = node.encap.mtu != 0 ? node.encap.mtu : port->mtu;
+      uint16_t mtu = node.encap_mtu(port->id);
       if (auto it = path_mtus.find(outer.key.dst_addr()); it != path_mtus.end()) {
         mtu = std::min(mtu, it->second.mtu);
       }
