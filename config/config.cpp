@@ -479,6 +479,7 @@ dp::Node node_of(const Config& config) {
     out.mac = p.mac.value_or(dp::MacAddr{});
     out.addrs = p.addresses;
     out.mtu = p.mtu;
+    out.kernel = !p.kernel_interface.empty();
   }
   for (const RouteConfig& r : config.dataplane.routes) {
     for (const dp::NodePort& p : node.ports) {

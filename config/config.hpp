@@ -50,6 +50,9 @@ struct PortConfig {
   std::vector<dp::IfAddr> addresses;  // "ADDR/LEN": the port's addresses and on-link subnets
   uint16_t mtu = 1500;
   bool promiscuous = false;
+  // The exception path: the name of a kernel (TAP) interface Magline creates for this port,
+  // with its MAC, MTU and addresses; frames for the node itself go there. Empty: none.
+  std::string kernel_interface;
 
   friend bool operator==(const PortConfig&, const PortConfig&) = default;
 };
@@ -91,6 +94,7 @@ struct DataplaneConfig {
   // Full-NAT's SYN proxy engages for a `syn_proxy: auto` frontend on a worker whose handshakes
   // begun and not completed in a second pass this (dataplane/forwarder_proxy.cpp).
   uint32_t syn_proxy_threshold = 1000;
+  uint32_t exception_rate = 10'000;  // frames a second per worker to the kernel interfaces
 
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };

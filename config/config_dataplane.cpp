@@ -1,6 +1,7 @@
 // Reads the `dataplane` section: cores, memory, ports, routes, source ports, encapsulation
 // (docs/config.md). Part of config.cpp's reading, in a file of its own.
 #include <algorithm>
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,7 @@ constexpr uint64_t kMaxMbufs = uint64_t(1) << 26;
 constexpr uint64_t kMaxIdleSleepUs = 10000;   // a frame may wait this long: 10 ms at most
 constexpr uint64_t kMaxIdleAfterUs = 10000000;
 constexpr uint64_t kMaxSynProxyThreshold = 100000000;
+constexpr uint64_t kMaxExceptionRate = 10000000;  // frames a second per worker
 constexpr uint64_t kMinMtu = 576;   // what IPv4 hosts must accept (RFC 791)
 constexpr uint64_t kMaxMtu = 9216;
 // The smallest path MTU for encapsulation: an IPv6 packet of 1280 bytes (what every IPv6 link
@@ -95,9 +97,19 @@ void check_device(const Node& node, const std::string& device) {
             ", then the instance: net_null0), got " + node.shown());
 }
 
+// What Linux takes as an interface name (dev_valid_name()), less the characters a shell or
+// a sysctl path would trip on.
+bool valid_interface_name(std::string_view name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(uint8_t(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
 PortConfig read_port(const Node& node) {
   PortConfig p;
-  const Object o = node.object({"name", "device", "mac", "addresses", "mtu", "promiscuous"});
+  const Object o = node.object(
+      {"name", "device", "mac", "addresses", "mtu", "promiscuous", "kernel_interface"});
   const Node name = o.at("name");
   p.name = name.string().value_or("");
   check_name(name, p.name);
@@ -117,6 +129,13 @@ PortConfig read_port(const Node& node) {
   p.mtu = uint16_t(o.integer("mtu", kMinMtu, kMaxMtu, p.mtu));
   if (const auto promiscuous = o.find("promiscuous")) {
     p.promiscuous = promiscuous->boolean().value_or(false);
+  }
+  if (const auto k = o.find("kernel_interface")) {
+    p.kernel_interface = k->string().value_or("");
+    if (k->json().is_string() && !valid_interface_name(p.kernel_interface)) {
+      k->fail("expected a Linux interface name: 1 to 15 letters, digits, '-', '_' or '.', not "
+              "\".\" or \"..\", got " + k->shown());
+    }
   }
   return p;
 }
@@ -161,7 +180,7 @@ void read_dataplane(const Node& node, Config& config) {
                                 "file_prefix", "telemetry", "capture", "burst",
                                 "idle_sleep_max_us", "idle_after_us", "rx_descriptors",
                                 "tx_descriptors", "mbufs", "ports", "routes", "snat_ports",
-                                "encapsulation", "syn_proxy_threshold"});
+                                "encapsulation", "syn_proxy_threshold", "exception_rate"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
     d.worker_cores.clear();
@@ -215,6 +234,8 @@ void read_dataplane(const Node& node, Config& config) {
   if (const auto encap = o.find("encapsulation")) d.encapsulation = read_encapsulation(*encap);
   d.syn_proxy_threshold = uint32_t(
       o.integer("syn_proxy_threshold", 1, kMaxSynProxyThreshold, d.syn_proxy_threshold));
+  d.exception_rate =
+      uint32_t(o.integer("exception_rate", 0, kMaxExceptionRate, d.exception_rate));
 }
 
 }  // namespace detail

@@ -226,6 +226,16 @@ void check_dataplane(const Config& config, Errors& errors) {
                "port name", errors);
   check_unique(d.ports, [](const PortConfig& p) { return p.device; }, "dataplane.ports",
                "device", "device", errors);
+  for (size_t i = 0; i < d.ports.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const std::string& k = d.ports[i].kernel_interface;
+      if (!k.empty() && k == d.ports[j].kernel_interface) {
+        errors.fail(index_path("dataplane.ports", i) + ".kernel_interface",
+                    "duplicate kernel interface " + Json(k).dump() + " (also " +
+                        index_path("dataplane.ports", j) + ")");
+      }
+    }
+  }
   std::map<dp::IpAddr, std::string> owners;
   for (size_t i = 0; i < d.ports.size(); ++i) {
     for (size_t k = 0; k < d.ports[i].addresses.size(); ++k) {

@@ -47,6 +47,7 @@ namespace magline::dp {
   X(icmp_error_no_flow, "an ICMP error quoting no connection this worker holds") \
   X(echo_rate_limited, "an echo request beyond the slow path's share (1000 a second per worker)") \
   X(path_mtu_rate_limited, "a router's ICMP error about a tunnel beyond the slow path's share") \
+  X(kernel_rate_limited, "a frame for the node's kernel beyond the exception path's rate")     \
   X(no_service, "no frontend and no connection for this destination")                         \
   X(source_range_denied, "source outside the service's source ranges")                        \
   X(new_connection_limited, "a new connection beyond its frontend's rate limit")             \

@@ -89,7 +89,9 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       snat_(node, steering, config.worker, config.snat_port_lo, config.snat_port_hi, flows_,
             frontends_),
       sync_(config.worker, config.workers, steering, snat_, flows_, last_hops_, peers, counters_),
-      work_(new Work[kMaxBurst]) {
+      work_(new Work[kMaxBurst]),
+      kernel_tokens_(uint64_t(config.kernel_rate) * 100),  // a tenth of a second's worth
+      kernel_burst_(kernel_tokens_) {
   for (const NodePort& port : node.ports) {
     std::array<std::optional<IpAddr>, 2>& sources = encap_sources_.emplace_back();
     for (const Family f : {Family::v4, Family::v6}) {
@@ -262,12 +264,12 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
         to_slow_path(pkt, SlowReason::echo, {}, out);  // answered there for our addresses, VIPs
       }
     } else {
-      drop(pkt, DropReason::icmp_unsupported, out);
+      kernel_or_drop(pkt, p, DropReason::icmp_unsupported, out);  // echo replies, ...
     }
     return false;
   }
   if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
-    drop(pkt, DropReason::no_service, out);
+    kernel_or_drop(pkt, p, DropReason::no_service, out);
     return false;
   }
   return true;
@@ -281,7 +283,7 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
 bool Forwarder::fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept {
   const uint8_t proto = p.key.proto;
   if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
-    drop(pkt, DropReason::ip_fragment, out);
+    kernel_or_drop(pkt, p, DropReason::ip_fragment, out);
     return false;
   }
   if (p.first_fragment) {
@@ -652,7 +654,7 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
 void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
                       BurstOut& out) noexcept {
   if (e == nullptr || !(e->value.reply.flags & kFlowReply)) {
-    drop(pkt, DropReason::no_service, out);
+    kernel_or_drop(pkt, w.p, DropReason::no_service, out);
     return;
   }
   const ReplyFlow& r = e->value.reply;
@@ -694,6 +696,34 @@ bool Forwarder::slow_share(uint64_t& window, uint32_t& left, uint32_t per_window
   }
   if (left == 0) return false;
   --left;
+  return true;
+}
+
+// The exception path: a frame for the node itself that no service and no connection claims
+// goes to the kernel behind its port (Node::for_kernel(); the control thread writes it to the
+// kernel interface), within the worker's share. Anything else is dropped for `r`.
+void Forwarder::kernel_or_drop(Packet& pkt, const Parsed& p, DropReason r,
+                               BurstOut& out) noexcept {
+  if (!node_.for_kernel(pkt.port, p.key.dst_addr())) {
+    drop(pkt, r, out);
+  } else if (!kernel_share()) {
+    drop(pkt, DropReason::kernel_rate_limited, out);
+  } else {
+    ++counters_.to_kernel;
+    to_slow_path(pkt, SlowReason::kernel, {}, out);
+  }
+}
+
+// Takes a frame's token from the exception path's bucket: kernel_rate a second, kernel_burst_
+// at most at once (a TCP window's worth goes through whole; a flood gets the rate).
+bool Forwarder::kernel_share() noexcept {
+  if (now_ms_ > kernel_refilled_ms_) {
+    const uint64_t ms = std::min<uint64_t>(now_ms_ - kernel_refilled_ms_, 1000);
+    kernel_tokens_ = std::min(kernel_tokens_ + ms * config_.kernel_rate, kernel_burst_);
+  }
+  kernel_refilled_ms_ = now_ms_;
+  if (kernel_tokens_ < 1000) return false;
+  kernel_tokens_ -= 1000;
   return true;
 }
 

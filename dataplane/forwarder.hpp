@@ -70,6 +70,11 @@ struct ForwarderConfig {
   // before it engages for `syn_proxy: auto` services.
   std::array<uint64_t, 2> cookie_key{};
   uint32_t syn_proxy_threshold = 1000;
+  // The exception path (Node::for_kernel()): frames a second this worker may hand the kernel
+  // interfaces, in bursts of up to a tenth of a second's worth; the rest are dropped as
+  // kernel_rate_limited, so that a flood to the node's addresses cannot crowd the slow-path ring
+  // or the kernel.
+  uint32_t kernel_rate = 10'000;
 };
 
 struct ForwarderCounters {
@@ -78,6 +83,7 @@ struct ForwarderCounters {
   uint64_t tx_packets = 0;
   uint64_t tx_bytes = 0;
   uint64_t to_slow_path = 0;
+  uint64_t to_kernel = 0;          // of those, frames for the node itself (the exception path)
   uint64_t new_connections = 0;
   uint64_t stateless = 0;          // forwarded without a flow entry (table full)
   uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
@@ -177,6 +183,8 @@ class Forwarder {
                             BurstOut& out) noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
   bool slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept;
+  void kernel_or_drop(Packet& pkt, const Parsed& p, DropReason r, BurstOut& out) noexcept;
+  bool kernel_share() noexcept;
   void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
@@ -263,6 +271,11 @@ class Forwarder {
   uint32_t split_left_ = 0;
   uint64_t pmtu_window_ = 0;
   uint32_t pmtu_left_ = 0;
+  // Frames to the kernel interfaces: a token bucket (kernel_share()), in thousandths of a
+  // frame, full at the start.
+  uint64_t kernel_tokens_ = 0;
+  uint64_t kernel_burst_ = 0;
+  uint64_t kernel_refilled_ms_ = 0;
 };
 
 }  // namespace magline::dp

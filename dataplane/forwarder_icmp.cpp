@@ -30,7 +30,7 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     return;
   }
   if (!in.has_ports || (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp)) {
-    drop(pkt, DropReason::icmp_error_no_flow, out);
+    kernel_or_drop(pkt, w.p, DropReason::icmp_error_no_flow, out);  // the node's own, perhaps
     return;
   }
   const FlowKey k = in.key.reversed();
@@ -49,7 +49,11 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     // full-NAT's source port was only in the entry.
     const FrontendHit fe = frontends_.find(k.dst_addr(), k.dport, k.proto);
     const ServiceState* s = fe.service;
-    if (s == nullptr || s->spec().mode == ForwardMode::full_nat || s->spec().affinity.client_ip ||
+    if (s == nullptr) {
+      kernel_or_drop(pkt, w.p, DropReason::icmp_error_no_flow, out);  // the node's own, perhaps
+      return;
+    }
+    if (s->spec().mode == ForwardMode::full_nat || s->spec().affinity.client_ip ||
         !s->has_backends()) {
       drop(pkt, DropReason::icmp_error_no_flow, out);
       return;

@@ -80,6 +80,7 @@ enum class SlowReason : uint8_t {
   path_mtu,        // a router's ICMP error about a tunnelled packet: a backend's path MTU
   split,           // encapsulated, too big for the path, inner IPv4 without DF: to be split
                    // (encap.hpp, plan_inner_split()), then sent to `next_hop`
+  kernel,          // for the node itself, no service's: to the port's kernel interface
 };
 
 struct SlowPacket {

@@ -77,6 +77,11 @@ std::vector<const IfAddr*> Node::source_addresses(uint16_t port, Family family) 
   return out;
 }
 
+bool Node::for_kernel(uint16_t port, const IpAddr& a) const noexcept {
+  if (port >= ports.size() || !ports[port].kernel) return false;
+  return is_link_local(a) || is_local(a);
+}
+
 bool Node::is_local(const IpAddr& a) const noexcept {
   for (const NodePort& p : ports) {
     for (const IfAddr& x : p.addrs) {

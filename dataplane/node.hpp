@@ -28,6 +28,9 @@ struct NodePort {
   MacAddr mac;
   std::vector<IfAddr> addrs;
   uint16_t mtu = 1500;
+  // The port has a kernel interface (the exception path): frames for the node itself that are
+  // no service's go to the kernel's network stack there, and what the kernel sends leaves here.
+  bool kernel = false;
 };
 
 struct StaticRoute {
@@ -81,6 +84,10 @@ struct Node {
   // the first of them).
   std::vector<const IfAddr*> source_addresses(uint16_t port, Family family) const;
   bool is_local(const IpAddr& a) const noexcept;  // one of the ports' addresses
+  // Whether a frame to `a` that arrived on `port` is for the kernel behind it (the exception
+  // path): the port has a kernel interface, and `a` is a node address or link-local (the
+  // kernel's own fe80:: address; Magline forwards nothing link-local).
+  bool for_kernel(uint16_t port, const IpAddr& a) const noexcept;
   // The path MTU to tunnelled backends out of `port`: `encap.mtu`, else the port's.
   uint16_t encap_mtu(uint16_t port) const noexcept {
     return encap.mtu != 0 ? encap.mtu : ports[port].mtu;

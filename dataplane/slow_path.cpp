@@ -285,14 +285,15 @@ struct SlowPath::Impl {
 
   // ---- ARP ----
 
-  void on_arp(std::span<const uint8_t> frame, const Parsed& parsed, const NodePort& port,
+  // Returns whether it answered (a request for one of our addresses).
+  bool on_arp(std::span<const uint8_t> frame, const Parsed& parsed, const NodePort& port,
               uint64_t now_ms, SlowPathOutput& out) {
     const ArpInfo& a = parsed.arp;
     const MacAddr sender_mac = MacAddr::from(a.sender_mac);
     if (parsed.l3 != L3::arp || (a.op != kArpRequest && a.op != kArpReply) ||
         sender_mac.is_multicast()) {
       ++stats.ignored;
-      return;
+      return false;
     }
     const bool for_us = owns(port, a.target_ip);
     const Evidence ev = a.op == kArpReply ? Evidence::answer : Evidence::unsolicited;
@@ -305,20 +306,21 @@ struct SlowPath::Impl {
         return build_arp_reply(buf, eth, a.target_ip, sender_mac, a.sender_ip);
       };
       if (emit(port.id, build, out)) ++stats.arp_requests_answered;
-      return;
+      return true;
     }
     if (!learned) ++stats.ignored;
+    return false;
   }
 
   // ---- Neighbour discovery ----
 
   // RFC 4861 7.2.3 / 7.2.4: learn the sender from its source link-layer address option, and
   // answer it (or all nodes, for duplicate address detection from ::).
-  void on_ns(std::span<const uint8_t> frame, const Parsed& parsed, const NdMessage& m,
+  bool on_ns(std::span<const uint8_t> frame, const Parsed& parsed, const NdMessage& m,
              const NodePort& port, uint64_t now_ms, SlowPathOutput& out) {
     if (!owns(port, m.target)) {
       ++stats.ignored;
-      return;
+      return false;
     }
     if (m.has_ll) learn(m.src, m.ll, port, true, true, Evidence::unsolicited, now_ms, out);
     // From :: (duplicate address detection): defend the address to all nodes, unsolicited.
@@ -330,6 +332,7 @@ struct SlowPath::Impl {
     const EthHeader eth = answer_header(frame, parsed, port.mac, to);
     const auto build = [&](auto buf) { return build_na(buf, eth, m.target, dst, m.target, flags); };
     if (emit(port.id, build, out)) ++stats.nd_solicitations_answered;
+    return true;
   }
 
   // RFC 4861 7.2.5: updates an existing entry only; without a target link-layer address option
@@ -354,18 +357,17 @@ struct SlowPath::Impl {
     }
   }
 
-  void on_ndp(std::span<const uint8_t> frame, const Parsed& parsed, const NodePort& port,
+  // Returns whether it answered (a solicitation for one of our addresses).
+  bool on_ndp(std::span<const uint8_t> frame, const Parsed& parsed, const NodePort& port,
               uint64_t now_ms, SlowPathOutput& out) {
     NdMessage m;
     if (parse_nd(frame, parsed, m) != NdError::none) {
       ++stats.ignored;  // includes router solicitations, advertisements and redirects
-      return;
+      return false;
     }
-    if (m.type == kNdNeighborSolicit) {
-      on_ns(frame, parsed, m, port, now_ms, out);
-    } else {
-      on_na(m, port, now_ms, out);
-    }
+    if (m.type == kNdNeighborSolicit) return on_ns(frame, parsed, m, port, now_ms, out);
+    on_na(m, port, now_ms, out);
+    return false;
   }
 
   // A ping to one of the port's addresses or a VIP is answered from that address, back to the
@@ -451,17 +453,28 @@ struct SlowPath::Impl {
     const std::span<const uint8_t> frame(sp.pkt.data, sp.pkt.len);
     Parsed parsed;
     const NodePort* port = port_of(sp.pkt.port);
+    // ARP and NDP that Magline did not answer itself go on to the kernel too (on a port with a
+    // kernel interface): the replies and advertisements its own requests asked for.
+    bool to_kernel = false;
     if (port == nullptr || parse(frame, parsed) != DropReason::none) {
       ++stats.ignored;
+    } else if (sp.reason == SlowReason::kernel) {
+      to_kernel = true;
     } else if (sp.reason == SlowReason::echo) {
       if (on_echo(sp.pkt, parsed, *port, out)) return;  // the packet became the reply
     } else if (sp.reason == SlowReason::arp) {
-      on_arp(frame, parsed, *port, now_ms, out);
+      to_kernel = !on_arp(frame, parsed, *port, now_ms, out);
     } else if (sp.reason == SlowReason::path_mtu) {
       on_path_mtu(frame, parsed, now_ms, out);
     } else {
-      on_ndp(frame, parsed, *port, now_ms, out);
+      to_kernel = !on_ndp(frame, parsed, *port, now_ms, out);
     }
+    if (to_kernel && port->kernel) {
+      ++stats.kernel_frames;
+      out.kernel.push_back(sp.pkt);
+      return;
+    }
+    if (sp.reason == SlowReason::kernel) ++stats.ignored;  // no kernel interface (any more)
     pool.free(sp.pkt);
   }
 

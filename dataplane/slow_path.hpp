@@ -15,6 +15,11 @@
 //   backend's path MTU, published as a PathMtuUpdate and forgotten after a while.
 // - Splitting: an encapsulated packet too big for the path whose inner packet is IPv4 without DF
 //   is split into pieces that fit (encap.hpp), each sent like a frame waiting for its neighbour.
+// - The exception path: frames for the node itself (SlowReason::kernel) go to the kernel
+//   interface of their port, and so do the ARP and NDP frames of a port with one that Magline
+//   does not answer itself (replies, advertisements, router advertisements): the kernel
+//   resolves its own neighbours. Magline keeps answering requests for its addresses, so that
+//   they are answered whatever the kernel does.
 //
 // Single-threaded (the control thread); never called per packet on a worker. Allocates only
 // through PacketPool and its own bounded containers.
@@ -74,12 +79,15 @@ struct SlowPathStats {
   uint64_t split_packets = 0;       // encapsulated packets too big for the path, split
   uint64_t split_pieces = 0;        // ...into this many pieces, each sent on
   uint64_t split_failed = 0;        // could not be split (inner options, no room): dropped
+  uint64_t kernel_frames = 0;       // frames for a port's kernel interface (the exception path)
 };
 
-// What the slow path produced: packets to transmit on a port, and neighbour and path MTU
-// changes for the workers. The caller drains them after each call.
+// What the slow path produced: packets to transmit on a port, frames for a port's kernel
+// interface, and neighbour and path MTU changes for the workers. The caller drains them after
+// each call.
 struct SlowPathOutput {
-  std::vector<Packet> tx;  // Packet::port is the egress port
+  std::vector<Packet> tx;      // Packet::port is the egress port
+  std::vector<Packet> kernel;  // Packet::port is the port whose kernel interface takes it
   std::vector<NeighborUpdate> updates;
   std::vector<PathMtuUpdate> path_mtus;
 

@@ -84,6 +84,8 @@ class Harness {
   // The node's encapsulation settings and static routes: before add() of the services they
   // concern (a service resolves its backends' next hops when it is built).
   void encapsulation(const dp::EncapSettings& e) { node_.encap = e; }
+  // Gives the port a kernel interface (the exception path), or takes it away.
+  void kernel_interface(bool on = true) { node_.ports[0].kernel = on; }
   void route(const char* prefix, const char* via);
   void forget_neighbor(const char* ip);
   // A backend's path MTU as the control thread publishes it (0: forget it).

@@ -47,6 +47,24 @@ TEST(ConfigErrors, Dataplane) {
        "process's hugepage memory"},
       {dpc(R"("telemetry": 1)"), "t.json: dataplane.telemetry: expected true or false, got 1"},
       {dpc(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
+      {dpc(R"("ports": [{"name": "lan0", "device": "net_null0",
+                         "kernel_interface": "a-name-far-too-long"}])"),
+       "t.json: dataplane.ports[0].kernel_interface: expected a Linux interface name: 1 to 15 "
+       "letters, digits, '-', '_' or '.', not \".\" or \"..\", got \"a-name-far-too-long\""},
+      {dpc(R"("ports": [{"name": "lan0", "device": "net_null0", "kernel_interface": "a/b"}])"),
+       "t.json: dataplane.ports[0].kernel_interface: expected a Linux interface name: 1 to 15 "
+       "letters, digits, '-', '_' or '.', not \".\" or \"..\", got \"a/b\""},
+      {dpc(R"("ports": [{"name": "lan0", "device": "net_null0", "kernel_interface": ""}])"),
+       "t.json: dataplane.ports[0].kernel_interface: expected a Linux interface name: 1 to 15 "
+       "letters, digits, '-', '_' or '.', not \".\" or \"..\", got \"\""},
+      {dpc(R"("ports": [{"name": "lan0", "device": "net_null0", "kernel_interface": 1}])"),
+       "t.json: dataplane.ports[0].kernel_interface: expected a string, got 1"},
+      {dpc(R"("ports": [{"name": "lan0", "device": "net_null0", "kernel_interface": "mgl0"},
+                        {"name": "lan1", "device": "net_null1", "kernel_interface": "mgl0"}])"),
+       "t.json: dataplane.ports[1].kernel_interface: duplicate kernel interface \"mgl0\" (also "
+       "dataplane.ports[0])"},
+      {dpc(R"("exception_rate": 10000001)"),
+       "t.json: dataplane.exception_rate: expected an integer in 0..10000000, got 10000001"},
       {dpc(R"("ports": [{"name": "lan0", "device": "net_null0", "mac": "02:00:00:00:00"}])"),
        "t.json: dataplane.ports[0].mac: expected a MAC address like \"02:00:00:00:00:01\", got "
        "\"02:00:00:00:00\""},

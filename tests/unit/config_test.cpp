@@ -279,8 +279,9 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
       "rx_descriptors": 512, "tx_descriptors": 256, "mbufs": 8191,
       "ports": [{"name": "lan0", "device": "net_af_packet0,iface=veth0",
                  "mac": "02:00:00:00:00:aa", "addresses": ["198.18.0.1/16", "2001:db8::1/64"],
-                 "mtu": 9000, "promiscuous": true},
+                 "mtu": 9000, "promiscuous": true, "kernel_interface": "mgl0"},
                 {"name": "lan1", "device": "0000:03:00.0"}],
+      "exception_rate": 2500,
       "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "lan0"}],
       "snat_ports": {"low": 20000, "high": 29999},
       "encapsulation": {"source_v4": "198.18.250.0/24", "source_v6": "2001:db8:fa::/64",
@@ -304,6 +305,9 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   EXPECT_EQ(dp::to_string(d.ports[0].addresses[0].addr), "198.18.0.1");
   EXPECT_EQ(d.ports[0].mtu, 9000);
   EXPECT_TRUE(d.ports[0].promiscuous);
+  EXPECT_EQ(d.ports[0].kernel_interface, "mgl0");
+  EXPECT_EQ(d.ports[1].kernel_interface, "");
+  EXPECT_EQ(d.exception_rate, 2500u);
   EXPECT_FALSE(d.ports[1].mac);
   EXPECT_EQ(d.snat_port_low, 20000);
   EXPECT_EQ(c.admin.address, "::1");
@@ -315,6 +319,8 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   const dp::Node node = node_of(c);
   ASSERT_EQ(node.ports.size(), 2u);
   EXPECT_EQ(node.ports[1].id, 1);
+  EXPECT_TRUE(node.ports[0].kernel);
+  EXPECT_FALSE(node.ports[1].kernel);
   ASSERT_EQ(node.routes.size(), 1u);
   EXPECT_EQ(node.routes[0].port, 0);
   EXPECT_EQ(dp::to_string(node.resolve(*dp::parse_ip("203.0.113.7"))->ip), "198.18.0.254");

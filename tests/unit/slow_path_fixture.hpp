@@ -94,6 +94,7 @@ struct Out {
   std::vector<Sent> tx;
   std::vector<std::string> updates;
   std::vector<std::string> path_mtus;  // "backend mtu"
+  std::vector<Sent> kernel;            // for a port's kernel interface
 };
 
 class SlowPathTest : public ::testing::Test {
@@ -120,8 +121,10 @@ class SlowPathTest : public ::testing::Test {
     sp_.reset();
     const std::set<dp::IpAddr> vips = {ip("198.18.100.1"), ip("198.18.1.50"),
                                        ip("2001:db8:100::1")};
+    dp::Node node = test_node();
+    node.ports[0].kernel = kernel_port0_;
     sp_ = std::make_unique<dp::SlowPath>(
-        test_node(), [vips](const dp::IpAddr& a) { return vips.count(a) == 1; }, pool_, cfg_);
+        node, [vips](const dp::IpAddr& a) { return vips.count(a) == 1; }, pool_, cfg_);
   }
 
   // What a call produced. Every frame must parse with correct checksums; it is copied out and
@@ -132,6 +135,10 @@ class SlowPathTest : public ::testing::Test {
       Bytes frame(p.data, p.data + p.len);
       EXPECT_EQ(checksum_errors(frame), "");
       out.tx.push_back({p.port, std::move(frame)});
+      pool_.free(p);
+    }
+    for (dp::Packet& p : o.kernel) {
+      out.kernel.push_back({p.port, Bytes(p.data, p.data + p.len)});
       pool_.free(p);
     }
     for (const dp::NeighborUpdate& u : o.updates)
@@ -176,6 +183,7 @@ class SlowPathTest : public ::testing::Test {
     c.max_path_mtus = 2;
     return c;
   }();
+  bool kernel_port0_ = false;  // port 0 has a kernel interface (the exception path)
   FakePool pool_;
   std::unique_ptr<dp::SlowPath> sp_;
 };

@@ -478,5 +478,55 @@ TEST_F(SlowPathTest, DestructionFreesEverythingHeld) {
   EXPECT_EQ(pool_.live(), 0u);
 }
 
+// ---- The exception path ----
+
+// Frames for the node itself go to their port's kernel interface as they came.
+TEST_F(SlowPathTest, HandsFramesForTheNodeToItsKernelInterface) {
+  kernel_port0_ = true;
+  start();
+  const Bytes ssh = Packet().eth(kClientMac, kLbMac).ipv4("198.18.1.10", "198.18.1.1")
+                        .tcp(50000, 22, dp::kTcpSyn).bytes();
+  const Out o = handle(ssh, SlowReason::kernel, 0, 0);
+  EXPECT_EQ(o.kernel, (std::vector<Sent>{{0, ssh}}));
+  EXPECT_TRUE(o.tx.empty());
+  EXPECT_EQ(stats().kernel_frames, 1u);
+  // Port 1 has no kernel interface (it went away, or never was): freed, counted as ignored.
+  const Out none = handle(ssh, SlowReason::kernel, 1, 0);
+  EXPECT_TRUE(none.kernel.empty());
+  EXPECT_EQ(stats().kernel_frames, 1u);
+  EXPECT_EQ(stats().ignored, 1u);
+}
+
+// The kernel resolves its own neighbours (its BGP peer, its default gateway): the replies and
+// advertisements Magline does not answer reach it too, learned by Magline on the way. Requests
+// for Magline's addresses are Magline's alone to answer.
+TEST_F(SlowPathTest, TheKernelHearsTheArpAndNdpMaglineDoesNotAnswer) {
+  kernel_port0_ = true;
+  start();
+  const Bytes reply = arp_reply("198.18.1.254", kOtherMac, "198.18.1.1", kLbMac);
+  const Out r = arp(reply, 0, 0);
+  EXPECT_EQ(r.kernel, (std::vector<Sent>{{0, reply}}));
+  EXPECT_EQ(r.updates, std::vector{update("198.18.1.254", kOtherMac, 0)});
+
+  const Out q = arp(arp_request("198.18.1.10", kClientMac, "198.18.1.1"), 0, 0);
+  EXPECT_EQ(q.tx.size(), 1u);  // answered by Magline
+  EXPECT_TRUE(q.kernel.empty());
+
+  const Bytes advert = na("2001:db8:1::fe", "2001:db8:1::1", kLbMac, "2001:db8:1::fe",
+                          dp::kNaSolicited | dp::kNaOverride, kOtherMac);
+  const Out a = ndp(advert, 0, 0);
+  EXPECT_EQ(a.kernel, (std::vector<Sent>{{0, advert}}));
+
+  const Out s = ndp(ns("2001:db8:1::10", "2001:db8:1::1"), 0, 0);
+  EXPECT_EQ(s.tx.size(), 1u);
+  EXPECT_TRUE(s.kernel.empty());
+  EXPECT_EQ(stats().kernel_frames, 2u);
+
+  // On a port without a kernel interface nothing is copied.
+  const Out other = arp(arp_reply("198.18.2.254", kOtherMac, "198.18.2.1", kLb2Mac), 1, 0);
+  EXPECT_TRUE(other.kernel.empty());
+  EXPECT_EQ(stats().kernel_frames, 2u);
+}
+
 }  // namespace
 }  // namespace magline::test
