@@ -27,6 +27,7 @@ void ControlThread::stop() {
   if (health_) health_->stop();  // before the feed its prober wakes
   if (k8s_) k8s_->stop();
   slow_.reset();  // its held frames go back to the pool
+  kernel_.clear();  // the kernel interfaces go away
 }
 
 Result<void> ControlThread::publish_configuration(uint64_t now_ms) {
@@ -81,9 +82,37 @@ void ControlThread::announce(uint64_t now_ms) {
   transmit(out.tx);
 }
 
+Result<void> ControlThread::open_kernel_interfaces() {
+  const std::vector<cfg::PortConfig>& ports = config_.dataplane.ports;
+  for (size_t i = 0; i < ports.size() && i < node_.ports.size(); ++i) {
+    if (ports[i].kernel_interface.empty()) continue;
+    const dp::NodePort& port = node_.ports[i];
+    KernelTapSpec spec;
+    spec.name = ports[i].kernel_interface;
+    spec.mac = port.mac;
+    // Frames from the kernel are read into one buffer each (2048 bytes of data room).
+    spec.mtu = std::min<uint16_t>(port.mtu, kKernelMaxMtu);
+    spec.addrs = port.addrs;
+    auto tap = KernelTap::open(spec);
+    if (!tap) return Error{"port " + ports[i].name + ": " + tap.error().message};
+    kernel_.resize(node_.ports.size());
+    kernel_[i] = std::move(tap).value();
+  }
+  return {};
+}
+
+std::vector<std::string> ControlThread::kernel_interfaces() const {
+  std::vector<std::string> names(node_.ports.size());
+  for (size_t i = 0; i < kernel_.size(); ++i) {
+    if (kernel_[i]) names[i] = kernel_[i]->name();
+  }
+  return names;
+}
+
 void ControlThread::turn(uint64_t now_ms, bool reload_asked) {
   if (reload_asked) reload(now_ms);
   handle_slow(now_ms);
+  from_kernel();
   poll_kubernetes(now_ms);
   const uint64_t completed = publication_->completed();
   publication_->poll();
@@ -116,6 +145,47 @@ void ControlThread::transmit(std::vector<dp::Packet>& pkts) {
   pkts.clear();
 }
 
+// The exception path's way in: frames for the node, written to their port's kernel interface.
+void ControlThread::to_kernel(std::vector<dp::Packet>& pkts) {
+  for (dp::Packet& p : pkts) {
+    KernelTap* tap = p.port < kernel_.size() ? kernel_[p.port].get() : nullptr;
+    if (tap != nullptr && tap->write({p.data, p.len})) {
+      ++counters_.kernel_written;
+    } else {
+      ++counters_.kernel_refused;
+    }
+    link_.packets().free(p);
+  }
+  pkts.clear();
+}
+
+// And its way out: what the kernel sent, at most kKernelBurst frames per interface per turn
+// (the kernel queues the rest), sent on the interface's port as it is: the kernel addressed it.
+void ControlThread::from_kernel() {
+  for (size_t port = 0; port < kernel_.size(); ++port) {
+    if (!kernel_[port]) continue;
+    for (uint32_t i = 0; i < kKernelBurst; ++i) {
+      dp::Packet p;
+      if (!link_.packets().alloc(p, kKernelMaxFrame)) {
+        ++counters_.kernel_no_buffer;
+        break;
+      }
+      const ssize_t n = kernel_[port]->read({p.data, kKernelMaxFrame});
+      if (n <= 0) {
+        link_.packets().free(p);
+        break;
+      }
+      p.len = uint16_t(n);
+      p.port = uint16_t(port);
+      ++counters_.kernel_read;
+      if (!link_.send_frame(p)) {
+        ++counters_.control_tx_full;
+        link_.packets().free(p);
+      }
+    }
+  }
+}
+
 void ControlThread::handle_slow(uint64_t now_ms) {
   dp::SlowPathOutput out;
   dp::SlowPacket sps[32];
@@ -126,6 +196,7 @@ void ControlThread::handle_slow(uint64_t now_ms) {
   }
   slow_->tick(now_ms, out);
   transmit(out.tx);
+  to_kernel(out.kernel);
   publication_->send(out.worker_updates());
 }
 

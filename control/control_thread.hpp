@@ -5,6 +5,8 @@
 //   slow path          the frames workers handed over (ARP, NDP, pings, frames waiting for a
 //                      neighbour) and its timers; its frames out through worker 0; neighbour
 //                      changes to every worker
+//   exception path     frames for the node itself written to the ports' kernel interfaces;
+//                      what the kernel sends there read and sent on the port (kernel_tap.hpp)
 //   Kubernetes         watch events applied, coalesced, translated, published (k8s_feed.hpp)
 //   publication        queued updates into the rings, grace periods, what they free
 //                      (publication.hpp); counter slots of freed states reset (publisher.hpp)
@@ -27,6 +29,7 @@
 #include "control/admin.hpp"
 #include "control/counter_fields.hpp"
 #include "control/forwarded_view.hpp"
+#include "control/kernel_tap.hpp"
 #include "control/k8s_feed.hpp"
 #include "control/node_health.hpp"
 #include "control/publication.hpp"
@@ -52,6 +55,11 @@ class ControlThread {
   Result<void> start_kubernetes(std::shared_ptr<k8s::EventQueue> services_copy = nullptr);
   // Announces every VIP (gratuitous ARP, unsolicited NA): once the workers run.
   void announce(uint64_t now_ms);
+  // Creates the kernel interfaces of the ports that have one (the exception path), each with
+  // its port's MAC, MTU and addresses. Errors: one could not be created or configured.
+  Result<void> open_kernel_interfaces();
+  // Their names, by port (empty: none).
+  std::vector<std::string> kernel_interfaces() const;
 
   // One turn of the loop.
   void turn(uint64_t now_ms, bool reload);
@@ -76,11 +84,19 @@ class ControlThread {
   void stop();
 
  private:
+  // The exception path: frames read from a kernel interface per turn, and the largest frame
+  // (one buffer's data room; the interface's MTU leaves room for an Ethernet header and a tag).
+  static constexpr uint32_t kKernelBurst = 64;
+  static constexpr uint16_t kKernelMaxFrame = 2048;
+  static constexpr uint16_t kKernelMaxMtu = kKernelMaxFrame - 18;
+
   Result<void> publish_static(std::vector<dp::Service> services, uint64_t now_ms);
   void reload(uint64_t now_ms);
   void handle_slow(uint64_t now_ms);
   void poll_kubernetes(uint64_t now_ms);
   void transmit(std::vector<dp::Packet>& pkts);
+  void to_kernel(std::vector<dp::Packet>& pkts);
+  void from_kernel();
   void send(Change change);
   void refresh_admin(uint64_t now_ms);
 
@@ -93,6 +109,7 @@ class ControlThread {
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<Publication> publication_;
   std::unique_ptr<dp::SlowPath> slow_;
+  std::vector<std::unique_ptr<KernelTap>> kernel_;  // by port; null: no kernel interface
   std::unique_ptr<K8sFeed> k8s_;
   // Node targets: the Local Services' healthCheckNodePorts probed (control/node_health.hpp).
   std::unique_ptr<NodeHealth> health_;

@@ -85,6 +85,9 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
     {"to_slow_path", "magline_to_slow_path_total", "", MetricType::counter,
      "Frames handed to the control thread (ARP, NDP, pings, frames waiting for a neighbour).",
      &dp::ForwarderCounters::to_slow_path},
+    {"to_kernel", "magline_to_kernel_total", "", MetricType::counter,
+     "Of those, frames for the node itself, for its kernel interface (the exception path).",
+     &dp::ForwarderCounters::to_kernel},
     {"peer_messages_sent", "magline_peer_messages_total", "outcome=\"sent\"",
      MetricType::counter,
      "Messages to other workers (reply entries, state changes, affinity), by outcome.",
@@ -209,6 +212,9 @@ inline constexpr Field<dp::SlowPathStats> kSlowPathFields[] = {
      "The pieces they were split into, each sent on.", &dp::SlowPathStats::split_pieces},
     {"split_failed", "magline_slow_path_dropped_total", "reason=\"split_failed\"",
      MetricType::counter, "", &dp::SlowPathStats::split_failed},
+    {"kernel_frames", "magline_slow_path_kernel_frames_total", "", MetricType::counter,
+     "Frames for a kernel interface: for the node itself, and ARP and NDP Magline did not answer.",
+     &dp::SlowPathStats::kernel_frames},
 };
 static_assert(std::size(kSlowPathFields) * sizeof(uint64_t) == sizeof(dp::SlowPathStats));
 
@@ -218,6 +224,13 @@ struct ControlCounters {
   uint64_t reloads_refused = 0;
   uint64_t updates_published = 0;
   uint64_t control_tx_full = 0;    // slow-path frames dropped: worker 0's ring was full
+  // The exception path (control/kernel_tap.hpp): frames written to the kernel interfaces, and
+  // read from them and sent on their ports; frames the kernel did not take, and frames read
+  // that found no buffer.
+  uint64_t kernel_written = 0;
+  uint64_t kernel_read = 0;
+  uint64_t kernel_refused = 0;
+  uint64_t kernel_no_buffer = 0;
   double last_update_ms = 0;       // publish to every worker applying it (a gauge of its own)
 };
 
@@ -232,6 +245,20 @@ inline constexpr Field<ControlCounters> kControlFields[] = {
     {"control_tx_full", "magline_control_tx_full_total", "", MetricType::counter,
      "Slow-path frames dropped because worker 0's ring from the control thread was full.",
      &ControlCounters::control_tx_full},
+    {"kernel_written", "magline_exception_frames_total", "direction=\"to_kernel\"",
+     MetricType::counter,
+     "Frames through the exception path: written to a kernel interface, or read from one and "
+     "sent on its port.",
+     &ControlCounters::kernel_written},
+    {"kernel_read", "magline_exception_frames_total", "direction=\"from_kernel\"",
+     MetricType::counter, "", &ControlCounters::kernel_read},
+    {"kernel_refused", "magline_exception_dropped_total", "reason=\"kernel_refused\"",
+     MetricType::counter,
+     "Exception-path frames dropped: the kernel did not take them, or no buffer was free for "
+     "one it sent.",
+     &ControlCounters::kernel_refused},
+    {"kernel_no_buffer", "magline_exception_dropped_total", "reason=\"no_buffer\"",
+     MetricType::counter, "", &ControlCounters::kernel_no_buffer},
 };
 static_assert(std::size(kControlFields) * sizeof(uint64_t) + sizeof(double) ==
               sizeof(ControlCounters));

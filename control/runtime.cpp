@@ -234,12 +234,21 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
     err << log_error << config.source << ": " << published.error().message << std::endl;
     return 1;
   }
+  if (auto opened = control.open_kernel_interfaces(); !opened) {
+    err << log_error << "magline: " << opened.error().message << std::endl;
+    return 1;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_signal);
   err << "magline: forwarding " << control.publisher().size() << " services on "
       << config.dataplane.ports.size() << " port(s) with " << workers.workers() << " worker(s)";
-  for (const PortReport& p : dataplane.ports()) err << "; " << p.name << ": " << p.steering;
+  const std::vector<std::string> kernel = control.kernel_interfaces();
+  for (size_t i = 0; i < dataplane.ports().size(); ++i) {
+    const PortReport& p = dataplane.ports()[i];
+    err << "; " << p.name << ": " << p.steering;
+    if (i < kernel.size() && !kernel[i].empty()) err << ", kernel interface " << kernel[i];
+  }
   err << std::endl;
   if (auto launched = workers.launch(control.publisher().registry()); !launched) {
     err << log_error << "magline: " << launched.error().message << std::endl;
