@@ -30,6 +30,10 @@ Commands:
                        port each) for S seconds at RATE a second (raw socket: root), round and
                        round; prints "flooding" when it starts, then one JSON line: SYNs sent,
                        distinct flows, seconds.
+  udpflood ADDR PORT RATE S
+                       small UDP datagrams to ADDR:PORT from one socket at RATE a second for S
+                       seconds; prints "flooding" when it starts, then one JSON line: datagrams
+                       sent, seconds.
   ping ADDR N          N ICMP or ICMPv6 echo requests (raw socket: root), 200 ms apart; prints one
                        JSON line: how many were answered, from where, and what went wrong.
 """
@@ -326,6 +330,26 @@ def syn_flood(addr, port, n, seconds, rate):
           flush=True)
 
 
+def udp_flood(addr, port, rate, seconds):
+    """Small datagrams to addr:port at `rate` a second, from one socket: a flood of frames
+    for whatever answers there (the exception path's cap, case exception_path)."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    print("flooding", flush=True)
+    sent, t0 = 0, time.monotonic()
+    while time.monotonic() < t0 + seconds:
+        for _ in range(100):
+            try:
+                s.sendto(b"flood", (addr, port))
+                sent += 1
+            except OSError:  # ICMP unreachable reported on the socket, a full queue
+                pass
+        ahead = t0 + sent / rate - time.monotonic()
+        if ahead > 0:
+            time.sleep(ahead)
+    print(json.dumps({"sent": sent, "seconds": round(time.monotonic() - t0, 3)}), flush=True)
+
+
 def icmp_checksum(data):
     if len(data) % 2:
         data += b"\0"
@@ -414,6 +438,9 @@ def main():
         die_with_parent()
         syn_flood(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]),
                   float(sys.argv[6]))
+    elif cmd == "udpflood" and len(sys.argv) == 6:
+        die_with_parent()
+        udp_flood(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
     elif cmd == "ping" and len(sys.argv) == 4:
         die_with_parent()
         ping(sys.argv[2], int(sys.argv[3]))

@@ -41,18 +41,20 @@ from harness import (  # the process wrappers, clients, /metrics
 )
 from cases_k8s import K8sCases
 from cases_defence import DefenceCases
+from cases_nodes import NodeCases
 from cases_static import StaticCases
 
 
 # --- test cases ------------------------------------------------------------------------------
 
 
-class Suite(StaticCases, DefenceCases, K8sCases):
+class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
     def __init__(self, args):
         self.args = args
         self.results = []  # (name, seconds, failure or None, skipped reason or None, output)
         self.workdir = None
         self.magline = None
+        self.nodes = []  # other nodes' Maglines (cases_nodes.py)
         self.agents = []
         self.tcpdump = None
         self.api = None
@@ -231,6 +233,9 @@ class Suite(StaticCases, DefenceCases, K8sCases):
             rc, dt = self.magline.stop(timeout=3)
             log(f"stopped magline: exit {rc} after {dt:.1f} s")
             self.dpdk_left = our_dpdk_files()  # Magline removes its own when it stops
+        for node in self.nodes:  # a case that failed half way
+            node.stop(timeout=3)
+        self.nodes = []
         for a in self.agents:
             try:
                 a.stop()
@@ -309,6 +314,7 @@ class Suite(StaticCases, DefenceCases, K8sCases):
             ("new_connection_limit", self.new_connection_limit),
             ("syn_proxy", self.syn_proxy),
             ("syn_flood_spares_established", self.syn_flood),
+            ("exception_path", self.exception_path),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),

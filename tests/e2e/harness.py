@@ -164,16 +164,20 @@ def pdeathsig():
 
 
 class Magline:
-    def __init__(self, binary, workdir, pmd, embedded=False, kubeconfig=None, capture=False):
+    """A `magline run`: the suite's own in the root namespace, or another node's in a namespace
+    of its own (`netns`, files named after `name`; its configuration from write_json())."""
+    def __init__(self, binary, workdir, pmd, embedded=False, kubeconfig=None, capture=False,
+                 netns=None, name="magline"):
         self.binary = binary
         self.capture = capture
         self.kubeconfig = kubeconfig
         self.pmd = pmd
+        self.netns = netns
         self.embedded = embedded  # demo: run on the configuration built into the binary
-        self.config = os.path.join(workdir, "magline.json")
-        self.stats = os.path.join(workdir, "stats.json")
-        self.out_path = os.path.join(workdir, "magline.stdout")
-        self.err_path = os.path.join(workdir, "magline.stderr")
+        self.config = os.path.join(workdir, f"{name}.json")
+        self.stats = os.path.join(workdir, "stats.json" if name == "magline" else f"{name}-stats.json")
+        self.out_path = os.path.join(workdir, f"{name}.stdout")
+        self.err_path = os.path.join(workdir, f"{name}.stderr")
         self.proc = None
         self.reloads_sent = 0
         self.echo_backends = [b[2] for b in BACKENDS]
@@ -192,10 +196,18 @@ class Magline:
                                      self.web_backends, self.capture), f, indent=2)
         os.replace(tmp, self.config)  # a reload never sees half a file
 
+    def write_json(self, config):
+        """Writes a whole configuration of the caller's."""
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=2)
+        os.replace(tmp, self.config)
+
     def start(self):
         config = [] if self.embedded else ["--config", self.config]
+        cmd = [self.binary, "run"] + config + ["--stats", self.stats]
         self.proc = subprocess.Popen(
-            [self.binary, "run"] + config + ["--stats", self.stats],
+            nsx(self.netns, *cmd) if self.netns else cmd,
             stdout=open(self.out_path, "w"), stderr=open(self.err_path, "w"),
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=pdeathsig)
 

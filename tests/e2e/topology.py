@@ -51,6 +51,12 @@ VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
 VIP_IPIP, VIP_GUE, VIP_IPIP6 = "198.18.100.20", "198.18.100.21", "2001:db8:100::20"
 ENCAP_SOURCE_V4 = "198.18.250.0/24"  # IPIP's outer sources: host bits from each flow's hash
 NODE_PORT = 30080
+# Other Magline nodes, each in a namespace of its own on the bridge (cases_nodes.py): namespace,
+# the bridge's end of its port, its port addresses (the node's own, on its kernel interface).
+NODES = [
+    (PREFIX + "n1", "n1", "198.18.0.2", "2001:db8::2"),
+]
+VIP_NODES = "198.18.100.30"  # a full-NAT service the other nodes forward
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
 # The provider's pool (docs/provider.md): the k8s VIPs above are taken back from their status,
@@ -329,6 +335,28 @@ def build_far_side():
     in_ns(ROUTER, "ip", "link", "set", "far", "mtu", str(FAR_MTU), "up")
     in_ns(ROUTER, "ip", "addr", "add", f"{FAR_GW_V4}/24", "dev", "far")
     in_ns(ROUTER, "ip", "-6", "addr", "add", f"{FAR_GW_V6}/64", "dev", "far", "nodad")
+
+
+def build_node(ns, short):
+    """A Magline node in a namespace of its own: eth0 on the bridge, left to Magline (no
+    address, no ARP, no IPv6: the namespace's kernel reaches the network through Magline's
+    kernel interface instead, the exception path). A NIC that DPDK owns shows the kernel
+    nothing; af_packet leaves it a copy of every frame, which the kernel would take as its own
+    (the port's addresses are on the kernel interface, and Linux accepts a packet for any local
+    address on any interface) and answer with resets. Strict reverse-path filtering on eth0
+    drops that copy: every route leads through the kernel interface."""
+    run(["ip", "netns", "add", ns])
+    in_ns(ns, "ip", "link", "set", "lo", "up")
+    sysctl(ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+           "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+    run(["ip", "link", "add", "eth0", "netns", ns, "type", "veth", "peer", "name", short,
+         "netns", FABRIC])
+    sysctl(ns, "net.ipv6.conf.eth0.disable_ipv6=1", "net.ipv4.conf.eth0.forwarding=0",
+           "net.ipv4.conf.eth0.rp_filter=1")
+    in_ns(ns, "ip", "link", "set", "eth0", "arp", "off")
+    no_offload(ns, "eth0")
+    in_ns(ns, "ip", "link", "set", "eth0", "up")
+    attach(short)
 
 
 def attach(port):
