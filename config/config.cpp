@@ -363,7 +363,7 @@ void read_kubernetes(const Node& node, Config& config) {
 void read_config(const Node& root, Config& config) {
   const Object o = root.object(
       {"node", "maglev", "flow_table", "services", "dataplane", "admin", "kubernetes",
-       "provider"});
+       "provider", "bgp"});
   if (const auto n = o.find("node")) read_node(*n, config);
   if (const auto n = o.find("maglev")) read_maglev(*n, config);
   if (const auto n = o.find("flow_table")) read_flow_table(*n, config);
@@ -371,6 +371,7 @@ void read_config(const Node& root, Config& config) {
   if (const auto n = o.find("admin")) read_admin(*n, config);
   if (const auto n = o.find("kubernetes")) read_kubernetes(*n, config);
   if (const auto n = o.find("provider")) read_provider(*n, config);
+  if (const auto n = o.find("bgp")) read_bgp(*n, config);
   // NodePorts listen on the node's addresses: by default, every port address that is not
   // link-local (kube-proxy's NodePort addresses are the node's routable ones).
   if (!o.find("node") || !o.find("node")->json().contains("addresses")) {
@@ -503,6 +504,7 @@ Reload reload_of(const Config& running, Config loaded) {
   if (!(loaded.admin == running.admin)) r.needs_restart.push_back("admin");
   if (!(loaded.kubernetes == running.kubernetes)) r.needs_restart.push_back("kubernetes");
   if (!(loaded.provider == running.provider)) r.needs_restart.push_back("provider");
+  if (!(loaded.bgp == running.bgp)) r.needs_restart.push_back("bgp");
   loaded.node_addresses = running.node_addresses;
   loaded.node_addresses_from_ports = running.node_addresses_from_ports;
   loaded.flow_capacity = running.flow_capacity;
@@ -511,6 +513,7 @@ Reload reload_of(const Config& running, Config loaded) {
   loaded.admin = running.admin;
   loaded.kubernetes = running.kubernetes;
   loaded.provider = running.provider;
+  loaded.bgp = running.bgp;
   r.config = std::move(loaded);
   return r;
 }

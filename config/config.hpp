@@ -170,6 +170,40 @@ struct ProviderConfig {
   friend bool operator==(const ProviderConfig&, const ProviderConfig&) = default;
 };
 
+// Announcement over BGP through BIRD (docs/announce.md): Magline writes BIRD's whole
+// configuration (`bird_config`) and asks BIRD to read it (`bird_socket`) whenever what it
+// announces changes.
+struct BgpPeerConfig {
+  dp::IpAddr address;
+  uint32_t as = 0;
+  std::string password;        // TCP MD5 (RFC 2385); empty: none
+  uint32_t hold_time_s = 90;   // 0 or 3..65535 (RFC 4271 4.2)
+  bool multihop = false;       // the peer is not on a port's subnet
+  friend bool operator==(const BgpPeerConfig&, const BgpPeerConfig&) = default;
+};
+
+struct BgpCommunity {
+  uint16_t as = 0;
+  uint16_t value = 0;
+  friend bool operator==(const BgpCommunity&, const BgpCommunity&) = default;
+};
+
+struct BgpConfig {
+  bool enabled = false;  // a `bgp` section is present
+  std::string bird_config = "/run/magline/bird.conf";
+  std::string bird_socket = "/run/bird/bird.ctl";
+  uint32_t local_as = 0;
+  std::optional<dp::IpAddr> router_id;  // IPv4; default: the first IPv4 port address
+  std::vector<BgpPeerConfig> peers;
+  std::vector<BgpCommunity> communities;  // attached to every announced route
+  // The next hop announced; none: the session's own address (BIRD's default for eBGP).
+  std::optional<dp::IpAddr> next_hop_v4;
+  std::optional<dp::IpAddr> next_hop_v6;  // needed for IPv6 routes over an IPv4 session
+  bool withdraw_without_backends = true;  // an address none of whose services can serve
+  uint32_t drain_ms = 5000;  // SIGTERM: everything withdrawn, then this long before stopping
+  friend bool operator==(const BgpConfig&, const BgpConfig&) = default;
+};
+
 struct Config {
   std::string source;  // the file it came from, or "<embedded default>"
   std::vector<dp::IpAddr> node_addresses;  // default: every port address
@@ -182,6 +216,7 @@ struct Config {
   AdminConfig admin;
   KubernetesConfig kubernetes;
   ProviderConfig provider;
+  BgpConfig bgp;
 };
 
 inline constexpr std::string_view kEmbeddedSource = "<embedded default>";
@@ -204,7 +239,7 @@ Result<Config> load_or_default(const std::optional<std::string>& path);
 // of watched Services use too), the flow tables, DPDK and its ports, the admin listener and the
 // Kubernetes watch are set up once, at start. `needs_restart` names each such section where the
 // file differs, in file order: "node", "flow_table", "dataplane", "admin", "kubernetes",
-// "provider" (node addresses taken from the ports count as "dataplane").
+// "provider", "bgp" (node addresses taken from the ports count as "dataplane").
 struct Reload {
   Config config;
   std::vector<std::string> needs_restart;

@@ -25,5 +25,6 @@ std::optional<dp::MacAddr> read_mac(const Node& node);
 void check_name(const Node& node, const std::string& name);
 
 void read_dataplane(const Node& node, Config& config);
+void read_bgp(const Node& node, Config& config);
 
 }  // namespace magline::cfg::detail

@@ -273,10 +273,45 @@ void check_dataplane(const Config& config, Errors& errors) {
   }
 }
 
+// The BGP section against the ports: the router id (by default their first IPv4 address), and
+// directly connected peers on one of their subnets.
+void check_bgp(Config& config, Errors& errors) {
+  BgpConfig& b = config.bgp;
+  if (!b.enabled) return;
+  const std::vector<PortConfig>& ports = config.dataplane.ports;
+  if (!b.router_id) {
+    for (const PortConfig& p : ports) {
+      for (const dp::IfAddr& a : p.addresses) {
+        if (!b.router_id && a.addr.family == dp::Family::v4) b.router_id = a.addr;
+      }
+    }
+    if (!b.router_id) {
+      errors.fail("bgp.router_id", "no IPv4 port address to take the router id from: give one");
+    }
+  }
+  check_unique(b.peers, [](const BgpPeerConfig& p) { return p.address; }, "bgp.peers",
+               "address", "peer", errors);
+  for (size_t i = 0; i < b.peers.size(); ++i) {
+    const BgpPeerConfig& peer = b.peers[i];
+    if (peer.multihop) continue;
+    const bool on_link = std::any_of(ports.begin(), ports.end(), [&](const PortConfig& p) {
+      return std::any_of(p.addresses.begin(), p.addresses.end(),
+                         [&](const dp::IfAddr& a) { return a.subnet().contains(peer.address); });
+    });
+    if (!on_link) {
+      errors.fail(index_path("bgp.peers", i) + ".address",
+                  dp::to_string(peer.address) +
+                      " is not in a subnet of a port; set \"multihop\": true for a peer "
+                      "beyond them");
+    }
+  }
+}
+
 }  // namespace
 
 void validate(Config& config, Errors& errors) {
   check_dataplane(config, errors);  // first: node addresses may come from port addresses
+  check_bgp(config, errors);
   check_node_addresses(config, errors);
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < config.services.size(); ++i) {

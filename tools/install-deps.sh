@@ -11,6 +11,7 @@ packages=(
   libyaml-cpp-dev
   # tests and tools
   iproute2 ethtool curl tcpdump python3-scapy python3-yaml gnuplot-nox
+  bird2  # the BGP daemon Magline drives (docs/announce.md), and the e2e router's
   systemd  # systemd-analyze verifies config/deploy/systemd/magline.service
 )
 

@@ -64,7 +64,7 @@ TEST(ConfigErrors, TopLevelMustBeAnObject) {
 TEST(ConfigErrors, UnknownKeysAtEveryDepth) {
   expect_errors({
       {R"({"servcies": []})",
-       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes, provider)"},
+       R"(t.json: (top level): unknown key "servcies"; known keys: node, maglev, flow_table, services, dataplane, admin, kubernetes, provider, bgp)"},
       {R"({"node": {"address": []}})",
        R"(t.json: node: unknown key "address"; known keys: addresses)"},
       {R"({"maglev": {"size": 7}})",
