@@ -38,6 +38,11 @@ void AdminView::set_provider(std::function<ProviderReport()> report) {
   data_.provider = std::move(report);
 }
 
+void AdminView::set_bgp(std::function<AnnouncerReport()> report) {
+  std::lock_guard<std::mutex> lock(mu_);
+  data_.bgp = std::move(report);
+}
+
 void AdminView::update_ports(std::vector<PortCounters> counters) {
   std::lock_guard<std::mutex> lock(mu_);
   data_.port_counters = std::move(counters);
@@ -50,6 +55,7 @@ std::string metrics_of(const WorkerViews& workers, const AdminView::Copy& c,
   worker_metrics(e, workers, c.slow, c.control, c.services.get());
   port_metrics(e, c.ports, c.port_counters);
   if (c.provider) provider_metrics(e, c.provider());
+  if (c.bgp) bgp_metrics(e, c.bgp());
   if (process != nullptr) process_metrics(e, *process);
   // The control thread's Kubernetes families, rendered apart: their names are their own.
   return e.text() + c.extra_metrics;
@@ -130,6 +136,13 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
     res.set_content(j.dump(2) + "\n", "application/json");
   });
   srv.Get("/state", [&view](const httplib::Request&, httplib::Response& res) {
+    const std::function<AnnouncerReport()> bgp = view.copy().bgp;
+    if (!view.state_available() && bgp) {  // nothing watched: BGP's section alone
+      nlohmann::ordered_json j;
+      j["bgp"] = bgp_state_json(bgp());
+      res.set_content(j.dump(2) + "\n", "application/json");
+      return;
+    }
     if (!view.state_available()) {
       res.status = 404;
       res.set_content("nothing is watched: the configuration has no kubernetes section\n",
@@ -143,11 +156,12 @@ void AdminServer::serve(WorkerViews workers_in, const AdminView& view) {
       return;
     }
     const std::function<ProviderReport()> provider = view.copy().provider;
-    if (provider) {
-      // The plan's schema (`magline plan`) with the provider's section beside it.
+    if (provider || bgp) {
+      // The plan's schema (`magline plan`) with the provider's and BGP's sections beside it.
       auto j = nlohmann::ordered_json::parse(*state, nullptr, false);
       if (j.is_object()) {
-        j["provider"] = provider_state_json(provider());
+        if (provider) j["provider"] = provider_state_json(provider());
+        if (bgp) j["bgp"] = bgp_state_json(bgp());
         res.set_content(j.dump(2) + "\n", "application/json");
         return;
       }

@@ -27,6 +27,7 @@
 #include "control/build_info.hpp"
 #include "control/port_metrics.hpp"
 #include "control/process_metrics.hpp"
+#include "control/announcer.hpp"
 #include "control/provider_report.hpp"
 #include "control/stats.hpp"
 #include "dataplane/result.hpp"
@@ -58,6 +59,8 @@ class AdminView {
   // Where the provider's report is read, on the listener's thread at each request (a copy
   // under the provider's mutex: control/k8s_provider.hpp). It keeps what it captures alive.
   void set_provider(std::function<ProviderReport()> report);
+  // The same for BGP's announcer (control/announcer.hpp).
+  void set_bgp(std::function<AnnouncerReport()> report);
 
   struct Copy {
     dp::SlowPathStats slow;
@@ -70,6 +73,7 @@ class AdminView {
     std::vector<PortCounters> port_counters;
     nlohmann::ordered_json static_stats;
     std::function<ProviderReport()> provider;  // empty: no provider
+    std::function<AnnouncerReport()> bgp;      // empty: no bgp section
   };
   Copy copy() const;
 

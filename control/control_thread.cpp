@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "control/announce.hpp"
 #include "control/log.hpp"
 
 namespace magline::control {
@@ -107,6 +108,35 @@ std::vector<std::string> ControlThread::kernel_interfaces() const {
     if (kernel_[i]) names[i] = kernel_[i]->name();
   }
   return names;
+}
+
+Result<void> ControlThread::start_announcing() {
+  if (!config_.bgp.enabled) return {};
+  auto started = Announcer::start(config_.bgp, log_);
+  if (!started) return started.error();
+  announcer_ = std::move(started).value();
+  admin_.set_bgp([a = announcer_.get()] { return a->report(); });
+  return {};
+}
+
+void ControlThread::announce_turn(uint64_t now_ms, const std::string& unhealthy) {
+  if (!announcer_) return;
+  const std::string why = draining_ ? "stopping"
+                          : !ready() ? "not ready: the services are not in effect yet"
+                                     : unhealthy;
+  if (why == announced_why_ &&
+      (services_version_ == announced_version_ || now_ms < announced_ms_ + 200)) {
+    return;
+  }
+  announced_why_ = why;
+  announced_version_ = services_version_;
+  announced_ms_ = now_ms;
+  if (!why.empty()) {
+    announcer_->set({}, why);
+    return;
+  }
+  announcer_->set(announced_addresses(publisher_->services(),
+                                      config_.bgp.withdraw_without_backends));
 }
 
 void ControlThread::turn(uint64_t now_ms, bool reload_asked) {

@@ -27,6 +27,7 @@
 
 #include "config/config.hpp"
 #include "control/admin.hpp"
+#include "control/announcer.hpp"
 #include "control/counter_fields.hpp"
 #include "control/forwarded_view.hpp"
 #include "control/kernel_tap.hpp"
@@ -60,6 +61,17 @@ class ControlThread {
   Result<void> open_kernel_interfaces();
   // Their names, by port (empty: none).
   std::vector<std::string> kernel_interfaces() const;
+
+  // BGP (docs/announce.md): starts the announcer when the configuration has a bgp section
+  // (BIRD's configuration written with nothing announced). Errors: it cannot be written.
+  Result<void> start_announcing();
+  Announcer* announcer() noexcept { return announcer_.get(); }
+  // What to announce, every turn: the LoadBalancer addresses (control/announce.hpp), or nothing
+  // before the services are in effect, while the data plane is unhealthy (`unhealthy` says
+  // why) and once draining. Recomputed at most every 200 ms, and at once when that changes.
+  void announce_turn(uint64_t now_ms, const std::string& unhealthy);
+  // SIGTERM with BGP: everything withdrawn from now on (runtime.cpp drains, then stops).
+  void drain() noexcept { draining_ = true; }
 
   // One turn of the loop.
   void turn(uint64_t now_ms, bool reload);
@@ -110,6 +122,11 @@ class ControlThread {
   std::unique_ptr<Publication> publication_;
   std::unique_ptr<dp::SlowPath> slow_;
   std::vector<std::unique_ptr<KernelTap>> kernel_;  // by port; null: no kernel interface
+  std::unique_ptr<Announcer> announcer_;
+  bool draining_ = false;
+  uint64_t announced_version_ = ~0ull;  // services_version_ when last computed
+  uint64_t announced_ms_ = 0;
+  std::string announced_why_ = "-";     // why everything was withdrawn then ("" : it was not)
   std::unique_ptr<K8sFeed> k8s_;
   // Node targets: the Local Services' healthCheckNodePorts probed (control/node_health.hpp).
   std::unique_ptr<NodeHealth> health_;

@@ -68,9 +68,13 @@ uint64_t now_ms() {
 // The control thread's loop on the main core until SIGTERM or SIGINT (or the duration). The
 // ports' counters go to the admin listener every 250 ms: the device is read here, on the main
 // lcore, never from the listener's thread.
+//
+// With BGP, the stop drains (docs/announce.md): every address is withdrawn, and forwarding goes
+// on for bgp.drain_ms once BIRD has taken the withdrawal (or 2 s after asking, if it does not
+// answer), so that routers move the traffic elsewhere before the node goes.
 void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
                   const DpdkWorkers& workers, AdminView& view, Supervision& supervision,
-                  double duration_s) {
+                  double duration_s, uint32_t drain_ms, std::ostream& err) {
   const uint64_t start = now_ms();
   // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
   const double ms = duration_s * 1000;
@@ -81,12 +85,34 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
   Supervision::Facts facts;
   facts.progress.resize(workers.workers());
   facts.failed.resize(workers.workers());
-  while (!g_stop.load()) {
+  DataplaneHealth health;
+  std::vector<bool> links_up;
+  std::vector<std::string> port_names;
+  for (const PortReport& p : dataplane.ports()) port_names.push_back(p.name);
+  Announcer* const announcer = control.announcer();
+  uint64_t drain_asked = 0, drain_from = 0;  // when the drain was asked for, and began
+  while (true) {
     const uint64_t now = now_ms();
-    if (deadline && now >= deadline) break;
+    if ((g_stop.load() || (deadline && now >= deadline)) && drain_asked == 0) {
+      if (announcer == nullptr) break;
+      drain_asked = now;
+      control.drain();
+      supervision.stopping();
+      err << "magline: stopping: withdrawing every address, then draining for " << drain_ms
+          << " ms" << std::endl;
+    }
+    if (drain_asked != 0) {
+      if (drain_from == 0 && (announcer->in_effect() || now >= drain_asked + 2000)) {
+        drain_from = now;
+      }
+      if (drain_from != 0 && now >= drain_from + drain_ms) break;
+    }
     if (now >= ports_read + 250) {
       ports_read = now;
-      view.update_ports(dataplane.port_counters());
+      std::vector<PortCounters> ports = dataplane.port_counters();
+      links_up.clear();
+      for (const PortCounters& p : ports) links_up.push_back(!p.read || p.link_up);
+      view.update_ports(std::move(ports));
     }
     control.turn(now, g_reload.exchange(false));
     facts.ready = control.ready();
@@ -95,6 +121,8 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
       facts.progress[w] = workers.share(w).version();
       facts.failed[w] = workers.failed(w);
     }
+    health.turn(now, facts.progress, facts.failed, links_up, port_names);
+    control.announce_turn(now, health.why());
     supervision.turn(now, facts);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
@@ -238,6 +266,10 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
     err << log_error << "magline: " << opened.error().message << std::endl;
     return 1;
   }
+  if (auto announcing = control.start_announcing(); !announcing) {
+    err << log_error << "magline: " << announcing.error().message << std::endl;
+    return 1;
+  }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_signal);
@@ -308,7 +340,8 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
         "forwarding on " + std::to_string(config.dataplane.ports.size()) + " port(s) with " +
             std::to_string(workers.workers()) + " worker(s)",
         err);
-    control_loop(control, dataplane, workers, view, supervision, options.duration_s);
+    control_loop(control, dataplane, workers, view, supervision, options.duration_s,
+                 config.bgp.drain_ms, err);
   }
   view.set_ready(false);
   if (provider) provider->stop();

@@ -55,6 +55,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
         self.workdir = None
         self.magline = None
         self.nodes = []  # other nodes' Maglines (cases_nodes.py)
+        self.birds = []  # BIRD daemons (cases_nodes.py)
         self.agents = []
         self.tcpdump = None
         self.api = None
@@ -233,6 +234,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
             rc, dt = self.magline.stop(timeout=3)
             log(f"stopped magline: exit {rc} after {dt:.1f} s")
             self.dpdk_left = our_dpdk_files()  # Magline removes its own when it stops
+        self.stop_birds()
         for node in self.nodes:  # a case that failed half way
             node.stop(timeout=3)
         self.nodes = []
@@ -315,6 +317,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
             ("syn_proxy", self.syn_proxy),
             ("syn_flood_spares_established", self.syn_flood),
             ("exception_path", self.exception_path),
+            ("bgp_announce", self.bgp_announce),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),

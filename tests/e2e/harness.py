@@ -175,7 +175,8 @@ class Magline:
         self.netns = netns
         self.embedded = embedded  # demo: run on the configuration built into the binary
         self.config = os.path.join(workdir, f"{name}.json")
-        self.stats = os.path.join(workdir, "stats.json" if name == "magline" else f"{name}-stats.json")
+        self.stats = os.path.join(
+            workdir, "stats.json" if name == "magline" else f"{name}-stats.json")
         self.out_path = os.path.join(workdir, f"{name}.stdout")
         self.err_path = os.path.join(workdir, f"{name}.stderr")
         self.proc = None

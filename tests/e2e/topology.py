@@ -57,6 +57,10 @@ NODES = [
     (PREFIX + "n1", "n1", "198.18.0.2", "2001:db8::2"),
 ]
 VIP_NODES = "198.18.100.30"  # a full-NAT service the other nodes forward
+# ...and one they announce over BGP to the router (case bgp_announce), off every on-link subnet:
+# clients reach it through the router, which learns it from the nodes.
+VIP_BGP = "198.19.100.1"
+ROUTER_AS, NODE_AS = 65000, 65001
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
 # The provider's pool (docs/provider.md): the k8s VIPs above are taken back from their status,

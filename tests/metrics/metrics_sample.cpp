@@ -86,6 +86,14 @@ int main() {
   provider.election.leading = true;
   provider.election.live_nodes = {"edge-1"};
   c.provider = [provider] { return provider; };
+  // BGP's announcer: one address, one session up.
+  control::AnnouncerReport bgp;
+  bgp.bird_reachable = true;
+  bgp.in_effect = true;
+  bgp.announced = {*dp::parse_ip("198.18.100.1")};
+  bgp.sessions.push_back({"peer_198_18_0_254", "BGP", "---", "up", "01:02:03", "Established"});
+  bgp.configures = 2;
+  c.bgp = [bgp] { return bgp; };
 
   const auto process = control::read_process_stats();
   if (!process) return 1;
