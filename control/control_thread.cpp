@@ -121,9 +121,14 @@ Result<void> ControlThread::start_announcing() {
 
 void ControlThread::announce_turn(uint64_t now_ms, const std::string& unhealthy) {
   if (!announcer_) return;
+  // The services first reach the workers once; after that, an update in flight (a reload, a
+  // slice, a neighbour learned) changes nothing until the workers have it: addresses it adds
+  // are announced, and those it empties withdrawn, when it is in effect.
+  const bool in_effect = publication_->in_effect();
   const std::string why = draining_ ? "stopping"
-                          : !ready() ? "not ready: the services are not in effect yet"
-                                     : unhealthy;
+                          : !ready_ ? "not ready: the services are not in effect yet"
+                                    : unhealthy;
+  if (why.empty() && !in_effect) return;
   if (why == announced_why_ &&
       (services_version_ == announced_version_ || now_ms < announced_ms_ + 200)) {
     return;
@@ -161,6 +166,9 @@ void ControlThread::turn(uint64_t now_ms, bool reload_asked) {
       }
     }
   });
+  // Ready once, for good: later updates in flight (a reload, a slice, a neighbour) leave the
+  // workers forwarding what they had.
+  ready_ = ready_ || ((!k8s_ || k8s_->synced()) && publication_->in_effect());
   refresh_admin(now_ms);
 }
 

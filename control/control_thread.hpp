@@ -66,9 +66,10 @@ class ControlThread {
   // (BIRD's configuration written with nothing announced). Errors: it cannot be written.
   Result<void> start_announcing();
   Announcer* announcer() noexcept { return announcer_.get(); }
-  // What to announce, every turn: the LoadBalancer addresses (control/announce.hpp), or nothing
-  // before the services are in effect, while the data plane is unhealthy (`unhealthy` says
-  // why) and once draining. Recomputed at most every 200 ms, and at once when that changes.
+  // What to announce, every turn: the LoadBalancer addresses (control/announce.hpp) as the
+  // workers have them, or nothing before the services were first in effect, while the data
+  // plane is unhealthy (`unhealthy` says why) and once draining. Recomputed at most every
+  // 200 ms, and at once when the reason for withdrawing everything changes.
   void announce_turn(uint64_t now_ms, const std::string& unhealthy);
   // SIGTERM with BGP: everything withdrawn from now on (runtime.cpp drains, then stops).
   void drain() noexcept { draining_ = true; }
@@ -78,7 +79,7 @@ class ControlThread {
 
   // Whether what should be forwarded is in effect on every worker: the configuration's services
   // and, when watching, the first complete sync from the API server (readiness, runtime.cpp).
-  bool ready() const noexcept { return (!k8s_ || k8s_->synced()) && publication_->in_effect(); }
+  bool ready() const noexcept { return ready_; }
 
   Publisher& publisher() noexcept { return *publisher_; }
   // The Kubernetes feed, once start_kubernetes() started one (else null): for the prober's
@@ -124,6 +125,7 @@ class ControlThread {
   std::vector<std::unique_ptr<KernelTap>> kernel_;  // by port; null: no kernel interface
   std::unique_ptr<Announcer> announcer_;
   bool draining_ = false;
+  bool ready_ = false;  // the services have been in effect (and Kubernetes synced) once
   uint64_t announced_version_ = ~0ull;  // services_version_ when last computed
   uint64_t announced_ms_ = 0;
   std::string announced_why_ = "-";     // why everything was withdrawn then ("" : it was not)

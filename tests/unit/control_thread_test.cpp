@@ -353,6 +353,58 @@ TEST_F(ControlThreadTest, ReadyOnlyOnceTheConfigurationIsInEffect) {
   EXPECT_TRUE(ct_->ready());
 }
 
+// BGP: what the control thread asks the announcer for, turn by turn (BIRD is absent: the
+// announcer keeps retrying, and reports what it was asked).
+TEST_F(ControlThreadTest, AnnouncesWhatTheWorkersForwardAndHoldsWhileAnUpdateIsInFlight) {
+  const std::string bgp = R"(, "bgp": { "bird_config": ")" + dir_ + R"(/bird.conf",
+      "bird_socket": ")" + dir_ + R"(/bird.ctl", "local_as": 65001, "router_id": "198.18.0.1",
+      "peers": [ { "address": "198.18.0.254", "as": 65000, "multihop": true } ] } })";
+  auto with_bgp = [&](const std::string& services) {
+    std::string text = config_text(services);
+    return text.substr(0, text.rfind('}')) + bgp;
+  };
+  start(with_bgp(service_json("web", "198.18.100.1", {"198.18.1.10"}) + ", " +
+                 service_json("db", "198.18.100.2", {"198.18.1.20"})));
+  ASSERT_TRUE(ct_->start_announcing().ok());
+  auto report = [&] { return ct_->announcer()->report(); };
+
+  ct_->announce_turn(0, "");
+  EXPECT_EQ(report().withdrawn, "not ready: the services are not in effect yet");
+  EXPECT_TRUE(report().announced.empty());
+  for (uint64_t t = 1; t < 10 && !ct_->ready(); ++t) turns(t);
+  ct_->announce_turn(10, "");
+  EXPECT_EQ(report().withdrawn, "");
+  EXPECT_EQ(report().announced, (std::vector<dp::IpAddr>{ip("198.18.100.1"), ip("198.18.100.2")}));
+
+  // db loses its backend: while the reload is in flight nothing changes (the workers still
+  // forward db), then db's address is withdrawn.
+  write(with_bgp(service_json("web", "198.18.100.1", {"198.18.1.10"}) + ", " +
+                 service_json("db", "198.18.100.2", {})));
+  ct_->turn(500, true);
+  EXPECT_FALSE(ct_->publication().in_effect());
+  EXPECT_TRUE(ct_->ready());
+  ct_->announce_turn(500, "");
+  EXPECT_EQ(report().announced, (std::vector<dp::IpAddr>{ip("198.18.100.1"), ip("198.18.100.2")}));
+  for (uint64_t t = 501; t < 510 && !ct_->publication().in_effect(); ++t) turns(t);
+  ct_->announce_turn(510, "");
+  EXPECT_EQ(report().announced, (std::vector<dp::IpAddr>{ip("198.18.100.1")}));
+
+  // The data plane unhealthy: everything withdrawn at once, announced again when it is back
+  // (within 200 ms of the last change at most).
+  ct_->announce_turn(520, "port lan0: link down");
+  EXPECT_TRUE(report().announced.empty());
+  EXPECT_EQ(report().withdrawn, "port lan0: link down");
+  ct_->announce_turn(530, "");
+  EXPECT_EQ(report().announced, (std::vector<dp::IpAddr>{ip("198.18.100.1")}));
+  EXPECT_EQ(report().withdrawn, "");
+
+  // Draining (SIGTERM): withdrawn, whatever else holds.
+  ct_->drain();
+  ct_->announce_turn(540, "");
+  EXPECT_TRUE(report().announced.empty());
+  EXPECT_EQ(report().withdrawn, "stopping");
+}
+
 // ---- Kubernetes: K8sFeed::poll ----
 
 using nlohmann::json;
