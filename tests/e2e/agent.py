@@ -14,6 +14,10 @@ Commands:
                        prints one JSON line: the answers and what went wrong.
   stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
                        100 ms for S seconds, checks each echo, and prints a JSON summary.
+  tuples ADDR PORT FIRST N
+                       one HTTP GET from each local port FIRST..FIRST+N-1, each closed with a
+                       reset (no TIME-WAIT: the same tuples can be sent again another way);
+                       prints one JSON line: each port's answer or error.
   burst ADDR PORT N S  opens N TCP connections at once (non-blocking connects), waits S seconds
                        and prints one JSON line: how many were established by then.
   bulk ADDR PORT N     one TCP connection to a line echo (port 9000 of `serve`): sends one line of
@@ -234,6 +238,40 @@ def stream_client(addr, port, seconds):
     print(json.dumps(out), flush=True)
 
 
+def tuples(addr, port, first, n):
+    """One HTTP GET from each local port first..first+n-1, each closed with a reset (SO_LINGER
+    0) so that no TIME-WAIT keeps the port: the same tuples can be sent again, another way.
+    Prints one JSON line: [{"port": p, "answer": body} or {"port": p, "error": text}, ...]."""
+    results = []
+    for p in range(first, first + n):
+        s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.settimeout(3)
+        try:
+            s.bind(("", p))
+            s.connect((addr, port))
+            s.sendall(f"GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n".encode())
+            data = b""
+            while True:  # until the body is whole (Content-Length) or the server closes
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = [int(h.split(b":", 1)[1]) for h in head.split(b"\r\n")
+                          if h.lower().startswith(b"content-length:")]
+                if _ and length and len(body) >= length[0]:
+                    break
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            body = data.partition(b"\r\n\r\n")[2].decode(errors="replace").strip()
+            results.append({"port": p, "answer": body})
+        except OSError as e:
+            results.append({"port": p, "error": f"{type(e).__name__}: {e}"})
+        finally:
+            s.close()
+    print(json.dumps(results), flush=True)
+
+
 def connect_burst(addr, port, n, seconds):
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     pending = []
@@ -425,6 +463,8 @@ def main():
         budget = float(sys.argv[5]) if len(sys.argv) >= 6 else 60.0
         size = int(sys.argv[6]) if len(sys.argv) == 7 else 0
         udp_client(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), budget, size)
+    elif cmd == "tuples" and len(sys.argv) == 6:
+        tuples(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     elif cmd == "burst" and len(sys.argv) == 6:
         die_with_parent()
         connect_burst(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))

@@ -4,12 +4,10 @@ through the exception path (a kernel interface). A mixin of e2e.Suite: `self` ho
 import json
 import time
 
-import os
-import subprocess
 
 from topology import (
-    BACKENDS, CLIENT, CLIENT_V4, CLIENT_V6, FABRIC, NODE_AS, NODES, PREFIX, ROUTER, ROUTER_AS,
-    ROUTER_V4, VIP_BGP, VIP_NODES, Fail, build_node, in_ns, nsx, run,
+    BACKENDS, CLIENT, CLIENT_V4, CLIENT_V6, FABRIC, NODES, PREFIX, VIP_NODES, Fail, build_node,
+    in_ns, nsx, run,
 )
 from harness import (  # the process wrappers, clients, /metrics
     ADMIN_PORT, Agent, Magline, curl, http_series, parse_answer, tail,
@@ -22,14 +20,13 @@ EXCEPTION_RATE = 2000   # frames a second per worker to it (dataplane.exception_
 FLOOD_RATE, FLOOD_S = 20_000, 3  # the flood to the node's address: 10x what the kernel may get
 
 
-def node_config(ns, v4, v6, bgp=None, bgp_backends=None):
+def node_config(ns, v4, v6, bgp=None, services=()):
+    """A node's configuration: its port (with the kernel interface), one full-NAT service of
+    its own, and `services` (with `bgp`, the announced ones: cases_bgp.py)."""
     services = [{"name": "e2e/nodes:http", "mode": "full_nat",
                  "frontends": [{"address": VIP_NODES, "port": 80}],
-                 "backends": [{"address": b[2], "port": 8080} for b in BACKENDS]}]
-    if bgp:
-        services.append({"name": "e2e/bgp:http", "mode": "full_nat",
-                         "frontends": [{"address": VIP_BGP, "port": 80}],
-                         "backends": [{"address": a, "port": 8080} for a in bgp_backends]})
+                 "backends": [{"address": b[2], "port": 8080} for b in BACKENDS]},
+                *services]
     return {
         "flow_table": {"capacity": 65536},
         "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},  # the node's own loopback
@@ -43,28 +40,6 @@ def node_config(ns, v4, v6, bgp=None, bgp_backends=None):
         **({"bgp": bgp} if bgp else {}),
         "services": services,
     }
-
-
-def router_bird_config(nodes):
-    """The router's BIRD: a passive session with each node, every route learned into the
-    router's kernel, several next hops for one address merged into one ECMP route."""
-    text = [f"router id {ROUTER_V4};", "protocol device {}",
-            "protocol kernel { ipv4 { import none; export all; }; merge paths on; }"]
-    for ns, _, v4, _ in nodes:
-        text.append(f"protocol bgp {ns.replace('-', '_')} {{ local as {ROUTER_AS}; "
-                    f"neighbor {v4} as {NODE_AS}; passive; hold time 9; "
-                    "ipv4 { import all; export none; }; }")
-    return "\n".join(text) + "\n"
-
-
-def router_routes(prefix):
-    """The router's kernel routes for `prefix`: the next hops, sorted."""
-    out = in_ns(ROUTER, "ip", "-o", "route", "show", prefix, check=False).stdout
-    hops = []
-    for word, value in zip(out.split(), out.split()[1:]):
-        if word == "via":
-            hops.append(value)
-    return sorted(hops)
 
 
 def wait_for(what, check, seconds):
@@ -91,12 +66,12 @@ def total(samples, name, **labels):
 
 
 class NodeCases:
-    def start_node(self, ns, short, v4, v6, bgp=None, bgp_backends=None):
+    def start_node(self, ns, short, v4, v6, bgp=None, services=()):
         """Builds the node's namespace, starts its Magline and a server on its kernel's side;
         returns the Magline once its kernel interface is up."""
         build_node(ns, short)
         node = Magline(self.args.magline, self.workdir, "af_packet", netns=ns, name=ns)
-        node.write_json(node_config(ns, v4, v6, bgp, bgp_backends))
+        node.write_json(node_config(ns, v4, v6, bgp, services))
         node.start()
         self.nodes.append(node)
         end = time.monotonic() + 15
@@ -230,112 +205,3 @@ class NodeCases:
         if written < to_kernel or any(lost.values()):
             problems.append(f"{to_kernel} frames for the kernel, {written} written to it, "
                             f"lost: {lost}")
-
-    def start_bird(self, ns, name, config_path):
-        """BIRD in the foreground in `ns` (killed at the case's end), on `config_path`, with its
-        control socket beside it; returns the socket's path once BIRD answers there."""
-        sock = os.path.join(self.workdir, f"{name}.ctl")
-        log_path = os.path.join(self.workdir, f"{name}.log")
-        proc = subprocess.Popen(
-            nsx(ns, "bird", "-f", "-c", config_path, "-s", sock,
-                "-P", os.path.join(self.workdir, f"{name}.pid")),
-            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        self.birds.append(proc)
-        wait_for(f"BIRD {name} answering on {sock}",
-                 lambda: run(["birdc", "-s", sock, "show", "status"], check=False).returncode == 0
-                 or proc.poll() is not None, 10)
-        if proc.poll() is not None:
-            with open(log_path) as f:
-                raise Fail(f"BIRD {name} exited with {proc.returncode}: {f.read()[-2000:]}")
-        return sock
-
-    def stop_birds(self):
-        for proc in self.birds:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(3)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        self.birds = []
-
-    def bgp_announce(self, out):
-        """A node announces its service's address over BGP through a real BIRD, which peers
-        with the router's BIRD over the node's exception path; the router installs the route
-        in its kernel and a client reaches the service through it. The address is withdrawn when
-        the service loses its last backend (reload) and announced again when one returns; on
-        SIGTERM the node withdraws it, keeps forwarding for its drain time, then stops."""
-        ns, short, v4, v6 = NODES[0]
-        problems = []
-        router_conf = os.path.join(self.workdir, "router-bird.conf")
-        with open(router_conf, "w") as f:
-            f.write(router_bird_config(NODES[:1]))
-        bird_conf = os.path.join(self.workdir, f"{ns}-bird.conf")
-        bgp = {"bird_config": bird_conf,
-               "bird_socket": os.path.join(self.workdir, f"{ns}-bird.ctl"),
-               "local_as": NODE_AS, "peers": [{"address": ROUTER_V4, "as": ROUTER_AS,
-                                                "hold_time_s": 9}],
-               "communities": ["65001:100"], "drain_ms": 2000}
-        backends = [b[2] for b in BACKENDS]
-        in_ns(CLIENT, "ip", "route", "add", f"{VIP_BGP}/32", "via", ROUTER_V4)
-        try:
-            self.start_bird(ROUTER, "router-bird", router_conf)
-            t0 = time.monotonic()
-            node = self.start_node(ns, short, v4, v6, bgp, backends)
-            self.start_bird(ns, f"{ns}-bird", bird_conf)  # on the file Magline wrote
-            t = wait_for(f"the router's route to {VIP_BGP} via {v4}",
-                         lambda: router_routes(VIP_BGP) == [v4], 30)
-            out.append(f"{VIP_BGP} announced: the router routes it via {router_routes(VIP_BGP)} "
-                       f"{t - t0:.1f} s after the node started")
-            answers, errors = http_series(CLIENT, f"http://{VIP_BGP}/", 5)
-            problems += errors
-            peers = sorted({a.get("peer", "").rsplit(":", 1)[0] for a in answers})
-            out.append(f"client -> {VIP_BGP}:80 through the router: {len(answers)}/5 answered, "
-                       f"the backends saw {peers}")
-            if answers and peers != [v4]:
-                problems.append(f"the backends saw {peers}, not the node's {v4}")
-
-            # The service loses its last backend: withdrawn; one returns: announced again.
-            node.write_json(node_config(ns, v4, v6, bgp, []))
-            node.reload()
-            t1 = time.monotonic()
-            t = wait_for(f"{VIP_BGP} withdrawn", lambda: router_routes(VIP_BGP) == [], 15)
-            out.append(f"no backend left: withdrawn from the router in {(t - t1) * 1000:.0f} ms")
-            node.write_json(node_config(ns, v4, v6, bgp, backends[:1]))
-            node.reload()
-            t1 = time.monotonic()
-            t = wait_for(f"{VIP_BGP} announced again", lambda: router_routes(VIP_BGP) == [v4], 15)
-            out.append(f"a backend back: announced again in {(t - t1) * 1000:.0f} ms")
-            samples = node_samples(ns)
-            out.append("node: magline_bgp_session_up " + str(
-                {dict(ls).get("peer"): v for (n, ls), v in samples.items()
-                 if n == "magline_bgp_session_up"}) + ", announced addresses "
-                + str(total(samples, "magline_bgp_announced_addresses")))
-            if total(samples, "magline_bgp_session_up") != 1:
-                problems.append("magline_bgp_session_up is not 1 for the router's session")
-
-            # SIGTERM: withdrawn first, forwarding for the drain, then the exit.
-            t1 = time.monotonic()
-            node.proc.send_signal(15)
-            t = wait_for(f"{VIP_BGP} withdrawn on SIGTERM", lambda: router_routes(VIP_BGP) == [],
-                         10)
-            alive = node.alive()
-            out.append(f"SIGTERM: withdrawn from the router in {(t - t1) * 1000:.0f} ms, "
-                       f"the node still {'forwarding' if alive else 'gone'} then")
-            if not alive:
-                problems.append("the node stopped before the router had withdrawn the route")
-            rc = node.proc.wait(10)
-            out.append(f"the node exited with {rc} {time.monotonic() - t1:.1f} s after SIGTERM "
-                       f"(drain_ms 2000)")
-            if rc != 0:
-                problems.append(f"exit status {rc}: {tail(node.stderr())}")
-            with open(bird_conf) as f:
-                if "route " in f.read():
-                    problems.append(f"{bird_conf} still has routes after the stop")
-        finally:
-            self.stop_birds()
-            self.stop_nodes(out, problems)
-            in_ns(CLIENT, "ip", "route", "del", f"{VIP_BGP}/32", check=False)
-        if problems:
-            raise Fail("\n".join(problems))

@@ -39,6 +39,7 @@ from dpdk_capture import Hugepages
 from harness import (  # the process wrappers, clients, /metrics
     CAPTURE_PAGES, DEVICES, Agent, Magline, SkipCase, curl, http_series, start_run_clock, tail,
 )
+from cases_bgp import BgpCases
 from cases_k8s import K8sCases
 from cases_defence import DefenceCases
 from cases_nodes import NodeCases
@@ -48,7 +49,7 @@ from cases_static import StaticCases
 # --- test cases ------------------------------------------------------------------------------
 
 
-class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
+class Suite(StaticCases, DefenceCases, K8sCases, NodeCases, BgpCases):
     def __init__(self, args):
         self.args = args
         self.results = []  # (name, seconds, failure or None, skipped reason or None, output)
@@ -318,6 +319,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases):
             ("syn_flood_spares_established", self.syn_flood),
             ("exception_path", self.exception_path),
             ("bgp_announce", self.bgp_announce),
+            ("ecmp_failover", self.ecmp_failover),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),

@@ -55,11 +55,13 @@ NODE_PORT = 30080
 # the bridge's end of its port, its port addresses (the node's own, on its kernel interface).
 NODES = [
     (PREFIX + "n1", "n1", "198.18.0.2", "2001:db8::2"),
+    (PREFIX + "n2", "n2", "198.18.0.3", "2001:db8::3"),
 ]
 VIP_NODES = "198.18.100.30"  # a full-NAT service the other nodes forward
 # ...and one they announce over BGP to the router (case bgp_announce), off every on-link subnet:
 # clients reach it through the router, which learns it from the nodes.
 VIP_BGP = "198.19.100.1"
+VIP_ECMP_DSR = "198.19.100.2"  # L2 DSR, announced by two nodes (case ecmp_failover)
 ROUTER_AS, NODE_AS = 65000, 65001
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
@@ -308,9 +310,12 @@ def build_far_side():
     backends hold the encapsulated services' VIPs on lo and route everything via the router."""
     run(["ip", "link", "add", "eth0", "netns", ROUTER, "type", "veth", "peer", "name", "r",
          "netns", FABRIC])
+    # ECMP (case ecmp_failover): the ports in the multipath hash, as routers spread flows; no
+    # redirects, which would teach the client (on the nodes' link) to bypass the router.
     sysctl(ROUTER, "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
            "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0",
-           "net.ipv6.conf.eth0.accept_dad=0")
+           "net.ipv6.conf.eth0.accept_dad=0", "net.ipv4.fib_multipath_hash_policy=1",
+           "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0")
     no_offload(ROUTER, "eth0")
     in_ns(ROUTER, "ip", "link", "set", "eth0", "up")
     attach("r")

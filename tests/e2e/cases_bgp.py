@@ -1,0 +1,320 @@
+"""The end-to-end cases of announcement (tests/e2e/README.md, "Cases"): Magline nodes in
+namespaces of their own (cases_nodes.py) drive a real BIRD each, which peers over the node's
+exception path with the router's BIRD; the router installs what it learns in its kernel, several
+nodes' routes to one address merged into one ECMP route. A mixin of e2e.Suite."""
+import json
+import os
+import subprocess
+import time
+
+from topology import (
+    BACKENDS, CLIENT, CLIENT_V4, NODE_AS, NODES, ROUTER, ROUTER_AS, ROUTER_V4, VIP_BGP,
+    VIP_ECMP_DSR, Fail, in_ns, nsx, run,
+)
+from harness import Agent, http_series, parse_answer, tail
+from cases_nodes import node_config, node_samples, total, wait_for
+
+
+DRAIN_MS = 2000  # bgp.drain_ms of the nodes
+STREAMS, STREAM_S = 8, 10  # long-lived DSR connections across a node's stop
+PAIRED_PORTS = range(41000, 41016)  # client ports sent through each node in turn
+
+
+def bgp_service(backends):
+    """The full-NAT service announced over BGP, on `backends` (their IPv4 addresses)."""
+    return {"name": "e2e/bgp:http", "mode": "full_nat",
+            "frontends": [{"address": VIP_BGP, "port": 80}],
+            "backends": [{"address": a, "port": 8080} for a in backends]}
+
+
+def dsr_services():
+    """L2 DSR services on one announced address: HTTP and a line echo (the backends hold the
+    address on lo while the case runs)."""
+    return [{"name": f"e2e/ecmp:{name}", "mode": "dsr_l2",
+             "frontends": [{"address": VIP_ECMP_DSR, "port": port}],
+             "backends": [{"address": b[2], "port": port} for b in BACKENDS]}
+            for name, port in (("http", 80), ("stream", 9000))]
+
+
+def router_bird_config(nodes):
+    """The router's BIRD: a passive session with each node, every route learned into the
+    router's kernel, several next hops for one address merged into one ECMP route."""
+    text = [f"router id {ROUTER_V4};", "protocol device {}",
+            "protocol kernel { ipv4 { import none; export all; }; merge paths on; }"]
+    for ns, _, v4, _ in nodes:
+        text.append(f"protocol bgp {ns.replace('-', '_')} {{ local as {ROUTER_AS}; "
+                    f"neighbor {v4} as {NODE_AS}; passive; hold time 9; "
+                    "ipv4 { import all; export none; }; }")
+    return "\n".join(text) + "\n"
+
+
+def router_routes(prefix):
+    """The router's kernel routes for `prefix`: the next hops, sorted."""
+    out = in_ns(ROUTER, "ip", "-o", "route", "show", prefix, check=False).stdout
+    hops = []
+    for word, value in zip(out.split(), out.split()[1:]):
+        if word == "via":
+            hops.append(value)
+    return sorted(hops)
+
+
+class BgpCases:
+    def node_bgp(self, ns):
+        """A node's bgp section: one session with the router, its BIRD's files in the work
+        directory."""
+        return {"bird_config": os.path.join(self.workdir, f"{ns}-bird.conf"),
+                "bird_socket": os.path.join(self.workdir, f"{ns}-bird.ctl"),
+                "local_as": NODE_AS, "peers": [{"address": ROUTER_V4, "as": ROUTER_AS,
+                                                 "hold_time_s": 9}],
+                "communities": ["65001:100"], "drain_ms": DRAIN_MS}
+
+    def start_bird(self, ns, name, config_path):
+        """BIRD in the foreground in `ns` (killed at the case's end), on `config_path`, with its
+        control socket beside it; returns the socket's path once BIRD answers there."""
+        sock = os.path.join(self.workdir, f"{name}.ctl")
+        log_path = os.path.join(self.workdir, f"{name}.log")
+        proc = subprocess.Popen(
+            nsx(ns, "bird", "-f", "-c", config_path, "-s", sock,
+                "-P", os.path.join(self.workdir, f"{name}.pid")),
+            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True)
+        self.birds.append(proc)
+        wait_for(f"BIRD {name} answering on {sock}",
+                 lambda: run(["birdc", "-s", sock, "show", "status"], check=False).returncode == 0
+                 or proc.poll() is not None, 10)
+        if proc.poll() is not None:
+            with open(log_path) as f:
+                raise Fail(f"BIRD {name} exited with {proc.returncode}: {f.read()[-2000:]}")
+        return sock
+
+    def stop_birds(self):
+        for proc in self.birds:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(3)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        self.birds = []
+
+    def bgp_announce(self, out):
+        """A node announces its service's address over BGP through a real BIRD, which peers
+        with the router's BIRD over the node's exception path; the router installs the route
+        in its kernel and a client reaches the service through it. The address is withdrawn when
+        the service loses its last backend (reload) and announced again when one returns; on
+        SIGTERM the node withdraws it, keeps forwarding for its drain time, then stops."""
+        ns, short, v4, v6 = NODES[0]
+        problems = []
+        router_conf = os.path.join(self.workdir, "router-bird.conf")
+        with open(router_conf, "w") as f:
+            f.write(router_bird_config(NODES[:1]))
+        bgp = self.node_bgp(ns)
+        bird_conf = bgp["bird_config"]
+        backends = [b[2] for b in BACKENDS]
+        in_ns(CLIENT, "ip", "route", "add", f"{VIP_BGP}/32", "via", ROUTER_V4)
+        try:
+            self.start_bird(ROUTER, "router-bird", router_conf)
+            t0 = time.monotonic()
+            node = self.start_node(ns, short, v4, v6, bgp, [bgp_service(backends)])
+            self.start_bird(ns, f"{ns}-bird", bird_conf)  # on the file Magline wrote
+            t = wait_for(f"the router's route to {VIP_BGP} via {v4}",
+                         lambda: router_routes(VIP_BGP) == [v4], 30)
+            out.append(f"{VIP_BGP} announced: the router routes it via {router_routes(VIP_BGP)} "
+                       f"{t - t0:.1f} s after the node started")
+            answers, errors = http_series(CLIENT, f"http://{VIP_BGP}/", 5)
+            problems += errors
+            peers = sorted({a.get("peer", "").rsplit(":", 1)[0] for a in answers})
+            out.append(f"client -> {VIP_BGP}:80 through the router: {len(answers)}/5 answered, "
+                       f"the backends saw {peers}")
+            if answers and peers != [v4]:
+                problems.append(f"the backends saw {peers}, not the node's {v4}")
+
+            # The service loses its last backend: withdrawn; one returns: announced again.
+            node.write_json(node_config(ns, v4, v6, bgp, [bgp_service([])]))
+            node.reload()
+            t1 = time.monotonic()
+            t = wait_for(f"{VIP_BGP} withdrawn", lambda: router_routes(VIP_BGP) == [], 15)
+            out.append(f"no backend left: withdrawn from the router in {(t - t1) * 1000:.0f} ms")
+            node.write_json(node_config(ns, v4, v6, bgp, [bgp_service(backends[:1])]))
+            node.reload()
+            t1 = time.monotonic()
+            t = wait_for(f"{VIP_BGP} announced again", lambda: router_routes(VIP_BGP) == [v4], 15)
+            out.append(f"a backend back: announced again in {(t - t1) * 1000:.0f} ms")
+            samples = node_samples(ns)
+            out.append("node: magline_bgp_session_up " + str(
+                {dict(ls).get("peer"): v for (n, ls), v in samples.items()
+                 if n == "magline_bgp_session_up"}) + ", announced addresses "
+                + str(total(samples, "magline_bgp_announced_addresses")))
+            if total(samples, "magline_bgp_session_up") != 1:
+                problems.append("magline_bgp_session_up is not 1 for the router's session")
+
+            # SIGTERM: withdrawn first, forwarding for the drain, then the exit.
+            t1 = time.monotonic()
+            node.proc.send_signal(15)
+            t = wait_for(f"{VIP_BGP} withdrawn on SIGTERM", lambda: router_routes(VIP_BGP) == [],
+                         10)
+            alive = node.alive()
+            out.append(f"SIGTERM: withdrawn from the router in {(t - t1) * 1000:.0f} ms, "
+                       f"the node still {'forwarding' if alive else 'gone'} then")
+            if not alive:
+                problems.append("the node stopped before the router had withdrawn the route")
+            rc = node.proc.wait(10)
+            out.append(f"the node exited with {rc} {time.monotonic() - t1:.1f} s after SIGTERM "
+                       f"(drain_ms 2000)")
+            if rc != 0:
+                problems.append(f"exit status {rc}: {tail(node.stderr())}")
+            with open(bird_conf) as f:
+                if "route " in f.read():
+                    problems.append(f"{bird_conf} still has routes after the stop")
+        finally:
+            self.stop_birds()
+            self.stop_nodes(out, problems)
+            in_ns(CLIENT, "ip", "route", "del", f"{VIP_BGP}/32", check=False)
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def ecmp_failover(self, out):
+        """Two nodes announce the same addresses over BGP; the router merges their routes into
+        one ECMP route (fib_multipath_hash_policy 1: the ports in the hash) and spreads the
+        client's connections over both. The same client tuples sent through each node in turn
+        reach the same backend (identical Maglev tables, no shared state). One node stops
+        (SIGTERM): the router withdraws its path first, and long-lived L2 DSR connections that
+        crossed it go on through the other node with every line echoed and no reset."""
+        nodes = NODES[:2]
+        hops = sorted(n[2] for n in nodes)
+        problems = []
+        backends = [b[2] for b in BACKENDS]
+        services = [bgp_service(backends), *dsr_services()]
+        router_conf = os.path.join(self.workdir, "router-bird.conf")
+        with open(router_conf, "w") as f:
+            f.write(router_bird_config(nodes))
+        vips = (VIP_BGP, VIP_ECMP_DSR)
+        for ns, *_ in BACKENDS:
+            in_ns(ns, "ip", "addr", "add", f"{VIP_ECMP_DSR}/32", "dev", "lo")
+        for vip in vips:
+            in_ns(CLIENT, "ip", "route", "add", f"{vip}/32", "via", ROUTER_V4)
+        streams = []
+        try:
+            self.start_bird(ROUTER, "router-bird", router_conf)
+            t0 = time.monotonic()
+            running = {}
+            for ns, short, v4, v6 in nodes:
+                bgp = self.node_bgp(ns)
+                running[ns] = self.start_node(ns, short, v4, v6, bgp, services)
+                self.start_bird(ns, f"{ns}-bird", bgp["bird_config"])
+            for vip in vips:
+                wait_for(f"the router's ECMP route to {vip} via {hops}",
+                         lambda: router_routes(vip) == hops, 30)
+            out.append(f"{', '.join(vips)}: the router routes each via {hops} "
+                       f"{time.monotonic() - t0:.1f} s after the first node started")
+
+            # Spread: a full-NAT backend sees the node it came through.
+            answers, errors = http_series(CLIENT, f"http://{VIP_BGP}/", 24)
+            problems += errors
+            by_node = {}
+            for a in answers:
+                node = a.get("peer", "").rsplit(":", 1)[0]
+                by_node[node] = by_node.get(node, 0) + 1
+            out.append(f"{len(answers)} connections to {VIP_BGP}:80 through the router, "
+                       f"by node: {by_node}")
+            if sorted(by_node) != hops:
+                problems.append(f"the router's flows crossed {sorted(by_node)}, not {hops}")
+
+            # The same tuples through each node in turn: the same backend.
+            self.paired_tuples(nodes, vips, out, problems)
+
+            # Long-lived DSR connections across the stop of the first node.
+            for vip in vips:
+                in_ns(CLIENT, "ip", "route", "replace", f"{vip}/32", "via", ROUTER_V4)
+            for i in range(STREAMS):
+                streams.append(Agent(CLIENT, ["stream", VIP_ECMP_DSR, "9000", str(STREAM_S)],
+                                     self.workdir, f"ecmp-stream{i}"))
+                self.agents.append(streams[-1])
+            greetings = [json.loads(s.readline(5) or "{}") for s in streams]
+            if not all(g.get("greeting") for g in greetings):
+                raise Fail(f"streams not greeted: {greetings}")
+            frontend = f"{VIP_ECMP_DSR}:9000/tcp"
+            time.sleep(1.0)  # the workers publish their counters every few 100 ms
+            before = {ns: total(node_samples(ns), "magline_frontend_packets_total",
+                                frontend=frontend) for ns in running}
+            time.sleep(1.0)
+            carried = {ns: total(node_samples(ns), "magline_frontend_packets_total",
+                                 frontend=frontend) - before[ns] for ns in running}
+            out.append(f"{STREAMS} DSR streams to {frontend} (backends "
+                       f"{sorted(g['greeting'].split()[-1] for g in greetings)}); packets each "
+                       f"node carried in 1 s: {carried}")
+            first = nodes[0][0]
+            if not carried[first]:
+                problems.append(f"no stream crossed {first}: nothing to fail over")
+
+            stopped = running[first]
+            t1 = time.monotonic()
+            stopped.proc.send_signal(15)
+            for vip in vips:
+                wait_for(f"{first}'s path to {vip} withdrawn on SIGTERM",
+                         lambda: router_routes(vip) == [nodes[1][2]], 10)
+            alive = stopped.alive()
+            out.append(f"SIGTERM to {first}: its paths withdrawn from the router in "
+                       f"{(time.monotonic() - t1) * 1000:.0f} ms, the node still "
+                       f"{'forwarding' if alive else 'gone'} then")
+            if not alive:
+                problems.append(f"{first} stopped before the router had withdrawn its paths")
+            rc = stopped.proc.wait(DRAIN_MS / 1000 + 8)
+            out.append(f"{first} exited with {rc} {time.monotonic() - t1:.1f} s after SIGTERM")
+            results = [json.loads(s.readline(STREAM_S + 10) or '{"problems": ["no summary"]}')
+                       for s in streams]
+            whole = sum(1 for r in results if not r["problems"] and r["echoed"] == r["sent"])
+            out.append(f"the streams after the stop: {whole}/{STREAMS} echoed every line ("
+                       f"{sum(r.get('echoed', 0) for r in results)} lines); problems: "
+                       f"{[p for r in results for p in r['problems']][:3]}")
+            if whole != STREAMS:
+                problems.append(f"{STREAMS - whole} streams broke across the stop of {first}")
+            answers, errors = http_series(CLIENT, f"http://{VIP_ECMP_DSR}/", 5)
+            out.append(f"new connections after the stop: {len(answers)}/5 answered")
+            problems += errors
+        finally:
+            for s in streams:
+                s.stop()
+            self.stop_birds()
+            self.stop_nodes(out, problems)
+            for vip in vips:
+                in_ns(CLIENT, "ip", "route", "del", f"{vip}/32", check=False)
+            for ns, *_ in BACKENDS:
+                in_ns(ns, "ip", "addr", "del", f"{VIP_ECMP_DSR}/32", "dev", "lo", check=False)
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def paired_tuples(self, nodes, vips, out, problems):
+        """The client sends the same tuples (its address, PAIRED_PORTS, each address's port 80)
+        straight to each node in turn, by route; each tuple must reach the same backend."""
+        chosen = {}  # (vip, client port) -> {node: backend}
+        for _, _, v4, _ in nodes:
+            for vip in vips:
+                in_ns(CLIENT, "ip", "route", "replace", f"{vip}/32", "via", v4)
+            for vip in vips:
+                agent = Agent(CLIENT, ["tuples", vip, "80", str(PAIRED_PORTS[0]),
+                                       str(len(PAIRED_PORTS))], self.workdir, "tuples")
+                line = agent.readline(len(PAIRED_PORTS) * 4)
+                agent.stop()
+                if not line:
+                    raise Fail(f"tuples to {vip} via {v4}: no answer: {tail(agent.stderr())}")
+                for r in json.loads(line):
+                    if "error" in r:
+                        problems.append(f"{vip} from port {r['port']} via {v4}: {r['error']}")
+                        continue
+                    a = parse_answer(r["answer"])
+                    if "backend" not in a:
+                        problems.append(f"{vip} from port {r['port']} via {v4}: {r['answer']!r}")
+                        continue
+                    chosen.setdefault((vip, r["port"]), {})[v4] = a.get("backend")
+                    # Full-NAT: the backend sees the node; DSR: the client's own port.
+                    want = v4 if vip == VIP_BGP else f"{CLIENT_V4}:{r['port']}"
+                    if not a.get("peer", "").startswith(want):
+                        problems.append(f"{vip} via {v4}: the backend saw {a.get('peer')}")
+        same = [k for k, v in chosen.items() if len(v) == len(nodes) and len(set(v.values())) == 1]
+        used = sorted({str(b) for v in chosen.values() for b in v.values()})
+        out.append(f"{len(chosen)} client tuples sent through each node in turn: {len(same)} "
+                   f"reached the same backend through both (backends used: {used})")
+        if len(same) != len(chosen) or len(chosen) != len(vips) * len(PAIRED_PORTS):
+            differ = {f"{k[0]}:{k[1]}": v for k, v in chosen.items() if k not in same}
+            problems.append(f"tuples with different or missing backends: {differ}")
