@@ -17,6 +17,11 @@
 //   flood-1M       (full_nat) hit-1M's connections, every other frame replaced by a flood SYN
 //                  (a new made-up tuple) with the SYN proxy on: the established frames must
 //                  all be forwarded and no connection reopened, the SYNs answered with cookies
+//   kernel-flood-1M
+//                  hit-1M's connections, every other frame replaced by one for the node's own
+//                  address (its port has a kernel interface): the exception path takes them up
+//                  to its rate (10,000 a second) and drops the rest as kernel_rate_limited; the
+//                  established frames must all be forwarded
 //   hit-1k-2w      hit-1k on two workers at once (lcores 0 and 1, a queue and a forwarder
 //                  each), against testpmd with two forwarding cores: the scaling figure
 //
@@ -24,7 +29,8 @@
 // generating work is the same for all of them.
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
-//                        [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|hit-1k-2w]
+//                        [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|kernel-flood-1M|
+//                                hit-1k-2w]
 //                        [--mode full_nat|dnat|dsr_l2|ipip|gue]   (the service's mode; full_nat
 //                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
@@ -34,7 +40,8 @@
 //                                                         genuine connection's SYN, `on` the
 //                                                         flood's, answered with cookies)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core. Exits
-// 3 when flood-1M lost an established frame, reopened a connection or left a SYN unanswered.
+// 3 when flood-1M lost an established frame, reopened a connection or left a SYN unanswered, or
+// kernel-flood-1M lost an established frame.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -97,7 +104,7 @@ std::vector<uint8_t> tcp_frame(uint32_t src, uint16_t sport, uint32_t dst, uint1
   return f;
 }
 
-enum class Mode { macswap, hit, fresh, flood };
+enum class Mode { macswap, hit, fresh, flood, kernel_flood };
 
 // The worker's port: net_null's buffers, each filled with the next frame of the traffic mix as
 // it is received (a 64-byte copy, the work a NIC's DMA does: testpmd's baseline pays the same
@@ -124,6 +131,13 @@ struct GenIo {
       // incrementally and never verifies them. An odd step modulo a power of two visits every
       // flow once per round (no division: the generator stands in for the NIC and should cost
       // next to nothing).
+      if (mode == Mode::kernel_flood && (++mixed & 1)) {
+        // For the node itself (198.18.0.1), from made-up clients: no service's, no connection's.
+        const uint32_t j = fresh++;
+        dp::store_be32(pkts[i].data + 26, 0xc6140000u | (j >> 14));
+        dp::store_be32(pkts[i].data + 30, 0xc6120001u);
+        continue;
+      }
       if (mode == Mode::flood && (++mixed & 1)) {
         // A flood SYN from a made-up client never seen before (198.20.x.y).
         const uint32_t j = fresh++;
@@ -221,7 +235,8 @@ int measure(int argc, char** argv);
 // empty runtime directory behind, removed here.
 constexpr const char* kUsage =
     "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
-    "                       [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|hit-1k-2w]\n"
+    "                       [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|kernel-flood-1M|\n"
+    "                               hit-1k-2w]\n"
     "                       [--mode full_nat|dnat|dsr_l2|ipip|gue] [--affinity client_ip|none]\n"
     "                       [--new-capacity N] [--syn-proxy off|on|auto]\n"
     "Packets per second per worker core through the real worker loop on net_null, next to\n"
@@ -320,7 +335,9 @@ int measure(int argc, char** argv) {
   }
 
   dp::Node node;
-  node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500});
+  // With a kernel interface (kernel-flood-1M): frames for the node go to the slow ring, which
+  // nobody drains here; no other path sends any.
+  node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500, true});
   dp::Service svc;
   svc.name = "bench/web:http";
   svc.mode = mode;
@@ -387,7 +404,7 @@ int measure(int argc, char** argv) {
     // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too;
     // flood-1M runs on hit-1M's connections.
     return only.empty() || only == name || (only == "hit-1k-2w" && name == "hit-1k") ||
-           (only == "flood-1M" && name == "hit-1M");
+           ((only == "flood-1M" || only == "kernel-flood-1M") && name == "hit-1M");
   };
   if (wanted("copy+macswap")) {
     Job job{Mode::macswap, port->id(), 0, seconds, &ack, uint32_t(flows), nullptr};
@@ -399,6 +416,10 @@ int measure(int argc, char** argv) {
   struct {
     uint64_t dropped = 0, reopened = 0, cookies = 0, frames = 0;
   } flood;
+  struct {
+    uint64_t frames = 0, forwarded = 0, to_kernel = 0, limited = 0, other_drops = 0;
+    uint64_t reopened = 0;
+  } kflood;
   constexpr uint32_t kMillion = 1u << 20;
   for (const uint32_t n : {uint32_t(flows), kMillion}) {
     if (!wanted(n == kMillion ? "hit-1M" : "hit-1k")) continue;
@@ -416,6 +437,22 @@ int measure(int argc, char** argv) {
                    (unsigned long)(fwd->counters().new_connections - opened));
     }
     results.push_back({n == kMillion ? "hit-1M" : "hit-1k", job});
+    if (n == kMillion && wanted("kernel-flood-1M")) {
+      const dp::ForwarderCounters c0 = fwd->counters();
+      Job mix{Mode::kernel_flood, port->id(), 0, seconds, &ack, n, fwd.get()};
+      launch(mix);
+      const dp::ForwarderCounters& c1 = fwd->counters();
+      const size_t limited = size_t(dp::DropReason::kernel_rate_limited);
+      kflood.frames = mix.packets;
+      kflood.forwarded = mix.forwarded;
+      kflood.to_kernel = c1.to_kernel - c0.to_kernel;
+      kflood.limited = c1.drops[limited] - c0.drops[limited];
+      for (size_t r = 0; r < c1.drops.size(); ++r) {
+        if (r != limited) kflood.other_drops += c1.drops[r] - c0.drops[r];
+      }
+      kflood.reopened = c1.new_connections - c0.new_connections;
+      results.push_back({"kernel-flood-1M", mix});
+    }
     if (n == kMillion && mode == dp::ForwardMode::full_nat && wanted("flood-1M")) {
       // The same connections with the proxy turned on, and a flood beside them.
       dp::Service proxied = svc;
@@ -492,14 +529,14 @@ int measure(int argc, char** argv) {
   j["syn_proxy"] = syn_proxy_name;
   j["seconds"] = seconds;
   j["testpmd_macswap_pps"] = baseline;
-  std::printf("%-14s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");
-  std::printf("%-14s %12.2f %10s %10s\n", "testpmd", baseline / 1e6, "-", "1.00");
+  std::printf("%-16s %12s %10s %10s\n", "path", "Mpps/core", "cyc/pkt", "vs testpmd");
+  std::printf("%-16s %12.2f %10s %10s\n", "testpmd", baseline / 1e6, "-", "1.00");
   for (const Result& r : results) {
     const double secs = double(r.job.cycles) / hz;
     const double pps = double(r.job.forwarded) / secs;
     const double cyc = double(r.job.cycles) / double(std::max<uint64_t>(1, r.job.packets));
     const double ratio = baseline > 0 ? pps / baseline : 0;
-    std::printf("%-14s %12.2f %10.1f %10.2f\n", r.name.c_str(), pps / 1e6, cyc, ratio);
+    std::printf("%-16s %12.2f %10.1f %10.2f\n", r.name.c_str(), pps / 1e6, cyc, ratio);
     j["paths"][r.name] = {{"pps", pps},
                           {"cycles_per_packet", cyc},
                           {"ratio_to_testpmd", ratio},
@@ -519,7 +556,7 @@ int measure(int argc, char** argv) {
     const double ratio = baseline2 > 0 ? pps / baseline2 : 0;
     const double scaling = one > 0 ? pps / (2 * one) : 0;
     const double testpmd_scaling = baseline > 0 ? baseline2 / (2 * baseline) : 0;
-    std::printf("%-14s %12.2f %10s %10.2f   (2 workers, vs testpmd on 2 cores: %.2f Mpps)\n",
+    std::printf("%-16s %12.2f %10s %10.2f   (2 workers, vs testpmd on 2 cores: %.2f Mpps)\n",
                 "hit-1k-2w", pps / 1e6, "-", ratio, baseline2 / 1e6);
     std::printf("scaling, 1 -> 2 workers: %.2f of linear (testpmd: %.2f)\n", scaling,
                 testpmd_scaling);
@@ -555,6 +592,28 @@ int measure(int argc, char** argv) {
                 (unsigned long)flood.dropped, (unsigned long)flood.reopened,
                 (unsigned long)flood.cookies);
   }
+  if (j["paths"].contains("kernel-flood-1M")) {
+    // Every frame counts here: half are forwarded, half handled by the exception path.
+    const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
+    const auto& p = j["paths"]["kernel-flood-1M"];
+    const double frames_pps = p["pps"].get<double>() * double(kflood.frames) /
+                              double(std::max<uint64_t>(1, kflood.forwarded));
+    j["kernel_flood_1M"] = {{"frames", kflood.frames},
+                            {"frames_pps", frames_pps},
+                            {"established_forwarded", kflood.forwarded},
+                            {"to_kernel", kflood.to_kernel},
+                            {"kernel_rate_limited", kflood.limited},
+                            {"other_drops", kflood.other_drops},
+                            {"connections_opened", kflood.reopened},
+                            {"vs_hit_1M", hit1m > 0 ? frames_pps / hit1m : 0}};
+    std::printf("kernel-flood-1M / hit-1M: %.2f (every frame); of %lu frames (half established, "
+                "half for the node): %lu forwarded, %lu to the kernel, %lu kernel_rate_limited, "
+                "%lu other drops, %lu connections opened\n",
+                hit1m > 0 ? frames_pps / hit1m : 0, (unsigned long)kflood.frames,
+                (unsigned long)kflood.forwarded, (unsigned long)kflood.to_kernel,
+                (unsigned long)kflood.limited, (unsigned long)kflood.other_drops,
+                (unsigned long)kflood.reopened);
+  }
   if (j["paths"].contains("hit-1M") && j["paths"].contains("new")) {
     const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
     const double new_pps = j["paths"]["new"]["pps"].get<double>();
@@ -570,6 +629,12 @@ int measure(int argc, char** argv) {
   if (j.contains("flood_1M") && (flood.dropped != 0 || flood.reopened != 0 ||
                                  flood.cookies * 2 + 1 < flood.frames)) {
     std::fprintf(stderr, "flood-1M: established connections were disturbed by the flood\n");
+    return 3;
+  }
+  // kernel-flood-1M likewise: every established frame forwarded, none reopened.
+  if (j.contains("kernel_flood_1M") &&
+      (kflood.forwarded * 2 + 1 < kflood.frames || kflood.reopened != 0)) {
+    std::fprintf(stderr, "kernel-flood-1M: established frames lost beside the flood\n");
     return 3;
   }
   return 0;
