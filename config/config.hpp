@@ -167,6 +167,9 @@ struct ElectionConfig {
 struct ProviderConfig {
   std::vector<dp::AddressPool> pools;
   ElectionConfig election;
+  // One node answers ARP/ND for each service address, by rendezvous hashing over the live
+  // node Leases (control/l2_speaker.hpp); false: every node answers for every address.
+  bool l2_speaker = false;
   friend bool operator==(const ProviderConfig&, const ProviderConfig&) = default;
 };
 

@@ -98,8 +98,9 @@ void read_election(const Node& node, ElectionConfig& e) {
 
 void read_provider(const Node& node, Config& config) {
   ProviderConfig& p = config.provider;
-  const Object o = node.object({"pools", "election"});
+  const Object o = node.object({"pools", "election", "l2_speaker"});
   if (const auto election = o.find("election")) read_election(*election, p.election);
+  if (const auto l2 = o.find("l2_speaker")) p.l2_speaker = l2->boolean().value_or(false);
   const auto pools = o.find("pools");
   if (!pools) return;
   // Where each range came from, for a message naming both sides of an overlap.

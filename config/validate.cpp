@@ -312,6 +312,11 @@ void check_bgp(Config& config, Errors& errors) {
 void validate(Config& config, Errors& errors) {
   check_dataplane(config, errors);  // first: node addresses may come from port addresses
   check_bgp(config, errors);
+  if (config.provider.l2_speaker &&
+      (!config.kubernetes.enabled || config.provider.pools.empty())) {
+    errors.fail("provider.l2_speaker",
+                "needs the provider's node Leases: a kubernetes section and provider.pools");
+  }
   check_node_addresses(config, errors);
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < config.services.size(); ++i) {

@@ -72,15 +72,65 @@ Result<void> ControlThread::start_kubernetes(std::shared_ptr<k8s::EventQueue> se
   return {};
 }
 
-void ControlThread::announce(uint64_t now_ms) {
-  dp::SlowPathOutput out;
+namespace {
+std::set<dp::IpAddr> frontend_addresses(const Publisher& publisher) {
   std::set<dp::IpAddr> unique;
-  for (const auto& s : publisher_->services()) {
+  for (const auto& s : publisher.services()) {
     for (const dp::Frontend& f : s->spec().frontends) unique.insert(f.addr);
   }
-  const std::vector<dp::IpAddr> vips(unique.begin(), unique.end());
+  return unique;
+}
+}  // namespace
+
+void ControlThread::announce(uint64_t now_ms) {
+  announce_vips(std::vector<dp::IpAddr>(), now_ms, true);
+}
+
+// Gratuitous ARP / unsolicited NA for `vips` (every frontend address with `all`), those the L2
+// speaker owns only when it runs, and the ports' own addresses.
+void ControlThread::announce_vips(std::vector<dp::IpAddr> vips, uint64_t now_ms, bool all) {
+  if (all) {
+    const std::set<dp::IpAddr> unique = frontend_addresses(*publisher_);
+    vips.assign(unique.begin(), unique.end());
+  }
+  if (l2_) std::erase_if(vips, [this](const dp::IpAddr& a) { return !l2_->answers(a); });
+  dp::SlowPathOutput out;
   slow_->announce(vips, now_ms, out);
   transmit(out.tx);
+}
+
+void ControlThread::speak_l2(std::string identity, std::function<L2Facts()> facts) {
+  l2_ = std::make_unique<L2Speaker>(std::move(identity));
+  l2_facts_ = std::move(facts);
+  slow_->speak_only_for([this](const dp::IpAddr& a) { return l2_->answers(a); });
+}
+
+void ControlThread::l2_turn(uint64_t now_ms) {
+  if (!l2_ || (now_ms < l2_asked_ms_ + 100 && l2_version_ == services_version_)) return;
+  l2_asked_ms_ = now_ms;
+  L2Facts facts = l2_facts_();
+  if (l2_version_ == services_version_ && facts.live == l2_last_.live &&
+      facts.self_live == l2_last_.self_live) {
+    return;
+  }
+  l2_version_ = services_version_;
+  const std::vector<dp::IpAddr> gained =
+      l2_->update(frontend_addresses(*publisher_), facts.live, facts.self_live);
+  if (facts.live != l2_last_.live || facts.self_live != l2_last_.self_live || !gained.empty()) {
+    log_ << "magline: l2: answering for " << l2_->owned().size() << " address(es)"
+         << (facts.self_live ? "" : " (not holding this node's Lease)") << ", live nodes:";
+    for (const std::string& n : facts.live) log_ << ' ' << n;
+    if (!gained.empty()) {
+      log_ << "; taken over:";
+      for (const dp::IpAddr& a : gained) log_ << ' ' << dp::to_string(a);
+    }
+    log_ << std::endl;
+  }
+  l2_last_ = std::move(facts);
+  counters_.l2_owned = l2_->owned().size();
+  counters_.l2_live_nodes = l2_->self_live() ? std::max<size_t>(l2_->live().size(), 1) : 0;
+  counters_.l2_takeovers = l2_->takeovers();
+  if (!gained.empty()) announce_vips(gained, now_ms, false);
 }
 
 Result<void> ControlThread::open_kernel_interfaces() {
@@ -169,6 +219,7 @@ void ControlThread::turn(uint64_t now_ms, bool reload_asked) {
   // Ready once, for good: later updates in flight (a reload, a slice, a neighbour) leave the
   // workers forwarding what they had.
   ready_ = ready_ || ((!k8s_ || k8s_->synced()) && publication_->in_effect());
+  l2_turn(now_ms);
   refresh_admin(now_ms);
 }
 
@@ -269,11 +320,7 @@ void ControlThread::poll_kubernetes(uint64_t now_ms) {
   if (!k8s_) return;
   if (health_) health_->follow();
   if (std::optional<Change> change = k8s_->poll(now_ms, *publisher_, static_names_)) {
-    if (!change->new_vips.empty()) {
-      dp::SlowPathOutput out;
-      slow_->announce(change->new_vips, now_ms, out);
-      transmit(out.tx);
-    }
+    if (!change->new_vips.empty()) announce_vips(change->new_vips, now_ms, false);
     send(std::move(*change));
   }
   if (admin_.state_wanted()) {

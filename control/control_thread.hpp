@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -32,6 +33,7 @@
 #include "control/forwarded_view.hpp"
 #include "control/kernel_tap.hpp"
 #include "control/k8s_feed.hpp"
+#include "control/l2_speaker.hpp"
 #include "control/node_health.hpp"
 #include "control/publication.hpp"
 #include "control/publisher.hpp"
@@ -71,6 +73,16 @@ class ControlThread {
   // plane is unhealthy (`unhealthy` says why) and once draining. Recomputed at most every
   // 200 ms, and at once when the reason for withdrawing everything changes.
   void announce_turn(uint64_t now_ms, const std::string& unhealthy);
+  // The L2 speaker (provider.l2_speaker): from now on this node answers ARP/ND only for the
+  // service addresses it owns among the live nodes `facts` reports (any thread's answer,
+  // asked every 100 ms: the provider's Leases), and announces those it takes over.
+  struct L2Facts {
+    std::vector<std::string> live;  // sorted
+    bool self_live = false;         // this node holds its own Lease
+  };
+  void speak_l2(std::string identity, std::function<L2Facts()> facts);
+  const L2Speaker* l2_speaker() const noexcept { return l2_.get(); }
+
   // SIGTERM with BGP: everything withdrawn from now on (runtime.cpp drains, then stops).
   void drain() noexcept { draining_ = true; }
 
@@ -125,7 +137,17 @@ class ControlThread {
   std::vector<std::unique_ptr<KernelTap>> kernel_;  // by port; null: no kernel interface
   std::unique_ptr<Announcer> announcer_;
   bool draining_ = false;
-  bool ready_ = false;  // the services have been in effect (and Kubernetes synced) once
+  // Part of turn(): the L2 speaker follows the live set and the services' addresses (every
+  // 100 ms, and at once when the services changed).
+  void l2_turn(uint64_t now_ms);
+  void announce_vips(std::vector<dp::IpAddr> vips, uint64_t now_ms, bool all);
+
+  bool ready_ = false;
+  std::unique_ptr<L2Speaker> l2_;
+  std::function<L2Facts()> l2_facts_;
+  uint64_t l2_asked_ms_ = 0;
+  uint64_t l2_version_ = ~0ull;  // services_version_ at the last update
+  L2Facts l2_last_;  // the services have been in effect (and Kubernetes synced) once
   uint64_t announced_version_ = ~0ull;  // services_version_ when last computed
   uint64_t announced_ms_ = 0;
   std::string announced_why_ = "-";     // why everything was withdrawn then ("" : it was not)

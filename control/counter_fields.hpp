@@ -231,6 +231,11 @@ struct ControlCounters {
   uint64_t kernel_read = 0;
   uint64_t kernel_refused = 0;
   uint64_t kernel_no_buffer = 0;
+  // The L2 speaker (provider.l2_speaker): the addresses this node answers ARP/ND for, the live
+  // nodes it shares them with (itself included), and addresses it took over since the start.
+  uint64_t l2_owned = 0;
+  uint64_t l2_live_nodes = 0;
+  uint64_t l2_takeovers = 0;
   double last_update_ms = 0;       // publish to every worker applying it (a gauge of its own)
 };
 
@@ -259,6 +264,17 @@ inline constexpr Field<ControlCounters> kControlFields[] = {
      &ControlCounters::kernel_refused},
     {"kernel_no_buffer", "magline_exception_dropped_total", "reason=\"no_buffer\"",
      MetricType::counter, "", &ControlCounters::kernel_no_buffer},
+    {"l2_owned", "magline_l2_owned_addresses", "", MetricType::gauge,
+     "Service addresses this node answers ARP and neighbour solicitations for (the L2 "
+     "speaker, provider.l2_speaker).",
+     &ControlCounters::l2_owned},
+    {"l2_live_nodes", "magline_l2_live_nodes", "", MetricType::gauge,
+     "Live Magline nodes the L2 speaker shares the addresses with, this one included (0 while "
+     "this node does not hold its own Lease).",
+     &ControlCounters::l2_live_nodes},
+    {"l2_takeovers", "magline_l2_takeovers_total", "", MetricType::counter,
+     "Addresses the L2 speaker took over (and announced) since the start.",
+     &ControlCounters::l2_takeovers},
 };
 static_assert(std::size(kControlFields) * sizeof(uint64_t) + sizeof(double) ==
               sizeof(ControlCounters));

@@ -450,7 +450,8 @@ Provider::Provider(std::unique_ptr<Loop> loop) : loop_(std::move(loop)) {}
 Provider::~Provider() { stop(); }
 
 void Provider::stop(bool release) {
-  if (!loop_) return;
+  if (!loop_ || stopped_) return;
+  stopped_ = true;
   loop_->stop.store(true);
   if (thread_.joinable()) thread_.join();
   // Released once nothing more is written (the successor may start at once), and before the
@@ -487,6 +488,14 @@ bool Provider::leading() const noexcept {
 
 std::string Provider::leader() const {
   return leases_ ? leases_->leader() : std::string();
+}
+
+bool Provider::holds_own_lease() const noexcept {
+  return leases_ && leases_->holds_own_lease();
+}
+
+std::string Provider::identity() const {
+  return election_.identity;
 }
 
 std::vector<std::string> Provider::live_nodes() const {

@@ -92,7 +92,8 @@ class Provider {
                                                  ProviderOptions options = {});
   ~Provider();
   // Stops writing, then (with `release`) hands the Leases over so that another node takes over
-  // at once; without it they run out as after a crash (for tests of that case).
+  // at once; without it they run out as after a crash (for tests of that case). Once: a second
+  // call does nothing.
   void stop(bool release = true);
 
   const ProviderCounters& counters() const noexcept;
@@ -104,6 +105,9 @@ class Provider {
   bool leading() const noexcept;
   std::string leader() const;
   std::vector<std::string> live_nodes() const;
+  // Any thread: whether this node holds its own node Lease now; its identity.
+  bool holds_own_lease() const noexcept;
+  std::string identity() const;
 
  private:
   struct Loop;
@@ -111,6 +115,7 @@ class Provider {
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
   std::unique_ptr<LeaseDriver> leases_;
+  bool stopped_ = false;
   ProviderReport::Election election_;  // what is fixed at start: identity, Lease
 };
 

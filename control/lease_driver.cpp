@@ -49,6 +49,7 @@ struct LeaseDriver::State {
   std::string said_state;  // the last leadership line said
 
   std::atomic<int64_t> lead_until{0};  // steady-clock ns: election.leading_until()
+  std::atomic<int64_t> own_until{0};   // steady-clock ns: own.leading_until()
   mutable std::mutex mu;               // guards leader_seen, live and lines
   std::string leader_seen;
   std::vector<std::string> lines;
@@ -163,6 +164,7 @@ void LeaseDriver::State::run() {
       said_state = std::move(state);
     }
     try_lease(own, own_name, true, tried, own_rv, own_failing);
+    own_until.store(own.leading_until().time_since_epoch().count(), std::memory_order_release);
     observe_nodes();
     lock.lock();
     wake.wait_until(lock, tried + opts.timing.retry_period, [&] { return stopping; });
@@ -175,6 +177,7 @@ void LeaseDriver::State::run() {
   // conditional on the version we wrote, so one that another node changed since gets 409.
   const bool ours = election.observed_holder() == opts.identity && !election_rv.empty();
   lead_until.store(0, std::memory_order_release);
+  own_until.store(0, std::memory_order_release);
   if (ours) release(election, opts.lease_name, false, election_rv);
   if (!own_rv.empty()) release(own, own_name, true, own_rv);
 }
@@ -221,6 +224,12 @@ void LeaseDriver::stop(bool release) {
   state_->wake.notify_all();
   thread_.join();
   state_->lead_until.store(0, std::memory_order_release);
+  state_->own_until.store(0, std::memory_order_release);
+}
+
+bool LeaseDriver::holds_own_lease() const noexcept {
+  const int64_t until = state_->own_until.load(std::memory_order_acquire);
+  return Clock::now().time_since_epoch().count() < until;
 }
 
 bool LeaseDriver::leading() const noexcept {

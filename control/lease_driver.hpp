@@ -52,6 +52,9 @@ class LeaseDriver {
 
   // Whether this node leads now (an acquire-load of the renew deadline, then a clock read).
   bool leading() const noexcept;
+  // Whether this node's own Lease is held now: renewed within the renew deadline (the L2
+  // speaker answers for nothing otherwise: the other nodes will see this one gone).
+  bool holds_own_lease() const noexcept;
   // The holder of the election Lease as last seen ("" before the first read, or released).
   std::string leader() const;
   // The holders of live node Leases, sorted (this node's included once its Lease is seen).

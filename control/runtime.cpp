@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -70,11 +72,14 @@ uint64_t now_ms() {
 // lcore, never from the listener's thread.
 //
 // With BGP, the stop drains (docs/announce.md): every address is withdrawn, and forwarding goes
-// on for bgp.drain_ms once BIRD has taken the withdrawal (or 2 s after asking, if it does not
-// answer), so that routers move the traffic elsewhere before the node goes.
+// on for `drain_ms` once BIRD has taken the withdrawal (or 2 s after asking, if it does not
+// answer), so that routers move the traffic elsewhere before the node goes. With the L2
+// speaker, `handover` gives this node's Leases up at once (the other nodes take its addresses
+// over and announce them at their next retry), and forwarding goes on for `drain_ms` too.
 void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
                   const DpdkWorkers& workers, AdminView& view, Supervision& supervision,
-                  double duration_s, uint32_t drain_ms, std::ostream& err) {
+                  double duration_s, uint32_t drain_ms, const std::function<void()>& handover,
+                  std::ostream& err) {
   const uint64_t start = now_ms();
   // A duration past what a uint64_t of ms holds (1e300 s) is forever, not an overflow.
   const double ms = duration_s * 1000;
@@ -94,15 +99,18 @@ void control_loop(ControlThread& control, const DpdkDataplane& dataplane,
   while (true) {
     const uint64_t now = now_ms();
     if ((g_stop.load() || (deadline && now >= deadline)) && drain_asked == 0) {
-      if (announcer == nullptr) break;
+      if (announcer == nullptr && !handover) break;
       drain_asked = now;
-      control.drain();
       supervision.stopping();
-      err << "magline: stopping: withdrawing every address, then draining for " << drain_ms
-          << " ms" << std::endl;
+      err << "magline: stopping: "
+          << (announcer ? "withdrawing every address" : "handing the addresses over")
+          << ", then draining for " << drain_ms << " ms" << std::endl;
+      if (announcer) control.drain();
+      if (handover) handover();
     }
     if (drain_asked != 0) {
-      if (drain_from == 0 && (announcer->in_effect() || now >= drain_asked + 2000)) {
+      if (drain_from == 0 &&
+          (!announcer || announcer->in_effect() || now >= drain_asked + 2000)) {
         drain_from = now;
       }
       if (drain_from != 0 && now >= drain_from + drain_ms) break;
@@ -322,7 +330,20 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
     } else {
       provider = std::move(started_provider).value();
       view.set_provider([provider] { return provider->report(); });
+      if (config.provider.l2_speaker) {
+        control.speak_l2(provider->identity(), [provider] {
+          return ControlThread::L2Facts{provider->live_nodes(), provider->holds_own_lease()};
+        });
+      }
     }
+  }
+  // The stop's drain: BGP's, and with the L2 speaker two retry periods (the other nodes see
+  // this one gone and announce its addresses within one).
+  uint32_t drain_ms = config.bgp.enabled ? config.bgp.drain_ms : 0;
+  std::function<void()> handover;
+  if (provider && config.provider.l2_speaker) {
+    drain_ms = std::max(drain_ms, 2 * config.provider.election.retry_period_ms);
+    handover = [provider] { provider->stop(); };
   }
   if (!failed) {
     // A notification that cannot be sent is said once; forwarding goes on regardless.
@@ -340,8 +361,8 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
         "forwarding on " + std::to_string(config.dataplane.ports.size()) + " port(s) with " +
             std::to_string(workers.workers()) + " worker(s)",
         err);
-    control_loop(control, dataplane, workers, view, supervision, options.duration_s,
-                 config.bgp.drain_ms, err);
+    control_loop(control, dataplane, workers, view, supervision, options.duration_s, drain_ms,
+                 handover, err);
   }
   view.set_ready(false);
   if (provider) provider->stop();

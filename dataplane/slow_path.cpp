@@ -51,6 +51,7 @@ bool is_unspecified(const IpAddr& a) noexcept {
 struct SlowPath::Impl {
   Node node;  // a copy: the caller's may be rebuilt on reload while this one still runs
   std::function<bool(const IpAddr&)> is_vip;
+  std::function<bool(const IpAddr&)> speaks_for;  // empty: every VIP
   PacketPool& pool;
   SlowPathConfig cfg;
   SlowPathStats stats;
@@ -86,7 +87,7 @@ struct SlowPath::Impl {
     for (const IfAddr& a : port.addrs) {
       if (a.addr == ip) return true;
     }
-    return is_vip(ip) || node.encap.in_sources(ip);
+    return (is_vip(ip) && (!speaks_for || speaks_for(ip))) || node.encap.in_sources(ip);
   }
 
   static bool on_link(const NodePort& port, const IpAddr& ip) noexcept {
@@ -553,6 +554,10 @@ void SlowPath::handle(SlowPacket sp, uint64_t now_ms, SlowPathOutput& out) {
 
 void SlowPath::tick(uint64_t now_ms, SlowPathOutput& out) {
   impl_->tick(now_ms, out);
+}
+
+void SlowPath::speak_only_for(std::function<bool(const IpAddr&)> speaks_for) {
+  impl_->speaks_for = std::move(speaks_for);
 }
 
 void SlowPath::announce(std::span<const IpAddr> vips, uint64_t, SlowPathOutput& out) {

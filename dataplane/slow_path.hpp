@@ -107,6 +107,10 @@ class SlowPath {
   // Timers: retries, give-ups, ageing. Call at least every 100 ms.
   void tick(uint64_t now_ms, SlowPathOutput& out);
 
+  // Answers ARP and neighbour solicitations for a VIP only where `speaks_for(vip)` (the L2
+  // speaker, control/l2_speaker.hpp); by default for every VIP.
+  void speak_only_for(std::function<bool(const IpAddr&)> speaks_for);
+
   // Gratuitous ARP / unsolicited neighbour advertisement for every port address and VIP in
   // `vips` (each on the port whose subnet holds it, else on every port).
   void announce(std::span<const IpAddr> vips, uint64_t now_ms, SlowPathOutput& out);

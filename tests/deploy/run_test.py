@@ -395,7 +395,13 @@ def two_providers(magline, tmp):
             create(name)
         for name in ("web-1", "web-2", "web-3"):
             wait_for(f"{name}'s address", lambda: assigned(name), 20, procs["a"])
-        leading = {w: metric(ports[w], "magline_provider_leading") for w in procs}
+        # Each node's view, once both answer (a loaded machine may be slow to): one leads.
+        leading = {}
+
+        def both_answer():
+            leading.update({w: metric(ports[w], "magline_provider_leading") for w in procs})
+            return None not in leading.values()
+        wait_for("both nodes' magline_provider_leading", both_answer, 10, procs["a"])
         assert sorted(leading.values()) == [0.0, 1.0], f"leading: {leading}"
         first = "a" if leading["a"] == 1 else "b"
         second = "b" if first == "a" else "a"

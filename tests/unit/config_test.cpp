@@ -549,6 +549,24 @@ TEST(Config, ProviderElection) {
   EXPECT_EQ(e.retry_period_ms, 200u);
 }
 
+TEST(Config, ProviderL2Speaker) {
+  auto off = parse_config(R"({"provider": {}})", "t.json");
+  ASSERT_TRUE(off) << off.error().message;
+  EXPECT_FALSE(off->provider.l2_speaker);
+  auto on = parse_config(R"({"kubernetes": {"kubeconfig": "/etc/magline/kubeconfig"},
+      "provider": {"l2_speaker": true, "pools": [{"name": "edge",
+      "addresses": ["198.18.200.0/24"]}]}})",
+                         "t.json");
+  ASSERT_TRUE(on) << on.error().message;
+  EXPECT_TRUE(on->provider.l2_speaker);
+  // The speaker needs the provider's node Leases.
+  auto alone = parse_config(R"({"provider": {"l2_speaker": true}})", "t.json");
+  ASSERT_FALSE(alone);
+  EXPECT_EQ(alone.error().message,
+            "t.json: provider.l2_speaker: needs the provider's node Leases: a kubernetes section "
+            "and provider.pools");
+}
+
 TEST(ConfigReload, TheSameFileChangesNothing) {
   const Config running = parse_ok(node_config(""));
   const Reload r = reload_of(running, parse_ok(node_config("")));

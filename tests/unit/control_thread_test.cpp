@@ -405,6 +405,70 @@ TEST_F(ControlThreadTest, AnnouncesWhatTheWorkersForwardAndHoldsWhileAnUpdateIsI
   EXPECT_EQ(report().withdrawn, "stopping");
 }
 
+// The L2 speaker: ARP for a VIP is answered only by its owner among the live nodes, and an
+// address taken over is announced (gratuitous ARP from this node's MAC).
+TEST_F(ControlThreadTest, TheL2SpeakerAnswersOnlyForTheAddressesItOwns) {
+  start(kWebDb);
+  turns(1);
+  const dp::IpAddr web = ip("198.18.100.1"), db = ip("198.18.100.2");
+  // Two identities that split web and db: this node is the owner of web, "other" of db's.
+  std::string me, other;
+  for (int i = 0; i < 100 && me.empty(); ++i) {
+    const std::string a = "node-" + std::to_string(i), b = "node-" + std::to_string(i + 100);
+    std::vector<std::string> live = {a, b};
+    std::sort(live.begin(), live.end());
+    if (l2_owner(web, live) == a && l2_owner(db, live) == b) me = a, other = b;
+  }
+  ASSERT_FALSE(me.empty());
+  ControlThread::L2Facts facts;  // no Lease yet
+  ct_->speak_l2(me, [&] { return facts; });
+  ct_->turn(2, false);
+  EXPECT_EQ(ct_->counters().l2_owned, 0u);
+  link_.sent_frames.clear();
+  link_.hand_slow(0, arp_request("198.18.0.10", kClientMac, "198.18.100.1"), dp::SlowReason::arp,
+                  0);
+  ct_->turn(3, false);
+  EXPECT_TRUE(link_.sent_frames.empty()) << "answered without holding its Lease";
+
+  // Its Lease held, both nodes live: it takes web over and announces it.
+  facts = {{me, other}, true};
+  std::sort(facts.live.begin(), facts.live.end());
+  ct_->turn(200, false);
+  EXPECT_EQ(ct_->counters().l2_owned, 1u);
+  EXPECT_EQ(ct_->counters().l2_live_nodes, 2u);
+  EXPECT_EQ(ct_->counters().l2_takeovers, 1u);
+  bool announced_web = false;
+  for (const SentFrame& f : link_.sent_frames) {
+    const Bytes& b = f.frame;
+    if (b.size() >= 42 && b[12] == 0x08 && b[13] == 0x06 &&
+        dp::IpAddr::v4(b[28], b[29], b[30], b[31]) == web) {
+      announced_web = true;
+    }
+    ASSERT_FALSE(b.size() >= 42 && b[12] == 0x08 && b[13] == 0x06 &&
+                 dp::IpAddr::v4(b[28], b[29], b[30], b[31]) == db)
+        << "announced an address it does not own";
+  }
+  EXPECT_TRUE(announced_web);
+  link_.sent_frames.clear();
+  link_.hand_slow(0, arp_request("198.18.0.10", kClientMac, "198.18.100.1"), dp::SlowReason::arp,
+                  0);
+  link_.hand_slow(0, arp_request("198.18.0.10", kClientMac, "198.18.100.2"), dp::SlowReason::arp,
+                  0);
+  ct_->turn(201, false);
+  EXPECT_EQ(link_.sent_frames,
+            (std::vector<SentFrame>{
+                {0, arp_reply("198.18.100.1", kLbMac, "198.18.0.10", kClientMac)}}));
+
+  // The other node goes: this one takes db over too.
+  facts.live = {me};
+  link_.sent_frames.clear();
+  ct_->turn(400, false);
+  EXPECT_EQ(ct_->counters().l2_owned, 2u);
+  EXPECT_EQ(ct_->counters().l2_takeovers, 2u);
+  EXPECT_FALSE(link_.sent_frames.empty());
+  for (size_t w = 0; w < 2; ++w) link_.drain(w);
+}
+
 // ---- Kubernetes: K8sFeed::poll ----
 
 using nlohmann::json;
