@@ -340,10 +340,15 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
   // The stop's drain: BGP's, and with the L2 speaker two retry periods (the other nodes see
   // this one gone and announce its addresses within one).
   uint32_t drain_ms = config.bgp.enabled ? config.bgp.drain_ms : 0;
+  // The hand-over writes the Leases (each write bounded by the renew deadline): on a thread of
+  // its own, so that the control thread goes on serving the workers meanwhile.
   std::function<void()> handover;
+  std::thread handing_over;
   if (provider && config.provider.l2_speaker) {
     drain_ms = std::max(drain_ms, 2 * config.provider.election.retry_period_ms);
-    handover = [provider] { provider->stop(); };
+    handover = [provider, &handing_over] {
+      handing_over = std::thread([provider] { provider->stop(); });
+    };
   }
   if (!failed) {
     // A notification that cannot be sent is said once; forwarding goes on regardless.
@@ -365,6 +370,7 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
                  handover, err);
   }
   view.set_ready(false);
+  if (handing_over.joinable()) handing_over.join();
   if (provider) provider->stop();
   view.set_running(false);
   workers.stop();

@@ -12,8 +12,10 @@ Commands:
                        sends N datagrams (within S seconds; of SIZE bytes, fragmented when they
                        exceed the MTU), each from a fresh socket (its own source port), and
                        prints one JSON line: the answers and what went wrong.
-  stream ADDR PORT S   one TCP connection: prints the greeting as JSON, then sends a line every
-                       100 ms for S seconds, checks each echo, and prints a JSON summary.
+  stream ADDR PORT S [TIMEOUT]
+                       one TCP connection: prints the greeting as JSON, then sends a line every
+                       100 ms for S seconds, checks each echo (waiting up to TIMEOUT seconds,
+                       2 by default), and prints a JSON summary.
   tuples ADDR PORT FIRST N
                        one HTTP GET from each local port FIRST..FIRST+N-1, each closed with a
                        reset (no TIME-WAIT: the same tuples can be sent again another way);
@@ -202,14 +204,14 @@ def udp_client(addr, port, n, budget, size=0):
     print(json.dumps({"answers": answers, "problems": problems}), flush=True)
 
 
-def stream_client(addr, port, seconds):
+def stream_client(addr, port, seconds, timeout=2.0):
     out = {"sent": 0, "echoed": 0, "problems": []}
     try:
         s = socket.create_connection((addr, port), timeout=3)
     except OSError as e:
         print(json.dumps({"greeting": None, "error": f"connect: {e}"}), flush=True)
         return
-    s.settimeout(2.0)
+    s.settimeout(timeout)
     f = s.makefile("rwb")
     greeting = f.readline().decode().strip()
     print(json.dumps({"greeting": greeting, "local_port": s.getsockname()[1]}), flush=True)
@@ -221,7 +223,9 @@ def stream_client(addr, port, seconds):
             f.write(line)
             f.flush()
             out["sent"] += 1
+            asked = time.monotonic()
             echo = f.readline()
+            out["max_wait_s"] = round(max(out.get("max_wait_s", 0), time.monotonic() - asked), 3)
         except OSError as e:
             out["problems"].append(f"line {i}: {type(e).__name__}: {e}")
             break
@@ -484,9 +488,10 @@ def main():
     elif cmd == "ping" and len(sys.argv) == 4:
         die_with_parent()
         ping(sys.argv[2], int(sys.argv[3]))
-    elif cmd == "stream" and len(sys.argv) == 5:
+    elif cmd == "stream" and len(sys.argv) in (5, 6):
         die_with_parent()
-        stream_client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+        stream_client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
+                      *(float(a) for a in sys.argv[5:]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

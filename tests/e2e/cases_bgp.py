@@ -1,23 +1,27 @@
 """The end-to-end cases of announcement (tests/e2e/README.md, "Cases"): Magline nodes in
 namespaces of their own (cases_nodes.py) drive a real BIRD each, which peers over the node's
 exception path with the router's BIRD; the router installs what it learns in its kernel, several
-nodes' routes to one address merged into one ECMP route. A mixin of e2e.Suite."""
+nodes' routes to one address merged into one ECMP route. Without BGP, the L2 speaker: nodes on
+one segment share an address, one answering ARP for it. A mixin of e2e.Suite."""
 import json
 import os
 import subprocess
 import time
 
+import k8s
 from topology import (
-    BACKENDS, CLIENT, CLIENT_V4, NODE_AS, NODES, ROUTER, ROUTER_AS, ROUTER_V4, VIP_BGP,
-    VIP_ECMP_DSR, Fail, in_ns, nsx, run,
+    BACKENDS, CLIENT, CLIENT_V4, FABRIC, MGMT_BRIDGE, MGMT_HOST, NODE_AS, NODES, ROUTER,
+    ROUTER_AS, ROUTER_V4, VIP_BGP, VIP_ECMP_DSR, VIP_L2, Fail, build_mgmt, in_ns, nsx, run,
 )
-from harness import Agent, http_series, parse_answer, tail
+from harness import Agent, http_series, parse_answer, read_mac, tail
 from cases_nodes import node_config, node_samples, total, wait_for
 
 
 DRAIN_MS = 2000  # bgp.drain_ms of the nodes
 STREAMS, STREAM_S = 8, 10  # long-lived DSR connections across a node's stop
 PAIRED_PORTS = range(41000, 41016)  # client ports sent through each node in turn
+L2_LEASE_MS, L2_RETRY_MS = 3000, 500  # the L2 nodes' election timing (failover within both)
+L2_STREAMS, L2_STREAM_S = 4, 12
 
 
 def bgp_service(backends):
@@ -25,6 +29,21 @@ def bgp_service(backends):
     return {"name": "e2e/bgp:http", "mode": "full_nat",
             "frontends": [{"address": VIP_BGP, "port": 80}],
             "backends": [{"address": a, "port": 8080} for a in backends]}
+
+
+def l2_services():
+    """L2 DSR on the shared on-link address: HTTP and a line echo (the backends hold it on lo
+    while the case runs)."""
+    return [{"name": f"e2e/l2:{name}", "mode": "dsr_l2",
+             "frontends": [{"address": VIP_L2, "port": port}],
+             "backends": [{"address": b[2], "port": port} for b in BACKENDS]}
+            for name, port in (("http", 80), ("stream", 9000))]
+
+
+def client_neighbour(addr):
+    """The client's neighbour entry for `addr`: its MAC, or None."""
+    words = in_ns(CLIENT, "ip", "neigh", "show", addr, check=False).stdout.split()
+    return words[words.index("lladdr") + 1] if "lladdr" in words else None
 
 
 def dsr_services():
@@ -318,3 +337,108 @@ class BgpCases:
         if len(same) != len(chosen) or len(chosen) != len(vips) * len(PAIRED_PORTS):
             differ = {f"{k[0]}:{k[1]}": v for k, v in chosen.items() if k not in same}
             problems.append(f"tuples with different or missing backends: {differ}")
+
+    def l2_failover(self, out):
+        """Two nodes share an on-link address with the L2 speaker (provider.l2_speaker), their
+        Leases on a fake API server they reach over a management network: exactly one answers
+        ARP for it. L2 DSR streams run through the owner; it is killed (SIGKILL: no hand-over),
+        the other sees its Lease run out, takes the address over and announces it (gratuitous
+        ARP: the client's neighbour entry moves) within the lease duration and a retry period,
+        and every stream goes on through it."""
+        nodes = NODES[:2]
+        problems = []
+        build_mgmt()
+        for ns, *_ in BACKENDS:
+            in_ns(ns, "ip", "addr", "add", f"{VIP_L2}/32", "dev", "lo")
+        api, streams = None, []
+        try:
+            api = k8s.FakeApi(self.workdir, host=MGMT_HOST, name="l2-apiserver")
+            running, macs = {}, {}
+            for ns, short, v4, v6 in nodes:
+                sections = {
+                    "kubernetes": {"kubeconfig": api.kubeconfig, "coalesce_ms": 2},
+                    "provider": {"l2_speaker": True,
+                                 "election": {"lease_namespace": "magline-system",
+                                              "identity": short,
+                                              "lease_duration_ms": L2_LEASE_MS,
+                                              "renew_deadline_ms": 2000,
+                                              "retry_period_ms": L2_RETRY_MS},
+                                 "pools": [{"name": "l2", "addresses": ["198.19.251.0/30"]}]}}
+                running[ns] = self.start_node(ns, short, v4, v6, services=l2_services(),
+                                              sections=sections, mgmt=True)
+                macs[read_mac(ns, "eth0")] = ns
+
+            # Both live, each address of the two (the nodes' own service's and VIP_L2) owned
+            # once; the client's ARP for VIP_L2 answered by its owner alone.
+            def shared():
+                samples = {ns: node_samples(ns) for ns in running}
+                return (all(total(m, "magline_l2_live_nodes") == 2 for m in samples.values())
+                        and sum(total(m, "magline_l2_owned_addresses")
+                                for m in samples.values()) == 2)
+            t0 = time.monotonic()
+            wait_for("both nodes live, two addresses owned once", shared, 20)
+            answers, errors = http_series(CLIENT, f"http://{VIP_L2}/", 5)
+            problems += errors
+            owner = macs.get(client_neighbour(VIP_L2))
+            out.append(f"both nodes live {time.monotonic() - t0:.1f} s after the second started; "
+                       f"{len(answers)}/5 answered through {VIP_L2}, whose ARP {owner} answered "
+                       f"(client's entry {client_neighbour(VIP_L2)})")
+            if owner is None:
+                raise Fail(f"the client's entry for {VIP_L2} is no node's MAC: "
+                           f"{client_neighbour(VIP_L2)} (nodes {macs})")
+
+            for i in range(L2_STREAMS):
+                streams.append(Agent(CLIENT, ["stream", VIP_L2, "9000", str(L2_STREAM_S), "15"],
+                                     self.workdir, f"l2-stream{i}"))
+                self.agents.append(streams[-1])
+            greetings = [json.loads(s.readline(5) or "{}") for s in streams]
+            if not all(g.get("greeting") for g in greetings):
+                raise Fail(f"streams not greeted: {greetings}")
+            time.sleep(2)
+
+            # The owner dies without a word.
+            dead = running.pop(owner)
+            survivor = next(iter(running))
+            t1 = time.monotonic()
+            dead.proc.kill()
+            dead.proc.wait(5)
+            self.nodes.remove(dead)
+            t = wait_for(f"{survivor} answering for {VIP_L2} (the client's entry moved)",
+                         lambda: macs.get(client_neighbour(VIP_L2)) == survivor,
+                         (L2_LEASE_MS + 4 * L2_RETRY_MS) / 1000 + 5)
+            samples = node_samples(survivor)
+            out.append(f"{owner} killed; {survivor} took {VIP_L2} over after {t - t1:.1f} s "
+                       f"(lease {L2_LEASE_MS / 1000:.0f} s, retry {L2_RETRY_MS / 1000} s): "
+                       f"owns {total(samples, 'magline_l2_owned_addresses'):.0f}, takeovers "
+                       f"{total(samples, 'magline_l2_takeovers_total'):.0f}")
+            if t - t1 > (L2_LEASE_MS + 2 * L2_RETRY_MS) / 1000 + 1:
+                problems.append(f"the takeover took {t - t1:.1f} s, beyond the lease and a "
+                                "retry period")
+            results = [json.loads(s.readline(L2_STREAM_S + 20) or '{"problems": ["no summary"]}')
+                       for s in streams]
+            whole = sum(1 for r in results if not r["problems"] and r["echoed"] == r["sent"])
+            out.append(f"DSR streams across the kill: {whole}/{L2_STREAMS} echoed every line "
+                       f"({sum(r.get('echoed', 0) for r in results)} lines; longest wait for an "
+                       f"echo {max(r.get('max_wait_s', 0) for r in results):.1f} s); problems: "
+                       f"{[p for r in results for p in r['problems']][:3]}")
+            if whole != L2_STREAMS:
+                problems.append(f"{L2_STREAMS - whole} streams broke across the takeover")
+            answers, errors = http_series(CLIENT, f"http://{VIP_L2}/", 5)
+            out.append(f"new connections after the takeover: {len(answers)}/5 answered")
+            problems += errors
+            # What the kill left: the namespace and the DPDK runtime directory.
+            dead.server.stop()
+            run(["ip", "netns", "del", owner], check=False)
+            run(nsx(FABRIC, "ip", "link", "del", owner.removeprefix("mle2e-")), check=False)
+            run(["rm", "-rf", f"/var/run/dpdk/{owner}"], check=False)
+        finally:
+            for s in streams:
+                s.stop()
+            self.stop_nodes(out, problems)
+            if api is not None:
+                api.stop()
+            run(["ip", "link", "del", MGMT_BRIDGE], check=False)
+            for ns, *_ in BACKENDS:
+                in_ns(ns, "ip", "addr", "del", f"{VIP_L2}/32", "dev", "lo", check=False)
+        if problems:
+            raise Fail("\n".join(problems))

@@ -6,8 +6,8 @@ import time
 
 
 from topology import (
-    BACKENDS, CLIENT, CLIENT_V4, CLIENT_V6, FABRIC, NODES, PREFIX, VIP_NODES, Fail, build_node,
-    in_ns, nsx, run,
+    BACKENDS, CLIENT, CLIENT_V4, CLIENT_V6, FABRIC, NODES, PREFIX, VIP_NODES, Fail, attach_mgmt,
+    build_node, in_ns, nsx, run,
 )
 from harness import (  # the process wrappers, clients, /metrics
     ADMIN_PORT, Agent, Magline, curl, http_series, parse_answer, tail,
@@ -20,9 +20,10 @@ EXCEPTION_RATE = 2000   # frames a second per worker to it (dataplane.exception_
 FLOOD_RATE, FLOOD_S = 20_000, 3  # the flood to the node's address: 10x what the kernel may get
 
 
-def node_config(ns, v4, v6, bgp=None, services=()):
+def node_config(ns, v4, v6, bgp=None, services=(), sections=None):
     """A node's configuration: its port (with the kernel interface), one full-NAT service of
-    its own, and `services` (with `bgp`, the announced ones: cases_bgp.py)."""
+    its own, and `services` (with `bgp`, the announced ones: cases_bgp.py); `sections` more
+    top-level sections (kubernetes, provider)."""
     services = [{"name": "e2e/nodes:http", "mode": "full_nat",
                  "frontends": [{"address": VIP_NODES, "port": 80}],
                  "backends": [{"address": b[2], "port": 8080} for b in BACKENDS]},
@@ -38,6 +39,7 @@ def node_config(ns, v4, v6, bgp=None, services=()):
                        "kernel_interface": KERNEL_IF}],
         },
         **({"bgp": bgp} if bgp else {}),
+        **(sections or {}),
         "services": services,
     }
 
@@ -66,12 +68,15 @@ def total(samples, name, **labels):
 
 
 class NodeCases:
-    def start_node(self, ns, short, v4, v6, bgp=None, services=()):
-        """Builds the node's namespace, starts its Magline and a server on its kernel's side;
-        returns the Magline once its kernel interface is up."""
+    def start_node(self, ns, short, v4, v6, bgp=None, services=(), sections=None, mgmt=False):
+        """Builds the node's namespace (with `mgmt`, its management interface too), starts its
+        Magline and a server on its kernel's side; returns the Magline once its kernel
+        interface is up."""
         build_node(ns, short)
+        if mgmt:
+            attach_mgmt(ns, short)
         node = Magline(self.args.magline, self.workdir, "af_packet", netns=ns, name=ns)
-        node.write_json(node_config(ns, v4, v6, bgp, services))
+        node.write_json(node_config(ns, v4, v6, bgp, services, sections))
         node.start()
         self.nodes.append(node)
         end = time.monotonic() + 15

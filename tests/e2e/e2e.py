@@ -320,6 +320,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases, BgpCases):
             ("exception_path", self.exception_path),
             ("bgp_announce", self.bgp_announce),
             ("ecmp_failover", self.ecmp_failover),
+            ("l2_failover", self.l2_failover),
             ("long_stream_survives_reloads", self.long_stream),
             ("backend_counters_survive_reload", self.backend_counters_reload),
             ("k8s_service_forwards", self.k8s_service),

@@ -26,16 +26,20 @@ NS = "e2e"
 
 
 class FakeApi:
-    """The fake API server on 127.0.0.1 in the root namespace (where Magline runs)."""
+    """The fake API server in the root namespace (where Magline runs), on 127.0.0.1 or `host`
+    (an address of the root namespace that other nodes' namespaces reach: case l2_failover);
+    its files named after `name`."""
 
-    def __init__(self, workdir):
-        self.err_path = os.path.join(workdir, "fake-apiserver.stderr")
+    def __init__(self, workdir, host="127.0.0.1", name="fake-apiserver"):
+        self.host = host
+        self.err_path = os.path.join(workdir, f"{name}.stderr")
         self.rbac = manifests.rbac_policy(SA_TOKEN)
-        policy = os.path.join(workdir, "rbac-policy.json")
+        policy = os.path.join(workdir, f"{name}-rbac-policy.json")
         with open(policy, "w") as f:
             json.dump(self.rbac, f)
         self.proc = subprocess.Popen(
-            [PYTHON, FAKE_APISERVER, "--port", "0", "--token", TOKEN, "--rbac", policy],
+            [PYTHON, FAKE_APISERVER, "--host", host, "--port", "0", "--token", TOKEN, "--rbac",
+             policy],
             stdout=subprocess.PIPE, stderr=open(self.err_path, "w"), stdin=subprocess.DEVNULL,
             start_new_session=True)
         line = b""
@@ -54,14 +58,15 @@ class FakeApi:
             self.stop()
             raise Fail(f"fake API server did not start: {line!r}")
         self.port = int(words[2])
-        self.kubeconfig = os.path.join(workdir, "kubeconfig")
+        self.kubeconfig = os.path.join(workdir, "kubeconfig" if name == "fake-apiserver"
+                                       else f"{name}.kubeconfig")
         with open(self.kubeconfig, "w") as f:
             f.write(f"""apiVersion: v1
 kind: Config
 clusters:
 - name: fake
   cluster:
-    server: http://127.0.0.1:{self.port}
+    server: http://{host}:{self.port}
 users:
 - name: magline
   user:
@@ -76,7 +81,7 @@ current-context: fake
 
     def call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+        req = urllib.request.Request(f"http://{self.host}:{self.port}{path}", data=data,
                                      method=method, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=5) as r:
             return json.loads(r.read() or b"{}")
@@ -85,7 +90,7 @@ current-context: fake
         """A request to the API itself (authenticated, as Magline's): the status code and the
         body (an object, or {} when there is none)."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+        req = urllib.request.Request(f"http://{self.host}:{self.port}{path}", data=data,
                                      method=method,
                                      headers={"Content-Type": content_type,
                                               "Authorization": f"Bearer {TOKEN}"})

@@ -63,6 +63,13 @@ VIP_NODES = "198.18.100.30"  # a full-NAT service the other nodes forward
 VIP_BGP = "198.19.100.1"
 VIP_ECMP_DSR = "198.19.100.2"  # L2 DSR, announced by two nodes (case ecmp_failover)
 ROUTER_AS, NODE_AS = 65000, 65001
+# The L2 speaker (case l2_failover): an on-link address two nodes share, one answering ARP for
+# it; the nodes reach a second fake API server (their Leases) over a management network to the
+# root namespace, as nodes with a management NIC do.
+VIP_L2 = "198.18.100.40"
+MGMT_BRIDGE = PREFIX + "mgmt"  # in the root namespace
+MGMT_HOST = "198.19.250.1"     # the root namespace's address there
+MGMT_NODES = {"n1": "198.19.250.2", "n2": "198.19.250.3"}
 # Services watched through the fake Kubernetes API server.
 VIP_K8S, VIP_K8S_ECHO, NODE_PORT_K8S = "198.18.100.6", "198.18.100.7", 30081
 # The provider's pool (docs/provider.md): the k8s VIPs above are taken back from their status,
@@ -366,6 +373,28 @@ def build_node(ns, short):
     no_offload(ns, "eth0")
     in_ns(ns, "ip", "link", "set", "eth0", "up")
     attach(short)
+
+
+def build_mgmt():
+    """The management network: a bridge in the root namespace with MGMT_HOST (no IPv6). Its MAC
+    is set: a bridge otherwise takes its ports' lowest, which changes when a node's port goes,
+    and the other nodes' ARP entries for MGMT_HOST would then point nowhere."""
+    run(["ip", "link", "add", MGMT_BRIDGE, "address", "02:00:00:00:fa:01", "type", "bridge",
+         "forward_delay", "0"])
+    sysctl(None, f"net.ipv6.conf.{MGMT_BRIDGE}.disable_ipv6=1")
+    run(["ip", "addr", "add", f"{MGMT_HOST}/24", "dev", MGMT_BRIDGE])
+    run(["ip", "link", "set", MGMT_BRIDGE, "up"])
+
+
+def attach_mgmt(ns, short):
+    """Node `short`'s management interface `mgmt` (MGMT_NODES[short]/24), on the bridge; it goes
+    with the node's namespace."""
+    root_end = PREFIX + "m" + short
+    run(["ip", "link", "add", root_end, "type", "veth", "peer", "name", "mgmt", "netns", ns])
+    sysctl(None, f"net.ipv6.conf.{root_end}.disable_ipv6=1")
+    run(["ip", "link", "set", root_end, "master", MGMT_BRIDGE, "up"])
+    in_ns(ns, "ip", "addr", "add", f"{MGMT_NODES[short]}/24", "dev", "mgmt")
+    in_ns(ns, "ip", "link", "set", "mgmt", "up")
 
 
 def attach(port):
