@@ -114,8 +114,10 @@ void ControlThread::l2_turn(uint64_t now_ms) {
     return;
   }
   l2_version_ = services_version_;
-  const std::vector<dp::IpAddr> gained =
-      l2_->update(frontend_addresses(*publisher_), facts.live, facts.self_live);
+  // The node's own addresses (NodePorts') are always its own to answer for.
+  std::set<dp::IpAddr> addrs = frontend_addresses(*publisher_);
+  std::erase_if(addrs, [this](const dp::IpAddr& a) { return node_.is_local(a); });
+  const std::vector<dp::IpAddr> gained = l2_->update(addrs, facts.live, facts.self_live);
   if (facts.live != l2_last_.live || facts.self_live != l2_last_.self_live || !gained.empty()) {
     log_ << "magline: l2: answering for " << l2_->owned().size() << " address(es)"
          << (facts.self_live ? "" : " (not holding this node's Lease)") << ", live nodes:";
