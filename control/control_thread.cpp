@@ -105,6 +105,29 @@ void ControlThread::speak_l2(std::string identity, std::function<L2Facts()> fact
   slow_->speak_only_for([this](const dp::IpAddr& a) { return l2_->answers(a); });
 }
 
+// /state's `l2_speaker` section beside the plan: this node, the live nodes, whether it holds
+// its Lease, and each service address with its owner.
+std::string ControlThread::with_l2_state(std::string plan) const {
+  auto j = nlohmann::ordered_json::parse(plan, nullptr, false);
+  if (!j.is_object()) return plan;
+  nlohmann::ordered_json& l2 = j["l2_speaker"];
+  l2["identity"] = l2_->identity();
+  l2["holds_own_lease"] = l2_->self_live();
+  l2["live_nodes"] = l2_->live();
+  nlohmann::ordered_json& owners = l2["addresses"] = nlohmann::ordered_json::array();
+  std::vector<std::string> members = l2_->live();
+  if (l2_->self_live() && !std::binary_search(members.begin(), members.end(), l2_->identity())) {
+    members.insert(std::upper_bound(members.begin(), members.end(), l2_->identity()),
+                   l2_->identity());
+  }
+  for (const dp::IpAddr& a : frontend_addresses(*publisher_)) {
+    if (node_.is_local(a)) continue;
+    owners.push_back({{"address", dp::to_string(a)}, {"owner", l2_owner(a, members)},
+                      {"answered_here", l2_->answers(a)}});
+  }
+  return j.dump(2) + "\n";
+}
+
 void ControlThread::l2_turn(uint64_t now_ms) {
   if (!l2_ || (now_ms < l2_asked_ms_ + 100 && l2_version_ == services_version_)) return;
   l2_asked_ms_ = now_ms;
@@ -326,7 +349,9 @@ void ControlThread::poll_kubernetes(uint64_t now_ms) {
     send(std::move(*change));
   }
   if (admin_.state_wanted()) {
-    admin_.answer_state(health_ ? health_->state_json(k8s_->state_json()) : k8s_->state_json());
+    std::string plan = health_ ? health_->state_json(k8s_->state_json()) : k8s_->state_json();
+    if (l2_) plan = with_l2_state(std::move(plan));
+    admin_.answer_state(std::move(plan));
   }
   // The counters for the admin listener: every 250 ms, and at once when an update took effect.
   if (now_ms >= k8s_reported_ms_ + 250 || k8s_->latency().count() != k8s_reported_samples_) {

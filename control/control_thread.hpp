@@ -141,6 +141,7 @@ class ControlThread {
   // 100 ms, and at once when the services changed).
   void l2_turn(uint64_t now_ms);
   void announce_vips(std::vector<dp::IpAddr> vips, uint64_t now_ms, bool all);
+  std::string with_l2_state(std::string plan) const;
 
   bool ready_ = false;
   std::unique_ptr<L2Speaker> l2_;

@@ -13,7 +13,7 @@ from topology import (
     BACKENDS, CLIENT, CLIENT_V4, FABRIC, MGMT_BRIDGE, MGMT_HOST, NODE_AS, NODES, ROUTER,
     ROUTER_AS, ROUTER_V4, VIP_BGP, VIP_ECMP_DSR, VIP_L2, Fail, build_mgmt, in_ns, nsx, run,
 )
-from harness import Agent, http_series, parse_answer, read_mac, tail
+from harness import ADMIN_PORT, Agent, http_series, parse_answer, read_mac, tail
 from cases_nodes import node_config, node_samples, total, wait_for
 
 
@@ -411,6 +411,14 @@ class BgpCases:
                        f"(lease {L2_LEASE_MS / 1000:.0f} s, retry {L2_RETRY_MS / 1000} s): "
                        f"owns {total(samples, 'magline_l2_owned_addresses'):.0f}, takeovers "
                        f"{total(samples, 'magline_l2_takeovers_total'):.0f}")
+            state = json.loads(in_ns(survivor, "curl", "-sS", "--max-time", "3",
+                                     f"http://127.0.0.1:{ADMIN_PORT}/state").stdout)
+            l2 = state.get("l2_speaker", {})
+            mine = [a for a in l2.get("addresses", []) if a["address"] == VIP_L2]
+            out.append(f"{survivor} /state l2_speaker: live {l2.get('live_nodes')}, {VIP_L2}: "
+                       f"{mine}")
+            if not mine or mine[0]["owner"] != l2.get("identity") or not mine[0]["answered_here"]:
+                problems.append(f"/state does not show {survivor} as {VIP_L2}'s owner: {l2}")
             if t - t1 > (L2_LEASE_MS + 2 * L2_RETRY_MS) / 1000 + 1:
                 problems.append(f"the takeover took {t - t1:.1f} s, beyond the lease and a "
                                 "retry period")
