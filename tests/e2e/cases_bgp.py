@@ -46,6 +46,16 @@ def client_neighbour(addr):
     return words[words.index("lladdr") + 1] if "lladdr" in words else None
 
 
+def stream_results(streams, wait_s):
+    """The streams' summaries (agent.py stream): how many echoed every line, and a report."""
+    results = [json.loads(s.readline(wait_s) or '{"problems": ["no summary"]}') for s in streams]
+    whole = sum(1 for r in results if not r["problems"] and r["echoed"] == r["sent"])
+    return whole, (f"{whole}/{len(streams)} echoed every line "
+                   f"({sum(r.get('echoed', 0) for r in results)} lines; longest wait for an echo "
+                   f"{max(r.get('max_wait_s', 0) for r in results):.1f} s); problems: "
+                   f"{[p for r in results for p in r['problems']][:3]}")
+
+
 def dsr_services():
     """L2 DSR services on one announced address: HTTP and a line echo (the backends hold the
     address on lo while the case runs)."""
@@ -280,12 +290,8 @@ class BgpCases:
                 problems.append(f"{first} stopped before the router had withdrawn its paths")
             rc = stopped.proc.wait(DRAIN_MS / 1000 + 8)
             out.append(f"{first} exited with {rc} {time.monotonic() - t1:.1f} s after SIGTERM")
-            results = [json.loads(s.readline(STREAM_S + 10) or '{"problems": ["no summary"]}')
-                       for s in streams]
-            whole = sum(1 for r in results if not r["problems"] and r["echoed"] == r["sent"])
-            out.append(f"the streams after the stop: {whole}/{STREAMS} echoed every line ("
-                       f"{sum(r.get('echoed', 0) for r in results)} lines); problems: "
-                       f"{[p for r in results for p in r['problems']][:3]}")
+            whole, report = stream_results(streams, STREAM_S + 10)
+            out.append(f"the streams after the stop: {report}")
             if whole != STREAMS:
                 problems.append(f"{STREAMS - whole} streams broke across the stop of {first}")
             answers, errors = http_series(CLIENT, f"http://{VIP_ECMP_DSR}/", 5)
@@ -422,13 +428,8 @@ class BgpCases:
             if t - t1 > (L2_LEASE_MS + 2 * L2_RETRY_MS) / 1000 + 1:
                 problems.append(f"the takeover took {t - t1:.1f} s, beyond the lease and a "
                                 "retry period")
-            results = [json.loads(s.readline(L2_STREAM_S + 20) or '{"problems": ["no summary"]}')
-                       for s in streams]
-            whole = sum(1 for r in results if not r["problems"] and r["echoed"] == r["sent"])
-            out.append(f"DSR streams across the kill: {whole}/{L2_STREAMS} echoed every line "
-                       f"({sum(r.get('echoed', 0) for r in results)} lines; longest wait for an "
-                       f"echo {max(r.get('max_wait_s', 0) for r in results):.1f} s); problems: "
-                       f"{[p for r in results for p in r['problems']][:3]}")
+            whole, report = stream_results(streams, L2_STREAM_S + 20)
+            out.append(f"DSR streams across the kill: {report}")
             if whole != L2_STREAMS:
                 problems.append(f"{L2_STREAMS - whole} streams broke across the takeover")
             answers, errors = http_series(CLIENT, f"http://{VIP_L2}/", 5)

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "control/bird_client.hpp"
+#include "tests/support/own_netns.hpp"
 
 using namespace magline;
 using namespace std::chrono_literals;
@@ -321,18 +322,8 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   if (::access(kBird, X_OK) != 0) {
     g_skip = std::string(kBird) + ": " + std::strerror(errno) + " (Debian: apt install bird2)";
-  } else if (::unshare(CLONE_NEWNET) == 0) {
-    g_skip.clear();
   } else {
-    const int err = errno;
-    g_skip = std::string("no network namespace of its own: unshare: ") + std::strerror(err);
-    if (err == EPERM) {
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
-        g_skip.clear();
-      } else {
-        g_skip += std::string(", and with a user namespace: ") + std::strerror(errno);
-      }
-    }
+    g_skip = magline::test::enter_own_netns();
   }
   const int rc = RUN_ALL_TESTS();
   return rc == 0 && !g_skip.empty() ? 77 : rc;  // 77: skipped, to meson as to automake

@@ -35,6 +35,7 @@
 #include "dataplane/arp_nd.hpp"
 #include "dataplane/bytes.hpp"
 #include "dataplane/parse.hpp"
+#include "tests/support/own_netns.hpp"
 #include "tests/support/packet_builder.hpp"
 
 using namespace magline;
@@ -407,19 +408,7 @@ TEST(KernelTap, LeavesNothingBehind) {
 // namespace requires it).
 int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
-  if (::unshare(CLONE_NEWNET) == 0) {
-    g_skip.clear();
-  } else {
-    const int err = errno;
-    g_skip = std::string("no network namespace of its own: unshare: ") + std::strerror(err);
-    if (err == EPERM) {
-      if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
-        g_skip.clear();
-      } else {
-        g_skip += std::string(", and with a user namespace: ") + std::strerror(errno);
-      }
-    }
-  }
+  g_skip = magline::test::enter_own_netns();
   if (g_skip.empty() && ::access("/dev/net/tun", R_OK | W_OK) != 0) {
     g_skip = "/dev/net/tun: " + std::string(std::strerror(errno));
   }
