@@ -115,14 +115,9 @@ std::string ControlThread::with_l2_state(std::string plan) const {
   l2["holds_own_lease"] = l2_->self_live();
   l2["live_nodes"] = l2_->live();
   nlohmann::ordered_json& owners = l2["addresses"] = nlohmann::ordered_json::array();
-  std::vector<std::string> members = l2_->live();
-  if (l2_->self_live() && !std::binary_search(members.begin(), members.end(), l2_->identity())) {
-    members.insert(std::upper_bound(members.begin(), members.end(), l2_->identity()),
-                   l2_->identity());
-  }
   for (const dp::IpAddr& a : frontend_addresses(*publisher_)) {
     if (node_.is_local(a)) continue;
-    owners.push_back({{"address", dp::to_string(a)}, {"owner", l2_owner(a, members)},
+    owners.push_back({{"address", dp::to_string(a)}, {"owner", l2_owner(a, l2_->members())},
                       {"answered_here", l2_->answers(a)}});
   }
   return j.dump(2) + "\n";
@@ -153,7 +148,7 @@ void ControlThread::l2_turn(uint64_t now_ms) {
   }
   l2_last_ = std::move(facts);
   counters_.l2_owned = l2_->owned().size();
-  counters_.l2_live_nodes = l2_->self_live() ? std::max<size_t>(l2_->live().size(), 1) : 0;
+  counters_.l2_live_nodes = l2_->self_live() ? l2_->members().size() : 0;
   counters_.l2_takeovers = l2_->takeovers();
   if (!gained.empty()) announce_vips(gained, now_ms, false);
 }

@@ -35,15 +35,15 @@ std::vector<dp::IpAddr> L2Speaker::update(const std::set<dp::IpAddr>& addrs,
   self_live_ = self_live;
   // This node counts as live while it holds its Lease, whether or not the last list of Leases
   // (which may be a retry period old) showed it yet.
-  std::vector<std::string> members = live;
+  members_ = live;
   const bool listed = std::binary_search(live.begin(), live.end(), identity_);
   if (self_live && !listed) {
-    members.insert(std::upper_bound(members.begin(), members.end(), identity_), identity_);
+    members_.insert(std::upper_bound(members_.begin(), members_.end(), identity_), identity_);
   }
   std::set<dp::IpAddr> owned;
   if (self_live) {
     for (const dp::IpAddr& a : addrs) {
-      if (l2_owner(a, members) == identity_) owned.insert(a);
+      if (l2_owner(a, members_) == identity_) owned.insert(a);
     }
   }
   std::vector<dp::IpAddr> gained;

@@ -46,6 +46,9 @@ class L2Speaker {
   bool answers(const dp::IpAddr& addr) const { return owned_.count(addr) > 0; }
   const std::set<dp::IpAddr>& owned() const noexcept { return owned_; }
   const std::vector<std::string>& live() const noexcept { return live_; }
+  // The nodes the addresses are shared among: the live ones, this one included while it holds
+  // its Lease (even before a list shows it).
+  const std::vector<std::string>& members() const noexcept { return members_; }
   bool self_live() const noexcept { return self_live_; }
   const std::string& identity() const noexcept { return identity_; }
   uint64_t takeovers() const noexcept { return takeovers_; }
@@ -53,6 +56,7 @@ class L2Speaker {
  private:
   std::string identity_;
   std::vector<std::string> live_;
+  std::vector<std::string> members_;
   bool self_live_ = false;
   std::set<dp::IpAddr> owned_;
   uint64_t takeovers_ = 0;  // addresses taken over, since the start

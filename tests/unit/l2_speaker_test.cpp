@@ -90,6 +90,9 @@ TEST(L2Speaker, NothingWithoutItsOwnLeaseAndItselfBeforeTheListShowsIt) {
   L2Speaker n1("n1");
   // Its Lease held, not yet in a list: it counts itself (alone here: everything is its).
   EXPECT_EQ(n1.update(addrs, {}, true).size(), addrs.size());
+  EXPECT_EQ(n1.members(), (std::vector<std::string>{"n1"}));
+  n1.update(addrs, {"n0", "n2"}, true);
+  EXPECT_EQ(n1.members(), (std::vector<std::string>{"n0", "n1", "n2"}));
   // Its Lease not renewed (cut off from the API server): it answers for nothing, whatever the
   // last list said, as the others will see it gone.
   EXPECT_TRUE(n1.update(addrs, {"n1", "n2"}, false).empty());
