@@ -136,6 +136,47 @@ void Publisher::unindex(const dp::ServiceState& s) {
   }
 }
 
+void Publisher::index_dnat(const dp::ServiceState& s, int delta,
+                           std::set<dp::Endpoint>& touched) {
+  if (s.spec().mode != dp::ForwardMode::dnat) return;
+  const auto& fs = s.spec().frontends;
+  for (size_t i = 0; i < fs.size(); ++i) {
+    if (fs[i].kind == dp::FrontendKind::node_port) continue;
+    for (const dp::Backend& b : s.spec().backends) {
+      if (b.addr.family != fs[i].addr.family) continue;
+      const dp::Endpoint key{b.addr, b.port, uint8_t(fs[i].proto)};
+      touched.insert(key);
+      DnatBackend& d = dnat_backends_[key];
+      const uint16_t id = s.frontend_id(i);
+      if (delta > 0) {
+        ++d.frontends[id];
+      } else if (auto it = d.frontends.find(id); it != d.frontends.end() && --it->second == 0) {
+        d.frontends.erase(it);
+      }
+    }
+  }
+}
+
+void Publisher::dnat_updates(const std::set<dp::Endpoint>& touched,
+                             std::vector<dp::Update>& out) {
+  for (const dp::Endpoint& key : touched) {
+    auto it = dnat_backends_.find(key);
+    if (it == dnat_backends_.end()) continue;
+    DnatBackend& d = it->second;
+    std::optional<uint16_t> answer;
+    if (d.frontends.size() == 1) answer = d.frontends.begin()->first;
+    if (d.frontends.size() > 1) answer = dp::kAmbiguousFrontend;
+    if (answer != d.told) {
+      dp::Update u;
+      u.kind = dp::Update::Kind::dnat_return;
+      u.dnat_return = {key, answer.value_or(0), answer.has_value()};
+      out.push_back(u);
+      d.told = answer;
+    }
+    if (d.frontends.empty()) dnat_backends_.erase(it);
+  }
+}
+
 const dp::ServiceState* Publisher::find_by_name(std::string_view name) const noexcept {
   auto it = services_.find(name);
   return it == services_.end() ? nullptr : it->second.get();
@@ -245,11 +286,13 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
   // Valid. Every worker first drops the frontends of services that change or go, then installs
   // the services that change or come; it applies a publish's updates together, between two
   // bursts, so a frontend that moves from one service to another is never without one.
+  std::set<dp::Endpoint> dnat_touched;
   auto retire = [&](std::map<std::string, std::shared_ptr<const dp::ServiceState>,
                              std::less<>>::iterator it) {
     const dp::ServiceState& s = *it->second;
-    change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}, {}});
+    change.updates.push_back({dp::Update::Kind::service, &s, nullptr, {}, {}, {}});
     unindex(s);
+    index_dnat(s, -1, dnat_touched);
     for (size_t i = 0; i < s.spec().frontends.size(); ++i) {
       registry_.release(s.frontend_id(i), now_ms);
     }
@@ -266,11 +309,14 @@ Result<Change> Publisher::update(std::vector<dp::Service> upserts,
     if (auto it = services_.find(s->spec().name); it != services_.end()) retire(it);
   }
   for (auto& s : built) {
-    change.updates.push_back({dp::Update::Kind::service, nullptr, s.get(), {}, {}});
+    change.updates.push_back({dp::Update::Kind::service, nullptr, s.get(), {}, {}, {}});
     index(*s);
+    index_dnat(*s, +1, dnat_touched);
     services_.emplace(s->spec().name, std::move(s));
     ++change.built;
   }
+  // After the services: a worker translates to a frontend id only once the id is registered.
+  dnat_updates(dnat_touched, change.updates);
   return change;
 }
 

@@ -22,6 +22,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -105,6 +107,11 @@ class Publisher {
   std::shared_ptr<const dp::ServiceState> returning(std::shared_ptr<const dp::ServiceState> s);
   void index(const dp::ServiceState& s);
   void unindex(const dp::ServiceState& s);
+  // The DNAT backends' frontends (for replies without an entry: Forwarder::stateless_reply()):
+  // adds (+1) or removes (-1) those of `s`, noting the backends touched; then the workers'
+  // updates for those whose answer changed.
+  void index_dnat(const dp::ServiceState& s, int delta, std::set<dp::Endpoint>& touched);
+  void dnat_updates(const std::set<dp::Endpoint>& touched, std::vector<dp::Update>& out);
 
   const dp::Node& node_;
   dp::FrontendRegistry registry_;
@@ -114,6 +121,15 @@ class Publisher {
   std::map<std::string, std::shared_ptr<const dp::ServiceState>, std::less<>> services_;
   dp::FrontendMap frontends_;
   std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it
+  // A DNAT backend (address, port, protocol) -> the frontend ids it serves, with the states
+  // that list the pair; and the answer the workers have (FrontendRegistry id,
+  // dp::kAmbiguousFrontend, or none). NodePort frontends are left out: a node's own address is
+  // not one that another node forwards for.
+  struct DnatBackend {
+    std::map<uint16_t, uint32_t> frontends;
+    std::optional<uint16_t> told;
+  };
+  std::map<dp::Endpoint, DnatBackend> dnat_backends_;
   size_t builder_threads_ =
       std::clamp<size_t>(std::thread::hardware_concurrency(), 1, kMaxBuilderThreads);
 };

@@ -49,6 +49,8 @@ namespace magline::dp {
   X(path_mtu_rate_limited, "a router's ICMP error about a tunnel beyond the slow path's share") \
   X(kernel_rate_limited, "a frame for the node's kernel beyond the exception path's rate")     \
   X(no_service, "no frontend and no connection for this destination")                         \
+  X(reply_ambiguous, "a reply without a connection from a backend of several DNAT frontends")  \
+  X(no_route_to_client, "a DNAT reply without a connection: no subnet or route to its client") \
   X(source_range_denied, "source outside the service's source ranges")                        \
   X(new_connection_limited, "a new connection beyond its frontend's rate limit")             \
   X(no_backend, "no usable backend, and the service drops rather than rejects")               \

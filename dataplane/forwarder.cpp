@@ -83,6 +83,7 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       by_id_(new FrontendHit[FrontendRegistry::kCapacity]),
       neighbors_(config.max_neighbors),
       path_mtus_(config.max_neighbors),
+      dnat_returns_(config.max_dnat_returns),
       last_hops_(config.max_last_hops),
       fragments_(config.max_fragments),
       cookies_(config.cookie_key[0], config.cookie_key[1]),
@@ -654,7 +655,7 @@ uint16_t Forwarder::pick_backend(const Work& w, uint64_t now_ms) noexcept {
 void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
                       BurstOut& out) noexcept {
   if (e == nullptr || !(e->value.reply.flags & kFlowReply)) {
-    kernel_or_drop(pkt, w.p, DropReason::no_service, out);
+    stateless_reply(pkt, w, out);
     return;
   }
   const ReplyFlow& r = e->value.reply;
@@ -685,6 +686,41 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   ++counters_.replies;
   const Neighbor& hop = last_hops_.at(r.last_hop);
   transmit(pkt, hop.port, hop.mac, out);
+}
+
+// A frame for no frontend and no connection. When its source is a backend of one DNAT frontend
+// and it is not for this node, it is a reply whose connection another node opened (or whose
+// entry was lost): its source becomes the frontend's and it is routed to the client. Else it is
+// the kernel's or dropped, as any frame for no one.
+void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept {
+  const Parsed& p = w.p;
+  const uint16_t* id = nullptr;
+  if (dnat_returns_.size() != 0 && !node_.is_local(p.key.dst_addr())) {
+    id = dnat_returns_.find(Endpoint{p.key.src_addr(), p.key.sport, p.key.proto});
+  }
+  if (id == nullptr) {
+    kernel_or_drop(pkt, p, DropReason::no_service, out);
+    return;
+  }
+  if (*id == kAmbiguousFrontend) {
+    drop(pkt, DropReason::reply_ambiguous, out);
+    return;
+  }
+  const std::optional<NextHop> hop = node_.resolve(p.key.dst_addr());
+  if (!hop) {
+    drop(pkt, DropReason::no_route_to_client, out);
+    return;
+  }
+  const FrontendRef& f = registry_.at(*id);
+  FlowKey to = p.key;
+  to.src = f.addr.bytes;
+  to.sport = f.port;
+  if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {
+    drop(pkt, d, out);
+    return;
+  }
+  ++counters_.stateless_replies;
+  send_to(pkt, *hop, out);
 }
 
 // Takes one of `per_window` frames a kEchoWindowMs window may hand the slow path for one kind

@@ -7,7 +7,8 @@
 // connection (a direct-return SYN excepted: its ACK opens the entry) and, for full-NAT and DNAT,
 // the entry its replies will hit; then rewrite (NAT), encapsulate (IPIP, GUE: encap.hpp, within
 // the path MTU) or leave the packet as it is (L2 DSR), and address the frame to the next hop.
-// Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT).
+// Frames for no frontend are looked up as replies of a connection (full-NAT, DNAT); a DNAT
+// backend's reply for which no entry exists is translated from what the backend serves.
 //
 // Contract: one Forwarder per worker, used by that worker's thread only. process(), apply() and
 // receive() are noexcept and never block, allocate or log. Every frame ends in exactly one of
@@ -19,6 +20,14 @@
 // no ports in their outer header, and a NIC spreads IP fragments by their addresses alone: one
 // about a connection another worker holds is handed to that worker (BurstOut::handoff), which
 // takes it through process_handed_off().
+//
+// Several nodes (ECMP): a DNAT connection may be forwarded by one node and its replies reach
+// another, the backends' gateway, which holds no entry for it. A reply with no entry whose
+// source is a backend of exactly one DNAT frontend (the control thread keeps each worker's map
+// of them: Update::Kind::dnat_return) is translated back to that frontend and routed to the
+// client (stateless_reply()); the same serves connections whose entries a restart or an expiry
+// lost. A backend serving several DNAT frontends (NodePorts aside) cannot be told apart: its
+// replies without an entry are dropped (reply_ambiguous).
 #pragma once
 
 #include <array>
@@ -65,6 +74,7 @@ struct ForwarderConfig {
   size_t max_neighbors = 4096;
   size_t max_last_hops = 4096;
   size_t max_fragments = 4096;  // datagrams whose later fragments can be matched (fragments.hpp)
+  size_t max_dnat_returns = 65536;  // DNAT backends known for replies without an entry
   // Full-NAT's SYN proxy (syn_proxy.hpp): the SYN cookies' key, the same on every worker, and
   // the handshakes a frontend may have begun and not completed in a second on this worker
   // before it engages for `syn_proxy: auto` services.
@@ -98,6 +108,7 @@ struct ForwarderCounters {
   uint64_t reset_removed_backend = 0;
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
   uint64_t replies = 0;
+  uint64_t stateless_replies = 0;  // DNAT replies translated without an entry (stateless_reply())
   uint64_t icmp_errors = 0;        // ICMP errors passed on to the host whose packet they quote
   uint64_t peer_messages_sent = 0;
   uint64_t peer_messages_lost = 0;
@@ -176,6 +187,7 @@ class Forwarder {
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
   void prefetch_reply(Work& w) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
+  void stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;
@@ -237,6 +249,7 @@ class Forwarder {
   std::unique_ptr<FrontendHit[]> by_id_;
   NeighborMap neighbors_;
   PathMtuMap path_mtus_;  // tunnelled backends' path MTUs, learned by the control thread
+  DnatReturnMap dnat_returns_;  // each DNAT backend's frontend (stateless_reply())
   LastHops last_hops_;
   FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
   FragmentHold held_fragments_;  // later fragments that came before their first one

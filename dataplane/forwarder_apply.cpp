@@ -1,6 +1,6 @@
 // The control thread's updates, applied by the forwarder between bursts: services installed,
 // replaced or removed (their frontends), neighbours learnt or forgotten, path MTUs learnt or
-// forgotten. Off the packet path.
+// forgotten, DNAT backends' frontends. Off the packet path.
 #include "dataplane/forwarder.hpp"
 
 namespace magline::dp {
@@ -22,6 +22,15 @@ void Forwarder::apply(const Update& u) noexcept {
       path_mtus_.set(u.path_mtu.backend, u.path_mtu.mtu);  // full: the node-wide MTU stands
     } else {
       path_mtus_.erase(u.path_mtu.backend);
+    }
+    return;
+  }
+  if (u.kind == Update::Kind::dnat_return) {
+    const DnatReturnUpdate& r = u.dnat_return;
+    if (r.valid) {
+      dnat_returns_.set(r.backend, r.frontend);  // full: its replies without an entry are lost
+    } else {
+      dnat_returns_.erase(r.backend);
     }
     return;
   }

@@ -13,6 +13,7 @@
 
 #include "dataplane/addr.hpp"
 #include "dataplane/flow_table.hpp"
+#include "dataplane/neighbor_map.hpp"
 #include "dataplane/node.hpp"
 #include "dataplane/packet.hpp"
 
@@ -34,17 +35,27 @@ struct PathMtuUpdate {
   uint16_t mtu = 0;
 };
 
+// The DNAT frontend a backend serves, for its replies that reach a node with no entry for their
+// connection (Forwarder::stateless_reply()): `frontend` is a FrontendRegistry id, or
+// kAmbiguousFrontend when the backend serves several; !valid: it serves none any more.
+struct DnatReturnUpdate {
+  Endpoint backend;
+  uint16_t frontend = 0;
+  bool valid = true;
+};
+
 // A change from the control thread, applied between bursts. A service update removes the
 // frontends of `old_state` (those still pointing to it) and installs those of `new_state`.
 // The states are immutable and stay alive until every worker is past using them
 // (control/publication.hpp).
 struct Update {
-  enum class Kind : uint8_t { service, neighbor, path_mtu };
+  enum class Kind : uint8_t { service, neighbor, path_mtu, dnat_return };
   Kind kind = Kind::service;
   const ServiceState* old_state = nullptr;  // service: replaced or removed (may be null)
   const ServiceState* new_state = nullptr;  // service: added or replacement (may be null)
   NeighborUpdate neighbor;
   PathMtuUpdate path_mtu;
+  DnatReturnUpdate dnat_return;
 };
 
 // A message from one worker to another. `frame` carries a handed-off frame (the forwarder's

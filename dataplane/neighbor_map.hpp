@@ -1,7 +1,9 @@
-// A worker's maps keyed by IP address: its neighbours (next-hop address -> MAC and port) and
-// the path MTUs it learned for tunnelled backends (address -> MTU). The control thread resolves
-// neighbours (slow_path.hpp) and learns path MTUs, and sends each change to every worker, which
-// applies it at a burst boundary; the worker is the map's only writer and reader. Open
+// A worker's maps keyed by IP address (or address, port and protocol): its neighbours (next-hop
+// address -> MAC and port), the path MTUs it learned for tunnelled backends (address -> MTU) and
+// the DNAT frontend each backend serves (its address, port and protocol -> frontend id, for
+// replies without an entry: forwarder.hpp). The control thread resolves neighbours
+// (slow_path.hpp), learns path MTUs and indexes services, and sends each change to every worker,
+// which applies it at a burst boundary; the worker is the map's only writer and reader. Open
 // addressing, O(1).
 #pragma once
 
@@ -16,7 +18,26 @@
 
 namespace magline::dp {
 
-template <typename Value>
+// A backend as a reply shows it: its address, port and protocol.
+struct Endpoint {
+  IpAddr addr;
+  uint16_t port = 0;
+  uint8_t proto = 0;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+  friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
+};
+
+// One 128-bit multiply, folded: the keys are ones the control thread chose (next hops from the
+// configuration and the API server, backends), not ones packets choose.
+inline uint64_t addr_map_hash(const IpAddr& ip, uint64_t extra = 0) noexcept {
+  return hash_mum(load_le64(ip.bytes.data()) ^ kHashP0,
+                  load_le64(ip.bytes.data() + 8) ^ uint64_t(ip.family) ^ (extra << 8) ^ kHashP1);
+}
+inline uint64_t addr_map_hash(const Endpoint& e) noexcept {
+  return addr_map_hash(e.addr, uint64_t(e.port) << 8 | e.proto);
+}
+
+template <typename Value, typename Key = IpAddr>
 class AddrMap {
  public:
   // Fixed capacity: set() fails when full. At most half the slots are used, so every probe
@@ -28,38 +49,38 @@ class AddrMap {
     mask_ = slots - 1;
   }
 
-  const Value* find(const IpAddr& ip) const noexcept {
-    for (size_t i = home(ip);; i = (i + 1) & mask_) {
+  const Value* find(const Key& key) const noexcept {
+    for (size_t i = home(key);; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return nullptr;
-      if (s.ip == ip) return &s.value;
+      if (s.key == key) return &s.value;
     }
   }
 
-  bool set(const IpAddr& ip, const Value& v) noexcept {  // false when full
-    for (size_t i = home(ip);; i = (i + 1) & mask_) {
+  bool set(const Key& key, const Value& v) noexcept {  // false when full
+    for (size_t i = home(key);; i = (i + 1) & mask_) {
       Slot& s = slots_[i];
-      if (s.used && s.ip == ip) {
+      if (s.used && s.key == key) {
         s.value = v;
         return true;
       }
       if (!s.used) {
         if (size_ == capacity_) return false;
-        s = Slot{ip, v, true};
+        s = Slot{key, v, true};
         ++size_;
         return true;
       }
     }
   }
 
-  bool erase(const IpAddr& ip) noexcept {
-    size_t i = home(ip);
+  bool erase(const Key& key) noexcept {
+    size_t i = home(key);
     for (;; i = (i + 1) & mask_) {
       if (!slots_[i].used) return false;
-      if (slots_[i].ip == ip) break;
+      if (slots_[i].key == key) break;
     }
     backward_shift_erase(slots_, mask_, i, [](const Slot& s) { return s.used; },
-                         [this](const Slot& s) { return home(s.ip); });
+                         [this](const Slot& s) { return home(s.key); });
     --size_;
     return true;
   }
@@ -69,17 +90,11 @@ class AddrMap {
 
  private:
   struct Slot {
-    IpAddr ip;
+    Key key;
     Value value{};
     bool used = false;
   };
-  // One 128-bit multiply, folded: the addresses are ones the control thread chose (next hops
-  // from the configuration and the API server, backends), not ones packets choose.
-  size_t home(const IpAddr& ip) const noexcept {
-    return size_t(hash_mum(load_le64(ip.bytes.data()) ^ kHashP0,
-                           load_le64(ip.bytes.data() + 8) ^ uint64_t(ip.family) ^ kHashP1)) &
-           mask_;
-  }
+  size_t home(const Key& key) const noexcept { return size_t(addr_map_hash(key)) & mask_; }
   std::vector<Slot> slots_;
   size_t mask_;
   size_t capacity_;
@@ -93,5 +108,8 @@ struct Neighbor {
 
 using NeighborMap = AddrMap<Neighbor>;
 using PathMtuMap = AddrMap<uint16_t>;  // a backend's path MTU, outer headers included
+// A backend's one DNAT frontend (FrontendRegistry id), or kAmbiguousFrontend.
+using DnatReturnMap = AddrMap<uint16_t, Endpoint>;
+inline constexpr uint16_t kAmbiguousFrontend = 0xffff;
 
 }  // namespace magline::dp

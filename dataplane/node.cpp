@@ -19,7 +19,7 @@ IpPrefix IfAddr::subnet() const noexcept {
 
 // Routes are few and this runs when services change, never per packet: a linear scan says what
 // it does. Candidates are taken in order, so among equal prefixes the first port or route wins.
-std::optional<NextHop> Node::resolve(const IpAddr& dst) const {
+std::optional<NextHop> Node::resolve(const IpAddr& dst) const noexcept {
   std::optional<NextHop> best;
   int best_len = -1;
   for (const NodePort& port : ports) {

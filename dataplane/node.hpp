@@ -73,8 +73,9 @@ struct Node {
   EncapSettings encap;
 
   // Longest-prefix match over the ports' subnets (on-link) and the static routes; on-link wins
-  // a tie. Control path only (services' backends are resolved when services change).
-  std::optional<NextHop> resolve(const IpAddr& dst) const;
+  // a tie. A linear scan: for the control path (services' backends are resolved when services
+  // change) and for rare frames (a DNAT reply without an entry).
+  std::optional<NextHop> resolve(const IpAddr& dst) const noexcept;
 
   // The port address of `family` that Magline uses as its source on `port` (full-NAT, ARP),
   // or nullptr: the first that is not link-local, else the first.

@@ -98,14 +98,14 @@ const dp::ServiceState& Harness::add(dp::Service s) {
     if (existing->spec().name == s.name) old = existing.get();
   }
   services_.push_back(*built);  // keep old states alive: flows may still name them
-  update(dp::Update{dp::Update::Kind::service, old, built->get(), {}, {}});
+  update(dp::Update{dp::Update::Kind::service, old, built->get(), {}, {}, {}});
   return **built;
 }
 
 void Harness::remove(const std::string& name) {
   for (auto& existing : services_) {
     if (existing->spec().name == name) {
-      update(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}, {}});
+      update(dp::Update{dp::Update::Kind::service, existing.get(), nullptr, {}, {}, {}});
     }
   }
 }
@@ -121,6 +121,14 @@ void Harness::path_mtu(const char* backend, uint16_t mtu) {
   dp::Update u;
   u.kind = dp::Update::Kind::path_mtu;
   u.path_mtu = dp::PathMtuUpdate{ip(backend), mtu};
+  update(u);
+}
+
+void Harness::dnat_return(const char* backend, uint16_t port, dp::Protocol proto,
+                          std::optional<uint16_t> frontend) {
+  dp::Update u;
+  u.kind = dp::Update::Kind::dnat_return;
+  u.dnat_return = {{ip(backend), port, uint8_t(proto)}, frontend.value_or(0), frontend.has_value()};
   update(u);
 }
 

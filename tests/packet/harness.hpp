@@ -9,6 +9,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -90,6 +91,10 @@ class Harness {
   void forget_neighbor(const char* ip);
   // A backend's path MTU as the control thread publishes it (0: forget it).
   void path_mtu(const char* backend, uint16_t mtu);
+  // The DNAT frontend a backend serves (a FrontendRegistry id, dp::kAmbiguousFrontend), as the
+  // control thread publishes it; none: it serves none.
+  void dnat_return(const char* backend, uint16_t port, dp::Protocol proto,
+                   std::optional<uint16_t> frontend);
 
   Outcome run(const Bytes& frame, uint64_t now_ms = 1000);
   // Several frames in one burst.

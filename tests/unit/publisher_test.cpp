@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 namespace magline::control {
 namespace {
 
@@ -58,6 +61,79 @@ TEST(Publisher, RebuildsOnlyWhatChangedAndRetiresWhatWasReplaced) {
   EXPECT_EQ(third->removed, 1u);
   EXPECT_EQ(third->built, 0u);
   EXPECT_EQ(pub.find_by_name("a"), nullptr);
+}
+
+dp::Service dnat(const std::string& name, const char* vip, std::vector<const char*> backends) {
+  dp::Service s = svc(name, vip, 80, std::move(backends));
+  s.mode = dp::ForwardMode::dnat;
+  return s;
+}
+
+// The DNAT backends' frontends, as the workers are told: backend "addr:port/proto" -> the
+// frontend's address ("ambiguous"; "-": it serves none any more).
+std::map<std::string, std::string> dnat_returns(const Publisher& pub, const Change& c) {
+  std::map<std::string, std::string> out;
+  for (const dp::Update& u : c.updates) {
+    if (u.kind != dp::Update::Kind::dnat_return) continue;
+    const dp::DnatReturnUpdate& r = u.dnat_return;
+    const std::string key = dp::backend_id(r.backend.addr, r.backend.port) + "/" +
+                            std::to_string(r.backend.proto);
+    if (!r.valid) {
+      out[key] = "-";
+    } else if (r.frontend == dp::kAmbiguousFrontend) {
+      out[key] = "ambiguous";
+    } else {
+      out[key] = dp::to_string(pub.registry().at(r.frontend).addr);
+    }
+  }
+  return out;
+}
+
+TEST(Publisher, TellsTheWorkersEachDnatBackendsOneFrontendAsItChanges) {
+  const dp::Node node = one_port();
+  Publisher pub(node);
+  // A LoadBalancer frontend and a NodePort (a node's own address: left out).
+  dp::Service web = dnat("web", "198.18.100.1", {"198.18.1.10", "198.18.1.11"});
+  web.frontends.push_back({ip("198.18.0.1"), 30080, dp::Protocol::tcp,
+                           dp::FrontendKind::node_port});
+  auto c = pub.publish({web, svc("full-nat", "198.18.100.9", 80, {"198.18.1.12"})}, 0);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(dnat_returns(pub, *c), (std::map<std::string, std::string>{
+                                       {"198.18.1.10:8080/6", "198.18.100.1"},
+                                       {"198.18.1.11:8080/6", "198.18.100.1"}}));
+  // After the services (a worker translates to a registered frontend only).
+  EXPECT_EQ(c->updates.back().kind, dp::Update::Kind::dnat_return);
+  EXPECT_EQ(c->updates[c->updates.size() - 3].kind, dp::Update::Kind::service);
+
+  // Another DNAT service on one of the backends: that one is ambiguous now.
+  dp::Service api = dnat("api", "198.18.100.2", {"198.18.1.11"});
+  c = pub.update({api}, {}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(dnat_returns(pub, *c),
+            (std::map<std::string, std::string>{{"198.18.1.11:8080/6", "ambiguous"}}));
+
+  // A change that leaves the answers as they were tells nothing (weights, a backend of the
+  // full-NAT service); a backend removed from "web" is web's no more.
+  web.backends[0].weight = 5;
+  c = pub.update({web}, {}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(dnat_returns(pub, *c).empty());
+  web.backends.pop_back();
+  c = pub.update({web}, {}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(dnat_returns(pub, *c),
+            (std::map<std::string, std::string>{{"198.18.1.11:8080/6", "198.18.100.2"}}));
+
+  c = pub.update({}, {"web", "api"}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(dnat_returns(pub, *c), (std::map<std::string, std::string>{
+                                       {"198.18.1.10:8080/6", "-"},
+                                       {"198.18.1.11:8080/6", "-"}}));
+  // A failed change tells nothing.
+  EXPECT_FALSE(pub.update({dnat("x", "198.18.100.9", {"198.18.1.10"})}, {}, 0).ok());
+  c = pub.update({}, {"full-nat"}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(dnat_returns(pub, *c).empty());
 }
 
 TEST(Publisher, FrontendIdsAreStableWhileAFrontendLives) {

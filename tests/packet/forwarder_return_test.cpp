@@ -1,0 +1,130 @@
+// DNAT replies for which the node holds no entry (forwarder.hpp, "Several nodes"): another node
+// forwarded the connection, and the backends' route back leads here. A backend of exactly one
+// DNAT frontend has its replies translated back to that frontend and routed to the client.
+#include <gtest/gtest.h>
+
+#include "tests/packet/forwarder_cases.hpp"
+#include "tests/packet/forwarder_fixture.hpp"
+#include "tests/packet/harness.hpp"
+
+namespace magline::test {
+namespace {
+
+using dp::DropReason;
+using dp::ForwardMode;
+using dp::Protocol;
+using dp::kTcpAck;
+using dp::kTcpPsh;
+
+// A client off every on-link subnet, behind the router.
+constexpr const char* kFarClient = "198.19.0.10";
+constexpr const char* kFarClient6 = "2001:db8:19::10";
+constexpr const char* kRouter = "198.18.0.254";
+constexpr const char* kRouter6 = "2001:db8::fe";
+
+class ReturnTest : public ForwarderTest {
+ protected:
+  void SetUp() override {
+    ForwarderTest::SetUp();
+    h.route("198.19.0.0/24", kRouter);
+    h.route("2001:db8:19::/64", kRouter6);
+    h.neighbor(kRouter, kRouterMac);
+    h.neighbor(kRouter6, kRouterMac);
+    h.neighbor("198.18.1.50", kBackendMac);
+    h.neighbor("2001:db8::50", kBackendMac);
+    web_ = &h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                          {{"198.18.1.50", 8080}}));
+    web6_ = &h.add(service("dnat-web6", "2001:db8:100::9", 80, Protocol::tcp, ForwardMode::dnat,
+                           {{"2001:db8::50", 8080}}));
+    h.dnat_return("198.18.1.50", 8080, Protocol::tcp, web_->frontend_id(0));
+    h.dnat_return("2001:db8::50", 8080, Protocol::tcp, web6_->frontend_id(0));
+  }
+
+  // A backend's mid-stream segment to a client, as it reaches this node.
+  static Bytes from_backend(const char* backend, const char* client, uint16_t sport = 8080) {
+    Packet p = Packet().eth(kBackendMac, kLbMac);
+    p = dp::parse_ip(client)->family == dp::Family::v6 ? p.ipv6(backend, client)
+                                                        : p.ipv4(backend, client);
+    return p.tcp(sport, 41000, kTcpAck | kTcpPsh).payload("answer").bytes();
+  }
+
+  const dp::ServiceState* web_ = nullptr;
+  const dp::ServiceState* web6_ = nullptr;
+};
+
+void expect_drop(const Outcome& o, DropReason r) {
+  EXPECT_EQ(o.verdict, Verdict::drop) << to_string(o);
+  EXPECT_EQ(o.reason, r) << to_string(o);
+}
+
+TEST_F(ReturnTest, AReplyWithoutAnEntryIsTranslatedToTheBackendsFrontend) {
+  const Outcome a = h.run(from_backend("198.18.1.50", kFarClient));
+  ASSERT_EQ(a.verdict, Verdict::tx) << to_string(a);
+  EXPECT_EQ(a.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient).ttl(63)
+                         .tcp(80, 41000, kTcpAck | kTcpPsh).payload("answer").bytes());
+  const Outcome a6 = h.run(from_backend("2001:db8::50", kFarClient6));
+  ASSERT_EQ(a6.verdict, Verdict::tx) << to_string(a6);
+  EXPECT_EQ(a6.frame, Packet().eth(kLbMac, kRouterMac).ipv6("2001:db8:100::9", kFarClient6)
+                          .ttl(63).tcp(80, 41000, kTcpAck | kTcpPsh).payload("answer").bytes());
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 2u);
+  EXPECT_EQ(h.forwarder().counters().replies, 0u);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 0u);  // nothing recorded
+}
+
+TEST_F(ReturnTest, AClientOnLinkIsReachedDirectlyAndAnUnknownNeighbourIsResolvedFirst) {
+  const Outcome a = h.run(from_backend("198.18.1.50", kClient));
+  ASSERT_EQ(a.verdict, Verdict::slow) << to_string(a);
+  EXPECT_EQ(a.slow, dp::SlowReason::needs_neighbor);
+  EXPECT_EQ(a.next_hop, (dp::NextHop{*dp::parse_ip(kClient), 0}));
+  h.neighbor(kClient, kRouterMac);
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kClient)).verdict, Verdict::tx);
+}
+
+TEST_F(ReturnTest, AnEntryStillWinsOverTheBackendsFrontend) {
+  // The connection opened here: its replies take their entry (the frontend it was opened on,
+  // the last hop it came from), not the stateless path.
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                      .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().replies, 1u);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 0u);
+}
+
+TEST_F(ReturnTest, WhatIsNotABackendsReplyIsDroppedAsBefore) {
+  // Another port of the backend, another protocol, another address: no service's.
+  expect_drop(h.run(from_backend("198.18.1.50", kFarClient, 9090)), DropReason::no_service);
+  expect_drop(h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                        .udp(8080, 41000).payload("x").bytes()), DropReason::no_service);
+  expect_drop(h.run(from_backend("198.18.1.51", kFarClient)), DropReason::no_service);
+  // To the node itself: the node's, never translated.
+  expect_drop(h.run(from_backend("198.18.1.50", kLbIp)), DropReason::no_service);
+  h.kernel_interface();
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kLbIp)).slow, dp::SlowReason::kernel);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 0u);
+}
+
+TEST_F(ReturnTest, NoRouteToTheClientAndAmbiguousBackendsAreCountedDrops) {
+  expect_drop(h.run(from_backend("198.18.1.50", "203.0.113.7")), DropReason::no_route_to_client);
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, dp::kAmbiguousFrontend);
+  expect_drop(h.run(from_backend("198.18.1.50", kFarClient)), DropReason::reply_ambiguous);
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, std::nullopt);  // it serves none any more
+  expect_drop(h.run(from_backend("198.18.1.50", kFarClient)), DropReason::no_service);
+}
+
+TEST_F(ReturnTest, AnotherNodesConnectionGoesOnHereWhenTheRouterMovesIt) {
+  // Replies first (the other node forwards), then the client's segments arrive here too (the
+  // other node went): the same backend (Maglev), recorded from its first segment; replies
+  // then take the entry.
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  const Outcome f = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                              .tcp(41000, 80, kTcpAck).payload("more").bytes());
+  ASSERT_EQ(f.verdict, Verdict::tx) << to_string(f);
+  EXPECT_EQ(f.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kFarClient, "198.18.1.50").ttl(63)
+                         .tcp(41000, 8080, kTcpAck).payload("more").bytes());
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 1u);
+  EXPECT_EQ(h.forwarder().counters().replies, 1u);
+}
+
+}  // namespace
+}  // namespace magline::test
