@@ -10,8 +10,9 @@ import time
 
 import k8s
 from topology import (
-    BACKENDS, CLIENT, CLIENT_V4, FABRIC, MGMT_BRIDGE, MGMT_HOST, NODE_AS, NODES, ROUTER,
-    ROUTER_AS, ROUTER_V4, VIP_BGP, VIP_ECMP_DSR, VIP_L2, Fail, build_mgmt, in_ns, nsx, run,
+    BACKENDS, CLIENT, CLIENT2, CLIENT2_NET, CLIENT_V4, FABRIC, LB_V4, MGMT_BRIDGE, MGMT_HOST,
+    NODE_AS, NODES, ROUTER, ROUTER_AS, ROUTER_V4, ROUTER_V4_C2, VIP_BGP, VIP_ECMP_DNAT,
+    VIP_ECMP_DSR, VIP_L2, Fail, build_mgmt, in_ns, nsx, run,
 )
 from harness import ADMIN_PORT, Agent, http_series, parse_answer, read_mac, tail
 from cases_nodes import node_config, node_samples, total, wait_for
@@ -61,6 +62,15 @@ def dsr_services():
     address on lo while the case runs)."""
     return [{"name": f"e2e/ecmp:{name}", "mode": "dsr_l2",
              "frontends": [{"address": VIP_ECMP_DSR, "port": port}],
+             "backends": [{"address": b[2], "port": port} for b in BACKENDS]}
+            for name, port in (("http", 80), ("stream", 9000))]
+
+
+def dnat_services():
+    """DNAT services on one announced address, for client 2 (the backends see it, and route
+    their replies to its subnet through one node): HTTP and a line echo."""
+    return [{"name": f"e2e/ecmp-dnat:{name}", "mode": "dnat",
+             "frontends": [{"address": VIP_ECMP_DNAT, "port": port}],
              "backends": [{"address": b[2], "port": port} for b in BACKENDS]}
             for name, port in (("http", 80), ("stream", 9000))]
 
@@ -206,30 +216,37 @@ class BgpCases:
         """Two nodes announce the same addresses over BGP; the router merges their routes into
         one ECMP route (fib_multipath_hash_policy 1: the ports in the hash) and spreads the
         client's connections over both. The same client tuples sent through each node in turn
-        reach the same backend (identical Maglev tables, no shared state). One node stops
-        (SIGTERM): the router withdraws its path first, and long-lived L2 DSR connections that
-        crossed it go on through the other node with every line echoed and no reset."""
+        reach the same backend (identical Maglev tables, no shared state). The backends route
+        their replies to client 2 through the second node, which translates those of the first
+        node's DNAT connections without an entry. The first node stops (SIGTERM): the router
+        withdraws its path first, and long-lived L2 DSR and DNAT connections that crossed it go
+        on through the other node with every line echoed and no reset."""
         nodes = NODES[:2]
         hops = sorted(n[2] for n in nodes)
+        gateway = nodes[1][2]  # the backends' route back to client 2
         problems = []
         backends = [b[2] for b in BACKENDS]
-        services = [bgp_service(backends), *dsr_services()]
+        services = [bgp_service(backends), *dsr_services(), *dnat_services()]
         router_conf = os.path.join(self.workdir, "router-bird.conf")
         with open(router_conf, "w") as f:
             f.write(router_bird_config(nodes))
-        vips = (VIP_BGP, VIP_ECMP_DSR)
+        client_vips = (VIP_BGP, VIP_ECMP_DSR)
+        vips = (*client_vips, VIP_ECMP_DNAT)
         for ns, *_ in BACKENDS:
             in_ns(ns, "ip", "addr", "add", f"{VIP_ECMP_DSR}/32", "dev", "lo")
-        for vip in vips:
+            in_ns(ns, "ip", "route", "replace", CLIENT2_NET, "via", gateway)
+        for vip in client_vips:
             in_ns(CLIENT, "ip", "route", "add", f"{vip}/32", "via", ROUTER_V4)
-        streams = []
+        in_ns(CLIENT2, "ip", "route", "add", f"{VIP_ECMP_DNAT}/32", "via", ROUTER_V4_C2)
+        streams = {}
         try:
             self.start_bird(ROUTER, "router-bird", router_conf)
             t0 = time.monotonic()
             running = {}
             for ns, short, v4, v6 in nodes:
                 bgp = self.node_bgp(ns)
-                running[ns] = self.start_node(ns, short, v4, v6, bgp, services)
+                running[ns] = self.start_node(ns, short, v4, v6, bgp, services,
+                                              routes=[(CLIENT2_NET, ROUTER_V4)])
                 self.start_bird(ns, f"{ns}-bird", bgp["bird_config"])
             for vip in vips:
                 wait_for(f"the router's ECMP route to {vip} via {hops}",
@@ -250,31 +267,32 @@ class BgpCases:
                 problems.append(f"the router's flows crossed {sorted(by_node)}, not {hops}")
 
             # The same tuples through each node in turn: the same backend.
-            self.paired_tuples(nodes, vips, out, problems)
+            self.paired_tuples(nodes, client_vips, out, problems)
 
-            # Long-lived DSR connections across the stop of the first node.
-            for vip in vips:
+            # Long-lived DSR and DNAT connections across the stop of the first node.
+            for vip in client_vips:
                 in_ns(CLIENT, "ip", "route", "replace", f"{vip}/32", "via", ROUTER_V4)
-            for i in range(STREAMS):
-                streams.append(Agent(CLIENT, ["stream", VIP_ECMP_DSR, "9000", str(STREAM_S)],
-                                     self.workdir, f"ecmp-stream{i}"))
-                self.agents.append(streams[-1])
-            greetings = [json.loads(s.readline(5) or "{}") for s in streams]
-            if not all(g.get("greeting") for g in greetings):
-                raise Fail(f"streams not greeted: {greetings}")
-            frontend = f"{VIP_ECMP_DSR}:9000/tcp"
-            time.sleep(1.0)  # the workers publish their counters every few 100 ms
-            before = {ns: total(node_samples(ns), "magline_frontend_packets_total",
-                                frontend=frontend) for ns in running}
-            time.sleep(1.0)
-            carried = {ns: total(node_samples(ns), "magline_frontend_packets_total",
-                                 frontend=frontend) - before[ns] for ns in running}
-            out.append(f"{STREAMS} DSR streams to {frontend} (backends "
-                       f"{sorted(g['greeting'].split()[-1] for g in greetings)}); packets each "
-                       f"node carried in 1 s: {carried}")
-            first = nodes[0][0]
-            if not carried[first]:
-                problems.append(f"no stream crossed {first}: nothing to fail over")
+            for client, vip in ((CLIENT, VIP_ECMP_DSR), (CLIENT2, VIP_ECMP_DNAT)):
+                streams[vip] = [Agent(client, ["stream", vip, "9000", str(STREAM_S)],
+                                      self.workdir, f"ecmp-stream-{vip}-{i}")
+                                for i in range(STREAMS)]
+                self.agents += streams[vip]
+            first, second = nodes[0][0], nodes[1][0]
+            for vip, ss in streams.items():
+                greetings = [json.loads(s.readline(5) or "{}") for s in ss]
+                if not all(g.get("greeting") for g in greetings):
+                    raise Fail(f"streams to {vip} not greeted: {greetings}")
+                carried = self.carried(running, f"{vip}:9000/tcp")
+                out.append(f"{STREAMS} streams to {vip}:9000 (backends "
+                           f"{sorted(g['greeting'].split()[-1] for g in greetings)}); packets "
+                           f"each node carried in 1 s: {carried}")
+                if not carried[first]:
+                    problems.append(f"no stream to {vip} crossed {first}: nothing to fail over")
+            translated = total(node_samples(second), "magline_stateless_replies_total")
+            out.append(f"{second}, the backends' gateway to client 2, translated {translated:.0f} "
+                       f"DNAT replies of {first}'s connections without an entry")
+            if not translated:
+                problems.append(f"{second} translated no DNAT reply without an entry")
 
             stopped = running[first]
             t1 = time.monotonic()
@@ -290,24 +308,40 @@ class BgpCases:
                 problems.append(f"{first} stopped before the router had withdrawn its paths")
             rc = stopped.proc.wait(DRAIN_MS / 1000 + 8)
             out.append(f"{first} exited with {rc} {time.monotonic() - t1:.1f} s after SIGTERM")
-            whole, report = stream_results(streams, STREAM_S + 10)
-            out.append(f"the streams after the stop: {report}")
-            if whole != STREAMS:
-                problems.append(f"{STREAMS - whole} streams broke across the stop of {first}")
-            answers, errors = http_series(CLIENT, f"http://{VIP_ECMP_DSR}/", 5)
-            out.append(f"new connections after the stop: {len(answers)}/5 answered")
-            problems += errors
+            for vip, ss in streams.items():
+                whole, report = stream_results(ss, STREAM_S + 10)
+                out.append(f"the streams to {vip} after the stop: {report}")
+                if whole != STREAMS:
+                    problems.append(f"{STREAMS - whole} streams to {vip} broke across the stop "
+                                    f"of {first}")
+            for client, vip in ((CLIENT, VIP_ECMP_DSR), (CLIENT2, VIP_ECMP_DNAT)):
+                answers, errors = http_series(client, f"http://{vip}/", 5)
+                out.append(f"new connections to {vip} after the stop: {len(answers)}/5 answered")
+                problems += errors
         finally:
-            for s in streams:
+            for s in (s for ss in streams.values() for s in ss):
                 s.stop()
             self.stop_birds()
             self.stop_nodes(out, problems)
-            for vip in vips:
+            for vip in client_vips:
                 in_ns(CLIENT, "ip", "route", "del", f"{vip}/32", check=False)
+            in_ns(CLIENT2, "ip", "route", "del", f"{VIP_ECMP_DNAT}/32", check=False)
             for ns, *_ in BACKENDS:
                 in_ns(ns, "ip", "addr", "del", f"{VIP_ECMP_DSR}/32", "dev", "lo", check=False)
+                in_ns(ns, "ip", "route", "replace", CLIENT2_NET, "via", LB_V4, check=False)
         if problems:
             raise Fail("\n".join(problems))
+
+    @staticmethod
+    def carried(running, frontend):
+        """The packets each running node counted for `frontend` in one second (the workers
+        publish their counters every few 100 ms)."""
+        time.sleep(1.0)
+        before = {ns: total(node_samples(ns), "magline_frontend_packets_total",
+                            frontend=frontend) for ns in running}
+        time.sleep(1.0)
+        return {ns: total(node_samples(ns), "magline_frontend_packets_total",
+                          frontend=frontend) - before[ns] for ns in running}
 
     def paired_tuples(self, nodes, vips, out, problems):
         """The client sends the same tuples (its address, PAIRED_PORTS, each address's port 80)

@@ -20,10 +20,11 @@ EXCEPTION_RATE = 2000   # frames a second per worker to it (dataplane.exception_
 FLOOD_RATE, FLOOD_S = 20_000, 3  # the flood to the node's address: 10x what the kernel may get
 
 
-def node_config(ns, v4, v6, bgp=None, services=(), sections=None):
+def node_config(ns, v4, v6, bgp=None, services=(), sections=None, routes=()):
     """A node's configuration: its port (with the kernel interface), one full-NAT service of
     its own, and `services` (with `bgp`, the announced ones: cases_bgp.py); `sections` more
-    top-level sections (kubernetes, provider)."""
+    top-level sections (kubernetes, provider); `routes` static routes (to, via) out of its
+    port."""
     services = [{"name": "e2e/nodes:http", "mode": "full_nat",
                  "frontends": [{"address": VIP_NODES, "port": 80}],
                  "backends": [{"address": b[2], "port": 8080} for b in BACKENDS]},
@@ -37,6 +38,7 @@ def node_config(ns, v4, v6, bgp=None, services=(), sections=None):
             "ports": [{"name": "n0", "device": "net_af_packet1,iface=eth0,qpairs=1",
                        "addresses": [f"{v4}/16", f"{v6}/64"],
                        "kernel_interface": KERNEL_IF}],
+            "routes": [{"to": to, "via": via, "port": "n0"} for to, via in routes],
         },
         **({"bgp": bgp} if bgp else {}),
         **(sections or {}),
@@ -68,7 +70,8 @@ def total(samples, name, **labels):
 
 
 class NodeCases:
-    def start_node(self, ns, short, v4, v6, bgp=None, services=(), sections=None, mgmt=False):
+    def start_node(self, ns, short, v4, v6, bgp=None, services=(), sections=None, mgmt=False,
+                   routes=()):
         """Builds the node's namespace (with `mgmt`, its management interface too), starts its
         Magline and a server on its kernel's side; returns the Magline once its kernel
         interface is up."""
@@ -76,7 +79,7 @@ class NodeCases:
         if mgmt:
             attach_mgmt(ns, short)
         node = Magline(self.args.magline, self.workdir, "af_packet", netns=ns, name=ns)
-        node.write_json(node_config(ns, v4, v6, bgp, services, sections))
+        node.write_json(node_config(ns, v4, v6, bgp, services, sections, routes))
         node.start()
         self.nodes.append(node)
         end = time.monotonic() + 15

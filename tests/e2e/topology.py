@@ -62,6 +62,9 @@ VIP_NODES = "198.18.100.30"  # a full-NAT service the other nodes forward
 # clients reach it through the router, which learns it from the nodes.
 VIP_BGP = "198.19.100.1"
 VIP_ECMP_DSR = "198.19.100.2"  # L2 DSR, announced by two nodes (case ecmp_failover)
+VIP_ECMP_DNAT = "198.19.100.3"  # DNAT, likewise, for client 2 (off the backends' link)
+ROUTER_V4_C2 = "198.19.0.254"   # the router on client 2's subnet too
+CLIENT2_NET = "198.19.0.0/24"
 ROUTER_AS, NODE_AS = 65000, 65001
 # The L2 speaker (case l2_failover): an on-link address two nodes share, one answering ARP for
 # it; the nodes reach a second fake API server (their Leases) over a management network to the
@@ -300,7 +303,7 @@ def build_topology():
         in_ns(ns, "ip", "addr", "add", f"{v4}/16", "dev", "eth0")
         in_ns(ns, "ip", "-6", "addr", "add", f"{v6}/64", "dev", "eth0", "nodad")
         # DNAT replies go back through Magline.
-        in_ns(ns, "ip", "route", "add", "198.19.0.0/24", "via", LB_V4)
+        in_ns(ns, "ip", "route", "add", CLIENT2_NET, "via", LB_V4)
         in_ns(ns, "ip", "-6", "route", "add", "2001:db8:19::/64", "via", LB_V6)
         # IPv6 DSR: the VIP on loopback too (clients reach it through Magline, by route).
         in_ns(ns, "ip", "-6", "addr", "add", f"{VIP_DSR6}/128", "dev", "lo", "nodad")
@@ -327,6 +330,7 @@ def build_far_side():
     in_ns(ROUTER, "ip", "link", "set", "eth0", "up")
     attach("r")
     in_ns(ROUTER, "ip", "addr", "add", f"{ROUTER_V4}/16", "dev", "eth0")
+    in_ns(ROUTER, "ip", "addr", "add", f"{ROUTER_V4_C2}/24", "dev", "eth0")
     in_ns(ROUTER, "ip", "-6", "addr", "add", f"{ROUTER_V6}/64", "dev", "eth0", "nodad")
     in_ns(ROUTER, "ip", "link", "add", "far", "type", "bridge", "forward_delay", "0",
           "mcast_snooping", "0")
