@@ -269,10 +269,11 @@ ServiceConfig read_service(const Node& node) {
     s.new_connections = read_connection_limit(*limit);
   }
   s.syn_proxy = o.choice<dp::SynProxy>("syn_proxy", kSynProxy, s.syn_proxy);
-  if (s.syn_proxy == dp::SynProxy::on && s.mode != dp::ForwardMode::full_nat) {
+  if (s.syn_proxy == dp::SynProxy::on && s.mode != dp::ForwardMode::full_nat &&
+      s.mode != dp::ForwardMode::dnat) {
     o.at("syn_proxy").fail("expected \"auto\" or \"off\" for a " +
                            std::string(dp::to_string(s.mode)) +
-                           " service: the SYN proxy serves full_nat ones, got \"on\"");
+                           " service: \"on\" serves full_nat and dnat ones, got \"on\"");
   }
   return s;
 }

@@ -51,8 +51,8 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
     {"stateless", "magline_stateless_total", "", MetricType::counter,
      "Frames forwarded without a flow entry (table full).", &dp::ForwarderCounters::stateless},
     {"syns_without_state", "magline_syns_without_state_total", "", MetricType::counter,
-     "Direct-return (L2 DSR, IPIP, GUE) SYNs forwarded by Maglev without a flow entry (the "
-     "handshake's ACK opens it).",
+     "SYNs forwarded by Maglev without a flow entry, the handshake's ACK opening it: "
+     "direct-return (L2 DSR, IPIP, GUE) ones, and DNAT ones under a SYN flood.",
      &dp::ForwarderCounters::syns_without_state},
     {"too_big", "magline_too_big_total", "", MetricType::counter,
      "ICMP fragmentation needed / packet too big sent to clients whose packets would exceed the "

@@ -150,13 +150,15 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   for (uint16_t i = 0; i < n; ++i) {
     Work& w = work_[i];
     if (!classify(pkts[i], w, out)) continue;
-    // A bare SYN to a frontend whose SYN proxy is engaged is answered with a cookie whatever
-    // the table holds (a flood's SYNs cost no lookup): its frontend is looked up first.
+    // A bare SYN to a frontend whose SYN flood guard is engaged is answered with a cookie
+    // (full-NAT) or sent on without state (DNAT) whatever the table holds (a flood's SYNs cost
+    // no lookup): its frontend is looked up first.
     w.fe = FrontendHit{};
-    w.cookie = false;
+    w.cookie = w.no_state = false;
     if (bare_syn(w.p) && w.p.has_l4) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
-      if (w.fe.service != nullptr && syn_proxy_answers(w, now_ms)) {
+      if (w.fe.service != nullptr &&
+          (syn_proxy_answers(w, now_ms) || (w.no_state = dnat_syn_without_state(w, now_ms)))) {
         w.cookie = true;
         cookies[c++] = i;
         continue;
@@ -479,6 +481,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     return nullptr;
   }
   const bool proxied = mss_index >= 0;
+  if (s.spec().mode == ForwardMode::dnat && ack_only(p)) dnat_handshake_completed(w, now_ms);
   const uint16_t idx = pick_backend(w, now_ms);
   const Backend& b = s.backend(idx);
   const std::optional<NextHop>& hop = s.next_hop(idx);
@@ -497,7 +500,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   v.fwd.backend_addr = b.addr.bytes;
   v.fwd.backend_port = b.port;
   v.fwd.backend_hint = idx;
-  if (stateless_syn(s, p)) {
+  if (stateless_syn(s, p) || w.no_state) {
     ++counters_.syns_without_state;
     emit_forward(pkt, w, v.fwd, idx, out);
     return nullptr;

@@ -96,7 +96,8 @@ struct ForwarderCounters {
   uint64_t to_kernel = 0;          // of those, frames for the node itself (the exception path)
   uint64_t new_connections = 0;
   uint64_t stateless = 0;          // forwarded without a flow entry (table full)
-  uint64_t syns_without_state = 0;  // direct-return SYNs sent by Maglev alone (the ACK opens)
+  uint64_t syns_without_state = 0;  // SYNs sent by Maglev alone (the ACK opens): direct
+                                    // return, and DNAT under a flood (dnat_syn_guard())
   uint64_t too_big = 0;            // encapsulation: ICMP "fragmentation needed"/"too big" sent
   uint64_t fragments = 0;          // IP fragments of TCP, UDP, SCTP taken through their flow
   uint64_t fragments_held = 0;     // later fragments held until their first one came
@@ -210,6 +211,9 @@ class Forwarder {
                       BurstOut& out) noexcept;
   bool syn_proxy_engaged(const ServiceState& s, uint32_t slot, uint64_t now_ms) noexcept;
   bool syn_proxy_answers(Work& w, uint64_t now_ms) noexcept;
+  bool dnat_syn_without_state(Work& w, uint64_t now_ms) noexcept;
+  void dnat_handshake_completed(const Work& w, uint64_t now_ms) noexcept;
+  bool returns_without_state(const Work& w, uint16_t idx) const noexcept;
   bool returns_cookie(const Packet& pkt, const Work& w, const ForwardFlow& f) noexcept;
   void syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept;
   bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,

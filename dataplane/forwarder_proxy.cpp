@@ -18,10 +18,6 @@ namespace magline::dp {
 
 namespace {
 
-bool ack_only(const Parsed& p) noexcept {
-  return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpAck;
-}
-
 constexpr uint32_t kEngagedBit = 0x80000000u;
 
 }  // namespace
@@ -66,7 +62,10 @@ bool Forwarder::returns_cookie(const Packet& pkt, const Work& w,
 }
 
 void Forwarder::syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept {
-  if (s.spec().syn_proxy != SynProxy::automatic || s.spec().mode != ForwardMode::full_nat) return;
+  if (s.spec().syn_proxy != SynProxy::automatic ||
+      (s.spec().mode != ForwardMode::full_nat && s.spec().mode != ForwardMode::dnat)) {
+    return;
+  }
   int32_t& n = traffic_.limit(slot).half_open;
   n = std::clamp<int64_t>(int64_t(n) + delta, INT32_MIN / 2, INT32_MAX / 2);
 }
@@ -110,6 +109,42 @@ Forwarder::Gate Forwarder::syn_proxy_gate(Packet& pkt, Work& w, int& mss_index, 
     return Gate::done;
   }
   return Gate::open;
+}
+
+// DNAT's guard against a SYN flood (engaged as the SYN proxy is, by `syn_proxy`): a bare SYN
+// writes no entry while engaged, and the handshake's ACK opens the connection with the same
+// backend (Maglev); the backend's SYN-ACK, which finds no entry, is translated from the
+// backend alone (stateless_reply()). For a bare SYN to a DNAT frontend: counts the handshake
+// begun; returns whether the SYN goes without state, its backend chosen (w.pick).
+bool Forwarder::dnat_syn_without_state(Work& w, uint64_t now_ms) noexcept {
+  const ServiceState& s = *w.fe.service;
+  if (s.spec().mode != ForwardMode::dnat || s.spec().syn_proxy == SynProxy::off ||
+      s.spec().affinity.client_ip) {
+    return false;
+  }
+  const bool engaged = syn_proxy_engaged(s, w.fe.slot, now_ms);
+  syn_guard_count(s, w.fe.slot, 1);
+  if (!engaged || !s.has_backends()) return false;
+  w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
+  return returns_without_state(w, uint16_t(w.pick));
+}
+
+// An ACK opening a DNAT connection while the guard is engaged: its SYN most likely wrote
+// nothing, so its handshake completes here.
+void Forwarder::dnat_handshake_completed(const Work& w, uint64_t now_ms) noexcept {
+  const ServiceState& s = *w.fe.service;
+  if (s.spec().syn_proxy != SynProxy::off && syn_proxy_engaged(s, w.fe.slot, now_ms)) {
+    syn_guard_count(s, w.fe.slot, -1);
+  }
+}
+
+// Whether the replies of a DNAT connection to backend `idx` can be translated without an
+// entry: the backend serves this frontend alone, and a route leads to the client.
+bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
+  const Backend& b = w.fe.service->backend(idx);
+  const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
+  return id != nullptr && *id == w.fe.service->frontend_id(w.fe.index) &&
+         node_.resolve(w.p.key.src_addr()).has_value();
 }
 
 // The full-NAT tuple of Magline's SYN to the backend.

@@ -14,6 +14,11 @@ inline bool bare_syn(const Parsed& p) noexcept {
   return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
 }
 
+// A TCP segment with ACK, without SYN or RST: a handshake's last, or any later one.
+inline bool ack_only(const Parsed& p) noexcept {
+  return (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpAck;
+}
+
 // The key of a proxied connection's ProxyFlow: its forward key under kProxyProto.
 inline FlowKey record_key(const FlowKey& forward) noexcept {
   FlowKey k = forward;
@@ -31,7 +36,8 @@ struct Forwarder::Work {
   uint16_t reply_port = 0;  // full-NAT: the source port in that key
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
-  bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare
+  bool cookie = false;  // a SYN the SYN proxy will answer, or one without state: no lookup
+  bool no_state = false;  // a DNAT SYN sent on without state (dnat_syn_without_state())
 };
 
 }  // namespace magline::dp

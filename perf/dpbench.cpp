@@ -14,9 +14,10 @@
 //                  port search, two flow entries (forward and reply) in a table of
 //                  --new-capacity entries (2^21: 144 MiB, out of cache) that fills within
 //                  the first half second, after which every SYN evicts half-open entries
-//   flood-1M       (full_nat) hit-1M's connections, every other frame replaced by a flood SYN
+//   flood-1M       (full_nat, dnat) hit-1M's connections, every other frame replaced by a flood SYN
 //                  (a new made-up tuple) with the SYN proxy on: the established frames must
 //                  all be forwarded and no connection reopened, the SYNs answered with cookies
+//                  (full-NAT) or sent on without state (DNAT)
 //   kernel-flood-1M
 //                  hit-1M's connections, every other frame replaced by one for the node's own
 //                  address (its port has a kernel interface): the exception path takes them up
@@ -35,13 +36,14 @@
 //                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
 //                        [--new-capacity N]              (the new path's table, entries)
-//                        [--syn-proxy off|on|auto]       (full-NAT's SYN proxy; off by
-//                                                         default: `new` then measures a
-//                                                         genuine connection's SYN, `on` the
-//                                                         flood's, answered with cookies)
+//                        [--syn-proxy off|on|auto]       (the SYN flood guard: full-NAT's SYN
+//                                                         proxy, DNAT's SYNs without state;
+//                                                         off by default: `new` then measures
+//                                                         a genuine connection's SYN, `on` the
+//                                                         flood's)
 // Prints a table and one JSON object; ratios are against testpmd macswap on the same core. Exits
-// 3 when flood-1M lost an established frame, reopened a connection or left a SYN unanswered, or
-// kernel-flood-1M lost an established frame.
+// 3 when flood-1M (full-NAT, DNAT) lost an established frame, reopened a connection or handled a
+// SYN with state, or kernel-flood-1M lost an established frame.
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
@@ -338,6 +340,9 @@ int measure(int argc, char** argv) {
   // With a kernel interface (kernel-flood-1M): frames for the node go to the slow ring, which
   // nobody drains here; no other path sends any.
   node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500, true});
+  // flood-1M's made-up clients (198.20/16) behind a router: DNAT's SYNs go without state only
+  // where a route leads back to the client.
+  node.routes.push_back({{dp::IpAddr::v4(198, 20, 0, 0), 16}, dp::IpAddr::v4(198, 18, 0, 254), 0});
   dp::Service svc;
   svc.name = "bench/web:http";
   svc.mode = mode;
@@ -353,7 +358,8 @@ int measure(int argc, char** argv) {
   if (!change) return 1;
   // The new path's service, with --syn-proxy.
   dp::Service fresh_svc = svc;
-  if (mode == dp::ForwardMode::full_nat) fresh_svc.syn_proxy = syn_proxy;
+  const bool guarded = mode == dp::ForwardMode::full_nat || mode == dp::ForwardMode::dnat;
+  if (guarded) fresh_svc.syn_proxy = syn_proxy;
   control::Publisher fresh_publisher(node);
   auto fresh_change = fresh_publisher.publish({fresh_svc}, 0);
   if (!fresh_change) return 1;
@@ -453,7 +459,7 @@ int measure(int argc, char** argv) {
       kflood.reopened = c1.new_connections - c0.new_connections;
       results.push_back({"kernel-flood-1M", mix});
     }
-    if (n == kMillion && mode == dp::ForwardMode::full_nat && wanted("flood-1M")) {
+    if (n == kMillion && guarded && wanted("flood-1M")) {
       // The same connections with the proxy turned on, and a flood beside them.
       dp::Service proxied = svc;
       proxied.syn_proxy = dp::SynProxy::on;
@@ -467,8 +473,11 @@ int measure(int argc, char** argv) {
       const dp::ForwarderCounters& c1 = fwd->counters();
       uint64_t dropped = 0;
       for (size_t r = 0; r < c1.drops.size(); ++r) dropped += c1.drops[r] - c0.drops[r];
+      // Answered without state: with cookies (full-NAT) or sent on by Maglev alone (DNAT).
       flood = {dropped, c1.new_connections - c0.new_connections,
-               c1.syn_cookies_sent - c0.syn_cookies_sent, mix.packets};
+               c1.syn_cookies_sent - c0.syn_cookies_sent +
+                   (c1.syns_without_state - c0.syns_without_state),
+               mix.packets};
       results.push_back({"flood-1M", mix});
     }
     keep.push_back(std::move(fwd));
@@ -584,13 +593,14 @@ int measure(int argc, char** argv) {
     j["flood_1M"] = {{"frames", flood.frames},
                      {"frames_dropped", flood.dropped},
                      {"connections_reopened", flood.reopened},
-                     {"syn_cookies_sent", flood.cookies},
+                     {"syns_without_state", flood.cookies},
                      {"vs_hit_1M", hit1m > 0 ? mix / hit1m : 0}};
     std::printf("flood-1M / hit-1M: %.2f; of %lu frames (half established, half flood SYNs): "
-                "%lu dropped, %lu connections reopened, %lu SYNs answered with cookies\n",
+                "%lu dropped, %lu connections reopened, %lu SYNs handled without state (%s)\n",
                 hit1m > 0 ? mix / hit1m : 0, (unsigned long)flood.frames,
                 (unsigned long)flood.dropped, (unsigned long)flood.reopened,
-                (unsigned long)flood.cookies);
+                (unsigned long)flood.cookies,
+                mode == dp::ForwardMode::dnat ? "sent on by Maglev" : "answered with cookies");
   }
   if (j["paths"].contains("kernel-flood-1M")) {
     // Every frame counts here: half are forwarded, half handled by the exception path.

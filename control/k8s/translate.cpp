@@ -47,23 +47,15 @@ std::optional<uint32_t> limit_value(std::string_view text) {
   return v;
 }
 
-// The Service's SYN proxy setting from Magline's annotation: "auto" (the default), "on" or
-// "off". Another value, or "on" for a Service that is not full-NAT (externalTrafficPolicy:
-// Local is DNAT), is noted and "auto" used.
-dp::SynProxy syn_proxy_of(const K8sService& svc, dp::ForwardMode mode,
-                          std::vector<std::string>& notes) {
+// The Service's SYN flood guard from Magline's annotation: "auto" (the default), "on" or "off"
+// (full-NAT: the SYN proxy; DNAT, externalTrafficPolicy: Local: SYNs without state). Another
+// value is noted and "auto" used.
+dp::SynProxy syn_proxy_of(const K8sService& svc, std::vector<std::string>& notes) {
   const auto& ann = svc.meta.annotations;
   const auto it = ann.find(std::string(kSynProxyAnnotation));
   if (it == ann.end()) return dp::SynProxy::automatic;
   for (const dp::SynProxy p : {dp::SynProxy::automatic, dp::SynProxy::on, dp::SynProxy::off}) {
-    if (it->second != dp::to_string(p)) continue;
-    if (p == dp::SynProxy::on && mode != dp::ForwardMode::full_nat) {
-      notes.push_back("annotation " + it->first + ": \"on\" needs full_nat, this Service is " +
-                      std::string(dp::to_string(mode)) + " (externalTrafficPolicy: Local): " +
-                      "\"auto\" used");
-      return dp::SynProxy::automatic;
-    }
-    return p;
+    if (it->second == dp::to_string(p)) return p;
   }
   notes.push_back("annotation " + it->first + ": \"" + it->second +
                   "\" is not auto, on or off: \"auto\" used");
@@ -531,7 +523,7 @@ Translation translate(const K8sService& svc, const std::vector<const K8sEndpoint
   }
 
   const dp::ConnectionLimit limit = connection_limit_of(svc, tr.notes);
-  const dp::SynProxy syn_proxy = syn_proxy_of(svc, mode, tr.notes);
+  const dp::SynProxy syn_proxy = syn_proxy_of(svc, tr.notes);
 
   std::vector<dp::Service> out;
   std::vector<ServiceOrigin> origins;

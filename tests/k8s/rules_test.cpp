@@ -328,9 +328,8 @@ TEST(K8sRules, SynProxyFromAnnotation) {
   svc.external_traffic_policy = "Local";
   t = run(svc, eps);
   EXPECT_EQ(t.services[0].mode, dp::ForwardMode::dnat);
-  EXPECT_EQ(t.services[0].syn_proxy, dp::SynProxy::automatic);
-  EXPECT_EQ(t.notes, V{"annotation magline.io/syn-proxy: \"on\" needs full_nat, this Service "
-                       "is dnat (externalTrafficPolicy: Local): \"auto\" used"});
+  EXPECT_EQ(t.services[0].syn_proxy, dp::SynProxy::on);  // DNAT: SYNs without state
+  EXPECT_TRUE(t.notes.empty());
 }
 
 // Magline's annotations set a new-connection limit on every frontend of every port (both

@@ -126,5 +126,83 @@ TEST_F(ReturnTest, AnotherNodesConnectionGoesOnHereWhenTheRouterMovesIt) {
   EXPECT_EQ(h.forwarder().counters().replies, 1u);
 }
 
+// DNAT under a SYN flood: a bare SYN writes nothing; the backend's SYN-ACK is translated
+// without an entry, and the client's ACK opens the connection.
+class DnatSynGuardTest : public ReturnTest {
+ protected:
+  void guard(dp::SynProxy mode) {
+    auto spec = service("dnat-web", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                        {{"198.18.1.50", 8080}});
+    spec.syn_proxy = mode;
+    h.add(spec);
+  }
+  Outcome client(uint8_t flags, uint16_t sport = 41000, const char* from = kFarClient,
+                 uint64_t now_ms = 1000) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(from, "198.18.100.9")
+                     .tcp(sport, 80, flags).bytes(), now_ms);
+  }
+  uint64_t entries() { return h.forwarder().flows().stats().occupied; }
+};
+
+TEST_F(DnatSynGuardTest, WhileEngagedASynWritesNothingAndItsAckOpensTheConnection) {
+  guard(dp::SynProxy::on);
+  const Outcome syn = client(dp::kTcpSyn);
+  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  EXPECT_EQ(syn.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kFarClient, "198.18.1.50")
+                           .ttl(63).tcp(41000, 8080, dp::kTcpSyn).bytes());
+  EXPECT_EQ(entries(), 0u);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 1u);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 0u);
+  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                   .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
+                              .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  EXPECT_EQ(client(kTcpAck).verdict, Verdict::tx);
+  EXPECT_EQ(entries(), 2u);  // the connection and its reply entry
+  EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().replies, 1u);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 1u);  // the SYN-ACK alone
+}
+
+TEST_F(DnatSynGuardTest, ASynKeepsItsEntriesWhereItsRepliesCouldNotBeTranslated) {
+  guard(dp::SynProxy::on);
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, dp::kAmbiguousFrontend);
+  EXPECT_EQ(client(dp::kTcpSyn).verdict, Verdict::tx);
+  EXPECT_EQ(entries(), 2u);
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, web_->frontend_id(0));
+  EXPECT_EQ(client(dp::kTcpSyn, 41001, "203.0.113.7").verdict, Verdict::tx);  // no route back
+  EXPECT_EQ(entries(), 4u);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 0u);
+  guard(dp::SynProxy::off);
+  EXPECT_EQ(client(dp::kTcpSyn, 41002).verdict, Verdict::tx);
+  EXPECT_EQ(entries(), 6u);
+}
+
+TEST(DnatSynGuard, AutoEngagesAfterASecondOfHandshakesThatDoNotComplete) {
+  dp::ForwarderConfig config;
+  config.syn_proxy_threshold = 3;
+  Harness h(config);
+  h.route("198.19.0.0/24", kRouter);
+  h.neighbor("198.18.1.50", kBackendMac);
+  const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
+                                ForwardMode::dnat, {{"198.18.1.50", 8080}}));
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+  auto syn = [&](uint16_t sport, uint64_t now_ms) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                     .tcp(sport, 80, dp::kTcpSyn).bytes(), now_ms);
+  };
+  // Second 1: five handshakes begun, none completed: above 3.
+  for (uint16_t i = 0; i < 5; ++i) ASSERT_EQ(syn(uint16_t(40000 + i), 1100).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 0u);
+  // Second 2: engaged, SYNs write nothing (and, only one, leave it below the threshold).
+  EXPECT_EQ(syn(40100, 2100).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 1u);
+  // Second 3: disengaged again.
+  EXPECT_EQ(syn(40200, 3100).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().syns_without_state, 1u);
+}
+
 }  // namespace
 }  // namespace magline::test

@@ -412,9 +412,9 @@ TEST(ConfigErrors, SynProxy) {
   expect_errors({
       {web(R"("syn_proxy": "always")"),
        R"(t.json: services[0].syn_proxy: expected one of "auto", "on", "off", got "always")"},
-      {web(R"("mode": "dnat", "syn_proxy": "on")"),
-       R"(t.json: services[0].syn_proxy: expected "auto" or "off" for a dnat service: the SYN )"
-       R"(proxy serves full_nat ones, got "on")"},
+      {web(R"("mode": "dsr_l2", "syn_proxy": "on")"),
+       R"(t.json: services[0].syn_proxy: expected "auto" or "off" for a dsr_l2 service: "on" )"
+       R"(serves full_nat and dnat ones, got "on")"},
       {R"({"node": {"addresses": ["198.18.0.1"]}, "dataplane": {"syn_proxy_threshold": 0}})",
        "t.json: dataplane.syn_proxy_threshold: expected an integer in 1..100000000, got 0"},
   });
