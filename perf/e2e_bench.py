@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""End to end through `magline run` against nftables DNAT, in the same run (issue 19).
+
+A client and a server in network namespaces of their own, each on a veth pair whose other end
+is the middle: either Magline's two af_packet ports (DNAT services) in the root namespace, or a
+router namespace whose kernel forwards with nftables DNAT rules (what kube-proxy's nftables mode
+programs: a prerouting nat chain, conntrack). Same addresses, same offloads (all off on every
+veth: af_packet takes no GSO super-frames, so neither side gets them), same CPU placement: the
+forwarder on CPU 1 (Magline's worker; the kernel's softirqs steered there by RPS), the client,
+the server and everything else on CPU 0. Three measurements, each `--seconds` long:
+
+  udp   64-byte frames (18 bytes of UDP payload) from 256 client ports to VIP:9, sent as fast as
+        trafgen can on CPU 0; the frames the server's interface received per second
+  tcp   one iperf3 TCP stream through VIP:5201, Gbit/s received
+  http  wrk (1 thread, 32 connections) against nginx (1 worker) through VIP:80, requests/s
+
+Rounds alternate Magline and nftables (`--rounds`, 3 by default); min/median/max of each and the
+ratios of the medians are printed, with one JSON object. `--csv FILE` writes the figures for
+docs/img's plot. Needs root, `magline`, and Debian's iperf3, wrk, nginx-light, netsniff-ng
+(trafgen) and nftables. Not part of CI (about 2 minutes).
+
+Usage: perf/e2e_bench.py --magline build/control/magline [--seconds S] [--rounds N]
+                         [--only udp,tcp,http] [--csv FILE]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+PREFIX = "mlbench-"
+CLIENT, SERVER, ROUTER = PREFIX + "c", PREFIX + "s", PREFIX + "r"
+MID_C, MID_S = "mlbench-mc", "mlbench-ms"  # the middle's ends of the two veth pairs
+CLIENT_V4, SERVER_V4, VIP = "198.18.60.10", "198.18.61.10", "198.18.62.1"
+GW_C, GW_S = "198.18.60.1", "198.18.61.1"  # the middle, on each side
+ENDPOINT_CPU, FORWARDER_CPU = 0, 1
+ADMIN_PORT = 9191
+TOOLS = ["iperf3", "wrk", "nginx", "trafgen", "nft", "ethtool", "taskset"]
+
+
+def run(cmd, check=True, timeout=60, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)}: exit {p.returncode}: {(p.stderr or p.stdout).strip()}")
+    return p
+
+
+def ns(name, *cmd, **kw):
+    return run(["ip", "netns", "exec", name, *cmd], **kw)
+
+
+def nsx(name, *cmd):
+    return ["ip", "netns", "exec", name, *cmd]
+
+
+def offloads_off(netns, ifname):
+    cmd = ["ethtool", "-K", ifname, "tx", "off", "rx", "off", "tso", "off", "gso", "off",
+           "gro", "off"]
+    if netns:
+        ns(netns, *cmd)
+    else:
+        run(cmd)
+
+
+def teardown():
+    for name in (CLIENT, SERVER, ROUTER):
+        run(["ip", "netns", "del", name], check=False)
+    for link in (MID_C, MID_S):
+        run(["ip", "link", "del", link], check=False)
+
+
+def build(middle):
+    """The client and the server on veth pairs to the middle: `magline` (the middle's ends in
+    the root namespace, no address, for af_packet) or `nftables` (in a router namespace)."""
+    teardown()
+    for name in (CLIENT, SERVER):
+        run(["ip", "netns", "add", name])
+        ns(name, "ip", "link", "set", "lo", "up")
+    if middle == "nftables":
+        run(["ip", "netns", "add", ROUTER])
+        ns(ROUTER, "ip", "link", "set", "lo", "up")
+    for end, name, addr, gw in ((MID_C, CLIENT, CLIENT_V4, GW_C), (MID_S, SERVER, SERVER_V4, GW_S)):
+        run(["ip", "link", "add", end, "type", "veth", "peer", "name", "eth0", "netns", name])
+        ns(name, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+        offloads_off(name, "eth0")
+        ns(name, "ip", "addr", "add", f"{addr}/24", "dev", "eth0")
+        ns(name, "ip", "link", "set", "eth0", "up")
+        ns(name, "ip", "route", "add", "default", "via", gw)
+        if middle == "magline":
+            run(["sysctl", "-q", "-w", f"net.ipv6.conf.{end}.disable_ipv6=1",
+                 f"net.ipv4.conf.{end}.forwarding=0"])
+            run(["ip", "link", "set", end, "arp", "off"])
+            offloads_off(None, end)
+            run(["ip", "link", "set", end, "up"])
+        else:
+            run(["ip", "link", "set", end, "netns", ROUTER])
+            offloads_off(ROUTER, end)
+            ns(ROUTER, "ip", "addr", "add", f"{gw}/24", "dev", end)
+            ns(ROUTER, "ip", "link", "set", end, "up")
+            # The kernel forwards in the softirq of the CPU that took the frame in: steered to
+            # the forwarder's CPU, as Magline's worker polls there.
+            ns(ROUTER, "sh", "-c", f"echo {1 << FORWARDER_CPU:x} > "
+               f"/sys/class/net/{end}/queues/rx-0/rps_cpus")
+    if middle == "nftables":
+        ns(ROUTER, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
+        rules = f"""table ip mlbench {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    ip daddr {VIP} udp dport 9 dnat to {SERVER_V4}:9
+    ip daddr {VIP} tcp dport 5201 dnat to {SERVER_V4}:5201
+    ip daddr {VIP} tcp dport 80 dnat to {SERVER_V4}:80
+  }}
+}}
+"""
+        ns(ROUTER, "nft", "-f", "-", input=rules)
+
+
+def mac_of(netns, ifname):
+    cmd = ["cat", f"/sys/class/net/{ifname}/address"]
+    return (ns(netns, *cmd) if netns else run(cmd)).stdout.strip()
+
+
+def magline_config(workdir):
+    services = [{"name": f"bench:{name}", "mode": "dnat",
+                 "frontends": [{"address": VIP, "port": port, "protocol": proto}],
+                 "backends": [{"address": SERVER_V4, "port": port}]}
+                for name, port, proto in (("udp", 9, "udp"), ("tcp", 5201, "tcp"),
+                                          ("http", 80, "tcp"))]
+    config = {
+        "flow_table": {"capacity": 65536},
+        "admin": {"address": "127.0.0.1", "port": ADMIN_PORT},
+        "dataplane": {
+            "main_core": ENDPOINT_CPU, "worker_cores": [FORWARDER_CPU], "hugepages": False,
+            "memory_mb": 512, "file_prefix": "mlbench",
+            "ports": [{"name": "c", "device": f"net_af_packet0,iface={MID_C},qpairs=1",
+                       "addresses": [f"{GW_C}/24"]},
+                      {"name": "s", "device": f"net_af_packet1,iface={MID_S},qpairs=1",
+                       "addresses": [f"{GW_S}/24"]}],
+        },
+        "services": services,
+    }
+    path = os.path.join(workdir, "magline.json")
+    with open(path, "w") as f:
+        json.dump(config, f)
+    return path
+
+
+def start_magline(binary, workdir):
+    log = open(os.path.join(workdir, "magline.log"), "w")
+    proc = subprocess.Popen([binary, "run", "--config", magline_config(workdir)], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise SystemExit(f"magline exited with {proc.returncode}: see {log.name}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ADMIN_PORT}/readyz", timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("magline not ready within 30 s")
+
+
+def warm_up():
+    """A few datagrams through the VIP, so that every hop has resolved its neighbours."""
+    ns(CLIENT, sys.executable, "-c",
+       "import socket, time\n"
+       "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+       f"for _ in range(20): s.sendto(b'warm', ('{VIP}', 9)); time.sleep(0.05)")
+
+
+def stop(proc):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def pinned(netns, *cmd):
+    return nsx(netns, "taskset", "-c", str(ENDPOINT_CPU), *cmd)
+
+
+def packets(netns, ifname, direction):
+    out = ns(netns, "ip", "-j", "-s", "link", "show", ifname).stdout
+    return json.loads(out)[0]["stats64"][direction]["packets"]
+
+
+def measure_udp(middle, seconds, workdir):
+    """Frames per second the server's interface received, and the client's sent."""
+    mac = mac_of(ROUTER if middle == "nftables" else None, MID_C)
+    conf = os.path.join(workdir, "udp.cfg")
+    with open(conf, "w") as f:
+        f.write(f"{{ eth(da={mac}), ipv4(saddr={CLIENT_V4}, daddr={VIP}, ttl=64), "
+                f"udp(sport=dinc(1024, 1279), dport=9), fill(0x00, 18) }}\n")
+    # A socket on the port that never reads: the server's kernel drops what overflows it
+    # rather than answering each datagram with an ICMP error.
+    sink = subprocess.Popen(pinned(SERVER, sys.executable, "-c",
+                                   "import socket, time; s = socket.socket(socket.AF_INET, "
+                                   "socket.SOCK_DGRAM); s.bind(('0.0.0.0', 9)); time.sleep(3600)"))
+    try:
+        time.sleep(0.3)
+        before = packets(SERVER, "eth0", "rx")
+        sent_before = packets(CLIENT, "eth0", "tx")
+        t0 = time.monotonic()
+        gen = subprocess.Popen(pinned(CLIENT, "trafgen", "--dev", "eth0", "--conf", conf,
+                                      "--cpus", "1", "--no-cpu-stats"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+        time.sleep(seconds)
+        os.killpg(gen.pid, signal.SIGINT)  # trafgen and the process it sends from
+        try:
+            gen.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(gen.pid, signal.SIGKILL)
+            gen.wait()
+        time.sleep(0.2)  # what is in flight arrives
+        elapsed = time.monotonic() - t0
+        sent = (packets(CLIENT, "eth0", "tx") - sent_before) / elapsed
+        print(f"  {middle:9} udp   trafgen sent {sent / 1e6:.3f} Mpps", flush=True)
+        return (packets(SERVER, "eth0", "rx") - before) / elapsed
+    finally:
+        sink.kill()
+        sink.wait()
+
+
+def measure_tcp(seconds):
+    """Gbit/s one iperf3 TCP stream delivered."""
+    server = subprocess.Popen(pinned(SERVER, "iperf3", "-s", "-1"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "iperf3", "-c", VIP, "-t",
+                 str(seconds), "-J", timeout=seconds + 30).stdout
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+    finally:
+        server.kill()
+        server.wait()
+
+
+def measure_http(seconds, workdir):
+    """Requests/s of wrk against nginx."""
+    prefix = os.path.join(workdir, "nginx")
+    os.makedirs(os.path.join(prefix, "html"), exist_ok=True)
+    with open(os.path.join(prefix, "html", "index.html"), "w") as f:
+        f.write("hello from the server\n")
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
+  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
+  server {{ listen 80; root {prefix}/html; }}
+}}
+""")
+    server = subprocess.Popen(pinned(SERVER, "nginx", "-c", conf, "-p", prefix),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "wrk", "-t1", "-c32",
+                 f"-d{max(1, round(seconds))}s", f"http://{VIP}/", timeout=seconds + 30).stdout
+        m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+        if not m:
+            raise SystemExit(f"wrk: no Requests/sec in {out!r}")
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+        if errors:
+            print(f"  wrk: {errors.group(0)}", file=sys.stderr)
+        return float(m.group(1))
+    finally:
+        server.kill()
+        server.wait()
+
+
+def one_round(middle, args, workdir, results):
+    build(middle)
+    proc = None
+    try:
+        if middle == "magline":
+            proc = start_magline(args.magline, workdir)
+        warm_up()
+        for what in args.only:
+            if what == "udp":
+                value = measure_udp(middle, args.seconds, workdir) / 1e6
+            elif what == "tcp":
+                value = measure_tcp(args.seconds)
+            else:
+                value = measure_http(args.seconds, workdir)
+            results[middle][what].append(value)
+            print(f"  {middle:9} {what:5} {value:10.3f} {UNITS[what]}", flush=True)
+    finally:
+        stop(proc)
+        teardown()
+
+
+UNITS = {"udp": "Mpps", "tcp": "Gbit/s", "http": "requests/s"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    ap.add_argument("--magline", required=True, help="the magline binary")
+    ap.add_argument("--seconds", type=float, default=5.0, help="each measurement's length")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each Magline then nftables")
+    ap.add_argument("--only", default="udp,tcp,http", help="a comma-separated subset")
+    ap.add_argument("--csv", help="write the figures here (docs/img's plot)")
+    args = ap.parse_args()
+    args.only = [w for w in args.only.split(",") if w]
+    if any(w not in UNITS for w in args.only):
+        ap.error(f"--only: one or more of {', '.join(UNITS)}")
+    if os.geteuid() != 0:
+        ap.error("needs root (namespaces, af_packet)")
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        ap.error(f"missing {', '.join(missing)}: apt-get install iperf3 wrk nginx-light "
+                 "netsniff-ng nftables ethtool util-linux")
+    if os.cpu_count() < 2:
+        ap.error("needs two CPUs (the forwarder's and the endpoints')")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), "?")
+    print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU}; "
+          f"{args.seconds:g} s per measurement, {args.rounds} rounds", flush=True)
+    results = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}
+    workdir = tempfile.mkdtemp(prefix="mlbench-")
+    os.chmod(workdir, 0o755)  # nginx's workers run as nobody
+    # trafgen's TX ring stops at the socket's send buffer while the kernel still holds its
+    # frames (the router's backlog); it cannot raise the default from inside a namespace.
+    wmem = run(["sysctl", "-n", "net.core.wmem_default"]).stdout.strip()
+    run(["sysctl", "-q", "-w", "net.core.wmem_default=8388608"])
+    try:
+        for r in range(args.rounds):
+            print(f"round {r + 1}", flush=True)
+            for middle in ("magline", "nftables"):
+                one_round(middle, args, workdir, results)
+    except KeyboardInterrupt:
+        teardown()
+        raise
+    finally:
+        run(["sysctl", "-q", "-w", f"net.core.wmem_default={wmem}"])
+        shutil.rmtree(workdir, ignore_errors=True)
+    summary = {"cpu": cpu, "seconds": args.seconds, "rounds": args.rounds, "figures": {}}
+    print(f"{'':6} {'unit':11} {'Magline min/median/max':>28} {'nftables min/median/max':>28} "
+          f"{'ratio':>6}")
+    rows = []
+    for what in args.only:
+        m, n = results["magline"][what], results["nftables"][what]
+        ratio = statistics.median(m) / statistics.median(n) if statistics.median(n) else 0
+        summary["figures"][what] = {"unit": UNITS[what], "magline": m, "nftables": n,
+                                    "ratio_of_medians": ratio}
+        fmt = "{:.3g}/{:.3g}/{:.3g}"
+        print(f"{what:6} {UNITS[what]:11} {fmt.format(min(m), statistics.median(m), max(m)):>28} "
+              f"{fmt.format(min(n), statistics.median(n), max(n)):>28} {ratio:6.2f}")
+        rows.append((what, UNITS[what], min(m), statistics.median(m), max(m), min(n),
+                     statistics.median(n), max(n), ratio))
+    print(json.dumps(summary))
+    if args.csv:
+        with open(args.csv, "w") as f:
+            f.write("measure,unit,magline_min,magline_median,magline_max,nftables_min,"
+                    "nftables_median,nftables_max,ratio\n")
+            for row in rows:
+                f.write(",".join(str(x) for x in row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
