@@ -4,7 +4,7 @@ holds the run."""
 import json
 import time
 
-from topology import CLIENT, VIP_ECHO, VIP_HTTP, VIP_HTTP6, LB_V4, LB_V6, Fail
+from topology import CLIENT, CLIENT2, VIP_DNAT, VIP_ECHO, VIP_HTTP, VIP_HTTP6, LB_V4, LB_V6, Fail
 from harness import (  # the process wrappers, clients, /metrics
     PROXIED_PORT, Agent, http_series, scrape_samples, stream_summary, tail, time_left,
 )
@@ -84,8 +84,19 @@ class DefenceCases:
         uses: the SYN proxy engages (`syn_proxy: auto`) and answers the flood with cookies,
         keeping nothing; the long-lived connection loses nothing, real clients still connect
         to the flooded VIP (through the proxy) and to another one."""
+        self.flood(out, CLIENT, VIP_ECHO, f"http://{VIP_HTTP}/", dnat=False)
+
+    def dnat_syn_flood(self, out):
+        """The same flood against a DNAT VIP:port, from client 2 (off the backends' link): the
+        guard engages (`syn_proxy: auto`) and the flood's SYNs go to their backends without
+        state; the backends' SYN-ACKs to client 2 are translated without an entry, its ACKs
+        open the connections. The long-lived connection loses nothing, real clients still
+        connect."""
+        self.flood(out, CLIENT2, VIP_DNAT, f"http://{VIP_DNAT}/", dnat=True)
+
+    def flood(self, out, client, vip, other_url, dnat):
         # 65536 made-up flows at 40,000 SYNs a second (a pace this machine's two cores keep up
-        # with beside Magline, the clients and the servers): the proxy engages from the second
+        # with beside Magline, the clients and the servers): the guard engages from the second
         # after the first one that ends with 1000 unfinished handshakes; until then the flood's
         # entries fill the table (half-open ones are evicted first).
         seconds, flood_s, flows, rate = 8.0, 4.0, 65536, 40000
@@ -93,13 +104,13 @@ class DefenceCases:
             raise Fail("out of time for the run: not started")
         before = scrape_samples()
         kernel_before = softnet_drops()
-        stream = Agent(CLIENT, ["stream", VIP_ECHO, "9000", str(seconds)], self.workdir,
+        stream = Agent(client, ["stream", vip, "9000", str(seconds)], self.workdir,
                        "flood-stream")
         self.agents.append(stream)
         first = stream.readline(5)
         if first is None or not json.loads(first).get("greeting"):
             raise Fail(f"the stream did not start: {first} {tail(stream.stderr())}")
-        flood = Agent(CLIENT, ["synflood", VIP_ECHO, "9000", str(flows), str(flood_s), str(rate)],
+        flood = Agent(client, ["synflood", vip, "9000", str(flows), str(flood_s), str(rate)],
                       self.workdir, "synflood")
         self.agents.append(flood)
         if flood.readline(10) != "flooding":
@@ -107,19 +118,19 @@ class DefenceCases:
         problems = []
         time.sleep(1.0)  # the table is full
         # A steady legitimate client of the flooded VIP:port beside the flood, to the end.
-        steady = Agent(CLIENT, ["steady", VIP_ECHO, "9000", str(STEADY_RATE),
+        steady = Agent(client, ["steady", vip, "9000", str(STEADY_RATE),
                                 str(flood_s - 1.5)], self.workdir, "steady")
         self.agents.append(steady)
-        answers, errors = http_series(CLIENT, f"http://{VIP_HTTP}/", 5, budget=flood_s)
+        answers, errors = http_series(client, other_url, 5, budget=flood_s)
         problems += errors
         echoed = 0
         for i in range(3):
-            bulk = Agent(CLIENT, ["bulk", VIP_ECHO, "9000", "1000"], self.workdir, f"bulk-{i}")
+            bulk = Agent(client, ["bulk", vip, "9000", "1000"], self.workdir, f"bulk-{i}")
             line = bulk.readline(5)
             bulk.stop()
             r = json.loads(line) if line else {"problems": ["no answer"], "echoed": 0}
             echoed += r["echoed"] == 1000
-            problems += [f"new connection {i} to {VIP_ECHO}:9000 during the flood: {p}"
+            problems += [f"new connection {i} to {vip}:9000 during the flood: {p}"
                          for p in r["problems"]]
         line = steady.readline(flood_s + 5)
         steady.stop()
@@ -141,12 +152,15 @@ class DefenceCases:
         evicted = rise("magline_flow_table_evictions_total", state="half_open")
         cookies = rise("magline_syn_cookies_sent_total")
         proxied = rise("magline_syn_proxy_completed_total")
+        stateless = rise("magline_syns_without_state_total")
+        translated = rise("magline_stateless_replies_total")
         out.append(f"flood: {sent.get('sent', '?')} SYNs from {flows} made-up flows in "
                    f"{sent.get('seconds', '?')} s; Magline answered {cookies:g} with cookies, "
-                   f"opened {opened:g} connections ({proxied:g} through the SYN proxy) and "
-                   f"evicted {evicted:g} half-open entries")
-        out.append(f"during the flood: {len(answers)}/5 requests to {VIP_HTTP} answered, "
-                   f"{echoed}/3 new connections to {VIP_ECHO}:9000 echoed")
+                   f"sent {stateless:g} on without state, opened {opened:g} connections "
+                   f"({proxied:g} through the SYN proxy) and evicted {evicted:g} half-open "
+                   f"entries; {translated:g} replies translated without an entry")
+        out.append(f"during the flood: {len(answers)}/5 requests to {other_url} answered, "
+                   f"{echoed}/3 new connections to {vip}:9000 echoed")
         out.append(f"steady client beside the flood: {legit['greeted']}/{legit['tried']} "
                    f"connections greeted by a backend, {legit['first_syn']} established at "
                    f"their first SYN")
@@ -160,10 +174,14 @@ class DefenceCases:
         # its SYNs. Not all of them: a made-up flow opened before (its entry lives 30 s) gets
         # its repeated SYNs forwarded as any retransmitted SYN (29,509 flows opened, 73,191 of
         # 160,072 SYNs answered with cookies in one CI run; 15,509 and 111,075 in another).
-        if sent and cookies < rate / 2:
-            problems.append(f"the SYN proxy answered {cookies:g} of {sent['sent']} SYNs: it "
-                            f"did not engage")
-        if proxied < echoed:
+        handled, how = (stateless, "sent on without state") if dnat else (cookies, "answered")
+        if sent and handled < rate / 2:
+            problems.append(f"the guard {how} {handled:g} of {sent['sent']} SYNs: it did not "
+                            f"engage")
+        if not dnat and proxied < echoed:
             problems.append(f"{echoed} new connections to the flooded VIP echoed, but only "
                             f"{proxied:g} went through the SYN proxy")
+        if dnat and translated < echoed:
+            problems.append(f"{echoed} new connections to the flooded VIP echoed, but only "
+                            f"{translated:g} SYN-ACKs were translated without an entry")
         stream_summary(stream, seconds, "the flood", out, problems)

@@ -317,6 +317,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases, BgpCases):
             ("new_connection_limit", self.new_connection_limit),
             ("syn_proxy", self.syn_proxy),
             ("syn_flood_spares_established", self.syn_flood),
+            ("dnat_syn_flood_without_state", self.dnat_syn_flood),
             ("exception_path", self.exception_path),
             ("bgp_announce", self.bgp_announce),
             ("ecmp_failover", self.ecmp_failover),

@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 from topology import (  # names, addresses, command helpers, cleanup
-    AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_NET_V4, FAR_NET_V6,
+    AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_NET_V4, FAR_NET_V6, FLOOD_NET_V4,
     Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LB_V6_DNAT, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON,
     ROUTER_V4, ROUTER_V6, VIP_DNAT, VIP_DNAT6, VIP_DSR, VIP_DSR6, VIP_ECHO, VIP_GUE, VIP_HTTP,
     VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
@@ -81,7 +81,10 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
                               f"{LB_V6_DNAT}/64"],
             }],
             "routes": [{"to": FAR_NET_V4, "via": ROUTER_V4, "port": "lb0"},
-                       {"to": FAR_NET_V6, "via": ROUTER_V6, "port": "lb0"}],
+                       {"to": FAR_NET_V6, "via": ROUTER_V6, "port": "lb0"},
+                       # The SYN floods' made-up clients, as if behind the router: DNAT sends
+                       # their SYNs on without state only where a route leads back.
+                       {"to": FLOOD_NET_V4, "via": ROUTER_V4, "port": "lb0"}],
             # No `mtu`: the far link's is learned from the router's ICMP errors.
             "encapsulation": {"source_v4": ENCAP_SOURCE_V4},
         },
@@ -99,6 +102,9 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/dnat:http", "mode": "dnat",
              "frontends": [{"address": VIP_DNAT, "port": 80}],
              "backends": backends(v4, 8080)},
+            {"name": "e2e/dnat:echo", "mode": "dnat",  # SYN flood guard `auto` (the default)
+             "frontends": [{"address": VIP_DNAT, "port": 9000}],
+             "backends": backends(v4, 9000)},
             {"name": "e2e/dnat:udp", "mode": "dnat",
              "frontends": [{"address": VIP_DNAT, "port": 53, "protocol": "udp"}],
              "backends": backends(v4, 5353)},
