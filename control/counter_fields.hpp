@@ -42,6 +42,10 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
      "Connections given a backend.", &dp::ForwarderCounters::new_connections},
     {"replies", "magline_replies_total", "", MetricType::counter,
      "Reply frames translated back to clients.", &dp::ForwarderCounters::replies},
+    {"dnat_returns_refused", "magline_dnat_returns_refused_total", "", MetricType::counter,
+     "DNAT backends a worker could not record for replies without an entry (65,536 at most): "
+     "their replies without one are dropped as no_service.",
+     &dp::ForwarderCounters::dnat_returns_refused},
     {"stateless_replies", "magline_stateless_replies_total", "", MetricType::counter,
      "DNAT replies translated without a connection entry (opened by another node, or lost).",
      &dp::ForwarderCounters::stateless_replies},

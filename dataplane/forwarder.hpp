@@ -117,6 +117,7 @@ struct ForwarderCounters {
   uint64_t handoffs_sent = 0;      // frames handed to the worker holding their connection
   uint64_t handoffs_received = 0;  // frames another worker handed here (not in rx_*)
   uint64_t updates_applied = 0;
+  uint64_t dnat_returns_refused = 0;  // DNAT backends not recorded: max_dnat_returns reached
   std::array<uint64_t, kDropReasonCount> drops{};
 };
 

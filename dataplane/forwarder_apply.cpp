@@ -28,7 +28,8 @@ void Forwarder::apply(const Update& u) noexcept {
   if (u.kind == Update::Kind::dnat_return) {
     const DnatReturnUpdate& r = u.dnat_return;
     if (r.valid) {
-      dnat_returns_.set(r.backend, r.frontend);  // full: its replies without an entry are lost
+      // Full: this backend's replies without an entry are dropped as no_service.
+      if (!dnat_returns_.set(r.backend, r.frontend)) ++counters_.dnat_returns_refused;
     } else {
       dnat_returns_.erase(r.backend);
     }

@@ -126,6 +126,27 @@ TEST_F(ReturnTest, AnotherNodesConnectionGoesOnHereWhenTheRouterMovesIt) {
   EXPECT_EQ(h.forwarder().counters().replies, 1u);
 }
 
+TEST(DnatReturns, ABackendBeyondTheMapsCapacityIsCountedAndItsRepliesDroppedAsBefore) {
+  dp::ForwarderConfig config;
+  config.max_dnat_returns = 1;
+  Harness h(config);
+  h.route("198.19.0.0/24", kRouter);
+  h.neighbor(kRouter, kRouterMac);
+  const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
+                                ForwardMode::dnat, {{"198.18.1.50", 8080}, {"198.18.1.51", 8080}}));
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+  h.dnat_return("198.18.1.51", 8080, Protocol::tcp, s.frontend_id(0));
+  EXPECT_EQ(h.forwarder().counters().dnat_returns_refused, 1u);
+  auto reply = [&](const char* backend) {
+    return h.run(Packet().eth(kBackendMac, kLbMac).ipv4(backend, kFarClient)
+                     .tcp(8080, 41000, kTcpAck).bytes());
+  };
+  EXPECT_EQ(reply("198.18.1.50").verdict, Verdict::tx);
+  const Outcome lost = reply("198.18.1.51");
+  EXPECT_EQ(lost.verdict, Verdict::drop);
+  EXPECT_EQ(lost.reason, DropReason::no_service);
+}
+
 // DNAT under a SYN flood: a bare SYN writes nothing; the backend's SYN-ACK is translated
 // without an entry, and the client's ACK opens the connection.
 class DnatSynGuardTest : public ReturnTest {
