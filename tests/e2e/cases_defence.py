@@ -1,10 +1,13 @@
 """The end-to-end cases of defence at the edges (tests/e2e/README.md, "Cases"): full-NAT's SYN
-proxy with real TCP, a SYN flood beside a long-lived connection. A mixin of e2e.Suite: `self`
-holds the run."""
+proxy with real TCP, SYN floods beside a long-lived connection (full-NAT, DNAT), path MTU
+discovery through full-NAT. A mixin of e2e.Suite: `self` holds the run."""
 import json
 import time
 
-from topology import CLIENT, CLIENT2, VIP_DNAT, VIP_ECHO, VIP_HTTP, VIP_HTTP6, LB_V4, LB_V6, Fail
+from topology import (
+    CLIENT, CLIENT2, FAR_MTU, VIP_DNAT, VIP_ECHO, VIP_FAR, VIP_FAR6, VIP_HTTP, VIP_HTTP6, LB_V4,
+    LB_V6, PYTHON, Fail, in_ns,
+)
 from harness import (  # the process wrappers, clients, /metrics
     PROXIED_PORT, Agent, http_series, scrape_samples, stream_summary, tail, time_left,
 )
@@ -12,6 +15,33 @@ from cases_static import softnet_drops
 
 
 STEADY_RATE = 80  # the steady legitimate client's new connections a second
+
+# A client's datagram as large as its link allows, DF set, to a full-NAT VIP whose backends are
+# behind a smaller link; then the path MTU its kernel learnt from the ICMP error Magline passed
+# back (0: none). Prints the MTU.
+PMTU_PROBE = """
+import socket, sys, time
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if fam == socket.AF_INET:
+    s.setsockopt(socket.IPPROTO_IP, 10, 2)  # IP_MTU_DISCOVER: IP_PMTUDISC_DO
+    size, opt = 1500 - 28, (socket.IPPROTO_IP, 14)  # IP_MTU
+else:
+    s.setsockopt(socket.IPPROTO_IPV6, 23, 2)  # IPV6_MTU_DISCOVER: IPV6_PMTUDISC_DO
+    size, opt = 1500 - 48, (socket.IPPROTO_IPV6, 24)  # IPV6_MTU
+s.connect((sys.argv[1], 5353))
+mtu = 0
+for _ in range(20):
+    try:
+        s.send(b"x" * size)
+    except OSError:
+        pass  # EMSGSIZE: the path MTU is known now
+    time.sleep(0.1)
+    mtu = s.getsockopt(*opt)
+    if mtu < 1500:
+        break
+print(mtu)
+"""
 
 
 def rise_between(before, after):
@@ -76,6 +106,33 @@ class DefenceCases:
                        "syn_proxy_unexpected", "syn_proxy_record_lost"):
             if d := rise("magline_drops_total", reason=reason):
                 problems.append(f"{d:g} frames dropped as {reason}")
+        if problems:
+            raise Fail("\n".join(problems))
+
+    def nat_path_mtu(self, out):
+        """Path MTU discovery through full-NAT, IPv4 and IPv6, with real sockets: a client's
+        full-size datagram with DF set reaches the router in front of the far backends, whose
+        link is smaller; the router's "fragmentation needed" / "packet too big" goes to
+        Magline's address (the packet's source), and Magline passes it to the client, quoting
+        the datagram as the client sent it: the client's kernel learns the far link's MTU."""
+        before = scrape_samples()
+        problems = []
+        for vip in (VIP_FAR, VIP_FAR6):
+            mtu = in_ns(CLIENT, PYTHON, "-c", PMTU_PROBE, vip, timeout=10).stdout.strip()
+            out.append(f"the client's path MTU to {vip} after a 1500-byte datagram with DF: "
+                       f"{mtu}")
+            if mtu != str(FAR_MTU):
+                problems.append(f"the client learnt path MTU {mtu} to {vip}, not the far "
+                                f"link's {FAR_MTU}")
+        end = time.monotonic() + 3  # the counters reach /metrics within a second
+        while True:
+            passed = rise_between(before, scrape_samples())("magline_icmp_errors_total")
+            if passed >= 2 or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        out.append(f"magline_icmp_errors_total rose by {passed:g}")
+        if passed < 2:
+            problems.append("Magline passed fewer than 2 ICMP errors to the client")
         if problems:
             raise Fail("\n".join(problems))
 

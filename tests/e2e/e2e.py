@@ -314,6 +314,7 @@ class Suite(StaticCases, DefenceCases, K8sCases, NodeCases, BgpCases):
             ("dnat", self.dnat),
             ("dsr", self.dsr),
             ("encapsulation_ipip_gue", self.encapsulation),
+            ("nat_path_mtu", self.nat_path_mtu),
             ("new_connection_limit", self.new_connection_limit),
             ("syn_proxy", self.syn_proxy),
             ("syn_flood_spares_established", self.syn_flood),

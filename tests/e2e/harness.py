@@ -15,7 +15,8 @@ from topology import (  # names, addresses, command helpers, cleanup
     AGENT, BACKENDS, CLIENT_V4, ENCAP_SOURCE_V4, FAR_BACKENDS, FAR_NET_V4, FAR_NET_V6, FLOOD_NET_V4,
     Fail, LB_IF, LB_V4, LB_V4_DNAT, LB_V6, LB_V6_DNAT, NODE_PORT, PREFIX, PROVIDER_POOL, PYTHON,
     ROUTER_V4, ROUTER_V6, VIP_DNAT, VIP_DNAT6, VIP_DSR, VIP_DSR6, VIP_ECHO, VIP_GUE, VIP_HTTP,
-    VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns, nsx, run,
+    VIP_FAR, VIP_FAR6, VIP_HTTP6, VIP_IPIP, VIP_IPIP6, VIP_LIMITED, VIP_UDP, VIP_UDP6, in_ns,
+    nsx, run,
 )
 from prometheus import parse_prometheus
 
@@ -140,6 +141,13 @@ def magline_config(echo_backends, pmd="af_packet", kubeconfig=None, web_backends
             {"name": "e2e/proxied:echo", "mode": "full_nat", "syn_proxy": "on",
              "frontends": [{"address": VIP_ECHO, "port": PROXIED_PORT}],
              "backends": backends(v4, 9000)},
+            # Full-NAT to the backends behind the router, whose link is smaller (nat_path_mtu).
+            {"name": "e2e/far:udp", "mode": "full_nat",
+             "frontends": [{"address": VIP_FAR, "port": 5353, "protocol": "udp"}],
+             "backends": backends(far_v4, 5353)},
+            {"name": "e2e/far6:udp", "mode": "full_nat",
+             "frontends": [{"address": VIP_FAR6, "port": 5353, "protocol": "udp"}],
+             "backends": backends(far_v6, 5353)},
             # Backends behind the router: IPv4 in IPv4, IPv4 in GUE over IPv6, IPv6 in IPv6.
             {"name": "e2e/ipip:http", "mode": "ipip",
              "frontends": [{"address": VIP_IPIP, "port": 80}], "backends": backends(far_v4, 80)},

@@ -49,6 +49,7 @@ VIP_HTTP6, VIP_UDP6 = "2001:db8:100::1", "2001:db8:100::2"
 VIP_DSR6, VIP_DNAT6 = "2001:db8:100::3", "2001:db8:100::4"
 VIP_LIMITED = "198.18.100.16"  # a frontend with a new-connection limit
 VIP_IPIP, VIP_GUE, VIP_IPIP6 = "198.18.100.20", "198.18.100.21", "2001:db8:100::20"
+VIP_FAR, VIP_FAR6 = "198.18.100.22", "2001:db8:100::22"  # full-NAT to the far backends
 FLOOD_NET_V4 = "198.19.128.0/17"  # agent.py synflood's made-up sources
 ENCAP_SOURCE_V4 = "198.18.250.0/24"  # IPIP's outer sources: host bits from each flow's hash
 NODE_PORT = 30080
