@@ -691,41 +691,6 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   transmit(pkt, hop.port, hop.mac, out);
 }
 
-// A frame for no frontend and no connection. When its source is a backend of one DNAT frontend
-// and it is not for this node, it is a reply whose connection another node opened (or whose
-// entry was lost): its source becomes the frontend's and it is routed to the client. Else it is
-// the kernel's or dropped, as any frame for no one.
-void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept {
-  const Parsed& p = w.p;
-  const uint16_t* id = nullptr;
-  if (dnat_returns_.size() != 0 && !node_.is_local(p.key.dst_addr())) {
-    id = dnat_returns_.find(Endpoint{p.key.src_addr(), p.key.sport, p.key.proto});
-  }
-  if (id == nullptr) {
-    kernel_or_drop(pkt, p, DropReason::no_service, out);
-    return;
-  }
-  if (*id == kAmbiguousFrontend) {
-    drop(pkt, DropReason::reply_ambiguous, out);
-    return;
-  }
-  const std::optional<NextHop> hop = node_.resolve(p.key.dst_addr());
-  if (!hop) {
-    drop(pkt, DropReason::no_route_to_client, out);
-    return;
-  }
-  const FrontendRef& f = registry_.at(*id);
-  FlowKey to = p.key;
-  to.src = f.addr.bytes;
-  to.sport = f.port;
-  if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {
-    drop(pkt, d, out);
-    return;
-  }
-  ++counters_.stateless_replies;
-  send_to(pkt, *hop, out);
-}
-
 // Takes one of `per_window` frames a kEchoWindowMs window may hand the slow path for one kind
 // of work; false when the window's share is spent.
 bool Forwarder::slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept {

@@ -138,15 +138,6 @@ void Forwarder::dnat_handshake_completed(const Work& w, uint64_t now_ms) noexcep
   }
 }
 
-// Whether the replies of a DNAT connection to backend `idx` can be translated without an
-// entry: the backend serves this frontend alone, and a route leads to the client.
-bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
-  const Backend& b = w.fe.service->backend(idx);
-  const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
-  return id != nullptr && *id == w.fe.service->frontend_id(w.fe.index) &&
-         node_.resolve(w.p.key.src_addr()).has_value();
-}
-
 // The full-NAT tuple of Magline's SYN to the backend.
 bool Forwarder::backend_syn_to(const Work& w, const ForwardFlow& f, uint16_t idx,
                                FlowKey& to) const noexcept {

@@ -1,6 +1,7 @@
 // The forwarder's per-frame scratch and flag helpers, shared by its translation units
 // (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors; forwarder_encap.cpp: IPIP
-// and GUE; forwarder_proxy.cpp: the SYN proxy). Not for other users.
+// and GUE; forwarder_proxy.cpp: the SYN proxy and DNAT's SYN flood guard; forwarder_return.cpp:
+// DNAT replies without an entry). Not for other users.
 #pragma once
 
 #include <cstdint>

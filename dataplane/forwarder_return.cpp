@@ -1,0 +1,54 @@
+// DNAT replies for which this node holds no entry (forwarder.hpp, "Several nodes"): translated
+// from the backend alone when it serves one DNAT frontend (the control thread's map,
+// Update::Kind::dnat_return), and routed to the client. Off the hit path.
+#include "dataplane/forwarder.hpp"
+#include "dataplane/forwarder_work.hpp"
+#include "dataplane/rewrite.hpp"
+
+namespace magline::dp {
+
+// A frame for no frontend and no connection. When its source is a backend of one DNAT frontend
+// and it is not for this node, it is a reply whose connection another node opened (or whose
+// entry was lost): its source becomes the frontend's and it is routed to the client. Else it is
+// the kernel's or dropped, as any frame for no one.
+void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept {
+  const Parsed& p = w.p;
+  const uint16_t* id = nullptr;
+  if (dnat_returns_.size() != 0 && !node_.is_local(p.key.dst_addr())) {
+    id = dnat_returns_.find(Endpoint{p.key.src_addr(), p.key.sport, p.key.proto});
+  }
+  if (id == nullptr) {
+    kernel_or_drop(pkt, p, DropReason::no_service, out);
+    return;
+  }
+  if (*id == kAmbiguousFrontend) {
+    drop(pkt, DropReason::reply_ambiguous, out);
+    return;
+  }
+  const std::optional<NextHop> hop = node_.resolve(p.key.dst_addr());
+  if (!hop) {
+    drop(pkt, DropReason::no_route_to_client, out);
+    return;
+  }
+  const FrontendRef& f = registry_.at(*id);
+  FlowKey to = p.key;
+  to.src = f.addr.bytes;
+  to.sport = f.port;
+  if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {
+    drop(pkt, d, out);
+    return;
+  }
+  ++counters_.stateless_replies;
+  send_to(pkt, *hop, out);
+}
+
+// Whether the replies of a DNAT connection to backend `idx` can be translated without an
+// entry: the backend serves this frontend alone, and a route leads to the client.
+bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
+  const Backend& b = w.fe.service->backend(idx);
+  const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
+  return id != nullptr && *id == w.fe.service->frontend_id(w.fe.index) &&
+         node_.resolve(w.p.key.src_addr()).has_value();
+}
+
+}  // namespace magline::dp
