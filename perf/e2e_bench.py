@@ -271,7 +271,8 @@ http {{
 }}
 """)
     server = subprocess.Popen(pinned(SERVER, "nginx", "-c", conf, "-p", prefix),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     try:
         time.sleep(0.5)
         out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "wrk", "-t1", "-c32",
@@ -284,7 +285,7 @@ http {{
             print(f"  wrk: {errors.group(0)}", file=sys.stderr)
         return float(m.group(1))
     finally:
-        server.kill()
+        os.killpg(server.pid, signal.SIGKILL)  # the master and its worker
         server.wait()
 
 
