@@ -144,7 +144,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   uint64_t hashes[kMaxBurst];
   FlowEntry* hits[kMaxBurst];
   uint16_t which[kMaxBurst];
-  uint16_t cookies[kMaxBurst];
+  uint16_t ahead[kMaxBurst];  // frames decided before the flow lookup (cookie, no state)
   uint16_t m = 0;
   uint16_t c = 0;
   for (uint16_t i = 0; i < n; ++i) {
@@ -157,10 +157,12 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     w.cookie = w.no_state = false;
     if (bare_syn(w.p) && w.p.has_l4) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
-      if (w.fe.service != nullptr &&
-          (syn_proxy_answers(w, now_ms) || (w.no_state = dnat_syn_without_state(w, now_ms)))) {
-        w.cookie = true;
-        cookies[c++] = i;
+      if (w.fe.service != nullptr) {
+        w.cookie = syn_proxy_answers(w, now_ms);
+        w.no_state = !w.cookie && dnat_syn_without_state(w, now_ms);
+      }
+      if (w.cookie || w.no_state) {
+        ahead[c++] = i;
         continue;
       }
     }
@@ -169,7 +171,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     hashes[m] = w.hash;
     which[m++] = i;
   }
-  for (uint16_t j = 0; j < c; ++j) open(pkts[cookies[j]], work_[cookies[j]], now_ms, out);
+  for (uint16_t j = 0; j < c; ++j) open(pkts[ahead[j]], work_[ahead[j]], now_ms, out);
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
   const uint64_t looked_up = flows_.generation();

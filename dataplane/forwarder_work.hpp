@@ -37,7 +37,7 @@ struct Forwarder::Work {
   uint16_t reply_port = 0;  // full-NAT: the source port in that key
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
-  bool cookie = false;  // a SYN the SYN proxy will answer, or one without state: no lookup
+  bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare, no lookup
   bool no_state = false;  // a DNAT SYN sent on without state (dnat_syn_without_state())
 };
 
