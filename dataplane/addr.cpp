@@ -2,8 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
+
+#include "dataplane/bytes.hpp"
 
 namespace magline::dp {
 
@@ -75,14 +78,14 @@ bool mask_host_bits(IpAddr& a, unsigned len) noexcept {
 
 }  // namespace
 
-bool IpPrefix::contains(const IpAddr& a) const noexcept {
-  if (a.family != addr.family) return false;
-  const unsigned full = len / 8;
-  if (std::memcmp(a.bytes.data(), addr.bytes.data(), full) != 0) return false;
-  const unsigned rest = len % 8;
-  if (rest == 0) return true;
-  const uint8_t mask = uint8_t(0xff << (8 - rest));
-  return (a.bytes[full] & mask) == addr.bytes[full];
+bool same_prefix(const IpAddr& a, const IpAddr& b, unsigned len) noexcept {
+  len = std::min(len, unsigned(a.size()) * 8);
+  // Big-endian words, so that the first bits of the address are the high bits of the first.
+  const uint64_t x0 = load_be64(a.bytes.data()) ^ load_be64(b.bytes.data());
+  const uint64_t x1 = load_be64(a.bytes.data() + 8) ^ load_be64(b.bytes.data() + 8);
+  const uint64_t m0 = len == 0 ? 0 : ~uint64_t{0} << (64 - std::min(len, 64u));
+  const uint64_t m1 = len <= 64 ? 0 : ~uint64_t{0} << (128 - len);
+  return ((x0 & m0) | (x1 & m1)) == 0;
 }
 
 std::optional<IpPrefix> parse_prefix(std::string_view text, HostBits host_bits) {

@@ -50,11 +50,17 @@ std::string to_string(const IpAddr& addr);
 // 169.254.0.0/16 (RFC 3927) or fe80::/10 (RFC 4291 2.5.6): valid on one link only.
 bool is_link_local(const IpAddr& addr) noexcept;
 
+// Whether `a` and `b`, of one family, agree in their first `len` bits (at most the family's
+// width): two masked word compares, no loop and no call.
+bool same_prefix(const IpAddr& a, const IpAddr& b, unsigned len) noexcept;
+
 struct IpPrefix {
   IpAddr addr;  // host bits are always zero
   uint8_t len = 0;
 
-  bool contains(const IpAddr& a) const noexcept;
+  bool contains(const IpAddr& a) const noexcept {
+    return a.family == addr.family && same_prefix(a, addr, len);
+  }
   friend bool operator==(const IpPrefix&, const IpPrefix&) = default;
 };
 

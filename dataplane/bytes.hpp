@@ -20,6 +20,12 @@ inline uint32_t load_be32(const uint8_t* p) noexcept {
   return std::endian::native == std::endian::little ? __builtin_bswap32(v) : v;
 }
 
+inline uint64_t load_be64(const uint8_t* p) noexcept {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return std::endian::native == std::endian::little ? __builtin_bswap64(v) : v;
+}
+
 inline void store_be16(uint8_t* p, uint16_t v) noexcept {
   if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
   std::memcpy(p, &v, sizeof v);

@@ -1,5 +1,7 @@
 #include "dataplane/node.hpp"
 
+#include <algorithm>
+
 namespace magline::dp {
 
 IpPrefix IfAddr::subnet() const noexcept {
@@ -17,23 +19,25 @@ IpPrefix IfAddr::subnet() const noexcept {
   return p;
 }
 
-// Routes are few and this runs when services change, never per packet: a linear scan says what
-// it does. Candidates are taken in order, so among equal prefixes the first port or route wins.
+// Routes are few: a linear scan says what it does, each candidate two masked word compares (it
+// runs for every DNAT reply translated without an entry, and every DNAT connection opened).
+// Candidates are taken in order, so among equal prefixes the first port or route wins.
 std::optional<NextHop> Node::resolve(const IpAddr& dst) const noexcept {
   std::optional<NextHop> best;
   int best_len = -1;
+  const int bits = int(dst.size()) * 8;
   for (const NodePort& port : ports) {
     for (const IfAddr& a : port.addrs) {
-      const IpPrefix net = a.subnet();
-      if (net.contains(dst) && int(net.len) > best_len) {
+      const int len = std::min(int(a.prefix_len), bits);  // as subnet() has it
+      if (a.addr.family == dst.family && len > best_len && same_prefix(a.addr, dst, len)) {
         best = NextHop{dst, port.id};
-        best_len = net.len;
+        best_len = len;
       }
     }
   }
   // Strictly longer only: an on-link subnet wins a tie with a route.
   for (const StaticRoute& r : routes) {
-    if (r.dst.contains(dst) && int(r.dst.len) > best_len) {
+    if (int(r.dst.len) > best_len && r.dst.contains(dst)) {
       best = NextHop{r.via, r.port};
       best_len = r.dst.len;
     }

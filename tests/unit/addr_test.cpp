@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 namespace magline::dp {
 namespace {
 
@@ -54,6 +56,25 @@ TEST(Addr, PrefixesParseAndContain) {
   EXPECT_TRUE(v6->contains(*parse_ip("2001:db8:0:3:ffff::1")));
   EXPECT_FALSE(v6->contains(*parse_ip("2001:db8:0:4::1")));
   EXPECT_FALSE(parse_prefix("2001:db8:0:1::/63", HostBits::reject));  // bit 63 is a host bit
+}
+
+// Against a bit-by-bit reference, at every length and with one differing bit at every place
+// (the two words' edges included).
+TEST(Addr, SamePrefixAgreesWithABitByBitComparison) {
+  auto bit = [](const IpAddr& a, unsigned i) { return a.bytes[i / 8] >> (7 - i % 8) & 1; };
+  for (const char* base : {"198.18.77.129", "2001:db8:89ab:cdef:123:4567:89ab:cdef"}) {
+    const IpAddr a = *parse_ip(base);
+    const unsigned width = unsigned(a.size()) * 8;
+    for (unsigned flip = 0; flip < width; ++flip) {
+      IpAddr b = a;
+      b.bytes[flip / 8] ^= uint8_t(0x80 >> (flip % 8));
+      for (unsigned len = 0; len <= width + 8; ++len) {
+        bool same = true;
+        for (unsigned i = 0; i < std::min(len, width); ++i) same = same && bit(a, i) == bit(b, i);
+        EXPECT_EQ(same_prefix(a, b, len), same) << base << " bit " << flip << " /" << len;
+      }
+    }
+  }
 }
 
 TEST(Addr, PrefixHostBitsAreRefusedOrCleared) {
