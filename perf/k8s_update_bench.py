@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import select
 import subprocess
 import sys
 import tempfile

@@ -411,7 +411,7 @@ def main():
                 "status_p99_ms", "status_max_ms"):
         out[key] = spread(rows, key)
     leases = sorted({k for r in rows for k in r["restart_writes_by_resource"]})
-    print(f"writes at restart by resource (per run): " + ", ".join(
+    print("writes at restart by resource (per run): " + ", ".join(
         f"{k} {[r['restart_writes_by_resource'].get(k, 0) for r in rows]}" for k in leases))
     print(f"the fake's LIST of {args.services} Services alone: {out['fake_list_alone_s']:.2f} s")
     goals = {"restart_writes_0": all(r["restart_writes"] == 0 for r in rows),
