@@ -47,8 +47,13 @@ inline constexpr Field<dp::ForwarderCounters> kForwarderFields[] = {
      "their replies without one are dropped as no_service.",
      &dp::ForwarderCounters::dnat_returns_refused},
     {"stateless_replies", "magline_stateless_replies_total", "", MetricType::counter,
-     "DNAT replies translated without a connection entry (opened by another node, or lost).",
+     "DNAT replies translated without a connection entry (a connection of one entry, one "
+     "opened by another node, or one whose entry was lost).",
      &dp::ForwarderCounters::stateless_replies},
+    {"one_entry_connections", "magline_one_entry_connections_total", "", MetricType::counter,
+     "DNAT connections opened without a reply entry: their replies are translated from the "
+     "backend alone and routed to the client.",
+     &dp::ForwarderCounters::one_entry_connections},
     {"icmp_errors", "magline_icmp_errors_total", "", MetricType::counter,
      "ICMP errors passed on to the host whose packet they quote (path MTU discovery).",
      &dp::ForwarderCounters::icmp_errors},

@@ -165,7 +165,14 @@ void Publisher::dnat_updates(const std::set<dp::Endpoint>& touched,
     DnatBackend& d = it->second;
     std::optional<uint16_t> answer;
     if (d.frontends.size() == 1) answer = d.frontends.begin()->first;
-    if (d.frontends.size() > 1) answer = dp::kAmbiguousFrontend;
+    if (d.frontends.size() > 1) {
+      // A backend that comes to serve a second frontend stays the first one's while it serves
+      // that one: the first one's connections may hold no reply entry (the workers record one
+      // for every connection of a frontend the map does not name).
+      const bool keeps = d.told && *d.told != dp::kAmbiguousFrontend &&
+                         d.frontends.count(*d.told) != 0;
+      answer = keeps ? *d.told : dp::kAmbiguousFrontend;
+    }
     if (answer != d.told) {
       dp::Update u;
       u.kind = dp::Update::Kind::dnat_return;

@@ -123,8 +123,10 @@ class Publisher {
   std::map<dp::IpAddr, uint32_t> vips_;  // address -> frontends using it
   // A DNAT backend (address, port, protocol) -> the frontend ids it serves, with the states
   // that list the pair; and the answer the workers have (FrontendRegistry id,
-  // dp::kAmbiguousFrontend, or none). NodePort frontends are left out: a node's own address is
-  // not one that another node forwards for.
+  // dp::kAmbiguousFrontend, or none): the one frontend it serves, or, serving several, the one
+  // it served first while it still does (that one's connections may hold no reply entry:
+  // dp::kFlowOneEntry), else ambiguous. NodePort frontends are left out: a node's own address
+  // is not one that another node forwards for.
   struct DnatBackend {
     std::map<uint16_t, uint32_t> frontends;
     std::optional<uint16_t> told;

@@ -88,7 +88,7 @@ void ConnectionSync::forward_seen(const FlowKey& seen, const ForwardFlow& f,
                                   const std::optional<NextHop>& hop, FlowState fwd_state,
                                   uint64_t now_ms) noexcept {
   const ForwardMode mode = mode_of(f.flags);
-  if (direct_return(mode)) return;  // replies bypass Magline: no reply entry
+  if (one_way(f.flags)) return;  // no reply entry
   if (!hop) return;
   FlowKey k;
   k.family = seen.family;

@@ -36,6 +36,12 @@ inline ForwardMode mode_of(uint8_t flags) noexcept {
   return ForwardMode((flags & kFlowModeMask) >> 1);
 }
 inline uint8_t flags_of(ForwardMode m) noexcept { return uint8_t(uint8_t(m) << 1); }
+// Whether a forward entry's connection has a reply entry: not when the replies bypass Magline
+// (direct return), nor when they are translated without one (kFlowOneEntry). Such a connection
+// is seen one way only, as its client's frames show it.
+inline bool one_way(uint8_t flags) noexcept {
+  return direct_return(mode_of(flags)) || (flags & kFlowOneEntry) != 0;
+}
 
 class ConnectionSync {
  public:

@@ -59,6 +59,8 @@ inline constexpr uint8_t kFlowModeMask = 0x0e;  // ForwardMode << 1
 inline constexpr uint8_t kFlowAffinity = 0x10;  // a session-affinity record, not a connection
 inline constexpr uint8_t kFlowSynProxy = 0x20;  // a full-NAT connection the SYN proxy opened
 inline constexpr uint8_t kFlowProxyRecord = 0x40;  // a ProxyFlow, not a connection's direction
+inline constexpr uint8_t kFlowOneEntry = 0x80;  // a DNAT connection without a reply entry: its
+                                                // replies are translated from the backend alone
 
 // Original direction: where the connection goes, by address rather than by any table index, so
 // a new service snapshot never strands it.

@@ -32,15 +32,16 @@ bool is_multicast(const FlowKey& k) noexcept {
 }
 
 // The state of a connection's original-direction entry after a frame. Under direct return (L2
-// DSR, IPIP, GUE) the replies bypass Magline, so its one entry never sees the backend's side:
+// DSR, IPIP, GUE) the replies bypass Magline, and a DNAT connection of one entry has its
+// replies translated without one (one_way()), so its one entry never sees the backend's side:
 // an established connection is one-way (a made-up client's SYN and ACK look the same, and the
 // backend's RST to them is never seen), evicted when the table is full, idle ones first, and
-// the client's FIN counts as the close. A direct-return connection that loses its entry gets
-// Maglev's choice again, the same backend while the set is unchanged; a full-NAT one would lose
-// its source port.
-FlowState next_forward_state(FlowState from, const Parsed& p, ForwardMode mode) noexcept {
+// the client's FIN counts as the close. Such a connection that loses its entry gets Maglev's
+// choice again, the same backend while the set is unchanged; a full-NAT one would lose its
+// source port.
+FlowState next_forward_state(FlowState from, const Parsed& p, bool one_way) noexcept {
   const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
-  if (!direct_return(mode)) return next;
+  if (!one_way) return next;
   if (next == FlowState::tcp_established) return FlowState::tcp_one_way;
   return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
 }
@@ -155,6 +156,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     // no lookup): its frontend is looked up first.
     w.fe = FrontendHit{};
     w.cookie = w.no_state = false;
+    w.one_entry = -1;
     if (bare_syn(w.p) && w.p.has_l4) {
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
       if (w.fe.service != nullptr) {
@@ -332,7 +334,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   if (e != nullptr) {
     const FlowState state = flows_.state(e);
     ForwardFlow& f = e->value.fwd;
-    const FlowState next = next_forward_state(state, p, mode_of(f.flags));
+    const FlowState next = next_forward_state(state, p, one_way(f.flags));
     if ((tcp_closing_state(state) && next == FlowState::tcp_syn) ||
         (state == FlowState::tcp_syn && returns_cookie(pkt, w, f))) {
       erase_forward(e);  // a new connection on a closed or superseded tuple: choose afresh
@@ -534,13 +536,22 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     reply_key.dst = p.key.src;
     reply_key.dport = p.key.sport;
   }
+  // A DNAT connection whose replies can be translated without an entry keeps none (as
+  // prefetch_reply() found, when it chose this backend).
+  if (mode == ForwardMode::dnat &&
+      (w.one_entry >= 0 && w.pick == idx ? w.one_entry == 1 : returns_without_state(w, idx))) {
+    v.fwd.flags |= kFlowOneEntry;
+    ++counters_.one_entry_connections;
+  }
+  const bool reply_entry = !one_way(v.fwd.flags);
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
-  const uint64_t reply_hash = w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
+  const uint64_t reply_hash =
+      !reply_entry ? 0 : w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
 
   // A proxied connection is half-open until its backend completes Magline's handshake (30 s
   // at most, evictable like any handshake): a backend that does not answer keeps nothing.
   const FlowState state = proxied ? FlowState::tcp_syn
-                                  : next_forward_state(FlowState::free, p, mode);
+                                  : next_forward_state(FlowState::free, p, !reply_entry);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
@@ -552,7 +563,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
   ++counters_.new_connections;
 
-  if (!direct_return(mode)) {
+  if (reply_entry) {
     const uint16_t hop_id = last_hops_.intern(pkt.port, MacAddr::from(pkt.data + 6));
     if (hop_id == LastHops::kNone) {
       if (e != nullptr) flows_.erase(e);
@@ -602,6 +613,10 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
   }
   w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
   if (direct_return(s.spec().mode)) return;  // replies bypass Magline
+  if (s.spec().mode == ForwardMode::dnat) {
+    w.one_entry = returns_without_state(w, uint16_t(w.pick)) ? 1 : 0;
+    if (w.one_entry == 1) return;  // no reply entry to prepare
+  }
   const std::optional<NextHop>& hop = s.next_hop(size_t(w.pick));
   if (!hop) return;
   const Backend& b = s.backend(size_t(w.pick));

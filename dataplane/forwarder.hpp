@@ -16,7 +16,8 @@
 //
 // Return traffic: a full-NAT connection picks a source port whose reply the NIC delivers to this
 // worker (snat.hpp), so both directions stay here. A DNAT connection's replies may reach another
-// worker: the two entries are kept in step by ConnectionSync (conn_sync.hpp). ICMP errors carry
+// worker: the two entries are kept in step by ConnectionSync (conn_sync.hpp), unless the
+// connection has no reply entry (below). ICMP errors carry
 // no ports in their outer header, and a NIC spreads IP fragments by their addresses alone: one
 // about a connection another worker holds is handed to that worker (BurstOut::handoff), which
 // takes it through process_handed_off().
@@ -27,7 +28,15 @@
 // of them: Update::Kind::dnat_return) is translated back to that frontend and routed to the
 // client (stateless_reply()); the same serves connections whose entries a restart or an expiry
 // lost. A backend serving several DNAT frontends (NodePorts aside) cannot be told apart: its
-// replies without an entry are dropped (reply_ambiguous).
+// replies without an entry are dropped (reply_ambiguous), unless it served one of them first:
+// the control thread keeps that one's answer (control/publisher.hpp).
+//
+// One entry per DNAT connection: where its replies can be translated so (the map names its
+// frontend and a route leads to its client: returns_without_state()), a DNAT connection keeps
+// its forward entry alone (kFlowOneEntry), as a direct-return one does, and its replies and the
+// ICMP errors about them are translated from the map and routed to the client. Half the table
+// and half the set-up per connection; the replies leave by the route to the client rather than
+// by the hop the client's frames came from, and the connection is tracked one way.
 #pragma once
 
 #include <array>
@@ -110,6 +119,7 @@ struct ForwarderCounters {
   uint64_t rescheduled = 0;        // UDP/SCTP flows moved off a removed backend
   uint64_t replies = 0;
   uint64_t stateless_replies = 0;  // DNAT replies translated without an entry (stateless_reply())
+  uint64_t one_entry_connections = 0;  // DNAT connections opened without a reply entry
   uint64_t icmp_errors = 0;        // ICMP errors passed on to the host whose packet they quote
   uint64_t peer_messages_sent = 0;
   uint64_t peer_messages_lost = 0;
@@ -194,7 +204,10 @@ class Forwarder {
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;
   void icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
-                            BurstOut& out) noexcept;
+                            const std::optional<NextHop>& route, BurstOut& out) noexcept;
+  void icmp_error_to_client_routed(Packet& pkt, const Work& w, const FlowKey& k,
+                                   BurstOut& out) noexcept;
+  const uint16_t* dnat_frontend_of_reply(const FlowKey& reply) const noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
   bool slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept;
   void kernel_or_drop(Packet& pkt, const Parsed& p, DropReason r, BurstOut& out) noexcept;

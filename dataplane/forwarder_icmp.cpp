@@ -49,6 +49,10 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     // full-NAT's source port was only in the entry.
     const FrontendHit fe = frontends_.find(k.dst_addr(), k.dport, k.proto);
     const ServiceState* s = fe.service;
+    if (s == nullptr && dnat_frontend_of_reply(k) != nullptr) {  // a DNAT backend's side
+      icmp_error_to_client_routed(pkt, w, k, out);
+      return;
+    }
     if (s == nullptr) {
       kernel_or_drop(pkt, w.p, DropReason::icmp_error_no_flow, out);  // the node's own, perhaps
       return;
@@ -71,10 +75,32 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     return;
   }
   if (e->value.fwd.flags & kFlowReply) {
-    icmp_error_to_client(pkt, w, e->value.reply, out);
+    icmp_error_to_client(pkt, w, e->value.reply, std::nullopt, out);
   } else {
     icmp_error_to_backend(pkt, w, e->key.tag, e->value.fwd, out);
   }
+}
+
+// About a forwarded packet of a DNAT connection without a reply entry (one entry, or its reply
+// entry lost): the quote's destination, the backend, names the frontend, as for the
+// connection's replies (stateless_reply()), and the error is routed to the client. `k`: the
+// quote reversed, the reply's key.
+void Forwarder::icmp_error_to_client_routed(Packet& pkt, const Work& w, const FlowKey& k,
+                                            BurstOut& out) noexcept {
+  const uint16_t id = *dnat_frontend_of_reply(k);
+  if (id == kAmbiguousFrontend) {
+    drop(pkt, DropReason::reply_ambiguous, out);
+    return;
+  }
+  const std::optional<NextHop> route = node_.resolve(k.dst_addr());
+  if (!route) {
+    drop(pkt, DropReason::no_route_to_client, out);
+    return;
+  }
+  ReplyFlow r{};
+  r.flags = uint8_t(kFlowReply | flags_of(ForwardMode::dnat));
+  r.frontend = id;
+  icmp_error_to_client(pkt, w, r, route, out);
 }
 
 // To the backend, quoting the reply as the backend sent it (full-NAT: to Magline's address and
@@ -129,10 +155,12 @@ void Forwarder::icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t front
 }
 
 // To the client, from the frontend's address, quoting the packet as the client sent it (to the
-// frontend), back the way the connection came.
+// frontend), back the way the connection came, or by `route` when given (a DNAT connection
+// without a reply entry).
 void Forwarder::icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
+                                     const std::optional<NextHop>& route,
                                      BurstOut& out) noexcept {
-  if (r.last_hop == LastHops::kNone) {
+  if (!route && r.last_hop == LastHops::kNone) {
     drop(pkt, DropReason::last_hop_table_full, out);
     return;
   }
@@ -152,6 +180,10 @@ void Forwarder::icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow
     return;
   }
   ++counters_.icmp_errors;
+  if (route) {
+    send_to(pkt, *route, out);
+    return;
+  }
   const Neighbor& hop = last_hops_.at(r.last_hop);
   transmit(pkt, hop.port, hop.mac, out);
 }

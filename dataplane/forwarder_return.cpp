@@ -13,10 +13,7 @@ namespace magline::dp {
 // the kernel's or dropped, as any frame for no one.
 void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept {
   const Parsed& p = w.p;
-  const uint16_t* id = nullptr;
-  if (dnat_returns_.size() != 0 && !node_.is_local(p.key.dst_addr())) {
-    id = dnat_returns_.find(Endpoint{p.key.src_addr(), p.key.sport, p.key.proto});
-  }
+  const uint16_t* id = dnat_frontend_of_reply(p.key);
   if (id == nullptr) {
     kernel_or_drop(pkt, p, DropReason::no_service, out);
     return;
@@ -42,13 +39,23 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
   send_to(pkt, *hop, out);
 }
 
+// The frontend (or kAmbiguousFrontend) of the DNAT connection a reply with key `reply` is for,
+// by its source, the backend; null when it is no DNAT backend's or it goes to this node.
+const uint16_t* Forwarder::dnat_frontend_of_reply(const FlowKey& reply) const noexcept {
+  if (dnat_returns_.size() == 0 || node_.is_local(reply.dst_addr())) return nullptr;
+  return dnat_returns_.find(Endpoint{reply.src_addr(), reply.sport, reply.proto});
+}
+
 // Whether the replies of a DNAT connection to backend `idx` can be translated without an
-// entry: the backend serves this frontend alone, and a route leads to the client.
+// entry: the map names this frontend for the backend, and a route leads to the client through a
+// neighbour known now (else the reply entry's last hop, the client's frame's source MAC, is the
+// better way back).
 bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
   const Backend& b = w.fe.service->backend(idx);
   const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
-  return id != nullptr && *id == w.fe.service->frontend_id(w.fe.index) &&
-         node_.resolve(w.p.key.src_addr()).has_value();
+  if (id == nullptr || *id != w.fe.service->frontend_id(w.fe.index)) return false;
+  const std::optional<NextHop> hop = node_.resolve(w.p.key.src_addr());
+  return hop && neighbors_.find(hop->ip) != nullptr;
 }
 
 }  // namespace magline::dp

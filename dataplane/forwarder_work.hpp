@@ -35,6 +35,8 @@ struct Forwarder::Work {
   int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
   uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
   uint16_t reply_port = 0;  // full-NAT: the source port in that key
+  int8_t one_entry = -1;  // DNAT: 1 when that choice's replies need no entry, 0 when they do,
+                          // -1: not decided ahead
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
   bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare, no lookup

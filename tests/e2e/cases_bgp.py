@@ -293,6 +293,14 @@ class BgpCases:
                        f"DNAT replies of {first}'s connections without an entry")
             if not translated:
                 problems.append(f"{second} translated no DNAT reply without an entry")
+            # Client 2 is routed through a known neighbour, the router: each node opens its
+            # DNAT connections with one entry (architecture.md, "One entry per DNAT
+            # connection").
+            one_entry = {n: total(node_samples(n), "magline_one_entry_connections_total")
+                         for n in (first, second)}
+            out.append(f"DNAT connections opened with one entry: {one_entry}")
+            if not one_entry[first]:
+                problems.append(f"{first} opened no DNAT connection of one entry")
 
             stopped = running[first]
             t1 = time.monotonic()

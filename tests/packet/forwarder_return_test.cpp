@@ -21,6 +21,7 @@ constexpr const char* kFarClient = "198.19.0.10";
 constexpr const char* kFarClient6 = "2001:db8:19::10";
 constexpr const char* kRouter = "198.18.0.254";
 constexpr const char* kRouter6 = "2001:db8::fe";
+constexpr Mac kClientMac{0x02, 0, 0, 0, 0, 0x0c};  // an on-link client's
 
 class ReturnTest : public ForwarderTest {
  protected:
@@ -81,13 +82,99 @@ TEST_F(ReturnTest, AClientOnLinkIsReachedDirectlyAndAnUnknownNeighbourIsResolved
 }
 
 TEST_F(ReturnTest, AnEntryStillWinsOverTheBackendsFrontend) {
-  // The connection opened here: its replies take their entry (the frontend it was opened on,
-  // the last hop it came from), not the stateless path.
-  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+  // A connection from an on-link client whose address is not resolved yet records its reply
+  // entry (the way back is the hop its frames came from), and its replies take it: the
+  // frontend it was opened on, the client's own MAC.
+  ASSERT_EQ(h.run(Packet().eth(kClientMac, kLbMac).ipv4(kClient, "198.18.100.9")
                       .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
-  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 2u);
+  const Outcome r = h.run(from_backend("198.18.1.50", kClient));
+  ASSERT_EQ(r.verdict, Verdict::tx) << to_string(r);
+  EXPECT_EQ(r.frame, Packet().eth(kLbMac, kClientMac).ipv4("198.18.100.9", kClient).ttl(63)
+                         .tcp(80, 41000, kTcpAck | kTcpPsh).payload("answer").bytes());
   EXPECT_EQ(h.forwarder().counters().replies, 1u);
   EXPECT_EQ(h.forwarder().counters().stateless_replies, 0u);
+}
+
+// One entry per DNAT connection (forwarder.hpp): a connection whose replies the map translates
+// and whose client a route and a known neighbour lead back to keeps its forward entry alone;
+// the replies, and ICMP errors about its forwarded packets, take the map and the route.
+TEST_F(ReturnTest, AConnectionWhoseRepliesNeedNoEntryKeepsOne) {
+  auto client = [&](uint8_t flags, std::string_view data = {}) {
+    return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                     .tcp(41000, 80, flags).payload(data).bytes());
+  };
+  const Outcome syn = client(dp::kTcpSyn);
+  ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+  EXPECT_EQ(syn.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kFarClient, "198.18.1.50")
+                           .ttl(63).tcp(41000, 8080, dp::kTcpSyn).bytes());
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
+  EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
+  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                   .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+  EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
+                              .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  EXPECT_EQ(client(kTcpAck, "GET /").verdict, Verdict::tx);
+  dp::FlowKey fwd;
+  fwd.proto = dp::kProtoTcp;
+  fwd.src = dp::parse_ip(kFarClient)->bytes;
+  fwd.sport = 41000;
+  fwd.dst = dp::parse_ip("198.18.100.9")->bytes;
+  fwd.dport = 80;
+  const dp::FlowTable& t = h.forwarder().flows();
+  const dp::FlowEntry* e = t.find(fwd, t.hash(fwd), 0);
+  ASSERT_NE(e, nullptr);
+  EXPECT_TRUE(e->value.fwd.flags & dp::kFlowOneEntry);
+  // Tracked one way, as a direct-return connection: established as the client shows it, and
+  // closed by the client's FIN (the backend may still answer: its replies need no entry).
+  EXPECT_EQ(t.state(e), dp::FlowState::tcp_one_way);
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(client(kTcpAck | dp::kTcpFin).verdict, Verdict::tx);
+  EXPECT_EQ(t.state(e), dp::FlowState::tcp_closed);
+  EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 3u);
+  EXPECT_EQ(h.forwarder().counters().replies, 0u);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
+
+  // A router on the backend's side: the forwarded request was too big. To the client, from the
+  // frontend, quoting the request as the client sent it, by the route.
+  const Outcome too_big = h.run(
+      Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.1", kFarClient)
+          .icmp_error(3, 4, Packet().ipv4(kFarClient, "198.18.1.50").ttl(63)
+                                .tcp(41000, 8080, kTcpAck).payload("GET /"), 48, 1280)
+          .bytes());
+  ASSERT_EQ(too_big.verdict, Verdict::tx) << to_string(too_big);
+  EXPECT_EQ(too_big.frame,
+            Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient).ttl(63)
+                .icmp_error(3, 4, Packet().ipv4(kFarClient, "198.18.100.9").ttl(63)
+                                      .tcp(41000, 80, kTcpAck).payload("GET /"), 48, 1280)
+                .bytes());
+  EXPECT_EQ(h.forwarder().counters().icmp_errors, 1u);
+}
+
+TEST_F(ReturnTest, ABackendAnotherFrontendGainsKeepsItsFirstFrontendsConnections) {
+  // web's connection, one entry; then api gains web's backend. The control thread keeps the
+  // map's answer at web (control/publisher.hpp): web's replies go on without an entry, api's
+  // connections record theirs, which win.
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                      .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
+  h.add(service("dnat-api", "198.18.100.10", 443, Protocol::tcp, ForwardMode::dnat,
+                {{"198.18.1.50", 8080}}));
+  ASSERT_EQ(h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.10")
+                      .tcp(41001, 443, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 3u);  // web's one, api's two
+  const Outcome web = h.run(from_backend("198.18.1.50", kFarClient, 8080));
+  ASSERT_EQ(web.verdict, Verdict::tx) << to_string(web);
+  EXPECT_EQ(web.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
+                           .ttl(63).tcp(80, 41000, kTcpAck | kTcpPsh).payload("answer").bytes());
+  const Outcome api = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                .tcp(8080, 41001, kTcpAck).bytes());
+  ASSERT_EQ(api.verdict, Verdict::tx) << to_string(api);
+  EXPECT_EQ(api.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.10", kFarClient)
+                           .ttl(63).tcp(443, 41001, kTcpAck).bytes());
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 1u);
+  EXPECT_EQ(h.forwarder().counters().replies, 1u);
 }
 
 TEST_F(ReturnTest, WhatIsNotABackendsReplyIsDroppedAsBefore) {
@@ -121,9 +208,11 @@ TEST_F(ReturnTest, AnotherNodesConnectionGoesOnHereWhenTheRouterMovesIt) {
   ASSERT_EQ(f.verdict, Verdict::tx) << to_string(f);
   EXPECT_EQ(f.frame, Packet().eth(kLbMac, kBackendMac).ipv4(kFarClient, "198.18.1.50").ttl(63)
                          .tcp(41000, 8080, kTcpAck).payload("more").bytes());
+  // Recorded as a connection of one entry: its replies go on without one.
+  EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
   EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
-  EXPECT_EQ(h.forwarder().counters().stateless_replies, 1u);
-  EXPECT_EQ(h.forwarder().counters().replies, 1u);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 2u);
+  EXPECT_EQ(h.forwarder().counters().replies, 0u);
 }
 
 TEST(DnatReturns, ABackendBeyondTheMapsCapacityIsCountedAndItsRepliesDroppedAsBefore) {
@@ -180,11 +269,11 @@ TEST_F(DnatSynGuardTest, WhileEngagedASynWritesNothingAndItsAckOpensTheConnectio
   EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
                               .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
   EXPECT_EQ(client(kTcpAck).verdict, Verdict::tx);
-  EXPECT_EQ(entries(), 2u);  // the connection and its reply entry
+  EXPECT_EQ(entries(), 1u);  // the connection, of one entry: its replies need none
   EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
   EXPECT_EQ(h.run(from_backend("198.18.1.50", kFarClient)).verdict, Verdict::tx);
-  EXPECT_EQ(h.forwarder().counters().replies, 1u);
-  EXPECT_EQ(h.forwarder().counters().stateless_replies, 1u);  // the SYN-ACK alone
+  EXPECT_EQ(h.forwarder().counters().replies, 0u);
+  EXPECT_EQ(h.forwarder().counters().stateless_replies, 2u);
 }
 
 TEST_F(DnatSynGuardTest, ASynKeepsItsEntriesWhereItsRepliesCouldNotBeTranslated) {
@@ -198,7 +287,7 @@ TEST_F(DnatSynGuardTest, ASynKeepsItsEntriesWhereItsRepliesCouldNotBeTranslated)
   EXPECT_EQ(h.forwarder().counters().syns_without_state, 0u);
   guard(dp::SynProxy::off);
   EXPECT_EQ(client(dp::kTcpSyn, 41002).verdict, Verdict::tx);
-  EXPECT_EQ(entries(), 6u);
+  EXPECT_EQ(entries(), 5u);  // a connection of one entry (its replies need none)
 }
 
 TEST(DnatSynGuard, AutoEngagesAfterASecondOfHandshakesThatDoNotComplete) {
@@ -206,6 +295,7 @@ TEST(DnatSynGuard, AutoEngagesAfterASecondOfHandshakesThatDoNotComplete) {
   config.syn_proxy_threshold = 3;
   Harness h(config);
   h.route("198.19.0.0/24", kRouter);
+  h.neighbor(kRouter, kRouterMac);
   h.neighbor("198.18.1.50", kBackendMac);
   const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
                                 ForwardMode::dnat, {{"198.18.1.50", 8080}}));

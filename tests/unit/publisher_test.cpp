@@ -105,12 +105,28 @@ TEST(Publisher, TellsTheWorkersEachDnatBackendsOneFrontendAsItChanges) {
   EXPECT_EQ(c->updates.back().kind, dp::Update::Kind::dnat_return);
   EXPECT_EQ(c->updates[c->updates.size() - 3].kind, dp::Update::Kind::service);
 
-  // Another DNAT service on one of the backends: that one is ambiguous now.
+  // Another DNAT service on one of web's backends: it stays web's while web has it (web's
+  // connections to it may hold no reply entry; api's record theirs).
   dp::Service api = dnat("api", "198.18.100.2", {"198.18.1.11"});
   c = pub.update({api}, {}, 0);
   ASSERT_TRUE(c.ok());
+  EXPECT_TRUE(dnat_returns(pub, *c).empty());
+  // A backend two services gain in one change is neither's; once one of them leaves it, the
+  // other's.
+  c = pub.update({dnat("b1", "198.18.100.3", {"198.18.1.13"}),
+                  dnat("b2", "198.18.100.4", {"198.18.1.13"})},
+                 {}, 0);
+  ASSERT_TRUE(c.ok());
   EXPECT_EQ(dnat_returns(pub, *c),
-            (std::map<std::string, std::string>{{"198.18.1.11:8080/6", "ambiguous"}}));
+            (std::map<std::string, std::string>{{"198.18.1.13:8080/6", "ambiguous"}}));
+  c = pub.update({}, {"b1"}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(dnat_returns(pub, *c),
+            (std::map<std::string, std::string>{{"198.18.1.13:8080/6", "198.18.100.4"}}));
+  c = pub.update({}, {"b2"}, 0);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(dnat_returns(pub, *c),
+            (std::map<std::string, std::string>{{"198.18.1.13:8080/6", "-"}}));
 
   // A change that leaves the answers as they were tells nothing (weights, a backend of the
   // full-NAT service); a backend removed from "web" is web's no more.
