@@ -339,10 +339,13 @@ int measure(int argc, char** argv) {
   dp::Node node;
   // With a kernel interface (kernel-flood-1M): frames for the node go to the slow ring, which
   // nobody drains here; no other path sends any.
-  node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 15}}, 1500, true});
-  // flood-1M's made-up clients (198.20/16) behind a router: DNAT's SYNs go without state only
-  // where a route leads back to the client.
-  node.routes.push_back({{dp::IpAddr::v4(198, 20, 0, 0), 16}, dp::IpAddr::v4(198, 18, 0, 254), 0});
+  node.ports.push_back({0, "null0", kLbMac, {{dp::IpAddr::v4(198, 18, 0, 1), 16}}, 1500, true});
+  // The clients (198.19/16) and flood-1M's made-up ones (198.20/16) behind the edge router, as
+  // an edge load balancer sees them: DNAT's replies go without an entry only where a route
+  // leads back to the client through a known neighbour.
+  const dp::IpAddr router = dp::IpAddr::v4(198, 18, 0, 254);
+  node.routes.push_back({{dp::IpAddr::v4(198, 19, 0, 0), 16}, router, 0});
+  node.routes.push_back({{dp::IpAddr::v4(198, 20, 0, 0), 16}, router, 0});
   dp::Service svc;
   svc.name = "bench/web:http";
   svc.mode = mode;
@@ -364,8 +367,8 @@ int measure(int argc, char** argv) {
   auto fresh_change = fresh_publisher.publish({fresh_svc}, 0);
   if (!fresh_change) return 1;
 
-  // A worker with the service and the backends' neighbours in its update ring (applied in its
-  // first turn).
+  // A worker with the service and the backends' and the router's neighbours in its update ring
+  // (applied in its first turn).
   auto make_forwarder = [&](const dp::Steering& steering, size_t capacity, uint16_t worker = 0,
                             bool fresh = false) {
     dp::ForwarderConfig fc;
@@ -382,6 +385,10 @@ int measure(int argc, char** argv) {
       u.neighbor = {dp::IpAddr::v4(0xc6120100u + b), kBackendMac, 0, true};
       ups.push_back(u);
     }
+    dp::Update r;
+    r.kind = dp::Update::Kind::neighbor;
+    r.neighbor = {router, kClientMac, 0, true};
+    ups.push_back(r);
     bench->updates->enqueue_burst(ups.data(), uint32_t(ups.size()));
     dp::WorkerRings<dpdk::SpscRing> rings{&*bench->updates, {nullptr, nullptr},
                                           {nullptr, nullptr}, &*bench->slow, nullptr};
