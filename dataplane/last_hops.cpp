@@ -13,6 +13,8 @@ LastHops::LastHops(size_t capacity) : capacity_(std::min<size_t>(capacity, kNone
 }
 
 uint16_t LastHops::intern(uint16_t port, const MacAddr& mac) noexcept {
+  // Most connections come through one router: the last answer first (ids are never reused).
+  if (last_ != kNone && hops_[last_].port == port && hops_[last_].mac == mac) return last_;
   uint8_t key[8];
   mac.store(key);
   key[6] = uint8_t(port);
@@ -23,9 +25,9 @@ uint16_t LastHops::intern(uint16_t port, const MacAddr& mac) noexcept {
       if (hops_.size() == capacity_) return kNone;
       hops_.push_back(Neighbor{mac, port});  // within the reserved capacity: no allocation
       index_[i] = uint16_t(hops_.size() - 1);
-      return index_[i];
+      return last_ = index_[i];
     }
-    if (hops_[id].port == port && hops_[id].mac == mac) return id;
+    if (hops_[id].port == port && hops_[id].mac == mac) return last_ = id;
   }
 }
 

@@ -30,6 +30,7 @@ class LastHops {
   std::vector<uint16_t> index_;      // open addressing over ids, kNone = empty
   size_t mask_;
   size_t capacity_;
+  uint16_t last_ = kNone;  // the id intern() returned last
 };
 
 }  // namespace magline::dp

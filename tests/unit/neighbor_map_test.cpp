@@ -5,6 +5,8 @@
 #include <map>
 #include <random>
 
+#include "dataplane/last_hops.hpp"
+
 namespace magline::dp {
 namespace {
 
@@ -96,6 +98,30 @@ TEST(NeighborMap, MatchesAnOrderedMapUnderChurn) {
       }
     }
   }
+}
+
+// A worker's last hops (last_hops.hpp): one id per (port, MAC), never reused; the last answer
+// is kept for the next connection (most come through one router) and never mistaken for
+// another pair's.
+TEST(LastHops, EachPortAndMacKeepsItsIdAndAFullTableAnswersTheKnownOnes) {
+  LastHops hops(3);
+  const MacAddr a{{0x02, 0, 0, 0, 0, 0x0a}}, b{{0x02, 0, 0, 0, 0, 0x0b}};
+  const uint16_t a0 = hops.intern(0, a);
+  EXPECT_EQ(hops.intern(0, a), a0);
+  const uint16_t b0 = hops.intern(0, b);
+  const uint16_t a1 = hops.intern(1, a);  // the same MAC on another port
+  EXPECT_NE(b0, a0);
+  EXPECT_NE(a1, a0);
+  EXPECT_NE(a1, b0);
+  EXPECT_EQ(hops.intern(0, a), a0);
+  EXPECT_EQ(hops.intern(0, b), b0);
+  EXPECT_EQ(hops.intern(0, b), b0);
+  EXPECT_EQ(hops.at(a1).port, 1);
+  EXPECT_EQ(hops.at(a1).mac, a);
+  EXPECT_EQ(hops.at(b0).mac, b);
+  EXPECT_EQ(hops.intern(2, a), LastHops::kNone);  // full
+  EXPECT_EQ(hops.intern(1, a), a1);
+  EXPECT_EQ(hops.size(), 3u);
 }
 
 }  // namespace
