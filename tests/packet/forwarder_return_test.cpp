@@ -49,6 +49,16 @@ class ReturnTest : public ForwarderTest {
     return p.tcp(sport, 41000, kTcpAck | kTcpPsh).payload("answer").bytes();
   }
 
+  // The backend's SYN-ACK to the far client (port 41000), translated to web's frontend and
+  // routed without an entry.
+  void expect_synack_translated() {
+    const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                     .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
+    ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+    EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
+                                .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  }
+
   const dp::ServiceState* web_ = nullptr;
   const dp::ServiceState* web6_ = nullptr;
 };
@@ -110,11 +120,7 @@ TEST_F(ReturnTest, AConnectionWhoseRepliesNeedNoEntryKeepsOne) {
                            .ttl(63).tcp(41000, 8080, dp::kTcpSyn).bytes());
   EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
   EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
-  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
-                                   .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
-  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
-  EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
-                              .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  expect_synack_translated();
   EXPECT_EQ(client(kTcpAck, "GET /").verdict, Verdict::tx);
   dp::FlowKey fwd;
   fwd.proto = dp::kProtoTcp;
@@ -263,11 +269,7 @@ TEST_F(DnatSynGuardTest, WhileEngagedASynWritesNothingAndItsAckOpensTheConnectio
   EXPECT_EQ(entries(), 0u);
   EXPECT_EQ(h.forwarder().counters().syns_without_state, 1u);
   EXPECT_EQ(h.forwarder().counters().new_connections, 0u);
-  const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
-                                   .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
-  ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
-  EXPECT_EQ(synack.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
-                              .ttl(63).tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+  expect_synack_translated();
   EXPECT_EQ(client(kTcpAck).verdict, Verdict::tx);
   EXPECT_EQ(entries(), 1u);  // the connection, of one entry: its replies need none
   EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
