@@ -163,7 +163,14 @@ size_t FrontendMap::home(const Key& k) const noexcept {
          mask_;
 }
 
+size_t FrontendMap::addr_bucket(const IpAddr& addr) noexcept {
+  return size_t(hash_mum(load_le64(addr.data()) ^ kHashP0,
+                         load_le64(addr.data() + 8) ^ uint64_t(addr.family) ^ kHashP1)) &
+         (kAddrBuckets - 1);
+}
+
 FrontendHit FrontendMap::find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
+  if (addr_count_[addr_bucket(addr)] == 0) return {};
   const Key k = key_of(addr, port, proto);
   for (size_t i = home(k);; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
@@ -180,6 +187,7 @@ void FrontendMap::insert(const Frontend& f, const ServiceState* s, uint16_t inde
     if (slot.value == nullptr) {
       slot = Slot{k, s, index, s->frontend_slot(index)};
       ++size_;
+      ++addr_count_[addr_bucket(f.addr)];
       return;
     }
     if (slot.key == k) {
@@ -201,6 +209,7 @@ bool FrontendMap::erase(const Frontend& f) noexcept {
   backward_shift_erase(slots_, mask_, i, [](const Slot& s) { return s.value != nullptr; },
                        [this](const Slot& s) { return home(s.key); });
   --size_;
+  --addr_count_[addr_bucket(f.addr)];
   return true;
 }
 

@@ -193,11 +193,18 @@ class FrontendMap {
   };
   static Key key_of(const IpAddr& addr, uint16_t port, uint8_t proto) noexcept;
   size_t home(const Key& k) const noexcept;
+  static size_t addr_bucket(const IpAddr& addr) noexcept;
   void grow();
 
   std::vector<Slot> slots_;
   size_t mask_ = 0;
   size_t size_ = 0;
+  // Frontends per bucket of their address (a hash of it alone): a destination whose bucket
+  // holds none is no frontend's, answered without probing the slots. The slots are sized for
+  // every frontend a node may have (megabytes), so a probe at a destination packets chose (a
+  // DNAT reply's client, a flood's) is a cache miss; this is 16 KiB.
+  static constexpr size_t kAddrBuckets = 4096;
+  std::vector<uint32_t> addr_count_ = std::vector<uint32_t>(kAddrBuckets, 0);
 };
 
 // A consistent set of services with their frontend index: what `magline table` prints and what
