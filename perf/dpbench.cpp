@@ -23,6 +23,9 @@
 //                  address (its port has a kernel interface): the exception path takes them up
 //                  to its rate (10,000 a second) and drops the rest as kernel_rate_limited; the
 //                  established frames must all be forwarded
+//   reply-1M       (dnat) hit-1M's connections answered by their backends (Maglev's pick for
+//                  each client): replies by their reply entries, or, for connections of one
+//                  entry, translated without one; the per-reply cost of either
 //   hit-1k-2w      hit-1k on two workers at once (lcores 0 and 1, a queue and a forwarder
 //                  each), against testpmd with two forwarding cores: the scaling figure
 //
@@ -31,7 +34,7 @@
 //
 // Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]
 //                        [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|kernel-flood-1M|
-//                                hit-1k-2w]
+//                                reply-1M|hit-1k-2w]
 //                        [--mode full_nat|dnat|dsr_l2|ipip|gue]   (the service's mode; full_nat
 //                                                                  by default)
 //                        [--affinity client_ip|none]     (session affinity; none by default)
@@ -71,165 +74,10 @@
 #include "dataplane/worker.hpp"
 #include "dataplane/checksum.hpp"
 #include "dataplane/rewrite.hpp"
+#include "perf/dpbench_io.hpp"
 
 namespace magline::bench {
 namespace {
-
-constexpr uint16_t kBurst = 32;
-const dp::MacAddr kLbMac{{0x02, 0, 0, 0, 0, 0x01}};
-const dp::MacAddr kClientMac{{0x02, 0, 0, 0, 0, 0x0a}};
-const dp::MacAddr kBackendMac{{0x02, 0, 0, 0, 0, 0x0b}};
-
-// A 64-byte Ethernet/IPv4/TCP frame (with the FCS the wire would add: 60 bytes here).
-std::vector<uint8_t> tcp_frame(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport,
-                               uint8_t flags) {
-  std::vector<uint8_t> f(60, 0);
-  kLbMac.store(f.data());
-  kClientMac.store(f.data() + 6);
-  f[12] = 0x08;
-  uint8_t* ip = f.data() + 14;
-  ip[0] = 0x45;
-  dp::store_be16(ip + 2, 46);  // 20 IP + 20 TCP + 6 payload
-  ip[8] = 64;
-  ip[9] = dp::kProtoTcp;
-  dp::store_be32(ip + 12, src);
-  dp::store_be32(ip + 16, dst);
-  dp::store_be16(ip + 10, dp::ipv4_header_checksum(ip, 20));
-  uint8_t* tcp = ip + 20;
-  dp::store_be16(tcp, sport);
-  dp::store_be16(tcp + 2, dport);
-  tcp[12] = 5 << 4;
-  tcp[13] = flags;
-  dp::store_be16(tcp + 14, 65535);
-  const dp::IpAddr s = dp::IpAddr::v4(src), d = dp::IpAddr::v4(dst);
-  dp::store_be16(tcp + 16, dp::l4_checksum(s, d, dp::kProtoTcp, tcp, 26, 16));
-  return f;
-}
-
-enum class Mode { macswap, hit, fresh, flood, kernel_flood };
-
-// The worker's port: net_null's buffers, each filled with the next frame of the traffic mix as
-// it is received (a 64-byte copy, the work a NIC's DMA does: testpmd's baseline pays the same
-// copy through net_null's copy=1), and sent back to net_null.
-struct GenIo {
-  uint16_t port_id = 0;
-  uint16_t queue = 0;
-  Mode mode = Mode::hit;
-  const std::vector<uint8_t>* frame = nullptr;  // the template
-  uint32_t flows = 0;                           // hit: how many distinct flows are cycled
-  uint32_t seq = 0;
-  uint32_t mixed = 0;  // flood: every other frame is a SYN
-  uint32_t fresh = 0;  // flood: the SYNs' made-up clients
-  uint64_t received = 0, sent = 0;
-
-  uint16_t rx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
-    n = dpdk::rx_burst(port_id, queue, pkts, n, 0);
-    const std::vector<uint8_t>& f = *frame;
-    for (uint16_t i = 0; i < n; ++i) {
-      std::memcpy(pkts[i].data, f.data(), f.size());
-      pkts[i].len = uint16_t(f.size());
-      // The client: flow k of the mix (hit: k cycles over the flows in a scattered order;
-      // new: k never repeats). Checksums are left as they are: the pipeline updates them
-      // incrementally and never verifies them. An odd step modulo a power of two visits every
-      // flow once per round (no division: the generator stands in for the NIC and should cost
-      // next to nothing).
-      if (mode == Mode::kernel_flood && (++mixed & 1)) {
-        // For the node itself (198.18.0.1), from made-up clients: no service's, no connection's.
-        const uint32_t j = fresh++;
-        dp::store_be32(pkts[i].data + 26, 0xc6140000u | (j >> 14));
-        dp::store_be32(pkts[i].data + 30, 0xc6120001u);
-        continue;
-      }
-      if (mode == Mode::flood && (++mixed & 1)) {
-        // A flood SYN from a made-up client never seen before (198.20.x.y).
-        const uint32_t j = fresh++;
-        dp::store_be32(pkts[i].data + 26, 0xc6140000u | (j >> 14));
-        dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (j & 0x3fff)));
-        pkts[i].data[47] = dp::kTcpSyn;
-        continue;
-      }
-      const uint32_t k = mode == Mode::fresh ? seq++
-                         : (flows & (flows - 1)) == 0 ? (seq += 2654435761u) & (flows - 1)
-                                                      : (seq += 2654435761u) % flows;
-      dp::store_be32(pkts[i].data + 26, 0xc6130000u | (k >> 14));  // 198.19.x.y
-      dp::store_be16(pkts[i].data + 34, uint16_t(1024 + (k & 0x3fff)));
-    }
-    received += n;
-    return n;
-  }
-  uint16_t tx(uint16_t, dp::Packet* pkts, uint16_t n) noexcept {
-    const uint16_t took = dpdk::tx_burst(port_id, queue, pkts, n);
-    sent += took;
-    return took;
-  }
-  void free(const dp::Packet* pkts, uint16_t n) noexcept { dpdk::free_packets(pkts, n); }
-};
-
-// One worker as `magline run` runs it (dataplane/worker.hpp), on a GenIo.
-struct Bench {
-  using W = dp::Worker<GenIo, dpdk::SpscRing>;
-  GenIo io;
-  std::optional<dpdk::SpscRing<dp::Update>> updates;
-  std::optional<dpdk::SpscRing<dp::SlowPacket>> slow;
-  dp::TrafficRows traffic;
-  dp::WorkerShare share;
-  std::unique_ptr<W> worker;
-  const dp::ForwarderCounters& counters() const { return worker->forwarder().counters(); }
-  const dp::FlowTable& flows() const { return worker->forwarder().flows(); }
-};
-
-struct Job {
-  Mode mode;
-  uint16_t port;
-  uint16_t queue;
-  double seconds;
-  const std::vector<uint8_t>* frame;  // the template
-  uint32_t flows;                     // hit: how many distinct flows are cycled
-  Bench* bench;
-  // results
-  uint64_t packets = 0;
-  uint64_t forwarded = 0;
-  uint64_t cycles = 0;
-};
-
-int worker(void* arg) {
-  Job& job = *static_cast<Job*>(arg);
-  const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t start = rte_get_tsc_cycles();
-  const uint64_t end = start + uint64_t(job.seconds * double(hz));
-  uint64_t now_tsc = start;
-  if (job.mode != Mode::macswap) {
-    GenIo& io = job.bench->io;
-    io.port_id = job.port;
-    io.queue = job.queue;
-    io.mode = job.mode;
-    io.frame = job.frame;
-    io.flows = job.flows;
-    const uint64_t received = io.received, sent = io.sent;
-    while ((now_tsc = rte_get_tsc_cycles()) < end) job.bench->worker->poll(now_tsc / (hz / 1000));
-    job.packets = io.received - received;
-    job.forwarded = io.sent - sent;
-    job.cycles = rte_get_tsc_cycles() - start;
-    return 0;
-  }
-  dp::Packet pkts[kBurst];
-  GenIo gen{job.port, job.queue, Mode::hit, job.frame, job.flows};
-  while ((now_tsc = rte_get_tsc_cycles()) < end) {
-    const uint16_t n = gen.rx(0, pkts, kBurst);
-    for (uint16_t i = 0; i < n; ++i) {
-      uint8_t tmp[6];
-      std::memcpy(tmp, pkts[i].data, 6);
-      std::memcpy(pkts[i].data, pkts[i].data + 6, 6);
-      std::memcpy(pkts[i].data + 6, tmp, 6);
-    }
-    const uint16_t sent = gen.tx(0, pkts, n);
-    if (sent < n) dpdk::free_packets(pkts + sent, uint16_t(n - sent));
-  }
-  job.packets = gen.received;
-  job.forwarded = gen.sent;
-  job.cycles = rte_get_tsc_cycles() - start;
-  return 0;
-}
 
 int measure(int argc, char** argv);
 
@@ -238,7 +86,7 @@ int measure(int argc, char** argv);
 constexpr const char* kUsage =
     "Usage: magline-dpbench [--seconds S] [--flows N] [--testpmd PATH|none]\n"
     "                       [--only copy+macswap|hit-1k|hit-1M|new|flood-1M|kernel-flood-1M|\n"
-    "                               hit-1k-2w]\n"
+    "                               reply-1M|hit-1k-2w]\n"
     "                       [--mode full_nat|dnat|dsr_l2|ipip|gue] [--affinity client_ip|none]\n"
     "                       [--new-capacity N] [--syn-proxy off|on|auto]\n"
     "Packets per second per worker core through the real worker loop on net_null, next to\n"
@@ -417,7 +265,8 @@ int measure(int argc, char** argv) {
     // The two-worker figure is a ratio to the one-worker one: hit-1k-2w runs hit-1k too;
     // flood-1M runs on hit-1M's connections.
     return only.empty() || only == name || (only == "hit-1k-2w" && name == "hit-1k") ||
-           ((only == "flood-1M" || only == "kernel-flood-1M") && name == "hit-1M");
+           ((only == "flood-1M" || only == "kernel-flood-1M" || only == "reply-1M") &&
+            name == "hit-1M");
   };
   if (wanted("copy+macswap")) {
     Job job{Mode::macswap, port->id(), 0, seconds, &ack, uint32_t(flows), nullptr};
@@ -433,6 +282,9 @@ int measure(int argc, char** argv) {
     uint64_t frames = 0, forwarded = 0, to_kernel = 0, limited = 0, other_drops = 0;
     uint64_t reopened = 0;
   } kflood;
+  struct {
+    uint64_t frames = 0, by_entry = 0, without_entry = 0, dropped = 0;
+  } replies;
   constexpr uint32_t kMillion = 1u << 20;
   for (const uint32_t n : {uint32_t(flows), kMillion}) {
     if (!wanted(n == kMillion ? "hit-1M" : "hit-1k")) continue;
@@ -486,6 +338,31 @@ int measure(int argc, char** argv) {
                    (c1.syns_without_state - c0.syns_without_state),
                mix.packets};
       results.push_back({"flood-1M", mix});
+    }
+    if (n == kMillion && mode == dp::ForwardMode::dnat && wanted("reply-1M")) {
+      // hit-1M's connections answered by their backends: by their reply entries, or, for
+      // connections of one entry, translated without one (docs/architecture.md).
+      const dp::ServiceState& state = *publisher.find_by_name(svc.name);
+      std::vector<uint8_t> backend_of(n);
+      for (uint32_t k = 0; k < n; ++k) {
+        dp::FlowKey key;
+        key.proto = dp::kProtoTcp;
+        dp::store_be32(key.src.data(), 0xc6130000u | (k >> 14));
+        dp::store_be32(key.dst.data(), 0xc6126401u);
+        key.sport = uint16_t(1024 + (k & 0x3fff));
+        key.dport = 80;
+        backend_of[k] = state.backend(state.pick(dp::hash_flow(key, dp::kFlowHashSeed)))
+                            .addr.bytes[3];
+      }
+      const dp::ForwarderCounters c0 = fwd->counters();
+      Job job{Mode::reply, port->id(), 0, seconds, &ack, n, fwd.get(), backend_of.data()};
+      launch(job);
+      const dp::ForwarderCounters& c1 = fwd->counters();
+      uint64_t dropped = 0;
+      for (size_t r = 0; r < c1.drops.size(); ++r) dropped += c1.drops[r] - c0.drops[r];
+      replies = {job.packets, c1.replies - c0.replies,
+                 c1.stateless_replies - c0.stateless_replies, dropped};
+      results.push_back({"reply-1M", job});
     }
     keep.push_back(std::move(fwd));
   }
@@ -630,6 +507,20 @@ int measure(int argc, char** argv) {
                 (unsigned long)kflood.forwarded, (unsigned long)kflood.to_kernel,
                 (unsigned long)kflood.limited, (unsigned long)kflood.other_drops,
                 (unsigned long)kflood.reopened);
+  }
+  if (j["paths"].contains("reply-1M")) {
+    const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
+    const double pps = j["paths"]["reply-1M"]["pps"].get<double>();
+    j["reply_1M"] = {{"frames", replies.frames},
+                     {"by_entry", replies.by_entry},
+                     {"without_entry", replies.without_entry},
+                     {"dropped", replies.dropped},
+                     {"vs_hit_1M", hit1m > 0 ? pps / hit1m : 0}};
+    std::printf("reply-1M / hit-1M: %.2f; of %lu replies: %lu by their entry, %lu without one, "
+                "%lu dropped\n",
+                hit1m > 0 ? pps / hit1m : 0, (unsigned long)replies.frames,
+                (unsigned long)replies.by_entry, (unsigned long)replies.without_entry,
+                (unsigned long)replies.dropped);
   }
   if (j["paths"].contains("hit-1M") && j["paths"].contains("new")) {
     const double hit1m = j["paths"]["hit-1M"]["pps"].get<double>();
