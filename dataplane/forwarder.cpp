@@ -541,7 +541,6 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   if (mode == ForwardMode::dnat &&
       (w.one_entry >= 0 && w.pick == idx ? w.one_entry == 1 : returns_without_state(w, idx))) {
     v.fwd.flags |= kFlowOneEntry;
-    ++counters_.one_entry_connections;
   }
   const bool reply_entry = !one_way(v.fwd.flags);
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
@@ -560,6 +559,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   if (e != nullptr) {
     e->key.tag = s.frontend_id(w.fe.index);
     e->value = v;
+    if (!reply_entry && mode == ForwardMode::dnat) ++counters_.one_entry_connections;
   }
   ++counters_.new_connections;
 

@@ -208,6 +208,11 @@ class Forwarder {
   void icmp_error_to_client_routed(Packet& pkt, const Work& w, const FlowKey& k,
                                    BurstOut& out) noexcept;
   const uint16_t* dnat_frontend_of_reply(const FlowKey& reply) const noexcept;
+  struct ClientRoute {
+    DropReason drop;  // none, or why the reply cannot go
+    NextHop hop;
+  };
+  ClientRoute route_to_client(uint16_t frontend, const FlowKey& reply) const noexcept;
   void send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept;
   bool slow_share(uint64_t& window, uint32_t& left, uint32_t per_window) noexcept;
   void kernel_or_drop(Packet& pkt, const Parsed& p, DropReason r, BurstOut& out) noexcept;

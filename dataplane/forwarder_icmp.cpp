@@ -88,19 +88,15 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
 void Forwarder::icmp_error_to_client_routed(Packet& pkt, const Work& w, const FlowKey& k,
                                             BurstOut& out) noexcept {
   const uint16_t id = *dnat_frontend_of_reply(k);
-  if (id == kAmbiguousFrontend) {
-    drop(pkt, DropReason::reply_ambiguous, out);
-    return;
-  }
-  const std::optional<NextHop> route = node_.resolve(k.dst_addr());
-  if (!route) {
-    drop(pkt, DropReason::no_route_to_client, out);
+  const ClientRoute to_client = route_to_client(id, k);
+  if (to_client.drop != DropReason::none) {
+    drop(pkt, to_client.drop, out);
     return;
   }
   ReplyFlow r{};
   r.flags = uint8_t(kFlowReply | flags_of(ForwardMode::dnat));
   r.frontend = id;
-  icmp_error_to_client(pkt, w, r, route, out);
+  icmp_error_to_client(pkt, w, r, to_client.hop, out);
 }
 
 // To the backend, quoting the reply as the backend sent it (full-NAT: to Magline's address and

@@ -18,13 +18,9 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
     kernel_or_drop(pkt, p, DropReason::no_service, out);
     return;
   }
-  if (*id == kAmbiguousFrontend) {
-    drop(pkt, DropReason::reply_ambiguous, out);
-    return;
-  }
-  const std::optional<NextHop> hop = node_.resolve(p.key.dst_addr());
-  if (!hop) {
-    drop(pkt, DropReason::no_route_to_client, out);
+  const ClientRoute to_client = route_to_client(*id, p.key);
+  if (to_client.drop != DropReason::none) {
+    drop(pkt, to_client.drop, out);
     return;
   }
   const FrontendRef& f = registry_.at(*id);
@@ -36,7 +32,7 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
     return;
   }
   ++counters_.stateless_replies;
-  send_to(pkt, *hop, out);
+  send_to(pkt, to_client.hop, out);
 }
 
 // The frontend (or kAmbiguousFrontend) of the DNAT connection a reply with key `reply` is for,
@@ -44,6 +40,16 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
 const uint16_t* Forwarder::dnat_frontend_of_reply(const FlowKey& reply) const noexcept {
   if (dnat_returns_.size() == 0 || node_.is_local(reply.dst_addr())) return nullptr;
   return dnat_returns_.find(Endpoint{reply.src_addr(), reply.sport, reply.proto});
+}
+
+// Where a DNAT reply without an entry goes, for the frontend the backends' map gave
+// (dnat_frontend_of_reply()): the route to its destination, the client; or why it cannot go.
+Forwarder::ClientRoute Forwarder::route_to_client(uint16_t frontend,
+                                                  const FlowKey& reply) const noexcept {
+  if (frontend == kAmbiguousFrontend) return {DropReason::reply_ambiguous, {}};
+  const std::optional<NextHop> hop = node_.resolve(reply.dst_addr());
+  if (!hop) return {DropReason::no_route_to_client, {}};
+  return {DropReason::none, *hop};
 }
 
 // Whether the replies of a DNAT connection to backend `idx` can be translated without an

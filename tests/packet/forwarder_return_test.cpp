@@ -98,6 +98,7 @@ TEST_F(ReturnTest, AnEntryStillWinsOverTheBackendsFrontend) {
   ASSERT_EQ(h.run(Packet().eth(kClientMac, kLbMac).ipv4(kClient, "198.18.100.9")
                       .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
   EXPECT_EQ(h.forwarder().flows().stats().occupied, 2u);
+  EXPECT_EQ(h.forwarder().counters().one_entry_connections, 0u);
   const Outcome r = h.run(from_backend("198.18.1.50", kClient));
   ASSERT_EQ(r.verdict, Verdict::tx) << to_string(r);
   EXPECT_EQ(r.frame, Packet().eth(kLbMac, kClientMac).ipv4("198.18.100.9", kClient).ttl(63)
@@ -120,6 +121,7 @@ TEST_F(ReturnTest, AConnectionWhoseRepliesNeedNoEntryKeepsOne) {
                            .ttl(63).tcp(41000, 8080, dp::kTcpSyn).bytes());
   EXPECT_EQ(h.forwarder().flows().stats().occupied, 1u);
   EXPECT_EQ(h.forwarder().counters().new_connections, 1u);
+  EXPECT_EQ(h.forwarder().counters().one_entry_connections, 1u);
   expect_synack_translated();
   EXPECT_EQ(client(kTcpAck, "GET /").verdict, Verdict::tx);
   dp::FlowKey fwd;
