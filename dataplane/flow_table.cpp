@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 #if defined(__SSE4_1__)
 #include <smmintrin.h>  // and, through it, SSSE3 and SSE2
 #elif defined(__SSE2__)
@@ -25,12 +26,18 @@ size_t bucket_count_for(size_t capacity) noexcept {
 FlowTable::FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t seed)
     : timeouts_(timeouts),
       seed_(seed),
-      bucket_count_(uint32_t(bucket_count_for(capacity))),
+      bucket_count_(checked_bucket_count(capacity)),
       groups_(bucket_count_) {
   stats_.capacity = uint64_t(bucket_count_) * kWays;
 }
 
 FlowTable::~FlowTable() = default;
+
+uint32_t FlowTable::checked_bucket_count(size_t capacity) {
+  const size_t n = bucket_count_for(capacity);
+  if (n > kMaxBuckets) throw std::length_error("flow table capacity above 2^31 entries");
+  return uint32_t(n);
+}
 
 size_t FlowTable::memory_bytes(size_t capacity) noexcept {
   const size_t buckets = bucket_count_for(capacity);
