@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
+#include "dataplane/big_array.hpp"
 #include "dataplane/parse.hpp"
 
 namespace magline::dp {
@@ -112,6 +115,27 @@ TEST(FlowTable, InsertFindRefreshErase) {
   EXPECT_EQ(t.find(k, h, 40), nullptr);
   EXPECT_EQ(t.stats().occupied, 0u);
   EXPECT_EQ(t.stats().erased, 1u);
+}
+
+// An entry's place is found from its address alone (state(), refresh(), index()): every way of
+// every bucket, both ways round.
+TEST(FlowTable, EveryEntrysIndexIsFoundFromItsAddress) {
+  FlowTable t(1 << 12, {}, kSeed);
+  for (uint32_t i = 0; i < t.stats().capacity; ++i) ASSERT_EQ(t.index(t.at(i)), i);
+}
+
+TEST(FlowTable, ACapacityBeyondTheLargestIsRefusedBeforeAnyMemoryIsTaken) {
+  EXPECT_THROW(FlowTable(size_t{1} << 32, {}, kSeed), std::length_error);
+}
+
+// Huge pages need 2 MiB-aligned memory: a table's array of a huge page or more gets it.
+TEST(BigArray, LargeArraysAreHugePageAligned) {
+  for (const size_t bytes : {size_t{2} << 20, size_t{5} << 20, (size_t{3} << 20) + 4096}) {
+    BigArray<uint8_t> a(bytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(a.get()) % (size_t{2} << 20), 0u) << bytes;
+    a[bytes - 1] = 1;  // the whole array is mapped
+    EXPECT_EQ(a[0], 0);
+  }
 }
 
 TEST(FlowTable, EntriesExpireAtTheirStatesDeadline) {
