@@ -256,8 +256,8 @@ int measure(int argc, char** argv) {
     Job job;
   };
   std::vector<Result> results;
-  auto launch = [&](Job& job) {
-    rte_eal_remote_launch(worker, &job, worker_core);
+  auto launch = [&](Job& job, lcore_function_t* entry = measured) {
+    rte_eal_remote_launch(entry, &job, worker_core);
     rte_eal_wait_lcore(worker_core);
   };
   dp::SingleWorker steering;
@@ -292,7 +292,7 @@ int measure(int argc, char** argv) {
     // Open every flow first, so that measured frames hit.
     for (int round = 0; round < 20 && fwd->counters().new_connections < n; ++round) {
       Job warm{Mode::hit, port->id(), 0, 0.5, &ack, n, fwd.get()};
-      launch(warm);
+      launch(warm, worker);
     }
     const uint64_t opened = fwd->counters().new_connections;
     Job job{Mode::hit, port->id(), 0, seconds, &ack, n, fwd.get()};
