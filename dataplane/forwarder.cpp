@@ -135,10 +135,12 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   run_frames(again, k, now_ms, out);
 }
 
-// Flattened: everything a burst calls is inlined into it. Left to its heuristics, GCC's
-// link-time inliner stopped inlining the stages (classify, the bulk lookup, open, the reply
-// prefetch) once the worker loop around the forwarder grew: 9% more cycles per new connection
-// in magline-dpbench (docs/performance.md, the eighth session).
+// Flattened: everything a burst calls is inlined into it, but for the rare paths declared
+// noinline (forwarder.hpp: a new connection's set-up, flattened on its own, ICMP errors,
+// fragments, resets, proxied frames). Left to its heuristics, GCC's link-time inliner stopped
+// inlining the stages (classify, the bulk lookup, open, the reply prefetch) once the worker
+// loop around the forwarder grew: 9% more cycles per new connection in magline-dpbench
+// (docs/performance.md, the eighth session).
 [[gnu::flatten]] void Forwarder::run_frames(Packet* pkts, uint16_t n, uint64_t now_ms,
                                             BurstOut& out) noexcept {
   const FlowKey* keys[kMaxBurst];

@@ -191,16 +191,21 @@ class Forwarder {
   void run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out, bool handed_off) noexcept;
   void run_frames(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept;
   bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
-  bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
+  // The paths a frame of an established connection never takes are out of line (noinline;
+  // open() with its own stages flattened into it): inlined into the flattened burst, their
+  // values crowd the hit path's registers, which then spill (docs/performance.md, the
+  // twentieth session: 885 -> 781 instructions per hit).
+  [[gnu::noinline]] bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
   void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
                     BurstOut& out) noexcept;
-  FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out) noexcept;
+  [[gnu::noinline, gnu::flatten]] FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms,
+                                                   BurstOut& out) noexcept;
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
   void prefetch_reply(Work& w) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept;
-  void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
+  [[gnu::noinline]] void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,
                              const ForwardFlow& f, BurstOut& out) noexcept;
   void icmp_error_to_client(Packet& pkt, const Work& w, const ReplyFlow& r,
@@ -220,7 +225,7 @@ class Forwarder {
   void transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept;
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
-  void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
+  [[gnu::noinline]] void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   void deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len, BurstOut& out) noexcept;
   void count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept;
   void erase_forward(FlowEntry* e) noexcept;
@@ -238,8 +243,9 @@ class Forwarder {
   bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
                    uint64_t reply_hash, uint8_t mss_index, uint16_t idx, uint64_t now_ms,
                    BurstOut& out) noexcept;
-  void proxy_forward(Packet& pkt, Work& w, FlowEntry* e, FlowState state, FlowState next,
-                     uint16_t idx, uint64_t now_ms, BurstOut& out) noexcept;
+  [[gnu::noinline]] void proxy_forward(Packet& pkt, Work& w, FlowEntry* e, FlowState state,
+                                       FlowState next, uint16_t idx, uint64_t now_ms,
+                                       BurstOut& out) noexcept;
   void proxy_pending(Packet& pkt, Work& w, const ForwardFlow& f, FlowEntry* rec, uint16_t idx,
                      BurstOut& out) noexcept;
   bool proxy_reply(Packet& pkt, Work& w, FlowEntry* e, FlowState next, uint64_t now_ms,
