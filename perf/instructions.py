@@ -78,7 +78,7 @@ def main():
     frames = report["paths"][args.only]["received"]
     fwd = sum(v[1] for k, v in calls.items() if k.startswith("magline::dp::Forwarder::run("))
     finish = sum(v[1] for k, v in calls.items() if "::finish_burst()" in k)
-    if frames == 0 or fwd == 0:
+    if frames == 0 or total == 0:
         sys.exit(f"instructions: nothing counted for {args.only} (a build without symbols?)")
     print(f"{args.only} {' '.join(extra)}".strip())
     print(f"  frames                  {frames}")
