@@ -254,7 +254,10 @@ DropReason parse_ipv4(const uint8_t* f, size_t off, size_t size, Parsed& out) no
   const uint16_t frag = load_be16(ip + 6);
   const size_t frag_offset = size_t(frag & 0x1fff) * 8;
   const bool more = frag & 0x2000;
-  if (frag_offset + (total - hlen) > kMaxDatagram) return DropReason::ipv4_fragment_overflow;
+  // (A whole datagram, offset 0, is within kMaxDatagram: `total` is 16 bits.)
+  if (frag_offset != 0 && frag_offset + (total - hlen) > kMaxDatagram) {
+    return DropReason::ipv4_fragment_overflow;
+  }
 
   out.l3 = L3::ipv4;
   out.l4_off = out.payload_off = uint16_t(off + hlen);
@@ -321,9 +324,8 @@ DropReason parse(std::span<const uint8_t> frame, Parsed& out) noexcept {
   const size_t size = frame.size();
   size_t off = 0;
   if (const DropReason r = parse_l2(f, size, out, off); r != DropReason::none) return r;
-  out.l3_off = out.l4_off = out.payload_off = uint16_t(off);
-  out.l3_end = uint16_t(size);
-  switch (out.ether_type) {
+  out.l3_off = uint16_t(off);
+  switch (out.ether_type) {  // each sets l4_off, payload_off and l3_end
     case kEtherTypeIpv4:
       return parse_ipv4(f, off, size, out);
     case kEtherTypeIpv6:
@@ -331,6 +333,8 @@ DropReason parse(std::span<const uint8_t> frame, Parsed& out) noexcept {
     case kEtherTypeArp:
       return parse_arp(f, off, size, out);
     default:
+      out.l4_off = out.payload_off = uint16_t(off);
+      out.l3_end = uint16_t(size);
       return DropReason::none;
   }
 }
