@@ -65,6 +65,14 @@ struct RouteConfig {
   friend bool operator==(const RouteConfig&, const RouteConfig&) = default;
 };
 
+// Where the replies of a DNAT connection this node opens go back to its client
+// (docs/architecture.md, "One entry per DNAT connection").
+enum class DnatReplies : uint8_t {
+  routed,    // by the route to the client, without a reply entry, where the backends' map
+             // names the frontend and the route's neighbour is known (else as last_hop)
+  last_hop,  // through the hop the client's frames came from: a reply entry per connection
+};
+
 // How `magline run` sets up DPDK. Absent from a file: no ports (check and table still work).
 struct DataplaneConfig {
   uint32_t main_core = 0;                  // the control thread
@@ -95,6 +103,7 @@ struct DataplaneConfig {
   // begun and not completed in a second pass this (dataplane/forwarder_proxy.cpp).
   uint32_t syn_proxy_threshold = 1000;
   uint32_t exception_rate = 10'000;  // frames a second per worker to the kernel interfaces
+  DnatReplies dnat_replies = DnatReplies::routed;
 
   friend bool operator==(const DataplaneConfig&, const DataplaneConfig&) = default;
 };

@@ -13,6 +13,11 @@
 namespace magline::cfg {
 namespace {
 
+constexpr Choice<DnatReplies> kDnatReplies[] = {
+    {"routed", DnatReplies::routed},
+    {"last_hop", DnatReplies::last_hop},
+};
+
 using namespace detail;
 
 constexpr uint64_t kMaxCore = 1023;                 // RTE_MAX_LCORE in Debian's build is 128
@@ -180,7 +185,8 @@ void read_dataplane(const Node& node, Config& config) {
                                 "file_prefix", "telemetry", "capture", "burst",
                                 "idle_sleep_max_us", "idle_after_us", "rx_descriptors",
                                 "tx_descriptors", "mbufs", "ports", "routes", "snat_ports",
-                                "encapsulation", "syn_proxy_threshold", "exception_rate"});
+                                "encapsulation", "syn_proxy_threshold", "exception_rate",
+                                "dnat_replies"});
   d.main_core = uint32_t(o.integer("main_core", 0, kMaxCore, d.main_core));
   if (const auto cores = o.find("worker_cores")) {
     d.worker_cores.clear();
@@ -236,6 +242,7 @@ void read_dataplane(const Node& node, Config& config) {
       o.integer("syn_proxy_threshold", 1, kMaxSynProxyThreshold, d.syn_proxy_threshold));
   d.exception_rate =
       uint32_t(o.integer("exception_rate", 0, kMaxExceptionRate, d.exception_rate));
+  d.dnat_replies = o.choice<DnatReplies>("dnat_replies", kDnatReplies, d.dnat_replies);
 }
 
 }  // namespace detail

@@ -265,6 +265,7 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::start(const cfg::Config& c
   setup.forwarder.snat_port_hi = d.snat_port_high;
   setup.forwarder.syn_proxy_threshold = d.syn_proxy_threshold;
   setup.forwarder.kernel_rate = d.exception_rate;
+  setup.forwarder.dnat_one_entry = d.dnat_replies == cfg::DnatReplies::routed;
   // The SYN cookies' key: one for every worker (a SYN and its ACK may meet different ones),
   // new with every start.
   std::random_device random;

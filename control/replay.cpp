@@ -228,6 +228,7 @@ int replay(const ReplayOptions& opts, std::ostream& out_stream, std::ostream& er
   fc.snat_port_hi = config.dataplane.snat_port_high;
   fc.syn_proxy_threshold = config.dataplane.syn_proxy_threshold;
   fc.kernel_rate = config.dataplane.exception_rate;
+  fc.dnat_one_entry = config.dataplane.dnat_replies == cfg::DnatReplies::routed;
   fc.max_frontends = frontends;
   dp::SingleWorker steering;
   Buffers buffers;

@@ -94,6 +94,10 @@ struct ForwarderConfig {
   // kernel_rate_limited, so that a flood to the node's addresses cannot crowd the slow-path ring
   // or the kernel.
   uint32_t kernel_rate = 10'000;
+  // DNAT: a connection whose replies the backends' map and a route can take back keeps its
+  // forward entry alone (returns_without_state()); false: every one records its reply entry,
+  // and its replies go back through the hop its client's frames came from.
+  bool dnat_one_entry = true;
 };
 
 struct ForwarderCounters {

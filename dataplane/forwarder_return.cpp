@@ -57,6 +57,7 @@ Forwarder::ClientRoute Forwarder::route_to_client(uint16_t frontend,
 // neighbour known now (else the reply entry's last hop, the client's frame's source MAC, is the
 // better way back).
 bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
+  if (!config_.dnat_one_entry) return false;
   const Backend& b = w.fe.service->backend(idx);
   const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
   if (id == nullptr || *id != w.fe.service->frontend_id(w.fe.index)) return false;

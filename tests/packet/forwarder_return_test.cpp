@@ -244,6 +244,44 @@ TEST(DnatReturns, ABackendBeyondTheMapsCapacityIsCountedAndItsRepliesDroppedAsBe
   EXPECT_EQ(lost.reason, DropReason::no_service);
 }
 
+// `dataplane.dnat_replies: last_hop` (dnat_one_entry false): every DNAT connection records its
+// reply entry, and its replies go back through the router its client's frames came from, even
+// where the route to the client names another; what has no entry is still routed.
+TEST(DnatReplies, ByTheLastHopEveryConnectionKeepsItsReplyEntry) {
+  constexpr Mac kOtherRouterMac{0x02, 0, 0, 0, 0, 0xfd};
+  for (const bool one_entry : {true, false}) {
+    SCOPED_TRACE(one_entry ? "routed" : "last_hop");
+    dp::ForwarderConfig config;
+    config.dnat_one_entry = one_entry;
+    Harness h(config);
+    h.route("198.19.0.0/24", kRouter);
+    h.neighbor(kRouter, kRouterMac);
+    h.neighbor("198.18.1.50", kBackendMac);
+    const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
+                                  ForwardMode::dnat, {{"198.18.1.50", 8080}}));
+    h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+    // The client's frames come through a second router; the route names the first.
+    ASSERT_EQ(h.run(Packet().eth(kOtherRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                        .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
+    EXPECT_EQ(h.forwarder().flows().stats().occupied, one_entry ? 1u : 2u);
+    EXPECT_EQ(h.forwarder().counters().one_entry_connections, one_entry ? 1u : 0u);
+    const Outcome synack = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                     .tcp(8080, 41000, dp::kTcpSyn | kTcpAck).bytes());
+    ASSERT_EQ(synack.verdict, Verdict::tx) << to_string(synack);
+    EXPECT_EQ(synack.frame,
+              Packet().eth(kLbMac, one_entry ? kRouterMac : kOtherRouterMac)
+                  .ipv4("198.18.100.9", kFarClient).ttl(63)
+                  .tcp(80, 41000, dp::kTcpSyn | kTcpAck).bytes());
+    EXPECT_EQ(h.forwarder().counters().replies, one_entry ? 0u : 1u);
+    // Another node's connection (no entry here) is routed either way.
+    const Outcome other = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.50", kFarClient)
+                                    .tcp(8080, 42000, kTcpAck).bytes());
+    ASSERT_EQ(other.verdict, Verdict::tx) << to_string(other);
+    EXPECT_EQ(other.frame, Packet().eth(kLbMac, kRouterMac).ipv4("198.18.100.9", kFarClient)
+                               .ttl(63).tcp(80, 42000, kTcpAck).bytes());
+  }
+}
+
 // DNAT under a SYN flood: a bare SYN writes nothing; the backend's SYN-ACK is translated
 // without an entry, and the client's ACK opens the connection.
 class DnatSynGuardTest : public ReturnTest {

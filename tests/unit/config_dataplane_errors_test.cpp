@@ -46,6 +46,8 @@ TEST(ConfigErrors, Dataplane) {
        "t.json: dataplane.capture: capture needs hugepages: DPDK's capture tools map this "
        "process's hugepage memory"},
       {dpc(R"("telemetry": 1)"), "t.json: dataplane.telemetry: expected true or false, got 1"},
+      {dpc(R"("dnat_replies": "route")"),
+       R"(t.json: dataplane.dnat_replies: expected one of "routed", "last_hop", got "route")"},
       {dpc(R"("ports": [{"name": "lan0"}])"), "t.json: dataplane.ports[0]: missing key \"device\""},
       {dpc(R"("ports": [{"name": "lan0", "device": "net_null0",
                          "kernel_interface": "a-name-far-too-long"}])"),

@@ -281,7 +281,7 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
                  "mac": "02:00:00:00:00:aa", "addresses": ["198.18.0.1/16", "2001:db8::1/64"],
                  "mtu": 9000, "promiscuous": true, "kernel_interface": "mgl0"},
                 {"name": "lan1", "device": "0000:03:00.0"}],
-      "exception_rate": 2500,
+      "exception_rate": 2500, "dnat_replies": "last_hop",
       "routes": [{"to": "203.0.113.0/24", "via": "198.18.0.254", "port": "lan0"}],
       "snat_ports": {"low": 20000, "high": 29999},
       "encapsulation": {"source_v4": "198.18.250.0/24", "source_v6": "2001:db8:fa::/64",
@@ -308,6 +308,8 @@ TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
   EXPECT_EQ(d.ports[0].kernel_interface, "mgl0");
   EXPECT_EQ(d.ports[1].kernel_interface, "");
   EXPECT_EQ(d.exception_rate, 2500u);
+  EXPECT_EQ(d.dnat_replies, DnatReplies::last_hop);
+  EXPECT_EQ(parse_ok("{}").dataplane.dnat_replies, DnatReplies::routed);
   EXPECT_FALSE(d.ports[1].mac);
   EXPECT_EQ(d.snat_port_low, 20000);
   EXPECT_EQ(c.admin.address, "::1");
