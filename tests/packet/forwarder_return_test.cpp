@@ -244,6 +244,17 @@ TEST(DnatReturns, ABackendBeyondTheMapsCapacityIsCountedAndItsRepliesDroppedAsBe
   EXPECT_EQ(lost.reason, DropReason::no_service);
 }
 
+// A DNAT frontend, 198.18.100.9:80, whose one backend (198.18.1.50:8080, resolved) the
+// backends' map names, and the route to the far clients through the router.
+void with_dnat_web(Harness& h) {
+  h.route("198.19.0.0/24", kRouter);
+  h.neighbor(kRouter, kRouterMac);
+  h.neighbor("198.18.1.50", kBackendMac);
+  const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
+                                ForwardMode::dnat, {{"198.18.1.50", 8080}}));
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+}
+
 // `dataplane.dnat_replies: last_hop` (dnat_one_entry false): every DNAT connection records its
 // reply entry, and its replies go back through the router its client's frames came from, even
 // where the route to the client names another; what has no entry is still routed.
@@ -254,12 +265,7 @@ TEST(DnatReplies, ByTheLastHopEveryConnectionKeepsItsReplyEntry) {
     dp::ForwarderConfig config;
     config.dnat_one_entry = one_entry;
     Harness h(config);
-    h.route("198.19.0.0/24", kRouter);
-    h.neighbor(kRouter, kRouterMac);
-    h.neighbor("198.18.1.50", kBackendMac);
-    const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
-                                  ForwardMode::dnat, {{"198.18.1.50", 8080}}));
-    h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+    with_dnat_web(h);
     // The client's frames come through a second router; the route names the first.
     ASSERT_EQ(h.run(Packet().eth(kOtherRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
                         .tcp(41000, 80, dp::kTcpSyn).bytes()).verdict, Verdict::tx);
@@ -336,12 +342,7 @@ TEST(DnatSynGuard, AutoEngagesAfterASecondOfHandshakesThatDoNotComplete) {
   dp::ForwarderConfig config;
   config.syn_proxy_threshold = 3;
   Harness h(config);
-  h.route("198.19.0.0/24", kRouter);
-  h.neighbor(kRouter, kRouterMac);
-  h.neighbor("198.18.1.50", kBackendMac);
-  const auto& s = h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp,
-                                ForwardMode::dnat, {{"198.18.1.50", 8080}}));
-  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, s.frontend_id(0));
+  with_dnat_web(h);
   auto syn = [&](uint16_t sport, uint64_t now_ms) {
     return h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
                      .tcp(sport, 80, dp::kTcpSyn).bytes(), now_ms);
