@@ -56,4 +56,45 @@ inline std::string dump_dp_services(const std::vector<dp::Service>& services) {
   return out.str();
 }
 
+// A canonical text form of what the loader produced, so that expectations read like the file.
+inline std::string dump_services(const Config& c) {
+  std::ostringstream out;
+  for (const ServiceConfig& s : c.services) {
+    out << "service " << s.name << " " << (s.family == dp::Family::v4 ? "v4" : "v6") << " "
+        << dp::to_string(s.mode) << " affinity="
+        << (s.affinity.client_ip ? "client_ip/" + std::to_string(s.affinity.timeout_s) : "none")
+        << " no_backends=" << dp::to_string(s.no_backends)
+        << " table=" << (s.table_size ? std::to_string(*s.table_size) : "default");
+    if (s.new_connections.limited()) {
+      out << " limit=" << s.new_connections.rate << "/s burst="
+          << (s.new_connections.burst ? std::to_string(s.new_connections.burst) : "default");
+    }
+    out << "\n";
+    for (const FrontendConfig& f : s.frontends) {
+      out << "  frontend " << dp::to_string(f.kind) << " "
+          << (f.address ? dp::to_string(*f.address) : "*") << " " << f.port << " "
+          << dp::to_string(f.protocol) << "\n";
+    }
+    for (const dp::Backend& b : s.backends) {
+      out << "  backend " << dp::backend_id(b.addr, b.port) << " weight=" << b.weight << " "
+          << dp::to_string(b.state) << "\n";
+    }
+    for (const dp::IpPrefix& p : s.source_ranges)
+      out << "  source " << dp::to_string(p) << "\n";
+  }
+  return out.str();
+}
+
+inline std::string dump_globals(const Config& c) {
+  std::ostringstream out;
+  out << "node";
+  for (const dp::IpAddr& a : c.node_addresses)
+    out << " " << dp::to_string(a);
+  const dp::FlowTimeouts& t = c.timeouts;
+  out << "\nmaglev " << c.table_size << "\nflow_table " << c.flow_capacity
+      << " syn=" << t.tcp_syn_ms << " established=" << t.tcp_established_ms
+      << " closing=" << t.tcp_closing_ms << " udp=" << t.udp_ms << " other=" << t.other_ms << "\n";
+  return out.str();
+}
+
 }  // namespace magline::cfg::config_cases

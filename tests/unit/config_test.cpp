@@ -1,14 +1,7 @@
 #include "config/config.hpp"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,47 +11,6 @@ namespace magline::cfg {
 namespace {
 
 using namespace config_cases;
-
-// A canonical text form of what the loader produced, so that expectations read like the file.
-std::string dump_services(const Config& c) {
-  std::ostringstream out;
-  for (const ServiceConfig& s : c.services) {
-    out << "service " << s.name << " " << (s.family == dp::Family::v4 ? "v4" : "v6") << " "
-        << dp::to_string(s.mode) << " affinity="
-        << (s.affinity.client_ip ? "client_ip/" + std::to_string(s.affinity.timeout_s) : "none")
-        << " no_backends=" << dp::to_string(s.no_backends)
-        << " table=" << (s.table_size ? std::to_string(*s.table_size) : "default");
-    if (s.new_connections.limited()) {
-      out << " limit=" << s.new_connections.rate << "/s burst="
-          << (s.new_connections.burst ? std::to_string(s.new_connections.burst) : "default");
-    }
-    out << "\n";
-    for (const FrontendConfig& f : s.frontends) {
-      out << "  frontend " << dp::to_string(f.kind) << " "
-          << (f.address ? dp::to_string(*f.address) : "*") << " " << f.port << " "
-          << dp::to_string(f.protocol) << "\n";
-    }
-    for (const dp::Backend& b : s.backends) {
-      out << "  backend " << dp::backend_id(b.addr, b.port) << " weight=" << b.weight << " "
-          << dp::to_string(b.state) << "\n";
-    }
-    for (const dp::IpPrefix& p : s.source_ranges)
-      out << "  source " << dp::to_string(p) << "\n";
-  }
-  return out.str();
-}
-
-std::string dump_globals(const Config& c) {
-  std::ostringstream out;
-  out << "node";
-  for (const dp::IpAddr& a : c.node_addresses)
-    out << " " << dp::to_string(a);
-  const dp::FlowTimeouts& t = c.timeouts;
-  out << "\nmaglev " << c.table_size << "\nflow_table " << c.flow_capacity
-      << " syn=" << t.tcp_syn_ms << " established=" << t.tcp_established_ms
-      << " closing=" << t.tcp_closing_ms << " udp=" << t.udp_ms << " other=" << t.other_ms << "\n";
-  return out.str();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Valid files and what they parse to.
@@ -266,9 +218,6 @@ TEST(Config, RecordsItsSource) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// services_of(): what the data plane gets.
-
-// ---------------------------------------------------------------------------------------------
 // The dataplane and admin sections.
 
 TEST(Dataplane, ParsesEveryFieldAndDefaultsNodeAddressesToPortAddresses) {
@@ -425,6 +374,9 @@ TEST(Kubernetes, HealthChecks) {
   EXPECT_EQ(h.max_in_flight, 64u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// services_of(): what the data plane gets.
+
 TEST(ServicesOf, ExpandsNodePortOverTheNodeAddressesOfTheFamily) {
   const Config c = parse_ok(R"({
       "node": {"addresses": ["198.18.0.1", "2001:db8::1", "198.18.0.2"]},
@@ -484,25 +436,7 @@ TEST(ServicesOf, CopiesEveryOption) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Reloads: what a SIGHUP applies, and what it keeps until a restart.
-
-std::string node_config(std::string_view changes) {
-  // A running node: one port, a NodePort service; `changes` are extra top-level members.
-  return std::string(R"({"dataplane": {"ports": [{"name": "p0", "device": "net_null0",
-                                                  "addresses": ["198.18.0.1/24"]}]},
-                         "services": [{"name": "np", "frontends": [{"kind": "node_port",
-                                       "port": 30080}],
-                                       "backends": [{"address": "198.18.1.1", "port": 80}]}])") +
-         std::string(changes.empty() ? "" : ",") + std::string(changes) + "}";
-}
-
-std::string node_port_addresses(const Config& c) {
-  std::string out;
-  for (const dp::Service& s : services_of(c)) {
-    for (const dp::Frontend& f : s.frontends) out += dp::to_string(f.addr) + " ";
-  }
-  return out;
-}
+// The provider section.
 
 TEST(Config, ProviderPools) {
   auto r = parse_config(R"({"provider": {"pools": [
@@ -567,65 +501,6 @@ TEST(Config, ProviderL2Speaker) {
   EXPECT_EQ(alone.error().message,
             "t.json: provider.l2_speaker: needs the provider's node Leases: a kubernetes section "
             "and provider.pools");
-}
-
-TEST(ConfigReload, TheSameFileChangesNothing) {
-  const Config running = parse_ok(node_config(""));
-  const Reload r = reload_of(running, parse_ok(node_config("")));
-  EXPECT_TRUE(r.needs_restart.empty());
-  EXPECT_EQ(dump_services(r.config), dump_services(running));
-  EXPECT_EQ(node_port_addresses(r.config), "198.18.0.1 ");
-}
-
-TEST(ConfigReload, TakesServicesAndMaglevAndKeepsEverySectionSetUpAtStart) {
-  const Config running = parse_ok(node_config(R"("flow_table": {"capacity": 4096})"));
-  const Config loaded = parse_ok(
-      R"({"dataplane": {"burst": 16, "ports": [{"name": "p0", "device": "net_null0",
-                                               "addresses": ["198.18.0.1/24"]}]},
-          "node": {"addresses": ["198.18.0.9"]},
-          "maglev": {"table_size": 251},
-          "flow_table": {"capacity": 8192, "timeouts_ms": {"udp": 5}},
-          "admin": {"port": 9200},
-          "kubernetes": {"enabled": true, "kubeconfig": "/k"},
-          "services": [{"name": "a", "frontends": [{"address": "198.18.100.1", "port": 80}]},
-                       {"name": "b", "frontends": [{"kind": "node_port", "port": 30081}],
-                        "backends": [{"address": "198.18.1.2", "port": 80}]}]})");
-  const Reload r = reload_of(running, loaded);
-  EXPECT_EQ(r.needs_restart,
-            (std::vector<std::string>{"node", "flow_table", "dataplane", "admin", "kubernetes"}));
-  ASSERT_EQ(r.config.services.size(), 2u);
-  EXPECT_EQ(r.config.services[1].name, "b");
-  EXPECT_EQ(r.config.table_size, 251u);
-  EXPECT_EQ(dump_globals(r.config), "node 198.18.0.1\nmaglev 251\nflow_table 4096 syn=30000 "
-                                    "established=7440000 closing=60000 udp=120000 other=120000\n");
-  EXPECT_EQ(r.config.dataplane.burst, 32);
-  EXPECT_EQ(r.config.admin.port, 9100);
-  EXPECT_FALSE(r.config.kubernetes.enabled);
-  // NodePorts stay on the running node's addresses, as the watched Services' do.
-  EXPECT_EQ(node_port_addresses(r.config), "198.18.100.1 198.18.0.1 ");
-}
-
-TEST(ConfigReload, PortAddressesThatChangeWithThePortsCountAsDataplane) {
-  const Config running = parse_ok(node_config(""));
-  const Config loaded = parse_ok(
-      R"({"dataplane": {"ports": [{"name": "p0", "device": "net_null0",
-                                   "addresses": ["198.18.0.7/24"]}]},
-          "services": [{"name": "np", "frontends": [{"kind": "node_port", "port": 30080}],
-                        "backends": [{"address": "198.18.1.1", "port": 80}]}]})");
-  const Reload r = reload_of(running, loaded);
-  EXPECT_EQ(r.needs_restart, std::vector<std::string>{"dataplane"});
-  EXPECT_EQ(node_port_addresses(r.config), "198.18.0.1 ");
-  EXPECT_EQ(r.config.dataplane.ports[0].addresses, running.dataplane.ports[0].addresses);
-}
-
-TEST(ConfigReload, NodeAddressesGivenInTheFileAreCompared) {
-  const Config running = parse_ok(node_config(R"("node": {"addresses": ["198.18.0.1"]})"));
-  // The same addresses, once given and once from the ports: nothing to restart.
-  EXPECT_TRUE(reload_of(running, parse_ok(node_config(""))).needs_restart.empty());
-  const Reload r =
-      reload_of(running, parse_ok(node_config(R"("node": {"addresses": ["198.18.0.2"]})")));
-  EXPECT_EQ(r.needs_restart, std::vector<std::string>{"node"});
-  EXPECT_EQ(node_port_addresses(r.config), "198.18.0.1 ");
 }
 
 }  // namespace
