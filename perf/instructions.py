@@ -28,24 +28,21 @@ import tempfile
 
 
 def parse_callgrind(path):
-    """Returns (total, {callee name: (calls, inclusive cost)}) of a callgrind output file."""
+    """Returns (total, {callee name: inclusive cost}) of a callgrind output file."""
     names = {}
     total = 0
-    calls = {}
+    costs = {}
     lines = open(path, encoding="utf-8", errors="replace").read().split("\n")
     for i, line in enumerate(lines):
         m = re.match(r"c?fn=\((\d+)\)(?: (.*))?$", line)
         if m and m.group(2):
             names[m.group(1)] = m.group(2)
-        if line.startswith("summary:") or line.startswith("totals:"):
+        if line.startswith("totals:"):
             total = int(line.split()[1])
         if line.startswith("cfn=") and i + 2 < len(lines) and lines[i + 1].startswith("calls="):
-            name = names.get(re.match(r"cfn=\((\d+)\)", line).group(1), "")
-            n = int(lines[i + 1].split("=")[1].split()[0])
-            cost = int(lines[i + 2].split()[1])
-            c, k = calls.get(name, (0, 0))
-            calls[name] = (c + n, k + cost)
-    return total, calls
+            name = names.get(m.group(1), "")
+            costs[name] = costs.get(name, 0) + int(lines[i + 2].split()[1])
+    return total, costs
 
 
 def main():
@@ -73,11 +70,11 @@ def main():
         if run.returncode != 0 or not parts:
             sys.stderr.write(run.stdout + run.stderr)
             sys.exit(f"instructions: {' '.join(cmd)} failed")
-        total, calls = parse_callgrind(os.path.join(tmp, parts[-1]))
+        total, costs = parse_callgrind(os.path.join(tmp, parts[-1]))
     report = json.loads(next(l for l in run.stdout.splitlines() if l.startswith("{")))
     frames = report["paths"][args.only]["received"]
-    fwd = sum(v[1] for k, v in calls.items() if k.startswith("magline::dp::Forwarder::run("))
-    finish = sum(v[1] for k, v in calls.items() if "::finish_burst()" in k)
+    fwd = sum(v for k, v in costs.items() if k.startswith("magline::dp::Forwarder::run("))
+    finish = sum(v for k, v in costs.items() if "::finish_burst()" in k)
     if frames == 0 or total == 0:
         sys.exit(f"instructions: nothing counted for {args.only} (a build without symbols?)")
     print(f"{args.only} {' '.join(extra)}".strip())
@@ -85,6 +82,7 @@ def main():
     print(f"  Forwarder::run          {fwd / frames:8.1f} instructions per frame")
     print(f"  Worker::finish_burst    {finish / frames:8.1f}")
     print(f"  worker, all of it       {total / frames:8.1f}")
+
 
 if __name__ == "__main__":
     main()
