@@ -3,6 +3,7 @@
 // reads in network order (load_be16 of the field). All functions are noexcept and allocation free.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -41,13 +42,15 @@ uint16_t csum_replace16(uint16_t csum, uint16_t old_word, uint16_t new_word) noe
 namespace detail {
 
 // End-around carry down to 16 bits, straight-line. A non-zero sum never folds to 0, which is what
-// makes RFC 1624 eqn. 3 agree exactly with a full recomputation.
+// makes RFC 1624 eqn. 3 agree exactly with a full recomputation. The halves of the 64-bit sum are
+// added with their carry (an add and an add-with-carry), then the 32-bit sum to its rotation: the
+// upper half of that is the sum of the two 16-bit halves with its carry (eight instructions
+// where four shift-and-add rounds took twelve).
 inline uint32_t fold16(uint64_t acc) noexcept {
-  acc = (acc & 0xffffffff) + (acc >> 32);  // < 2^33
-  acc = (acc & 0xffff) + (acc >> 16);      // < 2^18
-  acc = (acc & 0xffff) + (acc >> 16);      // <= 0x10003
-  acc = (acc & 0xffff) + (acc >> 16);      // <= 0xffff
-  return uint32_t(acc);
+  const uint32_t lo = uint32_t(acc);
+  uint32_t s = lo + uint32_t(acc >> 32);
+  s += s < lo;                        // the carry out, back in: no overflow (s <= 2^32 - 2)
+  return (s + std::rotr(s, 16)) >> 16;  // upper half: hi + lo + carry(lo + hi), mod 2^16
 }
 
 }  // namespace detail

@@ -67,6 +67,14 @@ FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noe
   return confirmed(next_flow_state(from, proto, tcp_flags));
 }
 
+FlowState next_forward_state(FlowState from, uint8_t proto, uint8_t tcp_flags,
+                             bool one_way) noexcept {
+  const FlowState next = next_flow_state(from, proto, tcp_flags);
+  if (!one_way) return next;
+  if (next == FlowState::tcp_established) return FlowState::tcp_one_way;
+  return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
+}
+
 FlowState peer_state(FlowState other, FlowState now) noexcept {
   switch (now) {
     case FlowState::tcp_closed:

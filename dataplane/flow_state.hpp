@@ -14,6 +14,7 @@
 // Pure functions, noexcept, no allocation; safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace magline::dp {
@@ -36,6 +37,7 @@ enum class FlowState : uint8_t {
   tcp_one_way,      // established as far as the client's side shows: the backend's bypasses
                     // Magline (L2 DSR), so a made-up client's SYN and ACK look the same
 };
+inline constexpr size_t kFlowStates = size_t(FlowState::tcp_one_way) + 1;  // the last, above
 
 // A TCP connection shutting down (half-closed: data may still flow the other way, and the last
 // FIN needs the entry) or shut.
@@ -88,6 +90,17 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
 // makes it tcp_syn_answered, still half-open: the client's ACK (forward direction) or the
 // backend's next frame establishes it.
 FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noexcept;
+
+// The state of a connection's original-direction entry after a frame. Under direct return (L2
+// DSR, IPIP, GUE) the replies bypass Magline, and a DNAT connection of one entry has its
+// replies translated without one (one_way()), so its one entry never sees the backend's side:
+// an established connection is one-way (a made-up client's SYN and ACK look the same, and the
+// backend's RST to them is never seen), evicted when the table is full, idle ones first, and
+// the client's FIN counts as the close. Such a connection that loses its entry gets Maglev's
+// choice again, the same backend while the set is unchanged; a full-NAT one would lose its
+// source port.
+FlowState next_forward_state(FlowState from, uint8_t proto, uint8_t tcp_flags,
+                             bool one_way) noexcept;
 
 // A connection's two entries (forward and reply) each see one direction. When one moves to
 // `now`, the other (in state `other`) becomes: after a FIN (`now` closing), closed when `other`

@@ -28,6 +28,9 @@ FlowTable::FlowTable(size_t capacity, const FlowTimeouts& timeouts, uint64_t see
       seed_(seed),
       bucket_count_(checked_bucket_count(capacity)),
       groups_(bucket_count_) {
+  for (size_t i = 0; i < timeout_of_.size(); ++i) {
+    timeout_of_[i] = idle_timeout_ms(timeouts_, FlowState(i));
+  }
   stats_.capacity = uint64_t(bucket_count_) * kWays;
 }
 

@@ -42,6 +42,7 @@
 // them (above, and the ranks of detail::best_way) is this table's policy and stays here.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
@@ -232,6 +233,28 @@ class FlowTable {
     return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at);
   }
 
+  // An entry's state and deadline, located once for a read and a refresh (each locate() is a
+  // multiply by the inverse of 9): valid while the table places or frees nothing.
+  class Slot {
+   public:
+    FlowState state() const noexcept { return *state_; }
+
+   private:
+    friend class FlowTable;
+    Slot(FlowState* state, uint32_t* deadline) noexcept : state_(state), deadline_(deadline) {}
+    FlowState* state_;
+    uint32_t* deadline_;
+  };
+  Slot slot(FlowEntry* e) noexcept {
+    const Where at = locate(e);
+    Bucket& bk = groups_[at.bucket].bucket;
+    return {&bk.state[at.way], &bk.deadline[at.way]};
+  }
+  void refresh(Slot s, FlowState state, uint64_t now_ms) noexcept {
+    *s.state_ = state;
+    *s.deadline_ = uint32_t(now_ms + timeout_ms(state));
+  }
+
   // After a packet of the entry's connection: moves to `state` and extends the deadline.
   void refresh(FlowEntry* e, FlowState state, uint64_t now_ms) noexcept {
     refresh(e, state, now_ms, timeout_ms(state));
@@ -277,7 +300,8 @@ class FlowTable {
 
   const FlowTableStats& stats() const noexcept { return stats_; }
   const FlowTimeouts& timeouts() const noexcept { return timeouts_; }
-  uint32_t timeout_ms(FlowState s) const noexcept { return idle_timeout_ms(timeouts_, s); }
+  // idle_timeout_ms() of the table's timeouts, read from a table of its own: one load a refresh.
+  uint32_t timeout_ms(FlowState s) const noexcept { return timeout_of_[size_t(s)]; }
 
  private:
   struct alignas(64) Bucket {
@@ -388,6 +412,7 @@ class FlowTable {
                                            uint32_t deadline) noexcept;
 
   FlowTimeouts timeouts_;
+  std::array<uint32_t, kFlowStates> timeout_of_;  // by state
   uint64_t seed_;
   uint32_t bucket_count_;
   uint32_t expire_cursor_ = 0;

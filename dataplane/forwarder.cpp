@@ -31,21 +31,6 @@ bool is_multicast(const FlowKey& k) noexcept {
          (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
 }
 
-// The state of a connection's original-direction entry after a frame. Under direct return (L2
-// DSR, IPIP, GUE) the replies bypass Magline, and a DNAT connection of one entry has its
-// replies translated without one (one_way()), so its one entry never sees the backend's side:
-// an established connection is one-way (a made-up client's SYN and ACK look the same, and the
-// backend's RST to them is never seen), evicted when the table is full, idle ones first, and
-// the client's FIN counts as the close. Such a connection that loses its entry gets Maglev's
-// choice again, the same backend while the set is unchanged; a full-NAT one would lose its
-// source port.
-FlowState next_forward_state(FlowState from, const Parsed& p, bool one_way) noexcept {
-  const FlowState next = next_flow_state(from, p.key.proto, p.tcp_flags);
-  if (!one_way) return next;
-  if (next == FlowState::tcp_established) return FlowState::tcp_one_way;
-  return next == FlowState::tcp_closing ? FlowState::tcp_closed : next;
-}
-
 // A direct-return SYN (L2 DSR, IPIP, GUE) opens no flow entry (a SYN flood writes nothing):
 // Maglev gives the handshake's ACK the same backend, and the ACK opens the entry. Only a bare
 // SYN (no ACK, no RST), and not under session affinity, whose record the backend choice itself
@@ -95,17 +80,19 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       kernel_tokens_(uint64_t(config.kernel_rate) * 100),  // a tenth of a second's worth
       kernel_burst_(kernel_tokens_) {
   for (const NodePort& port : node.ports) {
+    port_macs_.push_back(port.mac);
     std::array<std::optional<IpAddr>, 2>& sources = encap_sources_.emplace_back();
     for (const Family f : {Family::v4, Family::v6}) {
       if (const IfAddr* a = node.source_address(port.id, f)) sources[f == Family::v6] = a->addr;
     }
   }
+  n_ports_ = port_macs_.size();
 }
 
 Forwarder::~Forwarder() = default;
 
 bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
-  return port < node_.ports.size() && node_.ports[port].mac == mac;
+  return port < n_ports_ && port_macs_[port] == mac;
 }
 
 // A burst: its frames, then the held fragments their first ones released (fragments.hpp).
@@ -334,19 +321,16 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
 
   int idx = -1;
   if (e != nullptr) {
-    const FlowState state = flows_.state(e);
+    const FlowTable::Slot slot = flows_.slot(e);
+    const FlowState state = slot.state();
     ForwardFlow& f = e->value.fwd;
-    const FlowState next = next_forward_state(state, p, one_way(f.flags));
+    const FlowState next = next_forward_state(state, p.key.proto, p.tcp_flags, one_way(f.flags));
     if ((tcp_closing_state(state) && next == FlowState::tcp_syn) ||
         (state == FlowState::tcp_syn && returns_cookie(pkt, w, f))) {
       erase_forward(e);  // a new connection on a closed or superseded tuple: choose afresh
       e = nullptr;
     } else {
-      idx = f.backend_hint < s.spec().backends.size() &&
-                    IpAddr::same_bytes(s.backend(f.backend_hint).addr.bytes, f.backend_addr) &&
-                    s.backend(f.backend_hint).port == f.backend_port
-                ? f.backend_hint
-                : s.find_backend(f.backend_addr, f.backend_port);
+      idx = s.find_backend(f.backend_addr, f.backend_port, f.backend_hint);
       if (idx < 0) {
         // The backend was removed outright. A TCP peer that is gone cannot take the stream
         // over: reset the client now rather than let it time out. Other protocols move on.
@@ -364,7 +348,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
           proxy_forward(pkt, w, e, state, next, uint16_t(idx), now_ms, out);
           return;
         }
-        flows_.refresh(e, next, now_ms);
+        flows_.refresh(slot, next, now_ms);
         if (next != state && (tcp_closing_state(next) || next == FlowState::tcp_established)) {
           sync_.forward_seen(p.key, f, s.next_hop(size_t(idx)), next, now_ms);
         }
@@ -418,24 +402,23 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
       return;
     }
   }
-  deliver(pkt, w, idx, len, out);
+  deliver(pkt, w, idx, *hop, len, out);
 }
 
-// Sends a frame for backend `idx` of the frame's service to its next hop, counting `len` bytes
-// of the client's (what it sent, before any outer header).
-void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len,
-                        BurstOut& out) noexcept {
+// Sends a frame for backend `idx` of the frame's service to its next hop `hop`, counting `len`
+// bytes of the client's (what it sent, before any outer header).
+void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop& hop,
+                        uint16_t len, BurstOut& out) noexcept {
   const ServiceState& s = *w.fe.service;
-  const std::optional<NextHop>& hop = s.next_hop(idx);
   count_traffic(w, idx, len);
   NeighborHint& hint = traffic_.backend(s.backend_slot(idx)).hint;
   if (hint.generation == neighbor_generation_) {
     transmit(pkt, hint.port, hint.mac, out);
-  } else if (const Neighbor* n = neighbors_.find(hop->ip)) {
+  } else if (const Neighbor* n = neighbors_.find(hop.ip)) {
     hint = {neighbor_generation_, n->port, n->mac};
     transmit(pkt, n->port, n->mac, out);
   } else {
-    to_slow_path(pkt, SlowReason::needs_neighbor, *hop, out);
+    to_slow_path(pkt, SlowReason::needs_neighbor, hop, out);
   }
 }
 
@@ -551,8 +534,9 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
 
   // A proxied connection is half-open until its backend completes Magline's handshake (30 s
   // at most, evictable like any handshake): a backend that does not answer keeps nothing.
-  const FlowState state = proxied ? FlowState::tcp_syn
-                                  : next_forward_state(FlowState::free, p, !reply_entry);
+  const FlowState state =
+      proxied ? FlowState::tcp_syn
+              : next_forward_state(FlowState::free, p.key.proto, p.tcp_flags, !reply_entry);
   FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
@@ -683,9 +667,10 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const ReplyFlow& r = e->value.reply;
   const Parsed& p = w.p;
   const FrontendRef& f = registry_.at(r.frontend);
-  const FlowState state = flows_.state(e);
+  const FlowTable::Slot slot = flows_.slot(e);
+  const FlowState state = slot.state();
   const FlowState next = next_reply_state(state, p.key.proto, p.tcp_flags);
-  flows_.refresh(e, next, now_ms);
+  flows_.refresh(slot, next, now_ms);
   if (unconfirmed(state) || (tcp_closing_state(next) && next != state)) {
     sync_.reply_seen(p.key, r, f, next, now_ms);
   }
@@ -760,7 +745,7 @@ void Forwarder::send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept
 
 void Forwarder::transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept {
   dst.store(pkt.data);
-  node_.ports[port].mac.store(pkt.data + 6);
+  port_macs_[port].store(pkt.data + 6);
   pkt.port = port;
   ++counters_.tx_packets;
   counters_.tx_bytes += pkt.len;

@@ -230,7 +230,8 @@ class Forwarder {
   void to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop, BurstOut& out) noexcept;
   void drop(Packet& pkt, DropReason r, BurstOut& out) noexcept;
   [[gnu::noinline]] void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
-  void deliver(Packet& pkt, const Work& w, uint16_t idx, uint16_t len, BurstOut& out) noexcept;
+  void deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop& hop, uint16_t len,
+               BurstOut& out) noexcept;
   void count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept;
   void erase_forward(FlowEntry* e) noexcept;
   // The SYN proxy (forwarder_proxy.cpp).
@@ -293,6 +294,10 @@ class Forwarder {
   // Each port's source address for outer IPv4 and IPv6 headers (IPIP, GUE) without a source
   // prefix: Node::source_address(), looked up once.
   std::vector<std::array<std::optional<IpAddr>, 2>> encap_sources_;
+  // The ports' MAC addresses, and how many: read on every frame (a NodePort's index is a
+  // multiply, and a vector's size of them a division).
+  std::vector<MacAddr> port_macs_;
+  size_t n_ports_ = 0;
   ForwarderCounters counters_;
   SynCookies cookies_;
   // Client segments held until the backend answers a proxied handshake: a ring, the oldest

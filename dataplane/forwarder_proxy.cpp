@@ -202,7 +202,7 @@ bool Forwarder::proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& r
     drop(pkt, r, out);
     return false;
   }
-  deliver(pkt, w, idx, pkt.len, out);
+  deliver(pkt, w, idx, *w.fe.service->next_hop(idx), pkt.len, out);  // backend_syn_to() had it
   return true;
 }
 
@@ -264,7 +264,7 @@ void Forwarder::proxy_pending(Packet& pkt, Work& w, const ForwardFlow& fwd, Flow
     drop(pkt, r, out);
     return;
   }
-  deliver(pkt, w, idx, pkt.len, out);
+  deliver(pkt, w, idx, *w.fe.service->next_hop(idx), pkt.len, out);  // backend_syn_to() had it
 }
 
 size_t Forwarder::take_held(Packet* out, size_t max) noexcept {

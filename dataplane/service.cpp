@@ -95,8 +95,10 @@ Result<std::shared_ptr<const ServiceState>> ServiceState::build(Service spec,
   state->id_ = uint32_t(hash_bytes(reinterpret_cast<const uint8_t*>(spec.name.data()),
                                    spec.name.size(), kFlowHashSeed));
   for (const Backend& b : spec.backends) {
-    state->per_backend_.push_back({opts.node ? opts.node->resolve(b.addr) : std::nullopt, 0});
+    state->per_backend_.push_back(
+        {b.addr.bytes, b.port, opts.node ? opts.node->resolve(b.addr) : std::nullopt, 0});
   }
+  state->n_backends_ = state->per_backend_.size();
   state->by_identity_.resize(spec.backends.size());
   std::iota(state->by_identity_.begin(), state->by_identity_.end(), uint16_t{0});
   std::sort(state->by_identity_.begin(), state->by_identity_.end(), [&](uint16_t a, uint16_t b) {

@@ -127,6 +127,16 @@ class ServiceState {
   }
   // The index of the backend with this address and port, or -1: O(log N).
   int find_backend(const std::array<uint8_t, 16>& addr, uint16_t port) const noexcept;
+  // The same, tried first at `hint` (where the connection's backend was last time): O(1) while
+  // the backend set has not changed under the connection.
+  int find_backend(const std::array<uint8_t, 16>& addr, uint16_t port,
+                   uint16_t hint) const noexcept {
+    if (hint < n_backends_ && per_backend_[hint].port == port &&
+        IpAddr::same_bytes(per_backend_[hint].addr, addr)) {
+      return hint;
+    }
+    return find_backend(addr, port);
+  }
 
   uint16_t frontend_id(size_t i) const noexcept { return frontend_ids_[i]; }
 
@@ -141,12 +151,16 @@ class ServiceState {
   MaglevTable table_;
   bool serving_terminating_ = false;
   uint32_t id_ = 0;
-  // What the hit path reads of a backend, side by side: one cache line for both.
+  // What the hit path reads of a backend, side by side in one cache line: its address and port
+  // (to check a connection's hint), next hop and counter slot.
   struct PerBackend {
+    std::array<uint8_t, 16> addr{};
+    uint16_t port = 0;
     std::optional<NextHop> next_hop;
     uint32_t slot = 0;
   };
   std::vector<PerBackend> per_backend_;
+  size_t n_backends_ = 0;  // per_backend_.size(), kept: a division by 48 otherwise
   std::vector<uint16_t> by_identity_;  // backend indices sorted by (address, port)
   std::vector<uint16_t> frontend_ids_;
   std::vector<uint32_t> frontend_slots_;

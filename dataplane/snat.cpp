@@ -27,10 +27,11 @@ SnatAllocator::SnatAllocator(const Node& node, const Steering& steering, uint16_
     }
     addrs_.push_back(both);
   }
+  ports_ = addrs_.size();
 }
 
 uint8_t SnatAllocator::choices(const NextHop& hop, Family family) const noexcept {
-  if (hop.port >= addrs_.size()) return 0;
+  if (hop.port >= ports_) return 0;
   const Addrs& a = addrs_[hop.port][family == Family::v6];
   if (a.n <= 1) return a.n;  // none, or the one
   uint8_t set = 0;

@@ -44,7 +44,7 @@ class SnatAllocator {
 
   // Source address number `index` on `port` for `family` (ForwardFlow::snat_addr), or nullptr.
   const IfAddr* address(uint16_t port, Family family, uint8_t index) const noexcept {
-    if (port >= addrs_.size()) return nullptr;
+    if (port >= ports_) return nullptr;
     const Addrs& a = addrs_[port][family == Family::v6];
     return index < a.n ? a.addr[index] : nullptr;
   }
@@ -109,6 +109,7 @@ class SnatAllocator {
   FlowTable& flows_;
   const FrontendMap& frontends_;
   std::vector<std::array<Addrs, 2>> addrs_;  // per port: IPv4, IPv6
+  size_t ports_ = 0;  // addrs_.size(), kept: the size of a vector of these is a division
   // Ports some frontend listens on: a source port that is not among them cannot collide with a
   // frontend, without a frontend lookup (a likely cache miss) per candidate. Counts per port,
   // and a bit per port set while its count is not zero.

@@ -57,6 +57,25 @@ TEST(Checksum, Rfc1071Example) {
   EXPECT_EQ(csum_add(csum_add(0, data, 4), data + 4, 4), 0xddf2u);
 }
 
+// fold16 against the end-around carry folded 16 bits at a time: the same value (not only the
+// same value mod 0xffff), so 0 stays 0 and no non-zero sum becomes 0.
+TEST(Checksum, FoldAgreesWithTheTextbookFold) {
+  const auto textbook = [](uint64_t acc) {
+    while (acc >> 16) acc = (acc & 0xffff) + (acc >> 16);
+    return uint32_t(acc);
+  };
+  std::vector<uint64_t> cases = {0,           1,          0xffff,      0x10000,     0x1fffe,
+                                 0xffffffff,  0x100000000, 0xffff0001,  0x1fffffffe,
+                                 ~uint64_t{0}, 0xffffffff00000001, 0x8000000080000000};
+  std::mt19937_64 rng(1624);
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t v = rng();
+    cases.push_back(v);
+    cases.push_back(v >> (v % 64));  // sums of every size
+  }
+  for (const uint64_t acc : cases) EXPECT_EQ(detail::fold16(acc), textbook(acc)) << acc;
+}
+
 TEST(Checksum, EmptyAndOddLengths) {
   EXPECT_EQ(csum_add(0, nullptr, 0), 0u);
   EXPECT_EQ(csum_fold(0), 0xffff);

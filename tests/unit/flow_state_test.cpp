@@ -60,6 +60,33 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
 }
 
 // The reply direction confirms a connection joined mid-stream, unless it resets or closes it.
+// A connection whose replies bypass Magline (direct return, DNAT of one entry) never sees the
+// backend's side: established is one-way, and the client's FIN is the close.
+TEST(FlowState, AOneWayConnectionsEntryIsEstablishedOneWayAndClosedByTheClientsFin) {
+  EXPECT_EQ(next_forward_state(FlowState::tcp_syn, kProtoTcp, kTcpAck, true),
+            FlowState::tcp_one_way);
+  EXPECT_EQ(next_forward_state(FlowState::tcp_syn, kProtoTcp, kTcpAck, false),
+            FlowState::tcp_established);
+  EXPECT_EQ(next_forward_state(FlowState::tcp_one_way, kProtoTcp, kTcpSyn, true),
+            FlowState::tcp_one_way);  // a made-up client's SYN looks like a retransmission
+  EXPECT_EQ(next_forward_state(FlowState::tcp_one_way, kProtoTcp, kTcpFin | kTcpAck, true),
+            FlowState::tcp_closed);
+  EXPECT_EQ(next_forward_state(FlowState::tcp_established, kProtoTcp, kTcpFin | kTcpAck, false),
+            FlowState::tcp_closing);
+  // Elsewhere both follow next_flow_state().
+  for (size_t from = 0; from < kFlowStates; ++from) {
+    for (const uint8_t proto : {kProtoTcp, kProtoUdp, kProtoSctp}) {
+      for (unsigned flags = 0; flags < 256; ++flags) {
+        const FlowState next = next_flow_state(FlowState(from), proto, uint8_t(flags));
+        EXPECT_EQ(next_forward_state(FlowState(from), proto, uint8_t(flags), false), next);
+        if (next != FlowState::tcp_established && next != FlowState::tcp_closing) {
+          EXPECT_EQ(next_forward_state(FlowState(from), proto, uint8_t(flags), true), next);
+        }
+      }
+    }
+  }
+}
+
 TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck),
             FlowState::tcp_established);
