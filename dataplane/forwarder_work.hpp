@@ -1,5 +1,6 @@
 // The forwarder's per-frame scratch and flag helpers, shared by its translation units
-// (forwarder.cpp: the packet path; forwarder_icmp.cpp: ICMP errors; forwarder_encap.cpp: IPIP
+// (forwarder.cpp: the packet path; forwarder_open.cpp: a new connection's set-up;
+// forwarder_icmp.cpp: ICMP errors; forwarder_encap.cpp: IPIP
 // and GUE; forwarder_proxy.cpp: the SYN proxy and DNAT's SYN flood guard; forwarder_return.cpp:
 // DNAT replies without an entry). Not for other users.
 #pragma once
@@ -13,6 +14,14 @@ namespace magline::dp {
 // A TCP SYN that opens: no ACK, no RST.
 inline bool bare_syn(const Parsed& p) noexcept {
   return p.key.proto == kProtoTcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) == kTcpSyn;
+}
+
+// A direct-return SYN (L2 DSR, IPIP, GUE) opens no flow entry (a SYN flood writes nothing):
+// Maglev gives the handshake's ACK the same backend, and the ACK opens the entry. Only a bare
+// SYN (no ACK, no RST), and not under session affinity, whose record the backend choice itself
+// writes.
+inline bool stateless_syn(const ServiceState& s, const Parsed& p) noexcept {
+  return direct_return(s.spec().mode) && bare_syn(p) && !s.spec().affinity.client_ip;
 }
 
 // A TCP segment with ACK, without SYN or RST: a handshake's last, or any later one.
