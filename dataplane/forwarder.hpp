@@ -55,6 +55,7 @@
 #include "dataplane/node.hpp"
 #include "dataplane/packet.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/route_table.hpp"
 #include "dataplane/service.hpp"
 #include "dataplane/messages.hpp"
 #include "dataplane/slow_path.hpp"
@@ -178,6 +179,10 @@ class Forwarder {
 
   // Control-thread changes and messages from other workers, between bursts.
   void apply(const Update& u) noexcept;
+  // The node's routes or addresses changed (the node is otherwise fixed while workers run; the
+  // packet tests add routes to theirs): compiles the packet path's route table again. Between
+  // bursts; allocates.
+  void routes_changed() { routes_ = RouteTable(node_); }
   void receive(const PeerMessage& m, uint64_t now_ms) noexcept { sync_.receive(m, now_ms); }
 
   // The frames the forwarder holds (SYN proxy, fragments before their first), at most `max`, for
@@ -284,6 +289,7 @@ class Forwarder {
   NeighborMap neighbors_;
   PathMtuMap path_mtus_;  // tunnelled backends' path MTUs, learned by the control thread
   DnatReturnMap dnat_returns_;  // each DNAT backend's frontend (stateless_reply())
+  RouteTable routes_;  // node_'s routes and addresses, for DNAT's replies without an entry
   LastHops last_hops_;
   FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
   FragmentHold held_fragments_;  // later fragments that came before their first one

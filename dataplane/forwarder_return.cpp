@@ -38,7 +38,7 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
 // The frontend (or kAmbiguousFrontend) of the DNAT connection a reply with key `reply` is for,
 // by its source, the backend; null when it is no DNAT backend's or it goes to this node.
 const uint16_t* Forwarder::dnat_frontend_of_reply(const FlowKey& reply) const noexcept {
-  if (dnat_returns_.size() == 0 || node_.is_local(reply.dst_addr())) return nullptr;
+  if (dnat_returns_.size() == 0 || routes_.is_local(reply.dst_addr())) return nullptr;
   return dnat_returns_.find(Endpoint{reply.src_addr(), reply.sport, reply.proto});
 }
 
@@ -47,7 +47,7 @@ const uint16_t* Forwarder::dnat_frontend_of_reply(const FlowKey& reply) const no
 Forwarder::ClientRoute Forwarder::route_to_client(uint16_t frontend,
                                                   const FlowKey& reply) const noexcept {
   if (frontend == kAmbiguousFrontend) return {DropReason::reply_ambiguous, {}};
-  const std::optional<NextHop> hop = node_.resolve(reply.dst_addr());
+  const std::optional<NextHop> hop = routes_.resolve(reply.dst_addr());
   if (!hop) return {DropReason::no_route_to_client, {}};
   return {DropReason::none, *hop};
 }
@@ -61,7 +61,7 @@ bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcep
   const Backend& b = w.fe.service->backend(idx);
   const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
   if (id == nullptr || *id != w.fe.service->frontend_id(w.fe.index)) return false;
-  const std::optional<NextHop> hop = node_.resolve(w.p.key.src_addr());
+  const std::optional<NextHop> hop = routes_.resolve(w.p.key.src_addr());
   return hop && neighbors_.find(hop->ip) != nullptr;
 }
 

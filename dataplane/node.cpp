@@ -19,9 +19,9 @@ IpPrefix IfAddr::subnet() const noexcept {
   return p;
 }
 
-// Routes are few: a linear scan says what it does, each candidate two masked word compares (it
-// runs for every DNAT reply translated without an entry, and every DNAT connection opened).
-// Candidates are taken in order, so among equal prefixes the first port or route wins.
+// Routes are few: a linear scan says what it does, each candidate two masked word compares.
+// Candidates are taken in order, so among equal prefixes the first port or route wins. (The
+// packet path's RouteTable gives the same answers from a list sorted longest first.)
 std::optional<NextHop> Node::resolve(const IpAddr& dst) const noexcept {
   std::optional<NextHop> best;
   int best_len = -1;

@@ -73,8 +73,8 @@ struct Node {
   EncapSettings encap;
 
   // Longest-prefix match over the ports' subnets (on-link) and the static routes; on-link wins
-  // a tie. A linear scan: for the control path (services' backends are resolved when services
-  // change) and for rare frames (a DNAT reply without an entry).
+  // a tie. A linear scan, for the control path (services' backends are resolved when services
+  // change); the packet path asks a RouteTable (route_table.hpp) compiled from the same.
   std::optional<NextHop> resolve(const IpAddr& dst) const noexcept;
 
   // The port address of `family` that Magline uses as its source on `port` (full-NAT, ARP),

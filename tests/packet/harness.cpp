@@ -136,6 +136,7 @@ void Harness::route(const char* prefix, const char* via) {
   const auto to = dp::parse_prefix(prefix, dp::HostBits::reject);
   if (!to) throw std::invalid_argument(prefix);
   node_.routes.push_back({*to, ip(via), 0});
+  forwarder().routes_changed();
 }
 
 void Harness::forget_neighbor(const char* addr) {

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "dataplane/route_table.hpp"
 
 namespace magline::dp {
 namespace {
@@ -129,6 +132,70 @@ TEST(Node, IsLocalKnowsEveryPortAddress) {
   }
   for (const char* a : {"198.18.1.2", "198.18.1.254", "2001:db8:1::2", "0.0.0.0"}) {
     EXPECT_FALSE(n.is_local(ip(a))) << a;
+  }
+}
+
+// The packet path's compiled table answers as Node's scans do: the fixture's every precedence
+// rule, then random nodes (subnets and routes of every length, duplicates and ties included)
+// against addresses near their prefixes.
+TEST(RouteTable, AnswersAsTheNodesScans) {
+  const Node n = test_node();
+  const RouteTable t(n);
+  for (const char* a : {"198.18.1.7", "198.18.2.7", "198.18.2.200", "198.18.100.1", "10.1.2.3",
+                        "203.0.113.9", "2001:db8:1::9", "2001:db8:2::9", "fe80::77", "::1",
+                        "198.18.1.1", "198.18.2.1"}) {
+    EXPECT_EQ(t.resolve(ip(a)), n.resolve(ip(a))) << a;
+    EXPECT_EQ(t.is_local(ip(a)), n.is_local(ip(a))) << a;
+  }
+
+  std::mt19937 rng(4632);
+  const auto random_addr = [&](Family f, const IpAddr* near) {
+    IpAddr a;
+    a.family = f;
+    const size_t n_bytes = f == Family::v4 ? 4 : 16;
+    for (size_t i = 0; i < n_bytes; ++i) a.bytes[i] = uint8_t(rng());
+    if (near != nullptr && near->family == f) {
+      const size_t keep = rng() % (n_bytes + 1);  // share a random number of leading bytes
+      for (size_t i = 0; i < keep; ++i) a.bytes[i] = near->bytes[i];
+      if (keep < n_bytes && rng() % 2) a.bytes[keep] ^= uint8_t(1u << (rng() % 8));
+    }
+    return a;
+  };
+  const auto random_family = [&] { return rng() % 3 == 0 ? Family::v6 : Family::v4; };
+  for (int trial = 0; trial < 300; ++trial) {
+    Node node;
+    std::vector<IpAddr> seeds;
+    for (uint16_t p = 0; p < 1 + rng() % 3; ++p) {
+      NodePort port;
+      port.id = p;
+      for (unsigned k = 0; k < rng() % 4; ++k) {
+        const Family f = random_family();
+        const IpAddr a = random_addr(f, seeds.empty() ? nullptr : &seeds[rng() % seeds.size()]);
+        port.addrs.push_back({a, uint8_t(rng() % (f == Family::v4 ? 40 : 136))});
+        seeds.push_back(a);
+      }
+      node.ports.push_back(port);
+    }
+    for (unsigned k = 0; k < rng() % 5; ++k) {
+      const Family f = random_family();
+      const IpAddr a = random_addr(f, seeds.empty() ? nullptr : &seeds[rng() % seeds.size()]);
+      const uint8_t len = uint8_t(rng() % (f == Family::v4 ? 33 : 129));
+      node.routes.push_back({*parse_prefix(to_string(a) + "/" + std::to_string(len),
+                                           HostBits::clear),
+                             random_addr(f, nullptr), uint16_t(rng() % node.ports.size())});
+      seeds.push_back(a);
+    }
+    const RouteTable table(node);
+    for (int q = 0; q < 50; ++q) {
+      const IpAddr d = random_addr(random_family(),
+                                   seeds.empty() ? nullptr : &seeds[rng() % seeds.size()]);
+      ASSERT_EQ(table.resolve(d), node.resolve(d)) << "trial " << trial << " " << to_string(d);
+      ASSERT_EQ(table.is_local(d), node.is_local(d)) << "trial " << trial;
+    }
+    for (const IpAddr& s : seeds) {
+      ASSERT_EQ(table.resolve(s), node.resolve(s)) << "trial " << trial << " " << to_string(s);
+      ASSERT_EQ(table.is_local(s), node.is_local(s)) << "trial " << trial;
+    }
   }
 }
 
