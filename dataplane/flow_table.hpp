@@ -8,9 +8,10 @@
 // derived from the first and the signature, so entries move without their key being read); a
 // bucket is one 64-byte cache line describing 8 ways (a 16-bit signature, a state and an expiry
 // deadline per way), and each way has one 64-byte entry holding the full key and the value,
-// stored right after its bucket. A hit touches two cache lines: the bucket and the entry. An entry goes to its primary bucket
-// when there is room and to the alternate otherwise; the primary counts such overflows, so a
-// lookup visits the alternate only when the primary has overflowed.
+// stored right after its bucket. A hit touches two cache lines: the bucket and the entry. An
+// entry goes to its primary bucket when there is room and to the alternate otherwise; the
+// primary counts such overflows, so a lookup visits the alternate only when the primary has
+// overflowed.
 //
 // Expiry is by timestamp: a way whose deadline has passed is free for reuse, and expire()
 // reclaims such ways incrementally (bounded work per call) so the occupancy figure stays true.

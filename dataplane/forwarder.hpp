@@ -289,7 +289,7 @@ class Forwarder {
   NeighborMap neighbors_;
   PathMtuMap path_mtus_;  // tunnelled backends' path MTUs, learned by the control thread
   DnatReturnMap dnat_returns_;  // each DNAT backend's frontend (stateless_reply())
-  RouteTable routes_;  // node_'s routes and addresses, for DNAT's replies without an entry
+  RouteTable routes_;  // node_'s routes and addresses: DNAT's set-up, replies without an entry
   LastHops last_hops_;
   FragmentTable fragments_;  // the ports of datagrams whose first fragment came here
   FragmentHold held_fragments_;  // later fragments that came before their first one

@@ -24,10 +24,12 @@ RouteTable::RouteTable(const Node& node) {
   // Node::resolve(): among the ports' subnets the first of the longest wins, and a route only
   // when strictly longer. Listed on-link first, in order, then the routes: a stable sort by
   // length keeps that order among equals.
+  std::vector<unsigned> lens;  // each entry's, as Node::resolve() caps it: the family's width
   const auto add = [&](const IpAddr& prefix, unsigned len, bool on_link, uint16_t port,
                        const IpAddr& via) {
+    len = std::min(len, unsigned(prefix.size()) * 8);
     Entry e{};
-    prefix_mask(std::min(len, unsigned(prefix.size()) * 8), e.mask);
+    prefix_mask(len, e.mask);
     uint64_t a[2];
     std::memcpy(a, prefix.bytes.data(), sizeof a);
     e.net[0] = a[0] & e.mask[0];
@@ -37,19 +39,15 @@ RouteTable::RouteTable(const Node& node) {
     e.port = port;
     e.via = via;
     entries_.push_back(e);
+    lens.push_back(len);
   };
-  std::vector<unsigned> lens;
   for (const NodePort& port : node.ports) {
     for (const IfAddr& a : port.addrs) {
       add(a.addr, a.prefix_len, true, port.id, {});
-      lens.push_back(std::min(unsigned(a.prefix_len), unsigned(a.addr.size()) * 8));
       locals_.push_back(a.addr);
     }
   }
-  for (const StaticRoute& r : node.routes) {
-    add(r.dst.addr, r.dst.len, false, r.port, r.via);
-    lens.push_back(std::min(unsigned(r.dst.len), unsigned(r.dst.addr.size()) * 8));
-  }
+  for (const StaticRoute& r : node.routes) add(r.dst.addr, r.dst.len, false, r.port, r.via);
   std::vector<size_t> order(entries_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),

@@ -151,8 +151,8 @@ class ServiceState {
   MaglevTable table_;
   bool serving_terminating_ = false;
   uint32_t id_ = 0;
-  // What the hit path reads of a backend, side by side in one cache line: its address and port
-  // (to check a connection's hint), next hop and counter slot.
+  // What the hit path reads of a backend, side by side: its address and port (to check a
+  // connection's hint), next hop and counter slot.
   struct PerBackend {
     std::array<uint8_t, 16> addr{};
     uint16_t port = 0;
@@ -160,7 +160,7 @@ class ServiceState {
     uint32_t slot = 0;
   };
   std::vector<PerBackend> per_backend_;
-  size_t n_backends_ = 0;  // per_backend_.size(), kept: a division by 48 otherwise
+  size_t n_backends_ = 0;  // per_backend_.size(), kept: a division by 44 otherwise
   std::vector<uint16_t> by_identity_;  // backend indices sorted by (address, port)
   std::vector<uint16_t> frontend_ids_;
   std::vector<uint32_t> frontend_slots_;
