@@ -97,12 +97,14 @@ class Generator {
  private:
   static constexpr uint16_t kBurst = 32;
   static constexpr uint32_t kHeld = 512;
+  static constexpr uint32_t kSpare = 256;
   static constexpr uint16_t kNone = 0xffff;
 
   void receive(uint64_t now) noexcept;
   void on_backend(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept;
   void on_client(rte_mbuf* m, uint8_t* d, uint32_t now32) noexcept;
   void on_neighbour(rte_mbuf* m, uint8_t* d) noexcept;
+  void done(rte_mbuf* m) noexcept;
   void send_held() noexcept;
   uint32_t room() const noexcept;
   void generate(uint32_t n, uint64_t now, bool warmup) noexcept;
@@ -125,6 +127,9 @@ class Generator {
   // Answers (SYN-ACKs, FIN+ACKs, neighbour advertisements) waiting for room in Magline's RX.
   rte_mbuf* held_[kHeld];
   uint32_t n_held_ = 0;
+  // Received frames: to be generated again (done()), or freed after each received burst.
+  rte_mbuf* spare_[kSpare];
+  uint32_t n_spare_ = 0;
   rte_mbuf* to_free_[64];
   uint32_t n_free_ = 0;
 

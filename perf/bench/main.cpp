@@ -8,7 +8,7 @@
 //   magline-bench [--flows N] [--distribution uniform|zipf] [--zipf-s S] [--new-share F]
 //                 [--size BYTES] [--ipv6] [--udp] [--rate PPS] [--seconds S] [--backends N]
 //                 [--churn] [--ring SLOTS] [--flow-capacity N] [--seed N]
-//                 [--testpmd PATH|none] [--no-ring-baseline]
+//                 [--testpmd PATH|none] [--no-ring-baseline] [--attempts N]
 //                 [--sweep flows=1k,64k,1M | size=64,512,1500 | new-share=0,0.5,1 | ...]
 //                 [--json FILE] [--csv FILE] [--plot FILE.png]
 //                 [--memif server|client [--memif-socket NAME] [--memif-socket-file]
@@ -45,6 +45,7 @@ struct Options {
   uint64_t seed = 1;
   std::string testpmd = "dpdk-testpmd";
   bool ring_baseline = true;
+  uint32_t attempts = 3;  // runs of a point while its ring baseline is disturbed
   std::string sweep_key;
   std::vector<std::string> sweep_values;
   std::string json_path, csv_path, plot_path;
@@ -57,7 +58,7 @@ const char* kUsage =
     "usage: magline-bench [--flows N] [--distribution uniform|zipf] [--zipf-s S]\n"
     "         [--new-share F] [--size BYTES] [--ipv6] [--udp] [--rate PPS] [--seconds S]\n"
     "         [--backends N] [--churn] [--ring SLOTS] [--flow-capacity N] [--seed N]\n"
-    "         [--testpmd PATH|none] [--no-ring-baseline]\n"
+    "         [--testpmd PATH|none] [--no-ring-baseline] [--attempts N]\n"
     "         [--sweep flows=1k,64k,1M|size=64,512,1500|new-share=..|rate=..|backends=..]\n"
     "         [--json FILE] [--csv FILE] [--plot FILE.png]\n"
     "         [--memif server|client [--memif-socket NAME] [--memif-socket-file]\n"
@@ -171,6 +172,10 @@ bool parse(int argc, char** argv, Options& o, std::string& err) {
       o.flow_capacity = parse_count(value());
     } else if (a == "--seed") {
       o.seed = parse_count(value());
+    } else if (a == "--attempts") {
+      v = value();
+      o.attempts = uint32_t(parse_count(v));
+      if (o.attempts < 1 || o.attempts > 20) err = "--attempts: 1 .. 20";
     } else if (a == "--testpmd") {
       o.testpmd = value();
     } else if (a == "--json") {
@@ -290,21 +295,31 @@ int measure(const std::function<RunResult(const RunOptions&)>& run, const Option
       p.testpmd_note = "not measured (--testpmd none or --no-ring-baseline)";
     }
     // The baseline: the same generated frames through the same rings (a MAC swap on lcore 1)
-    // or the same memif (testpmd's macswap in another process).
-    if (o.ring_baseline && (!o.memif || o.testpmd != "none")) {
-      RunOptions base = ro;
-      base.forwarding = o.memif ? Forwarding::testpmd_macswap : Forwarding::ring_macswap;
-      base.traffic.new_share = 0;
-      base.traffic.churn = false;
-      p.ring = run(base);
-      if (o.memif) {
-        p.testpmd_pps = p.ring->error.empty() ? figures_of(*p.ring).tx_pps : 0;
-        p.testpmd_note = p.ring->error.empty() ? p.ring->forwarder_note + ", same generator"
-                                               : "failed: " + p.ring->error;
-        if (!p.ring->error.empty()) std::printf("baseline failed: %s\n", p.ring->error.c_str());
+    // or the same memif (testpmd's macswap in another process). A disturbed baseline (below
+    // 0.8x testpmd: the two cores' caches far apart, see docs/performance.md) is measured again
+    // with Magline after it, up to --attempts times; the last attempt is reported either way.
+    for (uint32_t attempt = 1;; ++attempt) {
+      if (o.ring_baseline && (!o.memif || o.testpmd != "none")) {
+        RunOptions base = ro;
+        base.forwarding = o.memif ? Forwarding::testpmd_macswap : Forwarding::ring_macswap;
+        base.traffic.new_share = 0;
+        base.traffic.churn = false;
+        p.ring = run(base);
+        if (o.memif) {
+          p.testpmd_pps = p.ring->error.empty() ? figures_of(*p.ring).tx_pps : 0;
+          p.testpmd_note = p.ring->error.empty() ? p.ring->forwarder_note + ", same generator"
+                                                 : "failed: " + p.ring->error;
+          if (!p.ring->error.empty()) std::printf("baseline failed: %s\n", p.ring->error.c_str());
+        }
       }
+      p.magline = run(ro);
+      p.attempts = attempt;
+      if (!disturbed(p) || attempt >= o.attempts || !p.magline.error.empty()) break;
+      std::printf("attempt %u disturbed: ring MAC swap %.2f Mpps, testpmd %.2f (Magline %.2f): "
+                  "again\n", attempt, figures_of(*p.ring).tx_pps / 1e6, p.testpmd_pps / 1e6,
+                  figures_of(p.magline).tx_pps / 1e6);
+      std::fflush(stdout);
     }
-    p.magline = run(ro);
     print_point(p, stdout);
     std::fflush(stdout);
     if (!p.magline.error.empty() || !accounting_errors(p.magline).empty()) rc = 1;

@@ -212,6 +212,7 @@ nlohmann::ordered_json to_json(const Point& p) {
   if (!r.error.empty()) j["error"] = r.error;
   const double ring_pps = p.ring ? figures_of(*p.ring).tx_pps : 0;
   j["disturbed"] = disturbed(p);
+  j["attempts"] = p.attempts;
   if (across_processes(r)) {
     j["baseline"] = {{"testpmd_macswap_pps", p.testpmd_pps},
                      {"testpmd", p.testpmd_note},

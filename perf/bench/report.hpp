@@ -19,6 +19,7 @@ struct Point {
   std::optional<RunResult> ring;  // the same traffic through a MAC swap on the same rings
   double testpmd_pps = 0;         // dpdk-testpmd macswap on net_null, same core; 0: not measured
   std::string testpmd_note;       // how, or why not
+  uint32_t attempts = 1;          // runs of this point (more while the baseline was disturbed)
 };
 
 struct Figures {

@@ -93,6 +93,7 @@ std::vector<uint8_t> build_template(const TrafficSpec& t, const Layout& l, const
     dp::store_be16(l4 + 14, 65535);
     dp::store_be16(l4 + 16, dp::l4_checksum(client, vip, proto, l4, l4_len, 16));
   }
+  if (f.size() < 64) f.resize(64);
   return f;
 }
 

@@ -97,7 +97,8 @@ struct Layout {
 };
 
 // The frame every generated packet starts from: Ethernet to Magline's MAC, IP to the VIP, TCP
-// ACK or UDP; the source, flags and stamp are patched per frame.
+// ACK or UDP; the source, flags and stamp are patched per frame. Zeros pad it to at least 64
+// bytes, so that a minimal frame is copied by one fixed-size move (fill_frame).
 std::vector<uint8_t> build_template(const TrafficSpec& t, const Layout& l, const dp::MacAddr& lb);
 
 // Which established flow the next frame belongs to. Uniform: a 64-bit PRNG mapped onto
@@ -146,7 +147,11 @@ inline uint16_t client_port(uint64_t k) noexcept {
 inline void fill_frame(uint8_t* d, const std::vector<uint8_t>& tmpl, const Layout& l,
                        uint32_t src_low, uint16_t sport, uint8_t tcp_flags, uint32_t id,
                        uint32_t tsc) noexcept {
-  std::memcpy(d, tmpl.data(), l.len);
+  if (l.len <= 64) {
+    std::memcpy(d, tmpl.data(), 64);  // an mbuf's data room holds 64 bytes
+  } else {
+    std::memcpy(d, tmpl.data(), l.len);
+  }
   dp::store_be32(d + l.src_low, src_low);
   dp::store_be16(d + l.l4, sport);
   if (!l.udp) d[l.l4 + 13] = tcp_flags;
