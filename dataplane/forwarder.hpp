@@ -247,7 +247,11 @@ class Forwarder {
   bool syn_proxy_answers(Work& w, uint64_t now_ms) noexcept;
   bool dnat_syn_without_state(Work& w, uint64_t now_ms) noexcept;
   void dnat_handshake_completed(const Work& w, uint64_t now_ms) noexcept;
-  bool returns_without_state(const Work& w, uint16_t idx) const noexcept;
+  bool returns_without_state(const Work& w, uint16_t idx) noexcept;
+  bool returns_alone(const ServiceState& s, uint16_t idx, uint16_t frontend,
+                     uint8_t proto) noexcept;
+  bool hop_known(const IpAddr& ip) noexcept;
+  void returns_changed() noexcept;
   bool returns_cookie(const Packet& pkt, const Work& w, const ForwardFlow& f) noexcept;
   void syn_guard_count(const ServiceState& s, uint32_t slot, int32_t delta) noexcept;
   bool proxy_begin(Packet& pkt, Work& w, FlowEntry* e, const FlowKey& reply_key,
@@ -318,6 +322,22 @@ class Forwarder {
   uint64_t now_ms_ = 0;           // the current burst's clock
   bool handed_off_ = false;       // the current burst came from another worker
   uint32_t neighbor_generation_ = 1;  // bumped by every neighbour change (NeighborHint)
+  // returns_without_state()'s two lookups, remembered (a DNAT connection's set-up asks both):
+  // per backend slot (direct-mapped), whether the backends' map names the frontend for it,
+  // valid while returns_generation_ stands (bumped by every DNAT-return and service update);
+  // and the last next hop towards a client found among the neighbours (neighbor_generation_).
+  struct ReturnMemo {
+    uint32_t slot = 0;
+    uint32_t generation = 0;  // 0: empty
+    uint16_t frontend = 0;
+    uint8_t proto = 0;
+    bool alone = false;
+  };
+  static constexpr size_t kReturnMemo = 1024;
+  std::array<ReturnMemo, kReturnMemo> return_memo_{};
+  uint32_t returns_generation_ = 1;
+  IpAddr known_hop_;
+  uint32_t known_hop_generation_ = 0;  // 0: none
   // Echo requests handed to the slow path: at most kEchoPerWindow per kEchoWindowMs, so that a
   // ping flood cannot crowd ARP and neighbour discovery out of the slow-path ring.
   uint64_t echo_window_ = 0;

@@ -5,6 +5,14 @@
 
 namespace magline::dp {
 
+// Every remembered answer of returns_alone() is stale now.
+void Forwarder::returns_changed() noexcept {
+  if (++returns_generation_ == 0) {
+    return_memo_.fill(ReturnMemo{});
+    returns_generation_ = 1;
+  }
+}
+
 void Forwarder::apply(const Update& u) noexcept {
   ++counters_.updates_applied;
   if (u.kind == Update::Kind::neighbor) {
@@ -33,8 +41,10 @@ void Forwarder::apply(const Update& u) noexcept {
     } else {
       dnat_returns_.erase(r.backend);
     }
+    returns_changed();
     return;
   }
+  returns_changed();  // a backend slot may name another backend now
   if (u.old_state != nullptr) {
     // Drop the old state's frontends that still point to it (another update of the same batch
     // may already have given one to another service).

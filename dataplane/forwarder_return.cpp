@@ -56,13 +56,38 @@ Forwarder::ClientRoute Forwarder::route_to_client(uint16_t frontend,
 // entry: the map names this frontend for the backend, and a route leads to the client through a
 // neighbour known now (else the reply entry's last hop, the client's frame's source MAC, is the
 // better way back).
-bool Forwarder::returns_without_state(const Work& w, uint16_t idx) const noexcept {
+bool Forwarder::returns_without_state(const Work& w, uint16_t idx) noexcept {
   if (!config_.dnat_one_entry) return false;
-  const Backend& b = w.fe.service->backend(idx);
-  const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, w.p.key.proto});
-  if (id == nullptr || *id != w.fe.service->frontend_id(w.fe.index)) return false;
+  const ServiceState& s = *w.fe.service;
+  if (!returns_alone(s, idx, s.frontend_id(w.fe.index), w.p.key.proto)) return false;
   const std::optional<NextHop> hop = routes_.resolve(w.p.key.src_addr());
-  return hop && neighbors_.find(hop->ip) != nullptr;
+  return hop && hop_known(hop->ip);
+}
+
+// Whether the backends' map names `frontend` for backend `idx` of `s` (protocol `proto`):
+// remembered per backend slot until the next DNAT-return or service update.
+bool Forwarder::returns_alone(const ServiceState& s, uint16_t idx, uint16_t frontend,
+                              uint8_t proto) noexcept {
+  const uint32_t slot = s.backend_slot(idx);
+  ReturnMemo& m = return_memo_[slot & (kReturnMemo - 1)];
+  if (m.generation == returns_generation_ && m.slot == slot && m.frontend == frontend &&
+      m.proto == proto) {
+    return m.alone;
+  }
+  const Backend& b = s.backend(idx);
+  const uint16_t* id = dnat_returns_.find(Endpoint{b.addr, b.port, proto});
+  m = {slot, returns_generation_, frontend, proto, id != nullptr && *id == frontend};
+  return m.alone;
+}
+
+// Whether next hop `ip` is among the neighbours; the last one found is remembered until the
+// next neighbour change (most clients come through one router).
+bool Forwarder::hop_known(const IpAddr& ip) noexcept {
+  if (known_hop_generation_ == neighbor_generation_ && known_hop_ == ip) return true;
+  if (neighbors_.find(ip) == nullptr) return false;
+  known_hop_ = ip;
+  known_hop_generation_ = neighbor_generation_;
+  return true;
 }
 
 }  // namespace magline::dp

@@ -360,3 +360,94 @@ TEST(DnatSynGuard, AutoEngagesAfterASecondOfHandshakesThatDoNotComplete) {
 
 }  // namespace
 }  // namespace magline::test
+
+namespace magline::test {
+namespace {
+
+// The set-up's two lookups are remembered (Forwarder::returns_alone(), hop_known()): every
+// change of the backends' map, of the neighbours and of the service is seen by the next SYN.
+TEST_F(ReturnTest, TheOneEntryChoiceFollowsEveryChangeOfTheMapNeighboursAndService) {
+  uint16_t port = 41000;
+  // Whether the next SYN from the far client kept one entry.
+  auto one_entry = [&] {
+    const uint64_t before = h.forwarder().counters().one_entry_connections;
+    const size_t occupied = h.forwarder().flows().stats().occupied;
+    const Outcome syn = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kFarClient, "198.18.100.9")
+                                  .tcp(port++, 80, dp::kTcpSyn).bytes());
+    EXPECT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+    const bool one = h.forwarder().counters().one_entry_connections == before + 1;
+    EXPECT_EQ(h.forwarder().flows().stats().occupied, occupied + (one ? 1 : 2));
+    return one;
+  };
+  EXPECT_TRUE(one_entry());
+  EXPECT_TRUE(one_entry());
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, dp::kAmbiguousFrontend);
+  EXPECT_FALSE(one_entry());
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, web_->frontend_id(0));
+  EXPECT_TRUE(one_entry());
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, std::nullopt);
+  EXPECT_FALSE(one_entry());
+  h.dnat_return("198.18.1.50", 8080, Protocol::tcp, web_->frontend_id(0));
+  EXPECT_TRUE(one_entry());
+  h.forget_neighbor(kRouter);  // the way back is the last hop's until the router is known
+  EXPECT_FALSE(one_entry());
+  h.neighbor(kRouter, kRouterMac);
+  EXPECT_TRUE(one_entry());
+  // The service replaced: its backend now one the map does not name.
+  h.neighbor("198.18.1.51", kBackendMac);
+  web_ = &h.add(service("dnat-web", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                        {{"198.18.1.51", 8080}}));
+  EXPECT_FALSE(one_entry());
+  h.dnat_return("198.18.1.51", 8080, Protocol::tcp, web_->frontend_id(0));
+  EXPECT_TRUE(one_entry());
+}
+
+// More backends than the memo has places: backends whose slots share a place are told apart.
+TEST(DnatReplies, TheOneEntryChoiceIsEachBackendsOwnAmongMoreBackendsThanTheMemoHolds) {
+  dp::ForwarderConfig config;
+  config.flow_capacity = 1 << 16;  // every connection keeps its entries
+  Harness h(config);
+  h.route("198.19.0.0/24", kRouter);
+  h.neighbor(kRouter, kRouterMac);
+  constexpr int kBackends = 1100;
+  std::vector<std::string> addrs;
+  for (int i = 0; i < kBackends; ++i) {
+    addrs.push_back("198.18." + std::to_string(4 + i / 250) + "." + std::to_string(1 + i % 250));
+  }
+  std::vector<std::pair<const char*, uint16_t>> backends;
+  for (const std::string& a : addrs) {
+    backends.push_back({a.c_str(), 8080});
+    h.neighbor(a.c_str(), kBackendMac);
+  }
+  dp::Service many = service("dnat-many", "198.18.100.9", 80, Protocol::tcp, ForwardMode::dnat,
+                             backends);
+  many.table_size = 65537;
+  const auto& s = h.add(std::move(many));
+  // Every third backend's replies can be translated from the backend alone (so that two
+  // backends 1024 slots apart answer differently).
+  for (int i = 0; i < kBackends; i += 3) {
+    h.dnat_return(addrs[size_t(i)].c_str(), 8080, Protocol::tcp, s.frontend_id(0));
+  }
+  std::map<std::string, int> index;
+  for (int i = 0; i < kBackends; ++i) index[addrs[size_t(i)]] = i;
+  int one = 0, two = 0;
+  for (int round = 0; round < 2; ++round) {  // the second round answers from the memo
+    for (uint16_t port = 20000; port < 23000; ++port) {
+      const uint64_t before = h.forwarder().counters().one_entry_connections;
+      const Outcome syn = h.run(Packet().eth(kRouterMac, kLbMac)
+                                    .ipv4(round == 0 ? kFarClient : "198.19.0.11", "198.18.100.9")
+                                    .tcp(port, 80, dp::kTcpSyn).bytes());
+      ASSERT_EQ(syn.verdict, Verdict::tx) << to_string(syn);
+      const dp::IpAddr to = dp::IpAddr::v4(dp::load_be32(syn.frame.data() + 30));
+      const int i = index.at(dp::to_string(to));
+      const bool kept_one = h.forwarder().counters().one_entry_connections == before + 1;
+      ASSERT_EQ(kept_one, i % 3 == 0) << "backend " << i << " port " << port;
+      (kept_one ? one : two) += 1;
+    }
+  }
+  EXPECT_GT(one, 1500);
+  EXPECT_GT(two, 3000);
+}
+
+}  // namespace
+}  // namespace magline::test
