@@ -37,21 +37,48 @@ uint32_t add_mod(uint32_t a, uint32_t b, uint32_t m) noexcept {
   return a >= m ? a - m : a;
 }
 
+// Fills the table's slots. What is taken is read from the slots themselves (a free one holds
+// kFree, no backend's index: there are at most kMaxMaglevBackends = 65535) while they fit in a
+// core's L2 cache with room to spare, M <= kOwnSlotsMax: one array written per turn, not two;
+// beyond, from a byte per slot, half their size. Against a byte map at every size: 3-4%
+// faster at M = 65537; at M = 655373 the slots alone were 6% slower (docs/performance.md).
+inline constexpr uint32_t kOwnSlotsMax = 1u << 18;  // 512 KiB of slots
+
+template <bool kOwnSlots>
 class Filler {
  public:
-  Filler(uint32_t size, std::vector<uint16_t>& slots) : size_(size), used_(size), slots_(slots) {}
+  static constexpr uint16_t kFree = 0xffff;
+  static_assert(kMaxMaglevBackends <= kFree);
+
+  Filler(uint32_t size, std::vector<uint16_t>& slots) : size_(size) {
+    if constexpr (kOwnSlots) {
+      slots.assign(size, kFree);
+    } else {
+      slots.resize(size);
+      used_.assign(size, 0);
+    }
+    slots_ = slots.data();
+  }
 
   // Gives backend `w` its next preferred free slot. Terminates because skip and M are coprime
   // (M prime), so the walk visits every slot, and the caller never asks for more than M turns.
   void take(Walk& w) noexcept {
     uint32_t c = w.next;
-    if (used_[c]) c = next_free(c, w.skip);
-    used_[c] = 1;
+    if (!is_free(c)) c = next_free(c, w.skip);
+    if constexpr (!kOwnSlots) used_[c] = 1;
     slots_[c] = w.index;
     w.next = add_mod(c, w.skip, size_);
   }
 
  private:
+  bool is_free(uint32_t p) const noexcept {
+    if constexpr (kOwnSlots) {
+      return slots_[p] == kFree;
+    } else {
+      return used_[p] == 0;
+    }
+  }
+
   // Most of a build's probes come late, when few slots are free and a walk passes many taken
   // ones (M ln M probes in all, section 3.4). Probing one position after the other makes each
   // wait for the previous one's; here four positions are computed from the same one, then
@@ -66,17 +93,17 @@ class Filler {
       const uint32_t p2 = add_mod(c, s2, size_);
       const uint32_t p3 = add_mod(c, s3, size_);
       const uint32_t p4 = add_mod(c, s4, size_);
-      if (!used_[p1]) return p1;
-      if (!used_[p2]) return p2;
-      if (!used_[p3]) return p3;
-      if (!used_[p4]) return p4;
+      if (is_free(p1)) return p1;
+      if (is_free(p2)) return p2;
+      if (is_free(p3)) return p3;
+      if (is_free(p4)) return p4;
       c = p4;
     }
   }
 
   uint32_t size_;
-  std::vector<uint8_t> used_;  // one byte per slot: no shift or mask per probe
-  std::vector<uint16_t>& slots_;
+  uint16_t* slots_ = nullptr;
+  std::vector<uint8_t> used_;  // !kOwnSlots: one byte per slot, no shift or mask per probe
 };
 
 // Largest-remainder apportionment of `size` slots by weight; ties go to the earlier backend.
@@ -97,6 +124,39 @@ std::vector<uint32_t> quotas(const std::vector<uint32_t>& weights, uint32_t size
                    [&](uint32_t a, uint32_t b) { return rem[a] > rem[b]; });
   for (uint64_t k = 0; given < size; ++k, ++given) ++q[by_rem[k]];
   return q;
+}
+
+// Every slot to a backend: the paper's rounds when the weights are equal, else turns ordered by
+// (round, identity order), each backend up to its quota.
+template <class F>
+void fill(F&& filler, std::vector<Walk>& walks, const std::vector<uint32_t>& weights,
+          uint32_t size) {
+  const size_t n = walks.size();
+  if (std::all_of(weights.begin(), weights.end(), [&](uint32_t w) { return w == weights[0]; })) {
+    // The paper's loop: whole rounds, then the first M mod N backends once more.
+    for (uint32_t round = 0; round < size / n; ++round) {
+      for (Walk& w : walks) filler.take(w);
+    }
+    for (size_t i = 0; i < size % n; ++i) filler.take(walks[i]);
+    return;
+  }
+  const std::vector<uint32_t> quota = quotas(weights, size);
+  const uint64_t w_max = *std::max_element(weights.begin(), weights.end());
+  std::vector<uint32_t> taken(n, 0);
+  using Turn = uint64_t;  // round << 32 | position in identity order
+  std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (quota[i] > 0) turns.push(i);
+  }
+  while (!turns.empty()) {
+    const uint32_t i = static_cast<uint32_t>(turns.top());
+    turns.pop();
+    filler.take(walks[i]);
+    if (++taken[i] < quota[i]) {
+      const uint64_t round = taken[i] * w_max / weights[i];
+      turns.push(round << 32 | i);
+    }
+  }
 }
 
 }  // namespace
@@ -147,36 +207,10 @@ Result<MaglevTable> MaglevTable::build(std::span<const MaglevBackend> backends, 
                  std::to_string(size) + " slots"};
   }
 
-  table.slots_.resize(size);
-  Filler filler(size, table.slots_);
-  const size_t n = walks.size();
-
-  if (std::all_of(weights.begin(), weights.end(), [&](uint32_t w) { return w == weights[0]; })) {
-    // The paper's loop: whole rounds, then the first M mod N backends once more.
-    for (uint32_t round = 0; round < size / n; ++round) {
-      for (Walk& w : walks) filler.take(w);
-    }
-    for (size_t i = 0; i < size % n; ++i) filler.take(walks[i]);
-    return table;
-  }
-
-  // Weighted: turns ordered by (round, identity order), each backend up to its quota.
-  const std::vector<uint32_t> quota = quotas(weights, size);
-  const uint64_t w_max = *std::max_element(weights.begin(), weights.end());
-  std::vector<uint32_t> taken(n, 0);
-  using Turn = uint64_t;  // round << 32 | position in identity order
-  std::priority_queue<Turn, std::vector<Turn>, std::greater<>> turns;
-  for (uint32_t i = 0; i < n; ++i) {
-    if (quota[i] > 0) turns.push(i);
-  }
-  while (!turns.empty()) {
-    const uint32_t i = static_cast<uint32_t>(turns.top());
-    turns.pop();
-    filler.take(walks[i]);
-    if (++taken[i] < quota[i]) {
-      const uint64_t round = taken[i] * w_max / weights[i];
-      turns.push(round << 32 | i);
-    }
+  if (size <= kOwnSlotsMax) {
+    fill(Filler<true>(size, table.slots_), walks, weights, size);
+  } else {
+    fill(Filler<false>(size, table.slots_), walks, weights, size);
   }
   return table;
 }

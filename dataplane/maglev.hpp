@@ -3,7 +3,7 @@
 //
 // A table of M slots (M prime) maps a flow hash to a backend. Built on the control thread, then
 // immutable: workers only call lookup(). Slots hold the backend's index in the caller's array
-// (uint16_t: 2 bytes per slot, so up to 65536 backends).
+// (uint16_t: 2 bytes per slot; the build marks a free slot 0xffff, so up to 65535 backends).
 //
 // Determinism: the table depends only on the set of (identity, weight) pairs and M, never on
 // input order, the machine or the run. Backends are ordered by identity (bytewise) and each
@@ -32,7 +32,7 @@ inline constexpr uint32_t kDefaultMaglevSize = 65537;
 inline constexpr uint32_t kMinMaglevSize = 3;
 inline constexpr uint32_t kMaxMaglevSize = 16777213;  // largest prime below 2^24
 inline constexpr uint32_t kMaxMaglevWeight = 65535;
-inline constexpr size_t kMaxMaglevBackends = 65536;
+inline constexpr size_t kMaxMaglevBackends = 65535;
 
 // Seeds of the two hashes of section 3.4 (offset and skip). Changing them moves every flow.
 inline constexpr uint64_t kMaglevOffsetSeed = 0x6d61676c65762d6full;  // "maglev-o"

@@ -75,6 +75,8 @@ TEST(Maglev, MatchesReferenceImplementation) {
       {5, 251, {}},          {7, 251, {1, 2, 3}}, {10, 4093, {}},        {10, 4093, {1, 0, 5}},
       {100, 4093, {}},       {64, 4093, {3, 1}},  {10, 65537, {}},       {100, 65537, {}},
       {31, 65537, {1, 100}}, {3, 251, {65535, 1}}, {12, 4093, {0, 0, 0, 9}},
+      // Above 2^18 slots the builder keeps a byte map of what is taken, below it reads the slots.
+      {10, 262147, {}},      {6, 262147, {1, 3}},
   };
   for (const Case& c : cases) {
     const auto v = make_backends(c.n, c.weights);
@@ -178,6 +180,24 @@ TEST(Maglev, AsManyBackendsAsSlots) {
   const auto v = make_backends(13);
   const MaglevTable t = build_ok(v, 13);
   for (uint32_t c : t.slot_counts()) EXPECT_EQ(c, 1u);
+}
+
+// The most backends a table holds: 65535 (a free slot is marked 0xffff while it is built), at
+// either size of map of what is taken; one more is refused.
+TEST(Maglev, AtMost65535Backends) {
+  const auto v = make_backends(kMaxMaglevBackends);
+  for (const uint32_t m : {65537u, 262147u}) {
+    const MaglevTable t = build_ok(v, m);
+    const std::vector<uint32_t> counts = t.slot_counts();
+    ASSERT_EQ(counts.size(), kMaxMaglevBackends);
+    for (size_t i = 0; i < counts.size(); ++i) {
+      ASSERT_GE(counts[i], m / kMaxMaglevBackends) << "backend " << i << " m=" << m;
+      ASSERT_LE(counts[i], m / kMaxMaglevBackends + 1) << "backend " << i << " m=" << m;
+    }
+  }
+  auto more = MaglevTable::build(view(make_backends(kMaxMaglevBackends + 1)), 262147);
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.error().message, "65536 backends: at most 65535 fit a Maglev table");
 }
 
 TEST(Maglev, RefusesBadInput) {
