@@ -39,8 +39,9 @@ Figures figures_of(const RunResult& r);
 bool across_processes(const RunResult& r);
 // What the run drove, and how (for the JSON and the plots).
 std::string device_of(const RunResult& r);
-// The same generator and rings through a MAC swap did less than 0.8x testpmd's macswap: the
-// run shared its cores with something else (the machine is not quiet), figures not to quote.
+// The same generator and rings through a MAC swap did less than 0.8x testpmd's macswap (or
+// than 0.8x the offered rate, when that is lower): the run shared its cores with something
+// else, or the cores' caches are far apart (docs/performance.md), figures not to quote.
 bool disturbed(const Point& p);
 
 // The identities every run must satisfy once drained: frames into Magline = frames it
