@@ -20,7 +20,9 @@ from cases_nodes import node_config, node_samples, total, wait_for
 
 DRAIN_MS = 2000  # bgp.drain_ms of the nodes
 STREAMS, STREAM_S = 8, 10  # long-lived DSR connections across a node's stop
-PAIRED_PORTS = range(41000, 41016)  # client ports sent through each node in turn
+# Client ports sent through each node in turn: above Linux's ephemeral range (32768-60999), so
+# that no other connection of the client's (the long streams beside them) can hold one.
+PAIRED_PORTS = range(61000, 61016)
 L2_LEASE_MS, L2_RETRY_MS = 3000, 500  # the L2 nodes' election timing (failover within both)
 L2_STREAMS, L2_STREAM_S = 4, 12
 
