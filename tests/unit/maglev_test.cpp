@@ -89,6 +89,33 @@ TEST(Maglev, MatchesReferenceImplementation) {
   }
 }
 
+// The builder orders identities by their first 16 bytes as two words before comparing them
+// whole: bytes above 0x7f, NUL bytes, identities that are prefixes of others and that agree in
+// their first 16 bytes must still come in std::string's order, which the reference uses.
+TEST(Maglev, MatchesReferenceWithIdentitiesAlikeInTheirFirst16Bytes) {
+  using namespace std::string_literals;
+  const std::string x15(15, 'x'), x16(16, 'x');
+  std::vector<RefBackend> v;
+  for (const std::string& id :
+       {""s, "a"s, "a\0"s, "a\0b"s, "a\0\0"s, "\xff"s, "\x80z"s, "\x7f"s, x15, x15 + "\0"s,
+        x15 + "\xff"s, x16, x16 + "a"s, x16 + "b"s, x16 + "\0"s, x16 + "ab"s, x16 + x16,
+        "198.18.0.1:8080"s, "198.18.0.10:8080"s, "198.18.0.1:80800"s, "2001:db8::1.8080"s,
+        "2001:db8::1.80801"s, "2001:db8::10.8080"s}) {
+    v.push_back({id, 1});
+  }
+  std::mt19937 rng(11);
+  for (int trial = 0; trial < 4; ++trial) {
+    std::shuffle(v.begin(), v.end(), rng);
+    const MaglevTable t = build_ok(v, 251);
+    const std::vector<int> ref = test::reference_maglev(v, 251);
+    ASSERT_EQ(t.slots().size(), ref.size());
+    for (size_t s = 0; s < ref.size(); ++s) ASSERT_EQ(int(t.slots()[s]), ref[s]) << "slot " << s;
+  }
+  // Equal identities are found whatever the bytes after the first 16.
+  v.push_back({x16 + "ab", 1});
+  EXPECT_FALSE(MaglevTable::build(view(v), 251).ok());
+}
+
 TEST(Maglev, EachBackendWithinOneSlotOfItsWeightedShare) {
   const std::vector<std::vector<uint32_t>> weight_sets = {{}, {1, 2}, {1, 10, 100}, {7, 3, 0, 5}};
   for (uint32_t m : {251u, 65537u}) {
