@@ -80,4 +80,9 @@ struct Parsed {
 // successfully: deciding what to do with them is the caller's business.
 DropReason parse(std::span<const uint8_t> frame, Parsed& out) noexcept;
 
+// The same by the general walk alone, header by header. parse() reads the common frame
+// (untagged IPv4 without options or fragmentation, TCP or UDP) in one go and gives every frame
+// the result this gives; the tests compare them.
+DropReason parse_walk(std::span<const uint8_t> frame, Parsed& out) noexcept;
+
 }  // namespace magline::dp
