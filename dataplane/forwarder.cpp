@@ -491,10 +491,13 @@ void Forwarder::send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept
 void Forwarder::transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept {
   dst.store(pkt.data);
   port_macs_[port].store(pkt.data + 6);
-  pkt.port = port;
   ++counters_.tx_packets;
   counters_.tx_bytes += pkt.len;
-  out.tx[out.n_tx++] = pkt;
+  // Copied, then given its egress port there: a port stored into `pkt` and read back at once
+  // by the copy, with its neighbours in one word, waited for the store to reach the cache.
+  Packet& sent = out.tx[out.n_tx++];
+  sent = pkt;
+  sent.port = port;
 }
 
 void Forwarder::to_slow_path(Packet& pkt, SlowReason why, const NextHop& hop,
