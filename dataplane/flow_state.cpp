@@ -38,7 +38,13 @@ FlowState next_flow_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noex
                ? FlowState::tcp_closed
                : FlowState::tcp_closing;
   }
+  // The states a connection's frames spend its life in are decided before the switch, whose
+  // table jump waited on the state's load: established stays so, whatever else its frame
+  // carries; one picked up mid-stream (Magline restarted, or ECMP moved it from another node)
+  // stays so but for a new connection's SYN.
+  if (from == FlowState::tcp_established) return from;
   const bool bare_syn = (tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  if (from == FlowState::tcp_midstream && !bare_syn) return from;
   switch (from) {
     case FlowState::free:
       return bare_syn ? FlowState::tcp_syn : FlowState::tcp_midstream;

@@ -350,16 +350,14 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     if (r == Encapsulated::split) count_traffic(w, idx, len);  // its pieces leave from there
     if (r != Encapsulated::send) return;
   } else if (mode != ForwardMode::dsr_l2) {
-    FlowKey to = w.p.key;
-    to.dst = f.backend_addr;
-    to.dport = f.backend_port;
+    Tuple to{w.p.key.src.data(), f.backend_addr.data(), w.p.key.sport, f.backend_port};
     if (mode == ForwardMode::full_nat) {
-      const IfAddr* snat = snat_.address(hop->port, to.family, f.snat_addr);
+      const IfAddr* snat = snat_.address(hop->port, w.p.key.family, f.snat_addr);
       if (snat == nullptr) {
         drop(pkt, DropReason::no_snat_address, out);
         return;
       }
-      to.src = snat->addr.bytes;
+      to.src = snat->addr.bytes.data();
       to.sport = f.snat_port;
     }
     if (const DropReason r = rewrite_tuple({pkt.data, pkt.len}, w.p, to); r != DropReason::none) {
@@ -424,11 +422,9 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     return;
   }
   if ((r.flags & kFlowSynProxy) && !proxy_reply(pkt, w, e, next, now_ms, out)) return;
-  FlowKey to = p.key;
-  to.src = f.addr.bytes;
-  to.sport = f.port;
+  Tuple to{f.addr.bytes.data(), p.key.dst.data(), f.port, p.key.dport};
   if (mode_of(r.flags) == ForwardMode::full_nat) {
-    to.dst = r.client_addr;
+    to.dst = r.client_addr.data();
     to.dport = r.client_port;
   }
   if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {

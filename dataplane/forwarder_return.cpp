@@ -24,9 +24,7 @@ void Forwarder::stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexc
     return;
   }
   const FrontendRef& f = registry_.at(*id);
-  FlowKey to = p.key;
-  to.src = f.addr.bytes;
-  to.sport = f.port;
+  const Tuple to{f.addr.bytes.data(), p.key.dst.data(), f.port, p.key.dport};
   if (const DropReason d = rewrite_tuple({pkt.data, pkt.len}, p, to); d != DropReason::none) {
     drop(pkt, d, out);
     return;

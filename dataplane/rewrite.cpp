@@ -1,5 +1,6 @@
 #include "dataplane/rewrite.hpp"
 
+#include <bit>
 #include <cassert>
 #include <cstring>
 
@@ -28,6 +29,23 @@ uint16_t load_ne16(const uint8_t* p) noexcept {
 }
 
 void store_ne16(uint8_t* p, uint16_t v) noexcept { std::memcpy(p, &v, sizeof v); }
+
+// ~m + m' for the 4 bytes at `field` becoming `to` (in memory order), then the store.
+uint64_t replace_word(uint8_t* field, uint32_t to) noexcept {
+  const uint64_t diff = uint64_t(uint32_t(~load_ne32(field))) + to;
+  std::memcpy(field, &to, sizeof to);
+  return diff;
+}
+
+// Two ports as the 4 bytes they are on the wire, made in a register: written into a buffer as
+// two 16-bit stores and read back as one word, they waited for the stores to reach the cache.
+uint32_t ports_word(uint16_t sport, uint16_t dport) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    return uint32_t(__builtin_bswap16(sport)) | uint32_t(__builtin_bswap16(dport)) << 16;
+  } else {
+    return uint32_t(sport) << 16 | dport;
+  }
+}
 
 // ~m + m' for the `N` bytes at `field` becoming `to` (N a multiple of 4), then the copy.
 template <size_t N>
@@ -61,16 +79,12 @@ void update_udp_csum(uint8_t* field, uint64_t diff) noexcept {
 
 // L4 ports and checksum. `addr_diff` is the pseudo-header change; ICMPv4 and SCTP have no
 // pseudo-header. SCTP's CRC32c is not linear in the same way: it is recomputed (RFC 9260 6.8).
-void rewrite_l4(uint8_t* f, const Parsed& p, const FlowKey& to, uint64_t addr_diff,
+void rewrite_l4(uint8_t* f, const Parsed& p, const Tuple& to, uint64_t addr_diff,
                 bool ports_change) noexcept {
   uint8_t* l4 = f + p.l4_off;
   uint64_t diff = addr_diff;
-  if (ports_change) {
-    uint8_t ports[kPortsLen];
-    store_be16(ports, to.sport);
-    store_be16(ports + 2, to.dport);
-    diff += replace<kPortsLen>(l4, ports);
-  }
+  static_assert(kPortsLen == 4);
+  if (ports_change) diff += replace_word(l4, ports_word(to.sport, to.dport));
   switch (p.key.proto) {
     case kProtoTcp:
       update_csum(l4 + kTcpCsumOff, diff);
@@ -93,10 +107,10 @@ void rewrite_l4(uint8_t* f, const Parsed& p, const FlowKey& to, uint64_t addr_di
 }
 
 // IPv4: TTL and addresses are both under the header checksum (RFC 791), updated at once.
-void rewrite_ipv4(uint8_t* f, const Parsed& p, const FlowKey& to, bool ports_change) noexcept {
+void rewrite_ipv4(uint8_t* f, const Parsed& p, const Tuple& to, bool ports_change) noexcept {
   uint8_t* ip = f + p.l3_off;
-  uint64_t addr_diff = replace<4>(ip + 12, to.src.data());
-  addr_diff += replace<4>(ip + 16, to.dst.data());
+  uint64_t addr_diff = replace<4>(ip + 12, to.src);
+  addr_diff += replace<4>(ip + 16, to.dst);
   // TTL and protocol form one 16-bit word, changed in a register and stored once (a byte store
   // followed by a load of the word would stall on store forwarding).
   uint8_t ttl_word[2] = {uint8_t(ip[8] - 1), ip[9]};
@@ -107,19 +121,18 @@ void rewrite_ipv4(uint8_t* f, const Parsed& p, const FlowKey& to, bool ports_cha
 }
 
 // IPv6 has no header checksum; the hop limit is not in the pseudo-header (RFC 8200 8.1).
-void rewrite_ipv6(uint8_t* f, const Parsed& p, const FlowKey& to, bool ports_change) noexcept {
+void rewrite_ipv6(uint8_t* f, const Parsed& p, const Tuple& to, bool ports_change) noexcept {
   uint8_t* ip = f + p.l3_off;
   --ip[7];
-  uint64_t addr_diff = replace<16>(ip + 8, to.src.data());
-  addr_diff += replace<16>(ip + 24, to.dst.data());
+  uint64_t addr_diff = replace<16>(ip + 8, to.src);
+  addr_diff += replace<16>(ip + 24, to.dst);
   if (p.has_l4) rewrite_l4(f, p, to, addr_diff, ports_change);
 }
 
 }  // namespace
 
-DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const FlowKey& to) noexcept {
+DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const Tuple& to) noexcept {
   assert(p.l3 == L3::ipv4 || p.l3 == L3::ipv6);
-  assert(to.family == p.key.family && to.proto == p.key.proto);
   assert(frame.size() >= p.l3_end);
   if (p.ttl <= 1) return DropReason::ttl_exceeded;
   const bool ports_change =

@@ -16,32 +16,42 @@
 
 namespace magline::dp {
 
-// Rewrites the packet's addresses and ports to those of `to` (whose family and protocol must be
-// the packet's own) and decrements the TTL / hop limit. Fields equal to the current ones cost
-// nothing. Non-first fragments carry no L4 header: only their addresses change (the L4 checksum,
-// which covers the whole datagram, is fixed up in the first fragment).
-// Fails with ttl_exceeded when the TTL / hop limit is 1 or 0.
-DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const FlowKey& to) noexcept;
+// The addresses and ports a rewrite gives a packet. Each address points at 16 bytes laid out as
+// in FlowKey (IPv4 in the first 4), of the packet's own family: a flow entry's, a frontend's,
+// the packet's key. The forwarder points at them where they are; a FlowKey assembled on the
+// stack from 16-byte copies and read back 4 bytes at a time waited on store forwarding.
+struct Tuple {
+  const uint8_t* src;
+  const uint8_t* dst;
+  uint16_t sport;
+  uint16_t dport;
+};
+
+// Rewrites the packet's addresses and ports to those of `to` and decrements the TTL / hop
+// limit. Fields equal to the current ones cost nothing. Non-first fragments carry no L4 header:
+// only their addresses change (the L4 checksum, which covers the whole datagram, is fixed up in
+// the first fragment). Fails with ttl_exceeded when the TTL / hop limit is 1 or 0.
+DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const Tuple& to) noexcept;
+
+// The same to the addresses and ports of `to`, whose family and protocol must be the packet's.
+inline DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p,
+                                const FlowKey& to) noexcept {
+  return rewrite_tuple(frame, p, Tuple{to.src.data(), to.dst.data(), to.sport, to.dport});
+}
 
 // Destination NAT: destination address and port become the backend's.
 inline DropReason rewrite_dnat(std::span<uint8_t> frame, const Parsed& p, const IpAddr& backend,
                                uint16_t backend_port) noexcept {
-  FlowKey to = p.key;
-  to.dst = backend.bytes;
-  to.dport = backend_port;
-  return rewrite_tuple(frame, p, to);
+  return rewrite_tuple(frame, p,
+                       Tuple{p.key.src.data(), backend.bytes.data(), p.key.sport, backend_port});
 }
 
 // Full NAT: the client's address and port are replaced by a Magline-owned source as well.
 inline DropReason rewrite_full_nat(std::span<uint8_t> frame, const Parsed& p,
                                    const IpAddr& snat_addr, uint16_t snat_port,
                                    const IpAddr& backend, uint16_t backend_port) noexcept {
-  FlowKey to = p.key;
-  to.src = snat_addr.bytes;
-  to.sport = snat_port;
-  to.dst = backend.bytes;
-  to.dport = backend_port;
-  return rewrite_tuple(frame, p, to);
+  return rewrite_tuple(frame, p, Tuple{snat_addr.bytes.data(), backend.bytes.data(), snat_port,
+                                       backend_port});
 }
 
 // Ethernet addresses, for L2 DSR and for every packet Magline transmits.

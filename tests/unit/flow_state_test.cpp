@@ -59,6 +59,47 @@ TEST(FlowState, TransitionsFollowTheClientsFlags) {
   }
 }
 
+// The TCP rule of next_flow_state() as one switch over the state, before the states a
+// connection lives in were decided ahead of it (for speed): every state, protocol and flag
+// byte must still give what this gives.
+FlowState one_switch(FlowState from, uint8_t proto, uint8_t flags) {
+  if (proto == kProtoUdp) return from == FlowState::udp ? FlowState::udp : FlowState::udp_unreplied;
+  if (proto != kProtoTcp) {
+    return from == FlowState::other ? FlowState::other : FlowState::other_unreplied;
+  }
+  if (flags & kTcpRst) return FlowState::tcp_closed;
+  if (flags & kTcpFin) {
+    return from == FlowState::tcp_peer_closing || from == FlowState::tcp_closed
+               ? FlowState::tcp_closed
+               : FlowState::tcp_closing;
+  }
+  const bool bare_syn = (flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  switch (from) {
+    case FlowState::free: return bare_syn ? FlowState::tcp_syn : FlowState::tcp_midstream;
+    case FlowState::tcp_syn: return (flags & kTcpAck) ? FlowState::tcp_established : from;
+    case FlowState::tcp_syn_answered:
+      return (flags & (kTcpSyn | kTcpAck)) == kTcpAck ? FlowState::tcp_established : from;
+    case FlowState::tcp_one_way: return from;
+    case FlowState::tcp_closing:
+    case FlowState::tcp_peer_closing:
+    case FlowState::tcp_closed:
+    case FlowState::tcp_midstream: return bare_syn ? FlowState::tcp_syn : from;
+    default: return FlowState::tcp_established;
+  }
+}
+
+TEST(FlowState, EveryStateProtocolAndFlagsAsOneSwitch) {
+  for (size_t from = 0; from < kFlowStates; ++from) {
+    for (const uint8_t proto : {kProtoTcp, kProtoUdp, kProtoSctp, kProtoIcmp}) {
+      for (unsigned flags = 0; flags < 256; ++flags) {
+        ASSERT_EQ(next_flow_state(FlowState(from), proto, uint8_t(flags)),
+                  one_switch(FlowState(from), proto, uint8_t(flags)))
+            << flow_state_name(FlowState(from)) << " proto " << int(proto) << " flags " << flags;
+      }
+    }
+  }
+}
+
 // The reply direction confirms a connection joined mid-stream, unless it resets or closes it.
 // A connection whose replies bypass Magline (direct return, DNAT of one entry) never sees the
 // backend's side: established is one-way, and the client's FIN is the close.
