@@ -120,6 +120,36 @@ void rewrite_ipv4(uint8_t* f, const Parsed& p, const Tuple& to, bool ports_chang
   if (p.has_l4) rewrite_l4(f, p, to, addr_diff, ports_change);
 }
 
+// The common packet, IPv4 with a TCP or UDP header: the addresses (8 bytes side by side) and
+// the ports (4) each read and written as one word, the TTL's share of the header checksum a
+// constant. The same checksums as rewrite_ipv4() (up to the sign of a zero, which every
+// receiver accepts either way, RFC 1624 3): the ports and addresses that stay add ~m + m, a
+// ones' complement zero.
+void rewrite_ipv4_ports(uint8_t* f, const Parsed& p, const Tuple& to) noexcept {
+  uint8_t* ip = f + p.l3_off;
+  uint8_t* l4 = f + p.l4_off;
+  uint64_t old_addrs;
+  std::memcpy(&old_addrs, ip + 12, 8);
+  const uint64_t src = load_ne32(to.src);
+  const uint64_t dst = load_ne32(to.dst);
+  constexpr bool kLittle = std::endian::native == std::endian::little;
+  const uint64_t addrs = kLittle ? src | dst << 32 : src << 32 | dst;
+  const uint64_t inverse = ~old_addrs;
+  const uint64_t addr_diff = (inverse & 0xffffffff) + (inverse >> 32) + src + dst;
+  std::memcpy(ip + 12, &addrs, 8);
+  // The TTL is above 1 (checked): the word (TTL, protocol) m becomes m minus one in the TTL's
+  // byte, and ~m + m' is that byte's place value less one.
+  --ip[8];
+  constexpr uint64_t kTtlDiff = kLittle ? 0xfffe : 0xfeff;
+  update_csum(ip + 10, addr_diff + kTtlDiff);
+  const uint64_t diff = addr_diff + replace_word(l4, ports_word(to.sport, to.dport));
+  if (p.key.proto == kProtoTcp) {
+    update_csum(l4 + kTcpCsumOff, diff);
+  } else {
+    update_udp_csum(l4 + kUdpCsumOff, diff);
+  }
+}
+
 // IPv6 has no header checksum; the hop limit is not in the pseudo-header (RFC 8200 8.1).
 void rewrite_ipv6(uint8_t* f, const Parsed& p, const Tuple& to, bool ports_change) noexcept {
   uint8_t* ip = f + p.l3_off;
@@ -135,6 +165,10 @@ DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const Tuple&
   assert(p.l3 == L3::ipv4 || p.l3 == L3::ipv6);
   assert(frame.size() >= p.l3_end);
   if (p.ttl <= 1) return DropReason::ttl_exceeded;
+  if (p.l3 == L3::ipv4 && p.has_l4 && (p.key.proto == kProtoTcp || p.key.proto == kProtoUdp)) {
+    rewrite_ipv4_ports(frame.data(), p, to);
+    return DropReason::none;
+  }
   const bool ports_change =
       p.has_l4 && has_ports(p.key.proto) && (to.sport != p.key.sport || to.dport != p.key.dport);
   // The CRC32c of a fragmented SCTP packet covers bytes this packet does not hold.
