@@ -1,6 +1,8 @@
 #include "dataplane/forwarder.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <span>
 
 #include "dataplane/forwarder_work.hpp"
@@ -13,8 +15,17 @@ namespace {
 
 bool is_multicast(const FlowKey& k) noexcept {
   if (k.family == Family::v6) return k.dst[0] == 0xff;  // ff00::/8
-  return (k.dst[0] & 0xf0) == 0xe0 ||                      // 224.0.0.0/4
-         (k.dst[0] & k.dst[1] & k.dst[2] & k.dst[3]) == 0xff;  // limited broadcast
+  uint32_t dst;
+  std::memcpy(&dst, k.dst.data(), 4);
+  return (k.dst[0] & 0xf0) == 0xe0 || dst == 0xffffffff;  // 224.0.0.0/4, limited broadcast
+}
+
+// The 6 bytes of a MAC address at `p` in one word (the 2 bytes read after them dropped): `p`
+// must have 8 readable bytes, as a frame's destination does (its source follows).
+uint64_t mac_word(const uint8_t* p) noexcept {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return std::endian::native == std::endian::little ? w & 0xffff'ffff'ffffu : w >> 16;
 }
 
 }  // namespace
@@ -46,6 +57,9 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
       kernel_burst_(kernel_tokens_) {
   for (const NodePort& port : node.ports) {
     port_macs_.push_back(port.mac);
+    uint8_t padded[8] = {};
+    std::memcpy(padded, port.mac.b.data(), 6);
+    port_mac_words_.push_back(mac_word(padded));
     std::array<std::optional<IpAddr>, 2>& sources = encap_sources_.emplace_back();
     for (const Family f : {Family::v4, Family::v6}) {
       if (const IfAddr* a = node.source_address(port.id, f)) sources[f == Family::v6] = a->addr;
@@ -56,8 +70,10 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
 
 Forwarder::~Forwarder() = default;
 
-bool Forwarder::is_our_mac(uint16_t port, const MacAddr& mac) const noexcept {
-  return port < n_ports_ && port_macs_[port] == mac;
+// A frame for a group address (multicast, broadcast) or for its port's own MAC.
+bool Forwarder::for_us_at_l2(const Packet& pkt) const noexcept {
+  if (pkt.data[0] & 1) return true;  // the group bit
+  return pkt.port < n_ports_ && mac_word(pkt.data) == port_mac_words_[pkt.port];
 }
 
 // A burst: its frames, then the held fragments their first ones released (fragments.hpp).
@@ -204,8 +220,7 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     to_slow_path(pkt, SlowReason::ndp, {}, out);  // RFC 4861: router and neighbour discovery
     return false;
   }
-  const MacAddr dst_mac = MacAddr::from(pkt.data);
-  if (!dst_mac.is_multicast() && !is_our_mac(pkt.port, dst_mac)) {
+  if (!for_us_at_l2(pkt)) {
     drop(pkt, DropReason::l2_not_for_us, out);
     return false;
   }

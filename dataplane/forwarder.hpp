@@ -277,7 +277,7 @@ class Forwarder {
   void too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& out) noexcept;
   // Flow bits for an outer header's entropy fields (encap.hpp), from a flow table hash.
   static uint32_t entropy(uint64_t hash) noexcept { return uint32_t(hash ^ hash >> 32); }
-  bool is_our_mac(uint16_t port, const MacAddr& mac) const noexcept;
+  bool for_us_at_l2(const Packet& pkt) const noexcept;
 
   ForwarderConfig config_;
   const Node& node_;
@@ -307,6 +307,7 @@ class Forwarder {
   // The ports' MAC addresses, and how many: read on every frame (a NodePort's index is a
   // multiply, and a vector's size of them a division).
   std::vector<MacAddr> port_macs_;
+  std::vector<uint64_t> port_mac_words_;  // each port's MAC as mac_word() reads a frame's
   size_t n_ports_ = 0;
   ForwarderCounters counters_;
   SynCookies cookies_;

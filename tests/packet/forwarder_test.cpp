@@ -43,6 +43,14 @@ TEST_F(ForwarderTest, VerdictsForFramesThatAreNotForwarded) {
       {"not our MAC",
        Packet().eth(kClientMac, kBackendMac).ipv4(kClient, "198.18.100.1").tcp(40000, 80),
        Verdict::drop, DropReason::l2_not_for_us},
+      {"our MAC but for its last byte",
+       Packet().eth(kClientMac, {0x02, 0x00, 0x00, 0x00, 0x00, 0x03}).ipv4(kClient, "198.18.100.1")
+           .tcp(40000, 80),
+       Verdict::drop, DropReason::l2_not_for_us},
+      {"our MAC but for its first byte",
+       Packet().eth(kClientMac, {0x06, 0x00, 0x00, 0x00, 0x00, 0x02}).ipv4(kClient, "198.18.100.1")
+           .tcp(40000, 80),
+       Verdict::drop, DropReason::l2_not_for_us},
       {"other ether type", Packet().ether_type(0x88cc).payload("lldp"), Verdict::drop,
        DropReason::not_ip},
       {"malformed: IHL below 5", Packet().ipv4(kClient, "198.18.100.1").ihl(4).tcp(1, 80),
@@ -58,6 +66,11 @@ TEST_F(ForwarderTest, VerdictsForFramesThatAreNotForwarded) {
        Verdict::drop, DropReason::ip_multicast},
       {"limited broadcast", Packet().eth(kClientMac, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
            .ipv4(kClient, "255.255.255.255").udp(68, 67),
+       Verdict::drop, DropReason::ip_multicast},
+      {"IPv4 multicast", Packet().eth(kClientMac, {0x01, 0x00, 0x5e, 0x01, 0x01, 0x01})
+           .ipv4(kClient, "239.1.1.1").udp(5000, 5000),
+       Verdict::drop, DropReason::ip_multicast},
+      {"IPv4 multicast to our MAC", Packet().ipv4(kClient, "224.0.0.251").udp(5353, 5353),
        Verdict::drop, DropReason::ip_multicast},
       {"fragment of a ping", Packet().ipv4(kClient, "198.18.100.1").fragment(0, true)
            .icmp_echo(1, 1), Verdict::drop, DropReason::ip_fragment},
