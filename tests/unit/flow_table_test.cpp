@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -79,6 +80,24 @@ TEST(FlowTable, WayRankingAgreesWithOneWayAtATime) {
   FlowState established[8];
   for (FlowState& s : established) s = FlowState::tcp_established;
   EXPECT_EQ(detail::best_way(established, same, now).score >> detail::kScoreRankShift, 9u);
+}
+
+// same_flow() is == but for the tag: a change of any other byte, in either 16-byte half of
+// the addresses or in the ports, protocol and family, is another connection.
+TEST(FlowTable, SameFlowSeesEveryByteButTheTag) {
+  FlowKey a;
+  for (size_t i = 0; i < sizeof a; ++i) reinterpret_cast<uint8_t*>(&a)[i] = uint8_t(i * 37 + 1);
+  ASSERT_TRUE(a.same_flow(a));
+  for (size_t i = 0; i < sizeof a; ++i) {
+    for (const uint8_t bit : {0x01, 0x80}) {
+      FlowKey b = a;
+      reinterpret_cast<uint8_t*>(&b)[i] ^= bit;
+      const bool in_tag = i >= offsetof(FlowKey, tag);
+      EXPECT_EQ(a.same_flow(b), in_tag) << "byte " << i;
+      EXPECT_EQ(b.same_flow(a), in_tag) << "byte " << i;
+      EXPECT_FALSE(a == b) << "byte " << i;
+    }
+  }
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
