@@ -26,7 +26,7 @@ bool ConnectionSync::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
   if (owner == worker_) {
     FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint, fwd);
     if (r == nullptr) return false;
-    r->value = value;
+    copy_value(r->value, value);  // made by reply_value()
     return true;
   }
   PeerMessage m;

@@ -88,13 +88,13 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
     return nullptr;
   }
 
-  FlowValue v{};
-  v.fwd.flags = uint8_t(flags_of(mode) | (proxied ? kFlowSynProxy : 0));
-  v.fwd.backend_addr = b.addr.bytes;
-  v.fwd.backend_port = b.port;
-  v.fwd.backend_hint = idx;
+  // The forward entry's fields, made into its value (forward_value()) once all are known.
+  uint8_t flags = uint8_t(flags_of(mode) | (proxied ? kFlowSynProxy : 0));
+  uint8_t snat_addr = 0;
+  uint16_t snat_port = 0;
   if (stateless_syn(s, p) || w.no_state) {
     ++counters_.syns_without_state;
+    const FlowValue v = forward_value(flags, 0, b.port, 0, idx, b.addr.bytes);
     emit_forward(pkt, w, v.fwd, idx, out);
     return nullptr;
   }
@@ -119,8 +119,8 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
         drop(pkt, DropReason::snat_ports_exhausted, out);
         return nullptr;
     }
-    v.fwd.snat_addr = index;
-    v.fwd.snat_port = reply_key.dport;
+    snat_addr = index;
+    snat_port = reply_key.dport;
   } else {
     reply_key.dst = p.key.src;
     reply_key.dport = p.key.sport;
@@ -129,9 +129,10 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   // prefetch_reply() found, when it chose this backend).
   if (mode == ForwardMode::dnat &&
       (w.one_entry >= 0 && w.pick == idx ? w.one_entry == 1 : returns_without_state(w, idx))) {
-    v.fwd.flags |= kFlowOneEntry;
+    flags |= kFlowOneEntry;
   }
-  const bool reply_entry = !one_way(v.fwd.flags);
+  const FlowValue v = forward_value(flags, snat_addr, b.port, snat_port, idx, b.addr.bytes);
+  const bool reply_entry = !one_way(flags);
   // The reply key's hash, as prefetch_reply() took it unless the port differs.
   const uint64_t reply_hash =
       !reply_entry ? 0 : w.reply_hash != 0 ? w.reply_hash : flows_.hash(reply_key);
@@ -148,7 +149,7 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   }
   if (e != nullptr) {
     e->key.tag = s.frontend_id(w.fe.index);
-    e->value = v;
+    copy_value(e->value, v);
     if (!reply_entry && mode == ForwardMode::dnat) ++counters_.one_entry_connections;
   }
   ++counters_.new_connections;
@@ -160,12 +161,9 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
       drop(pkt, DropReason::last_hop_table_full, out);
       return nullptr;
     }
-    FlowValue r{};
-    r.reply.flags = uint8_t(kFlowReply | flags_of(mode) | (proxied ? kFlowSynProxy : 0));
-    r.reply.frontend = s.frontend_id(w.fe.index);
-    r.reply.last_hop = hop_id;
-    r.reply.client_addr = p.key.src;
-    r.reply.client_port = p.key.sport;
+    const FlowValue r =
+        reply_value(uint8_t(kFlowReply | flags_of(mode) | (proxied ? kFlowSynProxy : 0)),
+                    p.key.sport, s.frontend_id(w.fe.index), hop_id, p.key.src);
     // Full-NAT chose its source port so that the replies come to this worker; DNAT's come
     // where the NIC's hash of the client's tuple sends them.
     const uint16_t owner = mode == ForwardMode::full_nat

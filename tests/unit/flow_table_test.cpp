@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -98,6 +100,31 @@ TEST(FlowTable, SameFlowSeesEveryByteButTheTag) {
       EXPECT_FALSE(a == b) << "byte " << i;
     }
   }
+}
+
+// forward_value() and reply_value() make their 8 bytes of fields as one word: every field
+// reads back as given, whatever the machine's byte order, and copy_value() copies all 24 bytes.
+TEST(FlowTable, ValuesMadeInRegistersReadBackFieldByField) {
+  std::array<uint8_t, 16> addr{};
+  for (size_t i = 0; i < addr.size(); ++i) addr[i] = uint8_t(0xa0 + i);
+  const FlowValue f = forward_value(0x81, 0x7e, 0x1234, 0xfedc, 0x0bad, addr);
+  EXPECT_EQ(f.fwd.flags, 0x81);
+  EXPECT_EQ(f.fwd.snat_addr, 0x7e);
+  EXPECT_EQ(f.fwd.backend_port, 0x1234);
+  EXPECT_EQ(f.fwd.snat_port, 0xfedc);
+  EXPECT_EQ(f.fwd.backend_hint, 0x0bad);
+  EXPECT_EQ(f.fwd.backend_addr, addr);
+  const FlowValue r = reply_value(0x03, 0x4321, 0x0abc, 0xfff0, addr);
+  EXPECT_EQ(r.reply.flags, 0x03);
+  EXPECT_EQ(r.reply.reserved, 0);
+  EXPECT_EQ(r.reply.client_port, 0x4321);
+  EXPECT_EQ(r.reply.frontend, 0x0abc);
+  EXPECT_EQ(r.reply.last_hop, 0xfff0);
+  EXPECT_EQ(r.reply.client_addr, addr);
+  FlowValue copy;
+  std::memset(&copy, 0x55, sizeof copy);
+  copy_value(copy, f);
+  EXPECT_EQ(std::memcmp(&copy, &f, sizeof copy), 0);
 }
 
 TEST(FlowTable, InsertFindRefreshErase) {
