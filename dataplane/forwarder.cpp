@@ -323,7 +323,9 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
         }
         ++counters_.rescheduled;
       } else {
-        f.backend_hint = uint16_t(idx);
+        // Stored only when it moved: a hit leaves its entry's line clean (at a million
+        // connections every dirty line is one more write back to DRAM).
+        if (f.backend_hint != idx) f.backend_hint = uint16_t(idx);
         if (f.flags & kFlowSynProxy) {
           proxy_forward(pkt, w, e, state, next, uint16_t(idx), now_ms, out);
           return;
