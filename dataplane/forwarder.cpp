@@ -149,9 +149,9 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   const uint64_t looked_up = flows_.generation();
   // Which service each frame is for: a forward entry names its frontend, anything else looks
   // the destination up. New connections are set up in passes over the whole burst, so that
-  // their DRAM misses overlap rather than stall one after the other: first the buckets of the
-  // forward and (predicted) reply entries, then the entries and evicted neighbours the inserts
-  // will write, then the inserts themselves.
+  // their misses overlap rather than stall one after the other: first the Maglev slots, then the
+  // buckets of the forward and (predicted) reply entries, then the entries and evicted
+  // neighbours the inserts will write, then the inserts themselves.
   uint16_t fresh = 0;
   for (uint16_t j = 0; j < m; ++j) {
     Work& w = work_[which[j]];
@@ -169,11 +169,15 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
       w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
     }
     if (e == nullptr && w.fe.service != nullptr) {
-      prefetch_reply(w);  // find_bulk() has loaded the forward key's buckets
+      aim_pick(w);
       ++fresh;
     }
   }
   if (fresh > 0) {
+    for (uint16_t j = 0; j < m; ++j) {
+      Work& w = work_[which[j]];
+      if (hits[j] == nullptr && w.fe.service != nullptr) prefetch_reply(w);
+    }
     for (uint16_t j = 0; j < m; ++j) {
       Work& w = work_[which[j]];
       if (hits[j] != nullptr || w.fe.service == nullptr) continue;

@@ -211,6 +211,7 @@ class Forwarder {
   [[gnu::noinline, gnu::flatten]] FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms,
                                                    BurstOut& out) noexcept;
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
+  void aim_pick(Work& w) noexcept;
   void prefetch_reply(Work& w) noexcept;
   void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept;

@@ -187,7 +187,16 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   return e;
 }
 
-// For a frame that will open a connection: makes its backend choice now and prefetches the
+// For a frame that will open a connection: takes its Maglev hash and starts loading the slot
+// the choice reads (a 65537-slot table is 128 KiB: in L2 at best), unless affinity decides.
+void Forwarder::aim_pick(Work& w) noexcept {
+  const ServiceState& s = *w.fe.service;
+  if (!s.has_backends() || s.spec().affinity.client_ip) return;
+  w.pick_hash = hash_flow(w.p.key, kFlowHashSeed);
+  s.prefetch_pick(w.pick_hash);
+}
+
+// Then, a pass later (aim_pick() above for the same frame): makes its backend choice now and prefetches the
 // bucket of the reply entry open() will record (full-NAT: at the source port the steering will
 // most likely give it), or, under session affinity, of the client's affinity record. A guess at
 // worst: open() decides, and checks, as always.
@@ -199,7 +208,7 @@ void Forwarder::prefetch_reply(Work& w) noexcept {
     flows_.prefetch(flows_.hash(affinity_key(w.p.key.src_addr(), s.id())));
     return;
   }
-  w.pick = s.pick(hash_flow(w.p.key, kFlowHashSeed));
+  w.pick = s.pick(w.pick_hash);
   if (direct_return(s.spec().mode)) return;  // replies bypass Magline
   if (s.spec().mode == ForwardMode::dnat) {
     w.one_entry = returns_without_state(w, uint16_t(w.pick)) ? 1 : 0;

@@ -41,7 +41,8 @@ struct Forwarder::Work {
   Parsed p;
   FrontendHit fe;
   uint64_t hash = 0;
-  int32_t pick = -1;  // a new connection's Maglev choice, when made ahead (prefetch_reply)
+  uint64_t pick_hash = 0;  // a new connection's Maglev hash, when taken ahead (aim_pick)
+  int32_t pick = -1;  // its Maglev choice, when made ahead (prefetch_reply)
   uint64_t reply_hash = 0;  // ...and the hash of its likely reply key (0: none predicted)
   uint16_t reply_port = 0;  // full-NAT: the source port in that key
   int8_t one_entry = -1;  // DNAT: 1 when that choice's replies need no entry, 0 when they do,

@@ -120,6 +120,7 @@ class ServiceState {
   // The index of the backend a new connection with `flow_hash` goes to. Precondition:
   // has_backends().
   uint16_t pick(uint64_t flow_hash) const noexcept { return table_.lookup(flow_hash); }
+  void prefetch_pick(uint64_t flow_hash) const noexcept { table_.prefetch(flow_hash); }
   const Backend& backend(size_t i) const noexcept { return spec_.backends[i]; }
   // Where backend i is reached, when a route or an on-link subnet covers it.
   const std::optional<NextHop>& next_hop(size_t i) const noexcept {
