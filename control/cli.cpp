@@ -136,6 +136,9 @@ int cmd_check(const std::vector<std::string>& args, std::ostream& out, std::ostr
     err << ok.error().message << "\n";
     return kInvalid;
   }
+  for (const std::string& w : control::af_packet_warnings(config)) {
+    err << config.source << ": warning: " << w << "\n";
+  }
   const cfg::KubernetesConfig& k = config.kubernetes;
   out << config.source << ": OK: " << snapshot->services().size() << " services, " << frontends
       << " frontends, " << backends << " backends";

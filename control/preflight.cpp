@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -195,6 +196,63 @@ Result<void> preflight(const cfg::Config& config, const HostFacts& host,
     if (auto ok = check_memory(config, host); !ok) return ok;
   }
   return check_kubernetes(config, options);
+}
+
+namespace {
+
+// The interface an af_packet device names (`iface=`), or "" for any other device.
+std::string af_packet_interface(const std::string& device) {
+  const size_t comma = device.find(',');
+  const std::string driver = device.substr(0, comma);
+  if (driver.rfind("net_af_packet", 0) != 0 && driver.rfind("eth_af_packet", 0) != 0) return "";
+  for (size_t at = comma; at != std::string::npos;) {
+    const size_t next = device.find(',', at + 1);
+    const std::string arg = device.substr(at + 1, next == std::string::npos ? next : next - at - 1);
+    if (arg.rfind("iface=", 0) == 0) return arg.substr(6);
+    at = next;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<std::string> af_packet_warnings(const cfg::Config& config, const std::string& proc,
+                                            const std::string& sys) {
+  std::vector<std::string> lines;
+  const std::vector<cfg::PortConfig>& ports = config.dataplane.ports;
+  for (size_t i = 0; i < ports.size(); ++i) {
+    const std::string ifname = af_packet_interface(ports[i].device);
+    // A name with a slash or a dot-dot would read outside the interface's own files.
+    if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." ||
+        ifname == "..") {
+      continue;
+    }
+    const std::string flags = first_line(sys + "/class/net/" + ifname + "/flags");
+    if (flags.empty()) continue;  // no such interface here
+    const std::string v4 = proc + "/sys/net/ipv4/conf/" + ifname + "/";
+    const std::string v6 = proc + "/sys/net/ipv6/conf/" + ifname + "/";
+    std::vector<std::string> what;
+    if (first_line(v4 + "forwarding") == "1") {
+      what.push_back("routes IPv4 frames on (net.ipv4.conf." + ifname + ".forwarding = 1)");
+    }
+    if (first_line(v6 + "forwarding") == "1" && first_line(v6 + "disable_ipv6") == "0") {
+      what.push_back("routes IPv6 frames on (net.ipv6.conf." + ifname + ".forwarding = 1)");
+    }
+    constexpr unsigned long kIffNoarp = 0x80;  // <linux/if.h>
+    if ((std::strtoul(flags.c_str(), nullptr, 16) & kIffNoarp) == 0) {
+      what.push_back("answers ARP (ip link set " + ifname + " arp off)");
+    }
+    if (what.empty()) continue;
+    std::string line = "dataplane.ports[" + std::to_string(i) + "] (" + ports[i].name +
+                       ", " + ports[i].device + "): the kernel receives every frame on " +
+                       ifname + " too, and ";
+    for (size_t k = 0; k < what.size(); ++k) {
+      line += (k == 0 ? "" : k + 1 == what.size() ? " and " : ", ") + what[k];
+    }
+    lines.push_back(line + ": give " + ifname +
+                    " to Magline alone (docs/runbook.md, \"Without a DPDK NIC\")");
+  }
+  return lines;
 }
 
 std::set<uint32_t> parse_cpu_list(const std::string& text) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "dataplane/result.hpp"
@@ -45,6 +46,16 @@ uint64_t worker_memory_bytes(uint64_t flow_capacity);
 // The first problem, as one line `SOURCE: FIELD: what` (SOURCE is config.source).
 Result<void> preflight(const cfg::Config& config, const HostFacts& host,
                        const PreflightOptions& options = {});
+
+// What the kernel does beside Magline with the frames of an af_packet port's interface
+// (`net_af_packet0,iface=X`): it receives each one too, and may route it on (a second copy
+// towards wherever its routes lead) or answer ARP there. One line per such port, naming what
+// to turn off (docs/runbook.md, "Without a DPDK NIC"); none for other ports, or for an
+// interface not found (DPDK's start says so). Read under `proc` and `sys` ("/proc", "/sys"):
+// tests give their own.
+std::vector<std::string> af_packet_warnings(const cfg::Config& config,
+                                            const std::string& proc = "/proc",
+                                            const std::string& sys = "/sys");
 
 // The memory limit of the cgroup that /proc/self/cgroup's text `proc_cgroup` names, read under
 // `root` (cgroupfs, "/sys/fs/cgroup"): v2 memory.max or v1 memory.limit_in_bytes; 0 for none.

@@ -221,6 +221,9 @@ int run(const RunOptions& options, std::ostream& out, std::ostream& err_stream) 
     err << log_error << ok.error().message << std::endl;
     return 1;
   }
+  for (const std::string& w : af_packet_warnings(config)) {
+    err << log_warning << config.source << ": " << w << std::endl;
+  }
   // The admin address before DPDK too: a port taken is one line, with nothing started. The
   // socket listens from here; requests wait until the workers run.
   std::unique_ptr<AdminServer> admin;

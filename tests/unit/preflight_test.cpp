@@ -200,6 +200,60 @@ TEST(Preflight, MemoryLimitOfTheCgroup) {
             "1.2 GiB (memory.max)");
 }
 
+// An af_packet port's interface as the kernel would treat it beside Magline: forwarding (IPv4,
+// IPv6 unless disabled) and ARP named, one line per port; nothing for an interface given to
+// Magline, for other devices, or for an interface that is not there.
+TEST(Preflight, WarnsOfAnAfPacketInterfaceTheKernelStillServes) {
+  const TempDir root;
+  const auto iface = [&](const std::string& name, const char* flags, const char* fwd4,
+                         const char* fwd6, const char* no6) {
+    root.write("sys/class/net/" + name + "/flags", flags);
+    root.write("proc/sys/net/ipv4/conf/" + name + "/forwarding", fwd4);
+    root.write("proc/sys/net/ipv6/conf/" + name + "/forwarding", fwd6);
+    root.write("proc/sys/net/ipv6/conf/" + name + "/disable_ipv6", no6);
+  };
+  iface("open0", "0x1003\n", "1\n", "1\n", "0\n");   // all three
+  iface("given0", "0x1083\n", "0\n", "1\n", "1\n");  // arp off, v4 off, v6 disabled
+  iface("arp0", "0x1003\n", "0\n", "0\n", "0\n");    // ARP alone
+  iface("v6fwd0", "0x1083\n", "0\n", "1\n", "0\n");  // IPv6 forwarding alone
+  const auto warnings = [&](const std::string& device) {
+    const cfg::Config c = parse(R"({"dataplane": {"ports": [{"name": "edge", "device": ")" +
+                                device + R"(", "addresses": ["198.18.0.1/16"]}]}})");
+    return af_packet_warnings(c, root.path() + "/proc", root.path() + "/sys");
+  };
+  const std::vector<std::string> all = warnings("net_af_packet0,iface=open0");
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0],
+            "dataplane.ports[0] (edge, net_af_packet0,iface=open0): the kernel receives every "
+            "frame on open0 too, and routes IPv4 frames on (net.ipv4.conf.open0.forwarding = 1), "
+            "routes IPv6 frames on (net.ipv6.conf.open0.forwarding = 1) and answers ARP (ip link "
+            "set open0 arp off): give open0 to Magline alone (docs/runbook.md, \"Without a DPDK "
+            "NIC\")");
+  EXPECT_TRUE(warnings("net_af_packet0,iface=given0").empty());
+  EXPECT_TRUE(warnings("net_af_packet0,iface=absent0").empty());
+  EXPECT_TRUE(warnings("net_null0").empty());
+  EXPECT_TRUE(warnings("net_pcap0,iface=open0").empty());
+  EXPECT_TRUE(warnings("net_af_packet0,iface=../open0").empty());
+  const std::vector<std::string> arp = warnings("eth_af_packet1,qpairs=2,iface=arp0,blocksz=4096");
+  ASSERT_EQ(arp.size(), 1u);
+  EXPECT_NE(arp[0].find("on arp0 too, and answers ARP (ip link set arp0 arp off): give"),
+            std::string::npos)
+      << arp[0];
+  const std::vector<std::string> v6 = warnings("net_af_packet0,iface=v6fwd0");
+  ASSERT_EQ(v6.size(), 1u);
+  EXPECT_NE(v6[0].find("too, and routes IPv6 frames on (net.ipv6.conf.v6fwd0.forwarding = 1): "),
+            std::string::npos)
+      << v6[0];
+  // Two ports, each its own line.
+  const cfg::Config two = parse(R"({"dataplane": {"worker_cores": [1], "ports": [
+      {"name": "a", "device": "net_af_packet0,iface=open0", "addresses": ["198.18.0.1/16"]},
+      {"name": "b", "device": "net_af_packet1,iface=arp0", "addresses": ["198.19.0.1/16"]}]}})");
+  const std::vector<std::string> both =
+      af_packet_warnings(two, root.path() + "/proc", root.path() + "/sys");
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[1].rfind("dataplane.ports[1] (b, net_af_packet1,iface=arp0)", 0), 0u) << both[1];
+}
+
 // This machine, as `run` sees it: the CPU running this test is usable, memory is known; a
 // narrower affinity than the cpuset (a parent's taskset) does not narrow it, since the EAL sets
 // each lcore's own.
