@@ -196,9 +196,9 @@ void Forwarder::aim_pick(Work& w) noexcept {
   s.prefetch_pick(w.pick_hash);
 }
 
-// Then, a pass later (aim_pick() above for the same frame): makes its backend choice now and prefetches the
-// bucket of the reply entry open() will record (full-NAT: at the source port the steering will
-// most likely give it), or, under session affinity, of the client's affinity record. A guess at
+// A pass after aim_pick(): makes the frame's backend choice now and prefetches the bucket of
+// the reply entry open() will record (full-NAT: at the source port the steering will most
+// likely give it), or, under session affinity, of the client's affinity record. A guess at
 // worst: open() decides, and checks, as always.
 void Forwarder::prefetch_reply(Work& w) noexcept {
   const ServiceState& s = *w.fe.service;
