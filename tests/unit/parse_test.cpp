@@ -11,6 +11,7 @@
 
 #include "dataplane/bytes.hpp"
 #include "tests/support/packet_builder.hpp"
+#include "tests/unit/parse_subjects.hpp"
 
 namespace magline::test {
 namespace {
@@ -18,19 +19,6 @@ namespace {
 using dp::DropReason;
 using dp::L3;
 using dp::Parsed;
-
-constexpr const char* kClient4 = "198.18.0.1";
-constexpr const char* kVip4 = "198.18.100.1";
-constexpr const char* kRouter4 = "198.18.1.254";
-constexpr const char* kClient6 = "2001:db8::1";
-constexpr const char* kVip6 = "2001:db8:100::1";
-constexpr const char* kRouter6 = "2001:db8:1::fe";
-
-// Parses a copy of exactly `b` on the heap, so that ASan reports any read past its end.
-DropReason parse_exact(const Bytes& b, Parsed& p) {
-  const Bytes copy(b);
-  return dp::parse(copy, p);
-}
 
 Bytes filler(size_t n) {
   Bytes b(n);
@@ -830,48 +818,6 @@ TEST(Parse, FramesUpTo65535Bytes) {
 // ---------------------------------------------------------------------------------------------
 // Truncation at every length.
 
-std::vector<std::pair<std::string, Bytes>> truncation_subjects() {
-  const Packet reply4 = Packet().ipv4(kVip4, kClient4).tcp(80, 40000).payload("data");
-  const Packet reply6 = Packet().ipv6(kVip6, kClient6).hop_by_hop().udp(53, 40000).payload("x");
-  return {
-      {"tcp4_vlan_options", Packet()
-                                .vlan(9)
-                                .ipv4(kClient4, kVip4)
-                                .ipv4_options(Bytes(4, 1))
-                                .tcp(1, 2)
-                                .tcp_options({2, 4, 5, 0xb4})
-                                .payload("hello")
-                                .bytes()},
-      {"udp4_qinq", Packet()
-                        .vlan(1, dp::kEtherTypeQinQ)
-                        .vlan(2)
-                        .ipv4(kClient4, kVip4)
-                        .udp(1, 2)
-                        .payload("abc")
-                        .bytes()},
-      {"sctp4", Packet().ipv4(kClient4, kVip4).sctp(1, 2).payload(Bytes(16, 3)).bytes()},
-      {"icmp4_error", Packet().ipv4(kRouter4, kVip4).icmp_error(3, 3, reply4).bytes()},
-      {"icmp4_echo", Packet().ipv4(kClient4, kVip4).icmp_echo(1, 1).payload("ping").bytes()},
-      {"tcp6_ext", Packet()
-                       .ipv6(kClient6, kVip6)
-                       .hop_by_hop()
-                       .routing(16)
-                       .ah()
-                       .tcp(1, 2)
-                       .payload("hi")
-                       .bytes()},
-      {"udp6_first_fragment", Packet()
-                                  .ipv6(kClient6, kVip6)
-                                  .fragment(0, true)
-                                  .udp(1, 2)
-                                  .udp_length(900)
-                                  .payload("a")
-                                  .bytes()},
-      {"icmp6_error", Packet().ipv6(kRouter6, kVip6).icmp_error(2, 0, reply6, 1000, 1280).bytes()},
-      {"arp", Packet().arp(1, kClientMac, kClient4, Mac{}, kVip4).bytes()},
-  };
-}
-
 // Minimum L4 header a successful parse must have read, by protocol.
 size_t min_l4_header(const Parsed& p) {
   switch (p.key.proto) {
@@ -950,79 +896,6 @@ TEST(ParseTruncation, EveryLengthWithConsistentIpLength) {
       EXPECT_GT(successes, 0u) << name;
     }
   }
-}
-
-// parse() reads the common frame (untagged IPv4 without options or fragmentation, TCP or UDP)
-// in one go and everything else by the general walk: both must give every frame the same
-// verdict and the same fields. Frames near the common one: every cut, every header byte set to
-// values that flip one of the one-go checks, and random changes to the headers and the length.
-void expect_same_as_walk(const Bytes& b, const std::string& what) {
-  Parsed fast, walked;
-  std::memset(static_cast<void*>(&fast), 0xa5, sizeof fast);
-  std::memset(static_cast<void*>(&walked), 0x5a, sizeof walked);
-  const DropReason r = parse_exact(b, fast);
-  const Bytes copy(b);
-  ASSERT_EQ(r, dp::parse_walk(copy, walked)) << what;
-  if (r != DropReason::none) return;  // `out` is unspecified
-  // Everything before `inner` is cleared and then written by either; `inner` and `arp` are
-  // the walk's own in both.
-  ASSERT_EQ(std::memcmp(&fast, &walked, offsetof(Parsed, inner)), 0) << what;
-  ASSERT_EQ(fast.key, walked.key) << what;
-}
-
-TEST(Parse, CommonFramesReadInOneGoAsTheWalkReadsThem) {
-  std::vector<std::pair<std::string, Bytes>> subjects = truncation_subjects();
-  subjects.push_back({"tcp4", Packet().ipv4(kClient4, kVip4).tcp(40000, 80).payload("get").bytes()});
-  subjects.push_back({"tcp4_df_syn", Packet()
-                                         .ipv4(kClient4, kVip4)
-                                         .dont_fragment()
-                                         .tcp(40000, 80, dp::kTcpSyn)
-                                         .tcp_options({2, 4, 5, 0xb4})
-                                         .bytes()});
-  subjects.push_back({"udp4", Packet().ipv4(kClient4, kVip4).udp(40000, 53).payload("q").bytes()});
-  subjects.push_back({"udp4_no_csum_padded", Packet()
-                                                 .ipv4(kClient4, kVip4)
-                                                 .udp(40000, 53)
-                                                 .no_checksums()
-                                                 .payload("q")
-                                                 .bytes()});
-  subjects.back().second.resize(80, 0);  // Ethernet padding after the IP packet
-  subjects.push_back({"tcp4_fragment", Packet()
-                                           .ipv4(kClient4, kVip4)
-                                           .fragment(0, true)
-                                           .tcp(40000, 80)
-                                           .payload("x")
-                                           .bytes()});
-  constexpr uint8_t kValues[] = {0x00, 0x01, 0x05, 0x06, 0x08, 0x11, 0x14, 0x1c, 0x20, 0x28,
-                                 0x3f, 0x40, 0x44, 0x45, 0x46, 0x4f, 0x50, 0x55, 0x60, 0x81,
-                                 0x84, 0xe0, 0xf0, 0xff};
-  std::mt19937 rng(19);
-  size_t cases = 0;
-  for (const auto& [name, full] : subjects) {
-    for (size_t n = 0; n <= full.size(); ++n) {
-      expect_same_as_walk(Bytes(full.begin(), full.begin() + n), name + " cut to " +
-                                                                     std::to_string(n));
-      ++cases;
-    }
-    for (size_t i = 12; i < std::min<size_t>(full.size(), 64); ++i) {
-      for (const uint8_t v : kValues) {
-        Bytes b = full;
-        b[i] = v;
-        expect_same_as_walk(b, name + " byte " + std::to_string(i) + " = " + std::to_string(v));
-        ++cases;
-      }
-    }
-    for (int k = 0; k < 3000; ++k) {
-      Bytes b = full;
-      const int changes = 1 + int(rng() % 3);
-      for (int c = 0; c < changes; ++c) b[12 + rng() % (std::min<size_t>(b.size(), 64) - 12)] =
-          uint8_t(rng());
-      if (rng() % 2) b.resize(rng() % (b.size() + 24), 0);
-      expect_same_as_walk(b, name + " random change " + std::to_string(k));
-      ++cases;
-    }
-  }
-  EXPECT_GT(cases, 50000u);
 }
 
 }  // namespace
