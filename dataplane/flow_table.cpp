@@ -349,6 +349,7 @@ FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms)
 FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
                              uint64_t now_ms, uint32_t timeout_ms, const InsertHint* hint,
                              const Where* keep) noexcept {
+  inserted_[hash >> 62] |= uint64_t(1) << (hash >> 56 & 63);  // even if it fails: harmless
   const uint32_t deadline = uint32_t(now_ms + timeout_ms);
   const Slots s = slots_of(hash);
   const uint32_t candidates[2] = {s.primary, s.alternate};

@@ -319,6 +319,15 @@ class FlowTable {
   // a pointer from an earlier lookup is still good while this has not changed, and afterwards
   // only if holds() says so.
   uint64_t generation() const noexcept { return generation_; }
+  // Keys inserted since forget_inserted(), as a 256-bit filter of their hashes' top byte (bits
+  // no bucket or signature uses). A key absent then can be live now only if its bit is set:
+  // moves, evictions and erasures add no key. A burst's new connections are inserted one after
+  // the other after its bulk lookup; this spares each the second look for its key that an
+  // earlier frame of the burst, of the same connection, might have inserted.
+  void forget_inserted() noexcept { inserted_ = {}; }
+  bool may_have_inserted(uint64_t hash) const noexcept {
+    return (inserted_[hash >> 62] >> (hash >> 56 & 63) & 1) != 0;
+  }
   // Whether `e` is still the live entry of `key`.
   bool holds(const FlowEntry* e, const FlowKey& key, uint64_t now_ms) const noexcept {
     const Where at = locate(e);
@@ -466,6 +475,7 @@ class FlowTable {
   uint32_t bucket_count_;
   uint32_t expire_cursor_ = 0;
   uint64_t generation_ = 0;
+  std::array<uint64_t, 4> inserted_{};  // may_have_inserted()'s filter
   BigArray<Group> groups_;
   FlowTableStats stats_;
 };

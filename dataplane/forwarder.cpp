@@ -146,6 +146,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   for (uint16_t j = 0; j < c; ++j) open(pkts[ahead[j]], work_[ahead[j]], now_ms, out);
   if (m == 0) return;
   flows_.find_bulk(keys, hashes, m, hits, now_ms);
+  flows_.forget_inserted();
   const uint64_t looked_up = flows_.generation();
   // Which service each frame is for: a forward entry names its frontend, anything else looks
   // the destination up. New connections are set up in passes over the whole burst, so that
@@ -301,7 +302,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const ServiceState& s = *w.fe.service;
   const Parsed& p = w.p;
   // A frame earlier in this burst may have opened the connection since the bulk lookup.
-  if (e == nullptr) e = flows_.find(p.key, w.hash, now_ms);
+  if (e == nullptr && flows_.may_have_inserted(w.hash)) e = flows_.find(p.key, w.hash, now_ms);
 
   int idx = -1;
   if (e != nullptr) {

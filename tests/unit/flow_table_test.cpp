@@ -120,6 +120,31 @@ TEST(FlowTable, InsertFindRefreshErase) {
   EXPECT_EQ(t.stats().erased, 1u);
 }
 
+// may_have_inserted() never misses a key inserted since forget_inserted() (the forwarder then
+// skips its second look for a burst's new key), through displacements, evictions and failed
+// inserts; and it is a filter, not always true: of keys never inserted, most are answered no.
+TEST(FlowTable, AnInsertedKeyIsAlwaysAmongThoseThatMayHaveBeenInserted) {
+  FlowTable t(64, {}, kSeed);  // small: later inserts displace and evict earlier ones
+  t.forget_inserted();
+  uint32_t refused = 0;
+  for (uint32_t round = 0; round < 20; ++round) {
+    std::vector<uint64_t> inserted;
+    for (uint32_t i = 0; i < 32; ++i) {
+      const FlowKey k = key_of(round * 1000 + i);
+      const uint64_t h = t.hash(k);
+      if (t.insert(k, h, FlowState::tcp_established, 0) == nullptr) ++refused;
+      inserted.push_back(h);
+      for (uint64_t earlier : inserted) EXPECT_TRUE(t.may_have_inserted(earlier)) << round;
+    }
+    uint32_t maybe = 0;
+    for (uint32_t i = 0; i < 1000; ++i) maybe += t.may_have_inserted(t.hash(key_of(500000 + i)));
+    EXPECT_LT(maybe, 300u) << "32 keys set at most 32 of 256 bits";
+    t.forget_inserted();
+    for (uint64_t h : inserted) EXPECT_FALSE(t.may_have_inserted(h));
+  }
+  EXPECT_GT(refused, 0u);  // the table filled: failed inserts were among those checked
+}
+
 // An entry's place is found from its address alone (state(), refresh(), index()): every way of
 // every bucket, both ways round.
 TEST(FlowTable, EveryEntrysIndexIsFoundFromItsAddress) {
