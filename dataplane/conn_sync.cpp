@@ -24,10 +24,8 @@ bool ConnectionSync::record_reply(const FlowKey& reply_key, uint64_t reply_hash,
                              uint16_t last_hop_port, const MacAddr& last_hop_mac, uint64_t now_ms,
                              const FlowTable::InsertHint& hint, const FlowEntry* fwd) noexcept {
   if (owner == worker_) {
-    FlowEntry* r = flows_.insert(reply_key, reply_hash, state, now_ms, hint, fwd);
-    if (r == nullptr) return false;
-    copy_value(r->value, value);  // made by reply_value()
-    return true;
+    return flows_.insert_whole(reply_key, reply_key.tag, value, reply_hash, state, now_ms, hint,
+                               fwd) != nullptr;
   }
   PeerMessage m;
   m.kind = PeerMessage::Kind::reply_flow;

@@ -141,8 +141,39 @@ void FlowTable::free_way(uint32_t b, unsigned w) noexcept {
   ++generation_;
 }
 
+namespace {
+
+// The 64 bytes of an entry, key (with `tag`) and value, written with streaming stores: four of
+// 16 bytes, made in registers, that fill one write-combining buffer and go to memory as a
+// line, without the line being read first.
+void stream_entry(FlowEntry& e, const FlowKey& key, uint16_t tag, const FlowValue& v) noexcept {
+  static_assert(sizeof(FlowEntry) == 64 && offsetof(FlowEntry, value) == 40 &&
+                offsetof(FlowKey, tag) == 38);
+#if defined(__SSE2__)
+  uint64_t tail, head;
+  std::memcpy(&tail, &key.sport, 8);  // ports, protocol, family, tag
+  constexpr uint64_t kNoTag = ~(uint64_t(0xffff) << 48);
+  tail = (tail & kNoTag) | uint64_t(tag) << 48;
+  std::memcpy(&head, &v, 8);
+  const auto* k = reinterpret_cast<const __m128i*>(&key);
+  auto* d = reinterpret_cast<__m128i*>(&e);
+  _mm_stream_si128(d, _mm_loadu_si128(k));
+  _mm_stream_si128(d + 1, _mm_loadu_si128(k + 1));
+  _mm_stream_si128(d + 2, _mm_set_epi64x(int64_t(head), int64_t(tail)));
+  _mm_stream_si128(d + 3, _mm_loadu_si128(reinterpret_cast<const __m128i*>(
+                              reinterpret_cast<const uint8_t*>(&v) + 8)));
+  static_assert(std::endian::native == std::endian::little);  // x86
+#else
+  e.key = key;
+  e.key.tag = tag;
+  copy_value(e.value, v);
+#endif
+}
+
+}  // namespace
+
 void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key,
-                      FlowState state, uint32_t deadline) noexcept {
+                      FlowState state, uint32_t deadline, const Whole* whole) noexcept {
   Bucket& bk = groups_[b].bucket;
   bk.sig[w] = s.sig;
   bk.state[w] = state;
@@ -153,8 +184,12 @@ void FlowTable::place(uint32_t b, unsigned w, const Slots& s, const FlowKey& key
     bk.alt_mask |= uint8_t(1u << w);
   }
   FlowEntry& e = groups_[b].way[w];
-  e.key = key;
-  e.value = FlowValue{};  // all zero: a forward entry with no flags
+  if (whole != nullptr) {
+    stream_entry(e, key, whole->tag, *whole->value);
+  } else {
+    e.key = key;
+    e.value = FlowValue{};  // all zero: a forward entry with no flags
+  }
   ++stats_.occupied;
   ++stats_.inserts;
   ++generation_;
@@ -332,7 +367,6 @@ FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms)
   InsertHint h;
   h.hash = hash;
   if (c.rank == kNone) return h;
-  __builtin_prefetch(&groups_[c.bucket].way[c.way], 1);
   const Bucket& bk = groups_[c.bucket].bucket;
   if (bk.state[c.way] != FlowState::free && (bk.alt_mask & (1u << c.way))) {
     __builtin_prefetch(&groups_[other_bucket(c.bucket, bk.sig[c.way])].bucket, 1);
@@ -348,7 +382,7 @@ FlowTable::InsertHint FlowTable::prefetch_insert(uint64_t hash, uint64_t now_ms)
 
 FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
                              uint64_t now_ms, uint32_t timeout_ms, const InsertHint* hint,
-                             const Where* keep) noexcept {
+                             const Where* keep, const Whole* whole) noexcept {
   inserted_[hash >> 62] |= uint64_t(1) << (hash >> 56 & 63);  // even if it fails: harmless
   const uint32_t deadline = uint32_t(now_ms + timeout_ms);
   const Slots s = slots_of(hash);
@@ -377,7 +411,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
     for (uint32_t b : candidates) {
       const int w = move_one_out(b, now_ms, keep);
       if (w >= 0) {
-        place(b, unsigned(w), s, key, state, deadline);
+        place(b, unsigned(w), s, key, state, deadline, whole);
         return &groups_[b].way[unsigned(w)];
       }
     }
@@ -389,13 +423,13 @@ FlowEntry* FlowTable::insert(const FlowKey& key, uint64_t hash, FlowState state,
         ++stats_.insert_failures;
         return nullptr;
       }
-      place(w.bucket, w.way, s, key, state, deadline);
+      place(w.bucket, w.way, s, key, state, deadline, whole);
       return &groups_[w.bucket].way[w.way];
     }
   }
   count_eviction(best);
   if (best != kFree) free_way(best_b, best_w);
-  place(best_b, best_w, s, key, state, deadline);
+  place(best_b, best_w, s, key, state, deadline, whole);
   return &groups_[best_b].way[best_w];
 }
 

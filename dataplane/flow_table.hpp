@@ -281,6 +281,23 @@ class FlowTable {
     const Where at = locate(keep);
     return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at);
   }
+  // The same, writing the whole entry at once: `key` with `tag`, and `value`. Its cache line is
+  // written with streaming stores, whole, and never read: the way a new connection takes held
+  // some older entry, most likely out of cache in a large table, and a line written with
+  // ordinary stores is first read from memory (two such reads per new full-NAT connection).
+  // The entry goes to memory rather than cache: read it back only when it is needed, as the
+  // connection's next frame does (its caller keeps what it wrote). Same thread only: the
+  // stores are weakly ordered for any other.
+  FlowEntry* insert_whole(const FlowKey& key, uint16_t tag, const FlowValue& value, uint64_t hash,
+                          FlowState state, uint64_t now_ms, const InsertHint& hint,
+                          const FlowEntry* keep = nullptr) noexcept {
+    const Whole whole{&value, tag};
+    if (keep == nullptr) {
+      return insert(key, hash, state, now_ms, timeout_ms(state), &hint, nullptr, &whole);
+    }
+    const Where at = locate(keep);
+    return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at, &whole);
+  }
 
   // An entry's state and deadline, located once for a read and a refresh (each locate() is a
   // multiply by the inverse of 9): valid while the table places or frees nothing.
@@ -446,8 +463,13 @@ class FlowTable {
   [[gnu::always_inline]] inline Choice choose(const Slots& s, const FlowKey* key,
                                               uint64_t now_ms,
                                               const Where* keep = nullptr) const noexcept;
+  struct Whole {  // insert_whole()'s value and tag
+    const FlowValue* value;
+    uint16_t tag;
+  };
   FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
-                    uint32_t timeout_ms, const InsertHint* hint, const Where* keep) noexcept;
+                    uint32_t timeout_ms, const InsertHint* hint, const Where* keep,
+                    const Whole* whole = nullptr) noexcept;
   [[gnu::always_inline]] inline void free_way(uint32_t b, unsigned w) noexcept;
   // The best way of bucket `b` for an insert (detail::rank_ways), `keep` ranked as never
   // evicted.
@@ -467,7 +489,8 @@ class FlowTable {
   void count_eviction(Rank r) noexcept;
   [[gnu::always_inline]] inline void place(uint32_t b, unsigned w, const Slots& s,
                                            const FlowKey& key, FlowState state,
-                                           uint32_t deadline) noexcept;
+                                           uint32_t deadline,
+                                           const Whole* whole = nullptr) noexcept;
 
   FlowTimeouts timeouts_;
   std::array<uint32_t, kFlowStates> timeout_of_;  // by state

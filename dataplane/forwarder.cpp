@@ -348,9 +348,9 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
     }
   }
   if (e == nullptr) {
-    e = open(pkt, w, now_ms, out);
-    if (e == nullptr) return;  // dropped, rejected, or forwarded statelessly
-    idx = e->value.fwd.backend_hint;
+    if (open(pkt, w, now_ms, out) == nullptr) return;  // dropped, rejected, or sent statelessly
+    emit_forward(pkt, w, w.opened, w.opened.backend_hint, out);  // not read back from the entry
+    return;
   }
   emit_forward(pkt, w, e->value.fwd, uint16_t(idx), out);
 }

@@ -142,15 +142,15 @@ FlowEntry* Forwarder::open(Packet& pkt, Work& w, uint64_t now_ms, BurstOut& out)
   const FlowState state =
       proxied ? FlowState::tcp_syn
               : next_forward_state(FlowState::free, p.key.proto, p.tcp_flags, !reply_entry);
-  FlowEntry* e = flows_.insert(p.key, w.hash, state, now_ms, w.insert_hint);
+  FlowEntry* e = flows_.insert_whole(p.key, s.frontend_id(w.fe.index), v, w.hash, state, now_ms,
+                                     w.insert_hint);
   if (e == nullptr && mode == ForwardMode::full_nat) {
     drop(pkt, DropReason::flow_table_full, out);  // without an entry the source port is lost
     return nullptr;
   }
-  if (e != nullptr) {
-    e->key.tag = s.frontend_id(w.fe.index);
-    copy_value(e->value, v);
-    if (!reply_entry && mode == ForwardMode::dnat) ++counters_.one_entry_connections;
+  w.opened = v.fwd;  // what the caller sends with: the entry itself went to memory
+  if (e != nullptr && !reply_entry && mode == ForwardMode::dnat) {
+    ++counters_.one_entry_connections;
   }
   ++counters_.new_connections;
 

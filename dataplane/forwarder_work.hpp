@@ -49,6 +49,7 @@ struct Forwarder::Work {
                           // -1: not decided ahead
   FlowTable::InsertHint insert_hint;  // where its entries will go (FlowTable::prefetch_insert)
   FlowTable::InsertHint reply_hint;
+  ForwardFlow opened;  // what open() wrote into the forward entry (it went to memory)
   bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare, no lookup
   bool no_state = false;  // a DNAT SYN sent on without state (dnat_syn_without_state())
 };

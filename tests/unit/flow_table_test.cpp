@@ -340,6 +340,43 @@ TEST(FlowTable, AnInsertKeepsTheEntryItIsToldToKeep) {
   EXPECT_EQ(t.stats().evicted_half_open, 1u);
 }
 
+// insert_whole() writes the entry in one go (streaming stores): the key with the tag given, not
+// the key's own, and the value whole; the key is found, the entry placed, evicted and kept like
+// any other, in whichever way it lands (free, an evicted entry's, a displaced one's).
+TEST(FlowTable, AWholeInsertWritesKeyTagAndValue) {
+  FlowTable t(16, {}, kSeed);
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 24);
+  std::array<uint8_t, 16> addr{};
+  for (uint32_t i = 0; i < 20; ++i) {
+    FlowKey k = keys[i];
+    k.tag = 0x5555;  // not what is stored
+    addr[0] = uint8_t(i);
+    addr[15] = uint8_t(0xf0 | i);
+    const FlowValue v = forward_value(uint8_t(i), 7, uint16_t(8000 + i), uint16_t(40000 + i),
+                                      uint16_t(i), addr);
+    const uint64_t h = t.hash(k);
+    const FlowState st = i < 12 ? FlowState::tcp_established : FlowState::tcp_syn;
+    FlowEntry* e = t.insert_whole(k, uint16_t(0x100 + i), v, h, st, 0, t.prefetch_insert(h, 0));
+    ASSERT_NE(e, nullptr) << i;
+    ASSERT_EQ(t.find(keys[i], h, 1), e) << i;
+    EXPECT_EQ(e->key.tag, 0x100 + i);
+    EXPECT_TRUE(e->key.same_flow(keys[i]));
+    EXPECT_EQ(std::memcmp(&e->value, &v, sizeof v), 0) << i;
+    EXPECT_EQ(t.state(e), st);
+  }
+  // 16 ways for 20 keys: the last ones went in place of earlier half-open entries.
+  EXPECT_GT(t.stats().evicted_half_open, 0u);
+  for (uint32_t i = 0; i < 12; ++i) EXPECT_NE(t.find(keys[i], t.hash(keys[i]), 1), nullptr);
+  // Kept: a whole insert spares the entry it is told to keep.
+  FlowEntry* fwd = t.find(keys[19], t.hash(keys[19]), 1);
+  ASSERT_NE(fwd, nullptr);
+  for (uint32_t i = 20; i < 24; ++i) {
+    const uint64_t h = t.hash(keys[i]);
+    t.insert_whole(keys[i], 0, FlowValue{}, h, FlowState::tcp_syn, 1, t.prefetch_insert(h, 1), fwd);
+    EXPECT_TRUE(t.holds(fwd, keys[19], 1)) << i;
+  }
+}
+
 // An insert reads the alternate bucket only when its primary has no free or expired way, and,
 // once the table is crowded (7/8 full), only when the primary has nothing evictable either:
 // below that a half-open entry in the primary is spared while the alternate has room; above it
