@@ -90,6 +90,21 @@ FlowEntry* FlowTable::find(const FlowKey& key, uint64_t hash, uint64_t now_ms) n
   return find_in(s.alternate, key, s.sig, now_ms);
 }
 
+bool FlowTable::live_signature(uint32_t b, uint16_t sig, uint64_t now_ms) const noexcept {
+  const Bucket& bk = groups_[b].bucket;
+  for (unsigned match = detail::sig_match(bk.sig, sig); match != 0; match &= match - 1) {
+    const unsigned w = unsigned(__builtin_ctz(match));
+    if (bk.state[w] != FlowState::free && alive(bk.deadline[w], now_ms)) return true;
+  }
+  return false;
+}
+
+bool FlowTable::may_hold(uint64_t hash, uint64_t now_ms) const noexcept {
+  const Slots s = slots_of(hash);
+  if (live_signature(s.primary, s.sig, now_ms)) return true;
+  return groups_[s.primary].bucket.overflow != 0 && live_signature(s.alternate, s.sig, now_ms);
+}
+
 void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
                           FlowEntry** out, uint64_t now_ms) noexcept {
   constexpr size_t kChunk = 64;

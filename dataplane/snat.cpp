@@ -43,7 +43,7 @@ uint8_t SnatAllocator::choices(const NextHop& hop, Family family) const noexcept
 
 bool SnatAllocator::port_free(const FlowKey& reply, uint64_t hash, uint64_t now_ms) noexcept {
   const uint16_t p = reply.dport;
-  if (flows_.find(reply, hash, now_ms) != nullptr) return false;
+  if (flows_.may_hold(hash, now_ms)) return false;
   const bool frontend_port = (used_[p >> 6] >> (p & 63)) & 1;
   return !frontend_port || frontends_.find(reply.dst_addr(), p, reply.proto).service == nullptr;
 }

@@ -377,6 +377,36 @@ TEST(FlowTable, AWholeInsertWritesKeyTagAndValue) {
   }
 }
 
+// may_hold() answers yes for every live key (in its primary or, overflowed, its alternate),
+// no once it is erased or expired, no for keys never inserted, and yes for a key that only
+// shares a live entry's bucket and signature: it reads no entry.
+TEST(FlowTable, MayHoldSeesEveryLiveKeyAndNoEntrysLine) {
+  FlowTable t(16, {}, kSeed);  // two buckets: bucket 1 is every bucket-0 key's alternate
+  const std::vector<FlowKey> keys = keys_in_bucket_zero(t, 12);
+  std::vector<FlowEntry*> entries;
+  for (const FlowKey& k : keys) {
+    entries.push_back(t.insert(k, t.hash(k), FlowState::tcp_established, 0));
+    ASSERT_NE(entries.back(), nullptr);
+  }
+  for (const FlowKey& k : keys) EXPECT_TRUE(t.may_hold(t.hash(k), 1));  // 4 in the alternate
+  uint32_t yes = 0;
+  for (uint32_t i = 1000000; i < 1001000; ++i) yes += t.may_hold(t.hash(key_of(i)), 1);
+  EXPECT_LT(yes, 5u);
+  t.erase(entries[0]);
+  EXPECT_FALSE(t.may_hold(t.hash(keys[0]), 1));
+  EXPECT_FALSE(t.may_hold(t.hash(keys[1]), 200'000'000));  // expired (established: 2 h)
+  // Another key with keys[1]'s bucket and signature, never inserted: held, as far as it knows.
+  const uint64_t h1 = t.hash(keys[1]);
+  const auto sig_of = [](uint64_t h) { return (h & 0xff) | (h >> 24 & 0xff00); };
+  for (uint32_t i = 2000000;; ++i) {
+    const uint64_t h = t.hash(key_of(i));
+    if (t.primary_bucket(h) != 0 || sig_of(h) != sig_of(h1)) continue;
+    EXPECT_EQ(t.find(key_of(i), h, 1), nullptr);
+    EXPECT_TRUE(t.may_hold(h, 1));
+    break;
+  }
+}
+
 // An insert reads the alternate bucket only when its primary has no free or expired way, and,
 // once the table is crowded (7/8 full), only when the primary has nothing evictable either:
 // below that a half-open entry in the primary is spared while the alternate has room; above it
