@@ -255,9 +255,10 @@ class FlowTable {
     uint8_t rank = 0xff;  // none: insert() chooses
     FlowState state = FlowState::free;
   };
-  // Starts loading what insert(hash) will write beyond the buckets: the entry it will take and,
-  // when that evicts an entry placed in its alternate bucket, that entry's primary bucket. Reads
-  // the buckets, so call it a while after prefetch(): a burst's new connections are set up in
+  // Starts loading what insert(hash) will write beyond the buckets: when the way it will take
+  // evicts an entry placed in its alternate bucket, that entry's primary bucket (its overflow
+  // count). Not the entry itself: insert_whole() writes it without reading it. Reads the
+  // buckets, so call it a while after prefetch(): a burst's new connections are set up in
   // passes (prefetch all, then this for all, then insert), so their misses overlap. Returns the
   // choice it made, for insert() to reuse.
   InsertHint prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept;
