@@ -278,24 +278,18 @@ class FlowTable {
                     uint32_t timeout_ms) noexcept {
     return insert(key, hash, state, now_ms, timeout_ms, nullptr, nullptr);
   }
-  // The same with what prefetch_insert(hash) returned earlier in the burst (its choice saves
-  // ranking both buckets again). A hint made without the key does not look for an expired copy
-  // of it: that stays until expire() reclaims it, unseen by lookups. `keep`, when given, is an
-  // entry this insert must neither evict nor move (a connection's forward entry, placed just
-  // before its reply entry: the two keys may share a bucket, and a new entry is evictable).
-  FlowEntry* insert(const FlowKey& key, uint64_t hash, FlowState state, uint64_t now_ms,
-                    const InsertHint& hint, const FlowEntry* keep = nullptr) noexcept {
-    if (keep == nullptr) return insert(key, hash, state, now_ms, timeout_ms(state), &hint, nullptr);
-    const Where at = locate(keep);
-    return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at);
-  }
-  // The same, writing the whole entry at once: `key` with `tag`, and `value`. Its cache line is
-  // written with streaming stores, whole, and never read: the way a new connection takes held
-  // some older entry, most likely out of cache in a large table, and a line written with
-  // ordinary stores is first read from memory (two such reads per new full-NAT connection).
-  // The entry goes to memory rather than cache: read it back only when it is needed, as the
-  // connection's next frame does (its caller keeps what it wrote). Same thread only: the
-  // stores are weakly ordered for any other.
+  // The same for a new connection's entry, written whole: `key` with `tag`, and `value`, with
+  // what prefetch_insert(hash) returned earlier in the burst (its choice saves ranking both
+  // buckets again; a hint made without the key does not look for an expired copy of it: that
+  // stays until expire() reclaims it, unseen by lookups). `keep`, when given, is an entry this
+  // insert must neither evict nor move (a connection's forward entry, placed just before its
+  // reply entry: the two keys may share a bucket, and a new entry is evictable).
+  // The entry's cache line is written with streaming stores, whole, and never read: the way a
+  // new connection takes held some older entry, most likely out of cache in a large table, and
+  // a line written with ordinary stores is first read from memory (two such reads per new
+  // full-NAT connection). The entry goes to memory rather than cache: read it back only when it
+  // is needed, as the connection's next frame does (its caller keeps what it wrote). Same
+  // thread only: the stores are weakly ordered for any other.
   FlowEntry* insert_whole(const FlowKey& key, uint16_t tag, const FlowValue& value, uint64_t hash,
                           FlowState state, uint64_t now_ms, const InsertHint& hint,
                           const FlowEntry* keep = nullptr) noexcept {

@@ -331,11 +331,13 @@ TEST(FlowTable, AnInsertKeepsTheEntryItIsToldToKeep) {
   FlowEntry* fwd = t.insert(keys[15], t.hash(keys[15]), FlowState::tcp_syn, 0);
   ASSERT_NE(fwd, nullptr);
   const FlowTable::InsertHint hint = t.prefetch_insert(t.hash(keys[16]), 0);
-  EXPECT_EQ(t.insert(keys[16], t.hash(keys[16]), FlowState::tcp_syn, 0, hint, fwd), nullptr);
+  EXPECT_EQ(t.insert_whole(keys[16], 0, FlowValue{}, t.hash(keys[16]), FlowState::tcp_syn, 0,
+                           hint, fwd), nullptr);
   EXPECT_TRUE(t.holds(fwd, keys[15], 0));
   EXPECT_EQ(t.stats().insert_failures, 1u);
   // Without it, the half-open entry is the one to go.
-  EXPECT_NE(t.insert(keys[16], t.hash(keys[16]), FlowState::tcp_syn, 0, hint), nullptr);
+  EXPECT_NE(t.insert_whole(keys[16], 0, FlowValue{}, t.hash(keys[16]), FlowState::tcp_syn, 0,
+                           hint), nullptr);
   EXPECT_FALSE(t.holds(fwd, keys[15], 0));
   EXPECT_EQ(t.stats().evicted_half_open, 1u);
 }
@@ -473,9 +475,9 @@ TEST(FlowTable, DisplacesRatherThanEvictsWhileThereIsRoom) {
   EXPECT_EQ(found, n);
 }
 
-// prefetch_insert() tells insert() where a key will go. When another insert takes that way in
+// prefetch_insert() tells insert_whole() where a key will go. When another insert takes that way in
 // between (two new connections of a burst landing in the same bucket), the hint is stale and
-// insert() must choose again rather than overwrite the other key.
+// insert_whole() must choose again rather than overwrite the other key.
 TEST(FlowTable, AStaleInsertHintIsNotFollowed) {
   FlowTable t(16, {}, kSeed);  // two buckets: every key has both as candidates
   // Two keys with the same primary bucket: both hints name that bucket's first free way.
@@ -489,10 +491,10 @@ TEST(FlowTable, AStaleInsertHintIsNotFollowed) {
     if (hb.bucket == ha.bucket) break;
   }
   ASSERT_EQ(ha.way, hb.way);
-  FlowEntry* ea = t.insert(a, t.hash(a), FlowState::tcp_syn, 0, ha);
+  FlowEntry* ea = t.insert_whole(a, 0, FlowValue{}, t.hash(a), FlowState::tcp_syn, 0, ha);
   ASSERT_NE(ea, nullptr);
   ea->value.fwd.backend_port = 1;
-  FlowEntry* eb = t.insert(b, t.hash(b), FlowState::tcp_syn, 0, hb);
+  FlowEntry* eb = t.insert_whole(b, 0, FlowValue{}, t.hash(b), FlowState::tcp_syn, 0, hb);
   ASSERT_NE(eb, nullptr);
   EXPECT_NE(eb, ea);
   eb->value.fwd.backend_port = 2;
@@ -506,7 +508,7 @@ TEST(FlowTable, AStaleInsertHintIsNotFollowed) {
   const FlowTable::InsertHint hc = t.prefetch_insert(t.hash(a), 1);
   ASSERT_NE(size_t(hc.bucket) * 8 + hc.way, t.index(ea));
   t.erase(ea);
-  FlowEntry* again = t.insert(a, t.hash(a), FlowState::tcp_syn, 1, hc);
+  FlowEntry* again = t.insert_whole(a, 0, FlowValue{}, t.hash(a), FlowState::tcp_syn, 1, hc);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(t.index(again), size_t(hc.bucket) * 8 + hc.way);
 }
