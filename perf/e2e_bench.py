@@ -15,13 +15,17 @@ the server and everything else on CPU 0. Three measurements, each `--seconds` lo
   tcp   one iperf3 TCP stream through VIP:5201, Gbit/s received
   http  wrk (1 thread, 32 connections) against nginx (1 worker) through VIP:80, requests/s
 
+Magline's ports are af_packet's by default; `--driver af_xdp` gives it DPDK's AF_XDP driver on the
+same interfaces instead (the kernel's XDP on the veth hands each frame to Magline's socket
+before the IP stack sees it: one copy each way, where af_packet makes two).
+
 Rounds alternate Magline and nftables (`--rounds`, 3 by default); min/median/max of each and the
 ratios of the medians are printed, with one JSON object. `--csv FILE` writes the figures for
 docs/img's plot. Needs root, `magline`, and Debian's iperf3, wrk, nginx-light, netsniff-ng
 (trafgen) and nftables. Not part of CI (about 2 minutes).
 
 Usage: perf/e2e_bench.py --magline build/control/magline [--seconds S] [--rounds N]
-                         [--only udp,tcp,http] [--csv FILE]
+                         [--only udp,tcp,http] [--driver af_packet|af_xdp] [--csv FILE]
 """
 import argparse
 import json
@@ -143,7 +147,14 @@ def mac_of(netns, ifname):
     return (ns(netns, *cmd) if netns else run(cmd)).stdout.strip()
 
 
-def magline_config(workdir):
+# Each driver's device string for a port on interface `iface` (DPDK's vdev names, numbered).
+DRIVERS = {
+    "af_packet": lambda n, iface: f"net_af_packet{n},iface={iface},qpairs=1",
+    "af_xdp": lambda n, iface: f"net_af_xdp{n},iface={iface}",
+}
+
+
+def magline_config(workdir, driver):
     services = [{"name": f"bench:{name}", "mode": "dnat",
                  "frontends": [{"address": VIP, "port": port, "protocol": proto}],
                  "backends": [{"address": SERVER_V4, "port": port}]}
@@ -155,9 +166,9 @@ def magline_config(workdir):
         "dataplane": {
             "main_core": ENDPOINT_CPU, "worker_cores": [FORWARDER_CPU], "hugepages": False,
             "memory_mb": 512, "file_prefix": "mlbench",
-            "ports": [{"name": "c", "device": f"net_af_packet0,iface={MID_C},qpairs=1",
+            "ports": [{"name": "c", "device": DRIVERS[driver](0, MID_C),
                        "addresses": [f"{GW_C}/24"]},
-                      {"name": "s", "device": f"net_af_packet1,iface={MID_S},qpairs=1",
+                      {"name": "s", "device": DRIVERS[driver](1, MID_S),
                        "addresses": [f"{GW_S}/24"]}],
         },
         "services": services,
@@ -168,10 +179,10 @@ def magline_config(workdir):
     return path
 
 
-def start_magline(binary, workdir):
+def start_magline(binary, workdir, driver):
     log = open(os.path.join(workdir, "magline.log"), "w")
-    proc = subprocess.Popen([binary, "run", "--config", magline_config(workdir)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen([binary, "run", "--config", magline_config(workdir, driver)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     end = time.monotonic() + 30
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -310,7 +321,7 @@ def one_round(middle, args, workdir, results):
     proc = None
     try:
         if middle == "magline":
-            proc = start_magline(args.magline, workdir)
+            proc = start_magline(args.magline, workdir, args.driver)
         warm_up()
         for what in args.only:
             if what == "udp":
@@ -337,6 +348,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0, help="each measurement's length")
     ap.add_argument("--rounds", type=int, default=3, help="rounds, each Magline then nftables")
     ap.add_argument("--only", default="udp,tcp,http", help="a comma-separated subset")
+    ap.add_argument("--driver", choices=sorted(DRIVERS), default="af_packet",
+                    help="the DPDK driver of Magline's two ports (af_packet by default)")
     ap.add_argument("--csv", help="write the figures here (docs/img's plot)")
     args = ap.parse_args()
     args.only = [w for w in args.only.split(",") if w]
@@ -353,7 +366,8 @@ def main():
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "?")
     print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU}; "
-          f"{args.seconds:g} s per measurement, {args.rounds} rounds", flush=True)
+          f"Magline on {args.driver}; {args.seconds:g} s per measurement, {args.rounds} rounds",
+          flush=True)
     results = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}
     workdir = tempfile.mkdtemp(prefix="mlbench-")
     os.chmod(workdir, 0o755)  # nginx's workers run as nobody
@@ -372,7 +386,8 @@ def main():
     finally:
         run(["sysctl", "-q", "-w", f"net.core.wmem_default={wmem}"])
         shutil.rmtree(workdir, ignore_errors=True)
-    summary = {"cpu": cpu, "seconds": args.seconds, "rounds": args.rounds, "figures": {}}
+    summary = {"cpu": cpu, "driver": args.driver, "seconds": args.seconds, "rounds": args.rounds,
+               "figures": {}}
     print(f"{'':6} {'unit':11} {'Magline min/median/max':>28} {'nftables min/median/max':>28} "
           f"{'ratio':>6}")
     rows = []
