@@ -49,9 +49,9 @@ struct Packet {
   void* handle = nullptr;   // the I/O layer's buffer
   uint8_t* data = nullptr;  // the first byte of the frame
   uint16_t len = 0;         // bytes of the frame in this (first) segment
-  uint16_t headroom = 0;    // bytes before `data` that may be claimed
+  uint16_t headroom = 0;    // bytes before `data` that may be claimed: moves with `data`
   uint16_t port = 0;        // ingress port; the egress port once a verdict is given
-  uint16_t reserved = 0;
+  uint16_t chained = 0;     // nonzero: the frame goes on in further buffers (the I/O layer's)
 };
 
 // Claims `n` bytes of headroom in front of the frame. False (nothing changed) if too few.

@@ -1,12 +1,13 @@
 // mbufs <-> dp::Packet, and the burst helpers the workers call per packet.
 //
 // A dp::Packet views the first segment of an mbuf: data = rte_pktmbuf_mtod, len = data_len of
-// that segment, headroom = rte_pktmbuf_headroom, handle = the mbuf. The forwarding code changes
-// bytes in place, may move `data` into the headroom (prepend) or past the start of the frame
-// (strip a header), and may shorten `len`; to_mbuf() applies that to the mbuf before TX:
-// data_off from `data`, data_len = len, and pkt_len changed by the same amount as data_len. In
-// a multi-segment mbuf only the first segment changes, which is right for header rewrites
-// (what the forwarding code does) and would cut bytes out of the middle if it trimmed a tail.
+// that segment, headroom = rte_pktmbuf_headroom (data_off), handle = the mbuf, chained = more
+// segments follow. The forwarding code changes bytes in place, may move `data` into the headroom
+// (prepend) or past the start of the frame (strip a header), `headroom` moving with it, and may
+// shorten `len`; to_mbuf() applies that to the mbuf before TX: data_off = headroom, data_len =
+// len, and pkt_len changed by the same amount as data_len. In a multi-segment mbuf only the
+// first segment changes, which is right for header rewrites (what the forwarding code does) and
+// would cut bytes out of the middle if it trimmed a tail.
 //
 // Threads: a worker calls these only for the queues it owns (RX/TX queue i of each port; DPDK
 // queues are not thread-safe). No allocation, locks, logging or syscalls: everything is inline
@@ -17,6 +18,7 @@
 #include <rte_mbuf.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 
 #include "dataplane/packet.hpp"
@@ -33,19 +35,27 @@ inline dp::Packet to_packet(rte_mbuf* m, uint16_t port) noexcept {
   p.len = m->data_len;
   p.headroom = rte_pktmbuf_headroom(m);
   p.port = port;
+  p.chained = m->nb_segs > 1;
   return p;
 }
 
 // Writes the packet's data/len back into its mbuf and returns the mbuf. Idempotent.
-// Precondition: data lies within the mbuf's buffer and data + len within its end (dp::prepend
-// guarantees the first; the forwarding code only shortens len).
+// Precondition: data lies within the mbuf's buffer, headroom bytes from its start, and data + len
+// within its end (dp::prepend keeps the first two; the forwarding code only shortens len).
+// A frame in one segment is written back with stores alone: by the time a burst is sent, the
+// mbuf headers' line has often left the L1 cache (the burst's forwarding went through many
+// lines), and reading data_len and buf_addr back here stalled the transmit loop (4% of
+// hit-1k's cycles on a Zen 3, docs/performance.md).
 inline rte_mbuf* to_mbuf(const dp::Packet& p) noexcept {
   auto* m = static_cast<rte_mbuf*>(p.handle);
-  const auto* buf = static_cast<const uint8_t*>(m->buf_addr);
-  const int32_t delta = int32_t(p.len) - int32_t(m->data_len);
-  m->data_off = uint16_t(p.data - buf);
+  assert(p.data == static_cast<const uint8_t*>(m->buf_addr) + p.headroom);
+  if (p.chained) {
+    m->pkt_len = uint32_t(int64_t(m->pkt_len) + int32_t(p.len) - int32_t(m->data_len));
+  } else {
+    m->pkt_len = p.len;
+  }
+  m->data_off = p.headroom;
   m->data_len = p.len;
-  m->pkt_len = uint32_t(int64_t(m->pkt_len) + delta);
   return m;
 }
 

@@ -30,6 +30,7 @@ TEST(MbufIo, PacketViewsTheFirstSegment) {
   EXPECT_EQ(p.len, 100);
   EXPECT_EQ(p.headroom, RTE_PKTMBUF_HEADROOM);
   EXPECT_EQ(p.port, 3);
+  EXPECT_EQ(p.chained, 0);
   EXPECT_EQ(test::bytes_of(p), pattern(100, 1));
   EXPECT_EQ(to_mbuf(p), m);  // unchanged packet: nothing moves
   EXPECT_EQ(m->data_off, RTE_PKTMBUF_HEADROOM);
@@ -62,6 +63,7 @@ TEST(MbufIo, PrependTrimAndStripAreWrittenBack) {
 
   // Strip a 14-byte header from the front.
   p.data += 14;
+  p.headroom = uint16_t(p.headroom + 14);
   p.len = uint16_t(p.len - 14);
   to_mbuf(p);
   EXPECT_EQ(m->data_off, RTE_PKTMBUF_HEADROOM - 20 + 14);
@@ -88,6 +90,7 @@ TEST(MbufIo, MultiSegmentOnlyTheFirstSegmentChanges) {
 
   dp::Packet p = to_packet(head, 0);
   EXPECT_EQ(p.len, 60);  // the view covers the first segment only
+  EXPECT_NE(p.chained, 0);
   ASSERT_TRUE(dp::prepend(p, 8));
   to_mbuf(p);
   EXPECT_EQ(head->data_len, 68);
