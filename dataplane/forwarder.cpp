@@ -385,7 +385,7 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
     }
     // Made whole once, from values in registers: a tuple made first and changed after kept a
     // port in a stack slot, and the compiler read both ports back as one word, which waited
-    // for the 16-bit store to reach the cache (a tenth of hit-1k's cycles on a Zen 3).
+    // for the 16-bit store to reach the cache (a tenth of the forwarder's samples on a Zen 3).
     const Tuple to{src, f.backend_addr.data(), sport, f.backend_port};
     if (const DropReason r = rewrite_tuple({pkt.data, pkt.len}, w.p, to); r != DropReason::none) {
       drop(pkt, r, out);
