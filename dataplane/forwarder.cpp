@@ -213,6 +213,27 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     drop(pkt, r, out);
     return false;
   }
+  // Nearly every frame: TCP, UDP or SCTP over IP (parse() leaves the protocol 0 in anything
+  // that is not IP). The checks below are classify_other()'s for these protocols, in its order.
+  const uint8_t proto = p.key.proto;
+  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
+    return classify_other(pkt, w, out);
+  }
+  if (!for_us_at_l2(pkt)) {
+    drop(pkt, DropReason::l2_not_for_us, out);
+    return false;
+  }
+  if (is_multicast(p.key)) {
+    drop(pkt, DropReason::ip_multicast, out);
+    return false;
+  }
+  return !p.is_fragment || fragment(pkt, p, out);
+}
+
+// classify() for anything but TCP, UDP and SCTP: ARP, NDP, ICMP, other protocols, not IP.
+// Returns false (such a frame never needs a flow lookup).
+bool Forwarder::classify_other(Packet& pkt, Work& w, BurstOut& out) noexcept {
+  Parsed& p = w.p;
   if (p.l3 == L3::arp) {
     to_slow_path(pkt, SlowReason::arp, {}, out);
     return false;
@@ -234,7 +255,10 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     return false;
   }
   const uint8_t proto = p.key.proto;
-  if (p.is_fragment && !fragment(pkt, p, out)) return false;
+  if (p.is_fragment) {
+    kernel_or_drop(pkt, p, DropReason::ip_fragment, out);  // fragments of TCP, UDP, SCTP only
+    return false;
+  }
   if (proto == kProtoIcmp || proto == kProtoIcmpv6) {
     if (p.icmp_error) {
       icmp_error(pkt, w, out);
@@ -249,11 +273,8 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
     }
     return false;
   }
-  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
-    kernel_or_drop(pkt, p, DropReason::no_service, out);
-    return false;
-  }
-  return true;
+  kernel_or_drop(pkt, p, DropReason::no_service, out);
+  return false;
 }
 
 // A fragment of a TCP, UDP or SCTP datagram follows its datagram's connection: the first one
@@ -262,11 +283,6 @@ bool Forwarder::classify(Packet& pkt, Work& w, BurstOut& out) noexcept {
 // spreads fragments by their addresses alone): it is handed to that worker, which remembers and
 // looks up in its own table. Returns false when the frame has been dealt with.
 bool Forwarder::fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept {
-  const uint8_t proto = p.key.proto;
-  if (proto != kProtoTcp && proto != kProtoUdp && proto != kProtoSctp) {
-    kernel_or_drop(pkt, p, DropReason::ip_fragment, out);
-    return false;
-  }
   if (p.first_fragment) {
     fragments_.remember(p, now_ms_);
     if (!held_fragments_.empty()) {

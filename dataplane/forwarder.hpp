@@ -204,6 +204,7 @@ class Forwarder {
   // open() with its own stages flattened into it): inlined into the flattened burst, their
   // values crowd the hit path's registers, which then spill (docs/performance.md, the
   // twentieth session: 885 -> 781 instructions per hit).
+  [[gnu::noinline]] bool classify_other(Packet& pkt, Work& w, BurstOut& out) noexcept;
   [[gnu::noinline]] bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
   void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
   void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "dataplane/flow_table.hpp"
+#include "dataplane/wire.hpp"
 
 namespace magline::dp {
 namespace {
@@ -27,6 +28,43 @@ TEST(FlowKey, SameFlowSeesEveryByteButTheTag) {
       EXPECT_EQ(b.same_flow(a), in_tag) << "byte " << i;
       EXPECT_FALSE(a == b) << "byte " << i;
     }
+  }
+}
+
+// Maglev's flow hash is part of the wire contract (every edge node must pick the same backend
+// for a flow, across versions): these values were computed before the hash read the ports,
+// protocol and family as one word, and must never change. The tag is not hashed; every other
+// field is.
+TEST(FlowKey, FlowHashIsFixed) {
+  FlowKey a;
+  a.src = IpAddr::v4(198, 18, 0, 7).bytes;
+  a.dst = IpAddr::v4(198, 18, 100, 1).bytes;
+  a.sport = 40001;
+  a.dport = 80;
+  a.proto = kProtoTcp;
+  a.family = Family::v4;
+  FlowKey b;
+  for (size_t i = 0; i < 16; ++i) {
+    b.src[i] = uint8_t(0x20 + i);
+    b.dst[i] = uint8_t(0x90 + 3 * i);
+  }
+  for (auto* addr : {&b.src, &b.dst}) std::memcpy(addr->data(), "\x20\x01\x0d\xb8", 4);
+  b.sport = 5353;
+  b.dport = 443;
+  b.proto = kProtoUdp;
+  b.family = Family::v6;
+  EXPECT_EQ(hash_flow(a, kFlowHashSeed), 0xc9c4b079dc0cf3adull);
+  EXPECT_EQ(hash_flow(b, kFlowHashSeed), 0xa397242dbd872800ull);
+  EXPECT_EQ(hash_flow_mix(a, 12345), 0xc3ba51a46193970aull);
+  FlowKey tagged = a;
+  tagged.tag = 77;
+  EXPECT_EQ(hash_flow(tagged, kFlowHashSeed), hash_flow(a, kFlowHashSeed));
+  // Each of the fields the hash reads as one word moves it.
+  for (const size_t off : {offsetof(FlowKey, sport), offsetof(FlowKey, dport) + 1,
+                           offsetof(FlowKey, proto), offsetof(FlowKey, family)}) {
+    FlowKey c = a;
+    reinterpret_cast<uint8_t*>(&c)[off] ^= 1;
+    EXPECT_NE(hash_flow(c, kFlowHashSeed), hash_flow(a, kFlowHashSeed)) << "byte " << off;
   }
 }
 
