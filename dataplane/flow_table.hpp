@@ -374,6 +374,7 @@ class FlowTable {
   // Call regularly (e.g. on empty polls); returns the number of ways freed. A full sweep must
   // complete well within 2^31 ms (24 days) for deadlines to be read unambiguously.
   size_t expire(uint64_t now_ms, size_t buckets) noexcept;
+  size_t bucket_count() const noexcept { return bucket_count_; }
 
   const FlowTableStats& stats() const noexcept { return stats_; }
   const FlowTimeouts& timeouts() const noexcept { return timeouts_; }

@@ -66,6 +66,8 @@ Forwarder::Forwarder(const ForwarderConfig& config, const Node& node,
     }
   }
   n_ports_ = port_macs_.size();
+  expire_per_ms_ = std::max(kExpireChunk, (flows_.bucket_count() + kExpirySweepMs - 1) /
+                                              kExpirySweepMs);
 }
 
 Forwarder::~Forwarder() = default;

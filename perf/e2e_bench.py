@@ -19,13 +19,20 @@ Magline's ports are af_packet's by default; `--driver af_xdp` gives it DPDK's AF
 same interfaces instead (the kernel's XDP on the veth hands each frame to Magline's socket
 before the IP stack sees it: one copy each way, where af_packet makes two).
 
+A veth delivers a frame in the sender's context: the endpoints' own receive work (the server's
+TCP receive of every segment, the client's of every ACK) runs on the CPU that sent the frame,
+the forwarder's, in Magline's `sendto()` as in the kernel's forwarding softirq. `--endpoints-rx
+own` steers it to the endpoints' CPU (RPS on their interfaces), as it is where the endpoints
+are other machines; `forwarder` (the default) leaves it where veth puts it.
+
 Rounds alternate Magline and nftables (`--rounds`, 3 by default); min/median/max of each and the
 ratios of the medians are printed, with one JSON object. `--csv FILE` writes the figures for
 docs/img's plot. Needs root, `magline`, and Debian's iperf3, wrk, nginx-light, netsniff-ng
 (trafgen) and nftables. Not part of CI (about 2 minutes).
 
 Usage: perf/e2e_bench.py --magline build/control/magline [--seconds S] [--rounds N]
-                         [--only udp,tcp,http] [--driver af_packet|af_xdp] [--csv FILE]
+                         [--only udp,tcp,http] [--driver af_packet|af_xdp]
+                         [--endpoints-rx forwarder|own] [--csv FILE]
 """
 import argparse
 import json
@@ -95,9 +102,10 @@ def teardown():
         run(["ip", "link", "del", link], check=False)
 
 
-def build(middle):
+def build(middle, endpoints_rx):
     """The client and the server on veth pairs to the middle: `magline` (the middle's ends in
-    the root namespace, no address, for af_packet) or `nftables` (in a router namespace)."""
+    the root namespace, no address, for af_packet) or `nftables` (in a router namespace); the
+    endpoints' receive work on the forwarder's CPU or, `endpoints_rx == "own"`, on theirs."""
     teardown()
     for name in (CLIENT, SERVER):
         run(["ip", "netns", "add", name])
@@ -109,6 +117,9 @@ def build(middle):
         run(["ip", "link", "add", end, "type", "veth", "peer", "name", "eth0", "netns", name])
         ns(name, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
         offloads_off(name, "eth0")
+        if endpoints_rx == "own":
+            ns(name, "sh", "-c", f"echo {1 << ENDPOINT_CPU:x} > "
+               "/sys/class/net/eth0/queues/rx-0/rps_cpus")
         ns(name, "ip", "addr", "add", f"{addr}/24", "dev", "eth0")
         ns(name, "ip", "link", "set", "eth0", "up")
         ns(name, "ip", "route", "add", "default", "via", gw)
@@ -317,7 +328,7 @@ http {{
 
 
 def one_round(middle, args, workdir, results):
-    build(middle)
+    build(middle, args.endpoints_rx)
     proc = None
     try:
         if middle == "magline":
@@ -350,6 +361,9 @@ def main():
     ap.add_argument("--only", default="udp,tcp,http", help="a comma-separated subset")
     ap.add_argument("--driver", choices=sorted(DRIVERS), default="af_packet",
                     help="the DPDK driver of Magline's two ports (af_packet by default)")
+    ap.add_argument("--endpoints-rx", choices=("forwarder", "own"), default="forwarder",
+                    help="the CPU of the endpoints' receive work: where veth runs it (the "
+                    "forwarder's, the default) or their own (RPS)")
     ap.add_argument("--csv", help="write the figures here (docs/img's plot)")
     args = ap.parse_args()
     args.only = [w for w in args.only.split(",") if w]
@@ -365,9 +379,9 @@ def main():
         ap.error("needs two CPUs (the forwarder's and the endpoints')")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "?")
-    print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU}; "
-          f"Magline on {args.driver}; {args.seconds:g} s per measurement, {args.rounds} rounds",
-          flush=True)
+    print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU} "
+          f"(their receive work on the {args.endpoints_rx}'s); Magline on {args.driver}; "
+          f"{args.seconds:g} s per measurement, {args.rounds} rounds", flush=True)
     results = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}
     workdir = tempfile.mkdtemp(prefix="mlbench-")
     os.chmod(workdir, 0o755)  # nginx's workers run as nobody
@@ -386,8 +400,8 @@ def main():
     finally:
         run(["sysctl", "-q", "-w", f"net.core.wmem_default={wmem}"])
         shutil.rmtree(workdir, ignore_errors=True)
-    summary = {"cpu": cpu, "driver": args.driver, "seconds": args.seconds, "rounds": args.rounds,
-               "figures": {}}
+    summary = {"cpu": cpu, "driver": args.driver, "endpoints_rx": args.endpoints_rx,
+               "seconds": args.seconds, "rounds": args.rounds, "figures": {}}
     print(f"{'':6} {'unit':11} {'Magline min/median/max':>28} {'nftables min/median/max':>28} "
           f"{'ratio':>6}")
     rows = []

@@ -174,6 +174,33 @@ TEST_F(ForwarderTest, DnatUdpKeepsTheClientAndTranslatesReplies) {
   }
 }
 
+// Idle polls reclaim expired entries within a budget per millisecond: however many polls a
+// millisecond holds, they sweep one share of the table (the first poll's), and a share every
+// millisecond sweeps it all (4096 entries: 512 buckets, 64 a millisecond, 8 ms).
+TEST_F(ForwarderTest, IdlePollsSweepTheTableWithinABudgetPerMillisecond) {
+  for (uint16_t i = 0; i < 300; ++i) {
+    const Outcome q = h.run(Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.2")
+                                .udp(uint16_t(20000 + i), 53).payload("q").bytes());
+    ASSERT_EQ(q.verdict, Verdict::tx) << to_string(q);
+  }
+  dp::Forwarder& f = h.forwarder();
+  const dp::FlowTableStats& stats = f.flows().stats();
+  const uint64_t occupied = stats.occupied;
+  ASSERT_GE(occupied, 300u);
+  const uint64_t later = 1000 + 10 * 60 * 1000;  // every entry long expired
+  f.expire(later);
+  const uint64_t first = stats.reclaimed_expired;
+  EXPECT_GT(first, 0u);
+  EXPECT_LT(first, occupied / 2);  // an eighth of the buckets, about
+  for (int i = 0; i < 1000; ++i) f.expire(later);
+  EXPECT_EQ(stats.reclaimed_expired, first);  // the millisecond's budget is spent
+  for (uint64_t ms = 1; ms <= 7; ++ms) {
+    for (int i = 0; i < 10; ++i) f.expire(later + ms);
+  }
+  EXPECT_EQ(stats.reclaimed_expired, occupied);
+  EXPECT_EQ(stats.occupied, 0u);
+}
+
 TEST_F(ForwarderTest, DsrRewritesOnlyTheMac) {
   const Packet in = Packet().eth(kRouterMac, kLbMac).ipv4(kClient, "198.18.100.3")
                         .tcp(40000, 80, kTcpSyn);
