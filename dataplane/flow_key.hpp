@@ -2,7 +2,6 @@
 #pragma once
 
 #include <array>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -72,9 +71,7 @@ struct FlowKey {
 #endif
   }
 };
-static_assert(offsetof(FlowKey, sport) == 32 && offsetof(FlowKey, dport) == 34 &&
-              offsetof(FlowKey, proto) == 36 && offsetof(FlowKey, family) == 37 &&
-              sizeof(Family) == 1 && offsetof(FlowKey, tag) == 38);
+static_assert(offsetof(FlowKey, sport) == 32 && offsetof(FlowKey, tag) == 38);
 static_assert(sizeof(FlowKey) == 40 && std::has_unique_object_representations_v<FlowKey>);
 
 // 64-bit hashes of a flow key. hash_flow_mix is the flow table's, seeded per worker (hash
@@ -83,16 +80,11 @@ static_assert(sizeof(FlowKey) == 40 && std::has_unique_object_representations_v<
 // seed (kFlowHashSeed) so that every edge node picks the same backend for the same flow, and it
 // may not change.
 inline uint64_t hash_flow_mix(const FlowKey& k, uint64_t seed) noexcept {
-  // sport | dport << 16 | proto << 32 | family << 40: on a little-endian machine the key's
-  // bytes 32-37 as they lie (one load where the four fields took seven instructions).
-  uint64_t tail;
-  if constexpr (std::endian::native == std::endian::little) {
-    std::memcpy(&tail, reinterpret_cast<const uint8_t*>(&k) + offsetof(FlowKey, sport), 8);
-    tail &= 0xffff'ffff'ffffu;  // not the tag
-  } else {
-    tail = uint64_t(k.sport) | uint64_t(k.dport) << 16 | uint64_t(k.proto) << 32 |
-           uint64_t(k.family) << 40;
-  }
+  // The fields one by one: a key made on the stack (a reply key, a candidate source port's) is
+  // written field by field, and one load of the 6 bytes would wait for every store to reach the
+  // cache (store forwarding takes a load from one store only).
+  const uint64_t tail = uint64_t(k.sport) | uint64_t(k.dport) << 16 | uint64_t(k.proto) << 32 |
+                        uint64_t(k.family) << 40;
   const uint64_t a = hash_mum(load_le64(k.src.data()) ^ seed ^ kHashP0,
                               load_le64(k.src.data() + 8) ^ kHashP1);
   const uint64_t b = hash_mum(load_le64(k.dst.data()) ^ seed ^ kHashP2,

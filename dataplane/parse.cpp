@@ -1,6 +1,5 @@
 #include "dataplane/parse.hpp"
 
-#include <bit>
 #include <cstddef>
 #include <cstring>
 
@@ -369,18 +368,11 @@ bool parse_common(const uint8_t* f, size_t size, Parsed& out) noexcept {
   std::memcpy(key.src.data() + 8, &zero, 8);
   std::memcpy(key.dst.data(), &dst, 8);
   std::memcpy(key.dst.data() + 8, &zero, 8);
-  // The ports, protocol, family and tag likewise, in the one word the hash reads of them.
-  if constexpr (std::endian::native == std::endian::little) {
-    const uint64_t ports = std::rotl(load_be32(l4), 16);  // sport | dport << 16
-    const uint64_t tail = ports | uint64_t(proto) << 32 | uint64_t(Family::v4) << 40;
-    std::memcpy(reinterpret_cast<uint8_t*>(&key) + offsetof(FlowKey, sport), &tail, 8);
-  } else {
-    key.sport = load_be16(l4);
-    key.dport = load_be16(l4 + 2);
-    key.proto = proto;
-    key.family = Family::v4;
-    key.tag = 0;
-  }
+  key.sport = load_be16(l4);
+  key.dport = load_be16(l4 + 2);
+  key.proto = proto;
+  key.family = Family::v4;
+  key.tag = 0;
   return true;
 }
 

@@ -32,9 +32,8 @@ TEST(FlowKey, SameFlowSeesEveryByteButTheTag) {
 }
 
 // Maglev's flow hash is part of the wire contract (every edge node must pick the same backend
-// for a flow, across versions): these values were computed before the hash read the ports,
-// protocol and family as one word, and must never change. The tag is not hashed; every other
-// field is.
+// for a flow, across versions): these values must never change. The tag is not hashed; every
+// other field is.
 TEST(FlowKey, FlowHashIsFixed) {
   FlowKey a;
   a.src = IpAddr::v4(198, 18, 0, 7).bytes;
