@@ -22,8 +22,8 @@ before the IP stack sees it: one copy each way, where af_packet makes two).
 A veth delivers a frame in the sender's context: the endpoints' own receive work (the server's
 TCP receive of every segment, the client's of every ACK) runs on the CPU that sent the frame,
 the forwarder's, in Magline's `sendto()` as in the kernel's forwarding softirq. `--endpoints-rx
-own` steers it to the endpoints' CPU (RPS on their interfaces), as it is where the endpoints
-are other machines; `forwarder` (the default) leaves it where veth puts it.
+own` steers it to the endpoints' CPU (RPS on their interfaces), as it would be were the
+endpoints other machines; `forwarder` (the default) leaves it where veth puts it.
 
 Rounds alternate Magline and nftables (`--rounds`, 3 by default); min/median/max of each and the
 ratios of the medians are printed, with one JSON object. `--csv FILE` writes the figures for
