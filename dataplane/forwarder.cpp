@@ -130,7 +130,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     w.cookie = w.no_state = false;
     w.one_entry = -1;
     if (bare_syn(w.p) && w.p.has_l4) {
-      w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
+      w.fe = frontends_.find(w.p.key.dst, w.p.key.family, w.p.key.dport, w.p.key.proto);
       if (w.fe.service != nullptr) {
         w.cookie = syn_proxy_answers(w, now_ms);
         w.no_state = !w.cookie && dnat_syn_without_state(w, now_ms);
@@ -169,7 +169,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     const bool looked_up_fe = bare_syn(w.p) && w.p.has_l4;  // above
     if (e != nullptr) w.fe = by_id_[e->key.tag];
     if (w.fe.service == nullptr && (e != nullptr || !looked_up_fe)) {
-      w.fe = frontends_.find(w.p.key.dst_addr(), w.p.key.dport, w.p.key.proto);
+      w.fe = frontends_.find(w.p.key.dst, w.p.key.family, w.p.key.dport, w.p.key.proto);
     }
     if (e == nullptr && w.fe.service != nullptr) {
       aim_pick(w);

@@ -158,26 +158,36 @@ FrontendMap::Key FrontendMap::key_of(const IpAddr& addr, uint16_t port, uint8_t 
 
 // One 128-bit multiply, folded, mixes enough: the keys come from the configuration or the API
 // server, not from packets, so no one can aim them at one slot (packets only look up).
+size_t FrontendMap::home(uint64_t lo, uint64_t hi, uint16_t port, uint8_t proto,
+                         Family family) const noexcept {
+  const uint64_t tail = uint64_t(port) | uint64_t(proto) << 16 | uint64_t(family) << 24;
+  return size_t(hash_mum(lo ^ kHashP0, hi ^ tail ^ kHashP1)) & mask_;
+}
+
 size_t FrontendMap::home(const Key& k) const noexcept {
-  const uint64_t tail = uint64_t(k.port) | uint64_t(k.proto) << 16 | uint64_t(k.family) << 24;
-  return size_t(hash_mum(load_le64(k.addr.data()) ^ kHashP0,
-                         load_le64(k.addr.data() + 8) ^ tail ^ kHashP1)) &
-         mask_;
+  return home(load_le64(k.addr.data()), load_le64(k.addr.data() + 8), k.port, k.proto, k.family);
+}
+
+size_t FrontendMap::addr_bucket(uint64_t lo, uint64_t hi, Family family) noexcept {
+  return size_t(hash_mum(lo ^ kHashP0, hi ^ uint64_t(family) ^ kHashP1)) & (kAddrBuckets - 1);
 }
 
 size_t FrontendMap::addr_bucket(const IpAddr& addr) noexcept {
-  return size_t(hash_mum(load_le64(addr.data()) ^ kHashP0,
-                         load_le64(addr.data() + 8) ^ uint64_t(addr.family) ^ kHashP1)) &
-         (kAddrBuckets - 1);
+  return addr_bucket(load_le64(addr.data()), load_le64(addr.data() + 8), addr.family);
 }
 
-FrontendHit FrontendMap::find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
-  if (addr_count_[addr_bucket(addr)] == 0) return {};
-  const Key k = key_of(addr, port, proto);
-  for (size_t i = home(k);; i = (i + 1) & mask_) {
+FrontendHit FrontendMap::find(const std::array<uint8_t, 16>& addr, Family family, uint16_t port,
+                              uint8_t proto) const noexcept {
+  const uint64_t lo = load_le64(addr.data()), hi = load_le64(addr.data() + 8);
+  if (addr_count_[addr_bucket(lo, hi, family)] == 0) return {};
+  for (size_t i = home(lo, hi, port, proto, family);; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (s.value == nullptr) return {};
-    if (s.key == k) return {s.value, s.index, s.counter_slot};
+    const Key& k = s.key;
+    if (k.port == port && k.proto == proto && k.family == family &&
+        load_le64(k.addr.data()) == lo && load_le64(k.addr.data() + 8) == hi) {
+      return {s.value, s.index, s.counter_slot};
+    }
   }
 }
 

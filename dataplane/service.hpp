@@ -183,7 +183,14 @@ class FrontendMap {
   // Room for `expected` frontends without growing.
   explicit FrontendMap(size_t expected = 16);
 
-  FrontendHit find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept;
+  FrontendHit find(const IpAddr& addr, uint16_t port, uint8_t proto) const noexcept {
+    return find(addr.bytes, addr.family, port, proto);
+  }
+  // The same, for an address inside a flow key: read as the two 8-byte words parse() stores it
+  // in (a 16-byte copy of a key just parsed, an IpAddr made of it, cannot be forwarded from
+  // those two stores and waited for both to reach the cache: a twentieth of the new path).
+  FrontendHit find(const std::array<uint8_t, 16>& addr, Family family, uint16_t port,
+                   uint8_t proto) const noexcept;
   // Adds or replaces. Grows (allocating) past `expected`.
   void insert(const Frontend& f, const ServiceState* s, uint16_t index);
   bool erase(const Frontend& f) noexcept;
@@ -208,7 +215,10 @@ class FrontendMap {
   };
   static Key key_of(const IpAddr& addr, uint16_t port, uint8_t proto) noexcept;
   size_t home(const Key& k) const noexcept;
+  size_t home(uint64_t lo, uint64_t hi, uint16_t port, uint8_t proto,
+              Family family) const noexcept;
   static size_t addr_bucket(const IpAddr& addr) noexcept;
+  static size_t addr_bucket(uint64_t lo, uint64_t hi, Family family) noexcept;
   void grow();
 
   std::vector<Slot> slots_;

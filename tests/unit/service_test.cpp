@@ -130,6 +130,13 @@ TEST(FrontendMap, FamiliesAndProtocolsAreDistinct) {
   EXPECT_EQ(map.find(IpAddr::v4(0, 0, 0, 0), 80, kProtoTcp).service, s4.get());
   EXPECT_EQ(map.find(ip("::"), 80, kProtoTcp).service, s6.get());
   EXPECT_EQ(map.find(ip("::"), 80, kProtoUdp).service, nullptr);
+  // From a flow key's address and family (the forwarder's lookup): the same bytes (all zero),
+  // told apart by the family alone.
+  FlowKey k;
+  k.dst = IpAddr::v4(0, 0, 0, 0).bytes;
+  EXPECT_EQ(map.find(k.dst, Family::v4, 80, kProtoTcp).service, s4.get());
+  EXPECT_EQ(map.find(k.dst, Family::v6, 80, kProtoTcp).service, s6.get());
+  EXPECT_EQ(map.find(k.dst, Family::v4, 81, kProtoTcp).service, nullptr);
 }
 
 TEST(Snapshot, IndexesFrontendsAndRefusesConflicts) {
