@@ -299,6 +299,7 @@ int measure(const std::function<RunResult(const RunOptions&)>& run, const Option
     // 0.8x testpmd: the two cores' caches far apart, see docs/performance.md) is measured again
     // with Magline after it, up to --attempts times; the last attempt is reported either way.
     for (uint32_t attempt = 1;; ++attempt) {
+      if (!o.memif) p.core_round_trip_cycles = line_round_trip_cycles(ro.worker_lcore);
       if (o.ring_baseline && (!o.memif || o.testpmd != "none")) {
         RunOptions base = ro;
         base.forwarding = o.memif ? Forwarding::testpmd_macswap : Forwarding::ring_macswap;

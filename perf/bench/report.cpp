@@ -225,7 +225,8 @@ nlohmann::ordered_json to_json(const Point& p) {
     j["baseline"] = {{"testpmd_macswap_pps", p.testpmd_pps},
                      {"testpmd", p.testpmd_note},
                      {"ring_macswap_pps", ring_pps},
-                     {"ring_macswap_bound", p.ring ? figures_of(*p.ring).bound : ""}};
+                     {"ring_macswap_bound", p.ring ? figures_of(*p.ring).bound : ""},
+                     {"core_round_trip_cycles", p.core_round_trip_cycles}};
   }
   j["magline"] = {{"window_seconds", r.window.seconds},
                   {"tx_pps", f.tx_pps},
@@ -347,6 +348,12 @@ void print_point(const Point& p, std::FILE* out) {
     std::fprintf(out,
                  "   DISTURBED: the ring MAC swap did less than 0.8x testpmd (the generator or "
                  "something else on these cores is the bound): no ratio to testpmd\n");
+  }
+  if (p.core_round_trip_cycles > 0) {
+    std::fprintf(out,
+                 "   a cache line from the generator's core to the worker's and back: %.0f "
+                 "cycles (each frame's lines cross twice)\n",
+                 p.core_round_trip_cycles);
   }
   std::fprintf(out, "   bound by %s; worker idle %.1f%%; %.0f cycles/frame (%.0f busy)\n", f.bound,
                f.idle_share * 100, f.cycles_per_packet, f.busy_cycles_per_packet);

@@ -20,6 +20,9 @@ struct Point {
   double testpmd_pps = 0;         // dpdk-testpmd macswap on net_null, same core; 0: not measured
   std::string testpmd_note;       // how, or why not
   uint32_t attempts = 1;          // runs of this point (more while the baseline was disturbed)
+  // In process: a cache line's round trip between the generator's and the worker's cores
+  // (line_round_trip_cycles()), taken before the last attempt's baseline; 0: not measured.
+  double core_round_trip_cycles = 0;
 };
 
 struct Figures {
