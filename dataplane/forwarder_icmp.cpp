@@ -47,7 +47,7 @@ void Forwarder::icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept {
     // The owner has lost it (expired, evicted). A DNAT or DSR connection's backend is Maglev's
     // choice over the tuple, which any worker can make (as a flow that lost its entry gets it);
     // full-NAT's source port was only in the entry.
-    const FrontendHit fe = frontends_.find(k.dst_addr(), k.dport, k.proto);
+    const FrontendHit fe = frontends_.find(k.dst, k.family, k.dport, k.proto);
     const ServiceState* s = fe.service;
     if (s == nullptr && dnat_frontend_of_reply(k) != nullptr) {  // a DNAT backend's side
       icmp_error_to_client_routed(pkt, w, k, out);

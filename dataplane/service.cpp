@@ -183,11 +183,7 @@ FrontendHit FrontendMap::find(const std::array<uint8_t, 16>& addr, Family family
   for (size_t i = home(lo, hi, port, proto, family);; i = (i + 1) & mask_) {
     const Slot& s = slots_[i];
     if (s.value == nullptr) return {};
-    const Key& k = s.key;
-    if (k.port == port && k.proto == proto && k.family == family &&
-        load_le64(k.addr.data()) == lo && load_le64(k.addr.data() + 8) == hi) {
-      return {s.value, s.index, s.counter_slot};
-    }
+    if (s.key.matches(lo, hi, port, proto, family)) return {s.value, s.index, s.counter_slot};
   }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "dataplane/addr.hpp"
+#include "dataplane/bytes.hpp"
 #include "dataplane/connection_limit.hpp"
 #include "dataplane/maglev.hpp"
 #include "dataplane/node.hpp"
@@ -202,9 +203,14 @@ class FrontendMap {
     uint16_t port;
     uint8_t proto;
     Family family;
+    // `lo` and `hi`: the address's two 8-byte words, as load_le64() reads them.
+    bool matches(uint64_t lo, uint64_t hi, uint16_t p, uint8_t pr, Family f) const noexcept {
+      return port == p && proto == pr && family == f && load_le64(addr.data()) == lo &&
+             load_le64(addr.data() + 8) == hi;
+    }
     friend bool operator==(const Key& a, const Key& b) noexcept {
-      return a.port == b.port && a.proto == b.proto && a.family == b.family &&
-             IpAddr::same_bytes(a.addr, b.addr);
+      return a.matches(load_le64(b.addr.data()), load_le64(b.addr.data() + 8), b.port, b.proto,
+                       b.family);
     }
   };
   struct Slot {

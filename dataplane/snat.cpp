@@ -45,7 +45,8 @@ bool SnatAllocator::port_free(const FlowKey& reply, uint64_t hash, uint64_t now_
   const uint16_t p = reply.dport;
   if (flows_.may_hold(hash, now_ms)) return false;
   const bool frontend_port = (used_[p >> 6] >> (p & 63)) & 1;
-  return !frontend_port || frontends_.find(reply.dst_addr(), p, reply.proto).service == nullptr;
+  return !frontend_port ||
+         frontends_.find(reply.dst, reply.family, p, reply.proto).service == nullptr;
 }
 
 bool SnatAllocator::foresee(const NextHop& hop, FlowKey& reply,

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "dataplane/dpdk/eal.hpp"
+#include "perf/bench/cores.hpp"
 #include "perf/bench/engine.hpp"
 #include "perf/bench/remote.hpp"
 #include "perf/bench/report.hpp"
