@@ -17,6 +17,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "dataplane/wire.hpp"
+
 namespace magline::dp {
 
 enum class FlowState : uint8_t {
@@ -101,6 +103,16 @@ FlowState next_reply_state(FlowState from, uint8_t proto, uint8_t tcp_flags) noe
 // source port.
 FlowState next_forward_state(FlowState from, uint8_t proto, uint8_t tcp_flags,
                              bool one_way) noexcept;
+
+// Whether a TCP segment with `tcp_flags` leaves a forward entry in `from` as it is, by the cheap
+// test a hit takes first: no SYN, FIN or RST, to a connection in one of the states they spend
+// their lives in (established, mid-stream, one-way). When true, next_forward_state(from,
+// kProtoTcp, tcp_flags, one_way) is `from`; when false it may still be.
+inline bool steady_forward(FlowState from, uint8_t tcp_flags, bool one_way) noexcept {
+  if (tcp_flags & (kTcpSyn | kTcpFin | kTcpRst)) return false;
+  return from == FlowState::tcp_midstream || from == FlowState::tcp_one_way ||
+         (from == FlowState::tcp_established && !one_way);  // else it becomes one-way
+}
 
 // A connection's two entries (forward and reply) each see one direction. When one moves to
 // `now`, the other (in state `other`) becomes: after a FIN (`now` closing), closed when `other`

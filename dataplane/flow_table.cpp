@@ -106,38 +106,45 @@ bool FlowTable::may_hold(uint64_t hash, uint64_t now_ms) const noexcept {
 }
 
 void FlowTable::find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
-                          FlowEntry** out, uint64_t now_ms) noexcept {
+                          FlowEntry** out, Slot* at, uint64_t now_ms) noexcept {
   constexpr size_t kChunk = 64;
   for (size_t base = 0; base < n; base += kChunk) {
     const size_t m = std::min(kChunk, n - base);
-    Slots slots[kChunk];
+    uint32_t primary[kChunk];
+    uint16_t sigs[kChunk];
+    Group* group[kChunk];  // each frame's primary group, its address taken once
     unsigned masks[kChunk];
     for (size_t i = 0; i < m; ++i) {
-      slots[i] = slots_of(hashes[base + i]);
-      __builtin_prefetch(&groups_[slots[i].primary].bucket);
+      primary[i] = primary_of(hashes[base + i]);
+      sigs[i] = signature_of(hashes[base + i]);
+      group[i] = &groups_[primary[i]];
+      __builtin_prefetch(&group[i]->bucket);
     }
     for (size_t i = 0; i < m; ++i) {
-      const Bucket& bk = groups_[slots[i].primary].bucket;
-      const unsigned match = detail::sig_match(bk.sig, slots[i].sig);  // live or not: checked below
+      const Bucket& bk = group[i]->bucket;
+      const unsigned match = detail::sig_match(bk.sig, sigs[i]);  // live or not: checked below
       masks[i] = match;
-      // A miss in an overflowed primary goes on to the alternate: start loading it now.
-      if (bk.overflow != 0) __builtin_prefetch(&groups_[slots[i].alternate].bucket);
-      if (match) {
-        __builtin_prefetch(&groups_[slots[i].primary].way[unsigned(__builtin_ctz(match))]);
-      }
+      // A miss in an overflowed primary goes on to the alternate: start loading it now (its
+      // number is worked out only then: few buckets overflow).
+      if (bk.overflow != 0) __builtin_prefetch(&groups_[other_bucket(primary[i], sigs[i])].bucket);
+      if (match) __builtin_prefetch(&group[i]->way[unsigned(__builtin_ctz(match))]);
     }
     for (size_t i = 0; i < m; ++i) {
       const FlowKey& key = *keys[base + i];
-      const Bucket& bk = groups_[slots[i].primary].bucket;
+      Group& g = *group[i];
       FlowEntry* hit = nullptr;
-      for (unsigned match = masks[i]; match && !hit; match &= match - 1) {
+      for (unsigned match = masks[i]; match != 0; match &= match - 1) {
         const unsigned w = unsigned(__builtin_ctz(match));
-        if (bk.state[w] == FlowState::free || !alive(bk.deadline[w], now_ms)) continue;
-        FlowEntry& e = groups_[slots[i].primary].way[w];
-        if (e.key.same_flow(key)) hit = &e;
+        if (g.bucket.state[w] == FlowState::free || !alive(g.bucket.deadline[w], now_ms)) continue;
+        if (g.way[w].key.same_flow(key)) {
+          hit = &g.way[w];
+          at[base + i] = {&g.bucket.state[w], &g.bucket.deadline[w]};
+          break;
+        }
       }
-      if (!hit && groups_[slots[i].primary].bucket.overflow != 0) {
-        hit = find_in(slots[i].alternate, key, slots[i].sig, now_ms);
+      if (!hit && g.bucket.overflow != 0) {
+        hit = find_in(other_bucket(primary[i], sigs[i]), key, sigs[i], now_ms);
+        if (hit) at[base + i] = slot(hit);
       }
       out[base + i] = hit;
     }

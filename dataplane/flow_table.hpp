@@ -220,6 +220,10 @@ class FlowTable {
   static size_t memory_bytes(size_t capacity) noexcept;
 
   uint64_t hash(const FlowKey& key) const noexcept { return hash_flow_mix(key, seed_); }
+  // The same for a key parse() wrote (hash_flow_mix_stored()).
+  uint64_t hash_parsed(const FlowKey& key) const noexcept {
+    return hash_flow_mix_stored(key, seed_);
+  }
   // The bucket a key of this hash goes to first (its primary).
   uint32_t primary_bucket(uint64_t hash) const noexcept { return slots_of(hash).primary; }
 
@@ -262,10 +266,24 @@ class FlowTable {
   // passes (prefetch all, then this for all, then insert), so their misses overlap. Returns the
   // choice it made, for insert() to reuse.
   InsertHint prefetch_insert(uint64_t hash, uint64_t now_ms) const noexcept;
+  // An entry's state and deadline, located once for a read and a refresh (each locate() is a
+  // multiply by the inverse of 9): valid while the table places or frees nothing.
+  class Slot {
+   public:
+    Slot() noexcept = default;
+    FlowState state() const noexcept { return *state_; }
+
+   private:
+    friend class FlowTable;
+    Slot(FlowState* state, uint32_t* deadline) noexcept : state_(state), deadline_(deadline) {}
+    FlowState* state_;
+    uint32_t* deadline_;
+  };
   // find() for a burst, overlapping the memory accesses of its keys: buckets are prefetched,
-  // then candidate entries, then keys compared. keys[i] and hashes[i] in, out[i] out.
+  // then candidate entries, then keys compared. keys[i] and hashes[i] in; out[i] out, and for a
+  // hit at[i], its slot(out[i]) (the lookup knows where it found it: a hit need not locate it).
   void find_bulk(const FlowKey* const* keys, const uint64_t* hashes, size_t n,
-                 FlowEntry** out, uint64_t now_ms) noexcept;
+                 FlowEntry** out, Slot* at, uint64_t now_ms) noexcept;
 
   // Adds `key`, which must not be live in the table, in `state` with that state's deadline.
   // Returns the entry (its value zeroed, to be filled by the caller) or nullptr when there is no
@@ -301,18 +319,6 @@ class FlowTable {
     return insert(key, hash, state, now_ms, timeout_ms(state), &hint, &at, &whole);
   }
 
-  // An entry's state and deadline, located once for a read and a refresh (each locate() is a
-  // multiply by the inverse of 9): valid while the table places or frees nothing.
-  class Slot {
-   public:
-    FlowState state() const noexcept { return *state_; }
-
-   private:
-    friend class FlowTable;
-    Slot(FlowState* state, uint32_t* deadline) noexcept : state_(state), deadline_(deadline) {}
-    FlowState* state_;
-    uint32_t* deadline_;
-  };
   Slot slot(FlowEntry* e) noexcept {
     const Where at = locate(e);
     Bucket& bk = groups_[at.bucket].bucket;
@@ -430,10 +436,16 @@ class FlowTable {
   // hash of the signature, over a power-of-two bucket count. Inline: every lookup and insert.
   Slots slots_of(uint64_t hash) const noexcept {
     Slots s;
-    s.primary = reduce32(uint32_t(hash), bucket_count_);
-    s.sig = uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
+    s.primary = primary_of(hash);
+    s.sig = signature_of(hash);
     s.alternate = other_bucket(s.primary, s.sig);
     return s;
+  }
+  uint32_t primary_of(uint64_t hash) const noexcept {
+    return reduce32(uint32_t(hash), bucket_count_);
+  }
+  static uint16_t signature_of(uint64_t hash) noexcept {
+    return uint16_t((hash & 0xff) | (hash >> 24 & 0xff00));
   }
   uint32_t other_bucket(uint32_t b, uint16_t sig) const noexcept {
     const uint32_t m = ((uint32_t(sig) * 0x9e3779b1u) >> 16 | 1) & (bucket_count_ - 1);

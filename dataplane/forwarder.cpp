@@ -116,6 +116,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   const FlowKey* keys[kMaxBurst];
   uint64_t hashes[kMaxBurst];
   FlowEntry* hits[kMaxBurst];
+  FlowTable::Slot at[kMaxBurst];  // where each hit's state and deadline are
   uint16_t which[kMaxBurst];
   uint16_t ahead[kMaxBurst];  // frames decided before the flow lookup (cookie, no state)
   uint16_t m = 0;
@@ -140,14 +141,14 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
         continue;
       }
     }
-    w.hash = flows_.hash(w.p.key);
+    w.hash = flows_.hash_parsed(w.p.key);
     keys[m] = &w.p.key;
     hashes[m] = w.hash;
     which[m++] = i;
   }
   for (uint16_t j = 0; j < c; ++j) open(pkts[ahead[j]], work_[ahead[j]], now_ms, out);
   if (m == 0) return;
-  flows_.find_bulk(keys, hashes, m, hits, now_ms);
+  flows_.find_bulk(keys, hashes, m, hits, at, now_ms);
   flows_.forget_inserted();
   const uint64_t looked_up = flows_.generation();
   // Which service each frame is for: a forward entry names its frontend, anything else looks
@@ -193,16 +194,18 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     Work& w = work_[which[j]];
     Packet& pkt = pkts[which[j]];
     FlowEntry* e = hits[j];
+    FlowTable::Slot slot = at[j];
     // A connection opened earlier in the burst may have evicted or moved this frame's entry.
     if (e != nullptr && flows_.generation() != looked_up && !flows_.holds(e, w.p.key, now_ms)) {
       e = flows_.find(w.p.key, w.hash, now_ms);
+      if (e != nullptr) slot = flows_.slot(e);
     }
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
-      reply(pkt, w, e, now_ms, out);  // a reply, even if its tuple also names a frontend
+      reply(pkt, w, e, slot, now_ms, out);  // a reply, even if its tuple also names a frontend
     } else if (w.fe.service != nullptr) {
-      forward(pkt, w, e, now_ms, out);
+      forward(pkt, w, e, slot, now_ms, out);
     } else {
-      reply(pkt, w, e, now_ms, out);
+      reply(pkt, w, e, slot, now_ms, out);
     }
   }
 }
@@ -315,18 +318,30 @@ bool Forwarder::fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept {
   return true;
 }
 
-void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
-                        BurstOut& out) noexcept {
+void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot,
+                        uint64_t now_ms, BurstOut& out) noexcept {
   const ServiceState& s = *w.fe.service;
   const Parsed& p = w.p;
   // A frame earlier in this burst may have opened the connection since the bulk lookup.
-  if (e == nullptr && flows_.may_have_inserted(w.hash)) e = flows_.find(p.key, w.hash, now_ms);
+  if (e == nullptr && flows_.may_have_inserted(w.hash)) {
+    e = flows_.find(p.key, w.hash, now_ms);
+    if (e != nullptr) slot = flows_.slot(e);
+  }
 
   int idx = -1;
   if (e != nullptr) {
-    const FlowTable::Slot slot = flows_.slot(e);
     const FlowState state = slot.state();
     ForwardFlow& f = e->value.fwd;
+    // Nearly every frame: a TCP segment that leaves its connection as it is, to a backend
+    // still where it was. No handshake completes, nothing is synchronised; the entry moves on
+    // in time only.
+    if (p.key.proto == kProtoTcp && steady_forward(state, p.tcp_flags, one_way(f.flags)) &&
+        !(f.flags & kFlowSynProxy) &&
+        s.backend_at(f.backend_hint, f.backend_addr, f.backend_port)) {
+      flows_.refresh(slot, state, now_ms);
+      emit_forward(pkt, w, f, f.backend_hint, out);
+      return;
+    }
     const FlowState next = next_forward_state(state, p.key.proto, p.tcp_flags, one_way(f.flags));
     if ((tcp_closing_state(state) && next == FlowState::tcp_syn) ||
         (state == FlowState::tcp_syn && returns_cookie(pkt, w, f))) {
@@ -446,8 +461,8 @@ void Forwarder::erase_forward(FlowEntry* e) noexcept {
   flows_.erase(e);
 }
 
-void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
-                      BurstOut& out) noexcept {
+void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot,
+                      uint64_t now_ms, BurstOut& out) noexcept {
   if (e == nullptr || !(e->value.reply.flags & kFlowReply)) {
     stateless_reply(pkt, w, out);
     return;
@@ -455,7 +470,6 @@ void Forwarder::reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms,
   const ReplyFlow& r = e->value.reply;
   const Parsed& p = w.p;
   const FrontendRef& f = registry_.at(r.frontend);
-  const FlowTable::Slot slot = flows_.slot(e);
   const FlowState state = slot.state();
   const FlowState next = next_reply_state(state, p.key.proto, p.tcp_flags);
   flows_.refresh(slot, next, now_ms);

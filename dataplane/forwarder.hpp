@@ -222,7 +222,8 @@ class Forwarder {
   // twentieth session: 885 -> 781 instructions per hit).
   [[gnu::noinline]] bool classify_other(Packet& pkt, Work& w, BurstOut& out) noexcept;
   [[gnu::noinline]] bool fragment(Packet& pkt, Parsed& p, BurstOut& out) noexcept;
-  void forward(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
+  void forward(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot, uint64_t now_ms,
+               BurstOut& out) noexcept;
   void emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, uint16_t idx,
                     BurstOut& out) noexcept;
   [[gnu::noinline, gnu::flatten]] FlowEntry* open(Packet& pkt, Work& w, uint64_t now_ms,
@@ -230,7 +231,8 @@ class Forwarder {
   uint16_t pick_backend(const Work& w, uint64_t now_ms) noexcept;
   void aim_pick(Work& w) noexcept;
   void prefetch_reply(Work& w) noexcept;
-  void reply(Packet& pkt, Work& w, FlowEntry* e, uint64_t now_ms, BurstOut& out) noexcept;
+  void reply(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot, uint64_t now_ms,
+             BurstOut& out) noexcept;
   void stateless_reply(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   [[gnu::noinline]] void icmp_error(Packet& pkt, Work& w, BurstOut& out) noexcept;
   void icmp_error_to_backend(Packet& pkt, const Work& w, uint16_t frontend_id,

@@ -1,5 +1,6 @@
 #include "dataplane/parse.hpp"
 
+#include <bit>
 #include <cstddef>
 #include <cstring>
 
@@ -368,11 +369,21 @@ bool parse_common(const uint8_t* f, size_t size, Parsed& out) noexcept {
   std::memcpy(key.src.data() + 8, &zero, 8);
   std::memcpy(key.dst.data(), &dst, 8);
   std::memcpy(key.dst.data() + 8, &zero, 8);
-  key.sport = load_be16(l4);
-  key.dport = load_be16(l4 + 2);
-  key.proto = proto;
-  key.family = Family::v4;
-  key.tag = 0;
+  // The ports, protocol, family and tag as one word too, which the flow hash reads as one
+  // (hash_flow_mix_stored()).
+  const uint16_t sport = load_be16(l4);
+  const uint16_t dport = load_be16(l4 + 2);
+  if constexpr (std::endian::native == std::endian::little) {
+    const uint64_t tail = uint64_t(sport) | uint64_t(dport) << 16 | uint64_t(proto) << 32 |
+                          uint64_t(Family::v4) << 40;  // the tag: 0
+    std::memcpy(&key.sport, &tail, sizeof tail);
+  } else {
+    key.sport = sport;
+    key.dport = dport;
+    key.proto = proto;
+    key.family = Family::v4;
+    key.tag = 0;
+  }
   return true;
 }
 

@@ -133,11 +133,12 @@ class ServiceState {
   // the backend set has not changed under the connection.
   int find_backend(const std::array<uint8_t, 16>& addr, uint16_t port,
                    uint16_t hint) const noexcept {
-    if (hint < n_backends_ && per_backend_[hint].port == port &&
-        IpAddr::same_bytes(per_backend_[hint].addr, addr)) {
-      return hint;
-    }
-    return find_backend(addr, port);
+    return backend_at(hint, addr, port) ? hint : find_backend(addr, port);
+  }
+  // Whether backend `i` is (addr, port).
+  bool backend_at(uint16_t i, const std::array<uint8_t, 16>& addr, uint16_t port) const noexcept {
+    return i < n_backends_ && per_backend_[i].port == port &&
+           IpAddr::same_bytes(per_backend_[i].addr, addr);
   }
 
   uint16_t frontend_id(size_t i) const noexcept { return frontend_ids_[i]; }

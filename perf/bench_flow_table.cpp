@@ -60,11 +60,12 @@ void BM_FlowFindBulk32(benchmark::State& state) {
   for (auto& p : ptrs) p = &l.keys[rng() % l.keys.size()];
   uint64_t hashes[kBurst];
   FlowEntry* out[kBurst];
+  FlowTable::Slot at[kBurst];
   size_t i = 0;
   for (auto _ : state) {
     const FlowKey* const* burst = &ptrs[i];
     for (size_t j = 0; j < kBurst; ++j) hashes[j] = l.table->hash(*burst[j]);
-    l.table->find_bulk(burst, hashes, kBurst, out, 1);
+    l.table->find_bulk(burst, hashes, kBurst, out, at, 1);
     benchmark::DoNotOptimize(out[kBurst - 1]);
     i = (i + kBurst) & 0xffff;
   }

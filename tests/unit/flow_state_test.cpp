@@ -128,6 +128,30 @@ TEST(FlowState, AOneWayConnectionsEntryIsEstablishedOneWayAndClosedByTheClientsF
   }
 }
 
+// The hit's first test: whatever it calls steady, the state machine leaves as it is; and it
+// calls steady the frames of the states connections live in (an ACK with data, any flags but
+// SYN, FIN and RST).
+TEST(FlowState, ASteadyFrameLeavesItsConnectionAsItIs) {
+  size_t steady = 0;
+  for (size_t from = 0; from < kFlowStates; ++from) {
+    for (unsigned flags = 0; flags < 256; ++flags) {
+      for (const bool one_way : {false, true}) {
+        const auto s = FlowState(from);
+        if (!steady_forward(s, uint8_t(flags), one_way)) continue;
+        ++steady;
+        EXPECT_EQ(next_forward_state(s, kProtoTcp, uint8_t(flags), one_way), s)
+            << from << " " << flags << " " << one_way;
+      }
+    }
+  }
+  EXPECT_EQ(steady, 32u * 5);  // 32 flag sets; midstream and one-way either way, established not
+                               // one-way
+  EXPECT_TRUE(steady_forward(FlowState::tcp_established, kTcpAck | kTcpPsh, false));
+  EXPECT_FALSE(steady_forward(FlowState::tcp_established, kTcpAck, true));  // becomes one-way
+  EXPECT_FALSE(steady_forward(FlowState::tcp_syn, kTcpAck, false));  // the handshake completes
+  EXPECT_FALSE(steady_forward(FlowState::tcp_midstream, kTcpSyn, false));
+}
+
 TEST(FlowState, ARepliedFrameConfirmsAMidStreamConnection) {
   EXPECT_EQ(next_reply_state(FlowState::tcp_midstream, kProtoTcp, kTcpAck),
             FlowState::tcp_established);

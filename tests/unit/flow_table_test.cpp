@@ -104,7 +104,8 @@ TEST(FlowTable, InsertFindRefreshErase) {
   EXPECT_EQ(t.find(k, h, 10), e);
   const FlowKey* keys[1] = {&k};
   FlowEntry* found[1] = {nullptr};
-  t.find_bulk(keys, &h, 1, found, 10);
+  FlowTable::Slot at[1];
+  t.find_bulk(keys, &h, 1, found, at, 10);
   EXPECT_EQ(found[0], e);
   EXPECT_FALSE(e->key == k);
   EXPECT_TRUE(e->key.same_flow(k));
@@ -580,10 +581,18 @@ TEST(FlowTable, BulkLookupAgreesWithSingleLookups) {
     hashes.push_back(t.hash(k));
   }
   std::vector<FlowEntry*> out(keys.size());
-  t.find_bulk(ptrs.data(), hashes.data(), keys.size(), out.data(), 5);
+  std::vector<FlowTable::Slot> at(keys.size());
+  t.find_bulk(ptrs.data(), hashes.data(), keys.size(), out.data(), at.data(), 5);
   for (size_t i = 0; i < keys.size(); ++i) {
     EXPECT_EQ(out[i], t.find(keys[i], hashes[i], 5)) << i;
     EXPECT_EQ(out[i] != nullptr, (keys[i].sport % 2) == 0) << i;
+    if (out[i] == nullptr) continue;
+    // Each hit's slot is its entry's, in its primary bucket or its alternate: a refresh through
+    // it moves that entry's state.
+    EXPECT_EQ(at[i].state(), FlowState::tcp_established) << i;
+    t.refresh(at[i], FlowState::tcp_closing, 5);
+    EXPECT_EQ(t.state(out[i]), FlowState::tcp_closing) << i;
+    t.refresh(at[i], FlowState::tcp_established, 5);
   }
 }
 
