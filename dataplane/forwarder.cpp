@@ -335,7 +335,9 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot
     // Nearly every frame: a TCP segment that leaves its connection as it is, to a backend
     // still where it was. No handshake completes, nothing is synchronised; the entry moves on
     // in time only.
-    if (p.key.proto == kProtoTcp && steady_forward(state, p.tcp_flags, one_way(f.flags)) &&
+    if (p.key.proto == kProtoTcp &&
+        steady_forward(state, p.tcp_flags,
+                       state == FlowState::tcp_established && one_way(f.flags)) &&
         !(f.flags & kFlowSynProxy) &&
         s.backend_at(f.backend_hint, f.backend_addr, f.backend_port)) {
       flows_.refresh(slot, state, now_ms);
@@ -432,13 +434,17 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
 // bytes of the client's (what it sent, before any outer header).
 void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop& hop,
                         uint16_t len, BurstOut& out) noexcept {
-  const ServiceState& s = *w.fe.service;
-  count_traffic(w, idx, len);
-  NeighborHint& hint = traffic_.backend(s.backend_slot(idx)).hint;
-  if (hint.generation == neighbor_generation_) {
+  // The backend's row found once, its hint read before the counters are: the compiler reads
+  // again after each counter's (atomic) store whatever led to a row.
+  BackendRow& row = traffic_.backend(w.fe.service->backend_slot(idx));
+  const NeighborHint hint = row.hint;
+  const uint32_t generation = neighbor_generation_;
+  traffic_.frontend(w.fe.slot).add(len);
+  row.traffic.add(len);
+  if (hint.generation == generation) {
     transmit(pkt, hint.port, hint.mac, out);
   } else if (const Neighbor* n = neighbors_.find(hop.ip)) {
-    hint = {neighbor_generation_, n->port, n->mac};
+    row.hint = {generation, n->port, n->mac};
     transmit(pkt, n->port, n->mac, out);
   } else {
     to_slow_path(pkt, SlowReason::needs_neighbor, hop, out);

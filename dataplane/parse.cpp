@@ -355,6 +355,7 @@ bool parse_common(const uint8_t* f, size_t size, Parsed& out) noexcept {
   out.l3_end = uint16_t(kEthHeaderLen + total);
   out.payload_off = uint16_t(kL4Off + hlen);
   out.has_l4 = true;
+  out.ipv4_tcp_udp = true;
   out.ttl = ip[8];
   // The key, every byte of it (reset_scalars() left it as it was), the addresses in the 8-byte
   // words the flow hash reads next: a word stitched together from a clear of the key and a
@@ -387,9 +388,8 @@ bool parse_common(const uint8_t* f, size_t size, Parsed& out) noexcept {
   return true;
 }
 
-// Every frame, header by header, into `out` as reset() left it. Out of line: inlined into the
-// forwarder's burst loop it cost the common frame 4 more instructions (registers).
-[[gnu::noinline]] DropReason walk(const uint8_t* f, size_t size, Parsed& out) noexcept {
+// Header by header, into `out` as reset() left it.
+DropReason walk_headers(const uint8_t* f, size_t size, Parsed& out) noexcept {
   size_t off = 0;
   if (const DropReason r = parse_l2(f, size, out, off); r != DropReason::none) return r;
   out.l3_off = uint16_t(off);
@@ -405,6 +405,16 @@ bool parse_common(const uint8_t* f, size_t size, Parsed& out) noexcept {
       out.l3_end = uint16_t(size);
       return DropReason::none;
   }
+}
+
+// Every frame but the common one: the headers, then what parse_common() tells of its frames.
+// Out of line: inlined into the forwarder's burst loop it cost the common frame 4 more
+// instructions (registers).
+[[gnu::noinline]] DropReason walk(const uint8_t* f, size_t size, Parsed& out) noexcept {
+  const DropReason r = walk_headers(f, size, out);
+  out.ipv4_tcp_udp = out.l3 == L3::ipv4 && out.has_l4 &&
+                     (out.key.proto == kProtoTcp || out.key.proto == kProtoUdp);
+  return r;
 }
 
 }  // namespace

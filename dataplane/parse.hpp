@@ -42,6 +42,8 @@ struct IcmpInner {
 
 struct Parsed {
   L3 l3 = L3::none;
+  bool ipv4_tcp_udp = false;  // IPv4 with a TCP or UDP header (has_l4): nearly every frame,
+                              // rewrite_tuple()'s short way on one test
   uint16_t ether_type = 0;  // innermost ether type, after VLAN tags
   uint8_t vlan_count = 0;
   uint16_t vlan_tci[kMaxVlanTags]{};  // outermost first

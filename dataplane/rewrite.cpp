@@ -165,7 +165,7 @@ DropReason rewrite_tuple(std::span<uint8_t> frame, const Parsed& p, const Tuple&
   assert(p.l3 == L3::ipv4 || p.l3 == L3::ipv6);
   assert(frame.size() >= p.l3_end);
   if (p.ttl <= 1) return DropReason::ttl_exceeded;
-  if (p.l3 == L3::ipv4 && p.has_l4 && (p.key.proto == kProtoTcp || p.key.proto == kProtoUdp)) {
+  if (p.ipv4_tcp_udp) {
     rewrite_ipv4_ports(frame.data(), p, to);
     return DropReason::none;
   }

@@ -549,6 +549,25 @@ TEST(Parse, Ipv6TupleLayout) {
   EXPECT_EQ(p.key.sport, 1234);
   EXPECT_EQ(p.key.dport, 53);
   EXPECT_EQ(p.ttl, 3);
+  EXPECT_FALSE(p.ipv4_tcp_udp);
+}
+
+// The rewrite's short way: IPv4 with a TCP or UDP header, read in one go or by the walk (options,
+// tags, a first fragment); nothing else.
+TEST(Parse, Ipv4WithTcpOrUdpSaysSo) {
+  const auto flag = [](const Bytes& b) {
+    Parsed p;
+    EXPECT_EQ(parse_exact(b, p), DropReason::none);
+    return p.ipv4_tcp_udp;
+  };
+  EXPECT_TRUE(flag(Packet().ipv4(kClient4, kVip4).tcp(40000, 80).bytes()));
+  EXPECT_TRUE(flag(Packet().ipv4(kClient4, kVip4).udp(40000, 53).bytes()));
+  EXPECT_TRUE(flag(Packet().ipv4(kClient4, kVip4).ipv4_options({7, 3, 4}).tcp(1, 2).bytes()));
+  EXPECT_TRUE(flag(Packet().vlan(0x00c8).ipv4(kClient4, kVip4).udp(1, 2).bytes()));
+  EXPECT_TRUE(flag(Packet().ipv4(kClient4, kVip4).fragment(0, true).tcp(1, 2).bytes()));
+  EXPECT_FALSE(flag(Packet().ipv4(kClient4, kVip4).fragment(64, false).tcp(1, 2).bytes()));
+  EXPECT_FALSE(flag(Packet().ipv4(kClient4, kVip4).icmp_echo(1, 1).bytes()));
+  EXPECT_FALSE(flag(Packet().ipv6(kClient6, kVip6).tcp(1, 2).bytes()));
 }
 
 TEST(Parse, VlanTagsOutermostFirst) {
