@@ -92,8 +92,15 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     for (uint16_t i = 0; i < n; ++i) counters_.rx_bytes += pkts[i].len;
   }
   run_frames(pkts, n, now_ms, out);
-  if (n_retry_ == 0) return;
-  // Fragments released by their first one, each to one list, within the room every list has.
+  if (n_retry_ != 0) run_released(now_ms, out);
+  // What was sent, counted once a burst: every frame sent is in out.tx (transmit(), reject(),
+  // too_big()).
+  counters_.tx_packets += out.n_tx;
+  for (uint16_t i = 0; i < out.n_tx; ++i) counters_.tx_bytes += out.tx[i].len;
+}
+
+// Fragments released by their first one, each to one list, within the room every list has.
+void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
   const uint16_t used = std::max({out.n_tx, out.n_drop, out.n_slow, out.n_handoff});
   const uint16_t k = std::min<uint16_t>(n_retry_, uint16_t(kMaxBurstOut - used));
   if (k == 0) return;
@@ -127,9 +134,7 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     // A bare SYN to a frontend whose SYN flood guard is engaged is answered with a cookie
     // (full-NAT) or sent on without state (DNAT) whatever the table holds (a flood's SYNs cost
     // no lookup): its frontend is looked up first.
-    w.fe = FrontendHit{};
     w.cookie = w.no_state = false;
-    w.one_entry = -1;
     if (bare_syn(w.p) && w.p.has_l4) {
       w.fe = frontends_.find(w.p.key.dst, w.p.key.family, w.p.key.dport, w.p.key.proto);
       if (w.fe.service != nullptr) {
@@ -159,20 +164,22 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
   uint16_t fresh = 0;
   for (uint16_t j = 0; j < m; ++j) {
     Work& w = work_[which[j]];
-    FlowEntry* e = hits[j];
-    w.pick = -1;
-    w.reply_hash = 0;
-    w.insert_hint.rank = w.reply_hint.rank = 0xff;
-    if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
-      w.fe = FrontendHit{};
+    if (const FlowEntry* e = hits[j]) {
+      if (e->value.fwd.flags & kFlowReply) {
+        w.fe = FrontendHit{};
+      } else {
+        w.fe = by_id_[e->key.tag];
+        if (w.fe.service == nullptr) {
+          w.fe = frontends_.find(w.p.key.dst, w.p.key.family, w.p.key.dport, w.p.key.proto);
+        }
+      }
       continue;
     }
-    const bool looked_up_fe = bare_syn(w.p) && w.p.has_l4;  // above
-    if (e != nullptr) w.fe = by_id_[e->key.tag];
-    if (w.fe.service == nullptr && (e != nullptr || !looked_up_fe)) {
+    w.prepare_nothing();
+    if (!(bare_syn(w.p) && w.p.has_l4)) {  // a bare SYN's frontend was looked up above
       w.fe = frontends_.find(w.p.key.dst, w.p.key.family, w.p.key.dport, w.p.key.proto);
     }
-    if (e == nullptr && w.fe.service != nullptr) {
+    if (w.fe.service != nullptr) {
       aim_pick(w);
       ++fresh;
     }
@@ -198,7 +205,11 @@ void Forwarder::run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out,
     // A connection opened earlier in the burst may have evicted or moved this frame's entry.
     if (e != nullptr && flows_.generation() != looked_up && !flows_.holds(e, w.p.key, now_ms)) {
       e = flows_.find(w.p.key, w.hash, now_ms);
-      if (e != nullptr) slot = flows_.slot(e);
+      if (e != nullptr) {
+        slot = flows_.slot(e);
+      } else {
+        w.prepare_nothing();  // a new connection after all
+      }
     }
     if (e != nullptr && (e->value.fwd.flags & kFlowReply)) {
       reply(pkt, w, e, slot, now_ms, out);  // a reply, even if its tuple also names a frontend
@@ -349,6 +360,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot
         (state == FlowState::tcp_syn && returns_cookie(pkt, w, f))) {
       erase_forward(e);  // a new connection on a closed or superseded tuple: choose afresh
       e = nullptr;
+      w.prepare_nothing();
     } else {
       idx = s.find_backend(f.backend_addr, f.backend_port, f.backend_hint);
       if (idx < 0) {
@@ -356,6 +368,7 @@ void Forwarder::forward(Packet& pkt, Work& w, FlowEntry* e, FlowTable::Slot slot
         // over: reset the client now rather than let it time out. Other protocols move on.
         erase_forward(e);
         e = nullptr;
+        w.prepare_nothing();
         if (p.key.proto == kProtoTcp) {
           ++counters_.reset_removed_backend;
           reject(pkt, w, out);
@@ -552,8 +565,6 @@ void Forwarder::send_to(Packet& pkt, const NextHop& hop, BurstOut& out) noexcept
 void Forwarder::transmit(Packet& pkt, uint16_t port, const MacAddr& dst, BurstOut& out) noexcept {
   dst.store(pkt.data);
   port_macs_[port].store(pkt.data + 6);
-  ++counters_.tx_packets;
-  counters_.tx_bytes += pkt.len;
   // Copied, then given its egress port there: a port stored into `pkt` and read back at once
   // by the copy, with its neighbours in one word, waited for the store to reach the cache.
   Packet& sent = out.tx[out.n_tx++];
@@ -579,8 +590,6 @@ void Forwarder::reject(Packet& pkt, const Work& w, BurstOut& out) noexcept {
     return;
   }
   ++counters_.rejected;
-  ++counters_.tx_packets;
-  counters_.tx_bytes += pkt.len;
   out.tx[out.n_tx++] = pkt;  // make_reject swapped the Ethernet addresses; same port
 }
 

@@ -215,6 +215,7 @@ class Forwarder {
   struct Work;  // per-frame scratch of a burst
   void run(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out, bool handed_off) noexcept;
   void run_frames(Packet* pkts, uint16_t n, uint64_t now_ms, BurstOut& out) noexcept;
+  void run_released(uint64_t now_ms, BurstOut& out) noexcept;
   bool classify(Packet& pkt, Work& w, BurstOut& out) noexcept;
   // The paths a frame of an established connection never takes are out of line (noinline;
   // open() with its own stages flattened into it): inlined into the flattened burst, their

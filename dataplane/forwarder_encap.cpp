@@ -80,8 +80,6 @@ void Forwarder::too_big(Packet& pkt, const Parsed& p, uint16_t mtu, BurstOut& ou
     return;
   }
   ++counters_.too_big;
-  ++counters_.tx_packets;
-  counters_.tx_bytes += pkt.len;
   out.tx[out.n_tx++] = pkt;  // the Ethernet addresses swapped; same port
 }
 

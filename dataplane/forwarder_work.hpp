@@ -52,6 +52,16 @@ struct Forwarder::Work {
   ForwardFlow opened;  // what open() wrote into the forward entry (it went to memory)
   bool cookie = false;  // a SYN the SYN proxy will answer: nothing to prepare, no lookup
   bool no_state = false;  // a DNAT SYN sent on without state (dnat_syn_without_state())
+
+  // Nothing prepared for a new connection: open() chooses and looks up everything itself. Set
+  // for every lookup miss before the burst prepares its new connections; a hit whose entry is
+  // then dropped (a new connection on a closed tuple, a backend gone) sets it before open().
+  void prepare_nothing() noexcept {
+    pick = -1;
+    one_entry = -1;
+    reply_hash = 0;
+    insert_hint.rank = reply_hint.rank = 0xff;
+  }
 };
 
 }  // namespace magline::dp
