@@ -125,6 +125,7 @@ void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
   FlowEntry* hits[kMaxBurst];
   FlowTable::Slot at[kMaxBurst];  // where each hit's state and deadline are
   uint16_t which[kMaxBurst];
+  Work* work[kMaxBurst];  // work_[which[j]], its address taken once
   uint16_t ahead[kMaxBurst];  // frames decided before the flow lookup (cookie, no state)
   uint16_t m = 0;
   uint16_t c = 0;
@@ -149,6 +150,7 @@ void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
     w.hash = flows_.hash_parsed(w.p.key);
     keys[m] = &w.p.key;
     hashes[m] = w.hash;
+    work[m] = &w;
     which[m++] = i;
   }
   for (uint16_t j = 0; j < c; ++j) open(pkts[ahead[j]], work_[ahead[j]], now_ms, out);
@@ -163,7 +165,7 @@ void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
   // neighbours the inserts will write, then the inserts themselves.
   uint16_t fresh = 0;
   for (uint16_t j = 0; j < m; ++j) {
-    Work& w = work_[which[j]];
+    Work& w = *work[j];
     if (const FlowEntry* e = hits[j]) {
       if (e->value.fwd.flags & kFlowReply) {
         w.fe = FrontendHit{};
@@ -186,11 +188,11 @@ void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
   }
   if (fresh > 0) {
     for (uint16_t j = 0; j < m; ++j) {
-      Work& w = work_[which[j]];
+      Work& w = *work[j];
       if (hits[j] == nullptr && w.fe.service != nullptr) prefetch_reply(w);
     }
     for (uint16_t j = 0; j < m; ++j) {
-      Work& w = work_[which[j]];
+      Work& w = *work[j];
       if (hits[j] != nullptr || w.fe.service == nullptr) continue;
       if (stateless_syn(*w.fe.service, w.p)) continue;  // nothing to insert
       w.insert_hint = flows_.prefetch_insert(w.hash, now_ms);
@@ -198,7 +200,7 @@ void Forwarder::run_released(uint64_t now_ms, BurstOut& out) noexcept {
     }
   }
   for (uint16_t j = 0; j < m; ++j) {
-    Work& w = work_[which[j]];
+    Work& w = *work[j];
     Packet& pkt = pkts[which[j]];
     FlowEntry* e = hits[j];
     FlowTable::Slot slot = at[j];
