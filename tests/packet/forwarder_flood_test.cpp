@@ -249,6 +249,25 @@ TEST_F(ForwarderFlood, ASynFloodCannotFillTheTableWithAffinityRecords) {
 // must not then be forwarded with the new connection's translation: it is handled as a miss.
 TEST_F(ForwarderFlood, AFrameWhoseEntryASynOfItsBurstEvictedIsNotForwardedWithTheNewOne) {
   web(ForwardMode::full_nat);
+  // A burst of new connections to another service first, of eight backends: each frame's
+  // scratch then holds the plans made for one of them (its Maglev choice among the eight, a
+  // foreseen source port and its reply key's hash), which a frame of a later burst whose entry
+  // is evicted under it must not inherit (web has one backend).
+  std::vector<std::pair<const char*, uint16_t>> eight;
+  const char* addrs[] = {"198.18.1.51", "198.18.1.52", "198.18.1.53", "198.18.1.54",
+                         "198.18.1.55", "198.18.1.56", "198.18.1.57", "198.18.1.58"};
+  for (const char* a : addrs) {
+    eight.push_back({a, 8080});
+    h.neighbor(a, kBackendMac);
+  }
+  h.add(service("wide", "198.18.100.3", 80, Protocol::tcp, ForwardMode::full_nat, eight));
+  std::vector<Bytes> others;
+  for (uint32_t i = 0; i < 32; ++i) {
+    others.push_back(Packet().eth(kRouterMac, kLbMac).ipv4(("198.19.200." + std::to_string(i))
+                                                              .c_str(), "198.18.100.3")
+                         .tcp(2048, 80, kTcpSyn).bytes());
+  }
+  for (const Outcome& o : h.run_burst(others, 900)) ASSERT_EQ(o.verdict, Verdict::tx);
   // Half-open connections from 198.19.0.x, recorded with the source port each SYN was given.
   const auto src_of = flood_source;
   std::vector<uint16_t> snat_of;
@@ -301,6 +320,21 @@ TEST_F(ForwarderFlood, AFrameWhoseEntryASynOfItsBurstEvictedIsNotForwardedWithTh
     evicted_in_burst += port != snat_of[live[j - 8]];  // reopened: its entry went in the burst
   }
   EXPECT_GT(evicted_in_burst, 0u) << "no entry found by the burst's lookup was evicted in it";
+  // A reopened connection's reply entry is its own: the backend's answer to its new source port
+  // goes back to its client (not lost under another connection's reply hash).
+  size_t answered = 0;
+  for (size_t j = 8; j < out.size(); ++j) {
+    const uint16_t port = sport_of(out[j].frame);
+    if (port == snat_of[live[j - 8]]) continue;
+    const Outcome back = h.run(Packet().eth(kBackendMac, kLbMac).ipv4("198.18.1.10", kLbIp)
+                                   .tcp(8080, port, kTcpAck).bytes(), 1501);
+    if (back.verdict != Verdict::tx) continue;  // its entries evicted by a later one: allowed
+    ++answered;
+    dp::Parsed p;
+    ASSERT_EQ(dp::parse({back.frame.data(), back.frame.size()}, p), DropReason::none);
+    EXPECT_EQ(dp::to_string(p.key.dst_addr()), src_of(live[j - 8])) << j;
+  }
+  EXPECT_GT(answered, 0u);
 }
 
 // The same with UDP, where every flow starts without a handshake: a flood of one-frame flows
