@@ -270,7 +270,7 @@ class FlowTable {
   // multiply by the inverse of 9): valid while the table places or frees nothing.
   class Slot {
    public:
-    Slot() noexcept = default;
+    Slot() noexcept = default;  // uninitialised, as arrays of them on a burst's stack are
     FlowState state() const noexcept { return *state_; }
 
    private:

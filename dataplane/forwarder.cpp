@@ -419,7 +419,9 @@ void Forwarder::emit_forward(Packet& pkt, const Work& w, const ForwardFlow& f, u
   if (encapsulates(mode)) {
     const Encapsulated r =
         encapsulate_for(pkt, w.p, s.backend(idx).addr, *hop, mode, entropy(w.hash), out);
-    if (r == Encapsulated::split) count_traffic(w, idx, len);  // its pieces leave from there
+    if (r == Encapsulated::split) {  // its pieces leave from there
+      count_traffic(w, traffic_.backend(s.backend_slot(idx)), len);
+    }
     if (r != Encapsulated::send) return;
   } else if (mode != ForwardMode::dsr_l2) {
     const uint8_t* src = w.p.key.src.data();
@@ -454,8 +456,7 @@ void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop&
   BackendRow& row = traffic_.backend(w.fe.service->backend_slot(idx));
   const NeighborHint hint = row.hint;
   const uint32_t generation = neighbor_generation_;
-  traffic_.frontend(w.fe.slot).add(len);
-  row.traffic.add(len);
+  count_traffic(w, row, len);
   if (hint.generation == generation) {
     transmit(pkt, hint.port, hint.mac, out);
   } else if (const Neighbor* n = neighbors_.find(hop.ip)) {
@@ -466,10 +467,10 @@ void Forwarder::deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop&
   }
 }
 
-// Counts `len` bytes of the client's to the frame's frontend and backend `idx`.
-void Forwarder::count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept {
+// Counts `len` bytes of the client's to the frame's frontend and to its backend's `row`.
+void Forwarder::count_traffic(const Work& w, BackendRow& row, uint16_t len) noexcept {
   traffic_.frontend(w.fe.slot).add(len);
-  traffic_.backend(w.fe.service->backend_slot(idx)).traffic.add(len);
+  row.traffic.add(len);
 }
 
 // Erases a connection's forward entry, and its SYN proxy record when it has one. (Its reply

@@ -258,7 +258,7 @@ class Forwarder {
   [[gnu::noinline]] void reject(Packet& pkt, const Work& w, BurstOut& out) noexcept;
   void deliver(Packet& pkt, const Work& w, uint16_t idx, const NextHop& hop, uint16_t len,
                BurstOut& out) noexcept;
-  void count_traffic(const Work& w, uint16_t idx, uint16_t len) noexcept;
+  void count_traffic(const Work& w, BackendRow& row, uint16_t len) noexcept;
   void erase_forward(FlowEntry* e) noexcept;
   // The SYN proxy (forwarder_proxy.cpp).
   enum class Gate : uint8_t { open, proxy_open, done };

@@ -55,7 +55,8 @@ struct Forwarder::Work {
 
   // Nothing prepared for a new connection: open() chooses and looks up everything itself. Set
   // for every lookup miss before the burst prepares its new connections; a hit whose entry is
-  // then dropped (a new connection on a closed tuple, a backend gone) sets it before open().
+  // then gone (a new connection on a closed tuple, a backend removed, an entry an earlier insert
+  // of the burst evicted) sets it before open(): the scratch holds an earlier burst's plans.
   void prepare_nothing() noexcept {
     pick = -1;
     one_entry = -1;
