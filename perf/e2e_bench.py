@@ -26,9 +26,11 @@ own` steers it to the endpoints' CPU (RPS on their interfaces), as it would be w
 endpoints other machines; `forwarder` (the default) leaves it where veth puts it.
 
 Rounds alternate Magline and nftables (`--rounds`, 3 by default); min/median/max of each and the
-ratios of the medians are printed, with one JSON object. `--csv FILE` writes the figures for
-docs/img's plot. Needs root, `magline`, and Debian's iperf3, wrk, nginx-light, netsniff-ng
-(trafgen) and nftables. Not part of CI (about 2 minutes).
+ratios of the medians are printed, with one JSON object. With each measurement, both CPUs' busy
+share and the forwarder CPU's busy microseconds per frame the server received (the worker's and
+the kernel's work there alike): a frame's cost where that CPU is saturated, as in the TCP case.
+`--csv FILE` writes the figures for docs/img's plot. Needs root, `magline`, and Debian's iperf3,
+wrk, nginx-light, netsniff-ng (trafgen) and nftables. Not part of CI (about 2 minutes).
 
 Usage: perf/e2e_bench.py --magline build/control/magline [--seconds S] [--rounds N]
                          [--only udp,tcp,http] [--driver af_packet|af_xdp]
@@ -327,6 +329,33 @@ http {{
         server.wait()
 
 
+def cpu_jiffies():
+    """Each CPU's (busy, total) clock ticks since boot, from /proc/stat."""
+    out = {}
+    for line in open("/proc/stat"):
+        f = line.split()
+        if f[0].startswith("cpu") and f[0] != "cpu":
+            ticks = [int(x) for x in f[1:]]
+            idle = ticks[3] + ticks[4]  # idle, iowait
+            out[int(f[0][3:])] = (sum(ticks[:8]) - idle, sum(ticks[:8]))
+    return out
+
+
+def cpu_use(before, after, frames):
+    """The endpoints' and the forwarder's CPU busy fractions over a measurement, and the
+    forwarder CPU's busy microseconds per frame the server's interface received: what one
+    frame costs that CPU, whoever spent it (the worker, the kernel's softirqs in its system
+    calls or in ksoftirqd). Meaningful as a cost where that CPU is saturated (TCP here);
+    Magline's worker polls, so its CPU is busy whatever the load."""
+    def busy(cpu):
+        b = after[cpu][0] - before[cpu][0]
+        t = after[cpu][1] - before[cpu][1]
+        return (b / t if t else 0.0), b / os.sysconf("SC_CLK_TCK")
+    endpoints, _ = busy(ENDPOINT_CPU)
+    forwarder, forwarder_s = busy(FORWARDER_CPU)
+    return endpoints, forwarder, (1e6 * forwarder_s / frames if frames else 0.0)
+
+
 def one_round(middle, args, workdir, results):
     build(middle, args.endpoints_rx)
     proc = None
@@ -335,14 +364,20 @@ def one_round(middle, args, workdir, results):
             proc = start_magline(args.magline, workdir, args.driver)
         warm_up()
         for what in args.only:
+            frames0, cpu0 = packets(SERVER, "eth0", "rx"), cpu_jiffies()
             if what == "udp":
                 value = measure_udp(middle, args.seconds, workdir) / 1e6
             elif what == "tcp":
                 value = measure_tcp(args.seconds)
             else:
                 value = measure_http(args.seconds, workdir)
+            frames = packets(SERVER, "eth0", "rx") - frames0
+            endpoints, forwarder, us = cpu_use(cpu0, cpu_jiffies(), frames)
             results[middle][what].append(value)
-            print(f"  {middle:9} {what:5} {value:10.3f} {UNITS[what]}", flush=True)
+            results[middle][what + "_cpu"].append(us)
+            print(f"  {middle:9} {what:5} {value:10.3f} {UNITS[what]:11} CPU {ENDPOINT_CPU} "
+                  f"{100 * endpoints:3.0f}% busy, CPU {FORWARDER_CPU} {100 * forwarder:3.0f}%: "
+                  f"{us:.2f} us of it per frame the server received", flush=True)
     finally:
         stop(proc)
         teardown()
@@ -382,7 +417,8 @@ def main():
     print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU} "
           f"(their receive work on the {args.endpoints_rx}'s); Magline on {args.driver}; "
           f"{args.seconds:g} s per measurement, {args.rounds} rounds", flush=True)
-    results = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}
+    results = {m: {k: [] for w in args.only for k in (w, w + "_cpu")}
+               for m in ("magline", "nftables")}
     workdir = tempfile.mkdtemp(prefix="mlbench-")
     os.chmod(workdir, 0o755)  # nginx's workers run as nobody
     # trafgen's TX ring stops at the socket's send buffer while the kernel still holds its
@@ -408,13 +444,24 @@ def main():
     for what in args.only:
         m, n = results["magline"][what], results["nftables"][what]
         ratio = statistics.median(m) / statistics.median(n) if statistics.median(n) else 0
+        mc, nc = results["magline"][what + "_cpu"], results["nftables"][what + "_cpu"]
         summary["figures"][what] = {"unit": UNITS[what], "magline": m, "nftables": n,
-                                    "ratio_of_medians": ratio}
+                                    "ratio_of_medians": ratio,
+                                    "forwarder_cpu_us_per_frame": {"magline": mc,
+                                                                   "nftables": nc}}
         fmt = "{:.3g}/{:.3g}/{:.3g}"
         print(f"{what:6} {UNITS[what]:11} {fmt.format(min(m), statistics.median(m), max(m)):>28} "
               f"{fmt.format(min(n), statistics.median(n), max(n)):>28} {ratio:6.2f}")
         rows.append((what, UNITS[what], min(m), statistics.median(m), max(m), min(n),
                      statistics.median(n), max(n), ratio))
+    print(f"CPU {FORWARDER_CPU}'s busy microseconds per frame the server received, medians "
+          "(a cost where that CPU is saturated; Magline's worker polls, so its CPU is always "
+          "busy):")
+    for what in args.only:
+        mc = statistics.median(results["magline"][what + "_cpu"])
+        nc = statistics.median(results["nftables"][what + "_cpu"])
+        print(f"{what:6} Magline {mc:6.2f} us, nftables {nc:6.2f} us"
+              f"{f': {mc / nc:.2f}x' if nc else ''}")
     print(json.dumps(summary))
     if args.csv:
         with open(args.csv, "w") as f:
