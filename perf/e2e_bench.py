@@ -237,98 +237,6 @@ def packets(netns, ifname, direction):
     return json.loads(out)[0]["stats64"][direction]["packets"]
 
 
-def measure_udp(middle, seconds, workdir):
-    """Frames per second the server's interface received, and the client's sent."""
-    mac = mac_of(ROUTER if middle == "nftables" else None, MID_C)
-    conf = os.path.join(workdir, "udp.cfg")
-    with open(conf, "w") as f:
-        f.write(f"{{ eth(da={mac}), ipv4(saddr={CLIENT_V4}, daddr={VIP}, ttl=64), "
-                f"udp(sport=dinc(1024, 1279), dport=9), fill(0x00, 18) }}\n")
-    # A socket on the port that never reads: the server's kernel drops what overflows it
-    # rather than answering each datagram with an ICMP error.
-    sink = subprocess.Popen(pinned(SERVER, sys.executable, "-c",
-                                   "import socket, time; s = socket.socket(socket.AF_INET, "
-                                   "socket.SOCK_DGRAM); s.bind(('0.0.0.0', 9)); time.sleep(3600)"))
-    try:
-        time.sleep(0.3)
-        before = packets(SERVER, "eth0", "rx")
-        sent_before = packets(CLIENT, "eth0", "tx")
-        t0 = time.monotonic()
-        gen = subprocess.Popen(pinned(CLIENT, "trafgen", "--dev", "eth0", "--conf", conf,
-                                      "--cpus", "1", "--no-cpu-stats"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
-        time.sleep(seconds)
-        os.killpg(gen.pid, signal.SIGINT)  # trafgen and the process it sends from
-        try:
-            gen.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(gen.pid, signal.SIGKILL)
-            gen.wait()
-        time.sleep(0.2)  # what is in flight arrives
-        elapsed = time.monotonic() - t0
-        sent = (packets(CLIENT, "eth0", "tx") - sent_before) / elapsed
-        print(f"  {middle:9} udp   trafgen sent {sent / 1e6:.3f} Mpps", flush=True)
-        return (packets(SERVER, "eth0", "rx") - before) / elapsed
-    finally:
-        sink.kill()
-        sink.wait()
-
-
-def measure_tcp(seconds):
-    """Gbit/s one iperf3 TCP stream delivered."""
-    server = subprocess.Popen(pinned(SERVER, "iperf3", "-s", "-1"), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.3)
-        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "iperf3", "-c", VIP, "-t",
-                 str(seconds), "-J", timeout=seconds + 30).stdout
-        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
-    finally:
-        server.kill()
-        server.wait()
-
-
-def measure_http(seconds, workdir):
-    """Requests/s of wrk against nginx."""
-    prefix = os.path.join(workdir, "nginx")
-    os.makedirs(os.path.join(prefix, "html"), exist_ok=True)
-    with open(os.path.join(prefix, "html", "index.html"), "w") as f:
-        f.write("hello from the server\n")
-    conf = os.path.join(prefix, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
-  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
-  server {{ listen 80; root {prefix}/html; }}
-}}
-""")
-    server = subprocess.Popen(pinned(SERVER, "nginx", "-c", conf, "-p", prefix),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        time.sleep(0.5)
-        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "wrk", "-t1", "-c32",
-                 f"-d{max(1, round(seconds))}s", f"http://{VIP}/", timeout=seconds + 30).stdout
-        m = re.search(r"Requests/sec:\s*([\d.]+)", out)
-        if not m:
-            raise SystemExit(f"wrk: no Requests/sec in {out!r}")
-        errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-        if errors:
-            print(f"  wrk: {errors.group(0)}", file=sys.stderr)
-        return float(m.group(1))
-    finally:
-        os.killpg(server.pid, signal.SIGKILL)  # the master and its worker
-        server.wait()
-
-
 def cpu_jiffies():
     """Each CPU's (busy, total) clock ticks since boot, from /proc/stat."""
     out = {}
@@ -356,7 +264,117 @@ def cpu_use(before, after, frames):
     return endpoints, forwarder, (1e6 * forwarder_s / frames if frames else 0.0)
 
 
-def one_round(middle, args, workdir, results):
+class Window:
+    """A measurement's traffic span: the frames the server's interface received in it and
+    every CPU's ticks at its start and end (for cpu_use())."""
+
+    def start(self):
+        self.frames0, self.cpu0 = packets(SERVER, "eth0", "rx"), cpu_jiffies()
+
+    def stop(self):
+        self.frames = packets(SERVER, "eth0", "rx") - self.frames0
+        self.cpu1 = cpu_jiffies()
+
+
+def measure_udp(middle, seconds, workdir, window):
+    """Frames per second the server's interface received, and the client's sent."""
+    mac = mac_of(ROUTER if middle == "nftables" else None, MID_C)
+    conf = os.path.join(workdir, "udp.cfg")
+    with open(conf, "w") as f:
+        f.write(f"{{ eth(da={mac}), ipv4(saddr={CLIENT_V4}, daddr={VIP}, ttl=64), "
+                f"udp(sport=dinc(1024, 1279), dport=9), fill(0x00, 18) }}\n")
+    # A socket on the port that never reads: the server's kernel drops what overflows it
+    # rather than answering each datagram with an ICMP error.
+    sink = subprocess.Popen(pinned(SERVER, sys.executable, "-c",
+                                   "import socket, time; s = socket.socket(socket.AF_INET, "
+                                   "socket.SOCK_DGRAM); s.bind(('0.0.0.0', 9)); time.sleep(3600)"))
+    try:
+        time.sleep(0.3)
+        before = packets(SERVER, "eth0", "rx")
+        sent_before = packets(CLIENT, "eth0", "tx")
+        t0 = time.monotonic()
+        window.start()
+        gen = subprocess.Popen(pinned(CLIENT, "trafgen", "--dev", "eth0", "--conf", conf,
+                                      "--cpus", "1", "--no-cpu-stats"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+        time.sleep(seconds)
+        os.killpg(gen.pid, signal.SIGINT)  # trafgen and the process it sends from
+        try:
+            gen.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(gen.pid, signal.SIGKILL)
+            gen.wait()
+        time.sleep(0.2)  # what is in flight arrives
+        window.stop()
+        elapsed = time.monotonic() - t0
+        sent = (packets(CLIENT, "eth0", "tx") - sent_before) / elapsed
+        print(f"  {middle:9} udp   trafgen sent {sent / 1e6:.3f} Mpps", flush=True)
+        return (packets(SERVER, "eth0", "rx") - before) / elapsed
+    finally:
+        sink.kill()
+        sink.wait()
+
+
+def measure_tcp(seconds, window):
+    """Gbit/s one iperf3 TCP stream delivered."""
+    server = subprocess.Popen(pinned(SERVER, "iperf3", "-s", "-1"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        window.start()
+        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "iperf3", "-c", VIP, "-t",
+                 str(seconds), "-J", timeout=seconds + 30).stdout
+        window.stop()
+        return json.loads(out)["end"]["sum_received"]["bits_per_second"] / 1e9
+    finally:
+        server.kill()
+        server.wait()
+
+
+def measure_http(seconds, workdir, window):
+    """Requests/s of wrk against nginx."""
+    prefix = os.path.join(workdir, "nginx")
+    os.makedirs(os.path.join(prefix, "html"), exist_ok=True)
+    with open(os.path.join(prefix, "html", "index.html"), "w") as f:
+        f.write("hello from the server\n")
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  client_body_temp_path {prefix}/tmp; proxy_temp_path {prefix}/tmp;
+  fastcgi_temp_path {prefix}/tmp; uwsgi_temp_path {prefix}/tmp; scgi_temp_path {prefix}/tmp;
+  server {{ listen 80; root {prefix}/html; }}
+}}
+""")
+    server = subprocess.Popen(pinned(SERVER, "nginx", "-c", conf, "-p", prefix),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        time.sleep(0.5)
+        window.start()
+        out = ns(CLIENT, "taskset", "-c", str(ENDPOINT_CPU), "wrk", "-t1", "-c32",
+                 f"-d{max(1, round(seconds))}s", f"http://{VIP}/", timeout=seconds + 30).stdout
+        window.stop()
+        m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+        if not m:
+            raise SystemExit(f"wrk: no Requests/sec in {out!r}")
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+        if errors:
+            print(f"  wrk: {errors.group(0)}", file=sys.stderr)
+        return float(m.group(1))
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the master and its worker
+        server.wait()
+
+
+def one_round(middle, args, workdir, results, costs):
     build(middle, args.endpoints_rx)
     proc = None
     try:
@@ -364,17 +382,16 @@ def one_round(middle, args, workdir, results):
             proc = start_magline(args.magline, workdir, args.driver)
         warm_up()
         for what in args.only:
-            frames0, cpu0 = packets(SERVER, "eth0", "rx"), cpu_jiffies()
+            window = Window()
             if what == "udp":
-                value = measure_udp(middle, args.seconds, workdir) / 1e6
+                value = measure_udp(middle, args.seconds, workdir, window) / 1e6
             elif what == "tcp":
-                value = measure_tcp(args.seconds)
+                value = measure_tcp(args.seconds, window)
             else:
-                value = measure_http(args.seconds, workdir)
-            frames = packets(SERVER, "eth0", "rx") - frames0
-            endpoints, forwarder, us = cpu_use(cpu0, cpu_jiffies(), frames)
+                value = measure_http(args.seconds, workdir, window)
+            endpoints, forwarder, us = cpu_use(window.cpu0, window.cpu1, window.frames)
             results[middle][what].append(value)
-            results[middle][what + "_cpu"].append(us)
+            costs[middle][what].append(us)
             print(f"  {middle:9} {what:5} {value:10.3f} {UNITS[what]:11} CPU {ENDPOINT_CPU} "
                   f"{100 * endpoints:3.0f}% busy, CPU {FORWARDER_CPU} {100 * forwarder:3.0f}%: "
                   f"{us:.2f} us of it per frame the server received", flush=True)
@@ -417,8 +434,8 @@ def main():
     print(f"cpu: {cpu}; forwarder on CPU {FORWARDER_CPU}, endpoints on CPU {ENDPOINT_CPU} "
           f"(their receive work on the {args.endpoints_rx}'s); Magline on {args.driver}; "
           f"{args.seconds:g} s per measurement, {args.rounds} rounds", flush=True)
-    results = {m: {k: [] for w in args.only for k in (w, w + "_cpu")}
-               for m in ("magline", "nftables")}
+    results = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}
+    costs = {m: {w: [] for w in args.only} for m in ("magline", "nftables")}  # cpu_use()'s
     workdir = tempfile.mkdtemp(prefix="mlbench-")
     os.chmod(workdir, 0o755)  # nginx's workers run as nobody
     # trafgen's TX ring stops at the socket's send buffer while the kernel still holds its
@@ -429,7 +446,7 @@ def main():
         for r in range(args.rounds):
             print(f"round {r + 1}", flush=True)
             for middle in ("magline", "nftables"):
-                one_round(middle, args, workdir, results)
+                one_round(middle, args, workdir, results, costs)
     except KeyboardInterrupt:
         teardown()
         raise
@@ -444,11 +461,9 @@ def main():
     for what in args.only:
         m, n = results["magline"][what], results["nftables"][what]
         ratio = statistics.median(m) / statistics.median(n) if statistics.median(n) else 0
-        mc, nc = results["magline"][what + "_cpu"], results["nftables"][what + "_cpu"]
-        summary["figures"][what] = {"unit": UNITS[what], "magline": m, "nftables": n,
-                                    "ratio_of_medians": ratio,
-                                    "forwarder_cpu_us_per_frame": {"magline": mc,
-                                                                   "nftables": nc}}
+        summary["figures"][what] = {
+            "unit": UNITS[what], "magline": m, "nftables": n, "ratio_of_medians": ratio,
+            "forwarder_cpu_us_per_frame": {k: costs[k][what] for k in ("magline", "nftables")}}
         fmt = "{:.3g}/{:.3g}/{:.3g}"
         print(f"{what:6} {UNITS[what]:11} {fmt.format(min(m), statistics.median(m), max(m)):>28} "
               f"{fmt.format(min(n), statistics.median(n), max(n)):>28} {ratio:6.2f}")
@@ -458,8 +473,8 @@ def main():
           "(a cost where that CPU is saturated; Magline's worker polls, so its CPU is always "
           "busy):")
     for what in args.only:
-        mc = statistics.median(results["magline"][what + "_cpu"])
-        nc = statistics.median(results["nftables"][what + "_cpu"])
+        mc = statistics.median(costs["magline"][what])
+        nc = statistics.median(costs["nftables"][what])
         print(f"{what:6} Magline {mc:6.2f} us, nftables {nc:6.2f} us"
               f"{f': {mc / nc:.2f}x' if nc else ''}")
     print(json.dumps(summary))
